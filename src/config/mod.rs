@@ -1,0 +1,116 @@
+//! Config front end: reads mon.cf or TOML, compiles to one validated [`Config`], and diffs configs; no sockets, no daemons.
+//!
+//! `keepmon check-config` and `keepmon start` both call [`load`], so they can
+//! never disagree. The only IO is reading the file and asking a [`FileSystem`]
+//! whether scripts and directories exist; tests pass a fake one.
+
+pub mod depend;
+pub mod diag;
+pub mod diff;
+pub mod model;
+pub mod moncf;
+pub mod native;
+pub mod settings;
+pub mod validate;
+pub mod values;
+pub mod words;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use diag::{CompileError, Diagnostic, Diagnostics, Location, Severity};
+pub use diff::{ConfigDiff, diff};
+pub use model::{Config, Format};
+
+/// A successful compile: the model and the warnings worth showing.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    pub config: Config,
+    pub warnings: Diagnostics,
+}
+
+/// The questions the compiler asks about the machine. Real runs use
+/// [`RealFileSystem`]; tests answer from a list.
+pub trait FileSystem {
+    fn is_file(&self, path: &Path) -> bool;
+    fn is_dir(&self, path: &Path) -> bool;
+}
+
+/// The machine's own file system.
+pub struct RealFileSystem;
+
+impl FileSystem for RealFileSystem {
+    fn is_file(&self, path: &Path) -> bool {
+        path.is_file()
+    }
+
+    fn is_dir(&self, path: &Path) -> bool {
+        path.is_dir()
+    }
+}
+
+/// The format a file is read as: `.toml` is native, anything else mon.cf.
+pub fn detect_format(path: &Path) -> Format {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(ext) if ext.eq_ignore_ascii_case("toml") => Format::Toml,
+        _ => Format::Mon,
+    }
+}
+
+/// Read and compile a config file. `format` overrides detection by extension.
+pub fn load(path: &Path, format: Option<Format>) -> Result<Compiled, CompileError> {
+    let format = format.unwrap_or_else(|| detect_format(path));
+    let text = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let mut diagnostics = Diagnostics::default();
+            diagnostics.error(
+                Location::file_only(&Arc::from(path)),
+                format!("cannot read config: {e}"),
+            );
+            return Err(CompileError {
+                file: path.to_path_buf(),
+                diagnostics,
+            });
+        }
+    };
+    let text = match String::from_utf8(text) {
+        Ok(t) => t,
+        Err(e) => {
+            // mon.cf files from old systems may be Latin-1; keep every byte
+            // readable rather than refusing the file.
+            let bytes = e.into_bytes();
+            bytes.iter().map(|&b| b as char).collect()
+        }
+    };
+    compile_str(&text, path, format, &RealFileSystem)
+}
+
+/// Compile config text as if read from `path` (used for error locations and
+/// for resolving relative paths).
+pub fn compile_str(
+    text: &str,
+    path: &Path,
+    format: Format,
+    fs: &dyn FileSystem,
+) -> Result<Compiled, CompileError> {
+    let file: Arc<Path> = Arc::from(path);
+    let (config, mut diagnostics) = match format {
+        Format::Mon => moncf::parse(text, &file, fs),
+        Format::Toml => native::parse(text, &file, fs),
+    };
+    if let Some(config) = &config {
+        validate::validate(config, &file, &mut diagnostics);
+    }
+    diagnostics.sort();
+    match config {
+        Some(config) if !diagnostics.has_errors() => Ok(Compiled {
+            config,
+            warnings: diagnostics,
+        }),
+        _ => Err(CompileError {
+            file: PathBuf::from(path),
+            diagnostics,
+        }),
+    }
+}

@@ -1,0 +1,667 @@
+//! The validated config model that both front ends compile to; plain ordered values, no IO, no parsing.
+//!
+//! Everything here has already been checked: names resolve, durations are
+//! parsed, periods compile. Maps are `BTreeMap` so dumps and diffs are stable.
+//! Later subsystems (scheduler, alerts, lb, vrrp) read only this model.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::depend::{Expr, ServiceRef};
+use crate::config::diag::Location;
+use crate::period::{Period, Schedule};
+
+/// Where a definition was written. Never part of equality: moving a block
+/// inside the file is not a config change.
+#[derive(Clone, Debug)]
+pub struct Origin(pub Location);
+
+impl PartialEq for Origin {
+    fn eq(&self, _: &Origin) -> bool {
+        true
+    }
+}
+
+impl Eq for Origin {}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Which front end a config was written for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// mon's `mon.cf` grammar.
+    Mon,
+    /// keepmon's native TOML.
+    Toml,
+}
+
+/// The whole validated configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub format: Format,
+    pub source: PathBuf,
+    pub settings: Settings,
+    pub mail: MailSettings,
+    pub hostgroups: BTreeMap<String, HostGroup>,
+    /// mon `alias` blocks (free text used by mon.cgi).
+    pub aliases: BTreeMap<String, Vec<String>>,
+    /// mon `view` blocks: members are hostgroup names or `group:service`.
+    pub views: BTreeMap<String, Vec<String>>,
+    pub watches: BTreeMap<String, Watch>,
+    pub virtual_servers: BTreeMap<String, VirtualServer>,
+    pub vrrp: BTreeMap<String, VrrpInstance>,
+}
+
+impl Config {
+    /// Every service, in (group, service) order.
+    pub fn services(&self) -> impl Iterator<Item = (&Watch, &Service)> {
+        self.watches
+            .values()
+            .flat_map(|w| w.services.values().map(move |s| (w, s)))
+    }
+
+    pub fn service(&self, r: &ServiceRef) -> Option<&Service> {
+        self.watches.get(&r.group)?.services.get(&r.service)
+    }
+
+    pub fn period_count(&self) -> usize {
+        self.services().map(|(_, s)| s.periods.len()).sum()
+    }
+}
+
+/// Daemon-wide settings: mon's globals plus keepmon's own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub basedir: PathBuf,
+    pub cfbasedir: PathBuf,
+    /// Search path for alert.d scripts, in order.
+    pub alertdir: Vec<PathBuf>,
+    /// Search path for mon.d monitor scripts, in order.
+    pub mondir: Vec<PathBuf>,
+    /// Search path for Lua monitors and alerts (before the shipped ones).
+    pub luadir: Vec<PathBuf>,
+    pub statedir: PathBuf,
+    pub logdir: PathBuf,
+    pub pidfile: Option<PathBuf>,
+    /// The Unix control socket used by the CLI (created 0600).
+    pub control_socket: PathBuf,
+    pub auth: AuthSettings,
+    /// mon's client protocol listener (TCP, port 2583 by default).
+    pub mon_listener: Option<SocketAddr>,
+    /// mon's trap listener (UDP).
+    pub trap_listener: Option<SocketAddr>,
+    /// Regexes matched against a client's address (`clientallow`).
+    pub clientallow: Vec<String>,
+    pub cltimeout: Duration,
+    /// Prometheus text-format metrics listener.
+    pub metrics_listener: Option<SocketAddr>,
+    /// Maximum concurrent exec monitors (0 = unlimited).
+    pub maxprocs: u32,
+    pub histlength: usize,
+    pub historicfile: Option<PathBuf>,
+    pub historictime: Option<Duration>,
+    pub randstart: Option<Duration>,
+    pub dtlogging: bool,
+    pub dtlogfile: PathBuf,
+    pub monerrfile: Option<PathBuf>,
+    pub dep_recur_limit: u32,
+    pub syslog_facility: String,
+    pub startupalerts_on_reset: bool,
+    pub monremote: Option<String>,
+    /// No monitor runs while this period is true.
+    pub exclude_period: Option<Period>,
+    pub builtin_monitors: BuiltinPolicy,
+    /// Same choice for `mail.alert`, `file.alert`, `lvs.alert` and `ipvs.alert`.
+    pub builtin_alerts: BuiltinPolicy,
+    /// Hard timeout for a monitor run when the service does not set one.
+    pub monitor_timeout: Duration,
+    /// Grace period for in-flight alerts at shutdown.
+    pub shutdown_grace: Duration,
+    pub lua: LuaLimits,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthSettings {
+    pub authfile: PathBuf,
+    pub authtype: Vec<AuthType>,
+    pub userfile: PathBuf,
+    pub pamservice: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AuthType {
+    Getpwnam,
+    Userfile,
+    Pam,
+    Trustlocal,
+    /// Accepted by mon but a no-op.
+    Shadow,
+}
+
+/// When a mon.cf names `tcp.monitor`, `http.monitor`, `fping.monitor` or
+/// `ping.monitor`: run the script from `mondir`, or keepmon's in-process equivalent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BuiltinPolicy {
+    /// Always use the in-process equivalent, even when a script exists.
+    Prefer,
+    /// Use the script when `mondir` has it, else the in-process equivalent.
+    Fallback,
+    /// Only ever run scripts.
+    Never,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LuaLimits {
+    pub timeout: Duration,
+    pub instructions: u64,
+    pub memory_bytes: usize,
+}
+
+/// SMTP and mail settings shared by every `mail` action.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct MailSettings {
+    pub smtp: Option<SmtpSettings>,
+    /// Envelope and header sender when an action does not set one.
+    pub from: Option<String>,
+    /// Local sendmail used when no SMTP relay is configured (as mon does).
+    pub sendmail: Option<PathBuf>,
+    /// Alerts for the same recipients within this window are sent as one digest.
+    pub digest_window: Option<Duration>,
+    /// A message that cannot be delivered for this long goes to the dead-letter list.
+    pub max_age: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub timeout: Duration,
+    pub helo_name: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain text (tests, local relays).
+    None,
+    /// STARTTLS required.
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Implicit,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostGroup {
+    pub name: String,
+    pub hosts: Vec<String>,
+    /// True when mon would create it implicitly (`watch X` with no hostgroup X).
+    pub implicit: bool,
+    pub origin: Origin,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Watch {
+    /// The hostgroup this watch checks.
+    pub group: String,
+    pub services: BTreeMap<String, Service>,
+    pub origin: Origin,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Service {
+    pub group: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// Without interval and schedule the service is never polled (trap-only).
+    pub interval: Option<Duration>,
+    pub failure_interval: Option<Duration>,
+    /// Cron schedule of instants, instead of an interval.
+    pub schedule: Option<Schedule>,
+    pub randskew: Option<Duration>,
+    pub monitor: Option<Monitor>,
+    /// Hard timeout of one monitor run (mon has none).
+    pub timeout: Option<Duration>,
+    pub allow_empty_group: bool,
+    pub exclude_hosts: Vec<String>,
+    pub exclude_period: Option<Period>,
+    pub depend: Option<Expr>,
+    pub alertdepend: Option<Expr>,
+    pub monitordepend: Option<Expr>,
+    pub hostdepend: Vec<ServiceRef>,
+    pub dep_behavior: DepBehavior,
+    pub dep_memory: Option<Duration>,
+    pub redistribute: Option<AlertLine>,
+    pub unack_summary: bool,
+    pub traptimeout: Option<Duration>,
+    pub trapduration: Option<Duration>,
+    /// `VAR=value` lines: environment for monitors and alerts.
+    pub env: BTreeMap<String, String>,
+    /// Consecutive successes before a down host counts as up.
+    pub rise: u32,
+    /// Consecutive failures before an up host counts as down.
+    pub fall: u32,
+    pub periods: Vec<PeriodBlock>,
+    pub origin: Origin,
+}
+
+impl Service {
+    pub fn reference(&self) -> ServiceRef {
+        ServiceRef {
+            group: self.group.clone(),
+            service: self.name.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DepBehavior {
+    /// Suppress alerts while a dependency fails.
+    Alert,
+    /// Skip monitor runs while a dependency fails.
+    Monitor,
+    /// Drop hosts named in failing parents' summaries.
+    HostMonitor,
+}
+
+/// What checks a service's hosts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Monitor {
+    Tcp(TcpCheck),
+    Http(HttpCheck),
+    Ping(PingCheck),
+    Lua {
+        script: String,
+        args: Vec<String>,
+    },
+    /// A mon.d script: `NAME args... host...` (no hosts after a `;;`).
+    Exec {
+        name: String,
+        args: Vec<String>,
+        append_hosts: bool,
+        /// The script found in `mondir` when the config was compiled.
+        path: Option<PathBuf>,
+    },
+}
+
+impl Monitor {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Monitor::Tcp(_) => "tcp",
+            Monitor::Http(_) => "http",
+            Monitor::Ping(_) => "ping",
+            Monitor::Lua { .. } => "lua",
+            Monitor::Exec { .. } => "exec",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpCheck {
+    pub port: u16,
+    pub send: Option<String>,
+    /// Regex the reply must match (validated at compile time).
+    pub expect: Option<String>,
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpCheck {
+    pub tls: bool,
+    pub port: u16,
+    pub method: String,
+    pub path: String,
+    pub host_header: Option<String>,
+    /// Accepted status codes as inclusive ranges.
+    pub status: Vec<(u16, u16)>,
+    /// Regex the body must match (validated at compile time).
+    pub body: Option<String>,
+    pub timeout: Duration,
+    /// Skip certificate verification (self-signed backends).
+    pub insecure: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PingCheck {
+    pub count: u32,
+    pub timeout: Duration,
+}
+
+/// One `period` of a service: when it applies and what it sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeriodBlock {
+    /// The label, or the raw spec when there is no label (mon's period key).
+    pub key: String,
+    pub spec: Period,
+    pub alerts: Vec<AlertLine>,
+    pub upalerts: Vec<AlertLine>,
+    pub startupalerts: Vec<AlertLine>,
+    pub ackalerts: Vec<AlertLine>,
+    pub disablealerts: Vec<AlertLine>,
+    pub alertevery: Option<AlertEvery>,
+    pub alertafter: Option<AlertAfter>,
+    pub numalerts: Option<u32>,
+    pub no_comp_alerts: bool,
+    pub upalertafter: Option<Duration>,
+    pub alerts_dont_count: bool,
+    pub alertexitrange: Option<ExitRange>,
+    pub origin: Origin,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AlertEvery {
+    pub every: Duration,
+    pub mode: AlertEveryMode,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertEveryMode {
+    /// Re-alert early when the summary changes (mon's default).
+    Summary,
+    /// Re-alert early when the whole output changes.
+    ObserveDetail,
+    /// Only the timer counts.
+    IgnoreSummary,
+    /// Only the timer counts, and it is not reset by a success.
+    Strict,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertAfter {
+    /// `alertafter N`: N consecutive failures.
+    Consecutive(u32),
+    /// `alertafter N T`: N failures within the window T.
+    Window { count: u32, window: Duration },
+    /// `alertafter T`: failing for longer than T.
+    Duration(Duration),
+}
+
+/// Inclusive range of monitor exit values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExitRange {
+    pub low: i32,
+    pub high: i32,
+}
+
+impl ExitRange {
+    pub fn contains(&self, exit: i32) -> bool {
+        (self.low..=self.high).contains(&exit)
+    }
+}
+
+impl fmt::Display for ExitRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.low == self.high {
+            write!(f, "{}", self.low)
+        } else {
+            write!(f, "{}-{}", self.low, self.high)
+        }
+    }
+}
+
+/// One alert line: an action, optionally filtered by the monitor's exit value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertLine {
+    /// What the user wrote (`mail.alert`, a TOML action name, ...), for logs and history.
+    pub name: String,
+    pub exit: Option<ExitRange>,
+    pub action: Action,
+}
+
+/// What an alert does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// An alert.d script, run with mon's argv: `-s -g -h -t [flag] args`.
+    Exec { path: PathBuf, args: Vec<String> },
+    /// Append mon's file.alert record to a file.
+    File { path: PathBuf },
+    Mail(MailAction),
+    Lua { script: String, args: Vec<String> },
+    /// Edit a load-balancer table (mon's lvs.alert / ipvs.alert, or TOML `lb`).
+    Lb(LbEdit),
+}
+
+impl Action {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Exec { .. } => "exec",
+            Action::File { .. } => "file",
+            Action::Mail(_) => "mail",
+            Action::Lua { .. } => "lua",
+            Action::Lb(_) => "lb",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailAction {
+    pub to: Vec<String>,
+    /// Overrides the summary in the subject (mail.alert `-S`).
+    pub subject: Option<String>,
+    /// Sender (mail.alert `-f`); else `[mail] from`.
+    pub from: Option<String>,
+}
+
+/// An explicit table edit. On a failure alert the real server is removed;
+/// on an upalert it is added (mon's `-u`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LbEdit {
+    pub protocol: Protocol,
+    pub virtual_addr: SocketAddr,
+    pub real_addr: IpAddr,
+    /// The virtual port when not given (ipvsadm's rule).
+    pub real_port: Option<u16>,
+    pub weight: Option<u32>,
+    pub forward: Option<Forward>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        })
+    }
+}
+
+/// IPVS forwarding method. The userspace proxy always forwards as NAT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forward {
+    Nat,
+    DirectRouting,
+    Tunnel,
+}
+
+impl fmt::Display for Forward {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Forward::Nat => "nat",
+            Forward::DirectRouting => "dr",
+            Forward::Tunnel => "tun",
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LbScheduler {
+    RoundRobin,
+    WeightedRoundRobin,
+    LeastConnection,
+    WeightedLeastConnection,
+    SourceHash,
+    TwoChoices,
+}
+
+impl LbScheduler {
+    pub const NAMES: &'static [&'static str] = &["rr", "wrr", "lc", "wlc", "sh", "twos"];
+
+    pub fn from_name(name: &str) -> Option<LbScheduler> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "rr" => LbScheduler::RoundRobin,
+            "wrr" => LbScheduler::WeightedRoundRobin,
+            "lc" => LbScheduler::LeastConnection,
+            "wlc" => LbScheduler::WeightedLeastConnection,
+            "sh" => LbScheduler::SourceHash,
+            "twos" | "random2" => LbScheduler::TwoChoices,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for LbScheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LbScheduler::RoundRobin => "rr",
+            LbScheduler::WeightedRoundRobin => "wrr",
+            LbScheduler::LeastConnection => "lc",
+            LbScheduler::WeightedLeastConnection => "wlc",
+            LbScheduler::SourceHash => "sh",
+            LbScheduler::TwoChoices => "twos",
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataPlane {
+    /// keepmon's userspace TCP proxy (no root needed).
+    Proxy,
+    /// Linux IPVS over generic netlink.
+    Ipvs,
+    /// nftables DNAT maps.
+    Nftables,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VirtualServer {
+    pub name: String,
+    pub listen: SocketAddr,
+    pub protocol: Protocol,
+    pub scheduler: LbScheduler,
+    pub dataplane: DataPlane,
+    pub persistence: Option<Duration>,
+    pub sorry_server: Option<SocketAddr>,
+    /// Minimum sum of live weights; below it the sorry server takes over.
+    pub quorum: Option<u32>,
+    pub hysteresis: u32,
+    /// The service whose per-host results drive real-server health.
+    pub health: Option<ServiceRef>,
+    /// Connection attempts on other real servers before the client sees an error.
+    pub retries: u32,
+    pub connect_timeout: Duration,
+    pub real_servers: Vec<RealServer>,
+    pub origin: Origin,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RealServer {
+    pub addr: SocketAddr,
+    /// The host name in the health service's results that stands for this server.
+    pub host: String,
+    pub weight: u32,
+    pub forward: Forward,
+    pub admin: AdminState,
+    /// Weight 0 instead of removal on failure (keepalived's option).
+    pub inhibit_on_failure: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminState {
+    Ready,
+    Drain,
+    Maint,
+}
+
+/// VRRP router id: 1..=255.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Vrid(u8);
+
+impl Vrid {
+    pub fn new(value: u8) -> Option<Vrid> {
+        (value != 0).then_some(Vrid(value))
+    }
+
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VrrpInstance {
+    pub name: String,
+    pub interface: String,
+    pub vrid: Vrid,
+    /// 1..=255 (255 = address owner).
+    pub priority: u8,
+    pub advert_int: Duration,
+    pub version: VrrpVersion,
+    pub initial_state: VrrpInitialState,
+    pub nopreempt: bool,
+    pub preempt_delay: Option<Duration>,
+    /// v2 simple-text password (at most 8 bytes).
+    pub auth_pass: Option<String>,
+    pub virtual_addresses: Vec<VirtualAddress>,
+    pub unicast_src: Option<IpAddr>,
+    pub unicast_peers: Vec<IpAddr>,
+    pub garp: GarpSettings,
+    pub track: Vec<VrrpTrack>,
+    pub track_interfaces: Vec<String>,
+    /// Send v3 IPv4 checksums without the pseudo-header (keepalived's `v3_checksum_as_v2`).
+    pub v3_checksum_as_v2: bool,
+    /// Alerts fired on state transitions.
+    pub notify: Vec<AlertLine>,
+    pub origin: Origin,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VrrpVersion {
+    V2,
+    V3,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VrrpInitialState {
+    Master,
+    Backup,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VirtualAddress {
+    pub addr: IpAddr,
+    pub prefix: u8,
+    pub dev: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GarpSettings {
+    pub master_delay: Duration,
+    pub master_repeat: u32,
+    pub master_refresh: Option<Duration>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VrrpTrack {
+    pub target: TrackTarget,
+    /// Added while up (positive) or subtracted while down (negative); 0 = FAULT on failure.
+    pub weight: i32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrackTarget {
+    Service(ServiceRef),
+    /// A virtual server's quorum.
+    Quorum(String),
+}

@@ -1,0 +1,352 @@
+//! Cross-reference checks on a built model, shared by both front ends: names resolve, nothing is silently unwatched.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::depend::{Expr, ServiceRef};
+use crate::config::diag::{Diagnostics, Location};
+use crate::config::model::{Config, DataPlane, Forward, Protocol, TrackTarget};
+
+/// Add every cross-reference error and warning of `config` to `diags`.
+pub fn validate(config: &Config, file: &Arc<Path>, diags: &mut Diagnostics) {
+    check_watches(config, diags);
+    check_dependencies(config, diags);
+    check_views(config, file, diags);
+    check_virtual_servers(config, diags);
+    check_vrrp(config, diags);
+    check_something_is_watched(config, file, diags);
+}
+
+fn check_watches(config: &Config, diags: &mut Diagnostics) {
+    for watch in config.watches.values() {
+        let Some(group) = config.hostgroups.get(&watch.group) else {
+            diags.error(
+                watch.origin.0.clone(),
+                format!(
+                    "watch \"{}\" names no hostgroup (defined: {})",
+                    watch.group,
+                    names(config.hostgroups.keys())
+                ),
+            );
+            continue;
+        };
+        if watch.services.is_empty() {
+            diags.warning(
+                watch.origin.0.clone(),
+                format!("watch \"{}\" has no services", watch.group),
+            );
+        }
+        for service in watch.services.values() {
+            let at = service.origin.0.clone();
+            for host in &service.exclude_hosts {
+                if !group.hosts.iter().any(|h| h.trim_start_matches('*') == host) {
+                    diags.warning(
+                        at.clone(),
+                        format!(
+                            "exclude_hosts: \"{host}\" is not in hostgroup {}",
+                            watch.group
+                        ),
+                    );
+                }
+            }
+            let polled = service.interval.is_some() || service.schedule.is_some();
+            if polled && service.monitor.is_none() {
+                diags.error(
+                    at.clone(),
+                    format!(
+                        "service {}/{} has an interval but no monitor",
+                        watch.group, service.name
+                    ),
+                );
+            }
+            if service.interval.is_some() && service.schedule.is_some() {
+                diags.error(
+                    at.clone(),
+                    format!(
+                        "service {}/{} has both interval and schedule; use one",
+                        watch.group, service.name
+                    ),
+                );
+            }
+            if !polled && service.monitor.is_some() && service.traptimeout.is_none() {
+                diags.warning(
+                    at.clone(),
+                    format!(
+                        "service {}/{} has a monitor but no interval, so it never runs",
+                        watch.group, service.name
+                    ),
+                );
+            }
+            if let (Some(timeout), Some(interval)) = (service.timeout, service.interval)
+                && timeout > interval
+            {
+                diags.warning(
+                    at,
+                    format!(
+                        "service {}/{}: timeout {}s is longer than the interval {}s",
+                        watch.group,
+                        service.name,
+                        timeout.as_secs_f64(),
+                        interval.as_secs_f64()
+                    ),
+                );
+            }
+        }
+    }
+    for group in config.hostgroups.values() {
+        if !group.implicit && !config.watches.values().any(|w| w.group == group.name) {
+            let used_by_view = config
+                .views
+                .values()
+                .any(|members| members.iter().any(|m| m == &group.name));
+            if !used_by_view {
+                diags.warning(
+                    group.origin.0.clone(),
+                    format!("hostgroup \"{}\" is not used by any watch", group.name),
+                );
+            }
+        }
+    }
+}
+
+fn check_dependencies(config: &Config, diags: &mut Diagnostics) {
+    for (_, service) in config.services() {
+        let own = service.reference();
+        let exprs = [
+            ("depend", &service.depend),
+            ("alertdepend", &service.alertdepend),
+            ("monitordepend", &service.monitordepend),
+        ];
+        for (keyword, expr) in exprs {
+            if let Some(expr) = expr {
+                check_refs(
+                    config,
+                    &own,
+                    keyword,
+                    &expr_refs(expr),
+                    &service.origin.0,
+                    diags,
+                );
+            }
+        }
+        check_refs(
+            config,
+            &own,
+            "hostdepend",
+            &service.hostdepend,
+            &service.origin.0,
+            diags,
+        );
+    }
+}
+
+fn expr_refs(expr: &Expr) -> Vec<ServiceRef> {
+    expr.refs()
+}
+
+fn check_refs(
+    config: &Config,
+    own: &ServiceRef,
+    keyword: &str,
+    refs: &[ServiceRef],
+    at: &Location,
+    diags: &mut Diagnostics,
+) {
+    for r in refs {
+        if r == own {
+            diags.error(
+                at.clone(),
+                format!("{keyword} of {own}: a service cannot depend on itself"),
+            );
+        } else if config.service(r).is_none() {
+            diags.error(
+                at.clone(),
+                format!("{keyword} of {own}: \"{r}\" is not a defined group:service"),
+            );
+        }
+    }
+}
+
+fn check_views(config: &Config, file: &Arc<Path>, diags: &mut Diagnostics) {
+    for (view, members) in &config.views {
+        for member in members {
+            let known = match member.split_once(':') {
+                Some((group, service)) => config.service(&ServiceRef {
+                    group: group.to_string(),
+                    service: service.to_string(),
+                }).is_some(),
+                None => config.hostgroups.contains_key(member),
+            };
+            if !known {
+                diags.warning(
+                    Location::file_only(file),
+                    format!("view \"{view}\": \"{member}\" is neither a hostgroup nor a group:service"),
+                );
+            }
+        }
+    }
+}
+
+fn check_virtual_servers(config: &Config, diags: &mut Diagnostics) {
+    let mut listens: Vec<(std::net::SocketAddr, Protocol, &str)> = Vec::new();
+    for vs in config.virtual_servers.values() {
+        let at = vs.origin.0.clone();
+        if let Some((_, _, other)) = listens
+            .iter()
+            .find(|(addr, proto, _)| *addr == vs.listen && *proto == vs.protocol)
+        {
+            diags.error(
+                at.clone(),
+                format!(
+                    "virtual server \"{}\" listens on {} {}, like \"{other}\"",
+                    vs.name, vs.protocol, vs.listen
+                ),
+            );
+        }
+        listens.push((vs.listen, vs.protocol, &vs.name));
+        if vs.dataplane == DataPlane::Proxy && vs.protocol == Protocol::Udp {
+            diags.error(
+                at.clone(),
+                format!(
+                    "virtual server \"{}\": the proxy data plane serves tcp only; use dataplane ipvs or nftables for udp",
+                    vs.name
+                ),
+            );
+        }
+        if vs.real_servers.is_empty() && vs.sorry_server.is_none() {
+            diags.warning(
+                at.clone(),
+                format!("virtual server \"{}\" has no real servers", vs.name),
+            );
+        }
+        for (i, rs) in vs.real_servers.iter().enumerate() {
+            if vs.real_servers[..i].iter().any(|o| o.addr == rs.addr) {
+                diags.error(
+                    at.clone(),
+                    format!(
+                        "virtual server \"{}\": real server {} is listed twice",
+                        vs.name, rs.addr
+                    ),
+                );
+            }
+            if vs.dataplane == DataPlane::Proxy && rs.forward != Forward::Nat {
+                diags.error(
+                    at.clone(),
+                    format!(
+                        "virtual server \"{}\": real server {} uses forward {}, but the proxy always forwards as nat",
+                        vs.name, rs.addr, rs.forward
+                    ),
+                );
+            }
+        }
+        let Some(health) = &vs.health else {
+            continue;
+        };
+        let Some(service) = config.service(health) else {
+            diags.error(
+                at,
+                format!(
+                    "virtual server \"{}\": health \"{health}\" is not a defined group:service",
+                    vs.name
+                ),
+            );
+            continue;
+        };
+        let hosts = config
+            .hostgroups
+            .get(&service.group)
+            .map(|g| g.hosts.as_slice())
+            .unwrap_or_default();
+        for rs in &vs.real_servers {
+            if !hosts.iter().any(|h| h.trim_start_matches('*') == rs.host) {
+                diags.error(
+                    at.clone(),
+                    format!(
+                        "virtual server \"{}\": real server {} is host \"{}\", which is not in hostgroup {} checked by {health} (hosts: {})",
+                        vs.name,
+                        rs.addr,
+                        rs.host,
+                        service.group,
+                        hosts.join(" ")
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn check_vrrp(config: &Config, diags: &mut Diagnostics) {
+    let instances: Vec<_> = config.vrrp.values().collect();
+    for (i, vrrp) in instances.iter().enumerate() {
+        let at = vrrp.origin.0.clone();
+        for other in &instances[..i] {
+            let same_family = vrrp.virtual_addresses.first().map(|a| a.addr.is_ipv4())
+                == other.virtual_addresses.first().map(|a| a.addr.is_ipv4());
+            if other.interface == vrrp.interface
+                && other.vrid == vrrp.vrid
+                && same_family
+                && other.unicast_peers == vrrp.unicast_peers
+            {
+                diags.error(
+                    at.clone(),
+                    format!(
+                        "vrrp \"{}\" uses virtual_router_id {} on {}, like \"{}\"",
+                        vrrp.name,
+                        vrrp.vrid.get(),
+                        vrrp.interface,
+                        other.name
+                    ),
+                );
+            }
+        }
+        for track in &vrrp.track {
+            match &track.target {
+                TrackTarget::Service(r) if config.service(r).is_none() => diags.error(
+                    at.clone(),
+                    format!(
+                        "vrrp \"{}\": track service \"{r}\" is not a defined group:service",
+                        vrrp.name
+                    ),
+                ),
+                TrackTarget::Quorum(name) if !config.virtual_servers.contains_key(name) => {
+                    diags.error(
+                        at.clone(),
+                        format!(
+                            "vrrp \"{}\": track quorum \"{name}\" is not a defined virtual server (defined: {})",
+                            vrrp.name,
+                            names(config.virtual_servers.keys())
+                        ),
+                    )
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// keepmon must never silently watch nothing (mon's blank-line trap).
+fn check_something_is_watched(config: &Config, file: &Arc<Path>, diags: &mut Diagnostics) {
+    let polled = config
+        .services()
+        .filter(|(_, s)| s.interval.is_some() || s.schedule.is_some())
+        .count();
+    let traps = config
+        .services()
+        .filter(|(_, s)| s.traptimeout.is_some())
+        .count();
+    if polled == 0 && traps == 0 && config.vrrp.is_empty() && config.virtual_servers.is_empty() {
+        diags.warning(
+            Location::file_only(file),
+            "this config watches nothing: no service has an interval, a schedule or a traptimeout",
+        );
+    }
+}
+
+fn names<'a>(keys: impl Iterator<Item = &'a String>) -> String {
+    let list: Vec<&str> = keys.map(String::as_str).collect();
+    if list.is_empty() {
+        "none".to_string()
+    } else {
+        list.join(", ")
+    }
+}

@@ -1,0 +1,19 @@
+//! keepmon: one daemon for a Linux load-balancer director.
+//!
+//! The layers (see ARCHITECTURE.md for the full map):
+//!
+//! ```text
+//!  config files ──► config::compile ──► Config (validated model)
+//!                                          │ diff(old, new) on start and reload
+//!                                          ▼
+//!  scheduler ──runs──► monitors ──CheckResult per host──► supervisor (owns state)
+//!                                                           │ pure core decides
+//!                                                           ▼
+//!                      actions: alerts (edge-triggered), lb data plane (level-triggered)
+//! ```
+//!
+//! The pure core (config compilation, [`period`], the service state machine,
+//! the lb table, the VRRP codec) never does IO and never reads the clock.
+
+pub mod config;
+pub mod period;
