@@ -290,13 +290,32 @@ impl<'a> Parser<'a> {
         Location::new(&self.file, line.number, line.col)
     }
 
-    /// The location of `word` inside `line` (exact for unwrapped lines).
+    /// The location of the token `word` inside `line` (exact for unwrapped
+    /// lines): the first matching token after the keyword, else the keyword.
     fn loc_of(&self, line: &LogicalLine, word: &str) -> Location {
-        let offset = line
-            .text
-            .find(word)
-            .map(|byte| line.text[..byte].chars().count())
+        let mut tokens = Vec::new();
+        let mut start = None;
+        for (i, c) in line.text.char_indices() {
+            match (c.is_whitespace(), start) {
+                (false, None) => start = Some(i),
+                (true, Some(s)) => {
+                    tokens.push((s, &line.text[s..i]));
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(s) = start {
+            tokens.push((s, &line.text[s..]));
+        }
+        let byte = tokens
+            .iter()
+            .skip(1)
+            .chain(tokens.first())
+            .find(|(_, t)| *t == word)
+            .map(|(b, _)| *b)
             .unwrap_or(0);
+        let offset = line.text[..byte].chars().count();
         let col = line.col.saturating_add(u32::try_from(offset).unwrap_or(0));
         Location::new(&self.file, line.number, col)
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::config::depend::{Expr, ServiceRef};
 use crate::config::diag::{Diagnostics, Location};
-use crate::config::model::{Config, DataPlane, Forward, Protocol, TrackTarget};
+use crate::config::model::{Action, Config, DataPlane, Forward, Protocol, TrackTarget};
 
 /// Add every cross-reference error and warning of `config` to `diags`.
 pub fn validate(config: &Config, file: &Arc<Path>, diags: &mut Diagnostics) {
@@ -15,6 +15,35 @@ pub fn validate(config: &Config, file: &Arc<Path>, diags: &mut Diagnostics) {
     check_virtual_servers(config, diags);
     check_vrrp(config, diags);
     check_something_is_watched(config, file, diags);
+    check_mail_delivery(config, diags);
+}
+
+/// Mail alerts with no way to deliver them would be silently lost.
+fn check_mail_delivery(config: &Config, diags: &mut Diagnostics) {
+    if config.mail.smtp.is_some() || config.mail.sendmail.is_some() {
+        return;
+    }
+    let first_mail = config.services().find_map(|(_, s)| {
+        s.periods
+            .iter()
+            .flat_map(|p| {
+                p.alerts
+                    .iter()
+                    .chain(&p.upalerts)
+                    .chain(&p.startupalerts)
+                    .chain(&p.ackalerts)
+                    .chain(&p.disablealerts)
+            })
+            .find(|a| matches!(a.action, Action::Mail(_)))
+            .map(|_| s.origin.0.clone())
+    });
+    if let Some(at) = first_mail {
+        diags.warning(
+            at,
+            "mail alerts are configured but there is no smtp relay and no local sendmail: \
+             they will wait in the outbox until one is configured",
+        );
+    }
 }
 
 fn check_watches(config: &Config, diags: &mut Diagnostics) {
