@@ -1,0 +1,107 @@
+//! `keepmon check-config` as a user runs it: the summary and exit 0, or every error with file:line:col and exit 1.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn keepmon(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_keepmon"))
+        .args(args)
+        .output()
+        .expect("run keepmon")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, content).expect("write config");
+    path.display().to_string()
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("keepmon-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+#[test]
+fn a_good_mon_cf_prints_a_summary_and_exits_0() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/etc/mon/lvs.cf");
+    let out = keepmon(&["check-config", "-c", example]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("ok (mon.cf format"), "{stdout}");
+    assert!(stdout.contains("hostgroups       3"), "{stdout}");
+    assert!(stdout.contains("services         3"), "{stdout}");
+    assert!(stdout.contains("vrrp instances   0"), "{stdout}");
+}
+
+#[test]
+fn a_bad_config_prints_every_error_and_exits_1() {
+    let dir = temp_dir("bad");
+    let file = write(
+        &dir,
+        "mon.cf",
+        "maxprocs = many\n\nhostgroup g h\n\nwatch g\n  service s\n    interval soon\n    monitor tcp.monitor\n",
+    );
+    let out = keepmon(&["check-config", "-c", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(&format!("{file}:1:1: error: maxprocs")), "{stderr}");
+    assert!(stderr.contains(&format!("{file}:7:5: error: interval")), "{stderr}");
+    assert!(stderr.contains("2 error(s)"), "{stderr}");
+    assert!(text(&out.stdout).is_empty());
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn format_override_reads_a_toml_named_file_as_mon_cf() {
+    let dir = temp_dir("fmt");
+    let file = write(
+        &dir,
+        "odd.toml",
+        "hostgroup g h\n\nwatch g\n  service s\n    interval 1m\n    monitor tcp.monitor\n",
+    );
+    let as_toml = keepmon(&["check-config", "-c", &file]);
+    assert_eq!(as_toml.status.code(), Some(1), "read as TOML it is invalid");
+    let as_mon = keepmon(&["check-config", "--format", "mon", "-c", &file]);
+    assert!(as_mon.status.success(), "{}", text(&as_mon.stderr));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let out = keepmon(&["check-config", "-c", "/nonexistent/keepmon.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("/nonexistent/keepmon.toml: error: cannot read config"));
+}
+
+#[test]
+fn the_embedded_demo_config_checks_clean() {
+    let out = keepmon(&["check-config"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("built-in demo config"));
+}
+
+#[test]
+fn commands_not_built_yet_say_so_and_fail() {
+    for args in [&["status"][..], &["lb", "show"], &["vrrp", "show"], &["start"]] {
+        let out = keepmon(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(text(&out.stderr).contains("not built yet"), "{args:?}");
+    }
+}
+
+#[test]
+fn help_lists_the_planned_subcommands() {
+    let out = keepmon(&["--help"]);
+    let help = text(&out.stdout);
+    for sub in [
+        "check-config", "start", "stop", "status", "dump", "reload", "pause", "resume", "enable",
+        "disable", "ack", "test", "lb", "vrrp",
+    ] {
+        assert!(help.contains(sub), "--help lacks {sub}:\n{help}");
+    }
+}
