@@ -17,3 +17,4 @@
 
 pub mod config;
 pub mod period;
+pub mod service;

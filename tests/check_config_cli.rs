@@ -49,8 +49,14 @@ fn a_bad_config_prints_every_error_and_exits_1() {
     let out = keepmon(&["check-config", "-c", &file]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains(&format!("{file}:1:1: error: maxprocs")), "{stderr}");
-    assert!(stderr.contains(&format!("{file}:7:5: error: interval")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{file}:1:1: error: maxprocs")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{file}:7:5: error: interval")),
+        "{stderr}"
+    );
     assert!(stderr.contains("2 error(s)"), "{stderr}");
     assert!(text(&out.stdout).is_empty());
     std::fs::remove_dir_all(dir).ok();
@@ -87,7 +93,12 @@ fn the_embedded_demo_config_checks_clean() {
 
 #[test]
 fn commands_not_built_yet_say_so_and_fail() {
-    for args in [&["status"][..], &["lb", "show"], &["vrrp", "show"], &["start"]] {
+    for args in [
+        &["status"][..],
+        &["lb", "show"],
+        &["vrrp", "show"],
+        &["start"],
+    ] {
         let out = keepmon(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(text(&out.stderr).contains("not built yet"), "{args:?}");
@@ -99,8 +110,20 @@ fn help_lists_the_planned_subcommands() {
     let out = keepmon(&["--help"]);
     let help = text(&out.stdout);
     for sub in [
-        "check-config", "start", "stop", "status", "dump", "reload", "pause", "resume", "enable",
-        "disable", "ack", "test", "lb", "vrrp",
+        "check-config",
+        "start",
+        "stop",
+        "status",
+        "dump",
+        "reload",
+        "pause",
+        "resume",
+        "enable",
+        "disable",
+        "ack",
+        "test",
+        "lb",
+        "vrrp",
     ] {
         assert!(help.contains(sub), "--help lacks {sub}:\n{help}");
     }

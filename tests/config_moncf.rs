@@ -46,7 +46,10 @@ fn compile_with(text: &str, fs: &FakeFs) -> Result<Compiled, Vec<String>> {
 fn ok(text: &str) -> Compiled {
     match compile(text) {
         Ok(c) => c,
-        Err(errors) => panic!("expected the config to compile, got:\n{}", errors.join("\n")),
+        Err(errors) => panic!(
+            "expected the config to compile, got:\n{}",
+            errors.join("\n")
+        ),
     }
 }
 
@@ -58,13 +61,18 @@ fn warnings(c: &Compiled) -> Vec<String> {
 fn check_errors(text: &str, expected: &[&str]) {
     let errors: Vec<String> = match compile(text) {
         Ok(_) => panic!("expected errors {expected:?}, but the config compiled"),
-        Err(all) => all.into_iter().filter(|d| d.contains(": error: ")).collect(),
+        Err(all) => all
+            .into_iter()
+            .filter(|d| d.contains(": error: "))
+            .collect(),
     };
     assert_eq!(errors, expected, "errors for:\n{text}");
 }
 
 fn example(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("etc/mon").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("etc/mon")
+        .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -78,10 +86,19 @@ fn debian_style_config_compiles() {
     assert_eq!(cfg.settings.dtlogfile, PathBuf::from("/var/log/mon/dtlog"));
     assert_eq!(
         cfg.settings.mondir,
-        vec![PathBuf::from("/usr/lib/mon/mon.d"), PathBuf::from("/usr/lib/mon/mon-local.d")]
+        vec![
+            PathBuf::from("/usr/lib/mon/mon.d"),
+            PathBuf::from("/usr/lib/mon/mon-local.d")
+        ]
     );
-    assert_eq!(cfg.settings.mon_listener, Some("127.0.0.1:2583".parse().unwrap()));
-    assert_eq!(cfg.settings.clientallow, vec!["127\\.0\\.0\\.1".to_string()]);
+    assert_eq!(
+        cfg.settings.mon_listener,
+        Some("127.0.0.1:2583".parse().unwrap())
+    );
+    assert_eq!(
+        cfg.settings.clientallow,
+        vec!["127\\.0\\.0\\.1".to_string()]
+    );
     let watch = &cfg.watches["localhost"];
     assert_eq!(
         watch.services.keys().collect::<Vec<_>>(),
@@ -93,13 +110,21 @@ fn debian_style_config_compiles() {
     assert_eq!(trap.periods[0].key, "", "a bare `period` means always");
     let ping = &watch.services["ping"];
     assert_eq!(ping.periods[0].key, "wd {Mon-Fri} hr {7am-10pm}");
-    assert_eq!(ping.periods[0].alertevery.unwrap().every, Duration::from_secs(3600));
+    assert_eq!(
+        ping.periods[0].alertevery.unwrap().every,
+        Duration::from_secs(3600)
+    );
     match &ping.periods[0].alerts[0].action {
         Action::Mail(m) => assert_eq!(m.to, vec!["root@localhost"]),
         other => panic!("mail.alert should be the built-in mail action, got {other:?}"),
     }
     match &watch.services["smtp"].monitor {
-        Some(Monitor::Exec { name, args, append_hosts, .. }) => {
+        Some(Monitor::Exec {
+            name,
+            args,
+            append_hosts,
+            ..
+        }) => {
             assert_eq!(name, "tcp.monitor");
             assert_eq!(args, &["-p", "25", "-t", "60"]);
             assert!(append_hosts);
@@ -119,7 +144,10 @@ fn classic_example_config_compiles() {
         "a `\\` continuation joins the next line"
     );
     assert_eq!(cfg.aliases["servers"].len(), 2);
-    assert_eq!(cfg.views["core"], vec!["routers", "serversbd1", "routers:ping"]);
+    assert_eq!(
+        cfg.views["core"],
+        vec!["routers", "serversbd1", "routers:ping"]
+    );
 
     let routers = &cfg.watches["routers"].services["ping"];
     assert_eq!(routers.periods[1].key, "LOGFILE");
@@ -151,13 +179,19 @@ fn classic_example_config_compiles() {
     let office = &telnet.periods[0];
     assert_eq!(
         office.alertafter,
-        Some(AlertAfter::Window { count: 2, window: Duration::from_secs(1800) })
+        Some(AlertAfter::Window {
+            count: 2,
+            window: Duration::from_secs(1800)
+        })
     );
     assert_eq!(office.alerts[0].exit, Some(ExitRange { low: 1, high: 5 }));
     assert_eq!(office.numalerts, Some(5));
     let off_hours = &telnet.periods[1];
     assert_eq!(off_hours.key, "off_hours");
-    assert_eq!(off_hours.alertafter, Some(AlertAfter::Duration(Duration::from_secs(3600))));
+    assert_eq!(
+        off_hours.alertafter,
+        Some(AlertAfter::Duration(Duration::from_secs(3600)))
+    );
     assert!(off_hours.no_comp_alerts);
 
     let bd2 = &cfg.watches["serversbd2"];
@@ -165,16 +199,27 @@ fn classic_example_config_compiles() {
         bd2.services["ping"].depend.as_ref().unwrap().to_string(),
         "routers:ping && serversbd1:ping"
     );
-    assert_eq!(bd2.services["ping"].periods[0].alertafter, Some(AlertAfter::Consecutive(3)));
+    assert_eq!(
+        bd2.services["ping"].periods[0].alertafter,
+        Some(AlertAfter::Consecutive(3))
+    );
     let http = &bd2.services["http"];
     assert_eq!(http.dep_behavior, DepBehavior::Monitor);
     assert!(http.unack_summary, "a bare unack_summary means yes");
     assert_eq!(http.env["APP_ENV"], "production");
-    assert_eq!(http.periods[0].alertevery.unwrap().mode, AlertEveryMode::Strict);
-    assert_eq!(http.periods[0].alertexitrange, Some(ExitRange { low: 1, high: 3 }));
+    assert_eq!(
+        http.periods[0].alertevery.unwrap().mode,
+        AlertEveryMode::Strict
+    );
+    assert_eq!(
+        http.periods[0].alertexitrange,
+        Some(ExitRange { low: 1, high: 3 })
+    );
 
     match &cfg.watches["netapps"].services["freespace"].monitor {
-        Some(Monitor::Exec { append_hosts, args, .. }) => {
+        Some(Monitor::Exec {
+            append_hosts, args, ..
+        }) => {
             assert!(!append_hosts, "a trailing ;; means no hosts are appended");
             assert_eq!(args, &["/vol/vol0:10%"]);
         }
@@ -183,7 +228,8 @@ fn classic_example_config_compiles() {
 
     let w = warnings(&c);
     assert!(
-        w.iter().any(|w| w.contains("example.cf") || w.contains("space-separated depend")),
+        w.iter()
+            .any(|w| w.contains("example.cf") || w.contains("space-separated depend")),
         "the legacy depend form is warned about: {w:?}"
     );
 }
@@ -197,7 +243,10 @@ fn seed_style_lvs_config_compiles_to_table_edits() {
     };
     assert_eq!(edit.protocol, Protocol::Tcp);
     assert_eq!(edit.virtual_addr, "192.168.10.100:80".parse().unwrap());
-    assert_eq!(edit.real_addr, "192.168.10.13".parse::<std::net::IpAddr>().unwrap());
+    assert_eq!(
+        edit.real_addr,
+        "192.168.10.13".parse::<std::net::IpAddr>().unwrap()
+    );
     assert_eq!(edit.real_port, Some(8080));
     assert_eq!(edit.weight, Some(2));
     assert_eq!(edit.forward, Some(Forward::DirectRouting));
@@ -214,7 +263,9 @@ fn debian_package_mon_cf_compiles() {
             !required,
             "/etc/mon/mon.cf is missing: the test command installs Debian's `mon` package"
         );
-        eprintln!("!!! NOT RUN: debian_package_mon_cf_compiles needs Debian's `mon` package (/etc/mon/mon.cf)");
+        eprintln!(
+            "!!! NOT RUN: debian_package_mon_cf_compiles needs Debian's `mon` package (/etc/mon/mon.cf)"
+        );
         return;
     }
     let compiled = keepmon::config::load(path, None)
@@ -235,9 +286,15 @@ fn missing_blank_lines_are_read_as_meant_with_a_warning() {
     assert!(c.config.watches["web"].services.contains_key("http"));
     assert!(c.config.watches["db"].services.contains_key("ping"));
     let w = warnings(&c);
-    assert!(w[0].starts_with("mon.cf:2:1: warning: missing blank line before \"hostgroup db d1\""), "{w:?}");
+    assert!(
+        w[0].starts_with("mon.cf:2:1: warning: missing blank line before \"hostgroup db d1\""),
+        "{w:?}"
+    );
     assert!(w[0].contains("begun at line 1"), "{w:?}");
-    assert!(w[1].starts_with("mon.cf:3:1: warning: missing blank line before \"watch web\""), "{w:?}");
+    assert!(
+        w[1].starts_with("mon.cf:3:1: warning: missing blank line before \"watch web\""),
+        "{w:?}"
+    );
     assert!(w[1].contains("watch nothing"), "{w:?}");
 }
 
@@ -245,7 +302,9 @@ fn missing_blank_lines_are_read_as_meant_with_a_warning() {
 fn watch_content_inside_a_hostgroup_is_refused() {
     check_errors(
         "hostgroup web w1\n  service http\n",
-        &["mon.cf:2:3: error: \"service\" inside hostgroup \"web\" (begun at line 1): mon would read \"service http\" as host names; add the missing blank line and a `watch` line before it"],
+        &[
+            "mon.cf:2:3: error: \"service\" inside hostgroup \"web\" (begun at line 1): mon would read \"service http\" as host names; add the missing blank line and a `watch` line before it",
+        ],
     );
 }
 
@@ -253,7 +312,9 @@ fn watch_content_inside_a_hostgroup_is_refused() {
 fn a_block_keyword_inside_alias_text_is_ambiguous() {
     let errors = compile("alias a\nsome text\nwatch web\n").unwrap_err();
     assert!(
-        errors.iter().any(|e| e.starts_with("mon.cf:3:1: error: \"watch web\" inside alias \"a\" (begun at line 1) is ambiguous")),
+        errors.iter().any(|e| e.starts_with(
+            "mon.cf:3:1: error: \"watch web\" inside alias \"a\" (begun at line 1) is ambiguous"
+        )),
         "{errors:?}"
     );
 }
@@ -313,23 +374,34 @@ builtin_alerts = fallback
 monitor_timeout = 2m
 shutdown_grace = 5s
 ";
-    let c = ok(&format!("{text}\nhostgroup g h\n\nwatch g\n  service s\n    interval 1m\n    monitor x.monitor\n"));
+    let c = ok(&format!(
+        "{text}\nhostgroup g h\n\nwatch g\n  service s\n    interval 1m\n    monitor x.monitor\n"
+    ));
     let s = &c.config.settings;
     assert_eq!(s.basedir, PathBuf::from("/opt/mon"));
     assert_eq!(
         s.alertdir,
-        vec![PathBuf::from("/opt/mon/alert.d"), PathBuf::from("/usr/lib/mon/alert.d")]
+        vec![
+            PathBuf::from("/opt/mon/alert.d"),
+            PathBuf::from("/usr/lib/mon/alert.d")
+        ]
     );
     assert_eq!(s.mondir, vec![PathBuf::from("/opt/mon/mon.d")]);
     assert_eq!(s.statedir, PathBuf::from("/opt/mon/state.d"));
     assert_eq!(s.logdir, PathBuf::from("/opt/mon/log.d"));
     assert_eq!(s.auth.authfile, PathBuf::from("/opt/mon/etc/auth.cf"));
     assert_eq!(s.auth.userfile, PathBuf::from("/opt/mon/etc/users.cf"));
-    assert_eq!(s.historicfile, Some(PathBuf::from("/opt/mon/log.d/history.log")));
+    assert_eq!(
+        s.historicfile,
+        Some(PathBuf::from("/opt/mon/log.d/history.log"))
+    );
     assert_eq!(s.dtlogfile, PathBuf::from("/opt/mon/log.d/dt.log"));
     assert_eq!(s.mon_listener, Some("[::1]:2600".parse().unwrap()));
     assert_eq!(s.trap_listener, Some("127.0.0.2:2601".parse().unwrap()));
-    assert_eq!(s.clientallow, vec!["127\\.0\\.0\\.1", "10\\.1\\.\\d+\\.\\d+"]);
+    assert_eq!(
+        s.clientallow,
+        vec!["127\\.0\\.0\\.1", "10\\.1\\.\\d+\\.\\d+"]
+    );
     assert_eq!(s.cltimeout, Duration::from_secs(60));
     assert_eq!(s.maxprocs, 5);
     assert_eq!(s.histlength, 50);
@@ -339,14 +411,20 @@ shutdown_grace = 5s
     assert_eq!(s.control_socket, PathBuf::from("/run/keepmon.sock"));
     assert_eq!(s.exclude_period.as_ref().unwrap().source(), "hr {1am-2am}");
     let svc = &c.config.watches["g"].services["s"];
-    assert_eq!(svc.dep_behavior, DepBehavior::Monitor, "dep_behavior is positional");
+    assert_eq!(
+        svc.dep_behavior,
+        DepBehavior::Monitor,
+        "dep_behavior is positional"
+    );
     assert_eq!(svc.dep_memory, Some(Duration::from_secs(300)));
     assert!(svc.unack_summary);
 }
 
 #[test]
 fn positional_globals_apply_to_later_services_only() {
-    let c = ok("hostgroup g h\n\nwatch g\n  service early\n    interval 1m\n    monitor tcp.monitor\n\ndep_behavior = m\nunack_summary = 1\n\nwatch h\n  service late\n    interval 1m\n    monitor tcp.monitor\n");
+    let c = ok(
+        "hostgroup g h\n\nwatch g\n  service early\n    interval 1m\n    monitor tcp.monitor\n\ndep_behavior = m\nunack_summary = 1\n\nwatch h\n  service late\n    interval 1m\n    monitor tcp.monitor\n",
+    );
     let early = &c.config.watches["g"].services["early"];
     let late = &c.config.watches["h"].services["late"];
     assert_eq!(early.dep_behavior, DepBehavior::Alert);
@@ -428,28 +506,53 @@ fn alertafter_sanity_rule_uses_the_interval() {
 fn alert_names_resolve_to_builtins_scripts_or_errors() {
     let base = "alertdir = /a\nhostgroup g h\n\nwatch g\n  service s\n    interval 1m\n    monitor tcp.monitor\n    period\n";
     let fs = FakeFs::with(&["/a/page.alert", "/a/mail.alert"]);
-    let c = compile_with(&format!("{base}      alert page.alert -x 1\n      alert mail.alert a@b\n"), &fs).unwrap();
+    let c = compile_with(
+        &format!("{base}      alert page.alert -x 1\n      alert mail.alert a@b\n"),
+        &fs,
+    )
+    .unwrap();
     let alerts = &c.config.watches["g"].services["s"].periods[0].alerts;
     assert_eq!(
         alerts[0].action,
-        Action::Exec { path: PathBuf::from("/a/page.alert"), args: vec!["-x".into(), "1".into()] }
+        Action::Exec {
+            path: PathBuf::from("/a/page.alert"),
+            args: vec!["-x".into(), "1".into()]
+        }
     );
-    assert_eq!(alerts[1].action.kind(), "mail", "built-in mail.alert is preferred by default");
+    assert_eq!(
+        alerts[1].action.kind(),
+        "mail",
+        "built-in mail.alert is preferred by default"
+    );
 
     let c = compile_with(
         &format!("builtin_alerts = fallback\n{base}      alert mail.alert a@b\n"),
         &fs,
     )
     .unwrap();
-    assert_eq!(c.config.watches["g"].services["s"].periods[0].alerts[0].action.kind(), "exec");
+    assert_eq!(
+        c.config.watches["g"].services["s"].periods[0].alerts[0]
+            .action
+            .kind(),
+        "exec"
+    );
 
     let errors = compile_with(&format!("{base}      alert nosuch.alert\n"), &fs).unwrap_err();
     assert_eq!(
         errors,
-        vec!["mon.cf:9:7: error: alert: alert \"nosuch.alert\" not found in alertdir /a (built-in alerts: mail.alert, file.alert, lvs.alert, ipvs.alert, lua:NAME)"]
+        vec![
+            "mon.cf:9:7: error: alert: alert \"nosuch.alert\" not found in alertdir /a (built-in alerts: mail.alert, file.alert, lvs.alert, ipvs.alert, lua:NAME)"
+        ]
     );
-    let errors = compile_with(&format!("{base}      alert lvs.alert -P tcp -R 10.0.0.1\n"), &fs).unwrap_err();
-    assert_eq!(errors, vec!["mon.cf:9:7: error: alert: lvs.alert needs -V vip:port"]);
+    let errors = compile_with(
+        &format!("{base}      alert lvs.alert -P tcp -R 10.0.0.1\n"),
+        &fs,
+    )
+    .unwrap_err();
+    assert_eq!(
+        errors,
+        vec!["mon.cf:9:7: error: alert: lvs.alert needs -V vip:port"]
+    );
 }
 
 #[test]
@@ -458,7 +561,9 @@ fn monitors_resolve_in_mondir() {
     let fs = FakeFs::with(&["/m/check.monitor"]);
     let c = compile_with(&format!("{base}    monitor check.monitor -v ;;\n"), &fs).unwrap();
     match &c.config.watches["g"].services["s"].monitor {
-        Some(Monitor::Exec { path, append_hosts, .. }) => {
+        Some(Monitor::Exec {
+            path, append_hosts, ..
+        }) => {
             assert_eq!(path.as_deref(), Some(Path::new("/m/check.monitor")));
             assert!(!append_hosts);
         }
@@ -471,7 +576,10 @@ fn monitors_resolve_in_mondir() {
         warnings(&c)
     );
     let c = compile_with(&format!("{base}    monitor tcp.monitor -p 22\n"), &fs).unwrap();
-    assert!(warnings(&c).is_empty(), "tcp.monitor has a built-in equivalent");
+    assert!(
+        warnings(&c).is_empty(),
+        "tcp.monitor has a built-in equivalent"
+    );
 }
 
 #[test]
@@ -488,12 +596,20 @@ fn dependencies_must_name_defined_services() {
 
 #[test]
 fn environment_lines_and_exit_ranges() {
-    let c = ok("hostgroup g h\n\nwatch g\n  service s\n    FOO=bar baz\n    interval 1m\n    monitor tcp.monitor\n    period\n      BAR=1\n      alert exit = 2-4 mail.alert ops\n      alert exit=7 mail.alert boss\n");
+    let c = ok(
+        "hostgroup g h\n\nwatch g\n  service s\n    FOO=bar baz\n    interval 1m\n    monitor tcp.monitor\n    period\n      BAR=1\n      alert exit = 2-4 mail.alert ops\n      alert exit=7 mail.alert boss\n",
+    );
     let s = &c.config.watches["g"].services["s"];
     assert_eq!(s.env["FOO"], "bar baz");
     assert_eq!(s.env["BAR"], "1");
-    assert_eq!(s.periods[0].alerts[0].exit, Some(ExitRange { low: 2, high: 4 }));
-    assert_eq!(s.periods[0].alerts[1].exit, Some(ExitRange { low: 7, high: 7 }));
+    assert_eq!(
+        s.periods[0].alerts[0].exit,
+        Some(ExitRange { low: 2, high: 4 })
+    );
+    assert_eq!(
+        s.periods[0].alerts[1].exit,
+        Some(ExitRange { low: 7, high: 7 })
+    );
     check_errors(
         "hostgroup g h\n\nwatch g\n  FOO=1\n",
         &["mon.cf:4:3: error: environment line before any `service` in this watch"],
@@ -504,7 +620,11 @@ fn environment_lines_and_exit_ranges() {
 fn a_watch_without_a_hostgroup_gets_one_host() {
     let c = ok("watch trapsource\n  service heartbeat\n    traptimeout 5m\n");
     assert_eq!(c.config.hostgroups["trapsource"].hosts, vec!["trapsource"]);
-    assert!(warnings(&c)[0].contains("names no hostgroup"), "{:?}", warnings(&c));
+    assert!(
+        warnings(&c)[0].contains("names no hostgroup"),
+        "{:?}",
+        warnings(&c)
+    );
 }
 
 #[test]
@@ -519,7 +639,10 @@ fn a_config_that_watches_nothing_is_warned_about() {
 
 #[test]
 fn keepmon_service_extensions() {
-    let fs = FakeFs::with(&[concat!(env!("CARGO_MANIFEST_DIR"), "/monitors/http_body.lua")]);
+    let fs = FakeFs::with(&[concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/monitors/http_body.lua"
+    )]);
     let c = compile_with("hostgroup g h\n\nwatch g\n  service s\n    schedule */5 * * * *\n    monitor lua:http_body\n    timeout 10s\n    rise 2\n    fall 3\n", &fs).unwrap();
     let s = &c.config.watches["g"].services["s"];
     assert!(s.schedule.is_some());
@@ -532,14 +655,24 @@ fn diff_lists_added_removed_and_changed() {
     use keepmon::config::diff;
     let old = ok("hostgroup g h1\n\nwatch g\n  service a\n    interval 1m\n    monitor tcp.monitor\n  service b\n    interval 1m\n    monitor tcp.monitor\n").config;
     let same = ok("# a comment moves every line\n\nhostgroup g h1\n\nwatch g\n  service a\n    interval 1m\n    monitor tcp.monitor\n  service b\n    interval 1m\n    monitor tcp.monitor\n").config;
-    assert!(diff(Some(&old), &same).is_empty(), "moving definitions is not a change");
+    assert!(
+        diff(Some(&old), &same).is_empty(),
+        "moving definitions is not a change"
+    );
     let new = ok("hostgroup g h1\n\nwatch g\n  service a\n    interval 2m\n    monitor tcp.monitor\n  service c\n    interval 1m\n    monitor tcp.monitor\n").config;
     let d = diff(Some(&old), &new);
-    assert_eq!(d.to_string(), "+ service g:c\n- service g:b\n~ service g:a\n");
+    assert_eq!(
+        d.to_string(),
+        "+ service g:c\n- service g:b\n~ service g:a\n"
+    );
     let hosts = ok("hostgroup g h1 h2\n\nwatch g\n  service a\n    interval 1m\n    monitor tcp.monitor\n  service b\n    interval 1m\n    monitor tcp.monitor\n").config;
     let d = diff(Some(&old), &hosts);
     assert_eq!(d.hostgroups.changed, vec!["g"]);
-    assert_eq!(d.services.changed.len(), 2, "a group's host change touches its services");
+    assert_eq!(
+        d.services.changed.len(),
+        2,
+        "a group's host change touches its services"
+    );
     let startup = diff(None, &old);
     assert_eq!(startup.services.added.len(), 2);
 }

@@ -32,5 +32,8 @@ fn every_module_starts_with_a_doc_line() {
         })
         .map(|f| f.strip_prefix(root).unwrap_or(f).display().to_string())
         .collect();
-    assert!(missing.is_empty(), "files without a leading //! line: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "files without a leading //! line: {missing:?}"
+    );
 }

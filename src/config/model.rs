@@ -420,11 +420,19 @@ pub struct AlertLine {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// An alert.d script, run with mon's argv: `-s -g -h -t [flag] args`.
-    Exec { path: PathBuf, args: Vec<String> },
+    Exec {
+        path: PathBuf,
+        args: Vec<String>,
+    },
     /// Append mon's file.alert record to a file.
-    File { path: PathBuf },
+    File {
+        path: PathBuf,
+    },
     Mail(MailAction),
-    Lua { script: String, args: Vec<String> },
+    Lua {
+        script: String,
+        args: Vec<String>,
+    },
     /// Edit a load-balancer table (mon's lvs.alert / ipvs.alert, or TOML `lb`).
     Lb(LbEdit),
 }

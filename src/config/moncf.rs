@@ -117,7 +117,12 @@ pub const PERIOD_KEYWORDS: &[&str] = &[
 ];
 
 /// Monitors keepmon can run in-process when `mondir` lacks the script.
-pub const BUILTIN_MONITORS: &[&str] = &["tcp.monitor", "http.monitor", "fping.monitor", "ping.monitor"];
+pub const BUILTIN_MONITORS: &[&str] = &[
+    "tcp.monitor",
+    "http.monitor",
+    "fping.monitor",
+    "ping.monitor",
+];
 
 /// Alerts keepmon implements itself.
 pub const BUILTIN_ALERTS: &[&str] = &["mail.alert", "file.alert", "lvs.alert", "ipvs.alert"];
@@ -261,7 +266,13 @@ struct Parser<'a> {
     watches: BTreeMap<String, (Origin, Vec<RawService>)>,
 }
 
-const ALERT_KINDS: [&str; 5] = ["alert", "upalert", "startupalert", "ackalert", "disablealert"];
+const ALERT_KINDS: [&str; 5] = [
+    "alert",
+    "upalert",
+    "startupalert",
+    "ackalert",
+    "disablealert",
+];
 
 impl<'a> Parser<'a> {
     fn new(file: &Arc<Path>, fs: &'a dyn FileSystem) -> Parser<'a> {
@@ -380,7 +391,8 @@ impl<'a> Parser<'a> {
             }
             Block::Alias { name, line: start } => {
                 let (name, start) = (name.clone(), *start);
-                if is_block_keyword(keyword) && is_tag(rest.split_whitespace().next().unwrap_or("")) {
+                if is_block_keyword(keyword) && is_tag(rest.split_whitespace().next().unwrap_or(""))
+                {
                     self.error(
                         line,
                         format!(
@@ -392,7 +404,10 @@ impl<'a> Parser<'a> {
                     );
                     return;
                 }
-                self.aliases.entry(name).or_default().push(line.text.clone());
+                self.aliases
+                    .entry(name)
+                    .or_default()
+                    .push(line.text.clone());
             }
             Block::Watch { group } => {
                 let group = group.clone();
@@ -451,7 +466,10 @@ impl<'a> Parser<'a> {
             }
             "hostgroup" => {
                 if let Some(first) = self.hostgroups.get(name) {
-                    let msg = format!("duplicate hostgroup \"{name}\" (first defined at {})", first.origin);
+                    let msg = format!(
+                        "duplicate hostgroup \"{name}\" (first defined at {})",
+                        first.origin
+                    );
                     self.error_at(line, name, msg);
                 } else {
                     self.hostgroups.insert(
@@ -500,7 +518,11 @@ impl<'a> Parser<'a> {
             }
             "watch" => {
                 if let Some(extra) = words.next() {
-                    self.error_at(line, extra, format!("unexpected \"{extra}\" after watch {name}"));
+                    self.error_at(
+                        line,
+                        extra,
+                        format!("unexpected \"{extra}\" after watch {name}"),
+                    );
                 }
                 if let Some((origin, _)) = self.watches.get(name) {
                     let msg = format!("duplicate watch \"{name}\" (first defined at {origin})");
@@ -513,7 +535,11 @@ impl<'a> Parser<'a> {
                     group: name.to_string(),
                 };
             }
-            _ if SERVICE_KEYWORDS.contains(&keyword) || PERIOD_KEYWORDS.contains(&keyword) || keyword == "service" || keyword == "period" => {
+            _ if SERVICE_KEYWORDS.contains(&keyword)
+                || PERIOD_KEYWORDS.contains(&keyword)
+                || keyword == "service"
+                || keyword == "period" =>
+            {
                 self.error(
                     line,
                     format!("\"{keyword}\" outside a watch block (a blank line ends a watch; remove it or add a `watch` line)"),
@@ -532,7 +558,11 @@ impl<'a> Parser<'a> {
         for host in line.text.split_whitespace() {
             let host_name = host.trim_start_matches('*');
             if host_name.is_empty() || host_name.chars().any(|c| c.is_control() || c == ',') {
-                self.error_at(line, host, format!("bad host name \"{host}\" in hostgroup {group}"));
+                self.error_at(
+                    line,
+                    host,
+                    format!("bad host name \"{host}\" in hostgroup {group}"),
+                );
                 continue;
             }
             if let Some(g) = self.hostgroups.get_mut(group) {
@@ -570,7 +600,9 @@ impl<'a> Parser<'a> {
             "clientallow" => parse_clientallow(value).map(|v| self.settings.clientallow = v),
             "maxprocs" => parse_number(value).map(|n| self.settings.maxprocs = n),
             "histlength" => parse_number(value).map(|n: u32| self.settings.histlength = n as usize),
-            "historictime" => values::parse_timeval(value).map(|d| self.settings.historictime = Some(d)),
+            "historictime" => {
+                values::parse_timeval(value).map(|d| self.settings.historictime = Some(d))
+            }
             "randstart" => values::parse_timeval(value).map(|d| self.settings.randstart = Some(d)),
             "cltimeout" => parse_seconds_or_timeval(value).map(|d| self.settings.cltimeout = d),
             "dtlogging" => parse_bool(value).map(|b| self.settings.dtlogging = b),
@@ -582,7 +614,9 @@ impl<'a> Parser<'a> {
                 self.settings.syslog_facility = value.to_string();
                 Ok(())
             }
-            "startupalerts_on_reset" => parse_bool(value).map(|b| self.settings.startupalerts_on_reset = b),
+            "startupalerts_on_reset" => {
+                parse_bool(value).map(|b| self.settings.startupalerts_on_reset = b)
+            }
             "monremote" => {
                 self.settings.monremote = (!value.is_empty()).then(|| value.to_string());
                 Ok(())
@@ -596,10 +630,17 @@ impl<'a> Parser<'a> {
                 .map_err(|_| format!("bad listen address \"{value}\" (expected ip:port)")),
             "builtin_monitors" => parse_policy(value).map(|p| self.settings.builtin_monitors = p),
             "builtin_alerts" => parse_policy(value).map(|p| self.settings.builtin_alerts = p),
-            "monitor_timeout" => values::parse_timeval(value).map(|d| self.settings.monitor_timeout = d),
-            "shutdown_grace" => values::parse_timeval(value).map(|d| self.settings.shutdown_grace = d),
+            "monitor_timeout" => {
+                values::parse_timeval(value).map(|d| self.settings.monitor_timeout = d)
+            }
+            "shutdown_grace" => {
+                values::parse_timeval(value).map(|d| self.settings.shutdown_grace = d)
+            }
             "snmp" | "snmpport" | "ocfile" => {
-                self.warning(line, format!("global \"{name}\" is from mon 0.99 and has no effect (ignored)"));
+                self.warning(
+                    line,
+                    format!("global \"{name}\" is from mon 0.99 and has no effect (ignored)"),
+                );
                 Ok(())
             }
             _ => {
@@ -629,17 +670,26 @@ impl<'a> Parser<'a> {
         };
         let Some(current) = services.last_mut() else {
             if env_assignment(&line.text).is_some() {
-                self.error(line, "environment line before any `service` in this watch".to_string());
+                self.error(
+                    line,
+                    "environment line before any `service` in this watch".to_string(),
+                );
             } else {
                 self.error(
                     line,
-                    format!("expected `service NAME` after `watch {group}`, found \"{}\"", line.text),
+                    format!(
+                        "expected `service NAME` after `watch {group}`, found \"{}\"",
+                        line.text
+                    ),
                 );
             }
             return;
         };
         if let Some((name, value)) = env_assignment(&line.text) {
-            current.service.env.insert(name.to_string(), value.to_string());
+            current
+                .service
+                .env
+                .insert(name.to_string(), value.to_string());
             return;
         }
         if keyword == "period" {
@@ -693,11 +743,19 @@ impl<'a> Parser<'a> {
             return;
         }
         if !is_tag(name) {
-            self.error_at(line, name, format!("bad service name \"{name}\" (allowed: letters, digits, _ . -)"));
+            self.error_at(
+                line,
+                name,
+                format!("bad service name \"{name}\" (allowed: letters, digits, _ . -)"),
+            );
             return;
         }
         if let Some(extra) = words.next() {
-            self.error_at(line, extra, format!("unexpected \"{extra}\" after service {name}"));
+            self.error_at(
+                line,
+                extra,
+                format!("unexpected \"{extra}\" after service {name}"),
+            );
         }
         let origin = Origin(self.loc(line));
         let service = Service {
@@ -754,7 +812,10 @@ impl<'a> Parser<'a> {
     fn service_keyword(&mut self, line: &LogicalLine, group: &str, keyword: &str, rest: &str) {
         let loc = self.loc(line);
         let rest = rest.trim();
-        let needs_value = !matches!(keyword, "allow_empty_group" | "unack_summary" | "description");
+        let needs_value = !matches!(
+            keyword,
+            "allow_empty_group" | "unack_summary" | "description"
+        );
         if needs_value && rest.is_empty() {
             self.error(line, format!("{keyword} needs a value"));
             return;
@@ -766,7 +827,9 @@ impl<'a> Parser<'a> {
             let s = &mut raw.service;
             match keyword {
                 "interval" => values::parse_timeval(rest).map(|d| s.interval = Some(d)),
-                "failure_interval" => values::parse_timeval(rest).map(|d| s.failure_interval = Some(d)),
+                "failure_interval" => {
+                    values::parse_timeval(rest).map(|d| s.failure_interval = Some(d))
+                }
                 "randskew" => values::parse_timeval(rest).map(|d| s.randskew = Some(d)),
                 "traptimeout" => values::parse_timeval(rest).map(|d| s.traptimeout = Some(d)),
                 "trapduration" => values::parse_timeval(rest).map(|d| s.trapduration = Some(d)),
@@ -849,7 +912,14 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn new_period(&mut self, line: &LogicalLine, group: &str, service: &str, rest: &str, first: bool) {
+    fn new_period(
+        &mut self,
+        line: &LogicalLine,
+        group: &str,
+        service: &str,
+        rest: &str,
+        first: bool,
+    ) {
         let rest = rest.trim();
         let (label, spec_text) = match split_period_label(rest) {
             Some((label, spec)) => (Some(label.to_string()), spec.trim()),
@@ -890,8 +960,15 @@ impl<'a> Parser<'a> {
         });
         raw.periods.push(RawPeriod::default());
         if duplicate {
-            let shown = if key.is_empty() { "(always)" } else { key.as_str() };
-            self.error(line, format!("duplicate period \"{shown}\" in service {group}/{service}"));
+            let shown = if key.is_empty() {
+                "(always)"
+            } else {
+                key.as_str()
+            };
+            self.error(
+                line,
+                format!("duplicate period \"{shown}\" in service {group}/{service}"),
+            );
         }
     }
 
@@ -902,19 +979,24 @@ impl<'a> Parser<'a> {
             return;
         };
         let interval = raw.service.interval;
-        let (Some(period), Some(raw_period)) = (raw.service.periods.last_mut(), raw.periods.last_mut()) else {
+        let (Some(period), Some(raw_period)) =
+            (raw.service.periods.last_mut(), raw.periods.last_mut())
+        else {
             return;
         };
         let result: Result<(), String> = match keyword {
             "alert" | "upalert" | "startupalert" | "ackalert" | "disablealert" => {
                 let slot = ALERT_KINDS.iter().position(|k| *k == keyword).unwrap_or(0);
-                parse_alert_command(rest, keyword == "alert", loc).map(|c| raw_period.alerts[slot].push(c))
+                parse_alert_command(rest, keyword == "alert", loc)
+                    .map(|c| raw_period.alerts[slot].push(c))
             }
             "alertevery" => parse_alertevery(rest).map(|a| period.alertevery = Some(a)),
             "alertafter" => parse_alertafter(rest, interval).map(|a| period.alertafter = Some(a)),
             "numalerts" => parse_number(rest).map(|n| period.numalerts = Some(n)),
             "upalertafter" => values::parse_timeval(rest).map(|d| period.upalertafter = Some(d)),
-            "alertexitrange" => values::parse_exit_range(rest).map(|r| period.alertexitrange = Some(r)),
+            "alertexitrange" => {
+                values::parse_exit_range(rest).map(|r| period.alertexitrange = Some(r))
+            }
             "no_comp_alerts" => no_args(keyword, rest).map(|()| period.no_comp_alerts = true),
             "alerts_dont_count" => no_args(keyword, rest).map(|()| period.alerts_dont_count = true),
             _ => Err(format!("unhandled period keyword \"{keyword}\"")),
@@ -989,10 +1071,17 @@ impl<'a> Parser<'a> {
         }
         let base = s.basedir.clone();
         s.alertdir = settings::search_path(
-            p.alertdir.as_deref().unwrap_or("/usr/local/lib/mon/alert.d:alert.d"),
+            p.alertdir
+                .as_deref()
+                .unwrap_or("/usr/local/lib/mon/alert.d:alert.d"),
             &base,
         );
-        s.mondir = settings::search_path(p.mondir.as_deref().unwrap_or("/usr/local/lib/mon/mon.d:mon.d"), &base);
+        s.mondir = settings::search_path(
+            p.mondir
+                .as_deref()
+                .unwrap_or("/usr/local/lib/mon/mon.d:mon.d"),
+            &base,
+        );
         if let Some(l) = p.luadir {
             s.luadir = settings::search_path(&l, &base);
         }
@@ -1009,7 +1098,8 @@ impl<'a> Parser<'a> {
             s.auth.userfile = settings::resolve(&s.cfbasedir, f);
         }
         s.historicfile = p.historicfile.map(|f| settings::resolve(&s.logdir, f));
-        s.dtlogfile = settings::resolve(&s.logdir, p.dtlogfile.as_deref().unwrap_or("downtime.log"));
+        s.dtlogfile =
+            settings::resolve(&s.logdir, p.dtlogfile.as_deref().unwrap_or("downtime.log"));
         s.monerrfile = p.monerrfile.map(PathBuf::from);
         s.pidfile = p.pidfile.filter(|f| !f.is_empty()).map(PathBuf::from);
         s.control_socket = match p.control_socket {
@@ -1019,7 +1109,10 @@ impl<'a> Parser<'a> {
         let bind = self.serverbind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
         s.mon_listener = Some(SocketAddr::new(bind, self.serverport.unwrap_or(MON_PORT)));
         let trap_bind = self.trapbind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        s.trap_listener = Some(SocketAddr::new(trap_bind, self.trapport.unwrap_or(MON_PORT)));
+        s.trap_listener = Some(SocketAddr::new(
+            trap_bind,
+            self.trapport.unwrap_or(MON_PORT),
+        ));
     }
 
     fn finish_service(&mut self, raw: RawService) -> Service {
@@ -1032,13 +1125,22 @@ impl<'a> Parser<'a> {
         }
         for (period, raw_period) in service.periods.iter_mut().zip(raw.periods) {
             let [alerts, upalerts, startupalerts, ackalerts, disablealerts] = raw_period.alerts;
-            period.alerts = alerts.into_iter().filter_map(|c| self.resolve_alert(c, "alert")).collect();
-            period.upalerts = upalerts.into_iter().filter_map(|c| self.resolve_alert(c, "upalert")).collect();
+            period.alerts = alerts
+                .into_iter()
+                .filter_map(|c| self.resolve_alert(c, "alert"))
+                .collect();
+            period.upalerts = upalerts
+                .into_iter()
+                .filter_map(|c| self.resolve_alert(c, "upalert"))
+                .collect();
             period.startupalerts = startupalerts
                 .into_iter()
                 .filter_map(|c| self.resolve_alert(c, "startupalert"))
                 .collect();
-            period.ackalerts = ackalerts.into_iter().filter_map(|c| self.resolve_alert(c, "ackalert")).collect();
+            period.ackalerts = ackalerts
+                .into_iter()
+                .filter_map(|c| self.resolve_alert(c, "ackalert"))
+                .collect();
             period.disablealerts = disablealerts
                 .into_iter()
                 .filter_map(|c| self.resolve_alert(c, "disablealert"))
@@ -1064,7 +1166,9 @@ impl<'a> Parser<'a> {
             if settings::find_lua(&self.settings, script, self.fs).is_none() {
                 self.diags.error(
                     command.location,
-                    format!("lua monitor \"{script}\" not found in luadir or the shipped monitors/"),
+                    format!(
+                        "lua monitor \"{script}\" not found in luadir or the shipped monitors/"
+                    ),
                 );
             }
             return Some(Monitor::Lua {
@@ -1073,7 +1177,8 @@ impl<'a> Parser<'a> {
             });
         }
         let path = settings::find_in(&self.settings.mondir, &name, self.fs);
-        let builtin = BUILTIN_MONITORS.contains(&name.as_str()) && self.settings.builtin_monitors != BuiltinPolicy::Never;
+        let builtin = BUILTIN_MONITORS.contains(&name.as_str())
+            && self.settings.builtin_monitors != BuiltinPolicy::Never;
         if path.is_none() && !builtin {
             self.diags.warning(
                 command.location,
@@ -1094,7 +1199,8 @@ impl<'a> Parser<'a> {
     fn resolve_alert(&mut self, command: RawCommand, kind: &str) -> Option<AlertLine> {
         let mut words = command.words;
         if words.is_empty() {
-            self.diags.error(command.location, format!("{kind} needs an alert name"));
+            self.diags
+                .error(command.location, format!("{kind} needs an alert name"));
             return None;
         }
         let name = words.remove(0);
@@ -1121,7 +1227,8 @@ impl<'a> Parser<'a> {
         {
             match name.as_str() {
                 "mail.alert" => values::parse_mail_alert_args(&args).map(Action::Mail),
-                "file.alert" => values::parse_file_alert_args(&args, &self.settings.logdir).map(|path| Action::File { path }),
+                "file.alert" => values::parse_file_alert_args(&args, &self.settings.logdir)
+                    .map(|path| Action::File { path }),
                 _ => values::parse_lvs_alert_args(&args).map(Action::Lb),
             }
         } else {
@@ -1141,7 +1248,8 @@ impl<'a> Parser<'a> {
                 action,
             }),
             Err(message) => {
-                self.diags.error(command.location, format!("{kind}: {message}"));
+                self.diags
+                    .error(command.location, format!("{kind}: {message}"));
                 None
             }
         }
@@ -1176,7 +1284,8 @@ fn global_assignment(text: &str) -> Option<(&str, &str)> {
         return None;
     }
     let rest = text[end..].trim_start();
-    rest.strip_prefix('=').map(|value| (&text[..end], value.trim_start()))
+    rest.strip_prefix('=')
+        .map(|value| (&text[..end], value.trim_start()))
 }
 
 /// `[A-Z_][A-Z0-9_]*=value` with no space before `=`: a service environment line.
@@ -1224,7 +1333,11 @@ fn split_period_label(text: &str) -> Option<(&str, &str)> {
     ok.then_some((label, spec))
 }
 
-fn parse_alert_command(rest: &str, allow_exit: bool, location: Location) -> Result<RawCommand, String> {
+fn parse_alert_command(
+    rest: &str,
+    allow_exit: bool,
+    location: Location,
+) -> Result<RawCommand, String> {
     let mut text = rest.trim();
     let mut exit = None;
     if let Some(after) = text.strip_prefix("exit") {
@@ -1274,7 +1387,9 @@ fn parse_alertevery(rest: &str) -> Result<AlertEvery, String> {
 fn parse_alertafter(rest: &str, interval: Option<Duration>) -> Result<AlertAfter, String> {
     let words: Vec<&str> = rest.split_whitespace().collect();
     match words.as_slice() {
-        [n] if n.bytes().all(|b| b.is_ascii_digit()) => Ok(AlertAfter::Consecutive(parse_count(n)?)),
+        [n] if n.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(AlertAfter::Consecutive(parse_count(n)?))
+        }
         [t] => Ok(AlertAfter::Duration(values::parse_alertafter_timeval(t)?)),
         [n, t] => {
             let count = parse_count(n)?;
@@ -1292,13 +1407,17 @@ fn parse_alertafter(rest: &str, interval: Option<Duration>) -> Result<AlertAfter
             }
             Ok(AlertAfter::Window { count, window })
         }
-        _ => Err(format!("expected N, N TIMEVAL or TIMEVAL, found \"{rest}\"")),
+        _ => Err(format!(
+            "expected N, N TIMEVAL or TIMEVAL, found \"{rest}\""
+        )),
     }
 }
 
 fn parse_count(text: &str) -> Result<u32, String> {
     match text.trim().parse::<u32>() {
-        Ok(0) | Err(_) => Err(format!("expected a positive whole number, found \"{text}\"")),
+        Ok(0) | Err(_) => Err(format!(
+            "expected a positive whole number, found \"{text}\""
+        )),
         Ok(n) => Ok(n),
     }
 }
@@ -1400,7 +1519,9 @@ fn parse_policy(text: &str) -> Result<BuiltinPolicy, String> {
         "prefer" => Ok(BuiltinPolicy::Prefer),
         "fallback" => Ok(BuiltinPolicy::Fallback),
         "never" => Ok(BuiltinPolicy::Never),
-        other => Err(format!("expected prefer, fallback or never, found \"{other}\"")),
+        other => Err(format!(
+            "expected prefer, fallback or never, found \"{other}\""
+        )),
     }
 }
 
@@ -1424,8 +1545,14 @@ fn resolve_self_in(expr: Expr, group: &str) -> Expr {
     match expr {
         Expr::Ref(r) => Expr::Ref(r.resolve_self(group)),
         Expr::Not(e) => Expr::Not(Box::new(resolve_self_in(*e, group))),
-        Expr::And(a, b) => Expr::And(Box::new(resolve_self_in(*a, group)), Box::new(resolve_self_in(*b, group))),
-        Expr::Or(a, b) => Expr::Or(Box::new(resolve_self_in(*a, group)), Box::new(resolve_self_in(*b, group))),
+        Expr::And(a, b) => Expr::And(
+            Box::new(resolve_self_in(*a, group)),
+            Box::new(resolve_self_in(*b, group)),
+        ),
+        Expr::Or(a, b) => Expr::Or(
+            Box::new(resolve_self_in(*a, group)),
+            Box::new(resolve_self_in(*b, group)),
+        ),
     }
 }
 

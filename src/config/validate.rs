@@ -68,7 +68,11 @@ fn check_watches(config: &Config, diags: &mut Diagnostics) {
         for service in watch.services.values() {
             let at = service.origin.0.clone();
             for host in &service.exclude_hosts {
-                if !group.hosts.iter().any(|h| h.trim_start_matches('*') == host) {
+                if !group
+                    .hosts
+                    .iter()
+                    .any(|h| h.trim_start_matches('*') == host)
+                {
                     diags.warning(
                         at.clone(),
                         format!(
@@ -200,16 +204,20 @@ fn check_views(config: &Config, file: &Arc<Path>, diags: &mut Diagnostics) {
     for (view, members) in &config.views {
         for member in members {
             let known = match member.split_once(':') {
-                Some((group, service)) => config.service(&ServiceRef {
-                    group: group.to_string(),
-                    service: service.to_string(),
-                }).is_some(),
+                Some((group, service)) => config
+                    .service(&ServiceRef {
+                        group: group.to_string(),
+                        service: service.to_string(),
+                    })
+                    .is_some(),
                 None => config.hostgroups.contains_key(member),
             };
             if !known {
                 diags.warning(
                     Location::file_only(file),
-                    format!("view \"{view}\": \"{member}\" is neither a hostgroup nor a group:service"),
+                    format!(
+                        "view \"{view}\": \"{member}\" is neither a hostgroup nor a group:service"
+                    ),
                 );
             }
         }

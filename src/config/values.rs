@@ -15,7 +15,9 @@ pub fn parse_timeval(text: &str) -> Result<Duration, String> {
     let number = &t[..t.len() - unit.len_utf8()];
     let well_formed = !number.is_empty()
         && number.split('.').count() <= 2
-        && number.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        && number
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     let seconds_per_unit = match unit.to_ascii_lowercase() {
         's' => 1.0,
         'm' => 60.0,
@@ -43,7 +45,10 @@ pub fn parse_alertafter_timeval(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let ok = t.len() >= 2
         && t[..t.len() - 1].bytes().all(|b| b.is_ascii_digit())
-        && matches!(t.as_bytes()[t.len() - 1].to_ascii_lowercase(), b'h' | b'm' | b's');
+        && matches!(
+            t.as_bytes()[t.len() - 1].to_ascii_lowercase(),
+            b'h' | b'm' | b's'
+        );
     if !ok {
         return Err(format!(
             "bad alertafter time \"{t}\" (mon accepts only whole numbers with s, m or h here)"
@@ -162,7 +167,9 @@ pub fn parse_file_alert_args(args: &[String], logdir: &Path) -> Result<PathBuf, 
         match word.as_str() {
             "-d" => dir = Some(PathBuf::from(option_value(&mut words, "-d")?)),
             w if w.starts_with('-') && w.len() > 1 => {
-                return Err(format!("file.alert: unknown option \"{w}\" (expected [-d dir] file)"));
+                return Err(format!(
+                    "file.alert: unknown option \"{w}\" (expected [-d dir] file)"
+                ));
             }
             w if file.is_none() => file = Some(w.to_string()),
             w => return Err(format!("file.alert: unexpected extra argument \"{w}\"")),
@@ -199,11 +206,10 @@ pub fn parse_lvs_alert_args(args: &[String]) -> Result<LbEdit, String> {
             }
             "-V" => {
                 let value = option_value(&mut words, "-V")?;
-                let parsed = parse_host_port(&value)
-                    .map_err(|e| format!("lvs.alert -V: {e}"))?;
-                let port = parsed.1.ok_or_else(|| {
-                    format!("lvs.alert -V: \"{value}\" needs a port (vip:port)")
-                })?;
+                let parsed = parse_host_port(&value).map_err(|e| format!("lvs.alert -V: {e}"))?;
+                let port = parsed
+                    .1
+                    .ok_or_else(|| format!("lvs.alert -V: \"{value}\" needs a port (vip:port)"))?;
                 virtual_addr = Some(SocketAddr::new(parsed.0, port));
             }
             "-R" => {
@@ -224,7 +230,7 @@ pub fn parse_lvs_alert_args(args: &[String]) -> Result<LbEdit, String> {
             }
             "-u" => {
                 return Err(
-                    "lvs.alert: -u is added by keepmon on upalerts; do not write it".to_string()
+                    "lvs.alert: -u is added by keepmon on upalerts; do not write it".to_string(),
                 );
             }
             w => return Err(format!("lvs.alert: unexpected argument \"{w}\"")),
@@ -263,9 +269,9 @@ pub fn parse_host_port(text: &str) -> Result<(IpAddr, Option<u16>), String> {
         return Ok((ip, None));
     }
     if let Some((host, port)) = text.rsplit_once(':') {
-        let ip = host
-            .parse::<IpAddr>()
-            .map_err(|_| format!("\"{text}\" is not an IP address (names are not resolved here)"))?;
+        let ip = host.parse::<IpAddr>().map_err(|_| {
+            format!("\"{text}\" is not an IP address (names are not resolved here)")
+        })?;
         let port = port
             .parse::<u16>()
             .map_err(|_| format!("bad port in \"{text}\""))?;
@@ -344,16 +350,22 @@ mod tests {
 
     #[test]
     fn exit_ranges() {
-        assert_eq!(parse_exit_range("3").unwrap(), ExitRange { low: 3, high: 3 });
-        assert_eq!(parse_exit_range("1-5").unwrap(), ExitRange { low: 1, high: 5 });
+        assert_eq!(
+            parse_exit_range("3").unwrap(),
+            ExitRange { low: 3, high: 3 }
+        );
+        assert_eq!(
+            parse_exit_range("1-5").unwrap(),
+            ExitRange { low: 1, high: 5 }
+        );
         assert!(parse_exit_range("5-1").is_err());
         assert!(parse_exit_range("a").is_err());
     }
 
     #[test]
     fn lvs_alert_seed_form() {
-        let edit = parse_lvs_alert_args(&words("-P tcp -V 10.0.0.1:80 -R 10.0.0.2 -W 1 -F tun"))
-            .unwrap();
+        let edit =
+            parse_lvs_alert_args(&words("-P tcp -V 10.0.0.1:80 -R 10.0.0.2 -W 1 -F tun")).unwrap();
         assert_eq!(edit.virtual_addr, "10.0.0.1:80".parse().unwrap());
         assert_eq!(edit.real_addr, "10.0.0.2".parse::<IpAddr>().unwrap());
         assert_eq!(edit.real_port, None);
@@ -393,8 +405,8 @@ mod tests {
 
     #[test]
     fn file_alert_args() {
-        let p = parse_file_alert_args(&words("-d /var/log/mon routers.log"), Path::new("/l"))
-            .unwrap();
+        let p =
+            parse_file_alert_args(&words("-d /var/log/mon routers.log"), Path::new("/l")).unwrap();
         assert_eq!(p, PathBuf::from("/var/log/mon/routers.log"));
         let p = parse_file_alert_args(&words("x.log"), Path::new("/l")).unwrap();
         assert_eq!(p, PathBuf::from("/l/x.log"));
