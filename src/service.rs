@@ -294,18 +294,18 @@ impl ServiceState {
         } else {
             outcome.summary.clone()
         };
-        if let Some(redistribute) = &service.redistribute {
-            if gates.scheduler_running {
-                step.alerts.push(AlertDecision {
-                    period: String::new(),
-                    kind: AlertKind::Redistribute,
-                    source: outcome.source,
-                    alert: redistribute.clone(),
-                    exit: outcome.exit,
-                    stdin: outcome.output(),
-                    counts: false,
-                });
-            }
+        if let Some(redistribute) = &service.redistribute
+            && gates.scheduler_running
+        {
+            step.alerts.push(AlertDecision {
+                period: String::new(),
+                kind: AlertKind::Redistribute,
+                source: outcome.source,
+                alert: redistribute.clone(),
+                exit: outcome.exit,
+                stdin: outcome.output(),
+                counts: false,
+            });
         }
         if outcome.exit != 0 || outcome.timed_out {
             self.record_failure(service, now, gates, outcome, summary, &mut step);

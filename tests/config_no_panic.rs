@@ -93,7 +93,7 @@ fn mon_skeleton_compiles() {
 }
 
 #[test]
-fn empty_and_blank_texts_do_not_panic() {
+fn edge_texts_keep_the_contract() {
     for text in ["", "\n", "\n\n\n", " \t\n", "\\", "#", "\u{feff}", "\r\n"] {
         for format in [Format::Mon, Format::Toml] {
             check_contract(text, format);

@@ -19,7 +19,10 @@ fuzz_target!(|data: &[u8]| {
         "{text:?} printed as {printed:?}, which parses to a different tree"
     );
     // The canonical form always writes its operators.
-    assert!(!reparsed.legacy_space_separated, "{printed:?} has juxtaposed operands");
+    assert!(
+        !reparsed.legacy_space_separated,
+        "{printed:?} has juxtaposed operands"
+    );
     // Evaluation terminates and never panics, whatever the answers.
     let mut flip = false;
     let _ = parsed.expr.eval(&mut |_| {

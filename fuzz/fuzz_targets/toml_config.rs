@@ -21,7 +21,12 @@ impl FileSystem for EmptyFileSystem {
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let result = compile_str(&text, Path::new("fuzz/keepmon.toml"), Format::Toml, &EmptyFileSystem);
+    let result = compile_str(
+        &text,
+        Path::new("fuzz/keepmon.toml"),
+        Format::Toml,
+        &EmptyFileSystem,
+    );
     if let Err(error) = result {
         assert!(
             error.diagnostics.has_errors(),

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The test command of keepmon: everything CI checks, in the order CI checks it.
+#
+#   bash scripts/test.sh
+#
+# As root it first installs the Debian packages the privileged tests need.
+# Without root (or without apt) those tests cannot run: this script says so
+# loudly, and the tests themselves report it. With KEEPMON_REQUIRE_PRIVILEGED=1
+# (set by .ci/run) a missing package is an error instead of a notice.
+#
+# Debug builds only: the whole run is meant to stay quick on a 2-core machine.
+set -euo pipefail
+
+# Debian packages the tests use. One per line, with the reason.
+PRIVILEGED_PACKAGES=(
+    mon # Debian's mon: moncmd/monshow clients against our mon port, mon itself as a reference
+)
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+current_step="setup"
+trap 'echo >&2; echo "scripts/test.sh: FAILED at step: ${current_step}" >&2' ERR
+
+step() {
+    current_step="$*"
+    printf '\n==> %s\n' "$*"
+}
+
+loud_notice() {
+    local line
+    echo >&2
+    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2
+    for line in "$@"; do
+        echo "!!! ${line}" >&2
+    done
+    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2
+    echo >&2
+}
+
+package_installed() {
+    [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
+}
+
+missing_packages() {
+    local package
+    for package in "${PRIVILEGED_PACKAGES[@]}"; do
+        package_installed "${package}" || echo "${package}"
+    done
+}
+
+step "system packages: ${PRIVILEGED_PACKAGES[*]}"
+if ! command -v dpkg-query >/dev/null; then
+    missing=("${PRIVILEGED_PACKAGES[@]}")
+    why="this is not a Debian system (no dpkg-query)"
+else
+    mapfile -t missing < <(missing_packages)
+    why="not running as root, so they cannot be installed"
+    if ((${#missing[@]} > 0)) && ((EUID == 0)); then
+        echo "installing: ${missing[*]}"
+        apt-get update
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+        mapfile -t missing < <(missing_packages)
+        why="apt-get install did not install them"
+    fi
+fi
+if ((${#missing[@]} > 0)); then
+    loud_notice \
+        "missing Debian packages: ${missing[*]}" \
+        "(${why})." \
+        "Tests that need them or root will NOT run; run this script as root to run them."
+    if [[ "${KEEPMON_REQUIRE_PRIVILEGED:-}" == 1 ]]; then
+        echo "KEEPMON_REQUIRE_PRIVILEGED=1: missing packages are an error" >&2
+        false
+    fi
+else
+    echo "all present"
+fi
+if ((EUID != 0)); then
+    loud_notice "not running as root: tests that need root will NOT run."
+fi
+
+step "cargo fmt --check"
+cargo fmt --check
+cargo fmt --check --manifest-path fuzz/Cargo.toml
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+step "fuzz targets build (cargo build --manifest-path fuzz/Cargo.toml --bins)"
+cargo build --manifest-path fuzz/Cargo.toml --bins
+
+step "cargo doc --no-deps (warnings denied)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
+
+step "cargo test"
+cargo test
+
+current_step="done"
+printf '\n==> all steps passed\n'
