@@ -16,5 +16,10 @@
 //! the lb table, the VRRP codec) never does IO and never reads the clock.
 
 pub mod config;
+pub mod control;
+pub mod daemonize;
 pub mod period;
+pub mod render;
+pub mod scheduler;
 pub mod service;
+pub mod state;
