@@ -23,3 +23,4 @@ pub mod render;
 pub mod scheduler;
 pub mod service;
 pub mod state;
+pub mod alert;
