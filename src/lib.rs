@@ -18,6 +18,7 @@
 pub mod config;
 pub mod control;
 pub mod daemonize;
+pub mod monitor;
 pub mod period;
 pub mod render;
 pub mod scheduler;
