@@ -15,13 +15,15 @@
 //! The pure core (config compilation, [`period`], the service state machine,
 //! the lb table, the VRRP codec) never does IO and never reads the clock.
 
+pub mod alert;
 pub mod config;
 pub mod control;
 pub mod daemonize;
+pub mod metrics;
 pub mod monitor;
 pub mod period;
 pub mod render;
 pub mod scheduler;
 pub mod service;
 pub mod state;
-pub mod alert;
+pub mod supervisor;

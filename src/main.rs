@@ -2,10 +2,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
 use keepmon::config::{self, Compiled, Format};
+use keepmon::control::proto::{Request, Response, Target, TestWhat};
+use keepmon::{daemonize, render, supervisor};
 
 /// The config used when `-c` is not given: the demo in etc/keepmon.toml,
 /// built into the binary. Its relative paths are under the current directory.
@@ -102,21 +105,261 @@ fn main() -> ExitCode {
         FormatArg::Mon => Format::Mon,
         FormatArg::Toml => Format::Toml,
     });
+    let path = cli.config.as_deref();
     match &cli.command {
-        Command::CheckConfig => check_config(cli.config.as_deref(), format),
-        Command::Start { .. } | Command::Stop | Command::Status | Command::Dump { .. } => {
-            not_built("the daemon and its control socket", 3)
+        Command::CheckConfig => check_config(path, format),
+        Command::Start { daemon } => start(path, format, *daemon),
+        Command::Stop => client(path, format, Request::Stop),
+        Command::Status => client(path, format, Request::Status),
+        Command::Dump { json } => dump(path, format, *json),
+        Command::Reload => client(path, format, Request::Reload),
+        Command::Pause => client(path, format, Request::Pause),
+        Command::Resume => client(path, format, Request::Resume),
+        Command::Enable { what } | Command::Disable { what } => {
+            let target = match parse_target(what) {
+                Ok(t) => t,
+                Err(message) => return usage_error(&message),
+            };
+            let request = if matches!(cli.command, Command::Enable { .. }) {
+                Request::Enable { target }
+            } else {
+                Request::Disable { target }
+            };
+            client(path, format, request)
         }
-        Command::Reload
-        | Command::Pause
-        | Command::Resume
-        | Command::Enable { .. }
-        | Command::Disable { .. }
-        | Command::Ack { .. }
-        | Command::Test { .. } => not_built("the daemon and its control socket", 3),
+        Command::Ack { args } => client(
+            path,
+            format,
+            Request::Ack {
+                group: args[0].clone(),
+                service: args[1].clone(),
+                comment: args[2..].join(" "),
+            },
+        ),
+        Command::Test { args } => {
+            let what = match args[0].as_str() {
+                "monitor" => TestWhat::Monitor,
+                "alert" => TestWhat::Alert,
+                "upalert" => TestWhat::Upalert,
+                other => {
+                    return usage_error(&format!(
+                        "test {other}: expected monitor, alert or upalert"
+                    ));
+                }
+            };
+            client(
+                path,
+                format,
+                Request::Test {
+                    what,
+                    group: args[1].clone(),
+                    service: args[2].clone(),
+                },
+            )
+        }
         Command::Lb { .. } => not_built("load-balancer tables", 4),
         Command::Vrrp { .. } => not_built("VRRP", 5),
     }
+}
+
+/// `enable|disable watch G | service G S | host H...`
+fn parse_target(words: &[String]) -> Result<Target, String> {
+    match words
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["watch", group] => Ok(Target::Watch {
+            group: group.to_string(),
+        }),
+        ["service", group, service] => Ok(Target::Service {
+            group: group.to_string(),
+            service: service.to_string(),
+        }),
+        ["host", hosts @ ..] if !hosts.is_empty() => Ok(Target::Host {
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        }),
+        _ => Err("expected: watch GROUP | service GROUP SERVICE | host HOST...".to_string()),
+    }
+}
+
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("keepmon: {message}");
+    ExitCode::from(2)
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEEPMON_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn start(path: Option<&Path>, format: Option<Format>, daemon: bool) -> ExitCode {
+    // Check the config before forking so errors reach the terminal.
+    let compiled = match load(path, format) {
+        Ok(c) => c,
+        Err(error) => {
+            for diagnostic in error.diagnostics.iter() {
+                eprintln!("{diagnostic}");
+            }
+            eprintln!("{error}");
+            return ExitCode::from(1);
+        }
+    };
+    let settings = &compiled.config.settings;
+    let pidfile = settings
+        .pidfile
+        .clone()
+        .unwrap_or_else(|| settings.statedir.join("keepmon.pid"));
+    let _pid_lock = if daemon {
+        match daemonize::detach(&pidfile, &settings.statedir.join("keepmon.log")) {
+            Ok(daemonize::Role::Parent(pid)) => {
+                println!(
+                    "keepmon started in the background (pid {pid}, pidfile {})",
+                    pidfile.display()
+                );
+                return ExitCode::SUCCESS;
+            }
+            Ok(daemonize::Role::Child(lock)) => Some(lock),
+            Err(e) => {
+                eprintln!("keepmon: cannot start: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        None
+    };
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("keepmon: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let options = supervisor::Options {
+        config_path: path.map(Path::to_path_buf),
+        format,
+        embedded: EMBEDDED_CONFIG,
+    };
+    match runtime.block_on(supervisor::run(options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("keepmon: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Send one request to the running daemon and print the answer.
+fn client(path: Option<&Path>, format: Option<Format>, request: Request) -> ExitCode {
+    match call(path, format, &request) {
+        Ok(Response::Ok { message }) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Ok(Response::Error { message }) => {
+            eprintln!("keepmon: {message}");
+            ExitCode::from(1)
+        }
+        Ok(Response::Status(s)) => {
+            println!("keepmon running, pid {}, config {}", s.pid, s.config);
+            println!(
+                "scheduler {}; {} services, {} failing; {} alerts sent",
+                if s.scheduler_running {
+                    "running"
+                } else {
+                    "stopped"
+                },
+                s.services,
+                s.failing.len(),
+                s.alerts_sent
+            );
+            for f in &s.failing {
+                println!("  failing: {f}");
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(Response::Dump(d)) => {
+            print!("{}", render::dump_table(&d));
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("keepmon: {message}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+fn dump(path: Option<&Path>, format: Option<Format>, json: bool) -> ExitCode {
+    if !json {
+        return client(path, format, Request::Dump);
+    }
+    match call(path, format, &Request::Dump) {
+        Ok(Response::Dump(d)) => match serde_json::to_string_pretty(&d) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("keepmon: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Ok(other) => {
+            eprintln!("keepmon: unexpected answer {other:?}");
+            ExitCode::from(1)
+        }
+        Err(message) => {
+            eprintln!("keepmon: {message}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+fn call(
+    path: Option<&Path>,
+    format: Option<Format>,
+    request: &Request,
+) -> Result<Response, String> {
+    let socket = match load(path, format) {
+        Ok(compiled) => compiled.config.settings.control_socket,
+        // A config with errors elsewhere still names the socket; the daemon
+        // (still running its old config) gives the full account on reload.
+        Err(error) => match path.and_then(|p| config::settings_of(p, format)) {
+            Some(settings) => settings.control_socket,
+            None => {
+                return Err(format!(
+                    "{}{error} (the control socket path comes from the config)",
+                    error.diagnostics
+                ));
+            }
+        },
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime
+        .block_on(keepmon::control::unix::call(
+            &socket,
+            request,
+            Duration::from_secs(30),
+        ))
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                format!("keepmon is not running (no daemon on {})", socket.display())
+            }
+            _ => format!("{}: {e}", socket.display()),
+        })
 }
 
 /// Load the config named by `-c`, or the embedded demo.
@@ -191,8 +434,7 @@ fn summary(compiled: &Compiled, path: Option<&Path>) -> String {
 /// plainly and fail, rather than pretending to work.
 fn not_built(what: &str, issue: u32) -> ExitCode {
     eprintln!(
-        "keepmon: this command needs {what}, which is not built yet (planned in issue {issue}); \
-         only `keepmon check-config` works in this version"
+        "keepmon: this command needs {what}, which is not built yet (planned in issue {issue})"
     );
     ExitCode::from(2)
 }

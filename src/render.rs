@@ -10,12 +10,16 @@ pub fn dump_table(d: &DumpReport) -> String {
     let _ = writeln!(
         out,
         "scheduler {}",
-        if d.scheduler_running { "running" } else { "stopped" }
+        if d.scheduler_running {
+            "running"
+        } else {
+            "stopped"
+        }
     );
     let _ = writeln!(
         out,
-        "{:<24} {:<10} {:>6} {:>8} {:>9}  {}",
-        "GROUP/SERVICE", "STATUS", "ALERTS", "FAILURES", "NEXT RUN", "SUMMARY"
+        "{:<24} {:<10} {:>6} {:>8} {:>9}  SUMMARY",
+        "GROUP/SERVICE", "STATUS", "ALERTS", "FAILURES", "NEXT RUN"
     );
     for s in &d.services {
         let mut status = s.opstatus.clone();
@@ -47,7 +51,11 @@ pub fn dump_table(d: &DumpReport) -> String {
                 (false, true) => "up",
                 (false, false) => "down",
             };
-            let reason = h.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+            let reason = h
+                .reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
             let _ = writeln!(out, "    {:<20} {state}{reason}", h.host);
         }
         if let Some(ack) = &s.ack {

@@ -114,3 +114,18 @@ pub fn compile_str(
         }),
     }
 }
+
+/// The settings of a config file even when it has errors elsewhere, so the
+/// CLI can still find the running daemon's control socket (e.g. to send
+/// `reload` and get the daemon's account of the errors). None when the file
+/// cannot be read or its settings cannot be worked out.
+pub fn settings_of(path: &Path, format: Option<Format>) -> Option<model::Settings> {
+    let format = format.unwrap_or_else(|| detect_format(path));
+    let text = std::fs::read_to_string(path).ok()?;
+    let file: Arc<Path> = Arc::from(path);
+    let (config, _) = match format {
+        Format::Mon => moncf::parse(&text, &file, &RealFileSystem),
+        Format::Toml => native::parse(&text, &file, &RealFileSystem),
+    };
+    config.map(|c| c.settings)
+}

@@ -1,0 +1,1113 @@
+//! The daemon's event loop: owns all mutable state, schedules monitors, applies results to the pure state machine, fires alerts, answers the control socket; startup and reload share one path.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::alert::{self, AlertJob};
+use crate::config::model::{Config, DepBehavior, Format, Monitor, Service};
+use crate::config::{self, depend::ServiceRef};
+use crate::control::proto::{
+    DumpReport, HostDump, Request, Response, ServiceDump, StatusReport, Target, TestWhat,
+};
+use crate::control::unix::{self as control, ControlCall};
+use crate::monitor::{self, HostStatus, RunOutput, RunRequest};
+use crate::scheduler;
+use crate::service::{
+    AlertDecision, AlertKind, Gates, Now, OpStatus, Outcome, ServiceState, Source,
+};
+use crate::state::{self, Persisted, service_key};
+
+/// How the daemon was asked to start.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// None: the embedded demo config.
+    pub config_path: Option<PathBuf>,
+    pub format: Option<Format>,
+    /// Text of the embedded config, used when `config_path` is None.
+    pub embedded: &'static str,
+}
+
+/// Run the daemon until SIGTERM/SIGINT or `keepmon stop`. Returns an error
+/// only when it cannot start (bad config, socket in use, unwritable statedir).
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    let compiled = load(&options).map_err(|e| anyhow::anyhow!("{}{e}", e.diagnostics))?;
+    for warning in compiled.warnings.warnings() {
+        tracing::warn!("{warning}");
+    }
+    let config = compiled.config;
+    std::fs::create_dir_all(&config.settings.statedir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create statedir {}: {e}",
+            config.settings.statedir.display()
+        )
+    })?;
+    let persisted = match state::load(&config.settings.statedir)? {
+        state::Loaded::Fresh => Persisted::default(),
+        state::Loaded::Restored(p) => *p,
+        state::Loaded::Corrupt { moved_to, error } => {
+            tracing::warn!(moved_to = %moved_to.display(), error, "state file unreadable; starting fresh");
+            Persisted::default()
+        }
+    };
+    let listener = control::bind(&config.settings.control_socket).map_err(|e| {
+        anyhow::anyhow!(
+            "control socket {}: {e}",
+            config.settings.control_socket.display()
+        )
+    })?;
+    let shutdown = CancellationToken::new();
+    let (call_tx, call_rx) = mpsc::channel::<ControlCall>(64);
+    tokio::spawn(control::serve(listener, call_tx, shutdown.clone()));
+    let (metrics_tx, metrics_rx) = tokio::sync::watch::channel(String::new());
+    if let Some(addr) = config.settings.metrics_listener {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("metrics listener {addr}: {e}"))?;
+        tokio::spawn(crate::metrics::serve(
+            listener,
+            metrics_rx,
+            shutdown.clone(),
+        ));
+    }
+    let (event_tx, event_rx) = mpsc::channel::<Event>(1024);
+    let mut supervisor = Supervisor::new(options, config, persisted, event_tx, shutdown.clone());
+    supervisor.metrics = Some(metrics_tx);
+    supervisor.publish_metrics();
+    tracing::info!(
+        config = %supervisor.config_name(),
+        services = supervisor.slots.len(),
+        socket = %supervisor.config.settings.control_socket.display(),
+        "keepmon started"
+    );
+    supervisor.startup_alerts();
+    let result = supervisor.event_loop(call_rx, event_rx).await;
+    supervisor.shut_down().await;
+    result
+}
+
+fn load(options: &Options) -> Result<config::Compiled, config::CompileError> {
+    match &options.config_path {
+        Some(path) => config::load(path, options.format),
+        None => config::compile_str(
+            options.embedded,
+            std::path::Path::new("keepmon.toml"),
+            options.format.unwrap_or(Format::Toml),
+            &config::RealFileSystem,
+        ),
+    }
+}
+
+/// What tasks report back to the supervisor.
+enum Event {
+    MonitorDone {
+        key: String,
+        generation: u64,
+        output: RunOutput,
+    },
+    AlertDone {
+        group: String,
+        service: String,
+        alert: String,
+        ok: bool,
+        message: String,
+    },
+}
+
+/// One service's runtime slot.
+struct Slot {
+    group: String,
+    service: String,
+    state: ServiceState,
+    next_due: Option<Instant>,
+    running: bool,
+    /// Bumped on reload so results of runs started under an old config are dropped.
+    generation: u64,
+    last_hosts: Vec<monitor::HostResult>,
+    config_error: bool,
+}
+
+struct Supervisor {
+    options: Options,
+    config: Config,
+    slots: BTreeMap<String, Slot>,
+    persisted: Persisted,
+    scheduler_running: bool,
+    started: i64,
+    events: mpsc::Sender<Event>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+    dirty: bool,
+    metrics: Option<tokio::sync::watch::Sender<String>>,
+}
+
+impl Supervisor {
+    fn new(
+        options: Options,
+        config: Config,
+        mut persisted: Persisted,
+        events: mpsc::Sender<Event>,
+        shutdown: CancellationToken,
+    ) -> Supervisor {
+        let now = Instant::now();
+        let mut slots = BTreeMap::new();
+        for (_, service) in config.services() {
+            let key = service_key(&service.group, &service.name);
+            let state = persisted.services.remove(&key).unwrap_or_default();
+            let slot = Slot {
+                group: service.group.clone(),
+                service: service.name.clone(),
+                state,
+                next_due: first_due(service, now, config.settings.randstart),
+                running: false,
+                generation: 0,
+                last_hosts: Vec::new(),
+                config_error: false,
+            };
+            slots.insert(key, slot);
+        }
+        persisted.services.clear();
+        Supervisor {
+            options,
+            config,
+            slots,
+            persisted,
+            scheduler_running: true,
+            started: unix_now(),
+            events,
+            tracker: TaskTracker::new(),
+            shutdown,
+            dirty: true,
+            metrics: None,
+        }
+    }
+
+    fn config_name(&self) -> String {
+        match &self.options.config_path {
+            Some(p) => p.display().to_string(),
+            None => "built-in demo config".to_string(),
+        }
+    }
+
+    async fn event_loop(
+        &mut self,
+        mut calls: mpsc::Receiver<ControlCall>,
+        mut events: mpsc::Receiver<Event>,
+    ) -> anyhow::Result<()> {
+        let mut sigterm =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        let mut save_tick = tokio::time::interval(Duration::from_secs(1));
+        save_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let next = self.next_wakeup();
+            tokio::select! {
+                _ = tokio::time::sleep_until(next) => self.run_due(),
+                Some(event) = events.recv() => self.on_event(event),
+                Some((request, reply)) = calls.recv() => {
+                    let stop = request == Request::Stop;
+                    let response = self.on_request(request);
+                    let _ = reply.send(response);
+                    if stop {
+                        tracing::info!("stop requested");
+                        return Ok(());
+                    }
+                }
+                _ = sigterm.recv() => { tracing::info!("SIGTERM"); return Ok(()); }
+                _ = sigint.recv() => { tracing::info!("SIGINT"); return Ok(()); }
+                _ = sighup.recv() => {
+                    if let Err(message) = self.reload() {
+                        tracing::error!("reload refused, the old config keeps running:\n{message}");
+                    }
+                }
+                _ = save_tick.tick() => self.save_if_dirty(),
+            }
+        }
+    }
+
+    /// Finish in-flight alerts within the grace period, then save state.
+    async fn shut_down(&mut self) {
+        self.shutdown.cancel();
+        self.tracker.close();
+        let grace = self.config.settings.shutdown_grace;
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                grace_secs = grace.as_secs_f64(),
+                "tasks still running after the grace period"
+            );
+        }
+        self.dirty = true;
+        self.save_if_dirty();
+        std::fs::remove_file(&self.config.settings.control_socket).ok();
+        tracing::info!("keepmon stopped");
+    }
+
+    fn next_wakeup(&self) -> Instant {
+        let far = Instant::now() + Duration::from_secs(3600);
+        if !self.scheduler_running {
+            return far;
+        }
+        self.slots
+            .values()
+            .filter(|s| !s.running)
+            .filter_map(|s| s.next_due)
+            .min()
+            .unwrap_or(far)
+    }
+
+    fn run_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<String> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| !s.running && s.next_due.is_some_and(|d| d <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            self.start_monitor(&key, now);
+        }
+    }
+
+    fn start_monitor(&mut self, key: &str, now: Instant) {
+        let Some(service) = self.service_config(key).cloned() else {
+            return;
+        };
+        let local = chrono::Local::now().naive_local();
+        let excluded = self
+            .config
+            .settings
+            .exclude_period
+            .as_ref()
+            .is_some_and(|p| p.contains(&local))
+            || service
+                .exclude_period
+                .as_ref()
+                .is_some_and(|p| p.contains(&local));
+        if excluded {
+            self.reschedule(key, &service, now);
+            return;
+        }
+        if matches!(service.dep_behavior, DepBehavior::Monitor) || service.monitordepend.is_some() {
+            let expr = service.monitordepend.as_ref().or(service.depend.as_ref());
+            if let Some(expr) = expr
+                && !expr.eval(&mut |r| self.is_passing(r))
+            {
+                // mon: skipped, status unchanged, retried each tick.
+                if let Some(slot) = self.slots.get_mut(key) {
+                    slot.next_due = Some(now + Duration::from_secs(1));
+                }
+                return;
+            }
+        }
+        if let Some(Monitor::Exec { .. }) = &service.monitor {
+            let max = self.config.settings.maxprocs as usize;
+            let running_exec = self
+                .slots
+                .iter()
+                .filter(|(k, s)| {
+                    s.running
+                        && matches!(
+                            self.service_config(k).and_then(|c| c.monitor.as_ref()),
+                            Some(Monitor::Exec { .. })
+                        )
+                })
+                .count();
+            if max > 0 && running_exec >= max {
+                if let Some(slot) = self.slots.get_mut(key) {
+                    slot.next_due = Some(now + Duration::from_millis(200));
+                }
+                return;
+            }
+        }
+        let hosts = self.monitor_hosts(&service);
+        let Some(monitor_spec) = service.monitor.clone() else {
+            if let Some(slot) = self.slots.get_mut(key) {
+                slot.next_due = None;
+            }
+            return;
+        };
+        if hosts.is_empty() && !service.allow_empty_group {
+            tracing::info!(group = %service.group, service = %service.name, "not called because of no host arguments");
+            self.reschedule(key, &service, now);
+            return;
+        }
+        let Some(slot) = self.slots.get_mut(key) else {
+            return;
+        };
+        slot.running = true;
+        let env = monitor_env(&self.config, &service, &slot.state);
+        let request = RunRequest {
+            hosts,
+            monitor: monitor_spec,
+            timeout: service
+                .timeout
+                .unwrap_or(self.config.settings.monitor_timeout),
+            env,
+            builtin_policy: self.config.settings.builtin_monitors,
+        };
+        let generation = slot.generation;
+        let events = self.events.clone();
+        let key = key.to_string();
+        self.tracker.spawn(async move {
+            // Each check runs in its own task: a panic there is a failed check.
+            let started = std::time::Instant::now();
+            let output = match tokio::spawn(async move { monitor::run(&request).await }).await {
+                Ok(output) => output,
+                Err(e) => RunOutput {
+                    exit: 1,
+                    summary: format!("monitor task failed: {e}"),
+                    detail: String::new(),
+                    hosts: Vec::new(),
+                    timed_out: false,
+                    duration: started.elapsed(),
+                    config_error: false,
+                },
+            };
+            let _ = events
+                .send(Event::MonitorDone {
+                    key,
+                    generation,
+                    output,
+                })
+                .await;
+        });
+    }
+
+    fn monitor_hosts(&self, service: &Service) -> Vec<String> {
+        let Some(group) = self.config.hostgroups.get(&service.group) else {
+            return Vec::new();
+        };
+        group
+            .hosts
+            .iter()
+            .map(|h| h.trim_start_matches('*').to_string())
+            .filter(|h| !self.persisted.disabled.hosts.contains(h))
+            .filter(|h| !service.exclude_hosts.contains(h))
+            .collect()
+    }
+
+    /// All non-disabled members of the hostgroup (mon's alert `-h`).
+    fn alert_hosts(&self, service: &Service) -> Vec<String> {
+        self.config
+            .hostgroups
+            .get(&service.group)
+            .map(|g| {
+                g.hosts
+                    .iter()
+                    .map(|h| h.trim_start_matches('*').to_string())
+                    .filter(|h| !self.persisted.disabled.hosts.contains(h))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn reschedule(&mut self, key: &str, service: &Service, now: Instant) {
+        let Some(slot) = self.slots.get_mut(key) else {
+            return;
+        };
+        slot.next_due = next_due(service, &slot.state, slot.next_due.unwrap_or(now), now);
+    }
+
+    fn service_config(&self, key: &str) -> Option<&Service> {
+        let slot = self.slots.get(key)?;
+        self.config
+            .watches
+            .get(&slot.group)?
+            .services
+            .get(&slot.service)
+    }
+
+    fn is_passing(&self, r: &ServiceRef) -> bool {
+        self.slots
+            .get(&service_key(&r.group, &r.service))
+            .is_none_or(|s| s.state.opstatus.is_success())
+    }
+
+    fn gates(&self, service: &Service) -> Gates {
+        let alert_expr = service.alertdepend.as_ref().or(match service.dep_behavior {
+            DepBehavior::Alert => service.depend.as_ref(),
+            _ => None,
+        });
+        Gates {
+            scheduler_running: self.scheduler_running,
+            watch_disabled: self.persisted.disabled.watches.contains(&service.group),
+            service_disabled: self
+                .persisted
+                .disabled
+                .services
+                .contains(&service_key(&service.group, &service.name)),
+            depend_ok: alert_expr.is_none_or(|e| e.eval(&mut |r| self.is_passing(r))),
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::MonitorDone {
+                key,
+                generation,
+                output,
+            } => self.on_monitor_done(&key, generation, output),
+            Event::AlertDone {
+                group,
+                service,
+                alert,
+                ok,
+                message,
+            } => {
+                if ok {
+                    tracing::debug!(group, service, alert, "alert done");
+                } else {
+                    tracing::warn!(group, service, alert, message, "alert failed");
+                }
+            }
+        }
+    }
+
+    fn on_monitor_done(&mut self, key: &str, generation: u64, output: RunOutput) {
+        let now_instant = Instant::now();
+        let Some(service) = self.service_config(key).cloned() else {
+            return; // removed by a reload
+        };
+        let gates = self.gates(&service);
+        let now = wall_now();
+        let Some(slot) = self.slots.get_mut(key) else {
+            return;
+        };
+        slot.running = false;
+        if slot.generation != generation {
+            slot.next_due = Some(now_instant);
+            return;
+        }
+        let outcome = Outcome {
+            exit: output.exit,
+            summary: output.summary.clone(),
+            detail: output.detail.clone(),
+            source: Source::Monitor,
+            timed_out: output.timed_out,
+        };
+        let step = slot.state.record(&service, &now, &gates, &outcome);
+        slot.config_error = output.config_error;
+        if output.config_error {
+            slot.state.opstatus = OpStatus::ConfigErr;
+        }
+        slot.last_hosts = output.hosts;
+        let due = slot.next_due.unwrap_or(now_instant);
+        slot.next_due = next_due(&service, &slot.state, due, now_instant);
+        if step.went_down {
+            tracing::warn!(group = %service.group, service = %service.name, summary = %outcome.summary, "service failing");
+            let line = format!(
+                "{} {} {} {}",
+                service.group, service.name, now.unix, outcome.summary
+            );
+            push_bounded(
+                &mut self.persisted.failure_history,
+                line,
+                self.config.settings.histlength,
+            );
+        }
+        if let Some(down) = &step.came_up {
+            tracing::info!(group = %service.group, service = %service.name, down_secs = down.time_up - down.first_failure, "service recovered");
+            if self.config.settings.dtlogging {
+                let interval = service.interval.map(|d| d.as_secs()).unwrap_or(0);
+                let line = format!(
+                    "{} {} {} {} {} {} {}",
+                    down.time_up,
+                    service.group,
+                    service.name,
+                    down.first_failure,
+                    down.time_up - down.first_failure,
+                    interval,
+                    down.summary
+                );
+                if let Err(e) = state::append_line(&self.config.settings.dtlogfile, &line) {
+                    tracing::warn!(error = %e, "cannot write the downtime log");
+                }
+            }
+        }
+        if let Some(reason) = step.suppressed {
+            tracing::debug!(group = %service.group, service = %service.name, reason, "failure alerts suppressed");
+        }
+        self.fire_alerts(&service, step.alerts, &now);
+        self.dirty = true;
+        self.publish_metrics();
+    }
+
+    fn publish_metrics(&self) {
+        let Some(tx) = &self.metrics else {
+            return;
+        };
+        let text = crate::metrics::render(
+            self.slots.values().map(|s| crate::metrics::ServiceMetrics {
+                group: &s.group,
+                service: &s.service,
+                opstatus: s.state.opstatus.code(),
+                up: s.state.opstatus.is_success(),
+                failures: s.state.failure_count,
+                alerts: s.state.alert_count,
+            }),
+            self.scheduler_running,
+        );
+        tx.send_replace(text);
+    }
+
+    fn fire_alerts(&mut self, service: &Service, decisions: Vec<AlertDecision>, now: &Now) {
+        if decisions.is_empty() {
+            return;
+        }
+        let key = service_key(&service.group, &service.name);
+        let Some(slot) = self.slots.get(&key) else {
+            return;
+        };
+        let hosts = self.alert_hosts(service);
+        let timeout = self.config.settings.monitor_timeout;
+        let mut history = Vec::new();
+        for decision in decisions {
+            let job = AlertJob {
+                group: service.group.clone(),
+                service: service.name.clone(),
+                hosts: hosts.clone(),
+                time: now.unix,
+                description: service.description.clone(),
+                opstatus: slot.state.opstatus,
+                env: alert_env(&self.config, service, &slot.state),
+                summary: slot.state.last_summary.clone(),
+                detail: slot.state.last_detail.clone(),
+                decision,
+            };
+            if alert::recorded_in_history(&job) {
+                history.push(alert::history_line(&job));
+            }
+            tracing::info!(
+                group = %job.group,
+                service = %job.service,
+                alert = %job.decision.alert.name,
+                kind = job.decision.kind.alert_type(job.decision.source),
+                "calling alert"
+            );
+            let events = self.events.clone();
+            self.tracker.spawn(async move {
+                let outcome = alert::fire(&job, timeout).await;
+                let _ = events
+                    .send(Event::AlertDone {
+                        group: job.group.clone(),
+                        service: job.service.clone(),
+                        alert: job.decision.alert.name.clone(),
+                        ok: outcome.ok,
+                        message: outcome.message,
+                    })
+                    .await;
+            });
+        }
+        let limit = self.config.settings.histlength;
+        for line in history {
+            if let Some(file) = &self.config.settings.historicfile
+                && let Err(e) = state::append_line(file, &line)
+            {
+                tracing::warn!(error = %e, "cannot write the historic file");
+            }
+            push_bounded(&mut self.persisted.alert_history, line, limit);
+        }
+    }
+
+    fn startup_alerts(&mut self) {
+        let now = wall_now();
+        let services: Vec<Service> = self.config.services().map(|(_, s)| s.clone()).collect();
+        for service in services {
+            let key = service_key(&service.group, &service.name);
+            let gates = self.gates(&service);
+            let decisions = match self.slots.get(&key) {
+                Some(slot) => slot.state.startup_alerts(&service, &now, &gates),
+                None => continue,
+            };
+            self.fire_alerts(&service, decisions, &now);
+        }
+    }
+
+    fn save_if_dirty(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        let mut snapshot = self.persisted.clone();
+        snapshot.services = self
+            .slots
+            .iter()
+            .map(|(k, s)| (k.clone(), s.state.clone()))
+            .collect();
+        match state::save(&self.config.settings.statedir, &snapshot) {
+            Ok(()) => self.dirty = false,
+            Err(e) => {
+                tracing::warn!(error = %e, statedir = %self.config.settings.statedir.display(), "cannot save state")
+            }
+        }
+    }
+
+    /// Compile the config again and apply it as a diff. Unchanged services
+    /// keep state and timers; on any error the old config keeps running.
+    fn reload(&mut self) -> Result<String, String> {
+        let compiled = load(&self.options).map_err(|e| format!("{}{e}", e.diagnostics))?;
+        let new = compiled.config;
+        let diff = config::diff(Some(&self.config), &new);
+        let now = Instant::now();
+        let mut slots = std::mem::take(&mut self.slots);
+        let mut kept = BTreeMap::new();
+        for (_, service) in new.services() {
+            let key = service_key(&service.group, &service.name);
+            let changed = diff
+                .services
+                .changed
+                .iter()
+                .any(|r| service_key(&r.group, &r.service) == key);
+            let slot = match slots.remove(&key) {
+                Some(mut slot) if changed => {
+                    slot.generation += 1;
+                    slot.next_due = first_due(service, now, None);
+                    slot
+                }
+                Some(slot) => slot,
+                None => Slot {
+                    group: service.group.clone(),
+                    service: service.name.clone(),
+                    state: ServiceState::default(),
+                    next_due: first_due(service, now, new.settings.randstart),
+                    running: false,
+                    generation: 0,
+                    last_hosts: Vec::new(),
+                    config_error: false,
+                },
+            };
+            kept.insert(key, slot);
+        }
+        self.slots = kept;
+        self.config = new;
+        self.dirty = true;
+        let summary = diff.to_string();
+        tracing::info!(changes = %summary.trim_end().replace('\n', "; "), "config reloaded");
+        Ok(summary)
+    }
+
+    fn on_request(&mut self, request: Request) -> Response {
+        match request {
+            Request::Status => Response::Status(self.status()),
+            Request::Dump => Response::Dump(self.dump()),
+            Request::Stop => ok("stopping"),
+            Request::Reload => match self.reload() {
+                Ok(summary) => ok(format!("reloaded\n{summary}")),
+                Err(message) => Response::Error {
+                    message: format!("reload refused, the old config keeps running:\n{message}"),
+                },
+            },
+            Request::Pause => {
+                self.scheduler_running = false;
+                ok("scheduler stopped")
+            }
+            Request::Resume => {
+                self.scheduler_running = true;
+                ok("scheduler started")
+            }
+            Request::Enable { target } => self.set_disabled(target, false),
+            Request::Disable { target } => self.set_disabled(target, true),
+            Request::Ack {
+                group,
+                service,
+                comment,
+            } => self.ack(&group, &service, &comment),
+            Request::Test {
+                what,
+                group,
+                service,
+            } => self.test(what, &group, &service),
+        }
+    }
+
+    fn find(&self, group: &str, service: &str) -> Result<Service, Response> {
+        self.config
+            .watches
+            .get(group)
+            .ok_or_else(|| error(format!("unknown group \"{group}\"")))?
+            .services
+            .get(service)
+            .cloned()
+            .ok_or_else(|| error(format!("unknown service \"{group}/{service}\"")))
+    }
+
+    fn set_disabled(&mut self, target: Target, disable: bool) -> Response {
+        let verb = if disable { "disabled" } else { "enabled" };
+        let d = &mut self.persisted.disabled;
+        let message = match &target {
+            Target::Watch { group } => {
+                if !self.config.watches.contains_key(group) {
+                    return error(format!("unknown watch \"{group}\""));
+                }
+                toggle(&mut d.watches, group.clone(), disable);
+                format!("watch {group} {verb}")
+            }
+            Target::Service { group, service } => {
+                if let Err(e) = self.find(group, service) {
+                    return e;
+                }
+                let d = &mut self.persisted.disabled;
+                toggle(&mut d.services, service_key(group, service), disable);
+                format!("service {group}/{service} {verb}")
+            }
+            Target::Host { hosts } => {
+                let known: BTreeSet<&str> = self
+                    .config
+                    .hostgroups
+                    .values()
+                    .flat_map(|g| g.hosts.iter().map(|h| h.trim_start_matches('*')))
+                    .collect();
+                if let Some(unknown) = hosts.iter().find(|h| !known.contains(h.as_str())) {
+                    return error(format!("unknown host \"{unknown}\""));
+                }
+                for h in hosts {
+                    toggle(&mut d.hosts, h.clone(), disable);
+                }
+                format!("host {} {verb}", hosts.join(" "))
+            }
+        };
+        if disable
+            && let Target::Service { group, service } = &target
+            && let Ok(svc) = self.find(group, service)
+        {
+            let now = wall_now();
+            let decisions = self
+                .slots
+                .get(&service_key(group, service))
+                .map(|s| s.state.disable_alerts(&svc, &now, "keepmon"))
+                .unwrap_or_default();
+            self.fire_alerts(&svc, decisions, &now);
+        }
+        self.dirty = true;
+        self.save_if_dirty();
+        ok(message)
+    }
+
+    fn ack(&mut self, group: &str, service: &str, comment: &str) -> Response {
+        let svc = match self.find(group, service) {
+            Ok(s) => s,
+            Err(e) => return e,
+        };
+        let now = wall_now();
+        let gates = self.gates(&svc);
+        let user = std::env::var("USER").unwrap_or_else(|_| "keepmon".into());
+        let Some(slot) = self.slots.get_mut(&service_key(group, service)) else {
+            return error("service has no state");
+        };
+        match slot
+            .state
+            .acknowledge(&svc, &now, &gates, &format!("{user}: {comment}"))
+        {
+            Ok(decisions) => {
+                self.fire_alerts(&svc, decisions, &now);
+                self.dirty = true;
+                ok(format!("{group}/{service} acknowledged"))
+            }
+            Err(e) => error(e.to_string()),
+        }
+    }
+
+    fn test(&mut self, what: TestWhat, group: &str, service: &str) -> Response {
+        let svc = match self.find(group, service) {
+            Ok(s) => s,
+            Err(e) => return e,
+        };
+        let key = service_key(group, service);
+        match what {
+            TestWhat::Monitor => {
+                if let Some(slot) = self.slots.get_mut(&key) {
+                    slot.next_due = Some(Instant::now());
+                }
+                ok(format!("{group}/{service} monitor scheduled now"))
+            }
+            TestWhat::Alert | TestWhat::Upalert => {
+                let now = wall_now();
+                let kind = if what == TestWhat::Alert {
+                    AlertKind::Failure
+                } else {
+                    AlertKind::Up
+                };
+                let decisions: Vec<AlertDecision> = svc
+                    .periods
+                    .iter()
+                    .flat_map(|p| {
+                        let lines = if kind == AlertKind::Failure {
+                            &p.alerts
+                        } else {
+                            &p.upalerts
+                        };
+                        lines.iter().map(move |a| AlertDecision {
+                            period: p.key.clone(),
+                            kind,
+                            source: Source::Monitor,
+                            alert: a.clone(),
+                            exit: 1,
+                            stdin: "test\ntest detail\n".to_string(),
+                            counts: false,
+                        })
+                    })
+                    .collect();
+                let n = decisions.len();
+                self.fire_alerts(&svc, decisions, &now);
+                ok(format!("{n} test alert(s) started for {group}/{service}"))
+            }
+        }
+    }
+
+    fn status(&self) -> StatusReport {
+        StatusReport {
+            pid: std::process::id(),
+            config: self.config_name(),
+            started: self.started,
+            scheduler_running: self.scheduler_running,
+            services: self.slots.len(),
+            failing: self
+                .slots
+                .values()
+                .filter(|s| s.state.opstatus.is_failure())
+                .map(|s| format!("{}/{}", s.group, s.service))
+                .collect(),
+            alerts_sent: self.slots.values().map(|s| s.state.alert_count).sum(),
+        }
+    }
+
+    fn dump(&self) -> DumpReport {
+        let now = Instant::now();
+        let services = self
+            .slots
+            .iter()
+            .filter_map(|(key, slot)| {
+                let svc = self.service_config(key)?;
+                let hosts = self
+                    .config
+                    .hostgroups
+                    .get(&svc.group)
+                    .map(|g| g.hosts.clone())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|h| {
+                        let h = h.trim_start_matches('*').to_string();
+                        let result = slot.last_hosts.iter().find(|r| r.host == h);
+                        let reason = result.and_then(|r| match &r.status {
+                            HostStatus::Ok => None,
+                            HostStatus::Fail { reason } => Some(reason.clone()),
+                            HostStatus::Timeout => Some("timeout".to_string()),
+                        });
+                        HostDump {
+                            // Exec monitors report no per-host results: a host is
+                            // down when a failing summary names it (mon's convention).
+                            up: match result {
+                                Some(r) => matches!(r.status, HostStatus::Ok),
+                                None => {
+                                    !(slot.state.opstatus.is_failure()
+                                        && slot
+                                            .state
+                                            .last_summary
+                                            .split_whitespace()
+                                            .any(|w| w == h))
+                                }
+                            },
+                            disabled: self.persisted.disabled.hosts.contains(&h),
+                            reason,
+                            host: h,
+                        }
+                    })
+                    .collect();
+                Some(ServiceDump {
+                    group: slot.group.clone(),
+                    service: slot.service.clone(),
+                    opstatus: slot.state.opstatus.name().to_string(),
+                    opstatus_code: slot.state.opstatus.code(),
+                    disabled: self.persisted.disabled.services.contains(key),
+                    watch_disabled: self.persisted.disabled.watches.contains(&slot.group),
+                    monitor: svc
+                        .monitor
+                        .as_ref()
+                        .map(describe_monitor)
+                        .unwrap_or_default(),
+                    hosts,
+                    last_check: slot.state.last_check,
+                    last_summary: slot.state.last_summary.clone(),
+                    last_detail: slot.state.last_detail.clone(),
+                    next_run_in: slot
+                        .next_due
+                        .filter(|_| self.scheduler_running && !slot.running)
+                        .map(|d| d.saturating_duration_since(now).as_secs_f64()),
+                    running: slot.running,
+                    alerts_sent: slot.state.alert_count,
+                    failures: slot.state.failure_count,
+                    ack: slot.state.ack.as_ref().map(|a| a.comment.clone()),
+                })
+            })
+            .collect();
+        DumpReport {
+            scheduler_running: self.scheduler_running,
+            services,
+            disabled_hosts: self.persisted.disabled.hosts.iter().cloned().collect(),
+            alert_history: self.persisted.alert_history.iter().cloned().collect(),
+        }
+    }
+}
+
+fn describe_monitor(m: &Monitor) -> String {
+    match m {
+        Monitor::Tcp(t) => format!("tcp port {}", t.port),
+        Monitor::Http(h) => format!(
+            "{} port {} {} {}",
+            if h.tls { "https" } else { "http" },
+            h.port,
+            h.method,
+            h.path
+        ),
+        Monitor::Ping(p) => format!("ping count {}", p.count),
+        Monitor::Lua { script, .. } => format!("lua:{script}"),
+        Monitor::Exec { name, args, .. } => {
+            let mut s = name.clone();
+            for a in args {
+                s.push(' ');
+                s.push_str(a);
+            }
+            s
+        }
+    }
+}
+
+fn first_due(service: &Service, now: Instant, randstart: Option<Duration>) -> Option<Instant> {
+    if service.monitor.is_none() || (service.interval.is_none() && service.schedule.is_none()) {
+        return None;
+    }
+    if let Some(schedule) = &service.schedule {
+        return schedule_due(schedule, now);
+    }
+    Some(scheduler::first_run(now, randstart, fastrand::f64()))
+}
+
+fn next_due(
+    service: &Service,
+    state: &ServiceState,
+    due: Instant,
+    now: Instant,
+) -> Option<Instant> {
+    if let Some(schedule) = &service.schedule {
+        return schedule_due(schedule, now);
+    }
+    let interval = if state.opstatus.is_failure() {
+        service.failure_interval.or(service.interval)
+    } else {
+        service.interval
+    }?;
+    Some(scheduler::next_run(
+        due,
+        now,
+        interval,
+        service.randskew,
+        fastrand::f64() * 2.0 - 1.0,
+    ))
+}
+
+fn schedule_due(schedule: &crate::period::Schedule, now: Instant) -> Option<Instant> {
+    let local = chrono::Local::now();
+    let next = schedule.next_after(&local)?;
+    let wait = (next - local).to_std().unwrap_or_default();
+    Some(now + wait)
+}
+
+/// `MON_*` variables and `VAR=value` lines for a monitor run.
+fn monitor_env(config: &Config, service: &Service, state: &ServiceState) -> Vec<(String, String)> {
+    let mut env = common_env(config, service, state);
+    env.push(("MON_LAST_OUTPUT".into(), state.last_output.clone()));
+    env
+}
+
+/// `MON_*` variables for an alert (the alert module adds the per-alert ones).
+fn alert_env(config: &Config, service: &Service, state: &ServiceState) -> Vec<(String, String)> {
+    let mut env = common_env(config, service, state);
+    env.push(("MON_LAST_OUTPUT".into(), state.last_output.clone()));
+    if let Some(ack) = &state.ack {
+        env.push(("MON_ACK".into(), ack.comment.clone()));
+    }
+    env
+}
+
+fn common_env(config: &Config, service: &Service, state: &ServiceState) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        ("MON_GROUP".into(), service.group.clone()),
+        ("MON_SERVICE".into(), service.name.clone()),
+        ("MON_LAST_SUMMARY".into(), state.last_summary.clone()),
+        (
+            "MON_STATEDIR".into(),
+            config.settings.statedir.display().to_string(),
+        ),
+        (
+            "MON_LOGDIR".into(),
+            config.settings.logdir.display().to_string(),
+        ),
+        (
+            "MON_CFBASEDIR".into(),
+            config.settings.cfbasedir.display().to_string(),
+        ),
+    ];
+    for (name, value) in [
+        ("MON_LAST_FAILURE", state.last_failure),
+        ("MON_FIRST_FAILURE", state.first_failure),
+        ("MON_LAST_SUCCESS", state.last_success),
+    ] {
+        if let Some(v) = value {
+            env.push((name.into(), v.to_string()));
+        }
+    }
+    if let Some(d) = &service.description {
+        env.push(("MON_DESCRIPTION".into(), d.clone()));
+    }
+    env.extend(service.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    env
+}
+
+fn toggle(set: &mut BTreeSet<String>, item: String, insert: bool) {
+    if insert {
+        set.insert(item);
+    } else {
+        set.remove(&item);
+    }
+}
+
+fn push_bounded(list: &mut VecDeque<String>, line: String, limit: usize) {
+    list.push_back(line);
+    while list.len() > limit.max(1) {
+        list.pop_front();
+    }
+}
+
+fn ok(message: impl Into<String>) -> Response {
+    Response::Ok {
+        message: message.into(),
+    }
+}
+
+fn error(message: impl Into<String>) -> Response {
+    Response::Error {
+        message: message.into(),
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn wall_now() -> Now {
+    Now {
+        unix: unix_now(),
+        local: chrono::Local::now().naive_local(),
+    }
+}

@@ -1,0 +1,404 @@
+//! The daemon as a user runs it: start, status, dump, alerts on real failures, reload keeping state, stop and restart persistence, kill -9.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A temp directory removed on drop, with the daemon (if any) killed first.
+struct Fixture {
+    dir: PathBuf,
+    daemon: Option<Child>,
+}
+
+impl Fixture {
+    fn new(name: &str) -> Fixture {
+        let dir =
+            std::env::temp_dir().join(format!("keepmon-daemon-{name}-{}", std::process::id()));
+        std::fs::remove_dir_all(&dir).ok();
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Fixture { dir, daemon: None }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.join("keepmon.toml")
+    }
+
+    fn write_config(&self, up_port: u16, down_port: u16, extra: &str) {
+        let text = format!(
+            r#"
+[daemon]
+statedir = "state"
+shutdown_grace = "2s"
+
+[hostgroups]
+local = ["127.0.0.1"]
+
+[actions.log]
+type = "file"
+path = "alerts.log"
+
+[watch.local.up]
+interval = "1s"
+monitor = {{ type = "tcp", port = {up_port}, timeout = "1s" }}
+alert = ["log"]
+upalert = ["log"]
+alertevery = "1h"
+
+[watch.local.down]
+interval = "1s"
+monitor = {{ type = "tcp", port = {down_port}, timeout = "1s" }}
+alert = ["log"]
+upalert = ["log"]
+alertevery = "1h"
+{extra}
+"#
+        );
+        std::fs::write(self.config(), text).expect("write config");
+    }
+
+    fn start(&mut self) {
+        let log = std::fs::File::create(self.dir.join("daemon.log")).expect("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_keepmon"))
+            .args(["start", "-c"])
+            .arg(self.config())
+            .env("KEEPMON_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start keepmon");
+        self.daemon = Some(child);
+        self.wait_for(
+            |f| f.cli(&["status"]).status.success(),
+            "the daemon answers status",
+        );
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_keepmon"))
+            .args(args)
+            .arg("-c")
+            .arg(self.config())
+            .output()
+            .expect("run keepmon")
+    }
+
+    fn dump(&self) -> serde_json::Value {
+        let out = self.cli(&["dump", "--json"]);
+        assert!(
+            out.status.success(),
+            "dump failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("dump is JSON")
+    }
+
+    fn opstatus(&self, service: &str) -> String {
+        let dump = self.dump();
+        dump["services"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["service"] == service))
+            .map(|s| s["opstatus"].as_str().unwrap_or("").to_string())
+            .unwrap_or_default()
+    }
+
+    fn alerts(&self) -> String {
+        std::fs::read_to_string(self.dir.join("alerts.log")).unwrap_or_default()
+    }
+
+    /// Poll `check` every 100 ms for at most 15 s.
+    fn wait_for(&self, check: impl Fn(&Fixture) -> bool, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if check(self) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let log = std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default();
+        panic!("timed out waiting until {what}\n--- daemon log ---\n{log}");
+    }
+
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let mut child = self.daemon.take().expect("daemon running");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "daemon did not exit");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.daemon.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
+/// A loopback port with nothing listening (bound then released).
+fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+fn count(haystack: &str, needle: &str) -> usize {
+    haystack.matches(needle).count()
+}
+
+#[test]
+fn monitors_alert_on_failure_and_recovery_and_survive_restart() {
+    let mut f = Fixture::new("lifecycle");
+    let up = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let up_port = up.local_addr().expect("addr").port();
+    let down_port = closed_port();
+    f.write_config(up_port, down_port, "");
+    f.start();
+
+    f.wait_for(|f| f.opstatus("up") == "ok", "the up service is ok");
+    f.wait_for(|f| f.opstatus("down") == "fail", "the down service fails");
+    f.wait_for(
+        |f| count(&f.alerts(), "failure local down") == 1,
+        "one failure alert for down",
+    );
+    assert_eq!(
+        count(&f.alerts(), "local up"),
+        0,
+        "no alert for a passing service"
+    );
+
+    // The up service's server dies: a failure alert; it comes back: an upalert.
+    drop(up);
+    f.wait_for(
+        |f| f.opstatus("up") == "fail",
+        "up fails once its listener is gone",
+    );
+    f.wait_for(
+        |f| count(&f.alerts(), "failure local up") == 1,
+        "failure alert for up",
+    );
+    let again = TcpListener::bind(("127.0.0.1", up_port)).expect("rebind the same port");
+    f.wait_for(|f| f.opstatus("up") == "ok", "up recovers");
+    f.wait_for(
+        |f| count(&f.alerts(), "up local up") == 1,
+        "an upalert for up",
+    );
+
+    // Status and the human dump.
+    let status = String::from_utf8_lossy(&f.cli(&["status"]).stdout).into_owned();
+    assert!(status.contains("2 services, 1 failing"), "{status}");
+    let table = String::from_utf8_lossy(&f.cli(&["dump"]).stdout).into_owned();
+    assert!(table.contains("local/down"), "{table}");
+    assert!(table.contains("127.0.0.1"), "{table}");
+
+    // Graceful stop saves state; a restart neither forgets the failing
+    // service nor alerts for it again.
+    let out = f.cli(&["stop"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(f.wait_exit().success(), "stop exits 0");
+    assert!(f.dir.join("state/keepmon-state.json").exists());
+    let before = f.alerts();
+    f.start();
+    assert_eq!(
+        f.opstatus("down"),
+        "fail",
+        "state restored before the first run"
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(f.opstatus("down"), "fail");
+    assert_eq!(
+        count(&f.alerts(), "failure local down"),
+        count(&before, "failure local down"),
+        "no second alert after a restart"
+    );
+    drop(again);
+}
+
+#[test]
+fn reload_keeps_state_and_refuses_bad_configs() {
+    let mut f = Fixture::new("reload");
+    let up = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let up_port = up.local_addr().expect("addr").port();
+    let down_port = closed_port();
+    f.write_config(up_port, down_port, "");
+    f.start();
+    f.wait_for(|f| f.opstatus("down") == "fail", "down fails");
+    f.wait_for(
+        |f| count(&f.alerts(), "failure local down") == 1,
+        "alerted once",
+    );
+
+    // Add a service: the existing ones keep their state (no second alert).
+    f.write_config(
+        up_port,
+        down_port,
+        &format!("[watch.local.extra]\ninterval = \"1s\"\nmonitor = {{ type = \"tcp\", port = {up_port} }}\n"),
+    );
+    let out = f.cli(&["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("+ service local:extra"));
+    f.wait_for(|f| f.opstatus("extra") == "ok", "the new service runs");
+    assert_eq!(f.opstatus("down"), "fail");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        count(&f.alerts(), "failure local down"),
+        1,
+        "state kept across reload"
+    );
+
+    // A broken config is refused; the old one keeps running.
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(f.config())
+        .expect("open");
+    writeln!(file, "[watch.local.bad]\ninterval = \"soon\"").expect("append");
+    let out = f.cli(&["reload"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(stderr.contains("reload refused"), "{stderr}");
+    assert!(stderr.contains("interval"), "{stderr}");
+    assert_eq!(f.opstatus("extra"), "ok", "still running the old config");
+    drop(up);
+}
+
+#[test]
+fn disable_ack_pause_and_test_alert() {
+    let mut f = Fixture::new("control");
+    let up = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let up_port = up.local_addr().expect("addr").port();
+    f.write_config(up_port, closed_port(), "");
+    f.start();
+    f.wait_for(|f| f.opstatus("down") == "fail", "down fails");
+
+    let out = f.cli(&["ack", "local", "down", "working", "on", "it"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dump = f.dump();
+    let down = dump["services"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["service"] == "down"))
+        .cloned()
+        .expect("down service");
+    assert!(
+        down["ack"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("working on it"),
+        "{down}"
+    );
+    let out = f.cli(&["ack", "local", "up", "x"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "only a failing service can be acked"
+    );
+
+    let out = f.cli(&["disable", "service", "local", "up"]);
+    assert!(out.status.success());
+    assert!(
+        f.dump()["services"][1]["disabled"]
+            .as_bool()
+            .unwrap_or(false)
+            || f.dump()["services"][0]["disabled"]
+                .as_bool()
+                .unwrap_or(false)
+    );
+    let disabled_file =
+        std::fs::read_to_string(f.dir.join("state/disabled")).expect("mon's disabled file");
+    assert_eq!(disabled_file, "disable service local up\n");
+    assert!(
+        f.cli(&["enable", "service", "local", "up"])
+            .status
+            .success()
+    );
+    assert_eq!(
+        f.cli(&["disable", "service", "local", "nope"])
+            .status
+            .code(),
+        Some(1)
+    );
+
+    assert!(f.cli(&["pause"]).status.success());
+    assert_eq!(f.dump()["scheduler_running"], false);
+    assert!(f.cli(&["resume"]).status.success());
+
+    let before = count(&f.alerts(), "local up");
+    let out = f.cli(&["test", "alert", "local", "up"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    f.wait_for(
+        |f| count(&f.alerts(), "local up") > before,
+        "the test alert is written",
+    );
+
+    // SIGTERM: graceful, exit 0.
+    let pid = f.daemon.as_ref().map(|c| c.id()).expect("pid");
+    Command::new("kill")
+        .arg(pid.to_string())
+        .status()
+        .expect("kill");
+    assert!(f.wait_exit().success(), "SIGTERM exits 0");
+    drop(up);
+}
+
+#[test]
+fn kill_9_leaves_a_readable_statedir() {
+    let mut f = Fixture::new("kill9");
+    let up = TcpListener::bind("127.0.0.1:0").expect("bind");
+    f.write_config(up.local_addr().expect("addr").port(), closed_port(), "");
+    for round in 0..3 {
+        f.start();
+        f.wait_for(|f| f.opstatus("down") == "fail", "down fails");
+        // Let a few saves happen, then kill at an arbitrary moment.
+        std::thread::sleep(Duration::from_millis(300 + 370 * round));
+        if let Some(mut child) = f.daemon.take() {
+            child.kill().expect("kill -9");
+            child.wait().ok();
+        }
+        std::fs::remove_file(f.dir.join("state/keepmon.sock")).ok();
+    }
+    let text = std::fs::read_to_string(f.dir.join("state/keepmon-state.json")).expect("state file");
+    let parsed: serde_json::Value = serde_json::from_str(&text).expect("state is whole JSON");
+    assert!(parsed["services"]["local/down"].is_object());
+    f.start();
+    assert_eq!(f.opstatus("down"), "fail", "restored after kill -9");
+    drop(up);
+}
+
+#[test]
+fn a_second_daemon_on_the_same_socket_is_refused() {
+    let mut f = Fixture::new("twice");
+    let up = TcpListener::bind("127.0.0.1:0").expect("bind");
+    f.write_config(up.local_addr().expect("addr").port(), closed_port(), "");
+    f.start();
+    let out = Command::new(env!("CARGO_BIN_EXE_keepmon"))
+        .args(["start", "-c"])
+        .arg(f.config())
+        .output()
+        .expect("second start");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already running"));
+    let _ = Path::new("");
+    drop(up);
+}
