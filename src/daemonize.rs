@@ -45,7 +45,13 @@ pub fn detach(pidfile: &Path, log: &Path) -> io::Result<Role> {
     // SAFETY: called from main before any other thread is started (the
     // runtime is built after this returns), so the child is a clean copy.
     match unsafe { fork() }.map_err(io::Error::from)? {
-        ForkResult::Parent { child } => Ok(Role::Parent(child.as_raw())),
+        ForkResult::Parent { child } => {
+            // Dropping the Flock would unlock the open file description the
+            // child shares; the parent is about to exit, so let its copy go
+            // without unlocking.
+            std::mem::forget(lock);
+            Ok(Role::Parent(child.as_raw()))
+        }
         ForkResult::Child => {
             setsid().map_err(io::Error::from)?;
             redirect_stdio(log)?;
@@ -62,7 +68,10 @@ fn redirect_stdio(log: &Path) -> io::Result<()> {
     if let Some(dir) = log.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let out = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
     let null = File::open("/dev/null")?;
     nix::unistd::dup2_stdin(&null).map_err(io::Error::from)?;
     nix::unistd::dup2_stdout(&out).map_err(io::Error::from)?;

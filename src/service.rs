@@ -244,6 +244,33 @@ pub struct ServiceState {
     pub failure_output: String,
     pub ack: Option<Ack>,
     pub periods: BTreeMap<String, PeriodState>,
+    /// Per-host up/down after rise/fall hysteresis (what lb health follows).
+    #[serde(default)]
+    pub hosts: BTreeMap<String, HostHealth>,
+}
+
+/// One host's health: up or down, and how many results in a row disagreed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostHealth {
+    pub up: bool,
+    /// Consecutive results contradicting `up` (reset by an agreeing one).
+    pub streak: u32,
+    pub reason: Option<String>,
+}
+
+/// A host's result in one run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostOutcome {
+    pub host: String,
+    pub ok: bool,
+    pub reason: Option<String>,
+}
+
+/// A host whose up/down state changed on this run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostChange {
+    pub host: String,
+    pub up: bool,
 }
 
 impl Default for ServiceState {
@@ -266,6 +293,7 @@ impl Default for ServiceState {
             failure_output: String::new(),
             ack: None,
             periods: BTreeMap::new(),
+            hosts: BTreeMap::new(),
         }
     }
 }
@@ -362,6 +390,54 @@ impl ServiceState {
     pub fn disable_alerts(&self, service: &Service, now: &Now, user: &str) -> Vec<AlertDecision> {
         let gates = Gates::default();
         self.simple_alerts(service, now, &gates, AlertKind::Disable, user)
+    }
+
+    /// Apply per-host results with rise/fall hysteresis: a down host needs
+    /// `rise` passing results in a row to count as up, an up host `fall`
+    /// failing ones to count as down. A host's first result decides at once.
+    /// Hosts no longer checked are forgotten. Returns the hosts that changed.
+    pub fn update_hosts(
+        &mut self,
+        rise: u32,
+        fall: u32,
+        results: &[HostOutcome],
+    ) -> Vec<HostChange> {
+        let mut changes = Vec::new();
+        self.hosts
+            .retain(|h, _| results.iter().any(|r| &r.host == h));
+        for r in results {
+            let Some(health) = self.hosts.get_mut(&r.host) else {
+                self.hosts.insert(
+                    r.host.clone(),
+                    HostHealth {
+                        up: r.ok,
+                        streak: 0,
+                        reason: r.reason.clone(),
+                    },
+                );
+                changes.push(HostChange {
+                    host: r.host.clone(),
+                    up: r.ok,
+                });
+                continue;
+            };
+            health.reason = r.reason.clone();
+            if r.ok == health.up {
+                health.streak = 0;
+                continue;
+            }
+            health.streak += 1;
+            let needed = if health.up { fall } else { rise }.max(1);
+            if health.streak >= needed {
+                health.up = r.ok;
+                health.streak = 0;
+                changes.push(HostChange {
+                    host: r.host.clone(),
+                    up: r.ok,
+                });
+            }
+        }
+        changes
     }
 
     /// `clear timers`: forget consecutive failures and per-period alert state.
@@ -959,6 +1035,36 @@ mod tests {
             run(&svc, &[fail("a")]),
             vec![vec![F]],
             "noon is outside the night period"
+        );
+    }
+
+    #[test]
+    fn host_hysteresis_needs_rise_and_fall_in_a_row() {
+        let mut state = ServiceState::default();
+        let r = |ok: bool| {
+            vec![HostOutcome {
+                host: "h".into(),
+                ok,
+                reason: None,
+            }]
+        };
+        let mut up_after = Vec::new();
+        for ok in [
+            true, false, false, true, false, false, false, true, true, false, true, true,
+        ] {
+            state.update_hosts(2, 3, &r(ok));
+            up_after.push(state.hosts["h"].up);
+        }
+        assert_eq!(
+            up_after,
+            [
+                true, true, true, true, true, true, false, false, true, true, true, true
+            ]
+        );
+        state.update_hosts(1, 1, &[]);
+        assert!(
+            state.hosts.is_empty(),
+            "hosts no longer checked are forgotten"
         );
     }
 

@@ -19,7 +19,7 @@ use crate::control::unix::{self as control, ControlCall};
 use crate::monitor::{self, HostStatus, RunOutput, RunRequest};
 use crate::scheduler;
 use crate::service::{
-    AlertDecision, AlertKind, Gates, Now, OpStatus, Outcome, ServiceState, Source,
+    AlertDecision, AlertKind, Gates, HostOutcome, Now, OpStatus, Outcome, ServiceState, Source,
 };
 use crate::state::{self, Persisted, service_key};
 
@@ -128,7 +128,8 @@ struct Slot {
     running: bool,
     /// Bumped on reload so results of runs started under an old config are dropped.
     generation: u64,
-    last_hosts: Vec<monitor::HostResult>,
+    /// The hosts handed to the current or last run.
+    run_hosts: Vec<String>,
     config_error: bool,
 }
 
@@ -144,6 +145,38 @@ struct Supervisor {
     shutdown: CancellationToken,
     dirty: bool,
     metrics: Option<tokio::sync::watch::Sender<String>>,
+    /// Recent scheduling lags (actual start minus due time), for metrics.
+    lags: LagWindow,
+    /// Host checks completed (built-in monitors count each host).
+    checks: u64,
+}
+
+/// The last few thousand scheduling lags, for quantiles on the metrics page.
+#[derive(Default)]
+struct LagWindow {
+    samples: VecDeque<Duration>,
+}
+
+impl LagWindow {
+    const SIZE: usize = 4096;
+
+    fn push(&mut self, lag: Duration) {
+        if self.samples.len() == Self::SIZE {
+            self.samples.pop_front();
+        }
+        self.samples.push_back(lag);
+    }
+
+    /// Quantiles (0.5, 0.99, max) in seconds; zeros before any sample.
+    fn quantiles(&self) -> [f64; 3] {
+        let mut sorted: Vec<Duration> = self.samples.iter().copied().collect();
+        sorted.sort();
+        let at = |q: f64| {
+            let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+            sorted.get(i).map(Duration::as_secs_f64).unwrap_or(0.0)
+        };
+        [at(0.5), at(0.99), at(1.0)]
+    }
 }
 
 impl Supervisor {
@@ -166,7 +199,7 @@ impl Supervisor {
                 next_due: first_due(service, now, config.settings.randstart),
                 running: false,
                 generation: 0,
-                last_hosts: Vec::new(),
+                run_hosts: Vec::new(),
                 config_error: false,
             };
             slots.insert(key, slot);
@@ -184,6 +217,8 @@ impl Supervisor {
             shutdown,
             dirty: true,
             metrics: None,
+            lags: LagWindow::default(),
+            checks: 0,
         }
     }
 
@@ -226,7 +261,10 @@ impl Supervisor {
                         tracing::error!("reload refused, the old config keeps running:\n{message}");
                     }
                 }
-                _ = save_tick.tick() => self.save_if_dirty(),
+                _ = save_tick.tick() => {
+                    self.save_if_dirty();
+                    self.publish_metrics();
+                }
             }
         }
     }
@@ -344,7 +382,12 @@ impl Supervisor {
             return;
         };
         slot.running = true;
+        if let Some(due) = slot.next_due {
+            let lag = now.saturating_duration_since(due);
+            self.lags.push(lag);
+        }
         let env = monitor_env(&self.config, &service, &slot.state);
+        slot.run_hosts = hosts.clone();
         let request = RunRequest {
             hosts,
             monitor: monitor_spec,
@@ -499,7 +542,14 @@ impl Supervisor {
         if output.config_error {
             slot.state.opstatus = OpStatus::ConfigErr;
         }
-        slot.last_hosts = output.hosts;
+        self.checks += output.hosts.len().max(1) as u64;
+        let results = host_outcomes(&slot.run_hosts, &output);
+        for change in slot
+            .state
+            .update_hosts(service.rise, service.fall, &results)
+        {
+            tracing::debug!(group = %service.group, service = %service.name, host = %change.host, up = change.up, "host state changed");
+        }
         let due = slot.next_due.unwrap_or(now_instant);
         slot.next_due = next_due(&service, &slot.state, due, now_instant);
         if step.went_down {
@@ -538,7 +588,6 @@ impl Supervisor {
         }
         self.fire_alerts(&service, step.alerts, &now);
         self.dirty = true;
-        self.publish_metrics();
     }
 
     fn publish_metrics(&self) {
@@ -555,6 +604,18 @@ impl Supervisor {
                 alerts: s.state.alert_count,
             }),
             self.scheduler_running,
+        );
+        let [p50, p99, max] = self.lags.quantiles();
+        let text = format!(
+            "{text}# HELP keepmon_schedule_lag_seconds How late monitor runs start (recent runs).\n\
+             # TYPE keepmon_schedule_lag_seconds summary\n\
+             keepmon_schedule_lag_seconds{{quantile=\"0.5\"}} {p50}\n\
+             keepmon_schedule_lag_seconds{{quantile=\"0.99\"}} {p99}\n\
+             keepmon_schedule_lag_seconds{{quantile=\"1\"}} {max}\n\
+             # HELP keepmon_checks_total Host checks completed.\n\
+             # TYPE keepmon_checks_total counter\n\
+             keepmon_checks_total {}\n",
+            self.checks
         );
         tx.send_replace(text);
     }
@@ -608,6 +669,10 @@ impl Supervisor {
             });
         }
         let limit = self.config.settings.histlength;
+        // Alerts are saved at once, so a crash right after cannot make a
+        // restart send them again (other state is saved every second).
+        self.dirty = true;
+        let save_now = !history.is_empty();
         for line in history {
             if let Some(file) = &self.config.settings.historicfile
                 && let Err(e) = state::append_line(file, &line)
@@ -615,6 +680,9 @@ impl Supervisor {
                 tracing::warn!(error = %e, "cannot write the historic file");
             }
             push_bounded(&mut self.persisted.alert_history, line, limit);
+        }
+        if save_now {
+            self.save_if_dirty();
         }
     }
 
@@ -680,7 +748,7 @@ impl Supervisor {
                     next_due: first_due(service, now, new.settings.randstart),
                     running: false,
                     generation: 0,
-                    last_hosts: Vec::new(),
+                    run_hosts: Vec::new(),
                     config_error: false,
                 },
             };
@@ -895,28 +963,11 @@ impl Supervisor {
                     .into_iter()
                     .map(|h| {
                         let h = h.trim_start_matches('*').to_string();
-                        let result = slot.last_hosts.iter().find(|r| r.host == h);
-                        let reason = result.and_then(|r| match &r.status {
-                            HostStatus::Ok => None,
-                            HostStatus::Fail { reason } => Some(reason.clone()),
-                            HostStatus::Timeout => Some("timeout".to_string()),
-                        });
+                        let health = slot.state.hosts.get(&h);
                         HostDump {
-                            // Exec monitors report no per-host results: a host is
-                            // down when a failing summary names it (mon's convention).
-                            up: match result {
-                                Some(r) => matches!(r.status, HostStatus::Ok),
-                                None => {
-                                    !(slot.state.opstatus.is_failure()
-                                        && slot
-                                            .state
-                                            .last_summary
-                                            .split_whitespace()
-                                            .any(|w| w == h))
-                                }
-                            },
+                            up: health.is_none_or(|x| x.up),
+                            reason: health.and_then(|x| x.reason.clone()),
                             disabled: self.persisted.disabled.hosts.contains(&h),
-                            reason,
                             host: h,
                         }
                     })
@@ -955,6 +1006,41 @@ impl Supervisor {
             alert_history: self.persisted.alert_history.iter().cloned().collect(),
         }
     }
+}
+
+/// Per-host results of a run. Built-in monitors report each host; for a
+/// mon.d script a failing run's summary names the failing hosts (mon's
+/// convention), and a failing run that names none fails them all.
+fn host_outcomes(hosts: &[String], output: &RunOutput) -> Vec<HostOutcome> {
+    if !output.hosts.is_empty() {
+        return output
+            .hosts
+            .iter()
+            .map(|r| HostOutcome {
+                host: r.host.clone(),
+                ok: matches!(r.status, HostStatus::Ok),
+                reason: match &r.status {
+                    HostStatus::Ok => None,
+                    HostStatus::Fail { reason } => Some(reason.clone()),
+                    HostStatus::Timeout => Some("timeout".to_string()),
+                },
+            })
+            .collect();
+    }
+    let failed = output.exit != 0 || output.timed_out;
+    let named: Vec<&str> = output.summary.split_whitespace().collect();
+    let any_named = hosts.iter().any(|h| named.contains(&h.as_str()));
+    hosts
+        .iter()
+        .map(|h| {
+            let down = failed && (!any_named || named.contains(&h.as_str()));
+            HostOutcome {
+                host: h.clone(),
+                ok: !down,
+                reason: down.then(|| output.summary.clone()),
+            }
+        })
+        .collect()
 }
 
 fn describe_monitor(m: &Monitor) -> String {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 struct Fixture {
     dir: PathBuf,
     daemon: Option<Child>,
+    config_name: &'static str,
 }
 
 impl Fixture {
@@ -18,11 +19,30 @@ impl Fixture {
             std::env::temp_dir().join(format!("keepmon-daemon-{name}-{}", std::process::id()));
         std::fs::remove_dir_all(&dir).ok();
         std::fs::create_dir_all(&dir).expect("temp dir");
-        Fixture { dir, daemon: None }
+        Fixture {
+            dir,
+            daemon: None,
+            config_name: "keepmon.toml",
+        }
     }
 
     fn config(&self) -> PathBuf {
-        self.dir.join("keepmon.toml")
+        self.dir.join(self.config_name)
+    }
+
+    /// Use a mon.cf instead of the TOML config.
+    fn write_mon_cf(&mut self, text: &str) {
+        self.config_name = "mon.cf";
+        std::fs::write(self.config(), text).expect("write mon.cf");
+    }
+
+    fn write_script(&self, relative: &str, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.dir.join(relative);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
+        std::fs::write(&path, body).expect("write script");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
     }
 
     fn write_config(&self, up_port: u16, down_port: u16, extra: &str) {
@@ -400,5 +420,148 @@ fn a_second_daemon_on_the_same_socket_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("already running"));
     let _ = Path::new("");
+    drop(up);
+}
+
+/// A mon.cf running unchanged: a mon.d script as the monitor (argv, env,
+/// summary naming the failing host), an alert.d script receiving mon's argv,
+/// stdin and MON_* environment, and mon's downtime log.
+#[test]
+fn mon_cf_with_mon_d_monitor_and_alert_d_script() {
+    let mut f = Fixture::new("moncf");
+    let d = f.dir.display().to_string();
+    // The monitor fails host "bad" while the file `fail` exists.
+    f.write_script(
+        "mon.d/flag.monitor",
+        "#!/bin/sh\necho \"$@\" > \"$FLAGDIR/monitor.args\"\nif [ -e \"$FLAGDIR/fail\" ]; then echo bad; echo \"bad is broken\" >&2; exit 1; fi\nexit 0\n",
+    );
+    f.write_script(
+        "alert.d/record.alert",
+        "#!/bin/sh\nn=$(ls \"$FLAGDIR\"/rec.* 2>/dev/null | wc -l)\n{ echo \"ARGS $*\"; echo \"TYPE $MON_ALERTTYPE RETVAL $MON_RETVAL GROUP $MON_GROUP\"; cat; } > \"$FLAGDIR/rec.$n\"\n",
+    );
+    f.write_mon_cf(&format!(
+        "basedir = {d}\nmondir = {d}/mon.d\nalertdir = {d}/alert.d\nstatedir = {d}/state\nlogdir = {d}/log\ndtlogging = yes\n\nhostgroup servers good bad\n\nwatch servers\n    service flag\n        interval 1s\n        monitor flag.monitor -x 1\n        FLAGDIR={d}\n        period\n            alert record.alert -o extra\n            upalert record.alert -o extra\n            alertevery 1h\n"
+    ));
+    f.start();
+    f.wait_for(|f| f.opstatus("flag") == "ok", "the script monitor passes");
+    let args = std::fs::read_to_string(f.dir.join("monitor.args")).expect("monitor ran");
+    assert_eq!(args.trim(), "-x 1 good bad", "mon's argv: args then hosts");
+
+    std::fs::write(f.dir.join("fail"), "").expect("flag");
+    f.wait_for(|f| f.dir.join("rec.0").exists(), "the failure alert ran");
+    f.wait_for(|f| f.opstatus("flag") == "fail", "flag fails");
+    let alert = std::fs::read_to_string(f.dir.join("rec.0")).expect("alert output");
+    let mut lines = alert.lines();
+    let argv = lines.next().unwrap_or("");
+    assert!(
+        argv.starts_with("ARGS -s flag -g servers -h good bad -t "),
+        "{alert}"
+    );
+    assert!(argv.ends_with(" -o extra"), "{alert}");
+    assert_eq!(
+        lines.next(),
+        Some("TYPE failure RETVAL 1 GROUP servers"),
+        "{alert}"
+    );
+    assert_eq!(
+        lines.next(),
+        Some("bad"),
+        "stdin starts with the summary: {alert}"
+    );
+    assert_eq!(
+        lines.next(),
+        Some("bad is broken"),
+        "stderr is merged into the output: {alert}"
+    );
+
+    // Per-host state: only the host the summary names is down.
+    let dump = f.dump();
+    let hosts = &dump["services"][0]["hosts"];
+    assert_eq!(hosts[0]["host"], "good");
+    assert_eq!(hosts[0]["up"], true, "{dump}");
+    assert_eq!(hosts[1]["up"], false, "{dump}");
+
+    std::fs::remove_file(f.dir.join("fail")).expect("unflag");
+    f.wait_for(|f| f.dir.join("rec.1").exists(), "the upalert ran");
+    let up = std::fs::read_to_string(f.dir.join("rec.1")).expect("upalert output");
+    assert!(
+        up.lines().next().unwrap_or("").contains(" -u -o extra"),
+        "{up}"
+    );
+    assert!(up.contains("TYPE up"), "{up}");
+    assert!(
+        up.contains("\nbad\n"),
+        "an upalert gets the last failing output: {up}"
+    );
+    f.wait_for(
+        |f| {
+            std::fs::read_to_string(f.dir.join("log/downtime.log"))
+                .is_ok_and(|t| t.contains(" servers flag "))
+        },
+        "a downtime log line",
+    );
+}
+
+/// `start --daemon` detaches, writes a pidfile, and refuses a second copy.
+#[test]
+fn daemon_mode_writes_a_pidfile_and_refuses_a_second_instance() {
+    let f = Fixture::new("detach");
+    let up = TcpListener::bind("127.0.0.1:0").expect("bind");
+    f.write_config(up.local_addr().expect("addr").port(), closed_port(), "");
+    let out = f.cli(&["start", "--daemon"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    f.wait_for(
+        |f| f.cli(&["status"]).status.success(),
+        "the detached daemon answers",
+    );
+    let pid: i32 = std::fs::read_to_string(f.dir.join("state/keepmon.pid"))
+        .expect("pidfile")
+        .trim()
+        .parse()
+        .expect("pid");
+    let status = String::from_utf8_lossy(&f.cli(&["status"]).stdout).into_owned();
+    assert!(status.contains(&format!("pid {pid}")), "{status}");
+    let again = f.cli(&["start", "--daemon"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("another keepmon holds"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(f.cli(&["stop"]).status.success());
+    f.wait_for(
+        |_| {
+            !Path::new(&format!("/proc/{pid}")).exists()
+                || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .is_ok_and(|s| s.contains(") Z "))
+        },
+        "the daemon exits",
+    );
+    drop(up);
+}
+
+/// SIGHUP applies a new config like `reload`.
+#[test]
+fn sighup_reloads() {
+    let mut f = Fixture::new("hup");
+    let up = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = up.local_addr().expect("addr").port();
+    f.write_config(port, closed_port(), "");
+    f.start();
+    f.wait_for(|f| f.opstatus("up") == "ok", "up is ok");
+    f.write_config(port, closed_port(), &format!("[watch.local.added]\ninterval = \"1s\"\nmonitor = {{ type = \"tcp\", port = {port} }}\n"));
+    let pid = f.daemon.as_ref().map(|c| c.id()).expect("pid");
+    Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .expect("kill -HUP");
+    f.wait_for(
+        |f| f.opstatus("added") == "ok",
+        "the service added by SIGHUP runs",
+    );
     drop(up);
 }
