@@ -429,12 +429,30 @@ impl Supervisor {
         let Some(group) = self.config.hostgroups.get(&service.group) else {
             return Vec::new();
         };
+        // dep_behavior hm / hostdepend: drop hosts named in a failing
+        // parent's summary (mon matches substrings; keepmon whole words).
+        let mut parent_refs = service.hostdepend.clone();
+        if service.dep_behavior == DepBehavior::HostMonitor
+            && let Some(expr) = &service.depend
+        {
+            parent_refs.extend(expr.refs());
+        }
+        let parents: Vec<&Slot> = parent_refs
+            .iter()
+            .filter_map(|r| self.slots.get(&service_key(&r.group, &r.service)))
+            .filter(|s| s.state.opstatus.is_failure())
+            .collect();
         group
             .hosts
             .iter()
             .map(|h| h.trim_start_matches('*').to_string())
             .filter(|h| !self.persisted.disabled.hosts.contains(h))
             .filter(|h| !service.exclude_hosts.contains(h))
+            .filter(|h| {
+                !parents
+                    .iter()
+                    .any(|p| p.state.last_summary.split_whitespace().any(|w| w == h))
+            })
             .collect()
     }
 
