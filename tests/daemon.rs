@@ -565,3 +565,33 @@ fn sighup_reloads() {
     );
     drop(up);
 }
+
+/// A service never runs twice at once, maxprocs bounds concurrent scripts,
+/// and a hung monitor is killed at its timeout and reported as `timeout`.
+#[test]
+fn overlap_maxprocs_and_hard_timeout() {
+    let mut f = Fixture::new("overlap");
+    let d = f.dir.display().to_string();
+    // Appends "+" on start and "-" on exit, so overlapping runs show as "++".
+    f.write_script(
+        "mon.d/slow.monitor",
+        "#!/bin/sh\necho + >> \"$LOGF\"\nsleep 1.5\necho - >> \"$LOGF\"\nexit 0\n",
+    );
+    f.write_script("mon.d/hang.monitor", "#!/bin/sh\nsleep 60\n");
+    f.write_mon_cf(&format!(
+        "mondir = {d}/mon.d\nstatedir = {d}/state\nlogdir = {d}/log\nmaxprocs = 1\n\nhostgroup h localhost\n\nwatch h\n    service a\n        interval 1s\n        monitor slow.monitor\n        LOGF={d}/runs.log\n    service b\n        interval 1s\n        monitor slow.monitor\n        LOGF={d}/runs.log\n\nhostgroup stuck stuck\n\nwatch stuck\n    service hang\n        interval 1s\n        timeout 1s\n        monitor hang.monitor\n"
+    ));
+    f.start();
+    f.wait_for(
+        |f| f.opstatus("hang") == "timeout",
+        "the hung monitor times out",
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    let runs = std::fs::read_to_string(f.dir.join("runs.log")).unwrap_or_default();
+    let marks: String = runs.lines().collect();
+    assert!(marks.len() >= 4, "several runs happened: {marks:?}");
+    assert!(
+        !marks.contains("++"),
+        "maxprocs = 1: scripts never overlap, so no service runs twice at once: {marks:?}"
+    );
+}
