@@ -159,6 +159,13 @@ impl Drop for Fixture {
             child.kill().ok();
             child.wait().ok();
         }
+        // A detached daemon (start --daemon) is found through its pidfile.
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("state/keepmon.pid")) {
+            let pid = pid.trim();
+            if !pid.is_empty() {
+                Command::new("kill").args(["-9", pid]).status().ok();
+            }
+        }
         std::fs::remove_dir_all(&self.dir).ok();
     }
 }
