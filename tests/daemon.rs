@@ -162,7 +162,9 @@ impl Drop for Fixture {
         // A detached daemon (start --daemon) is found through its pidfile.
         if let Ok(pid) = std::fs::read_to_string(self.dir.join("state/keepmon.pid")) {
             let pid = pid.trim();
-            if !pid.is_empty() {
+            let ours = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&*self.dir.to_string_lossy()));
+            if !pid.is_empty() && ours {
                 Command::new("kill").args(["-9", pid]).status().ok();
             }
         }
