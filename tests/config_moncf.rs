@@ -1,6 +1,7 @@
 //! mon.cf compatibility: mon's grammar compiles to the model, and every error is reported with file:line:col.
 
-use std::collections::BTreeSet;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -8,31 +9,9 @@ use keepmon::config::model::{
     Action, AlertAfter, AlertEveryMode, BuiltinPolicy, DepBehavior, ExitRange, Forward, Monitor,
     Protocol,
 };
-use keepmon::config::{Compiled, FileSystem, Format, compile_str};
+use keepmon::config::{Compiled, Format, compile_str};
 
-/// A file system that has exactly the listed files (and the dirs holding them).
-#[derive(Default)]
-struct FakeFs {
-    files: BTreeSet<PathBuf>,
-}
-
-impl FakeFs {
-    fn with(files: &[&str]) -> FakeFs {
-        FakeFs {
-            files: files.iter().map(PathBuf::from).collect(),
-        }
-    }
-}
-
-impl FileSystem for FakeFs {
-    fn is_file(&self, path: &Path) -> bool {
-        self.files.contains(path)
-    }
-
-    fn is_dir(&self, path: &Path) -> bool {
-        self.files.iter().any(|f| f.starts_with(path) && f != path)
-    }
-}
+use common::FakeFs;
 
 fn compile(text: &str) -> Result<Compiled, Vec<String>> {
     compile_with(text, &FakeFs::default())

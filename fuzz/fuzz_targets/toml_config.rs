@@ -1,36 +1,11 @@
 //! Fuzz target: arbitrary bytes compiled as native TOML must never panic, and a failed compile must say why.
 #![no_main]
 
-use std::path::Path;
+mod compile;
 
-use keepmon::config::{FileSystem, Format, compile_str};
+use keepmon::config::Format;
 use libfuzzer_sys::fuzz_target;
 
-/// A machine with no files and no directories.
-struct EmptyFileSystem;
-
-impl FileSystem for EmptyFileSystem {
-    fn is_file(&self, _: &Path) -> bool {
-        false
-    }
-
-    fn is_dir(&self, _: &Path) -> bool {
-        false
-    }
-}
-
 fuzz_target!(|data: &[u8]| {
-    let text = String::from_utf8_lossy(data);
-    let result = compile_str(
-        &text,
-        Path::new("fuzz/keepmon.toml"),
-        Format::Toml,
-        &EmptyFileSystem,
-    );
-    if let Err(error) = result {
-        assert!(
-            error.diagnostics.has_errors(),
-            "compile failed without an error diagnostic"
-        );
-    }
+    compile::compile_says_why(data, "fuzz/keepmon.toml", Format::Toml);
 });

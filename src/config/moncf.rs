@@ -546,7 +546,7 @@ impl<'a> Parser<'a> {
                 );
             }
             _ => {
-                let hint = suggest(keyword, GLOBALS)
+                let hint = values::suggest(keyword, GLOBALS)
                     .map(|g| format!(" (did you mean the global \"{g} = ...\"?)"))
                     .unwrap_or_default();
                 self.error(line, format!("unknown syntax \"{}\"{hint}", line.text));
@@ -644,7 +644,7 @@ impl<'a> Parser<'a> {
                 Ok(())
             }
             _ => {
-                let hint = suggest(name, GLOBALS)
+                let hint = values::suggest(name, GLOBALS)
                     .map(|g| format!("; did you mean \"{g}\"?"))
                     .unwrap_or_default();
                 Err(format!("unknown global \"{name}\"{hint}"))
@@ -725,7 +725,7 @@ impl<'a> Parser<'a> {
     }
 
     fn unknown_keyword(&mut self, line: &LogicalLine, keyword: &str, known: &[&str], level: &str) {
-        let hint = suggest(keyword, known)
+        let hint = values::suggest(keyword, known)
             .map(|k| format!("; did you mean \"{k}\"?"))
             .unwrap_or_default();
         self.error(line, format!("unknown {level} keyword \"{keyword}\"{hint}"));
@@ -1554,28 +1554,4 @@ fn resolve_self_in(expr: Expr, group: &str) -> Expr {
             Box::new(resolve_self_in(*b, group)),
         ),
     }
-}
-
-/// The closest known word within edit distance 2, for "did you mean".
-pub fn suggest<'k>(word: &str, known: &[&'k str]) -> Option<&'k str> {
-    known
-        .iter()
-        .map(|k| (edit_distance(word, k), *k))
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
-    }
-    previous[b.len()]
 }

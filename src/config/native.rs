@@ -15,7 +15,8 @@
 //!    that are local to this file (an alert names an action in `[actions]`).
 //!
 //! `etc/keepmon.toml` is the commented example of the format; the `Raw*`
-//! structs below are its exact list of keys.
+//! structs below are its exact list of keys, and the tables beside them
+//! the words that some keys accept.
 //!
 //! Every message starts with the dotted TOML path of the key it is about
 //! (`watch.local.web.interval: bad duration "5x" ...`). Checks that need the
@@ -123,6 +124,12 @@ struct RawDaemon {
     syslog_facility: Option<Text>,
 }
 
+const BUILTIN_POLICIES: &[(&str, BuiltinPolicy)] = &[
+    ("prefer", BuiltinPolicy::Prefer),
+    ("fallback", BuiltinPolicy::Fallback),
+    ("never", BuiltinPolicy::Never),
+];
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMonProtocol {
@@ -135,6 +142,13 @@ struct RawMonProtocol {
     authtype: Option<Vec<Text>>,
     pamservice: Option<String>,
 }
+
+const AUTH_TYPES: &[(&str, AuthType)] = &[
+    ("userfile", AuthType::Userfile),
+    ("getpwnam", AuthType::Getpwnam),
+    ("pam", AuthType::Pam),
+    ("trustlocal", AuthType::Trustlocal),
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -172,6 +186,12 @@ struct RawSmtp {
     helo_name: Option<String>,
 }
 
+const SMTP_TLS_MODES: &[(&str, SmtpTls)] = &[
+    ("none", SmtpTls::None),
+    ("starttls", SmtpTls::StartTls),
+    ("implicit", SmtpTls::Implicit),
+];
+
 const ACTION_TYPES: &[&str] = &["file", "mail", "exec", "lua", "lb"];
 
 #[derive(Deserialize)]
@@ -201,9 +221,10 @@ struct RawExecAction {
     args: Option<Vec<String>>,
 }
 
+/// A `type = "lua"` action or monitor.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawLuaAction {
+struct RawLuaCall {
     #[serde(rename = "type")]
     _type: Option<IgnoredAny>,
     script: Option<Text>,
@@ -251,6 +272,15 @@ struct RawService {
     rise: Option<Int>,
     fall: Option<Int>,
 }
+
+const DEP_BEHAVIORS: &[(&str, DepBehavior)] = &[
+    ("alert", DepBehavior::Alert),
+    ("monitor", DepBehavior::Monitor),
+    ("host", DepBehavior::HostMonitor),
+    ("a", DepBehavior::Alert),
+    ("m", DepBehavior::Monitor),
+    ("hm", DepBehavior::HostMonitor),
+];
 
 /// Keys of a service that are not in [`RawService`].
 const SERVICE_SUBTABLE_KEYS: &[&str] = &["monitor", "period"];
@@ -308,6 +338,13 @@ impl TableForm for RawAlertEvery {
         "a duration such as \"1h\" or a table { every = \"1h\", mode = \"summary\" }";
 }
 
+const ALERTEVERY_MODES: &[(&str, AlertEveryMode)] = &[
+    ("summary", AlertEveryMode::Summary),
+    ("observe_detail", AlertEveryMode::ObserveDetail),
+    ("ignore_summary", AlertEveryMode::IgnoreSummary),
+    ("strict", AlertEveryMode::Strict),
+];
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAlertAfter {
@@ -359,15 +396,6 @@ struct RawPingMonitor {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawLuaMonitor {
-    #[serde(rename = "type")]
-    _type: Option<IgnoredAny>,
-    script: Option<Text>,
-    args: Option<Vec<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawExecMonitor {
     #[serde(rename = "type")]
     _type: Option<IgnoredAny>,
@@ -393,6 +421,14 @@ struct RawVirtualServer {
     real_servers: Option<Vec<Spanned<RawRealServer>>>,
 }
 
+const PROTOCOLS: &[(&str, Protocol)] = &[("tcp", Protocol::Tcp), ("udp", Protocol::Udp)];
+
+const DATAPLANES: &[(&str, DataPlane)] = &[
+    ("proxy", DataPlane::Proxy),
+    ("ipvs", DataPlane::Ipvs),
+    ("nftables", DataPlane::Nftables),
+];
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRealServer {
@@ -403,6 +439,12 @@ struct RawRealServer {
     admin: Option<Text>,
     inhibit_on_failure: Option<bool>,
 }
+
+const ADMIN_STATES: &[(&str, AdminState)] = &[
+    ("ready", AdminState::Ready),
+    ("drain", AdminState::Drain),
+    ("maint", AdminState::Maint),
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -427,6 +469,11 @@ struct RawVrrp {
     v3_checksum_as_v2: Option<bool>,
     notify: Option<Vec<Spanned<AlertRef>>>,
 }
+
+const VRRP_STATES: &[(&str, VrrpInitialState)] = &[
+    ("BACKUP", VrrpInitialState::Backup),
+    ("MASTER", VrrpInitialState::Master),
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -456,6 +503,17 @@ struct Reader<'a> {
     /// Actions that are defined but could not be built; references to them
     /// are not reported again.
     broken_actions: BTreeSet<String>,
+}
+
+/// One definition in a table of named definitions (`[SECTION.NAME]`).
+struct Entry<'v, 't> {
+    name: String,
+    /// `SECTION.NAME`.
+    path: KeyPath,
+    /// Where the name is written: the definition's origin, and the place of
+    /// the "missing key" errors about it.
+    at: usize,
+    value: &'v Spanned<DeValue<'t>>,
 }
 
 impl<'a> Reader<'a> {
@@ -496,25 +554,29 @@ impl<'a> Reader<'a> {
         if let Some(raw) = self.read_section::<RawMail>(root, "mail") {
             self.mail(raw, &mut mail);
         }
-        let hostgroups = match root.get("hostgroups") {
-            Some(value) => self.hostgroups(value),
-            None => BTreeMap::new(),
-        };
+        let hostgroups = root
+            .get("hostgroups")
+            .map(|value| self.hostgroups(value))
+            .unwrap_or_default();
         if let Some(value) = root.get("actions") {
             self.actions(value, &settings);
         }
-        let watches = match root.get("watch") {
-            Some(value) => self.watches(value, &settings),
-            None => BTreeMap::new(),
-        };
-        let virtual_servers = match root.get("virtual_servers") {
-            Some(value) => self.virtual_servers(value),
-            None => BTreeMap::new(),
-        };
-        let vrrp = match root.get("vrrp") {
-            Some(value) => self.vrrp_instances(value),
-            None => BTreeMap::new(),
-        };
+        let watches = root
+            .get("watch")
+            .map(|value| self.watches(value, &settings))
+            .unwrap_or_default();
+        let virtual_servers = self.definitions(
+            root,
+            "virtual_servers",
+            "a table of virtual servers ([virtual_servers.NAME])",
+            Self::virtual_server,
+        );
+        let vrrp = self.definitions(
+            root,
+            "vrrp",
+            "a table of vrrp instances ([vrrp.NAME])",
+            Self::vrrp,
+        );
         Config {
             format: Format::Toml,
             source: self.file.to_path_buf(),
@@ -610,16 +672,7 @@ impl<'a> Reader<'a> {
     }
 
     fn builtin_policy(&mut self, value: Option<&Text>, path: &str) -> Option<BuiltinPolicy> {
-        self.choice(
-            value,
-            path,
-            "policy",
-            &[
-                ("prefer", BuiltinPolicy::Prefer),
-                ("fallback", BuiltinPolicy::Fallback),
-                ("never", BuiltinPolicy::Never),
-            ],
-        )
+        self.choice(value, path, "policy", BUILTIN_POLICIES)
     }
 
     fn mon_protocol(&mut self, raw: RawMonProtocol, s: &mut Settings) {
@@ -644,17 +697,11 @@ impl<'a> Reader<'a> {
             s.auth.userfile = path;
         }
         if let Some(types) = &raw.authtype {
-            let options = [
-                ("userfile", AuthType::Userfile),
-                ("getpwnam", AuthType::Getpwnam),
-                ("pam", AuthType::Pam),
-                ("trustlocal", AuthType::Trustlocal),
-            ];
             s.auth.authtype = types
                 .iter()
                 .enumerate()
                 .filter_map(|(i, t)| {
-                    self.choice(Some(t), &p.at_key("authtype", i), "authtype", &options)
+                    self.choice(Some(t), &p.at_key("authtype", i), "authtype", AUTH_TYPES)
                 })
                 .collect();
         }
@@ -701,11 +748,10 @@ impl<'a> Reader<'a> {
                 }),
                 Scalar::Text(text) => parse_size(text),
             };
-            match bytes
-                .and_then(|b| usize::try_from(b).map_err(|_| format!("{b} bytes is too large")))
-            {
-                Ok(b) => s.lua.memory_bytes = b,
-                Err(e) => self.error(memory.span().start, format!("{path}: {e}")),
+            let bytes = bytes
+                .and_then(|b| usize::try_from(b).map_err(|_| format!("{b} bytes is too large")));
+            if let Some(b) = self.ok_or_report(bytes, memory.span().start, &path) {
+                s.lua.memory_bytes = b;
             }
         }
     }
@@ -733,16 +779,7 @@ impl<'a> Reader<'a> {
         let at = raw.span().start;
         let raw = raw.get_ref();
         let tls = self
-            .choice(
-                raw.tls.as_ref(),
-                &p.key("tls"),
-                "tls mode",
-                &[
-                    ("none", SmtpTls::None),
-                    ("starttls", SmtpTls::StartTls),
-                    ("implicit", SmtpTls::Implicit),
-                ],
-            )
+            .choice(raw.tls.as_ref(), &p.key("tls"), "tls mode", SMTP_TLS_MODES)
             .unwrap_or(SmtpTls::None);
         let default_port = match tls {
             SmtpTls::None => 25,
@@ -763,27 +800,20 @@ impl<'a> Reader<'a> {
                 format!("{p}: the password is sent in clear text because tls = \"none\"; use \"starttls\" or \"implicit\""),
             );
         }
-        let host = match &raw.host {
-            Some(host) if host.get_ref().trim().is_empty() => {
-                self.error(
-                    host.span().start,
-                    format!("{}: empty host name", p.key("host")),
-                );
-                return None;
-            }
-            Some(host) => host.get_ref().clone(),
-            None => {
-                self.missing(
-                    at,
-                    p,
-                    "host",
-                    "the SMTP relay, e.g. host = \"mail.example.com\"",
-                );
-                return None;
-            }
+        let Some(host) = &raw.host else {
+            self.missing(
+                at,
+                p,
+                "host",
+                "the SMTP relay, e.g. host = \"mail.example.com\"",
+            );
+            return None;
         };
+        if self.blank(host, &p.key("host"), "host name") {
+            return None;
+        }
         Some(SmtpSettings {
-            host,
+            host: host.get_ref().clone(),
             port: port.unwrap_or(default_port),
             tls,
             username: raw.username.clone(),
@@ -797,39 +827,37 @@ impl<'a> Reader<'a> {
 
     fn hostgroups(&mut self, value: &Spanned<DeValue<'_>>) -> BTreeMap<String, HostGroup> {
         let mut groups = BTreeMap::new();
-        let Some(table) = self.table(
+        let entries = self.entries(
             value,
             &KeyPath::new("hostgroups"),
             "a table of hostgroups (name = [hosts])",
-        ) else {
-            return groups;
-        };
-        for (key, value) in table.iter() {
-            let name = key.get_ref().to_string();
-            let path = KeyPath::new("hostgroups").child(&name);
-            self.tag(key, &path, "hostgroup");
+        );
+        for group in entries.unwrap_or_default() {
+            self.tag(&group, "hostgroup");
             // A group whose list is bad still exists (empty), so the watches
             // on it do not report a second, misleading error.
-            let hosts = self.read::<Vec<Text>>(value, &path).unwrap_or_default();
+            let hosts = self
+                .read::<Vec<Text>>(group.value, &group.path)
+                .unwrap_or_default();
             let mut checked = Vec::new();
             for (i, host) in hosts.iter().enumerate() {
                 let h = host.get_ref();
                 if h.is_empty() || h.chars().any(|c| c.is_whitespace() || c.is_control()) {
                     self.error(
                         host.span().start,
-                        format!("{}: bad host name {h:?}", path.at(i)),
+                        format!("{}: bad host name {h:?}", group.path.at(i)),
                     );
                 } else {
                     checked.push(h.clone());
                 }
             }
             groups.insert(
-                name.clone(),
+                group.name.clone(),
                 HostGroup {
-                    name,
+                    name: group.name,
                     hosts: checked,
                     implicit: false,
-                    origin: Origin(self.location(key.span().start)),
+                    origin: Origin(self.location(group.at)),
                 },
             );
         }
@@ -839,22 +867,18 @@ impl<'a> Reader<'a> {
     // ----- [actions.NAME] -----
 
     fn actions(&mut self, value: &Spanned<DeValue<'_>>, settings: &Settings) {
-        let Some(table) = self.table(
+        let entries = self.entries(
             value,
             &KeyPath::new("actions"),
             "a table of actions ([actions.NAME])",
-        ) else {
-            return;
-        };
-        for (key, value) in table.iter() {
-            let name = key.get_ref().to_string();
-            let path = KeyPath::new("actions").child(&name);
-            match self.action(value, &path, key.span().start, settings) {
+        );
+        for entry in entries.unwrap_or_default() {
+            match self.action(entry.value, &entry.path, entry.at, settings) {
                 Some(action) => {
-                    self.actions.insert(name, action);
+                    self.actions.insert(entry.name, action);
                 }
                 None => {
-                    self.broken_actions.insert(name);
+                    self.broken_actions.insert(entry.name);
                 }
             }
         }
@@ -939,19 +963,9 @@ impl<'a> Reader<'a> {
                 })
             }
             "lua" => {
-                let raw = self.read::<RawLuaAction>(value, p)?;
-                let script = self.required(
-                    raw.script.as_ref(),
-                    at,
-                    p,
-                    "script",
-                    "the name of a Lua alert",
-                )?;
-                self.lua_script(script, &p.key("script"), settings)?;
-                Some(Action::Lua {
-                    script: script.get_ref().clone(),
-                    args: raw.args.unwrap_or_default(),
-                })
+                let (script, args) =
+                    self.lua_call(value, p, at, "the name of a Lua alert", settings)?;
+                Some(Action::Lua { script, args })
             }
             "lb" => {
                 let raw = self.read::<RawLbAction>(value, p)?;
@@ -1004,39 +1018,35 @@ impl<'a> Reader<'a> {
         settings: &Settings,
     ) -> BTreeMap<String, Watch> {
         let mut watches = BTreeMap::new();
-        let Some(table) = self.table(
+        let groups = self.entries(
             value,
             &KeyPath::new("watch"),
             "a table of watches ([watch.GROUP.SERVICE])",
-        ) else {
-            return watches;
-        };
-        for (group_key, group_value) in table.iter() {
-            let group = group_key.get_ref().to_string();
-            let path = KeyPath::new("watch").child(&group);
-            self.tag(group_key, &path, "group");
-            let Some(services_table) = self.table(
-                group_value,
-                &path,
+        );
+        for group in groups.unwrap_or_default() {
+            self.tag(&group, "group");
+            let Some(entries) = self.entries(
+                group.value,
+                &group.path,
                 "a table of services ([watch.GROUP.SERVICE])",
             ) else {
                 continue;
             };
             let mut services = BTreeMap::new();
-            for (service_key, service_value) in services_table.iter() {
-                let name = service_key.get_ref().to_string();
-                self.tag(service_key, &path.child(&name), "service");
-                let at = service_key.span().start;
-                if let Some(service) = self.service(&group, &name, service_value, at, settings) {
-                    services.insert(name, service);
+            for entry in entries {
+                self.tag(&entry, "service");
+                if let Some(service) =
+                    self.service(&group.name, &entry.name, entry.value, entry.at, settings)
+                {
+                    services.insert(entry.name, service);
                 }
             }
             watches.insert(
-                group.clone(),
+                group.name.clone(),
                 Watch {
-                    group,
+                    group: group.name,
                     services,
-                    origin: Origin(self.location(group_key.span().start)),
+                    origin: Origin(self.location(group.at)),
                 },
             );
         }
@@ -1071,16 +1081,13 @@ impl<'a> Reader<'a> {
         };
 
         let interval = self.positive_duration(raw.interval.as_ref(), &p.key("interval"));
-        let schedule = raw
-            .schedule
-            .as_ref()
-            .and_then(|s| match Schedule::parse(s.get_ref()) {
-                Ok(schedule) => Some(schedule),
-                Err(e) => {
-                    self.error(s.span().start, format!("{}: {e}", p.key("schedule")));
-                    None
-                }
-            });
+        let schedule = raw.schedule.as_ref().and_then(|s| {
+            self.ok_or_report(
+                Schedule::parse(s.get_ref()),
+                s.span().start,
+                &p.key("schedule"),
+            )
+        });
         let monitor = table.get("monitor").map(|m| {
             self.monitor(m, &p.child("monitor"), settings)
                 .unwrap_or_else(stand_in_monitor)
@@ -1103,14 +1110,7 @@ impl<'a> Reader<'a> {
                 raw.dep_behavior.as_ref(),
                 &p.key("dep_behavior"),
                 "dep_behavior",
-                &[
-                    ("alert", DepBehavior::Alert),
-                    ("monitor", DepBehavior::Monitor),
-                    ("host", DepBehavior::HostMonitor),
-                    ("a", DepBehavior::Alert),
-                    ("m", DepBehavior::Monitor),
-                    ("hm", DepBehavior::HostMonitor),
-                ],
+                DEP_BEHAVIORS,
             )
             .unwrap_or(DepBehavior::Alert);
         let redistribute = raw
@@ -1282,12 +1282,8 @@ impl<'a> Reader<'a> {
             };
             let key = match (&head.label, &head.spec) {
                 (Some(label), _) => {
-                    if label.get_ref().trim().is_empty() {
-                        self.error(
-                            label.span().start,
-                            format!("{}: empty label", path.key("label")),
-                        );
-                    }
+                    // An empty label is an error, but the period keeps it.
+                    self.blank(label, &path.key("label"), "label");
                     label.get_ref().clone()
                 }
                 (None, Some(spec)) => spec.get_ref().trim().to_string(),
@@ -1347,11 +1343,8 @@ impl<'a> Reader<'a> {
             upalertafter: self.positive_duration(raw.upalertafter.as_ref(), &p.key("upalertafter")),
             alerts_dont_count: raw.alerts_dont_count.unwrap_or(false),
             alertexitrange: raw.alertexitrange.as_ref().and_then(|r| {
-                values::parse_exit_range(r.get_ref())
-                    .map_err(|e| {
-                        self.error(r.span().start, format!("{}: {e}", p.key("alertexitrange")))
-                    })
-                    .ok()
+                let range = values::parse_exit_range(r.get_ref());
+                self.ok_or_report(range, r.span().start, &p.key("alertexitrange"))
             }),
             origin: Origin(self.location(at)),
         }
@@ -1441,9 +1434,7 @@ impl<'a> Reader<'a> {
                 .map_err(|_| format!("{n} is not an exit value")),
             Scalar::Text(text) => values::parse_exit_range(text),
         };
-        result
-            .map_err(|e| self.error(value.span().start, format!("{path}: {e}")))
-            .ok()
+        self.ok_or_report(result, value.span().start, path)
     }
 
     fn alertevery(
@@ -1478,17 +1469,7 @@ impl<'a> Reader<'a> {
             }
         };
         let mode = self
-            .choice(
-                mode,
-                &format!("{path}.mode"),
-                "mode",
-                &[
-                    ("summary", AlertEveryMode::Summary),
-                    ("observe_detail", AlertEveryMode::ObserveDetail),
-                    ("ignore_summary", AlertEveryMode::IgnoreSummary),
-                    ("strict", AlertEveryMode::Strict),
-                ],
-            )
+            .choice(mode, &format!("{path}.mode"), "mode", ALERTEVERY_MODES)
             .unwrap_or(AlertEveryMode::Summary);
         let every = self.positive_duration(Some(&every), path)?;
         Some(AlertEvery { every, mode })
@@ -1631,12 +1612,10 @@ impl<'a> Reader<'a> {
                 };
                 let mut status = Vec::new();
                 for (i, s) in raw.status.iter().flatten().enumerate() {
-                    match status_range(s.get_ref()) {
-                        Ok(range) => status.push(range),
-                        Err(e) => {
-                            self.error(s.span().start, format!("{}: {e}", p.at_key("status", i)));
-                            ok = false;
-                        }
+                    let range = status_range(s.get_ref());
+                    match self.ok_or_report(range, s.span().start, &p.at_key("status", i)) {
+                        Some(range) => status.push(range),
+                        None => ok = false,
                     }
                 }
                 if raw.status.as_ref().is_some_and(Vec::is_empty) {
@@ -1692,19 +1671,9 @@ impl<'a> Reader<'a> {
                 }))
             }
             "lua" => {
-                let raw = self.read::<RawLuaMonitor>(value, p)?;
-                let script = self.required(
-                    raw.script.as_ref(),
-                    at,
-                    p,
-                    "script",
-                    "the name of a Lua monitor",
-                )?;
-                self.lua_script(script, &p.key("script"), settings)?;
-                Some(Monitor::Lua {
-                    script: script.get_ref().clone(),
-                    args: raw.args.unwrap_or_default(),
-                })
+                let (script, args) =
+                    self.lua_call(value, p, at, "the name of a Lua monitor", settings)?;
+                Some(Monitor::Lua { script, args })
             }
             "exec" => {
                 let raw = self.read::<RawExecMonitor>(value, p)?;
@@ -1742,27 +1711,6 @@ impl<'a> Reader<'a> {
 
     // ----- [virtual_servers.NAME] -----
 
-    fn virtual_servers(&mut self, value: &Spanned<DeValue<'_>>) -> BTreeMap<String, VirtualServer> {
-        let mut servers = BTreeMap::new();
-        let Some(table) = self.table(
-            value,
-            &KeyPath::new("virtual_servers"),
-            "a table of virtual servers ([virtual_servers.NAME])",
-        ) else {
-            return servers;
-        };
-        for (key, value) in table.iter() {
-            let name = key.get_ref().to_string();
-            let p = KeyPath::new("virtual_servers").child(&name);
-            if let Some(raw) = self.read::<RawVirtualServer>(value, &p)
-                && let Some(server) = self.virtual_server(&name, raw, &p, key.span().start)
-            {
-                servers.insert(name, server);
-            }
-        }
-        servers
-    }
-
     fn virtual_server(
         &mut self,
         name: &str,
@@ -1796,11 +1744,7 @@ impl<'a> Reader<'a> {
                 raw.dataplane.as_ref(),
                 &p.key("dataplane"),
                 "dataplane",
-                &[
-                    ("proxy", DataPlane::Proxy),
-                    ("ipvs", DataPlane::Ipvs),
-                    ("nftables", DataPlane::Nftables),
-                ],
+                DATAPLANES,
             )
             .unwrap_or(DataPlane::Proxy);
         let persistence = self.positive_duration(raw.persistence.as_ref(), &p.key("persistence"));
@@ -1864,28 +1808,19 @@ impl<'a> Reader<'a> {
                 raw.admin.as_ref(),
                 &p.key("admin"),
                 "admin state",
-                &[
-                    ("ready", AdminState::Ready),
-                    ("drain", AdminState::Drain),
-                    ("maint", AdminState::Maint),
-                ],
+                ADMIN_STATES,
             )
             .unwrap_or(AdminState::Ready);
         // Without a port the real server listens on the virtual port
         // (ipvsadm's rule); when the listen address itself is bad, 0 keeps
         // the real server in the model without a second error.
         let addr = self.socket_addr(addr_text, &p.key("addr"), Some(listen_port.unwrap_or(0)))?;
-        let host = match &raw.host {
-            Some(host) if host.get_ref().trim().is_empty() => {
-                self.error(
-                    host.span().start,
-                    format!("{}: empty host name", p.key("host")),
-                );
-                addr.ip().to_string()
-            }
-            Some(host) => host.get_ref().clone(),
-            None => addr.ip().to_string(),
-        };
+        let mut host = addr.ip().to_string();
+        if let Some(name) = &raw.host
+            && !self.blank(name, &p.key("host"), "host name")
+        {
+            host = name.get_ref().clone();
+        }
         Some(RealServer {
             addr,
             host,
@@ -1898,27 +1833,6 @@ impl<'a> Reader<'a> {
 
     // ----- [vrrp.NAME] -----
 
-    fn vrrp_instances(&mut self, value: &Spanned<DeValue<'_>>) -> BTreeMap<String, VrrpInstance> {
-        let mut instances = BTreeMap::new();
-        let Some(table) = self.table(
-            value,
-            &KeyPath::new("vrrp"),
-            "a table of vrrp instances ([vrrp.NAME])",
-        ) else {
-            return instances;
-        };
-        for (key, value) in table.iter() {
-            let name = key.get_ref().to_string();
-            let p = KeyPath::new("vrrp").child(&name);
-            if let Some(raw) = self.read::<RawVrrp>(value, &p)
-                && let Some(instance) = self.vrrp(&name, raw, &p, key.span().start)
-            {
-                instances.insert(name, instance);
-            }
-        }
-        instances
-    }
-
     fn vrrp(&mut self, name: &str, raw: RawVrrp, p: &KeyPath, at: usize) -> Option<VrrpInstance> {
         let mut ok = true;
         let interface = self.required(
@@ -1929,12 +1843,8 @@ impl<'a> Reader<'a> {
             "e.g. interface = \"eth0\"",
         );
         if let Some(i) = interface
-            && i.get_ref().trim().is_empty()
+            && self.blank(i, &p.key("interface"), "interface name")
         {
-            self.error(
-                i.span().start,
-                format!("{}: empty interface name", p.key("interface")),
-            );
             ok = false;
         }
         let vrid_value = self.required(
@@ -1972,15 +1882,7 @@ impl<'a> Reader<'a> {
         };
         ok &= advert_int.is_some();
         let initial_state = self
-            .choice(
-                raw.state.as_ref(),
-                &p.key("state"),
-                "state",
-                &[
-                    ("BACKUP", VrrpInitialState::Backup),
-                    ("MASTER", VrrpInitialState::Master),
-                ],
-            )
+            .choice(raw.state.as_ref(), &p.key("state"), "state", VRRP_STATES)
             .unwrap_or(VrrpInitialState::Backup);
         let preempt_delay = self.duration(raw.preempt_delay.as_ref(), &p.key("preempt_delay"));
         if let (Some(d), Some(text)) = (preempt_delay, &raw.preempt_delay)
@@ -2020,19 +1922,11 @@ impl<'a> Reader<'a> {
         match &raw.virtual_ipaddress {
             Some(list) if !list.is_empty() => {
                 for (i, text) in list.iter().enumerate() {
-                    match parse_virtual_address(text.get_ref()) {
-                        Ok(vip) => virtual_addresses.push((
-                            vip,
-                            text.span().start,
-                            p.at_key("virtual_ipaddress", i),
-                        )),
-                        Err(e) => {
-                            self.error(
-                                text.span().start,
-                                format!("{}: {e}", p.at_key("virtual_ipaddress", i)),
-                            );
-                            ok = false;
-                        }
+                    let path = p.at_key("virtual_ipaddress", i);
+                    let vip = parse_virtual_address(text.get_ref());
+                    match self.ok_or_report(vip, text.span().start, &path) {
+                        Some(vip) => virtual_addresses.push((vip, text.span().start, path)),
+                        None => ok = false,
                     }
                 }
             }
@@ -2205,6 +2099,57 @@ impl<'a> Reader<'a> {
             target,
             weight: weight.unwrap_or(0),
         })
+    }
+
+    // ----- tables of named definitions -----
+
+    /// The definitions in `value`, a table of named definitions
+    /// (`[SECTION.NAME]`); `None`, reported, when it is not a table.
+    fn entries<'v, 't>(
+        &mut self,
+        value: &'v Spanned<DeValue<'t>>,
+        path: &KeyPath,
+        what: &str,
+    ) -> Option<Vec<Entry<'v, 't>>> {
+        let table = self.table(value, path, what)?;
+        let entries = table
+            .iter()
+            .map(|(key, value)| {
+                let name = key.get_ref().to_string();
+                Entry {
+                    path: path.child(&name),
+                    name,
+                    at: key.span().start,
+                    value,
+                }
+            })
+            .collect();
+        Some(entries)
+    }
+
+    /// The top-level table `section` of named definitions, each read into
+    /// `R` and built by `build`. A definition that cannot be read or built
+    /// is left out (its errors are reported).
+    fn definitions<R: DeserializeOwned, T>(
+        &mut self,
+        root: &DeTable<'_>,
+        section: &str,
+        what: &str,
+        build: fn(&mut Self, &str, R, &KeyPath, usize) -> Option<T>,
+    ) -> BTreeMap<String, T> {
+        let mut built = BTreeMap::new();
+        let Some(value) = root.get(section) else {
+            return built;
+        };
+        let entries = self.entries(value, &KeyPath::new(section), what);
+        for entry in entries.unwrap_or_default() {
+            if let Some(raw) = self.read::<R>(entry.value, &entry.path)
+                && let Some(definition) = build(self, &entry.name, raw, &entry.path, entry.at)
+            {
+                built.insert(entry.name, definition);
+            }
+        }
+        built
     }
 
     // ----- value helpers: each reports its own error and returns None -----
@@ -2393,15 +2338,40 @@ impl<'a> Reader<'a> {
         );
     }
 
-    fn duration(&mut self, value: Option<&Dur>, path: &str) -> Option<Duration> {
-        let value = value?;
-        match values::parse_duration(&value.get_ref().0) {
-            Ok(d) => Some(d),
+    /// The value of `result`, or `None` with its error reported at `at` as
+    /// `path: error`.
+    fn ok_or_report<T, E: fmt::Display>(
+        &mut self,
+        result: Result<T, E>,
+        at: usize,
+        path: &str,
+    ) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
             Err(e) => {
-                self.error(value.span().start, format!("{path}: {e}"));
+                self.error(at, format!("{path}: {e}"));
                 None
             }
         }
+    }
+
+    /// Reports `path: empty WHAT` when `value` is empty or only white space;
+    /// returns whether it was.
+    fn blank(&mut self, value: &Text, path: &str, what: &str) -> bool {
+        let blank = value.get_ref().trim().is_empty();
+        if blank {
+            self.error(value.span().start, format!("{path}: empty {what}"));
+        }
+        blank
+    }
+
+    fn duration(&mut self, value: Option<&Dur>, path: &str) -> Option<Duration> {
+        let value = value?;
+        self.ok_or_report(
+            values::parse_duration(&value.get_ref().0),
+            value.span().start,
+            path,
+        )
     }
 
     fn positive_duration(&mut self, value: Option<&Dur>, path: &str) -> Option<Duration> {
@@ -2440,8 +2410,7 @@ impl<'a> Reader<'a> {
 
     fn path(&mut self, value: Option<&Text>, path: &str) -> Option<PathBuf> {
         let value = value?;
-        if value.get_ref().trim().is_empty() {
-            self.error(value.span().start, format!("{path}: empty path"));
+        if self.blank(value, path, "path") {
             return None;
         }
         Some(settings::resolve(&self.config_dir, value.get_ref()))
@@ -2460,13 +2429,7 @@ impl<'a> Reader<'a> {
 
     fn period(&mut self, value: Option<&Text>, path: &str) -> Option<Period> {
         let value = value?;
-        match Period::parse(value.get_ref()) {
-            Ok(period) => Some(period),
-            Err(e) => {
-                self.error(value.span().start, format!("{path}: {e}"));
-                None
-            }
-        }
+        self.ok_or_report(Period::parse(value.get_ref()), value.span().start, path)
     }
 
     /// Compiles `value` as a regex only to check it; returns whether it is valid.
@@ -2491,19 +2454,14 @@ impl<'a> Reader<'a> {
     }
 
     fn mail_address(&mut self, value: &Text, path: &str) -> bool {
-        match values::check_mail_address(value.get_ref()) {
-            Ok(()) => true,
-            Err(e) => {
-                self.error(value.span().start, format!("{path}: {e}"));
-                false
-            }
-        }
+        let checked = values::check_mail_address(value.get_ref());
+        self.ok_or_report(checked, value.span().start, path)
+            .is_some()
     }
 
     fn host_port(&mut self, value: &Text, path: &str) -> Option<(IpAddr, Option<u16>)> {
-        values::parse_host_port(value.get_ref().trim())
-            .map_err(|e| self.error(value.span().start, format!("{path}: {e}")))
-            .ok()
+        let parsed = values::parse_host_port(value.get_ref().trim());
+        self.ok_or_report(parsed, value.span().start, path)
     }
 
     /// `ip:port`; a bare `ip` takes `default_port` when there is one.
@@ -2531,18 +2489,12 @@ impl<'a> Reader<'a> {
     }
 
     fn protocol(&mut self, value: Option<&Text>, path: &str) -> Option<Protocol> {
-        self.choice(
-            value,
-            path,
-            "protocol",
-            &[("tcp", Protocol::Tcp), ("udp", Protocol::Udp)],
-        )
+        self.choice(value, path, "protocol", PROTOCOLS)
     }
 
     fn forward(&mut self, value: &Text, path: &str) -> Option<Forward> {
-        values::parse_forward(value.get_ref())
-            .map_err(|e| self.error(value.span().start, format!("{path}: {e}")))
-            .ok()
+        let parsed = values::parse_forward(value.get_ref());
+        self.ok_or_report(parsed, value.span().start, path)
     }
 
     /// `group:service` (names as in mon: letters, digits, `_`, `.`, `-`).
@@ -2565,11 +2517,14 @@ impl<'a> Reader<'a> {
     }
 
     /// Group and service names must be usable in `group:service` references.
-    fn tag(&mut self, key: &Spanned<std::borrow::Cow<'_, str>>, path: &KeyPath, what: &str) {
-        if !is_tag(key.get_ref()) {
+    fn tag(&mut self, entry: &Entry<'_, '_>, what: &str) {
+        if !is_tag(&entry.name) {
             self.error(
-                key.span().start,
-                format!("{path}: {what} name {:?} may only contain letters, digits, \"_\", \".\" and \"-\"", key.get_ref()),
+                entry.at,
+                format!(
+                    "{}: {what} name {:?} may only contain letters, digits, \"_\", \".\" and \"-\"",
+                    entry.path, entry.name
+                ),
             );
         }
     }
@@ -2582,11 +2537,10 @@ impl<'a> Reader<'a> {
         path: &str,
         dirs: &[PathBuf],
     ) -> Option<Result<PathBuf, String>> {
-        let name = command.get_ref().trim();
-        if name.is_empty() {
-            self.error(command.span().start, format!("{path}: empty command"));
+        if self.blank(command, path, "command") {
             return None;
         }
+        let name = command.get_ref().trim();
         if name.contains('/') {
             let path = settings::resolve(&self.config_dir, name);
             return Some(if self.fs.is_file(&path) {
@@ -2596,6 +2550,22 @@ impl<'a> Reader<'a> {
             });
         }
         Some(settings::find_in(dirs, name, self.fs).ok_or_else(|| show_dirs(dirs)))
+    }
+
+    /// The script and arguments of a `type = "lua"` action or monitor; the
+    /// script must exist.
+    fn lua_call(
+        &mut self,
+        value: &Spanned<DeValue<'_>>,
+        p: &KeyPath,
+        at: usize,
+        hint: &str,
+        settings: &Settings,
+    ) -> Option<(String, Vec<String>)> {
+        let raw = self.read::<RawLuaCall>(value, p)?;
+        let script = self.required(raw.script.as_ref(), at, p, "script", hint)?;
+        self.lua_script(script, &p.key("script"), settings)?;
+        Some((script.get_ref().clone(), raw.args.unwrap_or_default()))
     }
 
     fn lua_script(&mut self, script: &Text, path: &str, settings: &Settings) -> Option<PathBuf> {
@@ -2894,54 +2864,67 @@ enum Step {
 /// child is searched, not only those whose span contains `span`.
 fn locate(value: &DeValue<'_>, span: &Range<usize>) -> Option<Vec<Step>> {
     let contains = |outer: Range<usize>| outer.start <= span.start && span.end <= outer.end;
-    match value {
-        DeValue::Table(table) => table.iter().find_map(|(key, child)| {
-            let here = Step::Key(key.get_ref().to_string());
-            if key.span() == *span {
-                return Some(vec![here]);
-            }
-            if let Some(mut rest) = locate(child.get_ref(), span) {
-                rest.insert(0, here);
-                return Some(rest);
-            }
-            contains(child.span()).then(|| vec![here])
-        }),
-        DeValue::Array(array) => array.iter().enumerate().find_map(|(i, child)| {
-            if let Some(mut rest) = locate(child.get_ref(), span) {
-                rest.insert(0, Step::Index(i));
-                return Some(rest);
-            }
-            contains(child.span()).then(|| vec![Step::Index(i)])
-        }),
-        _ => None,
-    }
+    children(value).into_iter().find_map(|child| {
+        if child.key.as_ref() == Some(span) {
+            return Some(vec![child.step]);
+        }
+        if let Some(mut rest) = locate(child.value.get_ref(), span) {
+            rest.insert(0, child.step);
+            return Some(rest);
+        }
+        contains(child.value.span()).then(|| vec![child.step])
+    })
 }
 
 /// Every date-time value under `value`: where it is, and as written.
 fn datetimes(value: &DeValue<'_>) -> Vec<(Vec<Step>, Range<usize>, String)> {
-    let children: Vec<(Step, &Spanned<DeValue<'_>>)> = match value {
-        DeValue::Table(table) => table
-            .iter()
-            .map(|(key, child)| (Step::Key(key.get_ref().to_string()), child))
-            .collect(),
-        DeValue::Array(array) => array
-            .iter()
-            .enumerate()
-            .map(|(i, child)| (Step::Index(i), child))
-            .collect(),
-        _ => Vec::new(),
-    };
     let mut found = Vec::new();
-    for (step, child) in children {
-        if let DeValue::Datetime(datetime) = child.get_ref() {
-            found.push((vec![step.clone()], child.span(), datetime.to_string()));
+    for child in children(value) {
+        if let DeValue::Datetime(datetime) = child.value.get_ref() {
+            found.push((
+                vec![child.step.clone()],
+                child.value.span(),
+                datetime.to_string(),
+            ));
         }
-        for (mut steps, span, text) in datetimes(child.get_ref()) {
-            steps.insert(0, step.clone());
+        for (mut steps, span, text) in datetimes(child.value.get_ref()) {
+            steps.insert(0, child.step.clone());
             found.push((steps, span, text));
         }
     }
     found
+}
+
+/// A key's value or an array's element, one step below a value.
+struct Child<'v, 't> {
+    step: Step,
+    /// Where the key is written; `None` for an array element.
+    key: Option<Range<usize>>,
+    value: &'v Spanned<DeValue<'t>>,
+}
+
+/// The keys and elements directly under `value`, in document order.
+fn children<'v, 't>(value: &'v DeValue<'t>) -> Vec<Child<'v, 't>> {
+    match value {
+        DeValue::Table(table) => table
+            .iter()
+            .map(|(key, value)| Child {
+                step: Step::Key(key.get_ref().to_string()),
+                key: Some(key.span()),
+                value,
+            })
+            .collect(),
+        DeValue::Array(array) => array
+            .iter()
+            .enumerate()
+            .map(|(i, value)| Child {
+                step: Step::Index(i),
+                key: None,
+                value,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Removes the innermost key on `steps` (an error inside an array drops the
@@ -2996,38 +2979,15 @@ fn unknown_key_message(path: &KeyPath, key: &str, valid: &[&str]) -> String {
     )
 }
 
+/// `; did you mean "x"?` for a likely typo of a known word, ignoring ASCII
+/// case on both sides.
 fn did_you_mean(word: &str, known: &[&str]) -> String {
-    suggest(word, known)
-        .map(|s| format!("; did you mean {s:?}?"))
+    let folded: Vec<String> = known.iter().map(|k| k.to_ascii_lowercase()).collect();
+    let folded: Vec<&str> = folded.iter().map(String::as_str).collect();
+    values::suggest(&word.to_ascii_lowercase(), &folded)
+        .and_then(|s| folded.iter().position(|f| *f == s))
+        .map(|i| format!("; did you mean {:?}?", known[i]))
         .unwrap_or_default()
-}
-
-/// The closest known word, if it is close enough to be a typo.
-fn suggest<'k>(word: &str, known: &[&'k str]) -> Option<&'k str> {
-    let word = word.to_ascii_lowercase();
-    known
-        .iter()
-        .map(|k| (edit_distance(&word, &k.to_ascii_lowercase()), *k))
-        .filter(|(d, k)| *d <= 2.min(k.chars().count().saturating_sub(1).max(1)))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 /// serde's wording (`invalid type: string "x", expected u16`) in the
@@ -3254,7 +3214,8 @@ mod tests {
     use super::*;
     use crate::config::compile_str;
 
-    /// A machine with exactly these files (absolute paths).
+    /// A machine with exactly these files (absolute paths). The integration
+    /// tests share a copy in `tests/common`, which unit tests cannot reach.
     #[derive(Default)]
     struct FakeFs {
         files: BTreeSet<PathBuf>,
@@ -4119,10 +4080,14 @@ retries = "two"
         assert!(parse_virtual_address("10.0.0.1/24 dev").is_err());
         assert!(parse_virtual_address("10.0.0.1/24 brd 10.0.0.255").is_err());
         assert_eq!(
-            suggest("intreval", &["interval", "timeout"]),
-            Some("interval")
+            did_you_mean("intreval", &["interval", "timeout"]),
+            "; did you mean \"interval\"?"
         );
-        assert_eq!(suggest("x", &["interval"]), None);
+        assert_eq!(did_you_mean("x", &["interval"]), "");
+        assert_eq!(
+            did_you_mean("bakup", &["BACKUP", "MASTER"]),
+            "; did you mean \"BACKUP\"?"
+        );
         assert_eq!(truncate_bytes("ééé", 3), "é");
     }
 

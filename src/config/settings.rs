@@ -36,46 +36,21 @@ pub fn mon_defaults(fs: &dyn FileSystem) -> Settings {
     } else {
         basedir.join("log.d")
     };
-    let cfbasedir = PathBuf::from("/etc/mon");
+    let localhost = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), MON_PORT);
     Settings {
         alertdir: search_path("/usr/local/lib/mon/alert.d:alert.d", &basedir),
         mondir: search_path("/usr/local/lib/mon/mon.d:mon.d", &basedir),
-        luadir: Vec::new(),
-        control_socket: statedir.join("keepmon.sock"),
-        dtlogfile: logdir.join("downtime.log"),
-        statedir,
-        logdir,
-        pidfile: None,
-        auth: AuthSettings {
-            authfile: cfbasedir.join("auth.cf"),
-            authtype: vec![AuthType::Getpwnam],
-            userfile: cfbasedir.join("monusers.cf"),
-            pamservice: "passwd".to_string(),
-        },
-        cfbasedir,
-        basedir,
-        mon_listener: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), MON_PORT)),
-        trap_listener: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), MON_PORT)),
-        clientallow: Vec::new(),
-        cltimeout: Duration::from_secs(30),
-        metrics_listener: None,
-        maxprocs: 0,
-        histlength: 100,
-        historicfile: None,
-        historictime: None,
-        randstart: None,
-        dtlogging: false,
-        monerrfile: None,
-        dep_recur_limit: 10,
-        syslog_facility: "daemon".to_string(),
-        startupalerts_on_reset: false,
-        monremote: None,
-        exclude_period: None,
-        builtin_monitors: BuiltinPolicy::Fallback,
-        builtin_alerts: BuiltinPolicy::Prefer,
-        monitor_timeout: Duration::from_secs(300),
-        shutdown_grace: Duration::from_secs(10),
-        lua: default_lua_limits(),
+        mon_listener: Some(localhost),
+        trap_listener: Some(localhost),
+        ..shared_defaults(
+            Dirs {
+                basedir,
+                cfbasedir: PathBuf::from("/etc/mon"),
+                statedir,
+                logdir,
+            },
+            AuthType::Getpwnam,
+        )
     }
 }
 
@@ -83,46 +58,18 @@ pub fn mon_defaults(fs: &dyn FileSystem) -> Settings {
 /// defaults to `state` beside the config file, so nothing needs root.
 pub fn native_defaults(config_dir: &Path) -> Settings {
     let statedir = config_dir.join("state");
-    let logdir = statedir.join("log");
     Settings {
-        basedir: config_dir.to_path_buf(),
-        cfbasedir: config_dir.to_path_buf(),
         alertdir: vec![config_dir.join("alert.d")],
         mondir: vec![config_dir.join("mon.d")],
-        luadir: Vec::new(),
-        control_socket: statedir.join("keepmon.sock"),
-        dtlogfile: logdir.join("downtime.log"),
-        auth: AuthSettings {
-            authfile: config_dir.join("auth.cf"),
-            authtype: vec![AuthType::Userfile],
-            userfile: config_dir.join("monusers.cf"),
-            pamservice: "passwd".to_string(),
-        },
-        statedir,
-        logdir,
-        pidfile: None,
-        mon_listener: None,
-        trap_listener: None,
-        clientallow: Vec::new(),
-        cltimeout: Duration::from_secs(30),
-        metrics_listener: None,
-        maxprocs: 0,
-        histlength: 100,
-        historicfile: None,
-        historictime: None,
-        randstart: None,
-        dtlogging: false,
-        monerrfile: None,
-        dep_recur_limit: 10,
-        syslog_facility: "daemon".to_string(),
-        startupalerts_on_reset: false,
-        monremote: None,
-        exclude_period: None,
-        builtin_monitors: BuiltinPolicy::Fallback,
-        builtin_alerts: BuiltinPolicy::Prefer,
-        monitor_timeout: Duration::from_secs(300),
-        shutdown_grace: Duration::from_secs(10),
-        lua: default_lua_limits(),
+        ..shared_defaults(
+            Dirs {
+                basedir: config_dir.to_path_buf(),
+                cfbasedir: config_dir.to_path_buf(),
+                logdir: statedir.join("log"),
+                statedir,
+            },
+            AuthType::Userfile,
+        )
     }
 }
 
@@ -181,10 +128,60 @@ pub fn find_lua(settings: &Settings, name: &str, fs: &dyn FileSystem) -> Option<
     find_in(&dirs, &file, fs)
 }
 
-fn default_lua_limits() -> LuaLimits {
-    LuaLimits {
-        timeout: Duration::from_secs(10),
-        instructions: 10_000_000,
-        memory_bytes: 32 * 1024 * 1024,
+/// Where a front end keeps its files unless the config says otherwise.
+struct Dirs {
+    basedir: PathBuf,
+    cfbasedir: PathBuf,
+    statedir: PathBuf,
+    logdir: PathBuf,
+}
+
+/// The defaults both front ends share. The control socket is in `statedir`,
+/// the downtime log in `logdir` and the auth files in `cfbasedir`; there is
+/// no script search path and no mon listener (each front end sets its own).
+fn shared_defaults(dirs: Dirs, authtype: AuthType) -> Settings {
+    Settings {
+        alertdir: Vec::new(),
+        mondir: Vec::new(),
+        luadir: Vec::new(),
+        control_socket: dirs.statedir.join("keepmon.sock"),
+        dtlogfile: dirs.logdir.join("downtime.log"),
+        auth: AuthSettings {
+            authfile: dirs.cfbasedir.join("auth.cf"),
+            authtype: vec![authtype],
+            userfile: dirs.cfbasedir.join("monusers.cf"),
+            pamservice: "passwd".to_string(),
+        },
+        basedir: dirs.basedir,
+        cfbasedir: dirs.cfbasedir,
+        statedir: dirs.statedir,
+        logdir: dirs.logdir,
+        pidfile: None,
+        mon_listener: None,
+        trap_listener: None,
+        clientallow: Vec::new(),
+        cltimeout: Duration::from_secs(30),
+        metrics_listener: None,
+        maxprocs: 0,
+        histlength: 100,
+        historicfile: None,
+        historictime: None,
+        randstart: None,
+        dtlogging: false,
+        monerrfile: None,
+        dep_recur_limit: 10,
+        syslog_facility: "daemon".to_string(),
+        startupalerts_on_reset: false,
+        monremote: None,
+        exclude_period: None,
+        builtin_monitors: BuiltinPolicy::Fallback,
+        builtin_alerts: BuiltinPolicy::Prefer,
+        monitor_timeout: Duration::from_secs(300),
+        shutdown_grace: Duration::from_secs(10),
+        lua: LuaLimits {
+            timeout: Duration::from_secs(10),
+            instructions: 10_000_000,
+            memory_bytes: 32 * 1024 * 1024,
+        },
     }
 }

@@ -1,4 +1,4 @@
-//! Small value parsers shared by both front ends: durations, exit ranges, and mon's built-in alert argument forms.
+//! Small value parsers shared by both front ends: durations, exit ranges, mon's built-in alert argument forms, and "did you mean" suggestions.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -282,6 +282,20 @@ pub fn parse_host_port(text: &str) -> Result<(IpAddr, Option<u16>), String> {
     ))
 }
 
+/// The known word closest to `word`, if it is close enough to be a typo:
+/// at most two edits apart, and at most one for known words of one or two
+/// letters; the first such word on a tie. Case counts (mon.cf keywords are
+/// case-sensitive); a caller that matches without case folds both sides.
+/// Both front ends use it for "did you mean".
+pub fn suggest<'k>(word: &str, known: &[&'k str]) -> Option<&'k str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(word, k), *k))
+        .filter(|(d, k)| *d <= 2.min(k.chars().count().saturating_sub(1).max(1)))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
 fn option_value<'a>(
     words: &mut impl Iterator<Item = &'a String>,
     option: &str,
@@ -290,6 +304,24 @@ fn option_value<'a>(
         .next()
         .cloned()
         .ok_or_else(|| format!("option {option} needs a value"))
+}
+
+/// Levenshtein distance, in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 #[cfg(test)]
@@ -360,6 +392,25 @@ mod tests {
         );
         assert!(parse_exit_range("5-1").is_err());
         assert!(parse_exit_range("a").is_err());
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(
+            suggest("intreval", &["interval", "timeout"]),
+            Some("interval")
+        );
+        assert_eq!(suggest("x", &["interval"]), None);
+        assert_eq!(suggest("INTERVAL", &["interval"]), None);
+        assert_eq!(suggest("Interval", &["interval"]), Some("interval"));
+        assert_eq!(
+            suggest("UPalert", &["alert", "upalert"]),
+            Some("alert"),
+            "the first of the closest"
+        );
+        // A short known word allows one edit, not two.
+        assert_eq!(suggest("ud", &["tcp", "udp"]), Some("udp"));
+        assert_eq!(suggest("xy", &["hm", "a"]), None);
     }
 
     #[test]

@@ -1,0 +1,35 @@
+//! Helpers shared by the integration tests: a fake machine for the config compiler to ask about files.
+//!
+//! Each test file that uses these says `mod common;`; a test file uses only
+//! some of them, hence the `dead_code` allowance.
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use keepmon::config::FileSystem;
+
+/// A file system that has exactly the listed files (and the dirs holding
+/// them). `FakeFs::default()` has no files and no directories.
+#[derive(Default)]
+pub struct FakeFs {
+    files: BTreeSet<PathBuf>,
+}
+
+impl FakeFs {
+    pub fn with(files: &[&str]) -> FakeFs {
+        FakeFs {
+            files: files.iter().map(PathBuf::from).collect(),
+        }
+    }
+}
+
+impl FileSystem for FakeFs {
+    fn is_file(&self, path: &Path) -> bool {
+        self.files.contains(path)
+    }
+
+    fn is_dir(&self, path: &Path) -> bool {
+        self.files.iter().any(|f| f.starts_with(path) && f != path)
+    }
+}
