@@ -87,13 +87,15 @@ step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 
 step "fuzz targets build (cargo build --manifest-path fuzz/Cargo.toml --bins)"
-cargo build --manifest-path fuzz/Cargo.toml --bins
+# Built into the main target directory so that it and `cargo test` compile
+# the shared dependencies once, not twice.
+cargo build --manifest-path fuzz/Cargo.toml --bins --target-dir target
 
 step "cargo doc --no-deps (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
 
-step "cargo test"
-cargo test
+step "cargo test --no-fail-fast"
+cargo test --no-fail-fast
 
 current_step="done"
 printf '\n==> all steps passed\n'

@@ -47,7 +47,10 @@ mod tests {
     async fn fixed_rate_with_catch_up() {
         let t0 = Instant::now();
         let m = Duration::from_secs(60);
-        assert_eq!(next_run(t0, t0 + Duration::from_secs(2), m, None, 0.0), t0 + m);
+        assert_eq!(
+            next_run(t0, t0 + Duration::from_secs(2), m, None, 0.0),
+            t0 + m
+        );
         assert_eq!(
             next_run(t0, t0 + Duration::from_secs(90), m, None, 0.0),
             t0 + Duration::from_secs(150),
@@ -62,7 +65,10 @@ mod tests {
         let s = Some(Duration::from_secs(10));
         for r in [-1.0, -0.5, 0.0, 0.5, 1.0, 7.0, -7.0] {
             let n = next_run(t0, t0, m, s, r);
-            assert!(n >= t0 + Duration::from_secs(50) && n <= t0 + Duration::from_secs(70), "{r}");
+            assert!(
+                n >= t0 + Duration::from_secs(50) && n <= t0 + Duration::from_secs(70),
+                "{r}"
+            );
         }
         assert_eq!(first_run(t0, None, 0.7), t0);
         let f = first_run(t0, Some(m), 0.5);

@@ -61,7 +61,10 @@ pub enum Loaded {
     Fresh,
     Restored(Box<Persisted>),
     /// The file was unreadable; it was moved aside to this path and keepmon starts fresh.
-    Corrupt { moved_to: PathBuf, error: String },
+    Corrupt {
+        moved_to: PathBuf,
+        error: String,
+    },
 }
 
 /// Read the state file. A missing file is a fresh start; a corrupt one is
@@ -91,9 +94,13 @@ pub fn load(statedir: &Path) -> io::Result<Loaded> {
 /// the new file, never a torn one.
 pub fn save(statedir: &Path, state: &Persisted) -> io::Result<()> {
     std::fs::create_dir_all(statedir)?;
-    let json = serde_json::to_vec(state).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let json =
+        serde_json::to_vec(state).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     write_atomic(&statedir.join(STATE_FILE), &json)?;
-    write_atomic(&statedir.join(DISABLED_FILE), state.disabled.to_mon_format().as_bytes())
+    write_atomic(
+        &statedir.join(DISABLED_FILE),
+        state.disabled.to_mon_format().as_bytes(),
+    )
 }
 
 /// Replace `path` with `bytes` atomically.
@@ -118,7 +125,10 @@ pub fn append_line(path: &Path, line: &str) -> io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
     file.write_all(format!("{line}\n").as_bytes())
 }
 
@@ -136,10 +146,12 @@ mod tests {
     fn save_then_load_round_trips() {
         let dir = temp("rt");
         let mut p = Persisted::default();
-        p.services.insert(service_key("g", "s"), ServiceState::default());
+        p.services
+            .insert(service_key("g", "s"), ServiceState::default());
         p.disabled.hosts.insert("h1".into());
         p.disabled.services.insert(service_key("g", "s"));
-        p.alert_history.push_back("failure g s 1 mail.alert () x".into());
+        p.alert_history
+            .push_back("failure g s 1 mail.alert () x".into());
         save(&dir, &p).unwrap();
         match load(&dir).unwrap() {
             Loaded::Restored(q) => assert_eq!(*q, p),

@@ -79,6 +79,75 @@ const MON_SKELETON: &[&str] = &[
     "\t\t\talert mail.alert x@y",
 ];
 
+/// A small, complete keepmon.toml that compiles; the mutated soups start from it.
+const TOML_SKELETON: &[&str] = &[
+    "[daemon]",
+    "statedir = \"state\"",
+    "maxprocs = 3",
+    "randstart = \"30s\"",
+    "exclude_period = \"wd {Sat-Sun}\"",
+    "",
+    "[mon_protocol]",
+    "listen = \"127.0.0.1:2583\"",
+    "clientallow = ['^127\\.0\\.0\\.1$']",
+    "",
+    "[hostgroups]",
+    "g = [\"a\", \"b\", \"127.0.0.1\"]",
+    "h = [\"127.0.0.2\"]",
+    "",
+    "[actions.log]",
+    "type = \"file\"",
+    "path = \"state/alerts.log\"",
+    "",
+    "[actions.ops]",
+    "type = \"mail\"",
+    "to = [\"x@y\"]",
+    "",
+    "[watch.g.s]",
+    "description = \"port 80 on every host\"",
+    "interval = \"5m\"",
+    "monitor = { type = \"tcp\", port = 80, timeout = \"2s\" }",
+    "alert = [\"log\"]",
+    "upalert = [\"log\"]",
+    "alertevery = \"1h\"",
+    "alertafter = 2",
+    "",
+    "[watch.h.t]",
+    "interval = \"1m\"",
+    "monitor = { type = \"http\", port = 80, path = \"/health\" }",
+    "depend = \"g:s && SELF:u\"",
+    "alert = [\"log\"]",
+    "",
+    "[watch.h.u]",
+    "interval = \"1m\"",
+    "monitor = { type = \"ping\" }",
+    "",
+    "[[watch.h.u.period]]",
+    "label = \"office\"",
+    "spec = \"wd {Mon-Fri} hr {9am-5pm}\"",
+    "alert = [\"ops\"]",
+    "",
+    "[[watch.h.u.period]]",
+    "spec = \"wd {Sat-Sun}\"",
+    "alert = [\"log\"]",
+    "alertevery = \"1h\"",
+    "",
+    "[virtual_servers.web]",
+    "listen = \"127.0.0.1:8080\"",
+    "scheduler = \"wrr\"",
+    "health = \"h:t\"",
+    "real_servers = [{ addr = \"127.0.0.2:8080\", weight = 2 }]",
+    "",
+    "[vrrp.vi_1]",
+    "interface = \"eth0\"",
+    "virtual_router_id = 51",
+    "priority = 150",
+    "advert_int = \"1s\"",
+    "virtual_ipaddress = [\"10.0.0.100/24\"]",
+    "track = [{ service = \"g:s\", weight = -60 }]",
+    "notify = [\"log\"]",
+];
+
 const MON_CASES: u32 = 256;
 const TOML_CASES: u32 = 256;
 
@@ -87,6 +156,15 @@ fn mon_skeleton_compiles() {
     // Without this the mutated soups would only ever exercise error paths.
     let text = MON_SKELETON.join("\n") + "\n";
     match compile(&text, Format::Mon) {
+        Ok(compiled) => assert_eq!(compiled.config.watches.len(), 2),
+        Err(error) => panic!("the skeleton does not compile:\n{}", error.diagnostics),
+    }
+}
+
+#[test]
+fn toml_skeleton_compiles() {
+    let text = TOML_SKELETON.join("\n") + "\n";
+    match compile(&text, Format::Toml) {
         Ok(compiled) => assert_eq!(compiled.config.watches.len(), 2),
         Err(error) => panic!("the skeleton does not compile:\n{}", error.diagnostics),
     }
@@ -321,12 +399,12 @@ fn words(items: &'static [&'static str], max: usize) -> BoxedStrategy<String> {
 
 /// Any text of one line: printable unicode, then anything but newlines.
 fn junk() -> BoxedStrategy<String> {
-    prop_oneof![
-        "[ -~]{0,30}",
-        "[\\p{L}\\p{N}\\p{S}{}:=,\\- ]{0,20}",
-        "[^\n]{0,20}",
-    ]
-    .boxed()
+    prop_oneof![printable(), "[^\n]{0,20}"].boxed()
+}
+
+/// Printable ASCII or unicode letters, digits and symbols (no control characters).
+fn printable() -> BoxedStrategy<String> {
+    prop_oneof!["[ -~]{0,30}", "[\\p{L}\\p{N}\\p{S}{}:=,\\- ]{0,20}"].boxed()
 }
 
 fn any_keyword() -> BoxedStrategy<String> {
@@ -412,7 +490,13 @@ fn dressed_mon_line() -> BoxedStrategy<String> {
         .boxed()
 }
 
-/// An edit applied to the skeleton.
+fn mon_soup() -> BoxedStrategy<String> {
+    let random =
+        proptest::collection::vec(dressed_mon_line(), 0..60).prop_map(|lines| lines.join("\n"));
+    prop_oneof![random, mutated(MON_SKELETON, dressed_mon_line)].boxed()
+}
+
+/// An edit applied to a skeleton.
 #[derive(Clone, Debug)]
 enum Edit {
     Insert(usize, String),
@@ -420,17 +504,19 @@ enum Edit {
     Replace(usize, String),
 }
 
-fn mon_soup() -> BoxedStrategy<String> {
-    let random =
-        proptest::collection::vec(dressed_mon_line(), 0..60).prop_map(|lines| lines.join("\n"));
+/// `skeleton` with one to five lines inserted, removed or replaced.
+fn mutated(
+    skeleton: &'static [&'static str],
+    line: fn() -> BoxedStrategy<String>,
+) -> BoxedStrategy<String> {
     let edit = prop_oneof![
-        (any::<usize>(), dressed_mon_line()).prop_map(|(at, line)| Edit::Insert(at, line)),
+        (any::<usize>(), line()).prop_map(|(at, line)| Edit::Insert(at, line)),
         any::<usize>().prop_map(Edit::Remove),
-        (any::<usize>(), dressed_mon_line()).prop_map(|(at, line)| Edit::Replace(at, line)),
+        (any::<usize>(), line()).prop_map(|(at, line)| Edit::Replace(at, line)),
     ];
-    let mutated =
-        (proptest::collection::vec(edit, 1..6), any::<bool>()).prop_map(|(edits, newline)| {
-            let mut lines: Vec<String> = MON_SKELETON.iter().map(|l| l.to_string()).collect();
+    (proptest::collection::vec(edit, 1..6), any::<bool>())
+        .prop_map(move |(edits, final_newline)| {
+            let mut lines: Vec<String> = skeleton.iter().map(|l| l.to_string()).collect();
             for edit in edits {
                 match edit {
                     Edit::Insert(at, line) => {
@@ -449,90 +535,151 @@ fn mon_soup() -> BoxedStrategy<String> {
                 }
             }
             let mut text = lines.join("\n");
-            if newline {
+            if final_newline {
                 text.push('\n');
             }
             text
-        });
-    prop_oneof![random, mutated].boxed()
+        })
+        .boxed()
 }
 
 // ---------------------------------------------------------------------------
-// TOML soups.
+// TOML soups (the vocabulary of etc/keepmon.toml and src/config/native.rs).
 
 const TOML_TABLES: &[&str] = &[
     "[daemon]",
+    "[mon_protocol]",
+    "[metrics]",
+    "[lua]",
+    "[mail]",
+    "[mail.smtp]",
     "[hostgroups]",
+    "[actions.log]",
+    "[actions.ops]",
+    "[actions.page]",
     "[watch.g.s]",
     "[watch.h.t]",
     "[watch.g]",
-    "[[watch.g.s.period]]",
-    "[[watch.g.s.alert]]",
     "[watch.g.s.monitor]",
-    "[mail]",
-    "[mail.smtp]",
-    "[virtual_server.web]",
-    "[[virtual_server.web.real]]",
+    "[watch.g.s.env]",
+    "[[watch.g.s.period]]",
+    "[[watch.h.u.period]]",
+    "[[watch.g.s.alert]]",
+    "[virtual_servers.web]",
+    "[[virtual_servers.web.real_servers]]",
     "[vrrp.vi_1]",
-    "[lua]",
-    "[auth]",
-    "[mon]",
-    "[periods]",
-    "[\"quoted key\".ü]",
+    "[[vrrp.vi_1.track]]",
+    "[\"quoted key\".\"ü\"]",
+    "[daemon.statedir]",
+    "[hostgroups.g]",
+];
+
+const TOML_KEYS: &[&str] = &[
+    // [daemon]
+    "statedir",
+    "logdir",
+    "control_socket",
+    "maxprocs",
+    "randstart",
+    "monitor_timeout",
+    "builtin_monitors",
+    "alertdir",
+    "mondir",
+    "exclude_period",
+    "dtlogging",
+    // [mon_protocol], [metrics], [lua], [mail]
+    "listen",
+    "trap_listen",
+    "clientallow",
+    "authtype",
+    "instructions",
+    "memory",
+    "from",
+    "sendmail",
+    "digest_window",
+    "host",
+    "port",
+    "tls",
+    // [hostgroups]
+    "g",
+    "h",
+    // actions
+    "type",
+    "path",
+    "to",
+    "command",
+    "args",
+    "script",
+    "virtual",
+    "real",
+    // watches
+    "description",
+    "interval",
+    "schedule",
+    "monitor",
+    "timeout",
+    "depend",
+    "hostdepend",
+    "exclude_hosts",
+    "redistribute",
+    "rise",
+    "fall",
+    "alert",
+    "upalert",
+    "startupalert",
+    "alertevery",
+    "alertafter",
+    "numalerts",
+    "alertexitrange",
+    "label",
+    "spec",
+    "every",
+    "mode",
+    "count",
+    "within",
+    "status",
+    "expect",
+    // virtual servers, vrrp
+    "scheduler",
+    "dataplane",
+    "health",
+    "real_servers",
+    "addr",
+    "weight",
+    "admin",
+    "forward",
+    "interface",
+    "virtual_router_id",
+    "priority",
+    "advert_int",
+    "version",
+    "virtual_ipaddress",
+    "unicast_peer",
+    "track",
+    "notify",
+    // not keys anywhere
+    "\"quoted\"",
+    "a.b.c",
+];
+
+/// Lines that are not TOML at all; each one stops the front end at the
+/// syntax check, so they are rare in the soups.
+const TOML_BROKEN: &[&str] = &[
     "[",
     "[a.b",
     "[[]]",
     "[daemon] junk",
-    "[daemon]",
-];
-
-const TOML_KEYS: &[&str] = &[
-    "maxprocs",
-    "statedir",
-    "logdir",
-    "mondir",
-    "alertdir",
-    "control_socket",
-    "metrics_listen",
-    "mon_listen",
-    "g",
-    "h",
-    "hosts",
-    "interval",
-    "monitor",
-    "type",
-    "port",
-    "path",
-    "args",
-    "period",
-    "when",
-    "alert",
-    "alerts",
-    "upalert",
-    "alertevery",
-    "alertafter",
-    "numalerts",
-    "depend",
-    "description",
-    "timeout",
-    "rise",
-    "fall",
-    "schedule",
-    "exclude_hosts",
-    "host",
-    "from",
-    "to",
-    "vip",
-    "address",
-    "scheduler",
-    "weight",
-    "vrid",
-    "priority",
-    "interface",
-    "\"quoted\"",
-    "a.b.c",
-    "ü",
-    "",
+    "ü = 1",
+    " = 1",
+    "interval \"5m\"",
+    "interval =",
+    "port = 1e400",
+    "description = \"\"\"",
+    "description = '\'\'multi",
+    "description = \"\\uD800\"",
+    "monitor = { type = \"tcp\",",
+    "a = 1 b = 2",
+    "\u{0}",
 ];
 
 const TOML_VALUES: &[&str] = &[
@@ -541,71 +688,95 @@ const TOML_VALUES: &[&str] = &[
     "-1",
     "80",
     "65536",
-    "1e400",
+    "4294967296",
+    "9223372036854775807",
     "inf",
     "nan",
     "true",
     "\"5m\"",
     "\"30s\"",
+    "\"1m30s\"",
+    "\"500ms\"",
     "\"5x\"",
+    "\"0s\"",
+    "\"99999999999999999999d\"",
     "\"\"",
+    "\"state\"",
     "\"/var/lib/keepmon\"",
     "\"127.0.0.1:2583\"",
-    "\"tcp.monitor -p 80\"",
+    "\"[::1]:80\"",
+    "\"10.0.0.100/24\"",
+    "\"eth0\"",
+    "\"tcp.monitor\"",
+    "\"wrr\"",
+    "\"prefer\"",
+    "\"starttls\"",
+    "\"mail\"",
+    "\"file\"",
     "\"wd {Mon-Fri} hr {9am-5pm}\"",
+    "\"hr {25}\"",
     "\"g:s && h:t\"",
+    "\"SELF:u\"",
     "\"((\"",
-    "\"mail.alert x@y\"",
+    "\"*/5 * * * *\"",
+    "\"1-3\"",
+    "'^127\\.0\\.0\\.1$'",
+    "'(['",
+    "[\"log\"]",
+    "[\"ops\", \"nope\"]",
     "[\"a\", \"b\"]",
     "[\"a\", 1]",
     "[]",
     "{}",
-    "{type=\"tcp\",port=80}",
-    "{type=\"http\",port=80,path=\"/\"}",
-    "{type=\"exec\",path=\"tcp.monitor\",args=[\"-p\",\"80\"]}",
-    "{type=\"lua\",script=\"x.lua\"}",
-    "{type=\"nope\"}",
-    "{ type = \"mail\", to = [\"x@y\"] }",
-    "{ when = \"wd {Mon-Fri}\", alert = [\"mail.alert x@y\"] }",
-    "[{type=\"tcp\"}, {}]",
+    "{ type = \"tcp\", port = 80 }",
+    "{ type = \"tcp\", port = 0, timeout = \"2s\" }",
+    "{ type = \"http\", port = 80, path = \"/\", status = [200, \"3xx\"] }",
+    "{ type = \"exec\", command = \"tcp.monitor\", args = [\"-p\", \"80\"] }",
+    "{ type = \"lua\", script = \"x.lua\" }",
+    "{ type = \"ping\", count = -1 }",
+    "{ type = \"nope\" }",
+    "{ type = 3 }",
+    "{ every = \"1h\", mode = \"summary\" }",
+    "{ count = 3, within = \"10m\" }",
+    "[{ action = \"log\", exit = \"1-3\" }, \"ops\"]",
+    "[{ addr = \"127.0.0.2:8080\", weight = 2 }, { host = \"b\", admin = \"drain\" }]",
+    "[{ service = \"g:s\", weight = -60 }, { quorum = \"g:s\" }]",
     "1979-05-27T07:32:00Z",
     "07:32:00",
-    "'''multi",
-    "\"\"\"",
     "\"\\u0000\"",
-    "\"\\uD800\"",
     "\"ü\"",
-    "",
 ];
 
 fn toml_line() -> BoxedStrategy<String> {
+    // Weighted so that most soups are valid TOML: a syntax error stops the
+    // front end before it reads any definition.
     prop_oneof![
-        3 => pick(TOML_TABLES),
-        8 => (pick(TOML_KEYS), pick(&[" = ", "=", " "]), pick(TOML_VALUES))
-            .prop_map(|(k, eq, v)| format!("{k}{eq}{v}")),
-        2 => (pick(TOML_KEYS), junk()).prop_map(|(k, v)| format!("{k} = \"{}\"", v.replace(['"', '\\'], ""))),
+        4 => pick(TOML_TABLES),
+        12 => (pick(TOML_KEYS), pick(TOML_VALUES)).prop_map(|(k, v)| format!("{k} = {v}")),
+        2 => (pick(TOML_KEYS), printable())
+            .prop_map(|(k, v)| format!("{k} = \"{}\"", v.replace(['"', '\\'], ""))),
         2 => (pick(TOML_KEYS), words(HOSTS, 3)).prop_map(|(k, hosts)| {
             let quoted: Vec<String> = hosts.split_whitespace().map(|h| format!("{h:?}")).collect();
             format!("{k} = [{}]", quoted.join(", "))
         }),
         2 => Just(String::new()),
-        1 => junk().prop_map(|t| format!("# {t}")),
-        2 => junk(),
+        1 => printable().prop_map(|t| format!("# {t}")),
+        1 => prop_oneof![pick(TOML_BROKEN), junk()],
     ]
     .boxed()
 }
 
-fn toml_soup() -> BoxedStrategy<String> {
-    (
-        proptest::collection::vec((pick(&["", "", "  ", "\t"]), toml_line()), 0..50),
-        pick(&["\n", "\r\n"]),
-    )
-        .prop_map(|(lines, newline)| {
-            let lines: Vec<String> = lines
-                .into_iter()
-                .map(|(indent, line)| indent + &line)
-                .collect();
-            lines.join(&newline)
-        })
+fn dressed_toml_line() -> BoxedStrategy<String> {
+    (pick(&["", "", "", "  ", "\t"]), toml_line())
+        .prop_map(|(indent, line)| format!("{indent}{line}"))
         .boxed()
+}
+
+fn toml_soup() -> BoxedStrategy<String> {
+    let random = (
+        proptest::collection::vec(dressed_toml_line(), 0..30),
+        pick(&["\n", "\n", "\r\n"]),
+    )
+        .prop_map(|(lines, newline)| lines.join(&newline));
+    prop_oneof![random, mutated(TOML_SKELETON, dressed_toml_line)].boxed()
 }

@@ -3672,13 +3672,9 @@ mod tests {
             local.services.keys().collect::<Vec<_>>(),
             ["closed", "keepmon"]
         );
-        for (name, port) in [("keepmon", 2583), ("closed", 9)] {
+        for name in ["keepmon", "closed"] {
             let service = &local.services[name];
             assert_eq!(service.interval, Some(Duration::from_secs(5)), "{name}");
-            let Some(Monitor::Tcp(check)) = &service.monitor else {
-                panic!("{name}: {:?}", service.monitor);
-            };
-            assert_eq!(check.port, port);
             let period = &service.periods[0];
             assert_eq!(period.spec, Period::always());
             assert_eq!(
@@ -3688,14 +3684,22 @@ mod tests {
                 }
             );
         }
+        let Some(Monitor::Http(check)) = &local.services["keepmon"].monitor else {
+            panic!("keepmon: {:?}", local.services["keepmon"].monitor);
+        };
+        assert_eq!((check.port, check.path.as_str()), (9583, "/metrics"));
+        let Some(Monitor::Tcp(check)) = &local.services["closed"].monitor else {
+            panic!("closed: {:?}", local.services["closed"].monitor);
+        };
+        assert_eq!(check.port, 9);
         assert_eq!(config.hostgroups["local"].hosts, ["127.0.0.1"]);
         assert_eq!(
             config.settings.statedir,
             PathBuf::from("/etc/keepmon/state")
         );
         assert_eq!(
-            config.settings.mon_listener,
-            Some("127.0.0.1:2583".parse().unwrap())
+            config.settings.metrics_listener,
+            Some("127.0.0.1:9583".parse().unwrap())
         );
         assert!(config.virtual_servers.is_empty() && config.vrrp.is_empty());
         let (_, native_diagnostics) =

@@ -12,10 +12,22 @@ pub enum Request {
     Reload,
     Pause,
     Resume,
-    Enable { target: Target },
-    Disable { target: Target },
-    Ack { group: String, service: String, comment: String },
-    Test { what: TestWhat, group: String, service: String },
+    Enable {
+        target: Target,
+    },
+    Disable {
+        target: Target,
+    },
+    Ack {
+        group: String,
+        service: String,
+        comment: String,
+    },
+    Test {
+        what: TestWhat,
+        group: String,
+        service: String,
+    },
 }
 
 /// What `enable`/`disable` act on (mon's watch, service, host).

@@ -40,7 +40,11 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
 
 /// Accept control connections until `shutdown`; each request is handed to the
 /// supervisor over `calls`. A slow or broken client only affects itself.
-pub async fn serve(listener: UnixListener, calls: mpsc::Sender<ControlCall>, shutdown: CancellationToken) {
+pub async fn serve(
+    listener: UnixListener,
+    calls: mpsc::Sender<ControlCall>,
+    shutdown: CancellationToken,
+) {
     loop {
         let stream = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -66,29 +70,30 @@ async fn handle(stream: UnixStream, calls: mpsc::Sender<ControlCall>) -> io::Res
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read).take(MAX_REQUEST);
     let mut line = String::new();
-    let response = match tokio::time::timeout(Duration::from_secs(10), reader.read_line(&mut line)).await {
-        Err(_) => Response::Error {
-            message: "timed out waiting for the request".into(),
-        },
-        Ok(Err(e)) => Response::Error {
-            message: format!("unreadable request: {e}"),
-        },
-        Ok(Ok(_)) => match proto::decode::<Request>(&line) {
-            Err(message) => Response::Error { message },
-            Ok(request) => {
-                let (reply, answer) = oneshot::channel();
-                if calls.send((request, reply)).await.is_err() {
-                    Response::Error {
-                        message: "the daemon is shutting down".into(),
+    let response =
+        match tokio::time::timeout(Duration::from_secs(10), reader.read_line(&mut line)).await {
+            Err(_) => Response::Error {
+                message: "timed out waiting for the request".into(),
+            },
+            Ok(Err(e)) => Response::Error {
+                message: format!("unreadable request: {e}"),
+            },
+            Ok(Ok(_)) => match proto::decode::<Request>(&line) {
+                Err(message) => Response::Error { message },
+                Ok(request) => {
+                    let (reply, answer) = oneshot::channel();
+                    if calls.send((request, reply)).await.is_err() {
+                        Response::Error {
+                            message: "the daemon is shutting down".into(),
+                        }
+                    } else {
+                        answer.await.unwrap_or(Response::Error {
+                            message: "the daemon dropped the request".into(),
+                        })
                     }
-                } else {
-                    answer.await.unwrap_or(Response::Error {
-                        message: "the daemon dropped the request".into(),
-                    })
                 }
-            }
-        },
-    };
+            },
+        };
     write.write_all(proto::encode(&response).as_bytes()).await?;
     write.shutdown().await
 }
@@ -100,7 +105,10 @@ pub async fn call(path: &Path, request: &Request, timeout: Duration) -> io::Resu
         let (read, mut write) = stream.into_split();
         write.write_all(proto::encode(request).as_bytes()).await?;
         let mut line = String::new();
-        BufReader::new(read).take(64 * 1024 * 1024).read_line(&mut line).await?;
+        BufReader::new(read)
+            .take(64 * 1024 * 1024)
+            .read_line(&mut line)
+            .await?;
         proto::decode::<Response>(&line).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     };
     tokio::time::timeout(timeout, work)
