@@ -93,16 +93,29 @@ fn the_embedded_demo_config_checks_clean() {
 
 #[test]
 fn commands_not_built_yet_say_so_and_fail() {
-    for args in [
-        &["status"][..],
-        &["lb", "show"],
-        &["vrrp", "show"],
-        &["start"],
-    ] {
+    for args in [&["lb", "show"][..], &["vrrp", "show"]] {
         let out = keepmon(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(text(&out.stderr).contains("not built yet"), "{args:?}");
     }
+}
+
+#[test]
+fn client_commands_without_a_daemon_say_it_is_not_running() {
+    let dir = temp_dir("nodaemon");
+    let file = write(
+        &dir,
+        "keepmon.toml",
+        "[daemon]\nstatedir = \"state\"\n[hostgroups]\nh = [\"127.0.0.1\"]\n[watch.h.s]\ninterval = \"1m\"\nmonitor = { type = \"tcp\", port = 9 }\n",
+    );
+    let out = keepmon(&["status", "-c", &file]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("keepmon is not running"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
