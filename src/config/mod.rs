@@ -59,6 +59,11 @@ pub fn detect_format(path: &Path) -> Format {
 
 /// Read and compile a config file. `format` overrides detection by extension.
 pub fn load(path: &Path, format: Option<Format>) -> Result<Compiled, CompileError> {
+    // Relative paths inside the config resolve against its directory; make
+    // that directory absolute so the daemon and a CLI started elsewhere
+    // agree on the control socket and statedir.
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let path = absolute.as_path();
     let format = format.unwrap_or_else(|| detect_format(path));
     let text = match std::fs::read(path) {
         Ok(bytes) => bytes,
@@ -120,6 +125,8 @@ pub fn compile_str(
 /// `reload` and get the daemon's account of the errors). None when the file
 /// cannot be read or its settings cannot be worked out.
 pub fn settings_of(path: &Path, format: Option<Format>) -> Option<model::Settings> {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let path = absolute.as_path();
     let format = format.unwrap_or_else(|| detect_format(path));
     let text = std::fs::read_to_string(path).ok()?;
     let file: Arc<Path> = Arc::from(path);
