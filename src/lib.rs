@@ -19,6 +19,7 @@ pub mod alert;
 pub mod config;
 pub mod control;
 pub mod daemonize;
+pub mod lb;
 pub mod metrics;
 pub mod monitor;
 pub mod period;

@@ -1,0 +1,3 @@
+//! Load-balancer tables and data planes.
+
+pub mod table;
