@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use keepmon::config::{self, Compiled, Format};
-use keepmon::control::proto::{Request, Response, Target, TestWhat};
+use keepmon::control::proto::{LbChange, Request, Response, Target, TestWhat};
 use keepmon::{daemonize, render, supervisor};
 
 /// The config used when `-c` is not given: the demo in etc/keepmon.toml,
@@ -41,6 +41,36 @@ struct Cli {
 enum FormatArg {
     Mon,
     Toml,
+}
+
+#[derive(Subcommand, Debug)]
+enum LbCommand {
+    /// The tables, like `ipvsadm -Ln` (with health and admin state).
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop sending new connections to a real server; existing ones finish.
+    Drain {
+        virtual_service: String,
+        real_server: String,
+    },
+    /// Take a real server out of the table (maintenance).
+    Maint {
+        virtual_service: String,
+        real_server: String,
+    },
+    /// Put a drained or maintained real server back.
+    Ready {
+        virtual_service: String,
+        real_server: String,
+    },
+    /// Set a real server's weight.
+    Weight {
+        virtual_service: String,
+        real_server: String,
+        weight: u32,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -88,10 +118,8 @@ enum Command {
         args: Vec<String>,
     },
     /// Show or edit the load-balancer tables.
-    Lb {
-        #[arg(num_args = 0..)]
-        args: Vec<String>,
-    },
+    #[command(subcommand)]
+    Lb(LbCommand),
     /// Show VRRP instances.
     Vrrp {
         #[arg(num_args = 0..)]
@@ -157,9 +185,71 @@ fn main() -> ExitCode {
                 },
             )
         }
-        Command::Lb { .. } => not_built("load-balancer tables", 4),
+        Command::Lb(lb) => lb_command(path, format, lb),
         Command::Vrrp { .. } => not_built("VRRP", 5),
     }
+}
+
+fn lb_command(path: Option<&Path>, format: Option<Format>, command: &LbCommand) -> ExitCode {
+    let (vs, rs, change) = match command {
+        LbCommand::Show { json } => {
+            return match call(path, format, &Request::LbShow) {
+                Ok(Response::Lb { text, json: value }) => {
+                    if *json {
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(&value).unwrap_or_default()
+                        );
+                    } else {
+                        print!("{text}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Ok(Response::Error { message }) => {
+                    eprintln!("keepmon: {message}");
+                    ExitCode::from(1)
+                }
+                Ok(other) => {
+                    eprintln!("keepmon: unexpected answer {other:?}");
+                    ExitCode::from(1)
+                }
+                Err(message) => {
+                    eprintln!("keepmon: {message}");
+                    ExitCode::from(3)
+                }
+            };
+        }
+        LbCommand::Drain {
+            virtual_service,
+            real_server,
+        } => (virtual_service, real_server, LbChange::Drain),
+        LbCommand::Maint {
+            virtual_service,
+            real_server,
+        } => (virtual_service, real_server, LbChange::Maint),
+        LbCommand::Ready {
+            virtual_service,
+            real_server,
+        } => (virtual_service, real_server, LbChange::Ready),
+        LbCommand::Weight {
+            virtual_service,
+            real_server,
+            weight,
+        } => (
+            virtual_service,
+            real_server,
+            LbChange::Weight { weight: *weight },
+        ),
+    };
+    client(
+        path,
+        format,
+        Request::LbSet {
+            virtual_service: vs.clone(),
+            real_server: rs.clone(),
+            change,
+        },
+    )
 }
 
 /// `enable|disable watch G | service G S | host H...`
@@ -290,6 +380,10 @@ fn client(path: Option<&Path>, format: Option<Format>, request: Request) -> Exit
         }
         Ok(Response::Dump(d)) => {
             print!("{}", render::dump_table(&d));
+            ExitCode::SUCCESS
+        }
+        Ok(Response::Lb { text, .. }) => {
+            print!("{text}");
             ExitCode::SUCCESS
         }
         Err(message) => {

@@ -70,3 +70,73 @@ pub fn dump_table(d: &DumpReport) -> String {
     }
     out
 }
+
+/// `keepmon lb show`: `ipvsadm -Ln`'s layout with keepmon's columns added
+/// (health, admin state, the weight in force).
+pub fn lb_table(report: &crate::lb::table::Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Prot LocalAddress:Port Scheduler Flags  [name, data plane, quorum]"
+    );
+    let _ = writeln!(
+        out,
+        "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn Health  Admin  InForce"
+    );
+    for s in &report.services {
+        let mut flags = String::new();
+        if let Some(secs) = s.persistence_secs {
+            let _ = write!(flags, "persistent {secs} ");
+        }
+        let _ = writeln!(
+            out,
+            "{:<4} {} {} {}[{}, {}, quorum {} {}{}]",
+            s.protocol.to_uppercase(),
+            s.listen,
+            s.scheduler,
+            flags,
+            s.name,
+            s.dataplane,
+            s.quorum,
+            if s.quorum_up { "up" } else { "LOST" },
+            if s.sorry_active {
+                ", sorry server active"
+            } else {
+                ""
+            }
+        );
+        for r in &s.real_servers {
+            let (active, inactive) = r.conns.map(|c| (c.active, c.inactive)).unwrap_or((0, 0));
+            let in_force = match r.effective_weight {
+                Some(w) => w.to_string(),
+                None => "absent".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "  -> {:<28} {:<7} {:<6} {:<10} {:<9} {:<7} {:<6} {}{}",
+                r.addr.to_string(),
+                forward_name(&r.forward),
+                r.weight,
+                active,
+                inactive,
+                r.health.to_string(),
+                r.admin,
+                in_force,
+                r.edit
+                    .map(|e| format!(" ({e} by alert)"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    out
+}
+
+/// ipvsadm's names for forwarding methods.
+fn forward_name(forward: &str) -> &str {
+    match forward {
+        "nat" => "Masq",
+        "dr" => "Route",
+        "tun" => "Tunnel",
+        other => other,
+    }
+}

@@ -10,18 +10,23 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::alert::{self, AlertJob};
-use crate::config::model::{Config, DepBehavior, Format, Monitor, Service};
+use crate::config::model::{
+    Action, AdminState, Config, DepBehavior, Format, LbEdit, Monitor, Service,
+};
 use crate::config::{self, depend::ServiceRef};
 use crate::control::proto::{
-    DumpReport, HostDump, Request, Response, ServiceDump, StatusReport, Target, TestWhat,
+    DumpReport, HostDump, LbChange, Request, Response, ServiceDump, StatusReport, Target, TestWhat,
 };
 use crate::control::unix::{self as control, ControlCall};
+use crate::lb::dataplane::DataPlanes;
+use crate::lb::table::{Table, VirtualDefaults};
 use crate::monitor::{self, HostStatus, RunOutput, RunRequest};
 use crate::scheduler;
 use crate::service::{
     AlertDecision, AlertKind, Gates, HostOutcome, Now, OpStatus, Outcome, ServiceState, Source,
 };
 use crate::state::{self, Persisted, service_key};
+use std::net::SocketAddr;
 
 /// How the daemon was asked to start.
 #[derive(Clone, Debug)]
@@ -149,6 +154,13 @@ struct Supervisor {
     lags: LagWindow,
     /// Host checks completed (built-in monitors count each host).
     checks: u64,
+    /// The load-balancer tables (pure) and the data planes serving them.
+    table: Table,
+    planes: DataPlanes,
+    /// The table changed since the data planes were last brought in step.
+    lb_dirty: bool,
+    /// Recent table changes, for `dump` and the history.
+    lb_log: VecDeque<String>,
 }
 
 /// The last few thousand scheduling lags, for quantiles on the metrics page.
@@ -205,7 +217,8 @@ impl Supervisor {
             slots.insert(key, slot);
         }
         persisted.services.clear();
-        Supervisor {
+        let shutdown_for_planes = shutdown.clone();
+        let mut supervisor = Supervisor {
             options,
             config,
             slots,
@@ -219,7 +232,14 @@ impl Supervisor {
             metrics: None,
             lags: LagWindow::default(),
             checks: 0,
-        }
+            table: Table::default(),
+            planes: DataPlanes::new(shutdown_for_planes),
+            lb_dirty: true,
+            lb_log: VecDeque::new(),
+        };
+        supervisor.table = Table::from_config(&supervisor.config);
+        supervisor.bind_lvs_alerts(false);
+        supervisor
     }
 
     fn config_name(&self) -> String {
@@ -265,6 +285,9 @@ impl Supervisor {
                     self.save_if_dirty();
                     self.publish_metrics();
                 }
+            }
+            if self.lb_dirty {
+                self.reconcile_lb().await;
             }
         }
     }
@@ -562,14 +585,35 @@ impl Supervisor {
         }
         self.checks += output.hosts.len().max(1) as u64;
         let results = host_outcomes(&slot.run_hosts, &output);
-        for change in slot
+        let host_changes = slot
             .state
-            .update_hosts(service.rise, service.fall, &results)
-        {
+            .update_hosts(service.rise, service.fall, &results);
+        let service_ref = service.reference();
+        for change in &host_changes {
             tracing::debug!(group = %service.group, service = %service.name, host = %change.host, up = change.up, "host state changed");
+            for (vs, rs) in self
+                .table
+                .set_host_health(&service_ref, &change.host, change.up)
+            {
+                self.lb_dirty = true;
+                let line = format!(
+                    "{} lb {vs} {rs} health {} (from {service_ref})",
+                    now.unix,
+                    if change.up { "up" } else { "down" }
+                );
+                push_bounded(&mut self.lb_log, line, self.config.settings.histlength);
+            }
         }
+        let Some(slot) = self.slots.get_mut(key) else {
+            return;
+        };
         let due = slot.next_due.unwrap_or(now_instant);
         slot.next_due = next_due(&service, &slot.state, due, now_instant);
+        // Level-triggered table edits for mon's lvs.alert lines: a service
+        // that steers real servers through alerts also steers them by state.
+        if step.went_down || step.came_up.is_some() {
+            self.apply_lvs_edits_of(&service, step.came_up.is_some(), &now, "state");
+        }
         if step.went_down {
             tracing::warn!(group = %service.group, service = %service.name, summary = %outcome.summary, "service failing");
             let line = format!(
@@ -608,6 +652,172 @@ impl Supervisor {
         self.dirty = true;
     }
 
+    /// Every `lvs.alert`/`lb` edit in a service's alert lines (failure and
+    /// up alerts), deduplicated by (virtual, real).
+    fn lvs_edits_of(service: &Service) -> Vec<LbEdit> {
+        let mut edits: Vec<LbEdit> = Vec::new();
+        for period in &service.periods {
+            for line in period.alerts.iter().chain(&period.upalerts) {
+                if let Action::Lb(edit) = &line.action
+                    && !edits.iter().any(|e| {
+                        e.virtual_addr == edit.virtual_addr
+                            && e.real_addr == edit.real_addr
+                            && e.real_port == edit.real_port
+                    })
+                {
+                    edits.push(edit.clone());
+                }
+            }
+        }
+        edits
+    }
+
+    /// Make sure every virtual service named by an lvs.alert line exists
+    /// (mon.cf never declares them) and, at startup, holds its real servers
+    /// so traffic flows before the first check.
+    fn bind_lvs_alerts(&mut self, add_members: bool) {
+        let defaults = VirtualDefaults::default();
+        let services: Vec<Service> = self.config.services().map(|(_, s)| s.clone()).collect();
+        for service in services {
+            for edit in Self::lvs_edits_of(&service) {
+                self.table.ensure_virtual(&edit, &defaults);
+                let failing = self
+                    .slots
+                    .get(&service_key(&service.group, &service.name))
+                    .is_some_and(|s| s.state.opstatus.is_failure());
+                if (add_members || failing)
+                    && let Err(e) = self.table.apply_edit(&edit, !failing)
+                {
+                    tracing::warn!(error = %e, "lvs.alert binding");
+                }
+            }
+        }
+        self.lb_dirty = true;
+    }
+
+    /// Apply a service's lvs.alert edits as its state says (level-triggered).
+    fn apply_lvs_edits_of(&mut self, service: &Service, add: bool, now: &Now, why: &str) {
+        for edit in Self::lvs_edits_of(service) {
+            self.lb_edit(
+                &edit,
+                add,
+                now,
+                &format!("{why} of {}", service.reference()),
+            );
+        }
+    }
+
+    /// One explicit table edit; returns the log line.
+    fn lb_edit(&mut self, edit: &LbEdit, add: bool, now: &Now, why: &str) -> String {
+        self.table.ensure_virtual(edit, &VirtualDefaults::default());
+        let verb = if add { "add" } else { "remove" };
+        let real = match edit.real_port {
+            Some(port) => format!("{}", SocketAddr::new(edit.real_addr, port)),
+            None => edit.real_addr.to_string(),
+        };
+        let line = match self.table.apply_edit(edit, add) {
+            Ok(change) => {
+                if change.is_changed() {
+                    self.lb_dirty = true;
+                }
+                format!(
+                    "{} lb {verb} {} {real} ({why})",
+                    now.unix, edit.virtual_addr
+                )
+            }
+            Err(e) => format!(
+                "{} lb {verb} {} {real} failed: {e} ({why})",
+                now.unix, edit.virtual_addr
+            ),
+        };
+        tracing::info!("{line}");
+        push_bounded(
+            &mut self.lb_log,
+            line.clone(),
+            self.config.settings.histlength,
+        );
+        line
+    }
+
+    /// Bring the data planes in step with the table (level-triggered).
+    async fn reconcile_lb(&mut self) {
+        self.lb_dirty = false;
+        for change in self.table.update_quorum() {
+            let line = format!(
+                "{} lb {} quorum {} (live weight {}, quorum {}, hysteresis {})",
+                unix_now(),
+                change.service,
+                if change.up { "gained" } else { "lost" },
+                change.live_weight,
+                change.quorum,
+                change.hysteresis
+            );
+            tracing::warn!("{line}");
+            push_bounded(&mut self.lb_log, line, self.config.settings.histlength);
+        }
+        let desired = self.table.desired();
+        for op in self.planes.apply(&desired).await {
+            tracing::info!(?op, "data plane");
+        }
+    }
+
+    fn lb_report(&self) -> Response {
+        let counts = |vs: &str, rs: SocketAddr| self.planes.conn_counts(vs, rs);
+        let report = self.table.report(Some(&counts));
+        let mut text = crate::render::lb_table(&report);
+        if !self.lb_log.is_empty() {
+            text.push_str("\nrecent changes:\n");
+            for line in self.lb_log.iter().rev().take(10).rev() {
+                text.push_str(&format!("  {line}\n"));
+            }
+        }
+        Response::Lb {
+            text,
+            json: serde_json::to_value(&report).unwrap_or_default(),
+        }
+    }
+
+    fn lb_show(&self) -> Response {
+        self.lb_report()
+    }
+
+    fn lb_set(&mut self, vs: &str, rs: &str, change: LbChange) -> Response {
+        let name = match self.table.find_virtual(vs) {
+            Ok(n) => n.to_string(),
+            Err(e) => return error(e.to_string()),
+        };
+        let addr = match self.table.find_real(&name, rs) {
+            Ok(a) => a,
+            Err(e) => return error(e.to_string()),
+        };
+        let result = match change {
+            LbChange::Drain => self.table.set_admin(&name, addr, AdminState::Drain),
+            LbChange::Maint => self.table.set_admin(&name, addr, AdminState::Maint),
+            LbChange::Ready => self.table.set_admin(&name, addr, AdminState::Ready),
+            LbChange::Weight { weight } => self.table.set_weight(&name, addr, weight),
+        };
+        match result {
+            Ok(_) => {
+                self.lb_dirty = true;
+                let line = format!("{} lb {name} {addr} {change:?} (cli)", unix_now());
+                tracing::info!("{line}");
+                push_bounded(
+                    &mut self.lb_log,
+                    line.clone(),
+                    self.config.settings.histlength,
+                );
+                push_bounded(
+                    &mut self.persisted.alert_history,
+                    line,
+                    self.config.settings.histlength,
+                );
+                self.dirty = true;
+                ok(format!("{name} {addr}: {change:?}"))
+            }
+            Err(e) => error(e.to_string()),
+        }
+    }
+
     fn publish_metrics(&self) {
         let Some(tx) = &self.metrics else {
             return;
@@ -635,6 +845,36 @@ impl Supervisor {
              keepmon_checks_total {}\n",
             self.checks
         );
+        let mut text = text;
+        let stats = self.planes.stats();
+        if !stats.is_empty() {
+            text.push_str("# HELP keepmon_backend_active_connections Connections open through the proxy.\n# TYPE keepmon_backend_active_connections gauge\n");
+            for (vs, b) in &stats {
+                text.push_str(&format!(
+                    "keepmon_backend_active_connections{{virtual=\"{vs}\",real=\"{}\"}} {}\n",
+                    b.addr, b.active
+                ));
+            }
+            text.push_str("# HELP keepmon_backend_connections_total Connections established through the proxy.\n# TYPE keepmon_backend_connections_total counter\n");
+            for (vs, b) in &stats {
+                text.push_str(&format!(
+                    "keepmon_backend_connections_total{{virtual=\"{vs}\",real=\"{}\"}} {}\n",
+                    b.addr, b.total
+                ));
+            }
+            text.push_str("# HELP keepmon_backend_failures_total Failed connects to the real server.\n# TYPE keepmon_backend_failures_total counter\n");
+            for (vs, b) in &stats {
+                text.push_str(&format!(
+                    "keepmon_backend_failures_total{{virtual=\"{vs}\",real=\"{}\"}} {}\n",
+                    b.addr, b.failures
+                ));
+            }
+            text.push_str("# HELP keepmon_backend_bytes_total Bytes relayed (direction in = client to server).\n# TYPE keepmon_backend_bytes_total counter\n");
+            for (vs, b) in &stats {
+                text.push_str(&format!("keepmon_backend_bytes_total{{virtual=\"{vs}\",real=\"{}\",direction=\"in\"}} {}\n", b.addr, b.bytes_in));
+                text.push_str(&format!("keepmon_backend_bytes_total{{virtual=\"{vs}\",real=\"{}\",direction=\"out\"}} {}\n", b.addr, b.bytes_out));
+            }
+        }
         tx.send_replace(text);
     }
 
@@ -643,13 +883,32 @@ impl Supervisor {
             return;
         }
         let key = service_key(&service.group, &service.name);
-        let Some(slot) = self.slots.get(&key) else {
+        if !self.slots.contains_key(&key) {
             return;
-        };
+        }
         let hosts = self.alert_hosts(service);
         let timeout = self.config.settings.monitor_timeout;
         let mut history = Vec::new();
         for decision in decisions {
+            if let Action::Lb(edit) = &decision.alert.action {
+                // The supervisor owns the table: mon's lvs.alert / an `lb`
+                // action edits it here (-u on an upalert adds, else removes).
+                let add = decision.kind == AlertKind::Up;
+                let line = self.lb_edit(edit, add, now, &format!("alert {}", decision.alert.name));
+                history.push(format!(
+                    "{} {} {} {} {} {}",
+                    alert::history_type(decision.kind, decision.source),
+                    service.group,
+                    service.name,
+                    now.unix,
+                    decision.alert.name,
+                    line
+                ));
+                continue;
+            }
+            let Some(slot) = self.slots.get(&key) else {
+                return;
+            };
             let job = AlertJob {
                 group: service.group.clone(),
                 service: service.name.clone(),
@@ -774,6 +1033,9 @@ impl Supervisor {
         }
         self.slots = kept;
         self.config = new;
+        self.table.reconfigure(&self.config);
+        self.bind_lvs_alerts(false);
+        self.lb_dirty = true;
         self.dirty = true;
         let summary = diff.to_string();
         tracing::info!(changes = %summary.trim_end().replace('\n', "; "), "config reloaded");
@@ -811,6 +1073,12 @@ impl Supervisor {
                 group,
                 service,
             } => self.test(what, &group, &service),
+            Request::LbShow => self.lb_show(),
+            Request::LbSet {
+                virtual_service,
+                real_server,
+                change,
+            } => self.lb_set(&virtual_service, &real_server, change),
         }
     }
 
@@ -1022,6 +1290,7 @@ impl Supervisor {
             services,
             disabled_hosts: self.persisted.disabled.hosts.iter().cloned().collect(),
             alert_history: self.persisted.alert_history.iter().cloned().collect(),
+            lb_changes: self.lb_log.iter().cloned().collect(),
         }
     }
 }

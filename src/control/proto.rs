@@ -28,6 +28,24 @@ pub enum Request {
         group: String,
         service: String,
     },
+    /// `keepmon lb show`
+    LbShow,
+    /// `keepmon lb drain|maint|ready|weight VS RS [W]`
+    LbSet {
+        virtual_service: String,
+        real_server: String,
+        change: LbChange,
+    },
+}
+
+/// An operator's change to one real server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum LbChange {
+    Drain,
+    Maint,
+    Ready,
+    Weight { weight: u32 },
 }
 
 /// What `enable`/`disable` act on (mon's watch, service, host).
@@ -51,10 +69,19 @@ pub enum TestWhat {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "response", rename_all = "snake_case")]
 pub enum Response {
-    Ok { message: String },
-    Error { message: String },
+    Ok {
+        message: String,
+    },
+    Error {
+        message: String,
+    },
     Status(StatusReport),
     Dump(DumpReport),
+    /// The load-balancer tables: ipvsadm-style text and the same as JSON.
+    Lb {
+        text: String,
+        json: serde_json::Value,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +101,9 @@ pub struct DumpReport {
     pub services: Vec<ServiceDump>,
     pub disabled_hosts: Vec<String>,
     pub alert_history: Vec<String>,
+    /// Recent load-balancer table changes (health, alerts, CLI).
+    #[serde(default)]
+    pub lb_changes: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

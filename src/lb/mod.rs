@@ -1,3 +1,6 @@
 //! Load-balancer tables and data planes.
 
+pub mod balance;
+pub mod dataplane;
+pub mod proxy;
 pub mod table;

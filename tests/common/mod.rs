@@ -4,6 +4,8 @@
 //! some of them, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod daemon;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,647 @@
+//! Backend pickers for the userspace proxy (rr, wrr, lc, wlc, sh, twos); never does IO, never reads the clock, never blocks.
+//!
+//! A [`Picker`] is built once per table change from the scheduler and the
+//! backend list and then shared read-only by every connection. The only
+//! mutable state is one atomic cursor (rr, wrr, and the tie-breaking start
+//! of lc/wlc) and the thread-local random generator of `fastrand` (twos), so
+//! picking takes no lock. Load (active connections) is passed in by the
+//! caller, which keeps the counters next to the sockets.
+//!
+//! Behaviour, per scheduler (weight 0 = never picked for new connections):
+//!
+//! * `rr`: every backend with weight > 0 in turn, weights otherwise ignored.
+//! * `wrr`: nginx's smooth weighted round robin, precomputed as one period of
+//!   its sequence (weights 5,1,1 give `a a b a c a a`), then walked with the
+//!   cursor. Weights are divided by their gcd; periods longer than
+//!   [`MAX_WRR_PERIOD`] are scaled down proportionally (an approximation
+//!   that only large, coprime weights hit).
+//! * `lc`: fewest active connections; ties go round robin (HAProxy `leastconn`).
+//! * `wlc`: smallest `(active + 1) / weight`, compared exactly by
+//!   cross-multiplication; ties round robin. The `+ 1` makes idle backends
+//!   fill by weight (HAProxy's `fwlc` key does the same).
+//! * `sh`: weighted rendezvous (highest random weight) hashing of the client
+//!   IP: each backend scores `weight / -ln(h)` where `h` is a stable hash of
+//!   (client IP, backend address) in (0, 1); the highest score wins. Adding
+//!   or removing one backend moves only the clients that pick, or picked, that
+//!   backend (~1/N). The hash is fixed (FNV-free splitmix/murmur finaliser),
+//!   so two directors map a client to the same backend. O(N) per pick.
+//! * `twos`: power of two choices: two distinct backends drawn uniformly, the
+//!   one with the smaller `(active + 1) / weight` wins (the first on a tie).
+//!
+//! Retries pass the indices already tried in `excluded`; they are never
+//! picked again.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::config::model::LbScheduler;
+
+/// The longest precomputed smooth-wrr period (entries of 4 bytes each).
+pub const MAX_WRR_PERIOD: usize = 1 << 16;
+
+/// One real server as the data plane sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Backend {
+    pub addr: SocketAddr,
+    /// Relative share of new connections; 0 = none (drain).
+    pub weight: u32,
+}
+
+/// Chooses a backend for each new connection. Cheap to share (`&self` only).
+#[derive(Debug)]
+pub struct Picker {
+    scheduler: LbScheduler,
+    backends: Box<[Backend]>,
+    /// Indices of backends with weight > 0, in table order.
+    eligible: Box<[u32]>,
+    /// One period of the smooth-wrr sequence (indices); wrr only.
+    wrr_period: Box<[u32]>,
+    /// Stable per-backend hash keys; sh only.
+    keys: Box<[u64]>,
+    /// sh: all eligible weights equal, so the raw hash ranks like the score.
+    uniform_weights: bool,
+    cursor: AtomicUsize,
+}
+
+impl Picker {
+    pub fn new(scheduler: LbScheduler, backends: &[Backend]) -> Picker {
+        let backends: Box<[Backend]> = backends.into();
+        // Tables of more than u32::MAX backends cannot exist in practice;
+        // `take` keeps the cast below lossless regardless.
+        let eligible: Box<[u32]> = backends
+            .iter()
+            .enumerate()
+            .take(u32::MAX as usize)
+            .filter(|(_, backend)| backend.weight > 0)
+            .map(|(index, _)| index as u32)
+            .collect();
+        let wrr_period = if scheduler == LbScheduler::WeightedRoundRobin {
+            smooth_wrr_period(&backends, &eligible)
+        } else {
+            Box::default()
+        };
+        let keys = if scheduler == LbScheduler::SourceHash {
+            backends
+                .iter()
+                .map(|backend| addr_key(backend.addr))
+                .collect()
+        } else {
+            Box::default()
+        };
+        let uniform_weights = eligible
+            .windows(2)
+            .all(|pair| backends[pair[0] as usize].weight == backends[pair[1] as usize].weight);
+        Picker {
+            scheduler,
+            backends,
+            eligible,
+            wrr_period,
+            keys,
+            uniform_weights,
+            cursor: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn scheduler(&self) -> LbScheduler {
+        self.scheduler
+    }
+
+    pub fn backends(&self) -> &[Backend] {
+        &self.backends
+    }
+
+    /// Whether any backend can take new connections.
+    pub fn has_eligible(&self) -> bool {
+        !self.eligible.is_empty()
+    }
+
+    /// Picks a backend index for a new connection from `client`.
+    ///
+    /// `active(i)` returns the live connection count of backend `i`;
+    /// `excluded` lists indices already tried for this connection. Returns
+    /// `None` when no backend with weight > 0 is left.
+    pub fn pick(
+        &self,
+        client: IpAddr,
+        active: impl Fn(usize) -> u64,
+        excluded: &[usize],
+    ) -> Option<usize> {
+        if !excluded.is_empty()
+            && self
+                .eligible
+                .iter()
+                .all(|&index| excluded.contains(&(index as usize)))
+        {
+            return None;
+        }
+        match self.scheduler {
+            LbScheduler::RoundRobin => self.pick_round_robin(excluded),
+            LbScheduler::WeightedRoundRobin => self.pick_weighted_round_robin(excluded),
+            LbScheduler::LeastConnection => self.pick_least_loaded(active, excluded, false),
+            LbScheduler::WeightedLeastConnection => self.pick_least_loaded(active, excluded, true),
+            LbScheduler::SourceHash => self.pick_source_hash(client, excluded),
+            LbScheduler::TwoChoices => self.pick_two_choices(active, excluded),
+        }
+    }
+
+    fn pick_round_robin(&self, excluded: &[usize]) -> Option<usize> {
+        let count = self.eligible.len();
+        if count == 0 {
+            return None;
+        }
+        let start = self.cursor.fetch_add(1, Ordering::Relaxed) % count;
+        (0..count)
+            .map(|step| self.eligible[(start + step) % count] as usize)
+            .find(|index| !excluded.contains(index))
+    }
+
+    fn pick_weighted_round_robin(&self, excluded: &[usize]) -> Option<usize> {
+        let period = self.wrr_period.len();
+        if period == 0 {
+            return None;
+        }
+        let start = self.cursor.fetch_add(1, Ordering::Relaxed) % period;
+        // Bounded by the period; only the retry path (excluded non-empty) scans.
+        (0..period)
+            .map(|step| self.wrr_period[(start + step) % period] as usize)
+            .find(|index| !excluded.contains(index))
+    }
+
+    fn pick_least_loaded(
+        &self,
+        active: impl Fn(usize) -> u64,
+        excluded: &[usize],
+        weighted: bool,
+    ) -> Option<usize> {
+        let count = self.eligible.len();
+        if count == 0 {
+            return None;
+        }
+        // A rotating start makes ties go round robin.
+        let start = self.cursor.fetch_add(1, Ordering::Relaxed) % count;
+        let mut best: Option<(usize, u64)> = None;
+        for step in 0..count {
+            let index = self.eligible[(start + step) % count] as usize;
+            if excluded.contains(&index) {
+                continue;
+            }
+            let load = if weighted {
+                active(index).saturating_add(1)
+            } else {
+                active(index)
+            };
+            let better = match best {
+                None => true,
+                Some((best_index, best_load)) if weighted => lighter(
+                    load,
+                    self.backends[index].weight,
+                    best_load,
+                    self.backends[best_index].weight,
+                ),
+                Some((_, best_load)) => load < best_load,
+            };
+            if better {
+                best = Some((index, load));
+            }
+        }
+        best.map(|(index, _)| index)
+    }
+
+    fn pick_source_hash(&self, client: IpAddr, excluded: &[usize]) -> Option<usize> {
+        let client_key = ip_key(client);
+        let mut best: Option<(usize, f64)> = None;
+        for &index in self.eligible.iter() {
+            let index = index as usize;
+            if excluded.contains(&index) {
+                continue;
+            }
+            let hash = mix64(client_key ^ self.keys[index]);
+            let score = if self.uniform_weights {
+                // Monotonic in the hash, so it ranks exactly like the weighted score.
+                hash as f64
+            } else {
+                // (hash + 0.5) / 2^64 lies in (0, 1), so -ln is finite and > 0.
+                let unit = ((hash >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+                f64::from(self.backends[index].weight) / -unit.ln()
+            };
+            if best.is_none_or(|(_, best_score)| score > best_score) {
+                best = Some((index, score));
+            }
+        }
+        best.map(|(index, _)| index)
+    }
+
+    fn pick_two_choices(&self, active: impl Fn(usize) -> u64, excluded: &[usize]) -> Option<usize> {
+        let (first, second) = if excluded.is_empty() {
+            let count = self.eligible.len();
+            match count {
+                0 => return None,
+                1 => return Some(self.eligible[0] as usize),
+                _ => {}
+            }
+            let first = fastrand::usize(..count);
+            let mut second = fastrand::usize(..count - 1);
+            if second >= first {
+                second += 1;
+            }
+            (
+                self.eligible[first] as usize,
+                self.eligible[second] as usize,
+            )
+        } else {
+            // Retry path: allocating here is fine.
+            let candidates: Vec<usize> = self
+                .eligible
+                .iter()
+                .map(|&index| index as usize)
+                .filter(|index| !excluded.contains(index))
+                .collect();
+            match candidates.len() {
+                0 => return None,
+                1 => return Some(candidates[0]),
+                count => {
+                    let first = fastrand::usize(..count);
+                    let mut second = fastrand::usize(..count - 1);
+                    if second >= first {
+                        second += 1;
+                    }
+                    (candidates[first], candidates[second])
+                }
+            }
+        };
+        let first_load = active(first).saturating_add(1);
+        let second_load = active(second).saturating_add(1);
+        if lighter(
+            second_load,
+            self.backends[second].weight,
+            first_load,
+            self.backends[first].weight,
+        ) {
+            Some(second)
+        } else {
+            Some(first)
+        }
+    }
+}
+
+/// `load / weight < other_load / other_weight`, exactly (weights > 0).
+fn lighter(load: u64, weight: u32, other_load: u64, other_weight: u32) -> bool {
+    u128::from(load) * u128::from(other_weight) < u128::from(other_load) * u128::from(weight)
+}
+
+/// One period of nginx's smooth weighted round robin over `eligible`.
+fn smooth_wrr_period(backends: &[Backend], eligible: &[u32]) -> Box<[u32]> {
+    let mut weights: Vec<u64> = eligible
+        .iter()
+        .map(|&index| u64::from(backends[index as usize].weight))
+        .collect();
+    let divisor = weights.iter().copied().fold(0, gcd);
+    if divisor > 1 {
+        weights.iter_mut().for_each(|weight| *weight /= divisor);
+    }
+    let total: u64 = weights.iter().sum();
+    let limit = MAX_WRR_PERIOD as u64;
+    if total > limit {
+        weights
+            .iter_mut()
+            .for_each(|weight| *weight = (*weight * limit / total).max(1));
+    }
+    let total: i64 = weights.iter().map(|&weight| weight as i64).sum();
+    let mut current = vec![0i64; weights.len()];
+    let mut period = Vec::with_capacity(total as usize);
+    for _ in 0..total {
+        let mut best = 0;
+        for (slot, weight) in weights.iter().enumerate() {
+            current[slot] += *weight as i64;
+            // Strictly greater: the first maximum wins, as in nginx.
+            if current[slot] > current[best] {
+                best = slot;
+            }
+        }
+        current[best] -= total;
+        period.push(eligible[best]);
+    }
+    period.into_boxed_slice()
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// MurmurHash3's 64-bit finaliser: a fixed, well-mixing permutation.
+fn mix64(mut value: u64) -> u64 {
+    value ^= value >> 33;
+    value = value.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    value ^= value >> 33;
+    value = value.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    value ^ (value >> 33)
+}
+
+/// A stable key for a client IP; IPv4-mapped IPv6 hashes like the IPv4 address.
+pub(crate) fn ip_key(ip: IpAddr) -> u64 {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => mix64(u64::from(u32::from(v4)) ^ 0x4_0000_0000),
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            mix64((bits as u64) ^ mix64((bits >> 64) as u64 ^ 0x6_0000_0000))
+        }
+    }
+}
+
+fn addr_key(addr: SocketAddr) -> u64 {
+    mix64(
+        ip_key(addr.ip()).wrapping_add(u64::from(addr.port()).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::net::Ipv4Addr;
+
+    use super::*;
+
+    fn backends(weights: &[u32]) -> Vec<Backend> {
+        weights
+            .iter()
+            .enumerate()
+            .map(|(index, &weight)| Backend {
+                addr: SocketAddr::from(([10, 0, 0, index as u8 + 1], 80)),
+                weight,
+            })
+            .collect()
+    }
+
+    fn client(n: u32) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::from(0x0a64_0000 + n))
+    }
+
+    const IDLE: fn(usize) -> u64 = |_| 0;
+
+    /// Picks `count` times with no load and returns the sequence as letters.
+    fn sequence(scheduler: LbScheduler, weights: &[u32], count: usize) -> String {
+        let picker = Picker::new(scheduler, &backends(weights));
+        (0..count)
+            .map(|_| match picker.pick(client(1), IDLE, &[]) {
+                Some(index) => char::from(b'a' + index as u8),
+                None => '-',
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rr_cycles_through_backends_with_weight() {
+        assert_eq!(sequence(LbScheduler::RoundRobin, &[1, 1, 1], 7), "abcabca");
+        assert_eq!(sequence(LbScheduler::RoundRobin, &[5, 0, 1], 4), "acac");
+        assert_eq!(sequence(LbScheduler::RoundRobin, &[0, 0], 2), "--");
+        assert_eq!(sequence(LbScheduler::RoundRobin, &[], 1), "-");
+    }
+
+    #[test]
+    fn wrr_is_nginx_smooth_weighted_round_robin() {
+        assert_eq!(
+            sequence(LbScheduler::WeightedRoundRobin, &[5, 1, 1], 14),
+            "aabacaaaabacaa"
+        );
+        // Dividing by the gcd keeps the sequence.
+        assert_eq!(
+            sequence(LbScheduler::WeightedRoundRobin, &[50, 10, 10], 7),
+            "aabacaa"
+        );
+        assert_eq!(
+            sequence(LbScheduler::WeightedRoundRobin, &[1, 2], 6),
+            "babbab"
+        );
+        assert_eq!(
+            sequence(LbScheduler::WeightedRoundRobin, &[3, 0, 1], 4),
+            "aaca"
+        );
+        assert_eq!(sequence(LbScheduler::WeightedRoundRobin, &[0], 2), "--");
+    }
+
+    #[test]
+    fn wrr_with_huge_weights_keeps_proportions() {
+        let picker = Picker::new(
+            LbScheduler::WeightedRoundRobin,
+            &backends(&[3_000_000, 1_000_001]),
+        );
+        assert!(picker.wrr_period.len() <= MAX_WRR_PERIOD);
+        let mut counts = [0usize; 2];
+        for _ in 0..picker.wrr_period.len() {
+            counts[picker.pick(client(1), IDLE, &[]).unwrap()] += 1;
+        }
+        let ratio = counts[0] as f64 / counts[1] as f64;
+        assert!((ratio - 3.0).abs() < 0.01, "{counts:?}");
+    }
+
+    #[test]
+    fn every_scheduler_skips_excluded_and_weight_zero() {
+        let schedulers = [
+            LbScheduler::RoundRobin,
+            LbScheduler::WeightedRoundRobin,
+            LbScheduler::LeastConnection,
+            LbScheduler::WeightedLeastConnection,
+            LbScheduler::SourceHash,
+            LbScheduler::TwoChoices,
+        ];
+        for scheduler in schedulers {
+            let picker = Picker::new(scheduler, &backends(&[2, 0, 3, 1]));
+            for n in 0..200 {
+                let picked = picker.pick(client(n), IDLE, &[0, 3]);
+                assert_eq!(picked, Some(2), "{scheduler}");
+                let picked = picker.pick(client(n), IDLE, &[]).unwrap();
+                assert_ne!(picked, 1, "{scheduler} picked a weight-0 backend");
+            }
+            assert_eq!(
+                picker.pick(client(1), IDLE, &[0, 2, 3]),
+                None,
+                "{scheduler}"
+            );
+            let empty = Picker::new(scheduler, &[]);
+            assert_eq!(empty.pick(client(1), IDLE, &[]), None, "{scheduler}");
+        }
+    }
+
+    #[test]
+    fn lc_picks_the_least_loaded_and_round_robins_ties() {
+        let picker = Picker::new(LbScheduler::LeastConnection, &backends(&[1, 1, 1]));
+        let load = [5u64, 2, 7];
+        for _ in 0..10 {
+            assert_eq!(picker.pick(client(1), |i| load[i], &[]), Some(1));
+        }
+        assert_eq!(picker.pick(client(1), |i| load[i], &[1]), Some(0));
+        // Equal loads: every backend in turn.
+        assert_eq!(
+            sequence(LbScheduler::LeastConnection, &[1, 1, 1], 6),
+            "abcabc"
+        );
+        // lc ignores weights other than 0.
+        let picker = Picker::new(LbScheduler::LeastConnection, &backends(&[100, 1]));
+        assert_eq!(picker.pick(client(1), |i| [3, 2][i], &[]), Some(1));
+    }
+
+    #[test]
+    fn wlc_weighs_the_load() {
+        let picker = Picker::new(LbScheduler::WeightedLeastConnection, &backends(&[3, 1]));
+        // (9+1)/3 < (3+1)/1
+        assert_eq!(picker.pick(client(1), |i| [9, 3][i], &[]), Some(0));
+        // (12+1)/3 > (3+1)/1
+        assert_eq!(picker.pick(client(1), |i| [12, 3][i], &[]), Some(1));
+        // Filling from idle by always adding one connection to the pick
+        // ends in proportion to the weights.
+        let picker = Picker::new(LbScheduler::WeightedLeastConnection, &backends(&[3, 1, 2]));
+        let mut load = [0u64; 3];
+        for _ in 0..60 {
+            let index = picker.pick(client(1), |i| load[i], &[]).unwrap();
+            load[index] += 1;
+        }
+        assert_eq!(load, [30, 10, 20]);
+    }
+
+    #[test]
+    fn twos_prefers_the_less_loaded_of_two() {
+        let picker = Picker::new(LbScheduler::TwoChoices, &backends(&[1, 1]));
+        for _ in 0..50 {
+            assert_eq!(picker.pick(client(1), |i| [4, 1][i], &[]), Some(1));
+        }
+        // With three, the most loaded can only win when drawn with itself, which never happens.
+        let picker = Picker::new(LbScheduler::TwoChoices, &backends(&[1, 1, 1]));
+        for _ in 0..200 {
+            assert_ne!(picker.pick(client(1), |i| [1, 1, 9][i], &[]), Some(2));
+        }
+        // Weight-aware: filling from idle ends near the weights.
+        let picker = Picker::new(LbScheduler::TwoChoices, &backends(&[1, 4]));
+        let mut load = [0u64; 2];
+        for _ in 0..500 {
+            let index = picker.pick(client(1), |i| load[i], &[]).unwrap();
+            load[index] += 1;
+        }
+        assert!((95..=105).contains(&load[0]), "{load:?}");
+    }
+
+    #[test]
+    fn twos_spreads_idle_load_over_all_backends() {
+        let picker = Picker::new(LbScheduler::TwoChoices, &backends(&[1, 1, 1, 1]));
+        let mut counts = [0usize; 4];
+        for _ in 0..4000 {
+            counts[picker.pick(client(1), IDLE, &[]).unwrap()] += 1;
+        }
+        assert!(
+            counts.iter().all(|&count| (800..=1200).contains(&count)),
+            "{counts:?}"
+        );
+    }
+
+    fn sh_assignments(picker: &Picker, clients: u32) -> Vec<SocketAddr> {
+        (0..clients)
+            .map(|n| picker.backends()[picker.pick(client(n), IDLE, &[]).unwrap()].addr)
+            .collect()
+    }
+
+    #[test]
+    fn sh_is_stable_and_spreads_clients() {
+        let table = backends(&[1; 8]);
+        let picker = Picker::new(LbScheduler::SourceHash, &table);
+        let first = sh_assignments(&picker, 8000);
+        assert_eq!(
+            first,
+            sh_assignments(&picker, 8000),
+            "same client, same backend"
+        );
+        // A new picker (another director, or after a restart) agrees.
+        assert_eq!(
+            first,
+            sh_assignments(&Picker::new(LbScheduler::SourceHash, &table), 8000)
+        );
+        let mut counts: HashMap<SocketAddr, usize> = HashMap::new();
+        for addr in &first {
+            *counts.entry(*addr).or_default() += 1;
+        }
+        assert_eq!(counts.len(), 8);
+        assert!(
+            counts.values().all(|&count| (850..=1150).contains(&count)),
+            "{counts:?}"
+        );
+    }
+
+    #[test]
+    fn sh_moves_only_the_clients_of_a_changed_backend() {
+        let clients = 10_000;
+        let mut table = backends(&[1; 10]);
+        let before = sh_assignments(&Picker::new(LbScheduler::SourceHash, &table), clients);
+
+        // Removing one backend moves exactly its own clients.
+        let removed = table.remove(3);
+        let after = sh_assignments(&Picker::new(LbScheduler::SourceHash, &table), clients);
+        for (old, new) in before.iter().zip(&after) {
+            if *old != removed.addr {
+                assert_eq!(old, new);
+            }
+        }
+
+        // Adding one moves about 1/N of the clients, all to the new backend.
+        table.push(Backend {
+            addr: SocketAddr::from(([10, 0, 0, 99], 80)),
+            weight: 1,
+        });
+        let added = sh_assignments(&Picker::new(LbScheduler::SourceHash, &table), clients);
+        let moved: Vec<_> = after
+            .iter()
+            .zip(&added)
+            .filter(|(old, new)| old != new)
+            .collect();
+        assert!(
+            moved
+                .iter()
+                .all(|(_, new)| new.ip() == IpAddr::from([10, 0, 0, 99]))
+        );
+        let share = moved.len() as f64 / f64::from(clients);
+        assert!((0.07..0.13).contains(&share), "moved {share}");
+    }
+
+    #[test]
+    fn sh_weighted_follows_weights_and_stays_consistent() {
+        let table = backends(&[1, 3]);
+        let picker = Picker::new(LbScheduler::SourceHash, &table);
+        let assigned = sh_assignments(&picker, 8000);
+        let heavy = assigned
+            .iter()
+            .filter(|addr| **addr == table[1].addr)
+            .count();
+        assert!((5700..6300).contains(&heavy), "{heavy}");
+        // Changing one weight only moves clients to or from that backend.
+        let reweighted = backends(&[1, 3, 1]);
+        let before = sh_assignments(&Picker::new(LbScheduler::SourceHash, &reweighted), 8000);
+        let reweighted = backends(&[1, 3, 2]);
+        let after = sh_assignments(&Picker::new(LbScheduler::SourceHash, &reweighted), 8000);
+        for (old, new) in before.iter().zip(&after) {
+            if old != new {
+                assert_eq!(*new, reweighted[2].addr);
+            }
+        }
+    }
+
+    #[test]
+    fn sh_treats_ipv4_mapped_ipv6_as_ipv4() {
+        let picker = Picker::new(LbScheduler::SourceHash, &backends(&[1; 5]));
+        for n in 0..100 {
+            let IpAddr::V4(v4) = client(n) else {
+                unreachable!()
+            };
+            let mapped = IpAddr::V6(v4.to_ipv6_mapped());
+            assert_eq!(
+                picker.pick(client(n), IDLE, &[]),
+                picker.pick(mapped, IDLE, &[])
+            );
+        }
+    }
+
+    #[test]
+    fn sh_retry_takes_the_next_ranked_backend() {
+        let picker = Picker::new(LbScheduler::SourceHash, &backends(&[1; 4]));
+        let first = picker.pick(client(7), IDLE, &[]).unwrap();
+        let second = picker.pick(client(7), IDLE, &[first]).unwrap();
+        assert_ne!(first, second);
+        assert_eq!(picker.pick(client(7), IDLE, &[first]), Some(second));
+    }
+}

@@ -1,0 +1,154 @@
+//! Keeps the data planes in step with the table: turns `Desired` into running proxies (start, update, stop); owns no policy.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::model::DataPlane;
+use crate::lb::balance::Backend;
+use crate::lb::proxy::{self, BackendStats, ProxyHandle, ProxySpec};
+use crate::lb::table::{self, Desired, DesiredService, Op};
+
+/// The running data planes and what they were last told to hold.
+pub struct DataPlanes {
+    proxies: BTreeMap<String, ProxyHandle>,
+    applied: Desired,
+    shutdown: CancellationToken,
+    /// Services whose data plane is not available, already reported once.
+    reported_unavailable: BTreeMap<String, String>,
+}
+
+impl DataPlanes {
+    pub fn new(shutdown: CancellationToken) -> DataPlanes {
+        DataPlanes {
+            proxies: BTreeMap::new(),
+            applied: Desired::default(),
+            shutdown,
+            reported_unavailable: BTreeMap::new(),
+        }
+    }
+
+    /// Bring the data planes to `desired`; returns the operations performed
+    /// (for logs, `dump` and the history). A proxy that cannot listen is
+    /// logged and retried on the next call; the daemon carries on.
+    pub async fn apply(&mut self, desired: &Desired) -> Vec<Op> {
+        let ops = table::diff(&self.applied, desired);
+        if ops.is_empty() && self.proxies.len() == self.proxy_count(desired) {
+            return ops;
+        }
+        // Stop proxies whose service is gone or moved to another endpoint.
+        let stale: Vec<String> = self
+            .proxies
+            .iter()
+            .filter(|(name, handle)| {
+                desired.services.get(*name).is_none_or(|s| {
+                    s.spec.dataplane != DataPlane::Proxy || s.spec.listen != handle.listen()
+                })
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in stale {
+            if let Some(handle) = self.proxies.remove(&name) {
+                tracing::info!(service = %name, listen = %handle.listen(), "proxy stopped");
+                handle.close();
+            }
+        }
+        for (name, service) in &desired.services {
+            if service.spec.dataplane != DataPlane::Proxy {
+                let why = format!(
+                    "the {:?} data plane is not built yet (issue 4 follow-up); only the proxy serves traffic",
+                    service.spec.dataplane
+                );
+                if self
+                    .reported_unavailable
+                    .insert(name.clone(), why.clone())
+                    .is_none()
+                {
+                    tracing::warn!(service = %name, "{why}");
+                }
+                continue;
+            }
+            let spec = proxy_spec(service);
+            match self.proxies.get(name) {
+                Some(handle) => {
+                    if let Err(e) = handle.reconfigure(spec) {
+                        tracing::warn!(service = %name, error = %e, "proxy reconfigure failed");
+                    }
+                }
+                None => match proxy::start(spec, self.shutdown.child_token()).await {
+                    Ok(handle) => {
+                        tracing::info!(service = %name, listen = %service.spec.listen, "proxy listening");
+                        self.proxies.insert(name.clone(), handle);
+                    }
+                    Err(e) => {
+                        tracing::warn!(service = %name, listen = %service.spec.listen, error = %e, "proxy cannot listen; will retry");
+                        continue;
+                    }
+                },
+            }
+        }
+        self.applied = desired.clone();
+        ops
+    }
+
+    /// (active, total - active) connections per service and member, for
+    /// `lb show` (ipvsadm's ActiveConn / InActConn columns).
+    pub fn conn_counts(&self, service: &str, addr: SocketAddr) -> (u64, u64) {
+        self.proxies
+            .get(service)
+            .and_then(|p| p.stats().into_iter().find(|s| s.addr == addr))
+            .map(|s| (s.active, s.total.saturating_sub(s.active)))
+            .unwrap_or((0, 0))
+    }
+
+    /// Counters of every backend of every proxy.
+    pub fn stats(&self) -> Vec<(String, BackendStats)> {
+        self.proxies
+            .iter()
+            .flat_map(|(name, p)| p.stats().into_iter().map(move |s| (name.clone(), s)))
+            .collect()
+    }
+
+    /// The bound address of a service's proxy (tests use port 0).
+    pub fn local_addr(&self, service: &str) -> Option<SocketAddr> {
+        self.proxies.get(service)?.local_addr()
+    }
+
+    fn proxy_count(&self, desired: &Desired) -> usize {
+        desired
+            .services
+            .values()
+            .filter(|s| s.spec.dataplane == DataPlane::Proxy)
+            .count()
+    }
+}
+
+fn proxy_spec(service: &DesiredService) -> ProxySpec {
+    let spec = &service.spec;
+    let sorry_in_members = spec
+        .sorry_server
+        .is_some_and(|s| service.members.contains_key(&s));
+    ProxySpec {
+        listen: spec.listen,
+        scheduler: spec.scheduler,
+        backends: service
+            .members
+            .iter()
+            .map(|(addr, m)| Backend {
+                addr: *addr,
+                weight: m.weight,
+            })
+            .collect(),
+        persistence: spec.persistence,
+        retries: spec.retries,
+        connect_timeout: spec.connect_timeout,
+        // The table already swaps in the sorry server when quorum is lost;
+        // otherwise the proxy uses it when no member can take a connection.
+        sorry: if sorry_in_members {
+            None
+        } else {
+            spec.sorry_server
+        },
+    }
+}

@@ -1,0 +1,954 @@
+//! The built-in userspace TCP proxy: one listener per virtual service, a backend table published atomically, one task per connection relaying bytes; never decides health (the supervisor passes the table) and never cuts an established connection on a table change.
+//!
+//! # Design
+//!
+//! * **Table.** The backends, their [`Picker`] and their counters form an
+//!   immutable `Table` behind an `ArcSwap`. A new connection loads it
+//!   (no lock, no shared reference count), picks, clones the chosen
+//!   backend's `Arc<Counters>` and lets the table go. [`ProxyHandle::update`]
+//!   builds a new table off the connection path and swaps it in. Counters are
+//!   keyed by address and carried over, so a backend that stays keeps its
+//!   numbers.
+//! * **Drain.** A connection holds its backend's counters, not the table.
+//!   A removed backend therefore keeps its established connections until they
+//!   close; new connections only see the new table. Removed counters are
+//!   remembered weakly and listed by [`ProxyHandle::stats`] while connections
+//!   still use them (`in_table: false`).
+//! * **Counters** are relaxed atomics in a cache-line aligned block per
+//!   backend. `active` counts connections from the first connect attempt until
+//!   the relay ends (so least-connection sees connections being opened),
+//!   `total` counts established ones, `failures` failed connect attempts
+//!   (errors and timeouts), `bytes_in` bytes from clients to the backend,
+//!   `bytes_out` bytes from the backend to clients, both updated as they flow.
+//! * **Retries.** A connect error or timeout marks a failure and picks
+//!   another backend not yet tried, up to `retries` extra attempts (HAProxy's
+//!   `retries` with `option redispatch 1`: every retry goes elsewhere, without
+//!   a turn-around delay). When nothing is left the sorry server, if any, is
+//!   tried once; then the client connection is closed.
+//! * **Persistence** maps a client IP (IPv4-mapped IPv6 folded to IPv4) to the
+//!   backend it last used, with an expiry refreshed when a connection starts
+//!   and when it ends (IPVS `persistent`). The entry is honoured while that
+//!   backend is in the table with weight > 0. The map is 64 mutex-guarded
+//!   shards: a lock is held for one hash-map operation, never across an
+//!   `.await`, and only when persistence is on. Entries exist only for
+//!   completed TCP handshakes; a sweeper drops expired ones every 10 s.
+//! * **Relay.** Two loops per connection (one per direction) on split halves,
+//!   joined so that an error on either side ends both. End of stream on one
+//!   side becomes `shutdown(SHUT_WR)` on the other (half-close). Each
+//!   direction borrows a 16 KiB buffer only while data flows and gives it
+//!   back when the socket is drained, so idle connections hold no buffers.
+//!   There is no idle timeout: connections last as long as both ends keep
+//!   them open.
+//! * **Listening.** socket2 with `SO_REUSEADDR` and, on Linux, `IP_FREEBIND`
+//!   (no privilege needed), so a VIP held by the VRRP peer can be bound
+//!   before it arrives. If the bind still fails with `EADDRNOTAVAIL`, a
+//!   background task retries every second (one warning, then debug) and
+//!   [`start`] succeeds; [`ProxyHandle::local_addr`] is `None` until then.
+//!   `TCP_NODELAY` is set on both sides of every connection.
+//! * **Stopping.** Cancelling the `shutdown` token, calling
+//!   [`ProxyHandle::close`] or dropping the [`ProxyHandle`] stops accepting
+//!   and closes the listening socket. Established connections keep running
+//!   until they end; [`ProxyHandle::closed`] waits for that (put it under the
+//!   daemon's grace deadline). One accept task per listener spawns one task
+//!   per connection on the current (multi-threaded) runtime.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::WriteHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use crate::config::model::LbScheduler;
+use crate::lb::balance::{Backend, Picker, ip_key};
+
+/// What one proxy listens on and where it sends connections.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxySpec {
+    pub listen: SocketAddr,
+    pub scheduler: LbScheduler,
+    pub backends: Vec<Backend>,
+    /// Stick a client IP to its backend for this long after its last connection.
+    pub persistence: Option<Duration>,
+    /// Extra connect attempts, each on another backend.
+    pub retries: u32,
+    /// Per connect attempt; zero leaves it to the kernel's SYN retries.
+    pub connect_timeout: Duration,
+    /// Used when no real server can take the connection.
+    pub sorry: Option<SocketAddr>,
+}
+
+/// Counters of one backend, for `lb show` and the metrics page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendStats {
+    pub addr: SocketAddr,
+    /// The table weight; 0 for removed (draining) backends and the sorry server.
+    pub weight: u32,
+    /// Connections being opened or relayed now.
+    pub active: u64,
+    /// Connections established since the backend first appeared.
+    pub total: u64,
+    /// Bytes from clients to this backend.
+    pub bytes_in: u64,
+    /// Bytes from this backend to clients.
+    pub bytes_out: u64,
+    /// Failed connect attempts (errors and timeouts).
+    pub failures: u64,
+    /// False for a removed backend that still has connections.
+    pub in_table: bool,
+    /// This is the sorry server.
+    pub sorry: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("cannot move the proxy listening on {running} to {requested}: start a new proxy")]
+    ListenChanged {
+        running: SocketAddr,
+        requested: SocketAddr,
+    },
+}
+
+/// A running proxy. Dropping it stops accepting, like [`ProxyHandle::close`];
+/// established connections still run to their end.
+pub struct ProxyHandle {
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+}
+
+/// Starts a proxy for `spec` on the current tokio runtime.
+///
+/// Fails only when the listening socket cannot be set up for a reason other
+/// than the address not being local yet (e.g. the port is in use, or
+/// privileged without the capability). Stops accepting when `shutdown` is
+/// cancelled.
+pub async fn start(spec: ProxySpec, shutdown: CancellationToken) -> io::Result<ProxyHandle> {
+    let listen = spec.listen;
+    let table = Table::build(
+        Settings::from_spec(&spec),
+        spec.backends,
+        None,
+        &mut Vec::new(),
+    );
+    let shared = Arc::new(Shared {
+        listen,
+        table: ArcSwap::from_pointee(table),
+        draining: Mutex::new(Vec::new()),
+        sticky: StickyTable::new(),
+        local_addr: OnceLock::new(),
+    });
+    let stop = shutdown.child_token();
+    let tracker = TaskTracker::new();
+    match bind_listener(listen) {
+        Ok(listener) => {
+            let listener = TcpListener::from_std(listener)?;
+            shared.set_local_addr(&listener);
+            info!(%listen, "proxy listening");
+            tracker.spawn(accept_loop(
+                shared.clone(),
+                listener,
+                stop.clone(),
+                tracker.clone(),
+            ));
+        }
+        Err(error) if error.kind() == io::ErrorKind::AddrNotAvailable => {
+            warn!(%listen, %error, "proxy listen address not available yet; retrying every second");
+            let (shared, stop, connections) = (shared.clone(), stop.clone(), tracker.clone());
+            tracker.spawn(async move {
+                let Some(listener) = bind_when_available(listen, &stop, bind_listener).await else {
+                    return;
+                };
+                match TcpListener::from_std(listener) {
+                    Ok(listener) => {
+                        shared.set_local_addr(&listener);
+                        info!(%listen, "proxy listen address available; listening");
+                        accept_loop(shared, listener, stop, connections).await;
+                    }
+                    Err(error) => warn!(%listen, %error, "cannot register the proxy listener"),
+                }
+            });
+        }
+        Err(error) => {
+            return Err(io::Error::new(
+                error.kind(),
+                format!("cannot listen on {listen}: {error}"),
+            ));
+        }
+    }
+    tracker.spawn(sweep_sticky(shared.clone(), stop.clone()));
+    Ok(ProxyHandle {
+        shared,
+        stop,
+        tracker,
+    })
+}
+
+impl ProxyHandle {
+    /// The configured listen address.
+    pub fn listen(&self) -> SocketAddr {
+        self.shared.listen
+    }
+
+    /// The bound address (with the real port when `listen` had port 0);
+    /// `None` while waiting for the address to become local.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.shared.local_addr.get().copied()
+    }
+
+    /// Replaces the backend set. New connections use it at once; connections
+    /// to removed backends continue (drain). Counters carry over by address.
+    /// A repeated address keeps its first entry.
+    pub fn update(&self, backends: Vec<Backend>) {
+        let mut draining = lock(&self.shared.draining);
+        let old = self.shared.table.load_full();
+        let table = Table::build(old.settings.clone(), backends, Some(&old), &mut draining);
+        self.shared.table.store(Arc::new(table));
+    }
+
+    /// Applies everything in `spec` but the listen address, which cannot change.
+    pub fn reconfigure(&self, spec: ProxySpec) -> Result<(), ProxyError> {
+        if spec.listen != self.shared.listen {
+            return Err(ProxyError::ListenChanged {
+                running: self.shared.listen,
+                requested: spec.listen,
+            });
+        }
+        let mut draining = lock(&self.shared.draining);
+        let old = self.shared.table.load_full();
+        let table = Table::build(
+            Settings::from_spec(&spec),
+            spec.backends,
+            Some(&old),
+            &mut draining,
+        );
+        self.shared.table.store(Arc::new(table));
+        Ok(())
+    }
+
+    /// Counters of the backends in the table (in table order), then the sorry
+    /// server, then removed backends that still have connections.
+    pub fn stats(&self) -> Vec<BackendStats> {
+        // The draining lock first: update() swaps the table under it, so a
+        // backend is never listed twice or missed.
+        let mut draining = lock(&self.shared.draining);
+        let table = self.shared.table.load();
+        let mut stats = Vec::with_capacity(table.counters.len() + 1 + draining.len());
+        for (backend, counters) in table.picker.backends().iter().zip(table.counters.iter()) {
+            stats.push(counters.snapshot(backend.weight, true));
+        }
+        if let Some(sorry) = &table.sorry {
+            stats.push(sorry.snapshot(0, true));
+        }
+        draining.retain(|counters| counters.strong_count() > 0);
+        for counters in draining.iter().filter_map(Weak::upgrade) {
+            if counters.active.load(Ordering::Relaxed) > 0 {
+                stats.push(counters.snapshot(0, false));
+            }
+        }
+        stats
+    }
+
+    /// Stops accepting and closes the listening socket; established
+    /// connections continue.
+    pub fn close(&self) {
+        self.stop.cancel();
+    }
+
+    /// Waits until the proxy has stopped accepting (shutdown, [`close`]) and
+    /// every connection has ended.
+    ///
+    /// [`close`]: ProxyHandle::close
+    pub async fn closed(&self) {
+        self.stop.cancelled().await;
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+impl Drop for ProxyHandle {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl fmt::Debug for ProxyHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProxyHandle")
+            .field("listen", &self.shared.listen)
+            .field("local_addr", &self.local_addr())
+            .field("closed", &self.stop.is_cancelled())
+            .finish()
+    }
+}
+
+/// Each direction's buffer while data flows.
+const RELAY_BUFFER: usize = 16 * 1024;
+const LISTEN_BACKLOG: i32 = 4096;
+const BIND_RETRY: Duration = Duration::from_secs(1);
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+const STICKY_SWEEP: Duration = Duration::from_secs(10);
+const STICKY_SHARDS: usize = 64;
+
+struct Shared {
+    listen: SocketAddr,
+    table: ArcSwap<Table>,
+    /// Counters of removed backends; also serialises table writers.
+    draining: Mutex<Vec<Weak<Counters>>>,
+    sticky: StickyTable,
+    local_addr: OnceLock<SocketAddr>,
+}
+
+impl Shared {
+    fn set_local_addr(&self, listener: &TcpListener) {
+        let addr = listener.local_addr().unwrap_or(self.listen);
+        // Set once: only one task ever binds.
+        let _ = self.local_addr.set(addr);
+    }
+}
+
+/// Table settings that can change without rebinding.
+#[derive(Clone, Debug)]
+struct Settings {
+    scheduler: LbScheduler,
+    persistence: Option<Duration>,
+    retries: u32,
+    connect_timeout: Duration,
+    sorry: Option<SocketAddr>,
+}
+
+impl Settings {
+    fn from_spec(spec: &ProxySpec) -> Settings {
+        Settings {
+            scheduler: spec.scheduler,
+            persistence: spec.persistence,
+            retries: spec.retries,
+            connect_timeout: spec.connect_timeout,
+            sorry: spec.sorry,
+        }
+    }
+}
+
+/// One immutable snapshot; `counters[i]` belongs to `picker.backends()[i]`.
+struct Table {
+    settings: Settings,
+    picker: Picker,
+    counters: Box<[Arc<Counters>]>,
+    index: HashMap<SocketAddr, usize>,
+    sorry: Option<Arc<Counters>>,
+}
+
+impl Table {
+    /// Builds a table, reusing the counters of `old` and of `draining` by
+    /// address; counters of `old` that are not reused go to `draining`.
+    fn build(
+        settings: Settings,
+        backends: Vec<Backend>,
+        old: Option<&Table>,
+        draining: &mut Vec<Weak<Counters>>,
+    ) -> Table {
+        let mut unique = Vec::with_capacity(backends.len());
+        let mut index = HashMap::with_capacity(backends.len());
+        for backend in backends {
+            if index.contains_key(&backend.addr) {
+                warn!(backend = %backend.addr, "backend listed twice; keeping the first entry");
+                continue;
+            }
+            index.insert(backend.addr, unique.len());
+            unique.push(backend);
+        }
+        let counters: Box<[Arc<Counters>]> = unique
+            .iter()
+            .map(|backend| reuse_counters(backend.addr, false, old, draining))
+            .collect();
+        let sorry = settings
+            .sorry
+            .map(|addr| reuse_counters(addr, true, old, draining));
+        if let Some(old) = old {
+            for counters in old.counters.iter() {
+                if !index.contains_key(&counters.addr) {
+                    draining.push(Arc::downgrade(counters));
+                }
+            }
+            if let Some(old_sorry) = &old.sorry
+                && settings.sorry != Some(old_sorry.addr)
+            {
+                draining.push(Arc::downgrade(old_sorry));
+            }
+        }
+        draining.retain(|counters| counters.strong_count() > 0);
+        Table {
+            picker: Picker::new(settings.scheduler, &unique),
+            settings,
+            counters,
+            index,
+            sorry,
+        }
+    }
+}
+
+fn reuse_counters(
+    addr: SocketAddr,
+    sorry: bool,
+    old: Option<&Table>,
+    draining: &mut Vec<Weak<Counters>>,
+) -> Arc<Counters> {
+    let from_old = old.and_then(|old| {
+        if sorry {
+            old.sorry.clone().filter(|counters| counters.addr == addr)
+        } else {
+            old.index
+                .get(&addr)
+                .map(|&index| old.counters[index].clone())
+        }
+    });
+    if let Some(counters) = from_old {
+        return counters;
+    }
+    let revived = draining.iter().enumerate().find_map(|(position, weak)| {
+        weak.upgrade()
+            .filter(|counters| counters.addr == addr && counters.sorry == sorry)
+            .map(|c| (position, c))
+    });
+    if let Some((position, counters)) = revived {
+        draining.swap_remove(position);
+        return counters;
+    }
+    Arc::new(Counters::new(addr, sorry))
+}
+
+/// Live counters of one backend, aligned so that two backends never share a
+/// cache line.
+#[repr(align(64))]
+#[derive(Debug)]
+struct Counters {
+    addr: SocketAddr,
+    sorry: bool,
+    active: AtomicU64,
+    total: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    failures: AtomicU64,
+}
+
+impl Counters {
+    fn new(addr: SocketAddr, sorry: bool) -> Counters {
+        Counters {
+            addr,
+            sorry,
+            active: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+        }
+    }
+
+    fn snapshot(&self, weight: u32, in_table: bool) -> BackendStats {
+        BackendStats {
+            addr: self.addr,
+            weight,
+            active: self.active.load(Ordering::Relaxed),
+            total: self.total.load(Ordering::Relaxed),
+            bytes_in: self.bytes_in.load(Ordering::Relaxed),
+            bytes_out: self.bytes_out.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+            in_table,
+            sorry: self.sorry,
+        }
+    }
+}
+
+/// One connection's claim on a backend: `active` is incremented on creation
+/// and decremented on drop, whatever path the connection takes.
+struct Lease {
+    counters: Arc<Counters>,
+}
+
+impl Lease {
+    fn new(counters: Arc<Counters>) -> Lease {
+        counters.active.fetch_add(1, Ordering::Relaxed);
+        Lease { counters }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.counters.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn bind_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    // Socket::new sets close-on-exec.
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let freebind = match addr {
+            SocketAddr::V4(_) => socket.set_freebind_v4(true),
+            SocketAddr::V6(_) => socket.set_freebind_v6(true),
+        };
+        if let Err(error) = freebind {
+            // Kernels before 4.15 have no IPV6_FREEBIND; binding may still work.
+            debug!(listen = %addr, %error, "cannot set IP_FREEBIND");
+        }
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Retries `bind` every second until it succeeds or `stop` is cancelled.
+/// `EADDRNOTAVAIL` is logged at debug (start already warned); another error
+/// is logged at warn when it first appears.
+async fn bind_when_available<T>(
+    addr: SocketAddr,
+    stop: &CancellationToken,
+    mut bind: impl FnMut(SocketAddr) -> io::Result<T>,
+) -> Option<T> {
+    let mut last_kind = io::ErrorKind::AddrNotAvailable;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return None,
+            () = tokio::time::sleep(BIND_RETRY) => {}
+        }
+        match bind(addr) {
+            Ok(bound) => return Some(bound),
+            Err(error) if error.kind() == last_kind => {
+                debug!(listen = %addr, %error, "proxy listen address still unavailable")
+            }
+            Err(error) => {
+                warn!(listen = %addr, %error, "proxy cannot listen yet; retrying every second");
+                last_kind = error.kind();
+            }
+        }
+    }
+}
+
+async fn accept_loop(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let listen = shared.listen;
+    let cancelled = stop.cancelled();
+    tokio::pin!(cancelled);
+    let mut failing = false;
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = &mut cancelled => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                failing = false;
+                tracker.spawn(serve(shared.clone(), stream, peer));
+            }
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::ConnectionAborted
+                        | io::ErrorKind::ConnectionReset
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
+                debug!(%listen, %error, "client left before accept");
+            }
+            Err(error) => {
+                // EMFILE, ENFILE, ENOBUFS, ENOMEM: pause instead of spinning.
+                if failing {
+                    debug!(%listen, %error, "accept still failing");
+                } else {
+                    warn!(%listen, %error, "proxy cannot accept connections; pausing");
+                    failing = true;
+                }
+                tokio::select! {
+                    () = &mut cancelled => break,
+                    () = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => {}
+                }
+            }
+        }
+    }
+    info!(%listen, "proxy stopped accepting");
+}
+
+async fn serve(shared: Arc<Shared>, client: TcpStream, peer: SocketAddr) {
+    // Failing to set TCP_NODELAY costs latency, not correctness.
+    let _ = client.set_nodelay(true);
+    let client_ip = peer.ip().to_canonical();
+    let Some((backend, lease)) = connect_backend(&shared, client_ip).await else {
+        debug!(listen = %shared.listen, client = %peer, "no backend reachable; closing the client connection");
+        return;
+    };
+    if let Err(error) = relay(client, backend, &lease.counters).await {
+        debug!(listen = %shared.listen, client = %peer, backend = %lease.counters.addr, %error, "connection ended with an error");
+    }
+    if let Some(persistence) = shared.table.load().settings.persistence
+        && !lease.counters.sorry
+    {
+        shared
+            .sticky
+            .insert(client_ip, lease.counters.addr, Instant::now() + persistence);
+    }
+}
+
+/// Connects to a backend for `client_ip`, with retries on other backends
+/// and the sorry server last. `None` when every attempt failed.
+async fn connect_backend(shared: &Shared, client_ip: IpAddr) -> Option<(TcpStream, Lease)> {
+    let mut tried: Vec<SocketAddr> = Vec::new();
+    let mut sorry_tried = false;
+    loop {
+        // The table guard lives only in this block, never across an await.
+        let (lease, connect_timeout, persistence) = {
+            let table = shared.table.load();
+            let settings = &table.settings;
+            let may_retry = tried.len() <= settings.retries as usize;
+            let chosen = if may_retry {
+                choose(&table, &shared.sticky, client_ip, &tried)
+            } else {
+                None
+            };
+            let counters = match chosen {
+                Some(counters) => counters,
+                None => match &table.sorry {
+                    Some(sorry) if !sorry_tried => {
+                        sorry_tried = true;
+                        sorry.clone()
+                    }
+                    _ => return None,
+                },
+            };
+            (
+                Lease::new(counters),
+                settings.connect_timeout,
+                settings.persistence,
+            )
+        };
+        let addr = lease.counters.addr;
+        match connect(addr, connect_timeout).await {
+            Ok(stream) => {
+                lease.counters.total.fetch_add(1, Ordering::Relaxed);
+                if let Some(persistence) = persistence
+                    && !lease.counters.sorry
+                {
+                    shared
+                        .sticky
+                        .insert(client_ip, addr, Instant::now() + persistence);
+                }
+                return Some((stream, lease));
+            }
+            Err(error) => {
+                lease.counters.failures.fetch_add(1, Ordering::Relaxed);
+                debug!(listen = %shared.listen, backend = %addr, %error, "connect to backend failed");
+                if lease.counters.sorry {
+                    return None;
+                }
+                tried.push(addr);
+            }
+        }
+    }
+}
+
+/// The persistent backend if it can take the connection, else the picker's choice.
+fn choose(
+    table: &Table,
+    sticky: &StickyTable,
+    client_ip: IpAddr,
+    tried: &[SocketAddr],
+) -> Option<Arc<Counters>> {
+    if tried.is_empty()
+        && table.settings.persistence.is_some()
+        && let Some(addr) = sticky.get(client_ip, Instant::now())
+        && let Some(&index) = table.index.get(&addr)
+        && table.picker.backends()[index].weight > 0
+    {
+        return Some(table.counters[index].clone());
+    }
+    // Empty on the first attempt, so no allocation there.
+    let excluded: Vec<usize> = tried
+        .iter()
+        .filter_map(|addr| table.index.get(addr).copied())
+        .collect();
+    let index = table.picker.pick(
+        client_ip,
+        |index| table.counters[index].active.load(Ordering::Relaxed),
+        &excluded,
+    )?;
+    Some(table.counters[index].clone())
+}
+
+async fn connect(addr: SocketAddr, connect_timeout: Duration) -> io::Result<TcpStream> {
+    let stream = if connect_timeout.is_zero() {
+        TcpStream::connect(addr).await?
+    } else {
+        match tokio::time::timeout(connect_timeout, TcpStream::connect(addr)).await {
+            Ok(connected) => connected?,
+            Err(_elapsed) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("connect timed out after {connect_timeout:?}"),
+                ));
+            }
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// Relays both directions until both have ended, or either fails.
+async fn relay(
+    mut client: TcpStream,
+    mut backend: TcpStream,
+    counters: &Counters,
+) -> io::Result<()> {
+    let (client_read, mut client_write) = client.split();
+    let (backend_read, mut backend_write) = backend.split();
+    tokio::try_join!(
+        pump(client_read, &mut backend_write, &counters.bytes_in),
+        pump(backend_read, &mut client_write, &counters.bytes_out),
+    )?;
+    Ok(())
+}
+
+/// Copies one direction; end of stream is passed on as a half-close.
+async fn pump(
+    mut from: tokio::net::tcp::ReadHalf<'_>,
+    to: &mut WriteHalf<'_>,
+    counter: &AtomicU64,
+) -> io::Result<()> {
+    let mut buffer: Vec<u8> = Vec::new();
+    loop {
+        if buffer.capacity() == 0 {
+            // Wait for data before taking memory.
+            from.as_ref().readable().await?;
+            buffer.reserve_exact(RELAY_BUFFER);
+        }
+        // Reads into the spare capacity, without zeroing it first.
+        let read = from.read_buf(&mut buffer).await?;
+        if read == 0 {
+            to.shutdown().await?;
+            return Ok(());
+        }
+        to.write_all(&buffer).await?;
+        counter.fetch_add(read as u64, Ordering::Relaxed);
+        if read < buffer.capacity() {
+            // A short read drained the socket: give the buffer back while idle.
+            buffer = Vec::new();
+        } else {
+            buffer.clear();
+        }
+    }
+}
+
+/// Client IP → backend, with expiry. See the module docs.
+struct StickyTable {
+    shards: Box<[Mutex<HashMap<IpAddr, Sticky>>]>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Sticky {
+    backend: SocketAddr,
+    expires: Instant,
+}
+
+impl StickyTable {
+    fn new() -> StickyTable {
+        StickyTable {
+            shards: (0..STICKY_SHARDS)
+                .map(|_| Mutex::new(HashMap::new()))
+                .collect(),
+        }
+    }
+
+    fn shard(&self, client_ip: IpAddr) -> MutexGuard<'_, HashMap<IpAddr, Sticky>> {
+        lock(&self.shards[ip_key(client_ip) as usize % STICKY_SHARDS])
+    }
+
+    fn get(&self, client_ip: IpAddr, now: Instant) -> Option<SocketAddr> {
+        let shard = self.shard(client_ip);
+        shard
+            .get(&client_ip)
+            .filter(|sticky| sticky.expires > now)
+            .map(|sticky| sticky.backend)
+    }
+
+    fn insert(&self, client_ip: IpAddr, backend: SocketAddr, expires: Instant) {
+        self.shard(client_ip)
+            .insert(client_ip, Sticky { backend, expires });
+    }
+
+    fn sweep(&self, now: Instant) {
+        for shard in self.shards.iter() {
+            lock(shard).retain(|_, sticky| sticky.expires > now);
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.shards.iter().map(|shard| lock(shard).len()).sum()
+    }
+}
+
+async fn sweep_sticky(shared: Arc<Shared>, stop: CancellationToken) {
+    let mut ticker = tokio::time::interval(STICKY_SWEEP);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticker.tick() => shared.sticky.sweep(Instant::now()),
+        }
+    }
+}
+
+/// Locks, ignoring poisoning: every critical section here is a single
+/// hash-map or vector operation that leaves the data consistent.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+
+    fn addr(last: u8) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, last], 80))
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            scheduler: LbScheduler::RoundRobin,
+            persistence: None,
+            retries: 0,
+            connect_timeout: Duration::from_secs(1),
+            sorry: None,
+        }
+    }
+
+    fn table(old: Option<&Table>, draining: &mut Vec<Weak<Counters>>, lasts: &[u8]) -> Table {
+        let backends = lasts
+            .iter()
+            .map(|&last| Backend {
+                addr: addr(last),
+                weight: 1,
+            })
+            .collect();
+        Table::build(settings(), backends, old, draining)
+    }
+
+    #[test]
+    fn counters_carry_over_by_address_and_removed_ones_drain() {
+        let mut draining = Vec::new();
+        let first = table(None, &mut draining, &[1, 2]);
+        first.counters[0].total.store(7, Ordering::Relaxed);
+        let lease = Lease::new(first.counters[1].clone());
+
+        let second = table(Some(&first), &mut draining, &[3, 1]);
+        assert!(Arc::ptr_eq(&second.counters[1], &first.counters[0]));
+        assert_eq!(second.counters[1].total.load(Ordering::Relaxed), 7);
+        assert_eq!(draining.len(), 1, "backend 2 drains");
+        drop(first);
+
+        // Re-adding a draining backend revives its counters.
+        let third = table(Some(&second), &mut draining, &[1, 2]);
+        assert!(Arc::ptr_eq(&third.counters[1], &lease.counters));
+        assert_eq!(third.counters[1].active.load(Ordering::Relaxed), 1);
+        drop(lease);
+        assert_eq!(third.counters[1].active.load(Ordering::Relaxed), 0);
+
+        // Backend 3 left with no connection: forgotten once the old tables are gone.
+        drop(second);
+        let fourth = table(Some(&third), &mut draining, &[1, 2]);
+        assert!(draining.is_empty());
+        assert_eq!(fourth.counters.len(), 2);
+    }
+
+    #[test]
+    fn duplicate_backends_keep_the_first_entry() {
+        let backends = vec![
+            Backend {
+                addr: addr(1),
+                weight: 3,
+            },
+            Backend {
+                addr: addr(1),
+                weight: 5,
+            },
+            Backend {
+                addr: addr(2),
+                weight: 1,
+            },
+        ];
+        let table = Table::build(settings(), backends, None, &mut Vec::new());
+        assert_eq!(table.picker.backends().len(), 2);
+        assert_eq!(table.picker.backends()[0].weight, 3);
+        assert_eq!(table.index[&addr(2)], 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sticky_entries_expire_and_are_swept() {
+        let sticky = StickyTable::new();
+        let client = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
+        let now = Instant::now();
+        sticky.insert(client, addr(1), now + Duration::from_secs(30));
+        assert_eq!(sticky.get(client, now), Some(addr(1)));
+        tokio::time::advance(Duration::from_secs(29)).await;
+        assert_eq!(sticky.get(client, Instant::now()), Some(addr(1)));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(sticky.get(client, Instant::now()), None);
+        assert_eq!(sticky.len(), 1);
+        sticky.sweep(Instant::now());
+        assert_eq!(sticky.len(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bind_is_retried_every_second_until_the_address_appears() {
+        let stop = CancellationToken::new();
+        let mut attempts = 0;
+        let started = Instant::now();
+        let bound = bind_when_available(addr(1), &stop, |_| {
+            attempts += 1;
+            if attempts < 3 {
+                Err(io::Error::from(io::ErrorKind::AddrNotAvailable))
+            } else {
+                Ok("bound")
+            }
+        })
+        .await;
+        assert_eq!(bound, Some("bound"));
+        assert_eq!(attempts, 3);
+        assert_eq!(started.elapsed(), Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bind_retry_stops_on_shutdown() {
+        let stop = CancellationToken::new();
+        let waiter = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                bind_when_available(addr(1), &stop, |_| -> io::Result<()> {
+                    Err(io::Error::from(io::ErrorKind::AddrNotAvailable))
+                })
+                .await
+            })
+        };
+        tokio::time::advance(Duration::from_secs(5)).await;
+        stop.cancel();
+        assert_eq!(waiter.await.unwrap(), None);
+    }
+}
