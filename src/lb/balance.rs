@@ -14,7 +14,8 @@
 //!   its sequence (weights 5,1,1 give `a a b a c a a`), then walked with the
 //!   cursor. Weights are divided by their gcd; periods longer than
 //!   [`MAX_WRR_PERIOD`] are scaled down proportionally (an approximation
-//!   that only large, coprime weights hit).
+//!   that only large, coprime weights hit). Building the period costs
+//!   O(period × backends), once per table change, off the connection path.
 //! * `lc`: fewest active connections; ties go round robin (HAProxy `leastconn`).
 //! * `wlc`: smallest `(active + 1) / weight`, compared exactly by
 //!   cross-multiplication; ties round robin. The `+ 1` makes idle backends
@@ -23,7 +24,7 @@
 //!   IP: each backend scores `weight / -ln(h)` where `h` is a stable hash of
 //!   (client IP, backend address) in (0, 1); the highest score wins. Adding
 //!   or removing one backend moves only the clients that pick, or picked, that
-//!   backend (~1/N). The hash is fixed (FNV-free splitmix/murmur finaliser),
+//!   backend (~1/N). The hash is fixed (MurmurHash3's finaliser),
 //!   so two directors map a client to the same backend. O(N) per pick.
 //! * `twos`: power of two choices: two distinct backends drawn uniformly, the
 //!   one with the smaller `(active + 1) / weight` wins (the first on a tie).

@@ -23,8 +23,9 @@
 //! * **Retries.** A connect error or timeout marks a failure and picks
 //!   another backend not yet tried, up to `retries` extra attempts (HAProxy's
 //!   `retries` with `option redispatch 1`: every retry goes elsewhere, without
-//!   a turn-around delay). When nothing is left the sorry server, if any, is
-//!   tried once; then the client connection is closed.
+//!   a turn-around delay). When no backend is left to try or the retries are
+//!   used up, the sorry server, if any, is tried once; then the client
+//!   connection is closed.
 //! * **Persistence** maps a client IP (IPv4-mapped IPv6 folded to IPv4) to the
 //!   backend it last used, with an expiry refreshed when a connection starts
 //!   and when it ends (IPVS `persistent`). The entry is honoured while that
@@ -602,7 +603,7 @@ async fn serve(shared: Arc<Shared>, client: TcpStream, peer: SocketAddr) {
     {
         shared
             .sticky
-            .insert(client_ip, lease.counters.addr, Instant::now() + persistence);
+            .insert(client_ip, lease.counters.addr, expiry(persistence));
     }
 }
 
@@ -645,9 +646,7 @@ async fn connect_backend(shared: &Shared, client_ip: IpAddr) -> Option<(TcpStrea
                 if let Some(persistence) = persistence
                     && !lease.counters.sorry
                 {
-                    shared
-                        .sticky
-                        .insert(client_ip, addr, Instant::now() + persistence);
+                    shared.sticky.insert(client_ip, addr, expiry(persistence));
                 }
                 return Some((stream, lease));
             }
@@ -664,6 +663,9 @@ async fn connect_backend(shared: &Shared, client_ip: IpAddr) -> Option<(TcpStrea
 }
 
 /// The persistent backend if it can take the connection, else the picker's choice.
+///
+/// Indexing cannot panic: `index` values come from the picker or the index
+/// map, both built from the same backend list as `table.counters`.
 fn choose(
     table: &Table,
     sticky: &StickyTable,
@@ -812,6 +814,15 @@ async fn sweep_sticky(shared: Arc<Shared>, stop: CancellationToken) {
             _ = ticker.tick() => shared.sticky.sweep(Instant::now()),
         }
     }
+}
+
+/// Now plus `persistence`, saturating instead of overflowing (no panic for
+/// absurd durations).
+fn expiry(persistence: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(persistence)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(now)
 }
 
 /// Locks, ignoring poisoning: every critical section here is a single
