@@ -139,7 +139,7 @@ fn main() -> ExitCode {
         Command::Start { daemon } => start(path, format, *daemon),
         Command::Stop => client(path, format, Request::Stop),
         Command::Status => client(path, format, Request::Status),
-        Command::Dump { json } => dump(path, format, *json),
+        Command::Dump { json } => answer(path, format, Request::Dump, *json),
         Command::Reload => client(path, format, Request::Reload),
         Command::Pause => client(path, format, Request::Pause),
         Command::Resume => client(path, format, Request::Resume),
@@ -192,33 +192,7 @@ fn main() -> ExitCode {
 
 fn lb_command(path: Option<&Path>, format: Option<Format>, command: &LbCommand) -> ExitCode {
     let (vs, rs, change) = match command {
-        LbCommand::Show { json } => {
-            return match call(path, format, &Request::LbShow) {
-                Ok(Response::Lb { text, json: value }) => {
-                    if *json {
-                        println!(
-                            "{}",
-                            serde_json::to_string_pretty(&value).unwrap_or_default()
-                        );
-                    } else {
-                        print!("{text}");
-                    }
-                    ExitCode::SUCCESS
-                }
-                Ok(Response::Error { message }) => {
-                    eprintln!("keepmon: {message}");
-                    ExitCode::from(1)
-                }
-                Ok(other) => {
-                    eprintln!("keepmon: unexpected answer {other:?}");
-                    ExitCode::from(1)
-                }
-                Err(message) => {
-                    eprintln!("keepmon: {message}");
-                    ExitCode::from(3)
-                }
-            };
-        }
+        LbCommand::Show { json } => return answer(path, format, Request::LbShow, *json),
         LbCommand::Drain {
             virtual_service,
             real_server,
@@ -351,7 +325,28 @@ fn start(path: Option<&Path>, format: Option<Format>, daemon: bool) -> ExitCode 
 
 /// Send one request to the running daemon and print the answer.
 fn client(path: Option<&Path>, format: Option<Format>, request: Request) -> ExitCode {
-    match call(path, format, &request) {
+    answer(path, format, request, false)
+}
+
+/// Send one request and print the answer as text, or as JSON when `json`
+/// (for answers that carry data: dump, lb show).
+fn answer(path: Option<&Path>, format: Option<Format>, request: Request, json: bool) -> ExitCode {
+    let response = call(path, format, &request);
+    if json {
+        let value = match &response {
+            Ok(Response::Dump(d)) => serde_json::to_value(d).ok(),
+            Ok(Response::Lb { json, .. }) => Some(json.clone()),
+            _ => None,
+        };
+        if let Some(value) = value {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            );
+            return ExitCode::SUCCESS;
+        }
+    }
+    match response {
         Ok(Response::Ok { message }) => {
             println!("{message}");
             ExitCode::SUCCESS
@@ -385,32 +380,6 @@ fn client(path: Option<&Path>, format: Option<Format>, request: Request) -> Exit
         Ok(Response::Lb { text, .. }) => {
             print!("{text}");
             ExitCode::SUCCESS
-        }
-        Err(message) => {
-            eprintln!("keepmon: {message}");
-            ExitCode::from(3)
-        }
-    }
-}
-
-fn dump(path: Option<&Path>, format: Option<Format>, json: bool) -> ExitCode {
-    if !json {
-        return client(path, format, Request::Dump);
-    }
-    match call(path, format, &Request::Dump) {
-        Ok(Response::Dump(d)) => match serde_json::to_string_pretty(&d) {
-            Ok(text) => {
-                println!("{text}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("keepmon: {e}");
-                ExitCode::from(1)
-            }
-        },
-        Ok(other) => {
-            eprintln!("keepmon: unexpected answer {other:?}");
-            ExitCode::from(1)
         }
         Err(message) => {
             eprintln!("keepmon: {message}");
