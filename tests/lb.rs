@@ -323,3 +323,53 @@ fn seed_style_mon_cf_with_lvs_alert_edits_the_proxy() {
     );
     drop(back);
 }
+
+/// Clients hammer the VIP while one of three backends is stopped and
+/// started again: with retries, no client sees a failed request.
+#[test]
+fn no_failed_requests_while_a_backend_dies_and_returns() {
+    use std::sync::atomic::AtomicU64;
+    let (port, vip) = ports();
+    let mut backends: Vec<Option<Backend>> = ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
+        .iter()
+        .map(|ip| Some(Backend::start(ip, port)))
+        .collect();
+    let mut f = Fixture::new("lb-zero");
+    toml_config(&f, port, vip);
+    f.start();
+    f.wait_for(|_| answers(vip, 6).len() == 6, "the VIP answers");
+    let running = Arc::new(AtomicBool::new(true));
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let clients: Vec<JoinHandle<()>> = (0..4)
+        .map(|_| {
+            let (running, ok, failed) =
+                (Arc::clone(&running), Arc::clone(&ok), Arc::clone(&failed));
+            std::thread::spawn(move || {
+                for _ in 0..100_000 {
+                    if !running.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    match who(vip) {
+                        Some(_) => ok.fetch_add(1, Ordering::Relaxed),
+                        None => failed.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(800));
+    backends[1] = None; // killed
+    std::thread::sleep(Duration::from_millis(2000));
+    backends[1] = Some(Backend::start("127.0.0.12", port)); // back
+    std::thread::sleep(Duration::from_millis(2000));
+    running.store(false, Ordering::Relaxed);
+    for c in clients {
+        c.join().expect("client thread");
+    }
+    let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    eprintln!("requests through the VIP: {ok} ok, {failed} failed");
+    assert!(ok > 200, "load was applied: {ok}");
+    assert_eq!(failed, 0, "client-visible failures");
+    drop(backends);
+}

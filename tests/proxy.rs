@@ -1,8 +1,9 @@
-//! The built-in TCP proxy against real servers on loopback: scheduling, drain on table changes, retries, counters, persistence, half-close, shutdown and binding a non-local VIP.
+//! The built-in TCP proxy against real servers on loopback: scheduling, drain on table changes, retries (and replays before a backend's first byte), counters, persistence, half-close, shutdown and binding a non-local VIP.
 //!
 //! Every backend is a small server started by the test on `127.0.0.1:0` that
 //! greets each connection with its name and a newline, then echoes until the
-//! client half-closes, then closes. Clients from other source addresses bind
+//! client half-closes, then closes; the replay tests add `Scripted` backends
+//! that speak only when spoken to, hang up or reset. Clients from other source addresses bind
 //! to `127.0.0.x` (all of 127/8 is local on Linux). The non-local bind test
 //! uses 192.0.2.10 (TEST-NET-1) and never sends traffic to it.
 
@@ -498,6 +499,177 @@ async fn listens_on_an_address_that_is_not_local_yet() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backend_that_hangs_up_before_its_first_byte_is_replaced() {
+    bounded(async {
+        let live = Servers::start(&["live"]).await;
+        for script in [Script::HangUp, Script::Reset] {
+            let rude = Scripted::start("rude", script).await;
+            let backends = vec![backend(rude.addr), backend(live.addr("live"))];
+            let mut spec = spec(LbScheduler::RoundRobin, backends.clone());
+            spec.retries = 2;
+            let (proxy, _shutdown) = proxy(spec).await;
+            for _ in 0..4 {
+                let (mut stream, name) = open(&proxy).await;
+                assert_eq!(name, "live", "{script:?}");
+                assert_echo(&mut stream, b"hello").await;
+            }
+            let stats = proxy.stats();
+            let rude_stats = find(&stats, rude.addr);
+            // A reset may beat the end of the handshake and fail the connect
+            // itself; a FIN never does.
+            assert!(rude_stats.failures >= 1, "{script:?}: {rude_stats:?}");
+            assert!(
+                rude_stats.failures >= rude_stats.total,
+                "{script:?}: every connection it took was retried: {rude_stats:?}"
+            );
+            if let Script::HangUp = script {
+                assert_eq!(rude_stats.failures, rude_stats.total, "{rude_stats:?}");
+            }
+            assert_eq!(find(&stats, live.addr("live")).total, 4);
+            assert_eq!(find(&stats, live.addr("live")).failures, 0);
+
+            // Without retries the hang-up reaches the client, as before.
+            let (proxy, _shutdown) =
+                self::proxy(self::spec(LbScheduler::RoundRobin, backends)).await;
+            let mut stream = TcpStream::connect(proxy.local_addr().unwrap())
+                .await
+                .unwrap();
+            let mut buffer = [0u8; 16];
+            let read = stream.read(&mut buffer).await;
+            assert!(matches!(read, Ok(0) | Err(_)), "{script:?}: {read:?}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_is_replayed_when_the_backend_resets_before_answering() {
+    bounded(async {
+        let flaky = Scripted::start("flaky", Script::ReadLineThenReset).await;
+        let good = Scripted::start("good", Script::Answer).await;
+        // Once with the connection left open, once with the client's FIN
+        // right after the request: both are replayed.
+        for half_close in [false, true] {
+            let mut spec = spec(
+                LbScheduler::RoundRobin,
+                vec![backend(flaky.addr), backend(good.addr)],
+            );
+            spec.retries = 2;
+            let (proxy, _shutdown) = proxy(spec).await;
+            let mut stream = TcpStream::connect(proxy.local_addr().unwrap())
+                .await
+                .unwrap();
+            stream.write_all(b"GET /index\n").await.unwrap();
+            if half_close {
+                stream.shutdown().await.unwrap();
+            }
+            let mut answer = Vec::new();
+            stream.read_to_end(&mut answer).await.unwrap();
+            assert_eq!(answer, b"good: GET /index\n", "half-close: {half_close}");
+
+            let stats = proxy.stats();
+            let (flaky_stats, good_stats) = (find(&stats, flaky.addr), find(&stats, good.addr));
+            assert_eq!((flaky_stats.total, flaky_stats.failures), (1, 1));
+            assert_eq!((good_stats.total, good_stats.failures), (1, 0));
+            assert_eq!((flaky_stats.bytes_in, good_stats.bytes_in), (11, 11));
+            assert_eq!(good_stats.bytes_out, answer.len() as u64);
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_replay_once_the_backend_has_sent_a_byte() {
+    bounded(async {
+        let dying = Scripted::start("dying", Script::OneByteThenReset).await;
+        let good = Scripted::start("good", Script::Answer).await;
+        let mut spec = spec(
+            LbScheduler::RoundRobin,
+            vec![backend(dying.addr), backend(good.addr)],
+        );
+        spec.retries = 2;
+        let (proxy, _shutdown) = proxy(spec).await;
+        let mut stream = TcpStream::connect(proxy.local_addr().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(stream.read_u8().await.unwrap(), b'x');
+        let mut rest = [0u8; 16];
+        let read = stream.read(&mut rest).await;
+        assert!(
+            matches!(read, Ok(0) | Err(_)),
+            "the client sees the close: {read:?}"
+        );
+        let stats = proxy.stats();
+        assert_eq!(find(&stats, dying.addr).failures, 0);
+        assert_eq!(
+            find(&stats, good.addr).total,
+            0,
+            "no replay after the first byte"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_the_clients_fin_an_empty_close_is_an_answer() {
+    bounded(async {
+        let sink = Scripted::start("sink", Script::Sink).await;
+        let good = Scripted::start("good", Script::Answer).await;
+        let mut spec = spec(
+            LbScheduler::RoundRobin,
+            vec![backend(sink.addr), backend(good.addr)],
+        );
+        spec.retries = 2;
+        let (proxy, _shutdown) = proxy(spec).await;
+        let mut stream = TcpStream::connect(proxy.local_addr().unwrap())
+            .await
+            .unwrap();
+        stream.write_all(b"log line\n").await.unwrap();
+        stream.shutdown().await.unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        assert!(answer.is_empty(), "{answer:?}");
+        let stats = proxy.stats();
+        let sink_stats = find(&stats, sink.addr);
+        assert_eq!((sink_stats.failures, sink_stats.bytes_in), (0, 9));
+        assert_eq!(find(&stats, good.addr).total, 0, "not replayed");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_that_sends_more_than_the_replay_limit_is_not_replayed() {
+    bounded(async {
+        let flaky = Scripted::start("flaky", Script::ReadLineThenReset).await;
+        let good = Scripted::start("good", Script::Answer).await;
+        let mut spec = spec(
+            LbScheduler::RoundRobin,
+            vec![backend(flaky.addr), backend(good.addr)],
+        );
+        spec.retries = 2;
+        let (proxy, _shutdown) = proxy(spec).await;
+        let mut stream = TcpStream::connect(proxy.local_addr().unwrap())
+            .await
+            .unwrap();
+        // The line ends after 16 KiB, so the backend resets only once the
+        // proxy has given up keeping a copy.
+        let mut request = vec![b'a'; 20_000];
+        request.push(b'\n');
+        stream.write_all(&request).await.unwrap();
+        let mut rest = [0u8; 16];
+        let read = stream.read(&mut rest).await;
+        assert!(
+            matches!(read, Ok(0) | Err(_)),
+            "the client sees the close: {read:?}"
+        );
+        let stats = proxy.stats();
+        assert_eq!(find(&stats, flaky.addr).bytes_in, request.len() as u64);
+        assert_eq!(find(&stats, good.addr).total, 0, "not replayed");
+    })
+    .await;
+}
+
 // ----- helpers -----
 
 async fn bounded<F: Future>(test: F) -> F::Output {
@@ -685,4 +857,93 @@ impl Servers {
             .unwrap()
             .addr
     }
+}
+
+/// What a [`Scripted`] backend does with each connection.
+#[derive(Clone, Copy, Debug)]
+enum Script {
+    /// Closes (FIN) at once, sending nothing.
+    HangUp,
+    /// Resets (`SO_LINGER` 0) at once, sending nothing.
+    Reset,
+    /// Reads a request line, then resets without answering.
+    ReadLineThenReset,
+    /// Sends `x`, waits a little, then resets.
+    OneByteThenReset,
+    /// Reads a request line, answers `<name>: <line>`, then closes.
+    Answer,
+    /// Reads until the client's FIN, then closes without a word.
+    Sink,
+}
+
+/// A client-speaks-first or misbehaving backend on `127.0.0.1:0`.
+struct Scripted {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Scripted {
+    async fn start(name: &str, script: Script) -> Scripted {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let name = name.to_string();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(run_script(stream, script, name.clone()));
+            }
+        });
+        Scripted { addr, task }
+    }
+}
+
+impl Drop for Scripted {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn run_script(mut stream: TcpStream, script: Script, name: String) {
+    match script {
+        Script::HangUp => drop(stream),
+        Script::Reset => reset(stream),
+        Script::ReadLineThenReset => {
+            read_line(&mut stream).await;
+            reset(stream);
+        }
+        Script::OneByteThenReset => {
+            let _ = stream.write_all(b"x").await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            reset(stream);
+        }
+        Script::Answer => {
+            let line = read_line(&mut stream).await;
+            let answer = format!("{name}: {}", String::from_utf8_lossy(&line));
+            let _ = stream.write_all(answer.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        }
+        Script::Sink => {
+            let _ = stream.read_to_end(&mut Vec::new()).await;
+        }
+    }
+}
+
+/// Closes with `SO_LINGER` 0: the peer gets a reset, not a FIN.
+fn reset(stream: TcpStream) {
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(stream);
+}
+
+/// Everything up to and including the first newline (or the end of stream).
+async fn read_line(stream: &mut TcpStream) -> Vec<u8> {
+    let mut line = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !line.contains(&b'\n') {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => line.extend_from_slice(&chunk[..read]),
+        }
+    }
+    line
 }

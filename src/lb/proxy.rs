@@ -17,15 +17,49 @@
 //! * **Counters** are relaxed atomics in a cache-line aligned block per
 //!   backend. `active` counts connections from the first connect attempt until
 //!   the relay ends (so least-connection sees connections being opened),
-//!   `total` counts established ones, `failures` failed connect attempts
-//!   (errors and timeouts), `bytes_in` bytes from clients to the backend,
-//!   `bytes_out` bytes from the backend to clients, both updated as they flow.
+//!   `total` counts established ones (a connect that succeeded, even if the
+//!   backend then hung up and the connection was retried elsewhere),
+//!   `failures` failed attempts (connect errors and timeouts, and hang-ups
+//!   before the first byte that were retried, see below), `bytes_in` bytes
+//!   from clients to the backend (replayed bytes count again on the backend
+//!   they are replayed to), `bytes_out` bytes from the backend to clients,
+//!   both updated as they flow.
 //! * **Retries.** A connect error or timeout marks a failure and picks
 //!   another backend not yet tried, up to `retries` extra attempts (HAProxy's
 //!   `retries` with `option redispatch 1`: every retry goes elsewhere, without
 //!   a turn-around delay). When no backend is left to try or the retries are
 //!   used up, the sorry server, if any, is tried once; then the client
 //!   connection is closed.
+//! * **Replay before the first byte** (HAProxy's `retry-on conn-failure
+//!   empty-response`, at L4). A connect can succeed and the backend still
+//!   hang up without a word: a stopping server resets the connections the
+//!   kernel completed in its accept backlog, a dying one closes what it has
+//!   just accepted. So while a real server with retries left has not sent
+//!   its first byte, the client's bytes are forwarded *and* kept (up to
+//!   `REPLAY_LIMIT`, 16 KiB). If that backend then resets or closes (EOF)
+//!   before its first byte, it counts a failure and the connection is retried
+//!   like a failed connect: on a backend not yet tried, within `retries`, the
+//!   sorry server last. The kept bytes are sent to the new backend, then its
+//!   first byte is awaited the same way (the last attempt gets the replay but
+//!   keeps nothing). The rule has three limits:
+//!   - Once the backend has sent a byte, nothing is kept and nothing is
+//!     retried: a later reset or close reaches the client as today.
+//!   - A client that sends more than 16 KiB before the backend's first byte
+//!     gives up replay for its connection; the relay carries on as usual.
+//!   - A client half-close is passed on at once and replayed too, but after
+//!     it a backend FIN with no data is the backend's answer to a finished
+//!     request (a sink, an empty reply), not a failure: it is passed on and
+//!     not replayed. A reset is still retried.
+//!
+//!   A replay can deliver a request twice when a backend acted on it and then
+//!   reset without answering; at L4 this cannot be told apart from a server
+//!   that was stopping, and `retries = 0` turns it off. The cost is kept to
+//!   where it is needed: with `retries = 0`, on the sorry server and on the
+//!   last attempt there is no wait and no copy; when the backend speaks first
+//!   (or answers before the client sends) the wait is one peek of a 1-byte
+//!   stack buffer and no allocation; the replay buffer is taken only when the
+//!   client sends first, once per connection, reused across retries and,
+//!   when it fills up, handed over as the client-to-backend relay buffer.
 //! * **Persistence** maps a client IP (IPv4-mapped IPv6 folded to IPv4) to the
 //!   backend it last used, with an expiry refreshed when a connection starts
 //!   and when it ends (IPVS `persistent`). The entry is honoured while that
@@ -82,7 +116,8 @@ pub struct ProxySpec {
     pub backends: Vec<Backend>,
     /// Stick a client IP to its backend for this long after its last connection.
     pub persistence: Option<Duration>,
-    /// Extra connect attempts, each on another backend.
+    /// Extra attempts, each on another backend, after a failed connect or a
+    /// backend that hung up before its first byte (see the module docs).
     pub retries: u32,
     /// Per connect attempt; zero leaves it to the kernel's SYN retries.
     pub connect_timeout: Duration,
@@ -104,7 +139,8 @@ pub struct BackendStats {
     pub bytes_in: u64,
     /// Bytes from this backend to clients.
     pub bytes_out: u64,
-    /// Failed connect attempts (errors and timeouts).
+    /// Failed attempts: connect errors and timeouts, and hang-ups before the
+    /// first byte that were retried elsewhere.
     pub failures: u64,
     /// False for a removed backend that still has connections.
     pub in_table: bool,
@@ -296,6 +332,10 @@ impl fmt::Debug for ProxyHandle {
 
 /// Each direction's buffer while data flows.
 const RELAY_BUFFER: usize = 16 * 1024;
+/// Client bytes kept for a replay until the backend's first byte; a client
+/// that sends more before the backend answers gives up its retries. Equal to
+/// [`RELAY_BUFFER`] so that a full replay buffer becomes the relay's buffer.
+const REPLAY_LIMIT: usize = RELAY_BUFFER;
 const LISTEN_BACKLOG: i32 = 4096;
 const BIND_RETRY: Duration = Duration::from_secs(1);
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
@@ -587,47 +627,96 @@ async fn accept_loop(
     info!(%listen, "proxy stopped accepting");
 }
 
-async fn serve(shared: Arc<Shared>, client: TcpStream, peer: SocketAddr) {
+async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
     // Failing to set TCP_NODELAY costs latency, not correctness.
     let _ = client.set_nodelay(true);
+    let listen = shared.listen;
     let client_ip = peer.ip().to_canonical();
-    let Some((backend, lease)) = connect_backend(&shared, client_ip).await else {
-        debug!(listen = %shared.listen, client = %peer, "no backend reachable; closing the client connection");
-        return;
+    let mut attempts = Attempts::default();
+    let mut early = Early::default();
+    let (mut backend, lease) = loop {
+        let Some(connected) = connect_backend(&shared, client_ip, &mut attempts).await else {
+            debug!(%listen, client = %peer, "no backend reachable; closing the client connection");
+            return;
+        };
+        let Connected {
+            mut stream,
+            lease,
+            may_retry,
+        } = connected;
+        let backend_addr = lease.counters.addr;
+        if !may_retry {
+            // The last attempt: pass on what earlier backends got, then relay.
+            if let Err(error) = early.replay(&mut stream, &lease.counters).await {
+                debug!(%listen, client = %peer, backend = %backend_addr, %error, "cannot replay the client's bytes; closing the client connection");
+                return;
+            }
+            break (stream, lease);
+        }
+        match early
+            .wait_for_first_byte(&client, &mut stream, &lease.counters)
+            .await
+        {
+            FirstByte::Relay => break (stream, lease),
+            FirstByte::Retry(error) => {
+                lease.counters.failures.fetch_add(1, Ordering::Relaxed);
+                debug!(%listen, client = %peer, backend = %backend_addr, %error, replay_bytes = early.replay.len(), "backend ended before its first byte; retrying on another");
+                attempts.tried.push(backend_addr);
+            }
+            FirstByte::ClientFailed(error) => {
+                debug!(%listen, client = %peer, backend = %backend_addr, %error, "client connection failed before the backend answered");
+                refresh_sticky(&shared, client_ip, &lease.counters);
+                return;
+            }
+        }
     };
-    if let Err(error) = relay(client, backend, &lease.counters).await {
-        debug!(listen = %shared.listen, client = %peer, backend = %lease.counters.addr, %error, "connection ended with an error");
+    if let Err(error) = relay(&mut client, &mut backend, &lease.counters, early).await {
+        debug!(%listen, client = %peer, backend = %lease.counters.addr, %error, "connection ended with an error");
     }
-    if let Some(persistence) = shared.table.load().settings.persistence
-        && !lease.counters.sorry
-    {
-        shared
-            .sticky
-            .insert(client_ip, lease.counters.addr, expiry(persistence));
-    }
+    refresh_sticky(&shared, client_ip, &lease.counters);
+}
+
+/// Backends already tried by one client connection.
+#[derive(Default)]
+struct Attempts {
+    /// Real servers that failed, in order; empty (no allocation) until one fails.
+    tried: Vec<SocketAddr>,
+    sorry_tried: bool,
+}
+
+/// A connected backend and whether another may still be tried after it.
+struct Connected {
+    stream: TcpStream,
+    lease: Lease,
+    /// A real server with retries left: worth keeping the client's bytes
+    /// for a replay until it answers.
+    may_retry: bool,
 }
 
 /// Connects to a backend for `client_ip`, with retries on other backends
-/// and the sorry server last. `None` when every attempt failed.
-async fn connect_backend(shared: &Shared, client_ip: IpAddr) -> Option<(TcpStream, Lease)> {
-    let mut tried: Vec<SocketAddr> = Vec::new();
-    let mut sorry_tried = false;
+/// and the sorry server last; backends in `attempts` are skipped and failed
+/// ones added. `None` when every attempt failed.
+async fn connect_backend(
+    shared: &Shared,
+    client_ip: IpAddr,
+    attempts: &mut Attempts,
+) -> Option<Connected> {
     loop {
         // The table guard lives only in this block, never across an await.
-        let (lease, connect_timeout, persistence) = {
+        let (lease, connect_timeout, persistence, retries) = {
             let table = shared.table.load();
             let settings = &table.settings;
-            let may_retry = tried.len() <= settings.retries as usize;
+            let may_retry = attempts.tried.len() <= settings.retries as usize;
             let chosen = if may_retry {
-                choose(&table, &shared.sticky, client_ip, &tried)
+                choose(&table, &shared.sticky, client_ip, &attempts.tried)
             } else {
                 None
             };
             let counters = match chosen {
                 Some(counters) => counters,
                 None => match &table.sorry {
-                    Some(sorry) if !sorry_tried => {
-                        sorry_tried = true;
+                    Some(sorry) if !attempts.sorry_tried => {
+                        attempts.sorry_tried = true;
                         sorry.clone()
                     }
                     _ => return None,
@@ -637,6 +726,7 @@ async fn connect_backend(shared: &Shared, client_ip: IpAddr) -> Option<(TcpStrea
                 Lease::new(counters),
                 settings.connect_timeout,
                 settings.persistence,
+                settings.retries,
             )
         };
         let addr = lease.counters.addr;
@@ -648,7 +738,12 @@ async fn connect_backend(shared: &Shared, client_ip: IpAddr) -> Option<(TcpStrea
                 {
                     shared.sticky.insert(client_ip, addr, expiry(persistence));
                 }
-                return Some((stream, lease));
+                let may_retry = !lease.counters.sorry && attempts.tried.len() < retries as usize;
+                return Some(Connected {
+                    stream,
+                    lease,
+                    may_retry,
+                });
             }
             Err(error) => {
                 lease.counters.failures.fetch_add(1, Ordering::Relaxed);
@@ -656,9 +751,20 @@ async fn connect_backend(shared: &Shared, client_ip: IpAddr) -> Option<(TcpStrea
                 if lease.counters.sorry {
                     return None;
                 }
-                tried.push(addr);
+                attempts.tried.push(addr);
             }
         }
+    }
+}
+
+/// Refreshes the client's persistence entry when its connection ends.
+fn refresh_sticky(shared: &Shared, client_ip: IpAddr, counters: &Counters) {
+    if let Some(persistence) = shared.table.load().settings.persistence
+        && !counters.sorry
+    {
+        shared
+            .sticky
+            .insert(client_ip, counters.addr, expiry(persistence));
     }
 }
 
@@ -711,28 +817,160 @@ async fn connect(addr: SocketAddr, connect_timeout: Duration) -> io::Result<TcpS
     Ok(stream)
 }
 
-/// Relays both directions until both have ended, or either fails.
+/// One connection before its backend's first byte: the client's bytes
+/// forwarded so far (kept for a replay) and whether the client half-closed.
+#[derive(Debug, Default)]
+struct Early {
+    /// No capacity until the client sends before the backend answers; then
+    /// [`REPLAY_LIMIT`] once, reused by every later attempt.
+    replay: Vec<u8>,
+    /// The client's FIN was read and passed on.
+    client_done: bool,
+}
+
+/// How the wait for a backend's first byte ended.
+#[derive(Debug)]
+enum FirstByte {
+    /// The backend sent a byte, or gave its answer to a finished request
+    /// (FIN after the client's FIN), or the client sent more than a replay
+    /// can hold: relay as usual from here.
+    Relay,
+    /// The backend closed or reset the connection before its first byte:
+    /// a replay on another backend is safe.
+    Retry(io::Error),
+    /// The client's side failed; the connection is over.
+    ClientFailed(io::Error),
+}
+
+impl Early {
+    /// Sends `backend` what earlier backends got: the client's bytes, then
+    /// its FIN if it half-closed.
+    async fn replay(&self, backend: &mut TcpStream, counters: &Counters) -> io::Result<()> {
+        if !self.replay.is_empty() {
+            backend.write_all(&self.replay).await?;
+            counters
+                .bytes_in
+                .fetch_add(self.replay.len() as u64, Ordering::Relaxed);
+        }
+        if self.client_done {
+            backend.shutdown().await?;
+        }
+        Ok(())
+    }
+
+    /// Replays, then forwards the client's bytes (keeping a copy) until the
+    /// backend sends its first byte or ends. Nothing is read from the
+    /// backend: its first byte is only peeked at, and the relay reads it.
+    async fn wait_for_first_byte(
+        &mut self,
+        client: &TcpStream,
+        backend: &mut TcpStream,
+        counters: &Counters,
+    ) -> FirstByte {
+        if let Err(error) = self.replay(backend, counters).await {
+            return FirstByte::Retry(error);
+        }
+        let mut first = [0u8; 1];
+        loop {
+            let event = tokio::select! {
+                // The backend first: once it answers, the client's bytes go
+                // through the relay without a copy.
+                biased;
+                peeked = backend.peek(&mut first) => Ok(peeked),
+                ready = client.readable(), if !self.client_done => Err(ready),
+            };
+            match event {
+                Ok(Ok(0)) if self.client_done => return FirstByte::Relay,
+                Ok(Ok(0)) => {
+                    return FirstByte::Retry(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "backend closed before its first byte",
+                    ));
+                }
+                Ok(Ok(_)) => return FirstByte::Relay,
+                Ok(Err(error)) => return FirstByte::Retry(error),
+                Err(Err(error)) => return FirstByte::ClientFailed(error),
+                Err(Ok(())) => {}
+            }
+            if self.replay.len() >= REPLAY_LIMIT {
+                // More than a replay can hold: give up retrying; the relay
+                // forwards the rest.
+                return FirstByte::Relay;
+            }
+            // Reserved once and never grown: reads stop at REPLAY_LIMIT.
+            self.replay.reserve_exact(REPLAY_LIMIT - self.replay.len());
+            let start = self.replay.len();
+            match client.try_read_buf(&mut self.replay) {
+                Ok(0) => {
+                    self.client_done = true;
+                    if let Err(error) = backend.shutdown().await {
+                        return FirstByte::Retry(error);
+                    }
+                }
+                Ok(read) => {
+                    if let Err(error) = backend.write_all(&self.replay[start..]).await {
+                        return FirstByte::Retry(error);
+                    }
+                    counters.bytes_in.fetch_add(read as u64, Ordering::Relaxed);
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) => return FirstByte::ClientFailed(error),
+            }
+        }
+    }
+
+    /// The buffer the client-to-backend pump starts with: the full replay
+    /// buffer when the client has more to send right away, else none (an
+    /// idle connection holds no buffer).
+    fn into_relay_buffer(self) -> Vec<u8> {
+        if self.replay.len() >= REPLAY_LIMIT {
+            let mut buffer = self.replay;
+            buffer.clear();
+            buffer
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+/// Relays both directions until both have ended, or either fails. The
+/// client's bytes and FIN already passed on in `early` are not sent again.
 async fn relay(
-    mut client: TcpStream,
-    mut backend: TcpStream,
+    client: &mut TcpStream,
+    backend: &mut TcpStream,
     counters: &Counters,
+    early: Early,
 ) -> io::Result<()> {
+    let client_done = early.client_done;
+    let buffer = early.into_relay_buffer();
     let (client_read, mut client_write) = client.split();
     let (backend_read, mut backend_write) = backend.split();
+    let to_backend = async {
+        if client_done {
+            return Ok(());
+        }
+        pump(client_read, &mut backend_write, &counters.bytes_in, buffer).await
+    };
     tokio::try_join!(
-        pump(client_read, &mut backend_write, &counters.bytes_in),
-        pump(backend_read, &mut client_write, &counters.bytes_out),
+        to_backend,
+        pump(
+            backend_read,
+            &mut client_write,
+            &counters.bytes_out,
+            Vec::new()
+        ),
     )?;
     Ok(())
 }
 
 /// Copies one direction; end of stream is passed on as a half-close.
+/// `buffer` is cleared; with no capacity, one is taken when data arrives.
 async fn pump(
     mut from: tokio::net::tcp::ReadHalf<'_>,
     to: &mut WriteHalf<'_>,
     counter: &AtomicU64,
+    mut buffer: Vec<u8>,
 ) -> io::Result<()> {
-    let mut buffer: Vec<u8> = Vec::new();
     loop {
         if buffer.capacity() == 0 {
             // Wait for data before taking memory.
