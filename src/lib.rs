@@ -28,3 +28,4 @@ pub mod scheduler;
 pub mod service;
 pub mod state;
 pub mod supervisor;
+pub mod vrrp;
