@@ -45,6 +45,24 @@ pub fn dump_table(d: &DumpReport) -> String {
             s.last_summary
         );
         let _ = writeln!(out, "    monitor: {}", s.monitor);
+        if let Some(t) = s
+            .last_check
+            .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        {
+            let local = t.with_timezone(&chrono::Local);
+            let _ = writeln!(out, "    last check: {}", local.format("%Y-%m-%d %H:%M:%S"));
+        }
+        // The detail of a failing service (first lines; --json has all of it).
+        if s.opstatus_code != 1 && s.opstatus_code != 7 {
+            for line in s
+                .last_detail
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .take(5)
+            {
+                let _ = writeln!(out, "    | {line}");
+            }
+        }
         for h in &s.hosts {
             let state = match (h.disabled, h.up) {
                 (true, _) => "disabled",
