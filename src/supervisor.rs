@@ -238,7 +238,7 @@ impl Supervisor {
             lb_log: VecDeque::new(),
         };
         supervisor.table = Table::from_config(&supervisor.config);
-        supervisor.bind_lvs_alerts(false);
+        supervisor.remove_failing_lvs_members();
         supervisor
     }
 
@@ -672,10 +672,11 @@ impl Supervisor {
         edits
     }
 
-    /// Make sure every virtual service named by an lvs.alert line exists
-    /// (mon.cf never declares them) and, at startup, holds its real servers
-    /// so traffic flows before the first check.
-    fn bind_lvs_alerts(&mut self, add_members: bool) {
+    /// The table declares the virtual and real servers named by lvs.alert
+    /// lines; here the real servers of services already failing (state
+    /// restored at start, or kept across a reload) are taken out, so the
+    /// table follows service state from the first moment.
+    fn remove_failing_lvs_members(&mut self) {
         let defaults = VirtualDefaults::default();
         let services: Vec<Service> = self.config.services().map(|(_, s)| s.clone()).collect();
         for service in services {
@@ -685,9 +686,7 @@ impl Supervisor {
                     .slots
                     .get(&service_key(&service.group, &service.name))
                     .is_some_and(|s| s.state.opstatus.is_failure());
-                if (add_members || failing)
-                    && let Err(e) = self.table.apply_edit(&edit, !failing)
-                {
+                if failing && let Err(e) = self.table.apply_edit(&edit, false) {
                     tracing::warn!(error = %e, "lvs.alert binding");
                 }
             }
@@ -761,7 +760,7 @@ impl Supervisor {
         }
     }
 
-    fn lb_report(&self) -> Response {
+    fn lb_show(&self) -> Response {
         let counts = |vs: &str, rs: SocketAddr| self.planes.conn_counts(vs, rs);
         let report = self.table.report(Some(&counts));
         let mut text = crate::render::lb_table(&report);
@@ -775,10 +774,6 @@ impl Supervisor {
             text,
             json: serde_json::to_value(&report).unwrap_or_default(),
         }
-    }
-
-    fn lb_show(&self) -> Response {
-        self.lb_report()
     }
 
     fn lb_set(&mut self, vs: &str, rs: &str, change: LbChange) -> Response {
@@ -1034,7 +1029,7 @@ impl Supervisor {
         self.slots = kept;
         self.config = new;
         self.table.reconfigure(&self.config);
-        self.bind_lvs_alerts(false);
+        self.remove_failing_lvs_members();
         self.lb_dirty = true;
         self.dirty = true;
         let summary = diff.to_string();

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::depend::{Expr, ServiceRef};
+use crate::config::depend::ServiceRef;
 use crate::config::diag::{Diagnostics, Location};
 use crate::config::model::{Action, Config, DataPlane, Forward, Protocol, TrackTarget};
 
@@ -156,7 +156,7 @@ fn check_dependencies(config: &Config, diags: &mut Diagnostics) {
                     config,
                     &own,
                     keyword,
-                    &expr_refs(expr),
+                    &expr.refs(),
                     &service.origin.0,
                     diags,
                 );
@@ -171,10 +171,6 @@ fn check_dependencies(config: &Config, diags: &mut Diagnostics) {
             diags,
         );
     }
-}
-
-fn expr_refs(expr: &Expr) -> Vec<ServiceRef> {
-    expr.refs()
 }
 
 fn check_refs(

@@ -1,6 +1,6 @@
 //! Keeps the data planes in step with the table: turns `Desired` into running proxies (start, update, stop); owns no policy.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 use tokio_util::sync::CancellationToken;
@@ -16,7 +16,7 @@ pub struct DataPlanes {
     applied: Desired,
     shutdown: CancellationToken,
     /// Services whose data plane is not available, already reported once.
-    reported_unavailable: BTreeMap<String, String>,
+    reported_unavailable: BTreeSet<String>,
 }
 
 impl DataPlanes {
@@ -25,7 +25,7 @@ impl DataPlanes {
             proxies: BTreeMap::new(),
             applied: Desired::default(),
             shutdown,
-            reported_unavailable: BTreeMap::new(),
+            reported_unavailable: BTreeSet::new(),
         }
     }
 
@@ -60,11 +60,7 @@ impl DataPlanes {
                     "the {:?} data plane is not built yet (issue 4 follow-up); only the proxy serves traffic",
                     service.spec.dataplane
                 );
-                if self
-                    .reported_unavailable
-                    .insert(name.clone(), why.clone())
-                    .is_none()
-                {
+                if self.reported_unavailable.insert(name.clone()) {
                     tracing::warn!(service = %name, "{why}");
                 }
                 continue;
