@@ -5,6 +5,9 @@
 //! privileges or Debian packages print `!!! NOT RUN` and fail instead when
 //! `KEEPMON_REQUIRE_PRIVILEGED=1`.
 
+mod common;
+
+use common::not_run;
 use std::future::Future;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -28,14 +31,6 @@ async fn bounded<F: Future>(test: F) -> F::Output {
     tokio::time::timeout(TEST_LIMIT, test)
         .await
         .expect("test exceeded its time limit")
-}
-
-/// Say loudly that a test could not run; fail when CI requires it to run.
-fn not_run(what: &str) {
-    eprintln!("!!! NOT RUN: {what}");
-    if std::env::var("KEEPMON_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
-        panic!("KEEPMON_REQUIRE_PRIVILEGED=1 but this test cannot run: {what}");
-    }
 }
 
 fn request(monitor: Monitor, hosts: &[&str], timeout: Duration) -> RunRequest {

@@ -7,6 +7,9 @@
 //! to `127.0.0.x` (all of 127/8 is local on Linux). The non-local bind test
 //! uses 192.0.2.10 (TEST-NET-1) and never sends traffic to it.
 
+mod common;
+
+use common::not_run;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -676,14 +679,6 @@ async fn bounded<F: Future>(test: F) -> F::Output {
     tokio::time::timeout(TEST_LIMIT, test)
         .await
         .expect("test exceeded its time limit")
-}
-
-/// Say loudly that a test could not run; fail when CI requires it to run.
-fn not_run(what: &str) {
-    eprintln!("!!! NOT RUN: {what}");
-    if std::env::var("KEEPMON_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
-        panic!("KEEPMON_REQUIRE_PRIVILEGED=1 but this test cannot run: {what}");
-    }
 }
 
 fn spec(scheduler: LbScheduler, backends: Vec<Backend>) -> ProxySpec {

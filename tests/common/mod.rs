@@ -35,3 +35,12 @@ impl FileSystem for FakeFs {
         self.files.iter().any(|f| f.starts_with(path) && f != path)
     }
 }
+
+/// Say loudly that a test could not run (no root, a missing Debian package);
+/// fail instead when `KEEPMON_REQUIRE_PRIVILEGED=1` (CI) requires it to run.
+pub fn not_run(what: &str) {
+    eprintln!("!!! NOT RUN: {what}");
+    if std::env::var("KEEPMON_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
+        panic!("KEEPMON_REQUIRE_PRIVILEGED=1 but this test cannot run: {what}");
+    }
+}
