@@ -4,3 +4,4 @@ pub mod balance;
 pub mod dataplane;
 pub mod proxy;
 pub mod table;
+pub mod workers;

@@ -84,8 +84,9 @@
 //!   [`ProxyHandle::close`] or dropping the [`ProxyHandle`] stops accepting
 //!   and closes the listening socket. Established connections keep running
 //!   until they end; [`ProxyHandle::closed`] waits for that (put it under the
-//!   daemon's grace deadline). One accept task per listener spawns one task
-//!   per connection on the current (multi-threaded) runtime.
+//!   daemon's grace deadline). One accept task per listener runs on the
+//!   current runtime and hands each connection to one of the proxy's
+//!   connection threads ([`crate::lb::workers`]), where its task stays.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -107,6 +108,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::model::LbScheduler;
 use crate::lb::balance::{Backend, Picker, ip_key};
+use crate::lb::workers::Workers;
 
 /// What one proxy listens on and where it sends connections.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -597,7 +599,24 @@ async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 failing = false;
-                tracker.spawn(serve(shared.clone(), stream, peer));
+                // Hand the socket to a connection thread; it registers it
+                // with its own reactor and keeps it to the end.
+                let stream = match stream.into_std() {
+                    Ok(stream) => stream,
+                    Err(error) => {
+                        debug!(%listen, client = %peer, %error, "cannot hand the connection over");
+                        continue;
+                    }
+                };
+                let shared = shared.clone();
+                Workers::get().pick().spawn(&tracker, async move {
+                    match TcpStream::from_std(stream) {
+                        Ok(stream) => serve(shared, stream, peer).await,
+                        Err(error) => {
+                            debug!(client = %peer, %error, "cannot register the connection");
+                        }
+                    }
+                });
             }
             Err(error)
                 if matches!(
