@@ -49,6 +49,10 @@ enum LbCommand {
     Show {
         #[arg(long)]
         json: bool,
+        /// Totals per real server instead (like `ipvsadm -Ln --stats`):
+        /// connections, failed attempts, bytes in and out.
+        #[arg(long, conflicts_with = "json")]
+        stats: bool,
     },
     /// Stop sending new connections to a real server; existing ones finish.
     Drain {
@@ -192,7 +196,8 @@ fn main() -> ExitCode {
 
 fn lb_command(path: Option<&Path>, format: Option<Format>, command: &LbCommand) -> ExitCode {
     let (vs, rs, change) = match command {
-        LbCommand::Show { json } => return answer(path, format, Request::LbShow, *json),
+        LbCommand::Show { stats: true, .. } => return lb_stats(path, format),
+        LbCommand::Show { json, .. } => return answer(path, format, Request::LbShow, *json),
         LbCommand::Drain {
             virtual_service,
             real_server,
@@ -380,6 +385,36 @@ fn answer(path: Option<&Path>, format: Option<Format>, request: Request, json: b
         Ok(Response::Lb { text, .. }) => {
             print!("{text}");
             ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("keepmon: {message}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+/// `lb show --stats`: the daemon's table report rendered with its totals.
+fn lb_stats(path: Option<&Path>, format: Option<Format>) -> ExitCode {
+    match call(path, format, &Request::LbShow) {
+        Ok(Response::Lb { json, .. }) => {
+            match serde_json::from_value::<keepmon::lb::table::Report>(json) {
+                Ok(report) => {
+                    print!("{}", render::lb_stats(&report));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("keepmon: the daemon's table report is not readable: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Ok(Response::Error { message }) => {
+            eprintln!("keepmon: {message}");
+            ExitCode::from(1)
+        }
+        Ok(other) => {
+            eprintln!("keepmon: unexpected answer from the daemon: {other:?}");
+            ExitCode::from(1)
         }
         Err(message) => {
             eprintln!("keepmon: {message}");

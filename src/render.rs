@@ -149,6 +149,70 @@ pub fn lb_table(report: &crate::lb::table::Report) -> String {
     out
 }
 
+/// `keepmon lb show --stats`: per virtual service and real server, the
+/// data plane's totals (the shape of `ipvsadm -Ln --stats`, with failed
+/// attempts where ipvsadm has packet counts). Members that left the table
+/// are not listed; their connections drain unseen here (the metrics page
+/// keeps them until they close).
+pub fn lb_stats(report: &crate::lb::table::Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Prot LocalAddress:Port               Conns    Failed   InBytes  OutBytes"
+    );
+    let _ = writeln!(out, "  -> RemoteAddress:Port");
+    for s in &report.services {
+        let sum = s
+            .real_servers
+            .iter()
+            .filter_map(|r| r.conns)
+            .chain(s.sorry_conns)
+            .fold([0u64; 4], |acc, c| {
+                [
+                    acc[0] + c.total,
+                    acc[1] + c.failures,
+                    acc[2] + c.bytes_in,
+                    acc[3] + c.bytes_out,
+                ]
+            });
+        let _ = writeln!(
+            out,
+            "{:<4} {:<28} {:>8} {:>8} {:>9} {:>9}  [{}]",
+            s.protocol.to_uppercase(),
+            s.listen.to_string(),
+            sum[0],
+            sum[1],
+            human_bytes(sum[2]),
+            human_bytes(sum[3]),
+            s.name
+        );
+        for r in &s.real_servers {
+            let c = r.conns.unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  -> {:<28} {:>8} {:>8} {:>9} {:>9}",
+                r.addr.to_string(),
+                c.total,
+                c.failures,
+                human_bytes(c.bytes_in),
+                human_bytes(c.bytes_out)
+            );
+        }
+    }
+    out
+}
+
+/// ipvsadm's `K`/`M`/`G` byte counts (powers of 1000, as `ipvsadm --stats`).
+fn human_bytes(n: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1_000_000_000, "G"), (1_000_000, "M"), (1_000, "K")];
+    for (size, unit) in UNITS {
+        if n >= size * 10 {
+            return format!("{}{unit}", n / size);
+        }
+    }
+    n.to_string()
+}
+
 /// ipvsadm's names for forwarding methods.
 fn forward_name(forward: &str) -> &str {
     match forward {
@@ -156,5 +220,22 @@ fn forward_name(forward: &str) -> &str {
         "dr" => "Route",
         "tun" => "Tunnel",
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_counts_are_shortened_like_ipvsadm() {
+        assert_eq!(human_bytes(0), "0");
+        assert_eq!(human_bytes(9_999), "9999");
+        assert_eq!(human_bytes(10_000), "10K");
+        assert_eq!(human_bytes(9_999_999), "9999K");
+        assert_eq!(human_bytes(12_345_678), "12M");
+        assert_eq!(human_bytes(99_999_999), "99M");
+        assert_eq!(human_bytes(100_000_000), "100M");
+        assert_eq!(human_bytes(20_000_000_000), "20G");
     }
 }

@@ -263,6 +263,26 @@ fn cli_drain_maint_ready_and_weight() {
     let json = f.cli(&["lb", "show", "--json"]);
     let value: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
     assert_eq!(value["services"][0]["name"], "web");
+    // The drained connection sent "ping\n" and got 5 bytes back, on top of
+    // the greeting: 127.0.0.12's totals count at least that.
+    let stats = f.cli(&["lb", "show", "--stats"]);
+    assert!(stats.status.success());
+    let stats = String::from_utf8_lossy(&stats.stdout).into_owned();
+    let line = stats
+        .lines()
+        .find(|l| l.contains(&rs))
+        .unwrap_or_else(|| panic!("{rs} in lb show --stats:\n{stats}"));
+    let numbers: Vec<u64> = line
+        .split_whitespace()
+        .skip(2)
+        .map(|w| w.parse().expect("plain numbers below 10K"))
+        .collect();
+    let [conns, failed, bytes_in, bytes_out] = numbers[..] else {
+        panic!("four columns: {line}");
+    };
+    assert!(conns >= 1 && failed == 0, "{line}");
+    assert!(bytes_in >= 5, "{line}");
+    assert!(bytes_out >= "127.0.0.12\n".len() as u64 + 5, "{line}");
     let bad = f.cli(&["lb", "drain", "nosuch", &rs]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown virtual service"));

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::model::DataPlane;
 use crate::lb::balance::Backend;
 use crate::lb::proxy::{self, BackendStats, ProxyHandle, ProxySpec};
-use crate::lb::table::{self, Desired, DesiredService, Op};
+use crate::lb::table::{self, Conns, Desired, DesiredService, Op};
 
 /// The running data planes and what they were last told to hold.
 pub struct DataPlanes {
@@ -88,14 +88,22 @@ impl DataPlanes {
         ops
     }
 
-    /// (active, total - active) connections per service and member, for
-    /// `lb show` (ipvsadm's ActiveConn / InActConn columns).
-    pub fn conn_counts(&self, service: &str, addr: SocketAddr) -> (u64, u64) {
+    /// A member's counters for `lb show`: (active, total - active)
+    /// connections (ipvsadm's ActiveConn / InActConn), totals, failures and
+    /// bytes.
+    pub fn conn_counts(&self, service: &str, addr: SocketAddr) -> Conns {
         self.proxies
             .get(service)
             .and_then(|p| p.stats().into_iter().find(|s| s.addr == addr))
-            .map(|s| (s.active, s.total.saturating_sub(s.active)))
-            .unwrap_or((0, 0))
+            .map(|s| Conns {
+                active: s.active,
+                inactive: s.total.saturating_sub(s.active),
+                total: s.total,
+                failures: s.failures,
+                bytes_in: s.bytes_in,
+                bytes_out: s.bytes_out,
+            })
+            .unwrap_or_default()
     }
 
     /// Counters of every backend of every proxy.

@@ -880,12 +880,7 @@ impl Table {
     /// Everything `keepmon lb show` prints. `conns` gives a data plane's
     /// (active, inactive) connection counts per service name and member.
     pub fn report(&self, conns: Option<ConnCounts<'_>>) -> Report {
-        let counts = |name: &str, addr: SocketAddr| {
-            conns.map(|f| {
-                let (active, inactive) = f(name, addr);
-                Conns { active, inactive }
-            })
-        };
+        let counts = |name: &str, addr: SocketAddr| conns.map(|f| f(name, addr));
         let services = self
             .services
             .iter()
@@ -1008,7 +1003,7 @@ impl Table {
 
 /// A data plane's (active, inactive) connection counts for a service name
 /// and a member address.
-pub type ConnCounts<'a> = &'a dyn Fn(&str, SocketAddr) -> (u64, u64);
+pub type ConnCounts<'a> = &'a dyn Fn(&str, SocketAddr) -> Conns;
 
 /// Everything `keepmon lb show` prints, as plain data (`--json` serializes it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -1016,11 +1011,25 @@ pub struct Report {
     pub services: Vec<ServiceReport>,
 }
 
-/// A data plane's connection counts for one member.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A data plane's counters for one member: ipvsadm's ActiveConn and
+/// InActConn, and the totals of `ipvsadm -Ln --stats`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conns {
     pub active: u64,
     pub inactive: u64,
+    /// Connections established since the member joined the data plane.
+    #[serde(default)]
+    pub total: u64,
+    /// Failed connection attempts (connect errors, timeouts, hang-ups
+    /// before the first byte that were retried).
+    #[serde(default)]
+    pub failures: u64,
+    /// Bytes from clients to the member.
+    #[serde(default)]
+    pub bytes_in: u64,
+    /// Bytes from the member to clients.
+    #[serde(default)]
+    pub bytes_out: u64,
 }
 
 /// One virtual service in a [`Report`].
@@ -1092,20 +1101,14 @@ impl Report {
             out.push('\n');
             if service.sorry_active {
                 if let Some(sorry) = service.sorry_server {
-                    let conns = service.sorry_conns.unwrap_or(Conns {
-                        active: 0,
-                        inactive: 0,
-                    });
+                    let conns = service.sorry_conns.unwrap_or_default();
                     ipvsadm_dest(&mut out, sorry, "nat", SORRY_WEIGHT, conns);
                 }
                 continue;
             }
             for real in &service.real_servers {
                 if let (true, Some(weight)) = (real.in_dataplane, real.effective_weight) {
-                    let conns = real.conns.unwrap_or(Conns {
-                        active: 0,
-                        inactive: 0,
-                    });
+                    let conns = real.conns.unwrap_or_default();
                     ipvsadm_dest(&mut out, real.addr, &real.forward, weight, conns);
                 }
             }
@@ -2184,9 +2187,13 @@ upalert = ["lvs"]
         table.set_health("web", sa("10.0.0.4:80"), false);
         let conns = |name: &str, addr: SocketAddr| {
             if name == "web" && addr == sa("10.0.0.2:80") {
-                (12, 340)
+                Conns {
+                    active: 12,
+                    inactive: 340,
+                    ..Conns::default()
+                }
             } else {
-                (0, 0)
+                Conns::default()
             }
         };
         assert_eq!(
