@@ -189,6 +189,7 @@ pub struct SmtpSettings {
     pub tls: SmtpTls,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// Bounds one message's whole SMTP session, connect to the server's 250.
     pub timeout: Duration,
     pub helo_name: Option<String>,
     /// Extra CA certificates (PEM) trusted for the relay, on top of the system's.

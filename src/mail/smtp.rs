@@ -1,8 +1,7 @@
 //! Delivery: a [`Letter`] becomes a lettre `Message` (typed headers) and goes out through the SMTP relay (STARTTLS, implicit TLS, AUTH PLAIN/LOGIN, timeout, HELO name) or the local sendmail; failures are classified for the outbox.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use lettre::address::Envelope;
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Mailboxes};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
@@ -16,13 +15,18 @@ use crate::config::model::{MailSettings, SmtpTls};
 use crate::mail::Letter;
 use crate::mail::outbox::Failure;
 
-/// How letters leave this machine.
+/// How letters leave this machine. Each send is bounded as a whole by the
+/// duration beside the transport (lettre's own timeout covers only the
+/// connect, so a relay that stops answering mid-session would hang it).
 pub enum Route {
-    Smtp(Box<AsyncSmtpTransport<Tokio1Executor>>),
-    Sendmail(AsyncSendmailTransport<Tokio1Executor>),
+    Smtp(Box<AsyncSmtpTransport<Tokio1Executor>>, Duration),
+    Sendmail(AsyncSendmailTransport<Tokio1Executor>, Duration),
     /// Nothing configured and no sendmail found: letters wait in the outbox.
     None,
 }
+
+/// How long the local sendmail may take for one message.
+pub const SENDMAIL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The delivery route for these settings. `hostname` qualifies bare local
 /// recipients (`root` → `root@HOST`, as sendmail does) and is the default
@@ -32,6 +36,7 @@ pub fn route(settings: &MailSettings, hostname: &str) -> Result<Route, String> {
         return Ok(match &settings.sendmail {
             Some(path) => Route::Sendmail(
                 AsyncSendmailTransport::<Tokio1Executor>::new_with_command(path.as_os_str()),
+                SENDMAIL_TIMEOUT,
             ),
             None => Route::None,
         });
@@ -66,7 +71,7 @@ pub fn route(settings: &MailSettings, hostname: &str) -> Result<Route, String> {
             .credentials(Credentials::new(user.clone(), password.clone()))
             .authentication(vec![Mechanism::Plain, Mechanism::Login]);
     }
-    Ok(Route::Smtp(Box::new(builder.build())))
+    Ok(Route::Smtp(Box::new(builder.build()), smtp.timeout))
 }
 
 /// Words for logs and `check-config`: `smtp mail.example.com:587 starttls`.
@@ -125,42 +130,44 @@ pub fn message(
         .map_err(|e| Failure::Permanent(format!("cannot build the message: {e}")))
 }
 
-/// Send one message.
+/// Send one message: `Ok` means the relay answered 250 (or sendmail exited 0).
 pub async fn send(route: &Route, message: &Message) -> Result<(), Failure> {
     match route {
-        Route::Smtp(transport) => transport
-            .send(message.clone())
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                let text = error_text(&e);
-                if e.is_permanent() {
-                    Failure::Permanent(text)
-                } else if e.is_transient() {
-                    Failure::Transient(text)
-                } else {
-                    Failure::Unreachable(text)
+        Route::Smtp(transport, limit) => {
+            let sent = tokio::time::timeout(*limit, transport.send(message.clone())).await;
+            match sent {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => {
+                    let text = error_text(&e);
+                    Err(if e.is_permanent() {
+                        Failure::Permanent(text)
+                    } else if e.is_transient() {
+                        Failure::Transient(text)
+                    } else {
+                        Failure::Unreachable(text)
+                    })
                 }
-            }),
+                Err(_) => Err(Failure::Unreachable(format!(
+                    "no answer within the smtp timeout ({}s)",
+                    limit.as_secs_f64()
+                ))),
+            }
+        }
         // sendmail's exit status cannot say "permanent" reliably: retry until max_age.
-        Route::Sendmail(transport) => transport
-            .send(message.clone())
-            .await
-            .map_err(|e| Failure::Transient(format!("sendmail: {}", error_text(&e)))),
+        Route::Sendmail(transport, limit) => {
+            match tokio::time::timeout(*limit, transport.send(message.clone())).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(Failure::Transient(format!("sendmail: {}", error_text(&e)))),
+                Err(_) => Err(Failure::Transient(format!(
+                    "sendmail did not finish within {}s",
+                    limit.as_secs()
+                ))),
+            }
+        }
         Route::None => Err(Failure::Unreachable(
             "no smtp relay configured and no sendmail found".to_string(),
         )),
     }
-}
-
-/// The envelope a message goes out with (for logs).
-pub fn recipients(envelope: &Envelope) -> String {
-    envelope
-        .to()
-        .iter()
-        .map(|a| a.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// An address from the config: `user@domain`, `Name <user@domain>`, or a

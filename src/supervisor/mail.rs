@@ -43,7 +43,9 @@ impl Supervisor {
         let (queued_tx, queued_rx) = mpsc::unbounded_channel();
         let (settings_tx, settings_rx) = watch::channel(self.config.mail.clone());
         let (status_tx, status_rx) = watch::channel(MailDump::default());
-        let worker = Worker::new(outbox.clone(), hostname.clone(), status_tx);
+        let mut worker = Worker::new(outbox.clone(), hostname.clone(), status_tx);
+        // Loaded here, before any alert of this run is queued.
+        worker.load();
         let shutdown = self.shutdown.clone();
         self.tracker
             .spawn(worker.run(queued_rx, settings_rx, shutdown));
@@ -183,7 +185,6 @@ impl Worker {
     ) {
         let initial = settings.borrow_and_update().clone();
         self.reconfigure(initial);
-        self.load();
         loop {
             self.publish();
             let wake = self.next_wake();
