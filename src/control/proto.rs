@@ -106,7 +106,7 @@ pub struct DumpReport {
     pub lb_changes: Vec<String>,
     /// The mail outbox: delivery route, pending letters, dead letters.
     #[serde(default)]
-    pub mail: MailDump,
+    pub mail: Box<MailDump>,
 }
 
 /// The mail outbox as `keepmon dump` shows it.

@@ -1143,7 +1143,7 @@ impl Supervisor {
             disabled_hosts: self.persisted.disabled.hosts.iter().cloned().collect(),
             alert_history: self.persisted.alert_history.iter().cloned().collect(),
             lb_changes: self.lb_log.iter().cloned().collect(),
-            mail: self.mail_dump(),
+            mail: Box::new(self.mail_dump()),
         }
     }
 }
