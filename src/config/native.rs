@@ -3429,6 +3429,13 @@ mod tests {
                 ],
             ),
             (
+                "[mail]\nretry_initial = \"1m\"\nretry_max = \"10s\"\nmax_age = \"0s\"\n",
+                &[
+                    "3:13: error: mail: retry_max (10s) is shorter than retry_initial (60s)",
+                    "4:11: error: mail.max_age: must be greater than zero",
+                ],
+            ),
+            (
                 "[mail.smtp]\nhost = \"mx\"\nusername = \"u\"\npassword = \"p\"\n",
                 &[
                     "1:1: warning: mail.smtp: the password is sent in clear text because tls = \"none\"; use \"starttls\" or \"implicit\"",

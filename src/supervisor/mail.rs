@@ -538,3 +538,106 @@ fn unix_nanos() -> u128 {
         .map(|d| d.as_nanos())
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("keepmon-worker-{name}-{}", std::process::id()));
+        std::fs::remove_dir_all(&dir).ok();
+        dir
+    }
+
+    fn entry(id: &str, created: i64, digest: bool, to: &str) -> Entry {
+        Entry {
+            id: id.into(),
+            created,
+            letter: Letter {
+                from: "k@h".into(),
+                to: vec![to.into()],
+                subject: format!("ALERT g/{id}: down"),
+                body: "body\n".into(),
+            },
+            digest,
+            about: format!("alert g/{id}"),
+            attempts: 0,
+            last_error: None,
+            dead_since: None,
+        }
+    }
+
+    /// No relay and no sendmail: every round is "unreachable".
+    fn worker(dir: &std::path::Path) -> (Worker, watch::Receiver<MailDump>) {
+        let (tx, rx) = watch::channel(MailDump::default());
+        let mut w = Worker::new(Outbox::new(dir), "h".into(), tx);
+        w.reconfigure(MailSettings {
+            max_age: Duration::from_secs(60),
+            retry_initial: Duration::from_secs(10),
+            retry_max: Duration::from_secs(60),
+            ..MailSettings::default()
+        });
+        (w, rx)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unreachable_relay_backs_off_and_old_letters_die() {
+        let dir = temp("backoff");
+        let (mut w, status) = worker(&dir);
+        let token = CancellationToken::new();
+        let old = entry("0001", unix_now() - 120, false, "a@x");
+        let young = entry("0002", unix_now(), false, "a@x");
+        for e in [&old, &young] {
+            w.outbox.store(e).unwrap();
+            w.accept(e.clone());
+        }
+
+        w.deliver_due(&token).await;
+        let retry = w.relay_retry.expect("relay backoff") - Instant::now();
+        assert!(
+            retry >= Duration::from_millis(7500) && retry < Duration::from_millis(12500),
+            "{retry:?}"
+        );
+        // The oldest letter was tried, failed, and is past max_age: dead.
+        assert_eq!(w.outbox.dead().unwrap().len(), 1);
+        assert_eq!(w.pending.keys().collect::<Vec<_>>(), ["0002"]);
+        assert_eq!(w.pending["0002"].entry.attempts, 0);
+
+        // Nothing is tried before the relay's retry time...
+        tokio::time::advance(Duration::from_secs(5)).await;
+        w.deliver_due(&token).await;
+        assert_eq!(w.pending["0002"].entry.attempts, 0);
+        // ...then the next letter is, and the backoff doubles.
+        tokio::time::advance(Duration::from_secs(10)).await;
+        w.deliver_due(&token).await;
+        assert_eq!(w.pending["0002"].entry.attempts, 1);
+        let retry = w.relay_retry.expect("relay backoff") - Instant::now();
+        assert!(retry >= Duration::from_secs(15), "{retry:?}");
+        // The failed attempt is on disk, so a restart keeps the count.
+        let loaded = w.outbox.load().unwrap().pending;
+        assert_eq!(loaded[0].attempts, 1);
+
+        w.publish();
+        let dump = status.borrow().clone();
+        assert_eq!((dump.pending, dump.dead_total), (1, 1));
+        assert!(dump.route.starts_with("none"), "{}", dump.route);
+        assert!(dump.dead_letters[0].reason.contains("max_age 60s"));
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn digests_group_by_sender_and_recipients() {
+        let dir = temp("digest");
+        let (mut w, _status) = worker(&dir);
+        w.accept(entry("0001", 0, true, "a@x"));
+        w.accept(entry("0002", 0, true, "b@x"));
+        w.accept(entry("0003", 0, true, "a@x"));
+        w.accept(entry("0004", 0, false, "a@x"));
+        assert_eq!(w.batch("0001").unwrap(), ["0001", "0003"]);
+        assert_eq!(w.batch("0002").unwrap(), ["0002"]);
+        assert_eq!(w.batch("0004").unwrap(), ["0004"]);
+        assert_eq!(w.batch("0009"), None);
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
