@@ -778,6 +778,63 @@ fn digest_window_batches_alerts_for_the_same_recipients() {
     assert_eq!(m.to, ["ops@example.com", "oncall@example.com"]);
 }
 
+/// Without [mail.smtp], mail goes to the local sendmail, as mon does. The
+/// "sendmail" here is Debian's msmtp (a real sendmail-compatible program)
+/// pointed at the test's SMTP server by a two-line wrapper.
+#[test]
+fn without_a_relay_mail_goes_through_the_local_sendmail() {
+    if !smtp_server_available() {
+        return;
+    }
+    if !Path::new("/usr/bin/msmtp").is_file() {
+        common::not_run("msmtp (Debian package) is not installed");
+        return;
+    }
+    let mut f = Fixture::new("mail-sendmail");
+    let server = SmtpServer::start(&f.dir, 0, &[]);
+    let sendmail = f.write_script(
+        "bin/sendmail",
+        &format!(
+            "#!/bin/sh\nexec /usr/bin/msmtp --host=127.0.0.1 --port={} \"$@\"\n",
+            server.port
+        ),
+    );
+    toml_config(&f, server.port, closed_port(), "", "", "");
+    let text = std::fs::read_to_string(f.config())
+        .expect("config")
+        .replace("[mail.smtp]", "[unused_smtp]")
+        .replace(
+            "[mail]\n",
+            &format!("[mail]\nsendmail = \"{}\"\n", sendmail.display()),
+        );
+    let text = text[..text.find("[unused_smtp]").expect("smtp table")].to_string()
+        + &text[text.find("[hostgroups]").expect("hostgroups")..];
+    std::fs::write(f.config(), text).expect("config");
+    let check = f.cli(&["check-config"]);
+    let out = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert!(
+        out.contains(&format!(
+            "mail delivery    local sendmail {} (no smtp relay configured)",
+            sendmail.display()
+        )),
+        "{out}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    f.start();
+    let m = Received::parse(&server.wait_messages(&f, 1)[0]);
+    assert_eq!(m.from, "keepmon@test.example");
+    assert_eq!(m.to, ["ops@example.com", "oncall@example.com"]);
+    assert!(
+        m.subject().starts_with("ALERT local/down: "),
+        "{}",
+        m.subject()
+    );
+    f.wait_for(
+        |f| mail_dump(f)["delivered"] == 1,
+        "delivered through sendmail",
+    );
+}
+
 fn hostname() -> String {
     nix::unistd::gethostname()
         .expect("hostname")

@@ -70,6 +70,8 @@ impl Supervisor {
     ) -> String {
         let settings = &self.config.mail;
         let Some(mail) = self.mail.as_mut() else {
+            // `run` starts the worker before any alert can fire.
+            tracing::error!(group = %job.group, service = %job.service, "mail worker not running; mail alert dropped");
             return String::new();
         };
         let next_alert_secs = match job.decision.kind {
