@@ -296,22 +296,28 @@ impl Worker {
             .filter(|(_, p)| p.due <= now)
             .map(|(id, _)| id.clone())
             .collect();
+        // One SMTP session for the whole round, opened when first needed.
+        let mut session = None;
         for id in due {
             if shutdown.is_cancelled() {
-                return;
+                break;
             }
             let Some(batch) = self.batch(&id) else {
                 continue;
             };
-            match self.send(&batch).await {
+            let result = self.send(&batch, &mut session).await;
+            match result {
                 Ok(()) => self.delivered_batch(&batch),
                 Err(Failure::Unreachable(message)) => {
                     self.unreachable(&batch, message);
-                    return;
+                    break;
                 }
                 Err(failure) => self.failed(&batch, &failure),
             }
             self.publish();
+        }
+        if let Some(session) = session {
+            session.close().await;
         }
     }
 
@@ -333,7 +339,13 @@ impl Worker {
         )
     }
 
-    async fn send(&self, batch: &[String]) -> Result<(), Failure> {
+    /// Send one batch, through `session` (opened here when there is none;
+    /// dropped after a failure, since lettre aborts the connection then).
+    async fn send(
+        &self,
+        batch: &[String],
+        session: &mut Option<smtp::Session>,
+    ) -> Result<(), Failure> {
         let route = self
             .route
             .as_ref()
@@ -362,7 +374,25 @@ impl Worker {
             )
         };
         let message = smtp::message(&letter, &message_id, date, &self.hostname)?;
-        smtp::send(route, &message).await
+        match route {
+            smtp::Route::Smtp(relay) => {
+                let mut open = match session.take() {
+                    Some(open) if !open.is_broken() => open,
+                    _ => relay.open().await?,
+                };
+                let result = open.send(&message, relay.timeout()).await;
+                if result.is_ok() {
+                    *session = Some(open);
+                }
+                result
+            }
+            smtp::Route::Sendmail(transport, limit) => {
+                smtp::send_sendmail(transport, *limit, &message).await
+            }
+            smtp::Route::None => Err(Failure::Unreachable(
+                "no smtp relay configured and no sendmail found".to_string(),
+            )),
+        }
     }
 
     fn delivered_batch(&mut self, batch: &[String]) {
