@@ -14,6 +14,8 @@ set -euo pipefail
 # Debian packages the tests use. One per line, with the reason.
 PRIVILEGED_PACKAGES=(
     mon # Debian's mon: moncmd/monshow clients against our mon port, mon itself as a reference
+    python3-aiosmtpd # a real SMTP server (STARTTLS, AUTH, 4xx/5xx answers) for tests/mail.rs and bench/mail
+    msmtp # a real sendmail-compatible program for the mail test of mon's sendmail fallback
 )
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

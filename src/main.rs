@@ -503,11 +503,7 @@ fn summary(compiled: &Compiled, path: Option<&Path>) -> String {
         Format::Toml => "toml",
     };
     let services = c.services().count();
-    let mail = match (&c.mail.smtp, &c.mail.sendmail) {
-        (Some(smtp), _) => format!("smtp {}:{}", smtp.host, smtp.port),
-        (None, Some(sendmail)) => format!("local sendmail {}", sendmail.display()),
-        (None, None) => "none (no smtp relay configured and no sendmail found)".to_string(),
-    };
+    let mail = keepmon::mail::smtp::describe(&c.mail);
     let warnings = compiled.warnings.warnings().count();
     format!(
         "{name}: ok ({format} format, {warnings} warning(s))\n\

@@ -80,6 +80,7 @@ pub fn dump_table(d: &DumpReport) -> String {
             let _ = writeln!(out, "    ack: {ack}");
         }
     }
+    mail_section(&mut out, &d.mail);
     if !d.alert_history.is_empty() {
         let _ = writeln!(out, "alert history (newest last):");
         for line in d.alert_history.iter().rev().take(20).rev() {
@@ -87,6 +88,39 @@ pub fn dump_table(d: &DumpReport) -> String {
         }
     }
     out
+}
+
+/// The outbox: one line always, dead letters when there are any.
+fn mail_section(out: &mut String, m: &crate::control::proto::MailDump) {
+    let _ = write!(
+        out,
+        "mail: {}; {} pending, {} delivered, {} dead",
+        m.route, m.pending, m.delivered, m.dead_total
+    );
+    if let (Some(error), true) = (&m.last_error, m.pending > 0) {
+        let _ = write!(out, "; last error: {error}");
+    }
+    out.push('\n');
+    if !m.dead_letters.is_empty() {
+        let _ = writeln!(out, "dead letters (statedir/outbox/dead, newest last):");
+        for d in &m.dead_letters {
+            let died = chrono::DateTime::from_timestamp(d.died, 0)
+                .map(|t| {
+                    t.with_timezone(&chrono::Local)
+                        .format("%Y-%m-%d %H:%M:%S")
+                        .to_string()
+                })
+                .unwrap_or_else(|| d.died.to_string());
+            let _ = writeln!(
+                out,
+                "  {died} {} to {}: {}\n    {}",
+                d.about,
+                d.to.join(","),
+                d.subject,
+                d.reason
+            );
+        }
+    }
 }
 
 /// `keepmon lb show`: `ipvsadm -Ln`'s layout with keepmon's columns added

@@ -543,7 +543,7 @@ async fn actions_not_built_yet_say_so() {
                     subject: None,
                     from: None,
                 }),
-                "mail delivery is not built yet (issue 6)",
+                "mail alerts are delivered through the daemon's outbox, not run directly",
             ),
             (
                 Action::Lua {

@@ -194,7 +194,12 @@ pub async fn fire(job: &AlertJob, timeout: Duration) -> AlertOutcome {
     match &job.decision.alert.action {
         Action::Exec { path, args } => exec::run(job, path, args, timeout).await,
         Action::File { path } => file::append(job, path, timeout).await,
-        Action::Mail(_) => not_built("mail delivery is not built yet (issue 6)", started),
+        // The supervisor queues mail in the outbox itself (supervisor/mail.rs);
+        // a job only reaches here when called outside the daemon.
+        Action::Mail(_) => not_built(
+            "mail alerts are delivered through the daemon's outbox, not run directly",
+            started,
+        ),
         Action::Lua { .. } => not_built("lua alerts are not built yet (issue 7)", started),
         Action::Lb(_) => not_built("load-balancer edits are not built yet (issue 4)", started),
     }

@@ -176,6 +176,10 @@ pub struct MailSettings {
     pub digest_window: Option<Duration>,
     /// A message that cannot be delivered for this long goes to the dead-letter list.
     pub max_age: Duration,
+    /// The first retry's delay after a failed delivery; later ones double it.
+    pub retry_initial: Duration,
+    /// The longest delay between two delivery attempts.
+    pub retry_max: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -185,8 +189,11 @@ pub struct SmtpSettings {
     pub tls: SmtpTls,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// Bounds one message's whole SMTP session, connect to the server's 250.
     pub timeout: Duration,
     pub helo_name: Option<String>,
+    /// Extra CA certificates (PEM) trusted for the relay, on top of the system's.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

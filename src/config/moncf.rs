@@ -17,8 +17,8 @@ use crate::config::depend::{Expr, ServiceRef};
 use crate::config::diag::{Diagnostics, Location};
 use crate::config::model::{
     Action, AlertAfter, AlertEvery, AlertEveryMode, AlertLine, AuthType, BuiltinPolicy, Config,
-    DepBehavior, ExitRange, Format, HostGroup, Monitor, Origin, PeriodBlock, Service, Settings,
-    Watch,
+    DepBehavior, ExitRange, Format, HostGroup, MailSettings, Monitor, Origin, PeriodBlock, Service,
+    Settings, SmtpSettings, SmtpTls, Watch,
 };
 use crate::config::settings::{self, MON_PORT};
 use crate::config::{values, words};
@@ -71,6 +71,12 @@ pub const GLOBALS: &[&str] = &[
     "builtin_alerts",
     "monitor_timeout",
     "shutdown_grace",
+    "mail_from",
+    "smtp_relay",
+    "smtp_tls",
+    "mail_retry",
+    "mail_max_age",
+    "mail_digest_window",
 ];
 
 /// Service-level keywords (they must come before the first `period`).
@@ -264,6 +270,7 @@ struct Parser<'a> {
     aliases: BTreeMap<String, Vec<String>>,
     views: BTreeMap<String, Vec<String>>,
     watches: BTreeMap<String, (Origin, Vec<RawService>)>,
+    mail: MailSettings,
 }
 
 const ALERT_KINDS: [&str; 5] = [
@@ -294,6 +301,7 @@ impl<'a> Parser<'a> {
             aliases: BTreeMap::new(),
             views: BTreeMap::new(),
             watches: BTreeMap::new(),
+            mail: settings::default_mail_settings(fs),
         }
     }
 
@@ -635,6 +643,44 @@ impl<'a> Parser<'a> {
             }
             "shutdown_grace" => {
                 values::parse_timeval(value).map(|d| self.settings.shutdown_grace = d)
+            }
+            "mail_from" => values::check_mail_address(value).map(|()| {
+                self.mail.from = Some(value.to_string());
+            }),
+            "smtp_relay" => parse_relay(value).map(|(host, port)| {
+                self.mail.smtp = Some(SmtpSettings {
+                    host,
+                    port: port.unwrap_or(25),
+                    tls: SmtpTls::None,
+                    username: None,
+                    password: None,
+                    timeout: Duration::from_secs(30),
+                    helo_name: None,
+                    ca_file: None,
+                });
+            }),
+            "smtp_tls" => match value {
+                "none" => Ok(SmtpTls::None),
+                "starttls" => Ok(SmtpTls::StartTls),
+                "implicit" => Ok(SmtpTls::Implicit),
+                _ => Err(format!(
+                    "unknown tls mode \"{value}\" (expected none, starttls or implicit)"
+                )),
+            }
+            .and_then(|tls| match self.mail.smtp.as_mut() {
+                Some(smtp) => {
+                    smtp.tls = tls;
+                    Ok(())
+                }
+                None => Err("set smtp_relay first".to_string()),
+            }),
+            "mail_retry" => values::parse_timeval(value).map(|d| {
+                self.mail.retry_initial = d;
+                self.mail.retry_max = self.mail.retry_max.max(d);
+            }),
+            "mail_max_age" => values::parse_timeval(value).map(|d| self.mail.max_age = d),
+            "mail_digest_window" => {
+                values::parse_timeval(value).map(|d| self.mail.digest_window = Some(d))
             }
             "snmp" | "snmpport" | "ocfile" => {
                 self.warning(
@@ -1047,7 +1093,7 @@ impl<'a> Parser<'a> {
             format: Format::Mon,
             source: self.file.to_path_buf(),
             settings: self.settings,
-            mail: settings::default_mail_settings(self.fs),
+            mail: self.mail,
             hostgroups,
             aliases: self.aliases,
             views: self.views,
@@ -1458,6 +1504,29 @@ fn parse_bind(text: &str) -> Result<IpAddr, String> {
     }
     t.parse::<IpAddr>()
         .map_err(|_| format!("\"{t}\" is not an IP address (host names are not resolved)"))
+}
+
+/// keepmon's `smtp_relay = host[:port]` (port 25 when not given).
+fn parse_relay(text: &str) -> Result<(String, Option<u16>), String> {
+    let bad = || format!("bad relay \"{text}\" (expected host, host:port or [ipv6]:port)");
+    let port = |p: &str| p.parse::<u16>().map_err(|_| bad());
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or_else(bad)?;
+        match after.strip_prefix(':') {
+            Some(p) => (host, Some(port(p)?)),
+            None if after.is_empty() => (host, None),
+            None => return Err(bad()),
+        }
+    } else {
+        match text.rsplit_once(':') {
+            Some((host, p)) if !host.contains(':') => (host, Some(port(p)?)),
+            _ => (text, None),
+        }
+    };
+    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad());
+    }
+    Ok((host.to_string(), port))
 }
 
 fn parse_seconds_or_timeval(text: &str) -> Result<Duration, String> {

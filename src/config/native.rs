@@ -171,6 +171,8 @@ struct RawMail {
     sendmail: Option<Text>,
     digest_window: Option<Dur>,
     max_age: Option<Dur>,
+    retry_initial: Option<Dur>,
+    retry_max: Option<Dur>,
     smtp: Option<Spanned<RawSmtp>>,
 }
 
@@ -184,6 +186,7 @@ struct RawSmtp {
     password: Option<String>,
     timeout: Option<Dur>,
     helo_name: Option<String>,
+    ca_file: Option<Text>,
 }
 
 const SMTP_TLS_MODES: &[(&str, SmtpTls)] = &[
@@ -770,6 +773,25 @@ impl<'a> Reader<'a> {
         if let Some(d) = self.positive_duration(raw.max_age.as_ref(), &p.key("max_age")) {
             mail.max_age = d;
         }
+        if let Some(d) = self.positive_duration(raw.retry_initial.as_ref(), &p.key("retry_initial"))
+        {
+            mail.retry_initial = d;
+        }
+        if let Some(d) = self.positive_duration(raw.retry_max.as_ref(), &p.key("retry_max")) {
+            mail.retry_max = d;
+        }
+        if mail.retry_max < mail.retry_initial
+            && let Some(at) = raw.retry_max.as_ref().or(raw.retry_initial.as_ref())
+        {
+            self.error(
+                at.span().start,
+                format!(
+                    "{p}: retry_max ({}s) is shorter than retry_initial ({}s)",
+                    mail.retry_max.as_secs_f64(),
+                    mail.retry_initial.as_secs_f64()
+                ),
+            );
+        }
         if let Some(smtp) = &raw.smtp {
             mail.smtp = self.smtp(smtp, &p.child("smtp"));
         }
@@ -788,6 +810,7 @@ impl<'a> Reader<'a> {
         };
         let port = self.int_in::<u16>(raw.port.as_ref(), &p.key("port"), 1, 65535);
         let timeout = self.positive_duration(raw.timeout.as_ref(), &p.key("timeout"));
+        let ca_file = self.path(raw.ca_file.as_ref(), &p.key("ca_file"));
         if raw.password.is_some() && raw.username.is_none() {
             self.error(at, format!("{p}: password is set but username is not"));
         }
@@ -820,6 +843,7 @@ impl<'a> Reader<'a> {
             password: raw.password.clone(),
             timeout: timeout.unwrap_or(Duration::from_secs(30)),
             helo_name: raw.helo_name.clone(),
+            ca_file,
         })
     }
 
@@ -3402,6 +3426,13 @@ mod tests {
                     "2:8: error: mail.from: bad mail address \"@nobody\"",
                     "3:1: error: mail.smtp: password is set but username is not",
                     "3:1: error: mail.smtp: missing key \"host\" (the SMTP relay, e.g. host = \"mail.example.com\")",
+                ],
+            ),
+            (
+                "[mail]\nretry_initial = \"1m\"\nretry_max = \"10s\"\nmax_age = \"0s\"\n",
+                &[
+                    "3:13: error: mail: retry_max (10s) is shorter than retry_initial (60s)",
+                    "4:11: error: mail.max_age: must be greater than zero",
                 ],
             ),
             (

@@ -84,6 +84,8 @@ pub fn default_mail_settings(fs: &dyn FileSystem) -> MailSettings {
             .find(|p| fs.is_file(p)),
         digest_window: None,
         max_age: Duration::from_secs(2 * 86400),
+        retry_initial: Duration::from_secs(10),
+        retry_max: Duration::from_secs(600),
     }
 }
 

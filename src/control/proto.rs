@@ -104,6 +104,42 @@ pub struct DumpReport {
     /// Recent load-balancer table changes (health, alerts, CLI).
     #[serde(default)]
     pub lb_changes: Vec<String>,
+    /// The mail outbox: delivery route, pending letters, dead letters.
+    #[serde(default)]
+    pub mail: Box<MailDump>,
+}
+
+/// The mail outbox as `keepmon dump` shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailDump {
+    /// How mail leaves: `smtp host:port (starttls, auth)`, `local sendmail ...`.
+    pub route: String,
+    /// Letters accepted and not yet delivered.
+    pub pending: usize,
+    /// time(2) the oldest pending letter was accepted.
+    pub oldest_pending: Option<i64>,
+    /// The last delivery error while letters are pending.
+    pub last_error: Option<String>,
+    /// Messages the relay accepted since the daemon started.
+    pub delivered: u64,
+    /// Every dead letter in `statedir/outbox/dead/`.
+    pub dead_total: usize,
+    /// The most recent dead letters, oldest first.
+    pub dead_letters: Vec<DeadLetterDump>,
+}
+
+/// A letter keepmon gave up on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetterDump {
+    pub id: String,
+    /// time(2) accepted and given up.
+    pub created: i64,
+    pub died: i64,
+    /// `alert web/http`
+    pub about: String,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

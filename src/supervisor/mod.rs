@@ -26,6 +26,7 @@ use crate::service::{
 use crate::state::{self, Persisted, service_key};
 
 mod lb;
+mod mail;
 
 /// How the daemon was asked to start.
 #[derive(Clone, Debug)]
@@ -83,6 +84,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let mut supervisor = Supervisor::new(options, config, persisted, event_tx, shutdown.clone());
     supervisor.metrics = Some(metrics_tx);
     supervisor.publish_metrics();
+    supervisor.start_mail();
     tracing::info!(
         config = %supervisor.config_name(),
         services = supervisor.slots.len(),
@@ -160,6 +162,8 @@ struct Supervisor {
     lb_dirty: bool,
     /// Recent table changes, for `dump` and the history.
     lb_log: VecDeque<String>,
+    /// The mail outbox and its delivery worker (started by `run`).
+    mail: Option<mail::Mail>,
 }
 
 /// The last few thousand scheduling lags, for quantiles on the metrics page.
@@ -235,6 +239,7 @@ impl Supervisor {
             planes: DataPlanes::new(shutdown_for_planes),
             lb_dirty: true,
             lb_log: VecDeque::new(),
+            mail: None,
         };
         supervisor.table = Table::from_config(&supervisor.config);
         supervisor.remove_failing_lvs_members();
@@ -757,6 +762,19 @@ impl Supervisor {
             if alert::recorded_in_history(&job) {
                 history.push(alert::history_line(&job));
             }
+            if let Action::Mail(action) = &job.decision.alert.action {
+                // Written to the outbox now, delivered by the mail worker.
+                let id = self.queue_mail(&job, action, service, now);
+                tracing::info!(
+                    group = %job.group,
+                    service = %job.service,
+                    alert = %job.decision.alert.name,
+                    kind = job.decision.kind.alert_type(job.decision.source),
+                    outbox_id = %id,
+                    "mail alert queued"
+                );
+                continue;
+            }
             tracing::info!(
                 group = %job.group,
                 service = %job.service,
@@ -870,6 +888,7 @@ impl Supervisor {
         self.remove_failing_lvs_members();
         self.lb_dirty = true;
         self.dirty = true;
+        self.reconfigure_mail();
         let summary = diff.to_string();
         tracing::info!(changes = %summary.trim_end().replace('\n', "; "), "config reloaded");
         Ok(summary)
@@ -1124,6 +1143,7 @@ impl Supervisor {
             disabled_hosts: self.persisted.disabled.hosts.iter().cloned().collect(),
             alert_history: self.persisted.alert_history.iter().cloned().collect(),
             lb_changes: self.lb_log.iter().cloned().collect(),
+            mail: Box::new(self.mail_dump()),
         }
     }
 }
