@@ -1,12 +1,14 @@
-//! Keeps the data planes in step with the table: turns `Desired` into running proxies (start, update, stop); owns no policy.
+//! Keeps the data planes in step with the table: turns `Desired` into running proxies (start, update, stop) and kernel IPVS entries; owns no policy.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::path::Path;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::config::model::DataPlane;
 use crate::lb::balance::Backend;
+use crate::lb::ipvs::IpvsPlane;
 use crate::lb::proxy::{self, BackendStats, ProxyHandle, ProxySpec};
 use crate::lb::table::{self, Desired, DesiredService, Op};
 
@@ -17,16 +19,35 @@ pub struct DataPlanes {
     shutdown: CancellationToken,
     /// Services whose data plane is not available, already reported once.
     reported_unavailable: BTreeSet<String>,
+    ipvs: IpvsPlane,
+    /// The last IPVS apply failed: retry even when the table did not change.
+    ipvs_failed: bool,
+    remove_on_stop: bool,
 }
 
 impl DataPlanes {
-    pub fn new(shutdown: CancellationToken) -> DataPlanes {
+    /// `statedir` keeps the list of kernel entries keepmon owns;
+    /// `remove_on_stop` says whether [`DataPlanes::stop`] removes them.
+    pub fn new(
+        shutdown: CancellationToken,
+        statedir: Option<&Path>,
+        remove_on_stop: bool,
+    ) -> DataPlanes {
         DataPlanes {
             proxies: BTreeMap::new(),
             applied: Desired::default(),
             shutdown,
             reported_unavailable: BTreeSet::new(),
+            ipvs: IpvsPlane::new(statedir),
+            ipvs_failed: false,
+            remove_on_stop,
         }
+    }
+
+    /// At daemon stop: leave the kernel tables (default) or remove what
+    /// keepmon owns in them.
+    pub fn stop(&mut self) {
+        self.ipvs.stop(self.remove_on_stop);
     }
 
     /// Bring the data planes to `desired`; returns the operations performed
@@ -34,9 +55,10 @@ impl DataPlanes {
     /// logged and retried on the next call; the daemon carries on.
     pub async fn apply(&mut self, desired: &Desired) -> Vec<Op> {
         let ops = table::diff(&self.applied, desired);
-        if ops.is_empty() && self.proxies.len() == self.proxy_count(desired) {
+        if ops.is_empty() && self.proxies.len() == self.proxy_count(desired) && !self.ipvs_failed {
             return ops;
         }
+        self.ipvs_failed = !self.ipvs.apply(desired);
         // Stop proxies whose service is gone or moved to another endpoint.
         let stale: Vec<String> = self
             .proxies
@@ -55,6 +77,9 @@ impl DataPlanes {
             }
         }
         for (name, service) in &desired.services {
+            if service.spec.dataplane == DataPlane::Ipvs {
+                continue;
+            }
             if service.spec.dataplane != DataPlane::Proxy {
                 let why = format!(
                     "the {:?} data plane is not built yet (issue 4 follow-up); only the proxy serves traffic",
@@ -96,6 +121,16 @@ impl DataPlanes {
             .and_then(|p| p.stats().into_iter().find(|s| s.addr == addr))
             .map(|s| (s.active, s.total.saturating_sub(s.active)))
             .unwrap_or((0, 0))
+    }
+
+    /// (active, inactive) connections of every member of every service:
+    /// the proxies' counters and the kernel's IPVS counters.
+    pub fn all_conn_counts(&self) -> BTreeMap<(String, SocketAddr), (u64, u64)> {
+        let mut out = self.ipvs.conn_counts();
+        for (name, s) in self.stats() {
+            out.insert((name, s.addr), (s.active, s.total.saturating_sub(s.active)));
+        }
+        out
     }
 
     /// Counters of every backend of every proxy.

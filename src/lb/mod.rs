@@ -2,5 +2,6 @@
 
 pub mod balance;
 pub mod dataplane;
+pub mod ipvs;
 pub mod proxy;
 pub mod table;
