@@ -14,6 +14,11 @@ set -euo pipefail
 # Debian packages the tests use. One per line, with the reason.
 PRIVILEGED_PACKAGES=(
     mon # Debian's mon: moncmd/monshow clients against our mon port, mon itself as a reference
+    qemu-system-x86 # tests/ipvs_vm.rs boots Debian's kernel with IPVS (the host kernel has none)
+    busybox-static # the IPVS VM's userland
+    cpio # packs the IPVS VM's initramfs
+    ipvsadm # cross-checks the kernel IPVS table in the VM; bench/kernel's peer
+    nftables # tests/nft.rs reads back `nft list table inet keepmon`; the nftables data plane runs nft -j
 )
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
