@@ -1,6 +1,6 @@
 //! Keeps the data planes in step with the table: turns `Desired` into running proxies (start, update, stop) and kernel IPVS entries; owns no policy.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::model::DataPlane;
 use crate::lb::balance::Backend;
 use crate::lb::ipvs::IpvsPlane;
+use crate::lb::nft::NftPlane;
 use crate::lb::proxy::{self, BackendStats, ProxyHandle, ProxySpec};
 use crate::lb::table::{self, Desired, DesiredService, Op};
 
@@ -17,11 +18,11 @@ pub struct DataPlanes {
     proxies: BTreeMap<String, ProxyHandle>,
     applied: Desired,
     shutdown: CancellationToken,
-    /// Services whose data plane is not available, already reported once.
-    reported_unavailable: BTreeSet<String>,
     ipvs: IpvsPlane,
     /// The last IPVS apply failed: retry even when the table did not change.
     ipvs_failed: bool,
+    nft: NftPlane,
+    nft_failed: bool,
     remove_on_stop: bool,
 }
 
@@ -37,17 +38,19 @@ impl DataPlanes {
             proxies: BTreeMap::new(),
             applied: Desired::default(),
             shutdown,
-            reported_unavailable: BTreeSet::new(),
             ipvs: IpvsPlane::new(statedir),
             ipvs_failed: false,
+            nft: NftPlane::default(),
+            nft_failed: false,
             remove_on_stop,
         }
     }
 
     /// At daemon stop: leave the kernel tables (default) or remove what
     /// keepmon owns in them.
-    pub fn stop(&mut self) {
+    pub async fn stop(&mut self) {
         self.ipvs.stop(self.remove_on_stop);
+        self.nft.stop(self.remove_on_stop).await;
     }
 
     /// Bring the data planes to `desired`; returns the operations performed
@@ -55,10 +58,15 @@ impl DataPlanes {
     /// logged and retried on the next call; the daemon carries on.
     pub async fn apply(&mut self, desired: &Desired) -> Vec<Op> {
         let ops = table::diff(&self.applied, desired);
-        if ops.is_empty() && self.proxies.len() == self.proxy_count(desired) && !self.ipvs_failed {
+        if ops.is_empty()
+            && self.proxies.len() == self.proxy_count(desired)
+            && !self.ipvs_failed
+            && !self.nft_failed
+        {
             return ops;
         }
         self.ipvs_failed = !self.ipvs.apply(desired);
+        self.nft_failed = !self.nft.apply(desired).await;
         // Stop proxies whose service is gone or moved to another endpoint.
         let stale: Vec<String> = self
             .proxies
@@ -77,18 +85,8 @@ impl DataPlanes {
             }
         }
         for (name, service) in &desired.services {
-            if service.spec.dataplane == DataPlane::Ipvs {
-                continue;
-            }
             if service.spec.dataplane != DataPlane::Proxy {
-                let why = format!(
-                    "the {:?} data plane is not built yet (issue 4 follow-up); only the proxy serves traffic",
-                    service.spec.dataplane
-                );
-                if self.reported_unavailable.insert(name.clone()) {
-                    tracing::warn!(service = %name, "{why}");
-                }
-                continue;
+                continue; // the kernel planes above
             }
             let spec = proxy_spec(service);
             match self.proxies.get(name) {

@@ -3,5 +3,6 @@
 pub mod balance;
 pub mod dataplane;
 pub mod ipvs;
+pub mod nft;
 pub mod proxy;
 pub mod table;

@@ -309,7 +309,7 @@ impl Supervisor {
                 "tasks still running after the grace period"
             );
         }
-        self.planes.stop();
+        self.planes.stop().await;
         self.dirty = true;
         self.save_if_dirty();
         std::fs::remove_file(&self.config.settings.control_socket).ok();
