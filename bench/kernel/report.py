@@ -17,7 +17,9 @@ rows = [
     ("IPVS (VM, TCG)", "one real server flip", "ipvs_flip_keepmon", "ipvs_flip_ipvsadm", "ipvsadm -e"),
     ("IPVS (VM, TCG)", "1,000 real servers, empty kernel", "ipvs_1000_keepmon_start", "ipvs_1000_ipvsadm_restore", "ipvsadm -R"),
     ("IPVS (VM, TCG)", "1,000 real servers, empty kernel", "ipvs_1000_keepmon_start", "ipvs_1000_ipvsadm_each", "1,000 x ipvsadm -a"),
+    ("IPVS (VM, TCG)", "  of which keepmon's reconcile", "ipvs_1000_keepmon_reconcile", "ipvs_1000_ipvsadm_restore", "ipvsadm -R"),
     ("IPVS (VM, TCG)", "restart over its own 1,000 (adopt)", "ipvs_1000_keepmon_restart_adopt", None, "-"),
+    ("IPVS (VM, TCG)", "  of which read + compare (0 changes)", "ipvs_1000_keepmon_adopt_reconcile", None, "-"),
     ("nftables (host)", "one real server flip", "nft_flip_keepmon", "nft_flip_nft_f", "nft -f (same table)"),
     ("nftables (host)", "1,000 real servers, empty kernel", "nft_1000_keepmon_start", "nft_1000_nft_f", "nft -f (same table)"),
 ]

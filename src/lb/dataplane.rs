@@ -111,16 +111,6 @@ impl DataPlanes {
         ops
     }
 
-    /// (active, total - active) connections per service and member, for
-    /// `lb show` (ipvsadm's ActiveConn / InActConn columns).
-    pub fn conn_counts(&self, service: &str, addr: SocketAddr) -> (u64, u64) {
-        self.proxies
-            .get(service)
-            .and_then(|p| p.stats().into_iter().find(|s| s.addr == addr))
-            .map(|s| (s.active, s.total.saturating_sub(s.active)))
-            .unwrap_or((0, 0))
-    }
-
     /// (active, inactive) connections of every member of every service:
     /// the proxies' counters and the kernel's IPVS counters.
     pub fn all_conn_counts(&self) -> BTreeMap<(String, SocketAddr), (u64, u64)> {

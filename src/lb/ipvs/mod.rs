@@ -268,10 +268,12 @@ impl IpvsPlane {
     }
 
     fn sync(&mut self, wanted: &Wanted) -> bool {
+        let started = std::time::Instant::now();
         if self.connect().is_none() {
             return false;
         }
-        if self.kernel.is_none() {
+        let read_table = self.kernel.is_none();
+        if read_table {
             let read = self.conn.as_ref().map(Ipvs::table);
             match read {
                 Some(Ok(t)) => {
@@ -295,6 +297,14 @@ impl IpvsPlane {
         let requests = plan::reconcile(&kernel, wanted, &self.owned);
         let ok = self.run(&requests);
         self.save_owned();
+        if read_table || !requests.is_empty() {
+            tracing::info!(
+                requests = requests.len(),
+                read_table,
+                total_us = started.elapsed().as_micros() as u64,
+                "ipvs reconcile"
+            );
+        }
         ok
     }
 

@@ -667,13 +667,13 @@ fn parse_ipvs(payload: &RawPayload) -> Result<Reply, DecodeError> {
 pub fn explain(request: &Request, errno: i32) -> String {
     let errno = errno.abs();
     let what = match request {
-        Request::NewService(s) | Request::SetService(s) if errno == libc_enoent() => {
+        Request::NewService(s) | Request::SetService(s) if errno == ENOENT => {
             return format!(
                 "scheduler \"{}\" is not available in this kernel (no ip_vs_{} module?)",
                 s.scheduler, s.scheduler
             );
         }
-        Request::NewDest(_, d) | Request::SetDest(_, d) if errno == 22 => {
+        Request::NewDest(_, d) | Request::SetDest(_, d) if errno == EINVAL => {
             return format!(
                 "the kernel refused real server {} (EINVAL: the address must be unicast and routable on this director)",
                 d.addr
@@ -689,9 +689,8 @@ pub fn explain(request: &Request, errno: i32) -> String {
     }
 }
 
-fn libc_enoent() -> i32 {
-    2
-}
+const ENOENT: i32 = 2;
+const EINVAL: i32 = 22;
 
 #[cfg(test)]
 mod tests {
