@@ -274,10 +274,39 @@ fn keepmon_programs_the_kernel_ipvs_table_in_a_vm() {
         "lb show has no kernel connection counts:\n{show}"
     );
 
+    // Reload with a new weight: changed in place (SET_DEST), so the real
+    // server keeps the connection entries it had; a delete and re-add
+    // would start from zero.
+    let conns_of = |lines: &[String], rs: &str| -> u64 {
+        lines
+            .iter()
+            .find(|l| l.starts_with(&format!("-> {rs} ")))
+            .map(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                f[4].parse::<u64>().unwrap_or(0) + f[5].parse::<u64>().unwrap_or(0)
+            })
+            .unwrap_or(0)
+    };
+    let reloaded = ipvsadm(step(&console, "reloaded"));
+    assert!(
+        reloaded
+            .iter()
+            .any(|l| l.starts_with("-> 10.0.0.2:80 Masq 5 ")),
+        "{reloaded:?}"
+    );
+    assert!(
+        conns_of(&reloaded, "10.0.0.2:80") > 0,
+        "counters survived the reload: {reloaded:?}"
+    );
+    assert!(
+        reloaded.contains(&"TCP 10.0.0.50:443 rr".to_string()),
+        "{reloaded:?}"
+    );
+
     // Stop (default: leave): the table stays, so traffic keeps flowing.
     let mut want = lines(&[
         "TCP 10.0.0.1:80 wrr",
-        "-> 10.0.0.2:80 Masq 3",
+        "-> 10.0.0.2:80 Masq 5",
         "-> 10.0.0.3:80 Masq 1",
     ]);
     want.extend(lines(&["TCP 10.0.0.50:443 rr", "-> 10.0.0.60:443 Masq 1"]));
@@ -295,8 +324,14 @@ fn keepmon_programs_the_kernel_ipvs_table_in_a_vm() {
             .collect()
     };
     assert_eq!(weights("stopped-leave"), want);
-    // Restart: the entries are adopted as they are.
+    // Restart with the original config (weight 3): adopted, changed in place.
+    want[1] = "-> 10.0.0.2:80 Masq 3".to_string();
     assert_eq!(weights("restarted"), want);
+    let restarted = ipvsadm(step(&console, "restarted"));
+    assert!(
+        conns_of(&restarted, "10.0.0.2:80") > 0,
+        "adopted, not re-created: {restarted:?}"
+    );
     // Stop with remove_kernel_tables_on_stop: only keepmon's service goes.
     assert_eq!(ipvsadm(step(&console, "stopped-remove")), foreign);
 }

@@ -70,6 +70,13 @@ $K lb show
 echo "=== ENDSHOW"
 kill -0 $KP && echo "keepmon still running after the kernel refused a service"
 
+# Reload with one weight changed: that real server is changed in place
+# (its connection counters survive), nothing else is touched.
+sed -i 's/host = "127.0.0.2", weight = 3/host = "127.0.0.2", weight = 5/' /test/keepmon.toml
+$K reload
+wait_table yes '0A000002:0050 +Masq +5 '
+step reloaded
+
 $K stop
 wait_exit $KP
 step stopped-leave
