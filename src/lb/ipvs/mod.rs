@@ -230,7 +230,9 @@ impl IpvsPlane {
                 Err(e) => {
                     let text = e.to_string();
                     if self.last_error.as_deref() != Some(&text) {
-                        tracing::error!(error = %text, "IPVS data plane unavailable; its virtual services serve nothing until it is");
+                        let names: Vec<&str> =
+                            self.wanted_names.values().map(String::as_str).collect();
+                        tracing::error!(services = %names.join(", "), error = %text, "IPVS data plane unavailable; these virtual services serve nothing until it is");
                         self.last_error = Some(text);
                     }
                     return None;
