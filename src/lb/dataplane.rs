@@ -19,7 +19,9 @@ pub struct DataPlanes {
     applied: Desired,
     shutdown: CancellationToken,
     ipvs: IpvsPlane,
-    /// The last IPVS apply failed: retry even when the table did not change.
+    /// The last IPVS apply failed, or none ran yet: apply even when the
+    /// table did not change (at start this removes entries an earlier run
+    /// owned and the config no longer has).
     ipvs_failed: bool,
     nft: NftPlane,
     nft_failed: bool,
@@ -39,7 +41,7 @@ impl DataPlanes {
             applied: Desired::default(),
             shutdown,
             ipvs: IpvsPlane::new(statedir),
-            ipvs_failed: false,
+            ipvs_failed: true,
             nft: NftPlane::default(),
             nft_failed: false,
             remove_on_stop,
