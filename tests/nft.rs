@@ -334,3 +334,119 @@ fn nftables_spreads_by_weight_and_follows_health() {
     );
     drop(b1);
 }
+
+/// Every kind of service keepmon writes (tcp/udp, IPv4/IPv6, numgen/jhash,
+/// a service without live members) is accepted by the real nft, and lists
+/// back as the rules we meant. Runs in a private network namespace.
+#[test]
+fn nft_accepts_every_kind_of_service_keepmon_writes() {
+    use keepmon::config::model::{DataPlane, Forward, LbScheduler, Protocol};
+    use keepmon::lb::table::{Desired, DesiredService, Member, ServiceSpec};
+    use std::io::Write;
+
+    if !nix::unistd::geteuid().is_root() || !have("nft") || !have("unshare") {
+        common::not_run("needs root, nft and unshare (nftables package)");
+        return;
+    }
+    let service = |listen: &str, protocol, scheduler, members: &[(&str, u32)]| DesiredService {
+        spec: ServiceSpec {
+            listen: listen.parse().unwrap(),
+            protocol,
+            scheduler,
+            dataplane: DataPlane::Nftables,
+            persistence: None,
+            sorry_server: None,
+            quorum: None,
+            hysteresis: 0,
+            retries: 0,
+            connect_timeout: Duration::from_secs(1),
+        },
+        members: members
+            .iter()
+            .map(|(a, w)| {
+                (
+                    a.parse().unwrap(),
+                    Member {
+                        weight: *w,
+                        forward: Forward::Nat,
+                    },
+                )
+            })
+            .collect(),
+    };
+    let mut d = Desired::default();
+    d.services.insert(
+        "web".into(),
+        service(
+            "10.9.100.1:80",
+            Protocol::Tcp,
+            LbScheduler::WeightedRoundRobin,
+            &[("10.9.1.2:8080", 2), ("10.9.2.2:8080", 1)],
+        ),
+    );
+    d.services.insert(
+        "dns".into(),
+        service(
+            "10.9.100.2:53",
+            Protocol::Udp,
+            LbScheduler::SourceHash,
+            &[("10.9.1.2:53", 1), ("10.9.2.2:53", 1)],
+        ),
+    );
+    d.services.insert(
+        "v6".into(),
+        service(
+            "[fd00::1]:443",
+            Protocol::Tcp,
+            LbScheduler::RoundRobin,
+            &[("[fd00::2]:443", 5), ("[fd00::3]:443", 1)],
+        ),
+    );
+    d.services.insert(
+        "empty".into(),
+        service(
+            "10.9.100.3:25",
+            Protocol::Tcp,
+            LbScheduler::WeightedRoundRobin,
+            &[("10.9.1.2:25", 0)],
+        ),
+    );
+    let (batch, _) = keepmon::lb::nft::ruleset(&d);
+    let mut child = Command::new("unshare")
+        .args([
+            "-n",
+            "sh",
+            "-c",
+            "nft -j -f - && nft list table inet keepmon",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("unshare");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(batch.to_string().as_bytes())
+        .expect("write batch");
+    let out = child.wait_with_output().expect("nft");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "nft refused: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "ip daddr 10.9.100.1 tcp dport 80 dnat ip to numgen inc mod 3 map { 0-1 : 10.9.1.2 . 8080, 2 : 10.9.2.2 . 8080 }",
+        "ip daddr 10.9.100.2 udp dport 53 dnat ip to jhash ip saddr mod 2 map { 0 : 10.9.1.2 . 53, 1 : 10.9.2.2 . 53 }",
+        "ip6 daddr fd00::1 tcp dport 443 dnat ip6 to numgen inc mod 2 map { 0 : fd00::2 . 443, 1 : fd00::3 . 443 }",
+        "comment \"web\"",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+    assert!(
+        !text.contains("10.9.100.3"),
+        "a service without live members has no rule:\n{text}"
+    );
+}
