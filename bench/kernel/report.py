@@ -15,6 +15,7 @@ def med(name):
 
 rows = [
     ("IPVS (VM, TCG)", "one real server flip", "ipvs_flip_keepmon", "ipvs_flip_ipvsadm", "ipvsadm -e"),
+    ("IPVS (VM, TCG)", "  of which keepmon's netlink update", "ipvs_flip_keepmon_plane", "ipvs_flip_ipvsadm", "ipvsadm -e"),
     ("IPVS (VM, TCG)", "1,000 real servers, empty kernel", "ipvs_1000_keepmon_start", "ipvs_1000_ipvsadm_restore", "ipvsadm -R"),
     ("IPVS (VM, TCG)", "1,000 real servers, empty kernel", "ipvs_1000_keepmon_start", "ipvs_1000_ipvsadm_each", "1,000 x ipvsadm -a"),
     ("IPVS (VM, TCG)", "  of which keepmon's reconcile", "ipvs_1000_keepmon_reconcile", "ipvs_1000_ipvsadm_restore", "ipvsadm -R"),

@@ -59,7 +59,7 @@ TOML
     echo "booting the IPVS VM (QEMU TCG; FLIPS=$FLIPS RUNS=$RUNS)..." >&2
     timeout 1800 qemu-system-x86_64 -accel tcg -cpu max -m 1024 -kernel "$WORK/vm/vmlinuz" \
         -initrd "$WORK/vm/initrd.gz" -append "console=ttyS0 quiet panic=-1" \
-        -nographic -no-reboot < /dev/null | tr -d '\r' | tee "$WORK/console" | grep '^RESULT' >> "$OUT" || true
+        -nographic -no-reboot < /dev/null | tr -d '\r' | tee "$WORK/console" | grep -o 'RESULT .*' >> "$OUT" || true
     grep -q '^RESULT ipvs_1000_ipvsadm_each' "$OUT" || { echo "the VM half did not finish; console:" >&2; tail -40 "$WORK/console" >&2; exit 1; }
 fi
 

@@ -29,6 +29,12 @@ for run in $(seq $RUNS); do
   done
   t1=$(now)
   echo "RESULT ipvs_flip_keepmon $(ms $t0 $t1) $((2 * FLIPS))"
+  # keepmon's own time in the IPVS plane per flip (median of the log's
+  # "ipvs reconcile requests=1 ... total_us=" lines).
+  tr -d '\033' < /tmp/k.log | sed 's/\[[0-9;]*m//g' \
+    | sed -n 's/.*requests=1 read_table=false total_us=\([0-9]*\).*/\1/p' | sort -n > /tmp/us
+  n=$(wc -l < /tmp/us)
+  [ "$n" -gt 0 ] && echo "RESULT ipvs_flip_keepmon_plane $(sed -n "$((n / 2 + 1))p" /tmp/us) 1000"
   keepmon -c /test/flip.toml stop >/dev/null; sleep 1
   ipvsadm -C
 
