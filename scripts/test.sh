@@ -16,6 +16,11 @@ PRIVILEGED_PACKAGES=(
     mon # Debian's mon: moncmd/monshow clients against our mon port, mon itself as a reference
     python3-aiosmtpd # a real SMTP server (STARTTLS, AUTH, 4xx/5xx answers) for tests/mail.rs and bench/mail
     msmtp # a real sendmail-compatible program for the mail test of mon's sendmail fallback
+    qemu-system-x86 # tests/ipvs_vm.rs boots Debian's kernel with IPVS (the host kernel has none)
+    busybox-static # the IPVS VM's userland
+    cpio # packs the IPVS VM's initramfs
+    ipvsadm # cross-checks the kernel IPVS table in the VM; bench/kernel's peer
+    nftables # tests/nft.rs reads back `nft list table inet keepmon`; the nftables data plane runs nft -j
 )
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -114,6 +114,9 @@ pub struct Settings {
     pub dep_recur_limit: u32,
     pub syslog_facility: String,
     pub startupalerts_on_reset: bool,
+    /// On stop, remove the IPVS/nftables entries keepmon owns (default:
+    /// leave them, so a restart does not drop traffic).
+    pub remove_kernel_tables_on_stop: bool,
     pub monremote: Option<String>,
     /// No monitor runs while this period is true.
     pub exclude_period: Option<Period>,

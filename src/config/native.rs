@@ -122,6 +122,7 @@ struct RawDaemon {
     dep_recur_limit: Option<u32>,
     startupalerts_on_reset: Option<bool>,
     syslog_facility: Option<Text>,
+    remove_kernel_tables_on_stop: Option<bool>,
 }
 
 const BUILTIN_POLICIES: &[(&str, BuiltinPolicy)] = &[
@@ -658,6 +659,9 @@ impl<'a> Reader<'a> {
         s.startupalerts_on_reset = raw
             .startupalerts_on_reset
             .unwrap_or(s.startupalerts_on_reset);
+        s.remove_kernel_tables_on_stop = raw
+            .remove_kernel_tables_on_stop
+            .unwrap_or(s.remove_kernel_tables_on_stop);
         if let Some(facility) = &raw.syslog_facility {
             match SYSLOG_FACILITIES
                 .iter()

@@ -174,6 +174,7 @@ fn shared_defaults(dirs: Dirs, authtype: AuthType) -> Settings {
         dep_recur_limit: 10,
         syslog_facility: "daemon".to_string(),
         startupalerts_on_reset: false,
+        remove_kernel_tables_on_stop: false,
         monremote: None,
         exclude_period: None,
         builtin_monitors: BuiltinPolicy::Fallback,

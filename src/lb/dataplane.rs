@@ -1,12 +1,15 @@
-//! Keeps the data planes in step with the table: turns `Desired` into running proxies (start, update, stop); owns no policy.
+//! Keeps the data planes in step with the table: turns `Desired` into running proxies (start, update, stop) and kernel IPVS entries; owns no policy.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::Path;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::config::model::DataPlane;
 use crate::lb::balance::Backend;
+use crate::lb::ipvs::IpvsPlane;
+use crate::lb::nft::NftPlane;
 use crate::lb::proxy::{self, BackendStats, ProxyHandle, ProxySpec};
 use crate::lb::table::{self, Conns, Desired, DesiredService, Op};
 
@@ -15,18 +18,41 @@ pub struct DataPlanes {
     proxies: BTreeMap<String, ProxyHandle>,
     applied: Desired,
     shutdown: CancellationToken,
-    /// Services whose data plane is not available, already reported once.
-    reported_unavailable: BTreeSet<String>,
+    ipvs: IpvsPlane,
+    /// The last IPVS apply failed, or none ran yet: apply even when the
+    /// table did not change (at start this removes entries an earlier run
+    /// owned and the config no longer has).
+    ipvs_failed: bool,
+    nft: NftPlane,
+    nft_failed: bool,
+    remove_on_stop: bool,
 }
 
 impl DataPlanes {
-    pub fn new(shutdown: CancellationToken) -> DataPlanes {
+    /// `statedir` keeps the list of kernel entries keepmon owns;
+    /// `remove_on_stop` says whether [`DataPlanes::stop`] removes them.
+    pub fn new(
+        shutdown: CancellationToken,
+        statedir: Option<&Path>,
+        remove_on_stop: bool,
+    ) -> DataPlanes {
         DataPlanes {
             proxies: BTreeMap::new(),
             applied: Desired::default(),
             shutdown,
-            reported_unavailable: BTreeSet::new(),
+            ipvs: IpvsPlane::new(statedir),
+            ipvs_failed: true,
+            nft: NftPlane::default(),
+            nft_failed: false,
+            remove_on_stop,
         }
+    }
+
+    /// At daemon stop: leave the kernel tables (default) or remove what
+    /// keepmon owns in them.
+    pub async fn stop(&mut self) {
+        self.ipvs.stop(self.remove_on_stop);
+        self.nft.stop(self.remove_on_stop).await;
     }
 
     /// Bring the data planes to `desired`; returns the operations performed
@@ -34,9 +60,15 @@ impl DataPlanes {
     /// logged and retried on the next call; the daemon carries on.
     pub async fn apply(&mut self, desired: &Desired) -> Vec<Op> {
         let ops = table::diff(&self.applied, desired);
-        if ops.is_empty() && self.proxies.len() == self.proxy_count(desired) {
+        if ops.is_empty()
+            && self.proxies.len() == self.proxy_count(desired)
+            && !self.ipvs_failed
+            && !self.nft_failed
+        {
             return ops;
         }
+        self.ipvs_failed = !self.ipvs.apply(desired);
+        self.nft_failed = !self.nft.apply(desired).await;
         // Stop proxies whose service is gone or moved to another endpoint.
         let stale: Vec<String> = self
             .proxies
@@ -56,14 +88,7 @@ impl DataPlanes {
         }
         for (name, service) in &desired.services {
             if service.spec.dataplane != DataPlane::Proxy {
-                let why = format!(
-                    "the {:?} data plane is not built yet (issue 4 follow-up); only the proxy serves traffic",
-                    service.spec.dataplane
-                );
-                if self.reported_unavailable.insert(name.clone()) {
-                    tracing::warn!(service = %name, "{why}");
-                }
-                continue;
+                continue; // the kernel planes above
             }
             let spec = proxy_spec(service);
             match self.proxies.get(name) {
@@ -88,22 +113,25 @@ impl DataPlanes {
         ops
     }
 
-    /// A member's counters for `lb show`: (active, total - active)
-    /// connections (ipvsadm's ActiveConn / InActConn), totals, failures and
-    /// bytes.
-    pub fn conn_counts(&self, service: &str, addr: SocketAddr) -> Conns {
-        self.proxies
-            .get(service)
-            .and_then(|p| p.stats().into_iter().find(|s| s.addr == addr))
-            .map(|s| Conns {
-                active: s.active,
-                inactive: s.total.saturating_sub(s.active),
-                total: s.total,
-                failures: s.failures,
-                bytes_in: s.bytes_in,
-                bytes_out: s.bytes_out,
-            })
-            .unwrap_or_default()
+    /// Every member's counters for `lb show`, from the proxies and the
+    /// kernel's IPVS table: (active, total - active) connections (ipvsadm's
+    /// ActiveConn / InActConn), totals, failures (proxy only) and bytes.
+    pub fn all_conn_counts(&self) -> BTreeMap<(String, SocketAddr), Conns> {
+        let mut out = self.ipvs.conn_counts();
+        for (name, s) in self.stats() {
+            out.insert(
+                (name, s.addr),
+                Conns {
+                    active: s.active,
+                    inactive: s.total.saturating_sub(s.active),
+                    total: s.total,
+                    failures: s.failures,
+                    bytes_in: s.bytes_in,
+                    bytes_out: s.bytes_out,
+                },
+            );
+        }
+        out
     }
 
     /// Counters of every backend of every proxy.

@@ -2,6 +2,8 @@
 
 pub mod balance;
 pub mod dataplane;
+pub mod ipvs;
+pub mod nft;
 pub mod proxy;
 pub mod table;
 pub mod workers;

@@ -125,7 +125,9 @@ impl Supervisor {
     }
 
     pub(super) fn lb_show(&self) -> Response {
-        let counts = |vs: &str, rs: SocketAddr| self.planes.conn_counts(vs, rs);
+        let all = self.planes.all_conn_counts();
+        let counts =
+            |vs: &str, rs: SocketAddr| all.get(&(vs.to_string(), rs)).copied().unwrap_or_default();
         let report = self.table.report(Some(&counts));
         let mut text = crate::render::lb_table(&report);
         if !self.lb_log.is_empty() {

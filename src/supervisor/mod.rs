@@ -220,7 +220,11 @@ impl Supervisor {
             slots.insert(key, slot);
         }
         persisted.services.clear();
-        let shutdown_for_planes = shutdown.clone();
+        let planes = DataPlanes::new(
+            shutdown.clone(),
+            Some(&config.settings.statedir),
+            config.settings.remove_kernel_tables_on_stop,
+        );
         let mut supervisor = Supervisor {
             options,
             config,
@@ -236,7 +240,7 @@ impl Supervisor {
             lags: LagWindow::default(),
             checks: 0,
             table: Table::default(),
-            planes: DataPlanes::new(shutdown_for_planes),
+            planes,
             lb_dirty: true,
             lb_log: VecDeque::new(),
             mail: None,
@@ -310,6 +314,7 @@ impl Supervisor {
                 "tasks still running after the grace period"
             );
         }
+        self.planes.stop().await;
         self.dirty = true;
         self.save_if_dirty();
         std::fs::remove_file(&self.config.settings.control_socket).ok();

@@ -1,0 +1,94 @@
+#!/bin/sh
+# Runs inside the IPVS test VM (from /init). Each step prints the kernel
+# table between "=== STEP name" and "=== ENDSTEP name"; tests/ipvs_vm.rs
+# asserts on them. Every wait is bounded (60 x 0.5 s).
+K="keepmon -c /test/keepmon.toml"
+
+step() {
+  echo "=== STEP $1"
+  ipvsadm -Ln
+  echo "--- /proc/net/ip_vs"
+  cat /proc/net/ip_vs
+  echo "=== ENDSTEP $1"
+}
+# Wait until /proc/net/ip_vs has (want=yes) or lacks (want=no) a match of $2.
+wait_table() {
+  i=0
+  while [ $i -lt 60 ]; do
+    if grep -qE "$2" /proc/net/ip_vs; then found=yes; else found=no; fi
+    [ "$found" = "$1" ] && return 0
+    usleep 500000
+    i=$((i + 1))
+  done
+  echo "TIMEOUT waiting for $1 $2"
+}
+wait_exit() {
+  i=0
+  while [ $i -lt 60 ] && kill -0 "$1" 2>/dev/null; do usleep 500000; i=$((i + 1)); done
+}
+
+mkdir -p /www && echo ok > /www/index.html
+httpd -f -p 127.0.0.2:9000 -h /www & H2=$!
+httpd -f -p 127.0.0.3:9000 -h /www & H3=$!
+# The real servers' service: 10.0.0.0/24 is local on lo, so IPVS NAT from
+# a local client reaches this listener.
+httpd -f -p 80 -h /www & H80=$!
+
+# Before keepmon: a foreign service, and keepmon's service with the wrong
+# scheduler and weight (as an ipvsadm boot script might have left them).
+ipvsadm -A -t 10.0.0.50:443 -s rr
+ipvsadm -a -t 10.0.0.50:443 -r 10.0.0.60:443 -m -w 1
+ipvsadm -A -t 10.0.0.1:80 -s rr
+ipvsadm -a -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w 1
+step before
+
+$K start > /tmp/keepmon.log 2>&1 & KP=$!
+wait_table yes '0A000001:0050 wrr'
+wait_table yes '0A000003:0050 +Masq +1 '
+wait_table yes '0A000002:0050 +Masq +3 '
+step started
+
+kill $H3
+wait_table no '0A000003:0050'
+step down
+
+httpd -f -p 127.0.0.3:9000 -h /www & H3=$!
+wait_table yes '0A000003:0050 +Masq +1 '
+step back
+
+$K lb drain web 10.0.0.3:80
+wait_table yes '0A000003:0050 +Masq +0 '
+step drained
+$K lb ready web 10.0.0.3:80
+wait_table yes '0A000003:0050 +Masq +1 '
+
+for n in 1 2 3 4 5 6; do
+  printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 10.0.0.1 80 | tail -1 | sed 's/^/through the VIP: /'
+done
+echo "=== SHOW"
+$K lb show
+echo "=== ENDSHOW"
+kill -0 $KP && echo "keepmon still running after the kernel refused a service"
+
+# Reload with one weight changed: that real server is changed in place
+# (its connection counters survive), nothing else is touched.
+sed -i 's/host = "127.0.0.2", weight = 3/host = "127.0.0.2", weight = 5/' /test/keepmon.toml
+$K reload
+wait_table yes '0A000002:0050 +Masq +5 '
+step reloaded
+
+$K stop
+wait_exit $KP
+step stopped-leave
+
+keepmon -c /test/keepmon-remove.toml start > /tmp/keepmon2.log 2>&1 & KP=$!
+i=0; while [ $i -lt 60 ] && ! keepmon -c /test/keepmon-remove.toml status >/dev/null 2>&1; do usleep 500000; i=$((i + 1)); done
+usleep 1000000
+step restarted
+keepmon -c /test/keepmon-remove.toml stop
+wait_exit $KP
+step stopped-remove
+
+echo "=== LOG"
+cat /tmp/keepmon.log /tmp/keepmon2.log
+echo "=== ENDLOG"
