@@ -14,6 +14,7 @@ set -euo pipefail
 # Debian packages the tests use. One per line, with the reason.
 PRIVILEGED_PACKAGES=(
     mon # Debian's mon: moncmd/monshow clients against our mon port, mon itself as a reference
+    redis-server # a real Redis on loopback for the shipped lua:redis_ping monitor (tests/lua.rs)
 )
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -20,6 +20,7 @@ pub mod config;
 pub mod control;
 pub mod daemonize;
 pub mod lb;
+pub mod lua;
 pub mod metrics;
 pub mod monitor;
 pub mod period;

@@ -18,6 +18,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::config::model::{Action, LbEdit, MailAction};
+use crate::lua::LuaSettings;
 use crate::service::{AlertDecision, AlertKind, OpStatus, Source};
 
 pub use file::file_record;
@@ -48,6 +49,8 @@ pub struct AlertJob {
     /// want them. Scripts see only `decision.stdin`, as in mon.
     pub summary: String,
     pub detail: String,
+    /// Where `lua:NAME` alerts are found and the limits they run under.
+    pub lua: LuaSettings,
 }
 
 /// What happened when an alert ran. mon ignores an alert's exit status;
@@ -195,7 +198,9 @@ pub async fn fire(job: &AlertJob, timeout: Duration) -> AlertOutcome {
         Action::Exec { path, args } => exec::run(job, path, args, timeout).await,
         Action::File { path } => file::append(job, path, timeout).await,
         Action::Mail(_) => not_built("mail delivery is not built yet (issue 6)", started),
-        Action::Lua { .. } => not_built("lua alerts are not built yet (issue 7)", started),
+        Action::Lua { script, args } => {
+            crate::lua::alert::fire(job, script, args, &job.lua, timeout).await
+        }
         Action::Lb(_) => not_built("load-balancer edits are not built yet (issue 4)", started),
     }
 }
