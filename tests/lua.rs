@@ -366,6 +366,35 @@ async fn http_body_status_pattern_and_json_field() {
 }
 
 #[tokio::test]
+async fn tcp_port_connects_sends_and_matches() {
+    bounded(async {
+        let settings = LuaSettings::default();
+        let port = smtp_server("220 banner here\r\n").await;
+        let p = format!("port={port}");
+        assert_all_ok(&run_lua(&settings, "tcp_port", &[&p], &[UP]).await);
+        assert_all_ok(&run_lua(&settings, "tcp_port", &[&p, "expect=^220"], &[UP]).await);
+        let out = run_lua(
+            &settings,
+            "tcp_port",
+            &[&p, "send=QUIT", "expect=^SSH"],
+            &[UP],
+        )
+        .await;
+        assert_eq!(
+            reason(&out, 0),
+            "reply \"220 banner here\" does not match ^SSH"
+        );
+        let closed = format!("port={}", closed_port());
+        let out = run_lua(&settings, "tcp_port", &[&closed], &[UP]).await;
+        assert!(
+            reason(&out, 0).starts_with("tcp_port.lua:14: could not connect"),
+            "{out:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn dns_query_resolves_names_from_etc_hosts() {
     bounded(async {
         let settings = LuaSettings::default();
