@@ -637,6 +637,14 @@ async fn an_endless_loop_exhausts_the_instruction_budget() {
         );
         let out = run_lua(&settings, "sly", &[], &[UP]).await;
         assert!(reason(&out, 0).contains("instruction budget"), "{out:?}");
+
+        // Nor can a coroutine of the script's own.
+        dir.write(
+            "co",
+            "function check(h)\n  local co = coroutine.create(function() while true do end end)\n  while true do coroutine.resume(co) end\nend\n",
+        );
+        let out = run_lua(&settings, "co", &[], &[UP]).await;
+        assert!(reason(&out, 0).contains("instruction budget"), "{out:?}");
     })
     .await;
 }
