@@ -105,9 +105,10 @@ for variant in builtin lua exec; do
     "$KEEPMON" check-config -c "$WORK/$variant.cf" >"$WORK/$variant.check" 2>&1 \
         || { cat "$WORK/$variant.check" >&2; exit 1; }
 done
-grep -m1 "monitor " "$WORK/builtin.cf" | sed 's/^ */   builtin: /'
-grep -m1 "monitor " "$WORK/lua.cf" | sed 's/^ */   lua:     /'
-grep -m1 "monitor " "$WORK/exec.cf" | sed "s/^ */   exec:    /; s/\$/   ($EXEC_DESC)/"
+for variant in builtin lua exec; do
+    printf '   %-8s %s\n' "$variant:" "$(grep -m1 '^ *monitor ' "$WORK/$variant.cf" | sed 's/^ *//')"
+done
+echo "   (exec runs $EXEC_DESC, one process per service run; builtin_monitors = never)"
 
 python3 "$CHECKS/listen.py" --count "$HOSTS" --port "$PORT" --status "$WORK/listen.status" &
 LISTENER_PID=$!
