@@ -8,7 +8,7 @@ use hyper::body::Bytes;
 use hyper::header::{HOST, HeaderName, HeaderValue, USER_AGENT};
 use hyper::{Method, Request, Uri};
 use hyper_util::rt::TokioIo;
-use mlua::{Lua, LuaString, Table, UserData, UserDataMethods, UserDataRefMut, Value, Variadic};
+use mlua::{AnyUserData, Function, Lua, LuaString, MultiValue, Table, UserData, Value, Variadic};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -82,13 +82,6 @@ pub(super) fn install(lua: &Lua, file_name: &str, context: &ScriptContext) -> ml
                 .unwrap_or_default())
         })?,
     )?;
-    globals.set(
-        "sleep",
-        lua.create_async_function(|_, seconds: f64| async move {
-            tokio::time::sleep(seconds_to_duration(seconds)?).await;
-            Ok(())
-        })?,
-    )?;
 
     let json = lua.create_table()?;
     json.set(
@@ -108,94 +101,155 @@ pub(super) fn install(lua: &Lua, file_name: &str, context: &ScriptContext) -> ml
     )?;
     globals.set("json", json)?;
 
-    let tcp = lua.create_table()?;
-    tcp.set(
-        "connect",
-        lua.create_async_function(
-            |lua, (host, port, options): (String, u16, Option<Table>)| async move {
-                let timeout = option_timeout(options.as_ref())?;
-                let connected =
-                    tokio::time::timeout(timeout, crate::monitor::tcp::connect(&host, port))
-                        .await
-                        .map_err(|_| {
-                            mlua::Error::runtime(format!(
-                                "connect {host}:{port}: timed out after {}",
-                                crate::monitor::show_duration(timeout)
-                            ))
-                        })?
-                        .map_err(mlua::Error::runtime)?;
-                let peer = format!("{host}:{port}");
-                lua.create_userdata(Conn {
-                    stream: Some(BufReader::new(connected)),
-                    timeout,
-                    peer,
-                })
-            },
-        )?,
-    )?;
-    globals.set("tcp", tcp)?;
-
-    let http = lua.create_table()?;
-    http.set(
-        "request",
-        lua.create_async_function(|lua, options: Table| async move {
-            let request = HttpRequest::from_table(&options)?;
-            let timeout = request.timeout;
-            let url = request.url.clone();
-            let response = tokio::time::timeout(timeout, request.send())
-                .await
-                .map_err(|_| {
-                    mlua::Error::runtime(format!(
-                        "{url}: timed out after {}",
-                        crate::monitor::show_duration(timeout)
-                    ))
-                })?
-                .map_err(|e| mlua::Error::runtime(format!("{url}: {e}")))?;
-            let table = lua.create_table()?;
-            table.set("status", response.status)?;
-            let headers = lua.create_table()?;
-            for (name, value) in response.headers {
-                headers.set(name, lua.create_string(&value)?)?;
-            }
-            table.set("headers", headers)?;
-            table.set("body", lua.create_string(&response.body)?)?;
-            Ok(table)
-        })?,
-    )?;
-    globals.set("http", http)?;
-
-    let dns = lua.create_table()?;
-    dns.set(
-        "resolve",
-        lua.create_async_function(|lua, (name, options): (String, Option<Table>)| async move {
-            let timeout = option_timeout(options.as_ref())?;
-            let found = tokio::time::timeout(timeout, tokio::net::lookup_host((name.as_str(), 0)))
-                .await
-                .map_err(|_| mlua::Error::runtime(format!("resolve {name}: timed out")))?
-                .map_err(|e| mlua::Error::runtime(format!("resolve {name}: {e}")))?;
-            let mut addresses: Vec<String> = Vec::new();
-            for addr in found {
-                let ip = addr.ip().to_string();
-                if !addresses.contains(&ip) {
-                    addresses.push(ip);
-                }
-            }
-            lua.create_sequence_from(addresses)
-        })?,
-    )?;
-    globals.set("dns", dns)?;
-
-    let file = lua.create_table()?;
-    file.set(
-        "append",
-        lua.create_async_function(|_, (path, text): (String, LuaString)| async move {
-            append(&path, &text.as_bytes())
-                .await
-                .map_err(|e| mlua::Error::runtime(format!("append to {path}: {e}")))
-        })?,
-    )?;
-    globals.set("file", file)?;
     Ok(())
+}
+
+/// The one async entry point of the host API: `io(op, ...)`. The Lua side
+/// of the API (`tcp.connect`, `conn:send`, `http.request`, `dns.resolve`,
+/// `file.append`, `sleep`) is a thin prelude over it, because mlua compiles
+/// a Lua wrapper for every async function it creates: one per state is
+/// cheap, ten per run are not.
+pub(super) fn io_function(lua: &Lua) -> mlua::Result<Function> {
+    lua.create_async_function(|lua, (op, args): (String, MultiValue)| async move {
+        match op.as_str() {
+            "sleep" => {
+                let seconds: f64 = lua.unpack_multi(args)?;
+                tokio::time::sleep(seconds_to_duration(seconds)?).await;
+                Ok(MultiValue::new())
+            }
+            "connect" => {
+                let (host, port, options): (String, u16, Option<Table>) = lua.unpack_multi(args)?;
+                let conn = connect(host, port, options.as_ref()).await?;
+                lua.pack_multi(lua.create_userdata(conn)?)
+            }
+            "send" => {
+                let (conn, data): (AnyUserData, LuaString) = lua.unpack_multi(args)?;
+                let mut conn = conn.borrow_mut::<Conn>()?;
+                let sent = conn.send(&data.as_bytes()).await?;
+                lua.pack_multi(sent)
+            }
+            "read_line" => {
+                let conn: AnyUserData = lua.unpack_multi(args)?;
+                let mut conn = conn.borrow_mut::<Conn>()?;
+                let line = conn.read_line().await?;
+                lua.pack_multi(line.map(|l| lua.create_string(&l)).transpose()?)
+            }
+            "read" => {
+                let (conn, max): (AnyUserData, Option<usize>) = lua.unpack_multi(args)?;
+                let mut conn = conn.borrow_mut::<Conn>()?;
+                let data = conn.read(max).await?;
+                lua.pack_multi(data.map(|d| lua.create_string(&d)).transpose()?)
+            }
+            "http" => {
+                let options: Table = lua.unpack_multi(args)?;
+                lua.pack_multi(http_request(&lua, &options).await?)
+            }
+            "resolve" => {
+                let (name, options): (String, Option<Table>) = lua.unpack_multi(args)?;
+                lua.pack_multi(lua.create_sequence_from(resolve(&name, options.as_ref()).await?)?)
+            }
+            "append" => {
+                let (path, text): (String, LuaString) = lua.unpack_multi(args)?;
+                append(&path, &text.as_bytes())
+                    .await
+                    .map_err(|e| mlua::Error::runtime(format!("append to {path}: {e}")))?;
+                Ok(MultiValue::new())
+            }
+            other => Err(mlua::Error::runtime(format!("no such operation {other:?}"))),
+        }
+    })
+}
+
+/// `conn:close()` and `conn:set_timeout(s)`: synchronous, so plain functions.
+pub(super) fn conn_functions(lua: &Lua) -> mlua::Result<(Function, Function)> {
+    let close = lua.create_function(|_, conn: AnyUserData| {
+        conn.borrow_mut::<Conn>()?.stream = None;
+        Ok(())
+    })?;
+    let set_timeout = lua.create_function(|_, (conn, seconds): (AnyUserData, f64)| {
+        conn.borrow_mut::<Conn>()?.timeout = seconds_to_duration(seconds)?;
+        Ok(())
+    })?;
+    Ok((close, set_timeout))
+}
+
+/// The Lua half of the API, run once per state after the guards; its
+/// arguments are [`io_function`] and [`conn_functions`].
+pub(super) const PRELUDE: &str = r#"
+local io, close, set_timeout = ...
+local setmetatable = setmetatable
+local Conn = {}
+Conn.__index = Conn
+function Conn:send(data) return io("send", self[1], data) end
+function Conn:read_line() return io("read_line", self[1]) end
+function Conn:read(max) return io("read", self[1], max) end
+function Conn:set_timeout(seconds) set_timeout(self[1], seconds) end
+function Conn:close() close(self[1]) end
+tcp = { connect = function(host, port, options)
+  return setmetatable({ io("connect", host, port, options) }, Conn)
+end }
+http = { request = function(options) return io("http", options) end }
+dns = { resolve = function(name, options) return io("resolve", name, options) end }
+file = { append = function(path, text) return io("append", path, text) end }
+function sleep(seconds) return io("sleep", seconds) end
+"#;
+
+async fn connect(host: String, port: u16, options: Option<&Table>) -> mlua::Result<Conn> {
+    let timeout = option_timeout(options)?;
+    let connected = tokio::time::timeout(timeout, crate::monitor::tcp::connect(&host, port))
+        .await
+        .map_err(|_| {
+            mlua::Error::runtime(format!(
+                "connect {host}:{port}: timed out after {}",
+                crate::monitor::show_duration(timeout)
+            ))
+        })?
+        .map_err(mlua::Error::runtime)?;
+    Ok(Conn {
+        stream: Some(BufReader::new(connected)),
+        timeout,
+        peer: format!("{host}:{port}"),
+    })
+}
+
+async fn resolve(name: &str, options: Option<&Table>) -> mlua::Result<Vec<String>> {
+    let timeout = option_timeout(options)?;
+    let found = tokio::time::timeout(timeout, tokio::net::lookup_host((name, 0)))
+        .await
+        .map_err(|_| mlua::Error::runtime(format!("resolve {name}: timed out")))?
+        .map_err(|e| mlua::Error::runtime(format!("resolve {name}: {e}")))?;
+    let mut addresses: Vec<String> = Vec::new();
+    for addr in found {
+        let ip = addr.ip().to_string();
+        if !addresses.contains(&ip) {
+            addresses.push(ip);
+        }
+    }
+    Ok(addresses)
+}
+
+async fn http_request(lua: &Lua, options: &Table) -> mlua::Result<Table> {
+    let request = HttpRequest::from_table(options)?;
+    let timeout = request.timeout;
+    let url = request.url.clone();
+    let response = tokio::time::timeout(timeout, request.send())
+        .await
+        .map_err(|_| {
+            mlua::Error::runtime(format!(
+                "{url}: timed out after {}",
+                crate::monitor::show_duration(timeout)
+            ))
+        })?
+        .map_err(|e| mlua::Error::runtime(format!("{url}: {e}")))?;
+    let table = lua.create_table()?;
+    table.set("status", response.status)?;
+    let headers = lua.create_table()?;
+    for (name, value) in response.headers {
+        headers.set(name, lua.create_string(&value)?)?;
+    }
+    table.set("headers", headers)?;
+    table.set("body", lua.create_string(&response.body)?)?;
+    Ok(table)
 }
 
 /// A connected TCP stream (`tcp.connect`'s result).
@@ -227,70 +281,57 @@ impl Conn {
     }
 }
 
-impl UserData for Conn {
-    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_async_method_mut(
-            "send",
-            |_, mut conn: UserDataRefMut<Conn>, data: LuaString| async move {
-                let timeout = conn.timeout;
-                let bytes = data.as_bytes().to_vec();
-                let written = tokio::time::timeout(timeout, conn.stream()?.write_all(&bytes)).await;
-                match written {
-                    Err(_) => Err(conn.timed_out("send to")),
-                    Ok(Err(e)) => Err(conn.failed("send to", e)),
-                    Ok(Ok(())) => Ok(bytes.len()),
+impl UserData for Conn {}
+
+impl Conn {
+    async fn send(&mut self, data: &[u8]) -> mlua::Result<usize> {
+        let timeout = self.timeout;
+        match tokio::time::timeout(timeout, self.stream()?.write_all(data)).await {
+            Err(_) => Err(self.timed_out("send to")),
+            Ok(Err(e)) => Err(self.failed("send to", e)),
+            Ok(Ok(())) => Ok(data.len()),
+        }
+    }
+
+    /// One line without its CR LF; `None` at EOF.
+    async fn read_line(&mut self) -> mlua::Result<Option<Vec<u8>>> {
+        let timeout = self.timeout;
+        let mut line = Vec::new();
+        let stream = self.stream()?;
+        let read = tokio::time::timeout(
+            timeout,
+            (&mut *stream)
+                .take(OUTPUT_CAP as u64)
+                .read_until(b'\n', &mut line),
+        )
+        .await;
+        match read {
+            Err(_) => Err(self.timed_out("read from")),
+            Ok(Err(e)) => Err(self.failed("read from", e)),
+            Ok(Ok(0)) => Ok(None),
+            Ok(Ok(_)) => {
+                while line.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
+                    line.pop();
                 }
-            },
-        );
-        methods.add_async_method_mut(
-            "read_line",
-            |lua, mut conn: UserDataRefMut<Conn>, ()| async move {
-                let timeout = conn.timeout;
-                let mut line = Vec::new();
-                let stream = conn.stream()?;
-                let read = tokio::time::timeout(
-                    timeout,
-                    (&mut *stream)
-                        .take(OUTPUT_CAP as u64)
-                        .read_until(b'\n', &mut line),
-                )
-                .await;
-                match read {
-                    Err(_) => Err(conn.timed_out("read from")),
-                    Ok(Err(e)) => Err(conn.failed("read from", e)),
-                    Ok(Ok(0)) => Ok(Value::Nil),
-                    Ok(Ok(_)) => {
-                        while line.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
-                            line.pop();
-                        }
-                        Ok(Value::String(lua.create_string(&line)?))
-                    }
-                }
-            },
-        );
-        methods.add_async_method_mut(
-            "read",
-            |lua, mut conn: UserDataRefMut<Conn>, max: Option<usize>| async move {
-                let timeout = conn.timeout;
-                let mut buffer = vec![0u8; max.unwrap_or(4096).clamp(1, OUTPUT_CAP)];
-                let stream = conn.stream()?;
-                let read = tokio::time::timeout(timeout, stream.read(&mut buffer)).await;
-                match read {
-                    Err(_) => Err(conn.timed_out("read from")),
-                    Ok(Err(e)) => Err(conn.failed("read from", e)),
-                    Ok(Ok(0)) => Ok(Value::Nil),
-                    Ok(Ok(n)) => Ok(Value::String(lua.create_string(&buffer[..n])?)),
-                }
-            },
-        );
-        methods.add_method_mut("set_timeout", |_, conn, seconds: f64| {
-            conn.timeout = seconds_to_duration(seconds)?;
-            Ok(())
-        });
-        methods.add_method_mut("close", |_, conn, ()| {
-            conn.stream = None;
-            Ok(())
-        });
+                Ok(Some(line))
+            }
+        }
+    }
+
+    /// Whatever arrives, up to `max` bytes; `None` at EOF.
+    async fn read(&mut self, max: Option<usize>) -> mlua::Result<Option<Vec<u8>>> {
+        let timeout = self.timeout;
+        let mut buffer = vec![0u8; max.unwrap_or(4096).clamp(1, OUTPUT_CAP)];
+        let stream = self.stream()?;
+        match tokio::time::timeout(timeout, stream.read(&mut buffer)).await {
+            Err(_) => Err(self.timed_out("read from")),
+            Ok(Err(e)) => Err(self.failed("read from", e)),
+            Ok(Ok(0)) => Ok(None),
+            Ok(Ok(n)) => {
+                buffer.truncate(n);
+                Ok(Some(buffer))
+            }
+        }
     }
 }
 

@@ -274,11 +274,10 @@ impl Sandbox {
         let limit_hit = self
             .lua
             .create_function(move |_, ()| Ok(tripped.hit.load(Ordering::Relaxed)))?;
-        self.lua
-            .load(GUARDS)
-            .set_name("=sandbox")
-            .set_mode(ChunkMode::Text)
-            .call::<()>(limit_hit)
+        run_builtin_chunk(&self.lua, "guards", GUARDS, limit_hit)?;
+        let (close, set_timeout) = api::conn_functions(&self.lua)?;
+        let io = api::io_function(&self.lua)?;
+        run_builtin_chunk(&self.lua, "api", api::PRELUDE, (io, close, set_timeout))
     }
 
     /// The instruction budget, the deadline in the hook, the memory limit.
@@ -313,6 +312,44 @@ impl Sandbox {
         self.lua.set_memory_limit(limits.memory_bytes)?;
         Ok(())
     }
+}
+
+/// Run one of keepmon's own Lua chunks with `args`; each is compiled once per
+/// process and loaded as bytecode after that.
+fn run_builtin_chunk(
+    lua: &Lua,
+    name: &str,
+    source: &'static str,
+    args: impl mlua::IntoLuaMulti,
+) -> mlua::Result<()> {
+    static COMPILED: Mutex<Vec<(&'static str, Arc<Vec<u8>>)>> = Mutex::new(Vec::new());
+    let cached = COMPILED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .iter()
+        .find(|(s, _)| std::ptr::eq(*s, source))
+        .map(|(_, code)| code.clone());
+    let bytecode = match cached {
+        Some(code) => code,
+        None => {
+            let compiler = Lua::new_with(StdLib::NONE, LuaOptions::new())?;
+            let function = compiler
+                .load(source)
+                .set_name(format!("={name}"))
+                .set_mode(ChunkMode::Text)
+                .into_function()?;
+            let code = Arc::new(function.dump(true));
+            COMPILED
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push((source, code.clone()));
+            code
+        }
+    };
+    lua.load(&bytecode[..])
+        .set_name(format!("={name}"))
+        .set_mode(ChunkMode::Binary)
+        .call::<()>(args)
 }
 
 /// `pcall`, `xpcall` and `coroutine.resume` that re-raise a tripped limit,
