@@ -322,7 +322,9 @@ fn run_builtin_chunk(
     source: &'static str,
     args: impl mlua::IntoLuaMulti,
 ) -> mlua::Result<()> {
-    static COMPILED: Mutex<Vec<(&'static str, Arc<Vec<u8>>)>> = Mutex::new(Vec::new());
+    /// (source, its bytecode) for each chunk compiled so far.
+    type Chunks = Vec<(&'static str, Arc<Vec<u8>>)>;
+    static COMPILED: Mutex<Chunks> = Mutex::new(Vec::new());
     let cached = COMPILED
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
