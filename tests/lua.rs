@@ -492,7 +492,7 @@ async fn scripts_see_args_env_service_and_json() {
         dir.write(
             "context",
             r#"
-local seen = table.concat({ args[1], opts.mode, env.SERVICE_VAR, service.group, service.name }, "|")
+local seen = table.concat({ args[1], opts.mode, env.SERVICE_VAR, service.group, service.name, #hosts }, "|")
 local round = json.decode(json.encode({ a = { 1, 2, 3 }, b = "x" }))
 function check(host)
   if round.a[3] ~= 3 or round.b ~= "x" then return false, "json round trip" end
@@ -503,7 +503,7 @@ end
 "#,
         );
         let out = run_lua(&dir.settings(limits()), "context", &["mode=fast"], &["h1"]).await;
-        assert_eq!(reason(&out, 0), "h1 mode=fast|fast|from the service|g|s");
+        assert_eq!(reason(&out, 0), "h1 mode=fast|fast|from the service|g|s|1");
     })
     .await;
 }

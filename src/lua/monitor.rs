@@ -51,6 +51,14 @@ pub async fn run(
             return all_failed(hosts, &reason, false, started);
         }
     };
+    let listed = sandbox
+        .lua
+        .create_sequence_from(hosts.iter().cloned())
+        .and_then(|list| sandbox.lua.globals().set("hosts", list));
+    if let Err(e) = listed {
+        let reason = format!("{}: cannot start: {e}", compiled.file_name);
+        return all_failed(hosts, &reason, false, started);
+    }
     let check = match tokio::time::timeout_at(deadline, sandbox.run_main(&compiled)).await {
         Err(_) => {
             let reason = format!("{}: timed out in the main chunk", compiled.file_name);
