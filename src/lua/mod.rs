@@ -3,7 +3,7 @@
 //! One run = one Lua state. The state is created from a small allowlist of
 //! standard libraries (base without `dofile`/`loadfile`/`collectgarbage`,
 //! a text-only `load`, `string` without `dump`, `table`, `math`, `utf8`,
-//! `coroutine`) plus the host API of [`api`]. Nothing survives the run, so
+//! `coroutine`) plus the host API of `api.rs`. Nothing survives the run, so
 //! globals cannot leak between scripts or between runs of one script.
 //!
 //! Scripts are compiled once per (path, mtime, size) into bytecode and the
