@@ -721,6 +721,8 @@ async fn errors_and_garbage_fail_the_check_with_script_and_line() {
                 "function check(h)\n  local c = tcp.connect('127.0.0.1', 0, { timeout = 1 })\nend\n",
                 "f.lua:2: could not connect to 127.0.0.1:0",
             ),
+            ("function check(h)\n  error({ code = 1 })\nend\n", "f.lua: table: "),
+            ("function check(h)\n  return h .. f(h)\nend\nfunction f(h) return f(h) .. h end\n", "f.lua: out of memory"),
             ("x = 1\n", "f.lua: the script defines no check() function"),
             ("error('at load')\n", "f.lua:1: at load"),
         ];
