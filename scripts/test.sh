@@ -21,6 +21,7 @@ PRIVILEGED_PACKAGES=(
     cpio # packs the IPVS VM's initramfs
     ipvsadm # cross-checks the kernel IPVS table in the VM; bench/kernel's peer
     nftables # tests/nft.rs reads back `nft list table inet keepmon`; the nftables data plane runs nft -j
+    redis-server # a real Redis on loopback for the shipped lua:redis_ping monitor (tests/lua.rs)
 )
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

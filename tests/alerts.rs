@@ -546,15 +546,8 @@ async fn actions_not_built_yet_say_so() {
                 "mail alerts are delivered through the daemon's outbox, not run directly",
             ),
             (
-                Action::Lua {
-                    script: "page".into(),
-                    args: vec![],
-                },
-                "lua alerts are not built yet (issue 7)",
-            ),
-            (
                 Action::Lb(lb),
-                "load-balancer edits are not built yet (issue 4)",
+                "load-balancer edits are applied by the daemon's table, not run directly",
             ),
         ];
         for (action, expected) in cases {
@@ -609,6 +602,7 @@ fn job(kind: AlertKind, source: Source, stdin: &str, action: Action) -> AlertJob
         ],
         summary: "www2 down".into(),
         detail: "www2: connection refused\n".into(),
+        lua: Default::default(),
     }
 }
 

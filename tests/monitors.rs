@@ -40,6 +40,7 @@ fn request(monitor: Monitor, hosts: &[&str], timeout: Duration) -> RunRequest {
         timeout,
         env: Vec::new(),
         builtin_policy: BuiltinPolicy::Fallback,
+        lua: Default::default(),
     }
 }
 

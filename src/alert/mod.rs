@@ -18,6 +18,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::config::model::{Action, LbEdit, MailAction};
+use crate::lua::LuaSettings;
 use crate::service::{AlertDecision, AlertKind, OpStatus, Source};
 
 pub use file::file_record;
@@ -48,6 +49,8 @@ pub struct AlertJob {
     /// want them. Scripts see only `decision.stdin`, as in mon.
     pub summary: String,
     pub detail: String,
+    /// Where `lua:NAME` alerts are found and the limits they run under.
+    pub lua: LuaSettings,
 }
 
 /// What happened when an alert ran. mon ignores an alert's exit status;
@@ -200,8 +203,14 @@ pub async fn fire(job: &AlertJob, timeout: Duration) -> AlertOutcome {
             "mail alerts are delivered through the daemon's outbox, not run directly",
             started,
         ),
-        Action::Lua { .. } => not_built("lua alerts are not built yet (issue 7)", started),
-        Action::Lb(_) => not_built("load-balancer edits are not built yet (issue 4)", started),
+        Action::Lua { script, args } => {
+            crate::lua::alert::fire(job, script, args, &job.lua, timeout).await
+        }
+        // The supervisor applies table edits itself (supervisor/lb.rs).
+        Action::Lb(_) => not_built(
+            "load-balancer edits are applied by the daemon's table, not run directly",
+            started,
+        ),
     }
 }
 

@@ -322,6 +322,7 @@ mod tests {
             env: Vec::new(),
             summary: String::new(),
             detail: String::new(),
+            lua: crate::lua::LuaSettings::default(),
         }
     }
 

@@ -197,7 +197,7 @@ fn default_host_header(host: &str, port: u16, tls: bool) -> String {
 }
 
 /// The name part of a Host header value (no port, no IPv6 brackets).
-fn tls_name(host: &str) -> &str {
+pub(crate) fn tls_name(host: &str) -> &str {
     if let Some(rest) = host.strip_prefix('[') {
         return rest.split(']').next().unwrap_or(rest);
     }
@@ -277,7 +277,7 @@ async fn read_body(response: Response<Incoming>) -> Result<Vec<u8>, String> {
 /// The shared client TLS configs, built once (reading the system CA store
 /// is slow, so it happens on a blocking thread). A failure is remembered
 /// until restart.
-async fn tls_config(insecure: bool) -> Result<Arc<ClientConfig>, String> {
+pub(crate) async fn tls_config(insecure: bool) -> Result<Arc<ClientConfig>, String> {
     static VERIFIED: OnceCell<Result<Arc<ClientConfig>, String>> = OnceCell::const_new();
     static INSECURE: OnceCell<Result<Arc<ClientConfig>, String>> = OnceCell::const_new();
     let cell = if insecure { &INSECURE } else { &VERIFIED };

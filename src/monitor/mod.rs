@@ -23,12 +23,12 @@
 //! summary `monitor NAME not found` (mon 1.2 retries and logs every second).
 //! For the built-in equivalents of mon's scripts see [`mon_compat`].
 
-mod builtin;
+pub(crate) mod builtin;
 mod exec;
-mod http;
+pub(crate) mod http;
 pub mod mon_compat;
 mod ping;
-mod tcp;
+pub(crate) mod tcp;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -37,6 +37,7 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::config::model::{BuiltinPolicy, HttpCheck, Monitor, PingCheck, TcpCheck};
+use crate::lua::{LuaSettings, ScriptContext};
 
 pub use mon_compat::{CompatError, builtin_equivalent};
 
@@ -142,6 +143,8 @@ pub struct RunRequest {
     /// and the `MON_*` variables, prepared by the caller.
     pub env: Vec<(String, String)>,
     pub builtin_policy: BuiltinPolicy,
+    /// Where `lua:NAME` monitors are found and the limits they run under.
+    pub lua: LuaSettings,
 }
 
 /// A check keepmon runs in-process.
@@ -323,13 +326,29 @@ pub async fn run(req: &RunRequest) -> RunOutput {
             };
             exec::run(&script, started).await
         }
-        Resolved::Lua { script, .. } => {
-            warn!(script, "lua monitors are not available in this build");
-            RunOutput::config_error(
-                EXIT_CANNOT_RUN,
-                format!("lua monitor {script}: the Lua runtime is not available"),
+        Resolved::Lua { script, args } => {
+            let lookup = |name: &str| {
+                req.env
+                    .iter()
+                    .find(|(key, _)| key == name)
+                    .map(|(_, value)| value.clone())
+                    .unwrap_or_default()
+            };
+            let context = ScriptContext {
+                group: lookup("MON_GROUP"),
+                service: lookup("MON_SERVICE"),
+                env: req.env.clone(),
+                args,
+            };
+            crate::lua::monitor::run(
+                &script,
+                &context,
+                req.hosts.clone(),
+                &req.lua,
+                req.timeout,
                 started,
             )
+            .await
         }
         Resolved::ConfigError { exit, summary } => {
             warn!(%summary, "monitor cannot run");
@@ -447,6 +466,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             env: Vec::new(),
             builtin_policy: BuiltinPolicy::Prefer,
+            lua: LuaSettings::default(),
         };
         assert_send(async move { run(&req).await });
     }

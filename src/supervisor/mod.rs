@@ -428,6 +428,7 @@ impl Supervisor {
                 .unwrap_or(self.config.settings.monitor_timeout),
             env,
             builtin_policy: self.config.settings.builtin_monitors,
+            lua: crate::lua::LuaSettings::from_settings(&self.config.settings),
         };
         let generation = slot.generation;
         let events = self.events.clone();
@@ -762,6 +763,7 @@ impl Supervisor {
                 env: alert_env(&self.config, service, &slot.state),
                 summary: slot.state.last_summary.clone(),
                 detail: slot.state.last_detail.clone(),
+                lua: crate::lua::LuaSettings::from_settings(&self.config.settings),
                 decision,
             };
             if alert::recorded_in_history(&job) {
