@@ -26,6 +26,7 @@ use crate::service::{
 use crate::state::{self, Persisted, service_key};
 
 mod lb;
+mod vrrp;
 
 /// How the daemon was asked to start.
 #[derive(Clone, Debug)]
@@ -90,6 +91,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         "keepmon started"
     );
     supervisor.startup_alerts();
+    supervisor.start_vrrp();
     let result = supervisor.event_loop(call_rx, event_rx).await;
     supervisor.shut_down().await;
     result
@@ -121,6 +123,8 @@ enum Event {
         ok: bool,
         message: String,
     },
+    /// A VRRP instance changed state.
+    Vrrp(crate::vrrp::instance::Transition),
 }
 
 /// One service's runtime slot.
@@ -160,6 +164,8 @@ struct Supervisor {
     lb_dirty: bool,
     /// Recent table changes, for `dump` and the history.
     lb_log: VecDeque<String>,
+    /// The running VRRP instances (supervisor/vrrp.rs).
+    vrrp: vrrp::VrrpInstances,
 }
 
 /// The last few thousand scheduling lags, for quantiles on the metrics page.
@@ -235,6 +241,7 @@ impl Supervisor {
             planes: DataPlanes::new(shutdown_for_planes),
             lb_dirty: true,
             lb_log: VecDeque::new(),
+            vrrp: vrrp::VrrpInstances::default(),
         };
         supervisor.table = Table::from_config(&supervisor.config);
         supervisor.remove_failing_lvs_members();
@@ -288,11 +295,13 @@ impl Supervisor {
             if self.lb_dirty {
                 self.reconcile_lb().await;
             }
+            self.track_vrrp();
         }
     }
 
     /// Finish in-flight alerts within the grace period, then save state.
     async fn shut_down(&mut self) {
+        self.stop_vrrp().await;
         self.shutdown.cancel();
         self.tracker.close();
         let grace = self.config.settings.shutdown_grace;
@@ -552,6 +561,7 @@ impl Supervisor {
                     tracing::warn!(group, service, alert, message, "alert failed");
                 }
             }
+            Event::Vrrp(transition) => self.on_vrrp_transition(transition),
         }
     }
 
@@ -868,6 +878,7 @@ impl Supervisor {
         self.config = new;
         self.table.reconfigure(&self.config);
         self.remove_failing_lvs_members();
+        self.reload_vrrp();
         self.lb_dirty = true;
         self.dirty = true;
         let summary = diff.to_string();
@@ -912,6 +923,7 @@ impl Supervisor {
                 real_server,
                 change,
             } => self.lb_set(&virtual_service, &real_server, change),
+            Request::VrrpShow => self.vrrp_show(),
         }
     }
 
@@ -1124,6 +1136,7 @@ impl Supervisor {
             disabled_hosts: self.persisted.disabled.hosts.iter().cloned().collect(),
             alert_history: self.persisted.alert_history.iter().cloned().collect(),
             lb_changes: self.lb_log.iter().cloned().collect(),
+            vrrp: self.vrrp_dumps(),
         }
     }
 }
