@@ -14,6 +14,8 @@ set -euo pipefail
 # Debian packages the tests use. One per line, with the reason.
 PRIVILEGED_PACKAGES=(
     mon # Debian's mon: moncmd/monshow clients against our mon port, mon itself as a reference
+    iproute2 # ip netns/link/addr: the network-namespace topology of tests/vrrp.rs
+    keepalived # Debian's keepalived 2.2.7 as a VRRP peer in tests/vrrp.rs (interop)
 )
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
