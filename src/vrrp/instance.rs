@@ -54,6 +54,10 @@ use crate::vrrp::packet::{
 pub const LOG_EVERY: Duration = Duration::from_secs(30);
 /// How often the link's carrier is checked.
 pub const LINK_POLL: Duration = Duration::from_millis(100);
+/// Packets handled per turn of the loop after the one that woke it.
+pub const RECEIVE_BATCH: usize = 255;
+/// Queued packets read before a timer expiry is acted on.
+pub const DRAIN_BEFORE_TIMER: usize = 4096;
 /// How long to wait before retrying a missing interface or address.
 pub const RETRY_SETUP: Duration = Duration::from_secs(1);
 
@@ -307,19 +311,34 @@ impl Driver {
                     }
                 },
                 _ = tokio::time::sleep_until(deadline) => {
+                    // Adverts already queued arrived before the deadline:
+                    // read them first, so a backup behind a burst of junk
+                    // does not declare a live master dead.
+                    for _ in 0..DRAIN_BEFORE_TIMER {
+                        match wired.sockets.try_receive() {
+                            Ok(Some(received)) => self.on_received(&mut wired, Ok(received)),
+                            Ok(None) => break,
+                            Err(e) => self.on_received(&mut wired, Err(e)),
+                        }
+                    }
                     let now = self.now();
                     let actions = wired.machine.step(now, Input::Timer);
                     self.execute(&mut wired, actions, None);
                 }
                 _ = tokio::time::sleep_until(garp_at) => self.garp_due(&mut wired),
                 _ = link_poll.tick() => self.poll_link(&mut wired),
-                received = wired.sockets.receive() => match received {
-                    Ok(received) => self.on_packet(&mut wired, received),
-                    Err(e) => {
-                        self.dump.counters.malformed += 1;
-                        self.log_limited("receive", format_args!("{e}"));
+                received = wired.sockets.receive() => {
+                    self.on_received(&mut wired, received);
+                    // Drain what else is queued, bounded so timers and
+                    // commands get their turn between batches.
+                    for _ in 0..RECEIVE_BATCH {
+                        match wired.sockets.try_receive() {
+                            Ok(Some(received)) => self.on_received(&mut wired, Ok(received)),
+                            Ok(None) => break,
+                            Err(e) => self.on_received(&mut wired, Err(e)),
+                        }
                     }
-                },
+                }
             }
         }
     }
@@ -463,6 +482,16 @@ impl Driver {
             tracing::warn!(instance = %self.config.name, interface = %self.config.interface, up = running, "link state changed");
             self.link_down = !running;
             self.feed_fault(wired);
+        }
+    }
+
+    fn on_received(&mut self, wired: &mut Wired, received: std::io::Result<Received>) {
+        match received {
+            Ok(received) => self.on_packet(wired, received),
+            Err(e) => {
+                self.dump.counters.malformed += 1;
+                self.log_limited("receive", format_args!("{e}"));
+            }
         }
     }
 

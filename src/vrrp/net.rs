@@ -32,6 +32,10 @@ use crate::vrrp::packet::{IPPROTO_VRRP, VRRP_GROUP_V4, VRRP_GROUP_V6};
 /// TOS / traffic class of adverts: network control, as keepalived.
 pub const TOS_NETWORK_CONTROL: u32 = 0xc0;
 
+/// Receive buffer of the raw socket: room for bursts of foreign or bad
+/// packets between two turns of the instance's loop.
+pub const RECEIVE_BUFFER: usize = 1 << 20;
+
 /// Where an instance's sockets live.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SocketOptions {
@@ -175,6 +179,28 @@ impl VrrpSockets {
         }
     }
 
+    /// The next packet if one is already queued, without waiting (to drain
+    /// a burst in one turn of the caller's loop).
+    pub fn try_receive(&self) -> io::Result<Option<Received>> {
+        let mut buffer = [MaybeUninit::<u8>::uninit(); 4096];
+        let mut control = [MaybeUninit::<u8>::uninit(); 256];
+        let socket = self.receive.get_ref();
+        let result = if self.ipv6 {
+            receive_v6(socket, &mut buffer, &mut control)
+        } else {
+            socket.recv_from(&mut buffer).and_then(|(len, _)| {
+                // SAFETY: recv_from initialised the first `len` bytes.
+                let bytes = unsafe { assume_init(&buffer[..len]) };
+                parse_ipv4(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+            })
+        };
+        match result {
+            Ok(received) => Ok(Some(received)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Sends one VRRP message to `dst` (the group or a unicast peer).
     pub fn send(&self, payload: &[u8], dst: IpAddr) -> io::Result<()> {
         let address = match dst {
@@ -224,6 +250,7 @@ fn open_v4(options: &SocketOptions, source: Ipv4Addr) -> io::Result<VrrpSockets>
             &InterfaceIndexOrAddress::Index(options.ifindex),
         )?;
     }
+    receive.set_recv_buffer_size(RECEIVE_BUFFER)?;
     receive.set_nonblocking(true)?;
     Ok(VrrpSockets {
         send,
@@ -264,6 +291,7 @@ fn open_v6(options: &SocketOptions, source: Ipv6Addr) -> io::Result<VrrpSockets>
     } else {
         receive.join_multicast_v6(&VRRP_GROUP_V6, options.ifindex)?;
     }
+    receive.set_recv_buffer_size(RECEIVE_BUFFER)?;
     receive.set_nonblocking(true)?;
     Ok(VrrpSockets {
         send,
