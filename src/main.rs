@@ -194,9 +194,7 @@ fn main() -> ExitCode {
             )
         }
         Command::Lb(lb) => lb_command(path, format, lb),
-        Command::Vrrp(VrrpCommand::Show { json }) => {
-            answer(path, format, Request::VrrpShow, *json)
-        }
+        Command::Vrrp(VrrpCommand::Show { json }) => answer(path, format, Request::VrrpShow, *json),
     }
 }
 

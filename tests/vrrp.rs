@@ -16,8 +16,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const VIP: &str = "10.99.0.50";
@@ -29,7 +29,9 @@ fn can_run(what: &str) -> bool {
         return false;
     }
     if !Path::new("/usr/sbin/ip").exists() && !Path::new("/sbin/ip").exists() {
-        common::not_run(&format!("{what}: needs iproute2 (ip) to build the test topology"));
+        common::not_run(&format!(
+            "{what}: needs iproute2 (ip) to build the test topology"
+        ));
         return false;
     }
     true
@@ -73,10 +75,17 @@ impl Topology {
         let br = topology.ns("br");
         ip(&["-n", &br, "link", "add", "br0", "type", "bridge"]);
         ip(&["-n", &br, "link", "set", "br0", "up"]);
-        for (host, address) in [("1", "10.99.0.1/24"), ("2", "10.99.0.2/24"), ("cl", "10.99.0.100/24")] {
+        for (host, address) in [
+            ("1", "10.99.0.1/24"),
+            ("2", "10.99.0.2/24"),
+            ("cl", "10.99.0.100/24"),
+        ] {
             let ns = topology.ns(host);
             let port = format!("v{host}");
-            ip(&["-n", &br, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &ns]);
+            ip(&[
+                "-n", &br, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns",
+                &ns,
+            ]);
             ip(&["-n", &br, "link", "set", &port, "master", "br0", "up"]);
             ip(&["-n", &ns, "link", "set", "eth0", "up"]);
             ip(&["-n", &ns, "addr", "add", address, "dev", "eth0"]);
@@ -94,7 +103,14 @@ impl Topology {
 
     /// Sets director `host`'s bridge port down or up (its eth0 loses carrier).
     fn port(&self, host: &str, up: bool) {
-        ip(&["-n", &self.ns("br"), "link", "set", &format!("v{host}"), if up { "up" } else { "down" }]);
+        ip(&[
+            "-n",
+            &self.ns("br"),
+            "link",
+            "set",
+            &format!("v{host}"),
+            if up { "up" } else { "down" },
+        ]);
     }
 
     fn has_vip(&self, host: &str) -> bool {
@@ -294,7 +310,10 @@ fn wait_until(limit: Duration, what: &str, directors: &[&Director], check: impl 
         .iter()
         .map(|d| format!("--- {} ---\n{}", d.ns, d.log()))
         .collect();
-    panic!("timed out after {limit:?} waiting until {what}\n{}", logs.join("\n"));
+    panic!(
+        "timed out after {limit:?} waiting until {what}\n{}",
+        logs.join("\n")
+    );
 }
 
 /// Samples which director holds the VIP every 10 ms until dropped; counts
@@ -364,7 +383,10 @@ fn one_master_and_the_vip_moves_on_graceful_stop_sigkill_and_link_down() {
     wait_until(limit, "a is MASTER and b BACKUP", &[&a, &b], || {
         a.state() == "MASTER" && b.state() == "BACKUP"
     });
-    assert!(topology.has_vip("1") && !topology.has_vip("2"), "VIP only on the master");
+    assert!(
+        topology.has_vip("1") && !topology.has_vip("2"),
+        "VIP only on the master"
+    );
     let shown = a.show().unwrap();
     assert_eq!(shown["effective_priority"], 150);
     assert_eq!(b.show().unwrap()["master"], "10.99.0.1");
@@ -374,11 +396,17 @@ fn one_master_and_the_vip_moves_on_graceful_stop_sigkill_and_link_down() {
     let stopped = Instant::now();
     a.stop();
     assert!(!topology.has_vip("1"), "a graceful stop removes the VIP");
-    wait_until(limit, "b takes over after a's graceful stop", &[&a, &b], || {
-        topology.has_vip("2")
-    });
+    wait_until(
+        limit,
+        "b takes over after a's graceful stop",
+        &[&a, &b],
+        || topology.has_vip("2"),
+    );
     let gap = stopped.elapsed();
-    assert!(gap < Duration::from_millis(1500), "graceful takeover took {gap:?}");
+    assert!(
+        gap < Duration::from_millis(1500),
+        "graceful takeover took {gap:?}"
+    );
     assert!(b.log().contains("released (priority 0)"), "{}", b.log());
 
     // a comes back with a higher priority and preempts.
@@ -395,12 +423,18 @@ fn one_master_and_the_vip_moves_on_graceful_stop_sigkill_and_link_down() {
     wait_until(limit, "b takes over after SIGKILL of a", &[&a, &b], || {
         topology.has_vip("2") && b.state() == "MASTER"
     });
-    assert!(topology.has_vip("1"), "a killed process cannot remove its VIP");
+    assert!(
+        topology.has_vip("1"),
+        "a killed process cannot remove its VIP"
+    );
     // Restarted, a first removes the VIP its killed predecessor left.
     a.start();
-    wait_until(limit, "a preempts again, stale VIP cleaned", &[&a, &b], || {
-        a.state() == "MASTER" && !topology.has_vip("2")
-    });
+    wait_until(
+        limit,
+        "a preempts again, stale VIP cleaned",
+        &[&a, &b],
+        || a.state() == "MASTER" && !topology.has_vip("2"),
+    );
     let watch = DualMasterWatch::start(&topology);
 
     // Link down: a goes to FAULT and drops the VIP; b takes over.
@@ -422,7 +456,8 @@ fn one_master_and_the_vip_moves_on_graceful_stop_sigkill_and_link_down() {
 
     // Transitions went through the normal alert actions.
     wait_until(limit, "notify alerts written", &[&a, &b], || {
-        a.alerts().contains("became MASTER for VI_1") && b.alerts().contains("became BACKUP for VI_1")
+        a.alerts().contains("became MASTER for VI_1")
+            && b.alerts().contains("became BACKUP for VI_1")
     });
     // `dump` carries the VRRP state too.
     let dump = Command::new(env!("CARGO_BIN_EXE_keepmon"))
@@ -438,7 +473,10 @@ fn one_master_and_the_vip_moves_on_graceful_stop_sigkill_and_link_down() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&text.stdout).to_string();
-    assert!(text.contains("VI_1") && text.contains("MASTER") && text.contains("last transition"), "{text}");
+    assert!(
+        text.contains("VI_1") && text.contains("MASTER") && text.contains("last transition"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -447,11 +485,18 @@ fn nopreempt_keeps_the_running_master_and_preempt_delay_waits() {
         return;
     }
     let topology = Topology::new();
-    let mut a = Director::keepmon(&topology, "1", &format!("priority = 150\nnopreempt = true\n{FAST}"), "");
+    let mut a = Director::keepmon(
+        &topology,
+        "1",
+        &format!("priority = 150\nnopreempt = true\n{FAST}"),
+        "",
+    );
     let mut b = Director::keepmon(&topology, "2", &format!("priority = 100\n{FAST}"), "");
     b.start();
     let limit = Duration::from_secs(5);
-    wait_until(limit, "b alone becomes MASTER", &[&a, &b], || b.state() == "MASTER");
+    wait_until(limit, "b alone becomes MASTER", &[&a, &b], || {
+        b.state() == "MASTER"
+    });
     a.start();
     wait_until(limit, "a is BACKUP", &[&a, &b], || a.state() == "BACKUP");
     // Well past a's Master_Down_Interval (about 0.33 s): no preemption.
@@ -477,7 +522,9 @@ fn a_tracked_service_failing_moves_the_vip() {
     let mut a = Director::keepmon(
         &topology,
         "1",
-        &format!("priority = 150\n{FAST}track = [{{ service = \"local:backend\", weight = -60 }}]\n"),
+        &format!(
+            "priority = 150\n{FAST}track = [{{ service = \"local:backend\", weight = -60 }}]\n"
+        ),
         extra,
     );
     let flag = a.dir.join("backend-ok");
@@ -486,7 +533,10 @@ fn a_tracked_service_failing_moves_the_vip() {
     std::fs::create_dir_all(script.parent().unwrap()).unwrap();
     std::fs::write(
         &script,
-        format!("#!/bin/sh\n[ -f {} ] && exit 0\necho 127.0.0.1\nexit 1\n", flag.display()),
+        format!(
+            "#!/bin/sh\n[ -f {} ] && exit 0\necho 127.0.0.1\nexit 1\n",
+            flag.display()
+        ),
     )
     .unwrap();
     {
@@ -501,14 +551,20 @@ fn a_tracked_service_failing_moves_the_vip() {
         a.state() == "MASTER" && topology.has_vip("1")
     });
     std::fs::remove_file(&flag).unwrap();
-    wait_until(limit, "b preempts when a's tracked service fails (150 - 60 < 100)", &[&a, &b], || {
-        topology.has_vip("2") && !topology.has_vip("1")
-    });
+    wait_until(
+        limit,
+        "b preempts when a's tracked service fails (150 - 60 < 100)",
+        &[&a, &b],
+        || topology.has_vip("2") && !topology.has_vip("1"),
+    );
     assert_eq!(a.show().unwrap()["effective_priority"], 90);
     std::fs::write(&flag, "").unwrap();
-    wait_until(limit, "a takes the VIP back when the service recovers", &[&a, &b], || {
-        topology.has_vip("1") && !topology.has_vip("2")
-    });
+    wait_until(
+        limit,
+        "a takes the VIP back when the service recovers",
+        &[&a, &b],
+        || topology.has_vip("1") && !topology.has_vip("2"),
+    );
 }
 
 #[test]
@@ -520,13 +576,17 @@ fn unicast_peers_elect_one_master_and_fail_over() {
     let mut a = Director::keepmon(
         &topology,
         "1",
-        &format!("priority = 150\n{FAST}unicast_src_ip = \"10.99.0.1\"\nunicast_peer = [\"10.99.0.2\"]\n"),
+        &format!(
+            "priority = 150\n{FAST}unicast_src_ip = \"10.99.0.1\"\nunicast_peer = [\"10.99.0.2\"]\n"
+        ),
         "",
     );
     let mut b = Director::keepmon(
         &topology,
         "2",
-        &format!("priority = 100\n{FAST}unicast_src_ip = \"10.99.0.2\"\nunicast_peer = [\"10.99.0.1\"]\n"),
+        &format!(
+            "priority = 100\n{FAST}unicast_src_ip = \"10.99.0.2\"\nunicast_peer = [\"10.99.0.1\"]\n"
+        ),
         "",
     );
     a.start();
@@ -536,7 +596,9 @@ fn unicast_peers_elect_one_master_and_fail_over() {
         a.state() == "MASTER" && b.state() == "BACKUP"
     });
     assert!(topology.has_vip("1") && !topology.has_vip("2"));
-    let received = b.show().unwrap()["counters"]["adverts_received"].as_u64().unwrap();
+    let received = b.show().unwrap()["counters"]["adverts_received"]
+        .as_u64()
+        .unwrap();
     assert!(received > 0);
     a.kill();
     wait_until(limit, "b takes over", &[&a, &b], || topology.has_vip("2"));
@@ -548,7 +610,11 @@ fn interop(version: u8, advert: &str, keepmon_vrrp: &str) {
     if !can_run(&what) {
         return;
     }
-    if Command::new("keepalived").arg("--version").output().is_err() {
+    if Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         common::not_run(&format!("{what}: needs Debian's keepalived package"));
         return;
     }
@@ -561,19 +627,30 @@ fn interop(version: u8, advert: &str, keepmon_vrrp: &str) {
         version,
         &format!("  state MASTER\n  priority 150\n  advert_int {advert}"),
     );
-    let mut km = Director::keepmon(&topology, "2", &format!("priority = 100\n{keepmon_vrrp}"), "");
+    let mut km = Director::keepmon(
+        &topology,
+        "2",
+        &format!("priority = 100\n{keepmon_vrrp}"),
+        "",
+    );
     ka.start();
     km.start();
-    wait_until(limit, "keepalived MASTER, keepmon BACKUP", &[&ka, &km], || {
-        topology.has_vip("1") && km.state() == "BACKUP"
-    });
+    wait_until(
+        limit,
+        "keepalived MASTER, keepmon BACKUP",
+        &[&ka, &km],
+        || topology.has_vip("1") && km.state() == "BACKUP",
+    );
     let watch = DualMasterWatch::start(&topology);
     let counters = km.show().unwrap()["counters"].clone();
     assert_eq!(counters["malformed"], 0, "{counters}");
     ka.stop();
-    wait_until(limit, "keepmon takes over from keepalived", &[&ka, &km], || {
-        topology.has_vip("2") && km.state() == "MASTER"
-    });
+    wait_until(
+        limit,
+        "keepmon takes over from keepalived",
+        &[&ka, &km],
+        || topology.has_vip("2") && km.state() == "MASTER",
+    );
     ka.start();
     wait_until(limit, "keepalived preempts keepmon", &[&ka, &km], || {
         topology.has_vip("1") && !topology.has_vip("2") && km.state() == "BACKUP"
@@ -583,7 +660,12 @@ fn interop(version: u8, advert: &str, keepmon_vrrp: &str) {
     assert_eq!(watch.finish(), 0, "two masters at once");
 
     // Roles swapped: keepmon master (150), keepalived backup (100).
-    let mut km = Director::keepmon(&topology, "1", &format!("priority = 150\n{keepmon_vrrp}"), "");
+    let mut km = Director::keepmon(
+        &topology,
+        "1",
+        &format!("priority = 150\n{keepmon_vrrp}"),
+        "",
+    );
     let mut ka = Director::keepalived(
         &topology,
         "2",
@@ -599,9 +681,12 @@ fn interop(version: u8, advert: &str, keepmon_vrrp: &str) {
     std::thread::sleep(Duration::from_millis(500));
     assert!(!topology.has_vip("2"), "keepalived stays backup");
     km.stop();
-    wait_until(limit, "keepalived takes over from keepmon", &[&ka, &km], || {
-        topology.has_vip("2")
-    });
+    wait_until(
+        limit,
+        "keepalived takes over from keepmon",
+        &[&ka, &km],
+        || topology.has_vip("2"),
+    );
     km.start();
     wait_until(limit, "keepmon preempts keepalived", &[&ka, &km], || {
         km.state() == "MASTER" && !topology.has_vip("2")
@@ -693,8 +778,14 @@ fn a_flood_of_bad_packets_is_counted_and_changes_nothing() {
     let dropped = counters["malformed"].as_u64().unwrap() + counters["bad_ttl"].as_u64().unwrap();
     assert!(dropped > 1000, "bad packets counted: {counters}");
     assert!(a.state() == "MASTER" && topology.has_vip("1") && !topology.has_vip("2"));
-    assert!(slowest < Duration::from_secs(2), "vrrp show took {slowest:?} under flood");
+    assert!(
+        slowest < Duration::from_secs(2),
+        "vrrp show took {slowest:?} under flood"
+    );
     // Rate-limited: a handful of log lines, not one per packet.
     let warnings = b.log().matches("malformed advert").count() + b.log().matches("not 255").count();
-    assert!(warnings <= 4, "{warnings} log lines for {dropped} bad packets");
+    assert!(
+        warnings <= 4,
+        "{warnings} log lines for {dropped} bad packets"
+    );
 }

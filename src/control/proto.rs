@@ -78,14 +78,16 @@ pub enum Response {
         message: String,
     },
     Status(StatusReport),
-    Dump(DumpReport),
+    Dump(Box<DumpReport>),
     /// The load-balancer tables: ipvsadm-style text and the same as JSON.
     Lb {
         text: String,
         json: serde_json::Value,
     },
     /// The VRRP instances (`keepmon vrrp show`).
-    Vrrp { instances: Vec<VrrpDump> },
+    Vrrp {
+        instances: Vec<VrrpDump>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

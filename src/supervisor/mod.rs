@@ -889,7 +889,7 @@ impl Supervisor {
     fn on_request(&mut self, request: Request) -> Response {
         match request {
             Request::Status => Response::Status(self.status()),
-            Request::Dump => Response::Dump(self.dump()),
+            Request::Dump => Response::Dump(Box::new(self.dump())),
             Request::Stop => ok("stopping"),
             Request::Reload => match self.reload() {
                 Ok(summary) => ok(format!("reloaded\n{summary}")),

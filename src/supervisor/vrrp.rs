@@ -89,11 +89,12 @@ impl Supervisor {
     pub(super) fn reload_vrrp(&mut self) {
         let old: Vec<String> = self.vrrp.running.keys().cloned().collect();
         for name in old {
-            let unchanged = self
-                .config
-                .vrrp
-                .get(&name)
-                .is_some_and(|new| self.vrrp.running.get(&name).is_some_and(|r| &r.config == new));
+            let unchanged = self.config.vrrp.get(&name).is_some_and(|new| {
+                self.vrrp
+                    .running
+                    .get(&name)
+                    .is_some_and(|r| &r.config == new)
+            });
             if unchanged {
                 continue;
             }
@@ -126,7 +127,12 @@ impl Supervisor {
         let mut waits = Vec::new();
         for (name, running) in std::mem::take(&mut self.vrrp.running) {
             let (done, wait) = oneshot::channel();
-            if running.handle.commands.send(Command::Shutdown(done)).is_ok() {
+            if running
+                .handle
+                .commands
+                .send(Command::Shutdown(done))
+                .is_ok()
+            {
                 waits.push((name, wait));
             }
         }
@@ -232,7 +238,10 @@ impl Supervisor {
                 env: vec![
                     ("VRRP_INSTANCE".into(), transition.instance.clone()),
                     ("VRRP_STATE".into(), state_name(transition.to).into()),
-                    ("VRRP_PREVIOUS_STATE".into(), state_name(transition.from).into()),
+                    (
+                        "VRRP_PREVIOUS_STATE".into(),
+                        state_name(transition.from).into(),
+                    ),
                     ("VRRP_PRIORITY".into(), transition.priority.to_string()),
                     ("VRRP_REASON".into(), transition.reason.clone()),
                     ("VRRP_DIRECTOR".into(), director.clone()),

@@ -156,10 +156,7 @@ impl Netlink {
 
     /// Whether `address` is on interface `index`.
     pub fn has_address(&mut self, index: u32, address: IpAddr) -> io::Result<bool> {
-        Ok(self
-            .addresses(index)?
-            .iter()
-            .any(|(ip, _)| *ip == address))
+        Ok(self.addresses(index)?.iter().any(|(ip, _)| *ip == address))
     }
 
     /// Adds a VIP to interface `index`; `Ok(false)` when it was already there.
@@ -195,7 +192,8 @@ impl Netlink {
     ) -> io::Result<Vec<RouteNetlinkMessage>> {
         self.sequence = self.sequence.wrapping_add(1);
         let sequence = self.sequence;
-        let mut packet = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::from(message));
+        let mut packet =
+            NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::from(message));
         packet.header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
         packet.header.sequence_number = sequence;
         packet.finalize();

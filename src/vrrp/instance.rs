@@ -66,10 +66,7 @@ pub const RETRY_SETUP: Duration = Duration::from_secs(1);
 pub enum Command {
     /// Tracking's verdict: the effective priority and whether a weight-0
     /// target is failing (`why` names it).
-    Track {
-        priority: u8,
-        fault: Option<String>,
-    },
+    Track { priority: u8, fault: Option<String> },
     /// Send priority 0 if master, remove the VIPs, stop; answer when done.
     Shutdown(oneshot::Sender<()>),
 }
@@ -262,7 +259,11 @@ impl Driver {
         let now = self.now();
         let mut actions = Vec::new();
         if self.tracked_priority != self.config.priority {
-            actions.extend(wired.machine.step(now, Input::EffectivePriority(self.tracked_priority)));
+            actions.extend(
+                wired
+                    .machine
+                    .step(now, Input::EffectivePriority(self.tracked_priority)),
+            );
         }
         if self.wants_fault() {
             self.fault_fed = true;
@@ -521,7 +522,10 @@ impl Driver {
             let ttl = received.hop_limit;
             self.log_limited(
                 "ttl",
-                format_args!("advert from {} with TTL {ttl:?}, not 255: dropped", received.src),
+                format_args!(
+                    "advert from {} with TTL {ttl:?}, not 255: dropped",
+                    received.src
+                ),
             );
             return None;
         }
@@ -529,22 +533,31 @@ impl Driver {
             self.dump.counters.unknown_peer += 1;
             self.log_limited(
                 "peer",
-                format_args!("advert from {}, not a configured unicast peer: dropped", received.src),
+                format_args!(
+                    "advert from {}, not a configured unicast peer: dropped",
+                    received.src
+                ),
             );
             return None;
         }
-        let decoded = match packet::decode_with_checksum(&received.payload, received.src, received.dst) {
-            Ok(decoded) => decoded,
-            Err(e) => {
-                self.dump.counters.malformed += 1;
-                let kind = match e {
-                    DecodeError::Checksum { .. } | DecodeError::ChecksumV3Ipv4 { .. } => "checksum",
-                    _ => "malformed",
-                };
-                self.log_limited(kind, format_args!("malformed advert from {}: {e}", received.src));
-                return None;
-            }
-        };
+        let decoded =
+            match packet::decode_with_checksum(&received.payload, received.src, received.dst) {
+                Ok(decoded) => decoded,
+                Err(e) => {
+                    self.dump.counters.malformed += 1;
+                    let kind = match e {
+                        DecodeError::Checksum { .. } | DecodeError::ChecksumV3Ipv4 { .. } => {
+                            "checksum"
+                        }
+                        _ => "malformed",
+                    };
+                    self.log_limited(
+                        kind,
+                        format_args!("malformed advert from {}: {e}", received.src),
+                    );
+                    return None;
+                }
+            };
         let advert = decoded.advert;
         if advert.vrid != self.config.vrid {
             self.dump.counters.other_vrid += 1;
@@ -559,7 +572,12 @@ impl Driver {
             self.dump.counters.version_mismatch += 1;
             self.log_limited(
                 "version",
-                format_args!("advert from {} is VRRP version {}, we run {}: dropped", received.src, version_number(advert.version), version_number(self.config.version)),
+                format_args!(
+                    "advert from {} is VRRP version {}, we run {}: dropped",
+                    received.src,
+                    version_number(advert.version),
+                    version_number(self.config.version)
+                ),
             );
             return None;
         }
@@ -567,7 +585,10 @@ impl Driver {
             self.dump.counters.auth_mismatch += 1;
             self.log_limited(
                 "auth",
-                format_args!("advert from {} has another authentication (type or password): dropped", received.src),
+                format_args!(
+                    "advert from {} has another authentication (type or password): dropped",
+                    received.src
+                ),
             );
             return None;
         }
@@ -578,7 +599,10 @@ impl Driver {
             self.dump.counters.address_mismatch += 1;
             self.log_limited(
                 "addresses",
-                format_args!("advert from {} lists {theirs:?}, we have {ours:?} (used anyway)", received.src),
+                format_args!(
+                    "advert from {} lists {theirs:?}, we have {ours:?} (used anyway)",
+                    received.src
+                ),
             );
         }
         Some(Input::Advert {
@@ -624,7 +648,10 @@ impl Driver {
                     self.transition(wired, State::Init, "shutdown".to_string())
                 }
                 Action::IgnoredAdvert { from, reason } => match reason {
-                    IgnoreReason::IntervalMismatch { received, configured } => {
+                    IgnoreReason::IntervalMismatch {
+                        received,
+                        configured,
+                    } => {
                         self.dump.counters.interval_mismatch += 1;
                         self.log_limited(
                             "interval",
@@ -688,7 +715,12 @@ impl Driver {
             priority,
             max_advert: wired.machine.config().advert_interval,
             auth: self.auth,
-            addresses: self.config.virtual_addresses.iter().map(|v| v.addr).collect(),
+            addresses: self
+                .config
+                .virtual_addresses
+                .iter()
+                .map(|v| v.addr)
+                .collect(),
         };
         let mode = if self.config.v3_checksum_as_v2 {
             ChecksumMode::MessageOnly
@@ -754,9 +786,12 @@ impl Driver {
             for vip in &self.config.virtual_addresses {
                 let frame: Vec<u8> = match vip.addr {
                     IpAddr::V4(v4) => packet::gratuitous_arp(wired.link.mac, v4).to_vec(),
-                    IpAddr::V6(v6) => {
-                        packet::unsolicited_na(wired.link.mac, v6, ipv6_forwarding(&wired.link.name)).to_vec()
-                    }
+                    IpAddr::V6(v6) => packet::unsolicited_na(
+                        wired.link.mac,
+                        v6,
+                        ipv6_forwarding(&wired.link.name),
+                    )
+                    .to_vec(),
                 };
                 match frames.send(&frame) {
                     Ok(()) => self.dump.counters.garps_sent += 1,

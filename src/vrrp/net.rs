@@ -23,7 +23,9 @@ use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::os::fd::AsRawFd;
 
-use socket2::{Domain, InterfaceIndexOrAddress, MaybeUninitSlice, MsgHdrMut, Protocol, SockAddr, Socket, Type};
+use socket2::{
+    Domain, InterfaceIndexOrAddress, MaybeUninitSlice, MsgHdrMut, Protocol, SockAddr, Socket, Type,
+};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
@@ -119,8 +121,16 @@ pub fn parse_ipv6_control(control: &[u8]) -> Ipv6Control {
         let mut len_bytes = [0u8; WORD];
         len_bytes.copy_from_slice(&control[offset..offset + WORD]);
         let len = usize::from_ne_bytes(len_bytes);
-        let level = i32::from_ne_bytes(control[offset + WORD..offset + WORD + 4].try_into().unwrap_or_default());
-        let kind = i32::from_ne_bytes(control[offset + WORD + 4..offset + WORD + 8].try_into().unwrap_or_default());
+        let level = i32::from_ne_bytes(
+            control[offset + WORD..offset + WORD + 4]
+                .try_into()
+                .unwrap_or_default(),
+        );
+        let kind = i32::from_ne_bytes(
+            control[offset + WORD + 4..offset + WORD + 8]
+                .try_into()
+                .unwrap_or_default(),
+        );
         if len < header || offset + len > control.len() {
             break;
         }
@@ -382,8 +392,9 @@ pub struct FrameSender {
 impl FrameSender {
     pub fn open(ifindex: u32) -> io::Result<FrameSender> {
         let socket = Socket::new(Domain::PACKET, Type::RAW, None)?;
-        let index = i32::try_from(ifindex)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface index too large"))?;
+        let index = i32::try_from(ifindex).map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidInput, "interface index too large")
+        })?;
         // SAFETY: the storage is zeroed and large enough for sockaddr_ll; we
         // fill its fields and report its exact length.
         let ((), address) = unsafe {
@@ -463,7 +474,11 @@ mod tests {
 
     #[test]
     fn ipv6_control_messages_give_hop_limit_and_destination() {
-        let mut control = cmsg(libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT, &255i32.to_ne_bytes());
+        let mut control = cmsg(
+            libc::IPPROTO_IPV6,
+            libc::IPV6_HOPLIMIT,
+            &255i32.to_ne_bytes(),
+        );
         let mut info = VRRP_GROUP_V6.octets().to_vec();
         info.extend_from_slice(&3u32.to_ne_bytes());
         control.extend(cmsg(libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &info));
