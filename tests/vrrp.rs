@@ -126,6 +126,14 @@ impl Drop for Topology {
     }
 }
 
+fn has_vip6(ns: &str, vip: &str) -> bool {
+    Command::new("ip")
+        .args(["-n", ns, "-6", "-o", "addr", "show", "dev", "eth0"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains(&format!(" {vip}/")))
+        .unwrap_or(false)
+}
+
 fn has_vip(ns: &str) -> bool {
     Command::new("ip")
         .args(["-n", ns, "-4", "-o", "addr", "show", "dev", "eth0"])
@@ -150,11 +158,17 @@ impl Director {
         std::fs::remove_dir_all(&dir).ok();
         std::fs::create_dir_all(&dir).expect("temp dir");
         let config = dir.join("keepmon.toml");
+        // The IPv4 VRID 51 / VIP defaults unless `vrrp` names its own.
+        let defaults = if vrrp.contains("virtual_ipaddress") {
+            String::new()
+        } else {
+            format!("virtual_router_id = 51\nvirtual_ipaddress = [\"{VIP}/24\"]\n")
+        };
         let text = format!(
             "[daemon]\nstatedir = \"state\"\nshutdown_grace = \"2s\"\nmondir = [\"mon.d\"]\n\n\
              [actions.log]\ntype = \"file\"\npath = \"alerts.log\"\n\n\
-             {extra}\n[vrrp.VI_1]\ninterface = \"eth0\"\nvirtual_router_id = 51\n\
-             virtual_ipaddress = [\"{VIP}/24\"]\nnotify = [\"log\"]\n{vrrp}\n"
+             {extra}\n[vrrp.VI_1]\ninterface = \"eth0\"\n{defaults}\
+             notify = [\"log\"]\n{vrrp}\n"
         );
         std::fs::write(&config, text).expect("write config");
         Director {
@@ -788,4 +802,38 @@ fn a_flood_of_bad_packets_is_counted_and_changes_nothing() {
         warnings <= 4,
         "{warnings} log lines for {dropped} bad packets"
     );
+}
+
+#[test]
+fn ipv6_vrrp_v3_moves_link_local_and_global_vips() {
+    if !can_run("vrrp ipv6") {
+        return;
+    }
+    let topology = Topology::new();
+    let v6 = "virtual_router_id = 52\nvirtual_ipaddress = [\"fe80::52/64\", \"fd99::52/64\"]\n";
+    let mut a = Director::keepmon(&topology, "1", &format!("priority = 150\n{FAST}{v6}"), "");
+    let mut b = Director::keepmon(&topology, "2", &format!("priority = 100\n{FAST}{v6}"), "");
+    a.start();
+    b.start();
+    let (na, nb) = (topology.ns("1"), topology.ns("2"));
+    let limit = Duration::from_secs(8);
+    wait_until(
+        limit,
+        "a MASTER with both IPv6 VIPs, b BACKUP without",
+        &[&a, &b],
+        || {
+            a.state() == "MASTER"
+                && b.state() == "BACKUP"
+                && has_vip6(&na, "fe80::52")
+                && has_vip6(&na, "fd99::52")
+                && !has_vip6(&nb, "fd99::52")
+        },
+    );
+    // Adverts come from the link-local address (RFC 5798 5.1.2.1).
+    let source = a.show().unwrap()["source"].as_str().unwrap().to_string();
+    assert!(source.starts_with("fe80:"), "{source}");
+    a.stop();
+    wait_until(limit, "b takes both IPv6 VIPs", &[&a, &b], || {
+        has_vip6(&nb, "fe80::52") && has_vip6(&nb, "fd99::52") && !has_vip6(&na, "fd99::52")
+    });
 }
