@@ -468,6 +468,23 @@ fn one_master_and_the_vip_moves_on_graceful_stop_sigkill_and_link_down() {
     });
     assert_eq!(watch.finish(), 0, "two masters at once");
 
+    // A reload with the instance unchanged keeps it running: no transition.
+    let transitions = a.show().unwrap()["counters"]["transitions"].clone();
+    let reload = Command::new(env!("CARGO_BIN_EXE_keepmon"))
+        .args(["reload", "-c"])
+        .arg(&a.config)
+        .output()
+        .unwrap();
+    assert!(
+        reload.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reload.stderr)
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let after = a.show().unwrap();
+    assert_eq!(after["state"], "MASTER");
+    assert_eq!(after["counters"]["transitions"], transitions);
+
     // Transitions went through the normal alert actions.
     wait_until(limit, "notify alerts written", &[&a, &b], || {
         a.alerts().contains("became MASTER for VI_1")
@@ -494,7 +511,7 @@ fn one_master_and_the_vip_moves_on_graceful_stop_sigkill_and_link_down() {
 }
 
 #[test]
-fn nopreempt_keeps_the_running_master_and_preempt_delay_waits() {
+fn nopreempt_keeps_the_running_master() {
     if !can_run("vrrp nopreempt") {
         return;
     }
@@ -619,7 +636,7 @@ fn unicast_peers_elect_one_master_and_fail_over() {
 }
 
 /// keepalived and keepmon in one VRID, each as master in turn.
-fn interop(version: u8, advert: &str, keepmon_vrrp: &str) {
+fn interop(version: u8, advert: &str, keepmon_vrrp: &str, keepalived_extra: &str) {
     let what = format!("keepalived interop v{version}");
     if !can_run(&what) {
         return;
@@ -639,7 +656,7 @@ fn interop(version: u8, advert: &str, keepmon_vrrp: &str) {
         &topology,
         "1",
         version,
-        &format!("  state MASTER\n  priority 150\n  advert_int {advert}"),
+        &format!("  state MASTER\n  priority 150\n  advert_int {advert}\n{keepalived_extra}"),
     );
     let mut km = Director::keepmon(
         &topology,
@@ -684,7 +701,7 @@ fn interop(version: u8, advert: &str, keepmon_vrrp: &str) {
         &topology,
         "2",
         version,
-        &format!("  state BACKUP\n  priority 100\n  advert_int {advert}"),
+        &format!("  state BACKUP\n  priority 100\n  advert_int {advert}\n{keepalived_extra}"),
     );
     ka.start();
     km.start();
@@ -711,12 +728,17 @@ fn interop(version: u8, advert: &str, keepmon_vrrp: &str) {
 
 #[test]
 fn interop_with_keepalived_vrrp_v3() {
-    interop(3, "0.1", FAST);
+    interop(3, "0.1", FAST, "");
 }
+
+// No interop test for `v3_checksum_as_v2`: Debian's keepalived 2.2.7 does
+// not know the keyword ("Unknown keyword", it came later in 2022) and
+// always sends and requires the pseudo-header form, which is keepmon's
+// default. keepmon accepts both forms on receive (src/vrrp/packet.rs tests).
 
 #[test]
 fn interop_with_keepalived_vrrp_v2() {
-    interop(2, "1", "version = 2\nadvert_int = \"1s\"\n");
+    interop(2, "1", "version = 2\nadvert_int = \"1s\"\n", "");
 }
 
 /// Sends `count` bad VRRP packets from inside namespace `ns` at up to
@@ -836,4 +858,34 @@ fn ipv6_vrrp_v3_moves_link_local_and_global_vips() {
     wait_until(limit, "b takes both IPv6 VIPs", &[&a, &b], || {
         has_vip6(&nb, "fe80::52") && has_vip6(&nb, "fd99::52") && !has_vip6(&na, "fd99::52")
     });
+}
+
+#[test]
+fn preempt_delay_holds_back_a_higher_priority_backup() {
+    if !can_run("vrrp preempt_delay") {
+        return;
+    }
+    let topology = Topology::new();
+    let mut a = Director::keepmon(
+        &topology,
+        "1",
+        &format!("priority = 150\npreempt_delay = \"2s\"\n{FAST}"),
+        "",
+    );
+    let mut b = Director::keepmon(&topology, "2", &format!("priority = 100\n{FAST}"), "");
+    b.start();
+    let limit = Duration::from_secs(5);
+    wait_until(limit, "b alone becomes MASTER", &[&a, &b], || {
+        b.state() == "MASTER"
+    });
+    let started = Instant::now();
+    a.start();
+    wait_until(limit, "a preempts after its delay", &[&a, &b], || {
+        a.state() == "MASTER" && topology.has_vip("1") && !topology.has_vip("2")
+    });
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1900),
+        "preempted after {waited:?}, before the 2 s delay"
+    );
 }
