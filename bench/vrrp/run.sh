@@ -33,13 +33,17 @@ if [[ -z ${KEEPMON:-} ]]; then
     fi
 fi
 [[ -x $KEEPMON ]] || { echo "run.sh: no keepmon binary at $KEEPMON" >&2; exit 1; }
+# A copy, so a build started during the run cannot swap the binary.
+BIN=$(mktemp -d /tmp/keepmon-bench-vrrp-bin.XXXXXX)
+trap 'rm -rf "$BIN"' EXIT
+cp "$KEEPMON" "$BIN/keepmon"
 
 echo "keepmon:    $KEEPMON ($(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo '?'))"
 echo "keepalived: $(keepalived --version 2>&1 | head -1)"
-echo "kernel:     $(uname -r); $(nproc) cores; runs=$RUNS dual=$DUAL"
+echo "kernel:     $(uname -r); $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg); runs=$RUNS dual=$DUAL"
 echo
 if [[ -n ${RESULTS:-} ]]; then
-    python3 "$HERE/failover.py" "$KEEPMON" "$RUNS" "$DUAL" | tee "$RESULTS"
+    python3 "$HERE/failover.py" "$BIN/keepmon" "$RUNS" "$DUAL" | tee "$RESULTS"
 else
-    python3 "$HERE/failover.py" "$KEEPMON" "$RUNS" "$DUAL"
+    python3 "$HERE/failover.py" "$BIN/keepmon" "$RUNS" "$DUAL"
 fi

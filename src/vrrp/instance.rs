@@ -613,7 +613,6 @@ impl Driver {
     }
 
     fn execute(&mut self, wired: &mut Wired, actions: Vec<Action>, advert_from: Option<IpAddr>) {
-        let before = wired.machine.state();
         for action in actions {
             match action {
                 Action::SendAdvert { priority } => self.send_advert(wired, priority),
@@ -677,9 +676,7 @@ impl Driver {
         if state == State::Master {
             self.dump.master = Some(wired.source.to_string());
         }
-        if state != before || self.dump.effective_priority != wired.machine.effective_priority() {
-            self.dump.effective_priority = wired.machine.effective_priority();
-        }
+        self.dump.effective_priority = wired.machine.effective_priority();
         self.publish();
     }
 
