@@ -41,6 +41,8 @@ WORK = tempfile.mkdtemp(prefix="keepmon-bench-vrrp.")
 
 # (label, version, advert interval in seconds)
 CONFIGS = [("v2 1s", 2, 1.0), ("v3 100ms", 3, 0.1), ("v3 50ms", 3, 0.05)]
+# ONLY=v3 keeps the configurations whose label contains it.
+CONFIGS = [c for c in CONFIGS if os.environ.get("ONLY", "") in c[0]]
 MODES = ["crash", "graceful"]
 IMPLS = ["keepalived", "keepmon"]
 

@@ -8,6 +8,7 @@
 #   SKIP_BUILD [0]  use the existing target/release/keepmon
 #   KEEPMON [-]     measure this keepmon binary instead (no build)
 #   RESULTS [-]     also copy the raw JSON lines and the table to this file
+#   ONLY [-]        only the configurations whose label contains this (v2, v3, 50ms)
 # Needs root (network namespaces), iproute2, iputils-ping and keepalived.
 set -euo pipefail
 export PYTHONDONTWRITEBYTECODE=1
@@ -19,7 +20,7 @@ DUAL=${DUAL:-100}
 if [[ ${1:-} == --quick ]]; then
     RUNS=1 DUAL=10
 elif [[ -n ${1:-} ]]; then
-    sed -n '2,11p' "$0" >&2
+    sed -n '2,12p' "$0" >&2
     exit 2
 fi
 (( EUID == 0 )) || { echo "run.sh: needs root (network namespaces, raw sockets)" >&2; exit 1; }
