@@ -124,10 +124,18 @@ enum Command {
     /// Show or edit the load-balancer tables.
     #[command(subcommand)]
     Lb(LbCommand),
-    /// Show VRRP instances.
-    Vrrp {
-        #[arg(num_args = 0..)]
-        args: Vec<String>,
+    /// Show the VRRP instances.
+    #[command(subcommand)]
+    Vrrp(VrrpCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum VrrpCommand {
+    /// State, priority (configured/effective), master, last transition and
+    /// its reason, counters of dropped packets.
+    Show {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -190,7 +198,7 @@ fn main() -> ExitCode {
             )
         }
         Command::Lb(lb) => lb_command(path, format, lb),
-        Command::Vrrp { .. } => not_built("VRRP", 5),
+        Command::Vrrp(VrrpCommand::Show { json }) => answer(path, format, Request::VrrpShow, *json),
     }
 }
 
@@ -341,6 +349,7 @@ fn answer(path: Option<&Path>, format: Option<Format>, request: Request, json: b
         let value = match &response {
             Ok(Response::Dump(d)) => serde_json::to_value(d).ok(),
             Ok(Response::Lb { json, .. }) => Some(json.clone()),
+            Ok(Response::Vrrp { instances }) => serde_json::to_value(instances).ok(),
             _ => None,
         };
         if let Some(value) = value {
@@ -384,6 +393,10 @@ fn answer(path: Option<&Path>, format: Option<Format>, request: Request, json: b
         }
         Ok(Response::Lb { text, .. }) => {
             print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Ok(Response::Vrrp { instances }) => {
+            print!("{}", render::vrrp_table(&instances));
             ExitCode::SUCCESS
         }
         Err(message) => {
@@ -522,13 +535,4 @@ fn summary(compiled: &Compiled, path: Option<&Path>) -> String {
         c.vrrp.len(),
         c.settings.statedir.display(),
     )
-}
-
-/// Subcommands that exist in the plan but not yet in this build say so
-/// plainly and fail, rather than pretending to work.
-fn not_built(what: &str, issue: u32) -> ExitCode {
-    eprintln!(
-        "keepmon: this command needs {what}, which is not built yet (planned in issue {issue})"
-    );
-    ExitCode::from(2)
 }

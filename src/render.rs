@@ -81,6 +81,9 @@ pub fn dump_table(d: &DumpReport) -> String {
         }
     }
     mail_section(&mut out, &d.mail);
+    if !d.vrrp.is_empty() {
+        out.push_str(&vrrp_table(&d.vrrp));
+    }
     if !d.alert_history.is_empty() {
         let _ = writeln!(out, "alert history (newest last):");
         for line in d.alert_history.iter().rev().take(20).rev() {
@@ -121,6 +124,71 @@ fn mail_section(out: &mut String, m: &crate::control::proto::MailDump) {
             );
         }
     }
+}
+
+/// `keepmon vrrp show` (and the VRRP part of `dump`): one line per
+/// instance, then its master, last transition and counters.
+pub fn vrrp_table(instances: &[crate::control::proto::VrrpDump]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<16} {:<8} {:>4} {:>2} {:<7} {:>9} {:<16} VIPS",
+        "INSTANCE", "IFACE", "VRID", "V", "STATE", "PRIO/EFF", "MASTER"
+    );
+    for i in instances {
+        let _ = writeln!(
+            out,
+            "{:<16} {:<8} {:>4} {:>2} {:<7} {:>9} {:<16} {}",
+            i.name,
+            i.interface,
+            i.vrid,
+            i.version,
+            i.state,
+            format!("{}/{}", i.priority, i.effective_priority),
+            i.master.as_deref().unwrap_or("-"),
+            i.virtual_addresses.join(" ")
+        );
+        let when = i
+            .last_transition
+            .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+            .map(|t| {
+                t.with_timezone(&chrono::Local)
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string()
+            })
+            .unwrap_or_else(|| "never".to_string());
+        let _ = writeln!(
+            out,
+            "    last transition: {when} ({}); advert {}s from {}",
+            if i.last_reason.is_empty() {
+                "-"
+            } else {
+                &i.last_reason
+            },
+            i.advert_int,
+            i.source.as_deref().unwrap_or("-")
+        );
+        if let Some(fault) = &i.fault {
+            let _ = writeln!(out, "    fault: {fault}");
+        }
+        let c = &i.counters;
+        let _ = writeln!(
+            out,
+            "    adverts sent {} received {}; dropped: malformed {} ttl {} auth {} version {} interval {} peer {}; other vrid {}; vip list differs {}; send errors {}",
+            c.adverts_sent,
+            c.adverts_received,
+            c.malformed,
+            c.bad_ttl,
+            c.auth_mismatch,
+            c.version_mismatch,
+            c.interval_mismatch,
+            c.unknown_peer,
+            c.other_vrid,
+            c.address_mismatch,
+            c.send_errors
+        );
+    }
+    out
 }
 
 /// `keepmon lb show`: `ipvsadm -Ln`'s layout with keepmon's columns added

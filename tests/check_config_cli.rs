@@ -92,10 +92,21 @@ fn the_embedded_demo_config_checks_clean() {
 }
 
 #[test]
-fn commands_not_built_yet_say_so_and_fail() {
-    let out = keepmon(&["vrrp", "show"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("not built yet"));
+fn vrrp_show_without_a_daemon_says_it_is_not_running() {
+    let dir = temp_dir("novrrpdaemon");
+    let file = write(
+        &dir,
+        "keepmon.toml",
+        "[daemon]\nstatedir = \"state\"\n[vrrp.VI_1]\ninterface = \"eth0\"\nvirtual_router_id = 51\nvirtual_ipaddress = [\"10.99.0.50/24\"]\n",
+    );
+    let out = keepmon(&["vrrp", "show", "-c", &file]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("keepmon is not running"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]

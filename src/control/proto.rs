@@ -36,6 +36,8 @@ pub enum Request {
         real_server: String,
         change: LbChange,
     },
+    /// `keepmon vrrp show`
+    VrrpShow,
 }
 
 /// An operator's change to one real server.
@@ -76,11 +78,15 @@ pub enum Response {
         message: String,
     },
     Status(StatusReport),
-    Dump(DumpReport),
+    Dump(Box<DumpReport>),
     /// The load-balancer tables: ipvsadm-style text and the same as JSON.
     Lb {
         text: String,
         json: serde_json::Value,
+    },
+    /// The VRRP instances (`keepmon vrrp show`).
+    Vrrp {
+        instances: Vec<VrrpDump>,
     },
 }
 
@@ -107,6 +113,9 @@ pub struct DumpReport {
     /// The mail outbox: delivery route, pending letters, dead letters.
     #[serde(default)]
     pub mail: Box<MailDump>,
+    /// The VRRP instances.
+    #[serde(default)]
+    pub vrrp: Vec<VrrpDump>,
 }
 
 /// The mail outbox as `keepmon dump` shows it.
@@ -140,6 +149,52 @@ pub struct DeadLetterDump {
     pub to: Vec<String>,
     pub subject: String,
     pub reason: String,
+}
+
+/// One VRRP instance as `vrrp show` and `dump` report it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VrrpDump {
+    pub name: String,
+    pub interface: String,
+    pub vrid: u8,
+    pub version: u8,
+    /// INIT, BACKUP, MASTER or FAULT.
+    pub state: String,
+    pub priority: u8,
+    pub effective_priority: u8,
+    /// Where adverts go from (the primary address or unicast_src_ip).
+    pub source: Option<String>,
+    /// The current master: ourselves when MASTER, the last accepted
+    /// advert's source when BACKUP.
+    pub master: Option<String>,
+    /// Seconds (v3: to the centisecond).
+    pub advert_int: f64,
+    pub virtual_addresses: Vec<String>,
+    /// time(2) of the last transition, and why it happened.
+    pub last_transition: Option<i64>,
+    pub last_reason: String,
+    /// Why the instance is in FAULT (link down, a tracked service).
+    pub fault: Option<String>,
+    pub counters: VrrpCounters,
+}
+
+/// What an instance has sent and dropped.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VrrpCounters {
+    pub adverts_sent: u64,
+    pub adverts_received: u64,
+    pub send_errors: u64,
+    /// Undecodable: bad header, length, checksum, version or type.
+    pub malformed: u64,
+    pub bad_ttl: u64,
+    pub other_vrid: u64,
+    pub auth_mismatch: u64,
+    pub version_mismatch: u64,
+    pub interval_mismatch: u64,
+    pub address_mismatch: u64,
+    pub unknown_peer: u64,
+    pub transitions: u64,
+    pub garps_sent: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

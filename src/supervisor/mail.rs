@@ -88,18 +88,48 @@ impl Supervisor {
             .clone()
             .unwrap_or_else(|| mail::default_from(&mail.hostname));
         let letter = mail::alert_letter(job, action, &from, now.local, next_alert_secs);
+        let about = format!(
+            "{} {}/{}",
+            crate::alert::history_type(job.decision.kind, job.decision.source),
+            job.group,
+            job.service
+        );
+        self.queue_letter(letter, about, now.unix)
+    }
+
+    /// The sender of keepmon's own letters: `[mail] from`, else
+    /// `keepmon@HOSTNAME`-style default.
+    pub(super) fn mail_from(&self) -> Option<String> {
+        let mail = self.mail.as_ref()?;
+        Some(
+            self.config
+                .mail
+                .from
+                .clone()
+                .unwrap_or_else(|| mail::default_from(&mail.hostname)),
+        )
+    }
+
+    /// Write one letter to the outbox and hand it to the delivery worker;
+    /// returns its outbox id (empty when no worker runs).
+    pub(super) fn queue_letter(
+        &mut self,
+        letter: mail::Letter,
+        about: String,
+        created: i64,
+    ) -> String {
+        let settings = &self.config.mail;
+        let Some(mail) = self.mail.as_mut() else {
+            tracing::error!(%about, "mail worker not running; letter dropped");
+            return String::new();
+        };
         mail.seq += 1;
         let entry = Entry {
             id: outbox::new_id(unix_nanos(), std::process::id(), mail.seq),
-            created: now.unix,
+            created,
             letter,
             digest: settings.digest_window.is_some(),
-            about: format!(
-                "{} {}/{}",
-                crate::alert::history_type(job.decision.kind, job.decision.source),
-                job.group,
-                job.service
-            ),
+            about,
             attempts: 0,
             last_error: None,
             dead_since: None,

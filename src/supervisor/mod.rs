@@ -27,6 +27,7 @@ use crate::state::{self, Persisted, service_key};
 
 mod lb;
 mod mail;
+mod vrrp;
 
 /// How the daemon was asked to start.
 #[derive(Clone, Debug)]
@@ -92,6 +93,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         "keepmon started"
     );
     supervisor.startup_alerts();
+    supervisor.start_vrrp();
     let result = supervisor.event_loop(call_rx, event_rx).await;
     supervisor.shut_down().await;
     result
@@ -123,6 +125,8 @@ enum Event {
         ok: bool,
         message: String,
     },
+    /// A VRRP instance changed state.
+    Vrrp(crate::vrrp::instance::Transition),
 }
 
 /// One service's runtime slot.
@@ -164,6 +168,8 @@ struct Supervisor {
     lb_log: VecDeque<String>,
     /// The mail outbox and its delivery worker (started by `run`).
     mail: Option<mail::Mail>,
+    /// The running VRRP instances (supervisor/vrrp.rs).
+    vrrp: vrrp::VrrpInstances,
 }
 
 /// The last few thousand scheduling lags, for quantiles on the metrics page.
@@ -244,6 +250,7 @@ impl Supervisor {
             lb_dirty: true,
             lb_log: VecDeque::new(),
             mail: None,
+            vrrp: vrrp::VrrpInstances::default(),
         };
         supervisor.table = Table::from_config(&supervisor.config);
         supervisor.remove_failing_lvs_members();
@@ -297,11 +304,13 @@ impl Supervisor {
             if self.lb_dirty {
                 self.reconcile_lb().await;
             }
+            self.track_vrrp();
         }
     }
 
     /// Finish in-flight alerts within the grace period, then save state.
     async fn shut_down(&mut self) {
+        self.stop_vrrp().await;
         self.shutdown.cancel();
         self.tracker.close();
         let grace = self.config.settings.shutdown_grace;
@@ -563,6 +572,7 @@ impl Supervisor {
                     tracing::warn!(group, service, alert, message, "alert failed");
                 }
             }
+            Event::Vrrp(transition) => self.on_vrrp_transition(transition),
         }
     }
 
@@ -893,6 +903,7 @@ impl Supervisor {
         self.config = new;
         self.table.reconfigure(&self.config);
         self.remove_failing_lvs_members();
+        self.reload_vrrp();
         self.lb_dirty = true;
         self.dirty = true;
         self.reconfigure_mail();
@@ -904,7 +915,7 @@ impl Supervisor {
     fn on_request(&mut self, request: Request) -> Response {
         match request {
             Request::Status => Response::Status(self.status()),
-            Request::Dump => Response::Dump(self.dump()),
+            Request::Dump => Response::Dump(Box::new(self.dump())),
             Request::Stop => ok("stopping"),
             Request::Reload => match self.reload() {
                 Ok(summary) => ok(format!("reloaded\n{summary}")),
@@ -938,6 +949,7 @@ impl Supervisor {
                 real_server,
                 change,
             } => self.lb_set(&virtual_service, &real_server, change),
+            Request::VrrpShow => self.vrrp_show(),
         }
     }
 
@@ -1151,6 +1163,7 @@ impl Supervisor {
             alert_history: self.persisted.alert_history.iter().cloned().collect(),
             lb_changes: self.lb_log.iter().cloned().collect(),
             mail: Box::new(self.mail_dump()),
+            vrrp: self.vrrp_dumps(),
         }
     }
 }

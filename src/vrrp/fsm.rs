@@ -482,7 +482,17 @@ impl Instance {
                 actions.push(Action::SendAdvert {
                     priority: self.priority,
                 });
-                self.arm(now + self.config.advert_interval.as_duration(), actions);
+                // Keep the cadence of the schedule, not of the late wake-up
+                // (a timer that fires 1 ms late every time would stretch
+                // every interval); resynchronise when a whole interval late.
+                let interval = self.config.advert_interval.as_duration();
+                let scheduled = self.deadline.unwrap_or(now) + interval;
+                let next = if scheduled > now {
+                    scheduled
+                } else {
+                    now + interval
+                };
+                self.arm(next, actions);
             }
             // No timer runs in these states.
             State::Init | State::Fault => self.deadline = None,
@@ -687,6 +697,35 @@ mod tests {
                     4609.375,
                     Input::Timer,
                     vec![SendAdvert { priority: 100 }, ArmTimer(ms(5609.375))],
+                    State::Master,
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn a_late_advert_timer_keeps_the_cadence_and_resyncs_when_far_behind() {
+        check(
+            v2(255),
+            &[
+                (
+                    0.0,
+                    Input::Startup,
+                    became_master(Reason::AddressOwner, 255, 1000.0),
+                    State::Master,
+                ),
+                // 3 ms late: the next advert is still due at 2000 ms.
+                (
+                    1003.0,
+                    Input::Timer,
+                    vec![SendAdvert { priority: 255 }, ArmTimer(ms(2000.0))],
+                    State::Master,
+                ),
+                // More than an interval late: one interval from now.
+                (
+                    3500.0,
+                    Input::Timer,
+                    vec![SendAdvert { priority: 255 }, ArmTimer(ms(4500.0))],
                     State::Master,
                 ),
             ],

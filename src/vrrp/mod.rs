@@ -25,5 +25,8 @@
 //!   header (TTL 255, VRID routing, password comparison) and the tracking
 //!   that feeds `Input::EffectivePriority` / `Input::Fault`.
 
+pub mod addr;
 pub mod fsm;
+pub mod instance;
+pub mod net;
 pub mod packet;
