@@ -22,6 +22,7 @@ pub mod daemonize;
 pub mod lb;
 pub mod metrics;
 pub mod monitor;
+pub mod monproto;
 pub mod period;
 pub mod render;
 pub mod scheduler;

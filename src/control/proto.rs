@@ -36,6 +36,13 @@ pub enum Request {
         real_server: String,
         change: LbChange,
     },
+    /// One command of mon's client protocol (TCP 2583), already authorized
+    /// by the connection that received it.
+    Mon {
+        command: crate::monproto::Command,
+        user: Option<String>,
+        view: Option<String>,
+    },
 }
 
 /// An operator's change to one real server.
@@ -82,6 +89,8 @@ pub enum Response {
         text: String,
         json: serde_json::Value,
     },
+    /// A reply in mon's client protocol.
+    Mon(crate::monproto::Reply),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -26,6 +26,7 @@ use crate::service::{
 use crate::state::{self, Persisted, service_key};
 
 mod lb;
+mod monproto;
 
 /// How the daemon was asked to start.
 #[derive(Clone, Debug)]
@@ -67,6 +68,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     })?;
     let shutdown = CancellationToken::new();
     let (call_tx, call_rx) = mpsc::channel::<ControlCall>(64);
+    monproto::start_listener(&config, call_tx.clone(), shutdown.clone()).await;
     tokio::spawn(control::serve(listener, call_tx, shutdown.clone()));
     let (metrics_tx, metrics_rx) = tokio::sync::watch::channel(String::new());
     if let Some(addr) = config.settings.metrics_listener {
@@ -143,6 +145,8 @@ struct Supervisor {
     slots: BTreeMap<String, Slot>,
     persisted: Persisted,
     scheduler_running: bool,
+    /// When the scheduler was last stopped (mon's `list state`).
+    stopped_since: i64,
     started: i64,
     events: mpsc::Sender<Event>,
     tracker: TaskTracker,
@@ -223,6 +227,7 @@ impl Supervisor {
             slots,
             persisted,
             scheduler_running: true,
+            stopped_since: 0,
             started: unix_now(),
             events,
             tracker: TaskTracker::new(),
@@ -888,6 +893,7 @@ impl Supervisor {
             },
             Request::Pause => {
                 self.scheduler_running = false;
+                self.stopped_since = unix_now();
                 ok("scheduler stopped")
             }
             Request::Resume => {
@@ -912,6 +918,11 @@ impl Supervisor {
                 real_server,
                 change,
             } => self.lb_set(&virtual_service, &real_server, change),
+            Request::Mon {
+                command,
+                user,
+                view,
+            } => self.mon_command(command, user, view),
         }
     }
 
