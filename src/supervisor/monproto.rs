@@ -487,7 +487,18 @@ impl Supervisor {
                 (Target::Watch { .. }, false) => Reply::fail("enable error, unknown watch"),
                 (Target::Service { .. }, true) => Reply::fail("disable error, unknown service"),
                 (Target::Service { .. }, false) => Reply::fail("enable error, unknown group"),
-                (Target::Host { .. }, _) => Reply::fail(format!("{verb} host failed, {message}")),
+                (Target::Host { hosts }, _) => {
+                    let known = self.known_hosts();
+                    let unknown: Vec<&str> = hosts
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|h| !known.contains(h))
+                        .collect();
+                    Reply::fail(format!(
+                        "{verb} host failed, host(s) {} do not exist",
+                        unknown.join(" ")
+                    ))
+                }
             };
         }
         for group in singleton_watches {
@@ -500,6 +511,14 @@ impl Supervisor {
             (Target::Host { .. }, true) => Reply::ok("disable host completed"),
             (_, false) => Reply::ok("enable completed"),
         }
+    }
+
+    fn known_hosts(&self) -> Vec<&str> {
+        self.config
+            .hostgroups
+            .values()
+            .flat_map(|g| g.hosts.iter().map(|h| h.trim_start_matches('*')))
+            .collect()
     }
 
     fn mon_ack(&mut self, group: &str, service: &str, user: &str, comment: &str) -> Reply {
