@@ -43,6 +43,10 @@ reload:     ann
 ";
 
 fn start(name: &str, extra_globals: &str) -> Mon {
+    start_with(name, extra_globals, "")
+}
+
+fn start_with(name: &str, extra_globals: &str, extra_blocks: &str) -> Mon {
     let mut f = Fixture::new(name);
     let up = TcpListener::bind("127.0.0.1:0").expect("bind");
     let up_port = up.local_addr().expect("addr").port();
@@ -59,7 +63,11 @@ fn start(name: &str, extra_globals: &str) -> Mon {
         format!("ann:{hash}\njoe : {hash}\n"),
     )
     .expect("userfile");
-    std::fs::write(f.dir.join("auth.cf"), AUTH_CF).expect("auth.cf");
+    std::fs::write(
+        f.dir.join("auth.cf"),
+        format!("{AUTH_CF}\ntrap section\n127.0.0.1 mon {hash}\n"),
+    )
+    .expect("auth.cf");
     f.write_mon_cf(&format!(
         "basedir = {d}\nalertdir = {d}/alert.d\nstatedir = {d}/state\nlogdir = {d}/log\n\
          cfbasedir = {d}\nauthtype = userfile\nserverport = {port}\ntrapport = {port}\n{extra_globals}\n\
@@ -67,7 +75,7 @@ fn start(name: &str, extra_globals: &str) -> Mon {
          watch up\n    service tcp\n        description the one that works\n        interval 1s\n        monitor tcp.monitor -p {up_port}\n\
          \x20       period wd {{Sun-Sat}}\n            alert rec.alert\n            upalert rec.alert\n\n\
          watch down\n    service tcp\n        interval 1s\n        monitor tcp.monitor -p {down_port}\n\
-         \x20       period wd {{Sun-Sat}}\n            alert rec.alert\n            alertevery 1h\n"
+         \x20       period wd {{Sun-Sat}}\n            alert rec.alert\n            alertevery 1h\n\n{extra_blocks}"
     ));
     f.start();
     Mon { f, port, _up: up }
@@ -537,4 +545,75 @@ fn term_stops_the_daemon() {
     );
     let status = m.f.wait_exit();
     assert!(status.success(), "clean exit after term: {status:?}");
+}
+
+/// Send a trap with the real Mon::Client (`send_trap`), as trap.alert does.
+fn send_trap(port: u16, password: &str, service: &str, retval: i32, summary: &str) {
+    let status = Command::new("perl")
+        .args([
+            "-MMon::Client",
+            "-e",
+            "my $c = Mon::Client->new(host => '127.0.0.1', port => $ARGV[0], username => 'mon', password => $ARGV[1]);
+             $c->send_trap(group => 'traps', service => $ARGV[2], retval => $ARGV[3], opstatus => 'fail',
+                           summary => $ARGV[4], detail => 'from the test') or die $c->error;",
+        ])
+        .args([&port.to_string(), password, service, &retval.to_string(), summary])
+        .status()
+        .expect("run perl");
+    assert!(status.success(), "send_trap failed");
+}
+
+#[test]
+fn traps_from_mon_client_drive_a_service() {
+    if !have_mon_clients() {
+        return;
+    }
+    if !std::path::Path::new("/usr/share/perl5/Mon/Client.pm").exists() {
+        common::not_run("Debian package mon-client (Mon::Client) is not installed");
+        return;
+    }
+    let m = start_with(
+        "monproto-traps",
+        "",
+        "hostgroup traps 127.0.0.1\n\nwatch traps\n    service t\n        period wd {Sun-Sat}\n            alert rec.alert\n            upalert rec.alert\n",
+    );
+    let opstatus = |m: &Mon| m.moncmd("list opstatus traps,t");
+    assert!(
+        opstatus(&m).starts_with("group=traps service=t opstatus=7 "),
+        "untested before any trap"
+    );
+
+    // A wrong password is refused: nothing changes.
+    send_trap(m.port, "wrong", "t", 1, "disk full");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(opstatus(&m).contains(" opstatus=7 "), "{}", opstatus(&m));
+
+    send_trap(m.port, "secret", "t", 1, "disk full");
+    m.wait_for("the failing trap is applied", |m| {
+        m.moncmd("list failures")
+            .contains("group=traps service=t opstatus=0 ")
+    });
+    let line = opstatus(&m);
+    assert!(line.contains(" last_summary=disk\\20full "), "{line}");
+    assert!(line.contains(" last_traphost=127.0.0.1 "), "{line}");
+    assert!(!line.contains(" last_trap=0 "), "{line}");
+    m.wait_for("the trap's alert ran with -T", |m| {
+        let alerts = std::fs::read_to_string(m.f.dir.join("alerts.txt")).unwrap_or_default();
+        alerts
+            .lines()
+            .any(|l| l.contains("-g traps") && l.contains(" -T"))
+    });
+
+    send_trap(m.port, "secret", "t", 0, "fine again");
+    m.wait_for("the recovering trap is applied", |m| {
+        m.moncmd("list successes")
+            .contains("group=traps service=t opstatus=1 ")
+    });
+    // A trap for a service that does not exist is dropped.
+    send_trap(m.port, "secret", "nosuch", 1, "x");
+    assert!(
+        m.moncmd("list watch")
+            .lines()
+            .all(|l| !l.contains("nosuch"))
+    );
 }

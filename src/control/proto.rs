@@ -43,6 +43,11 @@ pub enum Request {
         user: Option<String>,
         view: Option<String>,
     },
+    /// A mon trap (UDP), already authorized by auth.cf's trap section.
+    MonTrap {
+        trap: crate::monproto::trap::Trap,
+        from: String,
+    },
 }
 
 /// An operator's change to one real server.

@@ -15,11 +15,12 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use regex::Regex;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::auth::{self, AuthFile, LoginCheck};
+use super::trap;
 use super::{Command, MAX_LINE, PROTOCOL_VERSION, Reply};
 use crate::config::model::{AuthType, Settings};
 use crate::control::proto::{Request, Response};
@@ -90,17 +91,18 @@ pub fn load_auth(settings: &ServerSettings) -> AuthFile {
     }
 }
 
+/// auth.cf as the TCP and trap listeners share it (`reload auth` swaps it).
+pub type SharedAuth = Arc<ArcSwap<AuthFile>>;
+
 /// Accept connections until `shutdown`; each gets its own task.
 pub async fn serve(
     listener: TcpListener,
     settings: ServerSettings,
+    auth: SharedAuth,
     calls: mpsc::Sender<ControlCall>,
     shutdown: CancellationToken,
 ) {
-    let shared = Arc::new(Shared {
-        auth: ArcSwap::from_pointee(load_auth(&settings)),
-        settings,
-    });
+    let shared = Arc::new(Shared { auth, settings });
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let (stream, peer) = tokio::select! {
@@ -136,7 +138,47 @@ pub async fn serve(
 
 struct Shared {
     settings: ServerSettings,
-    auth: ArcSwap<AuthFile>,
+    auth: SharedAuth,
+}
+
+/// Receive traps until `shutdown`: each authorized trap goes to the
+/// supervisor, which applies it like a monitor result. Bad or refused
+/// traps are logged and dropped (UDP has no reply).
+pub async fn serve_traps(
+    socket: UdpSocket,
+    auth: SharedAuth,
+    calls: mpsc::Sender<ControlCall>,
+    shutdown: CancellationToken,
+) {
+    let mut buf = vec![0u8; trap::MAX_TRAP];
+    loop {
+        let (n, from) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            got = socket.recv_from(&mut buf) => match got {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "trap receive failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let checked = trap::parse(&buf[..n])
+            .and_then(|t| trap::authorize(&auth.load(), from.ip(), &t).map(|()| t));
+        match checked {
+            Err(reason) => tracing::warn!(from = %from, reason, "trap refused"),
+            Ok(trap) => {
+                let (tx, _rx) = oneshot::channel();
+                let request = Request::MonTrap {
+                    trap,
+                    from: from.ip().to_canonical().to_string(),
+                };
+                if calls.send((request, tx)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// One client's login and view.

@@ -147,6 +147,8 @@ struct Supervisor {
     scheduler_running: bool,
     /// When the scheduler was last stopped (mon's `list state`).
     stopped_since: i64,
+    /// Last trap per service key: time and sender (mon's `last_trap`, `last_traphost`).
+    last_traps: BTreeMap<String, (i64, String)>,
     started: i64,
     events: mpsc::Sender<Event>,
     tracker: TaskTracker,
@@ -228,6 +230,7 @@ impl Supervisor {
             persisted,
             scheduler_running: true,
             stopped_since: 0,
+            last_traps: BTreeMap::new(),
             started: unix_now(),
             events,
             tracker: TaskTracker::new(),
@@ -923,6 +926,7 @@ impl Supervisor {
                 user,
                 view,
             } => self.mon_command(command, user, view),
+            Request::MonTrap { trap, from } => self.mon_trap(trap, from),
         }
     }
 

@@ -1,5 +1,8 @@
 //! The supervisor's side of mon's client protocol: answers the commands that read or change state (list, enable/disable, ack, reset, test, set/get, ...) in mon's reply formats.
 
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -9,10 +12,11 @@ use crate::config::model::Config;
 use crate::control::proto::{Response, Target};
 use crate::control::unix::ControlCall;
 use crate::monproto::server::{self, ServerSettings};
+use crate::monproto::trap::Trap;
 use crate::monproto::{
     self, Command, List, OpstatusRecord, Reply, StateKind, Test, TestAlert, esc_str,
 };
-use crate::service::{AlertDecision, AlertKind, OpStatus, ServiceState, Source};
+use crate::service::{AlertDecision, AlertKind, OpStatus, Outcome, ServiceState, Source};
 use crate::state::{self, service_key};
 
 /// Bind mon's client port and serve it. A port that cannot be bound (in
@@ -31,10 +35,27 @@ pub(super) async fn start_listener(
         }
         Some(Ok(s)) => s,
     };
+    let auth: server::SharedAuth = Arc::new(ArcSwap::from_pointee(server::load_auth(&settings)));
+    if let Some(addr) = config.settings.trap_listener {
+        match tokio::net::UdpSocket::bind(addr).await {
+            Ok(socket) => {
+                tracing::info!(%addr, "mon traps listening");
+                tokio::spawn(server::serve_traps(
+                    socket,
+                    auth.clone(),
+                    calls.clone(),
+                    shutdown.clone(),
+                ));
+            }
+            Err(e) => {
+                tracing::error!(%addr, error = %e, "cannot listen for mon traps; running without them")
+            }
+        }
+    }
     match tokio::net::TcpListener::bind(settings.addr).await {
         Ok(listener) => {
             tracing::info!(addr = %settings.addr, "mon protocol listening");
-            tokio::spawn(server::serve(listener, settings, calls, shutdown));
+            tokio::spawn(server::serve(listener, settings, auth, calls, shutdown));
         }
         Err(e) => tracing::error!(
             addr = %settings.addr,
@@ -416,8 +437,8 @@ impl Supervisor {
                 .map(|d| d.saturating_duration_since(now).as_secs() as i64)
                 .or(Some(0)),
             last_success: st.last_success,
-            last_trap: None,
-            last_traphost: None,
+            last_trap: self.last_traps.get(&key).map(|t| t.0),
+            last_traphost: self.last_traps.get(&key).map(|t| t.1.clone()),
             last_check: st.last_check,
             ack: st.ack.as_ref().map(|a| a.time).unwrap_or(0),
             ack_comment: st
@@ -510,6 +531,65 @@ impl Supervisor {
             (Target::Service { .. }, true) => Reply::ok("disable service completed"),
             (Target::Host { .. }, true) => Reply::ok("disable host completed"),
             (_, false) => Reply::ok("enable completed"),
+        }
+    }
+
+    /// Apply a trap like a monitor result (`-T` on its alerts). A trap for
+    /// an unknown group goes to the `default` watch, and an unknown service
+    /// there to the `default` service, when they exist (mon's catch-all).
+    pub(super) fn mon_trap(&mut self, trap: Trap, from: String) -> Response {
+        let mut group = trap.group.clone();
+        let mut service = trap.service.clone();
+        if !self.config.watches.contains_key(&group) && self.config.watches.contains_key("default")
+        {
+            group = "default".to_string();
+        }
+        if group == "default"
+            && let Some(w) = self.config.watches.get("default")
+            && !w.services.contains_key(&service)
+            && w.services.contains_key("default")
+        {
+            service = "default".to_string();
+        }
+        let Ok(svc) = self.find(&group, &service) else {
+            tracing::warn!(group = %trap.group, service = %trap.service, from, "trap for an undefined service dropped");
+            return Response::Error {
+                message: format!("trap for undefined {}/{}", trap.group, trap.service),
+            };
+        };
+        let now = wall_now();
+        let gates = self.gates(&svc);
+        let key = service_key(&group, &service);
+        let Some(slot) = self.slots.get_mut(&key) else {
+            return Response::Error {
+                message: "service has no state".into(),
+            };
+        };
+        let outcome = Outcome {
+            exit: trap.exit,
+            summary: trap.summary.clone(),
+            detail: trap.detail.clone(),
+            source: Source::Trap,
+            timed_out: false,
+        };
+        let step = slot.state.record(&svc, &now, &gates, &outcome);
+        tracing::info!(group, service, from, exit = trap.exit, "trap received");
+        self.last_traps.insert(key, (now.unix, from));
+        if step.went_down || step.came_up.is_some() {
+            self.apply_lvs_edits_of(&svc, step.came_up.is_some(), &now, "trap");
+        }
+        if step.went_down {
+            let line = format!("{group} {service} {} {}", now.unix, outcome.summary);
+            super::push_bounded(
+                &mut self.persisted.failure_history,
+                line,
+                self.config.settings.histlength,
+            );
+        }
+        self.fire_alerts(&svc, step.alerts, &now);
+        self.dirty = true;
+        Response::Ok {
+            message: "trap applied".into(),
         }
     }
 
