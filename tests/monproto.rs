@@ -418,7 +418,7 @@ fn auth_cf_decides_who_runs_what() {
 
 #[test]
 fn clientallow_and_idle_timeout_close_connections() {
-    let m = start("monproto-allow", "clientallow = 10.9.9.9\ncltimeout = 1");
+    let m = start("monproto-allow", "clientallow = 10.9.9.9\ncltimeout = 1s");
     let mut s = TcpStream::connect(("127.0.0.1", m.port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(5))).ok();
     let mut buf = [0u8; 64];
@@ -429,7 +429,7 @@ fn clientallow_and_idle_timeout_close_connections() {
     );
     drop(m);
 
-    let m = start("monproto-idle", "cltimeout = 1");
+    let m = start("monproto-idle", "cltimeout = 1s");
     let mut s = TcpStream::connect(("127.0.0.1", m.port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
     let started = Instant::now();

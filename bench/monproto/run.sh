@@ -81,7 +81,7 @@ for d in mon keepmon; do
         echo "serverbind = 127.0.0.1"
         echo "serverport = $port"
         echo "trapport = $trap_port"
-        echo "cltimeout = 600"
+        echo "cltimeout = 10m"
         echo
         body
     } >"$WORK/$d.cf"
