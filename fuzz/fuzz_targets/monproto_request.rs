@@ -1,4 +1,4 @@
-//! Fuzz target: any bytes as a mon protocol request line parse to a command or a one-line refusal without panicking; escaping round-trips; auth.cf text never panics.
+//! Fuzz target: any bytes as a mon protocol request line parse to a command or a one-line refusal without panicking; escaping round-trips; auth.cf text and trap packets never panic.
 #![no_main]
 
 use keepmon::monproto::auth::AuthFile;
@@ -46,4 +46,6 @@ fuzz_target!(|data: &[u8]| {
     let (auth, _problems) = AuthFile::parse(&text);
     let _ = auth.allows(Some("user"), "list");
     let _ = auth.allows(None, "list");
+    // (No password checks here: a fuzzed bcrypt cost would only measure bcrypt.)
+    let _ = monproto::trap::parse(data);
 });
