@@ -24,6 +24,7 @@ pub mod lua;
 pub mod mail;
 pub mod metrics;
 pub mod monitor;
+pub mod monproto;
 pub mod period;
 pub mod render;
 pub mod scheduler;

@@ -38,6 +38,18 @@ pub enum Request {
     },
     /// `keepmon vrrp show`
     VrrpShow,
+    /// One command of mon's client protocol (TCP 2583), already authorized
+    /// by the connection that received it.
+    Mon {
+        command: crate::monproto::Command,
+        user: Option<String>,
+        view: Option<String>,
+    },
+    /// A mon trap (UDP), already authorized by auth.cf's trap section.
+    MonTrap {
+        trap: crate::monproto::trap::Trap,
+        from: String,
+    },
 }
 
 /// An operator's change to one real server.
@@ -88,6 +100,8 @@ pub enum Response {
     Vrrp {
         instances: Vec<VrrpDump>,
     },
+    /// A reply in mon's client protocol.
+    Mon(crate::monproto::Reply),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

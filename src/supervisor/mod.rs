@@ -27,6 +27,7 @@ use crate::state::{self, Persisted, service_key};
 
 mod lb;
 mod mail;
+mod monproto;
 mod vrrp;
 
 /// How the daemon was asked to start.
@@ -69,6 +70,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     })?;
     let shutdown = CancellationToken::new();
     let (call_tx, call_rx) = mpsc::channel::<ControlCall>(64);
+    monproto::start_listener(&config, call_tx.clone(), shutdown.clone()).await;
     tokio::spawn(control::serve(listener, call_tx, shutdown.clone()));
     let (metrics_tx, metrics_rx) = tokio::sync::watch::channel(String::new());
     if let Some(addr) = config.settings.metrics_listener {
@@ -149,6 +151,10 @@ struct Supervisor {
     slots: BTreeMap<String, Slot>,
     persisted: Persisted,
     scheduler_running: bool,
+    /// When the scheduler was last stopped (mon's `list state`).
+    stopped_since: i64,
+    /// Last trap per service key: time and sender (mon's `last_trap`, `last_traphost`).
+    last_traps: BTreeMap<String, (i64, String)>,
     started: i64,
     events: mpsc::Sender<Event>,
     tracker: TaskTracker,
@@ -237,6 +243,8 @@ impl Supervisor {
             slots,
             persisted,
             scheduler_running: true,
+            stopped_since: 0,
+            last_traps: BTreeMap::new(),
             started: unix_now(),
             events,
             tracker: TaskTracker::new(),
@@ -925,6 +933,7 @@ impl Supervisor {
             },
             Request::Pause => {
                 self.scheduler_running = false;
+                self.stopped_since = unix_now();
                 ok("scheduler stopped")
             }
             Request::Resume => {
@@ -950,6 +959,12 @@ impl Supervisor {
                 change,
             } => self.lb_set(&virtual_service, &real_server, change),
             Request::VrrpShow => self.vrrp_show(),
+            Request::Mon {
+                command,
+                user,
+                view,
+            } => self.mon_command(command, user, view),
+            Request::MonTrap { trap, from } => self.mon_trap(trap, from),
         }
     }
 

@@ -1,0 +1,418 @@
+//! The mon protocol's TCP listener: one task per connection, bounded lines, idle timeout, `clientallow`, auth; state questions go to the supervisor over the control channel.
+//!
+//! A connection never blocks the daemon: its task reads one bounded line,
+//! asks the supervisor (which answers through a oneshot and moves on), and
+//! writes the reply to its own socket with a deadline. A client that never
+//! reads fills only its own socket buffer; its task then stops reading, so
+//! it holds at most one reply in memory, and is closed after `cltimeout`.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use regex::Regex;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::auth::{self, AuthFile, LoginCheck};
+use super::trap;
+use super::{Command, MAX_LINE, PROTOCOL_VERSION, Reply};
+use crate::config::model::{AuthType, Settings};
+use crate::control::proto::{Request, Response};
+use crate::control::unix::ControlCall;
+
+/// Connections served at once; more are closed at accept.
+pub const MAX_CONNECTIONS: usize = 4096;
+
+/// How long a connection waits for the supervisor's answer.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the listener needs from the config.
+#[derive(Clone, Debug)]
+pub struct ServerSettings {
+    pub addr: SocketAddr,
+    /// Full-match patterns on the client address; empty = anyone.
+    pub clientallow: Vec<Regex>,
+    pub cltimeout: Duration,
+    pub authfile: PathBuf,
+    pub userfile: PathBuf,
+    pub authtypes: Vec<AuthType>,
+}
+
+impl ServerSettings {
+    /// The listener the config asks for, if any. `clientallow` patterns
+    /// match the whole address, as in mon.
+    pub fn from_settings(s: &Settings) -> Option<Result<ServerSettings, String>> {
+        let addr = s.mon_listener?;
+        let clientallow = s
+            .clientallow
+            .iter()
+            .map(|p| {
+                Regex::new(&format!("^(?:{p})$"))
+                    .map_err(|e| format!("bad clientallow pattern \"{p}\": {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>();
+        Some(clientallow.map(|clientallow| ServerSettings {
+            addr,
+            clientallow,
+            cltimeout: s.cltimeout,
+            authfile: s.auth.authfile.clone(),
+            userfile: s.auth.userfile.clone(),
+            authtypes: s.auth.authtype.clone(),
+        }))
+    }
+
+    /// Whether a client from `ip` may connect.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        let text = ip.to_canonical().to_string();
+        self.clientallow.is_empty() || self.clientallow.iter().any(|r| r.is_match(&text))
+    }
+}
+
+/// Read auth.cf; a missing or unreadable file denies every command that needs auth.
+pub fn load_auth(settings: &ServerSettings) -> AuthFile {
+    match std::fs::read_to_string(&settings.authfile) {
+        Ok(text) => {
+            let (auth, problems) = AuthFile::parse(&text);
+            for problem in problems {
+                tracing::warn!(authfile = %settings.authfile.display(), "{problem}");
+            }
+            auth
+        }
+        Err(e) => {
+            tracing::warn!(authfile = %settings.authfile.display(), error = %e, "cannot read auth file; mon protocol commands that need auth are denied");
+            AuthFile::default()
+        }
+    }
+}
+
+/// auth.cf as the TCP and trap listeners share it (`reload auth` swaps it).
+pub type SharedAuth = Arc<ArcSwap<AuthFile>>;
+
+/// Accept connections until `shutdown`; each gets its own task.
+pub async fn serve(
+    listener: TcpListener,
+    settings: ServerSettings,
+    auth: SharedAuth,
+    calls: mpsc::Sender<ControlCall>,
+    shutdown: CancellationToken,
+) {
+    let shared = Arc::new(Shared { auth, settings });
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "mon protocol accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        if !shared.settings.allows(peer.ip()) {
+            tracing::info!(client = %peer, "closing unwanted client (clientallow)");
+            continue;
+        }
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(client = %peer, limit = MAX_CONNECTIONS, "too many mon protocol clients; closing");
+            continue;
+        };
+        let shared = shared.clone();
+        let calls = calls.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            if let Err(e) = connection(stream, peer, &shared, &calls, &shutdown).await {
+                tracing::debug!(client = %peer, error = %e, "mon protocol connection ended");
+            }
+        });
+    }
+}
+
+struct Shared {
+    settings: ServerSettings,
+    auth: SharedAuth,
+}
+
+/// Receive traps until `shutdown`: each authorized trap goes to the
+/// supervisor, which applies it like a monitor result. Bad or refused
+/// traps are logged and dropped (UDP has no reply).
+pub async fn serve_traps(
+    socket: UdpSocket,
+    auth: SharedAuth,
+    calls: mpsc::Sender<ControlCall>,
+    shutdown: CancellationToken,
+) {
+    let mut buf = vec![0u8; trap::MAX_TRAP];
+    loop {
+        let (n, from) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            got = socket.recv_from(&mut buf) => match got {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "trap receive failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let checked = trap::parse(&buf[..n])
+            .and_then(|t| trap::authorize(&auth.load(), from.ip(), &t).map(|()| t));
+        match checked {
+            Err(reason) => tracing::warn!(from = %from, reason, "trap refused"),
+            Ok(trap) => {
+                let (tx, _rx) = oneshot::channel();
+                let request = Request::MonTrap {
+                    trap,
+                    from: from.ip().to_canonical().to_string(),
+                };
+                if calls.send((request, tx)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// One client's login and view.
+struct Session {
+    peer: SocketAddr,
+    user: Option<String>,
+    view: Option<String>,
+}
+
+enum After {
+    Continue,
+    Close,
+    Terminate,
+}
+
+enum Line {
+    Complete,
+    Eof,
+    TooLong,
+}
+
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: &Shared,
+    calls: &mpsc::Sender<ControlCall>,
+    shutdown: &CancellationToken,
+) -> io::Result<()> {
+    stream.set_nodelay(true).ok();
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    let mut session = Session {
+        peer,
+        user: None,
+        view: None,
+    };
+    let timeout = shared.settings.cltimeout;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            read = tokio::time::timeout(timeout, read_line(&mut reader, &mut line)) => read,
+        };
+        let (reply, after) = match read {
+            Err(_) => {
+                tracing::debug!(client = %peer, "idle mon protocol client timed out");
+                return Ok(());
+            }
+            Ok(Err(e)) => return Err(e),
+            Ok(Ok(Line::Eof)) => return Ok(()),
+            Ok(Ok(Line::TooLong)) => (
+                Reply::fail(format!("line too long (limit {MAX_LINE} bytes)")),
+                After::Close,
+            ),
+            Ok(Ok(Line::Complete)) => handle(&line, &mut session, shared, calls).await,
+        };
+        let bytes = reply.render();
+        match tokio::time::timeout(timeout, write.write_all(bytes.as_bytes())).await {
+            Ok(result) => result?,
+            Err(_) => {
+                tracing::info!(client = %peer, "mon protocol client does not read its replies; closing");
+                return Ok(());
+            }
+        }
+        match after {
+            After::Continue => {}
+            After::Close => return write.shutdown().await,
+            After::Terminate => {
+                write.shutdown().await.ok();
+                let (tx, _rx) = oneshot::channel();
+                calls.send((Request::Stop, tx)).await.ok();
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Read up to a newline, at most `MAX_LINE` bytes; the line end is stripped.
+async fn read_line(
+    reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+    line: &mut Vec<u8>,
+) -> io::Result<Line> {
+    let n = (&mut *reader)
+        .take(MAX_LINE as u64 + 1)
+        .read_until(b'\n', line)
+        .await?;
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        while line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        return Ok(Line::Complete);
+    }
+    if n > MAX_LINE {
+        Ok(Line::TooLong)
+    } else {
+        Ok(Line::Eof)
+    }
+}
+
+async fn handle(
+    line: &[u8],
+    session: &mut Session,
+    shared: &Shared,
+    calls: &mpsc::Sender<ControlCall>,
+) -> (Reply, After) {
+    let parsed = match super::parse(line) {
+        Ok(p) => p,
+        Err(reply) => return (reply, After::Continue),
+    };
+    if line.len() < 512 && !parsed.verb.eq("login") {
+        tracing::debug!(client = %session.peer, line = %String::from_utf8_lossy(line), "mon client command");
+    }
+    let auth = shared.auth.load();
+    if parsed.needs_auth() && !auth.allows(session.user.as_deref(), parsed.verb) {
+        tracing::info!(client = %session.peer, user = session.user.as_deref().unwrap_or(""), command = parsed.verb, "mon command denied");
+        return (
+            Reply::fail("command could not be executed, unknown command"),
+            After::Continue,
+        );
+    }
+    let command = match parsed.command {
+        Ok(c) => c,
+        Err(reply) => return (reply, After::Continue),
+    };
+    let reply = match command {
+        Command::Quit => return (Reply::ok("quitting"), After::Close),
+        Command::Term => return (Reply::ok("terminating server"), After::Terminate),
+        Command::Protid { version } => {
+            if version.trim().parse::<u32>() == Ok(PROTOCOL_VERSION) {
+                Reply::ok("protocol match")
+            } else {
+                Reply::fail("protocol mismatch")
+            }
+        }
+        Command::Version => {
+            Reply::ok("version completed").with_lines(vec![format!("version {PROTOCOL_VERSION}")])
+        }
+        Command::Login { user, password } => {
+            if login(shared, session.peer.ip(), &user, &password).await {
+                tracing::info!(client = %session.peer, user, "authenticated");
+                session.user = Some(user);
+                Reply::ok("login accepted")
+            } else {
+                tracing::warn!(client = %session.peer, user, "mon login failed");
+                Reply::status(530, "login unsuccessful")
+            }
+        }
+        Command::CheckAuth { command } => {
+            if auth.allows(session.user.as_deref(), &command) {
+                Reply::ok("command authorized")
+            } else {
+                Reply::fail("command could not be executed")
+            }
+        }
+        Command::GetView => Reply::ok("getview completed").with_lines(vec![match &session.view {
+            Some(v) => format!("view {v} selected"),
+            None => "no view selected -- all groups will be displayed".to_string(),
+        }]),
+        Command::SetView { view: None } => {
+            session.view = None;
+            Reply::ok("setview completed").with_lines(vec![
+                "no view selected -- all groups will be displayed".to_string(),
+            ])
+        }
+        Command::ReloadAuth => {
+            shared.auth.store(Arc::new(load_auth(&shared.settings)));
+            Reply::ok("reload completed")
+        }
+        command => {
+            let set_view = match &command {
+                Command::SetView { view } => view.clone(),
+                _ => None,
+            };
+            let reply = ask(calls, command, session).await;
+            if set_view.is_some() && reply.is_ok() {
+                session.view = set_view;
+            }
+            reply
+        }
+    };
+    (reply, After::Continue)
+}
+
+/// Hand a command to the supervisor and wait (bounded) for its reply.
+async fn ask(calls: &mpsc::Sender<ControlCall>, command: Command, session: &Session) -> Reply {
+    let (tx, rx) = oneshot::channel();
+    let request = Request::Mon {
+        command,
+        user: session.user.clone(),
+        view: session.view.clone(),
+    };
+    if calls.send((request, tx)).await.is_err() {
+        return Reply::fail("the daemon is shutting down");
+    }
+    match tokio::time::timeout(ANSWER_TIMEOUT, rx).await {
+        Ok(Ok(Response::Mon(reply))) => reply,
+        Ok(Ok(Response::Error { message })) => Reply::fail(message),
+        Ok(Ok(Response::Ok { message })) => Reply::ok(message),
+        Ok(Ok(_)) => Reply::fail("unexpected answer from the daemon"),
+        Ok(Err(_)) => Reply::fail("the daemon dropped the request"),
+        Err(_) => Reply::fail("the daemon did not answer in time"),
+    }
+}
+
+/// Check a login against the configured auth types. File reads and hash
+/// checks (bcrypt is slow on purpose) run off the async workers.
+async fn login(shared: &Shared, client: IpAddr, user: &str, password: &str) -> bool {
+    let settings = shared.settings.clone();
+    let (user, password) = (user.to_string(), password.to_string());
+    tokio::task::spawn_blocking(move || {
+        let userfile = settings
+            .authtypes
+            .contains(&AuthType::Userfile)
+            .then(|| std::fs::read_to_string(&settings.userfile).ok())
+            .flatten();
+        let shadow = settings
+            .authtypes
+            .iter()
+            .any(|t| matches!(t, AuthType::Getpwnam | AuthType::Shadow))
+            .then(|| std::fs::read_to_string("/etc/shadow").ok())
+            .flatten();
+        auth::login_ok(
+            &LoginCheck {
+                authtypes: &settings.authtypes,
+                userfile: userfile.as_deref(),
+                shadow: shadow.as_deref(),
+                client,
+            },
+            &user,
+            &password,
+        )
+    })
+    .await
+    .unwrap_or(false)
+}
