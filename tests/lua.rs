@@ -483,6 +483,35 @@ async fn log_alert_appends_a_line() {
     .await;
 }
 
+/// A VRRP notify reaches a Lua alert as kind "vrrp" with the transition.
+#[tokio::test]
+async fn vrrp_notify_reaches_a_lua_alert_with_its_transition() {
+    bounded(async {
+        let dir = LuaDir::new("vrrpalert");
+        let path = dir.0.join("vrrp.log");
+        let arg = format!("file={}", path.display());
+        let settings = LuaSettings::default();
+        let mut job = alert_job("log", &[&arg], &settings);
+        job.group = "vrrp".into();
+        job.service = "VI_1".into();
+        job.decision.kind = AlertKind::Up;
+        job.summary = "director lb1 became MASTER for VI_1".into();
+        job.env = vec![
+            ("VRRP_INSTANCE".into(), "VI_1".into()),
+            ("VRRP_STATE".into(), "MASTER".into()),
+            ("VRRP_PREVIOUS_STATE".into(), "BACKUP".into()),
+        ];
+        let outcome = fire(&job, Duration::from_secs(20)).await;
+        assert!(outcome.ok, "{outcome:?}");
+        let text = std::fs::read_to_string(&path).expect("log written");
+        assert!(
+            text.contains(" vrrp vrrp/VI_1 ") && text.contains("became MASTER"),
+            "{text}"
+        );
+    })
+    .await;
+}
+
 // ----- the API -----
 
 #[tokio::test]

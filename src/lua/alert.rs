@@ -97,5 +97,23 @@ fn event_table(lua: &mlua::Lua, job: &AlertJob, args: &[String]) -> mlua::Result
         event.set("description", description.as_str())?;
     }
     event.set("args", lua.create_sequence_from(args.iter().cloned())?)?;
+    // A VRRP notify (supervisor/vrrp.rs) carries its transition in VRRP_*
+    // variables: the event says so with kind "vrrp" and an `event.vrrp` table.
+    let vrrp: Vec<(String, &str)> = job
+        .env
+        .iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("VRRP_")
+                .map(|name| (name.to_ascii_lowercase(), v.as_str()))
+        })
+        .collect();
+    if vrrp.iter().any(|(k, _)| k == "state") {
+        event.set("kind", "vrrp")?;
+        let table = lua.create_table()?;
+        for (name, value) in vrrp {
+            table.set(name, value)?;
+        }
+        event.set("vrrp", table)?;
+    }
     Ok(event)
 }
