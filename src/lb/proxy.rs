@@ -84,9 +84,15 @@
 //!   [`ProxyHandle::close`] or dropping the [`ProxyHandle`] stops accepting
 //!   and closes the listening socket. Established connections keep running
 //!   until they end; [`ProxyHandle::closed`] waits for that (put it under the
-//!   daemon's grace deadline). One accept task per listener runs on the
-//!   current runtime and hands each connection to one of the proxy's
-//!   connection threads ([`crate::lb::workers`]), where its task stays.
+//!   daemon's grace deadline).
+//! * **Threads.** Connections run on the proxy's own connection threads
+//!   ([`crate::lb::workers`]), one single-threaded runtime each. Every
+//!   thread has its own `SO_REUSEPORT` listening socket and accept loop, so
+//!   the kernel spreads new connections and a connection is served where it
+//!   was accepted; only when that thread has clearly more live connections
+//!   than another (the kernel's hash is blind to connection length) is the
+//!   socket handed to the least-loaded one. A connection never moves after
+//!   that.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -108,7 +114,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::model::LbScheduler;
 use crate::lb::balance::{Backend, Picker, ip_key};
-use crate::lb::workers::Workers;
+use crate::lb::workers::{Worker, Workers};
 
 /// What one proxy listens on and where it sends connections.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -190,33 +196,22 @@ pub async fn start(spec: ProxySpec, shutdown: CancellationToken) -> io::Result<P
     });
     let stop = shutdown.child_token();
     let tracker = TaskTracker::new();
-    match bind_listener(listen) {
-        Ok(listener) => {
-            let listener = TcpListener::from_std(listener)?;
-            shared.set_local_addr(&listener);
-            info!(%listen, "proxy listening");
-            tracker.spawn(accept_loop(
-                shared.clone(),
-                listener,
-                stop.clone(),
-                tracker.clone(),
-            ));
+    match bind_group(listen) {
+        Ok(listeners) => {
+            shared.set_local_addr(&listeners[0]);
+            info!(%listen, threads = listeners.len(), "proxy listening");
+            spawn_accept_loops(&shared, listeners, &stop, &tracker);
         }
         Err(error) if error.kind() == io::ErrorKind::AddrNotAvailable => {
             warn!(%listen, %error, "proxy listen address not available yet; retrying every second");
             let (shared, stop, connections) = (shared.clone(), stop.clone(), tracker.clone());
             tracker.spawn(async move {
-                let Some(listener) = bind_when_available(listen, &stop, bind_listener).await else {
+                let Some(listeners) = bind_when_available(listen, &stop, bind_group).await else {
                     return;
                 };
-                match TcpListener::from_std(listener) {
-                    Ok(listener) => {
-                        shared.set_local_addr(&listener);
-                        info!(%listen, "proxy listen address available; listening");
-                        accept_loop(shared, listener, stop, connections).await;
-                    }
-                    Err(error) => warn!(%listen, %error, "cannot register the proxy listener"),
-                }
+                shared.set_local_addr(&listeners[0]);
+                info!(%listen, "proxy listen address available; listening");
+                spawn_accept_loops(&shared, listeners, &stop, &connections);
             });
         }
         Err(error) => {
@@ -354,7 +349,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn set_local_addr(&self, listener: &TcpListener) {
+    fn set_local_addr(&self, listener: &std::net::TcpListener) {
         let addr = listener.local_addr().unwrap_or(self.listen);
         // Set once: only one task ever binds.
         let _ = self.local_addr.set(addr);
@@ -532,10 +527,53 @@ impl Drop for Lease {
     }
 }
 
+/// One listening socket per connection thread, all on `addr` with
+/// `SO_REUSEPORT` (the kernel spreads new connections over them); with port
+/// 0 the first one picks the port and the others join it.
+fn bind_group(addr: SocketAddr) -> io::Result<Vec<std::net::TcpListener>> {
+    let count = Workers::get().len().max(1);
+    let first = bind_listener(addr)?;
+    let bound = first.local_addr()?;
+    let mut listeners = vec![first];
+    for _ in 1..count {
+        listeners.push(bind_listener(bound)?);
+    }
+    Ok(listeners)
+}
+
+/// Runs each listener's accept loop on its own connection thread.
+fn spawn_accept_loops(
+    shared: &Arc<Shared>,
+    listeners: Vec<std::net::TcpListener>,
+    stop: &CancellationToken,
+    tracker: &TaskTracker,
+) {
+    let pool = Workers::get();
+    for (index, listener) in listeners.into_iter().enumerate() {
+        let (shared, stop, connections) = (shared.clone(), stop.clone(), tracker.clone());
+        let worker = pool.worker(index);
+        tracker.spawn_on(
+            async move {
+                match TcpListener::from_std(listener) {
+                    Ok(listener) => accept_loop(shared, listener, worker, stop, connections).await,
+                    Err(error) => {
+                        warn!(listen = %shared.listen, %error, "cannot register the proxy listener")
+                    }
+                }
+            },
+            worker.handle(),
+        );
+    }
+}
+
 fn bind_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     // Socket::new sets close-on-exec.
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
+    // One socket per connection thread (see `bind_group`). The flag also
+    // lets another process of the same user bind this port; keepmon's own
+    // sockets are the only ones it expects there.
+    socket.set_reuse_port(true)?;
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         let freebind = match addr {
@@ -583,6 +621,7 @@ async fn bind_when_available<T>(
 async fn accept_loop(
     shared: Arc<Shared>,
     listener: TcpListener,
+    me: &'static Worker,
     stop: CancellationToken,
     tracker: TaskTracker,
 ) {
@@ -599,8 +638,15 @@ async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 failing = false;
-                // Hand the socket to a connection thread; it registers it
-                // with its own reactor and keeps it to the end.
+                let shared = shared.clone();
+                let target = Workers::get().pick_from(me);
+                if std::ptr::eq(target, me) {
+                    me.spawn(&tracker, serve(shared, stream, peer));
+                    continue;
+                }
+                // This thread has clearly more connections than another:
+                // hand the socket over; that thread registers it with its
+                // own reactor and keeps it to the end.
                 let stream = match stream.into_std() {
                     Ok(stream) => stream,
                     Err(error) => {
@@ -608,8 +654,7 @@ async fn accept_loop(
                         continue;
                     }
                 };
-                let shared = shared.clone();
-                Workers::get().pick().spawn(&tracker, async move {
+                target.spawn(&tracker, async move {
                     match TcpStream::from_std(stream) {
                         Ok(stream) => serve(shared, stream, peer).await,
                         Err(error) => {

@@ -1,4 +1,4 @@
-//! The proxy's connection threads: one single-threaded tokio runtime per thread, each connection handed to the least-loaded one and kept there for its whole life.
+//! The proxy's connection threads: one single-threaded tokio runtime per thread; a connection runs where it was accepted (or on the least-loaded thread) for its whole life.
 //!
 //! Why not the daemon's multi-threaded runtime: a relayed connection is a
 //! ping-pong of short reads and writes. On tokio's work-stealing scheduler
@@ -9,11 +9,12 @@
 //! (HAProxy's and nginx's model) wakes only its own thread, and a thread with
 //! nothing to do sleeps in `epoll_wait`.
 //!
-//! The accept loops stay on the daemon's runtime: each accepted socket is
-//! handed (as a std socket, deregistered) to the thread with the fewest live
-//! connections, ties going round-robin — HAProxy's least-loaded dispatch,
-//! which keeps long-lived connections balanced where `SO_REUSEPORT`'s hash
-//! would not.
+//! Each thread accepts on its own `SO_REUSEPORT` socket (see
+//! [`crate::lb::proxy`]) and serves what it accepts, unless it has clearly
+//! more live connections than another thread ([`Workers::pick_from`]): then
+//! the socket goes (deregistered, as a std socket) to the least-loaded one —
+//! HAProxy's least-loaded dispatch, needed because the kernel's hash spreads
+//! connections evenly but not their lengths.
 //!
 //! The pool starts on first use and lives as long as the process; its size is
 //! `TOKIO_WORKER_THREADS` when set (so one knob sizes both runtimes, as the
@@ -53,6 +54,11 @@ impl Drop for Load<'_> {
 }
 
 impl Worker {
+    /// The runtime of this worker's thread.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
     /// Runs `task` on this worker's thread, tracked by `tracker`; the worker
     /// counts it as one live connection until it ends.
     pub fn spawn<F>(&'static self, tracker: &TaskTracker, task: F) -> JoinHandle<()>
@@ -125,6 +131,23 @@ impl Workers {
             .unwrap_or(&self.workers[0])
     }
 
+    /// Where a connection accepted on `me` should run: `me` unless it
+    /// serves more than [`HANDOFF_SLACK`] connections beyond the least-loaded
+    /// worker, in which case that one.
+    pub fn pick_from(&'static self, me: &'static Worker) -> &'static Worker {
+        let least = self.pick();
+        if me.live() > least.live() + HANDOFF_SLACK {
+            least
+        } else {
+            me
+        }
+    }
+
+    /// The `index`-th worker (wrapping around).
+    pub fn worker(&'static self, index: usize) -> &'static Worker {
+        &self.workers[index % self.workers.len()]
+    }
+
     pub fn len(&self) -> usize {
         self.workers.len()
     }
@@ -133,6 +156,12 @@ impl Workers {
         self.workers.is_empty()
     }
 }
+
+/// How many more live connections the accepting thread may have than the
+/// least-loaded one before a new connection is handed over. A little slack
+/// keeps the hand-over (two epoll changes and a cross-thread wake-up) rare
+/// when the kernel's spread is already even.
+const HANDOFF_SLACK: usize = 2;
 
 /// `TOKIO_WORKER_THREADS` if set to a positive number, else the CPU count.
 fn pool_size() -> usize {
@@ -185,5 +214,17 @@ mod tests {
             thread::sleep(std::time::Duration::from_millis(5));
         }
         assert_eq!(worker.live(), 0);
+    }
+
+    #[test]
+    fn a_connection_stays_where_accepted_unless_that_thread_is_clearly_busier() {
+        let pool: &'static Workers = Box::leak(Box::new(Workers::start(2).unwrap()));
+        let (a, b) = (&pool.workers[0], &pool.workers[1]);
+        assert!(std::ptr::eq(pool.pick_from(a), a));
+        a.live.store(HANDOFF_SLACK, Ordering::Relaxed);
+        assert!(std::ptr::eq(pool.pick_from(a), a), "within the slack");
+        a.live.store(HANDOFF_SLACK + 1, Ordering::Relaxed);
+        assert!(std::ptr::eq(pool.pick_from(a), b), "beyond the slack");
+        assert!(std::ptr::eq(pool.pick_from(b), b));
     }
 }
