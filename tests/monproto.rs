@@ -617,3 +617,44 @@ fn traps_from_mon_client_drive_a_service() {
             .all(|l| !l.contains("nosuch"))
     );
 }
+
+/// `list pids` names each running mon.d script with its process id, as mon
+/// does, and forgets it when the script ends.
+#[test]
+fn list_pids_names_running_mon_d_scripts() {
+    if !have_mon_clients() {
+        return;
+    }
+    let m = start_with(
+        "monproto-pids",
+        "",
+        "hostgroup slow 127.0.0.1\n\nwatch slow\n    service sleepy\n        interval 1s\n        timeout 60s\n        monitor sleepy.monitor\n",
+    );
+    let marker = m.f.dir.join("sleepy.started");
+    m.f.write_script(
+        "mon.d/sleepy.monitor",
+        &format!("#!/bin/sh\ntouch {}\nsleep 30\n", marker.display()),
+    );
+    // The script was installed after start: a reload finds it.
+    assert!(m.f.cli(&["reload"]).status.success());
+    m.wait_for("the script runs", |m| {
+        m.f.dir.join("sleepy.started").exists()
+    });
+    let server = m.f.daemon.as_ref().expect("daemon").id();
+    let script_pid = std::cell::Cell::new(0u32);
+    m.wait_for("list pids shows the script", |m| {
+        let out = m.moncmd("list pids");
+        let line = out.lines().find(|l| l.starts_with("slow sleepy "));
+        if let Some(line) = line {
+            script_pid.set(line["slow sleepy ".len()..].parse().unwrap_or(0));
+        }
+        out.starts_with(&format!("server {server}\n")) && script_pid.get() != 0
+    });
+    let script_pid = script_pid.get();
+    let cmdline =
+        std::fs::read_to_string(format!("/proc/{script_pid}/cmdline")).unwrap_or_default();
+    assert!(
+        cmdline.contains("sleepy.monitor"),
+        "pid {script_pid}: {cmdline:?}"
+    );
+}

@@ -10,6 +10,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
@@ -36,6 +37,8 @@ pub(crate) struct Script<'a> {
     pub args: &'a [String],
     pub env: &'a [(String, String)],
     pub timeout: Duration,
+    /// Where the running script's process id is published (mon's `list pids`).
+    pub pid: Option<&'a AtomicU32>,
 }
 
 pub(crate) async fn run(script: &Script<'_>, started: Instant) -> RunOutput {
@@ -140,6 +143,9 @@ fn spawn(script: &Script<'_>) -> io::Result<(Child, pipe::Receiver)> {
         .process_group(0)
         .kill_on_drop(true);
     let child = command.spawn()?;
+    if let (Some(cell), Some(pid)) = (script.pid, child.id()) {
+        cell.store(pid, Ordering::Relaxed);
+    }
     // Drop our copies of the write end now, or EOF never comes.
     drop(command);
     let reader = pipe::Receiver::from_owned_fd(OwnedFd::from(reader))?;

@@ -31,6 +31,7 @@ mod ping;
 pub(crate) mod tcp;
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -295,6 +296,12 @@ pub fn resolve(monitor: &Monitor, policy: BuiltinPolicy) -> Resolved {
 /// Run one monitor over `req.hosts`, bounded by `req.timeout`. Never fails:
 /// every outcome, including "could not run", is a [`RunOutput`].
 pub async fn run(req: &RunRequest) -> RunOutput {
+    run_tracked(req, &AtomicU32::new(0)).await
+}
+
+/// [`run`], publishing a mon.d script's process id in `pid` while it runs
+/// (0 before it starts and after it ends) — mon's `list pids`.
+pub async fn run_tracked(req: &RunRequest, pid: &AtomicU32) -> RunOutput {
     let started = Instant::now();
     match resolve(&req.monitor, req.builtin_policy) {
         Resolved::Builtin {
@@ -323,8 +330,11 @@ pub async fn run(req: &RunRequest) -> RunOutput {
                 args: &argv,
                 env: &req.env,
                 timeout: req.timeout,
+                pid: Some(pid),
             };
-            exec::run(&script, started).await
+            let output = exec::run(&script, started).await;
+            pid.store(0, std::sync::atomic::Ordering::Relaxed);
+            output
         }
         Resolved::Lua { script, args } => {
             let lookup = |name: &str| {

@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
@@ -143,6 +145,8 @@ struct Slot {
     /// The hosts handed to the current or last run.
     run_hosts: Vec<String>,
     config_error: bool,
+    /// The running mon.d script's process id, 0 when none (`list pids`).
+    pid: Arc<AtomicU32>,
 }
 
 struct Supervisor {
@@ -228,6 +232,7 @@ impl Supervisor {
                 generation: 0,
                 run_hosts: Vec::new(),
                 config_error: false,
+                pid: Arc::default(),
             };
             slots.insert(key, slot);
         }
@@ -448,12 +453,14 @@ impl Supervisor {
             lua: crate::lua::LuaSettings::from_settings(&self.config.settings),
         };
         let generation = slot.generation;
+        let pid = slot.pid.clone();
         let events = self.events.clone();
         let key = key.to_string();
         self.tracker.spawn(async move {
             // Each check runs in its own task: a panic there is a failed check.
             let started = std::time::Instant::now();
-            let output = match tokio::spawn(async move { monitor::run(&request).await }).await {
+            let run = async move { monitor::run_tracked(&request, &pid).await };
+            let output = match tokio::spawn(run).await {
                 Ok(output) => output,
                 Err(e) => RunOutput {
                     exit: 1,
@@ -903,6 +910,7 @@ impl Supervisor {
                     generation: 0,
                     run_hosts: Vec::new(),
                     config_error: false,
+                    pid: Arc::default(),
                 },
             };
             kept.insert(key, slot);

@@ -66,6 +66,23 @@ pub(super) async fn start_listener(
 }
 
 impl Supervisor {
+    /// mon's `list pids`: `server PID`, then `group service PID` for every
+    /// mon.d script running now (in-process monitors have no process).
+    fn mon_pids(&self) -> Vec<String> {
+        let mut lines = vec![format!("server {}", std::process::id())];
+        for slot in self.slots.values() {
+            let pid = slot.pid.load(std::sync::atomic::Ordering::Relaxed);
+            if slot.running && pid != 0 {
+                lines.push(format!(
+                    "{} {} {pid}",
+                    esc_str(&slot.group, false),
+                    esc_str(&slot.service, false)
+                ));
+            }
+        }
+        lines
+    }
+
     pub(super) fn mon_command(
         &mut self,
         command: Command,
@@ -269,8 +286,7 @@ impl Supervisor {
                     .map(|l| esc_str(l, false))
                     .collect(),
             ),
-            List::Pids => Reply::ok("list pids completed")
-                .with_lines(vec![format!("server {}", std::process::id())]),
+            List::Pids => Reply::ok("list pids completed").with_lines(self.mon_pids()),
             List::Descriptions => Reply::ok("list descriptions completed").with_lines(
                 self.mon_services(view)
                     .iter()

@@ -1,7 +1,7 @@
 //! A keepmon daemon started by a test: its temp directory, config, CLI calls and polling helpers; killed and removed on drop.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -167,6 +167,7 @@ impl Drop for Fixture {
                 Command::new("kill").args(["-9", pid]).status().ok();
             }
         }
+        kill_scripts_under(&self.dir);
         std::fs::remove_dir_all(&self.dir).ok();
     }
 }
@@ -179,4 +180,36 @@ pub fn closed_port() -> u16 {
 
 pub fn count(haystack: &str, needle: &str) -> usize {
     haystack.matches(needle).count()
+}
+
+/// Kill what a SIGKILLed daemon leaves behind: every process running a
+/// script from `dir` (mon.d monitors and alerts run in their own process
+/// groups), with its whole group (a script's `sleep` child too).
+fn kill_scripts_under(dir: &Path) {
+    let needle = dir.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() as i32 {
+            continue;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(&needle) {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            if let Ok(group) = nix::unistd::getpgid(Some(pid))
+                && group != nix::unistd::getpgrp()
+            {
+                nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL).ok();
+            }
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).ok();
+        }
+    }
 }
