@@ -31,4 +31,5 @@ pub mod scheduler;
 pub mod service;
 pub mod state;
 pub mod supervisor;
+pub mod traptimer;
 pub mod vrrp;

@@ -658,3 +658,52 @@ fn list_pids_names_running_mon_d_scripts() {
         "pid {script_pid}: {cmdline:?}"
     );
 }
+
+/// `traptimeout`: a silent sender fails its service with a trap-timeout
+/// alert (`-O`); `trapduration`: after a trap the status goes back to OK
+/// without an upalert.
+#[test]
+fn traptimeout_heartbeat_and_trapduration_reset() {
+    if !have_mon_clients() {
+        return;
+    }
+    if !std::path::Path::new("/usr/share/perl5/Mon/Client.pm").exists() {
+        common::not_run("Debian package mon-client (Mon::Client) is not installed");
+        return;
+    }
+    let m = start_with(
+        "monproto-heartbeat",
+        "",
+        "hostgroup traps 127.0.0.1\n\nwatch traps\n    service hb\n        traptimeout 3s\n        trapduration 1s\n        period wd {Sun-Sat}\n            alert rec.alert\n            upalert rec.alert\n",
+    );
+    let alerts = |m: &Mon| std::fs::read_to_string(m.f.dir.join("alerts.txt")).unwrap_or_default();
+    m.wait_for("the heartbeat expires with a trap-timeout alert", |m| {
+        alerts(m)
+            .lines()
+            .any(|l| l.contains("-s hb") && l.contains(" -O"))
+    });
+    assert!(
+        m.moncmd("list opstatus traps,hb")
+            .contains(" last_summary=trap\\20timeout "),
+        "{}",
+        m.moncmd("list opstatus traps,hb")
+    );
+
+    send_trap(m.port, "secret", "hb", 1, "disk full");
+    m.wait_for("the failing trap's alert ran with -T", |m| {
+        alerts(m)
+            .lines()
+            .any(|l| l.contains("-s hb") && l.contains(" -T"))
+    });
+    m.wait_for("trapduration sets the service back to ok", |m| {
+        m.moncmd("list successes")
+            .contains("group=traps service=hb opstatus=1 ")
+    });
+    assert!(
+        !alerts(&m)
+            .lines()
+            .any(|l| l.contains("-s hb") && l.contains(" -u")),
+        "the reset is silent: no upalert\n{}",
+        alerts(&m)
+    );
+}

@@ -30,6 +30,7 @@ use crate::state::{self, Persisted, service_key};
 mod lb;
 mod mail;
 mod monproto;
+mod traps;
 mod vrrp;
 
 /// How the daemon was asked to start.
@@ -159,6 +160,8 @@ struct Supervisor {
     stopped_since: i64,
     /// Last trap per service key: time and sender (mon's `last_trap`, `last_traphost`).
     last_traps: BTreeMap<String, (i64, String)>,
+    /// `traptimeout` heartbeats and `trapduration` resets (supervisor/traps.rs).
+    trap_timers: crate::traptimer::TrapTimers,
     started: i64,
     events: mpsc::Sender<Event>,
     tracker: TaskTracker,
@@ -250,6 +253,7 @@ impl Supervisor {
             scheduler_running: true,
             stopped_since: 0,
             last_traps: BTreeMap::new(),
+            trap_timers: Default::default(),
             started: unix_now(),
             events,
             tracker: TaskTracker::new(),
@@ -267,6 +271,7 @@ impl Supervisor {
         };
         supervisor.table = Table::from_config(&supervisor.config);
         supervisor.remove_failing_lvs_members();
+        supervisor.configure_trap_timers();
         supervisor
     }
 
@@ -352,11 +357,13 @@ impl Supervisor {
             .values()
             .filter(|s| !s.running)
             .filter_map(|s| s.next_due)
+            .chain(self.trap_timers.next())
             .min()
             .unwrap_or(far)
     }
 
     fn run_due(&mut self) {
+        self.run_trap_timers();
         let now = Instant::now();
         let due: Vec<String> = self
             .slots
@@ -920,6 +927,7 @@ impl Supervisor {
         self.table.reconfigure(&self.config);
         self.remove_failing_lvs_members();
         self.reload_vrrp();
+        self.configure_trap_timers();
         self.lb_dirty = true;
         self.dirty = true;
         self.reconfigure_mail();

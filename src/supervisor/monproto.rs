@@ -574,13 +574,7 @@ impl Supervisor {
             };
         };
         let now = wall_now();
-        let gates = self.gates(&svc);
         let key = service_key(&group, &service);
-        let Some(slot) = self.slots.get_mut(&key) else {
-            return Response::Error {
-                message: "service has no state".into(),
-            };
-        };
         let outcome = Outcome {
             exit: trap.exit,
             summary: trap.summary.clone(),
@@ -588,22 +582,14 @@ impl Supervisor {
             source: Source::Trap,
             timed_out: false,
         };
-        let step = slot.state.record(&svc, &now, &gates, &outcome);
         tracing::info!(group, service, from, exit = trap.exit, "trap received");
-        self.last_traps.insert(key, (now.unix, from));
-        if step.went_down || step.came_up.is_some() {
-            self.apply_lvs_edits_of(&svc, step.came_up.is_some(), &now, "trap");
+        if !self.record_external(&svc, outcome, &now, "trap", false) {
+            return Response::Error {
+                message: "service has no state".into(),
+            };
         }
-        if step.went_down {
-            let line = format!("{group} {service} {} {}", now.unix, outcome.summary);
-            super::push_bounded(
-                &mut self.persisted.failure_history,
-                line,
-                self.config.settings.histlength,
-            );
-        }
-        self.fire_alerts(&svc, step.alerts, &now);
-        self.dirty = true;
+        self.last_traps.insert(key.clone(), (now.unix, from));
+        self.trap_timers.on_trap(&key, tokio::time::Instant::now());
         Response::Ok {
             message: "trap applied".into(),
         }
