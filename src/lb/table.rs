@@ -52,7 +52,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::depend::ServiceRef;
 use crate::config::model::{
     Action, AdminState, AlertLine, Config, DataPlane, Forward, LbEdit, LbScheduler, Protocol,
-    RealServer, VirtualServer,
+    RealServer, Thresholds, VirtualServer,
 };
 use crate::config::values::parse_host_port;
 
@@ -135,6 +135,8 @@ pub struct ServiceSpec {
     pub scheduler: LbScheduler,
     pub dataplane: DataPlane,
     pub persistence: Option<Duration>,
+    /// Persistence granularity as a prefix length; None = one address.
+    pub persistence_netmask: Option<u8>,
     pub sorry_server: Option<SocketAddr>,
     pub quorum: Option<u32>,
     pub hysteresis: u32,
@@ -151,6 +153,7 @@ impl ServiceSpec {
             scheduler: vs.scheduler,
             dataplane: vs.dataplane,
             persistence: vs.persistence,
+            persistence_netmask: vs.persistence_netmask,
             sorry_server: vs.sorry_server,
             quorum: vs.quorum,
             hysteresis: vs.hysteresis,
@@ -266,6 +269,8 @@ pub struct Member {
     /// 0 = keep existing connections, take no new ones.
     pub weight: u32,
     pub forward: Forward,
+    /// IPVS connection thresholds (0 = none).
+    pub thresholds: Thresholds,
 }
 
 /// One virtual service as the data planes should hold it.
@@ -303,12 +308,14 @@ pub enum Op {
         addr: SocketAddr,
         weight: u32,
         forward: Forward,
+        thresholds: Thresholds,
     },
     UpdateReal {
         service: String,
         addr: SocketAddr,
         weight: u32,
         forward: Forward,
+        thresholds: Thresholds,
     },
     RemoveReal {
         service: String,
@@ -368,6 +375,7 @@ pub fn diff(current: &Desired, desired: &Desired) -> Vec<Op> {
                             addr,
                             weight: member.weight,
                             forward: member.forward,
+                            thresholds: member.thresholds,
                         }),
                         Some(_) => {}
                     }
@@ -441,12 +449,14 @@ pub fn apply(current: &mut Desired, ops: &[Op]) {
                 addr,
                 weight,
                 forward,
+                thresholds,
             }
             | Op::UpdateReal {
                 service,
                 addr,
                 weight,
                 forward,
+                thresholds,
             } => {
                 if let Some(service) = current.services.get_mut(service) {
                     service.members.insert(
@@ -454,6 +464,7 @@ pub fn apply(current: &mut Desired, ops: &[Op]) {
                         Member {
                             weight: *weight,
                             forward: *forward,
+                            thresholds: *thresholds,
                         },
                     );
                 }
@@ -1234,6 +1245,7 @@ impl VirtualState {
                     Protocol::Udp => defaults.udp_dataplane,
                 },
                 persistence: None,
+                persistence_netmask: None,
                 sorry_server: None,
                 quorum: None,
                 hysteresis: 0,
@@ -1262,6 +1274,7 @@ impl VirtualState {
                 Member {
                     weight: SORRY_WEIGHT,
                     forward: Forward::Nat,
+                    thresholds: Thresholds::default(),
                 },
             )]),
             _ => self
@@ -1270,7 +1283,15 @@ impl VirtualState {
                 .filter_map(|(&addr, real)| {
                     let weight = real.member_weight()?;
                     let forward = effective_forward(self.spec.dataplane, real.forward());
-                    Some((addr, Member { weight, forward }))
+                    let thresholds = real.base.thresholds;
+                    Some((
+                        addr,
+                        Member {
+                            weight,
+                            forward,
+                            thresholds,
+                        },
+                    ))
                 })
                 .collect(),
         };
@@ -1288,6 +1309,7 @@ struct RealBase {
     forward: Forward,
     admin: AdminState,
     inhibit_on_failure: bool,
+    thresholds: Thresholds,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1312,6 +1334,7 @@ impl RealState {
                 forward: rs.forward,
                 admin: rs.admin,
                 inhibit_on_failure: rs.inhibit_on_failure,
+                thresholds: rs.thresholds,
             },
             weight_override: None,
             forward_override: None,
@@ -1336,6 +1359,7 @@ impl RealState {
                 forward: edit.forward.unwrap_or(default_forward),
                 admin: AdminState::Ready,
                 inhibit_on_failure: false,
+                thresholds: Thresholds::default(),
             },
             weight_override: None,
             forward_override: None,
@@ -1392,6 +1416,7 @@ fn add_real(service: &str, addr: SocketAddr, member: &Member) -> Op {
         addr,
         weight: member.weight,
         forward: member.forward,
+        thresholds: member.thresholds,
     }
 }
 
@@ -1541,6 +1566,7 @@ mod tests {
             forward: Forward::Nat,
             admin: AdminState::Ready,
             inhibit_on_failure: false,
+            thresholds: Thresholds::default(),
         }
     }
 
@@ -1552,6 +1578,7 @@ mod tests {
             scheduler: LbScheduler::WeightedRoundRobin,
             dataplane: DataPlane::Proxy,
             persistence: None,
+            persistence_netmask: None,
             sorry_server: None,
             quorum: None,
             hysteresis: 0,
@@ -1871,6 +1898,7 @@ real_servers = [{ addr = "127.0.0.2:9090" }]
                     addr: d,
                     weight: 1,
                     forward: Forward::Nat,
+                    thresholds: Thresholds::default(),
                 },
                 Op::RemoveReal {
                     service: "web".to_string(),
@@ -1887,6 +1915,58 @@ real_servers = [{ addr = "127.0.0.2:9090" }]
             table.quorum_up("web"),
             Some(false),
             "reload keeps quorum state"
+        );
+    }
+
+    #[test]
+    fn a_threshold_or_netmask_change_updates_in_place() {
+        let a = sa("10.0.0.2:80");
+        let mut web = vs("web", "10.0.0.1:80", vec![rs("10.0.0.2:80")]);
+        web.dataplane = DataPlane::Ipvs;
+        let mut table = Table::from_config(&config_with(vec![web.clone()]));
+        table.set_health("web", a, true);
+        table.set_weight("web", a, 4).unwrap();
+        let before = table.desired();
+
+        let mut next = web.clone();
+        next.real_servers[0].thresholds = Thresholds {
+            upper: 100,
+            lower: 60,
+        };
+        table.reconfigure(&config_with(vec![next.clone()]));
+        let after = table.desired();
+        let ops = diff(&before, &after);
+        assert_eq!(
+            ops,
+            [Op::UpdateReal {
+                service: "web".to_string(),
+                addr: a,
+                weight: 4,
+                forward: Forward::Nat,
+                thresholds: Thresholds {
+                    upper: 100,
+                    lower: 60,
+                },
+            }],
+            "an update of that server, not remove+add; the CLI weight stays"
+        );
+        let mut replayed = before.clone();
+        apply(&mut replayed, &ops);
+        assert_eq!(replayed, after);
+
+        next.persistence = Some(Duration::from_secs(300));
+        next.persistence_netmask = Some(24);
+        table.reconfigure(&config_with(vec![next.clone()]));
+        assert_eq!(
+            diff(&after, &table.desired()),
+            [Op::UpdateService {
+                name: "web".to_string(),
+                spec: ServiceSpec::from_config(&next),
+            }]
+        );
+        assert_eq!(
+            table.desired().services["web"].spec.persistence_netmask,
+            Some(24)
         );
     }
 
@@ -1946,6 +2026,7 @@ real_servers = [{ addr = "127.0.0.2:9090" }]
             Member {
                 weight: 1,
                 forward: Forward::Nat,
+                thresholds: Thresholds::default(),
             },
             "port defaults to the virtual port; the proxy forwards as nat"
         );
@@ -1962,6 +2043,7 @@ real_servers = [{ addr = "127.0.0.2:9090" }]
             Member {
                 weight: 1,
                 forward: Forward::DirectRouting,
+                thresholds: Thresholds::default(),
             }
         );
     }
@@ -2014,6 +2096,7 @@ real_servers = [{ addr = "127.0.0.2:9090" }]
             Member {
                 weight: 3,
                 forward: Forward::DirectRouting,
+                thresholds: Thresholds::default(),
             }
         );
     }
@@ -2267,8 +2350,9 @@ upalert = ["lvs"]
             prop::bool::ANY,
             prop::bool::ANY,
             prop::option::of(1u64..3),
+            prop::option::of(prop::sample::select(vec![16u8, 24])),
         )
-            .prop_map(|(listen, udp, ipvs, rr, persistence)| ServiceSpec {
+            .prop_map(|(listen, udp, ipvs, rr, persistence, mask)| ServiceSpec {
                 listen: sa(listen),
                 protocol: if udp { Protocol::Udp } else { Protocol::Tcp },
                 scheduler: if rr {
@@ -2282,6 +2366,7 @@ upalert = ["lvs"]
                     DataPlane::Proxy
                 },
                 persistence: persistence.map(Duration::from_secs),
+                persistence_netmask: mask,
                 sorry_server: None,
                 quorum: None,
                 hysteresis: 0,
@@ -2294,8 +2379,13 @@ upalert = ["lvs"]
         (
             0u32..3,
             prop::sample::select(vec![Forward::Nat, Forward::DirectRouting, Forward::Tunnel]),
+            prop::sample::select(vec![(0u32, 0u32), (10, 0), (10, 5)]),
         )
-            .prop_map(|(weight, forward)| Member { weight, forward })
+            .prop_map(|(weight, forward, (upper, lower))| Member {
+                weight,
+                forward,
+                thresholds: Thresholds { upper, lower },
+            })
     }
 
     fn desired_strategy() -> impl Strategy<Value = Desired> {
