@@ -913,6 +913,8 @@ impl Table {
                         health: real.health,
                         admin: admin_name(real.admin()).to_string(),
                         inhibit_on_failure: real.base.inhibit_on_failure,
+                        upper_threshold: real.base.thresholds.upper,
+                        lower_threshold: real.base.thresholds.lower,
                         edit: real.edit,
                         conns: counts(name, addr),
                     })
@@ -924,6 +926,7 @@ impl Table {
                     scheduler: state.spec.scheduler.to_string(),
                     dataplane: dataplane_name(state.spec.dataplane).to_string(),
                     persistence_secs: state.spec.persistence.map(|p| p.as_secs()),
+                    persistence_netmask: state.spec.persistence_netmask,
                     implicit: state.implicit,
                     health: state.health.as_ref().map(ToString::to_string),
                     quorum: state.spec.effective_quorum(),
@@ -1052,6 +1055,9 @@ pub struct ServiceReport {
     pub scheduler: String,
     pub dataplane: String,
     pub persistence_secs: Option<u64>,
+    /// Persistence granularity as a prefix length (None = one address).
+    #[serde(default)]
+    pub persistence_netmask: Option<u8>,
     /// Created for an `lb` edit, not defined in the config.
     pub implicit: bool,
     /// The `group:service` whose per-host results drive health.
@@ -1085,8 +1091,29 @@ pub struct RealReport {
     pub health: Health,
     pub admin: String,
     pub inhibit_on_failure: bool,
+    /// IPVS connection thresholds (0 = none).
+    #[serde(default)]
+    pub upper_threshold: u32,
+    #[serde(default)]
+    pub lower_threshold: u32,
     pub edit: Option<Edit>,
     pub conns: Option<Conns>,
+}
+
+impl ServiceReport {
+    /// The persistence netmask as ipvsadm prints it (`255.255.255.0` for
+    /// IPv4, the prefix length for IPv6); None for one address.
+    pub fn persistence_mask(&self) -> Option<String> {
+        let prefix = self.persistence_netmask?;
+        Some(if self.listen.is_ipv4() {
+            let bits = u32::MAX
+                .checked_shl(32 - u32::from(prefix.min(32)))
+                .unwrap_or(0);
+            std::net::Ipv4Addr::from(bits).to_string()
+        } else {
+            prefix.to_string()
+        })
+    }
 }
 
 impl Report {
@@ -1108,6 +1135,9 @@ impl Report {
             );
             if let Some(secs) = service.persistence_secs {
                 let _ = write!(out, " persistent {secs}");
+                if let Some(mask) = service.persistence_mask() {
+                    let _ = write!(out, " mask {mask}");
+                }
             }
             out.push('\n');
             if service.sorry_active {
@@ -1143,6 +1173,9 @@ impl Report {
             );
             if let Some(secs) = service.persistence_secs {
                 let _ = write!(out, " persistent {secs}s");
+                if let Some(mask) = service.persistence_mask() {
+                    let _ = write!(out, " mask {mask}");
+                }
             }
             if service.implicit {
                 out.push_str(" (from lb alerts)");
@@ -1186,6 +1219,13 @@ impl Report {
                 }
                 if real.inhibit_on_failure {
                     out.push_str(" inhibit_on_failure");
+                }
+                if real.upper_threshold != 0 || real.lower_threshold != 0 {
+                    let _ = write!(
+                        out,
+                        " thresholds {}/{}",
+                        real.upper_threshold, real.lower_threshold
+                    );
                 }
                 if let Some(edit) = real.edit {
                     let _ = write!(out, " {edit} by alert");
@@ -2260,7 +2300,12 @@ upalert = ["lvs"]
             vec![rs("10.0.0.2:80"), rs("10.0.0.3:80"), rs("10.0.0.4:80")],
         );
         web.persistence = Some(Duration::from_secs(360));
+        web.persistence_netmask = Some(24);
         web.real_servers[0].weight = 3;
+        web.real_servers[0].thresholds = Thresholds {
+            upper: 100,
+            lower: 50,
+        };
         web.real_servers[1].admin = AdminState::Drain;
         let mut dr = vs("dr", "10.0.0.1:443", vec![rs("10.0.0.2:443")]);
         dr.dataplane = DataPlane::Ipvs;
@@ -2286,7 +2331,7 @@ upalert = ["lvs"]
              \x20 -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
              TCP  10.0.0.1:443 sh\n\
              \x20 -> 10.0.0.2:443                 Route   1      0          0         \n\
-             TCP  10.0.0.1:80 wrr persistent 360\n\
+             TCP  10.0.0.1:80 wrr persistent 360 mask 255.255.255.0\n\
              \x20 -> 10.0.0.2:80                  Masq    3      12         340       \n\
              \x20 -> 10.0.0.3:80                  Masq    0      0          0         \n"
         );
@@ -2297,9 +2342,19 @@ upalert = ["lvs"]
         assert_eq!(real["effective_weight"], serde_json::Value::Null);
         assert_eq!(real["health"], "down");
         assert_eq!(real["admin"], "ready");
+        assert_eq!(json["services"][1]["persistence_netmask"], 24);
+        assert_eq!(
+            json["services"][1]["real_servers"][0]["upper_threshold"],
+            100
+        );
         let back: Report = serde_json::from_value(json).unwrap();
         assert_eq!(back, report);
         let text = report.render_text();
+        assert!(
+            text.contains(" persistent 360s mask 255.255.255.0 "),
+            "{text}"
+        );
+        assert!(text.contains(" thresholds 100/50"), "{text}");
         assert!(
             text.contains(
                 "10.0.0.4:80                  nat  weight 1    now absent  down     ready"
