@@ -26,7 +26,8 @@ pub struct DataPlanes {
     nft: NftPlane,
     nft_failed: bool,
     remove_on_stop: bool,
-    /// Proxied services already warned that thresholds are IPVS-only.
+    /// Proxied services already warned that thresholds and the
+    /// persistence netmask are IPVS-only.
     threshold_warned: BTreeSet<String>,
 }
 
@@ -151,14 +152,17 @@ impl DataPlanes {
         self.proxies.get(service)?.local_addr()
     }
 
-    /// Thresholds are an IPVS setting: say once per service that the proxy
-    /// ignores them (again if they are dropped and set anew).
+    /// Thresholds and the persistence netmask are IPVS settings: say once
+    /// per service that the proxy ignores them (again if they are dropped
+    /// and set anew).
     fn warn_proxy_thresholds(&mut self, name: &str, service: &DesiredService) {
-        if service.members.values().any(|m| m.thresholds.is_set()) {
+        let thresholds = service.members.values().any(|m| m.thresholds.is_set());
+        let netmask = service.spec.persistence_netmask.is_some();
+        if thresholds || netmask {
             if self.threshold_warned.insert(name.to_string()) {
                 tracing::warn!(
                     service = %name,
-                    "upper_threshold/lower_threshold are IPVS settings; the proxy ignores them"
+                    "upper_threshold/lower_threshold and persistence_netmask are IPVS settings; the proxy ignores them"
                 );
             }
         } else {
