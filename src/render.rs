@@ -207,6 +207,9 @@ pub fn lb_table(report: &crate::lb::table::Report) -> String {
         let mut flags = String::new();
         if let Some(secs) = s.persistence_secs {
             let _ = write!(flags, "persistent {secs} ");
+            if let Some(mask) = s.persistence_mask() {
+                let _ = write!(flags, "mask {mask} ");
+            }
         }
         let _ = writeln!(
             out,

@@ -303,6 +303,30 @@ fn keepmon_programs_the_kernel_ipvs_table_in_a_vm() {
         "{reloaded:?}"
     );
 
+    // Reload with thresholds and a persistence netmask: ipvsadm shows the
+    // persistence mask and, with --thresholds, the thresholds; both were
+    // set in place, so the counters survived once more.
+    let thresholds = ipvsadm(step(&console, "thresholds"));
+    assert!(
+        thresholds.contains(&"TCP 10.0.0.1:80 wrr persistent 600 mask 255.255.255.0".to_string()),
+        "{thresholds:?}"
+    );
+    assert!(
+        conns_of(&thresholds, "10.0.0.2:80") > 0,
+        "changed in place, not re-created: {thresholds:?}"
+    );
+    let shown = ipvsadm(section(&console, "=== THRESHOLDS\n", "=== ENDTHRESHOLDS"));
+    assert!(
+        shown
+            .iter()
+            .any(|l| l.starts_with("-> 10.0.0.2:80 100 50 ")),
+        "{shown:?}"
+    );
+    assert!(
+        shown.iter().any(|l| l.starts_with("-> 10.0.0.3:80 0 0 ")),
+        "{shown:?}"
+    );
+
     // Stop (default: leave): the table stays, so traffic keeps flowing.
     let mut want = lines(&[
         "TCP 10.0.0.1:80 wrr",

@@ -340,7 +340,7 @@ fn nftables_spreads_by_weight_and_follows_health() {
 /// back as the rules we meant. Runs in a private network namespace.
 #[test]
 fn nft_accepts_every_kind_of_service_keepmon_writes() {
-    use keepmon::config::model::{DataPlane, Forward, LbScheduler, Protocol};
+    use keepmon::config::model::{DataPlane, Forward, LbScheduler, Protocol, Thresholds};
     use keepmon::lb::table::{Desired, DesiredService, Member, ServiceSpec};
     use std::io::Write;
 
@@ -355,6 +355,7 @@ fn nft_accepts_every_kind_of_service_keepmon_writes() {
             scheduler,
             dataplane: DataPlane::Nftables,
             persistence: None,
+            persistence_netmask: None,
             sorry_server: None,
             quorum: None,
             hysteresis: 0,
@@ -369,6 +370,7 @@ fn nft_accepts_every_kind_of_service_keepmon_writes() {
                     Member {
                         weight: *w,
                         forward: Forward::Nat,
+                        thresholds: Thresholds::default(),
                     },
                 )
             })

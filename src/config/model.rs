@@ -571,6 +571,10 @@ pub struct VirtualServer {
     pub scheduler: LbScheduler,
     pub dataplane: DataPlane,
     pub persistence: Option<Duration>,
+    /// Prefix length that groups clients for persistence (keepalived's
+    /// `persistence_granularity`, ipvsadm's `-M`); None = one address
+    /// (/32 or /128). Checked against the listen address's family.
+    pub persistence_netmask: Option<u8>,
     pub sorry_server: Option<SocketAddr>,
     /// Minimum sum of live weights; below it the sorry server takes over.
     pub quorum: Option<u32>,
@@ -594,6 +598,25 @@ pub struct RealServer {
     pub admin: AdminState,
     /// Weight 0 instead of removal on failure (keepalived's option).
     pub inhibit_on_failure: bool,
+    /// IPVS connection thresholds (keepalived's `uthreshold`/`lthreshold`,
+    /// ipvsadm's `-x`/`-y`); 0 = none.
+    pub thresholds: Thresholds,
+}
+
+/// IPVS connection thresholds of a real server: at `upper` connections the
+/// kernel sends it no new ones until they fall to `lower`. 0 = no limit
+/// (upper) or the kernel's default of three quarters of upper (lower).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Thresholds {
+    pub upper: u32,
+    pub lower: u32,
+}
+
+impl Thresholds {
+    /// Whether any threshold is set.
+    pub fn is_set(self) -> bool {
+        self.upper != 0 || self.lower != 0
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

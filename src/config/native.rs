@@ -44,9 +44,9 @@ use crate::config::model::{
     Action, AdminState, AlertAfter, AlertEvery, AlertEveryMode, AlertLine, AuthType, BuiltinPolicy,
     Config, DataPlane, DepBehavior, ExitRange, Format, Forward, GarpSettings, HostGroup, HttpCheck,
     LbEdit, LbScheduler, MailAction, MailSettings, Monitor, Origin, PeriodBlock, PingCheck,
-    Protocol, RealServer, Service, Settings, SmtpSettings, SmtpTls, TcpCheck, TrackTarget,
-    VirtualAddress, VirtualServer, Vrid, VrrpInitialState, VrrpInstance, VrrpTrack, VrrpVersion,
-    Watch,
+    Protocol, RealServer, Service, Settings, SmtpSettings, SmtpTls, TcpCheck, Thresholds,
+    TrackTarget, VirtualAddress, VirtualServer, Vrid, VrrpInitialState, VrrpInstance, VrrpTrack,
+    VrrpVersion, Watch,
 };
 use crate::config::settings;
 use crate::config::values;
@@ -416,6 +416,7 @@ struct RawVirtualServer {
     scheduler: Option<Text>,
     dataplane: Option<Text>,
     persistence: Option<Dur>,
+    persistence_netmask: Option<Spanned<Scalar>>,
     sorry_server: Option<Text>,
     quorum: Option<u32>,
     hysteresis: Option<u32>,
@@ -442,6 +443,8 @@ struct RawRealServer {
     forward: Option<Text>,
     admin: Option<Text>,
     inhibit_on_failure: Option<bool>,
+    upper_threshold: Option<Int>,
+    lower_threshold: Option<Int>,
 }
 
 const ADMIN_STATES: &[(&str, AdminState)] = &[
@@ -1776,6 +1779,28 @@ impl<'a> Reader<'a> {
             )
             .unwrap_or(DataPlane::Proxy);
         let persistence = self.positive_duration(raw.persistence.as_ref(), &p.key("persistence"));
+        let persistence_netmask = raw.persistence_netmask.as_ref().and_then(|mask| {
+            let v4 = listen.map(|l| l.is_ipv4());
+            match persistence_prefix(mask.get_ref(), v4) {
+                Ok(prefix) => Some(prefix),
+                Err(why) => {
+                    let path = p.key("persistence_netmask");
+                    self.error(mask.span().start, format!("{path}: {why}"));
+                    None
+                }
+            }
+        });
+        if let Some(mask) = &raw.persistence_netmask
+            && raw.persistence.is_none()
+        {
+            self.warning(
+                mask.span().start,
+                format!(
+                    "{}: has no effect without persistence",
+                    p.key("persistence_netmask")
+                ),
+            );
+        }
         let connect_timeout =
             self.positive_duration(raw.connect_timeout.as_ref(), &p.key("connect_timeout"));
         let health = raw
@@ -1801,6 +1826,7 @@ impl<'a> Reader<'a> {
             scheduler,
             dataplane,
             persistence,
+            persistence_netmask,
             sorry_server,
             quorum: raw.quorum,
             hysteresis: raw.hysteresis.unwrap_or(0),
@@ -1849,6 +1875,7 @@ impl<'a> Reader<'a> {
         {
             host = name.get_ref().clone();
         }
+        let thresholds = self.thresholds(raw, p);
         Some(RealServer {
             addr,
             host,
@@ -1856,7 +1883,42 @@ impl<'a> Reader<'a> {
             forward,
             admin,
             inhibit_on_failure: raw.inhibit_on_failure.unwrap_or(false),
+            thresholds,
         })
+    }
+
+    /// `upper_threshold`/`lower_threshold`: connection counts, 0 = none;
+    /// lower above a set upper is an error (the kernel would never clear
+    /// the overload mark), reported on `lower_threshold`.
+    fn thresholds(&mut self, raw: &RawRealServer, p: &KeyPath) -> Thresholds {
+        let max = i64::from(u32::MAX);
+        let upper_path = p.key("upper_threshold");
+        let lower_path = p.key("lower_threshold");
+        let upper = self.int_in::<u32>(raw.upper_threshold.as_ref(), &upper_path, 0, max);
+        let lower = self.int_in::<u32>(raw.lower_threshold.as_ref(), &lower_path, 0, max);
+        let (upper, lower) = (upper.unwrap_or(0), lower.unwrap_or(0));
+        if upper != 0
+            && lower > upper
+            && let Some(at) = raw.lower_threshold.as_ref()
+        {
+            self.error(
+                at.span().start,
+                format!(
+                    "{lower_path}: {lower} is above {upper_path} ({upper}); the lower threshold must not exceed the upper one"
+                ),
+            );
+            return Thresholds::default();
+        }
+        if upper == 0
+            && lower != 0
+            && let Some(at) = raw.lower_threshold.as_ref()
+        {
+            self.warning(
+                at.span().start,
+                format!("{lower_path}: has no effect without {upper_path}"),
+            );
+        }
+        Thresholds { upper, lower }
     }
 
     // ----- [vrrp.NAME] -----
@@ -3139,6 +3201,54 @@ fn is_http_token(method: &str) -> bool {
     !method.is_empty() && method.chars().all(|c| c.is_ascii_alphabetic())
 }
 
+/// A persistence netmask as a prefix length: `24`, `"/24"` or `"24"`, or
+/// for an IPv4 service a dotted mask (`"255.255.255.0"`, contiguous). `v4`
+/// is the listen address's family, None when that address is bad.
+fn persistence_prefix(value: &Scalar, v4: Option<bool>) -> Result<u8, String> {
+    let max: i64 = if v4 == Some(false) { 128 } else { 32 };
+    let family = match v4 {
+        Some(true) => "an IPv4",
+        Some(false) => "an IPv6",
+        None => "a",
+    };
+    let prefix = |n: i64| -> Result<u8, String> {
+        u8::try_from(n)
+            .ok()
+            .filter(|&n| n >= 1 && i64::from(n) <= max)
+            .ok_or_else(|| {
+                format!(
+                    "prefix length {n} is out of range for {family} service (expected 1 to {max})"
+                )
+            })
+    };
+    let text = match value {
+        Scalar::Integer(n) => return prefix(*n),
+        Scalar::Text(text) => text.trim(),
+    };
+    let digits = text.strip_prefix('/').unwrap_or(text);
+    if let Ok(n) = digits.parse::<i64>() {
+        return prefix(n);
+    }
+    let Ok(mask) = text.parse::<std::net::Ipv4Addr>() else {
+        return Err(format!(
+            "{text:?} is not a netmask (expected a prefix length such as 24 or \"/64\", or an IPv4 dotted mask such as \"255.255.255.0\")"
+        ));
+    };
+    if v4 == Some(false) {
+        return Err(format!(
+            "{text:?} is an IPv4 mask but the service is IPv6; give a prefix length such as 64"
+        ));
+    }
+    let bits = u32::from(mask);
+    let ones = bits.leading_ones();
+    if ones == 0 || bits.checked_shl(ones).unwrap_or(0) != 0 {
+        return Err(format!(
+            "{text:?} is not a contiguous netmask (expected e.g. \"255.255.255.0\")"
+        ));
+    }
+    Ok(ones as u8)
+}
+
 /// `200` or `"300-399"`: an inclusive range of HTTP status codes.
 fn status_range(value: &Scalar) -> Result<(u16, u16), String> {
     let code = |n: i64| -> Result<u16, String> {
@@ -4072,7 +4182,7 @@ retries = "two"
         check(
             "[virtual_servers.web]\nlisten = \"127.0.0.1:80\"\nreal_server = []\n",
             &[
-                "3:1: error: virtual_servers.web: unknown key \"real_server\"; did you mean \"real_servers\"? (valid keys: listen, protocol, scheduler, dataplane, persistence, sorry_server, quorum, hysteresis, health, retries, connect_timeout, real_servers)",
+                "3:1: error: virtual_servers.web: unknown key \"real_server\"; did you mean \"real_servers\"? (valid keys: listen, protocol, scheduler, dataplane, persistence, persistence_netmask, sorry_server, quorum, hysteresis, health, retries, connect_timeout, real_servers)",
             ],
         );
         // Nothing close: no guess.
@@ -4094,6 +4204,103 @@ retries = "two"
             &[
                 "2:1: error: hostgroups.\"é\": hostgroup name \"é\" may only contain letters, digits, \"_\", \".\" and \"-\"",
                 "2:13: error: hostgroups.\"é\"[1]: expected a string, found integer 1",
+            ],
+        );
+    }
+
+    #[test]
+    fn thresholds_and_persistence_netmask_parse() {
+        let text = "[virtual_servers.web]\nlisten = \"10.0.0.1:80\"\ndataplane = \"ipvs\"\npersistence = \"10m\"\npersistence_netmask = \"255.255.255.0\"\nreal_servers = [\n  { addr = \"10.0.0.2\", upper_threshold = 100, lower_threshold = 50 },\n  { addr = \"10.0.0.3\", upper_threshold = 20 },\n  { addr = \"10.0.0.4\" },\n]\n[virtual_servers.v6]\nlisten = \"[2001:db8::1]:80\"\npersistence = \"1m\"\npersistence_netmask = 64\n[virtual_servers.slash]\nlisten = \"10.0.0.9:80\"\npersistence = \"1m\"\npersistence_netmask = \"/16\"\n";
+        let (config, found) = parse_with(text, &FakeFs::default());
+        assert_eq!(found, Vec::<String>::new());
+        let config = config.unwrap();
+        let web = &config.virtual_servers["web"];
+        assert_eq!(web.persistence_netmask, Some(24));
+        let thresholds: Vec<Thresholds> = web.real_servers.iter().map(|r| r.thresholds).collect();
+        assert_eq!(
+            thresholds,
+            [
+                Thresholds {
+                    upper: 100,
+                    lower: 50
+                },
+                Thresholds {
+                    upper: 20,
+                    lower: 0
+                },
+                Thresholds::default(),
+            ]
+        );
+        assert_eq!(config.virtual_servers["v6"].persistence_netmask, Some(64));
+        assert_eq!(
+            config.virtual_servers["slash"].persistence_netmask,
+            Some(16)
+        );
+        assert_eq!(
+            config.virtual_servers["slash"].real_servers,
+            Vec::<RealServer>::new()
+        );
+    }
+
+    #[test]
+    fn bad_thresholds_and_netmasks_name_their_key() {
+        let vs = |extra: &str, rs: &str| {
+            format!(
+                "[virtual_servers.web]\nlisten = \"10.0.0.1:80\"\npersistence = \"1m\"\n{extra}\nreal_servers = [{{ addr = \"10.0.0.2\", {rs} }}]\n"
+            )
+        };
+        check(
+            &vs("", "upper_threshold = 10, lower_threshold = 20"),
+            &[
+                "5:78: error: virtual_servers.web.real_servers[0].lower_threshold: 20 is above virtual_servers.web.real_servers[0].upper_threshold (10); the lower threshold must not exceed the upper one",
+            ],
+        );
+        check(
+            &vs("", "upper_threshold = -1"),
+            &[
+                "5:56: error: virtual_servers.web.real_servers[0].upper_threshold: -1 is out of range (expected at least 0)",
+            ],
+        );
+        check(
+            &vs("", "lower_threshold = 5"),
+            &[
+                "5:56: warning: virtual_servers.web.real_servers[0].lower_threshold: has no effect without virtual_servers.web.real_servers[0].upper_threshold",
+            ],
+        );
+        check(
+            &vs("persistence_netmask = \"255.0.255.0\"", "weight = 1"),
+            &[
+                "4:23: error: virtual_servers.web.persistence_netmask: \"255.0.255.0\" is not a contiguous netmask (expected e.g. \"255.255.255.0\")",
+            ],
+        );
+        check(
+            &vs("persistence_netmask = 33", "weight = 1"),
+            &[
+                "4:23: error: virtual_servers.web.persistence_netmask: prefix length 33 is out of range for an IPv4 service (expected 1 to 32)",
+            ],
+        );
+        check(
+            &vs("persistence_netmask = \"wide\"", "weight = 1"),
+            &[
+                "4:23: error: virtual_servers.web.persistence_netmask: \"wide\" is not a netmask (expected a prefix length such as 24 or \"/64\", or an IPv4 dotted mask such as \"255.255.255.0\")",
+            ],
+        );
+        check(
+            "[virtual_servers.v6]\nlisten = \"[::1]:80\"\npersistence = \"1m\"\npersistence_netmask = \"255.255.255.0\"\n",
+            &[
+                "4:23: error: virtual_servers.v6.persistence_netmask: \"255.255.255.0\" is an IPv4 mask but the service is IPv6; give a prefix length such as 64",
+            ],
+        );
+        check(
+            "[virtual_servers.v6]\nlisten = \"[::1]:80\"\npersistence = \"1m\"\npersistence_netmask = 129\n",
+            &[
+                "4:23: error: virtual_servers.v6.persistence_netmask: prefix length 129 is out of range for an IPv6 service (expected 1 to 128)",
+            ],
+        );
+        check(
+            "[virtual_servers.web]\nlisten = \"10.0.0.1:80\"\npersistence_netmask = 24\n",
+            &[
+                "3:23: warning: virtual_servers.web.persistence_netmask: has no effect without persistence",
             ],
         );
     }

@@ -1,6 +1,6 @@
 //! Keeps the data planes in step with the table: turns `Desired` into running proxies (start, update, stop) and kernel IPVS entries; owns no policy.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -26,6 +26,9 @@ pub struct DataPlanes {
     nft: NftPlane,
     nft_failed: bool,
     remove_on_stop: bool,
+    /// Proxied services already warned that thresholds and the
+    /// persistence netmask are IPVS-only.
+    threshold_warned: BTreeSet<String>,
 }
 
 impl DataPlanes {
@@ -45,6 +48,7 @@ impl DataPlanes {
             nft: NftPlane::default(),
             nft_failed: false,
             remove_on_stop,
+            threshold_warned: BTreeSet::new(),
         }
     }
 
@@ -90,6 +94,7 @@ impl DataPlanes {
             if service.spec.dataplane != DataPlane::Proxy {
                 continue; // the kernel planes above
             }
+            self.warn_proxy_thresholds(name, service);
             let spec = proxy_spec(service);
             match self.proxies.get(name) {
                 Some(handle) => {
@@ -145,6 +150,24 @@ impl DataPlanes {
     /// The bound address of a service's proxy (tests use port 0).
     pub fn local_addr(&self, service: &str) -> Option<SocketAddr> {
         self.proxies.get(service)?.local_addr()
+    }
+
+    /// Thresholds and the persistence netmask are IPVS settings: say once
+    /// per service that the proxy ignores them (again if they are dropped
+    /// and set anew).
+    fn warn_proxy_thresholds(&mut self, name: &str, service: &DesiredService) {
+        let thresholds = service.members.values().any(|m| m.thresholds.is_set());
+        let netmask = service.spec.persistence_netmask.is_some();
+        if thresholds || netmask {
+            if self.threshold_warned.insert(name.to_string()) {
+                tracing::warn!(
+                    service = %name,
+                    "upper_threshold/lower_threshold and persistence_netmask are IPVS settings; the proxy ignores them"
+                );
+            }
+        } else {
+            self.threshold_warned.remove(name);
+        }
     }
 
     fn proxy_count(&self, desired: &Desired) -> usize {

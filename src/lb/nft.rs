@@ -98,7 +98,17 @@ pub fn ruleset(desired: &Desired) -> (Value, Vec<Note>) {
                 "persistence is not available on nftables; ignored".into(),
             ));
         }
+        if spec.persistence_netmask.is_some() {
+            notes.push(note(
+                "persistence_netmask is not available on nftables; ignored".into(),
+            ));
+        }
         for (addr, m) in &svc.members {
+            if m.thresholds.is_set() {
+                notes.push(note(format!(
+                    "real server {addr}: connection thresholds are not available on nftables; ignored"
+                )));
+            }
             if m.forward != Forward::Nat {
                 notes.push(note(format!(
                     "real server {addr}: nftables forwards by DNAT only; {} ignored",
@@ -253,6 +263,7 @@ impl NftPlane {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::model::Thresholds;
     use crate::lb::table::{Member, ServiceSpec};
     use std::collections::BTreeMap;
 
@@ -264,6 +275,7 @@ mod tests {
                 scheduler,
                 dataplane: DataPlane::Nftables,
                 persistence: None,
+                persistence_netmask: None,
                 sorry_server: None,
                 quorum: None,
                 hysteresis: 0,
@@ -278,6 +290,7 @@ mod tests {
                         Member {
                             weight: *w,
                             forward: Forward::Nat,
+                            thresholds: Thresholds::default(),
                         },
                     )
                 })
@@ -363,8 +376,19 @@ mod tests {
         );
         s.spec.scheduler = LbScheduler::LeastConnection;
         s.spec.persistence = Some(Duration::from_secs(60));
-        let (_, notes) = ruleset(&desired(s));
+        let (_, notes) = ruleset(&desired(s.clone()));
         assert_eq!(notes.len(), 2);
+        s.spec.persistence_netmask = Some(24);
+        if let Some(m) = s.members.values_mut().next() {
+            m.thresholds.upper = 10;
+        }
+        let (_, notes) = ruleset(&desired(s));
+        let texts: Vec<&str> = notes.iter().map(|n| n.text.as_str()).collect();
+        assert_eq!(notes.len(), 4, "{texts:?}");
+        assert!(texts.contains(&"persistence_netmask is not available on nftables; ignored"));
+        assert!(texts.contains(
+            &"real server 10.9.1.2:8080: connection thresholds are not available on nftables; ignored"
+        ));
     }
 
     #[test]

@@ -52,7 +52,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::depend::ServiceRef;
 use crate::config::model::{
     Action, AdminState, AlertLine, Config, DataPlane, Forward, LbEdit, LbScheduler, Protocol,
-    RealServer, VirtualServer,
+    RealServer, Thresholds, VirtualServer,
 };
 use crate::config::values::parse_host_port;
 
@@ -135,6 +135,8 @@ pub struct ServiceSpec {
     pub scheduler: LbScheduler,
     pub dataplane: DataPlane,
     pub persistence: Option<Duration>,
+    /// Persistence granularity as a prefix length; None = one address.
+    pub persistence_netmask: Option<u8>,
     pub sorry_server: Option<SocketAddr>,
     pub quorum: Option<u32>,
     pub hysteresis: u32,
@@ -151,6 +153,7 @@ impl ServiceSpec {
             scheduler: vs.scheduler,
             dataplane: vs.dataplane,
             persistence: vs.persistence,
+            persistence_netmask: vs.persistence_netmask,
             sorry_server: vs.sorry_server,
             quorum: vs.quorum,
             hysteresis: vs.hysteresis,
@@ -266,6 +269,8 @@ pub struct Member {
     /// 0 = keep existing connections, take no new ones.
     pub weight: u32,
     pub forward: Forward,
+    /// IPVS connection thresholds (0 = none).
+    pub thresholds: Thresholds,
 }
 
 /// One virtual service as the data planes should hold it.
@@ -303,12 +308,14 @@ pub enum Op {
         addr: SocketAddr,
         weight: u32,
         forward: Forward,
+        thresholds: Thresholds,
     },
     UpdateReal {
         service: String,
         addr: SocketAddr,
         weight: u32,
         forward: Forward,
+        thresholds: Thresholds,
     },
     RemoveReal {
         service: String,
@@ -368,6 +375,7 @@ pub fn diff(current: &Desired, desired: &Desired) -> Vec<Op> {
                             addr,
                             weight: member.weight,
                             forward: member.forward,
+                            thresholds: member.thresholds,
                         }),
                         Some(_) => {}
                     }
@@ -441,12 +449,14 @@ pub fn apply(current: &mut Desired, ops: &[Op]) {
                 addr,
                 weight,
                 forward,
+                thresholds,
             }
             | Op::UpdateReal {
                 service,
                 addr,
                 weight,
                 forward,
+                thresholds,
             } => {
                 if let Some(service) = current.services.get_mut(service) {
                     service.members.insert(
@@ -454,6 +464,7 @@ pub fn apply(current: &mut Desired, ops: &[Op]) {
                         Member {
                             weight: *weight,
                             forward: *forward,
+                            thresholds: *thresholds,
                         },
                     );
                 }
@@ -902,6 +913,8 @@ impl Table {
                         health: real.health,
                         admin: admin_name(real.admin()).to_string(),
                         inhibit_on_failure: real.base.inhibit_on_failure,
+                        upper_threshold: real.base.thresholds.upper,
+                        lower_threshold: real.base.thresholds.lower,
                         edit: real.edit,
                         conns: counts(name, addr),
                     })
@@ -913,6 +926,7 @@ impl Table {
                     scheduler: state.spec.scheduler.to_string(),
                     dataplane: dataplane_name(state.spec.dataplane).to_string(),
                     persistence_secs: state.spec.persistence.map(|p| p.as_secs()),
+                    persistence_netmask: state.spec.persistence_netmask,
                     implicit: state.implicit,
                     health: state.health.as_ref().map(ToString::to_string),
                     quorum: state.spec.effective_quorum(),
@@ -1041,6 +1055,9 @@ pub struct ServiceReport {
     pub scheduler: String,
     pub dataplane: String,
     pub persistence_secs: Option<u64>,
+    /// Persistence granularity as a prefix length (None = one address).
+    #[serde(default)]
+    pub persistence_netmask: Option<u8>,
     /// Created for an `lb` edit, not defined in the config.
     pub implicit: bool,
     /// The `group:service` whose per-host results drive health.
@@ -1074,8 +1091,29 @@ pub struct RealReport {
     pub health: Health,
     pub admin: String,
     pub inhibit_on_failure: bool,
+    /// IPVS connection thresholds (0 = none).
+    #[serde(default)]
+    pub upper_threshold: u32,
+    #[serde(default)]
+    pub lower_threshold: u32,
     pub edit: Option<Edit>,
     pub conns: Option<Conns>,
+}
+
+impl ServiceReport {
+    /// The persistence netmask as ipvsadm prints it (`255.255.255.0` for
+    /// IPv4, the prefix length for IPv6); None for one address.
+    pub fn persistence_mask(&self) -> Option<String> {
+        let prefix = self.persistence_netmask?;
+        Some(if self.listen.is_ipv4() {
+            let bits = u32::MAX
+                .checked_shl(32 - u32::from(prefix.min(32)))
+                .unwrap_or(0);
+            std::net::Ipv4Addr::from(bits).to_string()
+        } else {
+            prefix.to_string()
+        })
+    }
 }
 
 impl Report {
@@ -1097,6 +1135,9 @@ impl Report {
             );
             if let Some(secs) = service.persistence_secs {
                 let _ = write!(out, " persistent {secs}");
+                if let Some(mask) = service.persistence_mask() {
+                    let _ = write!(out, " mask {mask}");
+                }
             }
             out.push('\n');
             if service.sorry_active {
@@ -1132,6 +1173,9 @@ impl Report {
             );
             if let Some(secs) = service.persistence_secs {
                 let _ = write!(out, " persistent {secs}s");
+                if let Some(mask) = service.persistence_mask() {
+                    let _ = write!(out, " mask {mask}");
+                }
             }
             if service.implicit {
                 out.push_str(" (from lb alerts)");
@@ -1175,6 +1219,13 @@ impl Report {
                 }
                 if real.inhibit_on_failure {
                     out.push_str(" inhibit_on_failure");
+                }
+                if real.upper_threshold != 0 || real.lower_threshold != 0 {
+                    let _ = write!(
+                        out,
+                        " thresholds {}/{}",
+                        real.upper_threshold, real.lower_threshold
+                    );
                 }
                 if let Some(edit) = real.edit {
                     let _ = write!(out, " {edit} by alert");
@@ -1234,6 +1285,7 @@ impl VirtualState {
                     Protocol::Udp => defaults.udp_dataplane,
                 },
                 persistence: None,
+                persistence_netmask: None,
                 sorry_server: None,
                 quorum: None,
                 hysteresis: 0,
@@ -1262,6 +1314,7 @@ impl VirtualState {
                 Member {
                     weight: SORRY_WEIGHT,
                     forward: Forward::Nat,
+                    thresholds: Thresholds::default(),
                 },
             )]),
             _ => self
@@ -1270,7 +1323,15 @@ impl VirtualState {
                 .filter_map(|(&addr, real)| {
                     let weight = real.member_weight()?;
                     let forward = effective_forward(self.spec.dataplane, real.forward());
-                    Some((addr, Member { weight, forward }))
+                    let thresholds = real.base.thresholds;
+                    Some((
+                        addr,
+                        Member {
+                            weight,
+                            forward,
+                            thresholds,
+                        },
+                    ))
                 })
                 .collect(),
         };
@@ -1288,6 +1349,7 @@ struct RealBase {
     forward: Forward,
     admin: AdminState,
     inhibit_on_failure: bool,
+    thresholds: Thresholds,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1312,6 +1374,7 @@ impl RealState {
                 forward: rs.forward,
                 admin: rs.admin,
                 inhibit_on_failure: rs.inhibit_on_failure,
+                thresholds: rs.thresholds,
             },
             weight_override: None,
             forward_override: None,
@@ -1336,6 +1399,7 @@ impl RealState {
                 forward: edit.forward.unwrap_or(default_forward),
                 admin: AdminState::Ready,
                 inhibit_on_failure: false,
+                thresholds: Thresholds::default(),
             },
             weight_override: None,
             forward_override: None,
@@ -1392,6 +1456,7 @@ fn add_real(service: &str, addr: SocketAddr, member: &Member) -> Op {
         addr,
         weight: member.weight,
         forward: member.forward,
+        thresholds: member.thresholds,
     }
 }
 
@@ -1541,6 +1606,7 @@ mod tests {
             forward: Forward::Nat,
             admin: AdminState::Ready,
             inhibit_on_failure: false,
+            thresholds: Thresholds::default(),
         }
     }
 
@@ -1552,6 +1618,7 @@ mod tests {
             scheduler: LbScheduler::WeightedRoundRobin,
             dataplane: DataPlane::Proxy,
             persistence: None,
+            persistence_netmask: None,
             sorry_server: None,
             quorum: None,
             hysteresis: 0,
@@ -1871,6 +1938,7 @@ real_servers = [{ addr = "127.0.0.2:9090" }]
                     addr: d,
                     weight: 1,
                     forward: Forward::Nat,
+                    thresholds: Thresholds::default(),
                 },
                 Op::RemoveReal {
                     service: "web".to_string(),
@@ -1887,6 +1955,58 @@ real_servers = [{ addr = "127.0.0.2:9090" }]
             table.quorum_up("web"),
             Some(false),
             "reload keeps quorum state"
+        );
+    }
+
+    #[test]
+    fn a_threshold_or_netmask_change_updates_in_place() {
+        let a = sa("10.0.0.2:80");
+        let mut web = vs("web", "10.0.0.1:80", vec![rs("10.0.0.2:80")]);
+        web.dataplane = DataPlane::Ipvs;
+        let mut table = Table::from_config(&config_with(vec![web.clone()]));
+        table.set_health("web", a, true);
+        table.set_weight("web", a, 4).unwrap();
+        let before = table.desired();
+
+        let mut next = web.clone();
+        next.real_servers[0].thresholds = Thresholds {
+            upper: 100,
+            lower: 60,
+        };
+        table.reconfigure(&config_with(vec![next.clone()]));
+        let after = table.desired();
+        let ops = diff(&before, &after);
+        assert_eq!(
+            ops,
+            [Op::UpdateReal {
+                service: "web".to_string(),
+                addr: a,
+                weight: 4,
+                forward: Forward::Nat,
+                thresholds: Thresholds {
+                    upper: 100,
+                    lower: 60,
+                },
+            }],
+            "an update of that server, not remove+add; the CLI weight stays"
+        );
+        let mut replayed = before.clone();
+        apply(&mut replayed, &ops);
+        assert_eq!(replayed, after);
+
+        next.persistence = Some(Duration::from_secs(300));
+        next.persistence_netmask = Some(24);
+        table.reconfigure(&config_with(vec![next.clone()]));
+        assert_eq!(
+            diff(&after, &table.desired()),
+            [Op::UpdateService {
+                name: "web".to_string(),
+                spec: ServiceSpec::from_config(&next),
+            }]
+        );
+        assert_eq!(
+            table.desired().services["web"].spec.persistence_netmask,
+            Some(24)
         );
     }
 
@@ -1946,6 +2066,7 @@ real_servers = [{ addr = "127.0.0.2:9090" }]
             Member {
                 weight: 1,
                 forward: Forward::Nat,
+                thresholds: Thresholds::default(),
             },
             "port defaults to the virtual port; the proxy forwards as nat"
         );
@@ -1962,6 +2083,7 @@ real_servers = [{ addr = "127.0.0.2:9090" }]
             Member {
                 weight: 1,
                 forward: Forward::DirectRouting,
+                thresholds: Thresholds::default(),
             }
         );
     }
@@ -2014,6 +2136,7 @@ real_servers = [{ addr = "127.0.0.2:9090" }]
             Member {
                 weight: 3,
                 forward: Forward::DirectRouting,
+                thresholds: Thresholds::default(),
             }
         );
     }
@@ -2177,7 +2300,12 @@ upalert = ["lvs"]
             vec![rs("10.0.0.2:80"), rs("10.0.0.3:80"), rs("10.0.0.4:80")],
         );
         web.persistence = Some(Duration::from_secs(360));
+        web.persistence_netmask = Some(24);
         web.real_servers[0].weight = 3;
+        web.real_servers[0].thresholds = Thresholds {
+            upper: 100,
+            lower: 50,
+        };
         web.real_servers[1].admin = AdminState::Drain;
         let mut dr = vs("dr", "10.0.0.1:443", vec![rs("10.0.0.2:443")]);
         dr.dataplane = DataPlane::Ipvs;
@@ -2203,7 +2331,7 @@ upalert = ["lvs"]
              \x20 -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
              TCP  10.0.0.1:443 sh\n\
              \x20 -> 10.0.0.2:443                 Route   1      0          0         \n\
-             TCP  10.0.0.1:80 wrr persistent 360\n\
+             TCP  10.0.0.1:80 wrr persistent 360 mask 255.255.255.0\n\
              \x20 -> 10.0.0.2:80                  Masq    3      12         340       \n\
              \x20 -> 10.0.0.3:80                  Masq    0      0          0         \n"
         );
@@ -2214,9 +2342,19 @@ upalert = ["lvs"]
         assert_eq!(real["effective_weight"], serde_json::Value::Null);
         assert_eq!(real["health"], "down");
         assert_eq!(real["admin"], "ready");
+        assert_eq!(json["services"][1]["persistence_netmask"], 24);
+        assert_eq!(
+            json["services"][1]["real_servers"][0]["upper_threshold"],
+            100
+        );
         let back: Report = serde_json::from_value(json).unwrap();
         assert_eq!(back, report);
         let text = report.render_text();
+        assert!(
+            text.contains(" persistent 360s mask 255.255.255.0 "),
+            "{text}"
+        );
+        assert!(text.contains(" thresholds 100/50"), "{text}");
         assert!(
             text.contains(
                 "10.0.0.4:80                  nat  weight 1    now absent  down     ready"
@@ -2267,8 +2405,9 @@ upalert = ["lvs"]
             prop::bool::ANY,
             prop::bool::ANY,
             prop::option::of(1u64..3),
+            prop::option::of(prop::sample::select(vec![16u8, 24])),
         )
-            .prop_map(|(listen, udp, ipvs, rr, persistence)| ServiceSpec {
+            .prop_map(|(listen, udp, ipvs, rr, persistence, mask)| ServiceSpec {
                 listen: sa(listen),
                 protocol: if udp { Protocol::Udp } else { Protocol::Tcp },
                 scheduler: if rr {
@@ -2282,6 +2421,7 @@ upalert = ["lvs"]
                     DataPlane::Proxy
                 },
                 persistence: persistence.map(Duration::from_secs),
+                persistence_netmask: mask,
                 sorry_server: None,
                 quorum: None,
                 hysteresis: 0,
@@ -2294,8 +2434,13 @@ upalert = ["lvs"]
         (
             0u32..3,
             prop::sample::select(vec![Forward::Nat, Forward::DirectRouting, Forward::Tunnel]),
+            prop::sample::select(vec![(0u32, 0u32), (10, 0), (10, 5)]),
         )
-            .prop_map(|(weight, forward)| Member { weight, forward })
+            .prop_map(|(weight, forward, (upper, lower))| Member {
+                weight,
+                forward,
+                thresholds: Thresholds { upper, lower },
+            })
     }
 
     fn desired_strategy() -> impl Strategy<Value = Desired> {

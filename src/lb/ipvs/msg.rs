@@ -296,6 +296,21 @@ pub fn default_netmask(ip: IpAddr) -> u32 {
     if ip.is_ipv4() { u32::MAX } else { 128 }
 }
 
+/// The service netmask attribute for a persistence prefix length: for IPv4
+/// the mask in network byte order (the kernel's `__be32`, as ipvsadm `-M`
+/// sends it), for IPv6 the prefix length itself. The prefix is clamped to
+/// the family's width.
+pub fn prefix_netmask(ip: IpAddr, prefix: u8) -> u32 {
+    if ip.is_ipv4() {
+        let bits = u32::MAX
+            .checked_shl(32 - u32::from(prefix.min(32)))
+            .unwrap_or(0);
+        u32::from_ne_bytes(bits.to_be_bytes())
+    } else {
+        u32::from(prefix.min(128))
+    }
+}
+
 /// One attribute we send.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Attr {
@@ -769,6 +784,38 @@ mod tests {
         assert_eq!(got, want);
         // 16 + 4 + 4 + (8+8+20+8 key) + 8 + 12 + 8 + 8
         assert_eq!(got.len(), 104);
+    }
+
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn persistence_netmask_is_sent_as_ipvsadm_sends_it() {
+        // IPv4: the mask in network byte order (ipvsadm -M 255.255.255.0).
+        let v4: IpAddr = "10.0.0.1".parse().unwrap();
+        let req = Request::SetService(ServiceAttrs {
+            key: key(),
+            scheduler: "wlc".into(),
+            flags: SVC_F_PERSISTENT,
+            timeout: 600,
+            netmask: prefix_netmask(v4, 24),
+        });
+        let mut svc = key_attrs();
+        svc.extend(nla(6, b"wlc\0"));
+        svc.extend(nla(7, &[1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]));
+        svc.extend(nla(8, &600u32.to_le_bytes()));
+        svc.extend(nla(9, &[255, 255, 255, 0]));
+        let mut body = vec![2, 1, 0, 0]; // IPVS_CMD_SET_SERVICE
+        body.extend(nla(1, &svc));
+        let mut want = nlhdr(16 + body.len() as u32, 0x22, 0x5, 4);
+        want.extend(body);
+        assert_eq!(req.encode(0x22, 4), want);
+
+        assert_eq!(prefix_netmask(v4, 32), u32::MAX);
+        assert_eq!(prefix_netmask(v4, 16).to_ne_bytes(), [255, 255, 0, 0]);
+        assert_eq!(prefix_netmask(v4, 1).to_ne_bytes(), [128, 0, 0, 0]);
+        // IPv6: the prefix length as a host-order number.
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(prefix_netmask(v6, 64), 64);
+        assert_eq!(prefix_netmask(v6, 200), 128);
     }
 
     #[cfg(target_endian = "little")]

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::msg::{
     DestAttrs, FWD_MASQ, FWD_ROUTE, FWD_TUNNEL, IPPROTO_TCP, IPPROTO_UDP, Request, SVC_F_HASHED,
-    SVC_F_PERSISTENT, ServiceAttrs, ServiceKey, default_netmask,
+    SVC_F_PERSISTENT, ServiceAttrs, ServiceKey, default_netmask, prefix_netmask,
 };
 use crate::config::model::{DataPlane, Forward, Protocol};
 use crate::lb::table::Desired;
@@ -151,7 +151,10 @@ pub fn wanted(desired: &Desired) -> Wanted {
             scheduler: svc.spec.scheduler.to_string(),
             flags,
             timeout,
-            netmask: default_netmask(svc.spec.listen.ip()),
+            netmask: match svc.spec.persistence_netmask {
+                Some(prefix) => prefix_netmask(svc.spec.listen.ip(), prefix),
+                None => default_netmask(svc.spec.listen.ip()),
+            },
         };
         let dests = svc
             .members
@@ -163,8 +166,8 @@ pub fn wanted(desired: &Desired) -> Wanted {
                         addr: *addr,
                         forward: forward_method(m.forward),
                         weight: m.weight,
-                        upper_threshold: 0,
-                        lower_threshold: 0,
+                        upper_threshold: m.thresholds.upper,
+                        lower_threshold: m.thresholds.lower,
                     },
                 )
             })
@@ -266,7 +269,7 @@ pub fn teardown(kernel: &Table, owned: &Owned) -> Vec<Request> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::model::LbScheduler;
+    use crate::config::model::{LbScheduler, Thresholds};
     use crate::lb::table::{DesiredService, Member, ServiceSpec};
     use std::time::Duration;
 
@@ -277,6 +280,7 @@ mod tests {
             scheduler: LbScheduler::WeightedRoundRobin,
             dataplane,
             persistence: None,
+            persistence_netmask: None,
             sorry_server: None,
             quorum: None,
             hysteresis: 0,
@@ -299,6 +303,7 @@ mod tests {
                             Member {
                                 weight: *w,
                                 forward: Forward::Nat,
+                                thresholds: Thresholds::default(),
                             },
                         )
                     })
@@ -443,6 +448,41 @@ mod tests {
                 "10.0.0.2:80".parse().unwrap()
             )]
         );
+    }
+
+    #[test]
+    fn thresholds_and_persistence_netmask_reach_the_requests() {
+        let mut d = desired(&[("10.0.0.2:80", 3)]);
+        let (mut t, mut o) = (Table::new(), Owned::default());
+        let first = reconcile(&Table::new(), &wanted(&d), &o);
+        apply(&mut t, &mut o, &first);
+        let web = d.services.get_mut("web").unwrap();
+        web.spec.persistence = Some(Duration::from_secs(600));
+        web.spec.persistence_netmask = Some(24);
+        let member = web.members.values_mut().next().unwrap();
+        member.thresholds = Thresholds {
+            upper: 100,
+            lower: 50,
+        };
+        let reqs = reconcile(&t, &wanted(&d), &o);
+        let want_dest = DestAttrs {
+            addr: "10.0.0.2:80".parse().unwrap(),
+            forward: FWD_MASQ,
+            weight: 3,
+            upper_threshold: 100,
+            lower_threshold: 50,
+        };
+        match &reqs[..] {
+            [Request::SetService(s), Request::SetDest(k, dest)] => {
+                assert_eq!(s.netmask.to_ne_bytes(), [255, 255, 255, 0]);
+                assert_eq!((s.flags, s.timeout), (SVC_F_PERSISTENT, 600));
+                assert_eq!(*k, key("10.0.0.1:80"));
+                assert_eq!(*dest, want_dest);
+            }
+            other => panic!("unexpected requests {other:?}"),
+        }
+        apply(&mut t, &mut o, &reqs);
+        assert!(reconcile(&t, &wanted(&d), &o).is_empty());
     }
 
     #[test]

@@ -22,6 +22,16 @@ wait_table() {
   done
   echo "TIMEOUT waiting for $1 $2"
 }
+# Wait until `ipvsadm -Ln --thresholds` has a match of $1 (bounded the same).
+wait_thresholds() {
+  i=0
+  while [ $i -lt 60 ]; do
+    ipvsadm -Ln --thresholds | grep -qE "$1" && return 0
+    usleep 500000
+    i=$((i + 1))
+  done
+  echo "TIMEOUT waiting for thresholds $1"
+}
 wait_exit() {
   i=0
   while [ $i -lt 60 ] && kill -0 "$1" 2>/dev/null; do usleep 500000; i=$((i + 1)); done
@@ -76,6 +86,19 @@ sed -i 's/host = "127.0.0.2", weight = 3/host = "127.0.0.2", weight = 5/' /test/
 $K reload
 wait_table yes '0A000002:0050 +Masq +5 '
 step reloaded
+
+# Reload with connection thresholds on 10.0.0.2 and a persistence netmask
+# on the service: the service and that real server are changed in place
+# (SET_SERVICE, SET_DEST), so the real server's counters survive again.
+sed -i 's/host = "127.0.0.2", weight = 5/host = "127.0.0.2", weight = 5, upper_threshold = 100, lower_threshold = 50/' /test/keepmon.toml
+sed -i 's/^scheduler = "wrr"$/scheduler = "wrr"\npersistence = "10m"\npersistence_netmask = "255.255.255.0"/' /test/keepmon.toml
+$K reload
+wait_table yes '0A000001:0050 wrr +persistent [0-9]+ FFFFFF00'  # timeout in jiffies
+wait_thresholds '10\.0\.0\.2:80 +100 +50 '
+step thresholds
+echo "=== THRESHOLDS"
+ipvsadm -Ln --thresholds
+echo "=== ENDTHRESHOLDS"
 
 $K stop
 wait_exit $KP
