@@ -132,7 +132,7 @@ impl Workers {
     }
 
     /// Where a connection accepted on `me` should run: `me` unless it
-    /// serves more than [`HANDOFF_SLACK`] connections beyond the least-loaded
+    /// serves more than `HANDOFF_SLACK` (2) connections beyond the least-loaded
     /// worker, in which case that one.
     pub fn pick_from(&'static self, me: &'static Worker) -> &'static Worker {
         let least = self.pick();
