@@ -460,7 +460,12 @@ fn plain_error(error: &mlua::Error) -> bool {
 
 /// The instruction budget, the deadline in the hook, the memory limit: set
 /// again for every run.
-fn arm(lua: &Lua, tripped: &Arc<Tripped>, limits: &LuaLimits, deadline: Instant) -> mlua::Result<()> {
+fn arm(
+    lua: &Lua,
+    tripped: &Arc<Tripped>,
+    limits: &LuaLimits,
+    deadline: Instant,
+) -> mlua::Result<()> {
     let tripped = tripped.clone();
     let budget = limits.instructions;
     lua.set_global_hook(
