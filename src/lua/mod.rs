@@ -1,14 +1,30 @@
-//! The Lua runtime for `lua:NAME` monitors and alerts: finds and compiles scripts (cached by path, mtime and size), builds a fresh sandboxed Lua state per run with the async host API and the per-run limits; never decides what a result means.
+//! The Lua runtime for `lua:NAME` monitors and alerts: finds and compiles scripts (cached by path, mtime and size), keeps a small pool of prepared sandboxed Lua states per script and gives each run a fresh environment with the async host API and the per-run limits; never decides what a result means.
 //!
-//! One run = one Lua state. The state is created from a small allowlist of
-//! standard libraries (base without `dofile`/`loadfile`/`collectgarbage`,
-//! a text-only `load`, `string` without `dump`, `table`, `math`, `utf8`,
-//! `coroutine`) plus the host API of `api.rs`. Nothing survives the run, so
-//! globals cannot leak between scripts or between runs of one script.
+//! A state is prepared from a small allowlist of standard libraries (base
+//! without `dofile`/`loadfile`/`collectgarbage`, a text-only `load`,
+//! `string` without `dump`, `table`, `math`, `utf8`, `coroutine`) plus the
+//! host API of `api.rs`, and the script's main chunk is loaded into it once.
+//! Runs of one script then reuse it (at most [`POOL_PER_SCRIPT`] idle states
+//! per script, keyed by path, mtime and size), because preparing a state
+//! costs more CPU than a one-host check does.
+//!
+//! Isolation between runs of a reused state:
+//! - every run gets a fresh environment table (`_ENV` and `_G` of the main
+//!   chunk, of `check`/`alert`, and of chunks `load`ed without one); its
+//!   `__index` is the shared globals, its metatable protected, so what a run
+//!   defines dies with the run;
+//! - what runs share is read-only: each library and API table is a proxy
+//!   whose writes raise an error, whose metatable is protected and which
+//!   `rawset` refuses; the string and connection metatables are protected;
+//!   the shared globals have no `_G` a script could reach;
+//! - a state whose run hit a limit, timed out, or raised anything other than
+//!   a plain script error is dropped, not reused; a state that keeps more
+//!   than [`POOL_SLACK_BYTES`] after a garbage collection is dropped too.
 //!
 //! Scripts are compiled once per (path, mtime, size) into bytecode and the
-//! bytecode is loaded into each run's state; a changed file is compiled
-//! again on its next run, so `reload` (or no reload at all) picks it up.
+//! bytecode is loaded once into each prepared state; a changed file is
+//! compiled again on its next run and gets new states (the old pool is
+//! dropped), so `reload` (or no reload at all) picks it up.
 //! Only keepmon itself loads binary chunks: a script's own `load` is text only.
 //!
 //! Limits, all per run ([`LuaLimits`]): a wall-clock deadline (the tokio
@@ -200,7 +216,7 @@ pub const POOL_PER_SCRIPT: usize = 8;
 /// A pooled state that grew by more than this since it was prepared is
 /// garbage-collected before it goes back (and dropped if that does not help),
 /// so one run's garbage does not count against the next run's memory limit.
-const POOL_SLACK_BYTES: usize = 1 << 20;
+pub const POOL_SLACK_BYTES: usize = 1 << 20;
 
 /// Prepared states per script file, for the file's current (mtime, size).
 struct Pool {
