@@ -4,8 +4,8 @@
 //! without `dofile`/`loadfile`/`collectgarbage`, a text-only `load`,
 //! `string` without `dump`, `table`, `math`, `utf8`, `coroutine`) plus the
 //! host API of `api.rs`, and the script's main chunk is loaded into it once.
-//! Runs of one script then reuse it (at most [`POOL_PER_SCRIPT`] idle states
-//! per script, keyed by path, mtime and size), because preparing a state
+//! Runs of one script then reuse it (as many idle states as the script's peak
+//! concurrency, at most [`POOL_PER_SCRIPT`], keyed by path, mtime and size), because preparing a state
 //! costs more CPU than a one-host check does.
 //!
 //! Isolation between runs of a reused state:
@@ -209,14 +209,18 @@ impl Stamp {
     }
 }
 
-/// How many prepared states are kept per script; more concurrent runs of
-/// one script than this prepare extra states and drop them afterwards.
-pub const POOL_PER_SCRIPT: usize = 8;
+/// How many idle prepared states are kept per script. Services fire on the
+/// same tick, so a script used by 100 one-host services has up to 100 runs
+/// at once; the pool holds as many states as the script's peak concurrency
+/// (up to this cap), each about 100–200 KB. Runs beyond the cap prepare a
+/// state and drop it afterwards.
+pub const POOL_PER_SCRIPT: usize = 128;
 
 /// A pooled state that grew by more than this since it was prepared is
 /// garbage-collected before it goes back (and dropped if that does not help),
-/// so one run's garbage does not count against the next run's memory limit.
-pub const POOL_SLACK_BYTES: usize = 1 << 20;
+/// so one run's garbage does not count against the next run's memory limit
+/// and an idle pool stays small.
+pub const POOL_SLACK_BYTES: usize = 256 << 10;
 
 /// Prepared states per script file, for the file's current (mtime, size).
 struct Pool {
