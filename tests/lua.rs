@@ -628,7 +628,7 @@ async fn globals_do_not_leak_between_runs_or_scripts() {
         let settings = dir.settings(limits());
         dir.write(
             "counter",
-            "runs = (runs or 0) + 1\nstring.leak = 'set'\nfunction check(h) return false, tostring(runs) end\n",
+            "runs = (runs or 0) + 1\npcall(function() string.leak = 'set' end)\nfunction check(h) return false, tostring(runs) end\n",
         );
         dir.write(
             "peek",
@@ -638,6 +638,154 @@ async fn globals_do_not_leak_between_runs_or_scripts() {
             assert_eq!(reason(&run_lua(&settings, "counter", &[], &[UP]).await, 0), "1");
         }
         assert_eq!(reason(&run_lua(&settings, "peek", &[], &[UP]).await, 0), "nil nil");
+    })
+    .await;
+}
+
+/// A pooled state is reused: the runs after the first prepare no new state.
+fn prepared(dir: &LuaDir, script: &str) -> u64 {
+    keepmon::lua::prepared_states(&dir.0.join(format!("{script}.lua")))
+}
+
+#[tokio::test]
+async fn a_reused_state_starts_each_run_with_fresh_globals() {
+    bounded(async {
+        let dir = LuaDir::new("reuse");
+        let settings = dir.settings(limits());
+        // Globals set by the main chunk, by check(), through _G, rawset and
+        // load() must all be gone in the next run on the same state.
+        dir.write(
+            "g",
+            "local seen = table.concat({ tostring(main_global), tostring(in_check), tostring(via_g),\n\
+             tostring(via_rawset), tostring(via_load), tostring(check_before) }, ' ')\n\
+             main_global = 1\n\
+             check_before = check\n\
+             function check(h)\n\
+               in_check = 1\n\
+               _G.via_g = 1\n\
+               rawset(_G, 'via_rawset', 1)\n\
+               load('via_load = 1')()\n\
+               assert(_G == _ENV and via_load == 1 and via_rawset == 1)\n\
+               return false, seen\n\
+             end\n",
+        );
+        for run in 0..4 {
+            let out = run_lua(&settings, "g", &[], &[UP]).await;
+            assert_eq!(reason(&out, 0), "nil nil nil nil nil nil", "run {run}");
+        }
+        assert_eq!(prepared(&dir, "g"), 1, "the runs after the first reuse its state");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_script_cannot_change_the_shared_libraries() {
+    bounded(async {
+        let dir = LuaDir::new("tamper");
+        let settings = dir.settings(limits());
+        // Run with arg "tamper": every attempt to change what runs share.
+        // Every run then checks that the shared parts are untouched.
+        dir.write(
+            "t",
+            r#"local attempts = {
+  function() string.upper = function() return "evil" end end,
+  function() rawset(string, "upper", function() return "evil" end) end,
+  function() getmetatable("").__index = { upper = function() return "evil" end } end,
+  function() setmetatable(string, { __index = function() return "evil" end }) end,
+  function() table.insert = nil end,
+  function() rawset(table, "concat", nil) end,
+  function() math.pi = 3 end,
+  function() coroutine.resume = nil end,
+  function() tcp.connect = nil end,
+  function() json.encode = nil end,
+  function() log.info = nil end,
+  function() setmetatable(_G, nil) end,
+  function() getmetatable(_G).__index = nil end,
+  function() local mt = getmetatable(_G); mt.__index.string = nil end,
+  function() for k, v in pairs(string) do rawset(string, k, nil) end end,
+  function() local _, real = pairs(string); real.upper = nil end,
+  function() _G = nil; _G.string = nil end,
+}
+local changed = {}
+if args[1] == "tamper" then
+  for i, attempt in ipairs(attempts) do
+    local ok = pcall(attempt)
+    if ok then changed[#changed + 1] = tostring(i) end
+  end
+end
+function check(h)
+  local intact = ("x"):upper() == "X" and string.upper("y") == "Y"
+    and type(table.insert) == "function" and type(table.concat) == "function"
+    and math.pi > 3.14 and type(coroutine.resume) == "function"
+    and type(tcp.connect) == "function" and type(json.encode) == "function"
+    and type(log.info) == "function" and type(print) == "function" and os == nil
+    and getmetatable("") == false and getmetatable(string) == false
+  if not intact then return false, "shared libraries changed" end
+  if #changed > 0 then return false, "attempts succeeded: " .. table.concat(changed, " ") end
+  return true
+end
+"#,
+        );
+        for run in 0..3 {
+            let out = run_lua(&settings, "t", &["tamper"], &[UP]).await;
+            assert_all_ok(&out);
+            let out = run_lua(&settings, "t", &[], &[UP]).await;
+            assert!(out.success(), "run {run}: {out:?}");
+        }
+        assert_eq!(
+            prepared(&dir, "t"),
+            1,
+            "every run used the one pooled state"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_state_that_hit_a_limit_is_not_reused() {
+    bounded(async {
+        let dir = LuaDir::new("spoiled");
+        let settings = dir.settings(LuaLimits {
+            instructions: 1_000_000,
+            memory_bytes: 8 << 20,
+            timeout: Duration::from_millis(500),
+        });
+        dir.write(
+            "s",
+            "function check(h)\n\
+               if args[1] == 'spin' then while true do end end\n\
+               if args[1] == 'hog' then local t = {} while true do t[#t + 1] = string.rep('x', 100000) .. #t end end\n\
+               if args[1] == 'sleep' then sleep(30) end\n\
+               if args[1] == 'error' then error('plain') end\n\
+               return true\n\
+             end\n",
+        );
+        assert_all_ok(&run_lua(&settings, "s", &[], &[UP]).await);
+        assert_all_ok(&run_lua(&settings, "s", &[], &[UP]).await);
+        assert_eq!(prepared(&dir, "s"), 1);
+        // A plain script error leaves the state reusable.
+        assert_eq!(reason(&run_lua(&settings, "s", &["error"], &[UP]).await, 0), "s.lua:5: plain");
+        assert_all_ok(&run_lua(&settings, "s", &[], &[UP]).await);
+        assert_eq!(prepared(&dir, "s"), 1);
+        // Each limit drops the state: the next run prepares a new one, with
+        // its limits armed afresh.
+        let mut expected = 1;
+        for (arg, why) in [
+            ("spin", "instruction budget"),
+            ("hog", "out of memory"),
+            ("sleep", ""),
+        ] {
+            let out = run_lua(&settings, "s", &[arg], &[UP]).await;
+            assert!(!out.success(), "{arg}: {out:?}");
+            if why.is_empty() {
+                assert!(out.timed_out, "{arg}: {out:?}");
+            } else {
+                assert!(reason(&out, 0).contains(why), "{arg}: {out:?}");
+            }
+            assert_all_ok(&run_lua(&settings, "s", &[], &[UP]).await);
+            expected += 1;
+            assert_eq!(prepared(&dir, "s"), expected, "after {arg}");
+        }
     })
     .await;
 }

@@ -1,4 +1,4 @@
-//! A `lua:NAME` alert: the script's `alert(event)` run once in a fresh sandbox; an error, a `false, reason` return or garbage is a failed alert naming the script and line.
+//! A `lua:NAME` alert: the script's `alert(event)` run once in a sandboxed state of its own (pooled, with a fresh environment per run); an error, a `false, reason` return or garbage is a failed alert naming the script and line.
 
 use std::time::Duration;
 
@@ -40,7 +40,7 @@ pub async fn fire(
         Err(e) => return outcome(false, format!("{}: cannot start: {e}", compiled.file_name)),
     };
     let run = async {
-        sandbox.run_main(&compiled).await?;
+        sandbox.run_main().await?;
         let alert = sandbox.function("alert").map_err(mlua::Error::runtime)?;
         let line = alert.info().line_defined.unwrap_or(0);
         let event = event_table(&sandbox.lua, job, args)?;
@@ -48,7 +48,10 @@ pub async fn fire(
         Ok::<_, mlua::Error>((values, line))
     };
     match tokio::time::timeout_at(deadline, run).await {
-        Err(_) => outcome(false, format!("{}: timed out", compiled.file_name)),
+        Err(_) => {
+            sandbox.spoil();
+            outcome(false, format!("{}: timed out", compiled.file_name))
+        }
         Ok(Err(e)) => outcome(false, sandbox.describe(&e)),
         Ok(Ok((values, line))) => {
             let mut values = values.into_iter();

@@ -24,10 +24,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// JSON nesting deeper than this is refused (and a table that contains itself).
 const JSON_DEPTH: usize = 64;
 
-/// Put the API into `lua`'s globals.
-pub(super) fn install(lua: &Lua, file_name: &str, context: &ScriptContext) -> mlua::Result<()> {
-    let globals = lua.globals();
-
+/// Put one run's values (`args`, `opts`, `env`, `service`) into that run's
+/// environment table.
+pub(super) fn install_run(lua: &Lua, globals: &Table, context: &ScriptContext) -> mlua::Result<()> {
     globals.set(
         "args",
         lua.create_sequence_from(context.args.iter().cloned())?,
@@ -46,6 +45,13 @@ pub(super) fn install(lua: &Lua, file_name: &str, context: &ScriptContext) -> ml
     service.set("group", context.group.as_str())?;
     service.set("name", context.service.as_str())?;
     globals.set("service", service)?;
+    Ok(())
+}
+
+/// Put the run-independent API (`log`, `print`, `now`, `json`) into the
+/// state's shared globals.
+pub(super) fn install_shared(lua: &Lua, file_name: &str) -> mlua::Result<()> {
+    let globals = lua.globals();
 
     let log = lua.create_table()?;
     for level in ["info", "warn", "error"] {
@@ -174,11 +180,13 @@ pub(super) fn conn_functions(lua: &Lua) -> mlua::Result<(Function, Function)> {
 }
 
 /// The Lua half of the API, run once per state after the guards; its
-/// arguments are [`io_function`] and [`conn_functions`].
+/// arguments are [`io_function`] and [`conn_functions`]. The connection
+/// metatable is protected (`getmetatable` gives `false`), because it is
+/// shared by every run of a pooled state.
 pub(super) const PRELUDE: &str = r#"
 local io, close, set_timeout = ...
 local setmetatable = setmetatable
-local Conn = {}
+local Conn = { __metatable = false }
 Conn.__index = Conn
 function Conn:send(data) return io("send", self[1], data) end
 function Conn:read_line() return io("read_line", self[1]) end

@@ -1,14 +1,30 @@
-//! The Lua runtime for `lua:NAME` monitors and alerts: finds and compiles scripts (cached by path, mtime and size), builds a fresh sandboxed Lua state per run with the async host API and the per-run limits; never decides what a result means.
+//! The Lua runtime for `lua:NAME` monitors and alerts: finds and compiles scripts (cached by path, mtime and size), keeps a small pool of prepared sandboxed Lua states per script and gives each run a fresh environment with the async host API and the per-run limits; never decides what a result means.
 //!
-//! One run = one Lua state. The state is created from a small allowlist of
-//! standard libraries (base without `dofile`/`loadfile`/`collectgarbage`,
-//! a text-only `load`, `string` without `dump`, `table`, `math`, `utf8`,
-//! `coroutine`) plus the host API of `api.rs`. Nothing survives the run, so
-//! globals cannot leak between scripts or between runs of one script.
+//! A state is prepared from a small allowlist of standard libraries (base
+//! without `dofile`/`loadfile`/`collectgarbage`, a text-only `load`,
+//! `string` without `dump`, `table`, `math`, `utf8`, `coroutine`) plus the
+//! host API of `api.rs`, and the script's main chunk is loaded into it once.
+//! Runs of one script then reuse it (as many idle states as the script's peak
+//! concurrency, at most [`POOL_PER_SCRIPT`], keyed by path, mtime and size), because preparing a state
+//! costs more CPU than a one-host check does.
+//!
+//! Isolation between runs of a reused state:
+//! - every run gets a fresh environment table (`_ENV` and `_G` of the main
+//!   chunk, of `check`/`alert`, and of chunks `load`ed without one); its
+//!   `__index` is the shared globals, its metatable protected, so what a run
+//!   defines dies with the run;
+//! - what runs share is read-only: each library and API table is a proxy
+//!   whose writes raise an error, whose metatable is protected and which
+//!   `rawset` refuses; the string and connection metatables are protected;
+//!   the shared globals have no `_G` a script could reach;
+//! - a state whose run hit a limit, timed out, or raised anything other than
+//!   a plain script error is dropped, not reused; a state that keeps more
+//!   than [`POOL_SLACK_BYTES`] after a garbage collection is dropped too.
 //!
 //! Scripts are compiled once per (path, mtime, size) into bytecode and the
-//! bytecode is loaded into each run's state; a changed file is compiled
-//! again on its next run, so `reload` (or no reload at all) picks it up.
+//! bytecode is loaded once into each prepared state; a changed file is
+//! compiled again on its next run and gets new states (the old pool is
+//! dropped), so `reload` (or no reload at all) picks it up.
 //! Only keepmon itself loads binary chunks: a script's own `load` is text only.
 //!
 //! Limits, all per run ([`LuaLimits`]): a wall-clock deadline (the tokio
@@ -126,6 +142,9 @@ pub struct Compiled {
     /// `NAME.lua`: the chunk name, so errors read `NAME.lua:LINE: ...`.
     pub file_name: String,
     bytecode: Arc<Vec<u8>>,
+    /// The file and its (mtime, size): the key of the state pool.
+    path: PathBuf,
+    stamp: Stamp,
 }
 
 /// Compile `path`, or reuse the bytecode from a previous run when the file's
@@ -162,6 +181,8 @@ pub fn compile(path: &Path) -> Result<Compiled, ScriptError> {
     let compiled = Compiled {
         file_name,
         bytecode: Arc::new(function.dump(false)),
+        path: path.to_path_buf(),
+        stamp,
     };
     CACHE
         .lock()
@@ -188,12 +209,162 @@ impl Stamp {
     }
 }
 
-/// One run's Lua state with its limits armed.
+/// How many idle prepared states are kept per script. Services fire on the
+/// same tick, so a script used by 100 one-host services has up to 100 runs
+/// at once; the pool holds as many states as the script's peak concurrency
+/// (up to this cap), each about 100–200 KB. Runs beyond the cap prepare a
+/// state and drop it afterwards.
+pub const POOL_PER_SCRIPT: usize = 128;
+
+/// A pooled state that grew by more than this since it was prepared is
+/// garbage-collected before it goes back (and dropped if that does not help),
+/// so one run's garbage does not count against the next run's memory limit
+/// and an idle pool stays small.
+pub const POOL_SLACK_BYTES: usize = 256 << 10;
+
+/// Prepared states per script file, for the file's current (mtime, size).
+struct Pool {
+    stamp: Stamp,
+    idle: Vec<Prepared>,
+    /// States prepared for this file so far (for tests and benchmarks).
+    prepared: u64,
+}
+
+static POOLS: Mutex<Option<HashMap<PathBuf, Pool>>> = Mutex::new(None);
+
+fn with_pools<R>(f: impl FnOnce(&mut HashMap<PathBuf, Pool>) -> R) -> R {
+    f(POOLS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .get_or_insert_with(HashMap::new))
+}
+
+/// How many Lua states have been prepared for the script at `path` (its
+/// current version) since keepmon started: a run that reuses a pooled state
+/// does not add one. For tests and benchmarks.
+pub fn prepared_states(path: &Path) -> u64 {
+    with_pools(|pools| pools.get(path).map_or(0, |pool| pool.prepared))
+}
+
+/// A Lua state ready for runs of one script: the sandboxed libraries and the
+/// host API in read-only tables, the script's main chunk loaded (not run).
+struct Prepared {
+    lua: Lua,
+    tripped: Arc<Tripped>,
+    /// The script's main chunk; each run gives it a fresh `_ENV`.
+    main: Function,
+    /// The metatable of every run's environment: `__index` to the shared,
+    /// read-only globals, `__metatable` protected.
+    env_meta: Table,
+    /// Sets the environment `load` gives chunks that do not pass one.
+    set_load_env: Function,
+    /// Memory in use right after preparing.
+    baseline: usize,
+}
+
+impl Prepared {
+    fn new(compiled: &Compiled) -> mlua::Result<Prepared> {
+        let lua = Lua::new_with(
+            StdLib::COROUTINE | StdLib::TABLE | StdLib::STRING | StdLib::UTF8 | StdLib::MATH,
+            LuaOptions::new(),
+        )?;
+        let tripped = Arc::new(Tripped::default());
+        let globals = lua.globals();
+        for name in ["dofile", "loadfile", "collectgarbage"] {
+            globals.raw_set(name, Value::Nil)?;
+        }
+        let string: Table = globals.get("string")?;
+        string.raw_set("dump", Value::Nil)?;
+        let hit = tripped.clone();
+        let limit_hit = lua.create_function(move |_, ()| Ok(hit.hit.load(Ordering::Relaxed)))?;
+        let set_load_env: Function = run_builtin_chunk(&lua, "guards", GUARDS, limit_hit)?;
+        api::install_shared(&lua, &compiled.file_name)?;
+        let (close, set_timeout) = api::conn_functions(&lua)?;
+        let io = api::io_function(&lua)?;
+        run_builtin_chunk::<()>(&lua, "api", api::PRELUDE, (io, close, set_timeout))?;
+        let env_meta: Table = run_builtin_chunk(&lua, "lock", LOCK, ())?;
+        let main = lua
+            .load(&compiled.bytecode[..])
+            .set_name(format!("@{}", compiled.file_name))
+            .set_mode(ChunkMode::Binary)
+            .into_function()?;
+        let baseline = lua.used_memory();
+        Ok(Prepared {
+            lua,
+            tripped,
+            main,
+            env_meta,
+            set_load_env,
+            baseline,
+        })
+    }
+
+    /// A pooled state for `compiled`, or a newly prepared one.
+    fn take(compiled: &Compiled) -> mlua::Result<Prepared> {
+        let pooled = with_pools(|pools| {
+            let pool = pools.get_mut(&compiled.path)?;
+            if pool.stamp != compiled.stamp {
+                return None;
+            }
+            pool.idle.pop()
+        });
+        if let Some(prepared) = pooled {
+            return Ok(prepared);
+        }
+        let prepared = Prepared::new(compiled)?;
+        with_pools(|pools| {
+            let pool = pools.entry(compiled.path.clone()).or_insert(Pool {
+                stamp: compiled.stamp,
+                idle: Vec::new(),
+                prepared: 0,
+            });
+            if pool.stamp != compiled.stamp {
+                *pool = Pool {
+                    stamp: compiled.stamp,
+                    idle: Vec::new(),
+                    prepared: 0,
+                };
+            }
+            pool.prepared += 1;
+        });
+        Ok(prepared)
+    }
+
+    /// Back to the pool, unless the pool is full, the script changed, or the
+    /// state kept more memory than garbage collection gives back.
+    fn give_back(self, path: &Path, stamp: Stamp) {
+        if self.lua.used_memory() > self.baseline + POOL_SLACK_BYTES
+            && (self.lua.gc_collect().is_err()
+                || self.lua.used_memory() > self.baseline + POOL_SLACK_BYTES)
+        {
+            return;
+        }
+        with_pools(|pools| {
+            if let Some(pool) = pools.get_mut(path)
+                && pool.stamp == stamp
+                && pool.idle.len() < POOL_PER_SCRIPT
+            {
+                pool.idle.push(self);
+            }
+        });
+    }
+}
+
+/// One run's Lua state with its limits armed and its own environment.
+///
+/// Dropping it returns the state to its script's pool, unless the run hit a
+/// limit, timed out ([`Sandbox::spoil`]) or raised an error other than a
+/// plain script error (see [`Sandbox::describe`]): such a state is dropped.
 pub(crate) struct Sandbox {
     pub lua: Lua,
+    /// This run's globals: a fresh table whose `__index` is the read-only
+    /// shared globals, so whatever the run defines dies with the run.
+    pub env: Table,
     pub file_name: String,
-    pub deadline: Instant,
-    tripped: Arc<Tripped>,
+    prepared: Option<Prepared>,
+    path: PathBuf,
+    stamp: Stamp,
+    dirty: AtomicBool,
 }
 
 /// Set once a limit trips; read by the hook and the `pcall` guard.
@@ -204,45 +375,51 @@ struct Tripped {
 }
 
 impl Sandbox {
-    /// A fresh state for `compiled` with the context as globals. The main
-    /// chunk has not run yet (see [`Sandbox::run_main`]).
+    /// A state for `compiled` (pooled or new) with the context as this run's
+    /// globals and the limits armed for this run. The main chunk has not run
+    /// yet (see [`Sandbox::run_main`]).
     pub fn new(
         compiled: &Compiled,
         context: &ScriptContext,
         limits: &LuaLimits,
         deadline: Instant,
     ) -> mlua::Result<Sandbox> {
-        let lua = Lua::new_with(
-            StdLib::COROUTINE | StdLib::TABLE | StdLib::STRING | StdLib::UTF8 | StdLib::MATH,
-            LuaOptions::new(),
-        )?;
-        let tripped = Arc::new(Tripped::default());
-        let sandbox = Sandbox {
+        let prepared = Prepared::take(compiled)?;
+        let lua = prepared.lua.clone();
+        prepared.tripped.hit.store(false, Ordering::Relaxed);
+        prepared.tripped.instructions.store(0, Ordering::Relaxed);
+        arm(&lua, &prepared.tripped, limits, deadline)?;
+        let env = lua.create_table()?;
+        env.raw_set("_G", &env)?;
+        api::install_run(&lua, &env, context)?;
+        env.set_metatable(Some(prepared.env_meta.clone()))?;
+        if !prepared.main.set_environment(env.clone())? {
+            return Err(mlua::Error::runtime("the main chunk has no _ENV"));
+        }
+        prepared.set_load_env.call::<()>(&env)?;
+        Ok(Sandbox {
             lua,
+            env,
             file_name: compiled.file_name.clone(),
-            deadline,
-            tripped,
-        };
-        sandbox.restrict()?;
-        api::install(&sandbox.lua, &compiled.file_name, context)?;
-        sandbox.arm(limits)?;
-        Ok(sandbox)
+            prepared: Some(prepared),
+            path: compiled.path.clone(),
+            stamp: compiled.stamp,
+            dirty: AtomicBool::new(false),
+        })
     }
 
-    /// Load and run the script's main chunk (it defines `check` or `alert`).
-    pub async fn run_main(&self, compiled: &Compiled) -> mlua::Result<()> {
-        let main = self
-            .lua
-            .load(&compiled.bytecode[..])
-            .set_name(format!("@{}", compiled.file_name))
-            .set_mode(ChunkMode::Binary)
-            .into_function()?;
+    /// Run the script's main chunk (it defines `check` or `alert`).
+    pub async fn run_main(&self) -> mlua::Result<()> {
+        let main = match &self.prepared {
+            Some(prepared) => prepared.main.clone(),
+            None => return Err(mlua::Error::runtime("the Lua state is gone")),
+        };
         main.call_async::<()>(()).await
     }
 
-    /// The global function `name`, or an error naming the script.
+    /// The run's global function `name`, or an error naming the script.
     pub fn function(&self, name: &str) -> Result<Function, String> {
-        match self.lua.globals().get::<Value>(name) {
+        match self.env.get::<Value>(name) {
             Ok(Value::Function(f)) => Ok(f),
             Ok(Value::Nil) => Err(format!(
                 "{}: the script defines no {name}() function",
@@ -257,71 +434,96 @@ impl Sandbox {
         }
     }
 
-    /// A one-line reason for a failed call: `NAME.lua:LINE: message`.
+    /// A one-line reason for a failed call: `NAME.lua:LINE: message`. An
+    /// error that is not a plain script error (out of memory, a limit, a
+    /// panic) marks the state as not reusable.
     pub fn describe(&self, error: &mlua::Error) -> String {
+        if !plain_error(error) {
+            self.spoil();
+        }
         describe_error(error, &self.file_name)
     }
 
-    /// Drop what a sandbox must not have and wrap the error catchers.
-    fn restrict(&self) -> mlua::Result<()> {
-        let globals = self.lua.globals();
-        for name in ["dofile", "loadfile", "collectgarbage"] {
-            globals.raw_set(name, Value::Nil)?;
-        }
-        let string: Table = globals.get("string")?;
-        string.raw_set("dump", Value::Nil)?;
-        let tripped = self.tripped.clone();
-        let limit_hit = self
-            .lua
-            .create_function(move |_, ()| Ok(tripped.hit.load(Ordering::Relaxed)))?;
-        run_builtin_chunk(&self.lua, "guards", GUARDS, limit_hit)?;
-        let (close, set_timeout) = api::conn_functions(&self.lua)?;
-        let io = api::io_function(&self.lua)?;
-        run_builtin_chunk(&self.lua, "api", api::PRELUDE, (io, close, set_timeout))
+    /// Do not reuse this state (the run timed out, or may have left it in a
+    /// state a later run should not see).
+    pub fn spoil(&self) {
+        self.dirty.store(true, Ordering::Relaxed);
     }
+}
 
-    /// The instruction budget, the deadline in the hook, the memory limit.
-    fn arm(&self, limits: &LuaLimits) -> mlua::Result<()> {
-        let tripped = self.tripped.clone();
-        let budget = limits.instructions;
-        let deadline = self.deadline;
-        self.lua.set_global_hook(
-            HookTriggers::new().every_nth_instruction(HOOK_EVERY),
-            move |_, debug| {
-                let used = tripped
-                    .instructions
-                    .fetch_add(u64::from(HOOK_EVERY), Ordering::Relaxed)
-                    + u64::from(HOOK_EVERY);
-                let message = if used > budget {
-                    format!("instruction budget of {budget} exhausted")
-                } else if Instant::now() >= deadline {
-                    "run timed out".to_string()
-                } else {
-                    return Ok(VmState::Continue);
-                };
-                tripped.hit.store(true, Ordering::Relaxed);
-                // Where the script was, as Lua's own errors say it.
-                let source = debug.source();
-                let position = match (source.short_src, debug.current_line()) {
-                    (Some(file), Some(line)) => format!("{file}:{line}: "),
-                    _ => String::new(),
-                };
-                Err(mlua::Error::runtime(format!("{position}{message}")))
-            },
-        )?;
-        self.lua.set_memory_limit(limits.memory_bytes)?;
-        Ok(())
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let Some(prepared) = self.prepared.take() else {
+            return;
+        };
+        if self.dirty.load(Ordering::Relaxed) || prepared.tripped.hit.load(Ordering::Relaxed) {
+            return;
+        }
+        prepared.give_back(&self.path, self.stamp);
     }
+}
+
+/// A script's own error (`error(...)`, a bad argument, a failed API call):
+/// it leaves the shared state as it was.
+fn plain_error(error: &mlua::Error) -> bool {
+    match error {
+        mlua::Error::RuntimeError(_)
+        | mlua::Error::SyntaxError { .. }
+        | mlua::Error::ExternalError(_)
+        | mlua::Error::FromLuaConversionError { .. } => true,
+        mlua::Error::CallbackError { cause, .. }
+        | mlua::Error::BadArgument { cause, .. }
+        | mlua::Error::WithContext { cause, .. } => plain_error(cause),
+        _ => false,
+    }
+}
+
+/// The instruction budget, the deadline in the hook, the memory limit: set
+/// again for every run.
+fn arm(
+    lua: &Lua,
+    tripped: &Arc<Tripped>,
+    limits: &LuaLimits,
+    deadline: Instant,
+) -> mlua::Result<()> {
+    let tripped = tripped.clone();
+    let budget = limits.instructions;
+    lua.set_global_hook(
+        HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+        move |_, debug| {
+            let used = tripped
+                .instructions
+                .fetch_add(u64::from(HOOK_EVERY), Ordering::Relaxed)
+                + u64::from(HOOK_EVERY);
+            let message = if used > budget {
+                format!("instruction budget of {budget} exhausted")
+            } else if Instant::now() >= deadline {
+                "run timed out".to_string()
+            } else {
+                return Ok(VmState::Continue);
+            };
+            tripped.hit.store(true, Ordering::Relaxed);
+            // Where the script was, as Lua's own errors say it.
+            let source = debug.source();
+            let position = match (source.short_src, debug.current_line()) {
+                (Some(file), Some(line)) => format!("{file}:{line}: "),
+                _ => String::new(),
+            };
+            Err(mlua::Error::runtime(format!("{position}{message}")))
+        },
+    )?;
+    lua.set_memory_limit(limits.memory_bytes)?;
+    Ok(())
 }
 
 /// Run one of keepmon's own Lua chunks with `args`; each is compiled once per
 /// process and loaded as bytecode after that.
-fn run_builtin_chunk(
+fn run_builtin_chunk<R: mlua::FromLuaMulti>(
     lua: &Lua,
     name: &str,
     source: &'static str,
     args: impl mlua::IntoLuaMulti,
-) -> mlua::Result<()> {
+) -> mlua::Result<R> {
     /// (source, its bytecode) for each chunk compiled so far.
     type Chunks = Vec<(&'static str, Arc<Vec<u8>>)>;
     static COMPILED: Mutex<Chunks> = Mutex::new(Vec::new());
@@ -351,15 +553,17 @@ fn run_builtin_chunk(
     lua.load(&bytecode[..])
         .set_name(format!("={name}"))
         .set_mode(ChunkMode::Binary)
-        .call::<()>(args)
+        .call::<R>(args)
 }
 
 /// `pcall`, `xpcall` and `coroutine.resume` that re-raise a tripped limit,
-/// and a `load` that accepts text chunks only.
+/// and a `load` that accepts text chunks only and gives them the current
+/// run's environment. Returns the setter for that environment.
 const GUARDS: &str = r#"
 local limit_hit = ...
-local pcall, xpcall, error, select, load = pcall, xpcall, error, select, load
+local pcall, xpcall, error, load = pcall, xpcall, error, load
 local resume = coroutine.resume
+local run_env
 local function guard(ok, ...)
   if not ok and limit_hit() then error((...), 0) end
   return ok, ...
@@ -368,8 +572,45 @@ _G.pcall = function(...) return guard(pcall(...)) end
 _G.xpcall = function(...) return guard(xpcall(...)) end
 coroutine.resume = function(...) return guard(resume(...)) end
 _G.load = function(chunk, name, _, env)
-  return load(chunk, name, "t", env or _G)
+  return load(chunk, name, "t", env or run_env)
 end
+return function(env) run_env = env end
+"#;
+
+/// Make what runs of one state share read-only: every library and API table
+/// becomes a proxy whose writes raise an error and whose metatable is
+/// protected; `rawset` refuses them; the string metatable is protected; and
+/// the shared globals lose `_G`, so a run's `_G` is only ever its own
+/// environment. Returns the metatable for the runs' environments.
+const LOCK: &str = r#"
+local G = _G
+local next, error, setmetatable, getmetatable, rawset, ipairs =
+  next, error, setmetatable, getmetatable, rawset, ipairs
+local locked = setmetatable({}, { __mode = "k" })
+local function readonly(name, real)
+  local proxy = {}
+  local function refuse() error(name .. " is read-only", 2) end
+  setmetatable(proxy, {
+    __index = real,
+    __newindex = refuse,
+    __pairs = function() return function(_, k) return next(real, k) end, proxy, nil end,
+    __len = function() return #real end,
+    __metatable = false,
+  })
+  locked[proxy] = true
+  return proxy
+end
+for _, name in ipairs({ "string", "table", "math", "utf8", "coroutine",
+                        "tcp", "http", "dns", "file", "log", "json" }) do
+  G[name] = readonly(name, G[name])
+end
+getmetatable("").__metatable = false
+G.rawset = function(t, k, v)
+  if locked[t] then error("cannot rawset a read-only table", 2) end
+  return rawset(t, k, v)
+end
+G._G = nil
+return { __index = G, __metatable = false }
 "#;
 
 /// `NAME.lua:LINE: message` from any error a script run can raise.

@@ -54,13 +54,14 @@ pub async fn run(
     let listed = sandbox
         .lua
         .create_sequence_from(hosts.iter().cloned())
-        .and_then(|list| sandbox.lua.globals().set("hosts", list));
+        .and_then(|list| sandbox.env.set("hosts", list));
     if let Err(e) = listed {
         let reason = format!("{}: cannot start: {e}", compiled.file_name);
         return all_failed(hosts, &reason, false, started);
     }
-    let check = match tokio::time::timeout_at(deadline, sandbox.run_main(&compiled)).await {
+    let check = match tokio::time::timeout_at(deadline, sandbox.run_main()).await {
         Err(_) => {
+            sandbox.spoil();
             let reason = format!("{}: timed out in the main chunk", compiled.file_name);
             return all_failed(hosts, &reason, true, started);
         }
@@ -103,6 +104,7 @@ pub async fn run(
             }
             Err(_) => {
                 timed_out = true;
+                sandbox.spoil();
                 break;
             }
         }
