@@ -71,7 +71,9 @@
 //!   joined so that an error on either side ends both. End of stream on one
 //!   side becomes `shutdown(SHUT_WR)` on the other (half-close). Each
 //!   direction borrows a 16 KiB buffer only while data flows and gives it
-//!   back when the socket is drained, so idle connections hold no buffers.
+//!   back when the socket is drained, so idle connections hold no buffers;
+//!   given-back buffers wait in a small per-thread spare list (at most 256)
+//!   for the next burst, so a request costs no allocation.
 //!   There is no idle timeout: connections last as long as both ends keep
 //!   them open.
 //! * **Listening.** socket2 with `SO_REUSEADDR` and, on Linux, `IP_FREEBIND`
@@ -1039,11 +1041,12 @@ async fn pump(
         if buffer.capacity() == 0 {
             // Wait for data before taking memory.
             from.as_ref().readable().await?;
-            buffer.reserve_exact(RELAY_BUFFER);
+            buffer = take_buffer();
         }
         // Reads into the spare capacity, without zeroing it first.
         let read = from.read_buf(&mut buffer).await?;
         if read == 0 {
+            give_back(buffer);
             to.shutdown().await?;
             return Ok(());
         }
@@ -1051,11 +1054,45 @@ async fn pump(
         counter.fetch_add(read as u64, Ordering::Relaxed);
         if read < buffer.capacity() {
             // A short read drained the socket: give the buffer back while idle.
-            buffer = Vec::new();
+            give_back(std::mem::take(&mut buffer));
         } else {
             buffer.clear();
         }
     }
+}
+
+thread_local! {
+    /// Relay buffers not in use on this connection thread. Connections stay
+    /// on one thread, so a buffer given back is taken again by the next
+    /// burst of data without a trip through the allocator.
+    static SPARE_BUFFERS: std::cell::RefCell<Vec<Vec<u8>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// At most this many spare relay buffers are kept per thread (4 MiB); the
+/// rest are freed, so idle connections still hold no memory.
+const SPARE_BUFFER_LIMIT: usize = 256;
+
+/// An empty relay buffer of [`RELAY_BUFFER`] capacity: a spare one if the
+/// thread has one, else a new one.
+fn take_buffer() -> Vec<u8> {
+    SPARE_BUFFERS
+        .with(|spare| spare.borrow_mut().pop())
+        .unwrap_or_else(|| Vec::with_capacity(RELAY_BUFFER))
+}
+
+/// Keep a relay buffer for reuse (or free it when enough are kept).
+fn give_back(mut buffer: Vec<u8>) {
+    if buffer.capacity() != RELAY_BUFFER {
+        return;
+    }
+    buffer.clear();
+    SPARE_BUFFERS.with(|spare| {
+        let mut spare = spare.borrow_mut();
+        if spare.len() < SPARE_BUFFER_LIMIT {
+            spare.push(buffer);
+        }
+    });
 }
 
 /// Client IP → backend, with expiry. See the module docs.
