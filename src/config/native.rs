@@ -3846,7 +3846,17 @@ mod tests {
             config.settings.metrics_listener,
             Some("127.0.0.1:9583".parse().unwrap())
         );
-        assert!(config.virtual_servers.is_empty() && config.vrrp.is_empty());
+        // One virtual service on the built-in proxy, in front of keepmon's
+        // own metrics page; no VRRP (it needs root).
+        let demo = &config.virtual_servers["demo"];
+        assert_eq!(demo.listen, "127.0.0.1:9580".parse().unwrap());
+        assert_eq!(demo.dataplane, DataPlane::Proxy);
+        assert_eq!(
+            demo.real_servers.iter().map(|r| r.addr).collect::<Vec<_>>(),
+            ["127.0.0.1:9583".parse::<SocketAddr>().unwrap()]
+        );
+        assert_eq!(config.virtual_servers.len(), 1);
+        assert!(config.vrrp.is_empty());
         let (_, native_diagnostics) =
             parse_with(include_str!("../../etc/keepmon.toml"), &FakeFs::default());
         assert_eq!(native_diagnostics, Vec::<String>::new());
