@@ -70,13 +70,7 @@ impl Supervisor {
     pub(super) fn run_trap_timers(&mut self) {
         let now = tokio::time::Instant::now();
         for (key, event) in self.trap_timers.due(now) {
-            let Some(svc) = self
-                .config
-                .services()
-                .map(|(_, s)| s)
-                .find(|s| service_key(&s.group, &s.name) == key)
-                .cloned()
-            else {
+            let Some(svc) = self.service_config(&key).cloned() else {
                 continue;
             };
             let wall = wall_now();

@@ -303,9 +303,7 @@ impl Supervisor {
             .iter()
             .map(|v| format!("{}/{}", v.addr, v.prefix))
             .collect();
-        let local = chrono::DateTime::from_timestamp(now, 0)
-            .map(|t| t.with_timezone(&chrono::Local).naive_local())
-            .unwrap_or_default();
+        let local = super::wall_now().local;
         let (subject, body) = crate::mail::vrrp_letter(
             &crate::mail::VrrpTransition {
                 instance: &transition.instance,
