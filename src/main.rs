@@ -401,10 +401,6 @@ fn answer(path: Option<&Path>, format: Option<Format>, request: Request, json: b
             print!("{}", render::vrrp_table(&instances));
             ExitCode::SUCCESS
         }
-        Ok(Response::Mon(reply)) => {
-            print!("{}", reply.render());
-            ExitCode::SUCCESS
-        }
         Err(message) => {
             eprintln!("keepmon: {message}");
             ExitCode::from(3)

@@ -1,5 +1,6 @@
-//! The Prometheus text endpoint: serves the latest snapshot the supervisor rendered; never touches service state itself.
+//! The Prometheus text page: renders the figures the supervisor hands over (services, scheduling lag, checks, proxy backends) and serves the latest rendering; never touches service state itself.
 
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -7,6 +8,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+use crate::lb::proxy::BackendStats;
 
 /// One service's figures for the metrics page.
 pub struct ServiceMetrics<'a> {
@@ -18,8 +21,122 @@ pub struct ServiceMetrics<'a> {
     pub alerts: u64,
 }
 
-/// Render the Prometheus text exposition format.
-pub fn render<'a>(
+/// Everything on the metrics page besides the per-service figures.
+pub struct DaemonFigures<'a> {
+    pub scheduler_running: bool,
+    /// How late monitor runs start (see [`LagWindow`]).
+    pub lags: &'a LagWindow,
+    /// Host checks completed.
+    pub checks: u64,
+    /// Counters of every proxy backend: (virtual service, stats).
+    pub backends: &'a [(String, BackendStats)],
+}
+
+/// The whole page: daemon, services, scheduling lag, checks, backends.
+pub fn render_page<'a>(
+    services: impl Iterator<Item = ServiceMetrics<'a>>,
+    figures: &DaemonFigures<'_>,
+) -> String {
+    let mut text = render(services, figures.scheduler_running);
+    let [p50, p99, max] = figures.lags.quantiles();
+    text.push_str(
+        "# HELP keepmon_schedule_lag_seconds How late monitor runs start (recent runs).\n\
+         # TYPE keepmon_schedule_lag_seconds summary\n",
+    );
+    let _ = writeln!(
+        text,
+        "keepmon_schedule_lag_seconds{{quantile=\"0.5\"}} {p50}\n\
+         keepmon_schedule_lag_seconds{{quantile=\"0.99\"}} {p99}\n\
+         keepmon_schedule_lag_seconds{{quantile=\"1\"}} {max}"
+    );
+    text.push_str(
+        "# HELP keepmon_checks_total Host checks completed.\n# TYPE keepmon_checks_total counter\n",
+    );
+    let _ = writeln!(text, "keepmon_checks_total {}", figures.checks);
+    render_backends(&mut text, figures.backends);
+    text
+}
+
+fn render_backends(text: &mut String, stats: &[(String, BackendStats)]) {
+    if stats.is_empty() {
+        return;
+    }
+    let mut family = |name: &str, help: &str, kind: &str, value: &dyn Fn(&BackendStats) -> u64| {
+        let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (vs, b) in stats {
+            let _ = writeln!(
+                text,
+                "{name}{{virtual=\"{}\",real=\"{}\"}} {}",
+                escape(vs),
+                b.addr,
+                value(b)
+            );
+        }
+    };
+    family(
+        "keepmon_backend_active_connections",
+        "Connections open through the proxy.",
+        "gauge",
+        &|b| b.active,
+    );
+    family(
+        "keepmon_backend_connections_total",
+        "Connections established through the proxy.",
+        "counter",
+        &|b| b.total,
+    );
+    family(
+        "keepmon_backend_failures_total",
+        "Failed connects to the real server.",
+        "counter",
+        &|b| b.failures,
+    );
+    let _ = writeln!(
+        text,
+        "# HELP keepmon_backend_bytes_total Bytes relayed (direction in = client to server).\n# TYPE keepmon_backend_bytes_total counter"
+    );
+    for (vs, b) in stats {
+        for (direction, value) in [("in", b.bytes_in), ("out", b.bytes_out)] {
+            let _ = writeln!(
+                text,
+                "keepmon_backend_bytes_total{{virtual=\"{}\",real=\"{}\",direction=\"{direction}\"}} {value}",
+                escape(vs),
+                b.addr
+            );
+        }
+    }
+}
+
+/// The last few thousand scheduling lags, for quantiles on the metrics page.
+#[derive(Default)]
+pub struct LagWindow {
+    samples: VecDeque<Duration>,
+}
+
+impl LagWindow {
+    const SIZE: usize = 4096;
+
+    pub fn push(&mut self, lag: Duration) {
+        if self.samples.len() == Self::SIZE {
+            self.samples.pop_front();
+        }
+        self.samples.push_back(lag);
+    }
+
+    /// Quantiles (0.5, 0.99, max) in seconds; zeros before any sample.
+    pub fn quantiles(&self) -> [f64; 3] {
+        let mut sorted: Vec<Duration> = self.samples.iter().copied().collect();
+        sorted.sort();
+        let at = |q: f64| {
+            let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+            sorted.get(i).map(Duration::as_secs_f64).unwrap_or(0.0)
+        };
+        [at(0.5), at(0.99), at(1.0)]
+    }
+}
+
+/// The daemon and per-service part of the page.
+fn render<'a>(
     services: impl Iterator<Item = ServiceMetrics<'a>>,
     scheduler_running: bool,
 ) -> String {
@@ -160,5 +277,44 @@ mod tests {
         assert!(
             text.contains("keepmon_service_failures_total{group=\"web\",service=\"ht\\\"tp\"} 3\n")
         );
+    }
+
+    #[test]
+    fn whole_page_has_lags_checks_and_backends() {
+        let mut lags = LagWindow::default();
+        for ms in [10, 20, 30] {
+            lags.push(Duration::from_millis(ms));
+        }
+        let backends = vec![(
+            "web".to_string(),
+            BackendStats {
+                addr: "127.0.0.1:80".parse().expect("address"),
+                weight: 1,
+                in_table: true,
+                sorry: false,
+                active: 2,
+                total: 7,
+                failures: 1,
+                bytes_in: 10,
+                bytes_out: 20,
+            },
+        )];
+        let text = render_page(
+            std::iter::empty(),
+            &DaemonFigures {
+                scheduler_running: false,
+                lags: &lags,
+                checks: 42,
+                backends: &backends,
+            },
+        );
+        assert!(text.contains("keepmon_scheduler_running 0\n"));
+        assert!(text.contains("keepmon_schedule_lag_seconds{quantile=\"0.5\"} 0.02\n"));
+        assert!(text.contains("keepmon_schedule_lag_seconds{quantile=\"1\"} 0.03\n"));
+        assert!(text.contains("keepmon_checks_total 42\n"));
+        assert!(text.contains(
+            "keepmon_backend_active_connections{virtual=\"web\",real=\"127.0.0.1:80\"} 2\n"
+        ));
+        assert!(text.contains("keepmon_backend_bytes_total{virtual=\"web\",real=\"127.0.0.1:80\",direction=\"out\"} 20\n"));
     }
 }

@@ -1,10 +1,11 @@
-//! Persistence in `statedir`: service state, disabled entries and history survive restarts and kill -9 (atomic write-and-rename).
+//! Persistence in `statedir`: service state, disabled entries and history survive restarts and kill -9 (atomic write-and-rename); the writer task keeps these file writes off the event loop.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::service::ServiceState;
 
@@ -132,6 +133,160 @@ pub fn append_line(path: &Path, line: &str) -> io::Result<()> {
     file.write_all(format!("{line}\n").as_bytes())
 }
 
+/// One piece of file work for the writer task.
+enum Job {
+    /// Replace the state file (and mon's `disabled` file) in `statedir`.
+    Save {
+        statedir: PathBuf,
+        state: Box<Persisted>,
+        done: Option<oneshot::Sender<io::Result<()>>>,
+    },
+    /// Append a line (downtime log, historic file).
+    Append { path: PathBuf, line: String },
+    /// Read a whole text file; NotFound comes back as `Ok(None)`.
+    Read {
+        path: PathBuf,
+        done: oneshot::Sender<io::Result<Option<String>>>,
+    },
+}
+
+/// The event loop's handle on the writer task. Jobs run in the order they
+/// were sent, on a blocking thread; of several saves waiting at once only
+/// the newest is written (each waiter hears that write's result). A read
+/// sees every append sent before it.
+pub struct Writer {
+    jobs: mpsc::UnboundedSender<Job>,
+    task: tokio::task::JoinHandle<()>,
+    failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Writer {
+    pub fn start() -> Writer {
+        let (jobs, mut rx) = mpsc::unbounded_channel::<Job>();
+        let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = failed.clone();
+        let task = tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while let Ok(job) = rx.try_recv() {
+                    batch.push(job);
+                }
+                let flag = flag.clone();
+                if let Err(e) = tokio::task::spawn_blocking(move || run_batch(batch, &flag)).await {
+                    tracing::error!(error = %e, "state writer thread failed");
+                }
+            }
+        });
+        Writer { jobs, task, failed }
+    }
+
+    /// Save `state` in `statedir` soon; failures are logged and reported
+    /// by [`Writer::take_failure`].
+    pub fn save(&self, statedir: &Path, state: Persisted) {
+        self.send(Job::Save {
+            statedir: statedir.to_path_buf(),
+            state: Box::new(state),
+            done: None,
+        });
+    }
+
+    /// Save and hear when the state is on disk.
+    pub fn save_and_confirm(
+        &self,
+        statedir: &Path,
+        state: Persisted,
+    ) -> oneshot::Receiver<io::Result<()>> {
+        let (done, wait) = oneshot::channel();
+        self.send(Job::Save {
+            statedir: statedir.to_path_buf(),
+            state: Box::new(state),
+            done: Some(done),
+        });
+        wait
+    }
+
+    pub fn append(&self, path: &Path, line: String) {
+        self.send(Job::Append {
+            path: path.to_path_buf(),
+            line,
+        });
+    }
+
+    /// Read a text file after every append sent before; `None` when it does
+    /// not exist.
+    pub fn read(&self, path: &Path) -> oneshot::Receiver<io::Result<Option<String>>> {
+        let (done, wait) = oneshot::channel();
+        self.send(Job::Read {
+            path: path.to_path_buf(),
+            done,
+        });
+        wait
+    }
+
+    /// True once after a save failed (the caller saves again later).
+    pub fn take_failure(&self) -> bool {
+        self.failed
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Finish every job sent so far, then stop.
+    pub async fn close(self) {
+        drop(self.jobs);
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "state writer task failed");
+        }
+    }
+
+    fn send(&self, job: Job) {
+        // The task lives until `close` consumes the handle.
+        let _ = self.jobs.send(job);
+    }
+}
+
+fn run_batch(batch: Vec<Job>, failed: &std::sync::atomic::AtomicBool) {
+    let last_save = batch.iter().rposition(|j| matches!(j, Job::Save { .. }));
+    let mut waiting: Vec<oneshot::Sender<io::Result<()>>> = Vec::new();
+    for (i, job) in batch.into_iter().enumerate() {
+        match job {
+            Job::Save {
+                statedir,
+                state,
+                done,
+            } => {
+                waiting.extend(done);
+                if Some(i) != last_save {
+                    continue; // a newer snapshot follows in this batch
+                }
+                let result = save(&statedir, &state);
+                if let Err(e) = &result {
+                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!(error = %e, statedir = %statedir.display(), "cannot save state");
+                }
+                for done in waiting.drain(..) {
+                    let copy = match &result {
+                        Ok(()) => Ok(()),
+                        Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+                    };
+                    let _ = done.send(copy);
+                }
+            }
+            Job::Append { path, line } => {
+                if let Err(e) = append_line(&path, &line) {
+                    tracing::warn!(error = %e, path = %path.display(), "cannot append to the log file");
+                }
+            }
+            Job::Read { path, done } => {
+                let result = match std::fs::read_to_string(&path) {
+                    Ok(text) => Ok(Some(text)),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(e),
+                };
+                let _ = done.send(result);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +330,60 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(load(&dir).unwrap(), Loaded::Fresh));
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[tokio::test]
+    async fn writer_saves_appends_and_reads_in_order() {
+        let dir = temp("writer");
+        let writer = Writer::start();
+        let mut first = Persisted::default();
+        first.alert_history.push_back("one".into());
+        let mut second = first.clone();
+        second.alert_history.push_back("two".into());
+        writer.save(&dir, first);
+        let confirmed = writer.save_and_confirm(&dir, second.clone());
+        let log = dir.join("dt.log");
+        writer.append(&log, "line 1".into());
+        writer.append(&log, "line 2".into());
+        let read = writer.read(&log);
+        confirmed.await.unwrap().unwrap();
+        assert_eq!(
+            read.await.unwrap().unwrap().as_deref(),
+            Some("line 1\nline 2\n")
+        );
+        assert!(
+            writer
+                .read(&dir.join("none"))
+                .await
+                .unwrap()
+                .unwrap()
+                .is_none(),
+            "a missing file reads as None"
+        );
+        writer.close().await;
+        match load(&dir).unwrap() {
+            Loaded::Restored(p) => assert_eq!(*p, second, "the newest snapshot is on disk"),
+            other => panic!("{other:?}"),
+        }
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[tokio::test]
+    async fn writer_reports_a_failed_save() {
+        let dir = temp("writer-fail");
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("not-a-dir");
+        std::fs::write(&file, b"x").unwrap();
+        let writer = Writer::start();
+        let result = writer
+            .save_and_confirm(&file.join("state"), Persisted::default())
+            .await
+            .unwrap();
+        assert!(result.is_err());
+        assert!(writer.take_failure());
+        assert!(!writer.take_failure(), "reported once");
+        writer.close().await;
         std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -38,18 +38,6 @@ pub enum Request {
     },
     /// `keepmon vrrp show`
     VrrpShow,
-    /// One command of mon's client protocol (TCP 2583), already authorized
-    /// by the connection that received it.
-    Mon {
-        command: crate::monproto::Command,
-        user: Option<String>,
-        view: Option<String>,
-    },
-    /// A mon trap (UDP), already authorized by auth.cf's trap section.
-    MonTrap {
-        trap: crate::monproto::trap::Trap,
-        from: String,
-    },
 }
 
 /// An operator's change to one real server.
@@ -100,8 +88,6 @@ pub enum Response {
     Vrrp {
         instances: Vec<VrrpDump>,
     },
-    /// A reply in mon's client protocol.
-    Mon(crate::monproto::Reply),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -282,5 +268,11 @@ mod tests {
         }
         assert!(decode::<Request>("{\"request\":\"explode\"}").is_err());
         assert!(decode::<Request>("\u{0}\u{1}garbage").is_err());
+        // mon protocol commands and traps never travel over the control
+        // socket: they are authorized by the mon listener only.
+        assert!(
+            decode::<Request>("{\"request\":\"mon\",\"command\":{},\"user\":\"root\"}").is_err()
+        );
+        assert!(decode::<Request>("{\"request\":\"mon_trap\",\"from\":\"x\"}").is_err());
     }
 }

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::model::DataPlane;
 use crate::lb::balance::Backend;
 use crate::lb::ipvs::IpvsPlane;
-use crate::lb::nft::NftPlane;
+use crate::lb::nft::NftWorker;
 use crate::lb::proxy::{self, BackendStats, ProxyHandle, ProxySpec};
 use crate::lb::table::{self, Conns, Desired, DesiredService, Op};
 
@@ -23,8 +23,8 @@ pub struct DataPlanes {
     /// table did not change (at start this removes entries an earlier run
     /// owned and the config no longer has).
     ipvs_failed: bool,
-    nft: NftPlane,
-    nft_failed: bool,
+    /// Runs `nft` in its own task and retries refusals itself.
+    nft: Option<NftWorker>,
     remove_on_stop: bool,
     /// Proxied services already warned that thresholds and the
     /// persistence netmask are IPVS-only.
@@ -34,6 +34,7 @@ pub struct DataPlanes {
 impl DataPlanes {
     /// `statedir` keeps the list of kernel entries keepmon owns;
     /// `remove_on_stop` says whether [`DataPlanes::stop`] removes them.
+    /// Call inside a tokio runtime (the nftables plane runs as a task).
     pub fn new(
         shutdown: CancellationToken,
         statedir: Option<&Path>,
@@ -45,18 +46,24 @@ impl DataPlanes {
             shutdown,
             ipvs: IpvsPlane::new(statedir),
             ipvs_failed: true,
-            nft: NftPlane::default(),
-            nft_failed: false,
+            nft: Some(NftWorker::start()),
             remove_on_stop,
             threshold_warned: BTreeSet::new(),
         }
+    }
+
+    /// A reload may change `remove_kernel_tables_on_stop`.
+    pub fn set_remove_on_stop(&mut self, remove: bool) {
+        self.remove_on_stop = remove;
     }
 
     /// At daemon stop: leave the kernel tables (default) or remove what
     /// keepmon owns in them.
     pub async fn stop(&mut self) {
         self.ipvs.stop(self.remove_on_stop);
-        self.nft.stop(self.remove_on_stop).await;
+        if let Some(nft) = self.nft.take() {
+            nft.stop(self.remove_on_stop).await;
+        }
     }
 
     /// Bring the data planes to `desired`; returns the operations performed
@@ -64,15 +71,13 @@ impl DataPlanes {
     /// logged and retried on the next call; the daemon carries on.
     pub async fn apply(&mut self, desired: &Desired) -> Vec<Op> {
         let ops = table::diff(&self.applied, desired);
-        if ops.is_empty()
-            && self.proxies.len() == self.proxy_count(desired)
-            && !self.ipvs_failed
-            && !self.nft_failed
-        {
+        if ops.is_empty() && self.proxies.len() == self.proxy_count(desired) && !self.ipvs_failed {
             return ops;
         }
         self.ipvs_failed = !self.ipvs.apply(desired);
-        self.nft_failed = !self.nft.apply(desired).await;
+        if let Some(nft) = &mut self.nft {
+            nft.apply(desired);
+        }
         // Stop proxies whose service is gone or moved to another endpoint.
         let stale: Vec<String> = self
             .proxies

@@ -197,6 +197,82 @@ pub async fn run_nft(batch: &Value) -> Result<(), String> {
     }
 }
 
+/// The nftables plane in its own task, so the event loop never waits for
+/// `nft` (a process per change, up to 10 s when the kernel is slow). The
+/// loop hands over the newest wanted table; the task installs it, and
+/// retries a refused one with backoff (1 s doubling to 30 s) until it is
+/// accepted or a newer table arrives.
+pub struct NftWorker {
+    wanted: tokio::sync::watch::Sender<Option<Desired>>,
+    task: tokio::task::JoinHandle<NftPlane>,
+    /// A service has used nftables since start (otherwise nothing is sent).
+    used: bool,
+}
+
+/// Longest wait between retries of a refused table.
+const NFT_RETRY_MAX: Duration = Duration::from_secs(30);
+
+impl NftWorker {
+    /// Start the task (inside a tokio runtime).
+    pub fn start() -> NftWorker {
+        let (wanted, mut rx) = tokio::sync::watch::channel::<Option<Desired>>(None);
+        let task = tokio::spawn(async move {
+            let mut plane = NftPlane::default();
+            let mut retry: Option<Duration> = None;
+            loop {
+                match retry {
+                    None => {
+                        if rx.changed().await.is_err() {
+                            break;
+                        }
+                    }
+                    Some(wait) => {
+                        tokio::select! {
+                            changed = rx.changed() => if changed.is_err() { break },
+                            _ = tokio::time::sleep(wait) => {}
+                        }
+                    }
+                }
+                let Some(desired) = rx.borrow_and_update().clone() else {
+                    continue;
+                };
+                retry = if plane.apply(&desired).await {
+                    None
+                } else {
+                    Some(retry.map_or(Duration::from_secs(1), |w| (w * 2).min(NFT_RETRY_MAX)))
+                };
+            }
+            plane
+        });
+        NftWorker {
+            wanted,
+            task,
+            used: false,
+        }
+    }
+
+    /// Hand over the newest wanted table; returns at once.
+    pub fn apply(&mut self, desired: &Desired) {
+        self.used |= desired
+            .services
+            .values()
+            .any(|s| s.spec.dataplane == DataPlane::Nftables);
+        if self.used {
+            self.wanted.send_replace(Some(desired.clone()));
+        }
+    }
+
+    /// At stop: let the task finish the change in hand, then delete table
+    /// `inet keepmon` when `remove`, else leave it.
+    pub async fn stop(self, remove: bool) {
+        drop(self.wanted);
+        match self.task.await {
+            Ok(mut plane) => plane.stop(remove).await,
+            Err(e) => tracing::error!(error = %e, "nftables task failed"),
+        }
+    }
+}
+
 /// The nftables data plane: what it last installed.
 #[derive(Default)]
 pub struct NftPlane {

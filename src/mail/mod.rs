@@ -12,6 +12,7 @@
 
 pub mod outbox;
 pub mod smtp;
+pub mod worker;
 
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! The mon protocol's TCP listener: one task per connection, bounded lines, idle timeout, `clientallow`, auth; state questions go to the supervisor over the control channel.
+//! The mon protocol's TCP listener and UDP trap receiver: one task per connection, bounded lines, idle timeout, `clientallow`, auth; state questions go to the supervisor as [`MonCall`]s over their own channel.
 //!
 //! A connection never blocks the daemon: its task reads one bounded line,
 //! asks the supervisor (which answers through a oneshot and moves on), and
@@ -23,8 +23,25 @@ use super::auth::{self, AuthFile, LoginCheck};
 use super::trap;
 use super::{Command, MAX_LINE, PROTOCOL_VERSION, Reply};
 use crate::config::model::{AuthType, Settings};
-use crate::control::proto::{Request, Response};
-use crate::control::unix::ControlCall;
+use crate::monproto::trap::Trap;
+
+/// What the mon listener asks the supervisor. Only this listener builds
+/// these, after its own authorization: the control socket's wire type
+/// cannot carry them.
+#[derive(Debug)]
+pub enum MonCall {
+    /// A client command (authorized by auth.cf for this session's user).
+    Command {
+        command: Command,
+        user: Option<String>,
+        view: Option<String>,
+        reply: oneshot::Sender<Reply>,
+    },
+    /// A trap (authorized by auth.cf's trap section).
+    Trap { trap: Trap, from: String },
+    /// mon's `term`: stop the daemon.
+    Terminate,
+}
 
 /// Connections served at once; more are closed at accept.
 pub const MAX_CONNECTIONS: usize = 4096;
@@ -99,7 +116,7 @@ pub async fn serve(
     listener: TcpListener,
     settings: ServerSettings,
     auth: SharedAuth,
-    calls: mpsc::Sender<ControlCall>,
+    calls: mpsc::Sender<MonCall>,
     shutdown: CancellationToken,
 ) {
     let shared = Arc::new(Shared { auth, settings });
@@ -147,7 +164,7 @@ struct Shared {
 pub async fn serve_traps(
     socket: UdpSocket,
     auth: SharedAuth,
-    calls: mpsc::Sender<ControlCall>,
+    calls: mpsc::Sender<MonCall>,
     shutdown: CancellationToken,
 ) {
     let mut buf = vec![0u8; trap::MAX_TRAP];
@@ -168,12 +185,11 @@ pub async fn serve_traps(
         match checked {
             Err(reason) => tracing::warn!(from = %from, reason, "trap refused"),
             Ok(trap) => {
-                let (tx, _rx) = oneshot::channel();
-                let request = Request::MonTrap {
+                let call = MonCall::Trap {
                     trap,
                     from: from.ip().to_canonical().to_string(),
                 };
-                if calls.send((request, tx)).await.is_err() {
+                if calls.send(call).await.is_err() {
                     return;
                 }
             }
@@ -204,7 +220,7 @@ async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
     shared: &Shared,
-    calls: &mpsc::Sender<ControlCall>,
+    calls: &mpsc::Sender<MonCall>,
     shutdown: &CancellationToken,
 ) -> io::Result<()> {
     stream.set_nodelay(true).ok();
@@ -249,8 +265,7 @@ async fn connection(
             After::Close => return write.shutdown().await,
             After::Terminate => {
                 write.shutdown().await.ok();
-                let (tx, _rx) = oneshot::channel();
-                calls.send((Request::Stop, tx)).await.ok();
+                calls.send(MonCall::Terminate).await.ok();
                 return Ok(());
             }
         }
@@ -284,7 +299,7 @@ async fn handle(
     line: &[u8],
     session: &mut Session,
     shared: &Shared,
-    calls: &mpsc::Sender<ControlCall>,
+    calls: &mpsc::Sender<MonCall>,
 ) -> (Reply, After) {
     let parsed = match super::parse(line) {
         Ok(p) => p,
@@ -365,21 +380,19 @@ async fn handle(
 }
 
 /// Hand a command to the supervisor and wait (bounded) for its reply.
-async fn ask(calls: &mpsc::Sender<ControlCall>, command: Command, session: &Session) -> Reply {
+async fn ask(calls: &mpsc::Sender<MonCall>, command: Command, session: &Session) -> Reply {
     let (tx, rx) = oneshot::channel();
-    let request = Request::Mon {
+    let call = MonCall::Command {
         command,
         user: session.user.clone(),
         view: session.view.clone(),
+        reply: tx,
     };
-    if calls.send((request, tx)).await.is_err() {
+    if calls.send(call).await.is_err() {
         return Reply::fail("the daemon is shutting down");
     }
     match tokio::time::timeout(ANSWER_TIMEOUT, rx).await {
-        Ok(Ok(Response::Mon(reply))) => reply,
-        Ok(Ok(Response::Error { message })) => Reply::fail(message),
-        Ok(Ok(Response::Ok { message })) => Reply::ok(message),
-        Ok(Ok(_)) => Reply::fail("unexpected answer from the daemon"),
+        Ok(Ok(reply)) => reply,
         Ok(Err(_)) => Reply::fail("the daemon dropped the request"),
         Err(_) => Reply::fail("the daemon did not answer in time"),
     }

@@ -1,77 +1,106 @@
-//! The supervisor's load-balancer side: lvs.alert edits of the table, `lb` CLI changes, and reconciling the data planes with the table.
+//! The load-balancing part: the pure table, the data planes serving it and the log of table changes; reconfigured from a config diff, edited by health, lvs.alert lines and operators, and brought to the data planes level-triggered.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-use super::{Supervisor, error, ok, push_bounded, unix_now};
-use crate::config::model::{Action, AdminState, LbEdit, Service};
-use crate::control::proto::{LbChange, Response};
-use crate::lb::table::VirtualDefaults;
-use crate::service::Now;
-use crate::state::service_key;
+use tokio_util::sync::CancellationToken;
 
-impl Supervisor {
-    /// Every `lvs.alert`/`lb` edit in a service's alert lines (failure and
-    /// up alerts), deduplicated by (virtual, real).
-    pub(super) fn lvs_edits_of(service: &Service) -> Vec<LbEdit> {
-        let mut edits: Vec<LbEdit> = Vec::new();
-        for period in &service.periods {
-            for line in period.alerts.iter().chain(&period.upalerts) {
-                if let Action::Lb(edit) = &line.action
-                    && !edits.iter().any(|e| {
-                        e.virtual_addr == edit.virtual_addr
-                            && e.real_addr == edit.real_addr
-                            && e.real_port == edit.real_port
-                    })
-                {
-                    edits.push(edit.clone());
-                }
-            }
+use crate::config::depend::ServiceRef;
+use crate::config::diff::ConfigDiff;
+use crate::config::model::{Action, AdminState, Config, LbEdit, Service};
+use crate::control::proto::LbChange;
+use crate::lb::dataplane::DataPlanes;
+use crate::lb::table::{Report, Table, VirtualDefaults};
+
+use super::services::push_bounded;
+
+/// The tables, their data planes and recent changes.
+pub(super) struct LoadBalancing {
+    pub table: Table,
+    /// Created by the first reconfigure (it needs the statedir).
+    planes: Option<DataPlanes>,
+    shutdown: CancellationToken,
+    /// The table changed since the data planes were last brought in step.
+    dirty: bool,
+    /// Recent table changes, for `dump`, `lb show` and the history.
+    pub log: VecDeque<String>,
+    histlength: usize,
+}
+
+impl LoadBalancing {
+    pub fn new(shutdown: CancellationToken) -> LoadBalancing {
+        LoadBalancing {
+            table: Table::default(),
+            planes: None,
+            shutdown,
+            dirty: false,
+            log: VecDeque::new(),
+            histlength: 1,
         }
-        edits
     }
 
-    /// The table declares the virtual and real servers named by lvs.alert
-    /// lines; here the real servers of services already failing (state
-    /// restored at start, or kept across a reload) are taken out, so the
-    /// table follows service state from the first moment.
-    pub(super) fn remove_failing_lvs_members(&mut self) {
+    /// Reconfigure the table from `config` (at start: from nothing); the
+    /// real servers named by lvs.alert lines of services that fail now are
+    /// taken out, so the table follows service state from the first moment.
+    pub fn reconfigure(
+        &mut self,
+        config: &Config,
+        _diff: &ConfigDiff,
+        is_failing: &dyn Fn(&ServiceRef) -> bool,
+    ) {
+        self.histlength = config.settings.histlength;
+        if self.planes.is_none() {
+            self.planes = Some(DataPlanes::new(
+                self.shutdown.clone(),
+                Some(&config.settings.statedir),
+                config.settings.remove_kernel_tables_on_stop,
+            ));
+        }
+        if let Some(planes) = &mut self.planes {
+            planes.set_remove_on_stop(config.settings.remove_kernel_tables_on_stop);
+        }
+        self.table.reconfigure(config);
         let defaults = VirtualDefaults::default();
-        let services: Vec<Service> = self.config.services().map(|(_, s)| s.clone()).collect();
-        for service in services {
-            for edit in Self::lvs_edits_of(&service) {
+        for (_, service) in config.services() {
+            let failing = is_failing(&service.reference());
+            for edit in lvs_edits_of(service) {
                 self.table.ensure_virtual(&edit, &defaults);
-                let failing = self
-                    .slots
-                    .get(&service_key(&service.group, &service.name))
-                    .is_some_and(|s| s.state.opstatus.is_failure());
                 if failing && let Err(e) = self.table.apply_edit(&edit, false) {
                     tracing::warn!(error = %e, "lvs.alert binding");
                 }
             }
         }
-        self.lb_dirty = true;
+        self.dirty = true;
+    }
+
+    /// Per-host health (after rise/fall) into the table; returns the lines
+    /// logged.
+    pub fn set_host_health(&mut self, from: &ServiceRef, host: &str, up: bool, unix: i64) {
+        for (vs, rs) in self.table.set_host_health(from, host, up) {
+            self.dirty = true;
+            let line = format!(
+                "{unix} lb {vs} {rs} health {} (from {from})",
+                if up { "up" } else { "down" }
+            );
+            push_bounded(&mut self.log, line, self.histlength);
+        }
     }
 
     /// Apply a service's lvs.alert edits as its state says (level-triggered).
-    pub(super) fn apply_lvs_edits_of(
-        &mut self,
-        service: &Service,
-        add: bool,
-        now: &Now,
-        why: &str,
-    ) {
-        for edit in Self::lvs_edits_of(service) {
-            self.lb_edit(
+    pub fn apply_lvs_edits_of(&mut self, service: &Service, add: bool, unix: i64, why: &str) {
+        for edit in lvs_edits_of(service) {
+            self.edit(
                 &edit,
                 add,
-                now,
+                unix,
                 &format!("{why} of {}", service.reference()),
             );
         }
     }
 
-    /// One explicit table edit; returns the log line.
-    pub(super) fn lb_edit(&mut self, edit: &LbEdit, add: bool, now: &Now, why: &str) -> String {
+    /// One explicit table edit (an lvs.alert line, an `lb` action); returns
+    /// the log line.
+    pub fn edit(&mut self, edit: &LbEdit, add: bool, unix: i64, why: &str) -> String {
         self.table.ensure_virtual(edit, &VirtualDefaults::default());
         let verb = if add { "add" } else { "remove" };
         let real = match edit.real_port {
@@ -81,34 +110,61 @@ impl Supervisor {
         let line = match self.table.apply_edit(edit, add) {
             Ok(change) => {
                 if change.is_changed() {
-                    self.lb_dirty = true;
+                    self.dirty = true;
                 }
-                format!(
-                    "{} lb {verb} {} {real} ({why})",
-                    now.unix, edit.virtual_addr
-                )
+                format!("{unix} lb {verb} {} {real} ({why})", edit.virtual_addr)
             }
             Err(e) => format!(
-                "{} lb {verb} {} {real} failed: {e} ({why})",
-                now.unix, edit.virtual_addr
+                "{unix} lb {verb} {} {real} failed: {e} ({why})",
+                edit.virtual_addr
             ),
         };
         tracing::info!("{line}");
-        push_bounded(
-            &mut self.lb_log,
-            line.clone(),
-            self.config.settings.histlength,
-        );
+        push_bounded(&mut self.log, line.clone(), self.histlength);
         line
     }
 
-    /// Bring the data planes in step with the table (level-triggered).
-    pub(super) async fn reconcile_lb(&mut self) {
-        self.lb_dirty = false;
+    /// An operator's change to one real server (`lb drain|maint|ready|weight`);
+    /// returns the virtual service's name and the real server's address.
+    pub fn set(
+        &mut self,
+        vs: &str,
+        rs: &str,
+        change: LbChange,
+        unix: i64,
+    ) -> Result<(String, SocketAddr, String), String> {
+        let name = self
+            .table
+            .find_virtual(vs)
+            .map_err(|e| e.to_string())?
+            .to_string();
+        let addr = self.table.find_real(&name, rs).map_err(|e| e.to_string())?;
+        let result = match change {
+            LbChange::Drain => self.table.set_admin(&name, addr, AdminState::Drain),
+            LbChange::Maint => self.table.set_admin(&name, addr, AdminState::Maint),
+            LbChange::Ready => self.table.set_admin(&name, addr, AdminState::Ready),
+            LbChange::Weight { weight } => self.table.set_weight(&name, addr, weight),
+        };
+        result.map_err(|e| e.to_string())?;
+        self.dirty = true;
+        let line = format!("{unix} lb {name} {addr} {change:?} (cli)");
+        tracing::info!("{line}");
+        push_bounded(&mut self.log, line.clone(), self.histlength);
+        Ok((name, addr, line))
+    }
+
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// Bring the data planes in step with the table. Proxies and IPVS are
+    /// updated here (in-memory swaps and synchronous netlink requests);
+    /// nftables gets the wanted table and runs `nft` in its own task.
+    pub async fn reconcile(&mut self, unix: i64) {
+        self.dirty = false;
         for change in self.table.update_quorum() {
             let line = format!(
-                "{} lb {} quorum {} (live weight {}, quorum {}, hysteresis {})",
-                unix_now(),
+                "{unix} lb {} quorum {} (live weight {}, quorum {}, hysteresis {})",
                 change.service,
                 if change.up { "gained" } else { "lost" },
                 change.live_weight,
@@ -116,66 +172,60 @@ impl Supervisor {
                 change.hysteresis
             );
             tracing::warn!("{line}");
-            push_bounded(&mut self.lb_log, line, self.config.settings.histlength);
+            push_bounded(&mut self.log, line, self.histlength);
         }
         let desired = self.table.desired();
-        for op in self.planes.apply(&desired).await {
-            tracing::info!(?op, "data plane");
+        if let Some(planes) = &mut self.planes {
+            for op in planes.apply(&desired).await {
+                tracing::info!(?op, "data plane");
+            }
         }
     }
 
-    pub(super) fn lb_show(&self) -> Response {
-        let all = self.planes.all_conn_counts();
+    /// The report behind `lb show`, with the data planes' counters.
+    pub fn report(&self) -> Report {
+        let all = self
+            .planes
+            .as_ref()
+            .map(DataPlanes::all_conn_counts)
+            .unwrap_or_default();
         let counts =
             |vs: &str, rs: SocketAddr| all.get(&(vs.to_string(), rs)).copied().unwrap_or_default();
-        let report = self.table.report(Some(&counts));
-        let mut text = crate::render::lb_table(&report);
-        if !self.lb_log.is_empty() {
-            text.push_str("\nrecent changes:\n");
-            for line in self.lb_log.iter().rev().take(10).rev() {
-                text.push_str(&format!("  {line}\n"));
-            }
-        }
-        Response::Lb {
-            text,
-            json: serde_json::to_value(&report).unwrap_or_default(),
-        }
+        self.table.report(Some(&counts))
     }
 
-    pub(super) fn lb_set(&mut self, vs: &str, rs: &str, change: LbChange) -> Response {
-        let name = match self.table.find_virtual(vs) {
-            Ok(n) => n.to_string(),
-            Err(e) => return error(e.to_string()),
-        };
-        let addr = match self.table.find_real(&name, rs) {
-            Ok(a) => a,
-            Err(e) => return error(e.to_string()),
-        };
-        let result = match change {
-            LbChange::Drain => self.table.set_admin(&name, addr, AdminState::Drain),
-            LbChange::Maint => self.table.set_admin(&name, addr, AdminState::Maint),
-            LbChange::Ready => self.table.set_admin(&name, addr, AdminState::Ready),
-            LbChange::Weight { weight } => self.table.set_weight(&name, addr, weight),
-        };
-        match result {
-            Ok(_) => {
-                self.lb_dirty = true;
-                let line = format!("{} lb {name} {addr} {change:?} (cli)", unix_now());
-                tracing::info!("{line}");
-                push_bounded(
-                    &mut self.lb_log,
-                    line.clone(),
-                    self.config.settings.histlength,
-                );
-                push_bounded(
-                    &mut self.persisted.alert_history,
-                    line,
-                    self.config.settings.histlength,
-                );
-                self.dirty = true;
-                ok(format!("{name} {addr}: {change:?}"))
-            }
-            Err(e) => error(e.to_string()),
+    /// Proxy backend counters for the metrics page.
+    pub fn stats(&self) -> Vec<(String, crate::lb::proxy::BackendStats)> {
+        self.planes
+            .as_ref()
+            .map(DataPlanes::stats)
+            .unwrap_or_default()
+    }
+
+    /// At daemon stop: leave or remove the kernel tables.
+    pub async fn stop(&mut self) {
+        if let Some(planes) = &mut self.planes {
+            planes.stop().await;
         }
     }
+}
+
+/// Every `lvs.alert`/`lb` edit in a service's alert lines (failure and up
+/// alerts), deduplicated by (virtual, real).
+pub(super) fn lvs_edits_of(service: &Service) -> Vec<LbEdit> {
+    let mut edits: Vec<LbEdit> = Vec::new();
+    for period in &service.periods {
+        for line in period.alerts.iter().chain(&period.upalerts) {
+            if let Action::Lb(edit) = &line.action
+                && !edits.iter().any(|e| {
+                    e.virtual_addr == edit.virtual_addr
+                        && e.real_addr == edit.real_addr
+                        && e.real_port == edit.real_port
+                })
+            {
+                edits.push(edit.clone());
+            }
+        }
+    }
+    edits
 }

@@ -1,76 +1,24 @@
-//! The supervisor's side of mon's client protocol: answers the commands that read or change state (list, enable/disable, ack, reset, test, set/get, ...) in mon's reply formats.
+//! The mon protocol's front door: answers the listener's commands in mon's reply formats — reads (list, get, dump) straight from the parts, changes (enable/disable, ack, reset, test, set, ...) through the operations vocabulary; traps go to the one result path.
 
-use std::sync::Arc;
-
-use arc_swap::ArcSwap;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
-use super::{Supervisor, describe_monitor, first_due, load, unix_now, wall_now};
-use crate::config::model::Config;
-use crate::control::proto::{Response, Target};
-use crate::control::unix::ControlCall;
-use crate::monproto::server::{self, ServerSettings};
-use crate::monproto::trap::Trap;
+use super::Supervisor;
+use super::cli::describe_monitor;
+use super::ops::{OpError, Operation};
+use crate::control::proto::Target;
+use crate::monproto::server::MonCall;
 use crate::monproto::{
     self, Command, List, OpstatusRecord, Reply, StateKind, Test, TestAlert, esc_str,
 };
-use crate::service::{AlertDecision, AlertKind, OpStatus, Outcome, ServiceState, Source};
+use crate::service::{AlertKind, OpStatus};
 use crate::state::{self, service_key};
-
-/// Bind mon's client port and serve it. A port that cannot be bound (in
-/// use, no permission) is logged and the daemon runs without it: the
-/// control socket and monitoring keep working.
-pub(super) async fn start_listener(
-    config: &Config,
-    calls: mpsc::Sender<ControlCall>,
-    shutdown: CancellationToken,
-) {
-    let settings = match ServerSettings::from_settings(&config.settings) {
-        None => return,
-        Some(Err(e)) => {
-            tracing::error!("mon protocol listener not started: {e}");
-            return;
-        }
-        Some(Ok(s)) => s,
-    };
-    let auth: server::SharedAuth = Arc::new(ArcSwap::from_pointee(server::load_auth(&settings)));
-    if let Some(addr) = config.settings.trap_listener {
-        match tokio::net::UdpSocket::bind(addr).await {
-            Ok(socket) => {
-                tracing::info!(%addr, "mon traps listening");
-                tokio::spawn(server::serve_traps(
-                    socket,
-                    auth.clone(),
-                    calls.clone(),
-                    shutdown.clone(),
-                ));
-            }
-            Err(e) => {
-                tracing::error!(%addr, error = %e, "cannot listen for mon traps; running without them")
-            }
-        }
-    }
-    match tokio::net::TcpListener::bind(settings.addr).await {
-        Ok(listener) => {
-            tracing::info!(addr = %settings.addr, "mon protocol listening");
-            tokio::spawn(server::serve(listener, settings, auth, calls, shutdown));
-        }
-        Err(e) => tracing::error!(
-            addr = %settings.addr,
-            error = %e,
-            "cannot listen for mon clients (moncmd, monshow); running without the mon port"
-        ),
-    }
-}
 
 impl Supervisor {
     /// mon's `list pids`: `server PID`, then `group service PID` for every
     /// mon.d script running now (in-process monitors have no process).
     fn mon_pids(&self) -> Vec<String> {
         let mut lines = vec![format!("server {}", std::process::id())];
-        for slot in self.slots.values() {
+        for slot in self.services.slots.values() {
             let pid = slot.pid.load(std::sync::atomic::Ordering::Relaxed);
             if slot.running && pid != 0 {
                 lines.push(format!(
@@ -83,13 +31,76 @@ impl Supervisor {
         lines
     }
 
+    /// Answer one call from the mon listener; true when a client asked
+    /// the daemon to stop (`term`).
+    pub(super) fn on_mon_call(&mut self, call: MonCall) -> bool {
+        match call {
+            MonCall::Command {
+                command,
+                user,
+                view,
+                reply,
+            } => {
+                self.mon_command(command, user.as_deref(), view.as_deref(), reply);
+                false
+            }
+            MonCall::Trap { trap, from } => {
+                self.on_trap(trap, from);
+                false
+            }
+            MonCall::Terminate => true,
+        }
+    }
+
+    /// Commands whose answer waits for a file (savestate, list dtlog)
+    /// answer from a task once the writer is done; the rest at once.
     pub(super) fn mon_command(
         &mut self,
         command: Command,
-        user: Option<String>,
-        view: Option<String>,
-    ) -> Response {
-        Response::Mon(self.mon_reply(command, user.as_deref(), view.as_deref()))
+        user: Option<&str>,
+        view: Option<&str>,
+        reply: tokio::sync::oneshot::Sender<Reply>,
+    ) {
+        match command {
+            Command::SaveState { .. } => {
+                // keepmon saves everything it knows at once; `what` only narrows mon's files.
+                let saved = self.save_state_confirmed();
+                tokio::spawn(async move {
+                    let answer = match saved.await {
+                        Ok(Ok(())) => Reply::ok("savestate completed"),
+                        _ => Reply::fail(
+                            "savestate error, cannot write the state file (see the log)",
+                        ),
+                    };
+                    let _ = reply.send(answer);
+                });
+            }
+            Command::List { what: List::Dtlog } => {
+                if !self.config.settings.dtlogging {
+                    let _ = reply.send(Reply::fail("list dtlog error, dtlogging is not turned on"));
+                    return;
+                }
+                let read = self.writer.read(&self.config.settings.dtlogfile);
+                tokio::spawn(async move {
+                    let answer = match read.await {
+                        Ok(Ok(Some(text))) => Reply::ok("list dtlog completed").with_lines(
+                            text.lines()
+                                .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+                                .map(str::to_string)
+                                .collect(),
+                        ),
+                        // No downtime yet: an empty log, not an error.
+                        Ok(Ok(None)) => Reply::ok("list dtlog completed"),
+                        _ => Reply::fail("list dtlog error, cannot open dtlog"),
+                    };
+                    let _ = reply.send(answer);
+                });
+            }
+            command => {
+                let answer = self.mon_reply(command, user, view);
+                self.reply_when_saved(reply, answer);
+            }
+        }
     }
 
     fn mon_reply(&mut self, command: Command, user: Option<&str>, view: Option<&str>) -> Reply {
@@ -104,29 +115,23 @@ impl Supervisor {
             } => self.mon_ack(&group, &service, user.unwrap_or(""), &comment),
             Command::Reset { stopped, keepstate } => self.mon_reset(stopped, keepstate),
             Command::Stop => {
-                self.scheduler_running = false;
-                self.stopped_since = unix_now();
+                self.execute(Operation::Pause).ok();
                 Reply::ok("stop completed")
             }
             Command::Start => {
-                self.scheduler_running = true;
+                self.execute(Operation::Resume).ok();
                 Reply::ok("start completed")
-            }
-            Command::SaveState { .. } => {
-                // keepmon saves everything it knows at once; `what` only narrows mon's files.
-                self.dirty = true;
-                self.save_if_dirty();
-                if self.dirty {
-                    Reply::fail("savestate error, cannot write the state file (see the log)")
-                } else {
-                    Reply::ok("savestate completed")
-                }
             }
             Command::LoadState { what } => self.mon_loadstate(&what),
             Command::Test { test } => self.mon_test(test),
-            Command::ClearTimers { group, service } => self.mon_clear_timers(&group, &service),
+            Command::ClearTimers { group, service } => {
+                match self.execute(Operation::ClearTimers { group, service }) {
+                    Ok(_) => Reply::ok("clear timers completed"),
+                    Err(_) => Reply::fail("unknown group"),
+                }
+            }
             Command::SetMaxkeep { keep } => {
-                self.config.settings.histlength = keep;
+                self.execute(Operation::SetHistLength(keep)).ok();
                 Reply::ok("set completed")
             }
             Command::GetMaxkeep => Reply::ok("get completed").with_lines(vec![format!(
@@ -147,7 +152,7 @@ impl Supervisor {
             Command::Servertime => {
                 let local = chrono::Local::now().format("%a %b %e %H:%M:%S %Y");
                 Reply::ok("servertime completed")
-                    .with_lines(vec![format!("{} {local}", unix_now())])
+                    .with_lines(vec![format!("{} {local}", super::unix_now())])
             }
             Command::SetView { view: Some(name) } => {
                 if self.config.views.contains_key(&name) {
@@ -170,14 +175,17 @@ impl Supervisor {
             | Command::SetView { view: None }
             | Command::GetView
             | Command::ReloadAuth
-            | Command::Term => Reply::fail("command could not be executed"),
+            | Command::Term
+            // Answered in `mon_command`.
+            | Command::SaveState { .. } => Reply::fail("command could not be executed"),
         }
     }
 
     /// Services in (group, service) order, filtered by the client's view.
     fn mon_services(&self, view: Option<&str>) -> Vec<(String, String)> {
         let members = view.and_then(|v| self.config.views.get(v));
-        self.slots
+        self.services
+            .slots
             .values()
             .filter(|s| {
                 members.is_none_or(|m| {
@@ -190,7 +198,7 @@ impl Supervisor {
     }
 
     fn mon_list(&self, what: List, view: Option<&str>) -> Reply {
-        let now = unix_now();
+        let now = super::unix_now();
         let records = |filter: &dyn Fn(u8) -> bool| -> Vec<String> {
             self.mon_services(view)
                 .iter()
@@ -200,13 +208,14 @@ impl Supervisor {
                 .collect()
         };
         match what {
-            List::State => {
-                Reply::ok("list state completed").with_lines(vec![if self.scheduler_running {
-                    "scheduler running".to_string()
-                } else {
-                    format!("scheduler stopped since {}", self.stopped_since)
-                }])
-            }
+            List::State => Reply::ok("list state completed").with_lines(vec![if self
+                .services
+                .scheduler_running
+            {
+                "scheduler running".to_string()
+            } else {
+                format!("scheduler stopped since {}", self.services.stopped_since)
+            }]),
             List::Watch => Reply::ok("list watch completed").with_lines(
                 self.mon_services(view)
                     .into_iter()
@@ -221,7 +230,7 @@ impl Supervisor {
                         .iter()
                         .map(|h| {
                             let bare = h.trim_start_matches('*');
-                            if h.starts_with('*') || self.persisted.disabled.hosts.contains(bare) {
+                            if h.starts_with('*') || self.services.disabled.hosts.contains(bare) {
                                 format!("*{bare}")
                             } else {
                                 bare.to_string()
@@ -273,14 +282,14 @@ impl Supervisor {
                 Reply::ok("list disabled completed").with_lines(self.disabled_lines(view))
             }
             List::Alerthist => Reply::ok("list alerthist completed").with_lines(
-                self.persisted
+                self.services
                     .alert_history
                     .iter()
                     .map(|l| esc_str(l, false))
                     .collect(),
             ),
             List::Failurehist => Reply::ok("list failurehist completed").with_lines(
-                self.persisted
+                self.services
                     .failure_history
                     .iter()
                     .map(|l| esc_str(l, false))
@@ -326,24 +335,7 @@ impl Supervisor {
                 }
                 Reply::ok("list deps completed").with_lines(lines)
             }
-            List::Dtlog => {
-                if !self.config.settings.dtlogging {
-                    return Reply::fail("list dtlog error, dtlogging is not turned on");
-                }
-                match std::fs::read_to_string(&self.config.settings.dtlogfile) {
-                    Ok(text) => Reply::ok("list dtlog completed").with_lines(
-                        text.lines()
-                            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-                            .map(str::to_string)
-                            .collect(),
-                    ),
-                    // No downtime yet: an empty log, not an error.
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        Reply::ok("list dtlog completed")
-                    }
-                    Err(_) => Reply::fail("list dtlog error, cannot open dtlog"),
-                }
-            }
+            List::Dtlog => Reply::fail("command could not be executed"),
             List::Aliases { names } => {
                 let names: Vec<String> = if names.is_empty() {
                     self.config.aliases.keys().cloned().collect()
@@ -396,7 +388,7 @@ impl Supervisor {
                 .filter(|h| {
                     h.starts_with('*')
                         || self
-                            .persisted
+                            .services
                             .disabled
                             .hosts
                             .contains(h.trim_start_matches('*'))
@@ -408,13 +400,12 @@ impl Supervisor {
             }
         }
         for (g, s) in self.mon_services(view) {
-            if self.persisted.disabled.watches.contains(&g)
-                && !lines.contains(&format!("watch {g}"))
+            if self.services.disabled.watches.contains(&g) && !lines.contains(&format!("watch {g}"))
             {
                 lines.push(format!("watch {g}"));
             }
             if self
-                .persisted
+                .services
                 .disabled
                 .services
                 .contains(&service_key(&g, &s))
@@ -428,7 +419,7 @@ impl Supervisor {
     /// One service's opstatus record, None when it does not exist.
     fn opstatus_record(&self, group: &str, service: &str) -> Option<OpstatusRecord> {
         let key = service_key(group, service);
-        let slot = self.slots.get(&key)?;
+        let slot = self.services.slots.get(&key)?;
         let svc = self.service_config(&key)?;
         let st = &slot.state;
         let now = Instant::now();
@@ -449,12 +440,12 @@ impl Supervisor {
             exitval: Some(st.exitval),
             timer: slot
                 .next_due
-                .filter(|_| self.scheduler_running && !slot.running)
+                .filter(|_| self.services.scheduler_running && !slot.running)
                 .map(|d| d.saturating_duration_since(now).as_secs() as i64)
                 .or(Some(0)),
             last_success: st.last_success,
-            last_trap: self.last_traps.get(&key).map(|t| t.0),
-            last_traphost: self.last_traps.get(&key).map(|t| t.1.clone()),
+            last_trap: self.services.last_traps.get(&key).map(|t| t.0),
+            last_traphost: self.services.last_traps.get(&key).map(|t| t.1.clone()),
             last_check: st.last_check,
             ack: st.ack.as_ref().map(|a| a.time).unwrap_or(0),
             ack_comment: st
@@ -463,7 +454,7 @@ impl Supervisor {
                 .map(|a| a.comment.clone())
                 .unwrap_or_default(),
             alerts_sent: st.periods.values().map(|p| u64::from(p.alert_sent)).sum(),
-            depstatus: Some(self.gates(svc).depend_ok),
+            depstatus: Some(self.services.gates(svc).depend_ok),
             depend: expr_text(&svc.depend),
             hostdepend: svc
                 .hostdepend
@@ -497,49 +488,25 @@ impl Supervisor {
 
     fn mon_disable(&mut self, target: Target, disable: bool) -> Reply {
         let verb = if disable { "disable" } else { "enable" };
-        // mon: a host that is the only member of a hostgroup takes that watch with it.
-        let singleton_watches: Vec<String> = match &target {
-            Target::Host { hosts } => self
-                .config
-                .hostgroups
-                .iter()
-                .filter(|(name, hg)| {
-                    hg.hosts.len() == 1
-                        && hosts
-                            .iter()
-                            .any(|h| h == hg.hosts[0].trim_start_matches('*'))
-                        && self.config.watches.contains_key(*name)
-                })
-                .map(|(name, _)| name.clone())
-                .collect(),
-            _ => Vec::new(),
+        let operation = if disable {
+            Operation::Disable(target.clone())
+        } else {
+            Operation::Enable(target.clone())
         };
-        let response = self.set_disabled(target.clone(), disable);
-        if let Response::Error { message } = &response {
-            tracing::debug!(message, "mon {verb} refused");
-            return match (&target, disable) {
-                (Target::Watch { group }, true) => {
+        if let Err(e) = self.execute(operation) {
+            tracing::debug!(error = %e, "mon {verb} refused");
+            return match (&target, disable, e) {
+                (_, _, OpError::UnknownHosts(unknown)) => Reply::fail(format!(
+                    "{verb} host failed, host(s) {} do not exist",
+                    unknown.join(" ")
+                )),
+                (Target::Watch { group }, true, _) => {
                     Reply::fail(format!("disable error, unknown watch \"{group}\""))
                 }
-                (Target::Watch { .. }, false) => Reply::fail("enable error, unknown watch"),
-                (Target::Service { .. }, true) => Reply::fail("disable error, unknown service"),
-                (Target::Service { .. }, false) => Reply::fail("enable error, unknown group"),
-                (Target::Host { hosts }, _) => {
-                    let known = self.known_hosts();
-                    let unknown: Vec<&str> = hosts
-                        .iter()
-                        .map(String::as_str)
-                        .filter(|h| !known.contains(h))
-                        .collect();
-                    Reply::fail(format!(
-                        "{verb} host failed, host(s) {} do not exist",
-                        unknown.join(" ")
-                    ))
-                }
+                (Target::Watch { .. }, false, _) => Reply::fail("enable error, unknown watch"),
+                (_, true, _) => Reply::fail("disable error, unknown service"),
+                (_, false, _) => Reply::fail("enable error, unknown group"),
             };
-        }
-        for group in singleton_watches {
-            self.set_disabled(Target::Watch { group }, disable);
         }
         match (&target, disable) {
             (Target::Watch { .. }, true) => Reply::ok("disable watch completed"),
@@ -550,81 +517,18 @@ impl Supervisor {
         }
     }
 
-    /// Apply a trap like a monitor result (`-T` on its alerts). A trap for
-    /// an unknown group goes to the `default` watch, and an unknown service
-    /// there to the `default` service, when they exist (mon's catch-all).
-    pub(super) fn mon_trap(&mut self, trap: Trap, from: String) -> Response {
-        let mut group = trap.group.clone();
-        let mut service = trap.service.clone();
-        if !self.config.watches.contains_key(&group) && self.config.watches.contains_key("default")
-        {
-            group = "default".to_string();
-        }
-        if group == "default"
-            && let Some(w) = self.config.watches.get("default")
-            && !w.services.contains_key(&service)
-            && w.services.contains_key("default")
-        {
-            service = "default".to_string();
-        }
-        let Ok(svc) = self.find(&group, &service) else {
-            tracing::warn!(group = %trap.group, service = %trap.service, from, "trap for an undefined service dropped");
-            return Response::Error {
-                message: format!("trap for undefined {}/{}", trap.group, trap.service),
-            };
-        };
-        let now = wall_now();
-        let key = service_key(&group, &service);
-        let outcome = Outcome {
-            exit: trap.exit,
-            summary: trap.summary.clone(),
-            detail: trap.detail.clone(),
-            source: Source::Trap,
-            timed_out: false,
-        };
-        tracing::info!(group, service, from, exit = trap.exit, "trap received");
-        if !self.record_external(&svc, outcome, &now, "trap", false) {
-            return Response::Error {
-                message: "service has no state".into(),
-            };
-        }
-        self.last_traps.insert(key.clone(), (now.unix, from));
-        self.trap_timers.on_trap(&key, tokio::time::Instant::now());
-        Response::Ok {
-            message: "trap applied".into(),
-        }
-    }
-
-    fn known_hosts(&self) -> Vec<&str> {
-        self.config
-            .hostgroups
-            .values()
-            .flat_map(|g| g.hosts.iter().map(|h| h.trim_start_matches('*')))
-            .collect()
-    }
-
     fn mon_ack(&mut self, group: &str, service: &str, user: &str, comment: &str) -> Reply {
-        if !self.config.watches.contains_key(group) {
-            return Reply::fail("unknown group");
-        }
-        let Ok(svc) = self.find(group, service) else {
-            return Reply::fail("unknown service");
+        let operation = Operation::Ack {
+            group: group.to_string(),
+            service: service.to_string(),
+            user: Some(user.to_string()),
+            comment: comment.to_string(),
         };
-        let now = wall_now();
-        let gates = self.gates(&svc);
-        let Some(slot) = self.slots.get_mut(&service_key(group, service)) else {
-            return Reply::fail("unknown service");
-        };
-        match slot
-            .state
-            .acknowledge(&svc, &now, &gates, &format!("{user}: {comment}"))
-        {
-            Ok(decisions) => {
-                self.fire_alerts(&svc, decisions, &now);
-                self.dirty = true;
-                Reply::ok("ack completed")
-            }
-            Err(_) => Reply::fail("service is in a non-failure state"),
+        match self.execute(operation) {
+            Ok(_) => Reply::ok("ack completed"),
+            Err(OpError::UnknownGroup(_)) => Reply::fail("unknown group"),
+            Err(OpError::NotFailing(_)) => Reply::fail("service is in a non-failure state"),
+            Err(_) => Reply::fail("unknown service"),
         }
     }
 
@@ -633,27 +537,15 @@ impl Supervisor {
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| "localhost".to_string());
         let pid = std::process::id();
-        if let Err(message) = self.reload() {
-            tracing::error!("reset refused, the old config keeps running:\n{message}");
-            return Reply::fail(format!(
-                "reset PID {pid}@{host} failed, error in config file"
-            ));
-        }
-        if !keepstate {
-            // mon's reset forgets every service's state and the disabled
-            // watches and services (disabled hosts stay disabled).
-            for slot in self.slots.values_mut() {
-                slot.state = ServiceState::default();
+        match self.execute(Operation::Reset { stopped, keepstate }) {
+            Ok(_) => Reply::ok(format!("reset PID {pid}@{host}")),
+            Err(e) => {
+                tracing::error!("reset refused: {e}");
+                Reply::fail(format!(
+                    "reset PID {pid}@{host} failed, error in config file"
+                ))
             }
-            self.persisted.disabled.watches.clear();
-            self.persisted.disabled.services.clear();
-            self.dirty = true;
         }
-        if stopped {
-            self.scheduler_running = false;
-            self.stopped_since = unix_now();
-        }
-        Reply::ok(format!("reset PID {pid}@{host}"))
     }
 
     fn mon_loadstate(&mut self, what: &[StateKind]) -> Reply {
@@ -670,22 +562,22 @@ impl Supervisor {
         };
         let all = what.contains(&StateKind::All);
         if all || what.contains(&StateKind::Disabled) {
-            self.persisted.disabled = loaded.disabled;
+            self.services.disabled = loaded.disabled;
         }
         if all || what.contains(&StateKind::Opstatus) {
             for (key, state) in loaded.services {
-                if let Some(slot) = self.slots.get_mut(&key) {
+                if let Some(slot) = self.services.slots.get_mut(&key) {
                     slot.state = state;
                 }
             }
         }
-        self.dirty = true;
+        self.services.touch();
         Reply::ok("loadstate completed")
     }
 
     fn mon_test(&mut self, test: Test) -> Reply {
         match test {
-            Test::Config => match load(&self.options) {
+            Test::Config => match super::load(&self.options) {
                 Ok(_) => Reply::ok("test config completed OK, no errors found"),
                 Err(e) => Reply::fail("test config completed, errors found in config file")
                     .with_lines(
@@ -696,13 +588,14 @@ impl Supervisor {
                     ),
             },
             Test::Monitor { group, service } => {
-                match self.slots.get_mut(&service_key(&group, &service)) {
+                let operation = Operation::TestMonitor {
+                    group: group.clone(),
+                    service: service.clone(),
+                };
+                match self.execute(operation) {
+                    Ok(_) => Reply::ok("test monitor completed"),
                     // mon prints "not defined" and then 220; keepmon says 520.
-                    None => Reply::fail(format!("{group} {service} not defined")),
-                    Some(slot) => {
-                        slot.next_due = Some(Instant::now());
-                        Reply::ok("test monitor completed")
-                    }
+                    Err(_) => Reply::fail(format!("{group} {service} not defined")),
                 }
             }
             Test::Alert {
@@ -712,68 +605,39 @@ impl Supervisor {
                 retval,
                 period,
             } => {
-                let Ok(svc) = self.find(&group, &service) else {
-                    return Reply::fail(format!("{group} {service} not defined"));
+                let kind = match kind {
+                    TestAlert::Alert => AlertKind::Failure,
+                    TestAlert::Upalert => AlertKind::Up,
+                    TestAlert::Startupalert => AlertKind::Startup,
+                    TestAlert::Ackalert => AlertKind::Ack,
+                    TestAlert::Disablealert => AlertKind::Disable,
                 };
-                let Some(block) = svc.periods.iter().find(|p| p.key == period) else {
-                    return Reply::fail("period not defined");
+                let operation = Operation::TestAlert {
+                    group: group.clone(),
+                    service: service.clone(),
+                    kind,
+                    period: Some(period),
+                    exit: retval,
                 };
-                let (lines, alert_kind) = match kind {
-                    TestAlert::Alert => (&block.alerts, AlertKind::Failure),
-                    TestAlert::Upalert => (&block.upalerts, AlertKind::Up),
-                    TestAlert::Startupalert => (&block.startupalerts, AlertKind::Startup),
-                    TestAlert::Ackalert => (&block.ackalerts, AlertKind::Ack),
-                    TestAlert::Disablealert => (&block.disablealerts, AlertKind::Disable),
-                };
-                let decisions: Vec<AlertDecision> = lines
-                    .iter()
-                    .map(|a| AlertDecision {
-                        period: block.key.clone(),
-                        kind: alert_kind,
-                        source: Source::Monitor,
-                        alert: a.clone(),
-                        exit: retval,
-                        stdin: "test\ntest detail\n".to_string(),
-                        counts: false,
-                    })
-                    .collect();
-                let now = wall_now();
-                self.fire_alerts(&svc, decisions, &now);
-                Reply::ok("test alert completed")
+                match self.execute(operation) {
+                    Ok(_) => Reply::ok("test alert completed"),
+                    Err(OpError::UnknownPeriod(_)) => Reply::fail("period not defined"),
+                    Err(_) => Reply::fail(format!("{group} {service} not defined")),
+                }
             }
         }
-    }
-
-    fn mon_clear_timers(&mut self, group: &str, service: &str) -> Reply {
-        let Ok(svc) = self.find(group, service) else {
-            return Reply::fail("unknown group");
-        };
-        let randstart = self.config.settings.randstart;
-        let Some(slot) = self.slots.get_mut(&service_key(group, service)) else {
-            return Reply::fail("unknown group");
-        };
-        let st = &mut slot.state;
-        st.consec_failures = 0;
-        st.last_alert = None;
-        for p in st.periods.values_mut() {
-            p.last_alert = None;
-            p.alert_sent = 0;
-            p.first_fail_time = None;
-            p.fail_count = 0;
-        }
-        if !slot.running {
-            slot.next_due = first_due(&svc, Instant::now(), randstart);
-        }
-        self.dirty = true;
-        Reply::ok("clear timers completed")
     }
 
     /// `set`: only the opstatus (by mon's names) can be set; mon's `set`
     /// could overwrite any internal field, which keepmon does not allow.
     fn mon_set(&mut self, group: &str, service: &str, var: &str, value: &str) -> Reply {
-        let Some(slot) = self.slots.get_mut(&service_key(group, service)) else {
+        if !self
+            .services
+            .slots
+            .contains_key(&service_key(group, service))
+        {
             return Reply::fail(format!("{group},{service} not defined"));
-        };
+        }
         if var != "opstatus" {
             return Reply::fail(format!(
                 "set error, \"{}\" cannot be set (settable: opstatus, maxkeep)",
@@ -783,10 +647,15 @@ impl Supervisor {
         let Some(status) = opstatus_by_name(value.trim()) else {
             return Reply::fail("undefined opstatus");
         };
-        slot.state.last_opstatus = slot.state.opstatus;
-        slot.state.opstatus = status;
-        self.dirty = true;
-        Reply::ok("set completed")
+        let operation = Operation::SetOpstatus {
+            group: group.to_string(),
+            service: service.to_string(),
+            status,
+        };
+        match self.execute(operation) {
+            Ok(_) => Reply::ok("set completed"),
+            Err(_) => Reply::fail(format!("{group},{service} not defined")),
+        }
     }
 
     /// `get`: any field of the opstatus record (mon's `_`-prefixed internal
@@ -795,7 +664,7 @@ impl Supervisor {
         let Some(record) = self.opstatus_record(group, service) else {
             return Reply::fail(format!("{group},{service} not defined"));
         };
-        let line = monproto::opstatus_line(&record, unix_now());
+        let line = monproto::opstatus_line(&record, super::unix_now());
         let wanted = match var.trim_start_matches('_') {
             "op_status" => "opstatus",
             "last_op_status" => "last_opstatus",
@@ -809,14 +678,16 @@ impl Supervisor {
             .map(|(_, v)| v.to_string())
             .or_else(|| match wanted {
                 "failure_count" => Some(
-                    self.slots
+                    self.services
+                        .slots
                         .get(&service_key(group, service))?
                         .state
                         .failure_count
                         .to_string(),
                 ),
                 "consec_failures" => Some(
-                    self.slots
+                    self.services
+                        .slots
                         .get(&service_key(group, service))?
                         .state
                         .consec_failures

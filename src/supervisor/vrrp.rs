@@ -1,4 +1,4 @@
-//! The supervisor's VRRP side: starts and stops instance tasks on start, reload and shutdown, turns service state and virtual-service quorum into effective priority or FAULT, fires the notify alerts on transitions, and answers `vrrp show`.
+//! The VRRP part: the running instance tasks, started, restarted and stopped from a config diff (unchanged instances keep running with no transition); turns service state and virtual-service quorum into effective priority or FAULT; `vrrp show`.
 //!
 //! Tracking (`vrrp.md` §12.2, keepalived's rules): for each `track` entry
 //! of an instance, a service is *down* while its opstatus is a failure and
@@ -12,24 +12,26 @@ use std::collections::BTreeMap;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Event, Supervisor, ok, push_bounded, unix_now};
-use crate::alert::{self, AlertJob};
-use crate::config::model::{Action, MailAction, TrackTarget, VrrpInstance};
-use crate::control::proto::{Response, VrrpDump};
-use crate::service::{AlertDecision, AlertKind, OpStatus, Source};
-use crate::state::service_key;
-use crate::vrrp::fsm::State;
-use crate::vrrp::instance::{self, Command, Handle, Transition, state_name};
+use crate::config::depend::ServiceRef;
+use crate::config::diff::ConfigDiff;
+use crate::config::model::{Config, TrackTarget, VrrpInstance};
+use crate::control::proto::VrrpDump;
+use crate::vrrp::instance::{self, Command, Handle, Transition};
 
 /// How long shutdown waits for every instance to send priority 0 and drop
 /// its VIPs.
 const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// What tracking reads of the other parts.
+pub(super) struct TrackInputs<'a> {
+    pub service_failing: &'a dyn Fn(&ServiceRef) -> bool,
+    pub quorum_up: &'a dyn Fn(&str) -> Option<bool>,
+}
+
 /// The running instances, by name.
-#[derive(Default)]
-pub(super) struct VrrpInstances {
+pub(super) struct VrrpPart {
     running: BTreeMap<String, Running>,
-    transitions: Option<mpsc::UnboundedSender<Transition>>,
+    transitions: mpsc::UnboundedSender<Transition>,
 }
 
 struct Running {
@@ -39,93 +41,57 @@ struct Running {
     sent: (u8, Option<String>),
 }
 
-impl Supervisor {
-    /// Starts every configured instance (daemon start).
-    pub(super) fn start_vrrp(&mut self) {
-        let names: Vec<String> = self.config.vrrp.keys().cloned().collect();
-        for name in names {
-            self.start_vrrp_instance(&name, None);
+impl VrrpPart {
+    /// Instances report their transitions on `transitions`.
+    pub fn new(transitions: mpsc::UnboundedSender<Transition>) -> VrrpPart {
+        VrrpPart {
+            running: BTreeMap::new(),
+            transitions,
         }
-        self.track_vrrp();
     }
 
-    fn transitions_sender(&mut self) -> mpsc::UnboundedSender<Transition> {
-        if let Some(tx) = &self.vrrp.transitions {
-            return tx.clone();
-        }
-        let (tx, mut rx) = mpsc::unbounded_channel::<Transition>();
-        let events = self.events.clone();
-        tokio::spawn(async move {
-            while let Some(transition) = rx.recv().await {
-                if events.send(Event::Vrrp(transition)).await.is_err() {
-                    break;
-                }
+    /// Start added instances, stop removed ones (priority 0 first), and
+    /// restart changed ones with the new config once the old task is gone.
+    /// At start every instance is added.
+    pub fn reconfigure(&mut self, config: &Config, diff: &ConfigDiff) {
+        let plan = plan(diff);
+        for name in plan.stop.iter().chain(&plan.restart) {
+            let Some(running) = self.running.remove(name) else {
+                continue;
+            };
+            let (done, _) = oneshot::channel();
+            let _ = running.handle.commands.send(Command::Shutdown(done));
+            if plan.restart.contains(name) {
+                self.start(config, name, Some(running.handle.task));
+            } else {
+                tracing::info!(instance = %name, "vrrp instance removed");
             }
-        });
-        self.vrrp.transitions = Some(tx.clone());
-        tx
+        }
+        for name in &plan.start {
+            self.start(config, name, None);
+        }
     }
 
-    fn start_vrrp_instance(&mut self, name: &str, after: Option<tokio::task::JoinHandle<()>>) {
-        let Some(config) = self.config.vrrp.get(name).cloned() else {
+    fn start(&mut self, config: &Config, name: &str, after: Option<tokio::task::JoinHandle<()>>) {
+        let Some(instance) = config.vrrp.get(name).cloned() else {
             return;
         };
-        let transitions = self.transitions_sender();
-        let handle = instance::spawn(config.clone(), transitions, after);
-        tracing::info!(instance = name, interface = %config.interface, vrid = config.vrid.get(), "vrrp instance started");
-        self.vrrp.running.insert(
+        let handle = instance::spawn(instance.clone(), self.transitions.clone(), after);
+        tracing::info!(instance = name, interface = %instance.interface, vrid = instance.vrid.get(), "vrrp instance started");
+        self.running.insert(
             name.to_string(),
             Running {
-                sent: (config.priority, None),
-                config,
+                sent: (instance.priority, None),
+                config: instance,
                 handle,
             },
         );
     }
 
-    /// Reload: instances whose config is unchanged keep running (no
-    /// transition); removed ones shut down (priority 0); changed ones shut
-    /// down and start again with the new config once the old task is gone.
-    pub(super) fn reload_vrrp(&mut self) {
-        let old: Vec<String> = self.vrrp.running.keys().cloned().collect();
-        for name in old {
-            let unchanged = self.config.vrrp.get(&name).is_some_and(|new| {
-                self.vrrp
-                    .running
-                    .get(&name)
-                    .is_some_and(|r| &r.config == new)
-            });
-            if unchanged {
-                continue;
-            }
-            let Some(running) = self.vrrp.running.remove(&name) else {
-                continue;
-            };
-            let (done, _) = oneshot::channel();
-            let _ = running.handle.commands.send(Command::Shutdown(done));
-            if self.config.vrrp.contains_key(&name) {
-                self.start_vrrp_instance(&name, Some(running.handle.task));
-            } else {
-                tracing::info!(instance = %name, "vrrp instance removed");
-            }
-        }
-        let new: Vec<String> = self
-            .config
-            .vrrp
-            .keys()
-            .filter(|n| !self.vrrp.running.contains_key(*n))
-            .cloned()
-            .collect();
-        for name in new {
-            self.start_vrrp_instance(&name, None);
-        }
-        self.track_vrrp();
-    }
-
     /// Shutdown: every master sends priority 0 and drops its VIPs first.
-    pub(super) async fn stop_vrrp(&mut self) {
+    pub async fn stop(&mut self) {
         let mut waits = Vec::new();
-        for (name, running) in std::mem::take(&mut self.vrrp.running) {
+        for (name, running) in std::mem::take(&mut self.running) {
             let (done, wait) = oneshot::channel();
             if running
                 .handle
@@ -144,17 +110,9 @@ impl Supervisor {
     }
 
     /// Recomputes every instance's tracking verdict; sends the changed ones.
-    pub(super) fn track_vrrp(&mut self) {
-        let verdicts: Vec<(String, (u8, Option<String>))> = self
-            .vrrp
-            .running
-            .iter()
-            .map(|(name, running)| (name.clone(), self.track_verdict(&running.config)))
-            .collect();
-        for (name, verdict) in verdicts {
-            let Some(running) = self.vrrp.running.get_mut(&name) else {
-                continue;
-            };
+    pub fn track(&mut self, inputs: &TrackInputs<'_>) {
+        for (name, running) in &mut self.running {
+            let verdict = track_verdict(&running.config, inputs);
             if running.sent == verdict {
                 continue;
             }
@@ -167,186 +125,67 @@ impl Supervisor {
         }
     }
 
-    fn track_verdict(&self, config: &VrrpInstance) -> (u8, Option<String>) {
-        let mut priority = i32::from(config.priority);
-        let mut fault = None;
-        for track in &config.track {
-            let (up, what) = match &track.target {
-                TrackTarget::Service(r) => (
-                    self.slots
-                        .get(&service_key(&r.group, &r.service))
-                        .is_none_or(|s| !s.state.opstatus.is_failure()),
-                    format!("service {r}"),
-                ),
-                TrackTarget::Quorum(vs) => (
-                    self.table.quorum_up(vs).unwrap_or(true),
-                    format!("quorum of virtual server {vs}"),
-                ),
-            };
-            match track.weight {
-                0 if !up && fault.is_none() => fault = Some(format!("tracked {what} is down")),
-                0 => {}
-                w if w > 0 && up => priority += w,
-                w if w < 0 && !up => priority += w,
-                _ => {}
-            }
-        }
-        let priority = if config.priority == crate::vrrp::fsm::OWNER_PRIORITY {
-            config.priority
-        } else {
-            priority.clamp(1, 254) as u8
-        };
-        (priority, fault)
-    }
-
-    /// A transition: log it, keep it in the history, fire the notify alerts.
-    pub(super) fn on_vrrp_transition(&mut self, transition: Transition) {
-        let director = director_name();
-        let summary = format!(
-            "director {director} became {} for {}",
-            state_name(transition.to),
-            transition.instance
-        );
-        let now = unix_now();
-        let line = format!(
-            "vrrp {} {now} {summary} (from {}, priority {}: {})",
-            transition.instance,
-            state_name(transition.from),
-            transition.priority,
-            transition.reason
-        );
-        tracing::info!("{line}");
-        let limit = self.config.settings.histlength;
-        push_bounded(&mut self.persisted.alert_history, line, limit);
-        self.dirty = true;
-        let Some(config) = self.config.vrrp.get(&transition.instance).cloned() else {
-            return;
-        };
-        let timeout = self.config.settings.monitor_timeout;
-        for line in &config.notify {
-            if let Action::Mail(action) = &line.action {
-                self.queue_vrrp_mail(&transition, &config, action, &director, now);
-                continue;
-            }
-            let job = AlertJob {
-                lua: crate::lua::LuaSettings::from_settings(&self.config.settings),
-                group: "vrrp".to_string(),
-                service: transition.instance.clone(),
-                hosts: vec![director.clone()],
-                time: now,
-                description: Some(summary.clone()),
-                opstatus: if transition.to == State::Master {
-                    OpStatus::Ok
-                } else {
-                    OpStatus::Fail
-                },
-                env: vec![
-                    ("VRRP_INSTANCE".into(), transition.instance.clone()),
-                    ("VRRP_STATE".into(), state_name(transition.to).into()),
-                    (
-                        "VRRP_PREVIOUS_STATE".into(),
-                        state_name(transition.from).into(),
-                    ),
-                    ("VRRP_PRIORITY".into(), transition.priority.to_string()),
-                    ("VRRP_REASON".into(), transition.reason.clone()),
-                    ("VRRP_DIRECTOR".into(), director.clone()),
-                ],
-                summary: summary.clone(),
-                detail: transition.reason.clone(),
-                decision: AlertDecision {
-                    period: String::new(),
-                    kind: if transition.to == State::Master {
-                        AlertKind::Up
-                    } else {
-                        AlertKind::Failure
-                    },
-                    source: Source::Monitor,
-                    alert: line.clone(),
-                    exit: i32::from(transition.to != State::Master),
-                    stdin: format!("{summary}\n{}\n", transition.reason),
-                    counts: false,
-                },
-            };
-            tracing::info!(instance = %transition.instance, alert = %line.name, "calling vrrp notify alert");
-            let events = self.events.clone();
-            self.tracker.spawn(async move {
-                let outcome = alert::fire(&job, timeout).await;
-                let _ = events
-                    .send(Event::AlertDone {
-                        group: job.group.clone(),
-                        service: job.service.clone(),
-                        alert: job.decision.alert.name.clone(),
-                        ok: outcome.ok,
-                        message: outcome.message,
-                    })
-                    .await;
-            });
-        }
-    }
-
-    /// A `mail` notify action: the VRRP letter (its own subject, not an
-    /// ALERT line) through the outbox, like every other mail.
-    fn queue_vrrp_mail(
-        &mut self,
-        transition: &Transition,
-        config: &VrrpInstance,
-        action: &MailAction,
-        director: &str,
-        now: i64,
-    ) {
-        let Some(default_from) = self.mail_from() else {
-            tracing::error!(instance = %transition.instance, "mail worker not running; vrrp mail dropped");
-            return;
-        };
-        let addresses: Vec<String> = config
-            .virtual_addresses
-            .iter()
-            .map(|v| format!("{}/{}", v.addr, v.prefix))
-            .collect();
-        let local = super::wall_now().local;
-        let (subject, body) = crate::mail::vrrp_letter(
-            &crate::mail::VrrpTransition {
-                instance: &transition.instance,
-                vrid: config.vrid.get(),
-                interface: &config.interface,
-                from: state_name(transition.from),
-                to: state_name(transition.to),
-                reason: &transition.reason,
-                priority: transition.priority,
-                virtual_addresses: &addresses,
-                host: director,
-            },
-            local,
-        );
-        let letter = crate::mail::Letter {
-            from: action.from.clone().unwrap_or(default_from),
-            to: action.to.clone(),
-            subject: action.subject.clone().unwrap_or(subject),
-            body,
-        };
-        let id = self.queue_letter(letter, format!("vrrp {}", transition.instance), now);
-        tracing::info!(instance = %transition.instance, outbox_id = %id, "vrrp mail queued");
-    }
-
-    pub(super) fn vrrp_dumps(&self) -> Vec<VrrpDump> {
-        self.vrrp
-            .running
+    /// Every instance's status (`vrrp show`, `dump`).
+    pub fn dumps(&self) -> Vec<VrrpDump> {
+        self.running
             .values()
             .map(|r| r.handle.status.borrow().clone())
             .collect()
     }
+}
 
-    pub(super) fn vrrp_show(&self) -> Response {
-        let instances = self.vrrp_dumps();
-        if instances.is_empty() {
-            return ok("no vrrp instances configured");
-        }
-        Response::Vrrp { instances }
+/// Which instances a config diff starts, stops and restarts; every other
+/// instance keeps running untouched (no transition, no advert gap).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Plan {
+    pub start: Vec<String>,
+    pub stop: Vec<String>,
+    /// Stopped (priority 0) and started again with the new config once
+    /// the old task is gone.
+    pub restart: Vec<String>,
+}
+
+pub(super) fn plan(diff: &ConfigDiff) -> Plan {
+    Plan {
+        start: diff.vrrp.added.clone(),
+        stop: diff.vrrp.removed.clone(),
+        restart: diff.vrrp.changed.clone(),
     }
 }
 
+/// Effective priority and fault reason from an instance's track entries.
+pub(super) fn track_verdict(
+    config: &VrrpInstance,
+    inputs: &TrackInputs<'_>,
+) -> (u8, Option<String>) {
+    let mut priority = i32::from(config.priority);
+    let mut fault = None;
+    for track in &config.track {
+        let (up, what) = match &track.target {
+            TrackTarget::Service(r) => (!(inputs.service_failing)(r), format!("service {r}")),
+            TrackTarget::Quorum(vs) => (
+                (inputs.quorum_up)(vs).unwrap_or(true),
+                format!("quorum of virtual server {vs}"),
+            ),
+        };
+        match track.weight {
+            0 if !up && fault.is_none() => fault = Some(format!("tracked {what} is down")),
+            0 => {}
+            w if w > 0 && up => priority += w,
+            w if w < 0 && !up => priority += w,
+            _ => {}
+        }
+    }
+    let priority = if config.priority == crate::vrrp::fsm::OWNER_PRIORITY {
+        config.priority
+    } else {
+        priority.clamp(1, 254) as u8
+    };
+    (priority, fault)
+}
+
 /// The name alerts give this director: the host name.
-fn director_name() -> String {
+pub(super) fn director_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .ok()
