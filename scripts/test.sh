@@ -14,6 +14,7 @@ set -euo pipefail
 # Debian packages the tests use. One per line, with the reason.
 PRIVILEGED_PACKAGES=(
     mon # Debian's mon: moncmd/monshow clients against our mon port, mon itself as a reference
+    fping # Debian's fping.monitor needs it: tests/monitors.rs compares it with the built-in ping check
     python3-aiosmtpd # a real SMTP server (STARTTLS, AUTH, 4xx/5xx answers) for tests/mail.rs and bench/mail
     msmtp # a real sendmail-compatible program for the mail test of mon's sendmail fallback
     qemu-system-x86 # tests/ipvs_vm.rs boots Debian's kernel with IPVS (the host kernel has none)
