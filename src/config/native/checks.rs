@@ -17,7 +17,6 @@ use toml::de::DeValue;
 
 use super::cursor::{Dur, Entry, Int, KeyPath, Reader, Text};
 use super::messages::{did_you_mean, show_dirs};
-use super::virtual_servers::PROTOCOLS;
 use crate::config::depend::ServiceRef;
 use crate::config::model::{Forward, Protocol, Settings};
 use crate::config::settings;
@@ -126,6 +125,8 @@ impl<'de, T: TableForm> Deserialize<'de> for Flexible<T> {
         deserializer.deserialize_any(FlexibleVisitor(PhantomData))
     }
 }
+
+const PROTOCOLS: &[(&str, Protocol)] = &[("tcp", Protocol::Tcp), ("udp", Protocol::Udp)];
 
 impl Reader<'_> {
     pub(super) fn choice<T: Copy>(

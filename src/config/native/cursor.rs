@@ -21,12 +21,16 @@ use crate::config::FileSystem;
 use crate::config::diag::{Diagnostic, Diagnostics, Location, Severity};
 use crate::config::model::Action;
 
+/// A string value and where it is written.
 pub(super) type Text = Spanned<String>;
-
+/// An integer value and where it is written.
 pub(super) type Int = Spanned<i64>;
-
+/// A duration as written (`"5s"`) and where.
 pub(super) type Dur = Spanned<DurationText>;
 
+/// Walks one document, turning raw definitions into the model and
+/// collecting every diagnostic; each section file adds its readers in an
+/// `impl Reader` block.
 pub(super) struct Reader<'a> {
     text: &'a str,
     /// Byte offset where each line starts.

@@ -42,8 +42,10 @@
 //!   `periods.rs` (alert periods and alert lines), `virtual_servers.rs`,
 //!   `vrrp.rs`.
 //!
-//! A section file reads only its own keys and never another section's;
-//! what sections share goes into the cursor or the checks.
+//! A section file defines only its own keys; what several sections share
+//! goes into the cursor or the checks. Where the format nests, a section
+//! calls another's reader (a service reads its monitor and its periods; a
+//! vrrp instance's `notify` is a list of alert lines).
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -30,8 +30,6 @@ pub(super) struct RawVirtualServer {
     real_servers: Option<Vec<Spanned<RawRealServer>>>,
 }
 
-pub(super) const PROTOCOLS: &[(&str, Protocol)] = &[("tcp", Protocol::Tcp), ("udp", Protocol::Udp)];
-
 const DATAPLANES: &[(&str, DataPlane)] = &[
     ("proxy", DataPlane::Proxy),
     ("ipvs", DataPlane::Ipvs),
