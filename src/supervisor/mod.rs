@@ -20,7 +20,7 @@ use crate::control::proto::{
 use crate::control::unix::{self as control, ControlCall};
 use crate::lb::dataplane::DataPlanes;
 use crate::lb::table::Table;
-use crate::monitor::{self, HostStatus, RunOutput, RunRequest};
+use crate::monitor::{HostStatus, RunOutput, RunRequest};
 use crate::scheduler;
 use crate::service::{
     AlertDecision, AlertKind, Gates, HostOutcome, Now, OpStatus, Outcome, ServiceState, Source,
@@ -466,7 +466,7 @@ impl Supervisor {
         self.tracker.spawn(async move {
             // Each check runs in its own task: a panic there is a failed check.
             let started = std::time::Instant::now();
-            let run = async move { monitor::run_tracked(&request, &pid).await };
+            let run = async move { crate::run::monitor(&request, &pid).await };
             let output = match tokio::spawn(run).await {
                 Ok(output) => output,
                 Err(e) => RunOutput {
@@ -823,7 +823,7 @@ impl Supervisor {
             );
             let events = self.events.clone();
             self.tracker.spawn(async move {
-                let outcome = alert::fire(&job, timeout).await;
+                let outcome = crate::run::alert(&job, timeout).await;
                 let _ = events
                     .send(Event::AlertDone {
                         group: job.group.clone(),

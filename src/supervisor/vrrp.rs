@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Event, Supervisor, ok, push_bounded, unix_now};
-use crate::alert::{self, AlertJob};
+use crate::alert::AlertJob;
 use crate::config::model::{Action, MailAction, TrackTarget, VrrpInstance};
 use crate::control::proto::{Response, VrrpDump};
 use crate::service::{AlertDecision, AlertKind, OpStatus, Source};
@@ -270,7 +270,7 @@ impl Supervisor {
             tracing::info!(instance = %transition.instance, alert = %line.name, "calling vrrp notify alert");
             let events = self.events.clone();
             self.tracker.spawn(async move {
-                let outcome = alert::fire(&job, timeout).await;
+                let outcome = crate::run::alert(&job, timeout).await;
                 let _ = events
                     .send(Event::AlertDone {
                         group: job.group.clone(),
