@@ -15,7 +15,7 @@ const ACTION_TYPES: &[&str] = &["file", "mail", "exec", "lua", "lb"];
 pub(super) struct RawFileAction {
     #[serde(rename = "type")]
     _type: Option<IgnoredAny>,
-    pub(super) path: Option<Text>,
+    path: Option<Text>,
 }
 
 #[derive(Deserialize)]
@@ -69,7 +69,7 @@ impl Reader<'_> {
         }
     }
 
-    pub(super) fn action(
+    fn action(
         &mut self,
         value: &Spanned<DeValue<'_>>,
         p: &KeyPath,

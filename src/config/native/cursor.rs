@@ -131,7 +131,7 @@ impl KeyPath {
         format!("{}[{index}]", self.0)
     }
 
-    pub(super) fn join(&self, steps: &[Step]) -> KeyPath {
+    fn join(&self, steps: &[Step]) -> KeyPath {
         let mut path = self.clone();
         for step in steps {
             path = match step {
@@ -510,7 +510,7 @@ impl<'a> Reader<'a> {
         self.push(Severity::Warning, offset, message);
     }
 
-    pub(super) fn push(&mut self, severity: Severity, offset: usize, message: String) {
+    fn push(&mut self, severity: Severity, offset: usize, message: String) {
         let location = self.location(offset);
         self.found.push(Diagnostic {
             severity,

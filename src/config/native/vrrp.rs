@@ -249,12 +249,7 @@ impl Reader<'_> {
     }
 
     /// v2 sends whole seconds (1-255); v3 sends centiseconds (1-4095).
-    pub(super) fn advert_int(
-        &mut self,
-        value: &Dur,
-        path: &str,
-        version: VrrpVersion,
-    ) -> Option<Duration> {
+    fn advert_int(&mut self, value: &Dur, path: &str, version: VrrpVersion) -> Option<Duration> {
         let d = self.duration(Some(value), path)?;
         let at = value.span().start;
         match version {

@@ -111,7 +111,7 @@ impl Reader<'_> {
         watches
     }
 
-    pub(super) fn service(
+    fn service(
         &mut self,
         group: &str,
         name: &str,
@@ -269,7 +269,7 @@ impl Reader<'_> {
         })
     }
 
-    pub(super) fn depend(&mut self, value: Option<&Text>, path: &str, group: &str) -> Option<Expr> {
+    fn depend(&mut self, value: Option<&Text>, path: &str, group: &str) -> Option<Expr> {
         let value = value?;
         match Expr::parse(value.get_ref()) {
             Ok(parsed) => {
