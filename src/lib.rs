@@ -3,9 +3,9 @@
 //! The layers (see ARCHITECTURE.md for the full map):
 //!
 //! ```text
-//!  config files ──► config::compile ──► Config (validated model)
-//!                                          │ diff(old, new) on start and reload
-//!                                          ▼
+//!  config files ──► config::load / compile_str ──► Config (validated model)
+//!                                                    │ diff(old, new) on start and reload
+//!                                                    ▼
 //!  scheduler ──runs──► monitors ──CheckResult per host──► supervisor (owns state)
 //!                                                           │ pure core decides
 //!                                                           ▼
@@ -21,12 +21,14 @@ pub mod control;
 pub mod daemonize;
 pub mod lb;
 pub mod lua;
+pub mod lua_settings;
 pub mod mail;
 pub mod metrics;
 pub mod monitor;
 pub mod monproto;
 pub mod period;
 pub mod render;
+pub mod run;
 pub mod scheduler;
 pub mod service;
 pub mod state;

@@ -544,7 +544,7 @@ fn mutated(
 }
 
 // ---------------------------------------------------------------------------
-// TOML soups (the vocabulary of etc/keepmon.toml and src/config/native.rs).
+// TOML soups (the vocabulary of etc/keepmon.toml and src/config/native/).
 
 const TOML_TABLES: &[&str] = &[
     "[daemon]",

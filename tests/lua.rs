@@ -5,15 +5,17 @@ mod common;
 use std::future::Future;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::daemon::Fixture;
 use common::not_run;
-use keepmon::alert::{AlertJob, AlertOutcome, fire};
+use keepmon::alert::{AlertJob, AlertOutcome};
 use keepmon::config::model::{Action, AlertLine, BuiltinPolicy, LuaLimits, Monitor};
 use keepmon::lua::LuaSettings;
-use keepmon::monitor::{HostStatus, RunOutput, RunRequest, run};
+use keepmon::monitor::{HostStatus, RunOutput, RunRequest};
+use keepmon::run;
 use keepmon::service::{AlertDecision, AlertKind, OpStatus, Source};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -80,7 +82,7 @@ async fn run_lua(settings: &LuaSettings, script: &str, args: &[&str], hosts: &[&
         builtin_policy: BuiltinPolicy::Fallback,
         lua: settings.clone(),
     };
-    run(&request).await
+    run::monitor(&request, &AtomicU32::new(0)).await
 }
 
 fn reason(output: &RunOutput, host: usize) -> String {
@@ -269,7 +271,7 @@ fn alert_job(script: &str, args: &[&str], settings: &LuaSettings) -> AlertJob {
 }
 
 async fn fire_lua(script: &str, args: &[&str], settings: &LuaSettings) -> AlertOutcome {
-    fire(&alert_job(script, args, settings), Duration::from_secs(20)).await
+    run::alert(&alert_job(script, args, settings), Duration::from_secs(20)).await
 }
 
 // ----- shipped monitors against real servers -----
@@ -501,7 +503,7 @@ async fn vrrp_notify_reaches_a_lua_alert_with_its_transition() {
             ("VRRP_STATE".into(), "MASTER".into()),
             ("VRRP_PREVIOUS_STATE".into(), "BACKUP".into()),
         ];
-        let outcome = fire(&job, Duration::from_secs(20)).await;
+        let outcome = run::alert(&job, Duration::from_secs(20)).await;
         assert!(outcome.ok, "{outcome:?}");
         let text = std::fs::read_to_string(&path).expect("log written");
         assert!(

@@ -2,7 +2,9 @@
 //!
 //! The supervisor turns each [`AlertDecision`] into an [`AlertJob`] (adding
 //! what only it knows: the hostgroup members, the time, the service's
-//! environment) and hands it to [`fire`] in a task of its own. [`fire`] never
+//! environment) and hands it to [`crate::run::alert`] in a task of its own,
+//! which sends `lua:` alerts to the Lua runtime in `lua/` and every other
+//! kind to [`fire`] (this module never imports the Lua runtime). [`fire`] never
 //! panics on a bad alert and never leaves a process behind: every way an alert
 //! can go wrong comes back as an [`AlertOutcome`] with `ok == false`.
 //!
@@ -18,7 +20,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::config::model::{Action, LbEdit, MailAction};
-use crate::lua::LuaSettings;
+use crate::lua_settings::LuaSettings;
 use crate::service::{AlertDecision, AlertKind, OpStatus, Source};
 
 pub use file::file_record;
@@ -191,7 +193,8 @@ pub fn summary_line(output: &str) -> &str {
 }
 
 /// Run the job's alert once. Never retries; gives up after `timeout`, killing
-/// a script's whole process group.
+/// a script's whole process group. A `lua:` alert is refused here:
+/// [`crate::run::alert`] runs every kind.
 pub async fn fire(job: &AlertJob, timeout: Duration) -> AlertOutcome {
     let started = Instant::now();
     match &job.decision.alert.action {
@@ -203,9 +206,12 @@ pub async fn fire(job: &AlertJob, timeout: Duration) -> AlertOutcome {
             "mail alerts are delivered through the daemon's outbox, not run directly",
             started,
         ),
-        Action::Lua { script, args } => {
-            crate::lua::alert::fire(job, script, args, &job.lua, timeout).await
-        }
+        // The Lua runtime builds on this module, so it cannot be called from
+        // here: `crate::run::alert` sends Lua alerts there before this point.
+        Action::Lua { .. } => not_built(
+            "lua alerts run through keepmon::run::alert, not alert::fire",
+            started,
+        ),
         // The supervisor applies table edits itself (supervisor/lb.rs).
         Action::Lb(_) => not_built(
             "load-balancer edits are applied by the daemon's table, not run directly",

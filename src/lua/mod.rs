@@ -51,49 +51,23 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use mlua::chunk::ChunkMode;
 use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
 use tokio::time::Instant;
 
 use crate::config::RealFileSystem;
-use crate::config::model::{LuaLimits, Settings};
+use crate::config::model::LuaLimits;
 use crate::config::settings::{SHIPPED_LUA_DIRS, find_in};
 
 /// The instruction hook runs every this many Lua instructions.
 pub const HOOK_EVERY: u32 = 1000;
 
-/// Where scripts are found and the limits each run gets.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LuaSettings {
-    /// The config's `luadir`, searched before the shipped directories.
-    pub luadir: Vec<PathBuf>,
-    pub limits: LuaLimits,
-}
-
-impl LuaSettings {
-    pub fn from_settings(settings: &Settings) -> LuaSettings {
-        LuaSettings {
-            luadir: settings.luadir.clone(),
-            limits: settings.lua.clone(),
-        }
-    }
-}
-
-impl Default for LuaSettings {
-    /// Only the shipped scripts, keepmon's default limits.
-    fn default() -> LuaSettings {
-        LuaSettings {
-            luadir: Vec::new(),
-            limits: LuaLimits {
-                timeout: Duration::from_secs(10),
-                instructions: 10_000_000,
-                memory_bytes: 32 * 1024 * 1024,
-            },
-        }
-    }
-}
+/// Where scripts are found and the limits each run gets. Plain data that
+/// monitor requests and alert jobs carry; it lives in a leaf module so that
+/// `monitor/` and `alert/` need not import the Lua runtime.
+pub use crate::lua_settings::LuaSettings;
 
 /// What the service a script runs for looks like to the script.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

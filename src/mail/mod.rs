@@ -323,7 +323,7 @@ mod tests {
             env: Vec::new(),
             summary: String::new(),
             detail: String::new(),
-            lua: crate::lua::LuaSettings::default(),
+            lua: crate::lua_settings::LuaSettings::default(),
         }
     }
 

@@ -1,7 +1,10 @@
 //! Monitors: one bounded run of a service's check over its hosts — built-in tcp/http/ping in-process, mon.d scripts as child processes; a failing host is data, never an `Err`.
 //!
-//! [`run`] is the only entry point the scheduler needs. It decides what to
-//! run ([`resolve`]: a built-in, a mon.d script, or a config error), runs it
+//! [`run`] is the entry point for every kind but `lua:`: the supervisor
+//! calls [`crate::run::monitor`], which sends Lua runs to the Lua runtime in
+//! `lua/` and the rest here (this module never imports the Lua runtime,
+//! which builds on it). [`run`] decides what to run ([`resolve`]: a
+//! built-in, a mon.d script, or a config error), runs it
 //! under the request's hard timeout and returns a [`RunOutput`] shaped like
 //! mon's: exit value, first line = summary, the rest = detail.
 //!
@@ -38,7 +41,7 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::config::model::{BuiltinPolicy, HttpCheck, Monitor, PingCheck, TcpCheck};
-use crate::lua::{LuaSettings, ScriptContext};
+use crate::lua_settings::LuaSettings;
 
 pub use mon_compat::{CompatError, builtin_equivalent};
 
@@ -294,7 +297,8 @@ pub fn resolve(monitor: &Monitor, policy: BuiltinPolicy) -> Resolved {
 }
 
 /// Run one monitor over `req.hosts`, bounded by `req.timeout`. Never fails:
-/// every outcome, including "could not run", is a [`RunOutput`].
+/// every outcome, including "could not run", is a [`RunOutput`]. A `lua:`
+/// monitor is a config error here: [`crate::run::monitor`] runs every kind.
 pub async fn run(req: &RunRequest) -> RunOutput {
     run_tracked(req, &AtomicU32::new(0)).await
 }
@@ -336,29 +340,13 @@ pub async fn run_tracked(req: &RunRequest, pid: &AtomicU32) -> RunOutput {
             pid.store(0, std::sync::atomic::Ordering::Relaxed);
             output
         }
-        Resolved::Lua { script, args } => {
-            let lookup = |name: &str| {
-                req.env
-                    .iter()
-                    .find(|(key, _)| key == name)
-                    .map(|(_, value)| value.clone())
-                    .unwrap_or_default()
-            };
-            let context = ScriptContext {
-                group: lookup("MON_GROUP"),
-                service: lookup("MON_SERVICE"),
-                env: req.env.clone(),
-                args,
-            };
-            crate::lua::monitor::run(
-                &script,
-                &context,
-                req.hosts.clone(),
-                &req.lua,
-                req.timeout,
-                started,
-            )
-            .await
+        // The Lua runtime builds on this module, so it cannot be called from
+        // here: `crate::run::monitor` sends Lua runs there before this point.
+        Resolved::Lua { script, .. } => {
+            let summary =
+                format!("monitor lua:{script}: Lua monitors run through keepmon::run::monitor");
+            warn!(%summary, "monitor cannot run");
+            RunOutput::config_error(EXIT_CANNOT_RUN, summary, started)
         }
         Resolved::ConfigError { exit, summary } => {
             warn!(%summary, "monitor cannot run");

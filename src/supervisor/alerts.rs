@@ -124,7 +124,7 @@ impl Supervisor {
             let runs = jobs.into_iter().map(|job| {
                 let events = events.clone();
                 async move {
-                    let outcome = alert::fire(&job, timeout).await;
+                    let outcome = crate::run::alert(&job, timeout).await;
                     let _ = events
                         .send(Event::AlertDone {
                             group: job.group.clone(),

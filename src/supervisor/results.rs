@@ -3,7 +3,7 @@
 use tokio::time::Instant;
 
 use crate::config::model::{Monitor, Service};
-use crate::monitor::{self, HostStatus, RunOutput, RunRequest};
+use crate::monitor::{HostStatus, RunOutput, RunRequest};
 use crate::monproto::trap::Trap;
 use crate::scheduler::{self, RunDecision, RunGate};
 use crate::service::{HostOutcome, Now, OpStatus, Outcome, Source};
@@ -114,7 +114,7 @@ impl Supervisor {
         self.tracker.spawn(async move {
             // Each check runs in its own task: a panic there is a failed check.
             let started = std::time::Instant::now();
-            let run = async move { monitor::run_tracked(&request, &pid).await };
+            let run = async move { crate::run::monitor(&request, &pid).await };
             let output = match tokio::spawn(run).await {
                 Ok(output) => output,
                 Err(e) => RunOutput {

@@ -1,11 +1,11 @@
-//! Embedded VRRP, the pure core: the wire codec and the state machine; never sockets, clocks or netlink.
+//! Embedded VRRP: the pure core (wire codec and state machine: no sockets, clocks or netlink) and the edge that drives it (sockets, rtnetlink, one task per instance).
 //!
 //! keepmon replaces keepalived's VRRP half (reference: `vrrp.md`). The work is
 //! split in layers so that everything that decides can be tested without
 //! root, a network or real time:
 //!
 //! ```text
-//!  edge (later): raw sockets (proto 112, TTL 255), PF_PACKET, rtnetlink, timers
+//!  edge: raw sockets (proto 112, TTL 255), PF_PACKET, rtnetlink, timers
 //!        │ bytes + src/dst                      ▲ Vec<Action>
 //!        ▼                                      │
 //!  packet::decode ──► Advert ──► fsm::Instance::step(now, Input)
@@ -19,11 +19,16 @@
 //! * [`fsm`] is one virtual router instance as a pure function of
 //!   `(now, input)` returning actions; `now` is a monotonic
 //!   [`std::time::Duration`] supplied by the caller.
-//! * The edge (not here) owns sockets, VIP addition/removal over rtnetlink,
-//!   the timer that calls `step(now, Input::Timer)` at
+//! * The edge does the IO and never decides: [`net`] owns the raw protocol-112
+//!   and AF_PACKET sockets, [`addr`] reads links and adds/removes VIPs over
+//!   rtnetlink, and [`instance`] is the task per instance with the timer
+//!   that calls `step(now, Input::Timer)` at
 //!   [`fsm::Instance::next_deadline`], the receive checks that need the IP
 //!   header (TTL 255, VRID routing, password comparison) and the tracking
 //!   that feeds `Input::EffectivePriority` / `Input::Fault`.
+//!
+//! [`packet`] and [`fsm`] stay pure: they never touch a socket, netlink or
+//! the clock.
 
 pub mod addr;
 pub mod fsm;

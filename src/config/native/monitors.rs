@@ -1,0 +1,325 @@
+//! A service's `monitor = { type = ... }`: the built-in tcp/http/https/ping checks, `exec` (mon.d scripts) and `lua` monitors.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use toml::Spanned;
+use toml::de::DeValue;
+
+use super::checks::Scalar;
+use super::cursor::{Dur, Int, KeyPath, Reader, Text};
+use crate::config::model::{HttpCheck, Monitor, PingCheck, Settings, TcpCheck};
+
+const MONITOR_TYPES: &[&str] = &["tcp", "http", "https", "ping", "lua", "exec"];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTcpMonitor {
+    #[serde(rename = "type")]
+    _type: Option<IgnoredAny>,
+    port: Option<Int>,
+    send: Option<String>,
+    expect: Option<Text>,
+    timeout: Option<Dur>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttpMonitor {
+    #[serde(rename = "type")]
+    _type: Option<IgnoredAny>,
+    port: Option<Int>,
+    method: Option<Text>,
+    path: Option<Text>,
+    host: Option<String>,
+    status: Option<Vec<Spanned<Scalar>>>,
+    body: Option<Text>,
+    timeout: Option<Dur>,
+    insecure: Option<Spanned<bool>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPingMonitor {
+    #[serde(rename = "type")]
+    _type: Option<IgnoredAny>,
+    count: Option<Int>,
+    timeout: Option<Dur>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExecMonitor {
+    #[serde(rename = "type")]
+    _type: Option<IgnoredAny>,
+    command: Option<Text>,
+    args: Option<Vec<String>>,
+    hosts: Option<bool>,
+}
+
+impl Reader<'_> {
+    pub(super) fn monitor(
+        &mut self,
+        value: &Spanned<DeValue<'_>>,
+        p: &KeyPath,
+        settings: &Settings,
+    ) -> Option<Monitor> {
+        let at = value.span().start;
+        let kind = self.type_key(value, p, at, "monitor type", MONITOR_TYPES)?;
+        match kind.as_str() {
+            "tcp" => {
+                let raw = self.read::<RawTcpMonitor>(value, p)?;
+                let port = self.int_in::<u16>(raw.port.as_ref(), &p.key("port"), 1, 65535);
+                let expect_ok = raw
+                    .expect
+                    .as_ref()
+                    .is_none_or(|e| self.regex(e, &p.key("expect")));
+                let timeout = self.positive_duration(raw.timeout.as_ref(), &p.key("timeout"));
+                if raw.port.is_none() {
+                    self.missing(at, p, "port", "e.g. port = 80");
+                }
+                let port = port?;
+                expect_ok.then(|| {
+                    Monitor::Tcp(TcpCheck {
+                        port,
+                        send: raw.send,
+                        expect: raw.expect.map(Spanned::into_inner),
+                        timeout: timeout.unwrap_or(Duration::from_secs(5)),
+                    })
+                })
+            }
+            "http" | "https" => {
+                let tls = kind == "https";
+                let raw = self.read::<RawHttpMonitor>(value, p)?;
+                let port = self.int_in::<u16>(raw.port.as_ref(), &p.key("port"), 1, 65535);
+                let mut ok = raw.port.is_none() || port.is_some();
+                let method = match &raw.method {
+                    Some(m) if is_http_token(m.get_ref()) => m.get_ref().to_ascii_uppercase(),
+                    Some(m) => {
+                        self.error(
+                            m.span().start,
+                            format!("{}: bad HTTP method {:?}", p.key("method"), m.get_ref()),
+                        );
+                        ok = false;
+                        String::new()
+                    }
+                    None => "GET".to_string(),
+                };
+                let path = match &raw.path {
+                    Some(path)
+                        if path.get_ref().starts_with('/')
+                            && !path.get_ref().contains(char::is_whitespace) =>
+                    {
+                        path.get_ref().clone()
+                    }
+                    Some(path) => {
+                        self.error(
+                            path.span().start,
+                            format!(
+                                "{}: {:?} must start with \"/\" and contain no spaces",
+                                p.key("path"),
+                                path.get_ref()
+                            ),
+                        );
+                        ok = false;
+                        String::new()
+                    }
+                    None => "/".to_string(),
+                };
+                let mut status = Vec::new();
+                for (i, s) in raw.status.iter().flatten().enumerate() {
+                    let range = status_range(s.get_ref());
+                    match self.ok_or_report(range, s.span().start, &p.at_key("status", i)) {
+                        Some(range) => status.push(range),
+                        None => ok = false,
+                    }
+                }
+                if raw.status.as_ref().is_some_and(Vec::is_empty) {
+                    self.error(
+                        at,
+                        format!(
+                            "{}: empty list (leave it out to accept 200-299)",
+                            p.key("status")
+                        ),
+                    );
+                    ok = false;
+                }
+                if status.is_empty() {
+                    status.push((200, 299));
+                }
+                if let Some(body) = &raw.body {
+                    ok &= self.regex(body, &p.key("body"));
+                }
+                let timeout = self.positive_duration(raw.timeout.as_ref(), &p.key("timeout"));
+                if let Some(insecure) = &raw.insecure
+                    && *insecure.get_ref()
+                    && !tls
+                {
+                    self.warning(
+                        insecure.span().start,
+                        format!("{}: has no effect with type = \"http\" (it only skips certificate checks for https)", p.key("insecure")),
+                    );
+                }
+                ok.then(|| {
+                    Monitor::Http(HttpCheck {
+                        tls,
+                        port: port.unwrap_or(if tls { 443 } else { 80 }),
+                        method,
+                        path,
+                        host_header: raw.host,
+                        status,
+                        body: raw.body.map(Spanned::into_inner),
+                        timeout: timeout.unwrap_or(Duration::from_secs(10)),
+                        insecure: raw.insecure.is_some_and(|i| i.into_inner()),
+                    })
+                })
+            }
+            "ping" => {
+                let raw = self.read::<RawPingMonitor>(value, p)?;
+                let count = self.int_in::<u32>(raw.count.as_ref(), &p.key("count"), 1, 100);
+                let timeout = self.positive_duration(raw.timeout.as_ref(), &p.key("timeout"));
+                if raw.count.is_some() && count.is_none() {
+                    return None;
+                }
+                Some(Monitor::Ping(PingCheck {
+                    count: count.unwrap_or(3),
+                    timeout: timeout.unwrap_or(Duration::from_secs(5)),
+                }))
+            }
+            "lua" => {
+                let (script, args) =
+                    self.lua_call(value, p, at, "the name of a Lua monitor", settings)?;
+                Some(Monitor::Lua { script, args })
+            }
+            "exec" => {
+                let raw = self.read::<RawExecMonitor>(value, p)?;
+                let command = self.required(
+                    raw.command.as_ref(),
+                    at,
+                    p,
+                    "command",
+                    "e.g. command = \"tcp.monitor\"",
+                )?;
+                let path = match self.find_script(command, &p.key("command"), &settings.mondir)? {
+                    Ok(path) => Some(path),
+                    Err(searched) => {
+                        self.warning(
+                            command.span().start,
+                            format!(
+                                "{}: monitor script {:?} not found (searched {searched}); the service reports a config error until it exists",
+                                p.key("command"),
+                                command.get_ref()
+                            ),
+                        );
+                        None
+                    }
+                };
+                Some(Monitor::Exec {
+                    name: command.get_ref().clone(),
+                    args: raw.args.unwrap_or_default(),
+                    append_hosts: raw.hosts.unwrap_or(true),
+                    path,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+fn is_http_token(method: &str) -> bool {
+    !method.is_empty() && method.chars().all(|c| c.is_ascii_alphabetic())
+}
+
+/// `200` or `"300-399"`: an inclusive range of HTTP status codes.
+fn status_range(value: &Scalar) -> Result<(u16, u16), String> {
+    let code = |n: i64| -> Result<u16, String> {
+        u16::try_from(n)
+            .ok()
+            .filter(|c| (100..=599).contains(c))
+            .ok_or_else(|| format!("{n} is not an HTTP status code (100 to 599)"))
+    };
+    match value {
+        Scalar::Integer(n) => code(*n).map(|c| (c, c)),
+        Scalar::Text(text) => {
+            let bad = || {
+                format!(
+                    "bad status {text:?} (expected a code such as 200 or a range such as \"200-399\")"
+                )
+            };
+            let (low, high) = text.split_once('-').unwrap_or((text, text));
+            let low = code(low.trim().parse().map_err(|_| bad())?)?;
+            let high = code(high.trim().parse().map_err(|_| bad())?)?;
+            if low > high {
+                return Err(format!("status range {text:?} is empty ({low} > {high})"));
+            }
+            Ok((low, high))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::native::testing::check_cases;
+
+    /// Monitor diagnostics.
+    #[test]
+    fn errors_name_their_place_and_key() {
+        check_cases(&[
+            // Monitors.
+            (
+                "[watch.g.s]\nmonitor = { type = \"tcp\", port = \"80\", prot = 3, expect = \"(\" }\n",
+                &[
+                    "2:34: error: watch.g.s.monitor.port: expected an integer, found string \"80\"",
+                    "2:40: error: watch.g.s.monitor: unknown key \"prot\"; did you mean \"port\"? (valid keys: type, port, send, expect, timeout)",
+                    "2:59: error: watch.g.s.monitor.expect: bad regex \"(\": unclosed group",
+                ],
+            ),
+            (
+                "[watch.g.s]\nmonitor = { type = \"tcp\" }\n",
+                &["2:11: error: watch.g.s.monitor: missing key \"port\" (e.g. port = 80)"],
+            ),
+            (
+                "[watch.g.s]\nmonitor = { type = \"htp\" }\n",
+                &[
+                    "2:20: error: watch.g.s.monitor.type: unknown monitor type \"htp\"; did you mean \"http\"? (expected one of: tcp, http, https, ping, lua, exec)",
+                ],
+            ),
+            (
+                "[watch.g.s]\nmonitor = { type = \"http\", status = [200, \"300-199\", 700], path = \"x\", insecure = true }\n",
+                &[
+                    "2:43: error: watch.g.s.monitor.status[1]: status range \"300-199\" is empty (300 > 199)",
+                    "2:54: error: watch.g.s.monitor.status[2]: 700 is not an HTTP status code (100 to 599)",
+                    "2:67: error: watch.g.s.monitor.path: \"x\" must start with \"/\" and contain no spaces",
+                    "2:83: warning: watch.g.s.monitor.insecure: has no effect with type = \"http\" (it only skips certificate checks for https)",
+                ],
+            ),
+            (
+                "[watch.g.s]\nmonitor = { type = \"ping\", count = 0 }\n",
+                &["2:36: error: watch.g.s.monitor.count: 0 is out of range (expected 1 to 100)"],
+            ),
+            (
+                "[watch.g.s]\nmonitor = { type = \"exec\", command = \"foo.monitor\" }\n",
+                &[
+                    "2:38: warning: watch.g.s.monitor.command: monitor script \"foo.monitor\" not found (searched /etc/keepmon/mon.d); the service reports a config error until it exists",
+                ],
+            ),
+            (
+                "[watch.g.s]\nmonitor = { type = \"lua\" }\n",
+                &[
+                    "2:11: error: watch.g.s.monitor: missing key \"script\" (the name of a Lua monitor)",
+                ],
+            ),
+        ]);
+    }
+
+    #[test]
+    fn status_ranges_parse() {
+        assert_eq!(
+            status_range(&Scalar::Text("200-204".into())),
+            Ok((200, 204))
+        );
+        assert!(status_range(&Scalar::Integer(-1)).is_err());
+    }
+}

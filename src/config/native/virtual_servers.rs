@@ -1,0 +1,414 @@
+//! `[virtual_servers.NAME]`: load-balanced virtual services and their real servers (scheduler, data plane, persistence, thresholds).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::checks::Scalar;
+use super::cursor::{Dur, Int, KeyPath, Reader, Text};
+use crate::config::model::{
+    AdminState, DataPlane, Forward, LbScheduler, Origin, Protocol, RealServer, Thresholds,
+    VirtualServer,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawVirtualServer {
+    listen: Option<Text>,
+    protocol: Option<Text>,
+    scheduler: Option<Text>,
+    dataplane: Option<Text>,
+    persistence: Option<Dur>,
+    persistence_netmask: Option<Spanned<Scalar>>,
+    sorry_server: Option<Text>,
+    quorum: Option<u32>,
+    hysteresis: Option<u32>,
+    health: Option<Text>,
+    retries: Option<u32>,
+    connect_timeout: Option<Dur>,
+    real_servers: Option<Vec<Spanned<RawRealServer>>>,
+}
+
+const DATAPLANES: &[(&str, DataPlane)] = &[
+    ("proxy", DataPlane::Proxy),
+    ("ipvs", DataPlane::Ipvs),
+    ("nftables", DataPlane::Nftables),
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRealServer {
+    addr: Option<Text>,
+    host: Option<Text>,
+    weight: Option<u32>,
+    forward: Option<Text>,
+    admin: Option<Text>,
+    inhibit_on_failure: Option<bool>,
+    upper_threshold: Option<Int>,
+    lower_threshold: Option<Int>,
+}
+
+const ADMIN_STATES: &[(&str, AdminState)] = &[
+    ("ready", AdminState::Ready),
+    ("drain", AdminState::Drain),
+    ("maint", AdminState::Maint),
+];
+
+const DEFAULT_SCHEDULER: LbScheduler = LbScheduler::WeightedLeastConnection;
+
+impl Reader<'_> {
+    pub(super) fn virtual_server(
+        &mut self,
+        name: &str,
+        raw: RawVirtualServer,
+        p: &KeyPath,
+        at: usize,
+    ) -> Option<VirtualServer> {
+        let listen_text = self.required(
+            raw.listen.as_ref(),
+            at,
+            p,
+            "listen",
+            "e.g. listen = \"127.0.0.1:8080\"",
+        );
+        let listen = self.socket_addr(listen_text, &p.key("listen"), None);
+        let protocol = self
+            .protocol(raw.protocol.as_ref(), &p.key("protocol"))
+            .unwrap_or(Protocol::Tcp);
+        let scheduler = match &raw.scheduler {
+            Some(s) => match LbScheduler::from_name(s.get_ref()) {
+                Some(scheduler) => scheduler,
+                None => {
+                    self.unknown_word(s, &p.key("scheduler"), "scheduler", LbScheduler::NAMES);
+                    DEFAULT_SCHEDULER
+                }
+            },
+            None => DEFAULT_SCHEDULER,
+        };
+        let dataplane = self
+            .choice(
+                raw.dataplane.as_ref(),
+                &p.key("dataplane"),
+                "dataplane",
+                DATAPLANES,
+            )
+            .unwrap_or(DataPlane::Proxy);
+        let persistence = self.positive_duration(raw.persistence.as_ref(), &p.key("persistence"));
+        let persistence_netmask = raw.persistence_netmask.as_ref().and_then(|mask| {
+            let v4 = listen.map(|l| l.is_ipv4());
+            match persistence_prefix(mask.get_ref(), v4) {
+                Ok(prefix) => Some(prefix),
+                Err(why) => {
+                    let path = p.key("persistence_netmask");
+                    self.error(mask.span().start, format!("{path}: {why}"));
+                    None
+                }
+            }
+        });
+        if let Some(mask) = &raw.persistence_netmask
+            && raw.persistence.is_none()
+        {
+            self.warning(
+                mask.span().start,
+                format!(
+                    "{}: has no effect without persistence",
+                    p.key("persistence_netmask")
+                ),
+            );
+        }
+        let connect_timeout =
+            self.positive_duration(raw.connect_timeout.as_ref(), &p.key("connect_timeout"));
+        let health = raw
+            .health
+            .as_ref()
+            .and_then(|h| self.service_ref(h, &p.key("health")));
+        let listen_port = listen.map(|l| l.port());
+        let sorry_server = self.socket_addr(
+            raw.sorry_server.as_ref(),
+            &p.key("sorry_server"),
+            listen_port,
+        );
+        let mut real_servers = Vec::new();
+        for (i, rs) in raw.real_servers.iter().flatten().enumerate() {
+            if let Some(rs) = self.real_server(rs, &p.index("real_servers", i), listen_port) {
+                real_servers.push(rs);
+            }
+        }
+        Some(VirtualServer {
+            name: name.to_string(),
+            listen: listen?,
+            protocol,
+            scheduler,
+            dataplane,
+            persistence,
+            persistence_netmask,
+            sorry_server,
+            quorum: raw.quorum,
+            hysteresis: raw.hysteresis.unwrap_or(0),
+            health,
+            retries: raw.retries.unwrap_or(2),
+            connect_timeout: connect_timeout.unwrap_or(Duration::from_secs(2)),
+            real_servers,
+            origin: Origin(self.location(at)),
+        })
+    }
+
+    fn real_server(
+        &mut self,
+        raw: &Spanned<RawRealServer>,
+        p: &KeyPath,
+        listen_port: Option<u16>,
+    ) -> Option<RealServer> {
+        let at = raw.span().start;
+        let raw = raw.get_ref();
+        let addr_text = self.required(
+            raw.addr.as_ref(),
+            at,
+            p,
+            "addr",
+            "e.g. addr = \"127.0.0.1:8081\"",
+        );
+        let forward = match &raw.forward {
+            Some(f) => self.forward(f, &p.key("forward")).unwrap_or(Forward::Nat),
+            None => Forward::Nat,
+        };
+        let admin = self
+            .choice(
+                raw.admin.as_ref(),
+                &p.key("admin"),
+                "admin state",
+                ADMIN_STATES,
+            )
+            .unwrap_or(AdminState::Ready);
+        // Without a port the real server listens on the virtual port
+        // (ipvsadm's rule); when the listen address itself is bad, 0 keeps
+        // the real server in the model without a second error.
+        let addr = self.socket_addr(addr_text, &p.key("addr"), Some(listen_port.unwrap_or(0)))?;
+        let mut host = addr.ip().to_string();
+        if let Some(name) = &raw.host
+            && !self.blank(name, &p.key("host"), "host name")
+        {
+            host = name.get_ref().clone();
+        }
+        let thresholds = self.thresholds(raw, p);
+        Some(RealServer {
+            addr,
+            host,
+            weight: raw.weight.unwrap_or(1),
+            forward,
+            admin,
+            inhibit_on_failure: raw.inhibit_on_failure.unwrap_or(false),
+            thresholds,
+        })
+    }
+
+    /// `upper_threshold`/`lower_threshold`: connection counts, 0 = none;
+    /// lower above a set upper is an error (the kernel would never clear
+    /// the overload mark), reported on `lower_threshold`.
+    fn thresholds(&mut self, raw: &RawRealServer, p: &KeyPath) -> Thresholds {
+        let max = i64::from(u32::MAX);
+        let upper_path = p.key("upper_threshold");
+        let lower_path = p.key("lower_threshold");
+        let upper = self.int_in::<u32>(raw.upper_threshold.as_ref(), &upper_path, 0, max);
+        let lower = self.int_in::<u32>(raw.lower_threshold.as_ref(), &lower_path, 0, max);
+        let (upper, lower) = (upper.unwrap_or(0), lower.unwrap_or(0));
+        if upper != 0
+            && lower > upper
+            && let Some(at) = raw.lower_threshold.as_ref()
+        {
+            self.error(
+                at.span().start,
+                format!(
+                    "{lower_path}: {lower} is above {upper_path} ({upper}); the lower threshold must not exceed the upper one"
+                ),
+            );
+            return Thresholds::default();
+        }
+        if upper == 0
+            && lower != 0
+            && let Some(at) = raw.lower_threshold.as_ref()
+        {
+            self.warning(
+                at.span().start,
+                format!("{lower_path}: has no effect without {upper_path}"),
+            );
+        }
+        Thresholds { upper, lower }
+    }
+}
+
+/// A persistence netmask as a prefix length: `24`, `"/24"` or `"24"`, or
+/// for an IPv4 service a dotted mask (`"255.255.255.0"`, contiguous). `v4`
+/// is the listen address's family, None when that address is bad.
+fn persistence_prefix(value: &Scalar, v4: Option<bool>) -> Result<u8, String> {
+    let max: i64 = if v4 == Some(false) { 128 } else { 32 };
+    let family = match v4 {
+        Some(true) => "an IPv4",
+        Some(false) => "an IPv6",
+        None => "a",
+    };
+    let prefix = |n: i64| -> Result<u8, String> {
+        u8::try_from(n)
+            .ok()
+            .filter(|&n| n >= 1 && i64::from(n) <= max)
+            .ok_or_else(|| {
+                format!(
+                    "prefix length {n} is out of range for {family} service (expected 1 to {max})"
+                )
+            })
+    };
+    let text = match value {
+        Scalar::Integer(n) => return prefix(*n),
+        Scalar::Text(text) => text.trim(),
+    };
+    let digits = text.strip_prefix('/').unwrap_or(text);
+    if let Ok(n) = digits.parse::<i64>() {
+        return prefix(n);
+    }
+    let Ok(mask) = text.parse::<std::net::Ipv4Addr>() else {
+        return Err(format!(
+            "{text:?} is not a netmask (expected a prefix length such as 24 or \"/64\", or an IPv4 dotted mask such as \"255.255.255.0\")"
+        ));
+    };
+    if v4 == Some(false) {
+        return Err(format!(
+            "{text:?} is an IPv4 mask but the service is IPv6; give a prefix length such as 64"
+        ));
+    }
+    let bits = u32::from(mask);
+    let ones = bits.leading_ones();
+    if ones == 0 || bits.checked_shl(ones).unwrap_or(0) != 0 {
+        return Err(format!(
+            "{text:?} is not a contiguous netmask (expected e.g. \"255.255.255.0\")"
+        ));
+    }
+    Ok(ones as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::native::testing::{FakeFs, check, check_cases, parse_with};
+
+    /// `[virtual_servers.NAME]` diagnostics.
+    #[test]
+    fn errors_name_their_place_and_key() {
+        check_cases(&[
+            // Virtual servers.
+            (
+                "[virtual_servers.web]\nlisten = \"127.0.0.1:80\"\nscheduler = \"rrr\"\nhealth = \"web\"\nreal_servers = [{ addr = \"127.0.0.1:81\", weight = -1, forward = \"dr\" }, { host = \"x\" }]\n",
+                &[
+                    "3:13: error: virtual_servers.web.scheduler: unknown scheduler \"rrr\"; did you mean \"rr\"? (expected one of: rr, wrr, lc, wlc, sh, twos)",
+                    "4:10: error: virtual_servers.web.health: \"web\" is not group:service (e.g. \"web:http\")",
+                    "5:51: error: virtual_servers.web.real_servers[0].weight: -1 is out of range (expected an integer from 0 to 4294967295)",
+                    "5:73: error: virtual_servers.web.real_servers[1]: missing key \"addr\" (e.g. addr = \"127.0.0.1:8081\")",
+                ],
+            ),
+            (
+                "[virtual_servers.web]\nprotocol = \"sctp\"\n",
+                &[
+                    "1:18: error: virtual_servers.web: missing key \"listen\" (e.g. listen = \"127.0.0.1:8080\")",
+                    "2:12: error: virtual_servers.web.protocol: unknown protocol \"sctp\"; did you mean \"tcp\"? (expected one of: tcp, udp)",
+                ],
+            ),
+        ]);
+    }
+
+    #[test]
+    fn thresholds_and_persistence_netmask_parse() {
+        let text = "[virtual_servers.web]\nlisten = \"10.0.0.1:80\"\ndataplane = \"ipvs\"\npersistence = \"10m\"\npersistence_netmask = \"255.255.255.0\"\nreal_servers = [\n  { addr = \"10.0.0.2\", upper_threshold = 100, lower_threshold = 50 },\n  { addr = \"10.0.0.3\", upper_threshold = 20 },\n  { addr = \"10.0.0.4\" },\n]\n[virtual_servers.v6]\nlisten = \"[2001:db8::1]:80\"\npersistence = \"1m\"\npersistence_netmask = 64\n[virtual_servers.slash]\nlisten = \"10.0.0.9:80\"\npersistence = \"1m\"\npersistence_netmask = \"/16\"\n";
+        let (config, found) = parse_with(text, &FakeFs::default());
+        assert_eq!(found, Vec::<String>::new());
+        let config = config.unwrap();
+        let web = &config.virtual_servers["web"];
+        assert_eq!(web.persistence_netmask, Some(24));
+        let thresholds: Vec<Thresholds> = web.real_servers.iter().map(|r| r.thresholds).collect();
+        assert_eq!(
+            thresholds,
+            [
+                Thresholds {
+                    upper: 100,
+                    lower: 50
+                },
+                Thresholds {
+                    upper: 20,
+                    lower: 0
+                },
+                Thresholds::default(),
+            ]
+        );
+        assert_eq!(config.virtual_servers["v6"].persistence_netmask, Some(64));
+        assert_eq!(
+            config.virtual_servers["slash"].persistence_netmask,
+            Some(16)
+        );
+        assert_eq!(
+            config.virtual_servers["slash"].real_servers,
+            Vec::<RealServer>::new()
+        );
+    }
+
+    #[test]
+    fn bad_thresholds_and_netmasks_name_their_key() {
+        let vs = |extra: &str, rs: &str| {
+            format!(
+                "[virtual_servers.web]\nlisten = \"10.0.0.1:80\"\npersistence = \"1m\"\n{extra}\nreal_servers = [{{ addr = \"10.0.0.2\", {rs} }}]\n"
+            )
+        };
+        check(
+            &vs("", "upper_threshold = 10, lower_threshold = 20"),
+            &[
+                "5:78: error: virtual_servers.web.real_servers[0].lower_threshold: 20 is above virtual_servers.web.real_servers[0].upper_threshold (10); the lower threshold must not exceed the upper one",
+            ],
+        );
+        check(
+            &vs("", "upper_threshold = -1"),
+            &[
+                "5:56: error: virtual_servers.web.real_servers[0].upper_threshold: -1 is out of range (expected at least 0)",
+            ],
+        );
+        check(
+            &vs("", "lower_threshold = 5"),
+            &[
+                "5:56: warning: virtual_servers.web.real_servers[0].lower_threshold: has no effect without virtual_servers.web.real_servers[0].upper_threshold",
+            ],
+        );
+        check(
+            &vs("persistence_netmask = \"255.0.255.0\"", "weight = 1"),
+            &[
+                "4:23: error: virtual_servers.web.persistence_netmask: \"255.0.255.0\" is not a contiguous netmask (expected e.g. \"255.255.255.0\")",
+            ],
+        );
+        check(
+            &vs("persistence_netmask = 33", "weight = 1"),
+            &[
+                "4:23: error: virtual_servers.web.persistence_netmask: prefix length 33 is out of range for an IPv4 service (expected 1 to 32)",
+            ],
+        );
+        check(
+            &vs("persistence_netmask = \"wide\"", "weight = 1"),
+            &[
+                "4:23: error: virtual_servers.web.persistence_netmask: \"wide\" is not a netmask (expected a prefix length such as 24 or \"/64\", or an IPv4 dotted mask such as \"255.255.255.0\")",
+            ],
+        );
+        check(
+            "[virtual_servers.v6]\nlisten = \"[::1]:80\"\npersistence = \"1m\"\npersistence_netmask = \"255.255.255.0\"\n",
+            &[
+                "4:23: error: virtual_servers.v6.persistence_netmask: \"255.255.255.0\" is an IPv4 mask but the service is IPv6; give a prefix length such as 64",
+            ],
+        );
+        check(
+            "[virtual_servers.v6]\nlisten = \"[::1]:80\"\npersistence = \"1m\"\npersistence_netmask = 129\n",
+            &[
+                "4:23: error: virtual_servers.v6.persistence_netmask: prefix length 129 is out of range for an IPv6 service (expected 1 to 128)",
+            ],
+        );
+        check(
+            "[virtual_servers.web]\nlisten = \"10.0.0.1:80\"\npersistence_netmask = 24\n",
+            &[
+                "3:23: warning: virtual_servers.web.persistence_netmask: has no effect without persistence",
+            ],
+        );
+    }
+}

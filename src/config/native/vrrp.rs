@@ -1,0 +1,425 @@
+//! `[vrrp.NAME]`: VRRP instances (keepalived's vrrp_instance keys), their virtual addresses and tracking.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::cursor::{Dur, Int, KeyPath, Reader, Text};
+use super::messages::show_duration;
+use super::periods::AlertRef;
+use crate::config::model::{
+    GarpSettings, Origin, TrackTarget, VirtualAddress, Vrid, VrrpInitialState, VrrpInstance,
+    VrrpTrack, VrrpVersion,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawVrrp {
+    interface: Option<Text>,
+    virtual_router_id: Option<Int>,
+    priority: Option<Int>,
+    advert_int: Option<Dur>,
+    version: Option<Int>,
+    state: Option<Text>,
+    nopreempt: Option<bool>,
+    preempt_delay: Option<Dur>,
+    auth_pass: Option<Text>,
+    virtual_ipaddress: Option<Vec<Text>>,
+    unicast_src_ip: Option<Text>,
+    unicast_peer: Option<Vec<Text>>,
+    garp_master_delay: Option<Dur>,
+    garp_master_repeat: Option<u32>,
+    garp_master_refresh: Option<Dur>,
+    track: Option<Vec<Spanned<RawTrack>>>,
+    track_interface: Option<Vec<String>>,
+    v3_checksum_as_v2: Option<bool>,
+    notify: Option<Vec<Spanned<AlertRef>>>,
+}
+
+const VRRP_STATES: &[(&str, VrrpInitialState)] = &[
+    ("BACKUP", VrrpInitialState::Backup),
+    ("MASTER", VrrpInitialState::Master),
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrack {
+    service: Option<Text>,
+    quorum: Option<Text>,
+    weight: Option<Int>,
+}
+
+impl Reader<'_> {
+    pub(super) fn vrrp(
+        &mut self,
+        name: &str,
+        raw: RawVrrp,
+        p: &KeyPath,
+        at: usize,
+    ) -> Option<VrrpInstance> {
+        let mut ok = true;
+        let interface = self.required(
+            raw.interface.as_ref(),
+            at,
+            p,
+            "interface",
+            "e.g. interface = \"eth0\"",
+        );
+        if let Some(i) = interface
+            && self.blank(i, &p.key("interface"), "interface name")
+        {
+            ok = false;
+        }
+        let vrid_value = self.required(
+            raw.virtual_router_id.as_ref(),
+            at,
+            p,
+            "virtual_router_id",
+            "1 to 255, the same on every router of the group",
+        );
+        let vrid = self
+            .int_in::<u8>(vrid_value, &p.key("virtual_router_id"), 1, 255)
+            .and_then(Vrid::new);
+        let priority = self.int_in::<u8>(raw.priority.as_ref(), &p.key("priority"), 1, 255);
+        ok &= raw.priority.is_none() || priority.is_some();
+        let version = match &raw.version {
+            None => VrrpVersion::V3,
+            Some(v) if *v.get_ref() == 2 => VrrpVersion::V2,
+            Some(v) if *v.get_ref() == 3 => VrrpVersion::V3,
+            Some(v) => {
+                self.error(
+                    v.span().start,
+                    format!(
+                        "{}: {} is not a vrrp version (expected 2 or 3)",
+                        p.key("version"),
+                        v.get_ref()
+                    ),
+                );
+                ok = false;
+                VrrpVersion::V3
+            }
+        };
+        let advert_int = match &raw.advert_int {
+            Some(d) => self.advert_int(d, &p.key("advert_int"), version),
+            None => Some(Duration::from_secs(1)),
+        };
+        ok &= advert_int.is_some();
+        let initial_state = self
+            .choice(raw.state.as_ref(), &p.key("state"), "state", VRRP_STATES)
+            .unwrap_or(VrrpInitialState::Backup);
+        let preempt_delay = self.duration(raw.preempt_delay.as_ref(), &p.key("preempt_delay"));
+        if let (Some(d), Some(text)) = (preempt_delay, &raw.preempt_delay)
+            && d > Duration::from_secs(1000)
+        {
+            self.error(
+                text.span().start,
+                format!(
+                    "{}: {} is out of range (expected 0s to 1000s)",
+                    p.key("preempt_delay"),
+                    show_duration(d)
+                ),
+            );
+            ok = false;
+        }
+        if let Some(pass) = &raw.auth_pass {
+            let path = p.key("auth_pass");
+            if version == VrrpVersion::V3 {
+                self.error(pass.span().start, format!("{path}: vrrp version 3 has no authentication; remove auth_pass or set version = 2"));
+                ok = false;
+            } else if pass.get_ref().len() > 8 {
+                self.error(
+                    pass.span().start,
+                    format!(
+                        "{path}: at most 8 bytes (keepalived would cut it to {:?})",
+                        truncate_bytes(pass.get_ref(), 8)
+                    ),
+                );
+                ok = false;
+            } else if pass.get_ref().is_empty() {
+                self.error(pass.span().start, format!("{path}: empty password"));
+                ok = false;
+            }
+        }
+
+        let mut virtual_addresses = Vec::new();
+        match &raw.virtual_ipaddress {
+            Some(list) if !list.is_empty() => {
+                for (i, text) in list.iter().enumerate() {
+                    let path = p.at_key("virtual_ipaddress", i);
+                    let vip = parse_virtual_address(text.get_ref());
+                    match self.ok_or_report(vip, text.span().start, &path) {
+                        Some(vip) => virtual_addresses.push((vip, text.span().start, path)),
+                        None => ok = false,
+                    }
+                }
+            }
+            Some(_) => {
+                self.error(
+                    at,
+                    format!("{}: needs at least one address", p.key("virtual_ipaddress")),
+                );
+                ok = false;
+            }
+            None => {
+                if !self.rejected.contains(&p.key("virtual_ipaddress")) {
+                    self.missing(
+                        at,
+                        p,
+                        "virtual_ipaddress",
+                        "e.g. virtual_ipaddress = [\"10.0.0.100/24\"]",
+                    );
+                }
+                ok = false;
+            }
+        }
+        let family_v4 = virtual_addresses
+            .first()
+            .map(|(vip, _, _)| vip.addr.is_ipv4());
+        for (vip, at, path) in &virtual_addresses {
+            if vip.addr.is_ipv6() && version == VrrpVersion::V2 {
+                self.error(
+                    *at,
+                    format!("{path}: IPv6 address {} needs vrrp version 3", vip.addr),
+                );
+                ok = false;
+            } else if Some(vip.addr.is_ipv4()) != family_v4 {
+                self.error(*at, format!("{path}: {} mixes IPv4 and IPv6 in one instance; use one vrrp instance per address family", vip.addr));
+                ok = false;
+            }
+        }
+        let unicast_src = match &raw.unicast_src_ip {
+            Some(text) => self.same_family_ip(text, &p.key("unicast_src_ip"), family_v4),
+            None => None,
+        };
+        let mut unicast_peers = Vec::new();
+        for (i, text) in raw.unicast_peer.iter().flatten().enumerate() {
+            match self.same_family_ip(text, &p.at_key("unicast_peer", i), family_v4) {
+                Some(ip) => unicast_peers.push(ip),
+                None => ok = false,
+            }
+        }
+        ok &= raw.unicast_src_ip.is_none() || unicast_src.is_some();
+        let garp = GarpSettings {
+            master_delay: self
+                .duration(raw.garp_master_delay.as_ref(), &p.key("garp_master_delay"))
+                .unwrap_or(Duration::from_secs(5)),
+            master_repeat: raw.garp_master_repeat.unwrap_or(5),
+            master_refresh: self.positive_duration(
+                raw.garp_master_refresh.as_ref(),
+                &p.key("garp_master_refresh"),
+            ),
+        };
+        let mut track = Vec::new();
+        for (i, entry) in raw.track.iter().flatten().enumerate() {
+            match self.vrrp_track(entry, &p.index("track", i)) {
+                Some(t) => track.push(t),
+                None => ok = false,
+            }
+        }
+        let notify = self.alert_lines(raw.notify.as_deref(), p, "notify");
+        if !ok {
+            return None;
+        }
+        Some(VrrpInstance {
+            name: name.to_string(),
+            interface: interface?.get_ref().clone(),
+            vrid: vrid?,
+            priority: priority.unwrap_or(100),
+            advert_int: advert_int?,
+            version,
+            initial_state,
+            nopreempt: raw.nopreempt.unwrap_or(false),
+            preempt_delay,
+            auth_pass: raw.auth_pass.map(Spanned::into_inner),
+            virtual_addresses: virtual_addresses
+                .into_iter()
+                .map(|(vip, _, _)| vip)
+                .collect(),
+            unicast_src,
+            unicast_peers,
+            garp,
+            track,
+            track_interfaces: raw.track_interface.unwrap_or_default(),
+            v3_checksum_as_v2: raw.v3_checksum_as_v2.unwrap_or(false),
+            notify,
+            origin: Origin(self.location(at)),
+        })
+    }
+
+    /// v2 sends whole seconds (1-255); v3 sends centiseconds (1-4095).
+    fn advert_int(&mut self, value: &Dur, path: &str, version: VrrpVersion) -> Option<Duration> {
+        let d = self.duration(Some(value), path)?;
+        let at = value.span().start;
+        match version {
+            VrrpVersion::V2 => {
+                let seconds = d.as_secs_f64().round();
+                if (d.as_secs_f64() - seconds).abs() > 1e-6 || !(1.0..=255.0).contains(&seconds) {
+                    self.error(at, format!("{path}: {} is not valid for vrrp version 2 (whole seconds from 1s to 255s)", show_duration(d)));
+                    return None;
+                }
+                Some(Duration::from_secs(seconds as u64))
+            }
+            VrrpVersion::V3 => {
+                let centis = (d.as_secs_f64() * 100.0).round();
+                if (d.as_secs_f64() * 100.0 - centis).abs() > 1e-4
+                    || !(1.0..=4095.0).contains(&centis)
+                {
+                    self.error(at, format!("{path}: {} is not valid for vrrp version 3 (a multiple of 10ms from 10ms to 40.95s)", show_duration(d)));
+                    return None;
+                }
+                Some(Duration::from_millis(centis as u64 * 10))
+            }
+        }
+    }
+
+    fn same_family_ip(
+        &mut self,
+        text: &Text,
+        path: &str,
+        family_v4: Option<bool>,
+    ) -> Option<IpAddr> {
+        let Ok(ip) = text.get_ref().trim().parse::<IpAddr>() else {
+            self.error(
+                text.span().start,
+                format!("{path}: {:?} is not an IP address", text.get_ref()),
+            );
+            return None;
+        };
+        if family_v4.is_some_and(|v4| v4 != ip.is_ipv4()) {
+            self.error(
+                text.span().start,
+                format!("{path}: {ip} is not the same address family as virtual_ipaddress"),
+            );
+            return None;
+        }
+        Some(ip)
+    }
+
+    fn vrrp_track(&mut self, entry: &Spanned<RawTrack>, p: &KeyPath) -> Option<VrrpTrack> {
+        let raw = entry.get_ref();
+        let weight = self.int_in::<i32>(raw.weight.as_ref(), &p.key("weight"), -254, 254);
+        if raw.weight.is_some() && weight.is_none() {
+            return None;
+        }
+        let target = match (&raw.service, &raw.quorum) {
+            (Some(service), None) => {
+                TrackTarget::Service(self.service_ref(service, &p.key("service"))?)
+            }
+            (None, Some(quorum)) => TrackTarget::Quorum(quorum.get_ref().clone()),
+            _ => {
+                let ignore = self.rejected.contains(&p.key("service"))
+                    || self.rejected.contains(&p.key("quorum"));
+                if !ignore {
+                    self.error(
+                        entry.span().start,
+                        format!("{p}: needs exactly one of service = \"group:service\" or quorum = \"virtual server name\""),
+                    );
+                }
+                return None;
+            }
+        };
+        Some(VrrpTrack {
+            target,
+            weight: weight.unwrap_or(0),
+        })
+    }
+}
+
+/// keepalived's `10.0.0.100/24 dev eth1` (prefix optional).
+fn parse_virtual_address(text: &str) -> Result<VirtualAddress, String> {
+    let mut words = text.split_whitespace();
+    let address = words.next().ok_or("empty address")?;
+    let (ip_text, prefix_text) = match address.split_once('/') {
+        Some((ip, prefix)) => (ip, Some(prefix)),
+        None => (address, None),
+    };
+    let addr: IpAddr = ip_text
+        .parse()
+        .map_err(|_| format!("{ip_text:?} is not an IP address"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix_text {
+        Some(p) => p
+            .parse::<u8>()
+            .ok()
+            .filter(|p| *p <= max)
+            .ok_or_else(|| format!("bad prefix length \"/{p}\" for {addr} (0 to {max})"))?,
+        None => max,
+    };
+    let mut dev = None;
+    while let Some(word) = words.next() {
+        match word {
+            "dev" => {
+                let name = words.next().ok_or("\"dev\" needs an interface name")?;
+                dev = Some(name.to_string());
+            }
+            other => {
+                return Err(format!(
+                    "unexpected {other:?} in {text:?} (keepmon accepts \"ADDRESS[/PREFIX] [dev INTERFACE]\")"
+                ));
+            }
+        }
+    }
+    Ok(VirtualAddress { addr, prefix, dev })
+}
+
+fn truncate_bytes(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::native::testing::check_cases;
+
+    /// `[vrrp.NAME]` diagnostics.
+    #[test]
+    fn errors_name_their_place_and_key() {
+        check_cases(&[
+            // VRRP.
+            (
+                "[vrrp.v1]\ninterface = \"eth0\"\nvirtual_router_id = 0\npriority = 256\nversion = 2\nadvert_int = \"1.5s\"\nauth_pass = \"123456789\"\nvirtual_ipaddress = [\"10.0.0.1/24\", \"::1/64 dev eth0\", \"10.0.0.2/33\"]\n",
+                &[
+                    "3:21: error: vrrp.v1.virtual_router_id: 0 is out of range (expected 1 to 255)",
+                    "4:12: error: vrrp.v1.priority: 256 is out of range (expected 1 to 255)",
+                    "6:14: error: vrrp.v1.advert_int: 1.5s is not valid for vrrp version 2 (whole seconds from 1s to 255s)",
+                    "7:13: error: vrrp.v1.auth_pass: at most 8 bytes (keepalived would cut it to \"12345678\")",
+                    "8:37: error: vrrp.v1.virtual_ipaddress[1]: IPv6 address ::1 needs vrrp version 3",
+                    "8:56: error: vrrp.v1.virtual_ipaddress[2]: bad prefix length \"/33\" for 10.0.0.2 (0 to 32)",
+                ],
+            ),
+            (
+                "[vrrp.v1]\ninterface = \"eth0\"\nvirtual_router_id = 1\nadvert_int = \"15ms\"\nauth_pass = \"x\"\nvirtual_ipaddress = [\"10.0.0.1\", \"fe80::1\"]\nunicast_peer = [\"fe80::2\"]\ntrack = [{ service = \"a:b\", quorum = \"x\" }, { quorum = \"vs\", weight = 255 }]\npreempt_delay = \"1001s\"\n",
+                &[
+                    "4:14: error: vrrp.v1.advert_int: 0.015s is not valid for vrrp version 3 (a multiple of 10ms from 10ms to 40.95s)",
+                    "5:13: error: vrrp.v1.auth_pass: vrrp version 3 has no authentication; remove auth_pass or set version = 2",
+                    "6:34: error: vrrp.v1.virtual_ipaddress[1]: fe80::1 mixes IPv4 and IPv6 in one instance; use one vrrp instance per address family",
+                    "7:17: error: vrrp.v1.unicast_peer[0]: fe80::2 is not the same address family as virtual_ipaddress",
+                    "8:10: error: vrrp.v1.track[0]: needs exactly one of service = \"group:service\" or quorum = \"virtual server name\"",
+                    "8:71: error: vrrp.v1.track[1].weight: 255 is out of range (expected -254 to 254)",
+                    "9:17: error: vrrp.v1.preempt_delay: 1001s is out of range (expected 0s to 1000s)",
+                ],
+            ),
+            (
+                "[vrrp.v1]\nvirtual_ipaddress = []\n",
+                &[
+                    "1:7: error: vrrp.v1: missing key \"interface\" (e.g. interface = \"eth0\")",
+                    "1:7: error: vrrp.v1: missing key \"virtual_router_id\" (1 to 255, the same on every router of the group)",
+                    "1:7: error: vrrp.v1.virtual_ipaddress: needs at least one address",
+                ],
+            ),
+        ]);
+    }
+
+    #[test]
+    fn virtual_addresses_parse_and_text_truncates_on_a_char_boundary() {
+        assert!(parse_virtual_address("10.0.0.1/24 dev").is_err());
+        assert!(parse_virtual_address("10.0.0.1/24 brd 10.0.0.255").is_err());
+        assert_eq!(truncate_bytes("ééé", 3), "é");
+    }
+}

@@ -1,0 +1,37 @@
+//! Where `lua:NAME` scripts are found and the limits each run gets: plain data that [`crate::monitor::RunRequest`] and [`crate::alert::AlertJob`] carry, kept in a leaf module so that `monitor/` and `alert/` never import the Lua runtime ([`crate::lua`] builds on them, not the other way round).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::model::{LuaLimits, Settings};
+
+/// Where scripts are found and the limits each run gets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LuaSettings {
+    /// The config's `luadir`, searched before the shipped directories.
+    pub luadir: Vec<PathBuf>,
+    pub limits: LuaLimits,
+}
+
+impl LuaSettings {
+    pub fn from_settings(settings: &Settings) -> LuaSettings {
+        LuaSettings {
+            luadir: settings.luadir.clone(),
+            limits: settings.lua.clone(),
+        }
+    }
+}
+
+impl Default for LuaSettings {
+    /// Only the shipped scripts, keepmon's default limits.
+    fn default() -> LuaSettings {
+        LuaSettings {
+            luadir: Vec::new(),
+            limits: LuaLimits {
+                timeout: Duration::from_secs(10),
+                instructions: 10_000_000,
+                memory_bytes: 32 * 1024 * 1024,
+            },
+        }
+    }
+}
