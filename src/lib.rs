@@ -31,5 +31,6 @@ pub mod scheduler;
 pub mod service;
 pub mod state;
 pub mod supervisor;
+pub mod systemd;
 pub mod traptimer;
 pub mod vrrp;

@@ -313,6 +313,8 @@ fn start(path: Option<&Path>, format: Option<Format>, daemon: bool) -> ExitCode 
         None
     };
     init_logging();
+    // Still one thread here (the runtime starts below).
+    keepmon::systemd::init_from_env();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -99,7 +99,11 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     );
     supervisor.startup_alerts();
     supervisor.start_vrrp();
+    // systemd (issue 20): the proxies' listeners are bound before READY=1.
+    supervisor.reconcile_lb().await;
+    crate::systemd::notify_ready(&crate::systemd::status_line(&supervisor.status()));
     let result = supervisor.event_loop(call_rx, event_rx).await;
+    crate::systemd::notify_stopping(); // systemd (issue 20)
     supervisor.shut_down().await;
     result
 }
@@ -293,6 +297,8 @@ impl Supervisor {
         let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         let mut save_tick = tokio::time::interval(Duration::from_secs(1));
         save_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // systemd (issue 20): WATCHDOG=1 from this loop, so a stuck loop is restarted.
+        let mut watchdog = crate::systemd::Watchdog::from_env();
         loop {
             let next = self.next_wakeup();
             tokio::select! {
@@ -317,7 +323,10 @@ impl Supervisor {
                 _ = save_tick.tick() => {
                     self.save_if_dirty();
                     self.publish_metrics();
+                    crate::systemd::notify_status(&crate::systemd::status_line(&self.status())); // systemd (issue 20)
                 }
+                // systemd (issue 20): the watchdog keep-alive.
+                _ = watchdog.due() => watchdog.ping(&crate::systemd::status_line(&self.status())),
             }
             if self.lb_dirty {
                 self.reconcile_lb().await;
@@ -888,6 +897,14 @@ impl Supervisor {
     /// Compile the config again and apply it as a diff. Unchanged services
     /// keep state and timers; on any error the old config keeps running.
     fn reload(&mut self) -> Result<String, String> {
+        // systemd (issue 20): RELOADING=1, then READY=1 whatever the outcome.
+        crate::systemd::notify_reloading();
+        let result = self.reload_config();
+        crate::systemd::notify_ready(&crate::systemd::status_line(&self.status()));
+        result
+    }
+
+    fn reload_config(&mut self) -> Result<String, String> {
         let compiled = load(&self.options).map_err(|e| format!("{}{e}", e.diagnostics))?;
         let new = compiled.config;
         let diff = config::diff(Some(&self.config), &new);
