@@ -1,0 +1,224 @@
+//! keepmon under systemd: the notify protocol seen from a fake NOTIFY_SOCKET (READY only once the daemon answers, RELOADING/READY around reload, STOPPING, STATUS, watchdog cadence and its silence while the loop is stalled).
+
+mod common;
+
+use std::net::TcpListener;
+use std::os::unix::net::UnixDatagram;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::daemon::{Fixture, closed_port};
+
+/// A fake systemd notify socket: every datagram with the time it arrived.
+struct NotifySocket {
+    path: std::path::PathBuf,
+    messages: mpsc::Receiver<(Instant, String)>,
+    /// Everything received so far, in order.
+    seen: Vec<(Instant, String)>,
+}
+
+impl NotifySocket {
+    fn bind(f: &Fixture) -> NotifySocket {
+        let path = f.dir.join("notify.sock");
+        let socket = UnixDatagram::bind(&path).expect("bind notify socket");
+        let (tx, messages) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 4096];
+            while let Ok(n) = socket.recv(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                if tx.send((Instant::now(), text)).is_err() {
+                    return;
+                }
+            }
+        });
+        NotifySocket {
+            path,
+            messages,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Wait (at most 15 s) for a datagram with the line `line`; returns it.
+    fn wait_for(&mut self, line: &str) -> (Instant, String) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.messages.recv_timeout(left) {
+                Ok(message) => {
+                    self.seen.push(message.clone());
+                    if message.1.lines().any(|l| l == line) {
+                        return message;
+                    }
+                }
+                Err(_) => panic!("no {line} within 15 s; received: {:?}", self.texts()),
+            }
+        }
+    }
+
+    /// Collect whatever arrives during `window`.
+    fn collect(&mut self, window: Duration) -> Vec<(Instant, String)> {
+        let deadline = Instant::now() + window;
+        let mut got = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.messages.recv_timeout(left) {
+                Ok(message) => {
+                    self.seen.push(message.clone());
+                    got.push(message);
+                }
+                Err(_) => break,
+            }
+        }
+        got
+    }
+
+    fn texts(&self) -> Vec<String> {
+        self.seen.iter().map(|(_, t)| t.clone()).collect()
+    }
+}
+
+fn start_under_fake_systemd(f: &mut Fixture, notify: &NotifySocket, env: &[(&str, &str)]) {
+    let log = std::fs::File::create(f.dir.join("daemon.log")).expect("log");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_keepmon"));
+    command
+        .args(["start", "-c"])
+        .arg(f.config())
+        .env("KEEPMON_LOG", "debug")
+        .env("NOTIFY_SOCKET", &notify.path)
+        .stdout(Stdio::null())
+        .stderr(log);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    f.daemon = Some(command.spawn().expect("start keepmon"));
+}
+
+fn watchdog_times(messages: &[(Instant, String)]) -> Vec<Instant> {
+    messages
+        .iter()
+        .filter(|(_, t)| t.lines().any(|l| l == "WATCHDOG=1"))
+        .map(|(at, _)| *at)
+        .collect()
+}
+
+#[test]
+fn ready_reloading_stopping_status_and_watchdog_reach_systemd() {
+    let mut f = Fixture::new("systemd-notify");
+    let up = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let up_port = up.local_addr().expect("addr").port();
+    f.write_config(up_port, closed_port(), "");
+    let mut notify = NotifySocket::bind(&f);
+    start_under_fake_systemd(&mut f, &notify, &[("WATCHDOG_USEC", "1000000")]);
+
+    // READY=1 comes once the control socket answers: it answers at once.
+    let (_, ready) = notify.wait_for("READY=1");
+    let status = f.cli(&["status"]);
+    assert!(
+        status.status.success(),
+        "status right after READY=1: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(
+        ready.contains("STATUS=2 services, "),
+        "READY carries the status line: {ready:?}"
+    );
+    assert!(
+        notify.texts().iter().all(|t| !t.contains("WATCHDOG=1")),
+        "no keep-alive before READY: {:?}",
+        notify.texts()
+    );
+
+    // WATCHDOG_USEC=1s: a keep-alive every half second.
+    let window = notify.collect(Duration::from_millis(3200));
+    let pings = watchdog_times(&window);
+    assert!(
+        (5..=8).contains(&pings.len()),
+        "about 6 keep-alives in 3.2 s at a 0.5 s cadence, got {}: {:?}",
+        pings.len(),
+        window
+    );
+    for gap in pings.windows(2).map(|w| w[1] - w[0]) {
+        assert!(
+            gap >= Duration::from_millis(350) && gap <= Duration::from_millis(800),
+            "keep-alive gap {gap:?} (expected 0.5 s)"
+        );
+    }
+
+    // The down service fails: STATUS follows.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !notify
+        .texts()
+        .iter()
+        .any(|t| t.contains("STATUS=2 services, 1 failing (local/down)"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no STATUS with the failing service: {:?}",
+            notify.texts()
+        );
+        notify.collect(Duration::from_millis(200));
+    }
+
+    // Reload: RELOADING=1 (with MONOTONIC_USEC), then READY=1 again.
+    let reload = f.cli(&["reload"]);
+    assert!(reload.status.success(), "reload: {reload:?}");
+    let (reloading_at, reloading) = notify.wait_for("RELOADING=1");
+    assert!(
+        reloading.lines().any(|l| l.starts_with("MONOTONIC_USEC=")),
+        "{reloading:?}"
+    );
+    let (ready_at, _) = notify.wait_for("READY=1");
+    assert!(ready_at >= reloading_at);
+
+    // Stop: STOPPING=1 and a clean exit.
+    let stop = f.cli(&["stop"]);
+    assert!(stop.status.success(), "stop: {stop:?}");
+    notify.wait_for("STOPPING=1");
+    assert!(f.wait_exit().success());
+}
+
+#[test]
+fn the_watchdog_goes_quiet_while_the_event_loop_is_stalled() {
+    let mut f = Fixture::new("systemd-stall");
+    let up = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let up_port = up.local_addr().expect("addr").port();
+    f.write_config(up_port, closed_port(), "");
+    let mut notify = NotifySocket::bind(&f);
+    // Keep-alives every 300 ms; 1.5 s after start the loop blocks for 2.5 s.
+    start_under_fake_systemd(
+        &mut f,
+        &notify,
+        &[
+            ("WATCHDOG_USEC", "600000"),
+            ("KEEPMON_TEST_STALL_EVENT_LOOP", "1500:2500"),
+        ],
+    );
+    notify.wait_for("READY=1");
+    let window = notify.collect(Duration::from_secs(6));
+    let pings = watchdog_times(&window);
+    let gaps: Vec<Duration> = pings.windows(2).map(|w| w[1] - w[0]).collect();
+    let long: Vec<&Duration> = gaps
+        .iter()
+        .filter(|g| **g > Duration::from_millis(1000))
+        .collect();
+    assert_eq!(
+        long.len(),
+        1,
+        "exactly one silence (the stall) among the keep-alive gaps {gaps:?}"
+    );
+    assert!(
+        *long[0] >= Duration::from_millis(2400),
+        "the silence lasts the stall: {gaps:?}"
+    );
+    let log = std::fs::read_to_string(f.dir.join("daemon.log")).unwrap_or_default();
+    assert!(log.contains("stalling the event loop"), "{log}");
+    // After the stall the keep-alives resume and the daemon still answers.
+    let last = *pings.last().expect("pings");
+    let stall_end = pings
+        .windows(2)
+        .find(|w| w[1] - w[0] > Duration::from_millis(1000))
+        .map(|w| w[1])
+        .expect("a long gap");
+    assert!(last > stall_end, "keep-alives resumed after the stall");
+    assert!(f.cli(&["status"]).status.success());
+}
