@@ -20,6 +20,7 @@ pub mod config;
 pub mod control;
 pub mod daemonize;
 pub mod lb;
+pub mod logging;
 pub mod lua;
 pub mod mail;
 pub mod metrics;

@@ -43,6 +43,14 @@ enum FormatArg {
     Toml,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogArg {
+    Auto,
+    Stderr,
+    Journal,
+    Syslog,
+}
+
 #[derive(Subcommand, Debug)]
 enum LbCommand {
     /// The tables, like `ipvsadm -Ln` (with health and admin state).
@@ -85,6 +93,12 @@ enum Command {
     Start {
         #[arg(long)]
         daemon: bool,
+        /// Where logs go: `auto` is the journal when systemd connected
+        /// stderr to it (JOURNAL_STREAM), else stderr (colours only on a
+        /// terminal); `syslog` sends to /dev/log with the config's
+        /// `syslog_facility`.
+        #[arg(long, value_enum, default_value_t = LogArg::Auto)]
+        log: LogArg,
     },
     /// Stop the running daemon gracefully.
     Stop,
@@ -148,7 +162,7 @@ fn main() -> ExitCode {
     let path = cli.config.as_deref();
     match &cli.command {
         Command::CheckConfig => check_config(path, format),
-        Command::Start { daemon } => start(path, format, *daemon),
+        Command::Start { daemon, log } => start(path, format, *daemon, *log),
         Command::Stop => client(path, format, Request::Stop),
         Command::Status => client(path, format, Request::Status),
         Command::Dump { json } => answer(path, format, Request::Dump, *json),
@@ -266,18 +280,21 @@ fn usage_error(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("KEEPMON_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colours only for a terminal: a log file or journald gets plain text.
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+/// Logs to stderr, the journal or syslog (src/logging.rs).
+fn init_logging(log: LogArg, facility: &str) -> Result<(), keepmon::logging::LoggingError> {
+    use keepmon::logging::{self, LogMode};
+    let mode = match log {
+        LogArg::Auto => LogMode::Auto,
+        LogArg::Stderr => LogMode::Stderr,
+        LogArg::Journal => LogMode::Journal,
+        LogArg::Syslog => LogMode::Syslog,
+    };
+    let destination = logging::choose(mode, facility, &logging::Surroundings::of_this_process())?;
+    logging::init(&destination);
+    Ok(())
 }
 
-fn start(path: Option<&Path>, format: Option<Format>, daemon: bool) -> ExitCode {
+fn start(path: Option<&Path>, format: Option<Format>, daemon: bool, log: LogArg) -> ExitCode {
     // Check the config before forking so errors reach the terminal.
     let compiled = match load(path, format) {
         Ok(c) => c,
@@ -312,7 +329,10 @@ fn start(path: Option<&Path>, format: Option<Format>, daemon: bool) -> ExitCode 
     } else {
         None
     };
-    init_logging();
+    if let Err(e) = init_logging(log, &settings.syslog_facility) {
+        eprintln!("keepmon: {e}");
+        return ExitCode::from(1);
+    }
     // Still one thread here (the runtime starts below).
     keepmon::systemd::init_from_env();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -221,7 +221,12 @@ pub fn status_line(status: &StatusReport) -> String {
     );
     if !status.failing.is_empty() {
         const SHOWN: usize = 5;
-        let mut names: Vec<&str> = status.failing.iter().take(SHOWN).map(String::as_str).collect();
+        let mut names: Vec<&str> = status
+            .failing
+            .iter()
+            .take(SHOWN)
+            .map(String::as_str)
+            .collect();
         if status.failing.len() > SHOWN {
             names.push("…");
         }
@@ -262,9 +267,7 @@ impl Watchdog {
         Watchdog {
             interval,
             next: now + interval.unwrap_or_default(),
-            stale_after: timeout
-                .unwrap_or_default()
-                .max(Duration::from_secs(3)),
+            stale_after: timeout.unwrap_or_default().max(Duration::from_secs(3)),
             seen: Vec::new(),
             started: now,
             stalled_once: false,
@@ -363,7 +366,9 @@ impl Beat {
             name: name.into(),
             count: AtomicU64::new(0),
         });
-        let mut beats = BEATS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut beats = BEATS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         beats.retain(|w| w.strong_count() > 0);
         beats.push(Arc::downgrade(&inner));
         Beat { inner }
@@ -388,7 +393,9 @@ pub async fn beat_forever(name: String, every: Duration) {
 }
 
 fn live_beats() -> Vec<Arc<BeatInner>> {
-    let beats = BEATS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let beats = BEATS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     beats.iter().filter_map(Weak::upgrade).collect()
 }
 
@@ -459,10 +466,7 @@ mod tests {
         );
         check(&[Notice::Stopping], "STOPPING=1\n");
         check(&[Notice::Watchdog], "WATCHDOG=1\n");
-        check(
-            &[Notice::Status("a\nb\n".into())],
-            "STATUS=a; b\n",
-        );
+        check(&[Notice::Status("a\nb\n".into())], "STATUS=a; b\n");
     }
 
     #[test]

@@ -175,6 +175,9 @@ fn ready_reloading_stopping_status_and_watchdog_reach_systemd() {
     assert!(stop.status.success(), "stop: {stop:?}");
     notify.wait_for("STOPPING=1");
     assert!(f.wait_exit().success());
+    let log = std::fs::read_to_string(f.dir.join("daemon.log")).unwrap_or_default();
+    assert!(log.contains("keepmon started"), "{log}");
+    assert!(!log.contains('\x1b'), "no colours off a terminal: {log}");
 }
 
 #[test]
@@ -221,4 +224,122 @@ fn the_watchdog_goes_quiet_while_the_event_loop_is_stalled() {
         .expect("a long gap");
     assert!(last > stall_end, "keep-alives resumed after the stall");
     assert!(f.cli(&["status"]).status.success());
+}
+
+/// A datagram socket the test listens on, its messages collected by a thread.
+fn listen_datagrams(path: &std::path::Path) -> mpsc::Receiver<Vec<u8>> {
+    let socket = UnixDatagram::bind(path).expect("bind");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65536];
+        while let Ok(n) = socket.recv(&mut buf) {
+            if tx.send(buf[..n].to_vec()).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Wait (at most 15 s) for a datagram that `matches`.
+fn wait_datagram(
+    rx: &mpsc::Receiver<Vec<u8>>,
+    what: &str,
+    matches: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                if matches(&text) {
+                    return text;
+                }
+                seen.push(text);
+            }
+            Err(_) => panic!("no datagram with {what} within 15 s; got {seen:#?}"),
+        }
+    }
+}
+
+#[test]
+fn under_systemd_logs_go_to_the_journal_with_structured_fields() {
+    use std::os::unix::fs::MetadataExt;
+    let mut f = Fixture::new("systemd-journal");
+    let up = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let up_port = up.local_addr().expect("addr").port();
+    f.write_config(up_port, closed_port(), "");
+    let journal = f.dir.join("journal.sock");
+    let rx = listen_datagrams(&journal);
+    // systemd's JOURNAL_STREAM names the device and inode of stderr.
+    let stderr = std::fs::File::create(f.dir.join("daemon.log")).expect("log");
+    let meta = stderr.metadata().expect("stat");
+    let child = Command::new(env!("CARGO_BIN_EXE_keepmon"))
+        .args(["start", "-c"])
+        .arg(f.config())
+        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+        .env("KEEPMON_JOURNAL_SOCKET", &journal)
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("start keepmon");
+    f.daemon = Some(child);
+
+    let started = wait_datagram(&rx, "keepmon started", |t| {
+        t.starts_with("MESSAGE=keepmon started")
+    });
+    for line in ["PRIORITY=6", "SYSLOG_IDENTIFIER=keepmon", "SERVICES=2"] {
+        assert!(started.lines().any(|l| l == line), "{line} in {started:?}");
+    }
+    let failing = wait_datagram(&rx, "service failing", |t| {
+        t.starts_with("MESSAGE=service failing")
+    });
+    for line in ["PRIORITY=4", "GROUP=local", "SERVICE=down"] {
+        assert!(failing.lines().any(|l| l == line), "{line} in {failing:?}");
+    }
+    assert!(f.cli(&["stop"]).status.success());
+    assert!(f.wait_exit().success());
+    let log = std::fs::read_to_string(f.dir.join("daemon.log")).unwrap_or_default();
+    assert!(
+        !log.contains("keepmon started"),
+        "journal mode writes nothing to stderr: {log}"
+    );
+}
+
+#[test]
+fn log_syslog_sends_plain_lines_with_the_configured_facility() {
+    let mut f = Fixture::new("systemd-syslog");
+    let up = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let up_port = up.local_addr().expect("addr").port();
+    f.write_config(up_port, closed_port(), "");
+    let text = std::fs::read_to_string(f.config()).expect("config");
+    std::fs::write(
+        f.config(),
+        text.replace("[daemon]\n", "[daemon]\nsyslog_facility = \"local3\"\n"),
+    )
+    .expect("config");
+    let syslog = f.dir.join("log.sock");
+    let rx = listen_datagrams(&syslog);
+    let log = std::fs::File::create(f.dir.join("daemon.log")).expect("log");
+    let child = Command::new(env!("CARGO_BIN_EXE_keepmon"))
+        .args(["start", "--log", "syslog", "-c"])
+        .arg(f.config())
+        .env("KEEPMON_SYSLOG_SOCKET", &syslog)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start keepmon");
+    f.daemon = Some(child);
+    let pid = f.daemon.as_ref().expect("child").id();
+    // local3 = 19; warning = 4: <156>.
+    let failing = wait_datagram(&rx, "service failing", |t| t.contains("service failing"));
+    assert!(
+        failing.starts_with(&format!("<156>keepmon[{pid}]: WARN service failing")),
+        "{failing:?}"
+    );
+    assert!(failing.contains("group=local service=down"), "{failing:?}");
+    assert!(!failing.contains('\x1b'), "no colours: {failing:?}");
+    assert_eq!(failing.lines().count(), 1);
 }
