@@ -24,6 +24,7 @@ PRIVILEGED_PACKAGES=(
     redis-server # a real Redis on loopback for the shipped lua:redis_ping monitor (tests/lua.rs)
     iproute2 # ip netns/link/addr: the network-namespace topology of tests/vrrp.rs
     keepalived # Debian's keepalived 2.2.7 as a VRRP peer in tests/vrrp.rs (interop)
+    systemd # systemd-analyze verify of etc/systemd/*.service (tests/systemd.rs)
 )
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -343,3 +343,55 @@ fn log_syslog_sends_plain_lines_with_the_configured_facility() {
     assert!(!failing.contains('\x1b'), "no colours: {failing:?}");
     assert_eq!(failing.lines().count(), 1);
 }
+
+/// `systemd-analyze verify` on both units (the template as an instance),
+/// with ExecStart pointed at the binary under test (verify wants it to
+/// exist). Unknown keys are only warnings to systemd-analyze, so any output
+/// fails the test too.
+#[test]
+fn the_units_pass_systemd_analyze_verify() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        common::not_run("systemd-analyze verify: no systemd-analyze (Debian package systemd)");
+        return;
+    }
+    let f = Fixture::new("systemd-units");
+    let units = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("etc/systemd");
+    for (file, unit) in [
+        ("keepmon.service", "keepmon.service"),
+        ("keepmon@.service", "keepmon@lb1.service"),
+    ] {
+        let text = std::fs::read_to_string(units.join(file)).expect("unit file");
+        assert!(text.contains("ExecStart=/usr/sbin/keepmon "), "{file}");
+        std::fs::write(
+            f.dir.join(file),
+            text.replace("/usr/sbin/keepmon", env!("CARGO_BIN_EXE_keepmon")),
+        )
+        .expect("write unit");
+        let out = Command::new("systemd-analyze")
+            .args(["verify", "--man=no"])
+            .arg(format!("./{unit}"))
+            .current_dir(&f.dir)
+            .output()
+            .expect("systemd-analyze");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stderr.trim().is_empty() && out.stdout.is_empty(),
+            "systemd-analyze verify {unit}: {}\n{stderr}",
+            out.status
+        );
+        for key in [
+            "Type=notify",
+            "WatchdogSec=",
+            "ExecReload=/bin/kill -HUP $MAINPID",
+            "NoNewPrivileges=yes",
+            "ProtectSystem=strict",
+            "AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE",
+        ] {
+            assert!(text.lines().any(|l| l.starts_with(key)), "{file} lacks {key}");
+        }
+    }
+}
