@@ -16,6 +16,7 @@
 //! the lb table, the VRRP codec) never does IO and never reads the clock.
 
 pub mod alert;
+pub mod buildinfo;
 pub mod config;
 pub mod control;
 pub mod daemonize;
@@ -23,6 +24,7 @@ pub mod lb;
 pub mod logging;
 pub mod lua;
 pub mod mail;
+pub mod manpage;
 pub mod metrics;
 pub mod monitor;
 pub mod monproto;

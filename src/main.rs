@@ -14,6 +14,8 @@ use keepmon::{daemonize, render, supervisor};
 /// built into the binary. Its relative paths are under the current directory.
 const EMBEDDED_CONFIG: &str = include_str!("../etc/keepmon.toml");
 const EMBEDDED_NAME: &str = "keepmon.toml";
+/// The config of an installed keepmon (the Debian package's conffile).
+const INSTALLED_CONFIG: &str = "/etc/keepmon/keepmon.toml";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -22,7 +24,8 @@ const EMBEDDED_NAME: &str = "keepmon.toml";
     about = "Monitoring, alerts, load-balancer tables and VRRP failover for a Linux director, in one daemon",
     long_about = "keepmon watches services like mon (and reads mon.cf unchanged), fires alerts, \
                   steers traffic through its own proxy, IPVS or nftables, and moves the virtual IP \
-                  with VRRP. Without -c it uses the built-in demo config (etc/keepmon.toml)."
+                  with VRRP. Without -c it uses /etc/keepmon/keepmon.toml when that exists, \
+                  else the built-in demo config (etc/keepmon.toml)."
 )]
 struct Cli {
     /// Config file: `.toml` is native, anything else is read as mon.cf.
@@ -141,6 +144,15 @@ enum Command {
     /// Show the VRRP instances.
     #[command(subcommand)]
     Vrrp(VrrpCommand),
+    /// Print the version; --verbose adds the build and what this machine offers
+    /// (Lua, IPVS, nftables, VRRP sockets).
+    Version {
+        #[arg(long)]
+        verbose: bool,
+    },
+    /// Write the man pages and shell completions into DIR (for packaging).
+    #[command(hide = true)]
+    GenerateDocs { dir: PathBuf },
 }
 
 #[derive(Subcommand, Debug)]
@@ -159,7 +171,12 @@ fn main() -> ExitCode {
         FormatArg::Mon => Format::Mon,
         FormatArg::Toml => Format::Toml,
     });
-    let path = cli.config.as_deref();
+    // Without -c: the installed config when there is one, else the demo.
+    let installed = Path::new(INSTALLED_CONFIG);
+    let path = cli
+        .config
+        .as_deref()
+        .or_else(|| installed.is_file().then_some(installed));
     match &cli.command {
         Command::CheckConfig => check_config(path, format),
         Command::Start { daemon, log } => start(path, format, *daemon, *log),
@@ -213,7 +230,46 @@ fn main() -> ExitCode {
         }
         Command::Lb(lb) => lb_command(path, format, lb),
         Command::Vrrp(VrrpCommand::Show { json }) => answer(path, format, Request::VrrpShow, *json),
+        Command::Version { verbose: false } => {
+            println!("keepmon {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Version { verbose: true } => {
+            print!("{}", keepmon::buildinfo::verbose_report());
+            ExitCode::SUCCESS
+        }
+        Command::GenerateDocs { dir } => match generate_docs(dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("keepmon: {}: {e}", dir.display());
+                ExitCode::from(1)
+            }
+        },
     }
+}
+
+/// keepmon(8), keepmon.toml(5) and the bash and zsh completions, as
+/// `DIR/keepmon.8`, `DIR/keepmon.toml.5`, `DIR/completions/keepmon.bash`
+/// and `DIR/completions/_keepmon`.
+fn generate_docs(dir: &Path) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    cmd.build();
+    std::fs::create_dir_all(dir.join("completions"))?;
+    std::fs::write(dir.join("keepmon.8"), keepmon::manpage::keepmon_8(&cmd))?;
+    std::fs::write(
+        dir.join("keepmon.toml.5"),
+        keepmon::manpage::keepmon_toml_5(EMBEDDED_CONFIG, env!("CARGO_PKG_VERSION")),
+    )?;
+    for (shell, file) in [
+        (clap_complete::Shell::Bash, "keepmon.bash"),
+        (clap_complete::Shell::Zsh, "_keepmon"),
+    ] {
+        let mut text = Vec::new();
+        clap_complete::generate(shell, &mut cmd, "keepmon", &mut text);
+        std::fs::write(dir.join("completions").join(file), text)?;
+    }
+    Ok(())
 }
 
 fn lb_command(path: Option<&Path>, format: Option<Format>, command: &LbCommand) -> ExitCode {

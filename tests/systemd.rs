@@ -391,7 +391,10 @@ fn the_units_pass_systemd_analyze_verify() {
             "ProtectSystem=strict",
             "AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE",
         ] {
-            assert!(text.lines().any(|l| l.starts_with(key)), "{file} lacks {key}");
+            assert!(
+                text.lines().any(|l| l.starts_with(key)),
+                "{file} lacks {key}"
+            );
         }
     }
 }
