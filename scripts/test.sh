@@ -25,6 +25,8 @@ PRIVILEGED_PACKAGES=(
     iproute2 # ip netns/link/addr: the network-namespace topology of tests/vrrp.rs
     keepalived # Debian's keepalived 2.2.7 as a VRRP peer in tests/vrrp.rs (interop)
     systemd # systemd-analyze verify of etc/systemd/*.service (tests/systemd.rs)
+    lintian # checks the .deb built by scripts/build-deb.sh (tests/package.rs)
+    groff-base # groff -ww renders the man pages without warnings (tests/package.rs)
 )
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
