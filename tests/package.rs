@@ -257,3 +257,30 @@ fn assert_units_match(root: &Path) {
         );
     }
 }
+
+#[test]
+fn version_verbose_reports_the_build_and_what_this_machine_offers() {
+    let out = Command::new(env!("CARGO_BIN_EXE_keepmon"))
+        .args(["version", "--verbose"])
+        .output()
+        .expect("keepmon version --verbose");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(&format!("keepmon {}\n", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+    for line in [
+        "commit:",
+        "lua:           Lua 5.4",
+        "kernel:",
+        "ipvs:",
+        "nftables:",
+        "vrrp sockets:",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(line)),
+            "{line} in {text}"
+        );
+    }
+}

@@ -359,7 +359,19 @@ fn the_units_pass_systemd_analyze_verify() {
         return;
     }
     let f = Fixture::new("systemd-units");
-    let units = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("etc/systemd");
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let units = repo.join("etc/systemd");
+    // Documentation=man:keepmon(8) man:keepmon.toml(5): verify runs `man`
+    // on them, so give it the pages from doc/.
+    let manpath = f.dir.join("man");
+    for (page, section) in [("keepmon.8", "man8"), ("keepmon.toml.5", "man5")] {
+        std::fs::create_dir_all(manpath.join(section)).expect("man dir");
+        std::fs::copy(
+            repo.join("doc").join(page),
+            manpath.join(section).join(page),
+        )
+        .expect("man page");
+    }
     for (file, unit) in [
         ("keepmon.service", "keepmon.service"),
         ("keepmon@.service", "keepmon@lb1.service"),
@@ -372,8 +384,9 @@ fn the_units_pass_systemd_analyze_verify() {
         )
         .expect("write unit");
         let out = Command::new("systemd-analyze")
-            .args(["verify", "--man=no"])
+            .arg("verify")
             .arg(format!("./{unit}"))
+            .env("MANPATH", &manpath)
             .current_dir(&f.dir)
             .output()
             .expect("systemd-analyze");
