@@ -218,7 +218,7 @@ pub fn journal_name(field: &str) -> String {
         })
         .collect();
     if name.is_empty() || name.starts_with(|c: char| c == '_' || c.is_ascii_digit()) {
-        name.insert_str(0, "F");
+        name.insert(0, 'F');
     }
     // Names of fields keepmon sets itself stay keepmon's.
     if matches!(
@@ -386,7 +386,7 @@ fn names_stderr(value: &str, stderr: &io::Stderr) -> bool {
         return false;
     };
     match nix::sys::stat::fstat(stderr) {
-        Ok(stat) => stat.st_dev as u64 == dev && stat.st_ino as u64 == ino,
+        Ok(stat) => stat.st_dev == dev && stat.st_ino == ino,
         Err(_) => false,
     }
 }
