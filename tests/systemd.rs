@@ -132,15 +132,15 @@ fn ready_reloading_stopping_status_and_watchdog_reach_systemd() {
     let window = notify.collect(Duration::from_millis(3200));
     let pings = watchdog_times(&window);
     assert!(
-        (5..=8).contains(&pings.len()),
+        (4..=8).contains(&pings.len()),
         "about 6 keep-alives in 3.2 s at a 0.5 s cadence, got {}: {:?}",
         pings.len(),
         window
     );
     for gap in pings.windows(2).map(|w| w[1] - w[0]) {
         assert!(
-            gap >= Duration::from_millis(350) && gap <= Duration::from_millis(800),
-            "keep-alive gap {gap:?} (expected 0.5 s)"
+            gap >= Duration::from_millis(350) && gap < Duration::from_millis(1000),
+            "keep-alive gap {gap:?} (expected 0.5 s, and always inside WATCHDOG_USEC)"
         );
     }
 
@@ -202,7 +202,7 @@ fn the_watchdog_goes_quiet_while_the_event_loop_is_stalled() {
     let gaps: Vec<Duration> = pings.windows(2).map(|w| w[1] - w[0]).collect();
     let long: Vec<&Duration> = gaps
         .iter()
-        .filter(|g| **g > Duration::from_millis(1000))
+        .filter(|g| **g > Duration::from_millis(2000))
         .collect();
     assert_eq!(
         long.len(),
@@ -219,7 +219,7 @@ fn the_watchdog_goes_quiet_while_the_event_loop_is_stalled() {
     let last = *pings.last().expect("pings");
     let stall_end = pings
         .windows(2)
-        .find(|w| w[1] - w[0] > Duration::from_millis(1000))
+        .find(|w| w[1] - w[0] > Duration::from_millis(2000))
         .map(|w| w[1])
         .expect("a long gap");
     assert!(last > stall_end, "keep-alives resumed after the stall");
