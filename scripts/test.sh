@@ -27,6 +27,8 @@ PRIVILEGED_PACKAGES=(
     systemd # systemd-analyze verify of etc/systemd/*.service (tests/systemd.rs)
     lintian # checks the .deb built by scripts/build-deb.sh (tests/package.rs)
     groff-base # groff -ww renders the man pages without warnings (tests/package.rs)
+    man-db # systemd-analyze verify runs man on the units' Documentation= pages (tests/systemd.rs)
+    binutils # strip in scripts/build-deb.sh (tests/package.rs)
 )
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
