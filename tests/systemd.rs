@@ -396,6 +396,21 @@ fn the_units_pass_systemd_analyze_verify() {
             "systemd-analyze verify {unit}: {}\n{stderr}",
             out.status
         );
+        // The sandbox stays tight: systemd's own exposure score (0 best, 10 worst).
+        let out = Command::new("systemd-analyze")
+            .args(["security", "--offline=yes", "--no-pager"])
+            .arg(format!("./{unit}"))
+            .current_dir(&f.dir)
+            .output()
+            .expect("systemd-analyze security");
+        let report = String::from_utf8_lossy(&out.stdout);
+        let score: f64 = report
+            .lines()
+            .find_map(|l| l.split_once("Overall exposure level for "))
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no exposure level in: {report}"));
+        assert!(score <= 3.0, "{unit}: exposure {score} > 3.0\n{report}");
         for key in [
             "Type=notify",
             "WatchdogSec=",
