@@ -240,8 +240,12 @@ pub fn priority(level: &Level) -> u8 {
     }
 }
 
-/// syslog's facility code for a name (mon's and keepalived's names).
+/// syslog's facility code for a name (mon's and keepalived's names; a
+/// single digit 0-7 is keepalived's `-S` shorthand for local0-local7).
 pub fn facility_code(name: &str) -> Option<u8> {
+    if let Ok(digit) = name.parse::<u8>() {
+        return (digit <= 7).then_some(16 + digit);
+    }
     const NAMES: [(&str, u8); 20] = [
         ("kern", 0),
         ("user", 1),
@@ -433,6 +437,8 @@ mod tests {
             }
         );
         assert!(choose(LogMode::Syslog, "local9", &a).is_err());
+        assert_eq!(facility_code("3"), Some(19));
+        assert_eq!(facility_code("8"), None);
     }
 
     #[test]

@@ -102,6 +102,12 @@ enum Command {
         /// `syslog_facility`.
         #[arg(long, value_enum, default_value_t = LogArg::Auto)]
         log: LogArg,
+        /// Log to syslog with this facility (mon's and keepalived's names:
+        /// daemon, local0 ... local7, or keepalived's -S digit 0-7 for
+        /// local0-7) instead of the config's `syslog_facility`; implies
+        /// `--log syslog` unless --log names another destination.
+        #[arg(long, value_name = "FACILITY")]
+        log_facility: Option<String>,
     },
     /// Stop the running daemon gracefully.
     Stop,
@@ -179,7 +185,19 @@ fn main() -> ExitCode {
         .or_else(|| installed.is_file().then_some(installed));
     match &cli.command {
         Command::CheckConfig => check_config(path, format),
-        Command::Start { daemon, log } => start(path, format, *daemon, *log),
+        Command::Start {
+            daemon,
+            log,
+            log_facility,
+        } => start(
+            path,
+            format,
+            *daemon,
+            &LogOptions {
+                destination: *log,
+                facility: log_facility.clone(),
+            },
+        ),
         Command::Stop => client(path, format, Request::Stop),
         Command::Status => client(path, format, Request::Status),
         Command::Dump { json } => answer(path, format, Request::Dump, *json),
@@ -336,21 +354,31 @@ fn usage_error(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// `start --log` and `--log-facility`.
+struct LogOptions {
+    destination: LogArg,
+    facility: Option<String>,
+}
+
 /// Logs to stderr, the journal or syslog (src/logging.rs).
-fn init_logging(log: LogArg, facility: &str) -> Result<(), keepmon::logging::LoggingError> {
+fn init_logging(
+    options: &LogOptions,
+    config_facility: &str,
+) -> Result<(), keepmon::logging::LoggingError> {
     use keepmon::logging::{self, LogMode};
-    let mode = match log {
-        LogArg::Auto => LogMode::Auto,
-        LogArg::Stderr => LogMode::Stderr,
-        LogArg::Journal => LogMode::Journal,
-        LogArg::Syslog => LogMode::Syslog,
+    let mode = match (options.destination, &options.facility) {
+        (LogArg::Auto, Some(_)) | (LogArg::Syslog, _) => LogMode::Syslog,
+        (LogArg::Auto, None) => LogMode::Auto,
+        (LogArg::Stderr, _) => LogMode::Stderr,
+        (LogArg::Journal, _) => LogMode::Journal,
     };
+    let facility = options.facility.as_deref().unwrap_or(config_facility);
     let destination = logging::choose(mode, facility, &logging::Surroundings::of_this_process())?;
     logging::init(&destination);
     Ok(())
 }
 
-fn start(path: Option<&Path>, format: Option<Format>, daemon: bool, log: LogArg) -> ExitCode {
+fn start(path: Option<&Path>, format: Option<Format>, daemon: bool, log: &LogOptions) -> ExitCode {
     // Check the config before forking so errors reach the terminal.
     let compiled = match load(path, format) {
         Ok(c) => c,

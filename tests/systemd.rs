@@ -344,6 +344,29 @@ fn log_syslog_sends_plain_lines_with_the_configured_facility() {
     assert_eq!(failing.lines().count(), 1);
 }
 
+#[test]
+fn log_facility_on_the_command_line_means_syslog_with_that_facility() {
+    let mut f = Fixture::new("systemd-log-facility");
+    let up = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let up_port = up.local_addr().expect("addr").port();
+    f.write_config(up_port, closed_port(), "");
+    let syslog = f.dir.join("log.sock");
+    let rx = listen_datagrams(&syslog);
+    let log = std::fs::File::create(f.dir.join("daemon.log")).expect("log");
+    // keepalived's -S 2: local2 (18); warning (4): <148>.
+    let child = Command::new(env!("CARGO_BIN_EXE_keepmon"))
+        .args(["start", "--log-facility", "2", "-c"])
+        .arg(f.config())
+        .env("KEEPMON_SYSLOG_SOCKET", &syslog)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start keepmon");
+    f.daemon = Some(child);
+    let failing = wait_datagram(&rx, "service failing", |t| t.contains("service failing"));
+    assert!(failing.starts_with("<148>keepmon["), "{failing:?}");
+}
+
 /// `systemd-analyze verify` on both units (the template as an instance),
 /// with ExecStart pointed at the binary under test (verify wants it to
 /// exist). Unknown keys are only warnings to systemd-analyze, so any output

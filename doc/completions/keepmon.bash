@@ -1041,7 +1041,7 @@ _keepmon() {
             return 0
             ;;
         keepmon__subcmd__start)
-            opts="-c -h --daemon --log --config --format --help"
+            opts="-c -h --daemon --log --log-facility --config --format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1049,6 +1049,10 @@ _keepmon() {
             case "${prev}" in
                 --log)
                     COMPREPLY=($(compgen -W "auto stderr journal syslog" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-facility)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --config)
