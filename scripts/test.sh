@@ -25,6 +25,11 @@ PRIVILEGED_PACKAGES=(
     redis-server # a real Redis on loopback for the shipped lua:redis_ping monitor (tests/lua.rs)
     iproute2 # ip netns/link/addr: the network-namespace topology of tests/vrrp.rs
     keepalived # Debian's keepalived 2.2.7 as a VRRP peer in tests/vrrp.rs (interop)
+    systemd # systemd-analyze verify of etc/systemd/*.service (tests/systemd.rs)
+    lintian # checks the .deb built by scripts/build-deb.sh (tests/package.rs)
+    groff-base # groff -ww renders the man pages without warnings (tests/package.rs)
+    man-db # systemd-analyze verify runs man on the units' Documentation= pages (tests/systemd.rs)
+    binutils # strip in scripts/build-deb.sh (tests/package.rs)
 )
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -16,13 +16,16 @@
 //! the lb table, the VRRP codec) never does IO and never reads the clock.
 
 pub mod alert;
+pub mod buildinfo;
 pub mod config;
 pub mod control;
 pub mod daemonize;
 pub mod lb;
+pub mod logging;
 pub mod lua;
 pub mod lua_settings;
 pub mod mail;
+pub mod manpage;
 pub mod metrics;
 pub mod monitor;
 pub mod monproto;
@@ -33,5 +36,6 @@ pub mod scheduler;
 pub mod service;
 pub mod state;
 pub mod supervisor;
+pub mod systemd;
 pub mod traptimer;
 pub mod vrrp;

@@ -14,6 +14,8 @@ use keepmon::{daemonize, render, supervisor};
 /// built into the binary. Its relative paths are under the current directory.
 const EMBEDDED_CONFIG: &str = include_str!("../etc/keepmon.toml");
 const EMBEDDED_NAME: &str = "keepmon.toml";
+/// The config of an installed keepmon (the Debian package's conffile).
+const INSTALLED_CONFIG: &str = "/etc/keepmon/keepmon.toml";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -22,7 +24,8 @@ const EMBEDDED_NAME: &str = "keepmon.toml";
     about = "Monitoring, alerts, load-balancer tables and VRRP failover for a Linux director, in one daemon",
     long_about = "keepmon watches services like mon (and reads mon.cf unchanged), fires alerts, \
                   steers traffic through its own proxy, IPVS or nftables, and moves the virtual IP \
-                  with VRRP. Without -c it uses the built-in demo config (etc/keepmon.toml)."
+                  with VRRP. Without -c it uses /etc/keepmon/keepmon.toml when that exists, \
+                  else the built-in demo config (etc/keepmon.toml)."
 )]
 struct Cli {
     /// Config file: `.toml` is native, anything else is read as mon.cf.
@@ -41,6 +44,14 @@ struct Cli {
 enum FormatArg {
     Mon,
     Toml,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogArg {
+    Auto,
+    Stderr,
+    Journal,
+    Syslog,
 }
 
 #[derive(Subcommand, Debug)]
@@ -85,6 +96,18 @@ enum Command {
     Start {
         #[arg(long)]
         daemon: bool,
+        /// Where logs go: `auto` is the journal when systemd connected
+        /// stderr to it (JOURNAL_STREAM), else stderr (colours only on a
+        /// terminal); `syslog` sends to /dev/log with the config's
+        /// `syslog_facility`.
+        #[arg(long, value_enum, default_value_t = LogArg::Auto)]
+        log: LogArg,
+        /// Log to syslog with this facility (mon's and keepalived's names:
+        /// daemon, local0 ... local7, or keepalived's -S digit 0-7 for
+        /// local0-7) instead of the config's `syslog_facility`; implies
+        /// `--log syslog` unless --log names another destination.
+        #[arg(long, value_name = "FACILITY")]
+        log_facility: Option<String>,
     },
     /// Stop the running daemon gracefully.
     Stop,
@@ -127,6 +150,15 @@ enum Command {
     /// Show the VRRP instances.
     #[command(subcommand)]
     Vrrp(VrrpCommand),
+    /// Print the version; --verbose adds the build and what this machine offers
+    /// (Lua, IPVS, nftables, VRRP sockets).
+    Version {
+        #[arg(long)]
+        verbose: bool,
+    },
+    /// Write the man pages and shell completions into DIR (for packaging).
+    #[command(hide = true)]
+    GenerateDocs { dir: PathBuf },
 }
 
 #[derive(Subcommand, Debug)]
@@ -145,10 +177,27 @@ fn main() -> ExitCode {
         FormatArg::Mon => Format::Mon,
         FormatArg::Toml => Format::Toml,
     });
-    let path = cli.config.as_deref();
+    // Without -c: the installed config when there is one, else the demo.
+    let installed = Path::new(INSTALLED_CONFIG);
+    let path = cli
+        .config
+        .as_deref()
+        .or_else(|| installed.is_file().then_some(installed));
     match &cli.command {
         Command::CheckConfig => check_config(path, format),
-        Command::Start { daemon } => start(path, format, *daemon),
+        Command::Start {
+            daemon,
+            log,
+            log_facility,
+        } => start(
+            path,
+            format,
+            *daemon,
+            &LogOptions {
+                destination: *log,
+                facility: log_facility.clone(),
+            },
+        ),
         Command::Stop => client(path, format, Request::Stop),
         Command::Status => client(path, format, Request::Status),
         Command::Dump { json } => answer(path, format, Request::Dump, *json),
@@ -199,7 +248,46 @@ fn main() -> ExitCode {
         }
         Command::Lb(lb) => lb_command(path, format, lb),
         Command::Vrrp(VrrpCommand::Show { json }) => answer(path, format, Request::VrrpShow, *json),
+        Command::Version { verbose: false } => {
+            println!("keepmon {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Version { verbose: true } => {
+            print!("{}", keepmon::buildinfo::verbose_report());
+            ExitCode::SUCCESS
+        }
+        Command::GenerateDocs { dir } => match generate_docs(dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("keepmon: {}: {e}", dir.display());
+                ExitCode::from(1)
+            }
+        },
     }
+}
+
+/// keepmon(8), keepmon.toml(5) and the bash and zsh completions, as
+/// `DIR/keepmon.8`, `DIR/keepmon.toml.5`, `DIR/completions/keepmon.bash`
+/// and `DIR/completions/_keepmon`.
+fn generate_docs(dir: &Path) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    cmd.build();
+    std::fs::create_dir_all(dir.join("completions"))?;
+    std::fs::write(dir.join("keepmon.8"), keepmon::manpage::keepmon_8(&cmd))?;
+    std::fs::write(
+        dir.join("keepmon.toml.5"),
+        keepmon::manpage::keepmon_toml_5(EMBEDDED_CONFIG, env!("CARGO_PKG_VERSION")),
+    )?;
+    for (shell, file) in [
+        (clap_complete::Shell::Bash, "keepmon.bash"),
+        (clap_complete::Shell::Zsh, "_keepmon"),
+    ] {
+        let mut text = Vec::new();
+        clap_complete::generate(shell, &mut cmd, "keepmon", &mut text);
+        std::fs::write(dir.join("completions").join(file), text)?;
+    }
+    Ok(())
 }
 
 fn lb_command(path: Option<&Path>, format: Option<Format>, command: &LbCommand) -> ExitCode {
@@ -266,18 +354,31 @@ fn usage_error(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("KEEPMON_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colours only for a terminal: a log file or journald gets plain text.
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+/// `start --log` and `--log-facility`.
+struct LogOptions {
+    destination: LogArg,
+    facility: Option<String>,
 }
 
-fn start(path: Option<&Path>, format: Option<Format>, daemon: bool) -> ExitCode {
+/// Logs to stderr, the journal or syslog (src/logging.rs).
+fn init_logging(
+    options: &LogOptions,
+    config_facility: &str,
+) -> Result<(), keepmon::logging::LoggingError> {
+    use keepmon::logging::{self, LogMode};
+    let mode = match (options.destination, &options.facility) {
+        (LogArg::Auto, Some(_)) | (LogArg::Syslog, _) => LogMode::Syslog,
+        (LogArg::Auto, None) => LogMode::Auto,
+        (LogArg::Stderr, _) => LogMode::Stderr,
+        (LogArg::Journal, _) => LogMode::Journal,
+    };
+    let facility = options.facility.as_deref().unwrap_or(config_facility);
+    let destination = logging::choose(mode, facility, &logging::Surroundings::of_this_process())?;
+    logging::init(&destination);
+    Ok(())
+}
+
+fn start(path: Option<&Path>, format: Option<Format>, daemon: bool, log: &LogOptions) -> ExitCode {
     // Check the config before forking so errors reach the terminal.
     let compiled = match load(path, format) {
         Ok(c) => c,
@@ -312,7 +413,12 @@ fn start(path: Option<&Path>, format: Option<Format>, daemon: bool) -> ExitCode 
     } else {
         None
     };
-    init_logging();
+    if let Err(e) = init_logging(log, &settings.syslog_facility) {
+        eprintln!("keepmon: {e}");
+        return ExitCode::from(1);
+    }
+    // Still one thread here (the runtime starts below).
+    keepmon::systemd::init_from_env();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -12,13 +12,18 @@ use crate::config::model::{
 /// mon's client and trap port.
 pub const MON_PORT: u16 = 2583;
 
-/// Where the shipped Lua monitors and alerts live when running from a build tree.
-pub const SHIPPED_LUA_DIRS: &[&str] = &[
-    concat!(env!("CARGO_MANIFEST_DIR"), "/monitors"),
-    concat!(env!("CARGO_MANIFEST_DIR"), "/alerts"),
-    "/usr/share/keepmon/monitors",
-    "/usr/share/keepmon/alerts",
-];
+/// Where the shipped Lua monitors and alerts live: the build tree, then
+/// where the Debian package installs them. A packaged build
+/// (`KEEPMON_PACKAGED` set by scripts/build-deb.sh) looks only in the latter.
+pub const SHIPPED_LUA_DIRS: &[&str] = match option_env!("KEEPMON_PACKAGED") {
+    Some(_) => &["/usr/share/keepmon/monitors", "/usr/share/keepmon/alerts"],
+    None => &[
+        concat!(env!("CARGO_MANIFEST_DIR"), "/monitors"),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/alerts"),
+        "/usr/share/keepmon/monitors",
+        "/usr/share/keepmon/alerts",
+    ],
+};
 
 /// Settings as mon 1.2 starts with (`init_cf_globals`), except that the
 /// client port binds to 127.0.0.1 (keepmon's safe default; set `serverbind`

@@ -108,7 +108,14 @@ impl Workers {
             let handle = runtime.handle().clone();
             thread::Builder::new()
                 .name(format!("keepmon-proxy-{index}"))
-                .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
+                // systemd's watchdog (issue 20): a thread stuck in a blocking
+                // call stops this beat.
+                .spawn(move || {
+                    runtime.block_on(crate::systemd::beat_forever(
+                        format!("proxy thread {index}"),
+                        std::time::Duration::from_secs(1),
+                    ))
+                })?;
             workers.push(Worker {
                 handle,
                 live: AtomicUsize::new(0),

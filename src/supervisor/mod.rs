@@ -123,6 +123,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         "keepmon started"
     );
     supervisor.startup_alerts();
+    // The proxies' listeners are bound before systemd hears READY=1.
+    supervisor.lb.reconcile(unix_now()).await;
+    crate::systemd::notify_ready(&crate::systemd::status_line(&supervisor.status()));
     let result = supervisor
         .event_loop(Inputs {
             calls: call_rx,
@@ -131,6 +134,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             vrrp: vrrp_rx,
         })
         .await;
+    crate::systemd::notify_stopping();
     supervisor.shut_down().await;
     result
 }
@@ -249,6 +253,14 @@ impl Supervisor {
     /// Compile the config again and apply it as a diff. Unchanged services
     /// keep state and timers; on any error the old config keeps running.
     fn reload(&mut self) -> Result<String, String> {
+        // systemd hears RELOADING=1, then READY=1 whatever the outcome.
+        crate::systemd::notify_reloading();
+        let result = self.reload_config();
+        crate::systemd::notify_ready(&crate::systemd::status_line(&self.status()));
+        result
+    }
+
+    fn reload_config(&mut self) -> Result<String, String> {
         let compiled = load(&self.options).map_err(|e| format!("{}{e}", e.diagnostics))?;
         let diff = self.apply(compiled.config);
         let summary = diff.to_string();
@@ -270,6 +282,9 @@ impl Supervisor {
         let mut sighup = signal(SignalKind::hangup())?;
         let mut save_tick = tokio::time::interval(Duration::from_secs(1));
         save_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // WATCHDOG=1 comes from this loop, so a stuck loop (not just a live
+        // process) gets the daemon restarted.
+        let mut watchdog = crate::systemd::Watchdog::from_env();
         loop {
             let next = self
                 .services
@@ -308,7 +323,9 @@ impl Supervisor {
                         self.save_state();
                     }
                     self.publish_metrics();
+                    crate::systemd::notify_status(&crate::systemd::status_line(&self.status()));
                 }
+                _ = watchdog.due() => watchdog.ping(&crate::systemd::status_line(&self.status())),
             }
             if self.lb.is_dirty() {
                 self.lb.reconcile(unix_now()).await;

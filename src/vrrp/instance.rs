@@ -274,6 +274,8 @@ impl Driver {
 
         let mut link_poll = tokio::time::interval(LINK_POLL);
         link_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // systemd's watchdog (issue 20): this loop ticks it on every link poll.
+        let beat = crate::systemd::Beat::register(format!("vrrp instance {}", self.config.name));
         loop {
             let deadline = wired
                 .machine
@@ -327,7 +329,10 @@ impl Driver {
                     self.execute(&mut wired, actions, None);
                 }
                 _ = tokio::time::sleep_until(garp_at) => self.garp_due(&mut wired),
-                _ = link_poll.tick() => self.poll_link(&mut wired),
+                _ = link_poll.tick() => {
+                    beat.tick();
+                    self.poll_link(&mut wired);
+                }
                 received = wired.sockets.receive() => {
                     self.on_received(&mut wired, received);
                     // Drain what else is queued, bounded so timers and
