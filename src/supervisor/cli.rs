@@ -19,7 +19,12 @@ impl Supervisor {
         let response = match request {
             Request::Status => Response::Status(self.status()),
             Request::Dump => Response::Dump(Box::new(self.dump())),
-            Request::Stop => ok("stopping"),
+            Request::Stop => {
+                // Answered now: the loop ends next and shutdown saves the
+                // state itself.
+                let _ = reply.send(ok("stopping"));
+                return;
+            }
             Request::LbShow => self.lb_show(),
             Request::VrrpShow => {
                 let instances = self.vrrp.dumps();
