@@ -244,14 +244,14 @@ pub(super) fn monitor_env(
     env
 }
 
-/// `MON_*` variables for an alert (the alert module adds the per-alert ones).
+/// `MON_*` variables for an alert (the alert module adds the per-alert ones):
+/// a monitor's, plus the ack comment.
 fn alert_env(
     config: &crate::config::model::Config,
     service: &Service,
     state: &ServiceState,
 ) -> Vec<(String, String)> {
-    let mut env = common_env(config, service, state);
-    env.push(("MON_LAST_OUTPUT".into(), state.last_output.clone()));
+    let mut env = monitor_env(config, service, state);
     if let Some(ack) = &state.ack {
         env.push(("MON_ACK".into(), ack.comment.clone()));
     }
