@@ -143,6 +143,11 @@ enum Job {
     },
     /// Append a line (downtime log, historic file).
     Append { path: PathBuf, line: String },
+    /// Read the state file back (mon's `loadstate`).
+    Load {
+        statedir: PathBuf,
+        done: oneshot::Sender<io::Result<Loaded>>,
+    },
     /// Read a whole text file; NotFound comes back as `Ok(None)`.
     Read {
         path: PathBuf,
@@ -223,6 +228,16 @@ impl Writer {
         wait
     }
 
+    /// Read the state file after every save sent before.
+    pub fn load(&self, statedir: &Path) -> oneshot::Receiver<io::Result<Loaded>> {
+        let (done, wait) = oneshot::channel();
+        self.send(Job::Load {
+            statedir: statedir.to_path_buf(),
+            done,
+        });
+        wait
+    }
+
     /// True once after a save failed (the caller saves again later).
     pub fn take_failure(&self) -> bool {
         self.failed
@@ -274,6 +289,9 @@ fn run_batch(batch: Vec<Job>, failed: &std::sync::atomic::AtomicBool) {
                 if let Err(e) = append_line(&path, &line) {
                     tracing::warn!(error = %e, path = %path.display(), "cannot append to the log file");
                 }
+            }
+            Job::Load { statedir, done } => {
+                let _ = done.send(load(&statedir));
             }
             Job::Read { path, done } => {
                 let result = match std::fs::read_to_string(&path) {

@@ -165,6 +165,12 @@ enum Event {
         ok: bool,
         message: String,
     },
+    /// mon's `loadstate`: the writer read the state file back.
+    StateLoaded {
+        what: Vec<crate::monproto::StateKind>,
+        loaded: std::io::Result<state::Loaded>,
+        reply: oneshot::Sender<crate::monproto::Reply>,
+    },
 }
 
 /// The senders parts hand to the tasks they start.
@@ -353,6 +359,14 @@ impl Supervisor {
                 } else {
                     tracing::warn!(group, service, alert, message, "alert failed");
                 }
+            }
+            Event::StateLoaded {
+                what,
+                loaded,
+                reply,
+            } => {
+                let answer = self.mon_loadstate(&what, loaded);
+                self.reply_when_saved(reply, answer);
             }
         }
     }

@@ -52,8 +52,8 @@ impl Supervisor {
         }
     }
 
-    /// Commands whose answer waits for a file (savestate, list dtlog)
-    /// answer from a task once the writer is done; the rest at once.
+    /// Commands whose answer waits for a file (savestate, loadstate, list
+    /// dtlog) answer once the writer is done; the rest at once.
     pub(super) fn mon_command(
         &mut self,
         command: Command,
@@ -73,6 +73,22 @@ impl Supervisor {
                         ),
                     };
                     let _ = reply.send(answer);
+                });
+            }
+            Command::LoadState { what } => {
+                let loaded = self.writer.load(&self.config.settings.statedir);
+                let events = self.events.clone();
+                tokio::spawn(async move {
+                    let loaded = loaded.await.unwrap_or_else(|_| {
+                        Err(std::io::Error::other("the state writer has stopped"))
+                    });
+                    let _ = events
+                        .send(super::Event::StateLoaded {
+                            what,
+                            loaded,
+                            reply,
+                        })
+                        .await;
                 });
             }
             Command::List { what: List::Dtlog } => {
@@ -122,7 +138,6 @@ impl Supervisor {
                 self.execute(Operation::Resume).ok();
                 Reply::ok("start completed")
             }
-            Command::LoadState { what } => self.mon_loadstate(&what),
             Command::Test { test } => self.mon_test(test),
             Command::ClearTimers { group, service } => {
                 match self.execute(Operation::ClearTimers { group, service }) {
@@ -177,7 +192,8 @@ impl Supervisor {
             | Command::ReloadAuth
             | Command::Term
             // Answered in `mon_command`.
-            | Command::SaveState { .. } => Reply::fail("command could not be executed"),
+            | Command::SaveState { .. }
+            | Command::LoadState { .. } => Reply::fail("command could not be executed"),
         }
     }
 
@@ -548,8 +564,13 @@ impl Supervisor {
         }
     }
 
-    fn mon_loadstate(&mut self, what: &[StateKind]) -> Reply {
-        let loaded = match state::load(&self.config.settings.statedir) {
+    /// mon's `loadstate`, once the writer has read the state file back.
+    pub(super) fn mon_loadstate(
+        &mut self,
+        what: &[StateKind],
+        loaded: std::io::Result<state::Loaded>,
+    ) -> Reply {
+        let loaded = match loaded {
             Ok(state::Loaded::Restored(p)) => *p,
             Ok(state::Loaded::Fresh) => return Reply::fail("loadstate error, no saved state"),
             Ok(state::Loaded::Corrupt { moved_to, error }) => {

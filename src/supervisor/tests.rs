@@ -58,7 +58,12 @@ fn config(dir: &Path, extra: &str) -> Config {
 
 /// A supervisor with `config` applied, as `run` builds it (no sockets).
 fn supervisor(config: Config) -> Supervisor {
-    let (events, _) = mpsc::channel(16);
+    supervisor_with_events(config).0
+}
+
+/// The same, keeping the channel its tasks report on.
+fn supervisor_with_events(config: Config) -> (Supervisor, mpsc::Receiver<Event>) {
+    let (events, events_rx) = mpsc::channel(16);
     let (mon_calls, _) = mpsc::channel(16);
     let (vrrp, _) = mpsc::unbounded_channel();
     let mut s = Supervisor::new(
@@ -77,7 +82,7 @@ fn supervisor(config: Config) -> Supervisor {
         CancellationToken::new(),
     );
     s.apply(config);
-    s
+    (s, events_rx)
 }
 
 fn trap(service: &str, exit: i32) -> Trap {
@@ -321,4 +326,55 @@ async fn cli_and_mon_make_the_same_state_changes() {
     assert!(!a.services.scheduler_running && !b.services.scheduler_running);
     a.shut_down().await;
     b.shut_down().await;
+}
+
+#[tokio::test]
+async fn savestate_and_loadstate_go_through_the_writer() {
+    let dir = TempDir::new("loadstate");
+    let (mut s, mut events) = supervisor_with_events(config(&dir.0, ""));
+    let saved = mon(&mut s, Command::SaveState { what: Vec::new() }, "root").await;
+    assert_eq!(saved.render(), "220 savestate completed\n");
+    cli(
+        &mut s,
+        Request::Disable {
+            target: Target::Watch { group: "g".into() },
+        },
+    )
+    .await;
+    assert!(s.services.disabled.watches.contains("g"));
+    // loadstate reads back the newest save, after every save sent before
+    // it: the CLI's disable (answered once saved) is in it.
+    let (tx, rx) = oneshot::channel();
+    s.mon_command(
+        Command::LoadState {
+            what: vec![crate::monproto::StateKind::Disabled],
+        },
+        Some("root"),
+        None,
+        tx,
+    );
+    let event = events.recv().await.expect("the writer read the file");
+    s.on_event(event);
+    let reply = rx.await.expect("answered");
+    assert_eq!(reply.render(), "220 loadstate completed\n");
+    assert!(
+        s.services.disabled.watches.contains("g"),
+        "the disable was saved before loadstate read the file"
+    );
+    // A change that was never saved is undone by loadstate.
+    s.services.disabled.watches.clear();
+    let (tx, rx) = oneshot::channel();
+    s.mon_command(
+        Command::LoadState {
+            what: vec![crate::monproto::StateKind::Disabled],
+        },
+        Some("root"),
+        None,
+        tx,
+    );
+    let event = events.recv().await.expect("the writer read the file");
+    s.on_event(event);
+    rx.await.expect("answered");
+    assert!(s.services.disabled.watches.contains("g"));
+    s.shut_down().await;
 }
