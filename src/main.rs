@@ -25,11 +25,14 @@ const EMBEDDED_NAME: &str = "keepmon.toml";
                   with VRRP. Without -c it uses the built-in demo config (etc/keepmon.toml)."
 )]
 struct Cli {
-    /// Config file: `.toml` is native, anything else is read as mon.cf.
+    /// Config file: `.toml` is native; a name containing `keepalived`, or a
+    /// file starting with a keepalived block (global_defs, vrrp_instance,
+    /// virtual_server, vrrp_script, vrrp_sync_group), is keepalived.conf;
+    /// anything else is read as mon.cf.
     #[arg(short = 'c', long = "config", global = true, value_name = "FILE")]
     config: Option<PathBuf>,
 
-    /// Override the format chosen by the file extension.
+    /// Override the format chosen by the file name and contents.
     #[arg(long, global = true, value_enum)]
     format: Option<FormatArg>,
 
@@ -41,6 +44,7 @@ struct Cli {
 enum FormatArg {
     Mon,
     Toml,
+    Keepalived,
 }
 
 #[derive(Subcommand, Debug)]
@@ -144,6 +148,7 @@ fn main() -> ExitCode {
     let format = cli.format.map(|f| match f {
         FormatArg::Mon => Format::Mon,
         FormatArg::Toml => Format::Toml,
+        FormatArg::Keepalived => Format::Keepalived,
     });
     let path = cli.config.as_deref();
     match &cli.command {
@@ -520,6 +525,7 @@ fn summary(compiled: &Compiled, path: Option<&Path>) -> String {
     let format = match c.format {
         Format::Mon => "mon.cf",
         Format::Toml => "toml",
+        Format::Keepalived => "keepalived.conf",
     };
     let services = c.services().count();
     let mail = keepmon::mail::smtp::describe(&c.mail);

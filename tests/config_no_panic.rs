@@ -219,6 +219,7 @@ fn compile(text: &str, format: Format) -> Result<Compiled, CompileError> {
     let path = match format {
         Format::Mon => Path::new("/etc/mon/mon.cf"),
         Format::Toml => Path::new("/etc/keepmon/keepmon.toml"),
+        Format::Keepalived => Path::new("/etc/keepalived/keepalived.conf"),
     };
     compile_str(text, path, format, &EmptyFileSystem)
 }
