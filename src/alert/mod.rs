@@ -212,7 +212,7 @@ pub async fn fire(job: &AlertJob, timeout: Duration) -> AlertOutcome {
             "load-balancer edits are applied by the daemon's table, not run directly",
             started,
         ),
-        Action::Notify(notify) => match notify_argv(job, notify) {
+        Action::Notify(notify) => match notify_argv(&job.env, notify) {
             Some(argv) => exec::run_argv(job, &notify.path, argv, timeout).await,
             // A notify_master script on a transition to BACKUP: keepalived
             // runs nothing, and there is nothing to report.
@@ -226,14 +226,13 @@ pub async fn fire(job: &AlertJob, timeout: Duration) -> AlertOutcome {
     }
 }
 
-/// keepalived's argv for a notify script on the VRRP transition in `job`
-/// (its `VRRP_*` environment): `PATH ARGS... INSTANCE NAME STATE PRIORITY`
-/// for `notify`, `PATH ARGS...` for `notify_STATE` when the new state is
-/// STATE; None when the script does not run on this transition.
-pub fn notify_argv(job: &AlertJob, notify: &VrrpNotify) -> Option<Vec<String>> {
+/// keepalived's argv for a notify script on the VRRP transition described
+/// by an alert's `VRRP_*` environment: `PATH ARGS... INSTANCE NAME STATE
+/// PRIORITY` for `notify`, `PATH ARGS...` for `notify_STATE` when the new
+/// state is STATE; None when the script does not run on this transition.
+pub fn notify_argv(vars: &[(String, String)], notify: &VrrpNotify) -> Option<Vec<String>> {
     let env = |name: &str| {
-        job.env
-            .iter()
+        vars.iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
             .unwrap_or_default()

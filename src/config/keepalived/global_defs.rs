@@ -77,7 +77,8 @@ pub fn read(stmt: &Stmt, globals: &mut Globals, ctx: &mut Ctx<'_>) {
                 globals.smtp_server = Some((host.to_string(), port));
             }
             "smtp_connect_timeout" => {
-                if let Some(secs) = ctx.unsigned(piece, 1, 0, u64::from(u32::MAX) / 1_000_000, true) {
+                if let Some(secs) = ctx.unsigned(piece, 1, 0, u64::from(u32::MAX) / 1_000_000, true)
+                {
                     let secs = if secs == 0 {
                         ctx.logs(
                             piece.loc.clone(),
@@ -97,7 +98,10 @@ pub fn read(stmt: &Stmt, globals: &mut Globals, ctx: &mut Ctx<'_>) {
             "vrrp_version" => match ctx.int(piece, 1, 2, 3, true) {
                 Some(2) => globals.vrrp_version = Some(VrrpVersion::V2),
                 Some(_) => globals.vrrp_version = Some(VrrpVersion::V3),
-                None => ctx.logs(piece.loc.clone(), "VRRP Error: Version must be either 2 or 3"),
+                None => ctx.logs(
+                    piece.loc.clone(),
+                    "VRRP Error: Version must be either 2 or 3",
+                ),
             },
             "vrrp_garp_master_delay" => {
                 if let Some(secs) = seconds(ctx, child, "vrrp_garp_master_delay") {
@@ -120,7 +124,10 @@ pub fn read(stmt: &Stmt, globals: &mut Globals, ctx: &mut Ctx<'_>) {
                     Some(value) => globals.smtp_alert = Some(value),
                     None => ctx.logs(
                         piece.word_loc(1),
-                        format!("Invalid value '{}' for global smtp_alert specified", word.text),
+                        format!(
+                            "Invalid value '{}' for global smtp_alert specified",
+                            word.text
+                        ),
                     ),
                 },
             },
@@ -159,7 +166,10 @@ pub fn read(stmt: &Stmt, globals: &mut Globals, ctx: &mut Ctx<'_>) {
                     child.keyword()
                 ),
             ),
-            "smtp_helo_name" | "no_email_faults" | "smtp_alert_vrrp" | "smtp_alert_checker"
+            "smtp_helo_name"
+            | "no_email_faults"
+            | "smtp_alert_vrrp"
+            | "smtp_alert_checker"
             | "checker_log_all_failures" => {
                 ctx.unused(piece, &format!("'{}'", child.keyword()));
             }
@@ -192,7 +202,10 @@ fn seconds(ctx: &mut Ctx<'_>, stmt: &Stmt, keyword: &str) -> Option<u64> {
     if value.is_none() && stmt.piece.words.len() > 1 {
         ctx.logs(
             stmt.loc(),
-            format!("{keyword} '{}' invalid - ignoring", stmt.piece.words[1].text),
+            format!(
+                "{keyword} '{}' invalid - ignoring",
+                stmt.piece.words[1].text
+            ),
         );
     }
     value

@@ -65,7 +65,12 @@ impl Piece {
 }
 
 /// Read `text` (the file `file`) into pieces, following its includes.
-pub fn lex(text: &str, file: &Arc<Path>, fs: &dyn FileSystem, diags: &mut Diagnostics) -> Vec<Piece> {
+pub fn lex(
+    text: &str,
+    file: &Arc<Path>,
+    fs: &dyn FileSystem,
+    diags: &mut Diagnostics,
+) -> Vec<Piece> {
     let config_id = fs
         .hostname()
         .map(|h| h.split('.').next().unwrap_or_default().to_string());
@@ -165,7 +170,10 @@ fn escape(rest: &[char]) -> (char, usize) {
             }
             (char::from(u8::try_from(value).unwrap_or(0)), used)
         }
-        'c' if rest.len() > 1 => (char::from(u8::try_from(u32::from(rest[1]) & 0x1f).unwrap_or(0)), 2),
+        'c' if rest.len() > 1 => (
+            char::from(u8::try_from(u32::from(rest[1]) & 0x1f).unwrap_or(0)),
+            2,
+        ),
         '0'..='7' => {
             let mut value: u32 = 0;
             let mut used = 0;
@@ -254,9 +262,7 @@ impl Lexer<'_> {
             if unterminated {
                 self.diags.warning(
                     at.clone(),
-                    format!(
-                        "keepalived reports \"Unterminated quote '{line}'\" here and reads on"
-                    ),
+                    format!("keepalived reports \"Unterminated quote '{line}'\" here and reads on"),
                 );
             }
             if in_multiline {
@@ -485,7 +491,10 @@ impl Lexer<'_> {
         self.include_depth += 1;
         for path in matches {
             let Some(text) = self.fs.read_to_string(&path) else {
-                self.diags.error(at.clone(), format!("cannot read included file {}", path.display()));
+                self.diags.error(
+                    at.clone(),
+                    format!("cannot read included file {}", path.display()),
+                );
                 continue;
             };
             let included: Arc<Path> = Arc::from(path.as_path());
@@ -841,10 +850,13 @@ fn glob(path: &Path, fs: &dyn FileSystem) -> Vec<PathBuf> {
                 let mut names: Vec<PathBuf> = entries
                     .into_iter()
                     .filter(|entry| {
-                        entry.file_name().and_then(|n| n.to_str()).is_some_and(|name| {
-                            (component.starts_with('.') || !name.starts_with('.'))
-                                && wildcard_match(component.as_bytes(), name.as_bytes())
-                        })
+                        entry
+                            .file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|name| {
+                                (component.starts_with('.') || !name.starts_with('.'))
+                                    && wildcard_match(component.as_bytes(), name.as_bytes())
+                            })
                     })
                     .collect();
                 names.sort();

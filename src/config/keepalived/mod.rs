@@ -27,8 +27,8 @@ use crate::config::diag::{Diagnostics, Location};
 use crate::config::model::{Config, DepBehavior, Format, Monitor, Origin, Service};
 use crate::config::settings;
 
-pub use lexer::looks_like_keepalived;
 use lexer::Piece;
+pub use lexer::looks_like_keepalived;
 use tree::Stmt;
 
 /// Read a keepalived.conf. Returns a model even with errors, so the shared
@@ -103,7 +103,13 @@ fn build(statements: &[Stmt], ctx: &mut Ctx<'_>) -> Config {
 /// A polled service with keepalived's plain semantics: no alerts, no
 /// dependencies, up after one success, down after one failure (callers set
 /// rise and fall).
-pub(crate) fn service(group: &str, name: &str, monitor: Monitor, interval: Duration, at: &Location) -> Service {
+pub(crate) fn service(
+    group: &str,
+    name: &str,
+    monitor: Monitor,
+    interval: Duration,
+    at: &Location,
+) -> Service {
     Service {
         group: group.to_string(),
         name: name.to_string(),
@@ -168,9 +174,7 @@ impl Ctx<'_> {
     pub fn unused(&mut self, piece: &Piece, what: &str) {
         self.diags.warning(
             piece.loc.clone(),
-            format!(
-                "keepmon ignores {what} (keepalived uses it; keepmon has no equivalent yet)"
-            ),
+            format!("keepmon ignores {what} (keepalived uses it; keepmon has no equivalent yet)"),
         );
     }
 
@@ -203,21 +207,42 @@ impl Ctx<'_> {
     }
 
     /// An unsigned parameter as keepalived reads it (see [`numbers::unsigned`]).
-    pub fn unsigned(&mut self, piece: &Piece, index: usize, min: u64, max: u64, lenient: bool) -> Option<u64> {
+    pub fn unsigned(
+        &mut self,
+        piece: &Piece,
+        index: usize,
+        min: u64,
+        max: u64,
+        lenient: bool,
+    ) -> Option<u64> {
         let text = self.arg(piece, index)?;
         let read = numbers::unsigned(text, min, max, lenient);
         self.complain(piece, index, read)
     }
 
     /// A signed parameter as keepalived reads it.
-    pub fn int(&mut self, piece: &Piece, index: usize, min: i64, max: i64, lenient: bool) -> Option<i64> {
+    pub fn int(
+        &mut self,
+        piece: &Piece,
+        index: usize,
+        min: i64,
+        max: i64,
+        lenient: bool,
+    ) -> Option<i64> {
         let text = self.arg(piece, index)?;
         let read = numbers::int(text, min, max, lenient);
         self.complain(piece, index, read)
     }
 
     /// A decimal number of seconds in micro-units, as keepalived's timers read it.
-    pub fn micros(&mut self, piece: &Piece, index: usize, min: u64, max: u64, lenient: bool) -> Option<u64> {
+    pub fn micros(
+        &mut self,
+        piece: &Piece,
+        index: usize,
+        min: u64,
+        max: u64,
+        lenient: bool,
+    ) -> Option<u64> {
         let text = self.arg(piece, index)?;
         let read = numbers::decimal_micros(text, min, max, lenient);
         self.complain(piece, index, read)

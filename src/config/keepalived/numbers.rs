@@ -41,13 +41,22 @@ pub fn unsigned(text: &str, min: u64, max: u64, lenient: bool) -> Read<u64> {
     }
     if !rest.is_empty() {
         let forgiven = lenient && (min..=max).contains(&value) && !overflow;
-        return Read::bad(forgiven.then_some(value), format!("invalid number '{text}'"));
+        return Read::bad(
+            forgiven.then_some(value),
+            format!("invalid number '{text}'"),
+        );
     }
     if overflow || value > u64::from(u32::MAX) {
-        return Read::bad(None, format!("number '{text}' outside unsigned integer range"));
+        return Read::bad(
+            None,
+            format!("number '{text}' outside unsigned integer range"),
+        );
     }
     if !(min..=max).contains(&value) {
-        return Read::bad(None, format!("number '{text}' outside range [{min}, {max}]"));
+        return Read::bad(
+            None,
+            format!("number '{text}' outside range [{min}, {max}]"),
+        );
     }
     Read::ok(value)
 }
@@ -66,13 +75,19 @@ pub fn int(text: &str, min: i64, max: i64, lenient: bool) -> Read<i64> {
     let value = if negative { -value } else { value };
     if !rest.is_empty() || consumed_digits == 0 {
         let forgiven = lenient && (min..=max).contains(&value) && !overflow;
-        return Read::bad(forgiven.then_some(value), format!("invalid number '{text}'"));
+        return Read::bad(
+            forgiven.then_some(value),
+            format!("invalid number '{text}'"),
+        );
     }
     if overflow || value < i64::from(i32::MIN) || value > i64::from(i32::MAX) {
         return Read::bad(None, format!("number '{text}' outside integer range"));
     }
     if !(min..=max).contains(&value) {
-        return Read::bad(None, format!("number '{text}' outside range [{min}, {max}]"));
+        return Read::bad(
+            None,
+            format!("number '{text}' outside range [{min}, {max}]"),
+        );
     }
     Read::ok(value)
 }
@@ -105,10 +120,16 @@ pub fn decimal_micros(text: &str, min: u64, max: u64, lenient: bool) -> Read<u64
     }
     if !rest.is_empty() {
         let forgiven = lenient && (min..=max).contains(&value) && !overflow;
-        return Read::bad(forgiven.then_some(value), format!("invalid number '{text}'"));
+        return Read::bad(
+            forgiven.then_some(value),
+            format!("invalid number '{text}'"),
+        );
     }
     if overflow {
-        return Read::bad(None, format!("number '{text}' outside unsigned decimal range"));
+        return Read::bad(
+            None,
+            format!("number '{text}' outside unsigned decimal range"),
+        );
     }
     if !(min..=max).contains(&value) {
         return Read::bad(
@@ -171,7 +192,10 @@ mod tests {
         assert_eq!(unsigned("51", 1, 255, false), Read::ok(51));
         let r = unsigned("300", 1, 255, false);
         assert_eq!(r.value, None);
-        assert_eq!(r.complaint.as_deref(), Some("number '300' outside range [1, 255]"));
+        assert_eq!(
+            r.complaint.as_deref(),
+            Some("number '300' outside range [1, 255]")
+        );
         // A running keepalived keeps the digits before the junk when the
         // handler is lenient.
         assert_eq!(unsigned("10abc", 0, 100, true).value, Some(10));
@@ -183,14 +207,22 @@ mod tests {
     fn int_reads_signs() {
         assert_eq!(int("-20", -253, 253, true), Read::ok(-20));
         assert_eq!(int("+5", -253, 253, true), Read::ok(5));
-        assert_eq!(int("x", -253, 253, true).value, None);
+        // strtol reads no digits: 0, which a running keepalived keeps.
+        assert_eq!(int("x", -253, 253, true).value, Some(0));
+        assert_eq!(int("x", -253, 253, false).value, None);
         assert_eq!(int("300", -253, 253, true).value, None);
     }
 
     #[test]
     fn decimals_are_micro_units() {
-        assert_eq!(decimal_micros("1", 10_000, 255_000_000, true).value, Some(1_000_000));
-        assert_eq!(decimal_micros("0.5", 10_000, 255_000_000, true).value, Some(500_000));
+        assert_eq!(
+            decimal_micros("1", 10_000, 255_000_000, true).value,
+            Some(1_000_000)
+        );
+        assert_eq!(
+            decimal_micros("0.5", 10_000, 255_000_000, true).value,
+            Some(500_000)
+        );
         assert_eq!(decimal_micros("0", 10_000, 255_000_000, true).value, None);
         let r = decimal_micros("1.0000005", 0, 255_000_000, true);
         assert_eq!(r.value, Some(1_000_001));

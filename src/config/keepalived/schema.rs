@@ -175,9 +175,7 @@ const GLOBAL_KEYWORDS: &[(&str, Kind)] = &[
     ("data_use_instance", Kind::Leaf),
 ];
 
-const TRACKGROUP_KEYWORDS: &[(&str, Kind)] = &[
-    ("group", Kind::Values),
-];
+const TRACKGROUP_KEYWORDS: &[(&str, Kind)] = &[("group", Kind::Values)];
 
 const SYNC_KEYWORDS: &[(&str, Kind)] = &[
     ("group", Kind::Values),
@@ -271,10 +269,7 @@ const INSTANCE_KEYWORDS: &[(&str, Kind)] = &[
     ("authentication", Kind::Block(AUTH_KEYWORDS)),
 ];
 
-const AUTH_KEYWORDS: &[(&str, Kind)] = &[
-    ("auth_type", Kind::Leaf),
-    ("auth_pass", Kind::Leaf),
-];
+const AUTH_KEYWORDS: &[(&str, Kind)] = &[("auth_type", Kind::Leaf), ("auth_pass", Kind::Leaf)];
 
 const SCRIPT_KEYWORDS: &[(&str, Kind)] = &[
     ("script", Kind::Leaf),
@@ -535,12 +530,6 @@ const DNS_KEYWORDS: &[(&str, Kind)] = &[
     ("name", Kind::Leaf),
 ];
 
-const FILE_KEYWORDS: &[(&str, Kind)] = &[
-    ("track_file", Kind::Leaf),
-    ("weight", Kind::Leaf),
-];
+const FILE_KEYWORDS: &[(&str, Kind)] = &[("track_file", Kind::Leaf), ("weight", Kind::Leaf)];
 
-const BFD_KEYWORDS: &[(&str, Kind)] = &[
-    ("name", Kind::Leaf),
-    ("alpha", Kind::Leaf),
-];
+const BFD_KEYWORDS: &[(&str, Kind)] = &[("name", Kind::Leaf), ("alpha", Kind::Leaf)];

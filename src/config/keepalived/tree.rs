@@ -57,7 +57,11 @@ impl Stmt {
 }
 
 /// Read every statement of a file (its top level is `root`).
-pub fn read(pieces: Vec<Piece>, root: &'static [(&'static str, Kind)], diags: &mut Diagnostics) -> Vec<Stmt> {
+pub fn read(
+    pieces: Vec<Piece>,
+    root: &'static [(&'static str, Kind)],
+    diags: &mut Diagnostics,
+) -> Vec<Stmt> {
     let mut reader = Reader {
         pieces: pieces.into_iter(),
         diags,

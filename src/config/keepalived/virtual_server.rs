@@ -148,7 +148,10 @@ pub fn read(stmt: &Stmt, ctx: &mut Ctx<'_>) -> Option<Vs> {
                     if SCHEDULERS.contains(&name) {
                         vs.scheduler = Some(name.to_string());
                     } else {
-                        ctx.logs(p.word_loc(1), format!("Invalid lvs_scheduler '{name}' - ignoring"));
+                        ctx.logs(
+                            p.word_loc(1),
+                            format!("Invalid lvs_scheduler '{name}' - ignoring"),
+                        );
                     }
                 }
             }
@@ -184,21 +187,30 @@ pub fn read(stmt: &Stmt, ctx: &mut Ctx<'_>) -> Option<Vs> {
                 Some("TCP") => vs.protocol = Some(Protocol::Tcp),
                 Some("UDP") => vs.protocol = Some(Protocol::Udp),
                 Some("SCTP") => ctx.unsupported(p.word_loc(1), "protocol SCTP"),
-                Some(_) => ctx.logs(p.word_loc(1), format!("Unknown protocol {} - ignoring", p.words[1].text)),
+                Some(_) => ctx.logs(
+                    p.word_loc(1),
+                    format!("Unknown protocol {} - ignoring", p.words[1].text),
+                ),
                 None => {}
             },
             "quorum" => {
                 vs.quorum = match ctx.unsigned(p, 1, 1, u64::from(u32::MAX), true) {
                     Some(q) => u32::try_from(q).unwrap_or(u32::MAX),
                     None => {
-                        ctx.logs(p.loc.clone(), "Quorum must be in [1, 4294967295]. Setting to 1.");
+                        ctx.logs(
+                            p.loc.clone(),
+                            "Quorum must be in [1, 4294967295]. Setting to 1.",
+                        );
                         1
                     }
                 };
             }
             "hysteresis" => match ctx.unsigned(p, 1, 0, u64::from(u32::MAX), true) {
                 Some(h) => vs.hysteresis = u32::try_from(h).unwrap_or(u32::MAX),
-                None => ctx.logs(p.loc.clone(), "Hysteresis must be in [0, 4294967295] - ignoring"),
+                None => ctx.logs(
+                    p.loc.clone(),
+                    "Hysteresis must be in [0, 4294967295] - ignoring",
+                ),
             },
             "sorry_server" => {
                 if let Some(addr) = socket_addr(p, 1, ctx) {
@@ -211,7 +223,10 @@ pub fn read(stmt: &Stmt, ctx: &mut Ctx<'_>) -> Option<Vs> {
                     if vs.real_servers.iter().any(|r| r.addr == rs.addr) {
                         ctx.ignores(
                             child.loc(),
-                            format!("real server {} is listed twice; keepalived uses the first", rs.addr),
+                            format!(
+                                "real server {} is listed twice; keepalived uses the first",
+                                rs.addr
+                            ),
                         );
                     } else {
                         vs.real_servers.push(rs);
@@ -258,7 +273,10 @@ fn real_server(stmt: &Stmt, vs_addr: SocketAddr, ctx: &mut Ctx<'_>) -> Option<Rs
         None => {
             // keepalived takes the virtual server's port when none is given.
             let ip = piece.words[1].text.parse::<IpAddr>().ok().or_else(|| {
-                ctx.logs(piece.word_loc(1), format!("Invalid real server ip address {}", piece.words[1].text));
+                ctx.logs(
+                    piece.word_loc(1),
+                    format!("Invalid real server ip address {}", piece.words[1].text),
+                );
                 None
             })?;
             SocketAddr::new(ip, vs_addr.port())
@@ -328,7 +346,10 @@ fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Checker {
                 if let Some(text) = ctx.arg(p, 1) {
                     match text.parse() {
                         Ok(ip) => checker.connect_ip = Some(ip),
-                        Err(_) => ctx.logs(p.word_loc(1), format!("invalid connect_ip {text} - ignoring")),
+                        Err(_) => ctx.logs(
+                            p.word_loc(1),
+                            format!("invalid connect_ip {text} - ignoring"),
+                        ),
                     }
                 }
             }
@@ -344,7 +365,10 @@ fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Checker {
                     checker.misc_timeout = Some(Duration::from_secs(secs));
                 }
             }
-            "misc_dynamic" => ctx.unsupported(p.loc.clone(), "misc_dynamic (a MISC_CHECK's exit code setting the weight)"),
+            "misc_dynamic" => ctx.unsupported(
+                p.loc.clone(),
+                "misc_dynamic (a MISC_CHECK's exit code setting the weight)",
+            ),
             "alpha" | "warmup" | "bindto" | "bind_port" | "bind_if" | "enable_sni"
             | "http_protocol" | "fast_recovery" | "log_all_failures" | "user" => {
                 ctx.unused(p, &format!("'{}' in {kind}", child.keyword()));
@@ -369,7 +393,10 @@ fn url(stmt: &Stmt, ctx: &mut Ctx<'_>) -> Url {
                 for (i, word) in p.words.iter().enumerate().skip(1) {
                     match status_range(&word.text) {
                         Some(range) => url.status.push(range),
-                        None => ctx.logs(p.word_loc(i), format!("Invalid HTTP_GET status code '{}' - ignoring", word.text)),
+                        None => ctx.logs(
+                            p.word_loc(i),
+                            format!("Invalid HTTP_GET status code '{}' - ignoring", word.text),
+                        ),
                     }
                 }
             }
@@ -405,7 +432,10 @@ pub fn apply(list: Vec<Vs>, globals: &Globals, config: &mut Config, ctx: &mut Ct
         };
         let scheduler_name = vs.scheduler.clone().unwrap_or_else(|| "wlc".to_string());
         let Some(scheduler) = LbScheduler::from_name(&scheduler_name) else {
-            ctx.unsupported(vs.loc.clone(), format!("the IPVS scheduler {scheduler_name}"));
+            ctx.unsupported(
+                vs.loc.clone(),
+                format!("the IPVS scheduler {scheduler_name}"),
+            );
             continue;
         };
         let name = match protocol {
@@ -462,8 +492,17 @@ fn host_of(rs: &Rs) -> String {
 /// One service checking every real server of `vs` (keepalived runs one
 /// checker per real server; keepmon's model has one health service per
 /// virtual server, so the checkers must agree apart from the address).
-fn health_service(vs: &Vs, name: &str, config: &mut Config, ctx: &mut Ctx<'_>) -> Option<ServiceRef> {
-    let checked: Vec<&Rs> = vs.real_servers.iter().filter(|r| !r.checkers.is_empty()).collect();
+fn health_service(
+    vs: &Vs,
+    name: &str,
+    config: &mut Config,
+    ctx: &mut Ctx<'_>,
+) -> Option<ServiceRef> {
+    let checked: Vec<&Rs> = vs
+        .real_servers
+        .iter()
+        .filter(|r| !r.checkers.is_empty())
+        .collect();
     if checked.is_empty() {
         return None;
     }
@@ -480,7 +519,10 @@ fn health_service(vs: &Vs, name: &str, config: &mut Config, ctx: &mut Ctx<'_>) -
     let mut plans = Vec::new();
     for rs in &checked {
         if rs.checkers.len() > 1 {
-            ctx.unsupported(rs.checkers[1].loc.clone(), "several checkers on one real server");
+            ctx.unsupported(
+                rs.checkers[1].loc.clone(),
+                "several checkers on one real server",
+            );
             return None;
         }
         let checker = &rs.checkers[0];
@@ -505,7 +547,13 @@ fn health_service(vs: &Vs, name: &str, config: &mut Config, ctx: &mut Ctx<'_>) -
         }
     }
     let kind = checked[0].checkers[0].kind.to_ascii_lowercase();
-    let mut svc = service(name, &kind, first, timers.delay_loop.unwrap_or(DELAY_LOOP), &at);
+    let mut svc = service(
+        name,
+        &kind,
+        first,
+        timers.delay_loop.unwrap_or(DELAY_LOOP),
+        &at,
+    );
     let retry = timers.retry.unwrap_or(RETRY);
     svc.fall = retry.saturating_add(1);
     svc.rise = 1;
@@ -558,22 +606,34 @@ fn monitor(checker: &Checker, rs: &Rs, timers: Timers, ctx: &mut Ctx<'_>) -> Opt
             let url = match checker.urls.as_slice() {
                 [url] => url,
                 [] => {
-                    ctx.unsupported(checker.loc.clone(), format!("{} without a url", checker.kind));
+                    ctx.unsupported(
+                        checker.loc.clone(),
+                        format!("{} without a url", checker.kind),
+                    );
                     return None;
                 }
                 [_, second, ..] => {
                     let at = second.loc.clone().unwrap_or_else(|| checker.loc.clone());
-                    ctx.unsupported(at, "several urls in one checker (keepmon's http monitor checks one)");
+                    ctx.unsupported(
+                        at,
+                        "several urls in one checker (keepmon's http monitor checks one)",
+                    );
                     return None;
                 }
             };
             let at = url.loc.clone().unwrap_or_else(|| checker.loc.clone());
             if url.digest {
-                ctx.unsupported(at, "a url digest (keepmon's http monitor has no digest check yet)");
+                ctx.unsupported(
+                    at,
+                    "a url digest (keepmon's http monitor has no digest check yet)",
+                );
                 return None;
             }
             let Some(path) = url.path.clone() else {
-                ctx.unsupported(at, "a url without a path (keepalived drops it: the checker then has no url)");
+                ctx.unsupported(
+                    at,
+                    "a url without a path (keepalived drops it: the checker then has no url)",
+                );
                 return None;
             };
             Some(Monitor::Http(HttpCheck {
@@ -601,7 +661,10 @@ fn monitor(checker: &Checker, rs: &Rs, timers: Timers, ctx: &mut Ctx<'_>) -> Opt
             };
             let path: Option<PathBuf> = vrrp_script::find_program(program, ctx);
             if path.is_none() {
-                ctx.unsupported(checker.loc.clone(), format!("the MISC_CHECK script {program} is not found"));
+                ctx.unsupported(
+                    checker.loc.clone(),
+                    format!("the MISC_CHECK script {program} is not found"),
+                );
                 return None;
             }
             Some(Monitor::Exec {
@@ -612,7 +675,10 @@ fn monitor(checker: &Checker, rs: &Rs, timers: Timers, ctx: &mut Ctx<'_>) -> Opt
             })
         }
         other => {
-            ctx.unsupported(checker.loc.clone(), format!("{other} has no equivalent monitor in keepmon yet"));
+            ctx.unsupported(
+                checker.loc.clone(),
+                format!("{other} has no equivalent monitor in keepmon yet"),
+            );
             None
         }
     }
@@ -627,7 +693,10 @@ fn socket_addr(piece: &Piece, index: usize, ctx: &mut Ctx<'_>) -> Option<SocketA
         return None;
     };
     let Some(port) = numbers::unsigned(port_text, 0, 65535, false).value else {
-        ctx.logs(piece.word_loc(index + 1), format!("Invalid port {port_text}"));
+        ctx.logs(
+            piece.word_loc(index + 1),
+            format!("Invalid port {port_text}"),
+        );
         return None;
     };
     Some(SocketAddr::new(ip, u16::try_from(port).unwrap_or(0)))
@@ -639,7 +708,10 @@ fn forwarding(p: &Piece, ctx: &mut Ctx<'_>) -> Option<Forward> {
         "DR" => Some(Forward::DirectRouting),
         "TUN" => Some(Forward::Tunnel),
         other => {
-            ctx.logs(p.word_loc(1), format!("PARSER : unknown [{other}] routing method."));
+            ctx.logs(
+                p.word_loc(1),
+                format!("PARSER : unknown [{other}] routing method."),
+            );
             None
         }
     }
@@ -650,7 +722,10 @@ fn flag(p: &Piece, ctx: &mut Ctx<'_>) -> bool {
     match p.words.get(1) {
         None => true,
         Some(word) => numbers::true_false(&word.text).unwrap_or_else(|| {
-            ctx.logs(p.word_loc(1), format!("Invalid value '{}' - ignoring", word.text));
+            ctx.logs(
+                p.word_loc(1),
+                format!("Invalid value '{}' - ignoring", word.text),
+            );
             true
         }),
     }

@@ -6,15 +6,15 @@ use std::time::Duration;
 
 use crate::config::depend::ServiceRef;
 use crate::config::diag::Location;
+use crate::config::keepalived::Ctx;
 use crate::config::keepalived::global_defs::Globals;
 use crate::config::keepalived::lexer::Piece;
 use crate::config::keepalived::numbers;
 use crate::config::keepalived::tree::Stmt;
 use crate::config::keepalived::vrrp_script::{self, Script};
-use crate::config::keepalived::Ctx;
 use crate::config::model::{
     Action, AlertLine, Config, GarpSettings, MailAction, NotifyOn, Origin, TrackTarget,
-    VirtualAddress, VrrpInitialState, VrrpInstance, VrrpNotify, VrrpTrack, VrrpVersion, Vrid,
+    VirtualAddress, Vrid, VrrpInitialState, VrrpInstance, VrrpNotify, VrrpTrack, VrrpVersion,
 };
 
 /// keepalived's `VRRP_PRIO_DFL` and `VRRP_PRIO_OWNER`.
@@ -168,17 +168,19 @@ fn keyword(child: &Stmt, vi: &mut Instance, ctx: &mut Ctx<'_>) {
             ),
             None => {}
         },
-        "priority" => match ctx.unsigned(piece, 1, 1, 255, false) {
-            Some(priority) => vi.priority = u8::try_from(priority).ok(),
-            None if piece.words.len() > 1 => {
-                ctx.logs(
+        "priority" => {
+            match ctx.unsigned(piece, 1, 1, 255, false) {
+                Some(priority) => vi.priority = u8::try_from(priority).ok(),
+                None if piece.words.len() > 1 => {
+                    ctx.logs(
                     piece.loc.clone(),
                     format!("({name}) Priority not valid! must be between 1 & 255. Using default 100"),
                 );
-                vi.priority = Some(PRIORITY_DEFAULT);
+                    vi.priority = Some(PRIORITY_DEFAULT);
+                }
+                None => {}
             }
-            None => {}
-        },
+        }
         "advert_int" => match ctx.micros(piece, 1, 10_000, 255_000_000, true) {
             Some(micros) if micros > 0 => vi.advert_int = Some(Duration::from_micros(micros)),
             _ if piece.words.len() > 1 => ctx.logs(
@@ -272,7 +274,9 @@ fn keyword(child: &Stmt, vi: &mut Instance, ctx: &mut Ctx<'_>) {
                 let repeat = if repeat == 0 {
                     ctx.logs(
                         piece.loc.clone(),
-                        format!("({name}): garp_master_repeat must be greater than 0, setting to 1"),
+                        format!(
+                            "({name}): garp_master_repeat must be greater than 0, setting to 1"
+                        ),
                     );
                     1
                 } else {
@@ -466,14 +470,19 @@ fn track_script(line: &Piece, vi: &mut Instance, ctx: &mut Ctx<'_>) {
         if option.text != "weight" {
             ctx.logs(
                 line.word_loc(1),
-                format!("({name}) unknown track script option {} - ignoring", option.text),
+                format!(
+                    "({name}) unknown track script option {} - ignoring",
+                    option.text
+                ),
             );
             return;
         }
         let Some(value) = line.words.get(2) else {
             ctx.logs(
                 line.loc.clone(),
-                format!("({name}) weight without value specified for track script {script} - ignoring"),
+                format!(
+                    "({name}) weight without value specified for track script {script} - ignoring"
+                ),
             );
             return;
         };
@@ -565,7 +574,10 @@ pub fn apply(
         if group.members.is_empty() {
             ctx.ignores(
                 group.loc.clone(),
-                format!("Sync group {} has no virtual router(s). removing", group.name),
+                format!(
+                    "Sync group {} has no virtual router(s). removing",
+                    group.name
+                ),
             );
             continue;
         }
@@ -614,10 +626,15 @@ fn complete(
         if vi.unicast_peers.is_empty() {
             ctx.diags.error(
                 vi.loc.clone(),
-                format!("({name}) Unknown interface! (no interface); keepalived's VRRP does not start"),
+                format!(
+                    "({name}) Unknown interface! (no interface); keepalived's VRRP does not start"
+                ),
             );
         } else {
-            ctx.unsupported(vi.loc.clone(), format!("({name}) a unicast instance without an interface"));
+            ctx.unsupported(
+                vi.loc.clone(),
+                format!("({name}) a unicast instance without an interface"),
+            );
         }
         return None;
     };
@@ -640,7 +657,10 @@ fn complete(
             );
             return None;
         }
-        ctx.logs(vi.loc.clone(), format!("({name}) No VIP specified; at least one is sensible"));
+        ctx.logs(
+            vi.loc.clone(),
+            format!("({name}) No VIP specified; at least one is sensible"),
+        );
     }
     let priority = vi.priority.unwrap_or(match vi.state {
         Some(VrrpInitialState::Master) => PRIORITY_OWNER,
@@ -660,9 +680,15 @@ fn complete(
     let mut auth_pass = None;
     if let Some((auth, at)) = &vi.auth {
         if version == VrrpVersion::V3 {
-            ctx.logs(at.clone(), format!("({name}) VRRP version 3 does not support authentication. Ignoring."));
+            ctx.logs(
+                at.clone(),
+                format!("({name}) VRRP version 3 does not support authentication. Ignoring."),
+            );
         } else if vi.auth_pass.as_deref().unwrap_or_default().is_empty() {
-            ctx.logs(at.clone(), format!("({name}) Authentication specified but no password given. Ignoring"));
+            ctx.logs(
+                at.clone(),
+                format!("({name}) Authentication specified but no password given. Ignoring"),
+            );
         } else if *auth == AuthType::Ah {
             ctx.unsupported(at.clone(), "AH authentication (keepmon speaks PASS only)");
         } else {
@@ -678,7 +704,10 @@ fn complete(
     let mut preempt_delay = vi.preempt_delay;
     let nopreempt_at = vi.nopreempt_loc.clone().unwrap_or_else(|| vi.loc.clone());
     if priority == PRIORITY_OWNER && nopreempt {
-        ctx.logs(nopreempt_at.clone(), format!("({name}) nopreempt is incompatible with priority 255. resetting nopreempt"));
+        ctx.logs(
+            nopreempt_at.clone(),
+            format!("({name}) nopreempt is incompatible with priority 255. resetting nopreempt"),
+        );
         nopreempt = false;
     }
     if initial_state == VrrpInitialState::Master {
@@ -696,7 +725,10 @@ fn complete(
         let Some(script) = scripts.iter().find(|s| s.name == entry.name) else {
             ctx.logs(
                 entry.loc.clone(),
-                format!("({name}) track script {} not found, ignoring...", entry.name),
+                format!(
+                    "({name}) track script {} not found, ignoring...",
+                    entry.name
+                ),
             );
             continue;
         };
@@ -755,7 +787,11 @@ fn notify_actions(vi: &Instance, globals: &Globals, ctx: &mut Ctx<'_>) -> Vec<Al
         let Some(path) = vrrp_script::find_program(&argv[0], ctx) else {
             ctx.ignores(
                 piece.loc.clone(),
-                format!("the {} script {} is not found; keepalived does not run it", piece.keyword(), argv[0]),
+                format!(
+                    "the {} script {} is not found; keepalived does not run it",
+                    piece.keyword(),
+                    argv[0]
+                ),
             );
             continue;
         };

@@ -4,10 +4,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::config::diag::Location;
 use crate::config::keepalived::lexer::{self, Piece};
 use crate::config::keepalived::tree::Stmt;
 use crate::config::keepalived::{Ctx, service};
-use crate::config::diag::Location;
 use crate::config::model::{Config, HostGroup, Monitor, Origin, Watch};
 
 /// The hostgroup and watch that hold the `vrrp_script` services.
@@ -91,7 +91,10 @@ pub fn read(stmt: &Stmt, known: &[Script], ctx: &mut Ctx<'_>) -> Option<Script> 
                 if read.complaint.is_some() || read.value.is_none() {
                     ctx.logs(
                         piece.word_loc(1),
-                        format!("vrrp_script {} weight {text} must be in [-253, 253]", script.name),
+                        format!(
+                            "vrrp_script {} weight {text} must be in [-253, 253]",
+                            script.name
+                        ),
                     );
                 }
                 script.weight = read.value.unwrap_or_else(|| c_strtol(text));
@@ -111,7 +114,10 @@ pub fn read(stmt: &Stmt, known: &[Script], ctx: &mut Ctx<'_>) -> Option<Script> 
                     None => {
                         ctx.logs(
                             piece.loc.clone(),
-                            format!("({}): vrrp script {which} value invalid, defaulting to 1", script.name),
+                            format!(
+                                "({}): vrrp script {which} value invalid, defaulting to 1",
+                                script.name
+                            ),
                         );
                         1
                     }
@@ -122,15 +128,24 @@ pub fn read(stmt: &Stmt, known: &[Script], ctx: &mut Ctx<'_>) -> Option<Script> 
                     script.fall = value;
                 }
             }
-            "user" => ctx.unused(piece, "a vrrp_script's user (keepmon runs scripts as the user it runs as)"),
-            "init_fail" => ctx.unused(piece, "init_fail (keepmon's scripts start as not yet known)"),
+            "user" => ctx.unused(
+                piece,
+                "a vrrp_script's user (keepmon runs scripts as the user it runs as)",
+            ),
+            "init_fail" => ctx.unused(
+                piece,
+                "init_fail (keepmon's scripts start as not yet known)",
+            ),
             keyword => ctx.unused(piece, &format!("'{keyword}' in vrrp_script")),
         }
     }
     if script.argv.is_empty() {
         ctx.ignores(
             script.loc.clone(),
-            format!("vrrp_script {} has no script line; keepalived drops it", script.name),
+            format!(
+                "vrrp_script {} has no script line; keepalived drops it",
+                script.name
+            ),
         );
         return None;
     }
@@ -192,7 +207,10 @@ pub fn apply(scripts: &[Script], used: &BTreeSet<String>, config: &mut Config, c
         if !used.contains(&script.name) {
             ctx.ignores(
                 script.loc.clone(),
-                format!("vrrp_script {} is not used by any vrrp_instance; keepalived does not run it", script.name),
+                format!(
+                    "vrrp_script {} is not used by any vrrp_instance; keepalived does not run it",
+                    script.name
+                ),
             );
             continue;
         }
@@ -257,7 +275,10 @@ fn whole_seconds(ctx: &mut Ctx<'_>, piece: &Piece, name: &str, what: &str) -> Op
             if piece.words.len() > 1 {
                 ctx.logs(
                     piece.loc.clone(),
-                    format!("({name}): vrrp script {what} '{}' invalid - ignoring", piece.words[1].text),
+                    format!(
+                        "({name}): vrrp script {what} '{}' invalid - ignoring",
+                        piece.words[1].text
+                    ),
                 );
             }
             None
