@@ -199,7 +199,8 @@ fn escape(rest: &[char]) -> (char, usize) {
 }
 
 /// Whether the first keyword of `text` opens one of keepalived's top-level
-/// blocks (how `-c FILE` recognises a keepalived.conf by content).
+/// blocks, or is an `include`, after any `$NAME=value` definitions (how
+/// `-c FILE` recognises a keepalived.conf by content).
 pub fn looks_like_keepalived(text: &str) -> bool {
     const FIRST: &[&str] = &[
         "global_defs",
@@ -210,8 +211,11 @@ pub fn looks_like_keepalived(text: &str) -> bool {
     ];
     for line in text.lines() {
         let (line, _, _) = decomment(line);
-        if line.is_empty() {
+        if line.is_empty() || definition(&line).is_some() {
             continue;
+        }
+        if include(&line).is_some() {
+            return true;
         }
         let word = line
             .split(|c: char| c.is_whitespace() || c == '{')

@@ -95,7 +95,7 @@ fn build(statements: &[Stmt], ctx: &mut Ctx<'_>) -> Config {
     };
     global_defs::apply(&globals, &mut config);
     let used = vrrp_instance::apply(instances, &groups, &scripts, &globals, &mut config, ctx);
-    vrrp_script::apply(&scripts, &used, &mut config, ctx);
+    vrrp_script::apply(&scripts, &used, globals.script_security, &mut config, ctx);
     virtual_server::apply(virtual_servers, &globals, &mut config, ctx);
     config
 }

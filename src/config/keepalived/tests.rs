@@ -650,7 +650,10 @@ fn detection_by_first_keyword() {
     use crate::config::keepalived::looks_like_keepalived;
     assert!(looks_like_keepalived("! comment\n\nglobal_defs {\n}\n"));
     assert!(looks_like_keepalived("vrrp_instance VI_1{\n"));
+    assert!(looks_like_keepalived("$IF=eth0\nvrrp_instance VI_1 {\n"));
+    assert!(looks_like_keepalived("includem /etc/keepalived/*.conf\n"));
     assert!(!looks_like_keepalived("hostgroup g a\n"));
+    assert!(!looks_like_keepalived("# mon.cf\nwatch g\n"));
     assert!(!looks_like_keepalived(""));
 }
 

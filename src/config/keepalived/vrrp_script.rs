@@ -198,8 +198,15 @@ pub fn command(piece: &Piece, ctx: &mut Ctx<'_>) -> Vec<String> {
 
 /// Add a service for each script some instance tracks (keepalived does not
 /// run scripts no instance uses, and says so).
-pub fn apply(scripts: &[Script], used: &BTreeSet<String>, config: &mut Config, ctx: &mut Ctx<'_>) {
+pub fn apply(
+    scripts: &[Script],
+    used: &BTreeSet<String>,
+    script_security: bool,
+    config: &mut Config,
+    ctx: &mut Ctx<'_>,
+) {
     let mut services = BTreeMap::new();
+    let mut warned_security = script_security;
     for script in scripts {
         let Some(path) = &script.path else {
             continue;
@@ -213,6 +220,13 @@ pub fn apply(scripts: &[Script], used: &BTreeSet<String>, config: &mut Config, c
                 ),
             );
             continue;
+        }
+        if !warned_security {
+            warned_security = true;
+            ctx.diags.warning(
+                script.loc.clone(),
+                "keepalived reports \"SECURITY VIOLATION - scripts are being executed but script_security not enabled\" and runs the scripts anyway (keepmon runs them as the user it runs as)",
+            );
         }
         let monitor = Monitor::Exec {
             name: script.argv[0].clone(),
