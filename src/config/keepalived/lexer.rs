@@ -82,6 +82,7 @@ pub fn lex(
         pieces: Vec::new(),
         depth: 0,
         include_depth: 0,
+        included: 0,
     };
     lexer.file(text, file);
     if lexer.depth > 0 {
@@ -229,6 +230,9 @@ pub fn looks_like_keepalived(text: &str) -> bool {
 /// Deepest include nesting keepmon follows (keepalived has no limit and
 /// loops forever on a file that includes itself).
 const MAX_INCLUDE_DEPTH: u32 = 32;
+/// Most files one config may include in all (a file that includes itself
+/// twice would otherwise double the work at every level).
+const MAX_INCLUDED_FILES: u32 = 1000;
 /// Most substitutions in one line (keepalived loops forever on `$A=$A`).
 const MAX_SUBSTITUTIONS: usize = 256;
 
@@ -242,6 +246,7 @@ struct Lexer<'a> {
     /// Open braces, for keepalived's "Extra '}' found".
     depth: u32,
     include_depth: u32,
+    included: u32,
 }
 
 /// Text still to be cut into pieces, and the column its first byte was at.
@@ -494,6 +499,16 @@ impl Lexer<'_> {
         }
         self.include_depth += 1;
         for path in matches {
+            self.included += 1;
+            if self.included > MAX_INCLUDED_FILES {
+                self.diags.error(
+                    at.clone(),
+                    format!(
+                        "include {pattern}: more than {MAX_INCLUDED_FILES} files included in all"
+                    ),
+                );
+                break;
+            }
             let Some(text) = self.fs.read_to_string(&path) else {
                 self.diags.error(
                     at.clone(),
