@@ -516,12 +516,21 @@ fn alert_names_resolve_to_builtins_scripts_or_errors() {
         "exec"
     );
 
-    let errors = compile_with(&format!("{base}      alert nosuch.alert\n"), &fs).unwrap_err();
+    // mon runs a file whose alert script is missing (the exec fails when the
+    // alert fires), so keepmon does too, with a warning.
+    let c = compile_with(&format!("{base}      alert nosuch.alert\n"), &fs).unwrap();
     assert_eq!(
-        errors,
+        warnings(&c),
         vec![
-            "mon.cf:9:7: error: alert: alert \"nosuch.alert\" not found in alertdir /a (built-in alerts: mail.alert, file.alert, lvs.alert, ipvs.alert, lua:NAME)"
+            "mon.cf:9:7: warning: alert: alert \"nosuch.alert\" not found in alertdir /a (built-in alerts: mail.alert, file.alert, lvs.alert, ipvs.alert, lua:NAME); as in mon, it will fail each time it fires"
         ]
+    );
+    assert_eq!(
+        c.config.watches["g"].services["s"].periods[0].alerts[0].action,
+        Action::Exec {
+            path: PathBuf::from("/a/nosuch.alert"),
+            args: vec![]
+        }
     );
     let errors = compile_with(
         &format!("{base}      alert lvs.alert -P tcp -R 10.0.0.1\n"),
@@ -654,4 +663,30 @@ fn diff_lists_added_removed_and_changed() {
     );
     let startup = diff(None, &old);
     assert_eq!(startup.services.added.len(), 2);
+}
+
+/// LVS-HOWTO mon.cf files write mon's own `-u` on their lvs.alert upalert
+/// lines; mon passes it on (the script sees it twice) and the director
+/// works, so keepmon accepts it with a warning.
+#[test]
+fn regression_upalert_lvs_alert_with_its_own_u_flag() {
+    let base = "hostgroup g 10.0.0.2\n\nwatch g\n  service s\n    interval 1m\n    monitor tcp.monitor -p 80\n    period\n";
+    let c = ok(&format!(
+        "{base}      alert lvs.alert -P tcp -V 10.0.0.1:80 -R 10.0.0.2 -W 1 -F g\n      upalert lvs.alert -P tcp -V 10.0.0.1:80 -R 10.0.0.2 -W 1 -F g -u\n"
+    ));
+    let period = &c.config.watches["g"].services["s"].periods[0];
+    assert_eq!(period.alerts[0].action, period.upalerts[0].action);
+    assert_eq!(
+        warnings(&c),
+        vec![
+            "mon.cf:9:7: warning: upalert lvs.alert: -u is what mon adds to every upalert (the script sees it twice, harmlessly); keepmon adds it too, so this one can go"
+        ]
+    );
+    // On a failure alert, -u would make the script add the server: that is
+    // not what keepmon would do, so it stays an error.
+    let errors = compile(&format!(
+        "{base}      alert lvs.alert -P tcp -V 10.0.0.1:80 -R 10.0.0.2 -u\n"
+    ))
+    .unwrap_err();
+    assert!(errors[0].contains("-u on a failure alert"), "{errors:?}");
 }

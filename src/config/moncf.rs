@@ -1250,8 +1250,21 @@ impl<'a> Parser<'a> {
             return None;
         }
         let name = words.remove(0);
-        let args = words;
+        let mut args = words;
         let found = || settings::find_in(&self.settings.alertdir, &name, self.fs);
+        let lvs = matches!(name.as_str(), "lvs.alert" | "ipvs.alert");
+        if lvs && kind == "upalert" && args.iter().any(|a| a == "-u") {
+            // LVS-HOWTO configs write mon's own -u on their upalert lines;
+            // mon passes it on and the script sees it twice, harmlessly.
+            args.retain(|a| a != "-u");
+            self.diags.warning(
+                command.location.clone(),
+                format!(
+                    "upalert {name}: -u is what mon adds to every upalert (the script sees it twice, \
+                     harmlessly); keepmon adds it too, so this one can go"
+                ),
+            );
+        }
         let action = if let Some(script) = name.strip_prefix("lua:") {
             if settings::find_lua(&self.settings, script, self.fs).is_none() {
                 self.diags.error(
@@ -1280,11 +1293,26 @@ impl<'a> Parser<'a> {
         } else {
             match found() {
                 Some(path) => Ok(Action::Exec { path, args }),
-                None => Err(format!(
-                    "alert \"{name}\" not found in alertdir {} (built-in alerts: {}, lua:NAME)",
-                    show_path(&self.settings.alertdir),
-                    BUILTIN_ALERTS.join(", ")
-                )),
+                None => {
+                    // mon runs such a file and fails to exec the alert when
+                    // it fires; keepmon does the same, and says so now.
+                    self.diags.warning(
+                        command.location.clone(),
+                        format!(
+                            "{kind}: alert \"{name}\" not found in alertdir {} (built-in alerts: {}, lua:NAME); \
+                             as in mon, it will fail each time it fires",
+                            show_path(&self.settings.alertdir),
+                            BUILTIN_ALERTS.join(", ")
+                        ),
+                    );
+                    let path = self
+                        .settings
+                        .alertdir
+                        .first()
+                        .map(|dir| dir.join(&name))
+                        .unwrap_or_else(|| PathBuf::from(&name));
+                    Ok(Action::Exec { path, args })
+                }
             }
         };
         match action {
