@@ -327,20 +327,20 @@ impl Lexer<'_> {
                     None => return Prepared::Consumed(LineEnd::Done),
                 }
             }
-            if rest.text.starts_with('$') {
-                if let Some((name, value)) = definition(&rest.text) {
-                    if value.ends_with('\\') {
-                        self.diags.error(
-                            at.clone(),
-                            format!(
-                                "${name}: keepmon does not support multi-line definitions (a value ending in \\) yet"
-                            ),
-                        );
-                        return Prepared::Consumed(LineEnd::MultilineDefinition);
-                    }
-                    self.define(name, value);
-                    return Prepared::Consumed(LineEnd::Done);
+            if rest.text.starts_with('$')
+                && let Some((name, value)) = definition(&rest.text)
+            {
+                if value.ends_with('\\') {
+                    self.diags.error(
+                        at.clone(),
+                        format!(
+                            "${name}: keepmon does not support multi-line definitions (a value ending in \\) yet"
+                        ),
+                    );
+                    return Prepared::Consumed(LineEnd::MultilineDefinition);
                 }
+                self.define(name, value);
+                return Prepared::Consumed(LineEnd::Done);
             }
             if rest.text.starts_with("~SEQ") || rest.text.starts_with("~LST") {
                 self.diags.error(
