@@ -289,3 +289,374 @@ fn keepmon_and_keepalived_agree_on_the_corpus() {
         "only {lines_checked} reported lines were compared"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Interop: keepalived and keepmon started from the same keepalived.conf.
+
+const VIP: &str = "10.98.0.50";
+
+/// Two directors' namespaces (`eth0` 10.98.0.1 and .2) joined by a bridge
+/// namespace; deleted on drop.
+struct Pair {
+    prefix: String,
+}
+
+impl Pair {
+    fn new() -> Pair {
+        let pair = Pair {
+            prefix: format!("kmkp{}", std::process::id() % 100_000),
+        };
+        for ns in pair.all() {
+            run("ip", &["netns", "add", &ns]);
+            run("ip", &["-n", &ns, "link", "set", "lo", "up"]);
+        }
+        let br = pair.ns("br");
+        run("ip", &["-n", &br, "link", "add", "br0", "type", "bridge"]);
+        run("ip", &["-n", &br, "link", "set", "br0", "up"]);
+        for (host, address) in [("1", "10.98.0.1/24"), ("2", "10.98.0.2/24")] {
+            let ns = pair.ns(host);
+            let port = format!("v{host}");
+            run(
+                "ip",
+                &[
+                    "-n", &br, "link", "add", &port, "type", "veth", "peer", "name", "eth0",
+                    "netns", &ns,
+                ],
+            );
+            run(
+                "ip",
+                &["-n", &br, "link", "set", &port, "master", "br0", "up"],
+            );
+            run("ip", &["-n", &ns, "link", "set", "eth0", "up"]);
+            run("ip", &["-n", &ns, "addr", "add", address, "dev", "eth0"]);
+            pair.healthy(host, true);
+        }
+        pair
+    }
+
+    fn ns(&self, host: &str) -> String {
+        format!("{}{host}", self.prefix)
+    }
+
+    fn all(&self) -> Vec<String> {
+        ["br", "1", "2"].iter().map(|h| self.ns(h)).collect()
+    }
+
+    /// The tracked script checks that link `chk0` exists in the director's
+    /// namespace: this adds or removes it.
+    fn healthy(&self, host: &str, up: bool) {
+        let ns = self.ns(host);
+        if up {
+            run(
+                "ip",
+                &[
+                    "-n", &ns, "link", "add", "chk0", "type", "veth", "peer", "name", "chk1",
+                ],
+            );
+        } else {
+            run("ip", &["-n", &ns, "link", "del", "chk0"]);
+        }
+    }
+
+    fn has_vip(&self, host: &str) -> bool {
+        Command::new("ip")
+            .args([
+                "-n",
+                &self.ns(host),
+                "-4",
+                "-o",
+                "addr",
+                "show",
+                "dev",
+                "eth0",
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains(&format!(" {VIP}/")))
+            .unwrap_or(false)
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        for ns in self.all() {
+            let _ = Command::new("ip").args(["netns", "del", &ns]).output();
+        }
+    }
+}
+
+/// The one keepalived.conf both directors run; the copies differ only in
+/// `state` and `priority`, as a tutorial's two copies do.
+fn pair_config(ip: &str, notify: &Path, state: &str, priority: u8) -> String {
+    format!(
+        "! keepalived.conf shared by a keepalived and a keepmon director
+global_defs {{
+    router_id DIRECTOR
+}}
+
+vrrp_script chk_link {{
+    script \"{ip} link show chk0\"
+    interval 1
+    weight -60
+}}
+
+vrrp_instance VI_1 {{
+    state {state}
+    interface eth0
+    virtual_router_id 52
+    priority {priority}
+    advert_int 1
+    authentication {{
+        auth_type PASS
+        auth_pass k33pm0n
+    }}
+    virtual_ipaddress {{
+        {VIP}/24
+    }}
+    track_script {{
+        chk_link
+    }}
+    notify \"{notify}\"
+}}
+",
+        notify = notify.display()
+    )
+}
+
+/// keepalived or keepmon in a namespace, from its own copy of the file;
+/// stopped on drop.
+struct Peer {
+    ns: String,
+    dir: PathBuf,
+    keepalived: bool,
+    child: Option<std::process::Child>,
+}
+
+impl Peer {
+    fn start(ns: &str, dir: &Path, keepalived: bool, config_text: &str) -> Peer {
+        std::fs::create_dir_all(dir).expect("peer dir");
+        let config = dir.join("keepalived.conf");
+        std::fs::write(&config, config_text).expect("write config");
+        let log = std::fs::File::create(dir.join("daemon.log")).expect("log");
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", ns]);
+        if keepalived {
+            command
+                .args(["keepalived", "-P", "-n", "-l", "-D", "-f"])
+                .arg(&config)
+                .arg("-p")
+                .arg(dir.join("keepalived.pid"))
+                .arg("-r")
+                .arg(dir.join("vrrp.pid"));
+        } else {
+            command
+                .arg(env!("CARGO_BIN_EXE_keepmon"))
+                .arg("-c")
+                .arg(&config)
+                .arg("start")
+                .env("KEEPMON_LOG", "info");
+        }
+        let child = command
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("start director");
+        Peer {
+            ns: ns.to_string(),
+            dir: dir.to_path_buf(),
+            keepalived,
+            child: Some(child),
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status();
+        }
+    }
+
+    fn stop(&mut self, signal: &str) {
+        self.signal(signal);
+        if let Some(mut child) = self.child.take() {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        // keepalived's parent forwards SIGTERM to its VRRP child.
+        self.stop(if self.keepalived { "-15" } else { "-9" });
+    }
+}
+
+fn wait_for(what: &str, peers: &[&Peer], check: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let logs: Vec<String> = peers
+        .iter()
+        .map(|p| {
+            format!(
+                "--- {} ({}) ---\n{}",
+                p.ns,
+                if p.keepalived {
+                    "keepalived"
+                } else {
+                    "keepmon"
+                },
+                p.log()
+            )
+        })
+        .collect();
+    panic!("timed out waiting until {what}\n{}", logs.join("\n"));
+}
+
+fn ip_binary() -> Option<&'static str> {
+    ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+}
+
+/// keepalived and keepmon started from the same keepalived.conf are VRRP
+/// peers: one master at a time, failover both ways on a failing
+/// vrrp_script and on a stopped or killed director, notify scripts called
+/// with keepalived's argv by both.
+#[test]
+fn keepalived_and_keepmon_from_the_same_file_are_peers() {
+    let what = "keepalived/keepmon interop from one keepalived.conf";
+    if !is_root() {
+        common::not_run(&format!("{what}: needs root for network namespaces"));
+        return;
+    }
+    let Some(ip) = ip_binary() else {
+        common::not_run(&format!("{what}: needs iproute2 (ip)"));
+        return;
+    };
+    if Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        common::not_run(&format!("{what}: needs Debian's keepalived package"));
+        return;
+    }
+    let pair = Pair::new();
+    let root = std::env::temp_dir().join(format!("keepmon-ka-interop-{}", std::process::id()));
+    std::fs::remove_dir_all(&root).ok();
+    std::fs::create_dir_all(&root).expect("temp dir");
+    let notify_log = root.join("notify.log");
+    let notify = root.join("notify.sh");
+    std::fs::write(
+        &notify,
+        format!(
+            "#!/bin/sh\necho \"$({ip} netns identify) $*\" >> {}\n",
+            notify_log.display()
+        ),
+    )
+    .expect("notify script");
+    run("chmod", &["755", &notify.display().to_string()]);
+    let notified = || std::fs::read_to_string(&notify_log).unwrap_or_default();
+
+    // keepalived MASTER (150) on 1, keepmon BACKUP (100) on 2.
+    let mut ka = Peer::start(
+        &pair.ns("1"),
+        &root.join("ka"),
+        true,
+        &pair_config(ip, &notify, "MASTER", 150),
+    );
+    let km = Peer::start(
+        &pair.ns("2"),
+        &root.join("km"),
+        false,
+        &pair_config(ip, &notify, "BACKUP", 100),
+    );
+    wait_for("keepalived is master, keepmon backup", &[&ka, &km], || {
+        pair.has_vip("1")
+            && !pair.has_vip("2")
+            && notified().contains(&format!("{} INSTANCE VI_1 BACKUP", pair.ns("2")))
+    });
+    // keepalived's script fails: 150 - 60 = 90 < 100, keepmon preempts.
+    pair.healthy("1", false);
+    wait_for(
+        "keepmon takes over from keepalived on a failing script",
+        &[&ka, &km],
+        || pair.has_vip("2") && !pair.has_vip("1"),
+    );
+    pair.healthy("1", true);
+    wait_for("keepalived preempts keepmon again", &[&ka, &km], || {
+        pair.has_vip("1") && !pair.has_vip("2")
+    });
+    ka.stop("-15");
+    wait_for(
+        "keepmon takes over from a stopped keepalived",
+        &[&ka, &km],
+        || pair.has_vip("2"),
+    );
+    // keepmon ran the notify script with keepalived's argv.
+    let log = notified();
+    assert!(
+        log.contains(&format!("{} INSTANCE VI_1 MASTER 100", pair.ns("2"))),
+        "keepmon's notify lines:\n{log}"
+    );
+    assert!(
+        log.contains(&format!("{} INSTANCE VI_1 MASTER", pair.ns("1"))),
+        "keepalived's notify lines:\n{log}"
+    );
+    drop(km);
+    drop(ka);
+
+    // Roles swapped: keepmon MASTER (150) on 1, keepalived BACKUP (100) on 2.
+    let mut km = Peer::start(
+        &pair.ns("1"),
+        &root.join("km2"),
+        false,
+        &pair_config(ip, &notify, "MASTER", 150),
+    );
+    let ka = Peer::start(
+        &pair.ns("2"),
+        &root.join("ka2"),
+        true,
+        &pair_config(ip, &notify, "BACKUP", 100),
+    );
+    wait_for("keepmon is master, keepalived backup", &[&ka, &km], || {
+        pair.has_vip("1") && !pair.has_vip("2")
+    });
+    pair.healthy("1", false);
+    wait_for(
+        "keepalived takes over from keepmon on a failing script",
+        &[&ka, &km],
+        || pair.has_vip("2") && !pair.has_vip("1"),
+    );
+    pair.healthy("1", true);
+    wait_for("keepmon preempts keepalived again", &[&ka, &km], || {
+        pair.has_vip("1") && !pair.has_vip("2")
+    });
+    km.stop("-9");
+    wait_for(
+        "keepalived takes over from a killed keepmon",
+        &[&ka, &km],
+        || pair.has_vip("2"),
+    );
+    drop(ka);
+    drop(km);
+    std::fs::remove_dir_all(&root).ok();
+}
