@@ -135,6 +135,24 @@ fn the_corpus_compiles_as_its_names_say() {
 }
 
 #[test]
+fn the_shipped_examples_compile() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("etc/keepalived");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("etc/keepalived") {
+        let path = entry.expect("entry").path();
+        let verdict = keepmon_check(&path);
+        assert!(
+            verdict.ok,
+            "{} does not compile: {:?}",
+            path.display(),
+            verdict.diagnostics
+        );
+        seen += 1;
+    }
+    assert!(seen >= 3);
+}
+
+#[test]
 fn a_tutorial_pair_differs_only_in_state_and_priority() {
     let dir = corpus_dir();
     let master = keepmon::config::load(&dir.join("master.conf"), None).expect("master compiles");

@@ -26,6 +26,8 @@ pub struct Globals {
     pub garp_refresh: Option<Duration>,
     /// Global `smtp_alert` (None: per block).
     pub smtp_alert: Option<bool>,
+    /// `smtp_alert_vrrp`: VRRP instances' default, before `smtp_alert`.
+    pub smtp_alert_vrrp: Option<bool>,
     pub script_security: bool,
     /// keepmon's own `keepmon_dataplane` (default: IPVS, as keepalived).
     pub dataplane: Option<DataPlane>,
@@ -118,19 +120,28 @@ pub fn read(stmt: &Stmt, globals: &mut Globals, ctx: &mut Ctx<'_>) {
                     globals.garp_refresh = (secs > 0).then(|| Duration::from_secs(secs));
                 }
             }
-            "smtp_alert" => match piece.words.get(1) {
-                None => globals.smtp_alert = Some(true),
-                Some(word) => match numbers::true_false(&word.text) {
-                    Some(value) => globals.smtp_alert = Some(value),
-                    None => ctx.logs(
-                        piece.word_loc(1),
-                        format!(
-                            "Invalid value '{}' for global smtp_alert specified",
-                            word.text
-                        ),
-                    ),
-                },
-            },
+            keyword @ ("smtp_alert" | "smtp_alert_vrrp") => {
+                let value = match piece.words.get(1) {
+                    None => Some(true),
+                    Some(word) => numbers::true_false(&word.text).or_else(|| {
+                        ctx.logs(
+                            piece.word_loc(1),
+                            format!(
+                                "Invalid value '{}' for global {keyword} specified",
+                                word.text
+                            ),
+                        );
+                        None
+                    }),
+                };
+                if value.is_some() {
+                    if keyword == "smtp_alert" {
+                        globals.smtp_alert = value;
+                    } else {
+                        globals.smtp_alert_vrrp = value;
+                    }
+                }
+            }
             "enable_script_security" => globals.script_security = true,
             "script_user" => {
                 ctx.unused(
@@ -168,7 +179,6 @@ pub fn read(stmt: &Stmt, globals: &mut Globals, ctx: &mut Ctx<'_>) {
             ),
             "smtp_helo_name"
             | "no_email_faults"
-            | "smtp_alert_vrrp"
             | "smtp_alert_checker"
             | "checker_log_all_failures" => {
                 ctx.unused(piece, &format!("'{}'", child.keyword()));

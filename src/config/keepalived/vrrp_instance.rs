@@ -805,7 +805,12 @@ fn notify_actions(vi: &Instance, globals: &Globals, ctx: &mut Ctx<'_>) -> Vec<Al
             }),
         });
     }
-    if vi.smtp_alert.or(globals.smtp_alert).unwrap_or(false) {
+    let smtp_alert = vi
+        .smtp_alert
+        .or(globals.smtp_alert_vrrp)
+        .or(globals.smtp_alert)
+        .unwrap_or(false);
+    if smtp_alert {
         if globals.emails.is_empty() {
             ctx.ignores(
                 vi.loc.clone(),
