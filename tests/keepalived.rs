@@ -678,3 +678,123 @@ fn keepalived_and_keepmon_from_the_same_file_are_peers() {
     drop(km);
     std::fs::remove_dir_all(&root).ok();
 }
+
+/// `smtp_alert` mails the `notification_email` list from
+/// `notification_email_from` through `smtp_server` when the instance
+/// changes state (a real SMTP server, Debian's python3-aiosmtpd, inside the
+/// director's namespace).
+#[test]
+fn smtp_alert_mail_reaches_the_smtp_server() {
+    let what = "keepalived.conf smtp_alert mail";
+    if !is_root() {
+        common::not_run(&format!("{what}: needs root for a network namespace"));
+        return;
+    }
+    let python_ok = Command::new("/usr/bin/python3")
+        .args(["-c", "import aiosmtpd"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !python_ok {
+        common::not_run(&format!("{what}: needs python3-aiosmtpd (Debian package)"));
+        return;
+    }
+    let ns = Netns::new();
+    run("ip", &["-n", &ns.0, "link", "set", "eth1", "up"]);
+    run(
+        "ip",
+        &["-n", &ns.0, "addr", "add", "10.97.0.1/24", "dev", "eth0"],
+    );
+    let root = std::env::temp_dir().join(format!("keepmon-ka-smtp-{}", std::process::id()));
+    std::fs::remove_dir_all(&root).ok();
+    std::fs::create_dir_all(&root).expect("temp dir");
+    let received = root.join("received");
+
+    // The SMTP server, inside the namespace, on its loopback.
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &ns.0, "/usr/bin/python3"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/common/smtp_server.py"
+        ))
+        .args(["--port", "0", "--out"])
+        .arg(&received)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the SMTP server");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            self.0.kill().ok();
+            self.0.wait().ok();
+        }
+    }
+    let stdout = server.stdout.take().expect("stdout");
+    let server = Kill(server);
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).expect("READY");
+    let port: u16 = line
+        .trim()
+        .strip_prefix("READY ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("SMTP server did not start: {line:?}"));
+
+    let config = format!(
+        "global_defs {{
+    notification_email {{
+        ops@example.com
+        noc@example.com
+    }}
+    notification_email_from director@example.com
+    smtp_server 127.0.0.1 {port}
+    smtp_connect_timeout 5
+}}
+vrrp_instance VI_MAIL {{
+    state BACKUP
+    interface eth0
+    virtual_router_id 77
+    priority 100
+    advert_int 1
+    virtual_ipaddress {{
+        10.97.0.50/24
+    }}
+    smtp_alert
+}}
+"
+    );
+    let director = Peer::start(&ns.0, &root.join("km"), false, &config);
+    let message = {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let found = std::fs::read_dir(&received).ok().and_then(|dir| {
+                dir.filter_map(|e| e.ok().map(|e| e.path()))
+                    .find(|p| p.extension().is_some_and(|e| e == "json"))
+            });
+            if let Some(path) = found {
+                let text = std::fs::read_to_string(path).expect("read message");
+                break serde_json::from_str::<serde_json::Value>(&text).expect("json");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no mail arrived\n--- keepmon ---\n{}",
+                director.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    assert_eq!(message["mail_from"], "director@example.com");
+    let mut to: Vec<String> = message["rcpt_tos"]
+        .as_array()
+        .expect("rcpt_tos")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    to.sort();
+    assert_eq!(to, ["noc@example.com", "ops@example.com"]);
+    let data = message["data"].as_str().expect("data");
+    assert!(data.contains("VI_MAIL"), "{data}");
+    drop(director);
+    drop(server);
+    std::fs::remove_dir_all(&root).ok();
+}
