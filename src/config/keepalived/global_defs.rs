@@ -29,11 +29,24 @@ pub struct Globals {
     /// `smtp_alert_vrrp`: VRRP instances' default, before `smtp_alert`.
     pub smtp_alert_vrrp: Option<bool>,
     pub script_security: bool,
+    /// `script_user` (default: keepalived_script when it exists, else root).
+    pub script_user: Option<String>,
     /// keepmon's own `keepmon_dataplane` (default: IPVS, as keepalived).
     pub dataplane: Option<DataPlane>,
 }
 
 impl Globals {
+    /// Whether keepalived can find a user to run scripts as. With
+    /// `enable_script_security` and no `script_user`, it wants the user
+    /// `keepalived_script` and removes scripts when there is none.
+    pub fn script_user_ok(&self, fs: &dyn crate::config::FileSystem) -> bool {
+        if !self.script_security || self.script_user.is_some() {
+            return true;
+        }
+        fs.read_to_string(std::path::Path::new("/etc/passwd"))
+            .is_some_and(|passwd| passwd.lines().any(|l| l.starts_with("keepalived_script:")))
+    }
+
     pub fn version(&self) -> VrrpVersion {
         self.vrrp_version.unwrap_or(VrrpVersion::V2)
     }
@@ -112,6 +125,15 @@ pub fn read(stmt: &Stmt, globals: &mut Globals, ctx: &mut Ctx<'_>) {
             }
             "vrrp_garp_master_repeat" => {
                 if let Some(repeat) = seconds(ctx, child, "vrrp_garp_master_repeat") {
+                    let repeat = if repeat == 0 {
+                        ctx.logs(
+                            piece.loc.clone(),
+                            "vrrp_garp_master_repeat must be greater than 0, setting to 1",
+                        );
+                        1
+                    } else {
+                        repeat
+                    };
                     globals.garp_repeat = Some(u32::try_from(repeat).unwrap_or(u32::MAX));
                 }
             }
@@ -144,6 +166,10 @@ pub fn read(stmt: &Stmt, globals: &mut Globals, ctx: &mut Ctx<'_>) {
             }
             "enable_script_security" => globals.script_security = true,
             "script_user" => {
+                match piece.words.get(1) {
+                    Some(user) => globals.script_user = Some(user.text.clone()),
+                    None => ctx.logs(piece.loc.clone(), "No script username specified"),
+                }
                 ctx.unused(
                     piece,
                     "script_user (keepmon runs scripts as the user it runs as)",

@@ -58,12 +58,14 @@ fn build(statements: &[Stmt], ctx: &mut Ctx<'_>) -> Config {
         match stmt.keyword() {
             "global_defs" => global_defs::read(stmt, &mut globals, ctx),
             "vrrp_script" => {
-                if let Some(script) = vrrp_script::read(stmt, &scripts, ctx) {
+                if let Some(script) = vrrp_script::read(stmt, &scripts, &globals, ctx) {
                     scripts.push(script);
                 }
             }
             "vrrp_instance" => {
-                if let Some(instance) = vrrp_instance::read(stmt, &instances, ctx) {
+                if let Some(instance) =
+                    vrrp_instance::read(stmt, &instances, &scripts, &globals, ctx)
+                {
                     instances.push(instance);
                 }
             }

@@ -15,6 +15,10 @@ use crate::config::keepalived::schema::Kind;
 pub struct Stmt {
     pub piece: Piece,
     pub body: Body,
+    /// Where a block or value list ended (its `}`, or the last line read
+    /// when the file ended first): keepalived's end-of-block checks report
+    /// this line.
+    pub end: Option<Location>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +51,11 @@ impl Stmt {
         }
     }
 
+    /// Where keepalived reports its end-of-block checks: the closing `}`.
+    pub fn end_loc(&self) -> Location {
+        self.end.clone().unwrap_or_else(|| self.loc())
+    }
+
     /// The lines of a value list (none for other kinds).
     pub fn values(&self) -> &[Piece] {
         match &self.body {
@@ -63,20 +72,25 @@ pub fn read(
     diags: &mut Diagnostics,
 ) -> Vec<Stmt> {
     let mut reader = Reader {
-        pieces: pieces.into_iter(),
+        pieces: pieces.into_iter().peekable(),
         diags,
+        last: None,
     };
     reader.block(root, 0)
 }
 
 struct Reader<'d> {
-    pieces: std::vec::IntoIter<Piece>,
+    pieces: std::iter::Peekable<std::vec::IntoIter<Piece>>,
     diags: &'d mut Diagnostics,
+    /// Where the last piece read was.
+    last: Option<Location>,
 }
 
 impl Reader<'_> {
     fn next(&mut self) -> Option<Piece> {
-        self.pieces.next()
+        let piece = self.pieces.next()?;
+        self.last = Some(piece.loc.clone());
+        Some(piece)
     }
 
     /// keepalived's `process_stream` for one level: `level` 0 is the file.
@@ -113,6 +127,22 @@ impl Reader<'_> {
                 );
                 continue;
             };
+            if piece.keyword() == "group"
+                && matches!(kind, Kind::Values)
+                && out.iter().any(|s: &Stmt| s.keyword() == "group")
+            {
+                // keepalived's handler calls skip_block(true): the list is
+                // skipped by brace counting, and its `}` also ends the
+                // enclosing block.
+                self.diags.warning(
+                    piece.loc.clone(),
+                    "keepalived ignores this: it reports \"Group list already specified\", skips this list, and its '}' also ends the enclosing block",
+                );
+                if self.skip_list() {
+                    return out;
+                }
+                continue;
+            }
             let body = match kind {
                 Kind::Leaf => Body::Leaf,
                 Kind::Values => Body::Values(self.values(&piece)),
@@ -122,7 +152,11 @@ impl Reader<'_> {
                     Body::Skipped
                 }
             };
-            out.push(Stmt { piece, body });
+            let end = match kind {
+                Kind::Leaf => None,
+                _ => self.last.clone(),
+            };
+            out.push(Stmt { piece, body, end });
         }
         out
     }
@@ -161,6 +195,27 @@ impl Reader<'_> {
             out.push(piece);
         }
         out
+    }
+
+    /// keepalived's `skip_sublevel` after a handler's `skip_block(true)`: a
+    /// `{` opens the skipped part, which ends at its matching `}` (true);
+    /// without a `{` nothing is skipped (false).
+    fn skip_list(&mut self) -> bool {
+        if !self.pieces.peek().is_some_and(Piece::is_open) {
+            return false;
+        }
+        let mut depth = 0usize;
+        while let Some(piece) = self.next() {
+            if piece.is_open() {
+                depth += 1;
+            } else if piece.is_close() {
+                depth = depth.saturating_sub(1);
+            }
+            if depth == 0 {
+                return true;
+            }
+        }
+        true
     }
 
     /// Skip a block keepmon does not read, counting braces.

@@ -316,7 +316,9 @@ fn real_server(stmt: &Stmt, vs_addr: SocketAddr, ctx: &mut Ctx<'_>) -> Option<Rs
             }
             kind @ ("TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "MISC_CHECK" | "PING_CHECK"
             | "SMTP_CHECK" | "DNS_CHECK" | "UDP_CHECK" | "FILE_CHECK" | "BFD_CHECK") => {
-                rs.checkers.push(checker(child, kind, ctx));
+                if let Some(checker) = checker(child, kind, ctx) {
+                    rs.checkers.push(checker);
+                }
             }
             keyword => ctx.unused(p, &format!("'{keyword}' in real_server")),
         }
@@ -324,7 +326,8 @@ fn real_server(stmt: &Stmt, vs_addr: SocketAddr, ctx: &mut Ctx<'_>) -> Option<Rs
     Some(rs)
 }
 
-fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Checker {
+/// One checker block; None when keepalived drops it.
+fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Option<Checker> {
     let mut checker = Checker {
         kind: kind.to_string(),
         loc: stmt.loc(),
@@ -358,7 +361,17 @@ fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Checker {
                 None => ctx.logs(p.loc.clone(), "Invalid checker connect_port - ignoring"),
             },
             "virtualhost" => checker.virtualhost = p.words.get(1).map(|w| w.text.clone()),
-            "url" => checker.urls.push(url(child, ctx)),
+            "url" => {
+                let url = url(child, ctx);
+                if url.path.is_some() {
+                    checker.urls.push(url);
+                } else {
+                    ctx.logs(
+                        child.end_loc(),
+                        "HTTP/SSL_GET checker url has no path - ignoring",
+                    );
+                }
+            }
             "misc_path" => checker.misc = vrrp_script::command(p, ctx),
             "misc_timeout" => {
                 if let Some(secs) = ctx.unsigned(p, 1, 0, u64::from(u32::MAX) / 1_000_000, true) {
@@ -376,7 +389,14 @@ fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Checker {
             keyword => ctx.unused(p, &format!("'{keyword}' in {kind}")),
         }
     }
-    checker
+    if matches!(kind, "HTTP_GET" | "SSL_GET") && checker.urls.is_empty() {
+        ctx.logs(
+            stmt.end_loc(),
+            "HTTP/SSL_GET checker has no urls specified - ignoring",
+        );
+        return None;
+    }
+    Some(checker)
 }
 
 fn url(stmt: &Stmt, ctx: &mut Ctx<'_>) -> Url {

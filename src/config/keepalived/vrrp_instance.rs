@@ -47,6 +47,9 @@ pub struct Instance {
     pub track_interfaces: Vec<String>,
     pub notify: Vec<(NotifyOn, Vec<String>, Piece)>,
     pub smtp_alert: Option<bool>,
+    /// The address family the first VIP, source or peer set (true: IPv6);
+    /// keepalived skips later addresses of the other family.
+    pub v6: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,7 +76,13 @@ pub struct SyncGroup {
 }
 
 /// Read one `vrrp_instance NAME { ... }`; None when keepalived skips it.
-pub fn read(stmt: &Stmt, known: &[Instance], ctx: &mut Ctx<'_>) -> Option<Instance> {
+pub fn read(
+    stmt: &Stmt,
+    known: &[Instance],
+    scripts: &[Script],
+    globals: &Globals,
+    ctx: &mut Ctx<'_>,
+) -> Option<Instance> {
     if stmt.piece.words.len() != 2 {
         ctx.ignores(
             stmt.loc(),
@@ -113,14 +122,21 @@ pub fn read(stmt: &Stmt, known: &[Instance], ctx: &mut Ctx<'_>) -> Option<Instan
         track_interfaces: Vec::new(),
         notify: Vec::new(),
         smtp_alert: None,
+        v6: None,
     };
     for child in stmt.children() {
-        keyword(child, &mut vi, ctx);
+        keyword(child, &mut vi, scripts, globals, ctx);
     }
     Some(vi)
 }
 
-fn keyword(child: &Stmt, vi: &mut Instance, ctx: &mut Ctx<'_>) {
+fn keyword(
+    child: &Stmt,
+    vi: &mut Instance,
+    scripts: &[Script],
+    globals: &Globals,
+    ctx: &mut Ctx<'_>,
+) {
     let piece = &child.piece;
     let name = vi.name.clone();
     match child.keyword() {
@@ -223,7 +239,17 @@ fn keyword(child: &Stmt, vi: &mut Instance, ctx: &mut Ctx<'_>) {
         "virtual_ipaddress" => {
             for line in child.values() {
                 if let Some(vip) = virtual_address(line, &name, ctx) {
-                    vi.vips.push(vip);
+                    if same_family(vi, vip.addr) {
+                        vi.vips.push(vip);
+                    } else {
+                        ctx.logs(
+                            line.loc.clone(),
+                            format!(
+                                "({name}): address family must match VRRP instance [{}] - ignoring",
+                                line.keyword()
+                            ),
+                        );
+                    }
                 }
             }
         }
@@ -238,6 +264,10 @@ fn keyword(child: &Stmt, vi: &mut Instance, ctx: &mut Ctx<'_>) {
         "unicast_src_ip" | "mcast_src_ip" => {
             if let Some(text) = ctx.arg(piece, 1) {
                 match text.parse::<IpAddr>() {
+                    Ok(addr) if !same_family(vi, addr) => ctx.logs(
+                        piece.word_loc(1),
+                        format!("Configuration error: VRRP instance[{name}] and src address[{text}] MUST be of the same family !!! Skipping..."),
+                    ),
                     Ok(addr) if child.keyword() == "unicast_src_ip" => vi.unicast_src = Some(addr),
                     Ok(_) => ctx.unused(piece, "mcast_src_ip"),
                     Err(_) => ctx.logs(
@@ -251,6 +281,10 @@ fn keyword(child: &Stmt, vi: &mut Instance, ctx: &mut Ctx<'_>) {
             for line in child.values() {
                 let text = line.keyword();
                 match text.parse::<IpAddr>() {
+                    Ok(addr) if !same_family(vi, addr) => ctx.logs(
+                        line.loc.clone(),
+                        format!("Configuration error: VRRP instance[{name}] and unicast peer address[{text}] MUST be of the same family !!! Skipping..."),
+                    ),
                     Ok(addr) => {
                         if line.words.len() > 1 {
                             ctx.unused(line, "unicast_peer options (min_ttl, max_ttl)");
@@ -291,7 +325,7 @@ fn keyword(child: &Stmt, vi: &mut Instance, ctx: &mut Ctx<'_>) {
         }
         "track_script" => {
             for line in child.values() {
-                track_script(line, vi, ctx);
+                track_script(line, vi, scripts, ctx);
             }
         }
         "track_interface" => {
@@ -337,6 +371,13 @@ fn keyword(child: &Stmt, vi: &mut Instance, ctx: &mut Ctx<'_>) {
                 ctx.logs(
                     piece.loc.clone(),
                     format!("({name}) {kind} script already specified - ignoring"),
+                );
+                return;
+            }
+            if !globals.script_user_ok(ctx.fs) {
+                ctx.logs(
+                    piece.loc.clone(),
+                    "Unable to set default user keepalived_script for script (keepalived does not run it)",
                 );
                 return;
             }
@@ -429,35 +470,65 @@ fn virtual_address(line: &Piece, name: &str, ctx: &mut Ctx<'_>) -> Option<Virtua
     let mut i = 1;
     while i < line.words.len() {
         let option = line.words[i].text.as_str();
-        let value = line.words.get(i + 1).map(|w| w.text.clone());
+        let takes_value = matches!(
+            option,
+            "dev"
+                | "brd"
+                | "broadcast"
+                | "scope"
+                | "label"
+                | "peer"
+                | "preferred_lft"
+                | "track_group"
+        );
+        if takes_value && i + 1 >= line.words.len() {
+            // keepalived drops the whole address.
+            ctx.logs(
+                line.word_loc(i),
+                format!("No {option} parameter specified for {text}"),
+            );
+            return None;
+        }
         match option {
-            "dev" => dev = value,
-            "brd" | "broadcast" | "scope" | "label" | "peer" | "preferred_lft" => {
+            "dev" => {
+                if dev.is_some() {
+                    ctx.logs(
+                        line.word_loc(i),
+                        format!("Cannot specify ipaddress device more than once for {text}"),
+                    );
+                    return None;
+                }
+                dev = Some(line.words[i + 1].text.clone());
+            }
+            "brd" | "broadcast" | "scope" | "label" | "peer" | "preferred_lft" | "track_group" => {
                 ctx.unused(line, &format!("the VIP option '{option}' ({name})"));
             }
             "home" | "-nodad" | "nodad" | "mngtmpaddr" | "noprefixroute" | "autojoin" => {
                 ctx.unused(line, &format!("the VIP flag '{option}' ({name})"));
-                i += 1;
-                continue;
             }
-            other => {
-                ctx.logs(
-                    line.word_loc(i),
-                    format!("Unknown configuration entry '{other}' for ip address - ignoring"),
-                );
-                i += 1;
-                continue;
-            }
+            other => ctx.logs(
+                line.word_loc(i),
+                format!("Unknown configuration entry '{other}' for ip address - ignoring"),
+            ),
         }
-        i += 2;
+        i += if takes_value { 2 } else { 1 };
     }
     Some(VirtualAddress { addr, prefix, dev })
 }
 
 /// One `track_script` line: `NAME [weight W [reverse|noreverse]]`.
-fn track_script(line: &Piece, vi: &mut Instance, ctx: &mut Ctx<'_>) {
+fn track_script(line: &Piece, vi: &mut Instance, scripts: &[Script], ctx: &mut Ctx<'_>) {
     let script = line.keyword().to_string();
     let name = vi.name.clone();
+    // keepalived looks the script up while reading this line: a vrrp_script
+    // defined further down the file is not found.
+    if !scripts.iter().any(|s| s.name == script) {
+        ctx.logs(
+            line.loc.clone(),
+            format!("({name}) track script {script} not found, ignoring..."),
+        );
+        return;
+    }
     if vi.track_scripts.iter().any(|t| t.name == script) {
         ctx.logs(
             line.loc.clone(),
@@ -547,6 +618,12 @@ pub fn read_sync_group(stmt: &Stmt, known: &[SyncGroup], ctx: &mut Ctx<'_>) -> O
             ),
             "group" => {
                 had_group = true;
+                if child.values().is_empty() {
+                    ctx.logs(
+                        child.loc(),
+                        format!("Warning - sync group {} has empty group block", group.name),
+                    );
+                }
                 for line in child.values() {
                     for (i, word) in line.words.iter().enumerate() {
                         group.members.push((word.text.clone(), line.word_loc(i)));
@@ -723,13 +800,6 @@ fn complete(
     let mut track = Vec::new();
     for entry in &vi.track_scripts {
         let Some(script) = scripts.iter().find(|s| s.name == entry.name) else {
-            ctx.logs(
-                entry.loc.clone(),
-                format!(
-                    "({name}) track script {} not found, ignoring...",
-                    entry.name
-                ),
-            );
             continue;
         };
         if script.path.is_none() {
@@ -829,4 +899,16 @@ fn notify_actions(vi: &Instance, globals: &Globals, ctx: &mut Ctx<'_>) -> Vec<Al
         }
     }
     lines
+}
+
+/// Whether `addr` has the instance's address family; the first address
+/// sets it.
+fn same_family(vi: &mut Instance, addr: IpAddr) -> bool {
+    match vi.v6 {
+        None => {
+            vi.v6 = Some(addr.is_ipv6());
+            true
+        }
+        Some(v6) => v6 == addr.is_ipv6(),
+    }
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::diag::Location;
+use crate::config::keepalived::global_defs::Globals;
 use crate::config::keepalived::lexer::{self, Piece};
 use crate::config::keepalived::tree::Stmt;
 use crate::config::keepalived::{Ctx, service};
@@ -46,7 +47,7 @@ pub struct Script {
 }
 
 /// Read one `vrrp_script NAME { ... }` block.
-pub fn read(stmt: &Stmt, known: &[Script], ctx: &mut Ctx<'_>) -> Option<Script> {
+pub fn read(stmt: &Stmt, known: &[Script], globals: &Globals, ctx: &mut Ctx<'_>) -> Option<Script> {
     let name = ctx.arg(&stmt.piece, 1)?.to_string();
     if known.iter().any(|s| s.name == name) {
         ctx.diags.warning(
@@ -140,10 +141,18 @@ pub fn read(stmt: &Stmt, known: &[Script], ctx: &mut Ctx<'_>) -> Option<Script> 
         }
     }
     if script.argv.is_empty() {
-        ctx.ignores(
-            script.loc.clone(),
+        ctx.logs(
+            stmt.end_loc(),
+            format!("No script set for vrrp_script {} - removing", script.name),
+        );
+        return None;
+    }
+    let has_user = stmt.children().iter().any(|c| c.keyword() == "user");
+    if !has_user && !globals.script_user_ok(ctx.fs) {
+        ctx.logs(
+            stmt.end_loc(),
             format!(
-                "vrrp_script {} has no script line; keepalived drops it",
+                "Unable to set default user for vrrp script {} - removing (enable_script_security without script_user wants the user keepalived_script)",
                 script.name
             ),
         );
