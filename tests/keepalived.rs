@@ -170,7 +170,9 @@ struct Netns(String);
 
 impl Netns {
     fn new() -> Netns {
-        let name = format!("kmka{}", std::process::id());
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("kmka{}x{n}", std::process::id() % 100_000);
         let ns = Netns(name.clone());
         run("ip", &["netns", "add", &name]);
         run(
