@@ -800,3 +800,227 @@ vrrp_instance VI_MAIL {{
     drop(server);
     std::fs::remove_dir_all(&root).ok();
 }
+
+// ---------------------------------------------------------------------------
+// Differential: generated configs judged by keepalived -t and keepmon.
+
+/// Lines of each block, right and wrong, in the shapes people write.
+const GENERATED_BLOCKS: &[(&str, &[&str])] = &[
+    (
+        "global_defs",
+        &[
+            "router_id X",
+            "notification_email { a@b }",
+            "smtp_server 127.0.0.1",
+            "smtp_server 127.0.0.1 99999",
+            "smtp_connect_timeout 0",
+            "smtp_connect_timeout x",
+            "vrrp_version 4",
+            "vrrp_version 3",
+            "vrrp_garp_master_delay 10",
+            "vrrp_garp_master_repeat 0",
+            "enable_script_security",
+            "script_user root",
+            "lvs_flush",
+            "bogus 1",
+            "notification_email_from",
+            "smtp_alert maybe",
+        ],
+    ),
+    (
+        "vrrp_script S",
+        &[
+            "script \"/bin/true\"",
+            "script /bin/true x",
+            "interval 0",
+            "interval 2",
+            "timeout x",
+            "weight 300",
+            "weight -20 reverse",
+            "weight 10 foo",
+            "rise 0",
+            "fall 2",
+            "user root",
+            "init_fail",
+            "bogus",
+        ],
+    ),
+    (
+        "vrrp_instance VI_1",
+        &[
+            "state MASTER",
+            "state BACKUP",
+            "state foo",
+            "interface eth0",
+            "virtual_router_id 0",
+            "virtual_router_id 300",
+            "virtual_router_id 5",
+            "priority 0",
+            "priority 255",
+            "priority abc",
+            "advert_int 0.5",
+            "advert_int 300",
+            "advert_int x",
+            "nopreempt",
+            "preempt_delay 10",
+            "preempt_delay x",
+            "version 3",
+            "version 5",
+            "authentication { auth_type PASS auth_pass 12345678901 }",
+            "authentication { auth_type XX }",
+            "virtual_ipaddress { 10.0.0.1/24 }",
+            "virtual_ipaddress { 10.0.0.300 }",
+            "virtual_ipaddress { 10.0.0.1 dev eth0 label eth0:1 }",
+            "virtual_ipaddress { fe80::1 }",
+            "virtual_ipaddress { 10.0.0.4 dev }",
+            "unicast_src_ip 10.0.0.9",
+            "unicast_peer { 10.0.0.7 }",
+            "unicast_peer { x }",
+            "track_script { S }",
+            "track_script { S weight 5 }",
+            "track_script { nosuch }",
+            "track_script { S foo }",
+            "track_interface { eth0 }",
+            "track_interface { eth0 foo }",
+            "notify \"/bin/true\"",
+            "notify_master /bin/true",
+            "notify_backup \"/bin/true a b\"",
+            "smtp_alert",
+            "smtp_alert no",
+            "garp_master_repeat 0",
+            "garp_master_delay x",
+            "dont_track_primary",
+            "bogus_kw",
+            "virtual_ipaddress 10.2.0.2",
+        ],
+    ),
+    (
+        "vrrp_sync_group G",
+        &[
+            "group { VI_1 }",
+            "group { VI_9 }",
+            "group { }",
+            "smtp_alert",
+        ],
+    ),
+    (
+        "virtual_server 10.1.0.1 80",
+        &[
+            "delay_loop 5",
+            "delay_loop x",
+            "lb_algo rr",
+            "lb_algo xx",
+            "lb_kind DR",
+            "lb_kind XX",
+            "protocol TCP",
+            "protocol XX",
+            "persistence_timeout",
+            "persistence_timeout 0",
+            "persistence_granularity 255.255.0.0",
+            "persistence_granularity x",
+            "quorum 0",
+            "hysteresis x",
+            "sorry_server 10.1.0.9 80",
+            "inhibit_on_failure",
+            "real_server 10.1.0.2 80 { weight 2 TCP_CHECK { connect_timeout 2 } }",
+            "real_server 10.1.0.3 80 { weight x TCP_CHECK { connect_timeout 2 } }",
+            "real_server 10.1.0.4 { TCP_CHECK { connect_port 0 } }",
+            "real_server 10.1.0.5 80 { HTTP_GET { url { path / status_code 200 } } }",
+            "real_server 10.1.0.6 80 { HTTP_GET { url { status_code 200 } } }",
+            "real_server 10.1.0.7 80 { weight 70000 }",
+            "bogus",
+        ],
+    ),
+];
+
+/// One generated config: some blocks, some of their lines, and sometimes
+/// a stray brace or an unknown block.
+fn generated_config(rng: &mut fastrand::Rng) -> String {
+    let mut lines = Vec::new();
+    for (head, keywords) in GENERATED_BLOCKS {
+        if rng.u8(0..4) == 0 {
+            continue;
+        }
+        lines.push(if rng.bool() {
+            format!("{head} {{")
+        } else {
+            format!("{head}{{")
+        });
+        let count = rng.usize(1..=keywords.len().min(8));
+        let mut chosen: Vec<&str> = keywords.to_vec();
+        rng.shuffle(&mut chosen);
+        for keyword in &chosen[..count] {
+            lines.push(format!("    {keyword}"));
+        }
+        lines.push("}".to_string());
+    }
+    if rng.u8(0..5) == 0 {
+        let stray = ["}", "{", "foo { bar }"][rng.usize(0..3)];
+        lines.insert(rng.usize(0..=lines.len()), stray.to_string());
+    }
+    lines.join("\n") + "\n"
+}
+
+/// Generated configs (a fixed seed): every line keepalived -t reports has a
+/// keepmon diagnostic, and what keepalived cannot run keepmon refuses.
+#[test]
+fn generated_configs_keepmon_warns_wherever_keepalived_reports() {
+    let what = "generated keepalived.conf against keepalived -t";
+    if !is_root() {
+        common::not_run(&format!("{what}: needs root for a network namespace"));
+        return;
+    }
+    if Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        common::not_run(&format!("{what}: needs Debian's keepalived package"));
+        return;
+    }
+    let ns = Netns::new();
+    let dir = std::env::temp_dir().join(format!("keepmon-ka-gen-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    // KEEPMON_DIFF_CASES and KEEPMON_DIFF_SEED widen a local run.
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let mut rng = fastrand::Rng::with_seed(env("KEEPMON_DIFF_SEED", 14));
+    let mut compared_lines = 0;
+    for case in 0..env("KEEPMON_DIFF_CASES", 150) {
+        let text = generated_config(&mut rng);
+        let path = dir.join(format!("case{case}.conf"));
+        std::fs::write(&path, &text).expect("write case");
+        let (status, reported, stderr) = keepalived_check(&ns, &path);
+        let verdict = keepmon_check(&path);
+        // keepalived exits (2, 4) or crashes (a signal) on some of them.
+        let cannot_run = [2, 4, -1].contains(&status);
+        if cannot_run {
+            assert!(
+                !verdict.ok,
+                "keepalived cannot run case {case} (status {status}) but keepmon accepts it\n{text}\n{stderr}"
+            );
+            continue;
+        }
+        for (file, line) in &reported {
+            compared_lines += 1;
+            assert!(
+                verdict
+                    .diagnostics
+                    .iter()
+                    .any(|(f, l, _)| f == file && l == line),
+                "case {case}: keepalived reports line {line} but keepmon says nothing there\n{text}\nkeepalived:\n{stderr}\nkeepmon:\n{:#?}",
+                verdict.diagnostics
+            );
+        }
+    }
+    assert!(
+        compared_lines > 100,
+        "only {compared_lines} reported lines compared"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

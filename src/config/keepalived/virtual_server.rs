@@ -390,9 +390,9 @@ fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Option<Checker> {
         }
     }
     if matches!(kind, "HTTP_GET" | "SSL_GET") && checker.urls.is_empty() {
-        ctx.logs(
+        ctx.diags.error(
             stmt.end_loc(),
-            "HTTP/SSL_GET checker has no urls specified - ignoring",
+            "HTTP/SSL_GET checker has no urls specified: keepalived 2.2.7 reports this and then crashes (segmentation fault) while reading the file",
         );
         return None;
     }
