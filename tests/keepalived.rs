@@ -1024,3 +1024,300 @@ fn generated_configs_keepmon_warns_wherever_keepalived_reports() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// What keepalived's own dump (`keepalived -d`) says one VRRP instance is.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct DumpedInstance {
+    wantstate: String,
+    vrid: u8,
+    priority: u8,
+    /// v2 in seconds, v3 in milliseconds, as the dump prints them.
+    advert: String,
+    version: u8,
+    preempt: bool,
+    password: Option<String>,
+    vips: Vec<(std::net::IpAddr, u8)>,
+}
+
+/// Start keepalived with `-d` in `ns` long enough to read its dump of the
+/// VRRP instances, then stop it.
+fn keepalived_dump(ns: &Netns, path: &Path) -> Vec<(String, DumpedInstance)> {
+    let dir = path.with_extension("run");
+    std::fs::create_dir_all(&dir).expect("run dir");
+    let log_path = dir.join("log");
+    let log = std::fs::File::create(&log_path).expect("log");
+    let mut child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            "keepalived",
+            "-n",
+            "-l",
+            "-D",
+            "-d",
+            "-P",
+            "-f",
+        ])
+        .arg(path)
+        .arg("-p")
+        .arg(dir.join("pid"))
+        .arg("-r")
+        .arg(dir.join("vrrp.pid"))
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("start keepalived");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut text = String::new();
+    while std::time::Instant::now() < deadline {
+        text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        // The VRRP child prints its topology after its sockets line.
+        if text.contains("VRRP Topology")
+            && (text.contains("sockets allocated") || text.contains("Sockets:"))
+        {
+            break;
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = Command::new("kill")
+        .args(["-15", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    parse_dump(&text)
+}
+
+fn parse_dump(text: &str) -> Vec<(String, DumpedInstance)> {
+    let mut out: Vec<(String, DumpedInstance)> = Vec::new();
+    let mut in_vips = false;
+    for raw in text.lines() {
+        let line = match raw.find(": ") {
+            Some(i) if raw[..i].contains(" 20") => &raw[i + 2..],
+            _ => raw,
+        };
+        let trimmed = line.trim();
+        if let Some(name) = trimmed.strip_prefix("VRRP Instance = ") {
+            out.push((name.to_string(), DumpedInstance::default()));
+            in_vips = false;
+            continue;
+        }
+        let Some((_, current)) = out.last_mut() else {
+            continue;
+        };
+        if in_vips {
+            let first = trimmed.split_whitespace().next().unwrap_or_default();
+            let (addr, prefix) = match first.split_once('/') {
+                Some((a, p)) => (a, p.parse().ok()),
+                None => (first, None),
+            };
+            if let Ok(addr) = addr.parse::<std::net::IpAddr>() {
+                let host = if addr.is_ipv4() { 32 } else { 128 };
+                current.vips.push((addr, prefix.unwrap_or(host)));
+                continue;
+            }
+            in_vips = false;
+        }
+        if let Some((key, value)) = trimmed.split_once(" = ") {
+            match key {
+                "Wantstate" => current.wantstate = value.to_string(),
+                "Virtual Router ID" => current.vrid = value.parse().unwrap_or(0),
+                "Priority" => current.priority = value.parse().unwrap_or(0),
+                "Advert interval" => current.advert = value.to_string(),
+                "VRRP Version" => current.version = value.parse().unwrap_or(0),
+                "Preempt" => current.preempt = value == "enabled",
+                "Password" => current.password = Some(value.to_string()),
+                _ => {}
+            }
+        } else if trimmed.starts_with("Virtual IP (") {
+            in_vips = true;
+        }
+    }
+    out
+}
+
+/// The same instance as keepmon's model says it is, in the dump's terms.
+fn model_instance(vi: &keepmon::config::model::VrrpInstance) -> DumpedInstance {
+    use keepmon::config::model::{VrrpInitialState, VrrpVersion};
+    let (version, advert) = match vi.version {
+        VrrpVersion::V2 => (2, format!("{} sec", vi.advert_int.as_secs())),
+        VrrpVersion::V3 => (3, format!("{} milli-sec", vi.advert_int.as_millis())),
+    };
+    DumpedInstance {
+        wantstate: match vi.initial_state {
+            VrrpInitialState::Master => "MASTER".to_string(),
+            VrrpInitialState::Backup => "BACKUP".to_string(),
+        },
+        vrid: vi.vrid.get(),
+        priority: vi.priority,
+        advert,
+        version,
+        preempt: !vi.nopreempt,
+        password: vi.auth_pass.clone(),
+        vips: vi
+            .virtual_addresses
+            .iter()
+            .map(|a| (a.addr, a.prefix))
+            .collect(),
+    }
+}
+
+/// One generated VRRP instance in many spellings: values keepalived takes,
+/// corrects or ignores, written with the lexer's features.
+fn generated_instance(rng: &mut fastrand::Rng) -> String {
+    let pick =
+        |rng: &mut fastrand::Rng, items: &[&str]| items[rng.usize(0..items.len())].to_string();
+    let mut lines = vec![];
+    if rng.bool() {
+        lines.push("$PRIO=".to_string() + &pick(rng, &["90", "150", "255", "0", "x"]));
+    }
+    let open = pick(
+        rng,
+        &[
+            "vrrp_instance VI_1 {",
+            "vrrp_instance VI_1{",
+            "vrrp_instance VI_1\n{",
+        ],
+    );
+    lines.push(open);
+    lines.push("    interface eth0 # the director's LAN".to_string());
+    lines.push(format!(
+        "    virtual_router_id {}",
+        pick(rng, &["51", "\"52\"", "7"])
+    ));
+    let mut body = vec![
+        pick(
+            rng,
+            &[
+                "state MASTER",
+                "state BACKUP",
+                "state MASTRE",
+                "! state MASTER",
+                "",
+            ],
+        ),
+        pick(
+            rng,
+            &[
+                "priority 100",
+                "priority $PRIO",
+                "priority 300",
+                "priority 255",
+                "priority ${PRIO}",
+                "",
+            ],
+        ),
+        pick(
+            rng,
+            &[
+                "advert_int 1",
+                "advert_int 2",
+                "advert_int 1.5",
+                "advert_int 0.3",
+                "advert_int 0",
+                "",
+            ],
+        ),
+        pick(rng, &["version 3", "version 2", ""]),
+        pick(rng, &["nopreempt", "preempt", "", ""]),
+        pick(
+            rng,
+            &[
+                "authentication { auth_type PASS auth_pass secret }",
+                "authentication {\n        auth_type PASS\n        auth_pass 123456789\n    }",
+                "authentication { auth_pass nopass }",
+                "",
+            ],
+        ),
+        pick(
+            rng,
+            &[
+                "virtual_ipaddress { 10.0.0.100/24 }",
+                "virtual_ipaddress {\n        10.0.0.100/24 dev eth0\n        10.0.0.101\n    }",
+                "virtual_ipaddress { 10.0.0.100/33 10.0.0.102 }",
+                "virtual_ipaddress {\n        10.0.0.100 # main\n        fe80::1\n    }",
+                "virtual_ipaddress { \"10.0.0.103/16\" }",
+            ],
+        ),
+    ];
+    rng.shuffle(&mut body);
+    for line in body {
+        if !line.is_empty() {
+            lines.push(format!("    {line}"));
+        }
+    }
+    lines.push("}".to_string());
+    lines.join("\n") + "\n"
+}
+
+/// Generated instances: keepmon's model holds the values keepalived's own
+/// dump (`keepalived -d`) shows after its defaults, corrections and
+/// rounding.
+#[test]
+fn generated_instances_read_to_the_values_keepalived_dumps() {
+    let what = "keepalived.conf values against keepalived -d";
+    if !is_root() {
+        common::not_run(&format!("{what}: needs root for a network namespace"));
+        return;
+    }
+    if Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        common::not_run(&format!("{what}: needs Debian's keepalived package"));
+        return;
+    }
+    let ns = Netns::new();
+    run("ip", &["-n", &ns.0, "link", "set", "eth1", "up"]);
+    run(
+        "ip",
+        &["-n", &ns.0, "addr", "add", "10.0.0.9/24", "dev", "eth0"],
+    );
+    let dir = std::env::temp_dir().join(format!("keepmon-ka-dump-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cases = std::env::var("KEEPMON_DIFF_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12u64);
+    let mut rng = fastrand::Rng::with_seed(1414);
+    let mut compared = 0;
+    for case in 0..cases {
+        let text = generated_instance(&mut rng);
+        let path = dir.join(format!("case{case}.conf"));
+        std::fs::write(&path, &text).expect("write case");
+        let dumped = keepalived_dump(&ns, &path);
+        let compiled = keepmon::config::load(&path, Some(keepmon::config::Format::Keepalived));
+        match (dumped.first(), &compiled) {
+            (Some((name, dump)), Ok(compiled)) => {
+                let vi = compiled.config.vrrp.get(name).unwrap_or_else(|| {
+                    panic!("case {case}: keepmon has no instance {name}\n{text}")
+                });
+                assert_eq!(
+                    &model_instance(vi),
+                    dump,
+                    "case {case}: keepmon's model (left) differs from keepalived's dump (right)\n{text}\nwarnings:\n{}",
+                    compiled.warnings
+                );
+                compared += 1;
+            }
+            (None, Err(_)) => {}
+            (Some(_), Err(e)) => panic!(
+                "case {case}: keepalived runs it, keepmon refuses:\n{text}\n{}",
+                e.diagnostics
+            ),
+            (None, Ok(_)) => panic!(
+                "case {case}: keepalived runs no instance, keepmon does\n{text}\n{}",
+                std::fs::read_to_string(path.with_extension("run").join("log")).unwrap_or_default()
+            ),
+        }
+    }
+    assert!(
+        compared * 2 >= cases,
+        "only {compared} of {cases} cases compared"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -30,6 +30,7 @@ pub struct Instance {
     pub vrid: Option<u8>,
     pub priority: Option<u8>,
     pub advert_int: Option<Duration>,
+    pub advert_loc: Option<Location>,
     pub version: Option<VrrpVersion>,
     pub state: Option<VrrpInitialState>,
     pub nopreempt: bool,
@@ -105,6 +106,7 @@ pub fn read(
         vrid: None,
         priority: None,
         advert_int: None,
+        advert_loc: None,
         version: None,
         state: None,
         nopreempt: false,
@@ -198,7 +200,10 @@ fn keyword(
             }
         }
         "advert_int" => match ctx.micros(piece, 1, 10_000, 255_000_000, true) {
-            Some(micros) if micros > 0 => vi.advert_int = Some(Duration::from_micros(micros)),
+            Some(micros) if micros > 0 => {
+                vi.advert_int = Some(Duration::from_micros(micros));
+                vi.advert_loc = Some(piece.loc.clone());
+            }
             _ if piece.words.len() > 1 => ctx.logs(
                 piece.loc.clone(),
                 format!(
@@ -824,7 +829,7 @@ fn complete(
         interface,
         vrid,
         priority,
-        advert_int: vi.advert_int.unwrap_or(Duration::from_secs(1)),
+        advert_int: advert_interval(&vi, version, ctx),
         version,
         initial_state,
         nopreempt,
@@ -911,4 +916,45 @@ fn same_family(vi: &mut Instance, addr: IpAddr) -> bool {
         }
         Some(v6) => v6 == addr.is_ipv6(),
     }
+}
+
+/// keepalived's rounding of the advert interval to what the version can
+/// carry: whole seconds below 256 s for v2, centiseconds below 40.96 s for v3.
+fn advert_interval(vi: &Instance, version: VrrpVersion, ctx: &mut Ctx<'_>) -> Duration {
+    let Some(advert) = vi.advert_int else {
+        return Duration::from_secs(1);
+    };
+    let micros = u64::try_from(advert.as_micros()).unwrap_or(u64::MAX);
+    let name = &vi.name;
+    let at = vi.advert_loc.clone().unwrap_or_else(|| vi.loc.clone());
+    let (unit, max_units, what) = match version {
+        VrrpVersion::V2 => (1_000_000u64, 255u64, "VRRPv2"),
+        VrrpVersion::V3 => (10_000u64, 4095u64, "VRRPv3"),
+    };
+    if micros >= (max_units + 1) * unit {
+        ctx.logs(
+            at,
+            format!(
+                "({name}) {what} advertisement interval is out of range; setting it to the largest"
+            ),
+        );
+        return Duration::from_micros(max_units * unit);
+    }
+    if micros % unit == 0 {
+        return advert;
+    }
+    ctx.logs(
+        at,
+        format!(
+            "({name}) {what} advertisement interval {}s must be {} - rounding",
+            micros as f64 / 1e6,
+            if version == VrrpVersion::V2 {
+                "an integer"
+            } else {
+                "in units of 10ms"
+            }
+        ),
+    );
+    let rounded = (micros + unit / 2) / unit * unit;
+    Duration::from_micros(rounded.max(unit))
 }
