@@ -690,3 +690,42 @@ fn regression_upalert_lvs_alert_with_its_own_u_flag() {
     .unwrap_err();
     assert!(errors[0].contains("-u on a failure alert"), "{errors:?}");
 }
+
+/// mail.alert's getopts drops an unknown option and mails anyway; mon's own
+/// `-u` on an upalert is harmless: both run, with a warning.
+#[test]
+fn mail_alert_options_mon_runs_are_accepted_with_a_warning() {
+    let base = "hostgroup g h\n\nwatch g\n  service s\n    interval 1m\n    monitor tcp.monitor -p 80\n    period\n";
+    let c = ok(&format!(
+        "{base}      alert mail.alert -x ops@example.com\n      upalert mail.alert -u -S back ops@example.com\n"
+    ));
+    let period = &c.config.watches["g"].services["s"].periods[0];
+    let Action::Mail(mail) = &period.alerts[0].action else {
+        panic!("not mail");
+    };
+    assert_eq!(mail.to, ["ops@example.com"]);
+    let Action::Mail(up) = &period.upalerts[0].action else {
+        panic!("not mail");
+    };
+    assert_eq!(up.subject.as_deref(), Some("back"));
+    let w: Vec<String> = warnings(&c)
+        .into_iter()
+        .filter(|w| w.contains("mail.alert"))
+        .collect();
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(
+        w[0].contains("mon.cf:8:7: warning: alert mail.alert: unknown option \"-x\""),
+        "{w:?}"
+    );
+    assert!(
+        w[1].contains("mon.cf:9:7: warning: upalert mail.alert: -u is what mon adds"),
+        "{w:?}"
+    );
+    // -u on a failure alert would make mail.alert write UPALERT: an error.
+    assert!(
+        compile(&format!(
+            "{base}      alert mail.alert -u ops@example.com\n"
+        ))
+        .is_err()
+    );
+}
