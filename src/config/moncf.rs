@@ -1268,7 +1268,7 @@ impl<'a> Parser<'a> {
                         ),
                     );
                 }
-                Some(letters) if matches!(letters, "S" | "f") => {
+                Some("S" | "f") => {
                     kept.push(word);
                     if let Some(value) = words.next() {
                         kept.push(value);
