@@ -1166,10 +1166,10 @@ fn model_instance(vi: &keepmon::config::model::VrrpInstance) -> DumpedInstance {
 
 /// One generated VRRP instance in many spellings: values keepalived takes,
 /// corrects or ignores, written with the lexer's features.
-fn generated_instance(rng: &mut fastrand::Rng) -> String {
+fn generated_instance(rng: &mut fastrand::Rng, host: &str) -> String {
     let pick =
         |rng: &mut fastrand::Rng, items: &[&str]| items[rng.usize(0..items.len())].to_string();
-    let mut lines = vec![];
+    let mut lines = vec!["$VRID=44".to_string()];
     if rng.bool() {
         lines.push("$PRIO=".to_string() + &pick(rng, &["90", "150", "255", "0", "x"]));
     }
@@ -1185,7 +1185,7 @@ fn generated_instance(rng: &mut fastrand::Rng) -> String {
     lines.push("    interface eth0 # the director's LAN".to_string());
     lines.push(format!(
         "    virtual_router_id {}",
-        pick(rng, &["51", "\"52\"", "7"])
+        pick(rng, &["51", "\"52\"", "7", "$VRID", "${VRID}"])
     ));
     let mut body = vec![
         pick(
@@ -1206,9 +1206,14 @@ fn generated_instance(rng: &mut fastrand::Rng) -> String {
                 "priority 300",
                 "priority 255",
                 "priority ${PRIO}",
+                "priority 100 \\#not-a-comment",
+                "@HOST priority 200",
+                "@^HOST priority 60",
+                "@nosuchhost priority 10",
                 "",
             ],
-        ),
+        )
+        .replace("HOST", host),
         pick(
             rng,
             &[
@@ -1228,6 +1233,7 @@ fn generated_instance(rng: &mut fastrand::Rng) -> String {
                 "authentication { auth_type PASS auth_pass secret }",
                 "authentication {\n        auth_type PASS\n        auth_pass 123456789\n    }",
                 "authentication { auth_pass nopass }",
+                "authentication { auth_type PASS auth_pass \"pa ss\" }",
                 "",
             ],
         ),
@@ -1239,6 +1245,8 @@ fn generated_instance(rng: &mut fastrand::Rng) -> String {
                 "virtual_ipaddress { 10.0.0.100/33 10.0.0.102 }",
                 "virtual_ipaddress {\n        10.0.0.100 # main\n        fe80::1\n    }",
                 "virtual_ipaddress { \"10.0.0.103/16\" }",
+                "include vips.inc",
+                "virtual_ipaddress {\n        include vip-lines.inc\n    }",
             ],
         ),
     ];
@@ -1283,10 +1291,25 @@ fn generated_instances_read_to_the_values_keepalived_dumps() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(12u64);
+    // Included by some cases, relative to the including file.
+    std::fs::write(
+        dir.join("vips.inc"),
+        "virtual_ipaddress {\n  10.0.0.120/24\n}\n",
+    )
+    .expect("vips.inc");
+    std::fs::write(dir.join("vip-lines.inc"), "10.0.0.121/25\n10.0.0.122\n")
+        .expect("vip-lines.inc");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let mut rng = fastrand::Rng::with_seed(1414);
     let mut compared = 0;
     for case in 0..cases {
-        let text = generated_instance(&mut rng);
+        let text = generated_instance(&mut rng, &host);
         let path = dir.join(format!("case{case}.conf"));
         std::fs::write(&path, &text).expect("write case");
         let dumped = keepalived_dump(&ns, &path);
