@@ -1037,6 +1037,9 @@ struct DumpedInstance {
     preempt: bool,
     password: Option<String>,
     vips: Vec<(std::net::IpAddr, u8)>,
+    /// Gratuitous ARP delay, repeat and refresh (whole seconds).
+    garp: (u64, u32, u64),
+    unicast_peers: Vec<std::net::IpAddr>,
 }
 
 /// Start keepalived with `-d` in `ns` long enough to read its dump of the
@@ -1093,6 +1096,7 @@ fn keepalived_dump(ns: &Netns, path: &Path) -> Vec<(String, DumpedInstance)> {
 fn parse_dump(text: &str) -> Vec<(String, DumpedInstance)> {
     let mut out: Vec<(String, DumpedInstance)> = Vec::new();
     let mut in_vips = false;
+    let mut in_peers = false;
     for raw in text.lines() {
         let line = match raw.find(": ") {
             Some(i) if raw[..i].contains(" 20") => &raw[i + 2..],
@@ -1102,6 +1106,7 @@ fn parse_dump(text: &str) -> Vec<(String, DumpedInstance)> {
         if let Some(name) = trimmed.strip_prefix("VRRP Instance = ") {
             out.push((name.to_string(), DumpedInstance::default()));
             in_vips = false;
+            in_peers = false;
             continue;
         }
         let Some((_, current)) = out.last_mut() else {
@@ -1120,8 +1125,23 @@ fn parse_dump(text: &str) -> Vec<(String, DumpedInstance)> {
             }
             in_vips = false;
         }
+        if in_peers {
+            let first = trimmed.split_whitespace().next().unwrap_or_default();
+            if let Ok(addr) = first.parse::<std::net::IpAddr>() {
+                current.unicast_peers.push(addr);
+                continue;
+            }
+            in_peers = false;
+        }
+        if trimmed == "Unicast Peer :" {
+            in_peers = true;
+            continue;
+        }
         if let Some((key, value)) = trimmed.split_once(" = ") {
             match key {
+                "Gratuitous ARP delay" => current.garp.0 = value.parse().unwrap_or(99),
+                "Gratuitous ARP repeat" => current.garp.1 = value.parse().unwrap_or(99),
+                "Gratuitous ARP refresh" => current.garp.2 = value.parse().unwrap_or(99),
                 "Wantstate" => current.wantstate = value.to_string(),
                 "Virtual Router ID" => current.vrid = value.parse().unwrap_or(0),
                 "Priority" => current.priority = value.parse().unwrap_or(0),
@@ -1161,6 +1181,12 @@ fn model_instance(vi: &keepmon::config::model::VrrpInstance) -> DumpedInstance {
             .iter()
             .map(|a| (a.addr, a.prefix))
             .collect(),
+        garp: (
+            vi.garp.master_delay.as_secs(),
+            vi.garp.master_repeat,
+            vi.garp.master_refresh.map_or(0, |r| r.as_secs()),
+        ),
+        unicast_peers: vi.unicast_peers.clone(),
     }
 }
 
@@ -1170,6 +1196,18 @@ fn generated_instance(rng: &mut fastrand::Rng, host: &str) -> String {
     let pick =
         |rng: &mut fastrand::Rng, items: &[&str]| items[rng.usize(0..items.len())].to_string();
     let mut lines = vec!["$VRID=44".to_string()];
+    let globals = pick(
+        rng,
+        &[
+            "",
+            "global_defs {\n    vrrp_version 3\n}",
+            "global_defs {\n    vrrp_garp_master_delay 2\n    vrrp_garp_master_repeat 0\n    vrrp_garp_master_refresh 60\n}",
+            "global_defs {\n    vrrp_garp_master_repeat 3\n    vrrp_version 2\n}",
+        ],
+    );
+    if !globals.is_empty() {
+        lines.push(globals);
+    }
     if rng.bool() {
         lines.push("$PRIO=".to_string() + &pick(rng, &["90", "150", "255", "0", "x"]));
     }
@@ -1226,6 +1264,27 @@ fn generated_instance(rng: &mut fastrand::Rng, host: &str) -> String {
             ],
         ),
         pick(rng, &["version 3", "version 2", ""]),
+        pick(
+            rng,
+            &[
+                "garp_master_delay 1",
+                "garp_master_repeat 2",
+                "garp_master_refresh 0",
+                "garp_master_refresh 30",
+                "",
+                "",
+            ],
+        ),
+        pick(
+            rng,
+            &[
+                "unicast_peer {\n        10.0.0.8\n        10.0.0.7\n    }",
+                "unicast_src_ip 10.0.0.9",
+                "",
+                "",
+                "",
+            ],
+        ),
         pick(rng, &["nopreempt", "preempt", "", ""]),
         pick(
             rng,

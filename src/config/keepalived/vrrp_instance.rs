@@ -43,6 +43,7 @@ pub struct Instance {
     pub unicast_peers: Vec<IpAddr>,
     pub garp_delay: Option<Duration>,
     pub garp_repeat: Option<u32>,
+    /// Set by the instance (zero: no refresh, overriding the global).
     pub garp_refresh: Option<Duration>,
     pub track_scripts: Vec<TrackScript>,
     pub track_interfaces: Vec<String>,
@@ -326,7 +327,9 @@ fn keyword(
         }
         "garp_master_refresh" => {
             let refresh = ctx.unsigned(piece, 1, 0, u64::from(u32::MAX), true);
-            vi.garp_refresh = refresh.filter(|s| *s > 0).map(Duration::from_secs);
+            // An invalid value is 0 too; 0 (no refresh) overrides the
+            // global vrrp_garp_master_refresh.
+            vi.garp_refresh = Some(Duration::from_secs(refresh.unwrap_or(0)));
         }
         "track_script" => {
             for line in child.values() {
@@ -844,7 +847,10 @@ fn complete(
                 .or(globals.garp_delay)
                 .unwrap_or(Duration::from_secs(5)),
             master_repeat: vi.garp_repeat.or(globals.garp_repeat).unwrap_or(5),
-            master_refresh: vi.garp_refresh.or(globals.garp_refresh),
+            master_refresh: vi
+                .garp_refresh
+                .or(globals.garp_refresh)
+                .filter(|refresh| !refresh.is_zero()),
         },
         track,
         track_interfaces: vi.track_interfaces.clone(),
