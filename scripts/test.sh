@@ -24,7 +24,7 @@ PRIVILEGED_PACKAGES=(
     nftables # tests/nft.rs reads back `nft list table inet keepmon`; the nftables data plane runs nft -j
     redis-server # a real Redis on loopback for the shipped lua:redis_ping monitor (tests/lua.rs)
     iproute2 # ip netns/link/addr: the network-namespace topology of tests/vrrp.rs
-    keepalived # Debian's keepalived 2.2.7 as a VRRP peer in tests/vrrp.rs (interop)
+    keepalived # Debian's keepalived 2.2.7: a VRRP peer in tests/vrrp.rs (interop); keepalived -t judges the keepalived.conf corpus in tests/keepalived.rs
     systemd # systemd-analyze verify of etc/systemd/*.service (tests/systemd.rs)
     lintian # checks the .deb built by scripts/build-deb.sh (tests/package.rs)
     groff-base # groff -ww renders the man pages without warnings (tests/package.rs)

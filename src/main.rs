@@ -28,11 +28,14 @@ const INSTALLED_CONFIG: &str = "/etc/keepmon/keepmon.toml";
                   else the built-in demo config (etc/keepmon.toml)."
 )]
 struct Cli {
-    /// Config file: `.toml` is native, anything else is read as mon.cf.
+    /// Config file: `.toml` is native; a name containing `keepalived`, or a
+    /// file starting with a keepalived block (global_defs, vrrp_instance,
+    /// virtual_server, vrrp_script, vrrp_sync_group), is keepalived.conf;
+    /// anything else is read as mon.cf.
     #[arg(short = 'c', long = "config", global = true, value_name = "FILE")]
     config: Option<PathBuf>,
 
-    /// Override the format chosen by the file extension.
+    /// Override the format chosen by the file name and contents.
     #[arg(long, global = true, value_enum)]
     format: Option<FormatArg>,
 
@@ -44,6 +47,7 @@ struct Cli {
 enum FormatArg {
     Mon,
     Toml,
+    Keepalived,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -176,6 +180,7 @@ fn main() -> ExitCode {
     let format = cli.format.map(|f| match f {
         FormatArg::Mon => Format::Mon,
         FormatArg::Toml => Format::Toml,
+        FormatArg::Keepalived => Format::Keepalived,
     });
     // Without -c: the installed config when there is one, else the demo.
     let installed = Path::new(INSTALLED_CONFIG);
@@ -622,6 +627,7 @@ fn summary(compiled: &Compiled, path: Option<&Path>) -> String {
     let format = match c.format {
         Format::Mon => "mon.cf",
         Format::Toml => "toml",
+        Format::Keepalived => "keepalived.conf",
     };
     let services = c.services().count();
     let mail = keepmon::mail::smtp::describe(&c.mail);

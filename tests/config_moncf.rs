@@ -516,12 +516,21 @@ fn alert_names_resolve_to_builtins_scripts_or_errors() {
         "exec"
     );
 
-    let errors = compile_with(&format!("{base}      alert nosuch.alert\n"), &fs).unwrap_err();
+    // mon runs a file whose alert script is missing (the exec fails when the
+    // alert fires), so keepmon does too, with a warning.
+    let c = compile_with(&format!("{base}      alert nosuch.alert\n"), &fs).unwrap();
     assert_eq!(
-        errors,
+        warnings(&c),
         vec![
-            "mon.cf:9:7: error: alert: alert \"nosuch.alert\" not found in alertdir /a (built-in alerts: mail.alert, file.alert, lvs.alert, ipvs.alert, lua:NAME)"
+            "mon.cf:9:7: warning: alert: alert \"nosuch.alert\" not found in alertdir /a (built-in alerts: mail.alert, file.alert, lvs.alert, ipvs.alert, lua:NAME); as in mon, it will fail each time it fires"
         ]
+    );
+    assert_eq!(
+        c.config.watches["g"].services["s"].periods[0].alerts[0].action,
+        Action::Exec {
+            path: PathBuf::from("/a/nosuch.alert"),
+            args: vec![]
+        }
     );
     let errors = compile_with(
         &format!("{base}      alert lvs.alert -P tcp -R 10.0.0.1\n"),
@@ -654,4 +663,69 @@ fn diff_lists_added_removed_and_changed() {
     );
     let startup = diff(None, &old);
     assert_eq!(startup.services.added.len(), 2);
+}
+
+/// LVS-HOWTO mon.cf files write mon's own `-u` on their lvs.alert upalert
+/// lines; mon passes it on (the script sees it twice) and the director
+/// works, so keepmon accepts it with a warning.
+#[test]
+fn regression_upalert_lvs_alert_with_its_own_u_flag() {
+    let base = "hostgroup g 10.0.0.2\n\nwatch g\n  service s\n    interval 1m\n    monitor tcp.monitor -p 80\n    period\n";
+    let c = ok(&format!(
+        "{base}      alert lvs.alert -P tcp -V 10.0.0.1:80 -R 10.0.0.2 -W 1 -F g\n      upalert lvs.alert -P tcp -V 10.0.0.1:80 -R 10.0.0.2 -W 1 -F g -u\n"
+    ));
+    let period = &c.config.watches["g"].services["s"].periods[0];
+    assert_eq!(period.alerts[0].action, period.upalerts[0].action);
+    assert_eq!(
+        warnings(&c),
+        vec![
+            "mon.cf:9:7: warning: upalert lvs.alert: -u is what mon adds to every upalert (the script sees it twice, harmlessly); keepmon adds it too, so this one can go"
+        ]
+    );
+    // On a failure alert, -u would make the script add the server: that is
+    // not what keepmon would do, so it stays an error.
+    let errors = compile(&format!(
+        "{base}      alert lvs.alert -P tcp -V 10.0.0.1:80 -R 10.0.0.2 -u\n"
+    ))
+    .unwrap_err();
+    assert!(errors[0].contains("-u on a failure alert"), "{errors:?}");
+}
+
+/// mail.alert's getopts drops an unknown option and mails anyway; mon's own
+/// `-u` on an upalert is harmless: both run, with a warning.
+#[test]
+fn mail_alert_options_mon_runs_are_accepted_with_a_warning() {
+    let base = "hostgroup g h\n\nwatch g\n  service s\n    interval 1m\n    monitor tcp.monitor -p 80\n    period\n";
+    let c = ok(&format!(
+        "{base}      alert mail.alert -x ops@example.com\n      upalert mail.alert -u -S back ops@example.com\n"
+    ));
+    let period = &c.config.watches["g"].services["s"].periods[0];
+    let Action::Mail(mail) = &period.alerts[0].action else {
+        panic!("not mail");
+    };
+    assert_eq!(mail.to, ["ops@example.com"]);
+    let Action::Mail(up) = &period.upalerts[0].action else {
+        panic!("not mail");
+    };
+    assert_eq!(up.subject.as_deref(), Some("back"));
+    let w: Vec<String> = warnings(&c)
+        .into_iter()
+        .filter(|w| w.contains("mail.alert"))
+        .collect();
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(
+        w[0].contains("mon.cf:8:7: warning: alert mail.alert: unknown option \"-x\""),
+        "{w:?}"
+    );
+    assert!(
+        w[1].contains("mon.cf:9:7: warning: upalert mail.alert: -u is what mon adds"),
+        "{w:?}"
+    );
+    // -u on a failure alert would make mail.alert write UPALERT: an error.
+    assert!(
+        compile(&format!(
+            "{base}      alert mail.alert -u ops@example.com\n"
+        ))
+        .is_err()
+    );
 }

@@ -1,4 +1,4 @@
-//! Config compile never panics: generated mon.cf and TOML line soups always come back as a config or as located errors.
+//! Config compile never panics: generated mon.cf, TOML and keepalived.conf line soups always come back as a config or as located errors.
 //!
 //! The soups are built from the real vocabulary (the keyword tables of the
 //! mon.cf front end, the tables and keys of the native format) mixed with
@@ -150,6 +150,7 @@ const TOML_SKELETON: &[&str] = &[
 
 const MON_CASES: u32 = 256;
 const TOML_CASES: u32 = 256;
+const KEEPALIVED_CASES: u32 = 256;
 
 #[test]
 fn mon_skeleton_compiles() {
@@ -171,9 +172,36 @@ fn toml_skeleton_compiles() {
 }
 
 #[test]
+fn keepalived_skeleton_compiles() {
+    let text = KEEPALIVED_SKELETON.join("\n") + "\n";
+    match compile(&text, Format::Keepalived) {
+        Ok(compiled) => {
+            assert_eq!(compiled.config.vrrp.len(), 1);
+            assert_eq!(compiled.config.virtual_servers.len(), 1);
+        }
+        Err(error) => panic!("the skeleton does not compile:\n{}", error.diagnostics),
+    }
+}
+
+#[test]
 fn edge_texts_keep_the_contract() {
-    for text in ["", "\n", "\n\n\n", " \t\n", "\\", "#", "\u{feff}", "\r\n"] {
-        for format in [Format::Mon, Format::Toml] {
+    for text in [
+        "",
+        "\n",
+        "\n\n\n",
+        " \t\n",
+        "\\",
+        "#",
+        "\u{feff}",
+        "\r\n",
+        "{",
+        "}",
+        "$",
+        "$A=$A\n$A",
+        "\"",
+        "@",
+    ] {
+        for format in [Format::Mon, Format::Toml, Format::Keepalived] {
             check_contract(text, format);
         }
     }
@@ -194,6 +222,15 @@ proptest! {
     #[test]
     fn toml_soup_never_panics(text in toml_soup()) {
         check_contract(&text, Format::Toml);
+    }
+}
+
+proptest! {
+    #![proptest_config(proptest_config(KEEPALIVED_CASES))]
+
+    #[test]
+    fn keepalived_soup_never_panics(text in keepalived_soup()) {
+        check_contract(&text, Format::Keepalived);
     }
 }
 
@@ -219,6 +256,7 @@ fn compile(text: &str, format: Format) -> Result<Compiled, CompileError> {
     let path = match format {
         Format::Mon => Path::new("/etc/mon/mon.cf"),
         Format::Toml => Path::new("/etc/keepmon/keepmon.toml"),
+        Format::Keepalived => Path::new("/etc/keepalived/keepalived.conf"),
     };
     compile_str(text, path, format, &EmptyFileSystem)
 }
@@ -779,4 +817,199 @@ fn toml_soup() -> BoxedStrategy<String> {
     )
         .prop_map(|(lines, newline)| lines.join(&newline));
     prop_oneof![random, mutated(TOML_SKELETON, dressed_toml_line)].boxed()
+}
+
+// ---------------------------------------------------------------------------
+// keepalived.conf soups (the vocabulary of keepalived's keyword tables).
+
+/// A small keepalived.conf that compiles; the mutated soups start from it.
+const KEEPALIVED_SKELETON: &[&str] = &[
+    "! Configuration File for keepalived",
+    "$IF=eth0",
+    "global_defs {",
+    "   notification_email {",
+    "     ops@example.com",
+    "   }",
+    "   smtp_server 127.0.0.1",
+    "   router_id LB_1",
+    "}",
+    "vrrp_script chk {",
+    "    script \"/bin/true\"",
+    "    interval 2",
+    "    weight -20",
+    "}",
+    "vrrp_instance VI_1 {",
+    "    state MASTER",
+    "    interface $IF",
+    "    virtual_router_id 51",
+    "    priority 101",
+    "    advert_int 1",
+    "    authentication {",
+    "        auth_type PASS",
+    "        auth_pass 1111",
+    "    }",
+    "    virtual_ipaddress { 10.0.0.1/24 dev eth0 }",
+    "    track_script {",
+    "        chk weight 10",
+    "    }",
+    "    notify \"/bin/true x\"",
+    "    smtp_alert",
+    "}",
+    "virtual_server 10.0.0.1 80 {",
+    "    delay_loop 6",
+    "    lb_algo rr",
+    "    lb_kind NAT",
+    "    protocol TCP",
+    "    real_server 10.0.0.2 80 {",
+    "        weight 1",
+    "        TCP_CHECK {",
+    "            connect_timeout 3",
+    "        }",
+    "    }",
+    "}",
+];
+
+const KEEPALIVED_KEYWORDS: &[&str] = &[
+    "global_defs",
+    "vrrp_instance",
+    "vrrp_script",
+    "vrrp_sync_group",
+    "virtual_server",
+    "real_server",
+    "TCP_CHECK",
+    "HTTP_GET",
+    "SSL_GET",
+    "MISC_CHECK",
+    "PING_CHECK",
+    "url",
+    "authentication",
+    "virtual_ipaddress",
+    "virtual_ipaddress_excluded",
+    "track_script",
+    "track_interface",
+    "unicast_peer",
+    "notification_email",
+    "group",
+    "state",
+    "interface",
+    "virtual_router_id",
+    "priority",
+    "advert_int",
+    "version",
+    "nopreempt",
+    "preempt_delay",
+    "auth_type",
+    "auth_pass",
+    "unicast_src_ip",
+    "garp_master_delay",
+    "garp_master_repeat",
+    "notify",
+    "notify_master",
+    "smtp_alert",
+    "script",
+    "interval",
+    "timeout",
+    "weight",
+    "rise",
+    "fall",
+    "delay_loop",
+    "lb_algo",
+    "lb_kind",
+    "protocol",
+    "persistence_timeout",
+    "persistence_granularity",
+    "quorum",
+    "hysteresis",
+    "sorry_server",
+    "inhibit_on_failure",
+    "connect_timeout",
+    "connect_port",
+    "connect_ip",
+    "retry",
+    "delay_before_retry",
+    "path",
+    "status_code",
+    "digest",
+    "regex",
+    "misc_path",
+    "smtp_server",
+    "smtp_connect_timeout",
+    "router_id",
+    "vrrp_version",
+    "keepmon_dataplane",
+    "include",
+    "includem",
+    "bogus_word",
+];
+
+const KEEPALIVED_VALUES: &[&str] = &[
+    "0",
+    "1",
+    "51",
+    "255",
+    "256",
+    "-20",
+    "1.5",
+    "0.001",
+    "x",
+    "10abc",
+    "MASTER",
+    "BACKUP",
+    "PASS",
+    "AH",
+    "eth0",
+    "$IF",
+    "${IF}",
+    "$NOPE",
+    "10.0.0.1",
+    "10.0.0.1/24",
+    "10.0.0.1/33",
+    "::1",
+    "fe80::1/64",
+    "10.0.0.2 80",
+    "fwmark 3",
+    "TCP",
+    "UDP",
+    "SCTP",
+    "NAT",
+    "DR",
+    "TUN",
+    "rr",
+    "wlc",
+    "mh",
+    "255.255.255.0",
+    "\"/bin/true -x\"",
+    "/bin/true -x",
+    "'a b'",
+    "\"unterminated",
+    "200 300-399",
+    "weight 5 reverse",
+    "dev eth0 label eth0:1",
+    "*.conf",
+    "/nonexistent/*.conf",
+    "{a,b}.conf",
+    "on",
+    "off",
+    "",
+];
+
+fn keepalived_line() -> BoxedStrategy<String> {
+    prop_oneof![
+        6 => (pick(KEEPALIVED_KEYWORDS), pick(KEEPALIVED_VALUES)).prop_map(|(k, v)| format!("{k} {v}")),
+        3 => (pick(KEEPALIVED_KEYWORDS), pick(KEEPALIVED_VALUES)).prop_map(|(k, v)| format!("{k} {v} {{")),
+        2 => (pick(KEEPALIVED_KEYWORDS), pick(KEEPALIVED_VALUES)).prop_map(|(k, v)| format!("{k}{{ {v} }}")),
+        3 => pick(&["{", "}", "} }", "{ }", "}}", "{{"]),
+        1 => ("[A-Z_]{1,4}", pick(KEEPALIVED_VALUES)).prop_map(|(n, v)| format!("${n}={v}")),
+        1 => pick(KEEPALIVED_VALUES).prop_map(|v| format!("@lb1 {v}")),
+        1 => junk().prop_map(|t| format!("! {t}")),
+        1 => junk(),
+        1 => Just(String::new()),
+    ]
+    .boxed()
+}
+
+fn keepalived_soup() -> BoxedStrategy<String> {
+    let random =
+        proptest::collection::vec(keepalived_line(), 0..60).prop_map(|lines| lines.join("\n"));
+    prop_oneof![random, mutated(KEEPALIVED_SKELETON, keepalived_line)].boxed()
 }

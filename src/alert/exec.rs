@@ -26,9 +26,19 @@ pub(super) async fn run(
     args: &[String],
     timeout: Duration,
 ) -> AlertOutcome {
+    run_argv(job, path, exec_argv(job, path, args), timeout).await
+}
+
+/// Run `path` with `argv` (program first) and the alert's stdin and
+/// environment: [`run`] with mon's argv, or a keepalived notify script's.
+pub(super) async fn run_argv(
+    job: &AlertJob,
+    path: &Path,
+    argv: Vec<String>,
+    timeout: Duration,
+) -> AlertOutcome {
     let started = Instant::now();
     let deadline = started + timeout;
-    let argv = exec_argv(job, path, args);
 
     let mut command = Command::new(path);
     command.args(argv.iter().skip(1));

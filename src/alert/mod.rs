@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::config::model::{Action, LbEdit, MailAction};
+use crate::config::model::{Action, LbEdit, MailAction, VrrpNotify};
 use crate::lua_settings::LuaSettings;
 use crate::service::{AlertDecision, AlertKind, OpStatus, Source};
 
@@ -170,6 +170,7 @@ pub fn history_line(job: &AlertJob) -> String {
         Action::Mail(mail) => (alert.name.clone(), mail_args(mail)),
         Action::Lua { args, .. } => (alert.name.clone(), args.join(" ")),
         Action::Lb(edit) => (alert.name.clone(), lb_args(edit)),
+        Action::Notify(notify) => (notify.path.display().to_string(), notify.args.join(" ")),
     };
     format!(
         "{} {} {} {} {program} ({args}) {}",
@@ -217,6 +218,43 @@ pub async fn fire(job: &AlertJob, timeout: Duration) -> AlertOutcome {
             "load-balancer edits are applied by the daemon's table, not run directly",
             started,
         ),
+        Action::Notify(notify) => match notify_argv(&job.env, notify) {
+            Some(argv) => exec::run_argv(job, &notify.path, argv, timeout).await,
+            // A notify_master script on a transition to BACKUP: keepalived
+            // runs nothing, and there is nothing to report.
+            None => AlertOutcome {
+                ok: true,
+                exit: None,
+                message: String::new(),
+                duration: started.elapsed(),
+            },
+        },
+    }
+}
+
+/// keepalived's argv for a notify script on the VRRP transition described
+/// by an alert's `VRRP_*` environment: `PATH ARGS... INSTANCE NAME STATE
+/// PRIORITY` for `notify`, `PATH ARGS...` for `notify_STATE` when the new
+/// state is STATE; None when the script does not run on this transition.
+pub fn notify_argv(vars: &[(String, String)], notify: &VrrpNotify) -> Option<Vec<String>> {
+    let env = |name: &str| {
+        vars.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let state = env("VRRP_STATE");
+    let mut argv = vec![notify.path.display().to_string()];
+    argv.extend(notify.args.iter().cloned());
+    match notify.on.state_name() {
+        None => {
+            argv.push("INSTANCE".to_string());
+            argv.push(env("VRRP_INSTANCE"));
+            argv.push(state);
+            argv.push(env("VRRP_PRIORITY"));
+            Some(argv)
+        }
+        Some(wanted) => (wanted == state).then_some(argv),
     }
 }
 

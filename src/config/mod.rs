@@ -1,4 +1,4 @@
-//! Config front end: reads mon.cf or TOML, compiles to one validated [`Config`], and diffs configs; no sockets, no daemons.
+//! Config front end: reads mon.cf, TOML or keepalived.conf, compiles to one validated [`Config`], and diffs configs; no sockets, no daemons.
 //!
 //! `keepmon check-config` and `keepmon start` both call [`load`], so they can
 //! never disagree. The only IO is reading the file and asking a [`FileSystem`]
@@ -7,6 +7,7 @@
 pub mod depend;
 pub mod diag;
 pub mod diff;
+pub mod keepalived;
 pub mod model;
 pub mod moncf;
 pub mod native;
@@ -34,6 +35,24 @@ pub struct Compiled {
 pub trait FileSystem {
     fn is_file(&self, path: &Path) -> bool;
     fn is_dir(&self, path: &Path) -> bool;
+
+    /// The text of a file another file includes (keepalived's `include`);
+    /// None when it cannot be read.
+    fn read_to_string(&self, _path: &Path) -> Option<String> {
+        None
+    }
+
+    /// The entries of a directory (for `include` globs); None when it
+    /// cannot be listed.
+    fn list_dir(&self, _path: &Path) -> Option<Vec<PathBuf>> {
+        None
+    }
+
+    /// The machine's host name (keepalived's default `config_id` for `@ID`
+    /// lines); None when unknown.
+    fn hostname(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The machine's own file system.
@@ -47,13 +66,46 @@ impl FileSystem for RealFileSystem {
     fn is_dir(&self, path: &Path) -> bool {
         path.is_dir()
     }
+
+    fn read_to_string(&self, path: &Path) -> Option<String> {
+        let bytes = std::fs::read(path).ok()?;
+        Some(latin1_fallback(bytes))
+    }
+
+    fn list_dir(&self, path: &Path) -> Option<Vec<PathBuf>> {
+        let entries = std::fs::read_dir(path).ok()?;
+        Some(entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+    }
+
+    fn hostname(&self) -> Option<String> {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|name| name.into_string().ok())
+    }
 }
 
-/// The format a file is read as: `.toml` is native, anything else mon.cf.
+/// The format a file is read as by its name: `.toml` is native, a name
+/// containing `keepalived` is keepalived.conf, anything else mon.cf.
 pub fn detect_format(path: &Path) -> Format {
     match path.extension().and_then(|e| e.to_str()) {
         Some(ext) if ext.eq_ignore_ascii_case("toml") => Format::Toml,
+        _ if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.contains("keepalived")) =>
+        {
+            Format::Keepalived
+        }
         _ => Format::Mon,
+    }
+}
+
+/// The format by name, then by content: a file whose first keyword is one
+/// of keepalived's top-level blocks is keepalived.conf.
+pub fn detect_format_of(path: &Path, text: &str) -> Format {
+    match detect_format(path) {
+        Format::Mon if keepalived::looks_like_keepalived(text) => Format::Keepalived,
+        format => format,
     }
 }
 
@@ -64,7 +116,6 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Compiled, CompileErro
     // agree on the control socket and statedir.
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let path = absolute.as_path();
-    let format = format.unwrap_or_else(|| detect_format(path));
     let text = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) => {
@@ -79,16 +130,18 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Compiled, CompileErro
             });
         }
     };
-    let text = match String::from_utf8(text) {
-        Ok(t) => t,
-        Err(e) => {
-            // mon.cf files from old systems may be Latin-1; keep every byte
-            // readable rather than refusing the file.
-            let bytes = e.into_bytes();
-            bytes.iter().map(|&b| b as char).collect()
-        }
-    };
+    let text = latin1_fallback(text);
+    let format = format.unwrap_or_else(|| detect_format_of(path, &text));
     compile_str(&text, path, format, &RealFileSystem)
+}
+
+/// UTF-8 text, or each byte as its Latin-1 character: config files from old
+/// systems may be Latin-1; keep every byte readable rather than refusing the file.
+fn latin1_fallback(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => e.into_bytes().iter().map(|&b| b as char).collect(),
+    }
 }
 
 /// Compile config text as if read from `path` (used for error locations and
@@ -103,6 +156,7 @@ pub fn compile_str(
     let (config, mut diagnostics) = match format {
         Format::Mon => moncf::parse(text, &file, fs),
         Format::Toml => native::parse(text, &file, fs),
+        Format::Keepalived => keepalived::parse(text, &file, fs),
     };
     if let Some(config) = &config {
         validate::validate(config, &file, &mut diagnostics);
@@ -127,12 +181,13 @@ pub fn compile_str(
 pub fn settings_of(path: &Path, format: Option<Format>) -> Option<model::Settings> {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let path = absolute.as_path();
-    let format = format.unwrap_or_else(|| detect_format(path));
     let text = std::fs::read_to_string(path).ok()?;
+    let format = format.unwrap_or_else(|| detect_format_of(path, &text));
     let file: Arc<Path> = Arc::from(path);
     let (config, _) = match format {
         Format::Mon => moncf::parse(&text, &file, &RealFileSystem),
         Format::Toml => native::parse(&text, &file, &RealFileSystem),
+        Format::Keepalived => keepalived::parse(&text, &file, &RealFileSystem),
     };
     config.map(|c| c.settings)
 }

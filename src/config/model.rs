@@ -40,6 +40,8 @@ pub enum Format {
     Mon,
     /// keepmon's native TOML.
     Toml,
+    /// keepalived's `keepalived.conf` (read as keepalived 2.2.7 reads it).
+    Keepalived,
 }
 
 /// The whole validated configuration.
@@ -445,6 +447,9 @@ pub enum Action {
     },
     /// Edit a load-balancer table (mon's lvs.alert / ipvs.alert, or TOML `lb`).
     Lb(LbEdit),
+    /// A keepalived notify script on a VRRP transition, run with
+    /// keepalived's argv instead of mon's.
+    Notify(VrrpNotify),
 }
 
 impl Action {
@@ -455,6 +460,42 @@ impl Action {
             Action::Mail(_) => "mail",
             Action::Lua { .. } => "lua",
             Action::Lb(_) => "lb",
+            Action::Notify(_) => "notify",
+        }
+    }
+}
+
+/// A keepalived `notify*` script. `notify` (on every transition) runs
+/// `PATH ARGS... INSTANCE NAME STATE PRIORITY`; `notify_master`,
+/// `notify_backup`, `notify_fault` and `notify_stop` run `PATH ARGS...` on
+/// entering their state only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VrrpNotify {
+    pub path: PathBuf,
+    pub args: Vec<String>,
+    pub on: NotifyOn,
+}
+
+/// Which transitions a [`VrrpNotify`] script runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotifyOn {
+    /// Every transition, with keepalived's `TYPE NAME STATE PRIORITY` arguments.
+    Any,
+    Master,
+    Backup,
+    Fault,
+    Stop,
+}
+
+impl NotifyOn {
+    /// keepalived's name for the state (`MASTER`, ...); None for [`NotifyOn::Any`].
+    pub fn state_name(self) -> Option<&'static str> {
+        match self {
+            NotifyOn::Any => None,
+            NotifyOn::Master => Some("MASTER"),
+            NotifyOn::Backup => Some("BACKUP"),
+            NotifyOn::Fault => Some("FAULT"),
+            NotifyOn::Stop => Some("STOP"),
         }
     }
 }

@@ -1242,6 +1242,44 @@ impl<'a> Parser<'a> {
         })
     }
 
+    /// mail.alert reads its options with Perl's `getopts("S:s:g:h:t:l:f:u")`,
+    /// which drops an unknown option (after a message on stderr) and carries
+    /// on; mon's own `-u` written on an upalert is harmless. Both are dropped
+    /// here with a warning, as the mail mon sends is the same.
+    fn mail_alert_leniency(&mut self, args: &mut Vec<String>, kind: &str, at: &Location) {
+        const KNOWN: &str = "Ssghtlfu";
+        let mut kept = Vec::with_capacity(args.len());
+        let mut words = std::mem::take(args).into_iter();
+        while let Some(word) = words.next() {
+            let option = word
+                .strip_prefix('-')
+                .filter(|o| !o.is_empty() && !word.starts_with("--"));
+            match option {
+                Some("u") if kind == "upalert" => self.diags.warning(
+                    at.clone(),
+                    "upalert mail.alert: -u is what mon adds to every upalert; keepmon adds it too, so this one can go",
+                ),
+                Some(letters) if letters.len() == 1 && !KNOWN.contains(letters) => {
+                    self.diags.warning(
+                        at.clone(),
+                        format!(
+                            "{kind} mail.alert: unknown option \"{word}\"; mail.alert's getopts drops it \
+                             (printing \"Unknown option: {letters}\") and mails anyway, and so does keepmon"
+                        ),
+                    );
+                }
+                Some("S" | "f") => {
+                    kept.push(word);
+                    if let Some(value) = words.next() {
+                        kept.push(value);
+                    }
+                }
+                _ => kept.push(word),
+            }
+        }
+        *args = kept;
+    }
+
     fn resolve_alert(&mut self, command: RawCommand, kind: &str) -> Option<AlertLine> {
         let mut words = command.words;
         if words.is_empty() {
@@ -1250,8 +1288,24 @@ impl<'a> Parser<'a> {
             return None;
         }
         let name = words.remove(0);
-        let args = words;
+        let mut args = words;
+        if name == "mail.alert" {
+            self.mail_alert_leniency(&mut args, kind, &command.location);
+        }
         let found = || settings::find_in(&self.settings.alertdir, &name, self.fs);
+        let lvs = matches!(name.as_str(), "lvs.alert" | "ipvs.alert");
+        if lvs && kind == "upalert" && args.iter().any(|a| a == "-u") {
+            // LVS-HOWTO configs write mon's own -u on their upalert lines;
+            // mon passes it on and the script sees it twice, harmlessly.
+            args.retain(|a| a != "-u");
+            self.diags.warning(
+                command.location.clone(),
+                format!(
+                    "upalert {name}: -u is what mon adds to every upalert (the script sees it twice, \
+                     harmlessly); keepmon adds it too, so this one can go"
+                ),
+            );
+        }
         let action = if let Some(script) = name.strip_prefix("lua:") {
             if settings::find_lua(&self.settings, script, self.fs).is_none() {
                 self.diags.error(
@@ -1280,11 +1334,26 @@ impl<'a> Parser<'a> {
         } else {
             match found() {
                 Some(path) => Ok(Action::Exec { path, args }),
-                None => Err(format!(
-                    "alert \"{name}\" not found in alertdir {} (built-in alerts: {}, lua:NAME)",
-                    show_path(&self.settings.alertdir),
-                    BUILTIN_ALERTS.join(", ")
-                )),
+                None => {
+                    // mon runs such a file and fails to exec the alert when
+                    // it fires; keepmon does the same, and says so now.
+                    self.diags.warning(
+                        command.location.clone(),
+                        format!(
+                            "{kind}: alert \"{name}\" not found in alertdir {} (built-in alerts: {}, lua:NAME); \
+                             as in mon, it will fail each time it fires",
+                            show_path(&self.settings.alertdir),
+                            BUILTIN_ALERTS.join(", ")
+                        ),
+                    );
+                    let path = self
+                        .settings
+                        .alertdir
+                        .first()
+                        .map(|dir| dir.join(&name))
+                        .unwrap_or_else(|| PathBuf::from(&name));
+                    Ok(Action::Exec { path, args })
+                }
             }
         };
         match action {

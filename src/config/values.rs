@@ -230,7 +230,9 @@ pub fn parse_lvs_alert_args(args: &[String]) -> Result<LbEdit, String> {
             }
             "-u" => {
                 return Err(
-                    "lvs.alert: -u is added by keepmon on upalerts; do not write it".to_string(),
+                    "lvs.alert: -u on a failure alert would make the script add the real server \
+                     when it fails; keepmon removes it (-u belongs to upalerts, where mon adds it)"
+                        .to_string(),
                 );
             }
             w => return Err(format!("lvs.alert: unexpected argument \"{w}\"")),

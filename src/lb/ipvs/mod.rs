@@ -232,7 +232,13 @@ impl IpvsPlane {
                     if self.last_error.as_deref() != Some(&text) {
                         let names: Vec<&str> =
                             self.wanted_names.values().map(String::as_str).collect();
-                        tracing::error!(services = %names.join(", "), error = %text, "IPVS data plane unavailable; these virtual services serve nothing until it is");
+                        tracing::error!(
+                            services = %names.join(", "),
+                            error = %text,
+                            "IPVS data plane unavailable; these virtual services serve nothing until it is \
+                             (or serve them with keepmon's proxy or nftables: `dataplane = \"proxy\"` in TOML, \
+                             `keepmon_dataplane proxy` in keepalived.conf's global_defs)"
+                        );
                         self.last_error = Some(text);
                     }
                     return None;

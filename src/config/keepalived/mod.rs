@@ -1,0 +1,262 @@
+//! The keepalived.conf front end: reads a file as keepalived 2.2.7 does (lexer, block reader, one module per block kind) and maps it onto the one `Config` model; no second engine.
+//!
+//! Reading follows keepalived line for line, including where keepalived
+//! ignores a line, falls back to a default after an error it only logs, or
+//! accepts a value it then does not use: keepmon does the same (so a
+//! keepalived and a keepmon started from one file are peers) and says so
+//! with a warning at `file:line:col`. What keepalived refuses to run, and
+//! what keepmon cannot yet do the way keepalived does, are errors.
+
+pub mod global_defs;
+pub mod lexer;
+pub mod numbers;
+pub mod schema;
+pub mod tree;
+pub mod virtual_server;
+pub mod vrrp_instance;
+pub mod vrrp_script;
+
+use std::collections::BTreeMap;
+use std::fmt::Display;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::FileSystem;
+use crate::config::diag::{Diagnostics, Location};
+use crate::config::model::{Config, DepBehavior, Format, Monitor, Origin, Service};
+use crate::config::settings;
+
+use lexer::Piece;
+pub use lexer::looks_like_keepalived;
+use tree::Stmt;
+
+/// Read a keepalived.conf. Returns a model even with errors, so the shared
+/// validator can add its own.
+pub fn parse(text: &str, file: &Arc<Path>, fs: &dyn FileSystem) -> (Option<Config>, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    let pieces = lexer::lex(text, file, fs, &mut diags);
+    let statements = tree::read(pieces, schema::ROOT, &mut diags);
+    let mut ctx = Ctx {
+        diags: &mut diags,
+        fs,
+        file: Arc::clone(file),
+    };
+    let config = build(&statements, &mut ctx);
+    (Some(config), diags)
+}
+
+/// The file's blocks, read in order and then tied together (keepalived
+/// resolves names such as `track_script` after the whole file is read).
+fn build(statements: &[Stmt], ctx: &mut Ctx<'_>) -> Config {
+    let mut globals = global_defs::Globals::default();
+    let mut scripts = Vec::new();
+    let mut instances = Vec::new();
+    let mut groups = Vec::new();
+    let mut virtual_servers = Vec::new();
+    for stmt in statements {
+        match stmt.keyword() {
+            "global_defs" => global_defs::read(stmt, &mut globals, ctx),
+            "vrrp_script" => {
+                if let Some(script) = vrrp_script::read(stmt, &scripts, &globals, ctx) {
+                    scripts.push(script);
+                }
+            }
+            "vrrp_instance" => {
+                if let Some(instance) =
+                    vrrp_instance::read(stmt, &instances, &scripts, &globals, ctx)
+                {
+                    instances.push(instance);
+                }
+            }
+            "vrrp_sync_group" => {
+                if let Some(group) = vrrp_instance::read_sync_group(stmt, &groups, ctx) {
+                    groups.push(group);
+                }
+            }
+            "virtual_server" => {
+                if let Some(vs) = virtual_server::read(stmt, ctx) {
+                    virtual_servers.push(vs);
+                }
+            }
+            keyword => ctx.unused(&stmt.piece, &format!("the {keyword} keyword")),
+        }
+    }
+    let config_dir = file_dir(&ctx.file);
+    let mut config = Config {
+        format: Format::Keepalived,
+        source: ctx.file.to_path_buf(),
+        settings: settings::native_defaults(&config_dir),
+        mail: settings::default_mail_settings(ctx.fs),
+        hostgroups: BTreeMap::new(),
+        aliases: BTreeMap::new(),
+        views: BTreeMap::new(),
+        watches: BTreeMap::new(),
+        virtual_servers: BTreeMap::new(),
+        vrrp: BTreeMap::new(),
+    };
+    global_defs::apply(&globals, &mut config);
+    let used = vrrp_instance::apply(instances, &groups, &scripts, &globals, &mut config, ctx);
+    vrrp_script::apply(&scripts, &used, globals.script_security, &mut config, ctx);
+    virtual_server::apply(virtual_servers, &globals, &mut config, ctx);
+    config
+}
+
+/// A polled service with keepalived's plain semantics: no alerts, no
+/// dependencies, up after one success, down after one failure (callers set
+/// rise and fall).
+pub(crate) fn service(
+    group: &str,
+    name: &str,
+    monitor: Monitor,
+    interval: Duration,
+    at: &Location,
+) -> Service {
+    Service {
+        group: group.to_string(),
+        name: name.to_string(),
+        description: None,
+        interval: Some(interval),
+        failure_interval: None,
+        schedule: None,
+        randskew: None,
+        monitor: Some(monitor),
+        timeout: None,
+        allow_empty_group: false,
+        exclude_hosts: Vec::new(),
+        exclude_period: None,
+        depend: None,
+        alertdepend: None,
+        monitordepend: None,
+        hostdepend: Vec::new(),
+        dep_behavior: DepBehavior::Alert,
+        dep_memory: None,
+        redistribute: None,
+        unack_summary: false,
+        traptimeout: None,
+        trapduration: None,
+        env: BTreeMap::new(),
+        rise: 1,
+        fall: 1,
+        periods: Vec::new(),
+        origin: Origin(at.clone()),
+    }
+}
+
+fn file_dir(file: &Path) -> std::path::PathBuf {
+    file.parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| std::path::PathBuf::from("."))
+}
+
+/// What every block reader shares: where messages go and the machine.
+pub struct Ctx<'a> {
+    pub diags: &'a mut Diagnostics,
+    pub fs: &'a dyn FileSystem,
+    pub file: Arc<Path>,
+}
+
+impl Ctx<'_> {
+    /// keepalived logs `message` about this line and reads on.
+    pub fn logs(&mut self, at: Location, message: impl Display) {
+        self.diags.warning(
+            at,
+            format!("keepalived reports \"{message}\" here and reads on"),
+        );
+    }
+
+    /// keepalived ignores this line (or part of it) without saying so, or
+    /// after a message; `why` says what happens instead.
+    pub fn ignores(&mut self, at: Location, why: impl Display) {
+        self.diags
+            .warning(at, format!("keepalived ignores this: {why}"));
+    }
+
+    /// A keyword keepalived uses that keepmon does not (yet).
+    pub fn unused(&mut self, piece: &Piece, what: &str) {
+        self.diags.warning(
+            piece.loc.clone(),
+            format!("keepmon ignores {what} (keepalived uses it; keepmon has no equivalent yet)"),
+        );
+    }
+
+    /// Something keepalived does that keepmon cannot do the same way: an
+    /// error, since running the file would behave differently.
+    pub fn unsupported(&mut self, at: Location, what: impl Display) {
+        self.diags.error(
+            at,
+            format!("keepmon cannot run this as keepalived does: {what}"),
+        );
+    }
+
+    /// Word `index` of `piece`; keepalived exits when a parameter is
+    /// missing, so a missing one is an error.
+    pub fn arg<'p>(&mut self, piece: &'p Piece, index: usize) -> Option<&'p str> {
+        match piece.words.get(index) {
+            Some(word) => Some(word.text.as_str()),
+            None => {
+                self.diags.error(
+                    piece.loc.clone(),
+                    format!(
+                        "'{}' is missing a parameter at word position {}; keepalived refuses to run",
+                        piece.keyword(),
+                        index + 1
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// An unsigned parameter as keepalived reads it (see [`numbers::unsigned`]).
+    pub fn unsigned(
+        &mut self,
+        piece: &Piece,
+        index: usize,
+        min: u64,
+        max: u64,
+        lenient: bool,
+    ) -> Option<u64> {
+        let text = self.arg(piece, index)?;
+        let read = numbers::unsigned(text, min, max, lenient);
+        self.complain(piece, index, read)
+    }
+
+    /// A signed parameter as keepalived reads it.
+    pub fn int(
+        &mut self,
+        piece: &Piece,
+        index: usize,
+        min: i64,
+        max: i64,
+        lenient: bool,
+    ) -> Option<i64> {
+        let text = self.arg(piece, index)?;
+        let read = numbers::int(text, min, max, lenient);
+        self.complain(piece, index, read)
+    }
+
+    /// A decimal number of seconds in micro-units, as keepalived's timers read it.
+    pub fn micros(
+        &mut self,
+        piece: &Piece,
+        index: usize,
+        min: u64,
+        max: u64,
+        lenient: bool,
+    ) -> Option<u64> {
+        let text = self.arg(piece, index)?;
+        let read = numbers::decimal_micros(text, min, max, lenient);
+        self.complain(piece, index, read)
+    }
+
+    fn complain<T>(&mut self, piece: &Piece, index: usize, read: numbers::Read<T>) -> Option<T> {
+        if let Some(complaint) = read.complaint {
+            self.logs(piece.word_loc(index), complaint);
+        }
+        read.value
+    }
+}
+
+#[cfg(test)]
+mod tests;

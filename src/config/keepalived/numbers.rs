@@ -1,0 +1,231 @@
+//! keepalived's number readers (lib/parser.c `read_unsigned_func`, `read_int_func`, `read_decimal_unsigned_long_func`) with the values a running keepalived ends up with; pure.
+//!
+//! keepalived reports a bad number and then, for most keywords, either
+//! ignores the line or uses the part it could read. Each reader returns the
+//! value the running daemon uses (if any) and the message keepalived logs
+//! (if any), so callers can do the same and warn.
+
+/// What keepalived made of a number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Read<T> {
+    /// The value the running keepalived uses; None when it rejects the number.
+    pub value: Option<T>,
+    /// What keepalived logs about it, when anything.
+    pub complaint: Option<String>,
+}
+
+impl<T> Read<T> {
+    fn ok(value: T) -> Read<T> {
+        Read {
+            value: Some(value),
+            complaint: None,
+        }
+    }
+
+    fn bad(value: Option<T>, complaint: String) -> Read<T> {
+        Read {
+            value,
+            complaint: Some(complaint),
+        }
+    }
+}
+
+/// `read_unsigned` (base 10): leading blanks skipped; a trailing non-digit
+/// is an error that a running keepalived forgives when `lenient` (the
+/// handler's `ignore_error`) and the digits before it are in range.
+pub fn unsigned(text: &str, min: u64, max: u64, lenient: bool) -> Read<u64> {
+    let trimmed = text.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (value, rest, overflow) = strtoul(trimmed);
+    if trimmed.starts_with('-') {
+        return Read::bad(None, format!("negative number '{text}'"));
+    }
+    if !rest.is_empty() {
+        let forgiven = lenient && (min..=max).contains(&value) && !overflow;
+        return Read::bad(
+            forgiven.then_some(value),
+            format!("invalid number '{text}'"),
+        );
+    }
+    if overflow || value > u64::from(u32::MAX) {
+        return Read::bad(
+            None,
+            format!("number '{text}' outside unsigned integer range"),
+        );
+    }
+    if !(min..=max).contains(&value) {
+        return Read::bad(
+            None,
+            format!("number '{text}' outside range [{min}, {max}]"),
+        );
+    }
+    Read::ok(value)
+}
+
+/// `read_int` (base 10), with the same leniency rule as [`unsigned`].
+pub fn int(text: &str, min: i64, max: i64, lenient: bool) -> Read<i64> {
+    let trimmed = text.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (negative, digits) = match trimmed.as_bytes().first() {
+        Some(b'-') => (true, &trimmed[1..]),
+        Some(b'+') => (false, &trimmed[1..]),
+        _ => (false, trimmed),
+    };
+    let (magnitude, rest, overflow) = strtoul(digits);
+    let consumed_digits = digits.len() - rest.len();
+    let value = i64::try_from(magnitude).unwrap_or(i64::MAX);
+    let value = if negative { -value } else { value };
+    if !rest.is_empty() || consumed_digits == 0 {
+        let forgiven = lenient && (min..=max).contains(&value) && !overflow;
+        return Read::bad(
+            forgiven.then_some(value),
+            format!("invalid number '{text}'"),
+        );
+    }
+    if overflow || value < i64::from(i32::MIN) || value > i64::from(i32::MAX) {
+        return Read::bad(None, format!("number '{text}' outside integer range"));
+    }
+    if !(min..=max).contains(&value) {
+        return Read::bad(
+            None,
+            format!("number '{text}' outside range [{min}, {max}]"),
+        );
+    }
+    Read::ok(value)
+}
+
+/// `read_decimal_unsigned` with keepalived's timer precision (6 decimal
+/// places): `1.5` is 1_500_000 micro-units. `min` and `max` are in
+/// micro-units.
+pub fn decimal_micros(text: &str, min: u64, max: u64, lenient: bool) -> Read<u64> {
+    const SHIFT: usize = 6;
+    if text.starts_with('-') {
+        return Read::bad(None, format!("negative number '{text}'"));
+    }
+    let mut complaint = None;
+    let (whole, fraction) = match text.split_once('.') {
+        Some((w, f)) => (w, f),
+        None => (text, ""),
+    };
+    let mut round_up = false;
+    let fraction = if fraction.len() > SHIFT {
+        complaint = Some(format!("number '{text}' has too many decimal places"));
+        round_up = fraction.as_bytes()[SHIFT] >= b'5';
+        &fraction[..SHIFT]
+    } else {
+        fraction
+    };
+    let digits = format!("{whole}{fraction:0<SHIFT$}");
+    let (mut value, rest, overflow) = strtoul(&digits);
+    if round_up {
+        value = value.saturating_add(1);
+    }
+    if !rest.is_empty() {
+        let forgiven = lenient && (min..=max).contains(&value) && !overflow;
+        return Read::bad(
+            forgiven.then_some(value),
+            format!("invalid number '{text}'"),
+        );
+    }
+    if overflow {
+        return Read::bad(
+            None,
+            format!("number '{text}' outside unsigned decimal range"),
+        );
+    }
+    if !(min..=max).contains(&value) {
+        return Read::bad(
+            None,
+            format!(
+                "number '{text}' outside range [{}, {}]",
+                show_micros(min),
+                show_micros(max)
+            ),
+        );
+    }
+    Read {
+        value: Some(value),
+        complaint,
+    }
+}
+
+/// keepalived's `check_true_false`: on/true/yes or off/false/no.
+pub fn true_false(text: &str) -> Option<bool> {
+    match text {
+        "true" | "on" | "yes" => Some(true),
+        "false" | "off" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+fn show_micros(value: u64) -> String {
+    format!("{}.{:06}", value / 1_000_000, value % 1_000_000)
+}
+
+/// C's `strtoul(text, &end, 10)` on an already blank-stripped text: the
+/// value of the leading digits, the rest, and whether it overflowed.
+fn strtoul(text: &str) -> (u64, &str, bool) {
+    let end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let mut value: u64 = 0;
+    let mut overflow = false;
+    for b in text[..end].bytes() {
+        match value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(b - b'0')))
+        {
+            Some(v) => value = v,
+            None => {
+                overflow = true;
+                value = u64::MAX;
+            }
+        }
+    }
+    (value, &text[end..], overflow)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsigned_follows_keepalived() {
+        assert_eq!(unsigned("51", 1, 255, false), Read::ok(51));
+        let r = unsigned("300", 1, 255, false);
+        assert_eq!(r.value, None);
+        assert_eq!(
+            r.complaint.as_deref(),
+            Some("number '300' outside range [1, 255]")
+        );
+        // A running keepalived keeps the digits before the junk when the
+        // handler is lenient.
+        assert_eq!(unsigned("10abc", 0, 100, true).value, Some(10));
+        assert_eq!(unsigned("10abc", 0, 100, false).value, None);
+        assert_eq!(unsigned("-1", 0, 100, true).value, None);
+    }
+
+    #[test]
+    fn int_reads_signs() {
+        assert_eq!(int("-20", -253, 253, true), Read::ok(-20));
+        assert_eq!(int("+5", -253, 253, true), Read::ok(5));
+        // strtol reads no digits: 0, which a running keepalived keeps.
+        assert_eq!(int("x", -253, 253, true).value, Some(0));
+        assert_eq!(int("x", -253, 253, false).value, None);
+        assert_eq!(int("300", -253, 253, true).value, None);
+    }
+
+    #[test]
+    fn decimals_are_micro_units() {
+        assert_eq!(
+            decimal_micros("1", 10_000, 255_000_000, true).value,
+            Some(1_000_000)
+        );
+        assert_eq!(
+            decimal_micros("0.5", 10_000, 255_000_000, true).value,
+            Some(500_000)
+        );
+        assert_eq!(decimal_micros("0", 10_000, 255_000_000, true).value, None);
+        let r = decimal_micros("1.0000005", 0, 255_000_000, true);
+        assert_eq!(r.value, Some(1_000_001));
+        assert!(r.complaint.is_some());
+    }
+}

@@ -1,0 +1,696 @@
+//! Tests of the keepalived.conf front end: lexer rules, each block, and the mapping onto the model.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::model::{
+    Action, Config, DataPlane, Forward, LbScheduler, Monitor, NotifyOn, Protocol, TrackTarget,
+    VrrpInitialState, VrrpVersion,
+};
+use crate::config::{FileSystem, Format, compile_str};
+
+/// Files by absolute path; directories are the parents of files.
+#[derive(Default)]
+struct FakeFs {
+    files: BTreeMap<PathBuf, String>,
+}
+
+impl FakeFs {
+    fn with(files: &[(&str, &str)]) -> FakeFs {
+        FakeFs {
+            files: files
+                .iter()
+                .map(|(p, t)| (PathBuf::from(p), t.to_string()))
+                .collect(),
+        }
+    }
+}
+
+impl FileSystem for FakeFs {
+    fn is_file(&self, path: &Path) -> bool {
+        self.files.contains_key(path)
+            || ["/bin/true", "/usr/bin/killall", "/etc/keepalived/notify.sh"]
+                .iter()
+                .any(|p| Path::new(p) == path)
+    }
+
+    fn is_dir(&self, path: &Path) -> bool {
+        self.files.keys().any(|f| f.starts_with(path) && f != path)
+    }
+
+    fn read_to_string(&self, path: &Path) -> Option<String> {
+        self.files.get(path).cloned()
+    }
+
+    fn list_dir(&self, path: &Path) -> Option<Vec<PathBuf>> {
+        let mut out: Vec<PathBuf> = self
+            .files
+            .keys()
+            .filter_map(|f| {
+                let rest = f.strip_prefix(path).ok()?;
+                let first = rest.components().next()?;
+                Some(path.join(first))
+            })
+            .collect();
+        out.dedup();
+        Some(out)
+    }
+
+    fn hostname(&self) -> Option<String> {
+        Some("lb1.example.com".to_string())
+    }
+}
+
+const FILE: &str = "/etc/keepalived/keepalived.conf";
+
+/// Compile `text` as keepalived.conf: the model (None on errors) and every
+/// diagnostic as `LINE:COL: severity: message`.
+fn compile_with(text: &str, fs: &FakeFs) -> (Option<Config>, Vec<String>) {
+    let shown = |d: &crate::config::Diagnostic| {
+        let word = match d.severity {
+            crate::config::Severity::Error => "error",
+            crate::config::Severity::Warning => "warning",
+        };
+        let file = d.location.file.display().to_string();
+        let place = if file == FILE {
+            format!("{}:{}", d.location.line, d.location.col)
+        } else {
+            format!("{file}:{}:{}", d.location.line, d.location.col)
+        };
+        format!("{place}: {word}: {}", d.message)
+    };
+    match compile_str(text, Path::new(FILE), Format::Keepalived, fs) {
+        Ok(c) => (Some(c.config), c.warnings.iter().map(shown).collect()),
+        Err(e) => (None, e.diagnostics.iter().map(shown).collect()),
+    }
+}
+
+fn compile(text: &str) -> (Option<Config>, Vec<String>) {
+    compile_with(text, &FakeFs::default())
+}
+
+/// Compile and insist on success.
+fn ok(text: &str) -> (Config, Vec<String>) {
+    match compile(text) {
+        (Some(c), w) => (c, w),
+        (None, d) => panic!("does not compile:\n{}", d.join("\n")),
+    }
+}
+
+fn has(diags: &[String], needle: &str) -> bool {
+    diags.iter().any(|d| d.contains(needle))
+}
+
+fn assert_has(diags: &[String], needle: &str) {
+    assert!(
+        has(diags, needle),
+        "no diagnostic contains {needle:?}:\n{}",
+        diags.join("\n")
+    );
+}
+
+const PAIR: &str = "\
+! Configuration File for keepalived
+global_defs {
+   notification_email {
+     ops@example.com
+     noc@example.com
+   }
+   notification_email_from lb@example.com
+   smtp_server 192.0.2.25 2525
+   smtp_connect_timeout 15
+   router_id LVS_1
+}
+
+vrrp_script chk_haproxy {
+    script \"/usr/bin/killall -0 haproxy\"
+    interval 2
+    timeout 3
+    weight -20
+    rise 2
+    fall 3
+}
+
+vrrp_instance VI_1 {
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    advert_int 1
+    authentication {
+        auth_type PASS
+        auth_pass secret
+    }
+    virtual_ipaddress {
+        192.0.2.100/24 dev eth0
+        192.0.2.101
+    }
+    track_script {
+        chk_haproxy
+    }
+    notify /etc/keepalived/notify.sh
+    notify_master \"/etc/keepalived/notify.sh master\"
+    smtp_alert
+}
+";
+
+#[test]
+fn a_master_backup_pair_maps_onto_the_model() {
+    let (c, warnings) = ok(PAIR);
+    assert_eq!(c.format, Format::Keepalived);
+    let vi = &c.vrrp["VI_1"];
+    assert_eq!(vi.interface, "eth0");
+    assert_eq!(vi.vrid.get(), 51);
+    assert_eq!(vi.priority, 150);
+    assert_eq!(vi.initial_state, VrrpInitialState::Master);
+    assert_eq!(vi.version, VrrpVersion::V2);
+    assert_eq!(vi.advert_int, Duration::from_secs(1));
+    assert_eq!(vi.auth_pass.as_deref(), Some("secret"));
+    assert_eq!(vi.virtual_addresses.len(), 2);
+    assert_eq!(vi.virtual_addresses[0].prefix, 24);
+    assert_eq!(vi.virtual_addresses[0].dev.as_deref(), Some("eth0"));
+    assert_eq!(vi.virtual_addresses[1].prefix, 32);
+    assert_eq!(vi.garp.master_delay, Duration::from_secs(5));
+    assert_eq!(vi.garp.master_repeat, 5);
+    // The tracked script: an exec service, with keepalived's weight.
+    assert_eq!(vi.track.len(), 1);
+    assert_eq!(vi.track[0].weight, -20);
+    let TrackTarget::Service(r) = &vi.track[0].target else {
+        panic!("not a service track");
+    };
+    let service = c.service(r).expect("tracked service exists");
+    assert_eq!(service.interval, Some(Duration::from_secs(2)));
+    assert_eq!(service.timeout, Some(Duration::from_secs(3)));
+    assert_eq!((service.rise, service.fall), (2, 3));
+    let Some(Monitor::Exec {
+        name,
+        args,
+        append_hosts,
+        path,
+    }) = &service.monitor
+    else {
+        panic!("not an exec monitor");
+    };
+    assert_eq!(name, "/usr/bin/killall");
+    assert_eq!(args, &["-0", "haproxy"]);
+    assert!(!append_hosts);
+    assert_eq!(path.as_deref(), Some(Path::new("/usr/bin/killall")));
+    // Notify scripts with keepalived's argv rules, and the smtp alert.
+    let kinds: Vec<_> = vi
+        .notify
+        .iter()
+        .map(|l| match &l.action {
+            Action::Notify(n) => format!("{:?} {}", n.on, n.args.join(" ")),
+            Action::Mail(m) => format!("mail {}", m.to.join(",")),
+            other => other.kind().to_string(),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "Any ",
+            "Master master",
+            "mail ops@example.com,noc@example.com"
+        ]
+    );
+    // Mail settings.
+    let smtp = c.mail.smtp.as_ref().expect("smtp relay");
+    assert_eq!((smtp.host.as_str(), smtp.port), ("192.0.2.25", 2525));
+    assert_eq!(smtp.timeout, Duration::from_secs(15));
+    assert_eq!(c.mail.from.as_deref(), Some("lb@example.com"));
+    // router_id and nothing else is unused.
+    assert!(!has(&warnings, "error"), "{warnings:?}");
+}
+
+#[test]
+fn comments_quotes_and_escapes() {
+    let (c, w) = ok("\
+# hash comment
+vrrp_instance VI_1 { ! bang comment
+  interface eth0 # trailing
+  virtual_router_id 7
+  virtual_ipaddress {
+    10.0.0.1
+  }
+  notify_master \"/bin/true # not a comment\"
+}
+");
+    let vi = &c.vrrp["VI_1"];
+    assert_eq!(vi.vrid.get(), 7);
+    let Action::Notify(n) = &vi.notify[0].action else {
+        panic!("no notify");
+    };
+    assert_eq!(n.args, ["#", "not", "a", "comment"]);
+    assert!(!has(&w, "unknown keyword"), "{w:?}");
+}
+
+#[test]
+fn every_brace_placement_reads_the_same() {
+    let forms = [
+        "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 9\n virtual_ipaddress {\n 10.0.0.1\n }\n}\n",
+        "vrrp_instance VI_1\n{\n interface eth0\n virtual_router_id 9\n virtual_ipaddress\n {\n 10.0.0.1\n }\n}\n",
+        "vrrp_instance VI_1{\n interface eth0\n virtual_router_id 9\n virtual_ipaddress{ 10.0.0.1 }\n}\n",
+        "vrrp_instance VI_1 { interface eth0\n virtual_router_id 9\n virtual_ipaddress { 10.0.0.1 } }\n",
+    ];
+    let first = ok(forms[0]).0;
+    for form in &forms[1..] {
+        let (c, w) = ok(form);
+        assert_eq!(c.vrrp, first.vrrp, "{form}");
+        assert!(!has(&w, "keepalived"), "{form}: {w:?}");
+    }
+}
+
+#[test]
+fn an_unknown_block_ends_the_enclosing_one_as_in_keepalived() {
+    // keepalived reads `foo {` as an unknown keyword and an unexpected `{`,
+    // so its `}` closes vrrp_instance: track_script falls out of the
+    // instance and is read at the top level.
+    let (c, w) = ok("\
+vrrp_script chk {
+  script /bin/true
+}
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 5
+  virtual_ipaddress {
+    10.0.0.1
+  }
+  foo { bar }
+  track_script {
+    chk
+  }
+}
+");
+    assert!(c.vrrp["VI_1"].track.is_empty());
+    assert_has(
+        &w,
+        "10:3: warning: keepalived ignores this: unknown keyword 'foo'",
+    );
+    assert_has(
+        &w,
+        "10:7: warning: keepalived ignores this: it reports \"Unexpected '{'",
+    );
+    assert_has(
+        &w,
+        "11:3: warning: keepalived ignores this: unknown keyword 'track_script'",
+    );
+    assert_has(
+        &w,
+        "14:1: warning: keepalived ignores this: unknown keyword '}'",
+    );
+    assert_has(&w, "vrrp_script chk is not used");
+}
+
+#[test]
+fn definitions_are_substituted() {
+    let (c, w) = ok("\
+$IF=eth1
+$VRID=42
+$VIP=10.1.1.1/24
+vrrp_instance VI_$VRID {
+  interface $IF
+  virtual_router_id ${VRID}
+  virtual_ipaddress {
+    $VIP
+  }
+  priority $UNDEFINED
+}
+");
+    let vi = &c.vrrp["VI_42"];
+    assert_eq!(vi.interface, "eth1");
+    assert_eq!(vi.vrid.get(), 42);
+    assert_eq!(vi.virtual_addresses[0].prefix, 24);
+    // `$UNDEFINED` stays as it is; keepalived rejects it as a number.
+    assert_eq!(vi.priority, 100);
+    assert_has(&w, "Priority not valid");
+}
+
+#[test]
+fn a_substituted_value_can_start_a_comment() {
+    let (c, _) = ok("\
+$C=# gone
+vrrp_instance VI_1 {
+  interface eth0 $C
+  virtual_router_id 3
+  virtual_ipaddress {
+    10.0.0.1
+  }
+}
+");
+    assert_eq!(c.vrrp["VI_1"].interface, "eth0");
+}
+
+#[test]
+fn multiline_definitions_are_refused_for_now() {
+    let (c, d) = compile("$M=a \\\nb\nvrrp_instance VI_1 {\n}\n");
+    assert!(c.is_none());
+    assert_has(
+        &d,
+        "1:1: error: $M: keepmon does not support multi-line definitions",
+    );
+}
+
+#[test]
+fn includes_follow_globs_relative_to_the_including_file() {
+    let fs = FakeFs::with(&[
+        (
+            "/etc/keepalived/conf.d/b.conf",
+            "vrrp_instance VI_B {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n 10.0.0.2\n }\n}\n",
+        ),
+        (
+            "/etc/keepalived/conf.d/a.conf",
+            "vrrp_instance VI_A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n bogus\n}\n",
+        ),
+        ("/etc/keepalived/conf.d/skip.txt", "garbage"),
+    ]);
+    let (c, w) = compile_with("include conf.d/*.conf\ninclude missing.conf\n", &fs);
+    let c = c.expect("compiles");
+    assert_eq!(c.vrrp.keys().collect::<Vec<_>>(), ["VI_A", "VI_B"]);
+    assert!(
+        w.iter().any(|d| d.starts_with("/etc/keepalived/conf.d/a.conf:7:2: warning: keepalived ignores this: unknown keyword 'bogus'")),
+        "{w:?}"
+    );
+    assert_has(
+        &w,
+        "2:1: warning: keepalived ignores this: no config file matches \"missing.conf\"",
+    );
+    // includem makes a missing file fatal, as in keepalived.
+    let (c, d) = compile_with("includem missing.conf\n", &fs);
+    assert!(c.is_none());
+    assert_has(&d, "keepalived refuses to run with this include");
+}
+
+#[test]
+fn config_id_lines_apply_to_their_host() {
+    let text = "\
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 1
+  @lb1 priority 200
+  @lb2 priority 100
+  @^lb1 advert_int 3
+  virtual_ipaddress {
+    10.0.0.1
+  }
+}
+";
+    let (c, _) = compile_with(text, &FakeFs::default());
+    let vi = &c.expect("compiles").vrrp["VI_1"];
+    assert_eq!(vi.priority, 200);
+    assert_eq!(vi.advert_int, Duration::from_secs(1));
+}
+
+#[test]
+fn fallbacks_are_those_of_keepalived() {
+    let (c, w) = ok("\
+vrrp_instance VI_1 {
+  state MASTRE
+  interface eth0
+  virtual_router_id 5
+  priority 300
+  advert_int 0
+  nopreempt
+  virtual_ipaddress {
+    10.0.0.1/33
+  }
+}
+vrrp_instance VI_2 {
+  state MASTER
+  interface eth0
+  virtual_router_id 6
+  nopreempt
+  virtual_ipaddress {
+    10.0.0.2
+  }
+}
+");
+    let vi = &c.vrrp["VI_1"];
+    assert_eq!(vi.initial_state, VrrpInitialState::Backup);
+    assert_eq!(vi.priority, 100);
+    assert_eq!(vi.advert_int, Duration::from_secs(1));
+    assert_eq!(vi.virtual_addresses[0].prefix, 32);
+    assert!(vi.nopreempt);
+    assert_has(
+        &w,
+        "2:9: warning: keepalived reports \"(VI_1) unknown state 'MASTRE', defaulting to BACKUP\"",
+    );
+    assert_has(&w, "Using default 100");
+    assert_has(&w, "Advert interval (0) not valid");
+    assert_has(&w, "Invalid address prefix len 33");
+    // state MASTER without a priority is the address owner (255), and
+    // nopreempt is cleared.
+    let vi = &c.vrrp["VI_2"];
+    assert_eq!(vi.priority, 255);
+    assert!(!vi.nopreempt);
+    assert_has(&w, "priority 255 (address owner)");
+    assert_has(&w, "nopreempt is incompatible with priority 255");
+}
+
+#[test]
+fn what_stops_keepalived_is_an_error() {
+    let (c, d) =
+        compile("vrrp_instance VI_1 {\n interface eth0\n virtual_ipaddress {\n 10.0.0.1\n }\n}\n");
+    assert!(c.is_none());
+    assert_has(&d, "1:1: error: (VI_1) the virtual router id must be set");
+    let (c, d) = compile("vrrp_instance VI_1 {\n virtual_router_id 4\n}\n");
+    assert!(c.is_none());
+    assert_has(&d, "Unknown interface!");
+    let (c, d) = compile("vrrp_instance VI_1 {\n interface\n}\n");
+    assert!(c.is_none());
+    assert_has(
+        &d,
+        "2:2: error: 'interface' is missing a parameter at word position 2; keepalived refuses to run",
+    );
+}
+
+#[test]
+fn unquoted_script_arguments_are_dropped_as_keepalived_does() {
+    let (c, w) = ok("\
+vrrp_script chk {
+  script /usr/bin/killall -0 haproxy
+  weight 10
+}
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 5
+  virtual_ipaddress {
+    10.0.0.1
+  }
+  track_script {
+    chk weight -5
+  }
+}
+");
+    let service = &c.watches["vrrp_script"].services["chk"];
+    let Some(Monitor::Exec { args, .. }) = &service.monitor else {
+        panic!("no exec monitor");
+    };
+    assert!(args.is_empty());
+    assert_has(
+        &w,
+        "2:27: warning: keepalived ignores this: keepalived runs only \"/usr/bin/killall\"",
+    );
+    // The track_script line's weight overrides the script's.
+    assert_eq!(c.vrrp["VI_1"].track[0].weight, -5);
+}
+
+#[test]
+fn a_missing_script_is_disabled_and_not_tracked() {
+    let (c, w) = ok("\
+vrrp_script chk {
+  script \"/nowhere/check\"
+}
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 5
+  virtual_ipaddress {
+    10.0.0.1
+  }
+  track_script {
+    chk
+  }
+}
+");
+    assert!(c.vrrp["VI_1"].track.is_empty());
+    assert!(c.watches.is_empty());
+    assert_has(&w, "keepalived disables it");
+}
+
+const LVS: &str = "\
+global_defs {
+  keepmon_dataplane proxy
+}
+virtual_server 192.0.2.10 80 {
+    delay_loop 6
+    lb_algo wrr
+    lb_kind NAT
+    persistence_timeout 50
+    persistence_granularity 255.255.255.0
+    protocol TCP
+    quorum 2
+    hysteresis 1
+    sorry_server 192.0.2.99 8080
+
+    real_server 192.0.2.11 80 {
+        weight 3
+        TCP_CHECK {
+            connect_timeout 3
+            retry 2
+            delay_before_retry 4
+        }
+    }
+    real_server 192.0.2.12 80 {
+        weight 1
+        inhibit_on_failure
+        TCP_CHECK {
+            connect_timeout 3
+            retry 2
+            delay_before_retry 4
+        }
+    }
+}
+virtual_server 192.0.2.20 443 {
+    protocol TCP
+    real_server 192.0.2.21 8443 {
+        HTTP_GET {
+            url {
+              path /health
+              status_code 200 301-302
+            }
+            connect_port 8080
+            connect_timeout 2
+        }
+    }
+}
+";
+
+#[test]
+fn virtual_servers_get_one_health_service_each() {
+    let (c, w) = ok(LVS);
+    let vs = &c.virtual_servers["192.0.2.10:80"];
+    assert_eq!(vs.protocol, Protocol::Tcp);
+    assert_eq!(vs.scheduler, LbScheduler::WeightedRoundRobin);
+    assert_eq!(vs.dataplane, DataPlane::Proxy);
+    assert_eq!(vs.persistence, Some(Duration::from_secs(50)));
+    assert_eq!(vs.persistence_netmask, Some(24));
+    assert_eq!(vs.quorum, Some(2));
+    assert_eq!(vs.hysteresis, 1);
+    assert_eq!(
+        vs.sorry_server,
+        Some("192.0.2.99:8080".parse().expect("addr"))
+    );
+    assert_eq!(vs.real_servers.len(), 2);
+    assert_eq!(vs.real_servers[0].weight, 3);
+    assert_eq!(vs.real_servers[0].forward, Forward::Nat);
+    assert!(vs.real_servers[1].inhibit_on_failure);
+    let health = vs.health.as_ref().expect("health service");
+    let service = c.service(health).expect("service");
+    assert_eq!(service.interval, Some(Duration::from_secs(6)));
+    // retry 2: down after three failures in a row, retried every 4s.
+    assert_eq!((service.rise, service.fall), (1, 3));
+    assert_eq!(service.failure_interval, Some(Duration::from_secs(4)));
+    let Some(Monitor::Tcp(tcp)) = &service.monitor else {
+        panic!("not tcp");
+    };
+    assert_eq!((tcp.port, tcp.timeout), (80, Duration::from_secs(3)));
+    assert_eq!(
+        c.hostgroups[&health.group].hosts,
+        ["192.0.2.11", "192.0.2.12"]
+    );
+    // The HTTP one: keepalived's defaults (wlc, NAT, 60s loop, retry 1).
+    let vs = &c.virtual_servers["192.0.2.20:443"];
+    assert_eq!(vs.scheduler, LbScheduler::WeightedLeastConnection);
+    let service = c
+        .service(vs.health.as_ref().expect("health"))
+        .expect("service");
+    assert_eq!(service.interval, Some(Duration::from_secs(60)));
+    assert_eq!(service.fall, 2);
+    let Some(Monitor::Http(http)) = &service.monitor else {
+        panic!("not http");
+    };
+    assert_eq!(http.port, 8080);
+    assert_eq!(http.path, "/health");
+    assert_eq!(http.status, [(200, 200), (301, 302)]);
+    assert_has(&w, "keepmon-only keyword");
+}
+
+#[test]
+fn a_virtual_server_without_protocol_is_udp_as_in_keepalived() {
+    let (c, w) = ok("virtual_server 10.0.0.1 53 {\n real_server 10.0.0.2 53 {\n }\n}\n");
+    assert_eq!(c.virtual_servers["10.0.0.1:53/udp"].protocol, Protocol::Udp);
+    assert_has(&w, "no protocol set - defaulting to UDP");
+}
+
+#[test]
+fn what_keepmon_cannot_do_yet_is_an_error() {
+    for (text, needle) in [
+        ("virtual_server fwmark 1 {\n}\n", "virtual_server fwmark"),
+        (
+            "virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n HTTP_GET {\n url {\n path /\n digest 0123\n }\n }\n }\n}\n",
+            "digest",
+        ),
+        (
+            "vrrp_sync_group G {\n group {\n VI_1\n }\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n}\n",
+            "sync group G",
+        ),
+    ] {
+        let (c, d) = compile(text);
+        assert!(c.is_none(), "{text}");
+        assert!(
+            d.iter()
+                .any(|d| d.contains("error: keepmon cannot run this") && d.contains(needle)),
+            "{d:?}"
+        );
+    }
+}
+
+#[test]
+fn detection_by_first_keyword() {
+    use crate::config::keepalived::looks_like_keepalived;
+    assert!(looks_like_keepalived("! comment\n\nglobal_defs {\n}\n"));
+    assert!(looks_like_keepalived("vrrp_instance VI_1{\n"));
+    assert!(looks_like_keepalived("$IF=eth0\nvrrp_instance VI_1 {\n"));
+    assert!(looks_like_keepalived("includem /etc/keepalived/*.conf\n"));
+    assert!(!looks_like_keepalived("hostgroup g a\n"));
+    assert!(!looks_like_keepalived("# mon.cf\nwatch g\n"));
+    assert!(!looks_like_keepalived(""));
+}
+
+#[test]
+fn keepalived_argv_for_notify_scripts() {
+    use crate::alert::notify_argv;
+    use crate::config::model::VrrpNotify;
+    let job = |state: &str| -> Vec<(String, String)> {
+        vec![
+            ("VRRP_INSTANCE".into(), "VI_1".into()),
+            ("VRRP_STATE".into(), state.into()),
+            ("VRRP_PRIORITY".into(), "150".into()),
+        ]
+    };
+    let any = VrrpNotify {
+        path: PathBuf::from("/etc/keepalived/notify.sh"),
+        args: vec!["x".into()],
+        on: NotifyOn::Any,
+    };
+    assert_eq!(
+        notify_argv(&job("MASTER"), &any).expect("runs"),
+        [
+            "/etc/keepalived/notify.sh",
+            "x",
+            "INSTANCE",
+            "VI_1",
+            "MASTER",
+            "150"
+        ]
+    );
+    let master = VrrpNotify {
+        on: NotifyOn::Master,
+        ..any
+    };
+    assert_eq!(
+        notify_argv(&job("MASTER"), &master).expect("runs"),
+        ["/etc/keepalived/notify.sh", "x"]
+    );
+    assert!(notify_argv(&job("BACKUP"), &master).is_none());
+}

@@ -1,0 +1,775 @@
+//! keepalived's `virtual_server` blocks with their `real_server`s and checkers: IPVS services (or keepmon's `keepmon_dataplane`) whose real servers follow one health service per virtual server.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::depend::ServiceRef;
+use crate::config::diag::Location;
+use crate::config::keepalived::global_defs::Globals;
+use crate::config::keepalived::lexer::Piece;
+use crate::config::keepalived::tree::Stmt;
+use crate::config::keepalived::{Ctx, numbers, service, vrrp_script};
+use crate::config::model::{
+    AdminState, Config, Forward, HostGroup, HttpCheck, LbScheduler, Monitor, Origin, PingCheck,
+    Protocol, RealServer, TcpCheck, Thresholds, VirtualServer, Watch,
+};
+
+/// keepalived's IPVS schedulers (`lvs_schedulers`).
+const SCHEDULERS: &[&str] = &[
+    "rr", "wrr", "lc", "wlc", "lblc", "sh", "mh", "dh", "fo", "ovf", "lblcr", "sed", "nq", "twos",
+];
+/// keepalived's defaults.
+const DELAY_LOOP: Duration = Duration::from_secs(60);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const DELAY_BEFORE_RETRY: Duration = Duration::from_secs(1);
+const RETRY: u32 = 1;
+/// `persistence_timeout` without a value (IPVS_SVC_PERSISTENT_TIMEOUT).
+const PERSISTENCE_DEFAULT: u64 = 360;
+/// IPVS_WEIGHT_LIMIT.
+const WEIGHT_LIMIT: u64 = 65535;
+
+/// One `virtual_server` as keepalived holds it after reading.
+#[derive(Clone, Debug)]
+pub struct Vs {
+    pub loc: Location,
+    pub addr: SocketAddr,
+    pub protocol: Option<Protocol>,
+    pub scheduler: Option<String>,
+    pub forward: Option<Forward>,
+    pub persistence: Option<u64>,
+    pub granularity: Option<u8>,
+    pub quorum: u32,
+    pub hysteresis: u32,
+    pub sorry: Option<SocketAddr>,
+    pub inhibit: bool,
+    pub timers: Timers,
+    pub real_servers: Vec<Rs>,
+}
+
+/// Checker timing set on a virtual server, a real server or a checker
+/// (the closest one wins).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Timers {
+    pub delay_loop: Option<Duration>,
+    pub connect_timeout: Option<Duration>,
+    pub retry: Option<u32>,
+    pub delay_before_retry: Option<Duration>,
+}
+
+impl Timers {
+    fn or(self, outer: Timers) -> Timers {
+        Timers {
+            delay_loop: self.delay_loop.or(outer.delay_loop),
+            connect_timeout: self.connect_timeout.or(outer.connect_timeout),
+            retry: self.retry.or(outer.retry),
+            delay_before_retry: self.delay_before_retry.or(outer.delay_before_retry),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Rs {
+    pub loc: Location,
+    pub addr: SocketAddr,
+    pub weight: u32,
+    pub forward: Option<Forward>,
+    pub inhibit: Option<bool>,
+    pub thresholds: Thresholds,
+    pub timers: Timers,
+    pub checkers: Vec<Checker>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Checker {
+    pub kind: String,
+    pub loc: Location,
+    pub connect_ip: Option<IpAddr>,
+    pub connect_port: Option<u16>,
+    pub timers: Timers,
+    pub urls: Vec<Url>,
+    pub virtualhost: Option<String>,
+    pub misc: Vec<String>,
+    pub misc_timeout: Option<Duration>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Url {
+    pub loc: Option<Location>,
+    pub path: Option<String>,
+    pub status: Vec<(u16, u16)>,
+    pub digest: bool,
+    pub regex: Option<String>,
+    pub virtualhost: Option<String>,
+}
+
+/// Read one `virtual_server IP PORT { ... }`.
+pub fn read(stmt: &Stmt, ctx: &mut Ctx<'_>) -> Option<Vs> {
+    let piece = &stmt.piece;
+    let first = ctx.arg(piece, 1)?;
+    if first == "fwmark" || first == "group" {
+        ctx.unsupported(
+            piece.loc.clone(),
+            format!("virtual_server {first} (keepmon's virtual services are IP and port)"),
+        );
+        return None;
+    }
+    let Some(addr) = socket_addr(piece, 1, ctx) else {
+        ctx.ignores(
+            piece.loc.clone(),
+            "keepalived cannot use this virtual_server address and skips the block",
+        );
+        return None;
+    };
+    let mut vs = Vs {
+        loc: piece.loc.clone(),
+        addr,
+        protocol: None,
+        scheduler: None,
+        forward: None,
+        persistence: None,
+        granularity: None,
+        quorum: 1,
+        hysteresis: 0,
+        sorry: None,
+        inhibit: false,
+        timers: Timers::default(),
+        real_servers: Vec::new(),
+    };
+    for child in stmt.children() {
+        let p = &child.piece;
+        if timer_keyword(child, &mut vs.timers, ctx) {
+            continue;
+        }
+        match child.keyword() {
+            "lb_algo" | "lvs_sched" => {
+                if let Some(name) = ctx.arg(p, 1) {
+                    if SCHEDULERS.contains(&name) {
+                        vs.scheduler = Some(name.to_string());
+                    } else {
+                        ctx.logs(
+                            p.word_loc(1),
+                            format!("Invalid lvs_scheduler '{name}' - ignoring"),
+                        );
+                    }
+                }
+            }
+            "lb_kind" | "lvs_method" => {
+                if let Some(forward) = forwarding(p, ctx) {
+                    vs.forward = Some(forward);
+                }
+            }
+            "persistence_timeout" => {
+                if p.words.len() < 2 {
+                    vs.persistence = Some(PERSISTENCE_DEFAULT);
+                } else if let Some(t) = ctx.unsigned(p, 1, 1, 2_678_400, false) {
+                    vs.persistence = Some(t);
+                } else {
+                    ctx.logs(p.loc.clone(), "persistence_timeout invalid");
+                }
+            }
+            "persistence_granularity" => {
+                if let Some(text) = ctx.arg(p, 1) {
+                    match granularity(text, addr.is_ipv6()) {
+                        Some(prefix) => {
+                            vs.granularity = Some(prefix);
+                            vs.persistence.get_or_insert(PERSISTENCE_DEFAULT);
+                        }
+                        None => ctx.logs(
+                            p.word_loc(1),
+                            format!("Invalid persistence_granularity specified - {text}"),
+                        ),
+                    }
+                }
+            }
+            "protocol" => match ctx.arg(p, 1).map(str::to_ascii_uppercase).as_deref() {
+                Some("TCP") => vs.protocol = Some(Protocol::Tcp),
+                Some("UDP") => vs.protocol = Some(Protocol::Udp),
+                Some("SCTP") => ctx.unsupported(p.word_loc(1), "protocol SCTP"),
+                Some(_) => ctx.logs(
+                    p.word_loc(1),
+                    format!("Unknown protocol {} - ignoring", p.words[1].text),
+                ),
+                None => {}
+            },
+            "quorum" => {
+                vs.quorum = match ctx.unsigned(p, 1, 1, u64::from(u32::MAX), true) {
+                    Some(q) => u32::try_from(q).unwrap_or(u32::MAX),
+                    None => {
+                        ctx.logs(
+                            p.loc.clone(),
+                            "Quorum must be in [1, 4294967295]. Setting to 1.",
+                        );
+                        1
+                    }
+                };
+            }
+            "hysteresis" => match ctx.unsigned(p, 1, 0, u64::from(u32::MAX), true) {
+                Some(h) => vs.hysteresis = u32::try_from(h).unwrap_or(u32::MAX),
+                None => ctx.logs(
+                    p.loc.clone(),
+                    "Hysteresis must be in [0, 4294967295] - ignoring",
+                ),
+            },
+            "sorry_server" => {
+                if let Some(addr) = socket_addr(p, 1, ctx) {
+                    vs.sorry = Some(addr);
+                }
+            }
+            "inhibit_on_failure" => vs.inhibit = flag(p, ctx),
+            "real_server" => {
+                if let Some(rs) = real_server(child, addr, ctx) {
+                    if vs.real_servers.iter().any(|r| r.addr == rs.addr) {
+                        ctx.ignores(
+                            child.loc(),
+                            format!(
+                                "real server {} is listed twice; keepalived uses the first",
+                                rs.addr
+                            ),
+                        );
+                    } else {
+                        vs.real_servers.push(rs);
+                    }
+                }
+            }
+            keyword => ctx.unused(p, &format!("'{keyword}' in virtual_server")),
+        }
+    }
+    Some(vs)
+}
+
+/// `delay_loop`, `connect_timeout`, `retry`, `delay_before_retry` (and the
+/// deprecated `nb_get_retry`) wherever they appear; true when `stmt` was one.
+fn timer_keyword(stmt: &Stmt, timers: &mut Timers, ctx: &mut Ctx<'_>) -> bool {
+    let p = &stmt.piece;
+    match stmt.keyword() {
+        "delay_loop" => match ctx.micros(p, 1, 1, u64::from(u32::MAX) * 1_000_000, true) {
+            Some(us) => timers.delay_loop = Some(Duration::from_micros(us)),
+            None => ctx.logs(p.loc.clone(), "delay loop invalid - ignoring"),
+        },
+        "connect_timeout" => match ctx.micros(p, 1, 1, u64::from(u32::MAX) * 1_000_000, true) {
+            Some(us) => timers.connect_timeout = Some(Duration::from_micros(us)),
+            None => ctx.logs(p.loc.clone(), "connect_timeout invalid - ignoring"),
+        },
+        "retry" | "nb_get_retry" => match ctx.unsigned(p, 1, 0, u64::from(u32::MAX), true) {
+            Some(n) => timers.retry = Some(u32::try_from(n).unwrap_or(u32::MAX)),
+            None => ctx.logs(p.loc.clone(), "retry invalid - ignoring"),
+        },
+        "delay_before_retry" => match ctx.micros(p, 1, 0, u64::from(u32::MAX) * 1_000_000, true) {
+            Some(us) => timers.delay_before_retry = Some(Duration::from_micros(us)),
+            None => ctx.logs(p.loc.clone(), "delay_before_retry invalid - ignoring"),
+        },
+        _ => return false,
+    }
+    true
+}
+
+fn real_server(stmt: &Stmt, vs_addr: SocketAddr, ctx: &mut Ctx<'_>) -> Option<Rs> {
+    let piece = &stmt.piece;
+    ctx.arg(piece, 1)?;
+    let addr = match piece.words.get(2) {
+        Some(_) => socket_addr(piece, 1, ctx)?,
+        None => {
+            // keepalived takes the virtual server's port when none is given.
+            let ip = piece.words[1].text.parse::<IpAddr>().ok().or_else(|| {
+                ctx.logs(
+                    piece.word_loc(1),
+                    format!("Invalid real server ip address {}", piece.words[1].text),
+                );
+                None
+            })?;
+            SocketAddr::new(ip, vs_addr.port())
+        }
+    };
+    let mut rs = Rs {
+        loc: piece.loc.clone(),
+        addr,
+        weight: 1,
+        forward: None,
+        inhibit: None,
+        thresholds: Thresholds::default(),
+        timers: Timers::default(),
+        checkers: Vec::new(),
+    };
+    for child in stmt.children() {
+        let p = &child.piece;
+        if timer_keyword(child, &mut rs.timers, ctx) {
+            continue;
+        }
+        match child.keyword() {
+            "weight" => match ctx.unsigned(p, 1, 0, WEIGHT_LIMIT, true) {
+                Some(w) => rs.weight = u32::try_from(w).unwrap_or(u32::MAX),
+                None => ctx.logs(p.loc.clone(), "Real server weight is outside range 0-65535"),
+            },
+            "lvs_method" => rs.forward = forwarding(p, ctx).or(rs.forward),
+            "inhibit_on_failure" => rs.inhibit = Some(flag(p, ctx)),
+            "uthreshold" => {
+                if let Some(n) = ctx.unsigned(p, 1, 0, u64::from(u32::MAX), true) {
+                    rs.thresholds.upper = u32::try_from(n).unwrap_or(u32::MAX);
+                }
+            }
+            "lthreshold" => {
+                if let Some(n) = ctx.unsigned(p, 1, 0, u64::from(u32::MAX), true) {
+                    rs.thresholds.lower = u32::try_from(n).unwrap_or(u32::MAX);
+                }
+            }
+            kind @ ("TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "MISC_CHECK" | "PING_CHECK"
+            | "SMTP_CHECK" | "DNS_CHECK" | "UDP_CHECK" | "FILE_CHECK" | "BFD_CHECK") => {
+                if let Some(checker) = checker(child, kind, ctx) {
+                    rs.checkers.push(checker);
+                }
+            }
+            keyword => ctx.unused(p, &format!("'{keyword}' in real_server")),
+        }
+    }
+    Some(rs)
+}
+
+/// One checker block; None when keepalived drops it.
+fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Option<Checker> {
+    let mut checker = Checker {
+        kind: kind.to_string(),
+        loc: stmt.loc(),
+        connect_ip: None,
+        connect_port: None,
+        timers: Timers::default(),
+        urls: Vec::new(),
+        virtualhost: None,
+        misc: Vec::new(),
+        misc_timeout: None,
+    };
+    for child in stmt.children() {
+        let p = &child.piece;
+        if timer_keyword(child, &mut checker.timers, ctx) {
+            continue;
+        }
+        match child.keyword() {
+            "connect_ip" => {
+                if let Some(text) = ctx.arg(p, 1) {
+                    match text.parse() {
+                        Ok(ip) => checker.connect_ip = Some(ip),
+                        Err(_) => ctx.logs(
+                            p.word_loc(1),
+                            format!("invalid connect_ip {text} - ignoring"),
+                        ),
+                    }
+                }
+            }
+            "connect_port" => match ctx.unsigned(p, 1, 1, 65535, true) {
+                Some(port) => checker.connect_port = u16::try_from(port).ok(),
+                None => ctx.logs(p.loc.clone(), "Invalid checker connect_port - ignoring"),
+            },
+            "virtualhost" => checker.virtualhost = p.words.get(1).map(|w| w.text.clone()),
+            "url" => {
+                let url = url(child, ctx);
+                if url.path.is_some() {
+                    checker.urls.push(url);
+                } else {
+                    ctx.logs(
+                        child.end_loc(),
+                        "HTTP/SSL_GET checker url has no path - ignoring",
+                    );
+                }
+            }
+            "misc_path" => checker.misc = vrrp_script::command(p, ctx),
+            "misc_timeout" => {
+                if let Some(secs) = ctx.unsigned(p, 1, 0, u64::from(u32::MAX) / 1_000_000, true) {
+                    checker.misc_timeout = Some(Duration::from_secs(secs));
+                }
+            }
+            "misc_dynamic" => ctx.unsupported(
+                p.loc.clone(),
+                "misc_dynamic (a MISC_CHECK's exit code setting the weight)",
+            ),
+            "alpha" | "warmup" | "bindto" | "bind_port" | "bind_if" | "enable_sni"
+            | "http_protocol" | "fast_recovery" | "log_all_failures" | "user" => {
+                ctx.unused(p, &format!("'{}' in {kind}", child.keyword()));
+            }
+            keyword => ctx.unused(p, &format!("'{keyword}' in {kind}")),
+        }
+    }
+    if matches!(kind, "HTTP_GET" | "SSL_GET") && checker.urls.is_empty() {
+        ctx.diags.error(
+            stmt.end_loc(),
+            "HTTP/SSL_GET checker has no urls specified: keepalived 2.2.7 reports this and then crashes (segmentation fault) while reading the file",
+        );
+        return None;
+    }
+    Some(checker)
+}
+
+fn url(stmt: &Stmt, ctx: &mut Ctx<'_>) -> Url {
+    let mut url = Url {
+        loc: Some(stmt.loc()),
+        ..Url::default()
+    };
+    for child in stmt.children() {
+        let p = &child.piece;
+        match child.keyword() {
+            "path" => url.path = ctx.arg(p, 1).map(str::to_string),
+            "digest" => url.digest = true,
+            "status_code" => {
+                for (i, word) in p.words.iter().enumerate().skip(1) {
+                    match status_range(&word.text) {
+                        Some(range) => url.status.push(range),
+                        None => ctx.logs(
+                            p.word_loc(i),
+                            format!("Invalid HTTP_GET status code '{}' - ignoring", word.text),
+                        ),
+                    }
+                }
+            }
+            "regex" => {
+                let text = p.args().collect::<Vec<_>>().join(" ");
+                match regex::Regex::new(&text) {
+                    Ok(_) => url.regex = Some(text),
+                    Err(e) => ctx.logs(p.word_loc(1), format!("Invalid regex: {e}")),
+                }
+            }
+            "virtualhost" => url.virtualhost = p.words.get(1).map(|w| w.text.clone()),
+            keyword => ctx.unsupported(p.loc.clone(), format!("'{keyword}' in url")),
+        }
+    }
+    url
+}
+
+/// Add the virtual servers, each with a hostgroup and a health service.
+pub fn apply(list: Vec<Vs>, globals: &Globals, config: &mut Config, ctx: &mut Ctx<'_>) {
+    for vs in list {
+        let protocol = match vs.protocol {
+            Some(p) => p,
+            None => {
+                ctx.ignores(
+                    vs.loc.clone(),
+                    format!(
+                        "virtual server {} has no protocol: keepalived reports \"no protocol set - defaulting to UDP\" and serves UDP",
+                        vs.addr
+                    ),
+                );
+                Protocol::Udp
+            }
+        };
+        let scheduler_name = vs.scheduler.clone().unwrap_or_else(|| "wlc".to_string());
+        let Some(scheduler) = LbScheduler::from_name(&scheduler_name) else {
+            ctx.unsupported(
+                vs.loc.clone(),
+                format!("the IPVS scheduler {scheduler_name}"),
+            );
+            continue;
+        };
+        let name = match protocol {
+            Protocol::Tcp => vs.addr.to_string(),
+            Protocol::Udp => format!("{}/udp", vs.addr),
+        };
+        let forward = vs.forward.unwrap_or(Forward::Nat);
+        let health = health_service(&vs, &name, config, ctx);
+        let real_servers = vs
+            .real_servers
+            .iter()
+            .map(|rs| RealServer {
+                addr: rs.addr,
+                host: host_of(rs),
+                weight: rs.weight,
+                forward: rs.forward.unwrap_or(forward),
+                admin: AdminState::Ready,
+                inhibit_on_failure: rs.inhibit.unwrap_or(vs.inhibit),
+                thresholds: rs.thresholds,
+            })
+            .collect();
+        config.virtual_servers.insert(
+            name.clone(),
+            VirtualServer {
+                name,
+                listen: vs.addr,
+                protocol,
+                scheduler,
+                dataplane: globals.dataplane(),
+                persistence: vs.persistence.map(Duration::from_secs),
+                persistence_netmask: vs.granularity,
+                sorry_server: vs.sorry,
+                quorum: Some(vs.quorum),
+                hysteresis: vs.hysteresis,
+                health,
+                retries: 2,
+                connect_timeout: Duration::from_secs(2),
+                real_servers,
+                origin: Origin(vs.loc.clone()),
+            },
+        );
+    }
+}
+
+/// The host name standing for a real server in its health service.
+fn host_of(rs: &Rs) -> String {
+    rs.checkers
+        .first()
+        .and_then(|c| c.connect_ip)
+        .unwrap_or(rs.addr.ip())
+        .to_string()
+}
+
+/// One service checking every real server of `vs` (keepalived runs one
+/// checker per real server; keepmon's model has one health service per
+/// virtual server, so the checkers must agree apart from the address).
+fn health_service(
+    vs: &Vs,
+    name: &str,
+    config: &mut Config,
+    ctx: &mut Ctx<'_>,
+) -> Option<ServiceRef> {
+    let checked: Vec<&Rs> = vs
+        .real_servers
+        .iter()
+        .filter(|r| !r.checkers.is_empty())
+        .collect();
+    if checked.is_empty() {
+        return None;
+    }
+    if checked.len() != vs.real_servers.len() {
+        let unchecked = vs.real_servers.iter().find(|r| r.checkers.is_empty());
+        if let Some(rs) = unchecked {
+            ctx.unsupported(
+                rs.loc.clone(),
+                "a real server without a checker beside real servers with one (keepmon checks all real servers of a virtual server with one health service)",
+            );
+        }
+        return None;
+    }
+    let mut plans = Vec::new();
+    for rs in &checked {
+        if rs.checkers.len() > 1 {
+            ctx.unsupported(
+                rs.checkers[1].loc.clone(),
+                "several checkers on one real server",
+            );
+            return None;
+        }
+        let checker = &rs.checkers[0];
+        let timers = checker.timers.or(rs.timers).or(vs.timers);
+        let monitor = monitor(checker, rs, timers, ctx)?;
+        plans.push((monitor, timers, checker.loc.clone()));
+    }
+    let (first, timers, at) = plans[0].clone();
+    for (monitor, other_timers, loc) in &plans[1..] {
+        let same_timers = other_timers.delay_loop == timers.delay_loop
+            && other_timers.retry == timers.retry
+            && other_timers.delay_before_retry == timers.delay_before_retry;
+        if *monitor != first || !same_timers {
+            ctx.unsupported(
+                loc.clone(),
+                format!(
+                    "this checker differs from the one at line {} (beyond the address it checks); keepmon checks all real servers of a virtual server with one health service",
+                    at.line
+                ),
+            );
+            return None;
+        }
+    }
+    let kind = checked[0].checkers[0].kind.to_ascii_lowercase();
+    let mut svc = service(
+        name,
+        &kind,
+        first,
+        timers.delay_loop.unwrap_or(DELAY_LOOP),
+        &at,
+    );
+    let retry = timers.retry.unwrap_or(RETRY);
+    svc.fall = retry.saturating_add(1);
+    svc.rise = 1;
+    svc.failure_interval = Some(timers.delay_before_retry.unwrap_or(DELAY_BEFORE_RETRY));
+    let mut hosts: Vec<String> = Vec::new();
+    for rs in &checked {
+        let host = host_of(rs);
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    let origin = Origin(vs.loc.clone());
+    config.hostgroups.insert(
+        name.to_string(),
+        HostGroup {
+            name: name.to_string(),
+            hosts,
+            implicit: true,
+            origin: origin.clone(),
+        },
+    );
+    let mut services = BTreeMap::new();
+    services.insert(kind.clone(), svc);
+    config.watches.insert(
+        name.to_string(),
+        Watch {
+            group: name.to_string(),
+            services,
+            origin,
+        },
+    );
+    Some(ServiceRef {
+        group: name.to_string(),
+        service: kind,
+    })
+}
+
+/// The built-in or exec monitor doing what a checker does.
+fn monitor(checker: &Checker, rs: &Rs, timers: Timers, ctx: &mut Ctx<'_>) -> Option<Monitor> {
+    let port = checker.connect_port.unwrap_or(rs.addr.port());
+    let timeout = timers.connect_timeout.unwrap_or(CONNECT_TIMEOUT);
+    match checker.kind.as_str() {
+        "TCP_CHECK" => Some(Monitor::Tcp(TcpCheck {
+            port,
+            send: None,
+            expect: None,
+            timeout,
+        })),
+        "HTTP_GET" | "SSL_GET" => {
+            let url = match checker.urls.as_slice() {
+                [url] => url,
+                [] => {
+                    ctx.unsupported(
+                        checker.loc.clone(),
+                        format!("{} without a url", checker.kind),
+                    );
+                    return None;
+                }
+                [_, second, ..] => {
+                    let at = second.loc.clone().unwrap_or_else(|| checker.loc.clone());
+                    ctx.unsupported(
+                        at,
+                        "several urls in one checker (keepmon's http monitor checks one)",
+                    );
+                    return None;
+                }
+            };
+            let at = url.loc.clone().unwrap_or_else(|| checker.loc.clone());
+            if url.digest {
+                ctx.unsupported(
+                    at,
+                    "a url digest (keepmon's http monitor has no digest check yet)",
+                );
+                return None;
+            }
+            let Some(path) = url.path.clone() else {
+                ctx.unsupported(
+                    at,
+                    "a url without a path (keepalived drops it: the checker then has no url)",
+                );
+                return None;
+            };
+            Some(Monitor::Http(HttpCheck {
+                tls: checker.kind == "SSL_GET",
+                port,
+                method: "GET".to_string(),
+                path,
+                host_header: url.virtualhost.clone().or(checker.virtualhost.clone()),
+                status: if url.status.is_empty() {
+                    vec![(200, 299)]
+                } else {
+                    url.status.clone()
+                },
+                body: url.regex.clone(),
+                timeout,
+                // keepalived does not verify the real server's certificate.
+                insecure: true,
+            }))
+        }
+        "PING_CHECK" => Some(Monitor::Ping(PingCheck { count: 1, timeout })),
+        "MISC_CHECK" => {
+            let Some(program) = checker.misc.first() else {
+                ctx.unsupported(checker.loc.clone(), "a MISC_CHECK without misc_path");
+                return None;
+            };
+            let path: Option<PathBuf> = vrrp_script::find_program(program, ctx);
+            if path.is_none() {
+                ctx.unsupported(
+                    checker.loc.clone(),
+                    format!("the MISC_CHECK script {program} is not found"),
+                );
+                return None;
+            }
+            Some(Monitor::Exec {
+                name: program.clone(),
+                args: checker.misc[1..].to_vec(),
+                append_hosts: false,
+                path,
+            })
+        }
+        other => {
+            ctx.unsupported(
+                checker.loc.clone(),
+                format!("{other} has no equivalent monitor in keepmon yet"),
+            );
+            None
+        }
+    }
+}
+
+/// `IP PORT` at word `index` of `piece`.
+fn socket_addr(piece: &Piece, index: usize, ctx: &mut Ctx<'_>) -> Option<SocketAddr> {
+    let ip_text = ctx.arg(piece, index)?;
+    let port_text = ctx.arg(piece, index + 1)?;
+    let Ok(ip) = ip_text.parse::<IpAddr>() else {
+        ctx.logs(piece.word_loc(index), format!("Invalid address {ip_text}"));
+        return None;
+    };
+    let Some(port) = numbers::unsigned(port_text, 0, 65535, false).value else {
+        ctx.logs(
+            piece.word_loc(index + 1),
+            format!("Invalid port {port_text}"),
+        );
+        return None;
+    };
+    Some(SocketAddr::new(ip, u16::try_from(port).unwrap_or(0)))
+}
+
+fn forwarding(p: &Piece, ctx: &mut Ctx<'_>) -> Option<Forward> {
+    match ctx.arg(p, 1)? {
+        "NAT" => Some(Forward::Nat),
+        "DR" => Some(Forward::DirectRouting),
+        "TUN" => Some(Forward::Tunnel),
+        other => {
+            ctx.logs(
+                p.word_loc(1),
+                format!("PARSER : unknown [{other}] routing method."),
+            );
+            None
+        }
+    }
+}
+
+/// `inhibit_on_failure [on|off]`.
+fn flag(p: &Piece, ctx: &mut Ctx<'_>) -> bool {
+    match p.words.get(1) {
+        None => true,
+        Some(word) => numbers::true_false(&word.text).unwrap_or_else(|| {
+            ctx.logs(
+                p.word_loc(1),
+                format!("Invalid value '{}' - ignoring", word.text),
+            );
+            true
+        }),
+    }
+}
+
+/// An IPv4 netmask (`255.255.255.0`) or an IPv6 prefix length.
+fn granularity(text: &str, v6: bool) -> Option<u8> {
+    if v6 {
+        return text.parse::<u8>().ok().filter(|p| (1..=128).contains(p));
+    }
+    let mask: std::net::Ipv4Addr = text.parse().ok()?;
+    let bits = u32::from(mask);
+    let ones = bits.leading_ones();
+    (bits.checked_shl(ones).unwrap_or(0) == 0).then(|| u8::try_from(ones).unwrap_or(32))
+}
+
+/// `200`, or `200-299`.
+fn status_range(text: &str) -> Option<(u16, u16)> {
+    let (low, high) = match text.split_once('-') {
+        Some((l, h)) => (l.parse().ok()?, h.parse().ok()?),
+        None => {
+            let code = text.parse().ok()?;
+            (code, code)
+        }
+    };
+    ((100..=599).contains(&low) && low <= high && high <= 599).then_some((low, high))
+}

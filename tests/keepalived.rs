@@ -1,0 +1,1405 @@
+//! keepalived.conf runs unchanged: the corpus in `tests/keepalived/` read by `keepmon check-config` and by Debian's `keepalived -t -f`, which must agree on what is an error, with a keepmon diagnostic at every line keepalived reports.
+//!
+//! The corpus files are named for what they are: `broken-*.conf` are files
+//! keepalived cannot run (it exits, or its VRRP side does not start), so
+//! keepmon must refuse them; `unsupported-*.conf` run under keepalived but
+//! use what keepmon cannot yet do the same way, so keepmon must refuse them
+//! with a "keepmon cannot run this" error; every other file must compile,
+//! with warnings only.
+//!
+//! keepalived checks that interfaces exist, so it runs inside a network
+//! namespace this test creates with an `eth0` (removed on drop, also
+//! when an assertion fails). That needs root and the keepalived package:
+//! without them the comparison says so, and fails under
+//! `KEEPMON_REQUIRE_PRIVILEGED=1`.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keepalived")
+}
+
+fn corpus() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus_dir())
+        .expect("corpus dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "conf"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "the corpus is missing: {files:?}");
+    files
+}
+
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+enum Expect {
+    Compiles,
+    Broken,
+    Unsupported,
+}
+
+fn expectation(path: &Path) -> Expect {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    if name.starts_with("broken-") {
+        Expect::Broken
+    } else if name.starts_with("unsupported-") {
+        Expect::Unsupported
+    } else {
+        Expect::Compiles
+    }
+}
+
+/// What `keepmon check-config -c FILE` said: success, and every
+/// diagnostic's (file, line) and text.
+struct KeepmonVerdict {
+    ok: bool,
+    stdout: String,
+    diagnostics: Vec<(PathBuf, u32, String)>,
+}
+
+fn keepmon_check(path: &Path) -> KeepmonVerdict {
+    let out = Command::new(env!("CARGO_BIN_EXE_keepmon"))
+        .args(["check-config", "-c"])
+        .arg(path)
+        .output()
+        .expect("run keepmon");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let mut diagnostics = Vec::new();
+    for line in stderr.lines() {
+        // FILE:LINE:COL: severity: message
+        let mut parts = line.splitn(4, ':');
+        let (Some(file), Some(line_no), Some(_col), Some(rest)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let Ok(line_no) = line_no.parse::<u32>() else {
+            continue;
+        };
+        diagnostics.push((PathBuf::from(file), line_no, rest.trim().to_string()));
+    }
+    KeepmonVerdict {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        diagnostics,
+    }
+}
+
+#[test]
+fn the_corpus_compiles_as_its_names_say() {
+    for path in corpus() {
+        let verdict = keepmon_check(&path);
+        let all = verdict
+            .diagnostics
+            .iter()
+            .map(|(f, l, m)| format!("{}:{l}: {m}", f.display()))
+            .collect::<Vec<_>>()
+            .join("\n");
+        match expectation(&path) {
+            Expect::Compiles => {
+                assert!(verdict.ok, "{} does not compile:\n{all}", path.display());
+                assert!(
+                    verdict.stdout.contains("(keepalived.conf format"),
+                    "{} is not detected as keepalived.conf: {}",
+                    path.display(),
+                    verdict.stdout
+                );
+            }
+            Expect::Broken => {
+                assert!(
+                    !verdict.ok,
+                    "{} compiles but keepalived cannot run it",
+                    path.display()
+                );
+            }
+            Expect::Unsupported => {
+                assert!(!verdict.ok, "{} compiles", path.display());
+                assert!(
+                    verdict
+                        .diagnostics
+                        .iter()
+                        .any(|(_, _, m)| m
+                            .contains("error: keepmon cannot run this as keepalived does")),
+                    "{}: no 'keepmon cannot run this' error:\n{all}",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_shipped_examples_compile() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("etc/keepalived");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("etc/keepalived") {
+        let path = entry.expect("entry").path();
+        let verdict = keepmon_check(&path);
+        assert!(
+            verdict.ok,
+            "{} does not compile: {:?}",
+            path.display(),
+            verdict.diagnostics
+        );
+        seen += 1;
+    }
+    assert!(seen >= 3);
+}
+
+#[test]
+fn a_tutorial_pair_differs_only_in_state_and_priority() {
+    let dir = corpus_dir();
+    let master = keepmon::config::load(&dir.join("master.conf"), None).expect("master compiles");
+    let backup = keepmon::config::load(&dir.join("backup.conf"), None).expect("backup compiles");
+    let (m, b) = (&master.config.vrrp["VI_1"], &backup.config.vrrp["VI_1"]);
+    assert_eq!((m.priority, b.priority), (101, 100));
+    assert_eq!(m.vrid, b.vrid);
+    assert_eq!(m.auth_pass, b.auth_pass);
+    assert_eq!(m.virtual_addresses, b.virtual_addresses);
+    assert_eq!(m.track, b.track);
+}
+
+/// A network namespace with an `eth0` (one end of a veth pair); deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new() -> Netns {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("kmka{}x{n}", std::process::id() % 100_000);
+        let ns = Netns(name.clone());
+        run("ip", &["netns", "add", &name]);
+        run(
+            "ip",
+            &[
+                "-n", &name, "link", "add", "eth0", "type", "veth", "peer", "name", "eth1",
+            ],
+        );
+        run("ip", &["-n", &name, "link", "set", "eth0", "up"]);
+        run("ip", &["-n", &name, "link", "set", "lo", "up"]);
+        ns
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+    }
+}
+
+fn run(program: &str, args: &[&str]) {
+    let out = Command::new(program).args(args).output().expect("run");
+    assert!(
+        out.status.success(),
+        "{program} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// `keepalived -t -f FILE` in `ns`: its exit status and every (file, line)
+/// it reported a config problem at.
+fn keepalived_check(ns: &Netns, path: &Path) -> (i32, BTreeSet<(PathBuf, u32)>, String) {
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns.0, "keepalived", "-t", "-f"])
+        .arg(path)
+        .output()
+        .expect("run keepalived -t");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let dir = path.parent().expect("corpus dir");
+    let mut lines = BTreeSet::new();
+    for line in stderr.lines() {
+        // "(Line N) message" for the main file, "(FILE: Line N) message" otherwise.
+        let Some(rest) = line.strip_prefix('(') else {
+            continue;
+        };
+        let Some((place, _message)) = rest.split_once(") ") else {
+            continue;
+        };
+        let (file, number) = match place.rsplit_once(": Line ") {
+            Some((file, n)) => (dir.join(file), n),
+            None => match place.strip_prefix("Line ") {
+                Some(n) => (path.to_path_buf(), n),
+                None => continue,
+            },
+        };
+        if let Ok(n) = number.parse::<u32>() {
+            lines.insert((file, n));
+        }
+    }
+    (out.status.code().unwrap_or(-1), lines, stderr)
+}
+
+#[test]
+fn keepmon_and_keepalived_agree_on_the_corpus() {
+    let what = "keepalived.conf corpus against keepalived -t";
+    if !is_root() {
+        common::not_run(&format!("{what}: needs root for a network namespace"));
+        return;
+    }
+    if Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        common::not_run(&format!("{what}: needs Debian's keepalived package"));
+        return;
+    }
+    let ns = Netns::new();
+    let mut compared = 0;
+    let mut lines_checked = 0;
+    for path in corpus() {
+        let (status, reported, stderr) = keepalived_check(&ns, &path);
+        let verdict = keepmon_check(&path);
+        let name = path.display();
+        match expectation(&path) {
+            // keepalived runs these (2: a missing parameter, 4: a file or
+            // interface it cannot use, are the statuses of files it refuses).
+            Expect::Compiles | Expect::Unsupported => assert!(
+                ![2, 4].contains(&status),
+                "keepalived -t refuses {name} (status {status}):\n{stderr}"
+            ),
+            Expect::Broken => assert_ne!(
+                status, 0,
+                "keepalived -t accepts {name}, which the corpus says it cannot run"
+            ),
+        }
+        assert_eq!(
+            verdict.ok,
+            expectation(&path) == Expect::Compiles,
+            "keepmon check-config on {name}"
+        );
+        lines_checked += reported.len();
+        for (file, line) in &reported {
+            let covered = verdict
+                .diagnostics
+                .iter()
+                .any(|(f, l, _)| f == file && l == line);
+            assert!(
+                covered,
+                "keepalived reports {}:{line} but keepmon says nothing there\nkeepalived:\n{stderr}\nkeepmon:\n{:#?}",
+                file.display(),
+                verdict.diagnostics
+            );
+        }
+        compared += 1;
+    }
+    assert!(compared >= 10);
+    // traps.conf alone makes keepalived report a dozen lines: an empty set
+    // would mean its messages were not understood.
+    assert!(
+        lines_checked >= 12,
+        "only {lines_checked} reported lines were compared"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Interop: keepalived and keepmon started from the same keepalived.conf.
+
+const VIP: &str = "10.98.0.50";
+
+/// Two directors' namespaces (`eth0` 10.98.0.1 and .2) joined by a bridge
+/// namespace; deleted on drop.
+struct Pair {
+    prefix: String,
+}
+
+impl Pair {
+    fn new() -> Pair {
+        let pair = Pair {
+            prefix: format!("kmkp{}", std::process::id() % 100_000),
+        };
+        for ns in pair.all() {
+            run("ip", &["netns", "add", &ns]);
+            run("ip", &["-n", &ns, "link", "set", "lo", "up"]);
+        }
+        let br = pair.ns("br");
+        run("ip", &["-n", &br, "link", "add", "br0", "type", "bridge"]);
+        run("ip", &["-n", &br, "link", "set", "br0", "up"]);
+        for (host, address) in [("1", "10.98.0.1/24"), ("2", "10.98.0.2/24")] {
+            let ns = pair.ns(host);
+            let port = format!("v{host}");
+            run(
+                "ip",
+                &[
+                    "-n", &br, "link", "add", &port, "type", "veth", "peer", "name", "eth0",
+                    "netns", &ns,
+                ],
+            );
+            run(
+                "ip",
+                &["-n", &br, "link", "set", &port, "master", "br0", "up"],
+            );
+            run("ip", &["-n", &ns, "link", "set", "eth0", "up"]);
+            run("ip", &["-n", &ns, "addr", "add", address, "dev", "eth0"]);
+            pair.healthy(host, true);
+        }
+        pair
+    }
+
+    fn ns(&self, host: &str) -> String {
+        format!("{}{host}", self.prefix)
+    }
+
+    fn all(&self) -> Vec<String> {
+        ["br", "1", "2"].iter().map(|h| self.ns(h)).collect()
+    }
+
+    /// The tracked script checks that link `chk0` exists in the director's
+    /// namespace: this adds or removes it.
+    fn healthy(&self, host: &str, up: bool) {
+        let ns = self.ns(host);
+        if up {
+            run(
+                "ip",
+                &[
+                    "-n", &ns, "link", "add", "chk0", "type", "veth", "peer", "name", "chk1",
+                ],
+            );
+        } else {
+            run("ip", &["-n", &ns, "link", "del", "chk0"]);
+        }
+    }
+
+    fn has_vip(&self, host: &str) -> bool {
+        Command::new("ip")
+            .args([
+                "-n",
+                &self.ns(host),
+                "-4",
+                "-o",
+                "addr",
+                "show",
+                "dev",
+                "eth0",
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains(&format!(" {VIP}/")))
+            .unwrap_or(false)
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        for ns in self.all() {
+            let _ = Command::new("ip").args(["netns", "del", &ns]).output();
+        }
+    }
+}
+
+/// The one keepalived.conf both directors run; the copies differ only in
+/// `state` and `priority`, as a tutorial's two copies do.
+fn pair_config(ip: &str, notify: &Path, state: &str, priority: u8) -> String {
+    format!(
+        "! keepalived.conf shared by a keepalived and a keepmon director
+global_defs {{
+    router_id DIRECTOR
+}}
+
+vrrp_script chk_link {{
+    script \"{ip} link show chk0\"
+    interval 1
+    weight -60
+}}
+
+vrrp_instance VI_1 {{
+    state {state}
+    interface eth0
+    virtual_router_id 52
+    priority {priority}
+    advert_int 1
+    authentication {{
+        auth_type PASS
+        auth_pass k33pm0n
+    }}
+    virtual_ipaddress {{
+        {VIP}/24
+    }}
+    track_script {{
+        chk_link
+    }}
+    notify \"{notify}\"
+}}
+",
+        notify = notify.display()
+    )
+}
+
+/// keepalived or keepmon in a namespace, from its own copy of the file;
+/// stopped on drop.
+struct Peer {
+    ns: String,
+    dir: PathBuf,
+    keepalived: bool,
+    child: Option<std::process::Child>,
+}
+
+impl Peer {
+    fn start(ns: &str, dir: &Path, keepalived: bool, config_text: &str) -> Peer {
+        std::fs::create_dir_all(dir).expect("peer dir");
+        let config = dir.join("keepalived.conf");
+        std::fs::write(&config, config_text).expect("write config");
+        let log = std::fs::File::create(dir.join("daemon.log")).expect("log");
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", ns]);
+        if keepalived {
+            command
+                .args(["keepalived", "-P", "-n", "-l", "-D", "-f"])
+                .arg(&config)
+                .arg("-p")
+                .arg(dir.join("keepalived.pid"))
+                .arg("-r")
+                .arg(dir.join("vrrp.pid"));
+        } else {
+            command
+                .arg(env!("CARGO_BIN_EXE_keepmon"))
+                .arg("-c")
+                .arg(&config)
+                .arg("start")
+                .env("KEEPMON_LOG", "info");
+        }
+        let child = command
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("start director");
+        Peer {
+            ns: ns.to_string(),
+            dir: dir.to_path_buf(),
+            keepalived,
+            child: Some(child),
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status();
+        }
+    }
+
+    fn stop(&mut self, signal: &str) {
+        self.signal(signal);
+        if let Some(mut child) = self.child.take() {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        // keepalived's parent forwards SIGTERM to its VRRP child.
+        self.stop(if self.keepalived { "-15" } else { "-9" });
+    }
+}
+
+fn wait_for(what: &str, peers: &[&Peer], check: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let logs: Vec<String> = peers
+        .iter()
+        .map(|p| {
+            format!(
+                "--- {} ({}) ---\n{}",
+                p.ns,
+                if p.keepalived {
+                    "keepalived"
+                } else {
+                    "keepmon"
+                },
+                p.log()
+            )
+        })
+        .collect();
+    panic!("timed out waiting until {what}\n{}", logs.join("\n"));
+}
+
+fn ip_binary() -> Option<&'static str> {
+    ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+}
+
+/// keepalived and keepmon started from the same keepalived.conf are VRRP
+/// peers: one master at a time, failover both ways on a failing
+/// vrrp_script and on a stopped or killed director, notify scripts called
+/// with keepalived's argv by both.
+#[test]
+fn keepalived_and_keepmon_from_the_same_file_are_peers() {
+    let what = "keepalived/keepmon interop from one keepalived.conf";
+    if !is_root() {
+        common::not_run(&format!("{what}: needs root for network namespaces"));
+        return;
+    }
+    let Some(ip) = ip_binary() else {
+        common::not_run(&format!("{what}: needs iproute2 (ip)"));
+        return;
+    };
+    if Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        common::not_run(&format!("{what}: needs Debian's keepalived package"));
+        return;
+    }
+    let pair = Pair::new();
+    let root = std::env::temp_dir().join(format!("keepmon-ka-interop-{}", std::process::id()));
+    std::fs::remove_dir_all(&root).ok();
+    std::fs::create_dir_all(&root).expect("temp dir");
+    let notify_log = root.join("notify.log");
+    let notify = root.join("notify.sh");
+    std::fs::write(
+        &notify,
+        format!(
+            "#!/bin/sh\necho \"$({ip} netns identify) $*\" >> {}\n",
+            notify_log.display()
+        ),
+    )
+    .expect("notify script");
+    run("chmod", &["755", &notify.display().to_string()]);
+    let notified = || std::fs::read_to_string(&notify_log).unwrap_or_default();
+
+    // keepalived MASTER (150) on 1, keepmon BACKUP (100) on 2.
+    let mut ka = Peer::start(
+        &pair.ns("1"),
+        &root.join("ka"),
+        true,
+        &pair_config(ip, &notify, "MASTER", 150),
+    );
+    let km = Peer::start(
+        &pair.ns("2"),
+        &root.join("km"),
+        false,
+        &pair_config(ip, &notify, "BACKUP", 100),
+    );
+    wait_for("keepalived is master, keepmon backup", &[&ka, &km], || {
+        pair.has_vip("1")
+            && !pair.has_vip("2")
+            && notified().contains(&format!("{} INSTANCE VI_1 BACKUP", pair.ns("2")))
+    });
+    // keepalived's script fails: 150 - 60 = 90 < 100, keepmon preempts.
+    pair.healthy("1", false);
+    wait_for(
+        "keepmon takes over from keepalived on a failing script",
+        &[&ka, &km],
+        || pair.has_vip("2") && !pair.has_vip("1"),
+    );
+    pair.healthy("1", true);
+    wait_for("keepalived preempts keepmon again", &[&ka, &km], || {
+        pair.has_vip("1") && !pair.has_vip("2")
+    });
+    ka.stop("-15");
+    wait_for(
+        "keepmon takes over from a stopped keepalived",
+        &[&ka, &km],
+        || pair.has_vip("2"),
+    );
+    // keepmon ran the notify script with keepalived's argv.
+    let log = notified();
+    assert!(
+        log.contains(&format!("{} INSTANCE VI_1 MASTER 100", pair.ns("2"))),
+        "keepmon's notify lines:\n{log}"
+    );
+    assert!(
+        log.contains(&format!("{} INSTANCE VI_1 MASTER", pair.ns("1"))),
+        "keepalived's notify lines:\n{log}"
+    );
+    drop(km);
+    drop(ka);
+
+    // Roles swapped: keepmon MASTER (150) on 1, keepalived BACKUP (100) on 2.
+    let mut km = Peer::start(
+        &pair.ns("1"),
+        &root.join("km2"),
+        false,
+        &pair_config(ip, &notify, "MASTER", 150),
+    );
+    let ka = Peer::start(
+        &pair.ns("2"),
+        &root.join("ka2"),
+        true,
+        &pair_config(ip, &notify, "BACKUP", 100),
+    );
+    wait_for("keepmon is master, keepalived backup", &[&ka, &km], || {
+        pair.has_vip("1") && !pair.has_vip("2")
+    });
+    pair.healthy("1", false);
+    wait_for(
+        "keepalived takes over from keepmon on a failing script",
+        &[&ka, &km],
+        || pair.has_vip("2") && !pair.has_vip("1"),
+    );
+    pair.healthy("1", true);
+    wait_for("keepmon preempts keepalived again", &[&ka, &km], || {
+        pair.has_vip("1") && !pair.has_vip("2")
+    });
+    km.stop("-9");
+    wait_for(
+        "keepalived takes over from a killed keepmon",
+        &[&ka, &km],
+        || pair.has_vip("2"),
+    );
+    drop(ka);
+    drop(km);
+    std::fs::remove_dir_all(&root).ok();
+}
+
+/// `smtp_alert` mails the `notification_email` list from
+/// `notification_email_from` through `smtp_server` when the instance
+/// changes state (a real SMTP server, Debian's python3-aiosmtpd, inside the
+/// director's namespace).
+#[test]
+fn smtp_alert_mail_reaches_the_smtp_server() {
+    let what = "keepalived.conf smtp_alert mail";
+    if !is_root() {
+        common::not_run(&format!("{what}: needs root for a network namespace"));
+        return;
+    }
+    let python_ok = Command::new("/usr/bin/python3")
+        .args(["-c", "import aiosmtpd"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !python_ok {
+        common::not_run(&format!("{what}: needs python3-aiosmtpd (Debian package)"));
+        return;
+    }
+    let ns = Netns::new();
+    run("ip", &["-n", &ns.0, "link", "set", "eth1", "up"]);
+    run(
+        "ip",
+        &["-n", &ns.0, "addr", "add", "10.97.0.1/24", "dev", "eth0"],
+    );
+    let root = std::env::temp_dir().join(format!("keepmon-ka-smtp-{}", std::process::id()));
+    std::fs::remove_dir_all(&root).ok();
+    std::fs::create_dir_all(&root).expect("temp dir");
+    let received = root.join("received");
+
+    // The SMTP server, inside the namespace, on its loopback.
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &ns.0, "/usr/bin/python3"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/common/smtp_server.py"
+        ))
+        .args(["--port", "0", "--out"])
+        .arg(&received)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the SMTP server");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            self.0.kill().ok();
+            self.0.wait().ok();
+        }
+    }
+    let stdout = server.stdout.take().expect("stdout");
+    let server = Kill(server);
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).expect("READY");
+    let port: u16 = line
+        .trim()
+        .strip_prefix("READY ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("SMTP server did not start: {line:?}"));
+
+    let config = format!(
+        "global_defs {{
+    notification_email {{
+        ops@example.com
+        noc@example.com
+    }}
+    notification_email_from director@example.com
+    smtp_server 127.0.0.1 {port}
+    smtp_connect_timeout 5
+}}
+vrrp_instance VI_MAIL {{
+    state BACKUP
+    interface eth0
+    virtual_router_id 77
+    priority 100
+    advert_int 1
+    virtual_ipaddress {{
+        10.97.0.50/24
+    }}
+    smtp_alert
+}}
+"
+    );
+    let director = Peer::start(&ns.0, &root.join("km"), false, &config);
+    let message = {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let found = std::fs::read_dir(&received).ok().and_then(|dir| {
+                dir.filter_map(|e| e.ok().map(|e| e.path()))
+                    .find(|p| p.extension().is_some_and(|e| e == "json"))
+            });
+            if let Some(path) = found {
+                let text = std::fs::read_to_string(path).expect("read message");
+                break serde_json::from_str::<serde_json::Value>(&text).expect("json");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no mail arrived\n--- keepmon ---\n{}",
+                director.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    assert_eq!(message["mail_from"], "director@example.com");
+    let mut to: Vec<String> = message["rcpt_tos"]
+        .as_array()
+        .expect("rcpt_tos")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    to.sort();
+    assert_eq!(to, ["noc@example.com", "ops@example.com"]);
+    let data = message["data"].as_str().expect("data");
+    assert!(data.contains("VI_MAIL"), "{data}");
+    drop(director);
+    drop(server);
+    std::fs::remove_dir_all(&root).ok();
+}
+
+// ---------------------------------------------------------------------------
+// Differential: generated configs judged by keepalived -t and keepmon.
+
+/// Lines of each block, right and wrong, in the shapes people write.
+const GENERATED_BLOCKS: &[(&str, &[&str])] = &[
+    (
+        "global_defs",
+        &[
+            "router_id X",
+            "notification_email { a@b }",
+            "smtp_server 127.0.0.1",
+            "smtp_server 127.0.0.1 99999",
+            "smtp_connect_timeout 0",
+            "smtp_connect_timeout x",
+            "vrrp_version 4",
+            "vrrp_version 3",
+            "vrrp_garp_master_delay 10",
+            "vrrp_garp_master_repeat 0",
+            "enable_script_security",
+            "script_user root",
+            "lvs_flush",
+            "bogus 1",
+            "notification_email_from",
+            "smtp_alert maybe",
+        ],
+    ),
+    (
+        "vrrp_script S",
+        &[
+            "script \"/bin/true\"",
+            "script /bin/true x",
+            "interval 0",
+            "interval 2",
+            "timeout x",
+            "weight 300",
+            "weight -20 reverse",
+            "weight 10 foo",
+            "rise 0",
+            "fall 2",
+            "user root",
+            "init_fail",
+            "bogus",
+        ],
+    ),
+    (
+        "vrrp_instance VI_1",
+        &[
+            "state MASTER",
+            "state BACKUP",
+            "state foo",
+            "interface eth0",
+            "virtual_router_id 0",
+            "virtual_router_id 300",
+            "virtual_router_id 5",
+            "priority 0",
+            "priority 255",
+            "priority abc",
+            "advert_int 0.5",
+            "advert_int 300",
+            "advert_int x",
+            "nopreempt",
+            "preempt_delay 10",
+            "preempt_delay x",
+            "version 3",
+            "version 5",
+            "authentication { auth_type PASS auth_pass 12345678901 }",
+            "authentication { auth_type XX }",
+            "virtual_ipaddress { 10.0.0.1/24 }",
+            "virtual_ipaddress { 10.0.0.300 }",
+            "virtual_ipaddress { 10.0.0.1 dev eth0 label eth0:1 }",
+            "virtual_ipaddress { fe80::1 }",
+            "virtual_ipaddress { 10.0.0.4 dev }",
+            "unicast_src_ip 10.0.0.9",
+            "unicast_peer { 10.0.0.7 }",
+            "unicast_peer { x }",
+            "track_script { S }",
+            "track_script { S weight 5 }",
+            "track_script { nosuch }",
+            "track_script { S foo }",
+            "track_interface { eth0 }",
+            "track_interface { eth0 foo }",
+            "notify \"/bin/true\"",
+            "notify_master /bin/true",
+            "notify_backup \"/bin/true a b\"",
+            "smtp_alert",
+            "smtp_alert no",
+            "garp_master_repeat 0",
+            "garp_master_delay x",
+            "dont_track_primary",
+            "bogus_kw",
+            "virtual_ipaddress 10.2.0.2",
+        ],
+    ),
+    (
+        "vrrp_sync_group G",
+        &[
+            "group { VI_1 }",
+            "group { VI_9 }",
+            "group { }",
+            "smtp_alert",
+        ],
+    ),
+    (
+        "virtual_server 10.1.0.1 80",
+        &[
+            "delay_loop 5",
+            "delay_loop x",
+            "lb_algo rr",
+            "lb_algo xx",
+            "lb_kind DR",
+            "lb_kind XX",
+            "protocol TCP",
+            "protocol XX",
+            "persistence_timeout",
+            "persistence_timeout 0",
+            "persistence_granularity 255.255.0.0",
+            "persistence_granularity x",
+            "quorum 0",
+            "hysteresis x",
+            "sorry_server 10.1.0.9 80",
+            "inhibit_on_failure",
+            "real_server 10.1.0.2 80 { weight 2 TCP_CHECK { connect_timeout 2 } }",
+            "real_server 10.1.0.3 80 { weight x TCP_CHECK { connect_timeout 2 } }",
+            "real_server 10.1.0.4 { TCP_CHECK { connect_port 0 } }",
+            "real_server 10.1.0.5 80 { HTTP_GET { url { path / status_code 200 } } }",
+            "real_server 10.1.0.6 80 { HTTP_GET { url { status_code 200 } } }",
+            "real_server 10.1.0.7 80 { weight 70000 }",
+            "bogus",
+        ],
+    ),
+];
+
+/// One generated config: some blocks, some of their lines, and sometimes
+/// a stray brace or an unknown block.
+fn generated_config(rng: &mut fastrand::Rng) -> String {
+    let mut lines = Vec::new();
+    for (head, keywords) in GENERATED_BLOCKS {
+        if rng.u8(0..4) == 0 {
+            continue;
+        }
+        lines.push(if rng.bool() {
+            format!("{head} {{")
+        } else {
+            format!("{head}{{")
+        });
+        let count = rng.usize(1..=keywords.len().min(8));
+        let mut chosen: Vec<&str> = keywords.to_vec();
+        rng.shuffle(&mut chosen);
+        for keyword in &chosen[..count] {
+            lines.push(format!("    {keyword}"));
+        }
+        lines.push("}".to_string());
+    }
+    if rng.u8(0..5) == 0 {
+        let stray = ["}", "{", "foo { bar }"][rng.usize(0..3)];
+        lines.insert(rng.usize(0..=lines.len()), stray.to_string());
+    }
+    lines.join("\n") + "\n"
+}
+
+/// Generated configs (a fixed seed): every line keepalived -t reports has a
+/// keepmon diagnostic, and what keepalived cannot run keepmon refuses.
+#[test]
+fn generated_configs_keepmon_warns_wherever_keepalived_reports() {
+    let what = "generated keepalived.conf against keepalived -t";
+    if !is_root() {
+        common::not_run(&format!("{what}: needs root for a network namespace"));
+        return;
+    }
+    if Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        common::not_run(&format!("{what}: needs Debian's keepalived package"));
+        return;
+    }
+    let ns = Netns::new();
+    let dir = std::env::temp_dir().join(format!("keepmon-ka-gen-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    // KEEPMON_DIFF_CASES and KEEPMON_DIFF_SEED widen a local run.
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let mut rng = fastrand::Rng::with_seed(env("KEEPMON_DIFF_SEED", 14));
+    let mut compared_lines = 0;
+    for case in 0..env("KEEPMON_DIFF_CASES", 150) {
+        let text = generated_config(&mut rng);
+        let path = dir.join(format!("case{case}.conf"));
+        std::fs::write(&path, &text).expect("write case");
+        let (status, reported, stderr) = keepalived_check(&ns, &path);
+        let verdict = keepmon_check(&path);
+        // keepalived exits (2, 4) or crashes (a signal) on some of them.
+        let cannot_run = [2, 4, -1].contains(&status);
+        if cannot_run {
+            assert!(
+                !verdict.ok,
+                "keepalived cannot run case {case} (status {status}) but keepmon accepts it\n{text}\n{stderr}"
+            );
+            continue;
+        }
+        for (file, line) in &reported {
+            compared_lines += 1;
+            assert!(
+                verdict
+                    .diagnostics
+                    .iter()
+                    .any(|(f, l, _)| f == file && l == line),
+                "case {case}: keepalived reports line {line} but keepmon says nothing there\n{text}\nkeepalived:\n{stderr}\nkeepmon:\n{:#?}",
+                verdict.diagnostics
+            );
+        }
+    }
+    assert!(
+        compared_lines > 100,
+        "only {compared_lines} reported lines compared"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// What keepalived's own dump (`keepalived -d`) says one VRRP instance is.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct DumpedInstance {
+    wantstate: String,
+    vrid: u8,
+    priority: u8,
+    /// v2 in seconds, v3 in milliseconds, as the dump prints them.
+    advert: String,
+    version: u8,
+    preempt: bool,
+    password: Option<String>,
+    vips: Vec<(std::net::IpAddr, u8)>,
+    /// Gratuitous ARP delay, repeat and refresh (whole seconds).
+    garp: (u64, u32, u64),
+    unicast_peers: Vec<std::net::IpAddr>,
+}
+
+/// Start keepalived with `-d` in `ns` long enough to read its dump of the
+/// VRRP instances, then stop it.
+fn keepalived_dump(ns: &Netns, path: &Path) -> Vec<(String, DumpedInstance)> {
+    let dir = path.with_extension("run");
+    std::fs::create_dir_all(&dir).expect("run dir");
+    let log_path = dir.join("log");
+    let log = std::fs::File::create(&log_path).expect("log");
+    let mut child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            "keepalived",
+            "-n",
+            "-l",
+            "-D",
+            "-d",
+            "-P",
+            "-f",
+        ])
+        .arg(path)
+        .arg("-p")
+        .arg(dir.join("pid"))
+        .arg("-r")
+        .arg(dir.join("vrrp.pid"))
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("start keepalived");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut text = String::new();
+    while std::time::Instant::now() < deadline {
+        text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        // The VRRP child prints its topology after its sockets line.
+        if text.contains("VRRP Topology")
+            && (text.contains("sockets allocated") || text.contains("Sockets:"))
+        {
+            break;
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = Command::new("kill")
+        .args(["-15", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    parse_dump(&text)
+}
+
+fn parse_dump(text: &str) -> Vec<(String, DumpedInstance)> {
+    let mut out: Vec<(String, DumpedInstance)> = Vec::new();
+    let mut in_vips = false;
+    let mut in_peers = false;
+    for raw in text.lines() {
+        let line = match raw.find(": ") {
+            Some(i) if raw[..i].contains(" 20") => &raw[i + 2..],
+            _ => raw,
+        };
+        let trimmed = line.trim();
+        if let Some(name) = trimmed.strip_prefix("VRRP Instance = ") {
+            out.push((name.to_string(), DumpedInstance::default()));
+            in_vips = false;
+            in_peers = false;
+            continue;
+        }
+        let Some((_, current)) = out.last_mut() else {
+            continue;
+        };
+        if in_vips {
+            let first = trimmed.split_whitespace().next().unwrap_or_default();
+            let (addr, prefix) = match first.split_once('/') {
+                Some((a, p)) => (a, p.parse().ok()),
+                None => (first, None),
+            };
+            if let Ok(addr) = addr.parse::<std::net::IpAddr>() {
+                let host = if addr.is_ipv4() { 32 } else { 128 };
+                current.vips.push((addr, prefix.unwrap_or(host)));
+                continue;
+            }
+            in_vips = false;
+        }
+        if in_peers {
+            let first = trimmed.split_whitespace().next().unwrap_or_default();
+            if let Ok(addr) = first.parse::<std::net::IpAddr>() {
+                current.unicast_peers.push(addr);
+                continue;
+            }
+            in_peers = false;
+        }
+        if trimmed == "Unicast Peer :" {
+            in_peers = true;
+            continue;
+        }
+        if let Some((key, value)) = trimmed.split_once(" = ") {
+            match key {
+                "Gratuitous ARP delay" => current.garp.0 = value.parse().unwrap_or(99),
+                "Gratuitous ARP repeat" => current.garp.1 = value.parse().unwrap_or(99),
+                "Gratuitous ARP refresh" => current.garp.2 = value.parse().unwrap_or(99),
+                "Wantstate" => current.wantstate = value.to_string(),
+                "Virtual Router ID" => current.vrid = value.parse().unwrap_or(0),
+                "Priority" => current.priority = value.parse().unwrap_or(0),
+                "Advert interval" => current.advert = value.to_string(),
+                "VRRP Version" => current.version = value.parse().unwrap_or(0),
+                "Preempt" => current.preempt = value == "enabled",
+                "Password" => current.password = Some(value.to_string()),
+                _ => {}
+            }
+        } else if trimmed.starts_with("Virtual IP (") {
+            in_vips = true;
+        }
+    }
+    out
+}
+
+/// The same instance as keepmon's model says it is, in the dump's terms.
+fn model_instance(vi: &keepmon::config::model::VrrpInstance) -> DumpedInstance {
+    use keepmon::config::model::{VrrpInitialState, VrrpVersion};
+    let (version, advert) = match vi.version {
+        VrrpVersion::V2 => (2, format!("{} sec", vi.advert_int.as_secs())),
+        VrrpVersion::V3 => (3, format!("{} milli-sec", vi.advert_int.as_millis())),
+    };
+    DumpedInstance {
+        wantstate: match vi.initial_state {
+            VrrpInitialState::Master => "MASTER".to_string(),
+            VrrpInitialState::Backup => "BACKUP".to_string(),
+        },
+        vrid: vi.vrid.get(),
+        priority: vi.priority,
+        advert,
+        version,
+        preempt: !vi.nopreempt,
+        password: vi.auth_pass.clone(),
+        vips: vi
+            .virtual_addresses
+            .iter()
+            .map(|a| (a.addr, a.prefix))
+            .collect(),
+        garp: (
+            vi.garp.master_delay.as_secs(),
+            vi.garp.master_repeat,
+            vi.garp.master_refresh.map_or(0, |r| r.as_secs()),
+        ),
+        unicast_peers: vi.unicast_peers.clone(),
+    }
+}
+
+/// One generated VRRP instance in many spellings: values keepalived takes,
+/// corrects or ignores, written with the lexer's features.
+fn generated_instance(rng: &mut fastrand::Rng, host: &str) -> String {
+    let pick =
+        |rng: &mut fastrand::Rng, items: &[&str]| items[rng.usize(0..items.len())].to_string();
+    let mut lines = vec!["$VRID=44".to_string()];
+    let globals = pick(
+        rng,
+        &[
+            "",
+            "global_defs {\n    vrrp_version 3\n}",
+            "global_defs {\n    vrrp_garp_master_delay 2\n    vrrp_garp_master_repeat 0\n    vrrp_garp_master_refresh 60\n}",
+            "global_defs {\n    vrrp_garp_master_repeat 3\n    vrrp_version 2\n}",
+        ],
+    );
+    if !globals.is_empty() {
+        lines.push(globals);
+    }
+    if rng.bool() {
+        lines.push("$PRIO=".to_string() + &pick(rng, &["90", "150", "255", "0", "x"]));
+    }
+    let open = pick(
+        rng,
+        &[
+            "vrrp_instance VI_1 {",
+            "vrrp_instance VI_1{",
+            "vrrp_instance VI_1\n{",
+        ],
+    );
+    lines.push(open);
+    lines.push("    interface eth0 # the director's LAN".to_string());
+    lines.push(format!(
+        "    virtual_router_id {}",
+        pick(rng, &["51", "\"52\"", "7", "$VRID", "${VRID}"])
+    ));
+    let mut body = vec![
+        pick(
+            rng,
+            &[
+                "state MASTER",
+                "state BACKUP",
+                "state MASTRE",
+                "! state MASTER",
+                "",
+            ],
+        ),
+        pick(
+            rng,
+            &[
+                "priority 100",
+                "priority $PRIO",
+                "priority 300",
+                "priority 255",
+                "priority ${PRIO}",
+                "priority 100 \\#not-a-comment",
+                "@HOST priority 200",
+                "@^HOST priority 60",
+                "@nosuchhost priority 10",
+                "",
+            ],
+        )
+        .replace("HOST", host),
+        pick(
+            rng,
+            &[
+                "advert_int 1",
+                "advert_int 2",
+                "advert_int 1.5",
+                "advert_int 0.3",
+                "advert_int 0",
+                "",
+            ],
+        ),
+        pick(rng, &["version 3", "version 2", ""]),
+        pick(
+            rng,
+            &[
+                "garp_master_delay 1",
+                "garp_master_repeat 2",
+                "garp_master_refresh 0",
+                "garp_master_refresh 30",
+                "",
+                "",
+            ],
+        ),
+        pick(
+            rng,
+            &[
+                "unicast_peer {\n        10.0.0.8\n        10.0.0.7\n    }",
+                "unicast_src_ip 10.0.0.9",
+                "",
+                "",
+                "",
+            ],
+        ),
+        pick(rng, &["nopreempt", "preempt", "", ""]),
+        pick(
+            rng,
+            &[
+                "authentication { auth_type PASS auth_pass secret }",
+                "authentication {\n        auth_type PASS\n        auth_pass 123456789\n    }",
+                "authentication { auth_pass nopass }",
+                "authentication { auth_type PASS auth_pass \"pa ss\" }",
+                "",
+            ],
+        ),
+        pick(
+            rng,
+            &[
+                "virtual_ipaddress { 10.0.0.100/24 }",
+                "virtual_ipaddress {\n        10.0.0.100/24 dev eth0\n        10.0.0.101\n    }",
+                "virtual_ipaddress { 10.0.0.100/33 10.0.0.102 }",
+                "virtual_ipaddress {\n        10.0.0.100 # main\n        fe80::1\n    }",
+                "virtual_ipaddress { \"10.0.0.103/16\" }",
+                "include vips.inc",
+                "virtual_ipaddress {\n        include vip-lines.inc\n    }",
+            ],
+        ),
+    ];
+    rng.shuffle(&mut body);
+    for line in body {
+        if !line.is_empty() {
+            lines.push(format!("    {line}"));
+        }
+    }
+    lines.push("}".to_string());
+    lines.join("\n") + "\n"
+}
+
+/// Generated instances: keepmon's model holds the values keepalived's own
+/// dump (`keepalived -d`) shows after its defaults, corrections and
+/// rounding.
+#[test]
+fn generated_instances_read_to_the_values_keepalived_dumps() {
+    let what = "keepalived.conf values against keepalived -d";
+    if !is_root() {
+        common::not_run(&format!("{what}: needs root for a network namespace"));
+        return;
+    }
+    if Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        common::not_run(&format!("{what}: needs Debian's keepalived package"));
+        return;
+    }
+    let ns = Netns::new();
+    run("ip", &["-n", &ns.0, "link", "set", "eth1", "up"]);
+    run(
+        "ip",
+        &["-n", &ns.0, "addr", "add", "10.0.0.9/24", "dev", "eth0"],
+    );
+    let dir = std::env::temp_dir().join(format!("keepmon-ka-dump-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cases = std::env::var("KEEPMON_DIFF_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12u64);
+    // Included by some cases, relative to the including file.
+    std::fs::write(
+        dir.join("vips.inc"),
+        "virtual_ipaddress {\n  10.0.0.120/24\n}\n",
+    )
+    .expect("vips.inc");
+    std::fs::write(dir.join("vip-lines.inc"), "10.0.0.121/25\n10.0.0.122\n")
+        .expect("vip-lines.inc");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let mut rng = fastrand::Rng::with_seed(1414);
+    let mut compared = 0;
+    for case in 0..cases {
+        let text = generated_instance(&mut rng, &host);
+        let path = dir.join(format!("case{case}.conf"));
+        std::fs::write(&path, &text).expect("write case");
+        let dumped = keepalived_dump(&ns, &path);
+        let compiled = keepmon::config::load(&path, Some(keepmon::config::Format::Keepalived));
+        match (dumped.first(), &compiled) {
+            (Some((name, dump)), Ok(compiled)) => {
+                let vi = compiled.config.vrrp.get(name).unwrap_or_else(|| {
+                    panic!("case {case}: keepmon has no instance {name}\n{text}")
+                });
+                assert_eq!(
+                    &model_instance(vi),
+                    dump,
+                    "case {case}: keepmon's model (left) differs from keepalived's dump (right)\n{text}\nwarnings:\n{}",
+                    compiled.warnings
+                );
+                compared += 1;
+            }
+            (None, Err(_)) => {}
+            (Some(_), Err(e)) => panic!(
+                "case {case}: keepalived runs it, keepmon refuses:\n{text}\n{}",
+                e.diagnostics
+            ),
+            (None, Ok(_)) => panic!(
+                "case {case}: keepalived runs no instance, keepmon does\n{text}\n{}",
+                std::fs::read_to_string(path.with_extension("run").join("log")).unwrap_or_default()
+            ),
+        }
+    }
+    assert!(
+        compared * 2 >= cases,
+        "only {compared} of {cases} cases compared"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
