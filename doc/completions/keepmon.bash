@@ -206,7 +206,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -232,7 +232,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -258,7 +258,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -284,7 +284,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -310,7 +310,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -336,7 +336,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -362,7 +362,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -724,7 +724,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -750,7 +750,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -874,7 +874,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -900,7 +900,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -926,7 +926,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -952,7 +952,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -978,7 +978,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1004,7 +1004,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1030,7 +1030,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1064,7 +1064,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1090,7 +1090,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1116,7 +1116,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1142,7 +1142,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1168,7 +1168,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1194,7 +1194,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1262,7 +1262,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
                     return 0
                     ;;
                 *)

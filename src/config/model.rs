@@ -563,10 +563,12 @@ pub enum LbScheduler {
     WeightedLeastConnection,
     SourceHash,
     TwoChoices,
+    /// Maglev consistent hashing of the client address (IPVS `mh`).
+    Maglev,
 }
 
 impl LbScheduler {
-    pub const NAMES: &'static [&'static str] = &["rr", "wrr", "lc", "wlc", "sh", "twos"];
+    pub const NAMES: &'static [&'static str] = &["rr", "wrr", "lc", "wlc", "sh", "twos", "mh"];
 
     pub fn from_name(name: &str) -> Option<LbScheduler> {
         Some(match name.to_ascii_lowercase().as_str() {
@@ -576,6 +578,7 @@ impl LbScheduler {
             "wlc" => LbScheduler::WeightedLeastConnection,
             "sh" => LbScheduler::SourceHash,
             "twos" | "random2" => LbScheduler::TwoChoices,
+            "mh" | "maglev" => LbScheduler::Maglev,
             _ => return None,
         })
     }
@@ -590,6 +593,7 @@ impl fmt::Display for LbScheduler {
             LbScheduler::WeightedLeastConnection => "wlc",
             LbScheduler::SourceHash => "sh",
             LbScheduler::TwoChoices => "twos",
+            LbScheduler::Maglev => "mh",
         })
     }
 }

@@ -28,6 +28,17 @@
 //!   so two directors map a client to the same backend. O(N) per pick.
 //! * `twos`: power of two choices: two distinct backends drawn uniformly, the
 //!   one with the smaller `(active + 1) / weight` wins (the first on a tie).
+//! * `mh`: Maglev hashing (Eisenbud et al., NSDI 2016; IPVS's `mh`): a
+//!   lookup table of [`MAGLEV_TABLE_SIZE`] (prime) slots is filled from each
+//!   backend's own permutation of the slots (offset and skip from stable
+//!   hashes of its address), backends taking turns in proportion to their
+//!   weights; a client's slot is a stable hash of its IP. Built once per
+//!   table change (O(table size)); O(1) per pick. The table depends only on
+//!   the set of backends and weights, never on their order or on which
+//!   director built it, so directors behind ECMP routers send a client to
+//!   the same backend; removing a backend moves only the slots it held (and
+//!   a few more). A retry (an excluded backend) rehashes the client with a
+//!   new seed, as IPVS's `mh-fallback` does.
 //!
 //! Retries pass the indices already tried in `excluded`; they are never
 //! picked again.
@@ -39,6 +50,13 @@ use crate::config::model::LbScheduler;
 
 /// The longest precomputed smooth-wrr period (entries of 4 bytes each).
 pub const MAX_WRR_PERIOD: usize = 1 << 16;
+
+/// Slots of a Maglev lookup table: a prime well above any backend count
+/// (the paper's M = 65537; 256 KiB per virtual service).
+pub const MAGLEV_TABLE_SIZE: usize = 65_537;
+
+/// How many rehashes a Maglev retry tries before scanning in order.
+const MAGLEV_FALLBACK_TRIES: u64 = 32;
 
 /// One real server as the data plane sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -61,6 +79,8 @@ pub struct Picker {
     keys: Box<[u64]>,
     /// sh: all eligible weights equal, so the raw hash ranks like the score.
     uniform_weights: bool,
+    /// mh: the Maglev lookup table (backend index per slot).
+    maglev: Box<[u32]>,
     cursor: AtomicUsize,
 }
 
@@ -92,6 +112,11 @@ impl Picker {
         let uniform_weights = eligible
             .windows(2)
             .all(|pair| backends[pair[0] as usize].weight == backends[pair[1] as usize].weight);
+        let maglev = if scheduler == LbScheduler::Maglev {
+            maglev_table(&backends, &eligible, MAGLEV_TABLE_SIZE)
+        } else {
+            Box::default()
+        };
         Picker {
             scheduler,
             backends,
@@ -99,6 +124,7 @@ impl Picker {
             wrr_period,
             keys,
             uniform_weights,
+            maglev,
             cursor: AtomicUsize::new(0),
         }
     }
@@ -142,7 +168,28 @@ impl Picker {
             LbScheduler::WeightedLeastConnection => self.pick_least_loaded(active, excluded, true),
             LbScheduler::SourceHash => self.pick_source_hash(client, excluded),
             LbScheduler::TwoChoices => self.pick_two_choices(active, excluded),
+            LbScheduler::Maglev => self.pick_maglev(client, excluded),
         }
+    }
+
+    fn pick_maglev(&self, client: IpAddr, excluded: &[usize]) -> Option<usize> {
+        let size = self.maglev.len() as u64;
+        if size == 0 {
+            return None;
+        }
+        let key = ip_key(client);
+        for seed in 0..MAGLEV_FALLBACK_TRIES {
+            let slot = mix64(key ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)) % size;
+            let index = self.maglev[slot as usize] as usize;
+            if !excluded.contains(&index) {
+                return Some(index);
+            }
+        }
+        // Many backends excluded: any remaining one, in table order.
+        self.eligible
+            .iter()
+            .map(|&index| index as usize)
+            .find(|index| !excluded.contains(index))
     }
 
     fn pick_round_robin(&self, excluded: &[usize]) -> Option<usize> {
@@ -336,6 +383,58 @@ fn mix64(mut value: u64) -> u64 {
     value ^= value >> 33;
     value = value.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
     value ^ (value >> 33)
+}
+
+/// The Maglev lookup table: each eligible backend walks its own permutation
+/// of the slots (`offset + j * skip mod size`, both from hashes of its
+/// address) and claims the next free slot on each of its turns; backends
+/// take `weight / gcd` turns per round, in address order, so the table is
+/// the same whatever order the backends were listed in.
+fn maglev_table(backends: &[Backend], eligible: &[u32], size: usize) -> Box<[u32]> {
+    if eligible.is_empty() || size == 0 {
+        return Box::default();
+    }
+    let mut members: Vec<u32> = eligible.to_vec();
+    members.sort_by_key(|&index| backends[index as usize].addr);
+    let divisor = members
+        .iter()
+        .map(|&index| u64::from(backends[index as usize].weight))
+        .fold(0, gcd);
+    let size64 = size as u64;
+    let walks: Vec<(u64, u64, u64)> = members
+        .iter()
+        .map(|&index| {
+            let key = addr_key(backends[index as usize].addr);
+            let offset = mix64(key ^ 0x6d61_676c_6576_0001) % size64;
+            let skip = mix64(key ^ 0x6d61_676c_6576_0002) % (size64 - 1) + 1;
+            let turns = (u64::from(backends[index as usize].weight) / divisor.max(1)).max(1);
+            (offset, skip, turns)
+        })
+        .collect();
+    let mut next: Vec<u64> = vec![0; members.len()];
+    let mut table: Vec<u32> = vec![u32::MAX; size];
+    let mut filled = 0usize;
+    'fill: loop {
+        for (member, &(offset, skip, turns)) in walks.iter().enumerate() {
+            for _ in 0..turns {
+                // `size` is prime and 0 < skip < size, so each walk visits
+                // every slot once in `size` steps: a free one is found.
+                let slot = loop {
+                    let candidate = (offset + next[member] * skip) % size64;
+                    next[member] += 1;
+                    if table[candidate as usize] == u32::MAX {
+                        break candidate as usize;
+                    }
+                };
+                table[slot] = members[member];
+                filled += 1;
+                if filled == size {
+                    break 'fill;
+                }
+            }
+        }
+    }
+    table.into_boxed_slice()
 }
 
 /// A stable key for a client IP; IPv4-mapped IPv6 hashes like the IPv4 address.
@@ -644,5 +743,88 @@ mod tests {
         let second = picker.pick(client(7), IDLE, &[first]).unwrap();
         assert_ne!(first, second);
         assert_eq!(picker.pick(client(7), IDLE, &[first]), Some(second));
+    }
+
+    #[test]
+    fn maglev_is_the_same_on_every_director_whatever_the_order() {
+        let table = backends(&[1, 2, 1, 3, 1]);
+        let mut shuffled = table.clone();
+        shuffled.reverse();
+        shuffled.swap(0, 2);
+        let a = Picker::new(LbScheduler::Maglev, &table);
+        let b = Picker::new(LbScheduler::Maglev, &shuffled);
+        assert_eq!(sh_assignments(&a, 5000), sh_assignments(&b, 5000));
+    }
+
+    #[test]
+    fn maglev_spreads_by_weight_and_never_picks_weight_zero() {
+        let table = backends(&[3, 1, 0]);
+        let picker = Picker::new(LbScheduler::Maglev, &table);
+        let mut counts: HashMap<SocketAddr, u32> = HashMap::new();
+        for addr in sh_assignments(&picker, 20_000) {
+            *counts.entry(addr).or_default() += 1;
+        }
+        assert_eq!(counts.get(&table[2].addr), None, "weight 0 is never picked");
+        let heavy = f64::from(counts[&table[0].addr]) / 20_000.0;
+        assert!((0.72..0.78).contains(&heavy), "3:1 gives ~75%: {heavy}");
+    }
+
+    #[test]
+    fn maglev_moves_only_the_leaving_backends_clients() {
+        let table = backends(&[1; 10]);
+        let before = sh_assignments(&Picker::new(LbScheduler::Maglev, &table), 20_000);
+        let gone = table[3].addr;
+        let fewer: Vec<Backend> = table.iter().copied().filter(|b| b.addr != gone).collect();
+        let after = sh_assignments(&Picker::new(LbScheduler::Maglev, &fewer), 20_000);
+        let mut moved_elsewhere = 0;
+        for (b, a) in before.iter().zip(&after) {
+            if *b == gone {
+                assert_ne!(*a, gone);
+            } else if a != b {
+                moved_elsewhere += 1;
+            }
+        }
+        // Maglev's disruption bound: a few percent beyond the leaving share.
+        assert!(
+            moved_elsewhere < 20_000 * 3 / 100,
+            "{moved_elsewhere} clients of staying backends moved"
+        );
+    }
+
+    #[test]
+    fn maglev_retries_elsewhere_and_gives_up_when_all_are_tried() {
+        let table = backends(&[1, 1, 1]);
+        let picker = Picker::new(LbScheduler::Maglev, &table);
+        for n in 0..200 {
+            let first = picker.pick(client(n), IDLE, &[]).expect("a backend");
+            let second = picker.pick(client(n), IDLE, &[first]).expect("another");
+            assert_ne!(first, second);
+            let third = picker
+                .pick(client(n), IDLE, &[first, second])
+                .expect("the last one");
+            assert!(third != first && third != second);
+            assert_eq!(picker.pick(client(n), IDLE, &[0, 1, 2]), None);
+        }
+        assert_eq!(
+            Picker::new(LbScheduler::Maglev, &backends(&[0, 0])).pick(client(1), IDLE, &[]),
+            None
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn maglev_fills_every_slot_with_an_eligible_backend(
+            weights in proptest::collection::vec(0u32..5, 1..12),
+        ) {
+            let table = backends(&weights);
+            let eligible: Vec<u32> = (0..table.len() as u32).filter(|&i| table[i as usize].weight > 0).collect();
+            let slots = maglev_table(&table, &eligible, 251);
+            if eligible.is_empty() {
+                proptest::prop_assert!(slots.is_empty());
+            } else {
+                proptest::prop_assert_eq!(slots.len(), 251);
+                proptest::prop_assert!(slots.iter().all(|s| eligible.contains(s)));
+            }
+        }
     }
 }

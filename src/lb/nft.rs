@@ -89,6 +89,9 @@ pub fn ruleset(desired: &Desired) -> (Value, Vec<Note>) {
         };
         match spec.scheduler {
             LbScheduler::RoundRobin | LbScheduler::WeightedRoundRobin | LbScheduler::SourceHash => {}
+            LbScheduler::Maglev => notes.push(note(
+                "scheduler mh is served as sh (a hash of the client address) on nftables".into(),
+            )),
             other => notes.push(note(format!(
                 "scheduler {other} needs connection counts, which nftables does not keep; served as wrr"
             ))),
@@ -134,7 +137,10 @@ pub fn ruleset(desired: &Desired) -> (Value, Vec<Note>) {
                 Protocol::Udp => "udp",
             },
         );
-        let key = if spec.scheduler == LbScheduler::SourceHash {
+        let key = if matches!(
+            spec.scheduler,
+            LbScheduler::SourceHash | LbScheduler::Maglev
+        ) {
             json!({"jhash": {"mod": total, "expr": {"payload": {"protocol": ip, "field": "saddr"}}}})
         } else {
             json!({"numgen": {"mode": "inc", "mod": total, "offset": 0}})
