@@ -632,6 +632,15 @@ fn summary(compiled: &Compiled, path: Option<&Path>) -> String {
     let services = c.services().count();
     let mail = keepmon::mail::smtp::describe(&c.mail);
     let warnings = compiled.warnings.warnings().count();
+    let announcements = if c.announce.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "  announcements    {} (BIRD include {})\n",
+            c.announce.len(),
+            c.bgp.bird_include.display()
+        )
+    };
     format!(
         "{name}: ok ({format} format, {warnings} warning(s))\n\
          \x20 hostgroups       {}\n\
@@ -640,6 +649,7 @@ fn summary(compiled: &Compiled, path: Option<&Path>) -> String {
          \x20 periods          {}\n\
          \x20 virtual servers  {}\n\
          \x20 vrrp instances   {}\n\
+         {announcements}\
          \x20 mail delivery    {mail}\n\
          \x20 state directory  {}\n",
         c.hostgroups.len(),

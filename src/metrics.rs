@@ -30,6 +30,8 @@ pub struct DaemonFigures<'a> {
     pub checks: u64,
     /// Counters of every proxy backend: (virtual service, stats).
     pub backends: &'a [(String, BackendStats)],
+    /// Route announcements: wanted and accepted by the routing daemon.
+    pub announcements: &'a [crate::control::proto::AnnounceDump],
 }
 
 /// The whole page: daemon, services, scheduling lag, checks, backends.
@@ -54,6 +56,21 @@ pub fn render_page<'a>(
     );
     let _ = writeln!(text, "keepmon_checks_total {}", figures.checks);
     render_backends(&mut text, figures.backends);
+    if !figures.announcements.is_empty() {
+        text.push_str(
+            "# HELP keepmon_announce_active 1 while the route is announced (the routing daemon accepted it).\n\
+             # TYPE keepmon_announce_active gauge\n",
+        );
+        for a in figures.announcements {
+            let _ = writeln!(
+                text,
+                "keepmon_announce_active{{name=\"{}\",prefix=\"{}\"}} {}",
+                escape(&a.name),
+                escape(&a.prefix),
+                u8::from(a.wanted && a.announced)
+            );
+        }
+    }
     text
 }
 
@@ -306,6 +323,7 @@ mod tests {
                 lags: &lags,
                 checks: 42,
                 backends: &backends,
+                announcements: &[],
             },
         );
         assert!(text.contains("keepmon_scheduler_running 0\n"));

@@ -84,6 +84,9 @@ pub fn dump_table(d: &DumpReport) -> String {
     if !d.vrrp.is_empty() {
         out.push_str(&vrrp_table(&d.vrrp));
     }
+    if !d.announcements.is_empty() {
+        out.push_str(&announce_table(&d.announcements));
+    }
     if !d.alert_history.is_empty() {
         let _ = writeln!(out, "alert history (newest last):");
         for line in d.alert_history.iter().rev().take(20).rev() {
@@ -124,6 +127,34 @@ fn mail_section(out: &mut String, m: &crate::control::proto::MailDump) {
             );
         }
     }
+}
+
+/// Route announcements (in `dump` and `lb show`): one line each, then the
+/// routing daemon's last error.
+pub fn announce_table(announcements: &[crate::control::proto::AnnounceDump]) -> String {
+    let mut out = String::from(
+        "route announcements (BIRD):
+",
+    );
+    for a in announcements {
+        let _ = writeln!(
+            out,
+            "  {:<16} {:<20} {:<10} when {}",
+            a.name,
+            a.prefix,
+            match (a.wanted, a.announced) {
+                (true, true) => "announced",
+                (true, false) => "pending",
+                (false, true) => "withdrawing",
+                (false, false) => "withdrawn",
+            },
+            a.when
+        );
+    }
+    if let Some(error) = announcements.iter().find_map(|a| a.error.as_ref()) {
+        let _ = writeln!(out, "  routing daemon: {error}");
+    }
+    out
 }
 
 /// `keepmon vrrp show` (and the VRRP part of `dump`): one line per

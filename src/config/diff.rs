@@ -39,6 +39,8 @@ pub struct ConfigDiff {
     pub services: Changes<ServiceRef>,
     pub virtual_servers: Changes<String>,
     pub vrrp: Changes<String>,
+    /// Route announcements; `[bgp]` changes count as settings.
+    pub announce: Changes<String>,
 }
 
 impl ConfigDiff {
@@ -48,6 +50,7 @@ impl ConfigDiff {
             && self.services.is_empty()
             && self.virtual_servers.is_empty()
             && self.vrrp.is_empty()
+            && self.announce.is_empty()
     }
 }
 
@@ -61,6 +64,7 @@ pub fn diff(old: Option<&Config>, new: &Config) -> ConfigDiff {
             services: changes(&BTreeMap::new(), &service_map(new), |_, _| false),
             virtual_servers: changes(&BTreeMap::new(), &new.virtual_servers, |_, _| false),
             vrrp: changes(&BTreeMap::new(), &new.vrrp, |_, _| false),
+            announce: changes(&BTreeMap::new(), &new.announce, |_, _| false),
         };
     };
     let hostgroups = changes(&old.hostgroups, &new.hostgroups, |a, b| a != b);
@@ -68,11 +72,14 @@ pub fn diff(old: Option<&Config>, new: &Config) -> ConfigDiff {
         a != b || hostgroups.changed.contains(&b.group)
     });
     ConfigDiff {
-        settings_changed: old.settings != new.settings || old.mail != new.mail,
+        settings_changed: old.settings != new.settings
+            || old.mail != new.mail
+            || old.bgp != new.bgp,
         services,
         hostgroups,
         virtual_servers: changes(&old.virtual_servers, &new.virtual_servers, |a, b| a != b),
         vrrp: changes(&old.vrrp, &new.vrrp, |a, b| a != b),
+        announce: changes(&old.announce, &new.announce, |a, b| a != b),
     }
 }
 
@@ -112,7 +119,8 @@ impl fmt::Display for ConfigDiff {
         write_changes(f, "hostgroup", &self.hostgroups)?;
         write_changes(f, "service", &self.services)?;
         write_changes(f, "virtual server", &self.virtual_servers)?;
-        write_changes(f, "vrrp instance", &self.vrrp)
+        write_changes(f, "vrrp instance", &self.vrrp)?;
+        write_changes(f, "announcement", &self.announce)
     }
 }
 

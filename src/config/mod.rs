@@ -14,6 +14,7 @@ pub mod native;
 pub mod settings;
 pub mod validate;
 pub mod values;
+pub mod when;
 pub mod words;
 
 use std::path::{Path, PathBuf};

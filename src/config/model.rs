@@ -59,6 +59,10 @@ pub struct Config {
     pub watches: BTreeMap<String, Watch>,
     pub virtual_servers: BTreeMap<String, VirtualServer>,
     pub vrrp: BTreeMap<String, VrrpInstance>,
+    /// Route announcements through a routing daemon (`[announce.NAME]`).
+    pub announce: BTreeMap<String, Announcement>,
+    /// How announcements reach the routing daemon (`[bgp]`).
+    pub bgp: BgpSettings,
 }
 
 impl Config {
@@ -750,4 +754,49 @@ pub enum TrackTarget {
     Service(ServiceRef),
     /// A virtual server's quorum.
     Quorum(String),
+}
+
+/// A prefix announced while a condition holds (`[announce.NAME]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Announcement {
+    pub name: String,
+    /// The announced prefix: the virtual IP as a /32 or /128 (or a wider
+    /// prefix the operator chose).
+    pub prefix: IpAddr,
+    pub prefix_len: u8,
+    pub when: crate::config::when::When,
+    pub origin: Origin,
+}
+
+impl Announcement {
+    /// `ADDR/LEN`, as routing daemons write it.
+    pub fn prefix_text(&self) -> String {
+        format!("{}/{}", self.prefix, self.prefix_len)
+    }
+}
+
+/// The routing daemon announcements go through.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BgpSettings {
+    /// BIRD 2: the file keepmon writes (the operator's bird.conf includes
+    /// it and exports its `keepmon4`/`keepmon6` static protocols into BGP).
+    pub bird_include: PathBuf,
+    /// The birdc program that asks BIRD to re-read its configuration.
+    pub birdc: PathBuf,
+    /// BIRD's control socket (birdc -s); None: birdc's default.
+    pub bird_socket: Option<PathBuf>,
+    /// At stop: how long after the withdraw the VIP and services stay up,
+    /// so the routers have moved the traffic away.
+    pub withdraw_drain: Duration,
+}
+
+impl Default for BgpSettings {
+    fn default() -> Self {
+        BgpSettings {
+            bird_include: PathBuf::from("/etc/bird/keepmon.conf"),
+            birdc: PathBuf::from("birdc"),
+            bird_socket: None,
+            withdraw_drain: Duration::from_secs(2),
+        }
+    }
 }

@@ -1100,6 +1100,8 @@ impl<'a> Parser<'a> {
             watches,
             virtual_servers: BTreeMap::new(),
             vrrp: BTreeMap::new(),
+            announce: BTreeMap::new(),
+            bgp: crate::config::model::BgpSettings::default(),
         };
         (config, self.diags)
     }

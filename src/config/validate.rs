@@ -14,6 +14,7 @@ pub fn validate(config: &Config, file: &Arc<Path>, diags: &mut Diagnostics) {
     check_views(config, file, diags);
     check_virtual_servers(config, diags);
     check_vrrp(config, diags);
+    check_announcements(config, diags);
     check_something_is_watched(config, file, diags);
     check_mail_delivery(config, diags);
 }
@@ -302,6 +303,51 @@ fn check_virtual_servers(config: &Config, diags: &mut Diagnostics) {
                         service.group,
                         hosts.join(" ")
                     ),
+                );
+            }
+        }
+    }
+}
+
+/// An announcement's condition names existing virtual servers, services
+/// and VRRP instances; a prefix is announced once.
+fn check_announcements(config: &Config, diags: &mut Diagnostics) {
+    use crate::config::when::When;
+    let mut prefixes: std::collections::BTreeMap<String, &str> = Default::default();
+    for a in config.announce.values() {
+        let at = a.origin.0.clone();
+        if let Some(other) = prefixes.insert(a.prefix_text(), &a.name) {
+            diags.error(
+                at.clone(),
+                format!(
+                    "announce \"{}\": prefix {} is already announced by \"{other}\"",
+                    a.name,
+                    a.prefix_text()
+                ),
+            );
+        }
+        for atom in a.when.atoms() {
+            let missing = match atom {
+                When::Quorum(vs) if !config.virtual_servers.contains_key(vs) => {
+                    Some(format!("virtual server \"{vs}\""))
+                }
+                When::Service { group, service }
+                    if config
+                        .watches
+                        .get(group)
+                        .is_none_or(|w| !w.services.contains_key(service)) =>
+                {
+                    Some(format!("service \"{group}/{service}\""))
+                }
+                When::Vrrp { instance, .. } if !config.vrrp.contains_key(instance) => {
+                    Some(format!("vrrp instance \"{instance}\""))
+                }
+                _ => None,
+            };
+            if let Some(what) = missing {
+                diags.error(
+                    at.clone(),
+                    format!("announce \"{}\": when names an undefined {what}", a.name),
                 );
             }
         }

@@ -116,6 +116,23 @@ pub struct DumpReport {
     /// The VRRP instances.
     #[serde(default)]
     pub vrrp: Vec<VrrpDump>,
+    /// Route announcements through the routing daemon.
+    #[serde(default)]
+    pub announcements: Vec<AnnounceDump>,
+}
+
+/// One `[announce.NAME]` as `dump` and `lb show` show it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnnounceDump {
+    pub name: String,
+    pub prefix: String,
+    pub when: String,
+    /// The condition holds now.
+    pub wanted: bool,
+    /// The routing daemon accepted a configuration with the route.
+    pub announced: bool,
+    /// The last error talking to the routing daemon.
+    pub error: Option<String>,
 }
 
 /// The mail outbox as `keepmon dump` shows it.

@@ -1,4 +1,4 @@
-//! Backend pickers for the userspace proxy (rr, wrr, lc, wlc, sh, twos); never does IO, never reads the clock, never blocks.
+//! Backend pickers for the userspace proxy (rr, wrr, lc, wlc, sh, twos, mh); never does IO, never reads the clock, never blocks.
 //!
 //! A [`Picker`] is built once per table change from the scheduler and the
 //! backend list and then shared read-only by every connection. The only

@@ -94,6 +94,10 @@ impl Supervisor {
     fn lb_show(&self) -> Response {
         let report = self.lb.report();
         let mut text = crate::render::lb_table(&report);
+        let announcements = self.announce.dumps();
+        if !announcements.is_empty() {
+            text.push_str(&crate::render::announce_table(&announcements));
+        }
         if !self.lb.log.is_empty() {
             text.push_str("\nrecent changes:\n");
             for line in self.lb.log.iter().rev().take(10).rev() {
@@ -185,6 +189,7 @@ impl Supervisor {
             lb_changes: self.lb.log.iter().cloned().collect(),
             mail: Box::new(self.mail.dump()),
             vrrp: self.vrrp.dumps(),
+            announcements: self.announce.dumps(),
         }
     }
 }

@@ -29,6 +29,7 @@ use crate::state::{self, Persisted};
 use crate::vrrp::instance::Transition;
 
 mod alerts;
+mod announce;
 mod cli;
 mod lb;
 mod mail;
@@ -39,6 +40,7 @@ mod results;
 mod services;
 mod vrrp;
 
+use announce::AnnouncePart;
 use lb::LoadBalancing;
 use mail::MailPart;
 use mon::MonListener;
@@ -200,6 +202,7 @@ struct Supervisor {
     mail: MailPart,
     vrrp: VrrpPart,
     mon: MonListener,
+    announce: AnnouncePart,
     /// State file, downtime log and historic file writes, off the loop.
     writer: state::Writer,
     events: mpsc::Sender<Event>,
@@ -228,6 +231,7 @@ impl Supervisor {
             mail: MailPart::new(),
             vrrp: VrrpPart::new(channels.vrrp),
             mon: MonListener::new(channels.mon_calls, shutdown.clone()),
+            announce: AnnouncePart::new(),
             writer: state::Writer::start(),
             events: channels.events,
             tracker: TaskTracker::new(),
@@ -252,7 +256,9 @@ impl Supervisor {
             .reconfigure(config, &diff, &self.tracker, &self.shutdown);
         self.vrrp.reconfigure(config, &diff);
         self.mon.reconfigure(config, &diff);
+        self.announce.reconfigure(config, &diff);
         self.track_vrrp();
+        self.evaluate_announcements();
         diff
     }
 
@@ -337,6 +343,7 @@ impl Supervisor {
                 self.lb.reconcile(unix_now()).await;
             }
             self.track_vrrp();
+            self.evaluate_announcements();
         }
     }
 
@@ -381,6 +388,24 @@ impl Supervisor {
         });
     }
 
+    /// Route announcements follow quorum, services and VRRP (level-triggered);
+    /// each flip goes to the history.
+    fn evaluate_announcements(&mut self) {
+        let facts = StateFacts {
+            services: &self.services,
+            table: &self.lb.table,
+            vrrp: self.vrrp.dumps(),
+        };
+        let lines = self.announce.evaluate(&facts, unix_now());
+        if !lines.is_empty() {
+            let limit = self.config.settings.histlength;
+            for line in lines {
+                services::push_bounded(&mut self.services.alert_history, line, limit);
+            }
+            self.services.touch();
+        }
+    }
+
     /// Hand the state to the writer task (saved off the event loop).
     fn save_state(&mut self) {
         self.services.take_dirty();
@@ -415,6 +440,7 @@ impl Supervisor {
             return;
         };
         let backends = self.lb.stats();
+        let announcements = self.announce.dumps();
         let text = crate::metrics::render_page(
             self.services
                 .slots
@@ -432,6 +458,7 @@ impl Supervisor {
                 lags: &self.services.lags,
                 checks: self.services.checks,
                 backends: &backends,
+                announcements: &announcements,
             },
         );
         tx.send_replace(text);
@@ -440,6 +467,8 @@ impl Supervisor {
     /// VRRP sends priority 0 first; then in-flight work finishes within
     /// the grace period; the data planes stop; the state is saved.
     async fn shut_down(mut self) {
+        // Routers stop sending traffic here before anything goes down.
+        self.announce.withdraw_all().await;
         self.vrrp.stop().await;
         self.shutdown.cancel();
         self.tracker.close();
@@ -459,6 +488,31 @@ impl Supervisor {
         self.writer.close().await;
         std::fs::remove_file(&control_socket).ok();
         tracing::info!("keepmon stopped");
+    }
+}
+
+/// What announcement conditions read: quorum, service state, VRRP state.
+struct StateFacts<'a> {
+    services: &'a Services,
+    table: &'a crate::lb::table::Table,
+    vrrp: Vec<crate::control::proto::VrrpDump>,
+}
+
+impl crate::config::when::Facts for StateFacts<'_> {
+    fn quorum(&self, virtual_server: &str) -> Option<bool> {
+        self.table.quorum_up(virtual_server)
+    }
+
+    fn service_ok(&self, group: &str, service: &str) -> Option<bool> {
+        self.services
+            .slots
+            .get(&crate::state::service_key(group, service))
+            .map(|s| !s.state.opstatus.is_failure())
+    }
+
+    fn vrrp_state(&self, instance: &str) -> Option<crate::config::when::VrrpState> {
+        let dump = self.vrrp.iter().find(|d| d.name == instance)?;
+        crate::config::when::VrrpState::parse(&dump.state)
     }
 }
 

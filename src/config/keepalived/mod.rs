@@ -94,6 +94,8 @@ fn build(statements: &[Stmt], ctx: &mut Ctx<'_>) -> Config {
         watches: BTreeMap::new(),
         virtual_servers: BTreeMap::new(),
         vrrp: BTreeMap::new(),
+        announce: BTreeMap::new(),
+        bgp: crate::config::model::BgpSettings::default(),
     };
     global_defs::apply(&globals, &mut config);
     let used = vrrp_instance::apply(instances, &groups, &scripts, &globals, &mut config, ctx);

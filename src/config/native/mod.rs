@@ -59,6 +59,7 @@ use crate::config::model::{Config, Format};
 use crate::config::settings;
 
 mod actions;
+mod announce;
 mod checks;
 mod cursor;
 mod daemon;
@@ -111,6 +112,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "watch",
     "virtual_servers",
     "vrrp",
+    "bgp",
+    "announce",
 ];
 
 impl Reader<'_> {
@@ -156,6 +159,16 @@ impl Reader<'_> {
             "a table of vrrp instances ([vrrp.NAME])",
             Self::vrrp,
         );
+        let bgp = self
+            .read_section::<announce::RawBgp>(root, "bgp")
+            .map(|raw| self.bgp(raw))
+            .unwrap_or_default();
+        let announce = self.definitions(
+            root,
+            "announce",
+            "a table of route announcements ([announce.NAME])",
+            Self::announcement,
+        );
         Config {
             format: Format::Toml,
             source: self.file.to_path_buf(),
@@ -167,6 +180,8 @@ impl Reader<'_> {
             watches,
             virtual_servers,
             vrrp,
+            announce,
+            bgp,
         }
     }
 }

@@ -1,0 +1,221 @@
+//! Route announcements through BIRD 2: the include file keepmon owns (pure rendering) and the task that writes it atomically and asks BIRD to re-read it (`birdc configure`), retrying with backoff while BIRD is down or refuses; keepmon never speaks BGP itself.
+//!
+//! The operator's bird.conf includes the file and exports its two static
+//! protocols into BGP, e.g.
+//!
+//! ```text
+//! include "/etc/bird/keepmon.conf";
+//! protocol bgp uplink { local as 65001; neighbor 192.0.2.1 as 65000;
+//!     ipv4 { import none; export where proto = "keepmon4"; }; }
+//! ```
+//!
+//! The routes are `blackhole` in BIRD's own table: they exist to be
+//! announced, not to forward (the director answers for the VIP itself).
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::config::model::BgpSettings;
+
+/// How long `birdc configure` may take.
+const BIRDC_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait between retries of a refused or unreachable BIRD.
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// One announced route.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Route {
+    pub prefix: IpAddr,
+    pub len: u8,
+}
+
+/// The include file for `routes` (sorted, so equal sets give equal text).
+pub fn bird_include(routes: &[Route]) -> String {
+    let mut v4: Vec<&Route> = routes.iter().filter(|r| r.prefix.is_ipv4()).collect();
+    let mut v6: Vec<&Route> = routes.iter().filter(|r| r.prefix.is_ipv6()).collect();
+    v4.sort();
+    v6.sort();
+    let mut text = String::from(
+        "# Written by keepmon: the routes it announces now. keepmon rewrites this\n\
+         # file on every change; export protocols keepmon4/keepmon6 into BGP.\n",
+    );
+    for (name, family, list) in [("keepmon4", "ipv4", v4), ("keepmon6", "ipv6", v6)] {
+        text.push_str(&format!("protocol static {name} {{\n  {family};\n"));
+        for route in list {
+            text.push_str(&format!(
+                "  route {}/{} blackhole;\n",
+                route.prefix, route.len
+            ));
+        }
+        text.push_str("}\n");
+    }
+    text
+}
+
+/// What the routing daemon holds, as far as keepmon knows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// The routes BIRD accepted last (None: nothing applied yet).
+    pub routes: Option<Vec<Route>>,
+    /// The last attempt's error, cleared by a success.
+    pub error: Option<String>,
+}
+
+/// The task that brings BIRD to the newest wanted set of routes.
+pub struct BirdWorker {
+    wanted: watch::Sender<(Vec<Route>, BgpSettings)>,
+    applied: watch::Receiver<Applied>,
+}
+
+impl BirdWorker {
+    /// Start the task (inside a tokio runtime) with nothing wanted yet.
+    pub fn start(settings: BgpSettings) -> BirdWorker {
+        let (wanted, mut wanted_rx) = watch::channel((Vec::new(), settings));
+        let (applied_tx, applied) = watch::channel(Applied::default());
+        wanted_rx.mark_changed();
+        tokio::spawn(async move {
+            let mut retry: Option<Duration> = None;
+            loop {
+                match retry {
+                    None => {
+                        if wanted_rx.changed().await.is_err() {
+                            break;
+                        }
+                    }
+                    Some(wait) => tokio::select! {
+                        changed = wanted_rx.changed() => if changed.is_err() { break },
+                        _ = tokio::time::sleep(wait) => {}
+                    },
+                }
+                let (mut routes, settings) = wanted_rx.borrow_and_update().clone();
+                routes.sort();
+                routes.dedup();
+                match apply(&routes, &settings).await {
+                    Ok(()) => {
+                        retry = None;
+                        applied_tx.send_replace(Applied {
+                            routes: Some(routes),
+                            error: None,
+                        });
+                    }
+                    Err(e) => {
+                        if applied_tx.borrow().error.as_deref() != Some(&e) {
+                            tracing::error!(error = %e, include = %settings.bird_include.display(), "route announcements not applied; retrying");
+                        }
+                        applied_tx.send_modify(|a| a.error = Some(e));
+                        retry =
+                            Some(retry.map_or(Duration::from_secs(1), |w| (w * 2).min(RETRY_MAX)));
+                    }
+                }
+            }
+        });
+        BirdWorker { wanted, applied }
+    }
+
+    /// Hand over the newest wanted routes and settings; returns at once.
+    pub fn want(&self, routes: Vec<Route>, settings: &BgpSettings) {
+        self.wanted.send_if_modified(|current| {
+            let changed = current.0 != routes || current.1 != *settings;
+            *current = (routes, settings.clone());
+            changed
+        });
+    }
+
+    pub fn applied(&self) -> Applied {
+        self.applied.borrow().clone()
+    }
+
+    /// Wait until BIRD holds exactly `routes` (or `limit` passes).
+    pub async fn wait_applied(&mut self, routes: &[Route], limit: Duration) -> bool {
+        let mut sorted = routes.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        let reached = self
+            .applied
+            .wait_for(|a| a.routes.as_deref() == Some(&sorted[..]));
+        matches!(tokio::time::timeout(limit, reached).await, Ok(Ok(_)))
+    }
+}
+
+/// Write the include file atomically, then `birdc configure`.
+async fn apply(routes: &[Route], settings: &BgpSettings) -> Result<(), String> {
+    let text = bird_include(routes);
+    let path = settings.bird_include.clone();
+    tokio::task::spawn_blocking(move || write_include(&path, &text))
+        .await
+        .map_err(|e| format!("writing the include file: {e}"))??;
+    let mut command = tokio::process::Command::new(&settings.birdc);
+    if let Some(socket) = &settings.bird_socket {
+        command.arg("-s").arg(socket);
+    }
+    let child = command
+        .arg("configure")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "cannot run {} (install bird2): {e}",
+                settings.birdc.display()
+            )
+        })?;
+    let out = tokio::time::timeout(BIRDC_TIMEOUT, child.wait_with_output())
+        .await
+        .map_err(|_| format!("birdc did not answer within {}s", BIRDC_TIMEOUT.as_secs()))?
+        .map_err(|e| format!("birdc: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if out.status.success() && stdout.contains("Reconfigur") {
+        Ok(())
+    } else {
+        let said = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        Err(format!(
+            "birdc configure failed ({}): {}",
+            out.status,
+            said.trim().replace('\n', " / ")
+        ))
+    }
+}
+
+fn write_include(path: &Path, text: &str) -> Result<(), String> {
+    crate::state::write_atomic(path, text.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(text: &str) -> Route {
+        let (addr, len) = text.split_once('/').expect("a prefix");
+        Route {
+            prefix: addr.parse().expect("address"),
+            len: len.parse().expect("length"),
+        }
+    }
+
+    #[test]
+    fn include_file_lists_each_family_sorted() {
+        let text = bird_include(&[
+            route("192.0.2.20/32"),
+            route("2001:db8::1/128"),
+            route("192.0.2.10/32"),
+        ]);
+        assert!(text.contains(
+            "protocol static keepmon4 {\n  ipv4;\n  route 192.0.2.10/32 blackhole;\n  route 192.0.2.20/32 blackhole;\n}\n"
+        ));
+        assert!(text.contains(
+            "protocol static keepmon6 {\n  ipv6;\n  route 2001:db8::1/128 blackhole;\n}\n"
+        ));
+        assert_eq!(
+            bird_include(&[]).matches("protocol static").count(),
+            2,
+            "both protocols exist even when empty, so the operator's filters always resolve"
+        );
+    }
+}

@@ -1,0 +1,250 @@
+//! Route announcements as a user runs them: keepmon drives a real BIRD 2 (Debian's bird2, its own control socket, no BGP session and no kernel protocol, so nothing leaves the machine): the VIP's route is in BIRD while the virtual server has quorum, withdrawn when its backend fails and again at `keepmon stop`, and back on recovery.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::daemon::Fixture;
+
+/// A BIRD with its own config, socket and pid file; killed on drop.
+struct Bird {
+    child: Child,
+    socket: std::path::PathBuf,
+}
+
+impl Bird {
+    fn start(dir: &Path, include: &Path) -> Bird {
+        let config = dir.join("bird.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "router id 192.0.2.254;\nprotocol device {{}}\ninclude \"{}\";\n",
+                include.display()
+            ),
+        )
+        .expect("bird.conf");
+        // BIRD refuses to start on a missing include: start with the empty
+        // file keepmon would write.
+        std::fs::write(
+            include,
+            "protocol static keepmon4 { ipv4; }\nprotocol static keepmon6 { ipv6; }\n",
+        )
+        .expect("include");
+        let socket = dir.join("bird.ctl");
+        let child = Command::new("bird")
+            .arg("-f")
+            .arg("-c")
+            .arg(&config)
+            .arg("-s")
+            .arg(&socket)
+            .arg("-P")
+            .arg(dir.join("bird.pid"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start bird");
+        let bird = Bird { child, socket };
+        for _ in 0..100 {
+            if bird.show_routes().is_some() {
+                return bird;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("bird did not open its control socket");
+    }
+
+    /// `birdc show route`, None while BIRD does not answer.
+    fn show_routes(&self) -> Option<String> {
+        let out = Command::new("birdc")
+            .arg("-s")
+            .arg(&self.socket)
+            .args(["show", "route"])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).to_string())
+    }
+
+    fn has_route(&self, prefix: &str) -> bool {
+        self.show_routes().is_some_and(|r| r.contains(prefix))
+    }
+}
+
+impl Drop for Bird {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+fn have_bird() -> bool {
+    ["bird", "birdc"].iter().all(|p| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {p}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
+#[test]
+fn bird_announces_while_quorum_holds_and_withdraws_on_failure_and_stop() {
+    if !have_bird() {
+        common::not_run("route announcements need BIRD 2 (Debian package bird2)");
+        return;
+    }
+    let mut f = Fixture::new("announce-bird");
+    let include = f.dir.join("keepmon-routes.conf");
+    let bird = Bird::start(&f.dir, &include);
+    let backend = TcpListener::bind("127.0.0.1:0").expect("backend");
+    let port = backend.local_addr().expect("addr").port();
+    let vip = TcpListener::bind("127.0.0.1:0")
+        .expect("vip probe")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let text = format!(
+        r#"
+[daemon]
+statedir = "state"
+
+[bgp]
+bird_include = "{include}"
+bird_socket = "{socket}"
+withdraw_drain = "300ms"
+
+[hostgroups]
+backends = ["127.0.0.1"]
+
+[watch.backends.web]
+interval = "300ms"
+monitor = {{ type = "tcp", port = {port}, timeout = "1s" }}
+
+[virtual_servers.web]
+listen = "127.0.0.1:{vip}"
+health = "backends:web"
+real_servers = [ {{ addr = "127.0.0.1:{port}" }} ]
+
+[announce.vip]
+prefix = "192.0.2.10/32"
+when = "quorum:web"
+
+[announce.never]
+prefix = "2001:db8::10/128"
+when = "quorum:web && service:backends/web && false"
+"#,
+        include = include.display(),
+        socket = bird.socket.display(),
+    );
+    std::fs::write(f.config(), text).expect("config");
+    f.start();
+    f.wait_for(
+        |_| bird.has_route("192.0.2.10/32"),
+        "BIRD has the VIP's route",
+    );
+    assert!(
+        !bird.has_route("2001:db8::10"),
+        "a false condition is never announced"
+    );
+    let dump = f.dump();
+    let vip_dump = &dump["announcements"][1];
+    assert_eq!(vip_dump["name"], "vip");
+    assert_eq!(vip_dump["announced"], true, "{dump}");
+    let lb = f.cli(&["lb", "show"]);
+    let lb = String::from_utf8_lossy(&lb.stdout);
+    assert!(
+        lb.lines()
+            .any(|l| l.contains("192.0.2.10/32") && l.contains(" announced ")),
+        "{lb}"
+    );
+
+    // The only backend dies: quorum is lost and the route goes.
+    drop(backend);
+    f.wait_for(
+        |_| !bird.has_route("192.0.2.10/32"),
+        "the route is withdrawn",
+    );
+    assert!(
+        f.dump()["alert_history"]
+            .as_array()
+            .is_some_and(|h| h.iter().any(|l| l
+                .as_str()
+                .unwrap_or("")
+                .contains("announce vip 192.0.2.10/32 withdrawn"))),
+        "the flip is in the history"
+    );
+
+    // It comes back: announced again.
+    let _backend = TcpListener::bind(("127.0.0.1", port)).expect("backend again");
+    f.wait_for(|_| bird.has_route("192.0.2.10/32"), "the route is back");
+
+    // A planned stop withdraws the route before the daemon is gone.
+    let out = f.cli(&["stop"]);
+    assert!(out.status.success());
+    f.wait_exit();
+    assert!(!bird.has_route("192.0.2.10/32"), "stop withdrew the route");
+    let log = std::fs::read_to_string(f.dir.join("daemon.log")).unwrap_or_default();
+    assert!(log.contains("routes withdrawn; draining"), "{log}");
+}
+
+#[test]
+fn an_unreachable_bird_is_retried_and_reported() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a passing service");
+    let port = listener.local_addr().expect("addr").port();
+    let f = {
+        let mut f = Fixture::new("announce-nobird");
+        let text = format!(
+            r#"
+[daemon]
+statedir = "state"
+
+[bgp]
+bird_include = "{dir}/routes.conf"
+bird_socket = "{dir}/nobody-listens.ctl"
+birdc = "{birdc}"
+withdraw_drain = "0s"
+
+[hostgroups]
+local = ["127.0.0.1"]
+
+[watch.local.ok]
+interval = "1h"
+monitor = {{ type = "tcp", port = {port} }}
+
+[announce.vip]
+prefix = "192.0.2.11"
+when = "service:local/ok"
+"#,
+            dir = f.dir.display(),
+            // Without bird2 installed the error is "cannot run"; with it,
+            // birdc cannot reach the socket. Either is reported.
+            birdc = if have_bird() {
+                "birdc"
+            } else {
+                "/nonexistent/birdc"
+            },
+        );
+        std::fs::write(f.config(), text).expect("config");
+        f.start();
+        f
+    };
+    f.wait_for(
+        |f| {
+            f.dump()["announcements"][0]["error"]
+                .as_str()
+                .is_some_and(|e| !e.is_empty())
+        },
+        "the routing daemon's error shows in dump",
+    );
+    let dump = f.dump();
+    assert_eq!(dump["announcements"][0]["announced"], false, "{dump}");
+    assert!(
+        std::fs::read_to_string(f.dir.join("routes.conf"))
+            .is_ok_and(|t| t.contains("route 192.0.2.11/32 blackhole;")),
+        "the include file is written even while BIRD is unreachable"
+    );
+}
