@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::FileSystem;
-use crate::config::diag::{Diagnostics, Location};
+use crate::config::diag::{Diagnostics, Location, Severity};
 use crate::config::model::{Config, DepBehavior, Format, Monitor, Origin, Service};
 use crate::config::settings;
 
@@ -36,25 +36,49 @@ use tree::Stmt;
 pub fn parse(text: &str, file: &Arc<Path>, fs: &dyn FileSystem) -> (Option<Config>, Diagnostics) {
     let mut diags = Diagnostics::default();
     let pieces = lexer::lex(text, file, fs, &mut diags);
-    let statements = tree::read(pieces, schema::ROOT, &mut diags);
+    // keepalived reads the file in each of its processes: the VRRP process
+    // skips the checker's blocks by counting braces, and the checker process
+    // skips the VRRP blocks. Where a block's braces and its keywords
+    // disagree (a value list without its `{`), the two processes see
+    // different block ends; keepmon takes each side from its own process.
+    let mut vrrp_diags = Diagnostics::default();
+    let vrrp_view = tree::read(
+        pieces.clone(),
+        schema::ROOT,
+        schema::CHECKER_ROOTS,
+        &mut vrrp_diags,
+    );
+    let mut checker_diags = Diagnostics::default();
+    let checker_view = tree::read(pieces, schema::ROOT, schema::VRRP_ROOTS, &mut checker_diags);
+    for d in vrrp_diags.iter().chain(checker_diags.iter()) {
+        if !diags.iter().any(|seen| seen == d) {
+            match d.severity {
+                Severity::Error => diags.error(d.location.clone(), d.message.clone()),
+                Severity::Warning => diags.warning(d.location.clone(), d.message.clone()),
+            }
+        }
+    }
     let mut ctx = Ctx {
         diags: &mut diags,
         fs,
         file: Arc::clone(file),
     };
-    let config = build(&statements, &mut ctx);
+    let config = build(&vrrp_view, &checker_view, &mut ctx);
     (Some(config), diags)
 }
 
 /// The file's blocks, read in order and then tied together (keepalived
 /// resolves names such as `track_script` after the whole file is read).
-fn build(statements: &[Stmt], ctx: &mut Ctx<'_>) -> Config {
+fn build(vrrp_view: &[Stmt], checker_view: &[Stmt], ctx: &mut Ctx<'_>) -> Config {
     let mut globals = global_defs::Globals::default();
     let mut scripts = Vec::new();
     let mut instances = Vec::new();
     let mut groups = Vec::new();
     let mut virtual_servers = Vec::new();
-    for stmt in statements {
+    let checker_blocks = checker_view
+        .iter()
+        .filter(|s| schema::CHECKER_ROOTS.contains(&s.keyword()));
+    for stmt in vrrp_view.iter().chain(checker_blocks) {
         match stmt.keyword() {
             "global_defs" => global_defs::read(stmt, &mut globals, ctx),
             "vrrp_script" => {
