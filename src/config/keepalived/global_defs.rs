@@ -107,7 +107,13 @@ pub fn read(stmt: &Stmt, globals: &mut Globals, ctx: &mut Ctx<'_>) {
                 }
             }
             "router_id" => match piece.words.get(1) {
-                Some(word) => globals.router_id = Some(word.text.clone()),
+                Some(word) => {
+                    globals.router_id = Some(word.text.clone());
+                    ctx.unused(
+                        piece,
+                        "router_id (keepmon's notices name the director by its host name, keepalived's default)",
+                    );
+                }
                 None => ctx.logs(piece.loc.clone(), "routerid name missing - ignoring"),
             },
             "vrrp_version" => match ctx.int(piece, 1, 2, 3, true) {

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::FileSystem;
-use crate::config::diag::{Diagnostics, Location};
+use crate::config::diag::{Diagnostic, Diagnostics, Location, Severity};
 use crate::config::model::{Config, DepBehavior, Format, Monitor, Origin, Service};
 use crate::config::settings;
 
@@ -36,25 +36,90 @@ use tree::Stmt;
 pub fn parse(text: &str, file: &Arc<Path>, fs: &dyn FileSystem) -> (Option<Config>, Diagnostics) {
     let mut diags = Diagnostics::default();
     let pieces = lexer::lex(text, file, fs, &mut diags);
-    let statements = tree::read(pieces, schema::ROOT, &mut diags);
+    // keepalived reads the file in each of its processes: the VRRP process
+    // skips the checker's blocks by counting braces, and the checker process
+    // skips the VRRP blocks. Where a block's braces and its keywords
+    // disagree (a value list without its `{`), the two processes see
+    // different block ends; keepmon takes each side from its own process.
+    let mut vrrp_diags = Diagnostics::default();
+    let vrrp_view = tree::read(
+        pieces.clone(),
+        schema::ROOT,
+        schema::CHECKER_ROOTS,
+        &mut vrrp_diags,
+    );
+    let mut checker_diags = Diagnostics::default();
+    let checker_view = tree::read(pieces, schema::ROOT, schema::VRRP_ROOTS, &mut checker_diags);
+    // A message only one process gives about a line inside a block that
+    // the other process reads says which process it is.
+    let vrrp_spans = spans(&vrrp_view, schema::VRRP_ROOTS);
+    let checker_spans = spans(&checker_view, schema::CHECKER_ROOTS);
+    let only_in = |d: &Diagnostic, other: &Diagnostics| !other.iter().any(|o| o == d);
+    let labelled = vrrp_diags
+        .iter()
+        .map(|d| {
+            let label = (only_in(d, &checker_diags) && inside(&d.location, &checker_spans))
+                .then_some(" [as keepalived's VRRP process reads it: it skips virtual_server blocks by counting their braces]");
+            (d, label)
+        })
+        .chain(checker_diags.iter().map(|d| {
+            let label = (only_in(d, &vrrp_diags) && inside(&d.location, &vrrp_spans))
+                .then_some(" [as keepalived's checker process reads it: it skips vrrp blocks by counting their braces]");
+            (d, label)
+        }));
+    for (d, label) in labelled {
+        let message = format!("{}{}", d.message, label.unwrap_or_default());
+        if !diags
+            .iter()
+            .any(|seen| seen.location == d.location && seen.message == message)
+        {
+            match d.severity {
+                Severity::Error => diags.error(d.location.clone(), message),
+                Severity::Warning => diags.warning(d.location.clone(), message),
+            }
+        }
+    }
     let mut ctx = Ctx {
         diags: &mut diags,
         fs,
         file: Arc::clone(file),
     };
-    let config = build(&statements, &mut ctx);
+    let config = build(&vrrp_view, &checker_view, &mut ctx);
     (Some(config), diags)
+}
+
+/// Where each top-level block of `kinds` begins and ends (file, lines).
+fn spans(view: &[Stmt], kinds: &[&str]) -> Vec<(Arc<Path>, u32, u32)> {
+    view.iter()
+        .filter(|s| kinds.contains(&s.keyword()))
+        .map(|s| {
+            (
+                Arc::clone(&s.piece.loc.file),
+                s.piece.loc.line,
+                s.end_loc().line,
+            )
+        })
+        .collect()
+}
+
+fn inside(at: &Location, spans: &[(Arc<Path>, u32, u32)]) -> bool {
+    spans
+        .iter()
+        .any(|(file, start, end)| *file == at.file && (*start..=*end).contains(&at.line))
 }
 
 /// The file's blocks, read in order and then tied together (keepalived
 /// resolves names such as `track_script` after the whole file is read).
-fn build(statements: &[Stmt], ctx: &mut Ctx<'_>) -> Config {
+fn build(vrrp_view: &[Stmt], checker_view: &[Stmt], ctx: &mut Ctx<'_>) -> Config {
     let mut globals = global_defs::Globals::default();
     let mut scripts = Vec::new();
     let mut instances = Vec::new();
     let mut groups = Vec::new();
     let mut virtual_servers = Vec::new();
-    for stmt in statements {
+    let checker_blocks = checker_view
+        .iter()
+        .filter(|s| schema::CHECKER_ROOTS.contains(&s.keyword()));
+    for stmt in vrrp_view.iter().chain(checker_blocks) {
         match stmt.keyword() {
             "global_defs" => global_defs::read(stmt, &mut globals, ctx),
             "vrrp_script" => {

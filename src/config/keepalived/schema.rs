@@ -13,6 +13,26 @@ pub enum Kind {
     Opaque,
 }
 
+/// Top-level blocks only keepalived's checker process reads (the VRRP
+/// process skips them by counting braces).
+pub const CHECKER_ROOTS: &[&str] = &["virtual_server", "virtual_server_group", "SSL"];
+
+/// Top-level blocks only keepalived's VRRP process reads (the checker
+/// process skips them by counting braces).
+pub const VRRP_ROOTS: &[&str] = &[
+    "vrrp_instance",
+    "vrrp_sync_group",
+    "vrrp_script",
+    "vrrp_track_process",
+    "static_ipaddress",
+    "static_routes",
+    "static_rules",
+    "track_group",
+    "garp_group",
+    "linkbeat_interfaces",
+    "interface_up_down_delays",
+];
+
 /// The keywords at the top of a file.
 pub const ROOT: &[(&str, Kind)] = ROOT_KEYWORDS;
 

@@ -694,3 +694,34 @@ fn keepalived_argv_for_notify_scripts() {
     );
     assert!(notify_argv(&job("BACKUP"), &master).is_none());
 }
+
+#[test]
+fn each_keepalived_process_skips_the_others_blocks_by_their_braces() {
+    // `virtual_ipaddress 10.0.0.2` without its `{`: the VRRP process takes
+    // the next `}` as the end of that list and reads on inside the
+    // instance; the checker process, which skips vrrp_instance by counting
+    // braces, ends the instance there and reads the rest at the top level.
+    let (c, w) = ok("\
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 5
+  virtual_ipaddress 10.0.0.2
+}
+  priority 120
+  virtual_ipaddress { 10.0.0.1 }
+}
+virtual_server 10.9.0.1 80 {
+  protocol TCP
+}
+");
+    let vi = &c.vrrp["VI_1"];
+    assert_eq!(vi.priority, 120);
+    assert_eq!(vi.virtual_addresses.len(), 1);
+    // The checker process's view of the same lines.
+    assert_has(
+        &w,
+        "6:3: warning: keepalived ignores this: unknown keyword 'priority'",
+    );
+    assert_has(&w, "8:1: warning: keepalived reports \"Extra '}' found\"");
+    assert!(c.virtual_servers.contains_key("10.9.0.1:80"));
+}

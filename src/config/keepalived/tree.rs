@@ -69,24 +69,29 @@ impl Stmt {
 pub fn read(
     pieces: Vec<Piece>,
     root: &'static [(&'static str, Kind)],
+    inactive: &[&str],
     diags: &mut Diagnostics,
 ) -> Vec<Stmt> {
     let mut reader = Reader {
         pieces: pieces.into_iter().peekable(),
         diags,
         last: None,
+        inactive,
     };
     reader.block(root, 0)
 }
 
-struct Reader<'d> {
+struct Reader<'d, 'r> {
     pieces: std::iter::Peekable<std::vec::IntoIter<Piece>>,
     diags: &'d mut Diagnostics,
     /// Where the last piece read was.
     last: Option<Location>,
+    /// Top-level keywords this keepalived process does not read: it skips
+    /// their blocks by counting braces (`keyword_vec->active` false).
+    inactive: &'r [&'r str],
 }
 
-impl Reader<'_> {
+impl Reader<'_, '_> {
     fn next(&mut self) -> Option<Piece> {
         let piece = self.pieces.next()?;
         self.last = Some(piece.loc.clone());
@@ -127,6 +132,12 @@ impl Reader<'_> {
                 );
                 continue;
             };
+            if level == 0 && self.inactive.contains(&piece.keyword()) {
+                // The other keepalived process's block: skipped by braces,
+                // whatever the keywords inside say.
+                self.skip_list();
+                continue;
+            }
             if piece.keyword() == "group"
                 && matches!(kind, Kind::Values)
                 && out.iter().any(|s: &Stmt| s.keyword() == "group")
