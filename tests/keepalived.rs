@@ -603,7 +603,7 @@ fn keepalived_and_keepmon_from_the_same_file_are_peers() {
         true,
         &pair_config(ip, &notify, "MASTER", 150),
     );
-    let km = Peer::start(
+    let mut km = Peer::start(
         &pair.ns("2"),
         &root.join("km"),
         false,
@@ -641,6 +641,11 @@ fn keepalived_and_keepmon_from_the_same_file_are_peers() {
         log.contains(&format!("{} INSTANCE VI_1 MASTER", pair.ns("1"))),
         "keepalived's notify lines:\n{log}"
     );
+    // A graceful stop runs the STOP notify (notify_stop), as keepalived does.
+    km.stop("-15");
+    wait_for("keepmon ran its STOP notify", &[&ka, &km], || {
+        notified().contains(&format!("{} INSTANCE VI_1 STOP 100", pair.ns("2")))
+    });
     drop(km);
     drop(ka);
 
@@ -744,6 +749,7 @@ fn smtp_alert_mail_reaches_the_smtp_server() {
 
     let config = format!(
         "global_defs {{
+    router_id LB_NORTH
     notification_email {{
         ops@example.com
         noc@example.com
@@ -796,6 +802,10 @@ vrrp_instance VI_MAIL {{
     assert_eq!(to, ["noc@example.com", "ops@example.com"]);
     let data = message["data"].as_str().expect("data");
     assert!(data.contains("VI_MAIL"), "{data}");
+    assert!(
+        data.contains("LB_NORTH"),
+        "router_id names the director in the letter: {data}"
+    );
     drop(director);
     drop(server);
     std::fs::remove_dir_all(&root).ok();

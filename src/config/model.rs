@@ -85,6 +85,9 @@ impl Config {
 /// Daemon-wide settings: mon's globals plus keepmon's own.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
+    /// The director's name in notices (keepalived's `router_id`); None:
+    /// the host name.
+    pub director: Option<String>,
     pub basedir: PathBuf,
     pub cfbasedir: PathBuf,
     /// Search path for alert.d scripts, in order.

@@ -148,6 +148,7 @@ struct Dirs {
 /// no script search path and no mon listener (each front end sets its own).
 fn shared_defaults(dirs: Dirs, authtype: AuthType) -> Settings {
     Settings {
+        director: None,
         alertdir: Vec::new(),
         mondir: Vec::new(),
         luadir: Vec::new(),

@@ -159,7 +159,7 @@ impl Supervisor {
     /// instance's notify actions (mail through the outbox with the VRRP
     /// letter; scripts, files and Lua with the `VRRP_*` environment).
     pub(super) fn on_vrrp_transition(&mut self, transition: Transition) {
-        let director = director_name();
+        let director = director_name(&self.config.settings);
         let summary = format!(
             "director {director} became {} for {}",
             state_name(transition.to),
@@ -189,45 +189,113 @@ impl Supervisor {
                 continue;
             }
             tracing::info!(instance = %transition.instance, alert = %line.name, "calling vrrp notify alert");
-            jobs.push(AlertJob {
-                lua: crate::lua::LuaSettings::from_settings(&self.config.settings),
-                group: "vrrp".to_string(),
-                service: transition.instance.clone(),
-                hosts: vec![director.clone()],
-                time: now.unix,
-                description: Some(summary.clone()),
-                opstatus: if transition.to == State::Master {
-                    OpStatus::Ok
+            jobs.push(self.vrrp_job(
+                &VrrpNotice {
+                    instance: &transition.instance,
+                    state: state_name(transition.to),
+                    previous: state_name(transition.from),
+                    priority: transition.priority,
+                    reason: &transition.reason,
+                    up: transition.to == State::Master,
+                },
+                &director,
+                &summary,
+                line,
+                now.unix,
+            ));
+        }
+        self.spawn_alerts(jobs, None);
+    }
+}
+
+/// What a VRRP notify action is told.
+struct VrrpNotice<'a> {
+    instance: &'a str,
+    state: &'a str,
+    previous: &'a str,
+    priority: u8,
+    reason: &'a str,
+    /// MASTER: an up-kind alert (upalert-like), else a failure.
+    up: bool,
+}
+
+impl Supervisor {
+    /// One notify action's job, with the `VRRP_*` environment that exec,
+    /// keepalived-style notify and Lua alerts read.
+    fn vrrp_job(
+        &self,
+        notice: &VrrpNotice<'_>,
+        director: &str,
+        summary: &str,
+        line: &crate::config::model::AlertLine,
+        unix: i64,
+    ) -> AlertJob {
+        AlertJob {
+            lua: crate::lua::LuaSettings::from_settings(&self.config.settings),
+            group: "vrrp".to_string(),
+            service: notice.instance.to_string(),
+            hosts: vec![director.to_string()],
+            time: unix,
+            description: Some(summary.to_string()),
+            opstatus: if notice.up {
+                OpStatus::Ok
+            } else {
+                OpStatus::Fail
+            },
+            env: vec![
+                ("VRRP_INSTANCE".into(), notice.instance.to_string()),
+                ("VRRP_STATE".into(), notice.state.to_string()),
+                ("VRRP_PREVIOUS_STATE".into(), notice.previous.to_string()),
+                ("VRRP_PRIORITY".into(), notice.priority.to_string()),
+                ("VRRP_REASON".into(), notice.reason.to_string()),
+                ("VRRP_DIRECTOR".into(), director.to_string()),
+            ],
+            summary: summary.to_string(),
+            detail: notice.reason.to_string(),
+            decision: AlertDecision {
+                period: String::new(),
+                kind: if notice.up {
+                    AlertKind::Up
                 } else {
-                    OpStatus::Fail
+                    AlertKind::Failure
                 },
-                env: vec![
-                    ("VRRP_INSTANCE".into(), transition.instance.clone()),
-                    ("VRRP_STATE".into(), state_name(transition.to).into()),
-                    (
-                        "VRRP_PREVIOUS_STATE".into(),
-                        state_name(transition.from).into(),
-                    ),
-                    ("VRRP_PRIORITY".into(), transition.priority.to_string()),
-                    ("VRRP_REASON".into(), transition.reason.clone()),
-                    ("VRRP_DIRECTOR".into(), director.clone()),
-                ],
-                summary: summary.clone(),
-                detail: transition.reason.clone(),
-                decision: AlertDecision {
-                    period: String::new(),
-                    kind: if transition.to == State::Master {
-                        AlertKind::Up
-                    } else {
-                        AlertKind::Failure
+                source: Source::Monitor,
+                alert: line.clone(),
+                exit: i32::from(!notice.up),
+                stdin: format!("{summary}\n{}\n", notice.reason),
+                counts: false,
+            },
+        }
+    }
+
+    /// At stop, after the instances gave up their addresses: keepalived's
+    /// `notify_stop` and `notify ... STOP` scripts (keepalived-style notify
+    /// actions only), run within the shutdown grace.
+    pub(super) fn vrrp_stop_notifies(&mut self) {
+        let director = director_name(&self.config.settings);
+        let now = super::wall_now();
+        let mut jobs = Vec::new();
+        for (name, instance) in &self.config.vrrp {
+            let summary = format!("director {director} stopped VRRP instance {name}");
+            for line in &instance.notify {
+                if !matches!(line.action, Action::Notify(_)) {
+                    continue;
+                }
+                jobs.push(self.vrrp_job(
+                    &VrrpNotice {
+                        instance: name,
+                        state: "STOP",
+                        previous: "STOP",
+                        priority: instance.priority,
+                        reason: "keepmon is stopping",
+                        up: false,
                     },
-                    source: Source::Monitor,
-                    alert: line.clone(),
-                    exit: i32::from(transition.to != State::Master),
-                    stdin: format!("{summary}\n{}\n", transition.reason),
-                    counts: false,
-                },
-            });
+                    &director,
+                    &summary,
+                    line,
+                    now.unix,
+                ));
+            }
         }
         self.spawn_alerts(jobs, None);
     }

@@ -470,6 +470,7 @@ impl Supervisor {
         // Routers stop sending traffic here before anything goes down.
         self.announce.withdraw_all().await;
         self.vrrp.stop().await;
+        self.vrrp_stop_notifies();
         self.shutdown.cancel();
         self.tracker.close();
         let grace = self.config.settings.shutdown_grace;

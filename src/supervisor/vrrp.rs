@@ -184,8 +184,12 @@ pub(super) fn track_verdict(
     (priority, fault)
 }
 
-/// The name alerts give this director: the host name.
-pub(super) fn director_name() -> String {
+/// The name alerts give this director: the configured one (keepalived's
+/// `router_id`), else the host name.
+pub(super) fn director_name(settings: &crate::config::model::Settings) -> String {
+    if let Some(name) = &settings.director {
+        return name.clone();
+    }
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .ok()

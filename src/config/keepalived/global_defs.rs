@@ -109,10 +109,6 @@ pub fn read(stmt: &Stmt, globals: &mut Globals, ctx: &mut Ctx<'_>) {
             "router_id" => match piece.words.get(1) {
                 Some(word) => {
                     globals.router_id = Some(word.text.clone());
-                    ctx.unused(
-                        piece,
-                        "router_id (keepmon's notices name the director by its host name, keepalived's default)",
-                    );
                 }
                 None => ctx.logs(piece.loc.clone(), "routerid name missing - ignoring"),
             },
@@ -222,6 +218,9 @@ pub fn read(stmt: &Stmt, globals: &mut Globals, ctx: &mut Ctx<'_>) {
 
 /// Put the globals into the model's mail settings.
 pub fn apply(globals: &Globals, config: &mut Config) {
+    // keepalived names the director by router_id in its notices (mail
+    // subjects), by the host name without it.
+    config.settings.director = globals.router_id.clone();
     if let Some((host, port)) = &globals.smtp_server {
         config.mail.smtp = Some(SmtpSettings {
             host: host.clone(),

@@ -219,7 +219,8 @@ fn a_master_backup_pair_maps_onto_the_model() {
     assert_eq!((smtp.host.as_str(), smtp.port), ("192.0.2.25", 2525));
     assert_eq!(smtp.timeout, Duration::from_secs(15));
     assert_eq!(c.mail.from.as_deref(), Some("lb@example.com"));
-    // router_id and nothing else is unused.
+    // router_id names the director in notices.
+    assert_eq!(c.settings.director.as_deref(), Some("LVS_1"));
     assert!(!has(&warnings, "error"), "{warnings:?}");
 }
 
