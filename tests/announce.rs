@@ -248,3 +248,231 @@ when = "service:local/ok"
         "the include file is written even while BIRD is unreachable"
     );
 }
+
+/// Network namespaces and their BIRDs for the BGP test; all removed on drop.
+struct Lab {
+    prefix: String,
+    birds: Vec<Child>,
+}
+
+impl Lab {
+    fn ns(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    fn ip(&self, args: &[&str]) {
+        let status = Command::new("ip").args(args).status().expect("ip");
+        assert!(status.success(), "ip {args:?}");
+    }
+
+    fn in_ns(&self, ns: &str, args: &[&str]) {
+        let mut all = vec!["netns", "exec", ns];
+        all.extend_from_slice(args);
+        self.ip(&all);
+    }
+
+    /// BIRD in namespace `ns` with `config`, control socket `socket`.
+    fn bird(&mut self, ns: &str, dir: &Path, name: &str, config: &str) -> std::path::PathBuf {
+        let conf = dir.join(format!("{name}.conf"));
+        std::fs::write(&conf, config).expect("bird config");
+        let socket = dir.join(format!("{name}.ctl"));
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, "bird", "-f", "-c"])
+            .arg(&conf)
+            .arg("-s")
+            .arg(&socket)
+            .arg("-P")
+            .arg(dir.join(format!("{name}.pid")))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start bird");
+        self.birds.push(child);
+        socket
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for bird in &mut self.birds {
+            bird.kill().ok();
+            bird.wait().ok();
+        }
+        for name in ["r", "d1", "d2"] {
+            Command::new("ip")
+                .args(["netns", "del", &self.ns(name)])
+                .status()
+                .ok();
+        }
+    }
+}
+
+fn birdc(socket: &Path, args: &[&str]) -> String {
+    Command::new("birdc")
+        .arg("-s")
+        .arg(socket)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default()
+}
+
+/// Two directors, each with its own BIRD peering over BGP with a router
+/// (BIRD in a third namespace): both announce the VIP and the router has a
+/// path through each; a director whose backends fail withdraws its path;
+/// `keepmon stop` withdraws before the daemon exits. Everything stays in
+/// the namespaces the test creates (10.123.x.0/24 exists only there).
+#[test]
+fn two_directors_announce_over_bgp_and_a_failing_one_withdraws() {
+    let what = "route announcements over BGP";
+    if !nix::unistd::geteuid().is_root() {
+        common::not_run(&format!("{what}: needs root for network namespaces"));
+        return;
+    }
+    if !have_bird() {
+        common::not_run(&format!("{what}: needs BIRD 2 (Debian package bird2)"));
+        return;
+    }
+    let mut lab = Lab {
+        prefix: format!("kmbgp{}", std::process::id() % 100_000),
+        birds: Vec::new(),
+    };
+    let (r, d1, d2) = (lab.ns("r"), lab.ns("d1"), lab.ns("d2"));
+    for ns in [&r, &d1, &d2] {
+        lab.ip(&["netns", "add", ns]);
+        lab.in_ns(ns, &["ip", "link", "set", "lo", "up"]);
+    }
+    for (n, d) in [(1, &d1), (2, &d2)] {
+        let (a, b) = (format!("{}a{n}", lab.prefix), format!("{}b{n}", lab.prefix));
+        lab.ip(&["link", "add", &a, "type", "veth", "peer", "name", &b]);
+        lab.ip(&["link", "set", &a, "netns", d]);
+        lab.ip(&["link", "set", &b, "netns", &r]);
+        lab.in_ns(
+            d,
+            &["ip", "addr", "add", &format!("10.123.{n}.1/24"), "dev", &a],
+        );
+        lab.in_ns(
+            &r,
+            &[
+                "ip",
+                "addr",
+                "add",
+                &format!("10.123.{n}.254/24"),
+                "dev",
+                &b,
+            ],
+        );
+        lab.in_ns(d, &["ip", "link", "set", &a, "up"]);
+        lab.in_ns(&r, &["ip", "link", "set", &b, "up"]);
+    }
+    let mut first = Fixture::new("announce-bgp-d1");
+    let mut second = Fixture::new("announce-bgp-d2");
+    let router_sock = lab.bird(
+        &r,
+        &first.dir,
+        "router",
+        "router id 10.123.1.254;\nprotocol device {}\n\
+         protocol bgp d1 { local 10.123.1.254 as 65000; neighbor 10.123.1.1 as 65001; ipv4 { import all; export none; }; }\n\
+         protocol bgp d2 { local 10.123.2.254 as 65000; neighbor 10.123.2.1 as 65002; ipv4 { import all; export none; }; }\n",
+    );
+    let mut backends = Vec::new();
+    for (n, (f, ns)) in [(&mut first, &d1), (&mut second, &d2)]
+        .into_iter()
+        .enumerate()
+    {
+        let n = n + 1;
+        let include = f.dir.join("routes.conf");
+        std::fs::write(
+            &include,
+            "protocol static keepmon4 { ipv4; }\nprotocol static keepmon6 { ipv6; }\n",
+        )
+        .expect("include");
+        let socket = lab.bird(
+            ns,
+            &f.dir,
+            "director",
+            &format!(
+                "router id 10.123.{n}.1;\nprotocol device {{}}\ninclude \"{}\";\n\
+                 protocol bgp r {{ local 10.123.{n}.1 as 6500{n}; neighbor 10.123.{n}.254 as 65000;\n\
+                 ipv4 {{ import none; export where proto = \"keepmon4\"; }}; }}\n",
+                include.display()
+            ),
+        );
+        let backend = TcpListener::bind("127.0.0.1:0").expect("backend");
+        let port = backend.local_addr().expect("addr").port();
+        backends.push(Some(backend));
+        let vip = TcpListener::bind("127.0.0.1:0")
+            .expect("vip probe")
+            .local_addr()
+            .expect("addr")
+            .port();
+        std::fs::write(
+            f.config(),
+            format!(
+                r#"
+[daemon]
+statedir = "state"
+
+[bgp]
+bird_include = "{include}"
+bird_socket = "{socket}"
+withdraw_drain = "1s"
+
+[hostgroups]
+backends = ["127.0.0.1"]
+
+[watch.backends.web]
+interval = "300ms"
+monitor = {{ type = "tcp", port = {port}, timeout = "1s" }}
+
+[virtual_servers.web]
+listen = "127.0.0.1:{vip}"
+scheduler = "mh"
+health = "backends:web"
+real_servers = [ {{ addr = "127.0.0.1:{port}" }} ]
+
+[announce.vip]
+prefix = "192.0.2.10/32"
+when = "quorum:web"
+"#,
+                include = include.display(),
+                socket = socket.display(),
+            ),
+        )
+        .expect("config");
+        f.start();
+    }
+    let paths = || birdc(&router_sock, &["show", "route", "192.0.2.10/32"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !(paths().contains("[d1 ") && paths().contains("[d2 ")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the router did not learn both paths:\n{}\n{}",
+            paths(),
+            birdc(&router_sock, &["show", "protocols"])
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Director 1 loses its only backend: its path goes, director 2's stays.
+    backends[0] = None;
+    first.wait_for(
+        |_| {
+            let p = paths();
+            !p.contains("[d1 ") && p.contains("[d2 ")
+        },
+        "the router keeps only director 2's path",
+    );
+
+    // A planned stop of director 2 withdraws its path before it exits.
+    let out = second.cli(&["stop"]);
+    assert!(out.status.success());
+    second.wait_exit();
+    let p = paths();
+    assert!(
+        !p.contains("[d2 "),
+        "director 2's path is gone at exit:\n{p}"
+    );
+    let log = std::fs::read_to_string(second.dir.join("daemon.log")).unwrap_or_default();
+    assert!(log.contains("routes withdrawn; draining"), "{log}");
+}
