@@ -21,6 +21,26 @@ use tokio::sync::watch;
 
 use crate::config::model::BgpSettings;
 
+/// How often `keepmon exabgp-api` asks the daemon what to announce.
+pub const EXABGP_POLL: Duration = Duration::from_millis(200);
+
+/// The ExaBGP API lines that take an API process from announcing `before`
+/// to announcing `after` (text encoder; `next-hop self`).
+pub fn exabgp_lines(before: &[String], after: &[String]) -> Vec<String> {
+    let mut lines: Vec<String> = before
+        .iter()
+        .filter(|p| !after.contains(p))
+        .map(|p| format!("withdraw route {p} next-hop self"))
+        .collect();
+    lines.extend(
+        after
+            .iter()
+            .filter(|p| !before.contains(p))
+            .map(|p| format!("announce route {p} next-hop self")),
+    );
+    lines
+}
+
 /// How long `birdc configure` may take.
 const BIRDC_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait between retries of a refused or unreachable BIRD.
@@ -197,6 +217,20 @@ mod tests {
             prefix: addr.parse().expect("address"),
             len: len.parse().expect("length"),
         }
+    }
+
+    #[test]
+    fn exabgp_lines_are_the_difference() {
+        let before = vec!["192.0.2.1/32".to_string(), "192.0.2.2/32".to_string()];
+        let after = vec!["192.0.2.2/32".to_string(), "2001:db8::1/128".to_string()];
+        assert_eq!(
+            exabgp_lines(&before, &after),
+            [
+                "withdraw route 192.0.2.1/32 next-hop self",
+                "announce route 2001:db8::1/128 next-hop self"
+            ]
+        );
+        assert!(exabgp_lines(&after, &after).is_empty());
     }
 
     #[test]

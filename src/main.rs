@@ -154,6 +154,11 @@ enum Command {
     /// Show the VRRP instances.
     #[command(subcommand)]
     Vrrp(VrrpCommand),
+    /// Run as ExaBGP's API process (`process keepmon { run keepmon
+    /// exabgp-api -c FILE; encoder text; }`): print `announce route` /
+    /// `withdraw route` lines as the daemon's announcements change; withdraw
+    /// everything when the daemon cannot be reached.
+    ExabgpApi,
     /// Print the version; --verbose adds the build and what this machine offers
     /// (Lua, IPVS, nftables, VRRP sockets).
     Version {
@@ -253,6 +258,7 @@ fn main() -> ExitCode {
         }
         Command::Lb(lb) => lb_command(path, format, lb),
         Command::Vrrp(VrrpCommand::Show { json }) => answer(path, format, Request::VrrpShow, *json),
+        Command::ExabgpApi => exabgp_api(path, format),
         Command::Version { verbose: false } => {
             println!("keepmon {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
@@ -512,10 +518,49 @@ fn answer(path: Option<&Path>, format: Option<Format>, request: Request, json: b
             print!("{}", render::vrrp_table(&instances));
             ExitCode::SUCCESS
         }
+        Ok(Response::Announcements { announcements }) => {
+            print!("{}", render::announce_table(&announcements));
+            ExitCode::SUCCESS
+        }
         Err(message) => {
             eprintln!("keepmon: {message}");
             ExitCode::from(3)
         }
+    }
+}
+
+/// ExaBGP's API process: poll the daemon's announcements and print the
+/// difference as ExaBGP text commands. Ends when ExaBGP closes our stdout.
+fn exabgp_api(path: Option<&Path>, format: Option<Format>) -> ExitCode {
+    use std::io::{Read as _, Write as _};
+    // ExaBGP writes to our stdin (acks, neighbor news); when it goes away,
+    // stdin ends: so do we, even if no change was ever printed.
+    std::thread::spawn(|| {
+        let mut sink = [0u8; 4096];
+        let mut stdin = std::io::stdin();
+        while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+        std::process::exit(0);
+    });
+    let mut announced: Vec<String> = Vec::new();
+    let mut out = std::io::stdout().lock();
+    loop {
+        let wanted: Vec<String> = match call(path, format, &Request::Announcements) {
+            Ok(Response::Announcements { announcements }) => announcements
+                .into_iter()
+                .filter(|a| a.wanted)
+                .map(|a| a.prefix)
+                .collect(),
+            // The daemon is gone or refuses: announce nothing rather than a
+            // VIP nobody serves.
+            _ => Vec::new(),
+        };
+        for line in keepmon::announce::exabgp_lines(&announced, &wanted) {
+            if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+                return ExitCode::SUCCESS;
+            }
+        }
+        announced = wanted;
+        std::thread::sleep(keepmon::announce::EXABGP_POLL);
     }
 }
 

@@ -317,13 +317,14 @@ fn birdc(socket: &Path, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
-/// Two directors, each with its own BIRD peering over BGP with a router
-/// (BIRD in a third namespace): both announce the VIP and the router has a
+/// Two directors, one announcing through its own BIRD and one through
+/// ExaBGP (`keepmon exabgp-api` as its API process), peering over BGP with a
+/// router (BIRD in a third namespace): both announce the VIP and the router has a
 /// path through each; a director whose backends fail withdraws its path;
 /// `keepmon stop` withdraws before the daemon exits. Everything stays in
 /// the namespaces the test creates (10.123.x.0/24 exists only there).
 #[test]
-fn two_directors_announce_over_bgp_and_a_failing_one_withdraws() {
+fn two_directors_announce_through_bird_and_exabgp_and_a_failing_one_withdraws() {
     let what = "route announcements over BGP";
     if !nix::unistd::geteuid().is_root() {
         common::not_run(&format!("{what}: needs root for network namespaces"));
@@ -331,6 +332,15 @@ fn two_directors_announce_over_bgp_and_a_failing_one_withdraws() {
     }
     if !have_bird() {
         common::not_run(&format!("{what}: needs BIRD 2 (Debian package bird2)"));
+        return;
+    }
+    let have_exabgp = Command::new("sh")
+        .args(["-c", "command -v exabgp"])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have_exabgp {
+        common::not_run(&format!("{what}: needs ExaBGP (Debian package exabgp)"));
         return;
     }
     let mut lab = Lab {
@@ -381,23 +391,63 @@ fn two_directors_announce_over_bgp_and_a_failing_one_withdraws() {
         .enumerate()
     {
         let n = n + 1;
-        let include = f.dir.join("routes.conf");
-        std::fs::write(
-            &include,
-            "protocol static keepmon4 { ipv4; }\nprotocol static keepmon6 { ipv6; }\n",
-        )
-        .expect("include");
-        let socket = lab.bird(
-            ns,
-            &f.dir,
-            "director",
-            &format!(
-                "router id 10.123.{n}.1;\nprotocol device {{}}\ninclude \"{}\";\n\
-                 protocol bgp r {{ local 10.123.{n}.1 as 6500{n}; neighbor 10.123.{n}.254 as 65000;\n\
-                 ipv4 {{ import none; export where proto = \"keepmon4\"; }}; }}\n",
-                include.display()
-            ),
-        );
+        // Director 1 speaks through BIRD, director 2 through ExaBGP with
+        // `keepmon exabgp-api` as its API process.
+        let bgp = if n == 1 {
+            let include = f.dir.join("routes.conf");
+            std::fs::write(
+                &include,
+                "protocol static keepmon4 { ipv4; }\nprotocol static keepmon6 { ipv6; }\n",
+            )
+            .expect("include");
+            let socket = lab.bird(
+                ns,
+                &f.dir,
+                "director",
+                &format!(
+                    "router id 10.123.{n}.1;\nprotocol device {{}}\ninclude \"{}\";\n\
+                     protocol bgp r {{ local 10.123.{n}.1 as 6500{n}; neighbor 10.123.{n}.254 as 65000;\n\
+                     ipv4 {{ import none; export where proto = \"keepmon4\"; }}; }}\n",
+                    include.display()
+                ),
+            );
+            format!(
+                "bird_include = \"{}\"\nbird_socket = \"{}\"\n",
+                include.display(),
+                socket.display()
+            )
+        } else {
+            let conf = f.dir.join("exabgp.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "process keepmon {{\n  run {} exabgp-api -c {};\n  encoder text;\n}}\n\
+                     neighbor 10.123.{n}.254 {{\n  router-id 10.123.{n}.1;\n  local-address 10.123.{n}.1;\n\
+                     local-as 6500{n};\n  peer-as 65000;\n  api {{ processes [ keepmon ]; }}\n}}\n",
+                    env!("CARGO_BIN_EXE_keepmon"),
+                    f.config().display()
+                ),
+            )
+            .expect("exabgp.conf");
+            let log = std::fs::File::create(f.dir.join("exabgp.log")).expect("log");
+            let child = Command::new("ip")
+                .args(["netns", "exec", ns, "env"])
+                .args([
+                    "exabgp.daemon.daemonize=false",
+                    "exabgp.daemon.user=root",
+                    "exabgp.daemon.drop=false",
+                    "exabgp.log.destination=stdout",
+                    "exabgp.api.ack=false",
+                    "exabgp",
+                ])
+                .arg(&conf)
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log)
+                .spawn()
+                .expect("start exabgp");
+            lab.birds.push(child);
+            "via = \"exabgp\"\n".to_string()
+        };
         let backend = TcpListener::bind("127.0.0.1:0").expect("backend");
         let port = backend.local_addr().expect("addr").port();
         backends.push(Some(backend));
@@ -414,9 +464,7 @@ fn two_directors_announce_over_bgp_and_a_failing_one_withdraws() {
 statedir = "state"
 
 [bgp]
-bird_include = "{include}"
-bird_socket = "{socket}"
-withdraw_drain = "1s"
+{bgp}withdraw_drain = "1s"
 
 [hostgroups]
 backends = ["127.0.0.1"]
@@ -435,8 +483,6 @@ real_servers = [ {{ addr = "127.0.0.1:{port}" }} ]
 prefix = "192.0.2.10/32"
 when = "quorum:web"
 "#,
-                include = include.display(),
-                socket = socket.display(),
             ),
         )
         .expect("config");

@@ -31,6 +31,9 @@ _keepmon() {
             keepmon,enable)
                 cmd="keepmon__subcmd__enable"
                 ;;
+            keepmon,exabgp-api)
+                cmd="keepmon__subcmd__exabgp__subcmd__api"
+                ;;
             keepmon,generate-docs)
                 cmd="keepmon__subcmd__generate__subcmd__docs"
                 ;;
@@ -81,6 +84,9 @@ _keepmon() {
                 ;;
             keepmon__subcmd__help,enable)
                 cmd="keepmon__subcmd__help__subcmd__enable"
+                ;;
+            keepmon__subcmd__help,exabgp-api)
+                cmd="keepmon__subcmd__help__subcmd__exabgp__subcmd__api"
                 ;;
             keepmon__subcmd__help,generate-docs)
                 cmd="keepmon__subcmd__help__subcmd__generate__subcmd__docs"
@@ -191,7 +197,7 @@ _keepmon() {
 
     case "${cmd}" in
         keepmon)
-            opts="-c -h -V --config --format --help --version check-config start stop status dump reload pause resume enable disable ack test lb vrrp version generate-docs help"
+            opts="-c -h -V --config --format --help --version check-config start stop status dump reload pause resume enable disable ack test lb vrrp exabgp-api version generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -346,6 +352,32 @@ _keepmon() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        keepmon__subcmd__exabgp__subcmd__api)
+            opts="-c -h --config --format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         keepmon__subcmd__generate__subcmd__docs)
             opts="-c -h --config --format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -373,7 +405,7 @@ _keepmon() {
             return 0
             ;;
         keepmon__subcmd__help)
-            opts="check-config start stop status dump reload pause resume enable disable ack test lb vrrp version generate-docs help"
+            opts="check-config start stop status dump reload pause resume enable disable ack test lb vrrp exabgp-api version generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -443,6 +475,20 @@ _keepmon() {
             return 0
             ;;
         keepmon__subcmd__help__subcmd__enable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        keepmon__subcmd__help__subcmd__exabgp__subcmd__api)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -778,9 +778,20 @@ impl Announcement {
     }
 }
 
+/// Which routing daemon carries the announcements.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RouteDaemon {
+    /// keepmon writes `bird_include` and runs `birdc configure`.
+    #[default]
+    Bird,
+    /// ExaBGP runs `keepmon exabgp-api` as its API process.
+    ExaBgp,
+}
+
 /// The routing daemon announcements go through.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BgpSettings {
+    pub via: RouteDaemon,
     /// BIRD 2: the file keepmon writes (the operator's bird.conf includes
     /// it and exports its `keepmon4`/`keepmon6` static protocols into BGP).
     pub bird_include: PathBuf,
@@ -796,6 +807,7 @@ pub struct BgpSettings {
 impl Default for BgpSettings {
     fn default() -> Self {
         BgpSettings {
+            via: RouteDaemon::Bird,
             bird_include: PathBuf::from("/etc/bird/keepmon.conf"),
             birdc: PathBuf::from("birdc"),
             bird_socket: None,

@@ -38,6 +38,8 @@ pub enum Request {
     },
     /// `keepmon vrrp show`
     VrrpShow,
+    /// The route announcements (what `keepmon exabgp-api` follows).
+    Announcements,
 }
 
 /// An operator's change to one real server.
@@ -87,6 +89,10 @@ pub enum Response {
     /// The VRRP instances (`keepmon vrrp show`).
     Vrrp {
         instances: Vec<VrrpDump>,
+    },
+    /// The route announcements.
+    Announcements {
+        announcements: Vec<AnnounceDump>,
     },
 }
 

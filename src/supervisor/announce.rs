@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::announce::{BirdWorker, Route};
 use crate::config::diff::ConfigDiff;
-use crate::config::model::{Announcement, BgpSettings, Config};
+use crate::config::model::{Announcement, BgpSettings, Config, RouteDaemon};
 use crate::config::when::Facts;
 use crate::control::proto::AnnounceDump;
 
@@ -38,7 +38,10 @@ impl AnnouncePart {
         }
         self.announcements = config.announce.clone();
         self.bgp = config.bgp.clone();
-        if self.worker.is_none() && !self.announcements.is_empty() {
+        if self.worker.is_none()
+            && !self.announcements.is_empty()
+            && self.bgp.via == RouteDaemon::Bird
+        {
             self.worker = Some(BirdWorker::start(self.bgp.clone()));
         }
     }
@@ -87,15 +90,20 @@ impl AnnouncePart {
                     prefix: a.prefix,
                     len: a.prefix_len,
                 };
+                let wanted = self.active.get(name).copied().unwrap_or(false);
                 AnnounceDump {
                     name: name.clone(),
                     prefix: a.prefix_text(),
                     when: a.when.to_string(),
-                    wanted: self.active.get(name).copied().unwrap_or(false),
-                    announced: applied
-                        .as_ref()
-                        .and_then(|x| x.routes.as_ref())
-                        .is_some_and(|routes| routes.contains(&route)),
+                    wanted,
+                    // ExaBGP's API process follows `wanted` itself.
+                    announced: match self.bgp.via {
+                        RouteDaemon::ExaBgp => wanted,
+                        RouteDaemon::Bird => applied
+                            .as_ref()
+                            .and_then(|x| x.routes.as_ref())
+                            .is_some_and(|routes| routes.contains(&route)),
+                    },
                     error: applied.as_ref().and_then(|x| x.error.clone()),
                 }
             })
@@ -106,12 +114,23 @@ impl AnnouncePart {
     /// (bounded) until BIRD has it, then keep the VIP and services up for
     /// `withdraw_drain` so the routers move the traffic away first.
     pub async fn withdraw_all(&mut self) {
-        let Some(worker) = &mut self.worker else {
-            return;
-        };
+        let had_routes = self.active.values().any(|a| *a);
         for active in self.active.values_mut() {
             *active = false;
         }
+        if self.bgp.via == RouteDaemon::ExaBgp {
+            if had_routes {
+                // `keepmon exabgp-api` polls every 200 ms: give it a beat to
+                // print the withdraws, then drain.
+                tokio::time::sleep(crate::announce::EXABGP_POLL * 2 + self.bgp.withdraw_drain)
+                    .await;
+                tracing::info!("routes withdrawn; draining before the services stop");
+            }
+            return;
+        }
+        let Some(worker) = &mut self.worker else {
+            return;
+        };
         worker.want(Vec::new(), &self.bgp);
         if worker
             .wait_applied(&[], std::time::Duration::from_secs(5))

@@ -26,6 +26,9 @@ impl Supervisor {
                 return;
             }
             Request::LbShow => self.lb_show(),
+            Request::Announcements => Response::Announcements {
+                announcements: self.announce.dumps(),
+            },
             Request::VrrpShow => {
                 let instances = self.vrrp.dumps();
                 if instances.is_empty() {

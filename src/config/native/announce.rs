@@ -5,12 +5,13 @@ use std::net::IpAddr;
 use serde::Deserialize;
 
 use super::cursor::{Dur, KeyPath, Reader, Text};
-use crate::config::model::{Announcement, BgpSettings, Origin};
+use crate::config::model::{Announcement, BgpSettings, Origin, RouteDaemon};
 use crate::config::when::When;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawBgp {
+    via: Option<Text>,
     bird_include: Option<Text>,
     birdc: Option<Text>,
     bird_socket: Option<Text>,
@@ -28,6 +29,13 @@ impl Reader<'_> {
     pub(super) fn bgp(&mut self, raw: RawBgp) -> BgpSettings {
         let p = KeyPath::new("bgp");
         let mut bgp = BgpSettings::default();
+        if let Some(via) = &raw.via {
+            match via.get_ref().to_ascii_lowercase().as_str() {
+                "bird" => bgp.via = RouteDaemon::Bird,
+                "exabgp" => bgp.via = RouteDaemon::ExaBgp,
+                _ => self.unknown_word(via, &p.key("via"), "routing daemon", &["bird", "exabgp"]),
+            }
+        }
         if let Some(path) = self.path(raw.bird_include.as_ref(), &p.key("bird_include")) {
             bgp.bird_include = path;
         }
