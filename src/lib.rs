@@ -39,3 +39,4 @@ pub mod supervisor;
 pub mod systemd;
 pub mod traptimer;
 pub mod vrrp;
+pub mod web;

@@ -71,10 +71,12 @@ mod testing;
 mod virtual_servers;
 mod vrrp;
 mod watch;
+mod web;
 
 use self::cursor::{KeyPath, Reader};
 use self::daemon::{RawDaemon, RawLua, RawMail, RawMetrics, RawMonProtocol};
 use self::messages::lowercase_first;
+use self::web::RawWeb;
 
 /// Parse native TOML config text. The model comes back whenever the TOML
 /// itself parses (even with errors, so that the cross-reference validator can
@@ -104,6 +106,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "daemon",
     "mon_protocol",
     "metrics",
+    "web",
     "lua",
     "mail",
     "hostgroups",
@@ -125,6 +128,9 @@ impl Reader<'_> {
         }
         if let Some(raw) = self.read_section::<RawMetrics>(root, "metrics") {
             settings.metrics_listener = self.required_listen(raw.listen, "metrics", root);
+        }
+        if let Some(raw) = self.read_section::<RawWeb>(root, "web") {
+            self.web(raw, &mut settings, root);
         }
         if let Some(raw) = self.read_section::<RawLua>(root, "lua") {
             self.lua(raw, &mut settings);
