@@ -27,6 +27,7 @@ use crate::scheduler::Clock;
 use crate::service::Now;
 use crate::state::{self, Persisted};
 use crate::vrrp::instance::Transition;
+use crate::web::server::WebCall;
 
 mod alerts;
 mod cli;
@@ -38,12 +39,14 @@ mod ops;
 mod results;
 mod services;
 mod vrrp;
+mod web;
 
 use lb::LoadBalancing;
 use mail::MailPart;
 use mon::MonListener;
 use services::Services;
 use vrrp::{TrackInputs, VrrpPart};
+use web::WebPart;
 
 /// How the daemon was asked to start.
 #[derive(Clone, Debug)]
@@ -86,6 +89,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let (call_tx, call_rx) = mpsc::channel::<ControlCall>(64);
     let (mon_tx, mon_rx) = mpsc::channel::<MonCall>(64);
+    let (web_tx, web_rx) = mpsc::channel::<WebCall>(64);
     let (event_tx, event_rx) = mpsc::channel::<Event>(1024);
     let (vrrp_tx, vrrp_rx) = mpsc::unbounded_channel::<Transition>();
     let (metrics_tx, metrics_rx) = tokio::sync::watch::channel(String::new());
@@ -106,6 +110,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         Channels {
             events: event_tx,
             mon_calls: mon_tx,
+            web_calls: web_tx,
             vrrp: vrrp_tx,
         },
         shutdown.clone(),
@@ -130,6 +135,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         .event_loop(Inputs {
             calls: call_rx,
             mon_calls: mon_rx,
+            web_calls: web_rx,
             events: event_rx,
             vrrp: vrrp_rx,
         })
@@ -171,6 +177,7 @@ enum Event {
 struct Channels {
     events: mpsc::Sender<Event>,
     mon_calls: mpsc::Sender<MonCall>,
+    web_calls: mpsc::Sender<WebCall>,
     vrrp: mpsc::UnboundedSender<Transition>,
 }
 
@@ -178,6 +185,7 @@ struct Channels {
 struct Inputs {
     calls: mpsc::Receiver<ControlCall>,
     mon_calls: mpsc::Receiver<MonCall>,
+    web_calls: mpsc::Receiver<WebCall>,
     events: mpsc::Receiver<Event>,
     vrrp: mpsc::UnboundedReceiver<Transition>,
 }
@@ -194,6 +202,7 @@ struct Supervisor {
     mail: MailPart,
     vrrp: VrrpPart,
     mon: MonListener,
+    web: WebPart,
     /// State file, downtime log and historic file writes, off the loop.
     writer: state::Writer,
     events: mpsc::Sender<Event>,
@@ -222,6 +231,7 @@ impl Supervisor {
             mail: MailPart::new(),
             vrrp: VrrpPart::new(channels.vrrp),
             mon: MonListener::new(channels.mon_calls, shutdown.clone()),
+            web: WebPart::new(channels.web_calls, shutdown.clone()),
             writer: state::Writer::start(),
             events: channels.events,
             tracker: TaskTracker::new(),
@@ -246,6 +256,7 @@ impl Supervisor {
             .reconfigure(config, &diff, &self.tracker, &self.shutdown);
         self.vrrp.reconfigure(config, &diff);
         self.mon.reconfigure(config, &diff);
+        self.web.reconfigure(config, &diff);
         self.track_vrrp();
         diff
     }
@@ -308,6 +319,7 @@ impl Supervisor {
                         return Ok(());
                     }
                 }
+                Some(call) = inputs.web_calls.recv() => self.on_web_call(call),
                 _ = sigterm.recv() => { tracing::info!("SIGTERM"); return Ok(()); }
                 _ = sigint.recv() => { tracing::info!("SIGINT"); return Ok(()); }
                 _ = sighup.recv() => {
@@ -323,6 +335,7 @@ impl Supervisor {
                         self.save_state();
                     }
                     self.publish_metrics();
+                    self.web_observe();
                     crate::systemd::notify_status(&crate::systemd::status_line(&self.status()));
                 }
                 _ = watchdog.due() => watchdog.ping(&crate::systemd::status_line(&self.status())),
@@ -340,7 +353,14 @@ impl Supervisor {
                 key,
                 generation,
                 output,
-            } => self.on_monitor_done(&key, generation, output),
+            } => {
+                let (up, duration) = (output.success(), output.duration);
+                self.on_monitor_done(&key, generation, output);
+                if let Some(slot) = self.services.slots.get(&key) {
+                    let key = format!("{}/{}", slot.group, slot.service);
+                    self.web.record(&key, web::sample(unix_now(), up, duration));
+                }
+            }
             Event::AlertDone {
                 group,
                 service,

@@ -60,6 +60,7 @@ fn config(dir: &Path, extra: &str) -> Config {
 fn supervisor(config: Config) -> Supervisor {
     let (events, _) = mpsc::channel(16);
     let (mon_calls, _) = mpsc::channel(16);
+    let (web_calls, _) = mpsc::channel(16);
     let (vrrp, _) = mpsc::unbounded_channel();
     let mut s = Supervisor::new(
         Options {
@@ -72,6 +73,7 @@ fn supervisor(config: Config) -> Supervisor {
         Channels {
             events,
             mon_calls,
+            web_calls,
             vrrp,
         },
         CancellationToken::new(),

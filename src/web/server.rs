@@ -87,6 +87,7 @@ pub async fn serve(
                 async move { Ok::<_, Infallible>(handle(request, peer, &settings, &calls).await) }
             });
             let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(30))
                 .serve_connection(TokioIo::new(stream), service);
             tokio::select! {

@@ -375,6 +375,10 @@ mod tests {
             config.settings.metrics_listener,
             Some("127.0.0.1:9583".parse().unwrap())
         );
+        assert_eq!(
+            config.settings.web.listen,
+            Some("127.0.0.1:9584".parse().unwrap())
+        );
         // One virtual service on the built-in proxy, in front of keepmon's
         // own metrics page; no VRRP (it needs root).
         let demo = &config.virtual_servers["demo"];
