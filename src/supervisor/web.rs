@@ -131,8 +131,10 @@ impl Supervisor {
                 user,
                 reply,
             } => {
-                let answer = web_operation(action, &user)
-                    .and_then(|op| self.execute(op).map_err(|e| WebError::refused(e.to_string())));
+                let answer = web_operation(action, &user).and_then(|op| {
+                    self.execute(op)
+                        .map_err(|e| WebError::refused(e.to_string()))
+                });
                 self.reply_when_saved(reply, answer);
             }
         }
@@ -155,10 +157,7 @@ impl Supervisor {
         }
         for vs in &self.lb.table.report(None).services {
             for rs in &vs.real_servers {
-                let state = format!(
-                    "{:?} {} {}",
-                    rs.health, rs.admin, rs.in_dataplane
-                );
+                let state = format!("{:?} {} {}", rs.health, rs.admin, rs.in_dataplane);
                 states.push((
                     format!("lb {} {}", vs.name, rs.addr),
                     state,

@@ -40,7 +40,13 @@ fn status(view: &View) -> Value {
 /// The services, failing first, each with `since` and `ack_time`.
 fn services(view: &View) -> Vec<Value> {
     let mut rows: Vec<&crate::control::proto::ServiceDump> = view.dump.services.iter().collect();
-    rows.sort_by_key(|s| (!super::html::is_failing(s), s.group.as_str(), s.service.as_str()));
+    rows.sort_by_key(|s| {
+        (
+            !super::html::is_failing(s),
+            s.group.as_str(),
+            s.service.as_str(),
+        )
+    });
     rows.into_iter()
         .map(|s| {
             let mut value = serde_json::to_value(s).unwrap_or(Value::Null);

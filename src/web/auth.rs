@@ -11,7 +11,9 @@ use ring::digest;
 
 /// `Authorization: Basic …` → (user, password).
 pub fn basic_credentials(header: &str) -> Option<(String, String)> {
-    let encoded = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic "))?;
+    let encoded = header
+        .strip_prefix("Basic ")
+        .or_else(|| header.strip_prefix("basic "))?;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .ok()?;
@@ -108,8 +110,9 @@ mod tests {
     fn tokens_are_looked_up_by_hash() {
         let hash = token_hash("let-me-in");
         assert_eq!(hash.len(), 64);
-        let (tokens, problems) =
-            parse_tokens(&format!("# ops\nrobot {hash}\nbroken line here\nshort abc\n"));
+        let (tokens, problems) = parse_tokens(&format!(
+            "# ops\nrobot {hash}\nbroken line here\nshort abc\n"
+        ));
         assert_eq!(
             problems,
             [
@@ -119,7 +122,11 @@ mod tests {
         );
         assert_eq!(token_user(&tokens, "let-me-in"), Some("robot"));
         assert_eq!(token_user(&tokens, "let-me-out"), None);
-        assert_eq!(token_user(&tokens, &hash), None, "the hash is not the token");
+        assert_eq!(
+            token_user(&tokens, &hash),
+            None,
+            "the hash is not the token"
+        );
     }
 
     #[test]

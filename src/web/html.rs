@@ -88,7 +88,11 @@ pub fn service_page(view: &View, group: &str, service: &str) -> Option<String> {
                 &key_back(group, service),
                 if h.disabled { "enable" } else { "disable" },
                 &[("host", &h.host)],
-                if h.disabled { "enable host" } else { "disable host" },
+                if h.disabled {
+                    "enable host"
+                } else {
+                    "disable host"
+                },
                 "",
             )
         );
@@ -341,7 +345,11 @@ fn rs_row(out: &mut String, view: &View, vs: &ServiceReport, rs: &RealReport) {
             format!("{}{millis}", esc(&reason))
         })
         .unwrap_or_default();
-    let row_class = if rs.health == Health::Down { "failing" } else { "" };
+    let row_class = if rs.health == Health::Down {
+        "failing"
+    } else {
+        ""
+    };
     let _ = write!(
         out,
         "<tr class=\"{row_class}\"><td>{} <small>{}</small></td><td><span class=\"b {class}\">{word}</span></td>\
@@ -350,7 +358,8 @@ fn rs_row(out: &mut String, view: &View, vs: &ServiceReport, rs: &RealReport) {
         rs.addr,
         esc(&rs.host),
         esc(&rs.admin),
-        rs.effective_weight.map_or("–".to_string(), |w| w.to_string()),
+        rs.effective_weight
+            .map_or("–".to_string(), |w| w.to_string()),
         rs.weight,
         conns.active,
         conns.inactive,
@@ -444,8 +453,10 @@ fn mail_section(out: &mut String, view: &View) {
         esc(&m.route),
         if m.pending > 0 { "warn" } else { "" },
         m.pending,
-        m.oldest_pending
-            .map_or(String::new(), |t| format!(" (oldest {})", ago(view.now, Some(t)))),
+        m.oldest_pending.map_or(String::new(), |t| format!(
+            " (oldest {})",
+            ago(view.now, Some(t))
+        )),
         m.delivered,
         if m.dead_total > 0 { "bad" } else { "" },
         m.dead_total,
@@ -454,7 +465,9 @@ fn mail_section(out: &mut String, view: &View) {
             .map_or(String::new(), |e| format!(" · last error: {}", esc(e)))
     );
     if !m.dead_letters.is_empty() {
-        out.push_str("<table><tr><th>died</th><th>about</th><th>to</th><th>subject</th><th>reason</th></tr>");
+        out.push_str(
+            "<table><tr><th>died</th><th>about</th><th>to</th><th>subject</th><th>reason</th></tr>",
+        );
         for d in &m.dead_letters {
             let _ = write!(
                 out,
@@ -558,8 +571,9 @@ fn next_check(s: &ServiceDump) -> String {
     if s.running {
         return "running".into();
     }
-    s.next_run_in
-        .map_or("–".into(), |secs| format!("in {}", duration(secs.round() as i64)))
+    s.next_run_in.map_or("–".into(), |secs| {
+        format!("in {}", duration(secs.round() as i64))
+    })
 }
 
 /// "3m ago" (or "–").
@@ -689,7 +703,10 @@ mod tests {
 
     #[test]
     fn text_is_escaped_and_sizes_read_well() {
-        assert_eq!(esc("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            esc("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
         assert_eq!(bytes(999), "999 B");
         assert_eq!(bytes(1_500_000), "1.5 MB");
         assert_eq!(duration(59), "59s");

@@ -65,7 +65,10 @@ pub struct Sample {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
     MainPage,
-    ServicePage { group: String, service: String },
+    ServicePage {
+        group: String,
+        service: String,
+    },
     /// A form posted from a page (basic auth and a CSRF token).
     PageAction,
     Api(ApiGet),
@@ -187,7 +190,8 @@ impl Action {
 
     /// Parse a JSON operation (the API's body).
     pub fn from_json(body: &[u8]) -> Result<Action, WebError> {
-        serde_json::from_slice(body).map_err(|e| WebError::bad_request(format!("bad operation: {e}")))
+        serde_json::from_slice(body)
+            .map_err(|e| WebError::bad_request(format!("bad operation: {e}")))
     }
 
     /// Parse a page form's fields (`op` and the action's fields; empty
@@ -376,13 +380,23 @@ mod tests {
             Action::from_json(br#"{"op":"ack","group":"web","service":"http","comment":"on it!"}"#),
             Ok(ack)
         );
-        let lb = parse_form("op=lb&virtual_service=www&real_server=10.0.0.1:80&change=weight&weight=7");
+        let lb =
+            parse_form("op=lb&virtual_service=www&real_server=10.0.0.1:80&change=weight&weight=7");
         let Ok(Action::Lb { change, weight, .. }) = Action::from_form(&lb) else {
             panic!("{lb:?}");
         };
-        assert_eq!(lb_change(&change, weight), Ok(LbChange::Weight { weight: 7 }));
-        assert_eq!(lb_change("weight", None).map_err(|e| e.code), Err("bad_request"));
-        assert_eq!(lb_change("boom", None).map_err(|e| e.code), Err("bad_request"));
+        assert_eq!(
+            lb_change(&change, weight),
+            Ok(LbChange::Weight { weight: 7 })
+        );
+        assert_eq!(
+            lb_change("weight", None).map_err(|e| e.code),
+            Err("bad_request")
+        );
+        assert_eq!(
+            lb_change("boom", None).map_err(|e| e.code),
+            Err("bad_request")
+        );
         let disable = Action::from_form(&parse_form("op=disable&host=db1")).unwrap();
         let Action::Disable { target } = &disable else {
             panic!("{disable:?}")

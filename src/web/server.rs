@@ -261,9 +261,8 @@ async fn login(
 /// `/api/v1/events`: state changes as Server-Sent Events.
 fn events(settings: &ServerSettings) -> Response<Body> {
     let receiver = settings.events.subscribe();
-    let stream = futures_util::stream::unfold(
-        (receiver, true),
-        |(mut receiver, first)| async move {
+    let stream =
+        futures_util::stream::unfold((receiver, true), |(mut receiver, first)| async move {
             if first {
                 return Some((
                     Ok(Frame::data(Bytes::from_static(b": keepmon events\n\n"))),
@@ -290,8 +289,7 @@ fn events(settings: &ServerSettings) -> Response<Body> {
                     }
                 }
             }
-        },
-    );
+        });
     Response::builder()
         .header(CONTENT_TYPE, "text/event-stream")
         .header(CACHE_CONTROL, "no-store")

@@ -47,7 +47,9 @@ mod tests {
             ),
             (
                 "[web]\nlisten = \"nowhere\"\n",
-                &["2:10: error: web.listen: \"nowhere\" is not an IP address (names are not resolved here)"],
+                &[
+                    "2:10: error: web.listen: \"nowhere\" is not an IP address (names are not resolved here)",
+                ],
             ),
             (
                 "[web]\nlisten = \"127.0.0.1:1\"\nport = 3\n",
