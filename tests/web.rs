@@ -28,6 +28,7 @@ fn start(name: &str) -> Web {
     let up = TcpListener::bind("127.0.0.1:0").expect("bind");
     let up_port = up.local_addr().expect("addr").port();
     let port = closed_port();
+    let down_port = closed_port();
     let hash = pwhash::sha512_crypt::hash("secret").expect("hash");
     std::fs::write(
         f.dir.join("monusers.cf"),
@@ -42,10 +43,14 @@ fn start(name: &str) -> Web {
     .expect("tokens");
     f.write_config(
         up_port,
-        closed_port(),
+        down_port,
         &format!(
             "[web]\nlisten = \"127.0.0.1:{port}\"\ntokens_file = \"tokens\"\n\n\
-             [mon_protocol]\nlisten = \"127.0.0.1:{}\"\nauthfile = \"auth.cf\"\nuserfile = \"monusers.cf\"\nauthtype = [\"userfile\"]\n",
+             [mon_protocol]\nlisten = \"127.0.0.1:{}\"\nauthfile = \"auth.cf\"\nuserfile = \"monusers.cf\"\nauthtype = [\"userfile\"]\n\n\
+             [virtual_servers.www]\nlisten = \"127.0.0.1:{}\"\nhealth = \"local:up\"\nreal_servers = [{{ addr = \"127.0.0.1:{up_port}\" }}]\n\n\
+             [virtual_servers.api]\nlisten = \"127.0.0.1:{}\"\nhealth = \"local:down\"\nreal_servers = [{{ addr = \"127.0.0.1:{down_port}\" }}]\n",
+            closed_port(),
+            closed_port(),
             closed_port()
         ),
     );
@@ -94,6 +99,15 @@ fn get_json(port: u16, path: &str) -> Value {
     let (status, _, body) = http(port, "GET", path, &[], "");
     assert_eq!(status, 200, "{path}: {body}");
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+}
+
+impl Web {
+    fn up_port(&self) -> u16 {
+        self.up
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map_or(0, |a| a.port())
+    }
 }
 
 fn basic(user: &str, password: &str) -> String {
@@ -390,12 +404,25 @@ fn actions_need_the_token_a_login_and_the_right() {
         serde_json::from_str::<Value>(&body).expect("JSON")["message"],
         "service local/up enabled"
     );
+    let drain =
+        r#"{"op":"lb","virtual_service":"www","real_server":"127.0.0.1:PORT","change":"drain"}"#
+            .replace("PORT", &w.up_port().to_string());
+    let (status, _, body) = http(
+        w.port,
+        "POST",
+        "/api/v1/ops",
+        &[json, ("Authorization", &ann)],
+        &drain,
+    );
+    assert_eq!(status, 200, "{body}");
+    let lb = get_json(w.port, "/api/v1/lb");
+    let www = lb["services"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == "www"))
+        .expect("www");
+    assert_eq!(www["real_servers"][0]["admin"], "drain", "{www}");
     for (body, code, error) in [
-        (
-            r#"{"op":"lb","virtual_service":"x","real_server":"1.2.3.4:80","change":"drain"}"#,
-            403,
-            "forbidden",
-        ),
+        (drain.as_str(), 403, "forbidden"),
         (
             r#"{"op":"ack","group":"local","service":"nothing"}"#,
             409,

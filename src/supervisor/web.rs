@@ -267,7 +267,7 @@ pub(super) fn sample(now: i64, up: bool, duration: Duration) -> Sample {
     Sample {
         time: now,
         up,
-        millis: u32::try_from(duration.as_millis()).unwrap_or(u32::MAX),
+        micros: u32::try_from(duration.as_micros()).unwrap_or(u32::MAX),
     }
 }
 

@@ -287,7 +287,7 @@ fn vs_rows(out: &mut String, view: &View, vs: &ServiceReport) {
     let _ = write!(
         out,
         "<tbody><tr class=\"vs {}\"><th colspan=\"12\">{} <small>{} {} · {} · {}</small> \
-         <span class=\"b {}\">quorum {} of {} · live weight {}</span> {} up of {}{}</th></tr>",
+         <span class=\"b {}\">quorum {} · needs {} · live weight {}</span> {} of {} real servers up{}</th></tr>",
         if vs.quorum_up { "ok" } else { "failing" },
         esc(&vs.name),
         vs.protocol,
@@ -295,8 +295,8 @@ fn vs_rows(out: &mut String, view: &View, vs: &ServiceReport) {
         esc(&vs.scheduler),
         esc(&vs.dataplane),
         if vs.quorum_up { "up" } else { "down" },
+        if vs.quorum_up { "up" } else { "lost" },
         vs.quorum,
-        vs.real_servers.len(),
         vs.live_weight,
         up,
         vs.real_servers.len(),
@@ -341,7 +341,7 @@ fn rs_row(out: &mut String, view: &View, vs: &ServiceReport, rs: &RealReport) {
                 .extra
                 .get(&format!("{}/{}", d.group, d.service))
                 .and_then(|e| e.samples.last())
-                .map_or(String::new(), |s| format!(" · {} ms", s.millis));
+                .map_or(String::new(), |s| format!(" · {}", ms(s.micros)));
             format!("{}{millis}", esc(&reason))
         })
         .unwrap_or_default();
@@ -354,7 +354,7 @@ fn rs_row(out: &mut String, view: &View, vs: &ServiceReport, rs: &RealReport) {
         out,
         "<tr class=\"{row_class}\"><td>{} <small>{}</small></td><td><span class=\"b {class}\">{word}</span></td>\
          <td>{}</td><td class=\"n\">{} <small>/ {}</small></td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-         <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>",
+         <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"acts\">",
         rs.addr,
         esc(&rs.host),
         esc(&rs.admin),
@@ -529,14 +529,15 @@ fn chart(out: &mut String, samples: &[super::Sample]) {
     let first = samples[0].time;
     let last = samples[samples.len() - 1].time.max(first + 1);
     let span = (last - first) as f64;
-    let max = samples.iter().map(|s| s.millis).max().unwrap_or(1).max(1) as f64;
+    let top = samples.iter().map(|s| s.micros).max().unwrap_or(1).max(1);
+    let max = f64::from(top);
     let x = |t: i64| 40.0 + (t - first) as f64 / span * (w - 50.0);
     let y = |m: u32| h - 20.0 - f64::from(m) / max * (h - 35.0);
     let _ = write!(
         out,
-        "<svg class=\"chart\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\" aria-label=\"check latency\">\
+        "<svg class=\"chart\" viewBox=\"0 0 {w} {h}\" width=\"100%\" role=\"img\" aria-label=\"check latency\">\
          <line x1=\"40\" y1=\"{0}\" x2=\"{1}\" y2=\"{0}\" class=\"axis\"/>\
-         <text x=\"2\" y=\"20\">{max} ms</text><text x=\"2\" y=\"{0}\">0</text>\
+         <text x=\"2\" y=\"12\">{6}</text><text x=\"2\" y=\"{0}\">0</text>\
          <text x=\"40\" y=\"{2}\">{3}</text><text x=\"{4}\" y=\"{2}\" text-anchor=\"end\">{5}</text>",
         h - 20.0,
         w - 10.0,
@@ -544,6 +545,7 @@ fn chart(out: &mut String, samples: &[super::Sample]) {
         clock(Some(first)),
         w - 10.0,
         clock(Some(last)),
+        ms(top),
     );
     for s in samples.iter().filter(|s| !s.up) {
         let _ = write!(
@@ -555,7 +557,7 @@ fn chart(out: &mut String, samples: &[super::Sample]) {
     }
     let points: Vec<String> = samples
         .iter()
-        .map(|s| format!("{:.1},{:.1}", x(s.time), y(s.millis)))
+        .map(|s| format!("{:.1},{:.1}", x(s.time), y(s.micros)))
         .collect();
     let _ = write!(
         out,
@@ -563,8 +565,17 @@ fn chart(out: &mut String, samples: &[super::Sample]) {
         points.join(" "),
         samples.len(),
         samples.iter().filter(|s| !s.up).count(),
-        samples[samples.len() - 1].millis
+        ms(samples[samples.len() - 1].micros)
     );
+}
+
+/// Microseconds as milliseconds for people.
+fn ms(micros: u32) -> String {
+    if micros >= 10_000 {
+        format!("{} ms", micros / 1000)
+    } else {
+        format!("{:.2} ms", f64::from(micros) / 1000.0)
+    }
 }
 
 fn next_check(s: &ServiceDump) -> String {
@@ -665,7 +676,7 @@ const STYLE: &str = "\
 header{position:sticky;top:0;z-index:2;background:#1f2933;color:#fff;padding:8px 16px;display:flex;flex-wrap:wrap;align-items:baseline;gap:16px}\
 header h1{margin:0;font-size:18px}header h1 a{color:#fff;text-decoration:none}header h1 span{font-weight:400;opacity:.8}\
 .facts{display:flex;flex-wrap:wrap;gap:12px;align-items:baseline}.facts>span{opacity:.95}\
-.facts .bad{background:var(--bad);padding:1px 8px;border-radius:10px;font-weight:600}.facts .good{background:var(--ok);padding:1px 8px;border-radius:10px}\
+.facts .bad{background:var(--bad);color:#fff;padding:1px 8px;border-radius:10px;font-weight:600}.facts .good{background:var(--ok);padding:1px 8px;border-radius:10px}\
 #updated{opacity:.6;font-size:12px}#updated.lost{opacity:1;color:#ffb4ab;font-weight:600}\
 section{margin:12px 16px;background:#fff;border:1px solid var(--line);border-radius:6px;padding:8px 12px;overflow-x:auto}\
 h2{font-size:14px;margin:2px 0 8px;text-transform:uppercase;letter-spacing:.04em;color:#57606a}h2 a{color:inherit}\
@@ -681,10 +692,10 @@ tr.vs th{background:#eef1f4;color:#1f2328;font-size:13px;padding-top:6px}tr.vs.f
 .h.down{background:var(--bad);color:#fff}.h.off{background:#eee;color:var(--off);text-decoration:line-through}\
 .vr{padding:1px 8px;border-radius:10px;background:#57606a;color:#fff}.vr.master{background:var(--ok)}.vr.backup{background:#0b61a4}.vr.fault{background:var(--bad)}\
 .warn{color:var(--warn)}.bad{color:var(--bad)}\
-form.act{display:inline-flex;gap:3px;margin:0 4px 0 0}form.act input{font:inherit;padding:0 4px}\
+td.acts{white-space:nowrap}form.act{display:inline-flex;gap:3px;margin:0 4px 0 0}form.act input{font:inherit;padding:0 4px}\
 button{font:inherit;font-size:12px;padding:0 8px;border:1px solid #8c959f;border-radius:4px;background:#fff;cursor:pointer}button:hover{background:#eef1f4}\
 table.kv th{width:140px}pre{margin:0;white-space:pre-wrap}table.log td{font-family:ui-monospace,monospace;font-size:12px}td.t{white-space:nowrap;width:160px}\
-.chart text{font-size:11px;fill:#57606a}.chart .axis{stroke:#8c959f}.chart .lat{fill:none;stroke:#0b61a4;stroke-width:1.5}.chart .down{fill:var(--bad);opacity:.5}\
+.chart{max-width:1100px}.chart text{font-size:11px;fill:#57606a}.chart .axis{stroke:#8c959f}.chart .lat{fill:none;stroke:#0b61a4;stroke-width:1.5}.chart .down{fill:var(--bad);opacity:.5}\
 .actions{display:flex;gap:8px}";
 
 /// Refresh the page in place; skipped while the operator types in a form.

@@ -57,8 +57,8 @@ pub struct ServiceExtra {
 pub struct Sample {
     pub time: i64,
     pub up: bool,
-    /// How long the check ran.
-    pub millis: u32,
+    /// How long the check ran, in microseconds (saturating).
+    pub micros: u32,
 }
 
 /// What a request asks for.
