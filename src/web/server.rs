@@ -110,12 +110,14 @@ async fn handle(
 ) -> Response<Body> {
     let route = super::route(request.method().as_str(), request.uri().path());
     let result = match route {
-        Route::MainPage => view(calls).await.map(|v| page(html::main_page(&v))),
-        Route::ServicePage { group, service } => view(calls).await.and_then(|v| {
-            html::service_page(&v, &group, &service)
-                .map(page)
-                .ok_or_else(|| WebError::not_found(format!("no service \"{group}/{service}\"")))
-        }),
+        Route::MainPage => timed(calls, |v| Ok(html::main_page(v))).await,
+        Route::ServicePage { group, service } => {
+            timed(calls, |v| {
+                html::service_page(v, &group, &service)
+                    .ok_or_else(|| WebError::not_found(format!("no service \"{group}/{service}\"")))
+            })
+            .await
+        }
         Route::Api(which) => view(calls)
             .await
             .map(|v| json(StatusCode::OK, &api::document(&v, which))),
@@ -295,6 +297,29 @@ fn events(settings: &ServerSettings) -> Response<Body> {
         .header(CACHE_CONTROL, "no-store")
         .body(StreamBody::new(stream).boxed())
         .unwrap_or_else(|_| error_response(&WebError::bad_request("bad stream")))
+}
+
+/// A page, with how long the supervisor took to gather the view and the
+/// page took to render in a `Server-Timing` header (ms).
+async fn timed(
+    calls: &mpsc::Sender<WebCall>,
+    render: impl FnOnce(&View) -> Result<String, WebError>,
+) -> Result<Response<Body>, WebError> {
+    let asked = std::time::Instant::now();
+    let v = view(calls).await?;
+    let gathered = std::time::Instant::now();
+    let text = render(&v)?;
+    let rendered = gathered.elapsed();
+    let mut response = page(text);
+    let timing = format!(
+        "view;dur={:.2}, render;dur={:.2}",
+        (gathered - asked).as_secs_f64() * 1000.0,
+        rendered.as_secs_f64() * 1000.0
+    );
+    if let Ok(value) = timing.parse() {
+        response.headers_mut().insert("server-timing", value);
+    }
+    Ok(response)
 }
 
 async fn view(calls: &mpsc::Sender<WebCall>) -> Result<View, WebError> {
