@@ -421,6 +421,9 @@ impl Supervisor {
             return;
         };
         let backends = self.lb.stats();
+        let lb = self.lb.report();
+        let vrrp = self.vrrp.dumps();
+        let mail = self.mail.dump();
         let text = crate::metrics::render_page(
             self.services
                 .slots
@@ -438,6 +441,12 @@ impl Supervisor {
                 lags: &self.services.lags,
                 checks: self.services.checks,
                 backends: &backends,
+                lb: &lb,
+                vrrp: &vrrp,
+                mail: &mail,
+                check_durations: &self.web.durations,
+                web_requests: self.web.counters.requests(),
+                web_connections: self.web.counters.connections(),
             },
         );
         tx.send_replace(text);

@@ -12,8 +12,9 @@ use super::Supervisor;
 use super::ops::Operation;
 use crate::config::diff::ConfigDiff;
 use crate::config::model::Config;
+use crate::metrics::Histogram;
 use crate::service::AlertKind;
-use crate::web::server::{self, ServerSettings, WebCall};
+use crate::web::server::{self, ServerSettings, WebCall, WebCounters};
 use crate::web::{Action, SAMPLES_KEPT, Sample, ServiceExtra, View, WebError, lb_change};
 
 /// Events kept for slow `/api/v1/events` readers before they lag.
@@ -32,6 +33,10 @@ pub(super) struct WebPart {
     events: broadcast::Sender<String>,
     /// What the last look saw, to tell changes (events, "since").
     seen: BTreeMap<String, (String, i64)>,
+    /// Check durations per service since start, for the metrics page.
+    pub durations: BTreeMap<String, Histogram>,
+    /// The listener's request and connection counts.
+    pub counters: Arc<WebCounters>,
 }
 
 impl WebPart {
@@ -45,6 +50,8 @@ impl WebPart {
             samples: BTreeMap::new(),
             events,
             seen: BTreeMap::new(),
+            durations: BTreeMap::new(),
+            counters: Arc::default(),
         }
     }
 
@@ -53,14 +60,16 @@ impl WebPart {
     /// socket stays; a moved address needs a restart. Samples of removed
     /// services are dropped.
     pub fn reconfigure(&mut self, config: &Config, _diff: &ConfigDiff) {
-        self.samples.retain(|key, _| {
+        let configured = |key: &String| {
             key.split_once('/').is_some_and(|(g, s)| {
                 config
                     .watches
                     .get(g)
                     .is_some_and(|w| w.services.contains_key(s))
             })
-        });
+        };
+        self.samples.retain(|key, _| configured(key));
+        self.durations.retain(|key, _| configured(key));
         let wanted = config.settings.web.listen;
         if let Some(bound) = self.bound {
             if bound != wanted {
@@ -85,6 +94,7 @@ impl WebPart {
             tokens_file: config.settings.web.tokens_file.clone(),
             csrf: self.csrf.clone(),
             events: self.events.clone(),
+            counters: self.counters.clone(),
         });
         tokio::spawn(server::serve(
             listener,
@@ -96,6 +106,10 @@ impl WebPart {
 
     /// A check of `key` (`group/service`) finished.
     pub fn record(&mut self, key: &str, sample: Sample) {
+        self.durations
+            .entry(key.to_string())
+            .or_default()
+            .observe(Duration::from_micros(u64::from(sample.micros)));
         let samples = self.samples.entry(key.to_string()).or_default();
         if samples.len() >= SAMPLES_KEPT {
             samples.pop_front();

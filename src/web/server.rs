@@ -7,6 +7,7 @@ use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use http_body_util::combinators::BoxBody;
@@ -42,6 +43,32 @@ pub struct ServerSettings {
     pub csrf: String,
     /// State changes for `/api/v1/events`, one JSON object each.
     pub events: broadcast::Sender<String>,
+    pub counters: Arc<WebCounters>,
+}
+
+/// What the metrics page says about web clients.
+#[derive(Debug, Default)]
+pub struct WebCounters {
+    requests: AtomicU64,
+    connections: AtomicU64,
+}
+
+impl WebCounters {
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts a connection while it lives.
+struct Connected(Arc<WebCounters>);
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Largest request body read (forms and JSON operations are small).
@@ -79,8 +106,14 @@ pub async fn serve(
         let settings = settings.clone();
         let calls = calls.clone();
         let shutdown = shutdown.clone();
+        settings
+            .counters
+            .connections
+            .fetch_add(1, Ordering::Relaxed);
+        let connected = Connected(settings.counters.clone());
         tokio::spawn(async move {
             let _permit = permit;
+            let _connected = connected;
             let service = hyper::service::service_fn(move |request| {
                 let settings = settings.clone();
                 let calls = calls.clone();
@@ -108,6 +141,7 @@ async fn handle(
     settings: &ServerSettings,
     calls: &mpsc::Sender<WebCall>,
 ) -> Response<Body> {
+    settings.counters.requests.fetch_add(1, Ordering::Relaxed);
     let route = super::route(request.method().as_str(), request.uri().path());
     let result = match route {
         Route::MainPage => timed(calls, |v| Ok(html::main_page(v))).await,
