@@ -242,26 +242,26 @@ fn render_vrrp(text: &mut String, instances: &[VrrpDump]) {
         for s in ["INIT", "BACKUP", "MASTER", "FAULT"] {
             let _ = writeln!(
                 state,
-                "keepmon_vrrp_state{{instance=\"{name}\",state=\"{}\"}} {}",
+                "keepmon_vrrp_state{{vrrp_instance=\"{name}\",state=\"{}\"}} {}",
                 s.to_ascii_lowercase(),
                 u8::from(v.state.eq_ignore_ascii_case(s))
             );
         }
         let _ = writeln!(
             priority,
-            "keepmon_vrrp_priority{{instance=\"{name}\"}} {}",
+            "keepmon_vrrp_priority{{vrrp_instance=\"{name}\"}} {}",
             v.effective_priority
         );
         let c = &v.counters;
         let _ = writeln!(
             transitions,
-            "keepmon_vrrp_transitions_total{{instance=\"{name}\"}} {}",
+            "keepmon_vrrp_transitions_total{{vrrp_instance=\"{name}\"}} {}",
             c.transitions
         );
         let _ = writeln!(
             adverts,
-            "keepmon_vrrp_adverts_total{{instance=\"{name}\",direction=\"sent\"}} {}
-             keepmon_vrrp_adverts_total{{instance=\"{name}\",direction=\"received\"}} {}",
+            "keepmon_vrrp_adverts_total{{vrrp_instance=\"{name}\",direction=\"sent\"}} {}
+             keepmon_vrrp_adverts_total{{vrrp_instance=\"{name}\",direction=\"received\"}} {}",
             c.adverts_sent, c.adverts_received
         );
         for (reason, n) in [
@@ -276,7 +276,7 @@ fn render_vrrp(text: &mut String, instances: &[VrrpDump]) {
         ] {
             let _ = writeln!(
                 dropped,
-                "keepmon_vrrp_dropped_total{{instance=\"{name}\",reason=\"{reason}\"}} {n}"
+                "keepmon_vrrp_dropped_total{{vrrp_instance=\"{name}\",reason=\"{reason}\"}} {n}"
             );
         }
     }
@@ -591,11 +591,11 @@ mod tests {
             "keepmon_real_server_weight{virtual=\"web\",real=\"127.0.0.1:80\"} 3\n",
             "keepmon_real_server_admin_state{virtual=\"web\",real=\"127.0.0.1:80\",state=\"drain\"} 1\n",
             "keepmon_virtual_service_quorum_up{virtual=\"web\"} 1\n",
-            "keepmon_vrrp_state{instance=\"vi1\",state=\"master\"} 1\n",
-            "keepmon_vrrp_state{instance=\"vi1\",state=\"backup\"} 0\n",
-            "keepmon_vrrp_priority{instance=\"vi1\"} 90\n",
-            "keepmon_vrrp_transitions_total{instance=\"vi1\"} 2\n",
-            "keepmon_vrrp_dropped_total{instance=\"vi1\",reason=\"bad_ttl\"} 2\n",
+            "keepmon_vrrp_state{vrrp_instance=\"vi1\",state=\"master\"} 1\n",
+            "keepmon_vrrp_state{vrrp_instance=\"vi1\",state=\"backup\"} 0\n",
+            "keepmon_vrrp_priority{vrrp_instance=\"vi1\"} 90\n",
+            "keepmon_vrrp_transitions_total{vrrp_instance=\"vi1\"} 2\n",
+            "keepmon_vrrp_dropped_total{vrrp_instance=\"vi1\",reason=\"bad_ttl\"} 2\n",
             "keepmon_mail_pending 4\n",
             "keepmon_web_requests_total 7\n",
             "keepmon_check_duration_seconds_bucket{group=\"web\",service=\"http\",le=\"0.0025\"} 0\n",

@@ -85,3 +85,43 @@ fn the_metrics_page_is_complete_and_promtool_clean() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The shipped Grafana dashboard asks only for metrics keepmon writes.
+#[test]
+fn the_grafana_dashboard_uses_metrics_keepmon_writes() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/etc/grafana/keepmon-dashboard.json"))
+            .expect("dashboard"),
+    )
+    .expect("dashboard is JSON");
+    let source = std::fs::read_to_string(format!("{root}/src/metrics.rs")).expect("metrics.rs");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 10, "a dashboard worth importing");
+    let mut names = Vec::new();
+    for panel in panels {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("expr");
+            let mut rest = expr;
+            while let Some(at) = rest.find("keepmon_") {
+                let name: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                rest = &rest[at + name.len()..];
+                names.push(name);
+            }
+        }
+    }
+    assert!(!names.is_empty());
+    for name in names {
+        // Histograms are written as NAME, their series as NAME_bucket.
+        let family = name.trim_end_matches("_bucket");
+        assert!(
+            [" ", "{", "\""]
+                .iter()
+                .any(|end| source.contains(&format!("{family}{end}"))),
+            "the dashboard uses {name}, which src/metrics.rs does not write"
+        );
+    }
+}
