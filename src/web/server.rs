@@ -305,26 +305,16 @@ fn events(settings: &ServerSettings) -> Response<Body> {
                     (receiver, false),
                 ));
             }
-            loop {
-                match tokio::time::timeout(Duration::from_secs(15), receiver.recv()).await {
-                    Ok(Ok(event)) => {
-                        let text = format!("event: change\ndata: {event}\n\n");
-                        return Some((Ok(Frame::data(Bytes::from(text))), (receiver, false)));
-                    }
-                    Ok(Err(broadcast::error::RecvError::Lagged(n))) => {
-                        let text = format!("event: lagged\ndata: {{\"missed\":{n}}}\n\n");
-                        return Some((Ok(Frame::data(Bytes::from(text))), (receiver, false)));
-                    }
-                    Ok(Err(broadcast::error::RecvError::Closed)) => return None,
-                    // Keep proxies and idle timers from closing the stream.
-                    Err(_) => {
-                        return Some((
-                            Ok(Frame::data(Bytes::from_static(b": ping\n\n"))),
-                            (receiver, false),
-                        ));
-                    }
+            let text = match tokio::time::timeout(Duration::from_secs(15), receiver.recv()).await {
+                Ok(Ok(event)) => format!("event: change\ndata: {event}\n\n"),
+                Ok(Err(broadcast::error::RecvError::Lagged(n))) => {
+                    format!("event: lagged\ndata: {{\"missed\":{n}}}\n\n")
                 }
-            }
+                Ok(Err(broadcast::error::RecvError::Closed)) => return None,
+                // Keep proxies and idle timers from closing the stream.
+                Err(_) => ": ping\n\n".to_string(),
+            };
+            Some((Ok(Frame::data(Bytes::from(text))), (receiver, false)))
         });
     Response::builder()
         .header(CONTENT_TYPE, "text/event-stream")
