@@ -421,6 +421,22 @@ fn actions_need_the_token_a_login_and_the_right() {
         .and_then(|s| s.iter().find(|s| s["name"] == "www"))
         .expect("www");
     assert_eq!(www["real_servers"][0]["admin"], "drain", "{www}");
+    // The page's weight form.
+    let weight = format!(
+        "csrf={csrf}&back=%2F&op=lb&virtual_service=www&real_server=127.0.0.1%3A{}&change=weight&weight=5",
+        w.up_port()
+    );
+    let (status, _, body) = http(
+        w.port,
+        "POST",
+        "/action",
+        &[form_type, ("Authorization", &ann)],
+        &weight,
+    );
+    assert_eq!(status, 303, "{body}");
+    let lb = get_json(w.port, "/api/v1/lb");
+    assert_eq!(lb["services"][1]["name"], "www");
+    assert_eq!(lb["services"][1]["real_servers"][0]["weight"], 5, "{lb}");
     for (body, code, error) in [
         (drain.as_str(), 403, "forbidden"),
         (

@@ -89,6 +89,9 @@ impl WebPart {
             }
         };
         tracing::info!(%addr, "web page and API listening");
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "the web listener is not on loopback: logins travel in clear unless a TLS proxy is in front");
+        }
         let settings = Arc::new(ServerSettings {
             auth: config.settings.auth.clone(),
             tokens_file: config.settings.web.tokens_file.clone(),

@@ -370,6 +370,18 @@ fn rs_row(out: &mut String, view: &View, vs: &ServiceReport, rs: &RealReport) {
         check
     );
     let addr = rs.addr.to_string();
+    out.push_str(&form(
+        &view.csrf,
+        "/",
+        "lb",
+        &[
+            ("virtual_service", &vs.name),
+            ("real_server", &addr),
+            ("change", "weight"),
+        ],
+        "weight",
+        "weight",
+    ));
     for change in ["drain", "maint", "ready"] {
         if rs.admin != change {
             out.push_str(&form(
@@ -508,12 +520,18 @@ fn form(
             esc(value)
         );
     }
-    if !input.is_empty() {
-        let _ = write!(
-            out,
-            "<input name=\"{0}\" placeholder=\"{0}\" size=\"12\">",
-            esc(input)
-        );
+    match input {
+        "" => {}
+        "weight" => out.push_str(
+            "<input name=\"weight\" type=\"number\" min=\"0\" max=\"65535\" placeholder=\"weight\" style=\"width:5em\" required>",
+        ),
+        _ => {
+            let _ = write!(
+                out,
+                "<input name=\"{0}\" placeholder=\"{0}\" size=\"12\">",
+                esc(input)
+            );
+        }
     }
     let _ = write!(out, "<button>{}</button></form>", esc(label));
     out
