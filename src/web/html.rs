@@ -523,7 +523,7 @@ fn form(
     match input {
         "" => {}
         "weight" => out.push_str(
-            "<input name=\"weight\" type=\"number\" min=\"0\" max=\"65535\" placeholder=\"weight\" style=\"width:5em\" required>",
+            "<input name=\"weight\" type=\"number\" min=\"0\" max=\"65535\" placeholder=\"weight\" style=\"width:6.5em\" required>",
         ),
         _ => {
             let _ = write!(
@@ -729,6 +729,61 @@ setInterval(tick,5000);})();";
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::web::View;
+
+    fn service(group: &str, name: &str, opstatus: &str, summary: &str) -> serde_json::Value {
+        serde_json::json!({"group": group, "service": name, "opstatus": opstatus,
+            "opstatus_code": 0, "disabled": false, "watch_disabled": false, "monitor": "tcp port 1",
+            "hosts": [{"host": "h<1>", "up": opstatus == "ok", "disabled": false, "reason": null}],
+            "last_check": 1_700_000_000, "last_summary": summary, "last_detail": "",
+            "next_run_in": 3.0, "running": false, "alerts_sent": 0, "failures": 0, "ack": null})
+    }
+
+    fn view(services: Vec<serde_json::Value>) -> View {
+        View {
+            now: 1_700_000_100,
+            hostname: "director".into(),
+            config: "keepmon.toml".into(),
+            pid: 1,
+            started: 1_700_000_000,
+            dump: serde_json::from_value(serde_json::json!({"scheduler_running": true,
+                "services": services, "disabled_hosts": [], "alert_history": [],
+                "lb_changes": [], "mail": {"route": "none", "pending": 0, "oldest_pending": null,
+                "last_error": null, "delivered": 0, "dead_total": 0, "dead_letters": []},
+                "vrrp": []}))
+            .expect("dump"),
+            lb: crate::lb::table::Report { services: vec![] },
+            extra: Default::default(),
+            failure_history: vec!["web <b>x</b> 1700000050 h<1>".into()],
+            csrf: "t\"ok".into(),
+        }
+    }
+
+    #[test]
+    fn failing_services_come_first_and_names_are_escaped() {
+        let v = view(vec![
+            service("a", "ok1", "ok", ""),
+            service("web", "<b>x</b>", "fail", "<script>alert(1)</script>"),
+        ]);
+        let page = main_page(&v);
+        let failing = page
+            .find("web/&lt;b&gt;x&lt;/b&gt;")
+            .expect("failing service listed");
+        assert!(failing < page.find(">a/ok1<").expect("ok service listed"));
+        assert!(!page.contains("<script>alert"), "summaries are escaped");
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(
+            page.contains("value=\"t&quot;ok\""),
+            "the csrf token is an attribute"
+        );
+        assert!(page.contains("1 of 2 services failing"));
+        let service = service_page(&v, "web", "<b>x</b>").expect("service page");
+        assert!(
+            service.contains("went down: h&lt;1&gt;"),
+            "the downtime log"
+        );
+        assert!(service_page(&v, "web", "nothing").is_none());
+    }
 
     #[test]
     fn text_is_escaped_and_sizes_read_well() {
