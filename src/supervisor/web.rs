@@ -33,6 +33,8 @@ pub(super) struct WebPart {
     events: broadcast::Sender<String>,
     /// What the last look saw, to tell changes (events, "since").
     seen: BTreeMap<String, (String, i64)>,
+    /// The first look is done (what it saw is the start, not a change).
+    looked: bool,
     /// Check durations per service since start, for the metrics page.
     pub durations: BTreeMap<String, Histogram>,
     /// The listener's request and connection counts.
@@ -50,6 +52,7 @@ impl WebPart {
             samples: BTreeMap::new(),
             events,
             seen: BTreeMap::new(),
+            looked: false,
             durations: BTreeMap::new(),
             counters: Arc::default(),
         }
@@ -70,6 +73,10 @@ impl WebPart {
         };
         self.samples.retain(|key, _| configured(key));
         self.durations.retain(|key, _| configured(key));
+        self.seen.retain(|key, _| {
+            key.strip_prefix("service ")
+                .is_none_or(|k| configured(&k.to_string()))
+        });
         let wanted = config.settings.web.listen;
         if let Some(bound) = self.bound {
             if bound != wanted {
@@ -120,19 +127,22 @@ impl WebPart {
         samples.push_back(sample);
     }
 
-    /// Compare the state now with the last look: each change becomes an
-    /// event and restarts its "since".
-    fn observe(&mut self, now: i64, states: Vec<(String, String, serde_json::Value)>) {
-        let first = self.seen.is_empty();
-        for (key, state, event) in states {
-            let changed = self.seen.get(&key).is_none_or(|(old, _)| *old != state);
-            if changed {
-                if !first && self.events.receiver_count() > 0 {
-                    let _ = self.events.send(event.to_string());
-                }
-                self.seen.insert(key, (state, now));
-            }
+    /// Note what `key` looks like now: a change (after the first look)
+    /// becomes an event, built only then, and restarts its "since".
+    fn note(
+        &mut self,
+        now: i64,
+        key: String,
+        state: &str,
+        event: impl FnOnce() -> serde_json::Value,
+    ) {
+        if self.seen.get(&key).is_some_and(|(old, _)| old == state) {
+            return;
         }
+        if self.looked && self.events.receiver_count() > 0 {
+            let _ = self.events.send(event().to_string());
+        }
+        self.seen.insert(key, (state.to_string(), now));
     }
 }
 
@@ -160,40 +170,35 @@ impl Supervisor {
     /// Look for state changes (once a second): events and "since" times.
     pub(super) fn web_observe(&mut self) {
         let now = super::unix_now();
-        let mut states = Vec::new();
         for slot in self.services.slots.values() {
             let status = slot.state.opstatus.name();
-            let key = format!("{}/{}", slot.group, slot.service);
-            states.push((
-                format!("service {key}"),
-                status.to_string(),
+            let key = format!("service {}/{}", slot.group, slot.service);
+            self.web.note(now, key, status, || {
                 serde_json::json!({"kind": "service", "group": slot.group, "service": slot.service,
                     "status": status, "failing": slot.state.opstatus.is_failure(),
-                    "summary": slot.state.last_summary, "time": now}),
-            ));
+                    "summary": slot.state.last_summary, "time": now})
+            });
         }
         for vs in &self.lb.table.report(None).services {
             for rs in &vs.real_servers {
                 let state = format!("{:?} {} {}", rs.health, rs.admin, rs.in_dataplane);
-                states.push((
-                    format!("lb {} {}", vs.name, rs.addr),
-                    state,
-                    serde_json::json!({"kind": "lb", "virtual_service": vs.name,
-                        "real_server": rs.addr.to_string(), "health": rs.health,
-                        "admin": rs.admin, "in_dataplane": rs.in_dataplane,
-                        "weight": rs.effective_weight, "time": now}),
-                ));
+                self.web
+                    .note(now, format!("lb {} {}", vs.name, rs.addr), &state, || {
+                        serde_json::json!({"kind": "lb", "virtual_service": vs.name,
+                            "real_server": rs.addr.to_string(), "health": rs.health,
+                            "admin": rs.admin, "in_dataplane": rs.in_dataplane,
+                            "weight": rs.effective_weight, "time": now})
+                    });
             }
         }
         for v in self.vrrp.dumps() {
-            states.push((
-                format!("vrrp {}", v.name),
-                v.state.clone(),
-                serde_json::json!({"kind": "vrrp", "instance": v.name, "state": v.state,
-                    "priority": v.effective_priority, "reason": v.last_reason, "time": now}),
-            ));
+            self.web
+                .note(now, format!("vrrp {}", v.name), &v.state, || {
+                    serde_json::json!({"kind": "vrrp", "instance": v.name, "state": v.state,
+                    "priority": v.effective_priority, "reason": v.last_reason, "time": now})
+                });
         }
-        self.web.observe(now, states);
+        self.web.looked = true;
     }
 
     fn web_view(&self) -> View {
