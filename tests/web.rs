@@ -1,4 +1,4 @@
-//! The web status page and HTTP API against the real daemon: every page and document answers, JSON shapes match docs/openapi.json, actions need a login, the right and the form's token, events arrive for a failing backend, and Debian's chromium renders the page (screenshots kept under target/).
+//! The web status page and HTTP API against the real daemon: every page and document answers, JSON shapes match docs/openapi.json, actions need a login, the right and the form's token, events arrive for a failing backend, and Debian's chromium renders the page (screenshots kept under target/tmp/web-screenshots/).
 
 mod common;
 
@@ -477,6 +477,7 @@ fn events_arrive_when_a_backend_fails() {
     w.up.take();
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut seen = String::new();
+    let (mut service_down, mut member_down) = (false, false);
     while Instant::now() < deadline {
         line.clear();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -485,14 +486,21 @@ fn events_arrive_when_a_backend_fails() {
         seen.push_str(&line);
         if let Some(data) = line.trim().strip_prefix("data: ")
             && let Ok(event) = serde_json::from_str::<Value>(data)
-            && event["kind"] == "service"
-            && event["service"] == "up"
-            && event["failing"] == true
         {
-            return;
+            service_down |=
+                event["kind"] == "service" && event["service"] == "up" && event["failing"] == true;
+            // The www virtual service's real server follows local/up.
+            member_down |= event["kind"] == "lb"
+                && event["virtual_service"] == "www"
+                && event["health"] == "down";
+            if service_down && member_down {
+                return;
+            }
         }
     }
-    panic!("no failing event for local/up; stream so far:\n{seen}");
+    panic!(
+        "no failing events for local/up (service {service_down}, www member {member_down}); stream so far:\n{seen}"
+    );
 }
 
 /// Debian's chromium, or a loud "not run".

@@ -579,7 +579,7 @@ fn chart(out: &mut String, samples: &[super::Sample]) {
         .collect();
     let _ = write!(
         out,
-        "<polyline points=\"{}\" class=\"lat\"/></svg><p><small>{} checks, {} failed; latest {} ms</small></p>",
+        "<polyline points=\"{}\" class=\"lat\"/></svg><p><small>{} checks, {} failed; latest {}; line: check latency, red bars: failed checks</small></p>",
         points.join(" "),
         samples.len(),
         samples.iter().filter(|s| !s.up).count(),
