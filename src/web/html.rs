@@ -786,6 +786,37 @@ mod tests {
     }
 
     #[test]
+    fn vrrp_and_dead_letters_are_shown() {
+        let mut v = view(vec![service("a", "ok1", "ok", "")]);
+        v.dump.vrrp = serde_json::from_value(serde_json::json!([{
+            "name": "vi_1", "interface": "eth0", "vrid": 51, "version": 3, "state": "BACKUP",
+            "priority": 150, "effective_priority": 100, "source": null, "master": "10.0.0.2",
+            "advert_int": 1.0, "virtual_addresses": ["10.0.0.100/24"], "last_transition": 1_700_000_090,
+            "last_reason": "a higher priority master", "fault": null, "counters": {"adverts_sent": 5,
+            "adverts_received": 80, "send_errors": 0, "malformed": 1, "bad_ttl": 2,
+            "other_vrid": 0, "auth_mismatch": 0, "version_mismatch": 0,
+            "interval_mismatch": 0, "address_mismatch": 0, "unknown_peer": 0,
+            "transitions": 2, "garps_sent": 1}}]))
+        .expect("vrrp");
+        v.dump.mail.dead_total = 1;
+        v.dump.mail.dead_letters = serde_json::from_value(serde_json::json!([{
+            "id": "1", "created": 1_700_000_000, "died": 1_700_000_050, "about": "web/http",
+            "to": ["ops@example.org"], "subject": "web/http down", "reason": "550 no such user"}]))
+        .expect("dead letters");
+        let page = main_page(&v);
+        for shown in [
+            "<span class=\"vr backup\">vi_1 BACKUP · prio 100</span>",
+            "<td class=\"n\">100 <small>/ 150</small></td><td>10.0.0.2</td><td>10.0.0.100/24</td>",
+            "a higher priority master",
+            "<td class=\"n\">80 / 5</td><td class=\"n\">3</td>",
+            "<b class=\"bad\">1 dead</b>",
+            "550 no such user",
+        ] {
+            assert!(page.contains(shown), "missing {shown} in {page}");
+        }
+    }
+
+    #[test]
     fn text_is_escaped_and_sizes_read_well() {
         assert_eq!(
             esc("<a href=\"x\">'&'</a>"),
