@@ -190,7 +190,7 @@ async fn page_action(
     let message = act(calls, settings, action, user).await?;
     let back = fields
         .get("back")
-        .filter(|b| b.starts_with('/') && !b.starts_with("//"))
+        .filter(|b| local_path(b))
         .map_or("/", String::as_str);
     tracing::info!(%peer, message, "web action");
     Ok(Response::builder()
@@ -223,9 +223,14 @@ async fn act(
     action: Action,
     user: String,
 ) -> Result<String, WebError> {
-    let authfile = tokio::fs::read_to_string(&settings.auth.authfile)
-        .await
-        .unwrap_or_default();
+    // An unreadable auth.cf denies everything (mon's default deny).
+    let authfile = match tokio::fs::read_to_string(&settings.auth.authfile).await {
+        Ok(text) => text,
+        Err(e) => {
+            tracing::warn!(authfile = %settings.auth.authfile.display(), error = %e, "cannot read auth file; web actions are denied");
+            String::new()
+        }
+    };
     let (rules, _) = AuthFile::parse(&authfile);
     if !rules.allows(Some(&user), action.command()) {
         return Err(WebError::forbidden(&user, action.command()));
@@ -355,6 +360,14 @@ async fn view(calls: &mpsc::Sender<WebCall>) -> Result<View, WebError> {
     answer.await.map_err(|_| stopping())
 }
 
+/// A path on this server (a form's `back`): not `//host`, and no
+/// backslash or control character a browser could read as one.
+fn local_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.chars().any(|c| c == '\\' || c.is_control())
+}
+
 fn stopping() -> WebError {
     WebError::new(503, "stopping", "the daemon is stopping")
 }
@@ -411,4 +424,24 @@ fn error_response(e: &WebError) -> Response<Body> {
         response.headers_mut().insert(WWW_AUTHENTICATE, value);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_go_back_only_to_local_paths() {
+        for (path, ok) in [
+            ("/", true),
+            ("/service/web/http", true),
+            ("//evil.example", false),
+            ("/\\evil.example", false),
+            ("/\r\nSet-Cookie: x", false),
+            ("https://evil.example", false),
+            ("", false),
+        ] {
+            assert_eq!(local_path(path), ok, "{path:?}");
+        }
+    }
 }
