@@ -567,6 +567,23 @@ fn a_real_browser_renders_the_page_and_acks_from_it() {
         first_row.contains("class=\"failing\"") && first_row.contains("local/down"),
         "{first_row}"
     );
+    // The page's script refreshes it in place (after 5 s of the
+    // browser's virtual time) without losing the table.
+    let refreshed = browse(
+        &browser,
+        &profile,
+        &[
+            "--virtual-time-budget=7000",
+            "--dump-dom",
+            &format!("{base}/"),
+        ],
+    );
+    assert!(
+        refreshed.contains("<body data-refreshed=\"")
+            && refreshed.contains("id=\"services\"")
+            && !refreshed.contains("class=\"lost\""),
+        "{refreshed}"
+    );
     let main_png = shots.join("main.png");
     browse(
         &browser,

@@ -718,11 +718,11 @@ table.kv th{width:140px}pre{margin:0;white-space:pre-wrap}table.log td{font-fami
 
 /// Refresh the page in place; skipped while the operator types in a form.
 const SCRIPT: &str = "\
-(function(){var u=document.getElementById('updated');\
+(function(){var count=0;\
 function busy(){var a=document.activeElement;return a&&a.tagName==='INPUT'&&a.value!=='';}\
 function tick(){if(busy()){return;}fetch(location.href,{cache:'no-store'}).then(function(r){return r.text();}).then(function(t){\
 var d=new DOMParser().parseFromString(t,'text/html');var n=d.getElementById('live');\
-if(n){document.getElementById('live').replaceWith(n);}}).catch(function(){var e=document.getElementById('updated');\
+if(n){document.getElementById('live').replaceWith(n);document.body.setAttribute('data-refreshed',++count);}}).catch(function(){var e=document.getElementById('updated');\
 if(e){e.textContent='connection lost';e.className='lost';}});}\
 setInterval(tick,5000);})();";
 
