@@ -314,3 +314,90 @@ fn bind_tcp(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     listener.set_nonblocking(true)?;
     tokio::net::TcpListener::from_std(listener)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::proto::{LbChange, Target};
+    use crate::web::WebTarget;
+
+    #[test]
+    fn actions_become_the_operations_of_the_other_doors() {
+        let ack = web_operation(
+            Action::Ack {
+                group: "g".into(),
+                service: "s".into(),
+                comment: "on it".into(),
+            },
+            "ann",
+        );
+        assert_eq!(
+            ack,
+            Ok(Operation::Ack {
+                group: "g".into(),
+                service: "s".into(),
+                user: Some("ann".into()),
+                comment: "on it".into(),
+            })
+        );
+        let disable = web_operation(
+            Action::Disable {
+                target: WebTarget {
+                    group: None,
+                    service: None,
+                    host: Some("db1".into()),
+                },
+            },
+            "ann",
+        );
+        assert_eq!(
+            disable,
+            Ok(Operation::Disable(Target::Host {
+                hosts: vec!["db1".into()]
+            }))
+        );
+        let lb = |change: &str, weight| {
+            web_operation(
+                Action::Lb {
+                    virtual_service: "www".into(),
+                    real_server: "10.0.0.1:80".into(),
+                    change: change.into(),
+                    weight,
+                },
+                "ann",
+            )
+        };
+        assert_eq!(
+            lb("weight", Some(3)),
+            Ok(Operation::LbSet {
+                virtual_service: "www".into(),
+                real_server: "10.0.0.1:80".into(),
+                change: LbChange::Weight { weight: 3 },
+            })
+        );
+        assert_eq!(lb("weight", None).map_err(|e| e.status), Err(400));
+    }
+
+    #[test]
+    fn samples_are_bounded_and_feed_the_histograms() {
+        let (calls, _) = mpsc::channel(1);
+        let mut part = WebPart::new(calls, CancellationToken::new());
+        assert_eq!(part.csrf.len(), 64, "a 32-byte random token");
+        for i in 0..(SAMPLES_KEPT as i64 + 10) {
+            part.record("g/s", sample(i, i % 2 == 0, Duration::from_millis(2)));
+        }
+        let kept = &part.samples["g/s"];
+        assert_eq!(kept.len(), SAMPLES_KEPT);
+        assert_eq!(
+            kept.front().map(|s| s.time),
+            Some(10),
+            "oldest dropped first"
+        );
+        assert_eq!(kept.back().map(|s| s.micros), Some(2000));
+        let mut expected = Histogram::default();
+        for _ in 0..(SAMPLES_KEPT + 10) {
+            expected.observe(Duration::from_millis(2));
+        }
+        assert_eq!(part.durations["g/s"], expected);
+    }
+}
