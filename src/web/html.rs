@@ -154,6 +154,12 @@ fn key_back(group: &str, service: &str) -> String {
 
 fn header(out: &mut String, view: &View) {
     let failing = view.dump.services.iter().filter(|s| is_failing(s)).count();
+    let unacked = view
+        .dump
+        .services
+        .iter()
+        .filter(|s| is_failing(s) && s.ack.is_none() && !s.disabled && !s.watch_disabled)
+        .count();
     let _ = write!(
         out,
         "<header><h1><a href=\"/\">keepmon</a> <span>{}</span></h1><div class=\"facts\">\
@@ -166,7 +172,11 @@ fn header(out: &mut String, view: &View) {
         } else {
             "<b class=\"warn\">stopped</b>"
         },
-        if failing > 0 { "bad" } else { "good" },
+        match (failing, unacked) {
+            (0, _) => "good",
+            (_, 0) => "ackd",
+            _ => "bad",
+        },
         failing,
         view.dump.services.len()
     );
@@ -694,7 +704,7 @@ const STYLE: &str = "\
 header{position:sticky;top:0;z-index:2;background:#1f2933;color:#fff;padding:8px 16px;display:flex;flex-wrap:wrap;align-items:baseline;gap:16px}\
 header h1{margin:0;font-size:18px}header h1 a{color:#fff;text-decoration:none}header h1 span{font-weight:400;opacity:.8}\
 .facts{display:flex;flex-wrap:wrap;gap:12px;align-items:baseline}.facts>span{opacity:.95}\
-.facts .bad{background:var(--bad);color:#fff;padding:1px 8px;border-radius:10px;font-weight:600}.facts .good{background:var(--ok);padding:1px 8px;border-radius:10px}\
+.facts .bad{background:var(--bad);color:#fff;padding:1px 8px;border-radius:10px;font-weight:600}.facts .ackd{background:var(--warn);color:#fff;padding:1px 8px;border-radius:10px}.facts .good{background:var(--ok);padding:1px 8px;border-radius:10px}\
 #updated{opacity:.6;font-size:12px}#updated.lost{opacity:1;color:#ffb4ab;font-weight:600}\
 section{margin:12px 16px;background:#fff;border:1px solid var(--line);border-radius:6px;padding:8px 12px;overflow-x:auto}\
 h2{font-size:14px;margin:2px 0 8px;text-transform:uppercase;letter-spacing:.04em;color:#57606a}h2 a{color:inherit}\
