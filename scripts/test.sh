@@ -32,6 +32,8 @@ PRIVILEGED_PACKAGES=(
     groff-base # groff -ww renders the man pages without warnings (tests/package.rs)
     man-db # systemd-analyze verify runs man on the units' Documentation= pages (tests/systemd.rs)
     binutils # strip in scripts/build-deb.sh (tests/package.rs)
+    prometheus # promtool check metrics lints the metrics page (tests/metrics.rs)
+    chromium # a real browser renders the web page, acks from it and takes screenshots (tests/web.rs)
 )
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

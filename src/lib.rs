@@ -40,3 +40,4 @@ pub mod supervisor;
 pub mod systemd;
 pub mod traptimer;
 pub mod vrrp;
+pub mod web;

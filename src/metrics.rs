@@ -1,4 +1,4 @@
-//! The Prometheus text page: renders the figures the supervisor hands over (services, scheduling lag, checks, proxy backends) and serves the latest rendering; never touches service state itself.
+//! The Prometheus text page: renders the figures the supervisor hands over (services, scheduling lag, checks and their durations, real servers, proxy backends, VRRP, the mail outbox, web clients, build info) and serves the latest rendering; never touches service state itself.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -9,7 +9,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::control::proto::{MailDump, VrrpDump};
 use crate::lb::proxy::BackendStats;
+use crate::lb::table::{Health, Report};
 
 /// One service's figures for the metrics page.
 pub struct ServiceMetrics<'a> {
@@ -32,6 +34,38 @@ pub struct DaemonFigures<'a> {
     pub backends: &'a [(String, BackendStats)],
     /// Route announcements: wanted and accepted by the routing daemon.
     pub announcements: &'a [crate::control::proto::AnnounceDump],
+    /// Every virtual service and real server (health, weight in force).
+    pub lb: &'a Report,
+    pub vrrp: &'a [VrrpDump],
+    pub mail: &'a MailDump,
+    /// Check durations per service key (`group/service`).
+    pub check_durations: &'a std::collections::BTreeMap<String, Histogram>,
+    /// Web requests served and connections open now.
+    pub web_requests: u64,
+    pub web_connections: u64,
+}
+
+/// A cumulative histogram of durations with fixed buckets (seconds).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Histogram {
+    /// Observations at most `BUCKETS[i]`, per bucket (not cumulative).
+    counts: [u64; Histogram::BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    /// Upper bounds: checks run from sub-millisecond to their timeouts.
+    pub const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
+
+    pub fn observe(&mut self, d: Duration) {
+        let secs = d.as_secs_f64();
+        self.count += 1;
+        self.sum += secs;
+        if let Some(i) = Self::BUCKETS.iter().position(|b| secs <= *b) {
+            self.counts[i] += 1;
+        }
+    }
 }
 
 /// The whole page: daemon, services, scheduling lag, checks, backends.
@@ -71,7 +105,217 @@ pub fn render_page<'a>(
             );
         }
     }
+    render_check_durations(&mut text, figures.check_durations);
+    render_lb(&mut text, figures.lb);
+    render_vrrp(&mut text, figures.vrrp);
+    render_mail(&mut text, figures.mail);
+    let _ = writeln!(
+        text,
+        "# HELP keepmon_web_requests_total Requests the web page and API answered.
+         # TYPE keepmon_web_requests_total counter
+keepmon_web_requests_total {}
+         # HELP keepmon_web_connections Web clients connected now.
+         # TYPE keepmon_web_connections gauge
+keepmon_web_connections {}",
+        figures.web_requests, figures.web_connections
+    );
+    let _ = writeln!(
+        text,
+        "# HELP keepmon_build_info The running keepmon's version (value 1).
+         # TYPE keepmon_build_info gauge
+keepmon_build_info{{version=\"{}\",commit=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION"),
+        escape(crate::buildinfo::GIT_COMMIT.unwrap_or("unknown"))
+    );
     text
+}
+
+fn render_check_durations(
+    text: &mut String,
+    histograms: &std::collections::BTreeMap<String, Histogram>,
+) {
+    if histograms.is_empty() {
+        return;
+    }
+    text.push_str(
+        "# HELP keepmon_check_duration_seconds How long a service's monitor runs took.
+         # TYPE keepmon_check_duration_seconds histogram
+",
+    );
+    for (key, h) in histograms {
+        let (group, service) = key.split_once('/').unwrap_or((key, ""));
+        let labels = format!(
+            "group=\"{}\",service=\"{}\"",
+            escape(group),
+            escape(service)
+        );
+        let mut cumulative = 0;
+        for (bound, count) in Histogram::BUCKETS.iter().zip(h.counts) {
+            cumulative += count;
+            let _ = writeln!(
+                text,
+                "keepmon_check_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            text,
+            "keepmon_check_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}
+             keepmon_check_duration_seconds_sum{{{labels}}} {}
+             keepmon_check_duration_seconds_count{{{labels}}} {}",
+            h.count, h.sum, h.count
+        );
+    }
+}
+
+fn render_lb(text: &mut String, report: &Report) {
+    if report.services.is_empty() {
+        return;
+    }
+    let mut quorum = String::from(
+        "# HELP keepmon_virtual_service_quorum_up 1 while the virtual service has its quorum.
+         # TYPE keepmon_virtual_service_quorum_up gauge
+",
+    );
+    let mut up = String::from(
+        "# HELP keepmon_real_server_up Real server health (1 up or not checked yet, 0 down).
+         # TYPE keepmon_real_server_up gauge
+",
+    );
+    let mut weight = String::from(
+        "# HELP keepmon_real_server_weight Weight in force in the data plane (0 when absent).
+         # TYPE keepmon_real_server_weight gauge
+",
+    );
+    let mut admin = String::from(
+        "# HELP keepmon_real_server_admin_state Operator state of the real server (1 for the state in force).
+         # TYPE keepmon_real_server_admin_state gauge
+",
+    );
+    for vs in &report.services {
+        let _ = writeln!(
+            quorum,
+            "keepmon_virtual_service_quorum_up{{virtual=\"{}\"}} {}",
+            escape(&vs.name),
+            u8::from(vs.quorum_up)
+        );
+        for rs in &vs.real_servers {
+            let labels = format!("virtual=\"{}\",real=\"{}\"", escape(&vs.name), rs.addr);
+            let _ = writeln!(
+                up,
+                "keepmon_real_server_up{{{labels}}} {}",
+                u8::from(rs.health != Health::Down)
+            );
+            let _ = writeln!(
+                weight,
+                "keepmon_real_server_weight{{{labels}}} {}",
+                rs.effective_weight.unwrap_or(0)
+            );
+            for state in ["ready", "drain", "maint"] {
+                let _ = writeln!(
+                    admin,
+                    "keepmon_real_server_admin_state{{{labels},state=\"{state}\"}} {}",
+                    u8::from(rs.admin == state)
+                );
+            }
+        }
+    }
+    text.push_str(&quorum);
+    text.push_str(&up);
+    text.push_str(&weight);
+    text.push_str(&admin);
+}
+
+fn render_vrrp(text: &mut String, instances: &[VrrpDump]) {
+    if instances.is_empty() {
+        return;
+    }
+    let mut state = String::from(
+        "# HELP keepmon_vrrp_state VRRP instance state (1 for the state in force).
+         # TYPE keepmon_vrrp_state gauge
+",
+    );
+    let mut priority = String::from(
+        "# HELP keepmon_vrrp_priority Effective VRRP priority (after tracking).
+         # TYPE keepmon_vrrp_priority gauge
+",
+    );
+    let mut transitions = String::from(
+        "# HELP keepmon_vrrp_transitions_total VRRP state transitions.
+         # TYPE keepmon_vrrp_transitions_total counter
+",
+    );
+    let mut adverts = String::from(
+        "# HELP keepmon_vrrp_adverts_total VRRP advertisements (direction sent or received).
+         # TYPE keepmon_vrrp_adverts_total counter
+",
+    );
+    let mut dropped = String::from(
+        "# HELP keepmon_vrrp_dropped_total VRRP packets dropped, by reason.
+         # TYPE keepmon_vrrp_dropped_total counter
+",
+    );
+    for v in instances {
+        let name = escape(&v.name);
+        for s in ["INIT", "BACKUP", "MASTER", "FAULT"] {
+            let _ = writeln!(
+                state,
+                "keepmon_vrrp_state{{vrrp_instance=\"{name}\",state=\"{}\"}} {}",
+                s.to_ascii_lowercase(),
+                u8::from(v.state.eq_ignore_ascii_case(s))
+            );
+        }
+        let _ = writeln!(
+            priority,
+            "keepmon_vrrp_priority{{vrrp_instance=\"{name}\"}} {}",
+            v.effective_priority
+        );
+        let c = &v.counters;
+        let _ = writeln!(
+            transitions,
+            "keepmon_vrrp_transitions_total{{vrrp_instance=\"{name}\"}} {}",
+            c.transitions
+        );
+        let _ = writeln!(
+            adverts,
+            "keepmon_vrrp_adverts_total{{vrrp_instance=\"{name}\",direction=\"sent\"}} {}
+             keepmon_vrrp_adverts_total{{vrrp_instance=\"{name}\",direction=\"received\"}} {}",
+            c.adverts_sent, c.adverts_received
+        );
+        for (reason, n) in [
+            ("malformed", c.malformed),
+            ("bad_ttl", c.bad_ttl),
+            ("other_vrid", c.other_vrid),
+            ("auth_mismatch", c.auth_mismatch),
+            ("version_mismatch", c.version_mismatch),
+            ("interval_mismatch", c.interval_mismatch),
+            ("address_mismatch", c.address_mismatch),
+            ("unknown_peer", c.unknown_peer),
+        ] {
+            let _ = writeln!(
+                dropped,
+                "keepmon_vrrp_dropped_total{{vrrp_instance=\"{name}\",reason=\"{reason}\"}} {n}"
+            );
+        }
+    }
+    for family in [state, priority, transitions, adverts, dropped] {
+        text.push_str(&family);
+    }
+}
+
+fn render_mail(text: &mut String, mail: &MailDump) {
+    let _ = writeln!(
+        text,
+        "# HELP keepmon_mail_pending Letters waiting in the outbox.
+         # TYPE keepmon_mail_pending gauge
+keepmon_mail_pending {}
+         # HELP keepmon_mail_delivered_total Letters delivered.
+         # TYPE keepmon_mail_delivered_total counter
+keepmon_mail_delivered_total {}
+         # HELP keepmon_mail_dead Letters given up on (dead letters kept).
+         # TYPE keepmon_mail_dead gauge
+keepmon_mail_dead {}",
+        mail.pending, mail.delivered, mail.dead_total
+    );
 }
 
 fn render_backends(text: &mut String, stats: &[(String, BackendStats)]) {
@@ -316,6 +560,31 @@ mod tests {
                 bytes_out: 20,
             },
         )];
+        let lb: Report = serde_json::from_value(serde_json::json!({"services": [{
+            "name": "web", "listen": "10.0.0.1:80", "protocol": "tcp", "scheduler": "wrr",
+            "dataplane": "proxy", "persistence_secs": null, "implicit": false, "health": null,
+            "quorum": 1, "hysteresis": 0, "quorum_up": true, "live_weight": 3,
+            "sorry_server": null, "sorry_active": false, "sorry_conns": null,
+            "real_servers": [{"addr": "127.0.0.1:80", "host": "127.0.0.1", "source": "config",
+                "forward": "nat", "weight": 3, "effective_weight": 3, "in_dataplane": true,
+                "health": "down", "admin": "drain", "inhibit_on_failure": false,
+                "edit": null, "conns": null}]}]}))
+        .expect("report");
+        let vrrp: Vec<VrrpDump> = serde_json::from_value(serde_json::json!([{
+            "name": "vi1", "interface": "eth0", "vrid": 51, "version": 2, "state": "MASTER",
+            "priority": 100, "effective_priority": 90, "source": null, "master": null,
+            "advert_int": 1.0, "virtual_addresses": [], "last_transition": null,
+            "last_reason": "", "fault": null, "counters": {"adverts_sent": 5,
+            "adverts_received": 0, "send_errors": 0, "malformed": 0, "bad_ttl": 2,
+            "other_vrid": 0, "auth_mismatch": 0, "version_mismatch": 0,
+            "interval_mismatch": 0, "address_mismatch": 0, "unknown_peer": 0,
+            "transitions": 2, "garps_sent": 1}}]))
+        .expect("vrrp");
+        let mut durations = std::collections::BTreeMap::new();
+        let mut h = Histogram::default();
+        h.observe(Duration::from_millis(3));
+        h.observe(Duration::from_secs(9));
+        durations.insert("web/http".to_string(), h);
         let text = render_page(
             std::iter::empty(),
             &DaemonFigures {
@@ -324,8 +593,38 @@ mod tests {
                 checks: 42,
                 backends: &backends,
                 announcements: &[],
+                lb: &lb,
+                vrrp: &vrrp,
+                mail: &MailDump {
+                    pending: 4,
+                    ..MailDump::default()
+                },
+                check_durations: &durations,
+                web_requests: 7,
+                web_connections: 1,
             },
         );
+        for line in [
+            "keepmon_real_server_up{virtual=\"web\",real=\"127.0.0.1:80\"} 0\n",
+            "keepmon_real_server_weight{virtual=\"web\",real=\"127.0.0.1:80\"} 3\n",
+            "keepmon_real_server_admin_state{virtual=\"web\",real=\"127.0.0.1:80\",state=\"drain\"} 1\n",
+            "keepmon_virtual_service_quorum_up{virtual=\"web\"} 1\n",
+            "keepmon_vrrp_state{vrrp_instance=\"vi1\",state=\"master\"} 1\n",
+            "keepmon_vrrp_state{vrrp_instance=\"vi1\",state=\"backup\"} 0\n",
+            "keepmon_vrrp_priority{vrrp_instance=\"vi1\"} 90\n",
+            "keepmon_vrrp_transitions_total{vrrp_instance=\"vi1\"} 2\n",
+            "keepmon_vrrp_dropped_total{vrrp_instance=\"vi1\",reason=\"bad_ttl\"} 2\n",
+            "keepmon_mail_pending 4\n",
+            "keepmon_web_requests_total 7\n",
+            "keepmon_check_duration_seconds_bucket{group=\"web\",service=\"http\",le=\"0.0025\"} 0\n",
+            "keepmon_check_duration_seconds_bucket{group=\"web\",service=\"http\",le=\"0.005\"} 1\n",
+            "keepmon_check_duration_seconds_bucket{group=\"web\",service=\"http\",le=\"5\"} 1\n",
+            "keepmon_check_duration_seconds_bucket{group=\"web\",service=\"http\",le=\"+Inf\"} 2\n",
+            "keepmon_check_duration_seconds_count{group=\"web\",service=\"http\"} 2\n",
+        ] {
+            assert!(text.contains(line), "missing {line}in\n{text}");
+        }
+        assert!(text.contains("keepmon_build_info{version=\""));
         assert!(text.contains("keepmon_scheduler_running 0\n"));
         assert!(text.contains("keepmon_schedule_lag_seconds{quantile=\"0.5\"} 0.02\n"));
         assert!(text.contains("keepmon_schedule_lag_seconds{quantile=\"1\"} 0.03\n"));

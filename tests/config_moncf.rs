@@ -348,6 +348,7 @@ monremote = /usr/local/bin/mirror
 exclude_period = hr {1am-2am}
 control_socket = /run/keepmon.sock
 metrics_listen = 127.0.0.1:9583
+web_listen = 127.0.0.1:9584
 builtin_monitors = never
 builtin_alerts = fallback
 monitor_timeout = 2m
@@ -388,6 +389,7 @@ shutdown_grace = 5s
     assert_eq!(s.builtin_monitors, BuiltinPolicy::Never);
     assert_eq!(s.builtin_alerts, BuiltinPolicy::Fallback);
     assert_eq!(s.control_socket, PathBuf::from("/run/keepmon.sock"));
+    assert_eq!(s.web.listen, Some("127.0.0.1:9584".parse().unwrap()));
     assert_eq!(s.exclude_period.as_ref().unwrap().source(), "hr {1am-2am}");
     let svc = &c.config.watches["g"].services["s"];
     assert_eq!(

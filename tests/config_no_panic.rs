@@ -588,6 +588,7 @@ const TOML_TABLES: &[&str] = &[
     "[daemon]",
     "[mon_protocol]",
     "[metrics]",
+    "[web]",
     "[lua]",
     "[mail]",
     "[mail.smtp]",
@@ -625,8 +626,9 @@ const TOML_KEYS: &[&str] = &[
     "mondir",
     "exclude_period",
     "dtlogging",
-    // [mon_protocol], [metrics], [lua], [mail]
+    // [mon_protocol], [metrics], [web], [lua], [mail]
     "listen",
+    "tokens_file",
     "trap_listen",
     "clientallow",
     "authtype",

@@ -111,6 +111,8 @@ pub struct Settings {
     pub cltimeout: Duration,
     /// Prometheus text-format metrics listener.
     pub metrics_listener: Option<SocketAddr>,
+    /// The web status page and HTTP API (`[web]`, mon.cf `web_listen`).
+    pub web: WebSettings,
     /// Maximum concurrent exec monitors (0 = unlimited).
     pub maxprocs: u32,
     pub histlength: usize,
@@ -137,6 +139,15 @@ pub struct Settings {
     /// Grace period for in-flight alerts at shutdown.
     pub shutdown_grace: Duration,
     pub lua: LuaLimits,
+}
+
+/// The web status page and HTTP API.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WebSettings {
+    /// Where the page and the API listen (None: no web listener).
+    pub listen: Option<SocketAddr>,
+    /// API tokens: `name sha256-hex-of-token` lines (None: no tokens).
+    pub tokens_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

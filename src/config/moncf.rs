@@ -67,6 +67,7 @@ pub const GLOBALS: &[&str] = &[
     "luadir",
     "control_socket",
     "metrics_listen",
+    "web_listen",
     "builtin_monitors",
     "builtin_alerts",
     "monitor_timeout",
@@ -635,6 +636,10 @@ impl<'a> Parser<'a> {
             "metrics_listen" => value
                 .parse::<SocketAddr>()
                 .map(|a| self.settings.metrics_listener = Some(a))
+                .map_err(|_| format!("bad listen address \"{value}\" (expected ip:port)")),
+            "web_listen" => value
+                .parse::<SocketAddr>()
+                .map(|a| self.settings.web.listen = Some(a))
                 .map_err(|_| format!("bad listen address \"{value}\" (expected ip:port)")),
             "builtin_monitors" => parse_policy(value).map(|p| self.settings.builtin_monitors = p),
             "builtin_alerts" => parse_policy(value).map(|p| self.settings.builtin_alerts = p),

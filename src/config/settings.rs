@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::config::FileSystem;
 use crate::config::model::{
-    AuthSettings, AuthType, BuiltinPolicy, LuaLimits, MailSettings, Settings,
+    AuthSettings, AuthType, BuiltinPolicy, LuaLimits, MailSettings, Settings, WebSettings,
 };
 
 /// mon's client and trap port.
@@ -170,6 +170,7 @@ fn shared_defaults(dirs: Dirs, authtype: AuthType) -> Settings {
         clientallow: Vec::new(),
         cltimeout: Duration::from_secs(30),
         metrics_listener: None,
+        web: WebSettings::default(),
         maxprocs: 0,
         histlength: 100,
         historicfile: None,

@@ -27,6 +27,7 @@ use crate::scheduler::Clock;
 use crate::service::Now;
 use crate::state::{self, Persisted};
 use crate::vrrp::instance::Transition;
+use crate::web::server::WebCall;
 
 mod alerts;
 mod announce;
@@ -39,6 +40,7 @@ mod ops;
 mod results;
 mod services;
 mod vrrp;
+mod web;
 
 use announce::AnnouncePart;
 use lb::LoadBalancing;
@@ -46,6 +48,7 @@ use mail::MailPart;
 use mon::MonListener;
 use services::Services;
 use vrrp::{TrackInputs, VrrpPart};
+use web::WebPart;
 
 /// How the daemon was asked to start.
 #[derive(Clone, Debug)]
@@ -88,6 +91,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let (call_tx, call_rx) = mpsc::channel::<ControlCall>(64);
     let (mon_tx, mon_rx) = mpsc::channel::<MonCall>(64);
+    let (web_tx, web_rx) = mpsc::channel::<WebCall>(64);
     let (event_tx, event_rx) = mpsc::channel::<Event>(1024);
     let (vrrp_tx, vrrp_rx) = mpsc::unbounded_channel::<Transition>();
     let (metrics_tx, metrics_rx) = tokio::sync::watch::channel(String::new());
@@ -108,6 +112,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         Channels {
             events: event_tx,
             mon_calls: mon_tx,
+            web_calls: web_tx,
             vrrp: vrrp_tx,
         },
         shutdown.clone(),
@@ -132,6 +137,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         .event_loop(Inputs {
             calls: call_rx,
             mon_calls: mon_rx,
+            web_calls: web_rx,
             events: event_rx,
             vrrp: vrrp_rx,
         })
@@ -179,6 +185,7 @@ enum Event {
 struct Channels {
     events: mpsc::Sender<Event>,
     mon_calls: mpsc::Sender<MonCall>,
+    web_calls: mpsc::Sender<WebCall>,
     vrrp: mpsc::UnboundedSender<Transition>,
 }
 
@@ -186,6 +193,7 @@ struct Channels {
 struct Inputs {
     calls: mpsc::Receiver<ControlCall>,
     mon_calls: mpsc::Receiver<MonCall>,
+    web_calls: mpsc::Receiver<WebCall>,
     events: mpsc::Receiver<Event>,
     vrrp: mpsc::UnboundedReceiver<Transition>,
 }
@@ -203,6 +211,7 @@ struct Supervisor {
     vrrp: VrrpPart,
     mon: MonListener,
     announce: AnnouncePart,
+    web: WebPart,
     /// State file, downtime log and historic file writes, off the loop.
     writer: state::Writer,
     events: mpsc::Sender<Event>,
@@ -232,6 +241,7 @@ impl Supervisor {
             vrrp: VrrpPart::new(channels.vrrp),
             mon: MonListener::new(channels.mon_calls, shutdown.clone()),
             announce: AnnouncePart::new(),
+            web: WebPart::new(channels.web_calls, shutdown.clone()),
             writer: state::Writer::start(),
             events: channels.events,
             tracker: TaskTracker::new(),
@@ -257,6 +267,7 @@ impl Supervisor {
         self.vrrp.reconfigure(config, &diff);
         self.mon.reconfigure(config, &diff);
         self.announce.reconfigure(config, &diff);
+        self.web.reconfigure(config, &diff);
         self.track_vrrp();
         self.evaluate_announcements();
         diff
@@ -320,6 +331,7 @@ impl Supervisor {
                         return Ok(());
                     }
                 }
+                Some(call) = inputs.web_calls.recv() => self.on_web_call(call),
                 _ = sigterm.recv() => { tracing::info!("SIGTERM"); return Ok(()); }
                 _ = sigint.recv() => { tracing::info!("SIGINT"); return Ok(()); }
                 _ = sighup.recv() => {
@@ -335,6 +347,7 @@ impl Supervisor {
                         self.save_state();
                     }
                     self.publish_metrics();
+                    self.web_observe();
                     crate::systemd::notify_status(&crate::systemd::status_line(&self.status()));
                 }
                 _ = watchdog.due() => watchdog.ping(&crate::systemd::status_line(&self.status())),
@@ -353,7 +366,14 @@ impl Supervisor {
                 key,
                 generation,
                 output,
-            } => self.on_monitor_done(&key, generation, output),
+            } => {
+                let (up, duration) = (output.success(), output.duration);
+                self.on_monitor_done(&key, generation, output);
+                if let Some(slot) = self.services.slots.get(&key) {
+                    let key = format!("{}/{}", slot.group, slot.service);
+                    self.web.record(&key, web::sample(unix_now(), up, duration));
+                }
+            }
             Event::AlertDone {
                 group,
                 service,
@@ -441,6 +461,9 @@ impl Supervisor {
         };
         let backends = self.lb.stats();
         let announcements = self.announce.dumps();
+        let lb = self.lb.report();
+        let vrrp = self.vrrp.dumps();
+        let mail = self.mail.dump();
         let text = crate::metrics::render_page(
             self.services
                 .slots
@@ -459,6 +482,12 @@ impl Supervisor {
                 checks: self.services.checks,
                 backends: &backends,
                 announcements: &announcements,
+                lb: &lb,
+                vrrp: &vrrp,
+                mail: &mail,
+                check_durations: &self.web.durations,
+                web_requests: self.web.counters.requests(),
+                web_connections: self.web.counters.connections(),
             },
         );
         tx.send_replace(text);

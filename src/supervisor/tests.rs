@@ -65,6 +65,7 @@ fn supervisor(config: Config) -> Supervisor {
 fn supervisor_with_events(config: Config) -> (Supervisor, mpsc::Receiver<Event>) {
     let (events, events_rx) = mpsc::channel(16);
     let (mon_calls, _) = mpsc::channel(16);
+    let (web_calls, _) = mpsc::channel(16);
     let (vrrp, _) = mpsc::unbounded_channel();
     let mut s = Supervisor::new(
         Options {
@@ -77,6 +78,7 @@ fn supervisor_with_events(config: Config) -> (Supervisor, mpsc::Receiver<Event>)
         Channels {
             events,
             mon_calls,
+            web_calls,
             vrrp,
         },
         CancellationToken::new(),

@@ -72,10 +72,12 @@ mod testing;
 mod virtual_servers;
 mod vrrp;
 mod watch;
+mod web;
 
 use self::cursor::{KeyPath, Reader};
 use self::daemon::{RawDaemon, RawLua, RawMail, RawMetrics, RawMonProtocol};
 use self::messages::lowercase_first;
+use self::web::RawWeb;
 
 /// Parse native TOML config text. The model comes back whenever the TOML
 /// itself parses (even with errors, so that the cross-reference validator can
@@ -105,6 +107,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "daemon",
     "mon_protocol",
     "metrics",
+    "web",
     "lua",
     "mail",
     "hostgroups",
@@ -128,6 +131,9 @@ impl Reader<'_> {
         }
         if let Some(raw) = self.read_section::<RawMetrics>(root, "metrics") {
             settings.metrics_listener = self.required_listen(raw.listen, "metrics", root);
+        }
+        if let Some(raw) = self.read_section::<RawWeb>(root, "web") {
+            self.web(raw, &mut settings, root);
         }
         if let Some(raw) = self.read_section::<RawLua>(root, "lua") {
             self.lua(raw, &mut settings);
@@ -226,7 +232,7 @@ mod tests {
             (
                 "[wacth.local.web]\n",
                 &[
-                    "1:2: error: unknown key \"wacth\"; did you mean \"watch\"? (valid keys: daemon, mon_protocol, metrics, lua, mail, hostgroups, actions, watch, virtual_servers, vrrp, bgp, announce)",
+                    "1:2: error: unknown key \"wacth\"; did you mean \"watch\"? (valid keys: daemon, mon_protocol, metrics, web, lua, mail, hostgroups, actions, watch, virtual_servers, vrrp, bgp, announce)",
                 ],
             ),
             (
@@ -383,6 +389,10 @@ mod tests {
         assert_eq!(
             config.settings.metrics_listener,
             Some("127.0.0.1:9583".parse().unwrap())
+        );
+        assert_eq!(
+            config.settings.web.listen,
+            Some("127.0.0.1:9584".parse().unwrap())
         );
         // One virtual service on the built-in proxy, in front of keepmon's
         // own metrics page; no VRRP (it needs root).

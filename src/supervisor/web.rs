@@ -1,0 +1,403 @@
+//! The web part: binds `[web] listen` when a config first asks for it and hands the socket to `web::server`; answers its calls (a [`View`] to render, an [`Action`] run as an [`Operation`]), keeps each service's recent checks for the charts, and turns state changes into `/api/v1/events`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::Supervisor;
+use super::ops::Operation;
+use crate::config::diff::ConfigDiff;
+use crate::config::model::Config;
+use crate::metrics::Histogram;
+use crate::service::AlertKind;
+use crate::web::server::{self, ServerSettings, WebCall, WebCounters};
+use crate::web::{Action, SAMPLES_KEPT, Sample, ServiceExtra, View, WebError, lb_change};
+
+/// Events kept for slow `/api/v1/events` readers before they lag.
+const EVENT_BACKLOG: usize = 1024;
+
+/// The web listener and what only the web shows.
+pub(super) struct WebPart {
+    calls: mpsc::Sender<WebCall>,
+    shutdown: CancellationToken,
+    /// The address asked for at the first apply (None: not configured).
+    bound: Option<Option<SocketAddr>>,
+    /// The forms' CSRF token, random per daemon run.
+    csrf: String,
+    /// Recent checks per `group/service`, oldest first.
+    samples: BTreeMap<String, VecDeque<Sample>>,
+    events: broadcast::Sender<String>,
+    /// What the last look saw, to tell changes (events, "since").
+    seen: BTreeMap<String, (String, i64)>,
+    /// The first look is done (what it saw is the start, not a change).
+    looked: bool,
+    /// Check durations per service since start, for the metrics page.
+    pub durations: BTreeMap<String, Histogram>,
+    /// The listener's request and connection counts.
+    pub counters: Arc<WebCounters>,
+}
+
+impl WebPart {
+    pub fn new(calls: mpsc::Sender<WebCall>, shutdown: CancellationToken) -> WebPart {
+        let (events, _) = broadcast::channel(EVENT_BACKLOG);
+        WebPart {
+            calls,
+            shutdown,
+            bound: None,
+            csrf: random_token(),
+            samples: BTreeMap::new(),
+            events,
+            seen: BTreeMap::new(),
+            looked: false,
+            durations: BTreeMap::new(),
+            counters: Arc::default(),
+        }
+    }
+
+    /// At start: bind the web listener if configured (a port that cannot be
+    /// bound is logged; the daemon runs without the page). On reload: the
+    /// socket stays; a moved address needs a restart. Samples of removed
+    /// services are dropped.
+    pub fn reconfigure(&mut self, config: &Config, _diff: &ConfigDiff) {
+        let configured = |key: &String| {
+            key.split_once('/').is_some_and(|(g, s)| {
+                config
+                    .watches
+                    .get(g)
+                    .is_some_and(|w| w.services.contains_key(s))
+            })
+        };
+        self.samples.retain(|key, _| configured(key));
+        self.durations.retain(|key, _| configured(key));
+        self.seen.retain(|key, _| {
+            key.strip_prefix("service ")
+                .is_none_or(|k| configured(&k.to_string()))
+        });
+        let wanted = config.settings.web.listen;
+        if let Some(bound) = self.bound {
+            if bound != wanted {
+                tracing::warn!("the web listen address changed; restart keepmon to move it");
+            }
+            return;
+        }
+        self.bound = Some(wanted);
+        let Some(addr) = wanted else {
+            return;
+        };
+        let listener = match bind_tcp(addr) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(%addr, error = %e, "cannot listen for the web page; running without it");
+                return;
+            }
+        };
+        tracing::info!(%addr, "web page and API listening");
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "the web listener is not on loopback: logins travel in clear unless a TLS proxy is in front");
+        }
+        let settings = Arc::new(ServerSettings {
+            auth: config.settings.auth.clone(),
+            tokens_file: config.settings.web.tokens_file.clone(),
+            csrf: self.csrf.clone(),
+            events: self.events.clone(),
+            counters: self.counters.clone(),
+        });
+        tokio::spawn(server::serve(
+            listener,
+            settings,
+            self.calls.clone(),
+            self.shutdown.clone(),
+        ));
+    }
+
+    /// A check of `key` (`group/service`) finished.
+    pub fn record(&mut self, key: &str, sample: Sample) {
+        self.durations
+            .entry(key.to_string())
+            .or_default()
+            .observe(Duration::from_micros(u64::from(sample.micros)));
+        let samples = self.samples.entry(key.to_string()).or_default();
+        if samples.len() >= SAMPLES_KEPT {
+            samples.pop_front();
+        }
+        samples.push_back(sample);
+    }
+
+    /// Note what `key` looks like now: a change (after the first look)
+    /// becomes an event, built only then, and restarts its "since".
+    fn note(
+        &mut self,
+        now: i64,
+        key: String,
+        state: &str,
+        event: impl FnOnce() -> serde_json::Value,
+    ) {
+        if self.seen.get(&key).is_some_and(|(old, _)| old == state) {
+            return;
+        }
+        if self.looked && self.events.receiver_count() > 0 {
+            let _ = self.events.send(event().to_string());
+        }
+        self.seen.insert(key, (state.to_string(), now));
+    }
+}
+
+impl Supervisor {
+    /// Answer one call of the web listener.
+    pub(super) fn on_web_call(&mut self, call: WebCall) {
+        match call {
+            WebCall::View { reply } => {
+                let _ = reply.send(self.web_view());
+            }
+            WebCall::Act {
+                action,
+                user,
+                reply,
+            } => {
+                let answer = web_operation(action, &user).and_then(|op| {
+                    self.execute(op)
+                        .map_err(|e| WebError::refused(e.to_string()))
+                });
+                self.reply_when_saved(reply, answer);
+            }
+        }
+    }
+
+    /// Look for state changes (once a second): events and "since" times.
+    pub(super) fn web_observe(&mut self) {
+        let now = super::unix_now();
+        for slot in self.services.slots.values() {
+            let status = slot.state.opstatus.name();
+            let key = format!("service {}/{}", slot.group, slot.service);
+            self.web.note(now, key, status, || {
+                serde_json::json!({"kind": "service", "group": slot.group, "service": slot.service,
+                    "status": status, "failing": slot.state.opstatus.is_failure(),
+                    "summary": slot.state.last_summary, "time": now})
+            });
+        }
+        for vs in &self.lb.table.report(None).services {
+            for rs in &vs.real_servers {
+                let state = format!("{:?} {} {}", rs.health, rs.admin, rs.in_dataplane);
+                self.web
+                    .note(now, format!("lb {} {}", vs.name, rs.addr), &state, || {
+                        serde_json::json!({"kind": "lb", "virtual_service": vs.name,
+                            "real_server": rs.addr.to_string(), "health": rs.health,
+                            "admin": rs.admin, "in_dataplane": rs.in_dataplane,
+                            "weight": rs.effective_weight, "time": now})
+                    });
+            }
+        }
+        for v in self.vrrp.dumps() {
+            self.web
+                .note(now, format!("vrrp {}", v.name), &v.state, || {
+                    serde_json::json!({"kind": "vrrp", "instance": v.name, "state": v.state,
+                    "priority": v.effective_priority, "reason": v.last_reason, "time": now})
+                });
+        }
+        self.web.looked = true;
+    }
+
+    fn web_view(&self) -> View {
+        let dump = self.dump();
+        let extra = self
+            .services
+            .slots
+            .values()
+            .map(|slot| {
+                let key = format!("{}/{}", slot.group, slot.service);
+                let since = if slot.state.opstatus.is_failure() {
+                    slot.state.first_failure
+                } else {
+                    self.web
+                        .seen
+                        .get(&format!("service {key}"))
+                        .map(|(_, t)| *t)
+                        .filter(|t| *t > self.started)
+                };
+                let extra = ServiceExtra {
+                    since,
+                    ack_time: slot.state.ack.as_ref().map(|a| a.time),
+                    samples: self
+                        .web
+                        .samples
+                        .get(&key)
+                        .map(|s| s.iter().copied().collect())
+                        .unwrap_or_default(),
+                };
+                (key, extra)
+            })
+            .collect();
+        View {
+            now: super::unix_now(),
+            hostname: nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_else(|| "localhost".into()),
+            config: self.config_name(),
+            pid: std::process::id(),
+            started: self.started,
+            dump,
+            lb: self.lb.report(),
+            extra,
+            failure_history: self.services.failure_history.iter().cloned().collect(),
+            csrf: self.web.csrf.clone(),
+        }
+    }
+}
+
+/// The operation an action asks for, for `user`.
+fn web_operation(action: Action, user: &str) -> Result<Operation, WebError> {
+    Ok(match action {
+        Action::Ack {
+            group,
+            service,
+            comment,
+        } => Operation::Ack {
+            group,
+            service,
+            user: Some(user.to_string()),
+            comment,
+        },
+        Action::Disable { target } => Operation::Disable(target.target()?),
+        Action::Enable { target } => Operation::Enable(target.target()?),
+        Action::TestAlert { group, service } => Operation::TestAlert {
+            group,
+            service,
+            kind: AlertKind::Failure,
+            period: None,
+            exit: 1,
+        },
+        Action::Lb {
+            virtual_service,
+            real_server,
+            change,
+            weight,
+        } => Operation::LbSet {
+            virtual_service,
+            real_server,
+            change: lb_change(&change, weight)?,
+        },
+    })
+}
+
+/// A sample from a finished run.
+pub(super) fn sample(now: i64, up: bool, duration: Duration) -> Sample {
+    Sample {
+        time: now,
+        up,
+        micros: u32::try_from(duration.as_micros()).unwrap_or(u32::MAX),
+    }
+}
+
+/// 32 random bytes as hex (the system's generator; a counter-free clock
+/// fallback would be guessable, so a failure leaves forms unusable: the
+/// empty token never matches).
+fn random_token() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 32];
+    match ring::rand::SystemRandom::new().fill(&mut bytes) {
+        Ok(()) => crate::web::auth::hex(&bytes),
+        Err(_) => {
+            tracing::error!("no system randomness; web forms are refused");
+            String::new()
+        }
+    }
+}
+
+/// Bind without waiting (std's bind sets SO_REUSEADDR, as tokio's does).
+fn bind_tcp(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(listener)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::proto::{LbChange, Target};
+    use crate::web::WebTarget;
+
+    #[test]
+    fn actions_become_the_operations_of_the_other_doors() {
+        let ack = web_operation(
+            Action::Ack {
+                group: "g".into(),
+                service: "s".into(),
+                comment: "on it".into(),
+            },
+            "ann",
+        );
+        assert_eq!(
+            ack,
+            Ok(Operation::Ack {
+                group: "g".into(),
+                service: "s".into(),
+                user: Some("ann".into()),
+                comment: "on it".into(),
+            })
+        );
+        let disable = web_operation(
+            Action::Disable {
+                target: WebTarget {
+                    group: None,
+                    service: None,
+                    host: Some("db1".into()),
+                },
+            },
+            "ann",
+        );
+        assert_eq!(
+            disable,
+            Ok(Operation::Disable(Target::Host {
+                hosts: vec!["db1".into()]
+            }))
+        );
+        let lb = |change: &str, weight| {
+            web_operation(
+                Action::Lb {
+                    virtual_service: "www".into(),
+                    real_server: "10.0.0.1:80".into(),
+                    change: change.into(),
+                    weight,
+                },
+                "ann",
+            )
+        };
+        assert_eq!(
+            lb("weight", Some(3)),
+            Ok(Operation::LbSet {
+                virtual_service: "www".into(),
+                real_server: "10.0.0.1:80".into(),
+                change: LbChange::Weight { weight: 3 },
+            })
+        );
+        assert_eq!(lb("weight", None).map_err(|e| e.status), Err(400));
+    }
+
+    #[test]
+    fn samples_are_bounded_and_feed_the_histograms() {
+        let (calls, _) = mpsc::channel(1);
+        let mut part = WebPart::new(calls, CancellationToken::new());
+        assert_eq!(part.csrf.len(), 64, "a 32-byte random token");
+        for i in 0..(SAMPLES_KEPT as i64 + 10) {
+            part.record("g/s", sample(i, i % 2 == 0, Duration::from_millis(2)));
+        }
+        let kept = &part.samples["g/s"];
+        assert_eq!(kept.len(), SAMPLES_KEPT);
+        assert_eq!(
+            kept.front().map(|s| s.time),
+            Some(10),
+            "oldest dropped first"
+        );
+        assert_eq!(kept.back().map(|s| s.micros), Some(2000));
+        let mut expected = Histogram::default();
+        for _ in 0..(SAMPLES_KEPT + 10) {
+            expected.observe(Duration::from_millis(2));
+        }
+        assert_eq!(part.durations["g/s"], expected);
+    }
+}
