@@ -34,6 +34,8 @@ pub struct DaemonFigures<'a> {
     pub backends: &'a [(String, BackendStats)],
     /// Route announcements: wanted and accepted by the routing daemon.
     pub announcements: &'a [crate::control::proto::AnnounceDump],
+    /// Lua runs, limit hits and run durations.
+    pub lua: &'a crate::lua::LuaStats,
     /// Every virtual service and real server (health, weight in force).
     pub lb: &'a Report,
     pub vrrp: &'a [VrrpDump],
@@ -90,6 +92,7 @@ pub fn render_page<'a>(
     );
     let _ = writeln!(text, "keepmon_checks_total {}", figures.checks);
     render_backends(&mut text, figures.backends);
+    render_lua(&mut text, figures.lua);
     if !figures.announcements.is_empty() {
         text.push_str(
             "# HELP keepmon_announce_active 1 while the route is announced (the routing daemon accepted it).\n\
@@ -128,6 +131,37 @@ keepmon_build_info{{version=\"{}\",commit=\"{}\"}} 1",
         escape(crate::buildinfo::GIT_COMMIT.unwrap_or("unknown"))
     );
     text
+}
+
+fn render_lua(text: &mut String, lua: &crate::lua::LuaStats) {
+    let _ = writeln!(
+        text,
+        "# HELP keepmon_lua_runs_total Lua monitor and alert runs.\n\
+         # TYPE keepmon_lua_runs_total counter\n\
+         keepmon_lua_runs_total {}\n\
+         # HELP keepmon_lua_limit_hits_total Lua runs stopped by a limit (instructions, deadline, memory).\n\
+         # TYPE keepmon_lua_limit_hits_total counter\n\
+         keepmon_lua_limit_hits_total {}\n\
+         # HELP keepmon_lua_run_duration_seconds How long Lua runs took.\n\
+         # TYPE keepmon_lua_run_duration_seconds histogram",
+        lua.runs, lua.limit_hits
+    );
+    let h = &lua.durations;
+    let mut cumulative = 0;
+    for (bound, count) in Histogram::BUCKETS.iter().zip(h.counts) {
+        cumulative += count;
+        let _ = writeln!(
+            text,
+            "keepmon_lua_run_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+        );
+    }
+    let _ = writeln!(
+        text,
+        "keepmon_lua_run_duration_seconds_bucket{{le=\"+Inf\"}} {}\n\
+         keepmon_lua_run_duration_seconds_sum {}\n\
+         keepmon_lua_run_duration_seconds_count {}",
+        h.count, h.sum, h.count
+    );
 }
 
 fn render_check_durations(
@@ -584,7 +618,12 @@ mod tests {
         let mut h = Histogram::default();
         h.observe(Duration::from_millis(3));
         h.observe(Duration::from_secs(9));
-        durations.insert("web/http".to_string(), h);
+        durations.insert("web/http".to_string(), h.clone());
+        let lua = crate::lua::LuaStats {
+            runs: 5,
+            limit_hits: 1,
+            durations: h,
+        };
         let text = render_page(
             std::iter::empty(),
             &DaemonFigures {
@@ -592,7 +631,15 @@ mod tests {
                 lags: &lags,
                 checks: 42,
                 backends: &backends,
-                announcements: &[],
+                announcements: &[crate::control::proto::AnnounceDump {
+                    name: "vip".into(),
+                    prefix: "192.0.2.10/32".into(),
+                    when: "quorum:web".into(),
+                    wanted: true,
+                    announced: true,
+                    error: None,
+                }],
+                lua: &lua,
                 lb: &lb,
                 vrrp: &vrrp,
                 mail: &MailDump {
@@ -629,6 +676,13 @@ mod tests {
         assert!(text.contains("keepmon_schedule_lag_seconds{quantile=\"0.5\"} 0.02\n"));
         assert!(text.contains("keepmon_schedule_lag_seconds{quantile=\"1\"} 0.03\n"));
         assert!(text.contains("keepmon_checks_total 42\n"));
+        assert!(text.contains("keepmon_lua_runs_total 5\n"));
+        assert!(text.contains("keepmon_lua_limit_hits_total 1\n"));
+        assert!(text.contains("keepmon_lua_run_duration_seconds_bucket{le=\"0.005\"} 1\n"));
+        assert!(text.contains("keepmon_lua_run_duration_seconds_count 2\n"));
+        assert!(
+            text.contains("keepmon_announce_active{name=\"vip\",prefix=\"192.0.2.10/32\"} 1\n")
+        );
         assert!(text.contains(
             "keepmon_backend_active_connections{virtual=\"web\",real=\"127.0.0.1:80\"} 2\n"
         ));

@@ -324,6 +324,25 @@ impl Prepared {
     }
 }
 
+/// What Lua runs did since start, for the metrics page.
+#[derive(Clone, Debug, Default)]
+pub struct LuaStats {
+    /// Runs of monitors and alerts (each `lua:` run of a script).
+    pub runs: u64,
+    /// Runs stopped by a limit (instruction budget, deadline, memory).
+    pub limit_hits: u64,
+    /// How long the runs took.
+    pub durations: crate::metrics::Histogram,
+}
+
+static STATS: std::sync::LazyLock<std::sync::Mutex<LuaStats>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// A copy of the run counts (held for a moment, never across an await).
+pub fn stats() -> LuaStats {
+    STATS.lock().map(|s| s.clone()).unwrap_or_default()
+}
+
 /// One run's Lua state with its limits armed and its own environment.
 ///
 /// Dropping it returns the state to its script's pool, unless the run hit a
@@ -339,6 +358,7 @@ pub(crate) struct Sandbox {
     path: PathBuf,
     stamp: Stamp,
     dirty: AtomicBool,
+    started: Instant,
 }
 
 /// Set once a limit trips; read by the hook and the `pcall` guard.
@@ -379,6 +399,7 @@ impl Sandbox {
             path: compiled.path.clone(),
             stamp: compiled.stamp,
             dirty: AtomicBool::new(false),
+            started: Instant::now(),
         })
     }
 
@@ -415,6 +436,11 @@ impl Sandbox {
         if !plain_error(error) {
             self.spoil();
         }
+        if matches!(error, mlua::Error::MemoryError(_))
+            && let Ok(mut stats) = STATS.lock()
+        {
+            stats.limit_hits += 1;
+        }
         describe_error(error, &self.file_name)
     }
 
@@ -430,7 +456,13 @@ impl Drop for Sandbox {
         let Some(prepared) = self.prepared.take() else {
             return;
         };
-        if self.dirty.load(Ordering::Relaxed) || prepared.tripped.hit.load(Ordering::Relaxed) {
+        let hit = prepared.tripped.hit.load(Ordering::Relaxed);
+        if let Ok(mut stats) = STATS.lock() {
+            stats.runs += 1;
+            stats.limit_hits += u64::from(hit);
+            stats.durations.observe(self.started.elapsed());
+        }
+        if self.dirty.load(Ordering::Relaxed) || hit {
             return;
         }
         prepared.give_back(&self.path, self.stamp);

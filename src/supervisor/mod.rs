@@ -461,6 +461,7 @@ impl Supervisor {
         };
         let backends = self.lb.stats();
         let announcements = self.announce.dumps();
+        let lua = crate::lua::stats();
         let lb = self.lb.report();
         let vrrp = self.vrrp.dumps();
         let mail = self.mail.dump();
@@ -482,6 +483,7 @@ impl Supervisor {
                 checks: self.services.checks,
                 backends: &backends,
                 announcements: &announcements,
+                lua: &lua,
                 lb: &lb,
                 vrrp: &vrrp,
                 mail: &mail,
