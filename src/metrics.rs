@@ -114,17 +114,17 @@ pub fn render_page<'a>(
     render_mail(&mut text, figures.mail);
     let _ = writeln!(
         text,
-        "# HELP keepmon_web_requests_total Requests the web page and API answered.
+        "# HELP keepmon_web_requests_total Requests the web page and API answered.\n\
          # TYPE keepmon_web_requests_total counter
-keepmon_web_requests_total {}
-         # HELP keepmon_web_connections Web clients connected now.
+keepmon_web_requests_total {}\n\
+         # HELP keepmon_web_connections Web clients connected now.\n\
          # TYPE keepmon_web_connections gauge
 keepmon_web_connections {}",
         figures.web_requests, figures.web_connections
     );
     let _ = writeln!(
         text,
-        "# HELP keepmon_build_info The running keepmon's version (value 1).
+        "# HELP keepmon_build_info The running keepmon's version (value 1).\n\
          # TYPE keepmon_build_info gauge
 keepmon_build_info{{version=\"{}\",commit=\"{}\"}} 1",
         env!("CARGO_PKG_VERSION"),
@@ -172,7 +172,7 @@ fn render_check_durations(
         return;
     }
     text.push_str(
-        "# HELP keepmon_check_duration_seconds How long a service's monitor runs took.
+        "# HELP keepmon_check_duration_seconds How long a service's monitor runs took.\n\
          # TYPE keepmon_check_duration_seconds histogram
 ",
     );
@@ -193,8 +193,8 @@ fn render_check_durations(
         }
         let _ = writeln!(
             text,
-            "keepmon_check_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}
-             keepmon_check_duration_seconds_sum{{{labels}}} {}
+            "keepmon_check_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}\n\
+             keepmon_check_duration_seconds_sum{{{labels}}} {}\n\
              keepmon_check_duration_seconds_count{{{labels}}} {}",
             h.count, h.sum, h.count
         );
@@ -206,22 +206,22 @@ fn render_lb(text: &mut String, report: &Report) {
         return;
     }
     let mut quorum = String::from(
-        "# HELP keepmon_virtual_service_quorum_up 1 while the virtual service has its quorum.
+        "# HELP keepmon_virtual_service_quorum_up 1 while the virtual service has its quorum.\n\
          # TYPE keepmon_virtual_service_quorum_up gauge
 ",
     );
     let mut up = String::from(
-        "# HELP keepmon_real_server_up Real server health (1 up or not checked yet, 0 down).
+        "# HELP keepmon_real_server_up Real server health (1 up or not checked yet, 0 down).\n\
          # TYPE keepmon_real_server_up gauge
 ",
     );
     let mut weight = String::from(
-        "# HELP keepmon_real_server_weight Weight in force in the data plane (0 when absent).
+        "# HELP keepmon_real_server_weight Weight in force in the data plane (0 when absent).\n\
          # TYPE keepmon_real_server_weight gauge
 ",
     );
     let mut admin = String::from(
-        "# HELP keepmon_real_server_admin_state Operator state of the real server (1 for the state in force).
+        "# HELP keepmon_real_server_admin_state Operator state of the real server (1 for the state in force).\n\
          # TYPE keepmon_real_server_admin_state gauge
 ",
     );
@@ -264,27 +264,27 @@ fn render_vrrp(text: &mut String, instances: &[VrrpDump]) {
         return;
     }
     let mut state = String::from(
-        "# HELP keepmon_vrrp_state VRRP instance state (1 for the state in force).
+        "# HELP keepmon_vrrp_state VRRP instance state (1 for the state in force).\n\
          # TYPE keepmon_vrrp_state gauge
 ",
     );
     let mut priority = String::from(
-        "# HELP keepmon_vrrp_priority Effective VRRP priority (after tracking).
+        "# HELP keepmon_vrrp_priority Effective VRRP priority (after tracking).\n\
          # TYPE keepmon_vrrp_priority gauge
 ",
     );
     let mut transitions = String::from(
-        "# HELP keepmon_vrrp_transitions_total VRRP state transitions.
+        "# HELP keepmon_vrrp_transitions_total VRRP state transitions.\n\
          # TYPE keepmon_vrrp_transitions_total counter
 ",
     );
     let mut adverts = String::from(
-        "# HELP keepmon_vrrp_adverts_total VRRP advertisements (direction sent or received).
+        "# HELP keepmon_vrrp_adverts_total VRRP advertisements (direction sent or received).\n\
          # TYPE keepmon_vrrp_adverts_total counter
 ",
     );
     let mut dropped = String::from(
-        "# HELP keepmon_vrrp_dropped_total VRRP packets dropped, by reason.
+        "# HELP keepmon_vrrp_dropped_total VRRP packets dropped, by reason.\n\
          # TYPE keepmon_vrrp_dropped_total counter
 ",
     );
@@ -311,7 +311,7 @@ fn render_vrrp(text: &mut String, instances: &[VrrpDump]) {
         );
         let _ = writeln!(
             adverts,
-            "keepmon_vrrp_adverts_total{{vrrp_instance=\"{name}\",direction=\"sent\"}} {}
+            "keepmon_vrrp_adverts_total{{vrrp_instance=\"{name}\",direction=\"sent\"}} {}\n\
              keepmon_vrrp_adverts_total{{vrrp_instance=\"{name}\",direction=\"received\"}} {}",
             c.adverts_sent, c.adverts_received
         );
@@ -339,13 +339,13 @@ fn render_vrrp(text: &mut String, instances: &[VrrpDump]) {
 fn render_mail(text: &mut String, mail: &MailDump) {
     let _ = writeln!(
         text,
-        "# HELP keepmon_mail_pending Letters waiting in the outbox.
+        "# HELP keepmon_mail_pending Letters waiting in the outbox.\n\
          # TYPE keepmon_mail_pending gauge
-keepmon_mail_pending {}
-         # HELP keepmon_mail_delivered_total Letters delivered.
+keepmon_mail_pending {}\n\
+         # HELP keepmon_mail_delivered_total Letters delivered.\n\
          # TYPE keepmon_mail_delivered_total counter
-keepmon_mail_delivered_total {}
-         # HELP keepmon_mail_dead Letters given up on (dead letters kept).
+keepmon_mail_delivered_total {}\n\
+         # HELP keepmon_mail_dead Letters given up on (dead letters kept).\n\
          # TYPE keepmon_mail_dead gauge
 keepmon_mail_dead {}",
         mail.pending, mail.delivered, mail.dead_total
@@ -677,6 +677,10 @@ mod tests {
         assert!(text.contains("keepmon_schedule_lag_seconds{quantile=\"1\"} 0.03\n"));
         assert!(text.contains("keepmon_checks_total 42\n"));
         assert!(text.contains("keepmon_lua_runs_total 5\n"));
+        assert!(
+            text.lines().all(|l| !l.starts_with(' ')),
+            "every line starts at column 0:\n{text}"
+        );
         assert!(text.contains("keepmon_lua_limit_hits_total 1\n"));
         assert!(text.contains("keepmon_lua_run_duration_seconds_bucket{le=\"0.005\"} 1\n"));
         assert!(text.contains("keepmon_lua_run_duration_seconds_count 2\n"));
