@@ -24,6 +24,7 @@ pub fn main_page(view: &View) -> String {
     services_section(&mut body, view);
     lb_section(&mut body, view);
     vrrp_section(&mut body, view);
+    announce_section(&mut body, view);
     history_section(&mut body, view);
     mail_section(&mut body, view);
     document(&format!("keepmon · {}", view.hostname), &body)
@@ -456,6 +457,41 @@ fn vrrp_section(out: &mut String, view: &View) {
     out.push_str("</table></section>");
 }
 
+fn announce_section(out: &mut String, view: &View) {
+    if view.dump.announcements.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<section><h2>route announcements</h2><table><tr><th>name</th><th>prefix</th>\
+         <th>state</th><th>when</th></tr>",
+    );
+    for a in &view.dump.announcements {
+        let (class, word) = match (a.wanted, a.announced) {
+            (true, true) => ("up", "announced"),
+            (true, false) => ("ack", "pending"),
+            (false, true) => ("ack", "withdrawing"),
+            (false, false) => ("down", "withdrawn"),
+        };
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td><span class=\"b {class}\">{word}</span></td><td><code>{}</code></td></tr>",
+            esc(&a.name),
+            esc(&a.prefix),
+            esc(&a.when)
+        );
+    }
+    out.push_str("</table>");
+    if let Some(error) = view
+        .dump
+        .announcements
+        .iter()
+        .find_map(|a| a.error.as_ref())
+    {
+        let _ = write!(out, "<p>routing daemon: {}</p>", esc(error));
+    }
+    out.push_str("</section>");
+}
+
 fn history_section(out: &mut String, view: &View) {
     out.push_str("<section><h2>alert history</h2><table class=\"log\">");
     if view.dump.alert_history.is_empty() {
@@ -821,6 +857,38 @@ mod tests {
             "<td class=\"n\">80 / 5</td><td class=\"n\">3</td>",
             "<b class=\"bad\">1 dead</b>",
             "550 no such user",
+        ] {
+            assert!(page.contains(shown), "missing {shown} in {page}");
+        }
+    }
+
+    #[test]
+    fn route_announcements_are_shown() {
+        let mut v = view(vec![service("a", "ok1", "ok", "")]);
+        v.dump.announcements = vec![
+            crate::control::proto::AnnounceDump {
+                name: "vip".into(),
+                prefix: "192.0.2.10/32".into(),
+                when: "quorum:web && !vrrp:VI_1=FAULT".into(),
+                wanted: true,
+                announced: true,
+                error: None,
+            },
+            crate::control::proto::AnnounceDump {
+                name: "<b>".into(),
+                prefix: "192.0.2.11/32".into(),
+                when: "false".into(),
+                wanted: false,
+                announced: false,
+                error: Some("birdc configure failed".into()),
+            },
+        ];
+        let page = main_page(&v);
+        for shown in [
+            "<h2>route announcements</h2>",
+            "<td>vip</td><td>192.0.2.10/32</td><td><span class=\"b up\">announced</span></td><td><code>quorum:web &amp;&amp; !vrrp:VI_1=FAULT</code></td>",
+            "<td>&lt;b&gt;</td><td>192.0.2.11/32</td><td><span class=\"b down\">withdrawn</span>",
+            "<p>routing daemon: birdc configure failed</p>",
         ] {
             assert!(page.contains(shown), "missing {shown} in {page}");
         }
