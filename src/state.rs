@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::lb::table::RealSetting;
 use crate::service::ServiceState;
 
 /// The state file inside `statedir`.
@@ -22,6 +23,10 @@ pub struct Persisted {
     pub disabled: Disabled,
     pub alert_history: VecDeque<String>,
     pub failure_history: VecDeque<String>,
+    /// Real servers' admin states and weights changed at run time
+    /// (`lb drain|maint|ready|weight`), restored at start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lb: Vec<RealSetting>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -217,8 +217,8 @@ impl Supervisor {
             config,
             applied: false,
             started: unix_now(),
+            lb: LoadBalancing::new(shutdown.clone(), persisted.lb.clone()),
             services: Services::new(persisted),
-            lb: LoadBalancing::new(shutdown.clone()),
             mail: MailPart::new(),
             vrrp: VrrpPart::new(channels.vrrp),
             mon: MonListener::new(channels.mon_calls, shutdown.clone()),
@@ -371,7 +371,7 @@ impl Supervisor {
     fn save_state(&mut self) {
         self.services.take_dirty();
         self.writer
-            .save(&self.config.settings.statedir, self.services.snapshot());
+            .save(&self.config.settings.statedir, self.snapshot());
     }
 
     /// Send `answer` once every change made so far is on disk (at once
@@ -393,7 +393,16 @@ impl Supervisor {
     fn save_state_confirmed(&mut self) -> oneshot::Receiver<std::io::Result<()>> {
         self.services.take_dirty();
         self.writer
-            .save_and_confirm(&self.config.settings.statedir, self.services.snapshot())
+            .save_and_confirm(&self.config.settings.statedir, self.snapshot())
+    }
+
+    /// Everything persisted: the services part's state and the load
+    /// balancer's run-time settings.
+    fn snapshot(&self) -> Persisted {
+        Persisted {
+            lb: self.lb.table.run_time_settings(),
+            ..self.services.snapshot()
+        }
     }
 
     fn publish_metrics(&self) {

@@ -159,6 +159,7 @@ impl Services {
             disabled: self.disabled.clone(),
             alert_history: self.alert_history.clone(),
             failure_history: self.failure_history.clone(),
+            lb: Vec::new(),
         }
     }
 
