@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod monproto;
 pub mod period;
+pub mod ratelimit;
 pub mod render;
 pub mod run;
 pub mod scheduler;

@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod server;
+pub mod throttle;
 pub mod trap;
 
 use serde::{Deserialize, Serialize};
