@@ -243,6 +243,49 @@ fn kill_9_leaves_a_readable_statedir() {
     drop(up);
 }
 
+/// Regression (issue 19, finding 6): a corrupt state file lost disabled
+/// entries. Now it is kept as a timestamped `.corrupt` file and the daemon
+/// restores the previous copy and mon's `disabled` file.
+#[test]
+fn a_corrupt_state_file_keeps_disabled_entries() {
+    let mut f = Fixture::new("corrupt");
+    let up = TcpListener::bind("127.0.0.1:0").expect("bind");
+    f.write_config(up.local_addr().expect("addr").port(), closed_port(), "");
+    f.start();
+    let out = f.cli(&["disable", "service", "local", "up"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut child = f.daemon.take().expect("daemon");
+    child.kill().expect("kill -9");
+    child.wait().ok();
+    std::fs::write(
+        f.dir.join("state/keepmon-state.json"),
+        b"{\"services\": {\"lo",
+    )
+    .expect("corrupt");
+    f.start();
+    let dump = f.dump();
+    let up_service = dump["services"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["service"] == "up"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(up_service["disabled"], true, "still disabled: {dump}");
+    let kept = std::fs::read_dir(f.dir.join("state"))
+        .expect("statedir")
+        .filter_map(Result::ok)
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("keepmon-state.json.corrupt.")
+        });
+    assert!(kept, "the corrupt file is kept");
+    drop(up);
+}
+
 #[test]
 fn a_second_daemon_on_the_same_socket_is_refused() {
     let mut f = Fixture::new("twice");

@@ -72,9 +72,14 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let persisted = match state::load(&config.settings.statedir)? {
         state::Loaded::Fresh => Persisted::default(),
         state::Loaded::Restored(p) => *p,
-        state::Loaded::Corrupt { moved_to, error } => {
-            tracing::warn!(moved_to = %moved_to.display(), error, "state file unreadable; starting fresh");
-            Persisted::default()
+        state::Loaded::Corrupt {
+            moved_to,
+            error,
+            recovered,
+            from,
+        } => {
+            tracing::error!(moved_to = %moved_to.display(), error, recovered_from = %from, "state file unreadable; moved aside, restored what could be recovered");
+            *recovered
         }
     };
     let listener = control::bind(&config.settings.control_socket).map_err(|e| {
