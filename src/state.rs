@@ -460,8 +460,10 @@ mod tests {
         first.disabled.hosts.insert("h1".into());
         first.disabled.watches.insert("w".into());
         first.disabled.services.insert(service_key("g", "s"));
-        let mut acked = ServiceState::default();
-        acked.failure_count = 3;
+        let acked = ServiceState {
+            failure_count: 3,
+            ..ServiceState::default()
+        };
         first.services.insert(service_key("g", "s"), acked);
         let mut second = first.clone();
         second.alert_history.push_back("newest".into());
