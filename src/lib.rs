@@ -17,6 +17,7 @@
 
 pub mod alert;
 pub mod buildinfo;
+pub mod childenv;
 pub mod config;
 pub mod control;
 pub mod daemonize;

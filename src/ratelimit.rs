@@ -1,6 +1,8 @@
 //! Small rate limiters shared by the receive paths (VRRP, the mon port, traps): a per-kind log limiter that counts what it suppressed, and a token bucket; time is an argument, no clock reads.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -85,6 +87,90 @@ impl TokenBucket {
     }
 }
 
+/// Connections a listener serves at once: at most `total`, and at most
+/// `per_client` from one client address, so one client cannot take every
+/// slot (nor the daemon's file descriptors).
+#[derive(Clone, Debug)]
+pub struct ConnectionLimits {
+    total: usize,
+    per_client: usize,
+    open: Arc<Mutex<Open>>,
+}
+
+#[derive(Debug, Default)]
+struct Open {
+    total: usize,
+    by_client: HashMap<IpAddr, usize>,
+}
+
+/// One admitted connection; its slot is given back on drop.
+#[derive(Debug)]
+pub struct ConnectionPermit {
+    client: IpAddr,
+    open: Arc<Mutex<Open>>,
+}
+
+/// Why a connection was not admitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    Total(usize),
+    PerClient(usize),
+}
+
+impl ConnectionLimits {
+    pub fn new(total: usize, per_client: usize) -> ConnectionLimits {
+        ConnectionLimits {
+            total,
+            per_client,
+            open: Arc::default(),
+        }
+    }
+
+    /// Admit a connection from `client`, or say which limit it hit.
+    pub fn admit(&self, client: IpAddr) -> Result<ConnectionPermit, Refused> {
+        let client = client.to_canonical();
+        // A poisoned lock only means a panic elsewhere: the counts are whole.
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if open.total >= self.total {
+            return Err(Refused::Total(self.total));
+        }
+        let mine = open.by_client.entry(client).or_insert(0);
+        if *mine >= self.per_client {
+            return Err(Refused::PerClient(self.per_client));
+        }
+        *mine += 1;
+        open.total += 1;
+        Ok(ConnectionPermit {
+            client,
+            open: self.open.clone(),
+        })
+    }
+}
+
+impl Drop for ConnectionPermit {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.total = open.total.saturating_sub(1);
+        if let Some(n) = open.by_client.get_mut(&self.client) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.by_client.remove(&self.client);
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::Total(n) => write!(f, "{n} connections open (the limit)"),
+            Refused::PerClient(n) => {
+                write!(f, "{n} connections open from this address (the limit)")
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,5 +208,21 @@ mod tests {
         );
         let t2 = t1 + Duration::from_millis(300);
         assert_eq!((0..100).filter(|_| bucket.take(t2)).count(), 3);
+    }
+
+    #[test]
+    fn connections_are_limited_in_total_and_per_client() {
+        let limits = ConnectionLimits::new(3, 2);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let a1 = limits.admit(a).unwrap();
+        let _a2 = limits.admit(a).unwrap();
+        assert_eq!(limits.admit(a).unwrap_err(), Refused::PerClient(2));
+        let b1 = limits.admit(b).unwrap();
+        assert_eq!(limits.admit(b).unwrap_err(), Refused::Total(3));
+        drop(b1);
+        drop(a1);
+        assert!(limits.admit(a).is_ok(), "slots come back on drop");
+        assert!(limits.admit("::ffff:192.0.2.2".parse().unwrap()).is_ok());
     }
 }
