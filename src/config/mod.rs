@@ -58,8 +58,9 @@ pub fn detect_format(path: &Path) -> Format {
 }
 
 /// Read and compile a config file. `format` overrides detection by extension.
-/// The largest config file read (a 100,000-watch mon.cf is about 10 MiB).
-pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
+/// The largest config file read (a 100,000-watch mon.cf with a service
+/// each is about 20 MiB).
+pub const MAX_CONFIG_BYTES: u64 = 64 << 20;
 
 /// Read a config file, refusing one larger than [`MAX_CONFIG_BYTES`] (or
 /// endless, as `/dev/zero`) before it costs the memory.
