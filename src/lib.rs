@@ -21,6 +21,7 @@ pub mod childenv;
 pub mod config;
 pub mod control;
 pub mod daemonize;
+pub mod fdlimit;
 pub mod lb;
 pub mod logging;
 pub mod lua;

@@ -366,6 +366,44 @@ fn only_root_or_the_daemons_user_may_use_the_control_socket() {
     drop(up);
 }
 
+/// Regression (issue 19, finding 1): with `ulimit -n 1024` (systemd's
+/// default soft limit) 1,100 idle clients exhausted the daemon's
+/// descriptors. The daemon now raises its soft limit to the hard one.
+#[test]
+fn the_soft_fd_limit_is_raised_to_the_hard_limit() {
+    let mut f = Fixture::new("nofile");
+    let up = TcpListener::bind("127.0.0.1:0").expect("bind");
+    f.write_config(up.local_addr().expect("addr").port(), closed_port(), "");
+    let log = std::fs::File::create(f.dir.join("daemon.log")).expect("log");
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -S -n 256 && exec {} start -c {}",
+            env!("CARGO_BIN_EXE_keepmon"),
+            f.config().display()
+        ))
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start keepmon under ulimit -n 256");
+    let pid = child.id();
+    f.daemon = Some(child);
+    f.wait_for(
+        |f| f.cli(&["status"]).status.success(),
+        "the daemon answers",
+    );
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("Max open files");
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers.len(), 2, "{line}");
+    assert_ne!(numbers[0], "256", "soft limit raised: {line}");
+    assert_eq!(numbers[0], numbers[1], "soft = hard: {line}");
+    drop(up);
+}
+
 #[test]
 fn a_second_daemon_on_the_same_socket_is_refused() {
     let mut f = Fixture::new("twice");

@@ -63,6 +63,15 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         tracing::warn!("{warning}");
     }
     let config = compiled.config;
+    match crate::fdlimit::raise_to_hard() {
+        Ok(limit) => tracing::info!(
+            soft_before = limit.soft_before,
+            soft = limit.soft,
+            hard = limit.hard,
+            "file descriptor limit"
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the file descriptor limit"),
+    }
     std::fs::create_dir_all(&config.settings.statedir).map_err(|e| {
         anyhow::anyhow!(
             "cannot create statedir {}: {e}",
