@@ -16,7 +16,7 @@ use arc_swap::ArcSwap;
 use regex::Regex;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::auth::{self, AuthFile, LoginCheck};
@@ -25,7 +25,7 @@ use super::trap;
 use super::{Command, MAX_LINE, PROTOCOL_VERSION, Reply};
 use crate::config::model::{AuthType, Settings};
 use crate::monproto::trap::Trap;
-use crate::ratelimit::{LogLimit, TokenBucket};
+use crate::ratelimit::{ConnectionLimits, LogLimit, TokenBucket};
 
 /// What the mon listener asks the supervisor. Only this listener builds
 /// these, after its own authorization: the control socket's wire type
@@ -45,8 +45,11 @@ pub enum MonCall {
     Terminate,
 }
 
-/// Connections served at once; more are closed at accept.
-pub const MAX_CONNECTIONS: usize = 4096;
+/// Connections served at once, well below the usual 1,024 descriptors;
+/// more are closed at accept.
+pub const MAX_CONNECTIONS: usize = 256;
+/// Connections served at once from one client address.
+pub const MAX_CONNECTIONS_PER_CLIENT: usize = 32;
 
 /// How long a connection waits for the supervisor's answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -139,7 +142,7 @@ pub async fn serve(
         throttle: std::sync::Mutex::new(LoginThrottle::new(Policy::default())),
         logs: std::sync::Mutex::new(LogLimit::new(LOG_EVERY)),
     });
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let limits = ConnectionLimits::new(MAX_CONNECTIONS, MAX_CONNECTIONS_PER_CLIENT);
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -156,9 +159,15 @@ pub async fn serve(
             tracing::info!(client = %peer, "closing unwanted client (clientallow)");
             continue;
         }
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(client = %peer, limit = MAX_CONNECTIONS, "too many mon protocol clients; closing");
-            continue;
+        let permit = match limits.admit(peer.ip()) {
+            Ok(permit) => permit,
+            Err(refused) => {
+                tracing::debug!(client = %peer, %refused, "mon protocol client refused");
+                if let Some(suppressed) = shared.log_allowed("refused") {
+                    tracing::warn!(client = %peer, %refused, suppressed, "mon protocol client refused");
+                }
+                continue;
+            }
         };
         let shared = shared.clone();
         let calls = calls.clone();
