@@ -93,7 +93,9 @@ impl Services {
                 && let Some(slot) = self.slots.get_mut(&key)
             {
                 slot.generation += 1;
-                slot.next_due = scheduler::first_due(service, clock, None);
+                // A changed service runs at once, as before the change.
+                slot.next_due =
+                    scheduler::first_due(service, clock, Some(std::time::Duration::ZERO));
                 continue;
             }
             if self.slots.contains_key(&key) {
