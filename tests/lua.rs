@@ -471,7 +471,8 @@ async fn log_alert_appends_a_line() {
         let dir = LuaDir::new("logalert");
         let path = dir.0.join("alerts.log");
         let arg = format!("file={}", path.display());
-        let settings = LuaSettings::default();
+        let mut settings = LuaSettings::default();
+        settings.limits.files_dir = Some(dir.0.clone());
         for _ in 0..2 {
             let outcome = fire_lua("log", &[&arg], &settings).await;
             assert!(outcome.ok, "{outcome:?}");
@@ -492,7 +493,8 @@ async fn vrrp_notify_reaches_a_lua_alert_with_its_transition() {
         let dir = LuaDir::new("vrrpalert");
         let path = dir.0.join("vrrp.log");
         let arg = format!("file={}", path.display());
-        let settings = LuaSettings::default();
+        let mut settings = LuaSettings::default();
+        settings.limits.files_dir = Some(dir.0.clone());
         let mut job = alert_job("log", &[&arg], &settings);
         job.group = "vrrp".into();
         job.service = "VI_1".into();
