@@ -108,7 +108,16 @@ impl Services {
                     group: service.group.clone(),
                     service: service.name.clone(),
                     state,
-                    next_due: scheduler::first_due(service, clock, config.settings.randstart),
+                    // A draw per service: one draw for all of them put
+                    // every first run at the same instant.
+                    next_due: scheduler::first_due(
+                        service,
+                        Clock {
+                            unit_random: fastrand::f64(),
+                            ..clock
+                        },
+                        config.settings.randstart,
+                    ),
                     running: false,
                     generation: 0,
                     run_hosts: Vec::new(),
