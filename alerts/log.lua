@@ -2,6 +2,7 @@
 --
 --   alert lua:log file=/var/log/keepmon/alerts.log
 --
+-- The file must be beneath [lua] files_dir (default: logdir).
 -- The line: TIME KIND GROUP/SERVICE HOSTS: SUMMARY
 
 function alert(event)

@@ -14,10 +14,16 @@ pub struct LuaSettings {
 }
 
 impl LuaSettings {
+    /// The config's Lua settings; `file.append` writes beneath `[lua]
+    /// files_dir`, else beneath `logdir`.
     pub fn from_settings(settings: &Settings) -> LuaSettings {
+        let mut limits = settings.lua.clone();
+        if limits.files_dir.is_none() {
+            limits.files_dir = Some(settings.logdir.clone());
+        }
         LuaSettings {
             luadir: settings.luadir.clone(),
-            limits: settings.lua.clone(),
+            limits,
         }
     }
 }
@@ -31,6 +37,8 @@ impl Default for LuaSettings {
                 timeout: Duration::from_secs(10),
                 instructions: 10_000_000,
                 memory_bytes: 32 * 1024 * 1024,
+                files_dir: None,
+                allow_networks: Vec::new(),
             },
         }
     }

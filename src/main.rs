@@ -394,9 +394,8 @@ fn start(path: Option<&Path>, format: Option<Format>, daemon: bool, log: &LogOpt
     let compiled = match load(path, format) {
         Ok(c) => c,
         Err(error) => {
-            for diagnostic in error.diagnostics.iter() {
-                eprintln!("{diagnostic}");
-            }
+            // The first diagnostics, then a count (config::diag::MAX_SHOWN).
+            eprint!("{}", error.diagnostics);
             eprintln!("{error}");
             return ExitCode::from(1);
         }
@@ -647,16 +646,19 @@ fn load(path: Option<&Path>, format: Option<Format>) -> Result<Compiled, config:
 fn check_config(path: Option<&Path>, format: Option<Format>) -> ExitCode {
     match load(path, format) {
         Ok(compiled) => {
-            for warning in compiled.warnings.warnings() {
+            for warning in compiled
+                .warnings
+                .warnings()
+                .take(keepmon::config::diag::MAX_SHOWN)
+            {
                 eprintln!("{warning}");
             }
             print!("{}", summary(&compiled, path));
             ExitCode::SUCCESS
         }
         Err(error) => {
-            for diagnostic in error.diagnostics.iter() {
-                eprintln!("{diagnostic}");
-            }
+            // The first diagnostics, then a count (config::diag::MAX_SHOWN).
+            eprint!("{}", error.diagnostics);
             eprintln!("{error}");
             ExitCode::from(1)
         }

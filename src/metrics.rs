@@ -12,6 +12,13 @@ use tokio_util::sync::CancellationToken;
 use crate::control::proto::{MailDump, VrrpDump};
 use crate::lb::proxy::BackendStats;
 use crate::lb::table::{Health, Report};
+use crate::ratelimit::{ConnectionLimits, LogLimit};
+
+/// Metrics connections served at once, in all and from one address.
+pub const MAX_CONNECTIONS: usize = 64;
+pub const MAX_CONNECTIONS_PER_CLIENT: usize = 8;
+/// How long a client has to read the page.
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// One service's figures for the metrics page.
 pub struct ServiceMetrics<'a> {
@@ -487,11 +494,13 @@ pub async fn serve(
     snapshot: watch::Receiver<String>,
     shutdown: CancellationToken,
 ) {
+    let limits = ConnectionLimits::new(MAX_CONNECTIONS, MAX_CONNECTIONS_PER_CLIENT);
+    let mut logs = LogLimit::new(Duration::from_secs(10));
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => return,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(pair) => pair,
                 Err(e) => {
                     tracing::warn!(error = %e, "metrics accept failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -499,8 +508,20 @@ pub async fn serve(
                 }
             },
         };
+        let permit = match limits.admit(peer.ip()) {
+            Ok(permit) => permit,
+            Err(refused) => {
+                if let Some(suppressed) =
+                    logs.allow_counting("refused", tokio::time::Instant::now())
+                {
+                    tracing::warn!(client = %peer, %refused, suppressed, "metrics client refused");
+                }
+                continue;
+            }
+        };
         let body = snapshot.borrow().clone();
         tokio::spawn(async move {
+            let _permit = permit;
             if let Err(e) = answer(stream, body).await {
                 tracing::debug!(error = %e, "metrics connection ended with an error");
             }
@@ -538,8 +559,18 @@ async fn answer(mut stream: TcpStream, body: String) -> std::io::Result<()> {
         "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await
+    // A client that does not read its answer is dropped at the deadline.
+    let write = async {
+        stream.write_all(response.as_bytes()).await?;
+        stream.shutdown().await
+    };
+    match tokio::time::timeout(WRITE_DEADLINE, write).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the client did not read the page in time",
+        )),
+    }
 }
 
 fn escape(value: &str) -> String {
@@ -552,6 +583,52 @@ fn escape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn get(from: &str, port: u16) -> String {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+        let mut stream = socket
+            .connect(format!("127.0.0.1:{port}").parse().unwrap())
+            .await
+            .unwrap();
+        // A refused connection is closed before or while we write.
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\n\r\n")
+            .await
+            .ok();
+        let mut answer = String::new();
+        let read = stream.read_to_string(&mut answer);
+        tokio::time::timeout(Duration::from_secs(5), read)
+            .await
+            .ok();
+        answer
+    }
+
+    /// Regression (issue 19, finding 8): the metrics page had no connection
+    /// cap: one client could hold any number of connections (and fds).
+    #[tokio::test]
+    async fn one_client_gets_a_few_connections_others_still_get_the_page() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (_tx, rx) = watch::channel("up 1\n".to_string());
+        let shutdown = CancellationToken::new();
+        tokio::spawn(serve(listener, rx, shutdown.clone()));
+        let mut idle = Vec::new();
+        for _ in 0..MAX_CONNECTIONS_PER_CLIENT {
+            idle.push(TcpStream::connect(("127.0.0.1", port)).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            get("127.0.0.1", port).await,
+            "",
+            "over the per-client limit"
+        );
+        assert!(get("127.0.0.2", port).await.starts_with("HTTP/1.1 200 OK"));
+        drop(idle);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(get("127.0.0.1", port).await.ends_with("up 1\n"));
+        shutdown.cancel();
+    }
 
     #[test]
     fn renders_exposition_format() {

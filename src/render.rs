@@ -80,6 +80,12 @@ pub fn dump_table(d: &DumpReport) -> String {
             let _ = writeln!(out, "    ack: {ack}");
         }
     }
+    if !d.lb_settings.is_empty() {
+        let _ = writeln!(out, "lb run-time settings (kept across restarts):");
+        for line in &d.lb_settings {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
     mail_section(&mut out, &d.mail);
     if !d.vrrp.is_empty() {
         out.push_str(&vrrp_table(&d.vrrp));

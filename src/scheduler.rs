@@ -80,8 +80,16 @@ pub struct Clock {
     pub unit_random: f64,
 }
 
+/// How far first runs are spread when `randstart` is not set: over the
+/// service's interval, at most this long.
+pub const DEFAULT_FIRST_RUN_SPREAD: Duration = Duration::from_secs(10);
+
 /// A service's first due time under a config: None for a service that is
-/// never polled (no monitor, or neither interval nor schedule).
+/// never polled (no monitor, or neither interval nor schedule). Without
+/// `randstart` the first runs are spread over the interval (at most
+/// [`DEFAULT_FIRST_RUN_SPREAD`]), so a daemon with thousands of hosts does
+/// not open every connection in the same millisecond; `randstart = 0`
+/// starts them all at once.
 pub fn first_due(service: &Service, clock: Clock, randstart: Option<Duration>) -> Option<Instant> {
     if service.monitor.is_none() || (service.interval.is_none() && service.schedule.is_none()) {
         return None;
@@ -89,7 +97,12 @@ pub fn first_due(service: &Service, clock: Clock, randstart: Option<Duration>) -
     if let Some(schedule) = &service.schedule {
         return schedule_due(schedule, clock);
     }
-    Some(first_run(clock.now, randstart, clock.unit_random))
+    let spread = randstart.or_else(|| {
+        service
+            .interval
+            .map(|interval| interval.min(DEFAULT_FIRST_RUN_SPREAD))
+    });
+    Some(first_run(clock.now, spread, clock.unit_random))
 }
 
 /// The run after one that was due at `due`: the failure interval while the
@@ -254,7 +267,20 @@ mod tests {
         .map(|(_, s)| s.clone())
         .next()
         .expect("one service");
-        assert_eq!(first_due(&service, clock, None), Some(now));
+        assert_eq!(
+            first_due(&service, clock, None),
+            Some(now + Duration::from_secs(5)),
+            "spread over min(interval, 10 s) by default"
+        );
+        assert_eq!(
+            first_due(&service, clock, Some(Duration::ZERO)),
+            Some(now),
+            "randstart = 0: at once"
+        );
+        assert_eq!(
+            first_due(&service, clock, Some(Duration::from_secs(60))),
+            Some(now + Duration::from_secs(30))
+        );
         assert_eq!(
             next_due(&service, false, now, clock),
             Some(now + Duration::from_secs(60))

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::lb::table::RealSetting;
 use crate::service::ServiceState;
 
 /// The state file inside `statedir`.
@@ -22,6 +23,10 @@ pub struct Persisted {
     pub disabled: Disabled,
     pub alert_history: VecDeque<String>,
     pub failure_history: VecDeque<String>,
+    /// Real servers' admin states and weights changed at run time
+    /// (`lb drain|maint|ready|weight`), restored at start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lb: Vec<RealSetting>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,53 +56,158 @@ impl Disabled {
     }
 }
 
+impl Disabled {
+    /// Read mon's `disabled` file lines back (unknown lines are skipped).
+    pub fn from_mon_format(text: &str) -> Disabled {
+        let mut disabled = Disabled::default();
+        for line in text.lines() {
+            match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+                ["disable", "host", host] => {
+                    disabled.hosts.insert(host.to_string());
+                }
+                ["disable", "watch", watch] => {
+                    disabled.watches.insert(watch.to_string());
+                }
+                ["disable", "service", group, service] => {
+                    disabled.services.insert(service_key(group, service));
+                }
+                _ => {}
+            }
+        }
+        disabled
+    }
+}
+
 /// The key of a service in the persisted maps.
 pub fn service_key(group: &str, service: &str) -> String {
     format!("{group}/{service}")
 }
+
+/// The copy of the state file before the newest save: what `load` falls
+/// back to when the state file is unreadable.
+pub const PREVIOUS_FILE: &str = "keepmon-state.json.prev";
 
 /// What `load` found.
 #[derive(Debug)]
 pub enum Loaded {
     Fresh,
     Restored(Box<Persisted>),
-    /// The file was unreadable; it was moved aside to this path and keepmon starts fresh.
+    /// The state file was unreadable; it was moved aside to `moved_to` (a
+    /// timestamped `.corrupt` file, never deleted) and `recovered` holds
+    /// what could be saved, as `from` says.
     Corrupt {
         moved_to: PathBuf,
         error: String,
+        recovered: Box<Persisted>,
+        from: Recovery,
     },
 }
 
-/// Read the state file. A missing file is a fresh start; a corrupt one is
-/// moved aside (never deleted) so no data is lost.
+/// Where the state came from when the state file was unreadable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recovery {
+    /// The copy kept by the save before the last one, with the disabled
+    /// entries of mon's `disabled` file.
+    PreviousCopy,
+    /// Only mon's `disabled` file (disabled hosts, watches and services).
+    DisabledFile,
+    /// Nothing: a fresh start.
+    Nothing,
+}
+
+impl std::fmt::Display for Recovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Recovery::PreviousCopy => "the previous copy and mon's disabled file",
+            Recovery::DisabledFile => "mon's disabled file only",
+            Recovery::Nothing => "nothing",
+        })
+    }
+}
+
+/// Read the state file. A missing file is a fresh start (or, after a crash
+/// between the two renames of a save, the previous copy). A corrupt one is
+/// moved aside to a timestamped `.corrupt` file and the previous copy is
+/// read instead; failing that, mon's `disabled` file keeps the disabled
+/// entries.
 pub fn load(statedir: &Path) -> io::Result<Loaded> {
     let path = statedir.join(STATE_FILE);
+    let previous = statedir.join(PREVIOUS_FILE);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Loaded::Fresh),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(match read_state(&previous) {
+                Some(p) => Loaded::Restored(Box::new(p)),
+                None => Loaded::Fresh,
+            });
+        }
         Err(e) => return Err(e),
     };
-    match serde_json::from_slice::<Persisted>(&bytes) {
-        Ok(p) => Ok(Loaded::Restored(Box::new(p))),
-        Err(e) => {
-            let moved_to = statedir.join(format!("{STATE_FILE}.corrupt"));
-            std::fs::rename(&path, &moved_to)?;
-            Ok(Loaded::Corrupt {
-                moved_to,
-                error: e.to_string(),
-            })
-        }
+    let error = match serde_json::from_slice::<Persisted>(&bytes) {
+        Ok(p) => return Ok(Loaded::Restored(Box::new(p))),
+        Err(e) => e.to_string(),
+    };
+    let moved_to = corrupt_name(statedir);
+    std::fs::rename(&path, &moved_to)?;
+    // mon's disabled file is written with every save, so it is as new as
+    // the lost state file: it wins over the previous copy's entries.
+    let disabled = std::fs::read_to_string(statedir.join(DISABLED_FILE))
+        .ok()
+        .map(|text| Disabled::from_mon_format(&text));
+    let (mut recovered, from) = match (read_state(&previous), &disabled) {
+        (Some(p), _) => (p, Recovery::PreviousCopy),
+        (None, Some(_)) => (Persisted::default(), Recovery::DisabledFile),
+        (None, None) => (Persisted::default(), Recovery::Nothing),
+    };
+    if let Some(disabled) = disabled {
+        recovered.disabled = disabled;
     }
+    Ok(Loaded::Corrupt {
+        moved_to,
+        error,
+        recovered: Box::new(recovered),
+        from,
+    })
+}
+
+/// A readable state file at `path`, or None.
+fn read_state(path: &Path) -> Option<Persisted> {
+    let bytes = std::fs::read(path).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// `keepmon-state.json.corrupt.UNIXTIME` (with `.N` when that exists).
+fn corrupt_name(statedir: &Path) -> PathBuf {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let base = statedir.join(format!("{STATE_FILE}.corrupt.{now}"));
+    let mut candidate = base.clone();
+    let mut n = 1;
+    while candidate.exists() {
+        candidate = PathBuf::from(format!("{}.{n}", base.display()));
+        n += 1;
+    }
+    candidate
 }
 
 /// Write the state atomically: a temporary file, fsync, rename over the old
 /// one, fsync the directory. A crash at any point leaves either the old or
-/// the new file, never a torn one.
+/// the new file, never a torn one. The old file is kept as
+/// [`PREVIOUS_FILE`] first, the fallback should the new one ever be
+/// unreadable.
 pub fn save(statedir: &Path, state: &Persisted) -> io::Result<()> {
     std::fs::create_dir_all(statedir)?;
     let json =
         serde_json::to_vec(state).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    write_atomic(&statedir.join(STATE_FILE), &json)?;
+    let path = statedir.join(STATE_FILE);
+    match std::fs::rename(&path, statedir.join(PREVIOUS_FILE)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    write_atomic(&path, &json)?;
     write_atomic(
         &statedir.join(DISABLED_FILE),
         state.disabled.to_mon_format().as_bytes(),
@@ -342,12 +452,86 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(STATE_FILE), b"{\"services\": tru").unwrap();
         match load(&dir).unwrap() {
-            Loaded::Corrupt { moved_to, .. } => {
+            Loaded::Corrupt {
+                moved_to,
+                recovered,
+                from,
+                ..
+            } => {
                 assert_eq!(std::fs::read(&moved_to).unwrap(), b"{\"services\": tru");
+                assert_eq!(*recovered, Persisted::default());
+                assert_eq!(from, Recovery::Nothing);
             }
             other => panic!("{other:?}"),
         }
         assert!(matches!(load(&dir).unwrap(), Loaded::Fresh));
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// Regression (issue 19, finding 6): a corrupt state file lost acks and
+    /// disabled entries (and alerts fired again). Now the previous copy is
+    /// read, else mon's `disabled` file; every corrupt file is kept.
+    #[test]
+    fn a_corrupt_state_file_falls_back_to_the_previous_copy_then_the_disabled_file() {
+        let dir = temp("fallback");
+        let mut first = Persisted::default();
+        first.disabled.hosts.insert("h1".into());
+        first.disabled.watches.insert("w".into());
+        first.disabled.services.insert(service_key("g", "s"));
+        let acked = ServiceState {
+            failure_count: 3,
+            ..ServiceState::default()
+        };
+        first.services.insert(service_key("g", "s"), acked);
+        let mut second = first.clone();
+        second.alert_history.push_back("newest".into());
+        second.disabled.hosts.insert("h2".into());
+        save(&dir, &first).unwrap();
+        save(&dir, &second).unwrap();
+        std::fs::write(dir.join(STATE_FILE), b"\0\0garbage").unwrap();
+        match load(&dir).unwrap() {
+            Loaded::Corrupt {
+                recovered, from, ..
+            } => {
+                assert_eq!(from, Recovery::PreviousCopy);
+                assert_eq!(
+                    *recovered,
+                    Persisted {
+                        disabled: second.disabled.clone(),
+                        ..first.clone()
+                    },
+                    "the copy before the newest save, the newest disabled file"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+
+        // The previous copy unreadable too: mon's disabled file still says
+        // what was disabled.
+        save(&dir, &second).unwrap();
+        std::fs::write(dir.join(STATE_FILE), b"{").unwrap();
+        std::fs::write(dir.join(PREVIOUS_FILE), b"{").unwrap();
+        match load(&dir).unwrap() {
+            Loaded::Corrupt {
+                recovered, from, ..
+            } => {
+                assert_eq!(from, Recovery::DisabledFile);
+                assert_eq!(recovered.disabled, second.disabled);
+            }
+            other => panic!("{other:?}"),
+        }
+        let corrupt = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().contains(".corrupt."))
+            .count();
+        assert_eq!(corrupt, 2, "each corrupt file is kept");
+
+        // A crash between a save's two renames leaves only the previous copy.
+        save(&dir, &second).unwrap();
+        save(&dir, &second).unwrap();
+        std::fs::remove_file(dir.join(STATE_FILE)).unwrap();
+        assert!(matches!(load(&dir).unwrap(), Loaded::Restored(p) if *p == second));
         std::fs::remove_dir_all(dir).ok();
     }
 

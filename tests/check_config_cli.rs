@@ -150,3 +150,52 @@ fn help_lists_the_planned_subcommands() {
         assert!(help.contains(sub), "--help lacks {sub}:\n{help}");
     }
 }
+
+/// Regression (issue 19, finding 7): `-c /dev/zero` read until memory ran
+/// out, a huge file was read whole, and 5 MB of junk printed 25 MB of
+/// errors. Now a config over 64 MiB is refused with a clear error and at
+/// most 100 diagnostics are printed, then a count.
+#[test]
+fn huge_and_endless_configs_are_refused_and_diagnostics_are_capped() {
+    let dir = temp_dir("huge");
+    let huge = dir.join("huge.toml");
+    // Sparse: 65 MiB of zero bytes that take no disk.
+    std::fs::File::create(&huge)
+        .and_then(|f| f.set_len(65 << 20))
+        .expect("a 65 MiB file");
+    let huge = huge.display().to_string();
+    for path in ["/dev/zero", huge.as_str()] {
+        let out = keepmon(&["check-config", "-c", path]);
+        assert_eq!(out.status.code(), Some(1), "{path}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("cannot read config: larger than 64 MiB"),
+            "{path}: {stderr}"
+        );
+    }
+
+    let junk = write(&dir, "junk.toml", &"[[[ junk = \n".repeat(400_000));
+    let out = keepmon(&["check-config", "-c", &junk]);
+    assert_eq!(out.status.code(), Some(1));
+    let printed = out.stdout.len() + out.stderr.len();
+    assert!(printed < 64 * 1024, "{printed} bytes of diagnostics");
+    let mon = write(
+        &dir,
+        "junk.cf",
+        &"watch\n    nonsense here\n".repeat(20_000),
+    );
+    let out = keepmon(&["check-config", "-c", &mon]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.len() < 64 * 1024,
+        "{} bytes of diagnostics",
+        stderr.len()
+    );
+    assert!(
+        stderr.contains("more not shown"),
+        "{}",
+        &stderr[stderr.len().saturating_sub(500)..]
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -731,3 +731,40 @@ fn mail_alert_options_mon_runs_are_accepted_with_a_warning() {
         .is_err()
     );
 }
+
+/// A mon.cf with `n` hostgroups and a watch with one service on each.
+fn many_watches(n: usize) -> String {
+    let mut text = String::new();
+    for i in 0..n {
+        text.push_str(&format!("hostgroup g{i} 127.0.0.{}\n", i % 250 + 1));
+    }
+    for i in 0..n {
+        text.push_str(&format!(
+            "\nwatch g{i}\n    service tcp\n        interval 1m\n        monitor tcp.monitor -p 80\n        period wd {{Sun-Sat}}\n            alert mail.alert root@localhost\n            alertevery 1h\n"
+        ));
+    }
+    text
+}
+
+/// Regression (issue 19, finding 7): compiling took time quadratic in the
+/// number of watches (each hostgroup asked every watch whether it used it:
+/// 20,000 watches took 20 s in a debug build). Four times the watches must
+/// cost well under ten times the time (linear is four, quadratic sixteen;
+/// the margin absorbs a busy machine).
+#[test]
+fn compile_time_is_linear_in_the_number_of_watches() {
+    let time = |n: usize| {
+        let text = many_watches(n);
+        let started = std::time::Instant::now();
+        let compiled = ok(&text);
+        assert_eq!(compiled.config.watches.len(), n);
+        started.elapsed()
+    };
+    time(500); // warm up
+    let small = time(4_000);
+    let large = time(16_000);
+    assert!(
+        large < small * 10,
+        "4,000 watches: {small:?}, 16,000 watches: {large:?}"
+    );
+}

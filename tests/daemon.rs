@@ -243,6 +243,167 @@ fn kill_9_leaves_a_readable_statedir() {
     drop(up);
 }
 
+/// Regression (issue 19, finding 6): a corrupt state file lost disabled
+/// entries. Now it is kept as a timestamped `.corrupt` file and the daemon
+/// restores the previous copy and mon's `disabled` file.
+#[test]
+fn a_corrupt_state_file_keeps_disabled_entries() {
+    let mut f = Fixture::new("corrupt");
+    let up = TcpListener::bind("127.0.0.1:0").expect("bind");
+    f.write_config(up.local_addr().expect("addr").port(), closed_port(), "");
+    f.start();
+    let out = f.cli(&["disable", "service", "local", "up"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut child = f.daemon.take().expect("daemon");
+    child.kill().expect("kill -9");
+    child.wait().ok();
+    std::fs::write(
+        f.dir.join("state/keepmon-state.json"),
+        b"{\"services\": {\"lo",
+    )
+    .expect("corrupt");
+    f.start();
+    let dump = f.dump();
+    let up_service = dump["services"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["service"] == "up"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(up_service["disabled"], true, "still disabled: {dump}");
+    let kept = std::fs::read_dir(f.dir.join("state"))
+        .expect("statedir")
+        .filter_map(Result::ok)
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("keepmon-state.json.corrupt.")
+        });
+    assert!(kept, "the corrupt file is kept");
+    drop(up);
+}
+
+/// Regression (issue 19, finding 8): the daemon deleted whatever file sat
+/// at its control socket's path. Now only a stale socket is replaced.
+#[test]
+fn the_control_socket_never_removes_what_is_not_a_socket() {
+    let f = Fixture::new("sockfile");
+    let up = TcpListener::bind("127.0.0.1:0").expect("bind");
+    f.write_config(up.local_addr().expect("addr").port(), closed_port(), "");
+    std::fs::create_dir_all(f.dir.join("state")).expect("statedir");
+    let precious = f.dir.join("state/keepmon.sock");
+    std::fs::write(&precious, "not a socket\n").expect("file");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keepmon"))
+        .args(["start", "-c"])
+        .arg(f.config())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start keepmon");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().ok();
+            child.wait().ok();
+            panic!("the daemon started over a regular file at its socket path");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr).ok();
+    assert!(!status.success());
+    assert!(stderr.contains("is not a socket"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&precious).expect("still there"),
+        "not a socket\n"
+    );
+    drop(up);
+}
+
+/// Regression (issue 19, finding 8): the control socket did not check who
+/// connects; a socket made reachable by mistake (a chmod) let any user stop
+/// the daemon. Now only root and the daemon's own uid are served.
+#[test]
+fn only_root_or_the_daemons_user_may_use_the_control_socket() {
+    if !nix::unistd::geteuid().is_root() {
+        common::not_run("needs root to run the CLI as another user");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let mut f = Fixture::new("peercred");
+    let up = TcpListener::bind("127.0.0.1:0").expect("bind");
+    f.write_config(up.local_addr().expect("addr").port(), closed_port(), "");
+    f.start();
+    let socket = f.dir.join("state/keepmon.sock");
+    let mode = std::fs::metadata(&socket)
+        .expect("socket")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // Open the way on purpose: only the uid check stands.
+    for dir in [&f.dir, &f.dir.join("state")] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let out = Command::new(env!("CARGO_BIN_EXE_keepmon"))
+        .args(["stop", "-c"])
+        .arg(f.config())
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("run keepmon as nobody");
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "nobody stopped the daemon: {text}");
+    assert!(text.contains("may not use the control socket"), "{text}");
+    assert!(f.cli(&["status"]).status.success(), "root still may");
+    drop(up);
+}
+
+/// Regression (issue 19, finding 1): with `ulimit -n 1024` (systemd's
+/// default soft limit) 1,100 idle clients exhausted the daemon's
+/// descriptors. The daemon now raises its soft limit to the hard one.
+#[test]
+fn the_soft_fd_limit_is_raised_to_the_hard_limit() {
+    let mut f = Fixture::new("nofile");
+    let up = TcpListener::bind("127.0.0.1:0").expect("bind");
+    f.write_config(up.local_addr().expect("addr").port(), closed_port(), "");
+    let log = std::fs::File::create(f.dir.join("daemon.log")).expect("log");
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -S -n 256 && exec {} start -c {}",
+            env!("CARGO_BIN_EXE_keepmon"),
+            f.config().display()
+        ))
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start keepmon under ulimit -n 256");
+    let pid = child.id();
+    f.daemon = Some(child);
+    f.wait_for(
+        |f| f.cli(&["status"]).status.success(),
+        "the daemon answers",
+    );
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("Max open files");
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers.len(), 2, "{line}");
+    assert_ne!(numbers[0], "256", "soft limit raised: {line}");
+    assert_eq!(numbers[0], numbers[1], "soft = hard: {line}");
+    drop(up);
+}
+
 #[test]
 fn a_second_daemon_on_the_same_socket_is_refused() {
     let mut f = Fixture::new("twice");

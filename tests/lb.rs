@@ -295,6 +295,73 @@ fn cli_drain_maint_ready_and_weight() {
     );
 }
 
+/// Regression (issue 19, finding 4): after kill -9 a real server put in
+/// `maint` came back `ready` and took traffic. Admin states and weights are
+/// in the state file and come back at start.
+#[test]
+fn lb_maint_and_weight_survive_kill_9() {
+    let (port, vip) = ports();
+    let _backends: Vec<Backend> = ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
+        .iter()
+        .map(|ip| Backend::start(ip, port))
+        .collect();
+    let mut f = Fixture::new("lb-kill9");
+    toml_config(&f, port, vip);
+    f.start();
+    f.wait_for(|_| answers(vip, 3).len() == 3, "the VIP answers");
+    let maint = format!("127.0.0.12:{port}");
+    let weighted = format!("127.0.0.11:{port}");
+    for args in [
+        vec!["lb", "maint", "web", maint.as_str()],
+        vec!["lb", "weight", "web", weighted.as_str(), "0"],
+    ] {
+        let out = f.cli(&args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    let mut daemon = f.daemon.take().expect("daemon running");
+    daemon.kill().expect("kill -9");
+    daemon.wait().expect("reaped");
+    f.start();
+
+    let show = String::from_utf8_lossy(&f.cli(&["lb", "show"]).stdout).into_owned();
+    assert!(
+        show.lines()
+            .any(|l| l.contains(&maint) && l.contains("maint") && l.contains("absent")),
+        "still maint after kill -9:\n{show}"
+    );
+    f.wait_for(
+        |_| answers(vip, 6).len() == 6,
+        "the VIP answers after the restart",
+    );
+    // Only 127.0.0.13 takes new connections: .12 is in maint, .11 has
+    // weight 0.
+    let seen = answers(vip, 12);
+    assert!(
+        seen.len() == 12 && seen.iter().all(|s| s == "127.0.0.13"),
+        "the maint and weight-0 servers get no traffic after the restart: {seen:?}"
+    );
+    let dump = f.dump();
+    let settings: Vec<&str> = dump["lb_settings"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|l| l.as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        settings,
+        [
+            format!("web {weighted} weight 0 (config: 1)"),
+            format!("web {maint} maint (config: ready)"),
+        ],
+        "{dump}"
+    );
+    let table = String::from_utf8_lossy(&f.cli(&["dump"]).stdout).into_owned();
+    assert!(table.contains("lb run-time settings"), "{table}");
+}
+
 /// The seed-style mon.cf: one hostgroup per real server and lvs.alert lines;
 /// keepmon builds the virtual service from them and edits its own proxy.
 #[test]

@@ -471,7 +471,8 @@ async fn log_alert_appends_a_line() {
         let dir = LuaDir::new("logalert");
         let path = dir.0.join("alerts.log");
         let arg = format!("file={}", path.display());
-        let settings = LuaSettings::default();
+        let mut settings = LuaSettings::default();
+        settings.limits.files_dir = Some(dir.0.clone());
         for _ in 0..2 {
             let outcome = fire_lua("log", &[&arg], &settings).await;
             assert!(outcome.ok, "{outcome:?}");
@@ -492,7 +493,8 @@ async fn vrrp_notify_reaches_a_lua_alert_with_its_transition() {
         let dir = LuaDir::new("vrrpalert");
         let path = dir.0.join("vrrp.log");
         let arg = format!("file={}", path.display());
-        let settings = LuaSettings::default();
+        let mut settings = LuaSettings::default();
+        settings.limits.files_dir = Some(dir.0.clone());
         let mut job = alert_job("log", &[&arg], &settings);
         job.group = "vrrp".into();
         job.service = "VI_1".into();
@@ -751,6 +753,8 @@ async fn a_state_that_hit_a_limit_is_not_reused() {
             instructions: 1_000_000,
             memory_bytes: 8 << 20,
             timeout: Duration::from_millis(500),
+            files_dir: None,
+            allow_networks: Vec::new(),
         });
         dir.write(
             "s",
@@ -965,6 +969,64 @@ async fn failing_alerts_name_the_script_and_line() {
     .await;
 }
 
+/// Regression (issue 19, finding 5): `file.append` wrote anywhere as root
+/// (any absolute path, through symlinks), and Lua could connect anywhere.
+/// Now it writes only beneath `[lua] files_dir`, never through a symlink,
+/// and `allow_networks` bounds `tcp.connect` and `http.request`.
+#[tokio::test]
+async fn file_append_stays_beneath_files_dir_and_connects_stay_in_allow_networks() {
+    bounded(async {
+        let dir = LuaDir::new("confined");
+        let files = dir.0.join("files");
+        let outside = dir.0.join("outside");
+        std::fs::create_dir_all(&files).expect("files dir");
+        std::fs::create_dir_all(&outside).expect("outside dir");
+        std::os::unix::fs::symlink(&outside, files.join("link")).expect("symlink");
+        dir.write(
+            "w",
+            "function check(host)\n  file.append(args[1], 'line\\n')\n  return true\nend\n",
+        );
+        dir.write(
+            "c",
+            "function check(host)\n  tcp.connect(host, tonumber(args[1]), { timeout = 2 }):close()\n  return true\nend\n",
+        );
+        let mut limits = limits();
+        limits.files_dir = Some(files.clone());
+        limits.allow_networks = vec![keepmon::config::model::Network::parse("127.0.0.2").expect("net")];
+        let settings = dir.settings(limits.clone());
+
+        assert_all_ok(&run_lua(&settings, "w", &["ok.log"], &[UP]).await);
+        let inside = files.join("inside.log").display().to_string();
+        assert_all_ok(&run_lua(&settings, "w", &[&inside], &[UP]).await);
+        assert_eq!(std::fs::read_to_string(files.join("ok.log")).expect("written"), "line\n");
+        let escape = outside.join("x.log").display().to_string();
+        for (path, why) in [
+            (escape.as_str(), "outside [lua] files_dir"),
+            ("link/x.log", "symlink"),
+            ("../outside/x.log", "\"..\""),
+        ] {
+            let out = run_lua(&settings, "w", &[path], &[UP]).await;
+            let reason = reason(&out, 0);
+            assert!(reason.contains(why), "{path}: {reason}");
+        }
+        assert!(
+            std::fs::read_dir(&outside).expect("outside").next().is_none(),
+            "nothing written outside files_dir"
+        );
+
+        let listener = TcpListener::bind((UP, 0)).await.expect("bind");
+        let port = listener.local_addr().expect("addr").port().to_string();
+        let out = run_lua(&settings, "c", &[&port], &[UP]).await;
+        assert!(
+            reason(&out, 0).contains("outside [lua] allow_networks"),
+            "{out:?}"
+        );
+        limits.allow_networks = vec![keepmon::config::model::Network::parse("127.0.0.0/8").expect("net")];
+        assert_all_ok(&run_lua(&dir.settings(limits), "c", &[&port], &[UP]).await);
+    })
+    .await;
+}
+
 // ----- the daemon -----
 
 #[test]
@@ -978,7 +1040,7 @@ fn daemon_runs_a_lua_monitor_and_a_lua_alert() {
         "local port = tonumber(opts.port)\nfunction check(host)\n  tcp.connect(host, port, { timeout = 1 }):close()\n  return true\nend\n",
     );
     f.write_mon_cf(&format!(
-        "luadir = {d}/lua\nstatedir = {d}/state\nlogdir = {d}/log\n\nhostgroup local 127.0.0.1\n\nwatch local\n    service lua\n        interval 1s\n        monitor lua:porttest port={port}\n        period\n            alert lua:log file={d}/alerts.txt\n            upalert lua:log file={d}/alerts.txt\n            alertevery 1h\n"
+        "luadir = {d}/lua\nlua_files_dir = {d}\nstatedir = {d}/state\nlogdir = {d}/log\n\nhostgroup local 127.0.0.1\n\nwatch local\n    service lua\n        interval 1s\n        monitor lua:porttest port={port}\n        period\n            alert lua:log file={d}/alerts.txt\n            upalert lua:log file={d}/alerts.txt\n            alertevery 1h\n"
     ));
     f.start();
     f.wait_for(|f| f.opstatus("lua") == "ok", "the lua monitor passes");

@@ -667,7 +667,7 @@ async fn exec_environment() {
         let dir = Scratch::new("env");
         let path = dir.script(
             "env.monitor",
-            "echo \"$KEEPMON_TEST_VAR|$MON_GROUP|$MON_SERVICE\"\necho \"PATH=$PATH\"",
+            "echo \"$KEEPMON_TEST_VAR|$MON_GROUP|$MON_SERVICE\"\necho \"PATH=$PATH\"\necho \"CARGO_MANIFEST_DIR=$CARGO_MANIFEST_DIR\"",
         );
         let mut req = request(
             exec("env.monitor", Some(&path), &[], true),
@@ -681,9 +681,15 @@ async fn exec_environment() {
         ];
         let out = run(&req).await;
         assert_eq!(out.summary, "a b=c|web|http");
-        // The daemon's own environment is passed on too.
+        // Regression (issue 19, finding 8): the daemon's whole environment
+        // reached the scripts. Now only an allow-list (PATH, locale, ...)
+        // does: cargo's variables, set in this process, do not.
+        assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
         let path_var = std::env::var("PATH").unwrap_or_default();
-        assert_eq!(out.detail, format!("PATH={path_var}\n"));
+        assert_eq!(
+            out.detail,
+            format!("PATH={path_var}\nCARGO_MANIFEST_DIR=\n")
+        );
     })
     .await;
 }

@@ -157,10 +157,39 @@ fn text(out: &Output) -> String {
 
 /// Send raw lines and read `replies` status lines back (5 s bound).
 fn raw(port: u16, request: &[u8], replies: usize) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    raw_from("127.0.0.1", port, request, replies)
+}
+
+/// [`raw`] from another loopback address (another client, as the mon
+/// port's per-address limits see it).
+fn raw_from(ip: &str, port: u16, request: &[u8], replies: usize) -> String {
+    let mut s = connect_from(ip, port);
     s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    s.write_all(request).expect("send");
+    // A refused client may find the connection closed before it writes.
+    if s.write_all(request).is_err() {
+        return String::new();
+    }
     read_replies(&mut s, replies)
+}
+
+/// A connection to 127.0.0.1:`port` from the loopback address `ip`.
+fn connect_from(ip: &str, port: u16) -> TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .expect("runtime");
+    let stream = runtime
+        .block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind(format!("{ip}:0").parse().expect("address"))?;
+            let stream = socket
+                .connect(format!("127.0.0.1:{port}").parse().expect("address"))
+                .await?;
+            stream.into_std()
+        })
+        .expect("connect");
+    stream.set_nonblocking(false).expect("blocking");
+    stream
 }
 
 fn read_replies(s: &mut TcpStream, replies: usize) -> String {
@@ -460,7 +489,9 @@ fn ipv6_listener() {
 
 /// Hostile clients cannot stall the daemon: a 1 MB line, binary garbage,
 /// 1,000 idle connections and a client that never reads its replies, and
-/// a second client's `list opstatus` still answers promptly.
+/// a second client's `list opstatus` still answers promptly. One address
+/// gets 32 connections at most (regression, issue 19 finding 1: the cap
+/// was 4,096 in all, above the usual 1,024 descriptors).
 #[test]
 fn hostile_clients_leave_the_daemon_responsive() {
     let m = start("monproto-hostile", "");
@@ -490,10 +521,16 @@ fn hostile_clients_leave_the_daemon_responsive() {
         "{replies}"
     );
 
-    // 1,000 idle connections, held open.
+    // 1,000 idle connections, held open: 32 are served, the rest closed.
     let idle: Vec<TcpStream> = (0..1000)
         .map(|_| TcpStream::connect(("127.0.0.1", m.port)).expect("idle connect"))
         .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        raw(m.port, b"list state\n", 1),
+        "",
+        "a 33rd connection from one address is closed"
+    );
 
     // A client that floods requests and never reads a reply.
     let port = m.port;
@@ -511,7 +548,7 @@ fn hostile_clients_leave_the_daemon_responsive() {
     std::thread::sleep(Duration::from_millis(500));
 
     let started = Instant::now();
-    let answer = raw(m.port, b"list opstatus\n", 1);
+    let answer = raw_from("127.0.0.2", m.port, b"list opstatus\n", 1);
     let took = started.elapsed();
     assert!(
         answer.ends_with("220 list opstatus completed\n"),
@@ -528,6 +565,93 @@ fn hostile_clients_leave_the_daemon_responsive() {
     let flooder = flood.join().expect("flood thread");
     flooder.shutdown(Shutdown::Both).ok();
     drop(idle);
+}
+
+/// Regression (issue 19, finding 2): logins could be guessed at full speed
+/// on one connection, and the right password was still accepted after
+/// thousands of failures. Now a connection is closed after three failures,
+/// and past five failures from one address (or for one user) each further
+/// login must wait, doubling, before it is even checked.
+#[test]
+fn login_guessing_is_cut_off_and_backs_off() {
+    let m = start("monproto-guess", "");
+    // One connection: three failures, then it is closed (the fourth
+    // attempt gets no answer).
+    let mut s = TcpStream::connect(("127.0.0.1", m.port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    s.write_all(&b"login ann wrong\n".repeat(4)).expect("send");
+    let mut rest = String::new();
+    BufReader::new(&s).read_to_string(&mut rest).ok();
+    assert_eq!(
+        rest,
+        "530 login unsuccessful\n".repeat(3),
+        "closed after three"
+    );
+
+    // Three more failures from this address (six in all), then even the
+    // right password is refused until the wait is over.
+    assert_eq!(
+        raw(
+            m.port,
+            b"login joe wrong\nlogin joe wrong\nlogin joe wrong\n",
+            3
+        ),
+        "530 login unsuccessful\n".repeat(3)
+    );
+    let refused = raw(m.port, b"login ann secret\n", 1);
+    assert!(
+        refused.starts_with("530 login unsuccessful (too many failed logins; try again in"),
+        "{refused}"
+    );
+    std::thread::sleep(Duration::from_millis(2100));
+    assert_eq!(
+        raw(m.port, b"login ann secret\n", 1),
+        "220 login accepted\n"
+    );
+}
+
+/// Regression (issue 19, finding 3): every failed login and refused trap
+/// wrote a WARN line (45,712 lines in 10 s from one client). Now one line
+/// per kind per period, with the count suppressed in between.
+#[test]
+fn failed_logins_and_refused_traps_do_not_flood_the_log() {
+    let m = start("monproto-logflood", "");
+    for _ in 0..20 {
+        raw(
+            m.port,
+            b"login nobody wrong\nlogin nobody wrong\nlogin nobody wrong\n",
+            3,
+        );
+    }
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let packet = "pro='0.3807'\nusr='mon'\npas='wrong'\ntyp='trap'\nspc='fail'\nseq='0'\ngrp='up'\nsvc='tcp'\nsta='1'\ntsp='1700000000'\nsum='spoofed'\ndtl=''\n";
+    for _ in 0..500 {
+        udp.send_to(packet.as_bytes(), ("127.0.0.1", m.port))
+            .expect("send trap");
+    }
+    // The daemon still answers, and has seen the traps (its debug lines).
+    assert!(raw(m.port, b"list state\n", 1).contains("220 list state completed"));
+    m.wait_for("the traps are read", |m| {
+        let log = std::fs::read_to_string(m.f.dir.join("daemon.log")).unwrap_or_default();
+        log.contains("trap with a bad password")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let log = std::fs::read_to_string(m.f.dir.join("daemon.log")).expect("log");
+    let warns = |what: &str| {
+        log.lines()
+            .filter(|l| l.contains("WARN") && l.contains(what))
+            .count()
+    };
+    assert!(
+        (1..=2).contains(&warns("mon login")),
+        "60 failed logins, {} WARN lines",
+        warns("mon login")
+    );
+    assert!(
+        (1..=2).contains(&warns("trap refused")),
+        "500 refused traps, {} WARN lines",
+        warns("trap refused")
+    );
 }
 
 #[test]

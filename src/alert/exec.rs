@@ -42,14 +42,11 @@ pub(super) async fn run_argv(
 
     let mut command = Command::new(path);
     command.args(argv.iter().skip(1));
-    // The alert sees the MON_* values of this alert only, never ones the
-    // daemon itself inherited.
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("MON_") {
-            command.env_remove(key);
-        }
-    }
+    // The alert sees the MON_* values of this alert only and a small
+    // allow-list of the daemon's environment (never its secrets).
     command
+        .env_clear()
+        .envs(crate::childenv::from_daemon())
         .envs(alert_env(job))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -62,10 +62,21 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// Every diagnostic of one compile, in the order they were found.
+/// Diagnostics kept per compile; past this they are only counted (a file
+/// of junk must not cost memory per line it has).
+pub const MAX_KEPT: usize = 1000;
+/// Diagnostics printed; the rest are summed up in one line.
+pub const MAX_SHOWN: usize = 100;
+/// A printed message is cut at this many bytes.
+const MAX_MESSAGE: usize = 1000;
+
+/// Every diagnostic of one compile, in the order they were found (the first
+/// [`MAX_KEPT`]; the rest are counted).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Diagnostics {
     items: Vec<Diagnostic>,
+    omitted_errors: usize,
+    omitted_warnings: usize,
 }
 
 impl Diagnostics {
@@ -78,7 +89,12 @@ impl Diagnostics {
     }
 
     pub fn has_errors(&self) -> bool {
-        self.items.iter().any(|d| d.severity == Severity::Error)
+        self.omitted_errors > 0 || self.items.iter().any(|d| d.severity == Severity::Error)
+    }
+
+    /// All errors found, kept or not.
+    pub fn error_count(&self) -> usize {
+        self.errors().count() + self.omitted_errors
     }
 
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
@@ -109,10 +125,21 @@ impl Diagnostics {
     }
 
     pub fn extend(&mut self, other: Diagnostics) {
-        self.items.extend(other.items);
+        self.omitted_errors += other.omitted_errors;
+        self.omitted_warnings += other.omitted_warnings;
+        for d in other.items {
+            self.push(d.severity, d.location, d.message);
+        }
     }
 
     fn push(&mut self, severity: Severity, location: Location, message: String) {
+        if self.items.len() >= MAX_KEPT {
+            match severity {
+                Severity::Error => self.omitted_errors += 1,
+                Severity::Warning => self.omitted_warnings += 1,
+            }
+            return;
+        }
         self.items.push(Diagnostic {
             severity,
             location,
@@ -122,9 +149,34 @@ impl Diagnostics {
 }
 
 impl fmt::Display for Diagnostics {
+    /// The first [`MAX_SHOWN`] diagnostics (each cut at 1000 bytes), then
+    /// one line counting the rest.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for d in &self.items {
-            writeln!(f, "{d}")?;
+        for d in self.items.iter().take(MAX_SHOWN) {
+            let line = d.to_string();
+            if line.len() > MAX_MESSAGE {
+                let mut end = MAX_MESSAGE;
+                while !line.is_char_boundary(end) {
+                    end -= 1;
+                }
+                writeln!(f, "{} ... ({} bytes)", &line[..end], line.len())?;
+            } else {
+                writeln!(f, "{line}")?;
+            }
+        }
+        let hidden = &self.items[self.items.len().min(MAX_SHOWN)..];
+        let errors = hidden
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
+            + self.omitted_errors;
+        let warnings = hidden.len() - (errors - self.omitted_errors) + self.omitted_warnings;
+        if errors + warnings > 0 {
+            writeln!(
+                f,
+                "... and {} more not shown ({errors} error(s), {warnings} warning(s))",
+                errors + warnings
+            )?;
         }
         Ok(())
     }
@@ -132,7 +184,7 @@ impl fmt::Display for Diagnostics {
 
 /// The failure of a compile: every error (and the warnings found on the way).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{} error(s) in {}", .diagnostics.errors().count(), .file.display())]
+#[error("{} error(s) in {}", .diagnostics.error_count(), .file.display())]
 pub struct CompileError {
     pub file: PathBuf,
     pub diagnostics: Diagnostics,

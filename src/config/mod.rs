@@ -111,13 +111,34 @@ pub fn detect_format_of(path: &Path, text: &str) -> Format {
 }
 
 /// Read and compile a config file. `format` overrides detection by extension.
+/// The largest config file read (a 100,000-watch mon.cf with a service
+/// each is about 20 MiB).
+pub const MAX_CONFIG_BYTES: u64 = 64 << 20;
+
+/// Read a config file, refusing one larger than [`MAX_CONFIG_BYTES`] (or
+/// endless, as `/dev/zero`) before it costs the memory.
+fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB; is this the right file?",
+            MAX_CONFIG_BYTES >> 20
+        )));
+    }
+    Ok(bytes)
+}
+
 pub fn load(path: &Path, format: Option<Format>) -> Result<Compiled, CompileError> {
     // Relative paths inside the config resolve against its directory; make
     // that directory absolute so the daemon and a CLI started elsewhere
     // agree on the control socket and statedir.
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let path = absolute.as_path();
-    let text = match std::fs::read(path) {
+    let text = match read_bounded(path) {
         Ok(bytes) => bytes,
         Err(e) => {
             let mut diagnostics = Diagnostics::default();

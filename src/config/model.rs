@@ -185,6 +185,66 @@ pub struct LuaLimits {
     pub timeout: Duration,
     pub instructions: u64,
     pub memory_bytes: usize,
+    /// Where `file.append` may write (`[lua] files_dir`); None: `logdir`.
+    pub files_dir: Option<PathBuf>,
+    /// Where `tcp.connect` and `http.request` may go (`[lua]
+    /// allow_networks`); empty: anywhere.
+    pub allow_networks: Vec<Network>,
+}
+
+/// An IP network: `10.0.0.0/8`, `2001:db8::/32`, or one address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Network {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl Network {
+    /// `ADDR/PREFIX` or a bare address (a /32 or /128).
+    pub fn parse(text: &str) -> Result<Network, String> {
+        let text = text.trim();
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text, None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("bad network \"{text}\" (expected e.g. 10.0.0.0/8)"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("bad prefix length in \"{text}\" (0 to {max})"))?,
+        };
+        Ok(Network { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
 }
 
 /// SMTP and mail settings shared by every `mail` action.
@@ -682,7 +742,8 @@ impl Thresholds {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AdminState {
     Ready,
     Drain,
@@ -823,6 +884,32 @@ impl Default for BgpSettings {
             birdc: PathBuf::from("birdc"),
             bird_socket: None,
             withdraw_drain: Duration::from_secs(2),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_parse_and_contain() {
+        let net = |t: &str| Network::parse(t).unwrap();
+        let ip = |t: &str| t.parse::<IpAddr>().unwrap();
+        assert!(net("10.0.0.0/8").contains(ip("10.200.1.1")));
+        assert!(!net("10.0.0.0/8").contains(ip("11.0.0.1")));
+        assert!(
+            net("127.0.0.1").contains(ip("::ffff:127.0.0.1")),
+            "mapped v4"
+        );
+        assert!(!net("127.0.0.1").contains(ip("127.0.0.2")));
+        assert!(net("0.0.0.0/0").contains(ip("192.0.2.1")));
+        assert!(!net("0.0.0.0/0").contains(ip("2001:db8::1")));
+        assert!(net("2001:db8::/32").contains(ip("2001:db8:ffff::1")));
+        assert!(net("::/0").contains(ip("::1")));
+        assert_eq!(net("10.1.0.0/16").to_string(), "10.1.0.0/16");
+        for bad in ["10.0.0.0/33", "x/8", "10.0.0.0/", "::/129"] {
+            assert!(Network::parse(bad).is_err(), "{bad}");
         }
     }
 }

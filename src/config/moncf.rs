@@ -17,8 +17,8 @@ use crate::config::depend::{Expr, ServiceRef};
 use crate::config::diag::{Diagnostics, Location};
 use crate::config::model::{
     Action, AlertAfter, AlertEvery, AlertEveryMode, AlertLine, AuthType, BuiltinPolicy, Config,
-    DepBehavior, ExitRange, Format, HostGroup, MailSettings, Monitor, Origin, PeriodBlock, Service,
-    Settings, SmtpSettings, SmtpTls, Watch,
+    DepBehavior, ExitRange, Format, HostGroup, MailSettings, Monitor, Network, Origin, PeriodBlock,
+    Service, Settings, SmtpSettings, SmtpTls, Watch,
 };
 use crate::config::settings::{self, MON_PORT};
 use crate::config::{values, words};
@@ -65,6 +65,8 @@ pub const GLOBALS: &[&str] = &[
     "ocfile",
     // keepmon additions.
     "luadir",
+    "lua_files_dir",
+    "lua_allow_networks",
     "control_socket",
     "metrics_listen",
     "web_listen",
@@ -588,6 +590,22 @@ impl<'a> Parser<'a> {
             "alertdir" => set(&mut self.paths.alertdir, value),
             "mondir" => set(&mut self.paths.mondir, value),
             "luadir" => set(&mut self.paths.luadir, value),
+            "lua_files_dir" => {
+                if value.starts_with('/') {
+                    self.settings.lua.files_dir = Some(PathBuf::from(value));
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "lua_files_dir must be an absolute path: \"{value}\""
+                    ))
+                }
+            }
+            "lua_allow_networks" => value
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|w| !w.is_empty())
+                .map(Network::parse)
+                .collect::<Result<Vec<_>, _>>()
+                .map(|n| self.settings.lua.allow_networks = n),
             "statedir" => set(&mut self.paths.statedir, value),
             "logdir" => set(&mut self.paths.logdir, value),
             "authfile" => set(&mut self.paths.authfile, value),

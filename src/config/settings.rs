@@ -192,6 +192,8 @@ fn shared_defaults(dirs: Dirs, authtype: AuthType) -> Settings {
             timeout: Duration::from_secs(10),
             instructions: 10_000_000,
             memory_bytes: 32 * 1024 * 1024,
+            files_dir: None,
+            allow_networks: Vec::new(),
         },
     }
 }

@@ -116,6 +116,10 @@ pub struct DumpReport {
     /// Recent load-balancer table changes (health, alerts, CLI).
     #[serde(default)]
     pub lb_changes: Vec<String>,
+    /// Real servers' admin states and weights changed at run time, kept
+    /// across restarts: `VS RS maint (config: ready) weight 5 (config: 1)`.
+    #[serde(default)]
+    pub lb_settings: Vec<String>,
     /// The mail outbox: delivery route, pending letters, dead letters.
     #[serde(default)]
     pub mail: Box<MailDump>,

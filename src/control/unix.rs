@@ -1,4 +1,4 @@
-//! The control socket: the daemon's listener (mode 0600, one request per connection) and the CLI's client.
+//! The control socket: the daemon's listener (mode 0600 from the start, root or the daemon's own uid only, one request per connection) and the CLI's client.
 
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -18,24 +18,60 @@ pub type ControlCall = (Request, oneshot::Sender<Response>);
 /// Longest request line accepted (a request is a few hundred bytes).
 const MAX_REQUEST: u64 = 64 * 1024;
 
-/// Bind the control socket at `path` with mode 0600. A stale socket file
-/// (nobody listening) is replaced; a live one means another daemon runs.
+/// Bind the control socket at `path` with mode 0600 (created under umask
+/// 077, so it is never reachable by others, not even for a moment). A stale
+/// socket (nobody listening) is replaced; a live one means another daemon
+/// runs; anything else at that path (a file, a directory, a symlink) is
+/// left alone and refused.
 pub fn bind(path: &Path) -> io::Result<UnixListener> {
-    if path.exists() {
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("{} is in use: is keepmon already running?", path.display()),
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        Ok(_) => {
             return Err(io::Error::new(
-                io::ErrorKind::AddrInUse,
-                format!("{} is in use: is keepmon already running?", path.display()),
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} exists and is not a socket; not removing it",
+                    path.display()
+                ),
             ));
         }
-        std::fs::remove_file(path)?;
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let listener = UnixListener::bind(path)?;
+    // The umask is the process's; this runs at start, before any task
+    // that creates files.
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    let bound = UnixListener::bind(path);
+    nix::sys::stat::umask(old);
+    let listener = bound?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     Ok(listener)
+}
+
+/// Whether a control client may talk to the daemon: root, or the user the
+/// daemon runs as.
+fn peer_allowed(stream: &UnixStream) -> Result<(), String> {
+    let ours = nix::unistd::geteuid().as_raw();
+    match stream.peer_cred() {
+        Ok(cred) if cred.uid() == 0 || cred.uid() == ours => Ok(()),
+        Ok(cred) => Err(format!(
+            "uid {} may not use the control socket (root or uid {ours} only)",
+            cred.uid()
+        )),
+        Err(e) => Err(format!("cannot read the peer's credentials: {e}")),
+    }
 }
 
 /// Accept control connections until `shutdown`; each request is handed to the
@@ -67,6 +103,9 @@ pub async fn serve(
 }
 
 async fn handle(stream: UnixStream, calls: mpsc::Sender<ControlCall>) -> io::Result<()> {
+    // A refused client's request is read (so it hears why) but never
+    // decoded or passed on.
+    let refused = peer_allowed(&stream).err();
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read).take(MAX_REQUEST);
     let mut line = String::new();
@@ -78,6 +117,11 @@ async fn handle(stream: UnixStream, calls: mpsc::Sender<ControlCall>) -> io::Res
             Ok(Err(e)) => Response::Error {
                 message: format!("unreadable request: {e}"),
             },
+            Ok(Ok(_)) if refused.is_some() => {
+                let message = refused.unwrap_or_default();
+                tracing::warn!(reason = message, "control client refused");
+                Response::Error { message }
+            }
             Ok(Ok(_)) => match proto::decode::<Request>(&line) {
                 Err(message) => Response::Error { message },
                 Ok(request) => {

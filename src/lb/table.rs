@@ -499,6 +499,43 @@ pub fn membership(
     }
 }
 
+/// A real server's admin state and weight changed at run time, as the
+/// state file keeps them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealSetting {
+    pub virtual_service: String,
+    pub real: SocketAddr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<Overridden<AdminState>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<Overridden<u32>>,
+}
+
+impl fmt::Display for RealSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.virtual_service, self.real)?;
+        if let Some(admin) = self.admin {
+            write!(
+                f,
+                " {} (config: {})",
+                admin_name(admin.set),
+                admin_name(admin.config)
+            )?;
+        }
+        if let Some(weight) = self.weight {
+            write!(f, " weight {} (config: {})", weight.set, weight.config)?;
+        }
+        Ok(())
+    }
+}
+
+/// A value set at run time and the config's value it overrides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overridden<T> {
+    pub set: T,
+    pub config: T,
+}
+
 /// The load-balancer table: virtual services by name, in name order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Table {
@@ -712,6 +749,73 @@ impl Table {
         }
         real.weight_override = (weight != real.base.weight).then_some(weight);
         Ok(Change::Changed)
+    }
+
+    /// The run-time changes of admin state and weight (`lb drain|maint|
+    /// ready|weight`, an upalert's weight) that differ from the config, in
+    /// table order: what the state file keeps so a crash forgets none.
+    pub fn run_time_settings(&self) -> Vec<RealSetting> {
+        let mut settings = Vec::new();
+        for (name, state) in &self.services {
+            for (addr, real) in &state.reals {
+                if real.admin_override.is_none() && real.weight_override.is_none() {
+                    continue;
+                }
+                settings.push(RealSetting {
+                    virtual_service: name.clone(),
+                    real: *addr,
+                    admin: real.admin_override.map(|set| Overridden {
+                        set,
+                        config: real.base.admin,
+                    }),
+                    weight: real.weight_override.map(|set| Overridden {
+                        set,
+                        config: real.base.weight,
+                    }),
+                });
+            }
+        }
+        settings
+    }
+
+    /// Put back settings saved by [`Table::run_time_settings`] (at start,
+    /// after a crash or a restart). As on reload, a setting the config has
+    /// changed since is dropped (the newer intent wins), and so is one whose
+    /// real server is gone. Returns one line per setting: what was restored
+    /// or why not.
+    pub fn restore_run_time_settings(&mut self, settings: &[RealSetting]) -> Vec<String> {
+        let mut lines = Vec::new();
+        for setting in settings {
+            let who = format!("{} {}", setting.virtual_service, setting.real);
+            let Ok(real) = self.real_mut(&setting.virtual_service, setting.real) else {
+                lines.push(format!("{who}: not restored, no longer in the table"));
+                continue;
+            };
+            if let Some(admin) = setting.admin {
+                if admin.config == real.base.admin {
+                    real.admin_override = (admin.set != real.base.admin).then_some(admin.set);
+                    lines.push(format!("{who}: {} restored", admin_name(admin.set)));
+                } else {
+                    lines.push(format!(
+                        "{who}: {} not restored, the config changed it to {}",
+                        admin_name(admin.set),
+                        admin_name(real.base.admin)
+                    ));
+                }
+            }
+            if let Some(weight) = setting.weight {
+                if weight.config == real.base.weight {
+                    real.weight_override = (weight.set != real.base.weight).then_some(weight.set);
+                    lines.push(format!("{who}: weight {} restored", weight.set));
+                } else {
+                    lines.push(format!(
+                        "{who}: weight {} not restored, the config changed it to {}",
+                        weight.set, real.base.weight
+                    ));
+                }
+            }
+        }
+        lines
     }
 
     /// Record one real server's health. False when nothing changed or the
@@ -1720,6 +1824,56 @@ mod tests {
                 "{edit:?} {health:?} inhibit"
             );
         }
+    }
+
+    #[test]
+    fn run_time_settings_come_back_in_a_fresh_table_unless_the_config_changed_them() {
+        let config = config_with(vec![vs(
+            "web",
+            "10.0.0.1:80",
+            vec![rs("10.0.0.2:80"), rs("10.0.0.3:80"), rs("10.0.0.4:80")],
+        )]);
+        let (a, b, c) = (sa("10.0.0.2:80"), sa("10.0.0.3:80"), sa("10.0.0.4:80"));
+        let mut table = Table::from_config(&config);
+        table.set_admin("web", a, AdminState::Maint).unwrap();
+        table.set_weight("web", b, 7).unwrap();
+        table.set_admin("web", c, AdminState::Drain).unwrap();
+        let saved = table.run_time_settings();
+        assert_eq!(
+            saved.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [
+                "web 10.0.0.2:80 maint (config: ready)",
+                "web 10.0.0.3:80 weight 7 (config: 1)",
+                "web 10.0.0.4:80 drain (config: ready)",
+            ]
+        );
+        // Through the state file's JSON, into the table of a new process.
+        let json = serde_json::to_string(&saved).unwrap();
+        let saved: Vec<RealSetting> = serde_json::from_str(&json).unwrap();
+        let mut fresh = Table::from_config(&config);
+        fresh.restore_run_time_settings(&saved);
+        assert_eq!(fresh, table);
+        assert_eq!(members(&fresh, "web"), [(b, 7), (c, 0)]);
+
+        // A config that changed the same setting since wins; a gone server
+        // is reported.
+        let mut changed_c = rs("10.0.0.4:80");
+        changed_c.admin = AdminState::Maint;
+        let changed = config_with(vec![vs(
+            "web",
+            "10.0.0.1:80",
+            vec![rs("10.0.0.2:80"), changed_c],
+        )]);
+        let mut fresh = Table::from_config(&changed);
+        assert_eq!(
+            fresh.restore_run_time_settings(&saved),
+            [
+                "web 10.0.0.2:80: maint restored",
+                "web 10.0.0.3:80: not restored, no longer in the table",
+                "web 10.0.0.4:80: drain not restored, the config changed it to maint",
+            ]
+        );
+        assert_eq!(members(&fresh, "web"), []);
     }
 
     #[test]

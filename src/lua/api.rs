@@ -1,6 +1,7 @@
 //! The host API a Lua script sees: `tcp`, `http`, `dns`, `sleep`, `now`, `log`, `json`, `env`, `args`, `service`; every network call is a tokio future with a timeout, and every failure is raised as a Lua error with a plain message.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
 use http_body_util::{BodyExt, Full};
@@ -15,6 +16,7 @@ use tokio::net::TcpStream;
 use tracing::{debug, error, info, warn};
 
 use super::ScriptContext;
+use crate::config::model::Network;
 use crate::monitor::OUTPUT_CAP;
 use crate::monitor::http::{DEFAULT_USER_AGENT, tls_config, tls_name};
 
@@ -125,7 +127,8 @@ pub(super) fn io_function(lua: &Lua) -> mlua::Result<Function> {
             }
             "connect" => {
                 let (host, port, options): (String, u16, Option<Table>) = lua.unpack_multi(args)?;
-                let conn = connect(host, port, options.as_ref()).await?;
+                let allowed = confinement(&lua).allow_networks;
+                let conn = connect(host, port, options.as_ref(), &allowed).await?;
                 lua.pack_multi(lua.create_userdata(conn)?)
             }
             "send" => {
@@ -148,7 +151,8 @@ pub(super) fn io_function(lua: &Lua) -> mlua::Result<Function> {
             }
             "http" => {
                 let options: Table = lua.unpack_multi(args)?;
-                lua.pack_multi(http_request(&lua, &options).await?)
+                let allowed = confinement(&lua).allow_networks;
+                lua.pack_multi(http_request(&lua, &options, &allowed).await?)
             }
             "resolve" => {
                 let (name, options): (String, Option<Table>) = lua.unpack_multi(args)?;
@@ -156,9 +160,18 @@ pub(super) fn io_function(lua: &Lua) -> mlua::Result<Function> {
             }
             "append" => {
                 let (path, text): (String, LuaString) = lua.unpack_multi(args)?;
-                append(&path, &text.as_bytes())
-                    .await
-                    .map_err(|e| mlua::Error::runtime(format!("append to {path}: {e}")))?;
+                let dir = confinement(&lua).files_dir;
+                let text = text.as_bytes().to_vec();
+                let shown = path.clone();
+                tokio::task::spawn_blocking(move || {
+                    let dir = dir.ok_or_else(|| {
+                        std::io::Error::other("file.append needs [lua] files_dir (or logdir)")
+                    })?;
+                    super::files::append_beneath(&dir, &path, &text)
+                })
+                .await
+                .map_err(|e| mlua::Error::runtime(format!("append to {shown}: {e}")))?
+                .map_err(|e| mlua::Error::runtime(format!("append to {shown}: {e}")))?;
                 Ok(MultiValue::new())
             }
             other => Err(mlua::Error::runtime(format!("no such operation {other:?}"))),
@@ -202,9 +215,14 @@ file = { append = function(path, text) return io("append", path, text) end }
 function sleep(seconds) return io("sleep", seconds) end
 "#;
 
-async fn connect(host: String, port: u16, options: Option<&Table>) -> mlua::Result<Conn> {
+async fn connect(
+    host: String,
+    port: u16,
+    options: Option<&Table>,
+    allowed: &[Network],
+) -> mlua::Result<Conn> {
     let timeout = option_timeout(options)?;
-    let connected = tokio::time::timeout(timeout, crate::monitor::tcp::connect(&host, port))
+    let connected = tokio::time::timeout(timeout, connect_allowed(&host, port, allowed))
         .await
         .map_err(|_| {
             mlua::Error::runtime(format!(
@@ -236,11 +254,11 @@ async fn resolve(name: &str, options: Option<&Table>) -> mlua::Result<Vec<String
     Ok(addresses)
 }
 
-async fn http_request(lua: &Lua, options: &Table) -> mlua::Result<Table> {
+async fn http_request(lua: &Lua, options: &Table, allowed: &[Network]) -> mlua::Result<Table> {
     let request = HttpRequest::from_table(options)?;
     let timeout = request.timeout;
     let url = request.url.clone();
-    let response = tokio::time::timeout(timeout, request.send())
+    let response = tokio::time::timeout(timeout, request.send(allowed))
         .await
         .map_err(|_| {
             mlua::Error::runtime(format!(
@@ -406,7 +424,7 @@ impl HttpRequest {
         })
     }
 
-    async fn send(self) -> Result<HttpResponse, String> {
+    async fn send(self, allowed: &[Network]) -> Result<HttpResponse, String> {
         let tls = self.uri.scheme_str() == Some("https");
         let host = self.uri.host().unwrap_or_default();
         let host = host
@@ -414,7 +432,7 @@ impl HttpRequest {
             .trim_end_matches(']')
             .to_string();
         let port = self.uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let stream = crate::monitor::tcp::connect(&host, port).await?;
+        let stream = connect_allowed(&host, port, allowed).await?;
         if !tls {
             return self.exchange(stream).await;
         }
@@ -502,20 +520,53 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Append `text` to the file at the absolute `path` (created 0640), the only
-/// way a script can write to the filesystem.
-async fn append(path: &str, text: &[u8]) -> std::io::Result<()> {
-    if !path.starts_with('/') {
-        return Err(std::io::Error::other("not an absolute path"));
+/// What a run may reach outside the sandbox, set for every run from the
+/// `[lua]` settings (see `arm` in the runtime).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Confinement {
+    pub files_dir: Option<std::path::PathBuf>,
+    /// Empty: anywhere.
+    pub allow_networks: Vec<Network>,
+}
+
+fn confinement(lua: &Lua) -> Confinement {
+    lua.app_data_ref::<Confinement>()
+        .map(|c| c.clone())
+        .unwrap_or_default()
+}
+
+/// Resolve `host` and connect to the first address that `allowed` permits
+/// (any when it is empty) and accepts. The check is on the resolved
+/// address that is then connected to, so a name cannot be re-pointed in
+/// between.
+async fn connect_allowed(host: &str, port: u16, allowed: &[Network]) -> Result<TcpStream, String> {
+    if allowed.is_empty() {
+        return crate::monitor::tcp::connect(host, port).await;
     }
-    let mut file = tokio::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o640)
-        .open(path)
-        .await?;
-    file.write_all(text).await?;
-    file.flush().await
+    let found: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .collect();
+    let permitted: Vec<SocketAddr> = found
+        .iter()
+        .copied()
+        .filter(|a| allowed.iter().any(|n| n.contains(a.ip())))
+        .collect();
+    if permitted.is_empty() {
+        let shown: Vec<String> = found.iter().map(|a| a.ip().to_string()).collect();
+        return Err(format!(
+            "{host} ({}) is outside [lua] allow_networks",
+            shown.join(", ")
+        ));
+    }
+    let mut last_error = String::new();
+    for addr in permitted {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last_error = format!("could not connect to {addr}: {e}"),
+        }
+    }
+    Err(last_error)
 }
 
 /// `{ timeout = seconds }` from an options table, else [`DEFAULT_TIMEOUT`].

@@ -45,6 +45,7 @@
 
 pub mod alert;
 mod api;
+mod files;
 pub mod monitor;
 
 use std::collections::HashMap;
@@ -519,6 +520,10 @@ fn arm(
         },
     )?;
     lua.set_memory_limit(limits.memory_bytes)?;
+    lua.set_app_data(api::Confinement {
+        files_dir: limits.files_dir.clone(),
+        allow_networks: limits.allow_networks.clone(),
+    });
     Ok(())
 }
 

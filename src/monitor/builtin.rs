@@ -1,4 +1,4 @@
-//! The in-process runner: checks every host concurrently (one task each), enforces the run's hard timeout, and writes mon-style summary and detail; never spawns processes.
+//! The in-process runner: checks every host concurrently (one task each, at most 256 checking at once), enforces the run's hard timeout, and writes mon-style summary and detail; never spawns processes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,6 +12,9 @@ use super::{
     Builtin, BuiltinCheck, BuiltinOptions, EXIT_CANNOT_RUN, HostResult, HostStatus, RunOutput,
     http, ping, tcp,
 };
+
+/// Hosts of one run checked at the same time.
+pub const MAX_CONCURRENT_HOSTS: usize = 256;
 
 /// Run `builtin` over `hosts`; hosts not finished by `started + timeout`
 /// are reported as [`HostStatus::Timeout`] and the run as timed out.
@@ -36,10 +39,19 @@ pub(crate) async fn run(
     let mut results: Vec<Option<HostResult>> = vec![None; hosts.len()];
     let mut tasks = JoinSet::new();
     let mut task_index = HashMap::new();
+    // At most this many hosts of one run are checked at once (each holds
+    // a socket and buffers); the others wait their turn within the run's
+    // timeout.
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_HOSTS));
     for (index, host) in hosts.iter().enumerate() {
         let prepared = prepared.clone();
         let host = host.clone();
-        let handle = tasks.spawn(async move { (index, prepared.check(index, host).await) });
+        let slots = slots.clone();
+        let handle = tasks.spawn(async move {
+            // The semaphore is never closed, so acquiring only waits.
+            let _slot = slots.acquire_owned().await.ok();
+            (index, prepared.check(index, host).await)
+        });
         task_index.insert(handle.id(), index);
     }
 

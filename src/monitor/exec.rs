@@ -136,6 +136,10 @@ fn spawn(script: &Script<'_>) -> io::Result<(Child, pipe::Receiver)> {
     let mut command = Command::new(script.path);
     command
         .args(script.args)
+        // mon's variables and the service's own, over a small allow-list of
+        // the daemon's environment (never its secrets).
+        .env_clear()
+        .envs(crate::childenv::from_daemon())
         .envs(script.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(writer)

@@ -6,8 +6,13 @@
 //! [`server`], auth.cf is [`auth`], and the supervisor answers the commands
 //! that touch state (`src/supervisor/monproto.rs`).
 
+/// The largest history `set maxkeep` accepts (each entry is a line kept in
+/// memory and in the state file).
+pub const MAX_KEEP: usize = 10_000;
+
 pub mod auth;
 pub mod server;
+pub mod throttle;
 pub mod trap;
 
 use serde::{Deserialize, Serialize};
@@ -568,8 +573,10 @@ fn parse_args(verb: &'static str, args: &str) -> Result<Command, Reply> {
                 let keep = words
                     .get(1)
                     .and_then(|n| n.parse::<usize>().ok())
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| Reply::fail("set maxkeep needs a positive number"))?;
+                    .filter(|n| (1..=MAX_KEEP).contains(n))
+                    .ok_or_else(|| {
+                        Reply::fail(format!("set maxkeep needs a number from 1 to {MAX_KEEP}"))
+                    })?;
                 Command::SetMaxkeep { keep }
             } else if words.len() < 4 {
                 return Err(Reply::fail("set needs: group service variable value"));
@@ -836,6 +843,26 @@ mod tests {
         );
         assert_eq!(command("get maxkeep"), Command::GetMaxkeep);
         assert_eq!(command("setview"), Command::SetView { view: None });
+    }
+
+    /// Regression (issue 19, finding 7): `set maxkeep N` took any N.
+    #[test]
+    fn set_maxkeep_is_bounded() {
+        assert_eq!(
+            command("set maxkeep 10000"),
+            Command::SetMaxkeep { keep: 10_000 }
+        );
+        for bad in [
+            "set maxkeep 10001",
+            "set maxkeep 0",
+            "set maxkeep 18446744073709551615",
+        ] {
+            assert_eq!(
+                refused(bad),
+                "520 set maxkeep needs a number from 1 to 10000",
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -16,14 +16,16 @@ use arc_swap::ArcSwap;
 use regex::Regex;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::auth::{self, AuthFile, LoginCheck};
+use super::throttle::{LoginThrottle, Policy};
 use super::trap;
 use super::{Command, MAX_LINE, PROTOCOL_VERSION, Reply};
 use crate::config::model::{AuthType, Settings};
 use crate::monproto::trap::Trap;
+use crate::ratelimit::{ConnectionLimits, LogLimit, TokenBucket};
 
 /// What the mon listener asks the supervisor. Only this listener builds
 /// these, after its own authorization: the control socket's wire type
@@ -43,11 +45,26 @@ pub enum MonCall {
     Terminate,
 }
 
-/// Connections served at once; more are closed at accept.
-pub const MAX_CONNECTIONS: usize = 4096;
+/// Connections served at once, well below the usual 1,024 descriptors;
+/// more are closed at accept.
+pub const MAX_CONNECTIONS: usize = 256;
+/// Connections served at once from one client address.
+pub const MAX_CONNECTIONS_PER_CLIENT: usize = 32;
 
 /// How long a connection waits for the supervisor's answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Failed logins one connection may make before it is closed.
+pub const MAX_LOGIN_FAILURES_PER_CONNECTION: u32 = 3;
+
+/// Refused logins and traps are logged at WARN at most once per this
+/// period per kind, with the number suppressed in between.
+pub const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Trap password checks per second (and burst): a hash costs up to a few
+/// milliseconds of CPU (bcrypt far more), and traps are spoofable UDP.
+pub const TRAP_CHECKS_PER_SECOND: u32 = 50;
+const TRAP_CHECK_BURST: u32 = 100;
 
 /// What the listener needs from the config.
 #[derive(Clone, Debug)]
@@ -119,8 +136,13 @@ pub async fn serve(
     calls: mpsc::Sender<MonCall>,
     shutdown: CancellationToken,
 ) {
-    let shared = Arc::new(Shared { auth, settings });
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let shared = Arc::new(Shared {
+        auth,
+        settings,
+        throttle: std::sync::Mutex::new(LoginThrottle::new(Policy::default())),
+        logs: std::sync::Mutex::new(LogLimit::new(LOG_EVERY)),
+    });
+    let limits = ConnectionLimits::new(MAX_CONNECTIONS, MAX_CONNECTIONS_PER_CLIENT);
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -137,9 +159,15 @@ pub async fn serve(
             tracing::info!(client = %peer, "closing unwanted client (clientallow)");
             continue;
         }
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(client = %peer, limit = MAX_CONNECTIONS, "too many mon protocol clients; closing");
-            continue;
+        let permit = match limits.admit(peer.ip()) {
+            Ok(permit) => permit,
+            Err(refused) => {
+                tracing::debug!(client = %peer, %refused, "mon protocol client refused");
+                if let Some(suppressed) = shared.log_allowed("refused") {
+                    tracing::warn!(client = %peer, %refused, suppressed, "mon protocol client refused");
+                }
+                continue;
+            }
         };
         let shared = shared.clone();
         let calls = calls.clone();
@@ -156,6 +184,18 @@ pub async fn serve(
 struct Shared {
     settings: ServerSettings,
     auth: SharedAuth,
+    /// Held only for a map lookup, never across an await.
+    throttle: std::sync::Mutex<LoginThrottle>,
+    logs: std::sync::Mutex<LogLimit>,
+}
+
+impl Shared {
+    /// `Some(suppressed)` when a WARN line of `kind` may be written now.
+    fn log_allowed(&self, kind: &'static str) -> Option<u64> {
+        // A poisoned lock only means a panic elsewhere: keep logging.
+        let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
+        logs.allow_counting(kind, tokio::time::Instant::now())
+    }
 }
 
 /// Receive traps until `shutdown`: each authorized trap goes to the
@@ -168,6 +208,8 @@ pub async fn serve_traps(
     shutdown: CancellationToken,
 ) {
     let mut buf = vec![0u8; trap::MAX_TRAP];
+    let mut checks = TokenBucket::new(TRAP_CHECKS_PER_SECOND, TRAP_CHECK_BURST);
+    let mut logs = LogLimit::new(LOG_EVERY);
     loop {
         let (n, from) = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -180,10 +222,43 @@ pub async fn serve_traps(
                 }
             },
         };
-        let checked = trap::parse(&buf[..n])
-            .and_then(|t| trap::authorize(&auth.load(), from.ip(), &t).map(|()| t));
+        let checked = match trap::parse(&buf[..n]) {
+            Err(reason) => Err(reason),
+            Ok(trap) => match trap::rule_for(&auth.load(), from.ip(), &trap) {
+                Err(reason) => Err(reason),
+                Ok(None) => Ok(trap),
+                Ok(Some(hash)) => {
+                    if checks.take(tokio::time::Instant::now()) {
+                        // Hashes are slow on purpose: off the async workers,
+                        // one at a time (this loop waits for each).
+                        let password = trap.password.clone();
+                        let good = tokio::task::spawn_blocking(move || {
+                            auth::verify_password(&password, &hash)
+                        })
+                        .await
+                        .unwrap_or(false);
+                        if good {
+                            Ok(trap)
+                        } else {
+                            Err(trap::bad_password(&trap, from.ip()))
+                        }
+                    } else {
+                        Err(format!(
+                            "trap password checks over {TRAP_CHECKS_PER_SECOND}/s; dropped (user {}, host {})",
+                            trap.user,
+                            from.ip().to_canonical()
+                        ))
+                    }
+                }
+            },
+        };
         match checked {
-            Err(reason) => tracing::warn!(from = %from, reason, "trap refused"),
+            Err(reason) => {
+                tracing::debug!(from = %from, reason, "trap refused");
+                if let Some(suppressed) = logs.allow_counting("trap", tokio::time::Instant::now()) {
+                    tracing::warn!(from = %from, reason, suppressed, "trap refused");
+                }
+            }
             Ok(trap) => {
                 let call = MonCall::Trap {
                     trap,
@@ -202,6 +277,7 @@ struct Session {
     peer: SocketAddr,
     user: Option<String>,
     view: Option<String>,
+    login_failures: u32,
 }
 
 enum After {
@@ -230,6 +306,7 @@ async fn connection(
         peer,
         user: None,
         view: None,
+        login_failures: 0,
     };
     let timeout = shared.settings.cltimeout;
     let mut line = Vec::new();
@@ -334,14 +411,46 @@ async fn handle(
             Reply::ok("version completed").with_lines(vec![format!("version {PROTOCOL_VERSION}")])
         }
         Command::Login { user, password } => {
-            if login(shared, session.peer.ip(), &user, &password).await {
-                tracing::info!(client = %session.peer, user, "authenticated");
-                session.user = Some(user);
-                Reply::ok("login accepted")
-            } else {
-                tracing::warn!(client = %session.peer, user, "mon login failed");
-                Reply::status(530, "login unsuccessful")
+            let client = session.peer.ip();
+            let attempt = shared
+                .throttle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .attempt(client, &user, tokio::time::Instant::now());
+            let (reply, why) = match attempt {
+                Err(wait) => (
+                    Reply::status(
+                        530,
+                        format!(
+                            "login unsuccessful (too many failed logins; try again in {} s)",
+                            wait.as_secs().max(1)
+                        ),
+                    ),
+                    "mon login throttled",
+                ),
+                Ok(()) => {
+                    if login(shared, client, &user, &password).await {
+                        shared
+                            .throttle
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .succeeded(client, &user);
+                        tracing::info!(client = %session.peer, user, "authenticated");
+                        session.user = Some(user);
+                        return (Reply::ok("login accepted"), After::Continue);
+                    }
+                    (Reply::status(530, "login unsuccessful"), "mon login failed")
+                }
+            };
+            session.login_failures += 1;
+            tracing::debug!(client = %session.peer, user, "{why}");
+            if let Some(suppressed) = shared.log_allowed("login") {
+                tracing::warn!(client = %session.peer, user, suppressed, "{why}");
             }
+            if session.login_failures >= MAX_LOGIN_FAILURES_PER_CONNECTION {
+                return (reply, After::Close);
+            }
+            reply
         }
         Command::CheckAuth { command } => {
             if auth.allows(session.user.as_deref(), &command) {

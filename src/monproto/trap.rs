@@ -82,6 +82,17 @@ pub fn parse(packet: &[u8]) -> Result<Trap, String> {
 /// mon's trap authentication: a `*` host line, else the source address;
 /// then a `*` user (no credentials), else `usr`/`pas` against the crypt hash.
 pub fn authorize(auth: &AuthFile, from: IpAddr, trap: &Trap) -> Result<(), String> {
+    match rule_for(auth, from, trap)? {
+        None => Ok(()),
+        Some(hash) if verify_password(&trap.password, &hash) => Ok(()),
+        Some(_) => Err(bad_password(trap, from)),
+    }
+}
+
+/// The first half of [`authorize`], without the (slow) hash check:
+/// `Ok(None)` when the trap needs no password, `Ok(Some(hash))` when its
+/// password must match `hash`, `Err` when it is refused already.
+pub fn rule_for(auth: &AuthFile, from: IpAddr, trap: &Trap) -> Result<Option<String>, String> {
     let from = from.to_canonical().to_string();
     let host = if auth.traps.iter().any(|r| r.host == "*") {
         "*"
@@ -93,20 +104,22 @@ pub fn authorize(auth: &AuthFile, from: IpAddr, trap: &Trap) -> Result<(), Strin
         return Err(format!("trap from unauthorized host {from}"));
     }
     if rules.iter().any(|r| r.user == "*") {
-        return Ok(());
+        return Ok(None);
     }
     let rule = rules
         .iter()
         .find(|r| r.user == trap.user)
         .ok_or_else(|| format!("trap from unknown user {} (host {from})", trap.user))?;
-    if verify_password(&trap.password, &rule.password_hash) {
-        Ok(())
-    } else {
-        Err(format!(
-            "trap with a bad password from user {} (host {from})",
-            trap.user
-        ))
-    }
+    Ok(Some(rule.password_hash.clone()))
+}
+
+/// Why a trap whose password did not match was refused.
+pub fn bad_password(trap: &Trap, from: IpAddr) -> String {
+    format!(
+        "trap with a bad password from user {} (host {})",
+        trap.user,
+        from.to_canonical()
+    )
 }
 
 #[cfg(test)]

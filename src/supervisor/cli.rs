@@ -190,6 +190,13 @@ impl Supervisor {
             disabled_hosts: services.disabled.hosts.iter().cloned().collect(),
             alert_history: services.alert_history.iter().cloned().collect(),
             lb_changes: self.lb.log.iter().cloned().collect(),
+            lb_settings: self
+                .lb
+                .table
+                .run_time_settings()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             mail: Box::new(self.mail.dump()),
             vrrp: self.vrrp.dumps(),
             announcements: self.announce.dumps(),

@@ -10,7 +10,7 @@ use crate::config::diff::ConfigDiff;
 use crate::config::model::{Action, AdminState, Config, LbEdit, Service};
 use crate::control::proto::LbChange;
 use crate::lb::dataplane::DataPlanes;
-use crate::lb::table::{Report, Table, VirtualDefaults};
+use crate::lb::table::{RealSetting, Report, Table, VirtualDefaults};
 
 use super::services::push_bounded;
 
@@ -25,10 +25,13 @@ pub(super) struct LoadBalancing {
     /// Recent table changes, for `dump`, `lb show` and the history.
     pub log: VecDeque<String>,
     histlength: usize,
+    /// Run-time settings from the state file, put back by the first
+    /// reconfigure.
+    restored: Option<Vec<RealSetting>>,
 }
 
 impl LoadBalancing {
-    pub fn new(shutdown: CancellationToken) -> LoadBalancing {
+    pub fn new(shutdown: CancellationToken, restored: Vec<RealSetting>) -> LoadBalancing {
         LoadBalancing {
             table: Table::default(),
             planes: None,
@@ -36,6 +39,7 @@ impl LoadBalancing {
             dirty: false,
             log: VecDeque::new(),
             histlength: 1,
+            restored: Some(restored),
         }
     }
 
@@ -60,6 +64,11 @@ impl LoadBalancing {
             planes.set_remove_on_stop(config.settings.remove_kernel_tables_on_stop);
         }
         self.table.reconfigure(config);
+        if let Some(settings) = self.restored.take() {
+            for line in self.table.restore_run_time_settings(&settings) {
+                tracing::info!(setting = %line, "lb run-time setting from the state file");
+            }
+        }
         let defaults = VirtualDefaults::default();
         for (_, service) in config.services() {
             let failing = is_failing(&service.reference());

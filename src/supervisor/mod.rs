@@ -68,6 +68,15 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         tracing::warn!("{warning}");
     }
     let config = compiled.config;
+    match crate::fdlimit::raise_to_hard() {
+        Ok(limit) => tracing::info!(
+            soft_before = limit.soft_before,
+            soft = limit.soft,
+            hard = limit.hard,
+            "file descriptor limit"
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the file descriptor limit"),
+    }
     std::fs::create_dir_all(&config.settings.statedir).map_err(|e| {
         anyhow::anyhow!(
             "cannot create statedir {}: {e}",
@@ -77,9 +86,14 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let persisted = match state::load(&config.settings.statedir)? {
         state::Loaded::Fresh => Persisted::default(),
         state::Loaded::Restored(p) => *p,
-        state::Loaded::Corrupt { moved_to, error } => {
-            tracing::warn!(moved_to = %moved_to.display(), error, "state file unreadable; starting fresh");
-            Persisted::default()
+        state::Loaded::Corrupt {
+            moved_to,
+            error,
+            recovered,
+            from,
+        } => {
+            tracing::error!(moved_to = %moved_to.display(), error, recovered_from = %from, "state file unreadable; moved aside, restored what could be recovered");
+            *recovered
         }
     };
     let listener = control::bind(&config.settings.control_socket).map_err(|e| {
@@ -235,8 +249,8 @@ impl Supervisor {
             config,
             applied: false,
             started: unix_now(),
+            lb: LoadBalancing::new(shutdown.clone(), persisted.lb.clone()),
             services: Services::new(persisted),
-            lb: LoadBalancing::new(shutdown.clone()),
             mail: MailPart::new(),
             vrrp: VrrpPart::new(channels.vrrp),
             mon: MonListener::new(channels.mon_calls, shutdown.clone()),
@@ -430,7 +444,7 @@ impl Supervisor {
     fn save_state(&mut self) {
         self.services.take_dirty();
         self.writer
-            .save(&self.config.settings.statedir, self.services.snapshot());
+            .save(&self.config.settings.statedir, self.snapshot());
     }
 
     /// Send `answer` once every change made so far is on disk (at once
@@ -452,7 +466,16 @@ impl Supervisor {
     fn save_state_confirmed(&mut self) -> oneshot::Receiver<std::io::Result<()>> {
         self.services.take_dirty();
         self.writer
-            .save_and_confirm(&self.config.settings.statedir, self.services.snapshot())
+            .save_and_confirm(&self.config.settings.statedir, self.snapshot())
+    }
+
+    /// Everything persisted: the services part's state and the load
+    /// balancer's run-time settings.
+    fn snapshot(&self) -> Persisted {
+        Persisted {
+            lb: self.lb.table.run_time_settings(),
+            ..self.services.snapshot()
+        }
     }
 
     fn publish_metrics(&self) {

@@ -573,9 +573,14 @@ impl Supervisor {
         let loaded = match loaded {
             Ok(state::Loaded::Restored(p)) => *p,
             Ok(state::Loaded::Fresh) => return Reply::fail("loadstate error, no saved state"),
-            Ok(state::Loaded::Corrupt { moved_to, error }) => {
+            Ok(state::Loaded::Corrupt {
+                moved_to,
+                error,
+                from,
+                ..
+            }) => {
                 return Reply::fail(format!(
-                    "loadstate error, state file unreadable ({error}), moved to {}",
+                    "loadstate error, state file unreadable ({error}), moved to {}; a restart would restore {from}",
                     moved_to.display()
                 ));
             }

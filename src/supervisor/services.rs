@@ -93,7 +93,9 @@ impl Services {
                 && let Some(slot) = self.slots.get_mut(&key)
             {
                 slot.generation += 1;
-                slot.next_due = scheduler::first_due(service, clock, None);
+                // A changed service runs at once, as before the change.
+                slot.next_due =
+                    scheduler::first_due(service, clock, Some(std::time::Duration::ZERO));
                 continue;
             }
             if self.slots.contains_key(&key) {
@@ -106,7 +108,16 @@ impl Services {
                     group: service.group.clone(),
                     service: service.name.clone(),
                     state,
-                    next_due: scheduler::first_due(service, clock, config.settings.randstart),
+                    // A draw per service: one draw for all of them put
+                    // every first run at the same instant.
+                    next_due: scheduler::first_due(
+                        service,
+                        Clock {
+                            unit_random: fastrand::f64(),
+                            ..clock
+                        },
+                        config.settings.randstart,
+                    ),
                     running: false,
                     generation: 0,
                     run_hosts: Vec::new(),
@@ -159,6 +170,7 @@ impl Services {
             disabled: self.disabled.clone(),
             alert_history: self.alert_history.clone(),
             failure_history: self.failure_history.clone(),
+            lb: Vec::new(),
         }
     }
 

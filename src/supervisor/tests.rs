@@ -380,3 +380,32 @@ async fn savestate_and_loadstate_go_through_the_writer() {
     assert!(s.services.disabled.watches.contains("g"));
     s.shut_down().await;
 }
+
+/// Regression (issue 19, finding 9): every first run was due at the same
+/// instant (one random draw for all services, and none without
+/// `randstart`), so 10,000 hosts were connected to in the same
+/// millisecond. Each service now draws its own offset within
+/// min(interval, 10 s).
+#[tokio::test(start_paused = true)]
+async fn first_runs_are_spread_over_the_interval() {
+    let dir = TempDir::new("spread");
+    let mut extra = String::new();
+    for i in 0..50 {
+        extra.push_str(&format!(
+            "[watch.g.s{i}]\ninterval = \"4s\"\nmonitor = {{ type = \"tcp\", port = 9 }}\n\n"
+        ));
+    }
+    let config = config(&dir.0, &extra);
+    let now = Instant::now();
+    let mut services = Services::new(Persisted::default());
+    services.reconfigure(&config, &config::diff(None, &config), clock());
+    let dues: std::collections::BTreeSet<Instant> = (0..50)
+        .filter_map(|i| services.slots[&service_key("g", &format!("s{i}"))].next_due)
+        .collect();
+    assert!(dues.len() > 40, "{} distinct first runs of 50", dues.len());
+    assert!(
+        dues.iter()
+            .all(|d| *d >= now && *d <= now + Duration::from_secs(4)),
+        "within the interval"
+    );
+}

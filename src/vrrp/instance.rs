@@ -33,7 +33,6 @@
 //! If the interface or its source address is missing the instance waits
 //! in FAULT and retries every second.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -42,6 +41,7 @@ use tokio::time::Instant;
 
 use crate::config::model::{VirtualAddress, VrrpInstance};
 use crate::control::proto::{VrrpCounters, VrrpDump};
+use crate::ratelimit::LogLimit;
 use crate::vrrp::addr::{Link, Netlink};
 use crate::vrrp::fsm::{self, Action, IgnoreReason, Input, InstanceConfig, Reason, State};
 use crate::vrrp::net::{FrameSender, Received, SocketOptions, VrrpSockets};
@@ -180,7 +180,7 @@ struct Driver {
     /// The fault currently fed to the machine.
     fault_fed: bool,
     garp: Option<(Instant, GarpPhase)>,
-    logs: RateLimit,
+    logs: LogLimit,
     /// Our VIPs as a sorted list, to compare with adverts.
     vip_set: Vec<IpAddr>,
     peers: Vec<IpAddr>,
@@ -215,7 +215,7 @@ impl Driver {
             link_down: false,
             fault_fed: false,
             garp: None,
-            logs: RateLimit::default(),
+            logs: LogLimit::new(LOG_EVERY),
             vip_set,
             auth,
         }
@@ -567,7 +567,7 @@ impl Driver {
         if advert.vrid != self.config.vrid {
             self.dump.counters.other_vrid += 1;
             // Foreign VRIDs are normal on a shared LAN: debug only.
-            if self.logs.allow("vrid") {
+            if self.logs.allow("vrid", Instant::now()) {
                 tracing::debug!(instance = %self.config.name, vrid = advert.vrid.get(), from = %received.src, "advert for another VRID");
             }
             return None;
@@ -799,7 +799,7 @@ impl Driver {
                     Ok(()) => self.dump.counters.garps_sent += 1,
                     Err(e) => {
                         self.dump.counters.send_errors += 1;
-                        if self.logs.allow("garp") {
+                        if self.logs.allow("garp", Instant::now()) {
                             tracing::warn!(instance = %self.config.name, vip = %vip.addr, error = %e, "gratuitous ARP / NA not sent");
                         }
                     }
@@ -829,47 +829,13 @@ impl Driver {
     }
 
     fn log_limited(&mut self, kind: &'static str, message: std::fmt::Arguments<'_>) {
-        if let Some(suppressed) = self.logs.allow_counting(kind) {
+        if let Some(suppressed) = self.logs.allow_counting(kind, Instant::now()) {
             tracing::warn!(instance = %self.config.name, suppressed, "{message}");
         }
     }
 
     fn publish(&mut self) {
         self.status.send_replace(self.dump.clone());
-    }
-}
-
-/// Per-kind log limiter: the first message of a kind passes, then one per
-/// [`LOG_EVERY`], reporting how many were suppressed in between.
-#[derive(Default)]
-struct RateLimit {
-    kinds: HashMap<&'static str, (Instant, u64)>,
-}
-
-impl RateLimit {
-    fn allow(&mut self, kind: &'static str) -> bool {
-        self.allow_counting(kind).is_some()
-    }
-
-    /// `Some(suppressed since the last one)` when this one may be logged.
-    fn allow_counting(&mut self, kind: &'static str) -> Option<u64> {
-        let now = Instant::now();
-        match self.kinds.get_mut(kind) {
-            Some((last, suppressed)) if now.duration_since(*last) < LOG_EVERY => {
-                *suppressed += 1;
-                None
-            }
-            Some((last, suppressed)) => {
-                let n = *suppressed;
-                *last = now;
-                *suppressed = 0;
-                Some(n)
-            }
-            None => {
-                self.kinds.insert(kind, (now, 0));
-                Some(0)
-            }
-        }
     }
 }
 
@@ -934,18 +900,5 @@ mod tests {
         assert!(!auth_matches(Some(&a), Some(&b)));
         assert!(!auth_matches(Some(&a), None));
         assert!(!auth_matches(None, Some(&a)));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_log_limiter_passes_one_per_period_and_counts_the_rest() {
-        let mut limit = RateLimit::default();
-        assert_eq!(limit.allow_counting("ttl"), Some(0));
-        for _ in 0..1000 {
-            assert_eq!(limit.allow_counting("ttl"), None);
-        }
-        assert_eq!(limit.allow_counting("vrid"), Some(0), "kinds are separate");
-        tokio::time::advance(LOG_EVERY).await;
-        assert_eq!(limit.allow_counting("ttl"), Some(1000));
-        assert_eq!(limit.allow_counting("ttl"), None);
     }
 }

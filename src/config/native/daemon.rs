@@ -10,7 +10,7 @@ use toml::de::DeTable;
 use super::checks::Scalar;
 use super::cursor::{Dur, Int, KeyPath, Reader, Text};
 use crate::config::model::{
-    AuthType, BuiltinPolicy, MailSettings, Settings, SmtpSettings, SmtpTls,
+    AuthType, BuiltinPolicy, MailSettings, Network, Settings, SmtpSettings, SmtpTls,
 };
 use crate::config::settings;
 
@@ -80,6 +80,8 @@ pub(super) struct RawLua {
     timeout: Option<Dur>,
     instructions: Option<Int>,
     memory: Option<Spanned<Scalar>>,
+    files_dir: Option<Text>,
+    allow_networks: Option<Vec<Text>>,
 }
 
 #[derive(Deserialize)]
@@ -282,6 +284,23 @@ impl Reader<'_> {
             if let Some(b) = self.ok_or_report(bytes, memory.span().start, &path) {
                 s.lua.memory_bytes = b;
             }
+        }
+        if let Some(dir) = self.path(raw.files_dir.as_ref(), &p.key("files_dir")) {
+            s.lua.files_dir = Some(dir);
+        }
+        if let Some(networks) = &raw.allow_networks {
+            let path = p.key("allow_networks");
+            s.lua.allow_networks = networks
+                .iter()
+                .enumerate()
+                .filter_map(|(i, n)| {
+                    self.ok_or_report(
+                        Network::parse(n.get_ref()),
+                        n.span().start,
+                        &format!("{path}[{i}]"),
+                    )
+                })
+                .collect();
         }
     }
 

@@ -244,7 +244,7 @@ mod tests {
             (
                 "[lua]\nmemroy = \"1MiB\"\n",
                 &[
-                    "2:1: error: lua: unknown key \"memroy\"; did you mean \"memory\"? (valid keys: timeout, instructions, memory)",
+                    "2:1: error: lua: unknown key \"memroy\"; did you mean \"memory\"? (valid keys: timeout, instructions, memory, files_dir, allow_networks)",
                 ],
             ),
             // Wrong types.
