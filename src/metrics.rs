@@ -43,6 +43,8 @@ pub struct DaemonFigures<'a> {
     pub announcements: &'a [crate::control::proto::AnnounceDump],
     /// Lua runs, limit hits and run durations.
     pub lua: &'a crate::lua::LuaStats,
+    /// mon port clients.
+    pub mon_clients: crate::monproto::server::ClientStats,
     /// Every virtual service and real server (health, weight in force).
     pub lb: &'a Report,
     pub vrrp: &'a [VrrpDump],
@@ -100,6 +102,30 @@ pub fn render_page<'a>(
     let _ = writeln!(text, "keepmon_checks_total {}", figures.checks);
     render_backends(&mut text, figures.backends);
     render_lua(&mut text, figures.lua);
+    let m = &figures.mon_clients;
+    let _ = writeln!(
+        text,
+        "# HELP keepmon_mon_connections mon port (moncmd, monshow) clients connected now.\n\
+         # TYPE keepmon_mon_connections gauge\n\
+         keepmon_mon_connections {}\n\
+         # HELP keepmon_mon_connections_total mon port connections admitted.\n\
+         # TYPE keepmon_mon_connections_total counter\n\
+         keepmon_mon_connections_total {}\n\
+         # HELP keepmon_mon_refused_total mon port connections refused by the connection caps.\n\
+         # TYPE keepmon_mon_refused_total counter\n\
+         keepmon_mon_refused_total {}\n\
+         # HELP keepmon_mon_commands_total mon port command lines answered.\n\
+         # TYPE keepmon_mon_commands_total counter\n\
+         keepmon_mon_commands_total {}\n\
+         # HELP keepmon_mon_login_failures_total Failed mon port logins.\n\
+         # TYPE keepmon_mon_login_failures_total counter\n\
+         keepmon_mon_login_failures_total {}",
+        m.connections,
+        m.connections_total,
+        m.refused_total,
+        m.commands_total,
+        m.login_failures_total
+    );
     if !figures.announcements.is_empty() {
         text.push_str(
             "# HELP keepmon_announce_active 1 while the route is announced (the routing daemon accepted it).\n\
@@ -717,6 +743,11 @@ mod tests {
                     error: None,
                 }],
                 lua: &lua,
+                mon_clients: crate::monproto::server::ClientStats {
+                    connections: 2,
+                    commands_total: 9,
+                    ..Default::default()
+                },
                 lb: &lb,
                 vrrp: &vrrp,
                 mail: &MailDump {
@@ -754,6 +785,8 @@ mod tests {
         assert!(text.contains("keepmon_schedule_lag_seconds{quantile=\"1\"} 0.03\n"));
         assert!(text.contains("keepmon_checks_total 42\n"));
         assert!(text.contains("keepmon_lua_runs_total 5\n"));
+        assert!(text.contains("keepmon_mon_connections 2\n"));
+        assert!(text.contains("keepmon_mon_commands_total 9\n"));
         assert!(
             text.lines().all(|l| !l.starts_with(' ')),
             "every line starts at column 0:\n{text}"

@@ -10,6 +10,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -26,6 +27,38 @@ use super::{Command, MAX_LINE, PROTOCOL_VERSION, Reply};
 use crate::config::model::{AuthType, Settings};
 use crate::monproto::trap::Trap;
 use crate::ratelimit::{ConnectionLimits, LogLimit, TokenBucket};
+
+/// The mon port's client counters, for the metrics page.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClientStats {
+    /// Connections open now.
+    pub connections: u64,
+    /// Connections admitted since start.
+    pub connections_total: u64,
+    /// Connections refused by the caps (in all, per client address).
+    pub refused_total: u64,
+    /// Command lines answered.
+    pub commands_total: u64,
+    /// Failed logins.
+    pub login_failures_total: u64,
+}
+
+static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
+static CONNECTIONS_TOTAL: AtomicU64 = AtomicU64::new(0);
+static REFUSED_TOTAL: AtomicU64 = AtomicU64::new(0);
+static COMMANDS_TOTAL: AtomicU64 = AtomicU64::new(0);
+static LOGIN_FAILURES_TOTAL: AtomicU64 = AtomicU64::new(0);
+
+/// The counters now (one listener per daemon, so process-wide counters).
+pub fn client_stats() -> ClientStats {
+    ClientStats {
+        connections: CONNECTIONS.load(Ordering::Relaxed),
+        connections_total: CONNECTIONS_TOTAL.load(Ordering::Relaxed),
+        refused_total: REFUSED_TOTAL.load(Ordering::Relaxed),
+        commands_total: COMMANDS_TOTAL.load(Ordering::Relaxed),
+        login_failures_total: LOGIN_FAILURES_TOTAL.load(Ordering::Relaxed),
+    }
+}
 
 /// What the mon listener asks the supervisor. Only this listener builds
 /// these, after its own authorization: the control socket's wire type
@@ -162,6 +195,7 @@ pub async fn serve(
         let permit = match limits.admit(peer.ip()) {
             Ok(permit) => permit,
             Err(refused) => {
+                REFUSED_TOTAL.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(client = %peer, %refused, "mon protocol client refused");
                 if let Some(suppressed) = shared.log_allowed("refused") {
                     tracing::warn!(client = %peer, %refused, suppressed, "mon protocol client refused");
@@ -172,11 +206,14 @@ pub async fn serve(
         let shared = shared.clone();
         let calls = calls.clone();
         let shutdown = shutdown.clone();
+        CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+        CONNECTIONS_TOTAL.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
             let _permit = permit;
             if let Err(e) = connection(stream, peer, &shared, &calls, &shutdown).await {
                 tracing::debug!(client = %peer, error = %e, "mon protocol connection ended");
             }
+            CONNECTIONS.fetch_sub(1, Ordering::Relaxed);
         });
     }
 }
@@ -327,7 +364,10 @@ async fn connection(
                 Reply::fail(format!("line too long (limit {MAX_LINE} bytes)")),
                 After::Close,
             ),
-            Ok(Ok(Line::Complete)) => handle(&line, &mut session, shared, calls).await,
+            Ok(Ok(Line::Complete)) => {
+                COMMANDS_TOTAL.fetch_add(1, Ordering::Relaxed);
+                handle(&line, &mut session, shared, calls).await
+            }
         };
         let bytes = reply.render();
         match tokio::time::timeout(timeout, write.write_all(bytes.as_bytes())).await {
@@ -443,6 +483,7 @@ async fn handle(
                 }
             };
             session.login_failures += 1;
+            LOGIN_FAILURES_TOTAL.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(client = %session.peer, user, "{why}");
             if let Some(suppressed) = shared.log_allowed("login") {
                 tracing::warn!(client = %session.peer, user, suppressed, "{why}");

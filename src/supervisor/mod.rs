@@ -507,6 +507,7 @@ impl Supervisor {
                 backends: &backends,
                 announcements: &announcements,
                 lua: &lua,
+                mon_clients: crate::monproto::server::client_stats(),
                 lb: &lb,
                 vrrp: &vrrp,
                 mail: &mail,
