@@ -28,7 +28,8 @@ impl FileSystem for Mirror<'_> {
     }
 
     fn list_dir(&self, path: &Path) -> Option<Vec<PathBuf>> {
-        (path == Path::new("/fuzz")).then(|| vec![PathBuf::from("/fuzz/a.conf"), PathBuf::from("/fuzz/b.conf")])
+        (path == Path::new("/fuzz"))
+            .then(|| vec![PathBuf::from("/fuzz/a.conf"), PathBuf::from("/fuzz/b.conf")])
     }
 }
 
@@ -42,6 +43,9 @@ fuzz_target!(|data: &[u8]| {
         &Mirror { text: &text },
     );
     if let Err(error) = result {
-        assert!(error.diagnostics.has_errors(), "compile failed without an error diagnostic");
+        assert!(
+            error.diagnostics.has_errors(),
+            "compile failed without an error diagnostic"
+        );
     }
 });
