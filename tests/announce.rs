@@ -81,14 +81,17 @@ impl Drop for Bird {
     }
 }
 
+/// Whether `program` is on PATH.
+fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 fn have_bird() -> bool {
-    ["bird", "birdc"].iter().all(|p| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {p}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
+    have("bird") && have("birdc")
 }
 
 #[test]
@@ -334,12 +337,7 @@ fn two_directors_announce_through_bird_and_exabgp_and_a_failing_one_withdraws() 
         common::not_run(&format!("{what}: needs BIRD 2 (Debian package bird2)"));
         return;
     }
-    let have_exabgp = Command::new("sh")
-        .args(["-c", "command -v exabgp"])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have_exabgp {
+    if !have("exabgp") {
         common::not_run(&format!("{what}: needs ExaBGP (Debian package exabgp)"));
         return;
     }

@@ -82,8 +82,8 @@ impl LoadBalancing {
         self.dirty = true;
     }
 
-    /// Per-host health (after rise/fall) into the table; returns the lines
-    /// logged.
+    /// Per-host health (after rise/fall) into the table; each real server
+    /// it moves gets a line in the change log.
     pub fn set_host_health(&mut self, from: &ServiceRef, host: &str, up: bool, unix: i64) {
         for (vs, rs) in self.table.set_host_health(from, host, up) {
             self.dirty = true;
