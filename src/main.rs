@@ -96,6 +96,10 @@ enum LbCommand {
 enum Command {
     /// Parse and compile the config; print a summary or every error.
     CheckConfig,
+    /// Print the config (mon.cf, keepalived.conf or TOML) as native TOML,
+    /// each table annotated with the line it came from; `check-config` of
+    /// the output gives the same running config.
+    Convert,
     /// Run the daemon (foreground; --daemon to detach).
     Start {
         #[arg(long)]
@@ -195,6 +199,7 @@ fn main() -> ExitCode {
         .or_else(|| installed.is_file().then_some(installed));
     match &cli.command {
         Command::CheckConfig => check_config(path, format),
+        Command::Convert => convert(path, format),
         Command::Start {
             daemon,
             log,
@@ -658,6 +663,31 @@ fn check_config(path: Option<&Path>, format: Option<Format>) -> ExitCode {
         }
         Err(error) => {
             // The first diagnostics, then a count (config::diag::MAX_SHOWN).
+            eprint!("{}", error.diagnostics);
+            eprintln!("{error}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn convert(path: Option<&Path>, format: Option<Format>) -> ExitCode {
+    match load(path, format) {
+        Ok(compiled) => {
+            for warning in compiled
+                .warnings
+                .warnings()
+                .take(keepmon::config::diag::MAX_SHOWN)
+            {
+                eprintln!("{warning}");
+            }
+            let converted = keepmon::config::convert::to_native(&compiled.config);
+            for loss in &converted.losses {
+                eprintln!("warning: {loss}");
+            }
+            print!("{}", converted.text);
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
             eprint!("{}", error.diagnostics);
             eprintln!("{error}");
             ExitCode::from(1)

@@ -18,12 +18,16 @@
 //! * mon.cf: a located diagnostic points at a line that holds config text,
 //!   never at a blank line or a comment (mon.cf diagnostics carry the
 //!   number of the first physical line of a logical line);
-//! * `Ok`: reloading the same text is no change (`diff(c, c)` is empty).
+//! * `Ok`: reloading the same text is no change (`diff(c, c)` is empty),
+//!   and `keepmon convert`'s TOML of it compiles to the same model
+//!   (`convert::same_model`): any config keepmon accepts round-trips.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use keepmon::config::moncf::{GLOBALS, PERIOD_KEYWORDS, SERVICE_KEYWORDS};
-use keepmon::config::{CompileError, Compiled, Diagnostic, FileSystem, Format, compile_str, diff};
+use keepmon::config::{
+    CompileError, Compiled, Diagnostic, FileSystem, Format, compile_str, convert, diff,
+};
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 
@@ -283,6 +287,7 @@ fn check_contract(text: &str, format: Format) {
             for d in a.warnings.iter() {
                 check_location(d, text, format);
             }
+            check_round_trip(&a.config, text);
         }
         (Err(a), Err(b)) => {
             assert_eq!(
@@ -300,6 +305,85 @@ fn check_contract(text: &str, format: Format) {
         }
         _ => panic!("two compiles of the same text disagree on success\n--- text ---\n{text}"),
     }
+}
+
+/// `convert` prints TOML that compiles to the same model, or names what
+/// it could not carry over.
+fn check_round_trip(config: &keepmon::config::model::Config, text: &str) {
+    let converted = convert::to_native(config);
+    if !converted.losses.is_empty() {
+        for loss in &converted.losses {
+            assert!(
+                converted.text.contains(loss.as_str()),
+                "a loss is not in the output: {loss}"
+            );
+        }
+        return;
+    }
+    // The scripts the source resolved exist as far as the TOML is concerned
+    // (mon.cf only warns about a missing alert script; TOML refuses one).
+    let scripts = KnownFiles(script_paths(config));
+    match compile_str(
+        &converted.text,
+        Path::new("/etc/keepmon/keepmon.toml"),
+        Format::Toml,
+        &scripts,
+    ) {
+        Ok(again) => assert!(
+            convert::same_model(config, &again.config),
+            "convert changed the model\n--- source ---\n{text}\n--- converted ---\n{}\n--- before ---\n{config:#?}\n--- after ---\n{:#?}",
+            converted.text,
+            again.config
+        ),
+        Err(e) => panic!(
+            "convert's output does not compile:\n{}\n--- source ---\n{text}\n--- converted ---\n{}",
+            e.diagnostics, converted.text
+        ),
+    }
+}
+
+/// A machine whose only files are the ones listed.
+struct KnownFiles(Vec<PathBuf>);
+
+impl FileSystem for KnownFiles {
+    fn is_file(&self, path: &Path) -> bool {
+        self.0.iter().any(|p| p == path)
+    }
+
+    fn is_dir(&self, _: &Path) -> bool {
+        false
+    }
+}
+
+/// The alert and notify scripts a model runs.
+fn script_paths(config: &keepmon::config::model::Config) -> Vec<PathBuf> {
+    use keepmon::config::model::{Action, AlertLine};
+    let mut lines: Vec<&AlertLine> = Vec::new();
+    for (_, service) in config.services() {
+        lines.extend(&service.redistribute);
+        for p in &service.periods {
+            for list in [
+                &p.alerts,
+                &p.upalerts,
+                &p.startupalerts,
+                &p.ackalerts,
+                &p.disablealerts,
+            ] {
+                lines.extend(list);
+            }
+        }
+    }
+    for instance in config.vrrp.values() {
+        lines.extend(&instance.notify);
+    }
+    lines
+        .iter()
+        .filter_map(|l| match &l.action {
+            Action::Exec { path, .. } => Some(path.clone()),
+            Action::Notify(n) => Some(n.path.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 fn check_location(d: &Diagnostic, text: &str, format: Format) {

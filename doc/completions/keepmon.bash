@@ -22,6 +22,9 @@ _keepmon() {
             keepmon,check-config)
                 cmd="keepmon__subcmd__check__subcmd__config"
                 ;;
+            keepmon,convert)
+                cmd="keepmon__subcmd__convert"
+                ;;
             keepmon,disable)
                 cmd="keepmon__subcmd__disable"
                 ;;
@@ -75,6 +78,9 @@ _keepmon() {
                 ;;
             keepmon__subcmd__help,check-config)
                 cmd="keepmon__subcmd__help__subcmd__check__subcmd__config"
+                ;;
+            keepmon__subcmd__help,convert)
+                cmd="keepmon__subcmd__help__subcmd__convert"
                 ;;
             keepmon__subcmd__help,disable)
                 cmd="keepmon__subcmd__help__subcmd__disable"
@@ -197,7 +203,7 @@ _keepmon() {
 
     case "${cmd}" in
         keepmon)
-            opts="-c -h -V --config --format --help --version check-config start stop status dump reload pause resume enable disable ack test lb vrrp exabgp-api version generate-docs help"
+            opts="-c -h -V --config --format --help --version check-config convert start stop status dump reload pause resume enable disable ack test lb vrrp exabgp-api version generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -249,6 +255,32 @@ _keepmon() {
             return 0
             ;;
         keepmon__subcmd__check__subcmd__config)
+            opts="-c -h --config --format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        keepmon__subcmd__convert)
             opts="-c -h --config --format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -405,7 +437,7 @@ _keepmon() {
             return 0
             ;;
         keepmon__subcmd__help)
-            opts="check-config start stop status dump reload pause resume enable disable ack test lb vrrp exabgp-api version generate-docs help"
+            opts="check-config convert start stop status dump reload pause resume enable disable ack test lb vrrp exabgp-api version generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -433,6 +465,20 @@ _keepmon() {
             return 0
             ;;
         keepmon__subcmd__help__subcmd__check__subcmd__config)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        keepmon__subcmd__help__subcmd__convert)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -63,9 +63,17 @@ pub fn read(stmt: &Stmt, globals: &mut Globals, ctx: &mut Ctx<'_>) {
         match child.keyword() {
             "notification_email" => {
                 for line in child.values() {
-                    globals
-                        .emails
-                        .extend(line.words.iter().map(|w| w.text.clone()));
+                    for word in &line.words {
+                        match crate::config::values::check_mail_address(&word.text) {
+                            Ok(()) => globals.emails.push(word.text.clone()),
+                            Err(why) => ctx.diags.warning(
+                                line.loc.clone(),
+                                format!(
+                                    "{why}: keepalived sends mail to it and the relay refuses it; keepmon leaves it out"
+                                ),
+                            ),
+                        }
+                    }
                 }
             }
             "notification_email_from" => match piece.words.get(1) {

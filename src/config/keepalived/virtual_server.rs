@@ -463,7 +463,7 @@ pub fn apply(list: Vec<Vs>, globals: &Globals, config: &mut Config, ctx: &mut Ct
             Protocol::Udp => format!("{}/udp", vs.addr),
         };
         let forward = vs.forward.unwrap_or(Forward::Nat);
-        let health = health_service(&vs, &name, config, ctx);
+        let health = health_service(&vs, &group_name(&name), config, ctx);
         let real_servers = vs
             .real_servers
             .iter()
@@ -512,6 +512,22 @@ fn host_of(rs: &Rs) -> String {
 /// One service checking every real server of `vs` (keepalived runs one
 /// checker per real server; keepmon's model has one health service per
 /// virtual server, so the checkers must agree apart from the address).
+/// The hostgroup and watch of a virtual server's checks: its name with
+/// every character that `group:service` references (and mon's protocol)
+/// cannot carry made `_` (`10.0.0.1:80` → `10.0.0.1_80`).
+fn group_name(vs_name: &str) -> String {
+    vs_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 fn health_service(
     vs: &Vs,
     name: &str,
@@ -577,7 +593,15 @@ fn health_service(
     let retry = timers.retry.unwrap_or(RETRY);
     svc.fall = retry.saturating_add(1);
     svc.rise = 1;
-    svc.failure_interval = Some(timers.delay_before_retry.unwrap_or(DELAY_BEFORE_RETRY));
+    // keepalived retries at once after `delay_before_retry 0`; keepmon keeps
+    // polling at this interval while the server fails, so zero would spin
+    // on a refused connection: a 100 ms floor keeps the retries prompt.
+    svc.failure_interval = Some(
+        timers
+            .delay_before_retry
+            .unwrap_or(DELAY_BEFORE_RETRY)
+            .max(Duration::from_millis(100)),
+    );
     let mut hosts: Vec<String> = Vec::new();
     for rs in &checked {
         let host = host_of(rs);
@@ -656,8 +680,9 @@ fn monitor(checker: &Checker, rs: &Rs, timers: Timers, ctx: &mut Ctx<'_>) -> Opt
                 );
                 return None;
             };
+            let tls = checker.kind == "SSL_GET";
             Some(Monitor::Http(HttpCheck {
-                tls: checker.kind == "SSL_GET",
+                tls,
                 port,
                 method: "GET".to_string(),
                 path,
@@ -669,8 +694,9 @@ fn monitor(checker: &Checker, rs: &Rs, timers: Timers, ctx: &mut Ctx<'_>) -> Opt
                 },
                 body: url.regex.clone(),
                 timeout,
-                // keepalived does not verify the real server's certificate.
-                insecure: true,
+                // keepalived does not verify the real server's certificate
+                // (meaningless without TLS, so only said for SSL_GET).
+                insecure: tls,
             }))
         }
         "PING_CHECK" => Some(Monitor::Ping(PingCheck { count: 1, timeout })),

@@ -742,10 +742,13 @@ fn complete(
             );
             return None;
         }
-        ctx.logs(
+        // keepalived logs "at least one is sensible" and sends adverts
+        // that carry no address; keepmon's adverts always carry one.
+        ctx.unsupported(
             vi.loc.clone(),
-            format!("({name}) No VIP specified; at least one is sensible"),
+            format!("({name}) has no virtual_ipaddress: keepalived runs it, sending adverts with no address; keepmon needs at least one"),
         );
+        return None;
     }
     let priority = vi.priority.unwrap_or(match vi.state {
         Some(VrrpInitialState::Master) => PRIORITY_OWNER,

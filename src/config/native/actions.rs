@@ -1,4 +1,4 @@
-//! `[actions.NAME]`: the alert actions (file, mail, exec, lua, lb) that services name in their alert keys.
+//! `[actions.NAME]`: the alert actions (file, mail, exec, lua, lb, and `notify` for VRRP instances) that services and instances name in their alert keys.
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -6,9 +6,9 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 use super::cursor::{KeyPath, Reader, Text};
-use crate::config::model::{Action, LbEdit, MailAction, Protocol, Settings};
+use crate::config::model::{Action, LbEdit, MailAction, NotifyOn, Protocol, Settings, VrrpNotify};
 
-const ACTION_TYPES: &[&str] = &["file", "mail", "exec", "lua", "lb"];
+const ACTION_TYPES: &[&str] = &["file", "mail", "exec", "lua", "lb", "notify"];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,6 +36,25 @@ struct RawExecAction {
     command: Option<Text>,
     args: Option<Vec<String>>,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotifyAction {
+    #[serde(rename = "type")]
+    _type: Option<IgnoredAny>,
+    command: Option<Text>,
+    args: Option<Vec<String>>,
+    on: Option<Text>,
+}
+
+/// When a `notify` action runs (keepalived's `notify` and `notify_STATE`).
+const NOTIFY_ON: &[(&str, NotifyOn)] = &[
+    ("any", NotifyOn::Any),
+    ("master", NotifyOn::Master),
+    ("backup", NotifyOn::Backup),
+    ("fault", NotifyOn::Fault),
+    ("stop", NotifyOn::Stop),
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -156,6 +175,38 @@ impl Reader<'_> {
                 let raw = self.read::<RawLbAction>(value, p)?;
                 self.lb_edit(&raw, p, at).map(Action::Lb)
             }
+            "notify" => {
+                let raw = self.read::<RawNotifyAction>(value, p)?;
+                let command = self.required(
+                    raw.command.as_ref(),
+                    at,
+                    p,
+                    "command",
+                    "a script in alertdir or a path",
+                )?;
+                let on = self
+                    .choice(raw.on.as_ref(), &p.key("on"), "notify state", NOTIFY_ON)
+                    .unwrap_or(NotifyOn::Any);
+                let path = match self.find_script(command, &p.key("command"), &settings.alertdir)? {
+                    Ok(path) => path,
+                    Err(searched) => {
+                        self.error(
+                            command.span().start,
+                            format!(
+                                "{}: notify script {:?} not found (searched {searched})",
+                                p.key("command"),
+                                command.get_ref()
+                            ),
+                        );
+                        return None;
+                    }
+                };
+                Some(Action::Notify(VrrpNotify {
+                    path,
+                    args: raw.args.unwrap_or_default(),
+                    on,
+                }))
+            }
             _ => None,
         }
     }
@@ -210,13 +261,13 @@ mod tests {
             (
                 "[actions.ops]\ntype = \"mial\"\n",
                 &[
-                    "2:8: error: actions.ops.type: unknown action type \"mial\"; did you mean \"mail\"? (expected one of: file, mail, exec, lua, lb)",
+                    "2:8: error: actions.ops.type: unknown action type \"mial\"; did you mean \"mail\"? (expected one of: file, mail, exec, lua, lb, notify)",
                 ],
             ),
             (
                 "[actions.ops]\nto = [\"a@b\"]\n",
                 &[
-                    "1:10: error: actions.ops: missing key \"type\" (one of: file, mail, exec, lua, lb)",
+                    "1:10: error: actions.ops: missing key \"type\" (one of: file, mail, exec, lua, lb, notify)",
                 ],
             ),
             (

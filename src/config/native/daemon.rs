@@ -17,6 +17,12 @@ use crate::config::settings;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawDaemon {
+    /// The director's name in notices and mail (keepalived's `router_id`).
+    director: Option<Text>,
+    basedir: Option<Text>,
+    cfbasedir: Option<Text>,
+    monerrfile: Option<Text>,
+    monremote: Option<String>,
     statedir: Option<Text>,
     logdir: Option<Text>,
     control_socket: Option<Text>,
@@ -51,6 +57,8 @@ const BUILTIN_POLICIES: &[(&str, BuiltinPolicy)] = &[
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawMonProtocol {
+    /// false: no client listener (the other keys still set auth for traps).
+    enabled: Option<bool>,
     listen: Option<Text>,
     trap_listen: Option<Text>,
     clientallow: Option<Vec<Text>>,
@@ -66,6 +74,7 @@ const AUTH_TYPES: &[(&str, AuthType)] = &[
     ("getpwnam", AuthType::Getpwnam),
     ("pam", AuthType::Pam),
     ("trustlocal", AuthType::Trustlocal),
+    ("shadow", AuthType::Shadow),
 ];
 
 #[derive(Deserialize)]
@@ -123,6 +132,19 @@ const SYSLOG_FACILITIES: &[&str] = &[
 impl Reader<'_> {
     pub(super) fn daemon(&mut self, raw: RawDaemon, s: &mut Settings) {
         let p = KeyPath::new("daemon");
+        if let Some(director) = &raw.director
+            && !self.blank(director, &p.key("director"), "director name")
+        {
+            s.director = Some(director.get_ref().clone());
+        }
+        if let Some(dir) = self.path(raw.basedir.as_ref(), &p.key("basedir")) {
+            s.basedir = dir;
+        }
+        if let Some(dir) = self.path(raw.cfbasedir.as_ref(), &p.key("cfbasedir")) {
+            s.cfbasedir = dir;
+        }
+        s.monerrfile = self.path(raw.monerrfile.as_ref(), &p.key("monerrfile"));
+        s.monremote = raw.monremote.filter(|m| !m.is_empty());
         if let Some(dir) = self.path(raw.statedir.as_ref(), &p.key("statedir")) {
             // Everything that defaults to a place in statedir moves with it.
             s.logdir = dir.join("log");
@@ -208,10 +230,18 @@ impl Reader<'_> {
 
     pub(super) fn mon_protocol(&mut self, raw: RawMonProtocol, s: &mut Settings) {
         let p = KeyPath::new("mon_protocol");
-        s.mon_listener = Some(
-            self.socket_addr(raw.listen.as_ref(), &p.key("listen"), None)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], settings::MON_PORT))),
-        );
+        let listen = self.socket_addr(raw.listen.as_ref(), &p.key("listen"), None);
+        s.mon_listener = if raw.enabled == Some(false) {
+            if let Some(text) = &raw.listen {
+                self.warning(
+                    text.span().start,
+                    format!("{}: unused, enabled = false", p.key("listen")),
+                );
+            }
+            None
+        } else {
+            Some(listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], settings::MON_PORT))))
+        };
         s.trap_listener = self.socket_addr(raw.trap_listen.as_ref(), &p.key("trap_listen"), None);
         for (i, pattern) in raw.clientallow.iter().flatten().enumerate() {
             if self.regex(pattern, &p.at_key("clientallow", i)) {

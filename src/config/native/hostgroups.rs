@@ -52,6 +52,29 @@ impl Reader<'_> {
     }
 }
 
+impl Reader<'_> {
+    /// `[aliases]` and `[views]`: `NAME = ["line", ...]` tables (mon's
+    /// `alias` and `view` blocks, served on the mon port).
+    pub(super) fn string_lists(
+        &mut self,
+        value: &Spanned<DeValue<'_>>,
+        section: &str,
+    ) -> BTreeMap<String, Vec<String>> {
+        let mut lists = BTreeMap::new();
+        let what = format!("a table of {section} (name = [lines])");
+        for entry in self
+            .entries(value, &KeyPath::new(section), &what)
+            .unwrap_or_default()
+        {
+            let lines = self
+                .read::<Vec<String>>(entry.value, &entry.path)
+                .unwrap_or_default();
+            lists.insert(entry.name, lines);
+        }
+        lists
+    }
+}
+
 #[cfg(test)]
 mod tests {
 

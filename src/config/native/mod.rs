@@ -47,7 +47,6 @@
 //! calls another's reader (a service reads its monitor and its periods; a
 //! vrrp instance's `notify` is a list of alert lines).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -111,6 +110,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "lua",
     "mail",
     "hostgroups",
+    "aliases",
+    "views",
     "actions",
     "watch",
     "virtual_servers",
@@ -145,6 +146,14 @@ impl Reader<'_> {
         let hostgroups = root
             .get("hostgroups")
             .map(|value| self.hostgroups(value))
+            .unwrap_or_default();
+        let aliases = root
+            .get("aliases")
+            .map(|value| self.string_lists(value, "aliases"))
+            .unwrap_or_default();
+        let views = root
+            .get("views")
+            .map(|value| self.string_lists(value, "views"))
             .unwrap_or_default();
         if let Some(value) = root.get("actions") {
             self.actions(value, &settings);
@@ -181,8 +190,8 @@ impl Reader<'_> {
             settings,
             mail,
             hostgroups,
-            aliases: BTreeMap::new(),
-            views: BTreeMap::new(),
+            aliases,
+            views,
             watches,
             virtual_servers,
             vrrp,
@@ -232,7 +241,7 @@ mod tests {
             (
                 "[wacth.local.web]\n",
                 &[
-                    "1:2: error: unknown key \"wacth\"; did you mean \"watch\"? (valid keys: daemon, mon_protocol, metrics, web, lua, mail, hostgroups, actions, watch, virtual_servers, vrrp, bgp, announce)",
+                    "1:2: error: unknown key \"wacth\"; did you mean \"watch\"? (valid keys: daemon, mon_protocol, metrics, web, lua, mail, hostgroups, aliases, views, actions, watch, virtual_servers, vrrp, bgp, announce)",
                 ],
             ),
             (

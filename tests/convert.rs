@@ -1,0 +1,182 @@
+//! `keepmon convert`: every shipped example and test corpus file (mon.cf, keepalived.conf, TOML) converts to TOML that compiles to the same model; the CLI prints it with its origins.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use keepmon::config::{Format, RealFileSystem, compile_str, convert, load};
+
+/// Every config file the repository ships or tests with that compiles.
+fn corpus() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("etc/keepmon.toml")];
+    for dir in [
+        "etc/mon",
+        "etc/keepalived",
+        "tests/keepalived",
+        "tests/vm/ipvs",
+    ] {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(root.join(dir))
+            .unwrap_or_else(|e| panic!("{dir}: {e}"))
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|x| x == "cf" || x == "conf" || x == "toml")
+            })
+            .collect();
+        entries.sort();
+        files.extend(entries);
+    }
+    files
+}
+
+#[test]
+fn every_corpus_config_round_trips_through_convert() {
+    let mut converted_count = 0;
+    for file in corpus() {
+        let Ok(compiled) = load(&file, None) else {
+            // The broken-* corpus files exist to fail; convert refuses them too.
+            continue;
+        };
+        let converted = convert::to_native(&compiled.config);
+        assert!(
+            converted.losses.is_empty(),
+            "{}: convert lost {:?}",
+            file.display(),
+            converted.losses
+        );
+        // Compiled as if saved beside the source (paths are absolute anyway).
+        let out = file.with_extension("converted.toml");
+        let again = compile_str(&converted.text, &out, Format::Toml, &RealFileSystem)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}: the converted TOML does not compile:\n{}\n{}",
+                    file.display(),
+                    e.diagnostics,
+                    converted.text
+                )
+            });
+        assert!(
+            convert::same_model(&compiled.config, &again.config),
+            "{}: the model changed\n--- converted ---\n{}\n--- before ---\n{:#?}\n--- after ---\n{:#?}",
+            file.display(),
+            converted.text,
+            compiled.config,
+            again.config
+        );
+        converted_count += 1;
+    }
+    assert!(
+        converted_count >= 12,
+        "only {converted_count} corpus files compiled"
+    );
+}
+
+#[test]
+fn cli_prints_toml_with_origins_and_refuses_a_broken_file() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(env!("CARGO_BIN_EXE_keepmon"))
+        .args(["convert", "-c"])
+        .arg(root.join("etc/mon/lvs.cf"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("# from "), "{text}");
+    assert!(text.contains("lvs.cf:"), "{text}");
+    assert!(text.contains("[watch."), "{text}");
+    let parsed: toml::Table = toml::from_str(&text).expect("convert prints valid TOML");
+    assert!(parsed.contains_key("actions"), "{text}");
+
+    let broken = Command::new(env!("CARGO_BIN_EXE_keepmon"))
+        .args(["convert", "-c"])
+        .arg(root.join("tests/keepalived/broken-no-vrid.conf"))
+        .output()
+        .unwrap();
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(
+        broken.stdout.is_empty(),
+        "nothing is printed for a broken file"
+    );
+    assert!(
+        String::from_utf8_lossy(&broken.stderr).contains("broken-no-vrid.conf:"),
+        "{}",
+        String::from_utf8_lossy(&broken.stderr)
+    );
+}
+
+/// The native keys that exist so that every model can be written in TOML:
+/// the director's name, mon's directories, a mon port switched off,
+/// aliases and views, and keepalived-style notify actions.
+#[test]
+fn native_keys_that_convert_needs_compile_to_the_model() {
+    use keepmon::config::model::{Action, NotifyOn};
+    let dir = std::env::temp_dir().join(format!("keepmon-convert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("to-master.sh");
+    std::fs::write(&script, "#!/bin/sh\n").unwrap();
+    let text = format!(
+        r#"
+[daemon]
+director = "lb1"
+cfbasedir = "/etc/mon"
+monremote = "/usr/lib/mon/monremote"
+
+[mon_protocol]
+enabled = false
+authtype = ["shadow"]
+
+[aliases]
+web = ["the web farm"]
+
+[views]
+ops = ["g"]
+
+[hostgroups]
+g = ["127.0.0.1"]
+
+[actions.up]
+type = "notify"
+command = "{}"
+args = ["x"]
+on = "master"
+
+[vrrp.v]
+interface = "lo"
+virtual_router_id = 9
+virtual_ipaddress = ["10.9.9.9/32"]
+notify = ["up"]
+"#,
+        script.display()
+    );
+    let compiled = compile_str(&text, &dir.join("k.toml"), Format::Toml, &RealFileSystem);
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = compiled
+        .unwrap_or_else(|e| panic!("{}", e.diagnostics))
+        .config;
+    let s = &config.settings;
+    assert_eq!(s.director.as_deref(), Some("lb1"));
+    assert_eq!(s.cfbasedir, Path::new("/etc/mon"));
+    assert_eq!(s.monremote.as_deref(), Some("/usr/lib/mon/monremote"));
+    assert_eq!(s.mon_listener, None, "enabled = false");
+    assert_eq!(config.aliases["web"], vec!["the web farm".to_string()]);
+    assert_eq!(config.views["ops"], vec!["g".to_string()]);
+    let Action::Notify(notify) = &config.vrrp["v"].notify[0].action else {
+        panic!("not a notify action: {:?}", config.vrrp["v"].notify);
+    };
+    assert_eq!(notify.on, NotifyOn::Master);
+    assert_eq!(notify.args, vec!["x".to_string()]);
+    // And convert prints them back.
+    let again = convert::to_native(&config).text;
+    for needle in [
+        "director = \"lb1\"",
+        "enabled = false",
+        "type = \"notify\"",
+        "[views]",
+    ] {
+        assert!(again.contains(needle), "{needle} missing:\n{again}");
+    }
+}
