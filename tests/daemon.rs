@@ -6,7 +6,7 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::daemon::{Fixture, closed_port, count};
 
@@ -591,4 +591,60 @@ fn overlap_maxprocs_and_hard_timeout() {
         !marks.contains("++"),
         "maxprocs = 1: scripts never overlap, so no service runs twice at once: {marks:?}"
     );
+}
+
+/// mon kills the monitors still running when it stops; keepmon did wait for
+/// them (up to the shutdown grace). A script that hangs, and the process it
+/// started, are gone as soon as `stop` returns, well inside the grace.
+#[test]
+fn stop_kills_running_monitors() {
+    let mut f = Fixture::new("stopkill");
+    let d = f.dir.display().to_string();
+    // The script records its pid and its child's, then hangs.
+    f.write_script(
+        "mon.d/hang.monitor",
+        "#!/bin/sh\necho $$ > \"$PIDS\"\nsleep 300 &\necho $! >> \"$PIDS\"\nwait\n",
+    );
+    f.write_mon_cf(&format!(
+        "mondir = {d}/mon.d\nstatedir = {d}/state\nlogdir = {d}/log\n\nhostgroup h localhost\n\nwatch h\n    service hang\n        interval 1s\n        monitor hang.monitor\n        PIDS={d}/pids\n"
+    ));
+    f.start();
+    f.wait_for(
+        |f| std::fs::read_to_string(f.dir.join("pids")).is_ok_and(|t| t.lines().count() == 2),
+        "the monitor and its child run",
+    );
+    let pids: Vec<String> = std::fs::read_to_string(f.dir.join("pids"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let started = Instant::now();
+    let out = f.cli(&["stop"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = f.wait_exit();
+    let took = started.elapsed();
+    assert!(status.success(), "daemon exit: {status:?}");
+    // The default shutdown grace is 10 s; waiting for the script would
+    // take all of it.
+    assert!(
+        took < Duration::from_secs(8),
+        "stop waited for the hung monitor ({took:?})"
+    );
+    for pid in &pids {
+        // Gone, or at most a zombie of a parent that is itself gone.
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let alive = !state.is_empty()
+            && state
+                .rsplit(") ")
+                .next()
+                .is_some_and(|rest| !rest.starts_with('Z'));
+        assert!(
+            !alive,
+            "process {pid} of the monitor survived the stop: {state}"
+        );
+    }
 }

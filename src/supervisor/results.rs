@@ -111,11 +111,25 @@ impl Supervisor {
         let pid = slot.pid.clone();
         let events = self.events.clone();
         let key = key.to_string();
+        let stop = self.shutdown.clone();
         self.tracker.spawn(async move {
             // Each check runs in its own task: a panic there is a failed check.
             let started = std::time::Instant::now();
             let run = async move { crate::run::monitor(&request, &pid).await };
-            let output = match tokio::spawn(run).await {
+            let mut task = tokio::spawn(run);
+            let joined = tokio::select! {
+                joined = &mut task => joined,
+                () = stop.cancelled() => {
+                    // As mon does at stop: running monitors are killed, not
+                    // waited for (dropping the run kills an exec monitor's
+                    // whole process group). Wait for the drop, so the
+                    // scripts are gone before the daemon exits.
+                    task.abort();
+                    let _ = task.await;
+                    return;
+                }
+            };
+            let output = match joined {
                 Ok(output) => output,
                 Err(e) => RunOutput {
                     exit: 1,
