@@ -344,6 +344,21 @@ pub fn stats() -> LuaStats {
     STATS.lock().map(|s| s.clone()).unwrap_or_default()
 }
 
+/// `json.encode(json.decode(text))` in a fresh state with the shared host
+/// API, as a script calls them: the decoder's and encoder's behaviour on
+/// any input, for the fuzz target and tests. Errors come back as the
+/// message a script would see.
+pub fn json_round_trip(text: &[u8]) -> Result<String, String> {
+    let lua = Lua::new_with(StdLib::NONE, LuaOptions::default()).map_err(|e| e.to_string())?;
+    api::install_shared(&lua, "json_round_trip").map_err(|e| e.to_string())?;
+    let json: Table = lua.globals().get("json").map_err(|e| e.to_string())?;
+    let decode: Function = json.get("decode").map_err(|e| e.to_string())?;
+    let encode: Function = json.get("encode").map_err(|e| e.to_string())?;
+    let input = lua.create_string(text).map_err(|e| e.to_string())?;
+    let value: Value = decode.call(input).map_err(|e| e.to_string())?;
+    encode.call(value).map_err(|e| e.to_string())
+}
+
 /// One run's Lua state with its limits armed and its own environment.
 ///
 /// Dropping it returns the state to its script's pool, unless the run hit a
@@ -686,6 +701,26 @@ fn script_position(traceback: &str, file_name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the lua_json fuzz target: decoding lost the last bits of
+    /// some floats (2.2222222222222222e+77 came back ...224e+77).
+    #[test]
+    fn json_decode_keeps_floats_exact_and_refuses_junk() {
+        for text in [
+            "2.2222222222222222e+77",
+            "[0.1,1e-300,-7.5]",
+            "{\"a\":[1,2,{\"b\":null}]}",
+        ] {
+            let once = json_round_trip(text.as_bytes()).unwrap();
+            assert_eq!(json_round_trip(once.as_bytes()).unwrap(), once, "{text}");
+        }
+        assert_eq!(
+            json_round_trip(b"2.2222222222222222e+77").unwrap(),
+            "2.2222222222222222e+77"
+        );
+        let error = json_round_trip(b"{\"a\":").unwrap_err();
+        assert!(error.contains("json.decode"), "{error}");
+    }
 
     #[test]
     fn position_comes_from_the_innermost_script_frame() {

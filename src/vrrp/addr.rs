@@ -206,32 +206,8 @@ impl Netlink {
         // hundred datagrams.
         for _ in 0..100_000 {
             let size = self.socket.recv(&mut &mut receive[..], 0)?;
-            let mut offset = 0;
-            while offset < size {
-                let reply: NetlinkMessage<RouteNetlinkMessage> =
-                    NetlinkMessage::deserialize(&receive[offset..size]).map_err(|e| {
-                        io::Error::new(io::ErrorKind::InvalidData, format!("netlink: {e}"))
-                    })?;
-                let length = reply.header.length as usize;
-                if reply.header.sequence_number != sequence {
-                    offset += length.max(1);
-                    continue;
-                }
-                match reply.payload {
-                    NetlinkPayload::Done(_) => return Ok(replies),
-                    NetlinkPayload::Error(error) => {
-                        return match error.code {
-                            None => Ok(replies),
-                            Some(code) => Err(io::Error::from_raw_os_error(-code.get())),
-                        };
-                    }
-                    NetlinkPayload::InnerMessage(inner) => replies.push(inner),
-                    _ => {}
-                }
-                if length == 0 {
-                    break;
-                }
-                offset += length;
+            if let Some(end) = take_replies(&receive[..size], sequence, &mut replies) {
+                return end.map(|()| replies);
             }
         }
         Err(io::Error::new(
@@ -239,6 +215,52 @@ impl Netlink {
             "netlink reply never finished",
         ))
     }
+}
+
+/// Read one netlink datagram of replies to request `sequence` into
+/// `replies` (messages of other requests are skipped). `Some(Ok)` once the
+/// final ACK or `NLMSG_DONE` arrived, `Some(Err)` for a negative errno or a
+/// datagram that does not parse, `None` when more datagrams follow. Pure:
+/// the kernel's bytes are input like any other (fuzzed).
+pub fn take_replies(
+    datagram: &[u8],
+    sequence: u32,
+    replies: &mut Vec<RouteNetlinkMessage>,
+) -> Option<io::Result<()>> {
+    let mut offset = 0;
+    while offset < datagram.len() {
+        let reply: NetlinkMessage<RouteNetlinkMessage> =
+            match NetlinkMessage::deserialize(&datagram[offset..]) {
+                Ok(reply) => reply,
+                Err(e) => {
+                    return Some(Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("netlink: {e}"),
+                    )));
+                }
+            };
+        let length = reply.header.length as usize;
+        if reply.header.sequence_number != sequence {
+            offset += length.max(1);
+            continue;
+        }
+        match reply.payload {
+            NetlinkPayload::Done(_) => return Some(Ok(())),
+            NetlinkPayload::Error(error) => {
+                return Some(match error.code {
+                    None => Ok(()),
+                    Some(code) => Err(io::Error::from_raw_os_error(-code.get())),
+                });
+            }
+            NetlinkPayload::InnerMessage(inner) => replies.push(inner),
+            _ => {}
+        }
+        if length == 0 {
+            break;
+        }
+        offset += length;
+    }
+    None
 }
 
 fn address_message(index: u32, vip: &VirtualAddress) -> AddressMessage {
