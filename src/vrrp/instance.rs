@@ -669,6 +669,7 @@ impl Driver {
                         );
                     }
                 },
+                Action::WantMaster(_) => {}
                 Action::ArmTimer(_) => {}
             }
         }
@@ -870,6 +871,7 @@ pub fn describe(reason: Reason) -> String {
         }
         Reason::Fault => "fault".to_string(),
         Reason::FaultCleared => "fault cleared".to_string(),
+        Reason::SyncGroup => "sync group".to_string(),
     }
 }
 

@@ -35,3 +35,4 @@ pub mod fsm;
 pub mod instance;
 pub mod net;
 pub mod packet;
+pub mod sync;
