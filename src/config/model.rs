@@ -59,6 +59,9 @@ pub struct Config {
     pub watches: BTreeMap<String, Watch>,
     pub virtual_servers: BTreeMap<String, VirtualServer>,
     pub vrrp: BTreeMap<String, VrrpInstance>,
+    /// VRRP instances that move together (keepalived's `vrrp_sync_group`,
+    /// `[vrrp_sync_group.NAME]`).
+    pub vrrp_sync_groups: BTreeMap<String, VrrpSyncGroup>,
     /// Route announcements through a routing daemon (`[announce.NAME]`).
     pub announce: BTreeMap<String, Announcement>,
     /// How announcements reach the routing daemon (`[bgp]`).
@@ -787,6 +790,20 @@ pub struct VrrpInstance {
     /// Send v3 IPv4 checksums without the pseudo-header (keepalived's `v3_checksum_as_v2`).
     pub v3_checksum_as_v2: bool,
     /// Alerts fired on state transitions.
+    pub notify: Vec<AlertLine>,
+    pub origin: Origin,
+}
+
+/// VRRP instances that move together as keepalived's `vrrp_sync_group`
+/// does: one member in FAULT takes all to FAULT, one leaving MASTER for
+/// BACKUP takes all to BACKUP, and they become MASTER together.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VrrpSyncGroup {
+    pub name: String,
+    /// Instance names (each in one group at most).
+    pub members: Vec<String>,
+    /// Alerts fired when the group changes state (keepalived's group
+    /// notify scripts: `notify ... GROUP NAME STATE 0`).
     pub notify: Vec<AlertLine>,
     pub origin: Origin,
 }

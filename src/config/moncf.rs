@@ -1123,6 +1123,7 @@ impl<'a> Parser<'a> {
             watches,
             virtual_servers: BTreeMap::new(),
             vrrp: BTreeMap::new(),
+            vrrp_sync_groups: BTreeMap::new(),
             announce: BTreeMap::new(),
             bgp: crate::config::model::BgpSettings::default(),
         };

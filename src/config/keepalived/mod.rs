@@ -135,7 +135,9 @@ fn build(vrrp_view: &[Stmt], checker_view: &[Stmt], ctx: &mut Ctx<'_>) -> Config
                 }
             }
             "vrrp_sync_group" => {
-                if let Some(group) = vrrp_instance::read_sync_group(stmt, &groups, ctx) {
+                if let Some(group) =
+                    vrrp_instance::read_sync_group(stmt, &groups, &scripts, &globals, ctx)
+                {
                     groups.push(group);
                 }
             }
@@ -159,6 +161,7 @@ fn build(vrrp_view: &[Stmt], checker_view: &[Stmt], ctx: &mut Ctx<'_>) -> Config
         watches: BTreeMap::new(),
         virtual_servers: BTreeMap::new(),
         vrrp: BTreeMap::new(),
+        vrrp_sync_groups: BTreeMap::new(),
         announce: BTreeMap::new(),
         bgp: crate::config::model::BgpSettings::default(),
     };
