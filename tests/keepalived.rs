@@ -323,8 +323,13 @@ struct Pair {
 
 impl Pair {
     fn new() -> Pair {
+        Pair::tagged("")
+    }
+
+    /// Tests running at once in one process use different tags.
+    fn tagged(tag: &str) -> Pair {
         let pair = Pair {
-            prefix: format!("kmkp{}", std::process::id() % 100_000),
+            prefix: format!("kmkp{tag}{}", std::process::id() % 100_000),
         };
         for ns in pair.all() {
             run("ip", &["netns", "add", &ns]);
@@ -379,6 +384,10 @@ impl Pair {
     }
 
     fn has_vip(&self, host: &str) -> bool {
+        self.has_address(host, VIP)
+    }
+
+    fn has_address(&self, host: &str, address: &str) -> bool {
         Command::new("ip")
             .args([
                 "-n",
@@ -391,7 +400,7 @@ impl Pair {
                 "eth0",
             ])
             .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).contains(&format!(" {VIP}/")))
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains(&format!(" {address}/")))
             .unwrap_or(false)
     }
 }
@@ -683,6 +692,144 @@ fn keepalived_and_keepmon_from_the_same_file_are_peers() {
     );
     drop(ka);
     drop(km);
+    std::fs::remove_dir_all(&root).ok();
+}
+
+const SYNC_VIPS: [&str; 2] = ["10.98.0.61", "10.98.0.62"];
+
+/// A sync group of two instances, as a tutorial writes it: only VI_1
+/// tracks the script (weight 0: FAULT when it fails), the group takes
+/// VI_2 along. Both directors' copies differ in `state` and `priority`.
+fn sync_pair_config(ip: &str, notify: &Path, state: &str, priority: u8) -> String {
+    format!(
+        "! keepalived.conf with a sync group, shared by keepalived and keepmon
+vrrp_script chk_link {{
+    script \"{ip} link show chk0\"
+    interval 1
+}}
+
+vrrp_sync_group VG_1 {{
+    group {{
+        VI_1
+        VI_2
+    }}
+    notify \"{notify}\"
+}}
+
+vrrp_instance VI_1 {{
+    state {state}
+    interface eth0
+    virtual_router_id 61
+    priority {priority}
+    advert_int 1
+    virtual_ipaddress {{
+        {vip1}/24
+    }}
+    track_script {{
+        chk_link
+    }}
+}}
+
+vrrp_instance VI_2 {{
+    state {state}
+    interface eth0
+    virtual_router_id 62
+    priority {priority}
+    advert_int 1
+    virtual_ipaddress {{
+        {vip2}/24
+    }}
+}}
+",
+        notify = notify.display(),
+        vip1 = SYNC_VIPS[0],
+        vip2 = SYNC_VIPS[1],
+    )
+}
+
+/// keepalived and keepmon from one keepalived.conf with a
+/// `vrrp_sync_group`: on either side, the tracked script failing on VI_1
+/// takes VI_2 to FAULT too, so the peer takes both addresses; recovery
+/// brings both back; the group's notify runs with `GROUP VG_1 STATE 0`.
+#[test]
+fn a_sync_group_moves_together_on_keepalived_and_keepmon() {
+    let what = "keepalived/keepmon sync group interop";
+    if !is_root() {
+        common::not_run(&format!("{what}: needs root for network namespaces"));
+        return;
+    }
+    let Some(ip) = ip_binary() else {
+        common::not_run(&format!("{what}: needs iproute2 (ip)"));
+        return;
+    };
+    if Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        common::not_run(&format!("{what}: needs Debian's keepalived package"));
+        return;
+    }
+    let pair = Pair::tagged("s");
+    let root = std::env::temp_dir().join(format!("keepmon-ka-sync-{}", std::process::id()));
+    std::fs::remove_dir_all(&root).ok();
+    std::fs::create_dir_all(&root).expect("temp dir");
+    let notify_log = root.join("notify.log");
+    let notify = root.join("notify.sh");
+    std::fs::write(
+        &notify,
+        format!(
+            "#!/bin/sh\necho \"$({ip} netns identify) $*\" >> {}\n",
+            notify_log.display()
+        ),
+    )
+    .expect("notify script");
+    run("chmod", &["755", &notify.display().to_string()]);
+    let notified = || std::fs::read_to_string(&notify_log).unwrap_or_default();
+    let holds_both = |host: &str| SYNC_VIPS.iter().all(|vip| pair.has_address(host, vip));
+    let holds_none = |host: &str| !SYNC_VIPS.iter().any(|vip| pair.has_address(host, vip));
+
+    for keepmon_is_master in [false, true] {
+        let (master_dir, backup_dir) = if keepmon_is_master {
+            ("km-master", "ka-backup")
+        } else {
+            ("ka-master", "km-backup")
+        };
+        let master = Peer::start(
+            &pair.ns("1"),
+            &root.join(master_dir),
+            !keepmon_is_master,
+            &sync_pair_config(ip, &notify, "MASTER", 150),
+        );
+        let backup = Peer::start(
+            &pair.ns("2"),
+            &root.join(backup_dir),
+            keepmon_is_master,
+            &sync_pair_config(ip, &notify, "BACKUP", 100),
+        );
+        let peers = [&master, &backup];
+        wait_for("director 1 holds both addresses", &peers, || {
+            holds_both("1") && holds_none("2")
+        });
+        // VI_1's script fails on director 1: the group takes VI_2 along.
+        pair.healthy("1", false);
+        wait_for("director 2 takes both addresses", &peers, || {
+            holds_both("2") && holds_none("1")
+        });
+        let group_fault = format!("{} GROUP VG_1 FAULT 0", pair.ns("1"));
+        let group_master = format!("{} GROUP VG_1 MASTER 0", pair.ns("2"));
+        wait_for("both sides ran the group's notify", &peers, || {
+            let log = notified();
+            log.contains(&group_fault) && log.contains(&group_master)
+        });
+        pair.healthy("1", true);
+        wait_for("director 1 takes both addresses back", &peers, || {
+            holds_both("1") && holds_none("2")
+        });
+        drop(master);
+        drop(backup);
+        std::fs::remove_file(&notify_log).ok();
+    }
     std::fs::remove_dir_all(&root).ok();
 }
 
