@@ -833,6 +833,202 @@ fn a_sync_group_moves_together_on_keepalived_and_keepmon() {
     std::fs::remove_dir_all(&root).ok();
 }
 
+/// A system user for scripts, removed on drop.
+struct ScriptUser(String);
+
+impl ScriptUser {
+    fn create() -> ScriptUser {
+        let name = format!("kmscr{}", std::process::id() % 100_000);
+        let _ = Command::new("userdel").arg(&name).output();
+        run(
+            "useradd",
+            &[
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                &name,
+            ],
+        );
+        ScriptUser(name)
+    }
+
+    fn uid(&self) -> String {
+        let out = Command::new("id")
+            .args(["-u", &self.0])
+            .output()
+            .expect("id");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for ScriptUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").arg(&self.0).output();
+    }
+}
+
+/// `script_user` and `enable_script_security` as keepalived applies them:
+/// scripts and notify scripts run as the script user; a script that runs
+/// as root from a path others can write is disabled — `keepalived -t`
+/// and keepmon say so for the same line — and keepmon's instance does not
+/// track it.
+#[test]
+fn scripts_run_as_the_script_user_and_insecure_ones_are_disabled() {
+    let what = "keepalived.conf script_user / enable_script_security";
+    if !is_root() {
+        common::not_run(&format!(
+            "{what}: needs root to create a user and a namespace"
+        ));
+        return;
+    }
+    if Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .is_err()
+        || Command::new("useradd").arg("--help").output().is_err()
+    {
+        common::not_run(&format!(
+            "{what}: needs Debian's keepalived and passwd packages"
+        ));
+        return;
+    }
+    let user = ScriptUser::create();
+    let root = std::env::temp_dir().join(format!("keepmon-ka-user-{}", std::process::id()));
+    std::fs::remove_dir_all(&root).ok();
+    let out = root.join("out");
+    let open = root.join("open");
+    std::fs::create_dir_all(&out).expect("out dir");
+    std::fs::create_dir_all(&open).expect("open dir");
+    run("chmod", &["755", &root.display().to_string()]);
+    // Scripts write here as the script user; no script lives here.
+    run("chmod", &["1777", &out.display().to_string()]);
+    // Anyone may replace what is in here: unsafe for root's scripts.
+    run("chmod", &["777", &open.display().to_string()]);
+    let script = |path: &Path, body: &str| {
+        std::fs::write(path, format!("#!/bin/sh\n{body}\n")).expect("script");
+        run("chmod", &["755", &path.display().to_string()]);
+    };
+    script(
+        &root.join("whoami.sh"),
+        &format!("id -u > {}/check.uid", out.display()),
+    );
+    script(
+        &root.join("notify.sh"),
+        &format!("id -u > {}/notify.uid", out.display()),
+    );
+    script(&open.join("bad.sh"), "exit 0");
+    let config = root.join("keepalived.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "global_defs {{
+    script_user {user}
+    enable_script_security
+}}
+
+vrrp_script chk_user {{
+    script \"{root}/whoami.sh\"
+    interval 1
+}}
+
+vrrp_script chk_open {{
+    script \"{root}/open/bad.sh\"
+    interval 1
+    user root
+}}
+
+vrrp_instance VI_1 {{
+    interface eth0
+    virtual_router_id 71
+    priority 100
+    advert_int 1
+    virtual_ipaddress {{
+        10.97.0.1/24
+    }}
+    track_script {{
+        chk_user
+        chk_open
+    }}
+    notify \"{root}/notify.sh\"
+}}
+",
+            user = user.0,
+            root = root.display()
+        ),
+    )
+    .expect("config");
+
+    // keepalived -t and keepmon check-config both disable chk_open.
+    // (keepalived 2.2.7's -t kills itself with SIGTERM when it checks a
+    // script of another user, `main_pid != getppid()` in
+    // check_script_secure, so it judges a copy without script_user.)
+    let ns = Netns::new();
+    let root_only = root.join("root-only.conf");
+    std::fs::write(
+        &root_only,
+        std::fs::read_to_string(&config)
+            .expect("config")
+            .replace(&format!("    script_user {}\n", user.0), "")
+            .replace("        chk_user\n", "")
+            .replace(
+                &format!("    notify \"{}/notify.sh\"\n", root.display()),
+                "",
+            ),
+    )
+    .expect("root-only config");
+    let (_, _, keepalived_says) = keepalived_check(&ns, &root_only);
+    assert!(
+        keepalived_says.contains("Disabling track script chk_open due to insecure"),
+        "keepalived -t:\n{keepalived_says}"
+    );
+    assert!(
+        !keepalived_says.contains("chk_user due to insecure"),
+        "keepalived -t:\n{keepalived_says}"
+    );
+    for file in [&root_only, &config] {
+        let verdict = keepmon_check(file);
+        let all: Vec<&str> = verdict
+            .diagnostics
+            .iter()
+            .map(|(_, _, m)| m.as_str())
+            .collect();
+        assert!(verdict.ok, "{all:#?}");
+        for needle in [
+            "Disabling track script chk_open due to insecure",
+            "Unsafe permissions found for script",
+        ] {
+            assert!(all.iter().any(|m| m.contains(needle)), "{needle}: {all:#?}");
+        }
+        assert!(
+            !all.iter().any(|m| m.contains("chk_user due to insecure")),
+            "{all:#?}"
+        );
+    }
+
+    // The daemon runs the check and the notify script as the script user
+    // (the instance needs a running eth0 with an address to become master).
+    run("ip", &["-n", &ns.0, "link", "set", "eth1", "up"]);
+    run(
+        "ip",
+        &["-n", &ns.0, "addr", "add", "10.97.0.2/24", "dev", "eth0"],
+    );
+    let daemon = Peer::start(
+        &ns.0,
+        &root.join("km"),
+        false,
+        &std::fs::read_to_string(&config).expect("config"),
+    );
+    let uid = user.uid();
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
+    wait_for("the scripts ran as the script user", &[&daemon], || {
+        read("check.uid").trim() == uid && read("notify.uid").trim() == uid
+    });
+    drop(daemon);
+    drop(ns);
+    std::fs::remove_dir_all(&root).ok();
+}
+
 /// `smtp_alert` mails the `notification_email` list from
 /// `notification_email_from` through `smtp_server` when the instance
 /// changes state (a real SMTP server, Debian's python3-aiosmtpd, inside the

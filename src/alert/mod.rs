@@ -219,7 +219,9 @@ pub async fn fire(job: &AlertJob, timeout: Duration) -> AlertOutcome {
             started,
         ),
         Action::Notify(notify) => match notify_argv(&job.env, notify) {
-            Some(argv) => exec::run_argv(job, &notify.path, argv, timeout).await,
+            Some(argv) => {
+                exec::run_argv(job, &notify.path, argv, notify.run_as.as_ref(), timeout).await
+            }
             // A notify_master script on a transition to BACKUP: keepalived
             // runs nothing, and there is nothing to report.
             None => AlertOutcome {

@@ -321,6 +321,9 @@ pub struct Service {
     pub schedule: Option<Schedule>,
     pub randskew: Option<Duration>,
     pub monitor: Option<Monitor>,
+    /// The user an exec monitor runs as (keepalived's `script_user` or a
+    /// vrrp_script's `user`); None: the daemon's own.
+    pub run_as: Option<RunAs>,
     /// Hard timeout of one monitor run (mon has none).
     pub timeout: Option<Duration>,
     pub allow_empty_group: bool,
@@ -555,6 +558,18 @@ pub struct VrrpNotify {
     pub path: PathBuf,
     pub args: Vec<String>,
     pub on: NotifyOn,
+    /// keepalived's script user; None: the daemon's own.
+    pub run_as: Option<RunAs>,
+}
+
+/// A user a script runs as, resolved when the config is read (keepalived
+/// resolves it then too): the script gets this uid, this gid and no other
+/// groups.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunAs {
+    pub user: String,
+    pub uid: u32,
+    pub gid: u32,
 }
 
 /// Which transitions a [`VrrpNotify`] script runs on.

@@ -836,6 +836,7 @@ impl<'a> Parser<'a> {
             schedule: None,
             randskew: None,
             monitor: None,
+            run_as: None,
             timeout: None,
             allow_empty_group: false,
             exclude_hosts: Vec::new(),

@@ -461,6 +461,7 @@ async fn first_runs_are_spread_over_the_interval() {
 fn a_sync_group_notify_gets_keepalived_group_argv() {
     use crate::config::model::{NotifyOn, VrrpNotify};
     let notify = VrrpNotify {
+        run_as: None,
         path: "/bin/notify".into(),
         args: vec!["x".to_string()],
         on: NotifyOn::Any,

@@ -11,6 +11,7 @@ pub mod global_defs;
 pub mod lexer;
 pub mod numbers;
 pub mod schema;
+pub mod security;
 pub mod tree;
 pub mod virtual_server;
 pub mod vrrp_instance;
@@ -191,6 +192,7 @@ pub(crate) fn service(
         schedule: None,
         randskew: None,
         monitor: Some(monitor),
+        run_as: None,
         timeout: None,
         allow_empty_group: false,
         exclude_hosts: Vec::new(),

@@ -666,6 +666,7 @@ fn keepalived_argv_for_notify_scripts() {
         ]
     };
     let any = VrrpNotify {
+        run_as: None,
         path: PathBuf::from("/etc/keepalived/notify.sh"),
         args: vec!["x".into()],
         on: NotifyOn::Any,
@@ -775,4 +776,53 @@ vrrp_sync_group G {\n group {\n VI_1\n }\n sync_group_tracking_weight\n}\n";
     let (c, w) = ok(text);
     assert_eq!(c.vrrp["VI_1"].track[0].weight, 20);
     assert_has(&w, "Sync group G has only 1 virtual router(s)");
+}
+
+#[test]
+fn scripts_run_as_keepalived_script_users() {
+    let passwd = "root:x:0:0::/root:/bin/sh\nkeepalived_script:x:998:997::/:/bin/false\nops:x:1001:1001::/:/bin/sh\n";
+    let fs = FakeFs::with(&[
+        ("/etc/passwd", passwd),
+        ("/etc/group", "root:x:0:\nwheel:x:10:\n"),
+    ]);
+    let instance = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n track_script {\n a\n b\n }\n notify /bin/true\n}\n";
+    let scripts = "vrrp_script a {\n script /bin/true\n}\nvrrp_script b {\n script /bin/true\n user ops wheel\n}\n";
+    let run_as = |c: &Config, script: &str| {
+        c.watches["vrrp_script"].services[script]
+            .run_as
+            .as_ref()
+            .map(|r| (r.user.clone(), r.uid, r.gid))
+    };
+    let notify_user = |c: &Config| match &c.vrrp["VI_1"].notify[0].action {
+        Action::Notify(n) => n.run_as.as_ref().map(|r| r.uid),
+        other => panic!("{other:?}"),
+    };
+    // keepalived_script exists: the default; a script's own user wins.
+    let (c, _) = compile_with(&format!("{scripts}{instance}"), &fs);
+    let c = c.expect("compiles");
+    assert_eq!(
+        run_as(&c, "a"),
+        Some(("keepalived_script".to_string(), 998, 997))
+    );
+    assert_eq!(run_as(&c, "b"), Some(("ops".to_string(), 1001, 10)));
+    assert_eq!(notify_user(&c), Some(998));
+    // script_user sets the default.
+    let (c, _) = compile_with(
+        &format!("global_defs {{\n script_user ops\n}}\n{scripts}{instance}"),
+        &fs,
+    );
+    let c = c.expect("compiles");
+    assert_eq!(run_as(&c, "a"), Some(("ops".to_string(), 1001, 1001)));
+    assert_eq!(notify_user(&c), Some(1001));
+    // An unknown user removes the script, as keepalived does.
+    let (c, d) = compile_with(
+        &format!("vrrp_script a {{\n script /bin/true\n user nosuch\n}}\n{instance}"),
+        &fs,
+    );
+    assert_has(&d, "Script user 'nosuch' does not exist");
+    assert_has(&d, "track script a not found");
+    assert!(c.expect("compiles").vrrp["VI_1"].track.is_empty());
+    // Without keepalived_script and script security: the daemon's user.
+    let (c, _) = compile(&format!("{scripts}{instance}").replace(" user ops wheel\n", ""));
+    assert_eq!(run_as(&c.expect("compiles"), "a"), None);
 }

@@ -853,7 +853,7 @@ pub fn apply(
                 }
             }
         }
-        let notify = notify_lines(&group.notify, ctx);
+        let notify = notify_lines(&group.notify, globals, ctx);
         config.vrrp_sync_groups.insert(
             group.name.clone(),
             VrrpSyncGroup {
@@ -1058,7 +1058,7 @@ fn complete(
 /// The notify scripts (keepalived's argv and state filter) and the
 /// `smtp_alert` mail.
 fn notify_actions(vi: &Instance, globals: &Globals, ctx: &mut Ctx<'_>) -> Vec<AlertLine> {
-    let mut lines = notify_lines(&vi.notify, ctx);
+    let mut lines = notify_lines(&vi.notify, globals, ctx);
     let smtp_alert = vi
         .smtp_alert
         .or(globals.smtp_alert_vrrp)
@@ -1087,8 +1087,14 @@ fn notify_actions(vi: &Instance, globals: &Globals, ctx: &mut Ctx<'_>) -> Vec<Al
 
 /// keepalived-style notify actions for the `notify*` lines whose program
 /// exists.
-fn notify_lines(notify: &[(NotifyOn, Vec<String>, Piece)], ctx: &mut Ctx<'_>) -> Vec<AlertLine> {
+fn notify_lines(
+    notify: &[(NotifyOn, Vec<String>, Piece)],
+    globals: &Globals,
+    ctx: &mut Ctx<'_>,
+) -> Vec<AlertLine> {
     let mut lines = Vec::new();
+    // read_notify only keeps scripts when there is a user to run them as.
+    let run_as = globals.default_run_as(ctx.fs).ok().flatten();
     for (on, argv, piece) in notify {
         let Some(path) = vrrp_script::find_program(&argv[0], ctx) else {
             ctx.ignores(
@@ -1101,6 +1107,9 @@ fn notify_lines(notify: &[(NotifyOn, Vec<String>, Piece)], ctx: &mut Ctx<'_>) ->
             );
             continue;
         };
+        if !vrrp_script::secure(&path, run_as.as_ref(), globals, &piece.loc, ctx) {
+            continue;
+        }
         lines.push(AlertLine {
             name: piece.keyword().to_string(),
             exit: None,
@@ -1108,6 +1117,7 @@ fn notify_lines(notify: &[(NotifyOn, Vec<String>, Piece)], ctx: &mut Ctx<'_>) ->
                 path,
                 args: argv[1..].to_vec(),
                 on: *on,
+                run_as: run_as.clone(),
             }),
         });
     }
