@@ -25,6 +25,7 @@ PRIVILEGED_PACKAGES=(
     redis-server # a real Redis on loopback for the shipped lua:redis_ping monitor (tests/lua.rs)
     iproute2 # ip netns/link/addr: the network-namespace topology of tests/vrrp.rs
     keepalived # Debian's keepalived 2.2.7: a VRRP peer in tests/vrrp.rs (interop); keepalived -t judges the keepalived.conf corpus in tests/keepalived.rs
+    passwd # useradd/userdel: tests/keepalived.rs runs scripts as a script_user it creates
     bird2 # BIRD 2 takes keepmon's route announcements in tests/announce.rs, and is the BGP router of its namespace test
     exabgp # ExaBGP runs `keepmon exabgp-api` as its API process in tests/announce.rs
     systemd # systemd-analyze verify of etc/systemd/*.service (tests/systemd.rs)

@@ -89,6 +89,7 @@ mod tests {
                 luadir: vec![PathBuf::from("/nonexistent/keepmon-test")],
                 ..LuaSettings::default()
             },
+            run_as: None,
         }
     }
 

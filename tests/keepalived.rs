@@ -323,8 +323,13 @@ struct Pair {
 
 impl Pair {
     fn new() -> Pair {
+        Pair::tagged("")
+    }
+
+    /// Tests running at once in one process use different tags.
+    fn tagged(tag: &str) -> Pair {
         let pair = Pair {
-            prefix: format!("kmkp{}", std::process::id() % 100_000),
+            prefix: format!("kmkp{tag}{}", std::process::id() % 100_000),
         };
         for ns in pair.all() {
             run("ip", &["netns", "add", &ns]);
@@ -379,6 +384,10 @@ impl Pair {
     }
 
     fn has_vip(&self, host: &str) -> bool {
+        self.has_address(host, VIP)
+    }
+
+    fn has_address(&self, host: &str, address: &str) -> bool {
         Command::new("ip")
             .args([
                 "-n",
@@ -391,7 +400,7 @@ impl Pair {
                 "eth0",
             ])
             .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).contains(&format!(" {VIP}/")))
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains(&format!(" {address}/")))
             .unwrap_or(false)
     }
 }
@@ -686,6 +695,340 @@ fn keepalived_and_keepmon_from_the_same_file_are_peers() {
     std::fs::remove_dir_all(&root).ok();
 }
 
+const SYNC_VIPS: [&str; 2] = ["10.98.0.61", "10.98.0.62"];
+
+/// A sync group of two instances, as a tutorial writes it: only VI_1
+/// tracks the script (weight 0: FAULT when it fails), the group takes
+/// VI_2 along. Both directors' copies differ in `state` and `priority`.
+fn sync_pair_config(ip: &str, notify: &Path, state: &str, priority: u8) -> String {
+    format!(
+        "! keepalived.conf with a sync group, shared by keepalived and keepmon
+vrrp_script chk_link {{
+    script \"{ip} link show chk0\"
+    interval 1
+}}
+
+vrrp_sync_group VG_1 {{
+    group {{
+        VI_1
+        VI_2
+    }}
+    notify \"{notify}\"
+}}
+
+vrrp_instance VI_1 {{
+    state {state}
+    interface eth0
+    virtual_router_id 61
+    priority {priority}
+    advert_int 1
+    virtual_ipaddress {{
+        {vip1}/24
+    }}
+    track_script {{
+        chk_link
+    }}
+}}
+
+vrrp_instance VI_2 {{
+    state {state}
+    interface eth0
+    virtual_router_id 62
+    priority {priority}
+    advert_int 1
+    virtual_ipaddress {{
+        {vip2}/24
+    }}
+}}
+",
+        notify = notify.display(),
+        vip1 = SYNC_VIPS[0],
+        vip2 = SYNC_VIPS[1],
+    )
+}
+
+/// keepalived and keepmon from one keepalived.conf with a
+/// `vrrp_sync_group`: on either side, the tracked script failing on VI_1
+/// takes VI_2 to FAULT too, so the peer takes both addresses; recovery
+/// brings both back; the group's notify runs with `GROUP VG_1 STATE 0`.
+#[test]
+fn a_sync_group_moves_together_on_keepalived_and_keepmon() {
+    let what = "keepalived/keepmon sync group interop";
+    if !is_root() {
+        common::not_run(&format!("{what}: needs root for network namespaces"));
+        return;
+    }
+    let Some(ip) = ip_binary() else {
+        common::not_run(&format!("{what}: needs iproute2 (ip)"));
+        return;
+    };
+    if Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        common::not_run(&format!("{what}: needs Debian's keepalived package"));
+        return;
+    }
+    let pair = Pair::tagged("s");
+    let root = std::env::temp_dir().join(format!("keepmon-ka-sync-{}", std::process::id()));
+    std::fs::remove_dir_all(&root).ok();
+    std::fs::create_dir_all(&root).expect("temp dir");
+    let notify_log = root.join("notify.log");
+    let notify = root.join("notify.sh");
+    std::fs::write(
+        &notify,
+        format!(
+            "#!/bin/sh\necho \"$({ip} netns identify) $*\" >> {}\n",
+            notify_log.display()
+        ),
+    )
+    .expect("notify script");
+    run("chmod", &["755", &notify.display().to_string()]);
+    let notified = || std::fs::read_to_string(&notify_log).unwrap_or_default();
+    let holds_both = |host: &str| SYNC_VIPS.iter().all(|vip| pair.has_address(host, vip));
+    let holds_none = |host: &str| !SYNC_VIPS.iter().any(|vip| pair.has_address(host, vip));
+
+    for keepmon_is_master in [false, true] {
+        let (master_dir, backup_dir) = if keepmon_is_master {
+            ("km-master", "ka-backup")
+        } else {
+            ("ka-master", "km-backup")
+        };
+        let master = Peer::start(
+            &pair.ns("1"),
+            &root.join(master_dir),
+            !keepmon_is_master,
+            &sync_pair_config(ip, &notify, "MASTER", 150),
+        );
+        let backup = Peer::start(
+            &pair.ns("2"),
+            &root.join(backup_dir),
+            keepmon_is_master,
+            &sync_pair_config(ip, &notify, "BACKUP", 100),
+        );
+        let peers = [&master, &backup];
+        wait_for("director 1 holds both addresses", &peers, || {
+            holds_both("1") && holds_none("2")
+        });
+        // VI_1's script fails on director 1: the group takes VI_2 along.
+        pair.healthy("1", false);
+        wait_for("director 2 takes both addresses", &peers, || {
+            holds_both("2") && holds_none("1")
+        });
+        let group_fault = format!("{} GROUP VG_1 FAULT 0", pair.ns("1"));
+        let group_master = format!("{} GROUP VG_1 MASTER 0", pair.ns("2"));
+        wait_for("both sides ran the group's notify", &peers, || {
+            let log = notified();
+            log.contains(&group_fault) && log.contains(&group_master)
+        });
+        pair.healthy("1", true);
+        wait_for("director 1 takes both addresses back", &peers, || {
+            holds_both("1") && holds_none("2")
+        });
+        drop(master);
+        drop(backup);
+        std::fs::remove_file(&notify_log).ok();
+    }
+    std::fs::remove_dir_all(&root).ok();
+}
+
+/// A system user for scripts, removed on drop.
+struct ScriptUser(String);
+
+impl ScriptUser {
+    fn create() -> ScriptUser {
+        let name = format!("kmscr{}", std::process::id() % 100_000);
+        let _ = Command::new("userdel").arg(&name).output();
+        run(
+            "useradd",
+            &[
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                &name,
+            ],
+        );
+        ScriptUser(name)
+    }
+
+    fn uid(&self) -> String {
+        let out = Command::new("id")
+            .args(["-u", &self.0])
+            .output()
+            .expect("id");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for ScriptUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").arg(&self.0).output();
+    }
+}
+
+/// `script_user` and `enable_script_security` as keepalived applies them:
+/// scripts and notify scripts run as the script user; a script that runs
+/// as root from a path others can write is disabled — `keepalived -t`
+/// and keepmon say so for the same line — and keepmon's instance does not
+/// track it.
+#[test]
+fn scripts_run_as_the_script_user_and_insecure_ones_are_disabled() {
+    let what = "keepalived.conf script_user / enable_script_security";
+    if !is_root() {
+        common::not_run(&format!(
+            "{what}: needs root to create a user and a namespace"
+        ));
+        return;
+    }
+    if Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .is_err()
+        || Command::new("useradd").arg("--help").output().is_err()
+    {
+        common::not_run(&format!(
+            "{what}: needs Debian's keepalived and passwd packages"
+        ));
+        return;
+    }
+    let user = ScriptUser::create();
+    let root = std::env::temp_dir().join(format!("keepmon-ka-user-{}", std::process::id()));
+    std::fs::remove_dir_all(&root).ok();
+    let out = root.join("out");
+    let open = root.join("open");
+    std::fs::create_dir_all(&out).expect("out dir");
+    std::fs::create_dir_all(&open).expect("open dir");
+    run("chmod", &["755", &root.display().to_string()]);
+    // Scripts write here as the script user; no script lives here.
+    run("chmod", &["1777", &out.display().to_string()]);
+    // Anyone may replace what is in here: unsafe for root's scripts.
+    run("chmod", &["777", &open.display().to_string()]);
+    let script = |path: &Path, body: &str| {
+        std::fs::write(path, format!("#!/bin/sh\n{body}\n")).expect("script");
+        run("chmod", &["755", &path.display().to_string()]);
+    };
+    script(
+        &root.join("whoami.sh"),
+        &format!("id -u > {}/check.uid", out.display()),
+    );
+    script(
+        &root.join("notify.sh"),
+        &format!("id -u > {}/notify.uid", out.display()),
+    );
+    script(&open.join("bad.sh"), "exit 0");
+    let config = root.join("keepalived.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "global_defs {{
+    script_user {user}
+    enable_script_security
+}}
+
+vrrp_script chk_user {{
+    script \"{root}/whoami.sh\"
+    interval 1
+}}
+
+vrrp_script chk_open {{
+    script \"{root}/open/bad.sh\"
+    interval 1
+    user root
+}}
+
+vrrp_instance VI_1 {{
+    interface eth0
+    virtual_router_id 71
+    priority 100
+    advert_int 1
+    virtual_ipaddress {{
+        10.97.0.1/24
+    }}
+    track_script {{
+        chk_user
+        chk_open
+    }}
+    notify \"{root}/notify.sh\"
+}}
+",
+            user = user.0,
+            root = root.display()
+        ),
+    )
+    .expect("config");
+
+    // keepalived -t and keepmon check-config both disable chk_open.
+    // (keepalived 2.2.7's -t kills itself with SIGTERM when it checks a
+    // script of another user, `main_pid != getppid()` in
+    // check_script_secure, so it judges a copy without script_user.)
+    let ns = Netns::new();
+    let root_only = root.join("root-only.conf");
+    std::fs::write(
+        &root_only,
+        std::fs::read_to_string(&config)
+            .expect("config")
+            .replace(&format!("    script_user {}\n", user.0), "")
+            .replace("        chk_user\n", "")
+            .replace(
+                &format!("    notify \"{}/notify.sh\"\n", root.display()),
+                "",
+            ),
+    )
+    .expect("root-only config");
+    let (_, _, keepalived_says) = keepalived_check(&ns, &root_only);
+    assert!(
+        keepalived_says.contains("Disabling track script chk_open due to insecure"),
+        "keepalived -t:\n{keepalived_says}"
+    );
+    assert!(
+        !keepalived_says.contains("chk_user due to insecure"),
+        "keepalived -t:\n{keepalived_says}"
+    );
+    for file in [&root_only, &config] {
+        let verdict = keepmon_check(file);
+        let all: Vec<&str> = verdict
+            .diagnostics
+            .iter()
+            .map(|(_, _, m)| m.as_str())
+            .collect();
+        assert!(verdict.ok, "{all:#?}");
+        for needle in [
+            "Disabling track script chk_open due to insecure",
+            "Unsafe permissions found for script",
+        ] {
+            assert!(all.iter().any(|m| m.contains(needle)), "{needle}: {all:#?}");
+        }
+        assert!(
+            !all.iter().any(|m| m.contains("chk_user due to insecure")),
+            "{all:#?}"
+        );
+    }
+
+    // The daemon runs the check and the notify script as the script user
+    // (the instance needs a running eth0 with an address to become master).
+    run("ip", &["-n", &ns.0, "link", "set", "eth1", "up"]);
+    run(
+        "ip",
+        &["-n", &ns.0, "addr", "add", "10.97.0.2/24", "dev", "eth0"],
+    );
+    let daemon = Peer::start(
+        &ns.0,
+        &root.join("km"),
+        false,
+        &std::fs::read_to_string(&config).expect("config"),
+    );
+    let uid = user.uid();
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
+    wait_for("the scripts ran as the script user", &[&daemon], || {
+        read("check.uid").trim() == uid && read("notify.uid").trim() == uid
+    });
+    drop(daemon);
+    drop(ns);
+    std::fs::remove_dir_all(&root).ok();
+}
+
 /// `smtp_alert` mails the `notification_email` list from
 /// `notification_email_from` through `smtp_server` when the instance
 /// changes state (a real SMTP server, Debian's python3-aiosmtpd, inside the
@@ -910,7 +1253,15 @@ const GENERATED_BLOCKS: &[(&str, &[&str])] = &[
             "group { VI_1 }",
             "group { VI_9 }",
             "group { }",
+            "group { VI_1 VI_9 }",
             "smtp_alert",
+            "track_script { S }",
+            "track_script { nosuch }",
+            "track_interface { eth0 }",
+            "notify_master /bin/true",
+            "notify \"/bin/true x\"",
+            "sync_group_tracking_weight",
+            "global_tracking",
         ],
     ),
     (

@@ -81,6 +81,7 @@ async fn run_lua(settings: &LuaSettings, script: &str, args: &[&str], hosts: &[&
         ],
         builtin_policy: BuiltinPolicy::Fallback,
         lua: settings.clone(),
+        run_as: None,
     };
     run::monitor(&request, &AtomicU32::new(0)).await
 }

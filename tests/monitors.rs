@@ -41,6 +41,7 @@ fn request(monitor: Monitor, hosts: &[&str], timeout: Duration) -> RunRequest {
         env: Vec::new(),
         builtin_policy: BuiltinPolicy::Fallback,
         lua: Default::default(),
+        run_as: None,
     }
 }
 

@@ -26,15 +26,17 @@ pub(super) async fn run(
     args: &[String],
     timeout: Duration,
 ) -> AlertOutcome {
-    run_argv(job, path, exec_argv(job, path, args), timeout).await
+    run_argv(job, path, exec_argv(job, path, args), None, timeout).await
 }
 
 /// Run `path` with `argv` (program first) and the alert's stdin and
-/// environment: [`run`] with mon's argv, or a keepalived notify script's.
+/// environment: [`run`] with mon's argv, or a keepalived notify script's
+/// (as its script user, `run_as`).
 pub(super) async fn run_argv(
     job: &AlertJob,
     path: &Path,
     argv: Vec<String>,
+    run_as: Option<&crate::config::model::RunAs>,
     timeout: Duration,
 ) -> AlertOutcome {
     let started = Instant::now();
@@ -54,6 +56,9 @@ pub(super) async fn run_argv(
         // Its own process group, so a timeout kills whatever it started too.
         .process_group(0)
         .kill_on_drop(true);
+    if let Some(user) = run_as {
+        command.uid(user.uid).gid(user.gid);
+    }
 
     let mut child = match command.spawn() {
         Ok(child) => child,

@@ -219,7 +219,9 @@ pub async fn fire(job: &AlertJob, timeout: Duration) -> AlertOutcome {
             started,
         ),
         Action::Notify(notify) => match notify_argv(&job.env, notify) {
-            Some(argv) => exec::run_argv(job, &notify.path, argv, timeout).await,
+            Some(argv) => {
+                exec::run_argv(job, &notify.path, argv, notify.run_as.as_ref(), timeout).await
+            }
             // A notify_master script on a transition to BACKUP: keepalived
             // runs nothing, and there is nothing to report.
             None => AlertOutcome {
@@ -234,7 +236,7 @@ pub async fn fire(job: &AlertJob, timeout: Duration) -> AlertOutcome {
 
 /// keepalived's argv for a notify script on the VRRP transition described
 /// by an alert's `VRRP_*` environment: `PATH ARGS... INSTANCE NAME STATE
-/// PRIORITY` for `notify`, `PATH ARGS...` for `notify_STATE` when the new
+/// PRIORITY` for `notify` (`GROUP NAME STATE 0` for a sync group's), `PATH ARGS...` for `notify_STATE` when the new
 /// state is STATE; None when the script does not run on this transition.
 pub fn notify_argv(vars: &[(String, String)], notify: &VrrpNotify) -> Option<Vec<String>> {
     let env = |name: &str| {
@@ -248,7 +250,13 @@ pub fn notify_argv(vars: &[(String, String)], notify: &VrrpNotify) -> Option<Vec
     argv.extend(notify.args.iter().cloned());
     match notify.on.state_name() {
         None => {
-            argv.push("INSTANCE".to_string());
+            // INSTANCE, or GROUP for a sync group's notify.
+            let kind = env("VRRP_TYPE");
+            argv.push(if kind.is_empty() {
+                "INSTANCE".to_string()
+            } else {
+                kind
+            });
             argv.push(env("VRRP_INSTANCE"));
             argv.push(state);
             argv.push(env("VRRP_PRIORITY"));

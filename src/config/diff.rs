@@ -39,6 +39,8 @@ pub struct ConfigDiff {
     pub services: Changes<ServiceRef>,
     pub virtual_servers: Changes<String>,
     pub vrrp: Changes<String>,
+    /// VRRP sync groups (their members restart with them).
+    pub vrrp_sync_groups: Changes<String>,
     /// Route announcements; `[bgp]` changes count as settings.
     pub announce: Changes<String>,
 }
@@ -50,6 +52,7 @@ impl ConfigDiff {
             && self.services.is_empty()
             && self.virtual_servers.is_empty()
             && self.vrrp.is_empty()
+            && self.vrrp_sync_groups.is_empty()
             && self.announce.is_empty()
     }
 }
@@ -64,6 +67,7 @@ pub fn diff(old: Option<&Config>, new: &Config) -> ConfigDiff {
             services: changes(&BTreeMap::new(), &service_map(new), |_, _| false),
             virtual_servers: changes(&BTreeMap::new(), &new.virtual_servers, |_, _| false),
             vrrp: changes(&BTreeMap::new(), &new.vrrp, |_, _| false),
+            vrrp_sync_groups: changes(&BTreeMap::new(), &new.vrrp_sync_groups, |_, _| false),
             announce: changes(&BTreeMap::new(), &new.announce, |_, _| false),
         };
     };
@@ -79,6 +83,7 @@ pub fn diff(old: Option<&Config>, new: &Config) -> ConfigDiff {
         hostgroups,
         virtual_servers: changes(&old.virtual_servers, &new.virtual_servers, |a, b| a != b),
         vrrp: changes(&old.vrrp, &new.vrrp, |a, b| a != b),
+        vrrp_sync_groups: changes(&old.vrrp_sync_groups, &new.vrrp_sync_groups, |a, b| a != b),
         announce: changes(&old.announce, &new.announce, |a, b| a != b),
     }
 }
@@ -120,6 +125,7 @@ impl fmt::Display for ConfigDiff {
         write_changes(f, "service", &self.services)?;
         write_changes(f, "virtual server", &self.virtual_servers)?;
         write_changes(f, "vrrp instance", &self.vrrp)?;
+        write_changes(f, "vrrp sync group", &self.vrrp_sync_groups)?;
         write_changes(f, "announcement", &self.announce)
     }
 }

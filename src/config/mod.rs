@@ -55,6 +55,35 @@ pub trait FileSystem {
     fn hostname(&self) -> Option<String> {
         None
     }
+
+    /// The owner, group and mode of `path` itself (not following a
+    /// symbolic link), for keepalived's script security; None when unknown.
+    fn lstat(&self, _path: &Path) -> Option<FileMeta> {
+        None
+    }
+
+    /// `path` with every symbolic link resolved; None when unknown.
+    fn realpath(&self, _path: &Path) -> Option<PathBuf> {
+        None
+    }
+}
+
+/// What [`FileSystem::lstat`] tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileMeta {
+    pub uid: u32,
+    pub gid: u32,
+    /// The permission bits with setuid, setgid and sticky (`st_mode & 0o7777`).
+    pub mode: u32,
+    pub kind: FileKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    Dir,
+    File,
+    Symlink,
+    Other,
 }
 
 /// The machine's own file system.
@@ -83,6 +112,30 @@ impl FileSystem for RealFileSystem {
         nix::unistd::gethostname()
             .ok()
             .and_then(|name| name.into_string().ok())
+    }
+
+    fn lstat(&self, path: &Path) -> Option<FileMeta> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        let kind = meta.file_type();
+        Some(FileMeta {
+            uid: meta.uid(),
+            gid: meta.gid(),
+            mode: meta.mode() & 0o7777,
+            kind: if kind.is_dir() {
+                FileKind::Dir
+            } else if kind.is_file() {
+                FileKind::File
+            } else if kind.is_symlink() {
+                FileKind::Symlink
+            } else {
+                FileKind::Other
+            },
+        })
+    }
+
+    fn realpath(&self, path: &Path) -> Option<PathBuf> {
+        std::fs::canonicalize(path).ok()
     }
 }
 

@@ -59,6 +59,9 @@ pub struct Config {
     pub watches: BTreeMap<String, Watch>,
     pub virtual_servers: BTreeMap<String, VirtualServer>,
     pub vrrp: BTreeMap<String, VrrpInstance>,
+    /// VRRP instances that move together (keepalived's `vrrp_sync_group`,
+    /// `[vrrp_sync_group.NAME]`).
+    pub vrrp_sync_groups: BTreeMap<String, VrrpSyncGroup>,
     /// Route announcements through a routing daemon (`[announce.NAME]`).
     pub announce: BTreeMap<String, Announcement>,
     /// How announcements reach the routing daemon (`[bgp]`).
@@ -318,6 +321,9 @@ pub struct Service {
     pub schedule: Option<Schedule>,
     pub randskew: Option<Duration>,
     pub monitor: Option<Monitor>,
+    /// The user an exec monitor runs as (keepalived's `script_user` or a
+    /// vrrp_script's `user`); None: the daemon's own.
+    pub run_as: Option<RunAs>,
     /// Hard timeout of one monitor run (mon has none).
     pub timeout: Option<Duration>,
     pub allow_empty_group: bool,
@@ -552,6 +558,18 @@ pub struct VrrpNotify {
     pub path: PathBuf,
     pub args: Vec<String>,
     pub on: NotifyOn,
+    /// keepalived's script user; None: the daemon's own.
+    pub run_as: Option<RunAs>,
+}
+
+/// A user a script runs as, resolved when the config is read (keepalived
+/// resolves it then too): the script gets this uid, this gid and no other
+/// groups.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunAs {
+    pub user: String,
+    pub uid: u32,
+    pub gid: u32,
 }
 
 /// Which transitions a [`VrrpNotify`] script runs on.
@@ -787,6 +805,20 @@ pub struct VrrpInstance {
     /// Send v3 IPv4 checksums without the pseudo-header (keepalived's `v3_checksum_as_v2`).
     pub v3_checksum_as_v2: bool,
     /// Alerts fired on state transitions.
+    pub notify: Vec<AlertLine>,
+    pub origin: Origin,
+}
+
+/// VRRP instances that move together as keepalived's `vrrp_sync_group`
+/// does: one member in FAULT takes all to FAULT, one leaving MASTER for
+/// BACKUP takes all to BACKUP, and they become MASTER together.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VrrpSyncGroup {
+    pub name: String,
+    /// Instance names (each in one group at most).
+    pub members: Vec<String>,
+    /// Alerts fired when the group changes state (keepalived's group
+    /// notify scripts: `notify ... GROUP NAME STATE 0`).
     pub notify: Vec<AlertLine>,
     pub origin: Origin,
 }

@@ -836,6 +836,7 @@ impl<'a> Parser<'a> {
             schedule: None,
             randskew: None,
             monitor: None,
+            run_as: None,
             timeout: None,
             allow_empty_group: false,
             exclude_hosts: Vec::new(),
@@ -1123,6 +1124,7 @@ impl<'a> Parser<'a> {
             watches,
             virtual_servers: BTreeMap::new(),
             vrrp: BTreeMap::new(),
+            vrrp_sync_groups: BTreeMap::new(),
             announce: BTreeMap::new(),
             bgp: crate::config::model::BgpSettings::default(),
         };

@@ -1,5 +1,6 @@
 //! Cross-reference checks on a built model, shared by both front ends: names resolve, nothing is silently unwatched.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -404,6 +405,37 @@ fn check_vrrp(config: &Config, diags: &mut Diagnostics) {
                     )
                 }
                 _ => {}
+            }
+        }
+    }
+    let mut grouped: BTreeMap<&str, &str> = BTreeMap::new();
+    for group in config.vrrp_sync_groups.values() {
+        let at = group.origin.0.clone();
+        for member in &group.members {
+            if !config.vrrp.contains_key(member) {
+                diags.error(
+                    at.clone(),
+                    format!(
+                        "vrrp_sync_group \"{}\": member \"{member}\" is not a defined vrrp instance (defined: {})",
+                        group.name,
+                        names(config.vrrp.keys())
+                    ),
+                );
+            } else if let Some(other) = grouped.insert(member, &group.name) {
+                let what = if other == group.name {
+                    "is listed twice".to_string()
+                } else {
+                    format!(
+                        "is already a member of \"{other}\" (an instance belongs to one sync group at most)"
+                    )
+                };
+                diags.error(
+                    at.clone(),
+                    format!(
+                        "vrrp_sync_group \"{}\": vrrp instance \"{member}\" {what}",
+                        group.name
+                    ),
+                );
             }
         }
     }

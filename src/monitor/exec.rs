@@ -39,6 +39,9 @@ pub(crate) struct Script<'a> {
     pub timeout: Duration,
     /// Where the running script's process id is published (mon's `list pids`).
     pub pid: Option<&'a AtomicU32>,
+    /// Run with this uid and gid and no supplementary groups (keepalived's
+    /// script user); None: as the daemon.
+    pub run_as: Option<&'a crate::config::model::RunAs>,
 }
 
 pub(crate) async fn run(script: &Script<'_>, started: Instant) -> RunOutput {
@@ -146,6 +149,10 @@ fn spawn(script: &Script<'_>) -> io::Result<(Child, pipe::Receiver)> {
         .stderr(stderr)
         .process_group(0)
         .kill_on_drop(true);
+    if let Some(user) = script.run_as {
+        // std sets the groups to none, then the gid, then the uid.
+        command.uid(user.uid).gid(user.gid);
+    }
     let child = command.spawn()?;
     if let (Some(cell), Some(pid)) = (script.pid, child.id()) {
         cell.store(pid, Ordering::Relaxed);

@@ -149,6 +149,8 @@ pub struct RunRequest {
     pub builtin_policy: BuiltinPolicy,
     /// Where `lua:NAME` monitors are found and the limits they run under.
     pub lua: LuaSettings,
+    /// The user an exec monitor runs as (the service's `run_as`).
+    pub run_as: Option<crate::config::model::RunAs>,
 }
 
 /// A check keepmon runs in-process.
@@ -335,6 +337,7 @@ pub async fn run_tracked(req: &RunRequest, pid: &AtomicU32) -> RunOutput {
                 env: &req.env,
                 timeout: req.timeout,
                 pid: Some(pid),
+                run_as: req.run_as.as_ref(),
             };
             let output = exec::run(&script, started).await;
             pid.store(0, std::sync::atomic::Ordering::Relaxed);
@@ -465,6 +468,7 @@ mod tests {
             env: Vec::new(),
             builtin_policy: BuiltinPolicy::Prefer,
             lua: LuaSettings::default(),
+            run_as: None,
         };
         assert_send(async move { run(&req).await });
     }

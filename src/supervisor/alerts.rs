@@ -161,8 +161,9 @@ impl Supervisor {
     pub(super) fn on_vrrp_transition(&mut self, transition: Transition) {
         let director = director_name(&self.config.settings);
         let summary = format!(
-            "director {director} became {} for {}",
+            "director {director} became {} for {}{}",
             state_name(transition.to),
+            if transition.group { "sync group " } else { "" },
             transition.instance
         );
         let now = super::wall_now();
@@ -178,11 +179,20 @@ impl Supervisor {
         let limit = self.config.settings.histlength;
         push_bounded(&mut self.services.alert_history, line, limit);
         self.services.touch();
-        let Some(config) = self.config.vrrp.get(&transition.instance).cloned() else {
+        let found = if transition.group {
+            self.sync_group_as_instance(&transition.instance)
+        } else {
+            self.config
+                .vrrp
+                .get(&transition.instance)
+                .cloned()
+                .map(|c| (c.notify.clone(), c))
+        };
+        let Some((notify, config)) = found else {
             return;
         };
         let mut jobs = Vec::new();
-        for line in &config.notify {
+        for line in &notify {
             if let Action::Mail(action) = &line.action {
                 self.mail
                     .queue_vrrp(&transition, &config, action, &director, &now);
@@ -197,6 +207,7 @@ impl Supervisor {
                     priority: transition.priority,
                     reason: &transition.reason,
                     up: transition.to == State::Master,
+                    group: transition.group,
                 },
                 &director,
                 &summary,
@@ -217,9 +228,34 @@ struct VrrpNotice<'a> {
     reason: &'a str,
     /// MASTER: an up-kind alert (upalert-like), else a failure.
     up: bool,
+    /// A sync group's transition (`VRRP_TYPE=GROUP`, keepalived's `GROUP`
+    /// notify argument).
+    group: bool,
 }
 
 impl Supervisor {
+    /// A sync group's notify lines, and the instance its mail letter
+    /// describes: the first member, named after the group, with every
+    /// member's addresses.
+    fn sync_group_as_instance(
+        &self,
+        name: &str,
+    ) -> Option<(
+        Vec<crate::config::model::AlertLine>,
+        crate::config::model::VrrpInstance,
+    )> {
+        let group = self.config.vrrp_sync_groups.get(name)?;
+        let mut members = group.members.iter().filter_map(|m| self.config.vrrp.get(m));
+        let mut letter = members.next()?.clone();
+        letter.name = group.name.clone();
+        for member in members {
+            letter
+                .virtual_addresses
+                .extend(member.virtual_addresses.iter().cloned());
+        }
+        Some((group.notify.clone(), letter))
+    }
+
     /// One notify action's job, with the `VRRP_*` environment that exec,
     /// keepalived-style notify and Lua alerts read.
     fn vrrp_job(
@@ -244,6 +280,10 @@ impl Supervisor {
             },
             env: vec![
                 ("VRRP_INSTANCE".into(), notice.instance.to_string()),
+                (
+                    "VRRP_TYPE".into(),
+                    if notice.group { "GROUP" } else { "INSTANCE" }.to_string(),
+                ),
                 ("VRRP_STATE".into(), notice.state.to_string()),
                 ("VRRP_PREVIOUS_STATE".into(), notice.previous.to_string()),
                 ("VRRP_PRIORITY".into(), notice.priority.to_string()),
@@ -289,6 +329,30 @@ impl Supervisor {
                         priority: instance.priority,
                         reason: "keepmon is stopping",
                         up: false,
+                        group: false,
+                    },
+                    &director,
+                    &summary,
+                    line,
+                    now.unix,
+                ));
+            }
+        }
+        for (name, group) in &self.config.vrrp_sync_groups {
+            let summary = format!("director {director} stopped VRRP sync group {name}");
+            for line in &group.notify {
+                if !matches!(line.action, Action::Notify(_)) {
+                    continue;
+                }
+                jobs.push(self.vrrp_job(
+                    &VrrpNotice {
+                        instance: name,
+                        state: "STOP",
+                        previous: "STOP",
+                        priority: 0,
+                        reason: "keepmon is stopping",
+                        up: false,
+                        group: true,
                     },
                     &director,
                     &summary,

@@ -106,6 +106,7 @@ impl Supervisor {
             env,
             builtin_policy: self.config.settings.builtin_monitors,
             lua: crate::lua::LuaSettings::from_settings(&self.config.settings),
+            run_as: service.run_as.clone(),
         };
         let generation = slot.generation;
         let pid = slot.pid.clone();

@@ -196,6 +196,53 @@ fn vrrp_start_is_all_added_and_unchanged_instances_keep_running() {
     assert!(reload.start.is_empty());
 }
 
+#[test]
+fn a_sync_group_restarts_as_a_whole() {
+    let dir = TempDir::new("vrrp-sync");
+    let vrrp = "[vrrp.VI_1]\ninterface = \"eth0\"\nvirtual_router_id = 51\n\
+                virtual_ipaddress = [\"192.0.2.1/24\"]\n\n\
+                [vrrp.VI_2]\ninterface = \"eth0\"\nvirtual_router_id = 52\n\
+                virtual_ipaddress = [\"192.0.2.2/24\"]\n\n\
+                [vrrp.VI_3]\ninterface = \"eth0\"\nvirtual_router_id = 53\n\
+                virtual_ipaddress = [\"192.0.2.3/24\"]\n\n\
+                [vrrp_sync_group.G]\nmembers = [\"VI_1\", \"VI_2\"]\n";
+    let first = config(&dir.0, vrrp);
+    let affected = |old: &crate::config::model::Config, new: &crate::config::model::Config| {
+        let diff = config::diff(Some(old), new);
+        vrrp::affected_groups(
+            &vrrp::plan(&diff),
+            &diff,
+            &old.vrrp_sync_groups,
+            &new.vrrp_sync_groups,
+        )
+    };
+    let start = config::diff(None, &first);
+    assert_eq!(start.vrrp_sync_groups.added, ["G"]);
+    assert!(affected(&first, &first).is_empty(), "nothing changed");
+    // A member's change restarts its group; another instance's does not.
+    let mut member = first.clone();
+    member.vrrp.get_mut("VI_2").expect("VI_2").priority = 150;
+    assert_eq!(
+        affected(&first, &member).into_iter().collect::<Vec<_>>(),
+        ["G"]
+    );
+    let mut other = first.clone();
+    other.vrrp.get_mut("VI_3").expect("VI_3").priority = 150;
+    assert!(affected(&first, &other).is_empty());
+    // A new member: the group changed.
+    let mut grown = first.clone();
+    grown
+        .vrrp_sync_groups
+        .get_mut("G")
+        .expect("G")
+        .members
+        .push("VI_3".to_string());
+    assert_eq!(
+        affected(&first, &grown).into_iter().collect::<Vec<_>>(),
+        ["G"]
+    );
+}
+
 #[tokio::test]
 async fn a_trap_recovery_goes_through_the_one_result_path() {
     let dir = TempDir::new("trap");
@@ -407,5 +454,35 @@ async fn first_runs_are_spread_over_the_interval() {
         dues.iter()
             .all(|d| *d >= now && *d <= now + Duration::from_secs(4)),
         "within the interval"
+    );
+}
+
+#[test]
+fn a_sync_group_notify_gets_keepalived_group_argv() {
+    use crate::config::model::{NotifyOn, VrrpNotify};
+    let notify = VrrpNotify {
+        run_as: None,
+        path: "/bin/notify".into(),
+        args: vec!["x".to_string()],
+        on: NotifyOn::Any,
+    };
+    let env = |kind: Option<&str>| {
+        let mut vars = vec![
+            ("VRRP_INSTANCE".to_string(), "VG_1".to_string()),
+            ("VRRP_STATE".to_string(), "FAULT".to_string()),
+            ("VRRP_PRIORITY".to_string(), "0".to_string()),
+        ];
+        if let Some(kind) = kind {
+            vars.push(("VRRP_TYPE".to_string(), kind.to_string()));
+        }
+        vars
+    };
+    assert_eq!(
+        crate::alert::notify_argv(&env(Some("GROUP")), &notify).expect("runs"),
+        ["/bin/notify", "x", "GROUP", "VG_1", "FAULT", "0"]
+    );
+    assert_eq!(
+        crate::alert::notify_argv(&env(None), &notify).expect("runs")[2],
+        "INSTANCE"
     );
 }

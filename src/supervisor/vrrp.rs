@@ -7,16 +7,22 @@
 //! is added (subtracted) while down. The sum is clamped to 1–254 and never
 //! applied to an owner (255). The verdict is recomputed after every event
 //! and sent to the instance only when it changes.
+//!
+//! Sync groups: the members of a group run with a link to the group's task
+//! ([`crate::vrrp::group`]), so the group's orders reach every member. A
+//! group starts, stops and restarts as a whole: when the group or any of
+//! its members changes, every member restarts with it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::depend::ServiceRef;
 use crate::config::diff::ConfigDiff;
-use crate::config::model::{Config, TrackTarget, VrrpInstance};
+use crate::config::model::{Config, TrackTarget, VrrpInstance, VrrpSyncGroup};
 use crate::control::proto::VrrpDump;
-use crate::vrrp::instance::{self, Command, Handle, Transition};
+use crate::vrrp::group::{self, GroupHandle};
+use crate::vrrp::instance::{self, Command, Handle, MemberReport, SyncLink, Transition};
 
 /// How long shutdown waits for every instance to send priority 0 and drop
 /// its VIPs.
@@ -31,7 +37,21 @@ pub(super) struct TrackInputs<'a> {
 /// The running instances, by name.
 pub(super) struct VrrpPart {
     running: BTreeMap<String, Running>,
+    groups: BTreeMap<String, RunningGroup>,
     transitions: mpsc::UnboundedSender<Transition>,
+}
+
+struct RunningGroup {
+    config: VrrpSyncGroup,
+    handle: GroupHandle,
+}
+
+/// A group being started: its report channel and its members' command
+/// channels as they start.
+struct Starting {
+    reports: mpsc::UnboundedSender<MemberReport>,
+    receiver: mpsc::UnboundedReceiver<MemberReport>,
+    members: BTreeMap<String, mpsc::UnboundedSender<Command>>,
 }
 
 struct Running {
@@ -46,6 +66,7 @@ impl VrrpPart {
     pub fn new(transitions: mpsc::UnboundedSender<Transition>) -> VrrpPart {
         VrrpPart {
             running: BTreeMap::new(),
+            groups: BTreeMap::new(),
             transitions,
         }
     }
@@ -53,30 +74,107 @@ impl VrrpPart {
     /// Start added instances, stop removed ones (priority 0 first), and
     /// restart changed ones with the new config once the old task is gone.
     /// At start every instance is added.
+    /// A changed sync group restarts all its members (old and new).
     pub fn reconfigure(&mut self, config: &Config, diff: &ConfigDiff) {
         let plan = plan(diff);
-        for name in plan.stop.iter().chain(&plan.restart) {
+        let old_groups: BTreeMap<String, VrrpSyncGroup> = self
+            .groups
+            .iter()
+            .map(|(name, g)| (name.clone(), g.config.clone()))
+            .collect();
+        let affected = affected_groups(&plan, diff, &old_groups, &config.vrrp_sync_groups);
+        let mut restart: BTreeSet<String> = plan.restart.iter().cloned().collect();
+        for name in &affected {
+            let old = self.groups.remove(name).map(|g| g.config.members);
+            let new = config.vrrp_sync_groups.get(name).map(|g| g.members.clone());
+            if new.is_none() {
+                tracing::info!(group = %name, "vrrp sync group removed");
+            }
+            for member in old.into_iter().chain(new).flatten() {
+                if self.running.contains_key(&member)
+                    && config.vrrp.contains_key(&member)
+                    && !plan.stop.contains(&member)
+                {
+                    restart.insert(member);
+                }
+            }
+        }
+        let mut previous = BTreeMap::new();
+        for name in plan.stop.iter().chain(&restart) {
             let Some(running) = self.running.remove(name) else {
                 continue;
             };
             let (done, _) = oneshot::channel();
             let _ = running.handle.commands.send(Command::Shutdown(done));
-            if plan.restart.contains(name) {
-                self.start(config, name, Some(running.handle.task));
+            if restart.contains(name) {
+                previous.insert(name.clone(), running.handle.task);
             } else {
                 tracing::info!(instance = %name, "vrrp instance removed");
             }
         }
-        for name in &plan.start {
-            self.start(config, name, None);
+        let mut starting: BTreeMap<String, Starting> = affected
+            .iter()
+            .filter(|name| config.vrrp_sync_groups.contains_key(*name))
+            .map(|name| {
+                let (reports, receiver) = mpsc::unbounded_channel();
+                (
+                    name.clone(),
+                    Starting {
+                        reports,
+                        receiver,
+                        members: BTreeMap::new(),
+                    },
+                )
+            })
+            .collect();
+        for name in restart.iter().chain(&plan.start) {
+            let group = config
+                .vrrp_sync_groups
+                .values()
+                .find(|g| g.members.contains(name))
+                .map(|g| g.name.clone());
+            let link = group.as_ref().and_then(|g| {
+                starting.get(g).map(|s| SyncLink {
+                    group: g.clone(),
+                    reports: s.reports.clone(),
+                })
+            });
+            if let Some(commands) = self.start(config, name, previous.remove(name), link)
+                && let Some(s) = group.and_then(|g| starting.get_mut(&g))
+            {
+                s.members.insert(name.clone(), commands);
+            }
+        }
+        for (name, s) in starting {
+            let Some(group_config) = config.vrrp_sync_groups.get(&name).cloned() else {
+                continue;
+            };
+            // Only the members hold the report channel now: the group's
+            // task ends with the last of them.
+            drop(s.reports);
+            let handle = group::spawn(&name, s.members, s.receiver, self.transitions.clone());
+            tracing::info!(group = %name, members = ?group_config.members, "vrrp sync group started");
+            self.groups.insert(
+                name,
+                RunningGroup {
+                    config: group_config,
+                    handle,
+                },
+            );
         }
     }
 
-    fn start(&mut self, config: &Config, name: &str, after: Option<tokio::task::JoinHandle<()>>) {
-        let Some(instance) = config.vrrp.get(name).cloned() else {
-            return;
-        };
-        let handle = instance::spawn(instance.clone(), self.transitions.clone(), after);
+    /// Starts one instance; returns its command channel.
+    fn start(
+        &mut self,
+        config: &Config,
+        name: &str,
+        after: Option<tokio::task::JoinHandle<()>>,
+        sync: Option<SyncLink>,
+    ) -> Option<mpsc::UnboundedSender<Command>> {
+        let instance = config.vrrp.get(name).cloned()?;
+        let handle = instance::spawn(instance.clone(), self.transitions.clone(), after, sync);
+        let commands = handle.commands.clone();
         tracing::info!(instance = name, interface = %instance.interface, vrid = instance.vrid.get(), "vrrp instance started");
         self.running.insert(
             name.to_string(),
@@ -86,6 +184,7 @@ impl VrrpPart {
                 handle,
             },
         );
+        Some(commands)
     }
 
     /// Shutdown: every master sends priority 0 and drops its VIPs first.
@@ -106,6 +205,10 @@ impl VrrpPart {
             if tokio::time::timeout(SHUTDOWN_WAIT, wait).await.is_err() {
                 tracing::warn!(instance = %name, "vrrp instance did not stop in time");
             }
+        }
+        // The members are gone: their groups have nothing left to decide.
+        for (_, group) in std::mem::take(&mut self.groups) {
+            group.handle.task.abort();
         }
     }
 
@@ -151,6 +254,37 @@ pub(super) fn plan(diff: &ConfigDiff) -> Plan {
         stop: diff.vrrp.removed.clone(),
         restart: diff.vrrp.changed.clone(),
     }
+}
+
+/// The sync groups a config change restarts: those added, removed or
+/// changed, and those (before or after) with a member that starts, stops or
+/// restarts.
+pub(super) fn affected_groups(
+    plan: &Plan,
+    diff: &ConfigDiff,
+    old: &BTreeMap<String, VrrpSyncGroup>,
+    new: &BTreeMap<String, VrrpSyncGroup>,
+) -> BTreeSet<String> {
+    let touched: BTreeSet<&String> = plan
+        .start
+        .iter()
+        .chain(&plan.stop)
+        .chain(&plan.restart)
+        .collect();
+    let changes = &diff.vrrp_sync_groups;
+    let mut affected: BTreeSet<String> = changes
+        .added
+        .iter()
+        .chain(&changes.removed)
+        .chain(&changes.changed)
+        .cloned()
+        .collect();
+    for (name, group) in old.iter().chain(new) {
+        if group.members.iter().any(|m| touched.contains(m)) {
+            affected.insert(name.clone());
+        }
+    }
+    affected
 }
 
 /// Effective priority and fault reason from an instance's track entries.

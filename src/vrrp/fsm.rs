@@ -50,10 +50,15 @@
 //! * An advert carrying our own primary address is ignored and reported
 //!   (keepalived warns); the edge should already drop our own looped packets.
 //! * `down_timer_adverts` (1–100) is keepalived's non-RFC knob.
+//! * **Sync group members** ([`InstanceConfig::sync_group`]) never take
+//!   Master on their own: an expired Master_Down_Timer (and, for an owner,
+//!   startup) reports [`Action::WantMaster`] instead and waits another full
+//!   interval; [`Input::SyncMaster`], [`Input::SyncBackup`] and
+//!   [`Input::Fault`] carry the group's decisions ([`crate::vrrp::sync`]).
 //!
 //! Left to other layers: GARP/NA repeats and delays ([`Action::SendGarp`]
 //! means "start the burst"), Accept_Mode (a data-plane filter, no effect on
-//! transitions), sync groups, VRID routing and password checks (the edge),
+//! transitions), the sync group's decisions, VRID routing and password checks (the edge),
 //! `higher_prio_send_advert`, `vrrp_startup_delay`.
 
 use std::net::IpAddr;
@@ -84,6 +89,13 @@ pub struct InstanceConfig {
     pub lower_priority_advert: bool,
     /// Adverts missed before the master is declared down (RFC: 3).
     pub down_timer_adverts: u8,
+    /// A member of a keepalived `vrrp_sync_group`: the instance never
+    /// becomes master on its own. Where it would, it stays Backup, reports
+    /// [`Action::WantMaster`] and re-arms a full Master_Down_Interval
+    /// (keepalived's `vrrp_sync_can_goto_master`); the group answers with
+    /// [`Input::SyncMaster`] once every member wants it (see
+    /// [`crate::vrrp::sync`]).
+    pub sync_group: bool,
 }
 
 impl InstanceConfig {
@@ -106,6 +118,7 @@ impl InstanceConfig {
             preempt_delay: Duration::ZERO,
             lower_priority_advert: true,
             down_timer_adverts: 3,
+            sync_group: false,
         }
     }
 }
@@ -153,8 +166,16 @@ pub enum Input {
     /// The priority computed by tracking (base ± weights); clamped here.
     EffectivePriority(u8),
     /// A tracked interface or service with weight 0 failed (`true`) or
-    /// recovered (`false`).
+    /// recovered (`false`); for a sync group member also a fault of
+    /// another member (keepalived's `vrrp_sync_fault`).
     Fault(bool),
+    /// Sync group only: every member wants master (keepalived's
+    /// `vrrp_sync_master`): a Backup becomes Master.
+    SyncMaster,
+    /// Sync group only: another member left Master for Backup
+    /// (keepalived's `vrrp_sync_backup`): a Master becomes Backup without
+    /// a priority-0 advert.
+    SyncBackup,
 }
 
 /// Why a transition happened: for logs and notify scripts.
@@ -177,6 +198,8 @@ pub enum Reason {
     Fault,
     /// `Fault(false)`.
     FaultCleared,
+    /// [`Input::SyncMaster`] or [`Input::SyncBackup`]: the sync group moved.
+    SyncGroup,
 }
 
 /// Why an advert was dropped before the state machine looked at it.
@@ -212,6 +235,11 @@ pub enum Action {
     },
     /// `Shutdown` took the instance back to Init (keepalived's STOP).
     Stopped,
+    /// Sync group members only: whether this Backup's Master_Down_Timer
+    /// expired since the last advert it accepted, i.e. whether it would
+    /// be master were it alone (keepalived's `wantstate == MASTER`).
+    /// Reported on change; leaving Backup clears it silently.
+    WantMaster(bool),
     IgnoredAdvert {
         from: IpAddr,
         reason: IgnoreReason,
@@ -237,6 +265,8 @@ pub struct Instance {
     /// `None` = the preempt delay is not running (see the module docs).
     preempt_until: Option<Duration>,
     down_cause: DownCause,
+    /// Sync group members: see [`Action::WantMaster`].
+    wants_master: bool,
 }
 
 impl Instance {
@@ -265,6 +295,7 @@ impl Instance {
             faulted: false,
             preempt_until: None,
             down_cause: DownCause::Timeout,
+            wants_master: false,
             config,
         })
     }
@@ -286,6 +317,8 @@ impl Instance {
             }
             Input::Fault(true) => self.enter_fault(&mut actions),
             Input::Fault(false) => self.clear_fault(now, &mut actions),
+            Input::SyncMaster => self.sync_master(now, &mut actions),
+            Input::SyncBackup => self.sync_backup(now, &mut actions),
         }
         actions
     }
@@ -307,6 +340,11 @@ impl Instance {
 
     pub fn config(&self) -> &InstanceConfig {
         &self.config
+    }
+
+    /// Sync group members: see [`Action::WantMaster`].
+    pub fn wants_master(&self) -> bool {
+        self.wants_master
     }
 
     /// The master's interval as learned from its adverts (v3), or ours.
@@ -340,10 +378,15 @@ impl Instance {
             actions.push(Action::BecameFault {
                 reason: Reason::Fault,
             });
-        } else if self.priority == OWNER_PRIORITY {
+        } else if self.priority == OWNER_PRIORITY && !self.config.sync_group {
             self.become_master(now, Reason::AddressOwner, actions);
         } else {
             self.become_backup(now, Reason::Startup, actions);
+            if self.priority == OWNER_PRIORITY {
+                // A sync group member that owns its addresses wants
+                // master at once; the group decides.
+                self.set_wants_master(true, actions);
+            }
         }
     }
 
@@ -357,6 +400,7 @@ impl Instance {
             State::Backup | State::Fault => {}
         }
         self.state = State::Init;
+        self.wants_master = false;
         self.deadline = None;
         actions.push(Action::Stopped);
     }
@@ -425,6 +469,9 @@ impl Instance {
             }
             self.down_cause = DownCause::Timeout;
             self.arm(now + self.master_down_interval(), actions);
+            // keepalived: "Now we have received a backup, we want to be
+            // in BACKUP state".
+            self.set_wants_master(false, actions);
         } else if self.down_cause == DownCause::Timeout {
             // Discard: the running timer expires and we take over.
             self.down_cause = DownCause::Discarded { from, priority };
@@ -470,6 +517,13 @@ impl Instance {
             return;
         }
         match self.state {
+            State::Backup if self.config.sync_group => {
+                // Held by the sync group: wait another full interval
+                // (keepalived re-arms ms_down_timer the same way).
+                self.down_cause = DownCause::Timeout;
+                self.arm(now + self.master_down_interval(), actions);
+                self.set_wants_master(true, actions);
+            }
             State::Backup => {
                 let reason = match self.down_cause {
                     DownCause::Timeout => Reason::MasterDown,
@@ -529,6 +583,7 @@ impl Instance {
             State::Backup => {}
         }
         self.state = State::Fault;
+        self.wants_master = false;
         self.deadline = None;
         actions.push(Action::BecameFault {
             reason: Reason::Fault,
@@ -542,6 +597,28 @@ impl Instance {
         }
     }
 
+    fn sync_master(&mut self, now: Duration, actions: &mut Vec<Action>) {
+        if self.config.sync_group && self.state == State::Backup {
+            self.become_master(now, Reason::SyncGroup, actions);
+        }
+    }
+
+    fn sync_backup(&mut self, now: Duration, actions: &mut Vec<Action>) {
+        if self.config.sync_group && self.state == State::Master {
+            actions.push(Action::RemoveVips);
+            self.become_backup(now, Reason::SyncGroup, actions);
+        }
+    }
+
+    /// Reports a change of the sync group member's wish (nothing outside
+    /// sync groups).
+    fn set_wants_master(&mut self, wants: bool, actions: &mut Vec<Action>) {
+        if self.config.sync_group && self.wants_master != wants {
+            self.wants_master = wants;
+            actions.push(Action::WantMaster(wants));
+        }
+    }
+
     fn base_priority(&self) -> u8 {
         if self.config.priority == OWNER_PRIORITY {
             OWNER_PRIORITY
@@ -552,6 +629,7 @@ impl Instance {
 
     fn become_master(&mut self, now: Duration, reason: Reason, actions: &mut Vec<Action>) {
         self.state = State::Master;
+        self.wants_master = false;
         actions.push(Action::SendAdvert {
             priority: self.priority,
         });
@@ -566,6 +644,7 @@ impl Instance {
     fn become_backup(&mut self, now: Duration, reason: Reason, actions: &mut Vec<Action>) {
         let from_master = self.state == State::Master;
         self.state = State::Backup;
+        self.wants_master = false;
         self.master_adver_interval = self.config.advert_interval;
         self.down_cause = DownCause::Timeout;
         self.preempt_until = (!from_master && !self.config.preempt_delay.is_zero())
@@ -1013,6 +1092,99 @@ mod tests {
     }
 
     /// An instance of `config` that became master at 3.609375 s (priority 100).
+    fn synced(priority: u8) -> InstanceConfig {
+        InstanceConfig {
+            sync_group: true,
+            ..v2(priority)
+        }
+    }
+
+    #[test]
+    fn sync_member_waits_for_its_group_to_become_master() {
+        // v2, priority 100: down interval 3.609375 s.
+        check(
+            synced(100),
+            &[
+                (
+                    0.0,
+                    Input::Startup,
+                    vec![
+                        BecameBackup {
+                            reason: Reason::Startup,
+                        },
+                        ArmTimer(ms(3609.375)),
+                    ],
+                    State::Backup,
+                ),
+                // Expired: held, wants master, waits a full interval more.
+                (
+                    3609.375,
+                    Input::Timer,
+                    vec![ArmTimer(ms(7218.75)), Action::WantMaster(true)],
+                    State::Backup,
+                ),
+                // An accepted advert withdraws the wish.
+                (
+                    4000.0,
+                    advert(2, 150),
+                    vec![ArmTimer(ms(7609.375)), Action::WantMaster(false)],
+                    State::Backup,
+                ),
+                (
+                    7609.375,
+                    Input::Timer,
+                    vec![ArmTimer(ms(11218.75)), Action::WantMaster(true)],
+                    State::Backup,
+                ),
+                (
+                    7700.0,
+                    Input::SyncMaster,
+                    became_master(Reason::SyncGroup, 100, 8700.0),
+                    State::Master,
+                ),
+                // Another member was outranked: back to Backup, no priority 0.
+                (
+                    8000.0,
+                    Input::SyncBackup,
+                    vec![
+                        RemoveVips,
+                        BecameBackup {
+                            reason: Reason::SyncGroup,
+                        },
+                        ArmTimer(ms(11609.375)),
+                    ],
+                    State::Backup,
+                ),
+                (8100.0, Input::SyncBackup, vec![], State::Backup),
+            ],
+        );
+    }
+
+    #[test]
+    fn sync_inputs_do_nothing_outside_a_sync_group() {
+        let mut instance = master(v2(100));
+        assert_eq!(instance.step(ms(5000.0), Input::SyncBackup), vec![]);
+        assert_eq!(instance.state(), State::Master);
+        let mut backup = Instance::new(v2(100)).expect("valid");
+        backup.step(ms(0.0), Input::Startup);
+        assert_eq!(backup.step(ms(1.0), Input::SyncMaster), vec![]);
+        assert_eq!(backup.state(), State::Backup);
+    }
+
+    #[test]
+    fn sync_owner_starts_as_backup_wanting_master() {
+        let mut instance = Instance::new(synced(OWNER_PRIORITY)).expect("valid");
+        let actions = instance.step(ms(0.0), Input::Startup);
+        assert_eq!(instance.state(), State::Backup);
+        assert!(actions.contains(&Action::WantMaster(true)), "{actions:?}");
+        assert!(instance.wants_master());
+        // A faulted member ignores the group's master order.
+        instance.step(ms(1.0), Input::Fault(true));
+        assert!(!instance.wants_master());
+        assert_eq!(instance.step(ms(2.0), Input::SyncMaster), vec![]);
+        assert_eq!(instance.state(), State::Fault);
+    }
+
     fn master(config: InstanceConfig) -> Instance {
         let mut instance = Instance::new(config).expect("valid");
         instance.step(ms(0.0), Input::Startup);

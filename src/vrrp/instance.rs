@@ -2,6 +2,7 @@
 //!
 //! ```text
 //!  supervisor ── Command::{Track, Shutdown} ──►┐
+//!  sync group ── Command::Sync(order) ────────►│
 //!  raw socket ── Received ── receive checks ──►│  fsm::Instance::step(now, input)
 //!  link poll  ── Fault(link down) ────────────►│        │ Vec<Action>
 //!  timer      ── Timer ───────────────────────►┘        ▼
@@ -32,6 +33,13 @@
 //! address owner (priority 255), which goes straight to MASTER anyway.
 //! If the interface or its source address is missing the instance waits
 //! in FAULT and retries every second.
+//!
+//! A member of a sync group ([`SyncLink`]) runs its machine with
+//! [`InstanceConfig::sync_group`] and reports to the group's task
+//! ([`crate::vrrp::group`]) its own fault (tracking, links: also while it
+//! cannot start), its wish to be master and its transitions; the group's
+//! orders come back as [`Command::Sync`]. The machine is faulted while its
+//! own fault or the group's holds.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -49,6 +57,7 @@ use crate::vrrp::packet::{
     self, Advert, AdvertInterval, ChecksumMode, DecodeError, VRRP_GROUP_V4, VRRP_GROUP_V6,
     VrrpVersion,
 };
+use crate::vrrp::sync::{MemberEvent, Order};
 
 /// A kind of dropped packet is logged at most this often.
 pub const LOG_EVERY: Duration = Duration::from_secs(30);
@@ -69,12 +78,31 @@ pub enum Command {
     Track { priority: u8, fault: Option<String> },
     /// Send priority 0 if master, remove the VIPs, stop; answer when done.
     Shutdown(oneshot::Sender<()>),
+    /// The instance's sync group decided (see [`crate::vrrp::sync`]).
+    Sync(Order),
+}
+
+/// How a sync group member reaches its group's task.
+#[derive(Clone, Debug)]
+pub struct SyncLink {
+    pub group: String,
+    pub reports: mpsc::UnboundedSender<MemberReport>,
+}
+
+/// One member's report to its group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberReport {
+    pub instance: String,
+    pub event: MemberEvent,
 }
 
 /// A state change, for alerts and the history.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transition {
+    /// The instance, or the sync group when `group` is set.
     pub instance: String,
+    /// A sync group's transition (its notifies run with `GROUP`).
+    pub group: bool,
     pub from: State,
     pub to: State,
     pub reason: String,
@@ -95,6 +123,7 @@ pub fn spawn(
     config: VrrpInstance,
     transitions: mpsc::UnboundedSender<Transition>,
     after: Option<tokio::task::JoinHandle<()>>,
+    sync: Option<SyncLink>,
 ) -> Handle {
     let (commands_tx, commands) = mpsc::unbounded_channel();
     let (status_tx, status) = watch::channel(initial_dump(&config));
@@ -102,7 +131,7 @@ pub fn spawn(
         if let Some(previous) = after {
             let _ = previous.await;
         }
-        let driver = Driver::new(config, transitions, status_tx);
+        let driver = Driver::new(config, transitions, status_tx, sync);
         driver.run(commands).await;
     });
     Handle {
@@ -185,6 +214,11 @@ struct Driver {
     vip_set: Vec<IpAddr>,
     peers: Vec<IpAddr>,
     auth: Option<[u8; 8]>,
+    sync: Option<SyncLink>,
+    /// The sync group is in FAULT (another member's fault).
+    group_fault: bool,
+    /// The own fault last reported to the group.
+    reported_own_fault: Option<bool>,
 }
 
 impl Driver {
@@ -192,6 +226,7 @@ impl Driver {
         config: VrrpInstance,
         transitions: mpsc::UnboundedSender<Transition>,
         status: watch::Sender<VrrpDump>,
+        sync: Option<SyncLink>,
     ) -> Driver {
         let mut vip_set: Vec<IpAddr> = config.virtual_addresses.iter().map(|v| v.addr).collect();
         vip_set.sort();
@@ -218,6 +253,9 @@ impl Driver {
             logs: LogLimit::new(LOG_EVERY),
             vip_set,
             auth,
+            sync,
+            group_fault: false,
+            reported_own_fault: None,
         }
     }
 
@@ -231,6 +269,7 @@ impl Driver {
             match self.wire() {
                 Ok(wired) => break wired,
                 Err(why) => {
+                    self.report_own_fault(true);
                     if self.dump.state != "FAULT" || self.dump.fault.as_deref() != Some(&why) {
                         tracing::warn!(instance = %self.config.name, error = %why, "vrrp instance cannot start; FAULT until it can");
                         self.dump.state = "FAULT".to_string();
@@ -246,6 +285,11 @@ impl Driver {
                             Some(Command::Shutdown(done)) => {
                                 let _ = done.send(());
                                 return;
+                            }
+                            Some(Command::Sync(order)) => {
+                                if let Order::Fault(fault) = order {
+                                    self.group_fault = fault;
+                                }
                             }
                             None => return,
                         },
@@ -265,6 +309,7 @@ impl Driver {
                     .step(now, Input::EffectivePriority(self.tracked_priority)),
             );
         }
+        self.report_own_fault(self.own_fault());
         if self.wants_fault() {
             self.fault_fed = true;
             actions.extend(wired.machine.step(now, Input::Fault(true)));
@@ -305,6 +350,7 @@ impl Driver {
                         let _ = done.send(());
                         return;
                     }
+                    Some(Command::Sync(order)) => self.on_order(&mut wired, order),
                     None => {
                         // The supervisor is gone without a shutdown: still leave cleanly.
                         let now = self.now();
@@ -412,6 +458,7 @@ impl Driver {
         );
         machine_config.preempt = !self.config.nopreempt;
         machine_config.preempt_delay = self.config.preempt_delay.unwrap_or_default();
+        machine_config.sync_group = self.sync.is_some();
         let machine = fsm::Instance::new(machine_config).map_err(|e| e.to_string())?;
         Ok(Wired {
             link,
@@ -438,8 +485,13 @@ impl Driver {
         }
     }
 
-    fn wants_fault(&self) -> bool {
+    /// A fault of this instance's own (not its sync group's).
+    fn own_fault(&self) -> bool {
         self.link_down || self.tracked_fault.is_some()
+    }
+
+    fn wants_fault(&self) -> bool {
+        self.own_fault() || self.group_fault
     }
 
     fn fault_reason(&self) -> Option<String> {
@@ -448,12 +500,52 @@ impl Driver {
                 "interface {} (or a tracked interface) link down",
                 self.config.interface
             ))
-        } else {
+        } else if self.tracked_fault.is_some() {
             self.tracked_fault.clone()
+        } else if self.group_fault {
+            let group = self.sync.as_ref().map(|s| s.group.as_str()).unwrap_or("?");
+            Some(format!("another member of sync group {group} is in FAULT"))
+        } else {
+            None
         }
     }
 
+    /// Tells the sync group (if any) about this instance.
+    fn report(&self, event: MemberEvent) {
+        if let Some(sync) = &self.sync {
+            let _ = sync.reports.send(MemberReport {
+                instance: self.config.name.clone(),
+                event,
+            });
+        }
+    }
+
+    fn report_own_fault(&mut self, fault: bool) {
+        if self.reported_own_fault != Some(fault) {
+            self.reported_own_fault = Some(fault);
+            self.report(MemberEvent::OwnFault(fault));
+        }
+    }
+
+    fn on_order(&mut self, wired: &mut Wired, order: Order) {
+        let input = match order {
+            Order::Fault(fault) => {
+                self.group_fault = fault;
+                self.feed_fault(wired);
+                return;
+            }
+            Order::Master => Input::SyncMaster,
+            Order::Backup => Input::SyncBackup,
+        };
+        let now = self.now();
+        let actions = wired.machine.step(now, input);
+        self.execute(wired, actions, None);
+    }
+
     fn feed_fault(&mut self, wired: &mut Wired) {
+        // The group hears of our own fault before we act on it, as
+        // keepalived's down_instance calls vrrp_sync_fault.
+        self.report_own_fault(self.own_fault());
         let want = self.wants_fault();
         if want != self.fault_fed {
             self.fault_fed = want;
@@ -669,6 +761,7 @@ impl Driver {
                         );
                     }
                 },
+                Action::WantMaster(wants) => self.report(MemberEvent::WantsMaster(wants)),
                 Action::ArmTimer(_) => {}
             }
         }
@@ -701,7 +794,9 @@ impl Driver {
         }
         let priority = wired.machine.effective_priority();
         tracing::warn!(instance = %self.config.name, from = state_name(from), to = state_name(to), priority, reason = %reason, "vrrp transition");
+        self.report(MemberEvent::Transition { from, to });
         let _ = self.transitions.send(Transition {
+            group: false,
             instance: self.config.name.clone(),
             from,
             to,
@@ -870,6 +965,7 @@ pub fn describe(reason: Reason) -> String {
         }
         Reason::Fault => "fault".to_string(),
         Reason::FaultCleared => "fault cleared".to_string(),
+        Reason::SyncGroup => "sync group".to_string(),
     }
 }
 

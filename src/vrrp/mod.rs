@@ -27,11 +27,17 @@
 //!   header (TTL 255, VRID routing, password comparison) and the tracking
 //!   that feeds `Input::EffectivePriority` / `Input::Fault`.
 //!
-//! [`packet`] and [`fsm`] stay pure: they never touch a socket, netlink or
-//! the clock.
+//! * [`sync`] is a keepalived `vrrp_sync_group` as a pure function of its
+//!   members' reports returning orders to them; [`group`] is its task,
+//!   between the member tasks.
+//!
+//! [`packet`], [`fsm`] and [`sync`] stay pure: they never touch a socket,
+//! netlink or the clock.
 
 pub mod addr;
 pub mod fsm;
+pub mod group;
 pub mod instance;
 pub mod net;
 pub mod packet;
+pub mod sync;

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use crate::config::keepalived::Ctx;
 use crate::config::keepalived::numbers;
+use crate::config::keepalived::security;
 use crate::config::keepalived::tree::Stmt;
-use crate::config::model::{Config, DataPlane, SmtpSettings, SmtpTls, VrrpVersion};
+use crate::config::model::{Config, DataPlane, RunAs, SmtpSettings, SmtpTls, VrrpVersion};
 
 /// keepalived's SMTP port when `smtp_server` names none.
 const SMTP_PORT: u16 = 25;
@@ -29,8 +30,9 @@ pub struct Globals {
     /// `smtp_alert_vrrp`: VRRP instances' default, before `smtp_alert`.
     pub smtp_alert_vrrp: Option<bool>,
     pub script_security: bool,
-    /// `script_user` (default: keepalived_script when it exists, else root).
-    pub script_user: Option<String>,
+    /// `script_user USER [GROUP]` (default: keepalived_script when it
+    /// exists, else root).
+    pub script_user: Option<(String, Option<String>)>,
     /// keepmon's own `keepmon_dataplane` (default: IPVS, as keepalived).
     pub dataplane: Option<DataPlane>,
 }
@@ -40,11 +42,26 @@ impl Globals {
     /// `enable_script_security` and no `script_user`, it wants the user
     /// `keepalived_script` and removes scripts when there is none.
     pub fn script_user_ok(&self, fs: &dyn crate::config::FileSystem) -> bool {
-        if !self.script_security || self.script_user.is_some() {
-            return true;
+        self.default_run_as(fs).is_ok()
+    }
+
+    /// keepalived's default script user (`get_default_script_user`):
+    /// `script_user`, else `keepalived_script` when it exists, else the
+    /// daemon itself (`Ok(None)`); an error when there is none it may use.
+    pub fn default_run_as(
+        &self,
+        fs: &dyn crate::config::FileSystem,
+    ) -> Result<Option<RunAs>, String> {
+        if let Some((user, group)) = &self.script_user {
+            return security::resolve_user(fs, user, group.as_deref()).map(Some);
         }
-        fs.read_to_string(std::path::Path::new("/etc/passwd"))
-            .is_some_and(|passwd| passwd.lines().any(|l| l.starts_with("keepalived_script:")))
+        match security::resolve_user(fs, "keepalived_script", None) {
+            Ok(user) => Ok(Some(user)),
+            Err(_) if self.script_security => {
+                Err("Unable to set default user keepalived_script for script".to_string())
+            }
+            Err(_) => Ok(None),
+        }
     }
 
     pub fn version(&self) -> VrrpVersion {
@@ -175,16 +192,22 @@ pub fn read(stmt: &Stmt, globals: &mut Globals, ctx: &mut Ctx<'_>) {
                 }
             }
             "enable_script_security" => globals.script_security = true,
-            "script_user" => {
-                match piece.words.get(1) {
-                    Some(user) => globals.script_user = Some(user.text.clone()),
-                    None => ctx.logs(piece.loc.clone(), "No script username specified"),
+            "script_user" => match piece.words.get(1) {
+                Some(user) => {
+                    let group = piece.words.get(2).map(|w| w.text.clone());
+                    if let Err(message) =
+                        security::resolve_user(ctx.fs, &user.text, group.as_deref())
+                    {
+                        ctx.logs(piece.loc.clone(), message);
+                        ctx.logs(
+                            piece.loc.clone(),
+                            "Error setting global script uid/gid (keepalived removes the scripts that would run as it)",
+                        );
+                    }
+                    globals.script_user = Some((user.text.clone(), group));
                 }
-                ctx.unused(
-                    piece,
-                    "script_user (keepmon runs scripts as the user it runs as)",
-                );
-            }
+                None => ctx.logs(piece.loc.clone(), "No script username specified"),
+            },
             "keepmon_dataplane" => {
                 ctx.diags.warning(
                     piece.loc.clone(),

@@ -11,6 +11,7 @@ pub mod global_defs;
 pub mod lexer;
 pub mod numbers;
 pub mod schema;
+pub mod security;
 pub mod tree;
 pub mod virtual_server;
 pub mod vrrp_instance;
@@ -135,7 +136,9 @@ fn build(vrrp_view: &[Stmt], checker_view: &[Stmt], ctx: &mut Ctx<'_>) -> Config
                 }
             }
             "vrrp_sync_group" => {
-                if let Some(group) = vrrp_instance::read_sync_group(stmt, &groups, ctx) {
+                if let Some(group) =
+                    vrrp_instance::read_sync_group(stmt, &groups, &scripts, &globals, ctx)
+                {
                     groups.push(group);
                 }
             }
@@ -159,6 +162,7 @@ fn build(vrrp_view: &[Stmt], checker_view: &[Stmt], ctx: &mut Ctx<'_>) -> Config
         watches: BTreeMap::new(),
         virtual_servers: BTreeMap::new(),
         vrrp: BTreeMap::new(),
+        vrrp_sync_groups: BTreeMap::new(),
         announce: BTreeMap::new(),
         bgp: crate::config::model::BgpSettings::default(),
     };
@@ -188,6 +192,7 @@ pub(crate) fn service(
         schedule: None,
         randskew: None,
         monitor: Some(monitor),
+        run_as: None,
         timeout: None,
         allow_empty_group: false,
         exclude_hosts: Vec::new(),

@@ -631,10 +631,6 @@ fn what_keepmon_cannot_do_yet_is_an_error() {
             "virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n HTTP_GET {\n url {\n path /\n digest 0123\n }\n }\n }\n}\n",
             "digest",
         ),
-        (
-            "vrrp_sync_group G {\n group {\n VI_1\n }\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n}\n",
-            "sync group G",
-        ),
     ] {
         let (c, d) = compile(text);
         assert!(c.is_none(), "{text}");
@@ -670,6 +666,7 @@ fn keepalived_argv_for_notify_scripts() {
         ]
     };
     let any = VrrpNotify {
+        run_as: None,
         path: PathBuf::from("/etc/keepalived/notify.sh"),
         args: vec!["x".into()],
         on: NotifyOn::Any,
@@ -725,4 +722,107 @@ virtual_server 10.9.0.1 80 {
     );
     assert_has(&w, "8:1: warning: keepalived reports \"Extra '}' found\"");
     assert!(c.virtual_servers.contains_key("10.9.0.1:80"));
+}
+
+#[test]
+fn a_sync_group_maps_to_its_members_with_group_tracking_and_notifies() {
+    let text = "vrrp_script chk {\n script /bin/true\n}\nvrrp_script heavy {\n script /bin/true\n weight 20\n}\n\
+vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n track_script {\n heavy\n }\n}\n\
+vrrp_instance VI_2 {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n 10.0.0.2\n }\n}\n\
+vrrp_sync_group G {\n group {\n VI_1\n VI_2\n }\n track_script {\n chk\n }\n track_interface {\n eth1\n }\n notify /bin/true\n notify_fault \"/bin/true x\"\n}\n\
+vrrp_sync_group H {\n group {\n VI_2\n VI_3\n }\n}\n";
+    let (c, w) = ok(text);
+    let group = &c.vrrp_sync_groups["G"];
+    assert_eq!(group.members, vec!["VI_1".to_string(), "VI_2".to_string()]);
+    let on: Vec<NotifyOn> = group
+        .notify
+        .iter()
+        .map(|l| match &l.action {
+            Action::Notify(n) => n.on,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(on, vec![NotifyOn::Any, NotifyOn::Fault]);
+    for member in ["VI_1", "VI_2"] {
+        let vi = &c.vrrp[member];
+        // The group's script (weight 0: FAULT) is tracked by every member;
+        // VI_1's own weighted script is dropped, as keepalived drops it.
+        assert_eq!(vi.track.len(), 1, "{member}: {:?}", vi.track);
+        assert_eq!(vi.track[0].weight, 0);
+        assert!(matches!(&vi.track[0].target, TrackTarget::Service(r) if r.service == "chk"));
+        assert_eq!(vi.track_interfaces, vec!["eth1".to_string()]);
+    }
+    assert_has(
+        &w,
+        "(VI_1) ignoring tracked script heavy with weights due to SYNC group",
+    );
+    assert_has(
+        &w,
+        "Virtual router VI_2 cannot exist in more than one sync group; ignoring H",
+    );
+    assert_has(
+        &w,
+        "Virtual router VI_3 specified in sync group H doesn't exist - ignoring",
+    );
+    assert_has(&w, "Sync group H, no matching virtual router found");
+    assert!(!c.vrrp_sync_groups.contains_key("H"));
+}
+
+#[test]
+fn sync_group_tracking_weight_keeps_member_weights() {
+    let text = "vrrp_script heavy {\n script /bin/true\n weight 20\n}\n\
+vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n track_script {\n heavy\n }\n}\n\
+vrrp_sync_group G {\n group {\n VI_1\n }\n sync_group_tracking_weight\n}\n";
+    let (c, w) = ok(text);
+    assert_eq!(c.vrrp["VI_1"].track[0].weight, 20);
+    assert_has(&w, "Sync group G has only 1 virtual router(s)");
+}
+
+#[test]
+fn scripts_run_as_keepalived_script_users() {
+    let passwd = "root:x:0:0::/root:/bin/sh\nkeepalived_script:x:998:997::/:/bin/false\nops:x:1001:1001::/:/bin/sh\n";
+    let fs = FakeFs::with(&[
+        ("/etc/passwd", passwd),
+        ("/etc/group", "root:x:0:\nwheel:x:10:\n"),
+    ]);
+    let instance = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n track_script {\n a\n b\n }\n notify /bin/true\n}\n";
+    let scripts = "vrrp_script a {\n script /bin/true\n}\nvrrp_script b {\n script /bin/true\n user ops wheel\n}\n";
+    let run_as = |c: &Config, script: &str| {
+        c.watches["vrrp_script"].services[script]
+            .run_as
+            .as_ref()
+            .map(|r| (r.user.clone(), r.uid, r.gid))
+    };
+    let notify_user = |c: &Config| match &c.vrrp["VI_1"].notify[0].action {
+        Action::Notify(n) => n.run_as.as_ref().map(|r| r.uid),
+        other => panic!("{other:?}"),
+    };
+    // keepalived_script exists: the default; a script's own user wins.
+    let (c, _) = compile_with(&format!("{scripts}{instance}"), &fs);
+    let c = c.expect("compiles");
+    assert_eq!(
+        run_as(&c, "a"),
+        Some(("keepalived_script".to_string(), 998, 997))
+    );
+    assert_eq!(run_as(&c, "b"), Some(("ops".to_string(), 1001, 10)));
+    assert_eq!(notify_user(&c), Some(998));
+    // script_user sets the default.
+    let (c, _) = compile_with(
+        &format!("global_defs {{\n script_user ops\n}}\n{scripts}{instance}"),
+        &fs,
+    );
+    let c = c.expect("compiles");
+    assert_eq!(run_as(&c, "a"), Some(("ops".to_string(), 1001, 1001)));
+    assert_eq!(notify_user(&c), Some(1001));
+    // An unknown user removes the script, as keepalived does.
+    let (c, d) = compile_with(
+        &format!("vrrp_script a {{\n script /bin/true\n user nosuch\n}}\n{instance}"),
+        &fs,
+    );
+    assert_has(&d, "Script user 'nosuch' does not exist");
+    assert_has(&d, "track script a not found");
+    assert!(c.expect("compiles").vrrp["VI_1"].track.is_empty());
+    // Without keepalived_script and script security: the daemon's user.
+    let (c, _) = compile(&format!("{scripts}{instance}").replace(" user ops wheel\n", ""));
+    assert_eq!(run_as(&c.expect("compiles"), "a"), None);
 }

@@ -14,7 +14,8 @@ use crate::config::keepalived::tree::Stmt;
 use crate::config::keepalived::vrrp_script::{self, Script};
 use crate::config::model::{
     Action, AlertLine, Config, GarpSettings, MailAction, NotifyOn, Origin, TrackTarget,
-    VirtualAddress, Vrid, VrrpInitialState, VrrpInstance, VrrpNotify, VrrpTrack, VrrpVersion,
+    VirtualAddress, Vrid, VrrpInitialState, VrrpInstance, VrrpNotify, VrrpSyncGroup, VrrpTrack,
+    VrrpVersion,
 };
 
 /// keepalived's `VRRP_PRIO_DFL` and `VRRP_PRIO_OWNER`.
@@ -69,12 +70,56 @@ pub struct TrackScript {
     pub loc: Location,
 }
 
-/// One `vrrp_sync_group` (read, checked; members do not yet move together).
+/// One `vrrp_sync_group` as keepalived holds it after reading its block.
 #[derive(Clone, Debug)]
 pub struct SyncGroup {
     pub name: String,
     pub loc: Location,
     pub members: Vec<(String, Location)>,
+    /// Tracked by every member.
+    pub track_scripts: Vec<TrackScript>,
+    pub track_interfaces: Vec<String>,
+    /// `sync_group_tracking_weight` (or the deprecated `global_tracking`):
+    /// members keep their weighted tracking.
+    pub tracking_weight: bool,
+    pub notify: Vec<(NotifyOn, Vec<String>, Piece)>,
+}
+
+/// One `notify*` line of an instance or a sync group (`owner` names it in
+/// keepalived's messages).
+fn read_notify(
+    piece: &Piece,
+    owner: &str,
+    list: &mut Vec<(NotifyOn, Vec<String>, Piece)>,
+    globals: &Globals,
+    ctx: &mut Ctx<'_>,
+) {
+    let kind = piece.keyword();
+    let on = match kind {
+        "notify" => NotifyOn::Any,
+        "notify_master" => NotifyOn::Master,
+        "notify_backup" => NotifyOn::Backup,
+        "notify_fault" => NotifyOn::Fault,
+        _ => NotifyOn::Stop,
+    };
+    if list.iter().any(|(o, _, _)| *o == on) {
+        ctx.logs(
+            piece.loc.clone(),
+            format!("{owner} {kind} script already specified - ignoring"),
+        );
+        return;
+    }
+    if !globals.script_user_ok(ctx.fs) {
+        ctx.logs(
+            piece.loc.clone(),
+            "Unable to set default user keepalived_script for script (keepalived does not run it)",
+        );
+        return;
+    }
+    let argv = vrrp_script::command(piece, ctx);
+    if !argv.is_empty() {
+        list.push((on, argv, piece.clone()));
+    }
 }
 
 /// Read one `vrrp_instance NAME { ... }`; None when keepalived skips it.
@@ -333,7 +378,8 @@ fn keyword(
         }
         "track_script" => {
             for line in child.values() {
-                track_script(line, vi, scripts, ctx);
+                let name = vi.name.clone();
+                track_script(line, &name, &mut vi.track_scripts, scripts, ctx);
             }
         }
         "track_interface" => {
@@ -367,32 +413,8 @@ fn keyword(
                 );
             }
         }
-        kind @ ("notify" | "notify_master" | "notify_backup" | "notify_fault" | "notify_stop") => {
-            let on = match kind {
-                "notify" => NotifyOn::Any,
-                "notify_master" => NotifyOn::Master,
-                "notify_backup" => NotifyOn::Backup,
-                "notify_fault" => NotifyOn::Fault,
-                _ => NotifyOn::Stop,
-            };
-            if vi.notify.iter().any(|(o, _, _)| *o == on) {
-                ctx.logs(
-                    piece.loc.clone(),
-                    format!("({name}) {kind} script already specified - ignoring"),
-                );
-                return;
-            }
-            if !globals.script_user_ok(ctx.fs) {
-                ctx.logs(
-                    piece.loc.clone(),
-                    "Unable to set default user keepalived_script for script (keepalived does not run it)",
-                );
-                return;
-            }
-            let argv = vrrp_script::command(piece, ctx);
-            if !argv.is_empty() {
-                vi.notify.push((on, argv, piece.clone()));
-            }
+        "notify" | "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" => {
+            read_notify(piece, &format!("({name})"), &mut vi.notify, globals, ctx);
         }
         "smtp_alert" => match piece.words.get(1) {
             None => vi.smtp_alert = Some(true),
@@ -525,9 +547,14 @@ fn virtual_address(line: &Piece, name: &str, ctx: &mut Ctx<'_>) -> Option<Virtua
 }
 
 /// One `track_script` line: `NAME [weight W [reverse|noreverse]]`.
-fn track_script(line: &Piece, vi: &mut Instance, scripts: &[Script], ctx: &mut Ctx<'_>) {
+fn track_script(
+    line: &Piece,
+    name: &str,
+    list: &mut Vec<TrackScript>,
+    scripts: &[Script],
+    ctx: &mut Ctx<'_>,
+) {
     let script = line.keyword().to_string();
-    let name = vi.name.clone();
     // keepalived looks the script up while reading this line: a vrrp_script
     // defined further down the file is not found.
     if !scripts.iter().any(|s| s.name == script) {
@@ -537,7 +564,7 @@ fn track_script(line: &Piece, vi: &mut Instance, scripts: &[Script], ctx: &mut C
         );
         return;
     }
-    if vi.track_scripts.iter().any(|t| t.name == script) {
+    if list.iter().any(|t| t.name == script) {
         ctx.logs(
             line.loc.clone(),
             format!("({name}) duplicate track_script {script} - ignoring"),
@@ -588,7 +615,7 @@ fn track_script(line: &Piece, vi: &mut Instance, scripts: &[Script], ctx: &mut C
             ),
         }
     }
-    vi.track_scripts.push(TrackScript {
+    list.push(TrackScript {
         name: script,
         weight,
         loc: line.loc.clone(),
@@ -596,7 +623,13 @@ fn track_script(line: &Piece, vi: &mut Instance, scripts: &[Script], ctx: &mut C
 }
 
 /// Read one `vrrp_sync_group NAME { group { ... } ... }`.
-pub fn read_sync_group(stmt: &Stmt, known: &[SyncGroup], ctx: &mut Ctx<'_>) -> Option<SyncGroup> {
+pub fn read_sync_group(
+    stmt: &Stmt,
+    known: &[SyncGroup],
+    scripts: &[Script],
+    globals: &Globals,
+    ctx: &mut Ctx<'_>,
+) -> Option<SyncGroup> {
     if stmt.piece.words.len() != 2 {
         ctx.ignores(
             stmt.loc(),
@@ -616,6 +649,10 @@ pub fn read_sync_group(stmt: &Stmt, known: &[SyncGroup], ctx: &mut Ctx<'_>) -> O
         name,
         loc: stmt.loc(),
         members: Vec::new(),
+        track_scripts: Vec::new(),
+        track_interfaces: Vec::new(),
+        tracking_weight: false,
+        notify: Vec::new(),
     };
     let mut had_group = false;
     for child in stmt.children() {
@@ -638,6 +675,47 @@ pub fn read_sync_group(stmt: &Stmt, known: &[SyncGroup], ctx: &mut Ctx<'_>) -> O
                     }
                 }
             }
+            "track_script" => {
+                for line in child.values() {
+                    track_script(line, &group.name, &mut group.track_scripts, scripts, ctx);
+                }
+            }
+            "track_interface" => {
+                for line in child.values() {
+                    let ifname = line.keyword().to_string();
+                    if line.words.len() > 1 {
+                        ctx.unsupported(
+                            line.loc.clone(),
+                            "a sync group's track_interface with options (keepmon's tracked interfaces always mean FAULT when down)",
+                        );
+                    } else if !group.track_interfaces.contains(&ifname) {
+                        group.track_interfaces.push(ifname);
+                    }
+                }
+            }
+            "track_file" | "track_process" | "track_bfd" => {
+                if !child.values().is_empty() {
+                    ctx.unsupported(
+                        child.loc(),
+                        format!(
+                            "a sync group's {} has no equivalent in keepmon yet",
+                            child.keyword()
+                        ),
+                    );
+                }
+            }
+            "notify" | "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" => {
+                let owner = format!("vrrp group {}:", group.name);
+                read_notify(&child.piece, &owner, &mut group.notify, globals, ctx);
+            }
+            "global_tracking" => {
+                ctx.logs(
+                    child.loc(),
+                    format!("({}) global_tracking is deprecated. Use track_interface/script/file on the sync group", group.name),
+                );
+                group.tracking_weight = true;
+            }
+            "sync_group_tracking_weight" => group.tracking_weight = true,
             keyword => ctx.unused(&child.piece, &format!("'{keyword}' in vrrp_sync_group")),
         }
     }
@@ -655,7 +733,11 @@ pub fn apply(
     ctx: &mut Ctx<'_>,
 ) -> BTreeSet<String> {
     let mut used = BTreeSet::new();
-    for group in groups {
+    // keepalived's vrrp_sync_set_group: each instance joins the first
+    // group that names it.
+    let mut member_of: Vec<(String, usize)> = Vec::new();
+    let mut kept: Vec<(usize, Vec<String>)> = Vec::new();
+    for (index, group) in groups.iter().enumerate() {
         if group.members.is_empty() {
             ctx.ignores(
                 group.loc.clone(),
@@ -666,26 +748,121 @@ pub fn apply(
             );
             continue;
         }
+        let mut members = Vec::new();
         for (member, at) in &group.members {
             if !instances.iter().any(|i| &i.name == member) {
                 ctx.ignores(
                     at.clone(),
-                    format!("sync group {}: {member} is not a vrrp_instance", group.name),
+                    format!("Virtual router {member} specified in sync group {} doesn't exist - ignoring", group.name),
                 );
+            } else if member_of.iter().any(|(m, _)| m == member) {
+                ctx.ignores(
+                    at.clone(),
+                    format!("Virtual router {member} cannot exist in more than one sync group; ignoring {}", group.name),
+                );
+            } else {
+                member_of.push((member.clone(), index));
+                members.push(member.clone());
             }
         }
-        ctx.unsupported(
-            group.loc.clone(),
-            format!(
-                "the members of sync group {} would not move together (keepmon's VRRP core has no sync groups yet)",
-                group.name
-            ),
-        );
+        if members.is_empty() {
+            ctx.ignores(
+                group.loc.clone(),
+                format!("Sync group {}, no matching virtual router found in group declaration - removing", group.name),
+            );
+            continue;
+        }
+        if members.len() == 1 {
+            ctx.logs(
+                group.loc.clone(),
+                format!("Sync group {} has only 1 virtual router(s) - this probably isn't what you want", group.name),
+            );
+        }
+        let owners = instances
+            .iter()
+            .filter(|i| members.contains(&i.name))
+            .filter(|i| i.priority == Some(PRIORITY_OWNER))
+            .count();
+        if owners > 0 && owners < members.len() {
+            ctx.logs(
+                group.loc.clone(),
+                format!("Sync group {} has some member(s) as address owner and some not as address owner. This won't work.", group.name),
+            );
+        }
+        kept.push((index, members));
     }
     for vi in instances {
-        if let Some(instance) = complete(vi, scripts, globals, &mut used, ctx) {
+        let group = member_of
+            .iter()
+            .find(|(m, _)| *m == vi.name)
+            .map(|(_, index)| &groups[*index]);
+        if let Some(instance) = complete(vi, group, scripts, globals, &mut used, ctx) {
             config.vrrp.insert(instance.name.clone(), instance);
         }
+    }
+    for (index, members) in kept {
+        let group = &groups[index];
+        // A member that did not complete stops keepalived's VRRP side
+        // (an error is already reported); keep the rest consistent.
+        let members: Vec<String> = members
+            .into_iter()
+            .filter(|m| config.vrrp.contains_key(m))
+            .collect();
+        let has_owner = members
+            .iter()
+            .any(|m| config.vrrp[m].priority == PRIORITY_OWNER);
+        // keepalived's sync_group_tracking_init: the group's tracking
+        // applies to every member.
+        for entry in &group.track_scripts {
+            let Some(script) = scripts.iter().find(|s| s.name == entry.name) else {
+                continue;
+            };
+            if script.path.is_none() {
+                continue;
+            }
+            let mut weight = entry.weight.unwrap_or(script.weight);
+            if has_owner && weight != 0 {
+                ctx.logs(
+                    entry.loc.clone(),
+                    format!("({}) Cannot have weighted track script '{}' with member having priority {PRIORITY_OWNER} - clearing weight", group.name, script.name),
+                );
+                weight = 0;
+            }
+            if script.reverse && entry.weight.is_none() {
+                ctx.unsupported(entry.loc.clone(), "a reversed vrrp_script weight");
+            }
+            used.insert(script.name.clone());
+            for member in &members {
+                if let Some(instance) = config.vrrp.get_mut(member) {
+                    instance.track.push(VrrpTrack {
+                        target: TrackTarget::Service(ServiceRef {
+                            group: vrrp_script::GROUP.to_string(),
+                            service: script.name.clone(),
+                        }),
+                        weight: i32::try_from(weight).unwrap_or(0),
+                    });
+                }
+            }
+        }
+        for ifname in &group.track_interfaces {
+            for member in &members {
+                if let Some(instance) = config.vrrp.get_mut(member)
+                    && !instance.track_interfaces.contains(ifname)
+                {
+                    instance.track_interfaces.push(ifname.clone());
+                }
+            }
+        }
+        let notify = notify_lines(&group.notify, globals, ctx);
+        config.vrrp_sync_groups.insert(
+            group.name.clone(),
+            VrrpSyncGroup {
+                name: group.name.clone(),
+                members,
+                notify,
+                origin: Origin(group.loc.clone()),
+            },
+        );
     }
     used
 }
@@ -694,6 +871,7 @@ pub fn apply(
 /// corrections, and the checks that stop the VRRP side from running.
 fn complete(
     vi: Instance,
+    sync: Option<&SyncGroup>,
     scripts: &[Script],
     globals: &Globals,
     used: &mut BTreeSet<String>,
@@ -816,11 +994,28 @@ fn complete(
         if script.path.is_none() {
             continue;
         }
+        let weight = entry.weight.unwrap_or(script.weight);
+        // vrrp_complete_instance: "In case of VRRP SYNC, we have to
+        // carefully check that we are not running floating priorities".
+        if weight != 0 && (priority == PRIORITY_OWNER || sync.is_some_and(|g| !g.tracking_weight)) {
+            ctx.logs(
+                entry.loc.clone(),
+                format!(
+                    "({name}) ignoring tracked script {} with weights due to {}",
+                    script.name,
+                    if sync.is_some_and(|g| !g.tracking_weight) {
+                        "SYNC group"
+                    } else {
+                        "address_owner"
+                    }
+                ),
+            );
+            continue;
+        }
         if script.reverse && entry.weight.is_none() {
             ctx.unsupported(entry.loc.clone(), "a reversed vrrp_script weight");
         }
         used.insert(script.name.clone());
-        let weight = entry.weight.unwrap_or(script.weight);
         track.push(VrrpTrack {
             target: TrackTarget::Service(ServiceRef {
                 group: vrrp_script::GROUP.to_string(),
@@ -866,29 +1061,7 @@ fn complete(
 /// The notify scripts (keepalived's argv and state filter) and the
 /// `smtp_alert` mail.
 fn notify_actions(vi: &Instance, globals: &Globals, ctx: &mut Ctx<'_>) -> Vec<AlertLine> {
-    let mut lines = Vec::new();
-    for (on, argv, piece) in &vi.notify {
-        let Some(path) = vrrp_script::find_program(&argv[0], ctx) else {
-            ctx.ignores(
-                piece.loc.clone(),
-                format!(
-                    "the {} script {} is not found; keepalived does not run it",
-                    piece.keyword(),
-                    argv[0]
-                ),
-            );
-            continue;
-        };
-        lines.push(AlertLine {
-            name: piece.keyword().to_string(),
-            exit: None,
-            action: Action::Notify(VrrpNotify {
-                path,
-                args: argv[1..].to_vec(),
-                on: *on,
-            }),
-        });
-    }
+    let mut lines = notify_lines(&vi.notify, globals, ctx);
     let smtp_alert = vi
         .smtp_alert
         .or(globals.smtp_alert_vrrp)
@@ -911,6 +1084,45 @@ fn notify_actions(vi: &Instance, globals: &Globals, ctx: &mut Ctx<'_>) -> Vec<Al
                 }),
             });
         }
+    }
+    lines
+}
+
+/// keepalived-style notify actions for the `notify*` lines whose program
+/// exists.
+fn notify_lines(
+    notify: &[(NotifyOn, Vec<String>, Piece)],
+    globals: &Globals,
+    ctx: &mut Ctx<'_>,
+) -> Vec<AlertLine> {
+    let mut lines = Vec::new();
+    // read_notify only keeps scripts when there is a user to run them as.
+    let run_as = globals.default_run_as(ctx.fs).ok().flatten();
+    for (on, argv, piece) in notify {
+        let Some(path) = vrrp_script::find_program(&argv[0], ctx) else {
+            ctx.ignores(
+                piece.loc.clone(),
+                format!(
+                    "the {} script {} is not found; keepalived does not run it",
+                    piece.keyword(),
+                    argv[0]
+                ),
+            );
+            continue;
+        };
+        if !vrrp_script::secure(&path, run_as.as_ref(), globals, &piece.loc, ctx) {
+            continue;
+        }
+        lines.push(AlertLine {
+            name: piece.keyword().to_string(),
+            exit: None,
+            action: Action::Notify(VrrpNotify {
+                path,
+                args: argv[1..].to_vec(),
+                on: *on,
+                run_as: run_as.clone(),
+            }),
+        });
     }
     lines
 }

@@ -8,8 +8,8 @@ use crate::config::diag::Location;
 use crate::config::keepalived::global_defs::Globals;
 use crate::config::keepalived::lexer::{self, Piece};
 use crate::config::keepalived::tree::Stmt;
-use crate::config::keepalived::{Ctx, service};
-use crate::config::model::{Config, HostGroup, Monitor, Origin, Watch};
+use crate::config::keepalived::{Ctx, security, service};
+use crate::config::model::{Config, HostGroup, Monitor, Origin, RunAs, Watch};
 
 /// The hostgroup and watch that hold the `vrrp_script` services.
 pub const GROUP: &str = "vrrp_script";
@@ -42,8 +42,10 @@ pub struct Script {
     pub rise: u32,
     pub fall: u32,
     /// The program found on this machine; None when keepalived would
-    /// disable the script as not found.
+    /// disable the script as not found or insecure.
     pub path: Option<PathBuf>,
+    /// Who it runs as (None: the daemon itself).
+    pub run_as: Option<RunAs>,
 }
 
 /// Read one `vrrp_script NAME { ... }` block.
@@ -69,7 +71,11 @@ pub fn read(stmt: &Stmt, known: &[Script], globals: &Globals, ctx: &mut Ctx<'_>)
         rise: 1,
         fall: 1,
         path: None,
+        run_as: None,
     };
+    // keepalived's `remove_script` and `script_user_set`.
+    let mut remove = false;
+    let mut user_set = false;
     for child in stmt.children() {
         let piece = &child.piece;
         match child.keyword() {
@@ -129,10 +135,31 @@ pub fn read(stmt: &Stmt, known: &[Script], globals: &Globals, ctx: &mut Ctx<'_>)
                     script.fall = value;
                 }
             }
-            "user" => ctx.unused(
-                piece,
-                "a vrrp_script's user (keepmon runs scripts as the user it runs as)",
-            ),
+            "user" => {
+                let Some(user) = ctx.arg(piece, 1) else {
+                    continue;
+                };
+                let group = piece.words.get(2).map(|w| w.text.as_str());
+                match security::resolve_user(ctx.fs, user, group) {
+                    Ok(run_as) => {
+                        script.run_as = Some(run_as);
+                        user_set = true;
+                        remove = false;
+                    }
+                    Err(message) => {
+                        ctx.logs(piece.loc.clone(), message);
+                        ctx.logs(
+                            piece.loc.clone(),
+                            format!(
+                                "Unable to set uid/gid for script {} (keepalived removes vrrp_script {})",
+                                script.argv.join(" "),
+                                script.name
+                            ),
+                        );
+                        remove = true;
+                    }
+                }
+            }
             "init_fail" => ctx.unused(
                 piece,
                 "init_fail (keepmon's scripts start as not yet known)",
@@ -147,19 +174,34 @@ pub fn read(stmt: &Stmt, known: &[Script], globals: &Globals, ctx: &mut Ctx<'_>)
         );
         return None;
     }
-    let has_user = stmt.children().iter().any(|c| c.keyword() == "user");
-    if !has_user && !globals.script_user_ok(ctx.fs) {
-        ctx.logs(
-            stmt.end_loc(),
-            format!(
-                "Unable to set default user for vrrp script {} - removing (enable_script_security without script_user wants the user keepalived_script)",
-                script.name
-            ),
-        );
+    if remove {
         return None;
     }
+    if !user_set {
+        match globals.default_run_as(ctx.fs) {
+            Ok(run_as) => script.run_as = run_as,
+            Err(_) => {
+                ctx.logs(
+                    stmt.end_loc(),
+                    format!(
+                        "Unable to set default user for vrrp script {} - removing (enable_script_security without script_user wants the user keepalived_script)",
+                        script.name
+                    ),
+                );
+                return None;
+            }
+        }
+    }
     script.path = find_program(&script.argv[0], ctx);
-    if script.path.is_none() {
+    if let Some(path) = &script.path {
+        if !secure(path, script.run_as.as_ref(), globals, &script.loc, ctx) {
+            ctx.logs(
+                script.loc.clone(),
+                format!("Disabling track script {} due to insecure", script.name),
+            );
+            script.path = None;
+        }
+    } else {
         ctx.ignores(
             script.loc.clone(),
             format!(
@@ -169,6 +211,42 @@ pub fn read(stmt: &Stmt, known: &[Script], globals: &Globals, ctx: &mut Ctx<'_>)
         );
     }
     Some(script)
+}
+
+/// keepalived's `check_script_secure` for a script at `path` run as
+/// `run_as`: false when keepalived disables it (an unsafe path under
+/// `enable_script_security`); an unsafe path without it is only reported.
+pub fn secure(
+    path: &Path,
+    run_as: Option<&RunAs>,
+    globals: &Globals,
+    at: &Location,
+    ctx: &mut Ctx<'_>,
+) -> bool {
+    let Some(unsafe_part) = security::unsafe_path(ctx.fs, path, run_as) else {
+        return true;
+    };
+    let detail = if unsafe_part == path {
+        String::new()
+    } else {
+        format!(
+            " ({} is writable by others than root)",
+            unsafe_part.display()
+        )
+    };
+    ctx.logs(
+        at.clone(),
+        format!(
+            "Unsafe permissions found for script '{}'{}{detail}",
+            path.display(),
+            if globals.script_security {
+                " - disabling"
+            } else {
+                "."
+            }
+        ),
+    );
+    !globals.script_security
 }
 
 /// A `script`/`notify*`/`misc_path` line's command as keepalived runs it: it
@@ -234,7 +312,7 @@ pub fn apply(
             warned_security = true;
             ctx.diags.warning(
                 script.loc.clone(),
-                "keepalived reports \"SECURITY VIOLATION - scripts are being executed but script_security not enabled\" and runs the scripts anyway (keepmon runs them as the user it runs as)",
+                "keepalived reports \"SECURITY VIOLATION - scripts are being executed but script_security not enabled\" and runs the scripts anyway",
             );
         }
         let monitor = Monitor::Exec {
@@ -244,6 +322,7 @@ pub fn apply(
             path: Some(path.clone()),
         };
         let mut service = service(GROUP, &script.name, monitor, script.interval, &script.loc);
+        service.run_as = script.run_as.clone();
         service.timeout = Some(script.timeout.unwrap_or(script.interval));
         service.rise = script.rise;
         service.fall = script.fall;

@@ -116,6 +116,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "watch",
     "virtual_servers",
     "vrrp",
+    "vrrp_sync_group",
     "bgp",
     "announce",
 ];
@@ -174,6 +175,12 @@ impl Reader<'_> {
             "a table of vrrp instances ([vrrp.NAME])",
             Self::vrrp,
         );
+        let vrrp_sync_groups = self.definitions(
+            root,
+            "vrrp_sync_group",
+            "a table of vrrp sync groups ([vrrp_sync_group.NAME])",
+            Self::vrrp_sync_group,
+        );
         let bgp = self
             .read_section::<announce::RawBgp>(root, "bgp")
             .map(|raw| self.bgp(raw))
@@ -195,6 +202,7 @@ impl Reader<'_> {
             watches,
             virtual_servers,
             vrrp,
+            vrrp_sync_groups,
             announce,
             bgp,
         }

@@ -1,4 +1,4 @@
-//! `[vrrp.NAME]`: VRRP instances (keepalived's vrrp_instance keys), their virtual addresses and tracking.
+//! `[vrrp.NAME]`: VRRP instances (keepalived's vrrp_instance keys), their virtual addresses and tracking; `[vrrp_sync_group.NAME]`: instances that move together.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use super::messages::show_duration;
 use super::periods::AlertRef;
 use crate::config::model::{
     GarpSettings, Origin, TrackTarget, VirtualAddress, Vrid, VrrpInitialState, VrrpInstance,
-    VrrpTrack, VrrpVersion,
+    VrrpSyncGroup, VrrpTrack, VrrpVersion,
 };
 
 #[derive(Deserialize)]
@@ -35,6 +35,15 @@ pub(super) struct RawVrrp {
     track: Option<Vec<Spanned<RawTrack>>>,
     track_interface: Option<Vec<String>>,
     v3_checksum_as_v2: Option<bool>,
+    notify: Option<Vec<Spanned<AlertRef>>>,
+}
+
+/// `[vrrp_sync_group.NAME]`: `members` (vrrp instance names) and the
+/// group's `notify` alert lines.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSyncGroup {
+    members: Option<Vec<Text>>,
     notify: Option<Vec<Spanned<AlertRef>>>,
 }
 
@@ -249,6 +258,36 @@ impl Reader<'_> {
         })
     }
 
+    pub(super) fn vrrp_sync_group(
+        &mut self,
+        name: &str,
+        raw: RawSyncGroup,
+        p: &KeyPath,
+        at: usize,
+    ) -> Option<VrrpSyncGroup> {
+        let members = self.required(
+            raw.members.as_ref(),
+            at,
+            p,
+            "members",
+            "e.g. members = [\"vi_1\", \"vi_2\"]",
+        )?;
+        if members.is_empty() {
+            self.error(
+                at,
+                format!("{}: needs at least one vrrp instance", p.key("members")),
+            );
+            return None;
+        }
+        let notify = self.alert_lines(raw.notify.as_deref(), p, "notify");
+        Some(VrrpSyncGroup {
+            name: name.to_string(),
+            members: members.iter().map(|m| m.get_ref().clone()).collect(),
+            notify,
+            origin: Origin(self.location(at)),
+        })
+    }
+
     /// v2 sends whole seconds (1-255); v3 sends centiseconds (1-4095).
     fn advert_int(&mut self, value: &Dur, path: &str, version: VrrpVersion) -> Option<Duration> {
         let d = self.duration(Some(value), path)?;
@@ -407,6 +446,38 @@ mod tests {
                 ],
             ),
         ]);
+    }
+
+    #[test]
+    fn sync_groups_name_defined_instances_once() {
+        let instances = "[vrrp.a]\ninterface = \"eth0\"\nvirtual_router_id = 1\nvirtual_ipaddress = [\"10.0.0.1\"]\n\
+[vrrp.b]\ninterface = \"eth0\"\nvirtual_router_id = 2\nvirtual_ipaddress = [\"10.0.0.2\"]\n";
+        let compile = |groups: &str| {
+            crate::config::compile_str(
+                &format!("{instances}{groups}"),
+                std::path::Path::new(crate::config::native::testing::FILE),
+                crate::config::Format::Toml,
+                &crate::config::native::testing::FakeFs::default(),
+            )
+        };
+        let good = compile("[actions.log]\ntype = \"file\"\npath = \"/tmp/g.log\"\n[vrrp_sync_group.g]\nmembers = [\"a\", \"b\"]\nnotify = [\"log\"]\n")
+            .expect("compiles");
+        let group = &good.config.vrrp_sync_groups["g"];
+        assert_eq!(group.members, vec!["a".to_string(), "b".to_string()]);
+        assert_eq!(group.notify.len(), 1);
+        let bad = compile("[vrrp_sync_group.g]\nmembers = [\"a\", \"c\"]\n[vrrp_sync_group.h]\nmembers = [\"a\"]\n[vrrp_sync_group.i]\nmembers = []\n")
+            .expect_err("refused");
+        let messages: Vec<String> = bad.diagnostics.iter().map(|d| d.message.clone()).collect();
+        for needle in [
+            "vrrp_sync_group \"g\": member \"c\" is not a defined vrrp instance (defined: a, b)",
+            "vrrp_sync_group \"h\": vrrp instance \"a\" is already a member of \"g\"",
+            "vrrp_sync_group.i.members: needs at least one vrrp instance",
+        ] {
+            assert!(
+                messages.iter().any(|m| m.contains(needle)),
+                "{needle}: {messages:#?}"
+            );
+        }
     }
 
     #[test]

@@ -243,6 +243,7 @@ impl Reader<'_> {
             schedule,
             randskew: self.duration(raw.randskew.as_ref(), &p.key("randskew")),
             monitor,
+            run_as: None,
             timeout: self.positive_duration(raw.timeout.as_ref(), &p.key("timeout")),
             allow_empty_group: raw.allow_empty_group.unwrap_or(false),
             exclude_hosts: raw.exclude_hosts.unwrap_or_default(),
