@@ -376,6 +376,9 @@ fn script_paths(config: &keepmon::config::model::Config) -> Vec<PathBuf> {
     for instance in config.vrrp.values() {
         lines.extend(&instance.notify);
     }
+    for group in config.vrrp_sync_groups.values() {
+        lines.extend(&group.notify);
+    }
     lines
         .iter()
         .filter_map(|l| match &l.action {

@@ -143,6 +143,12 @@ type = "notify"
 command = "{}"
 args = ["x"]
 on = "master"
+user = "root:0"
+
+[watch.g.s]
+interval = "1m"
+user = "root"
+monitor = {{ type = "exec", command = "/bin/true" }}
 
 [vrrp.v]
 interface = "lo"
@@ -168,6 +174,12 @@ notify = ["up"]
         panic!("not a notify action: {:?}", config.vrrp["v"].notify);
     };
     assert_eq!(notify.on, NotifyOn::Master);
+    assert_eq!(notify.run_as.as_ref().map(|r| (r.uid, r.gid)), Some((0, 0)));
+    let service = &config.watches["g"].services["s"];
+    assert_eq!(
+        service.run_as.as_ref().map(|r| r.user.as_str()),
+        Some("root")
+    );
     assert_eq!(notify.args, vec!["x".to_string()]);
     // And convert prints them back.
     let again = convert::to_native(&config).text;

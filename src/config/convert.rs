@@ -43,6 +43,7 @@ pub fn to_native(config: &Config) -> Converted {
         watches,
         virtual_servers,
         vrrp,
+        vrrp_sync_groups,
         announce,
         bgp,
     } = config;
@@ -101,6 +102,19 @@ pub fn to_native(config: &Config) -> Converted {
     for instance in vrrp.values() {
         vrrp_section(&mut doc, instance, &actions);
     }
+    for group in vrrp_sync_groups.values() {
+        let VrrpSyncGroup {
+            name,
+            members,
+            notify,
+            origin,
+        } = group;
+        doc.table(&["vrrp_sync_group", name], Some(origin));
+        doc.kv("members", strings(members));
+        if !notify.is_empty() {
+            doc.kv("notify", actions.references(notify));
+        }
+    }
     bgp_section(&mut doc, bgp);
     for a in announce.values() {
         let Announcement {
@@ -151,6 +165,9 @@ fn normalized(config: &Config) -> Config {
     }
     for instance in c.vrrp.values_mut() {
         clear(&mut instance.notify);
+    }
+    for group in c.vrrp_sync_groups.values_mut() {
+        clear(&mut group.notify);
     }
     c
 }
@@ -349,6 +366,12 @@ fn dur(d: Duration) -> Item {
 
 fn inline(pairs: Vec<(&'static str, Item)>) -> Item {
     Item::Inline(pairs)
+}
+
+/// `NAME:GID`: the user by name (its uid is looked up again when the TOML
+/// is read) and the group by number, which is what the model knows.
+fn user(run_as: &RunAs) -> Item {
+    text(format!("{}:{}", run_as.user, run_as.gid))
 }
 
 fn policy(p: BuiltinPolicy) -> Item {
@@ -610,6 +633,9 @@ impl ActionNames {
         for instance in config.vrrp.values() {
             lines.extend(&instance.notify);
         }
+        for group in config.vrrp_sync_groups.values() {
+            lines.extend(&group.notify);
+        }
         let mut named: Vec<(String, Action)> = Vec::new();
         for line in lines {
             if named.iter().any(|(_, a)| a == &line.action) {
@@ -698,13 +724,19 @@ impl ActionNames {
                     doc.opt("weight", weight.map(int));
                     doc.opt("forward", forward.map(text));
                 }
-                Action::Notify(VrrpNotify { path: p, args, on }) => {
+                Action::Notify(VrrpNotify {
+                    path: p,
+                    args,
+                    on,
+                    run_as,
+                }) => {
                     doc.kv("type", text("notify"));
                     doc.kv("command", path(p));
                     if !args.is_empty() {
                         doc.kv("args", strings(args));
                     }
                     doc.kv("on", text(notify_on_name(*on)));
+                    doc.opt("user", run_as.as_ref().map(user));
                 }
             }
         }
@@ -820,6 +852,7 @@ fn service_section(doc: &mut Doc, service: &Service, actions: &ActionNames) {
         schedule,
         randskew,
         monitor,
+        run_as,
         timeout,
         allow_empty_group,
         exclude_hosts,
@@ -847,6 +880,7 @@ fn service_section(doc: &mut Doc, service: &Service, actions: &ActionNames) {
     doc.opt("schedule", schedule.as_ref().map(text));
     doc.opt("randskew", randskew.map(dur));
     doc.opt("timeout", timeout.map(dur));
+    doc.opt("user", run_as.as_ref().map(user));
     if *allow_empty_group {
         doc.kv("allow_empty_group", boolean(true));
     }

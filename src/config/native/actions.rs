@@ -45,6 +45,8 @@ struct RawNotifyAction {
     command: Option<Text>,
     args: Option<Vec<String>>,
     on: Option<Text>,
+    /// The user the script runs as (`NAME` or `NAME:GROUP`).
+    user: Option<Text>,
 }
 
 /// When a `notify` action runs (keepalived's `notify` and `notify_STATE`).
@@ -201,10 +203,12 @@ impl Reader<'_> {
                         return None;
                     }
                 };
+                let run_as = self.run_as(raw.user.as_ref(), &p.key("user"));
                 Some(Action::Notify(VrrpNotify {
                     path,
                     args: raw.args.unwrap_or_default(),
                     on,
+                    run_as,
                 }))
             }
             _ => None,

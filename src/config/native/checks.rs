@@ -18,7 +18,7 @@ use toml::de::DeValue;
 use super::cursor::{Dur, Entry, Int, KeyPath, Reader, Text};
 use super::messages::{did_you_mean, show_dirs};
 use crate::config::depend::ServiceRef;
-use crate::config::model::{Forward, Protocol, Settings};
+use crate::config::model::{Forward, Protocol, RunAs, Settings};
 use crate::config::settings;
 use crate::config::values;
 use crate::period::Period;
@@ -252,6 +252,33 @@ impl Reader<'_> {
                 .filter_map(|(i, v)| self.path(Some(v), &format!("{path}[{i}]")))
                 .collect(),
         )
+    }
+
+    /// `user = "NAME"` or `"NAME:GROUP"` (a group name or a numeric gid):
+    /// the user a script runs as, resolved now from the password and group
+    /// files, as keepalived resolves its script users.
+    pub(super) fn run_as(&mut self, value: Option<&Text>, path: &str) -> Option<RunAs> {
+        let value = value?;
+        if self.blank(value, path, "user") {
+            return None;
+        }
+        let text = value.get_ref().trim();
+        let (user, group) = match text.split_once(':') {
+            Some((user, group)) => (user, Some(group)),
+            None => (text, None),
+        };
+        let numeric_gid = group.and_then(|g| g.parse::<u32>().ok());
+        let named_group = group.filter(|_| numeric_gid.is_none());
+        let resolved =
+            crate::config::keepalived::security::resolve_user(self.fs, user, named_group).map(
+                |mut run_as| {
+                    if let Some(gid) = numeric_gid {
+                        run_as.gid = gid;
+                    }
+                    run_as
+                },
+            );
+        self.ok_or_report(resolved, value.span().start, path)
     }
 
     pub(super) fn period(&mut self, value: Option<&Text>, path: &str) -> Option<Period> {

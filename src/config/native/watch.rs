@@ -19,6 +19,8 @@ use crate::period::{Period, Schedule};
 #[serde(deny_unknown_fields)]
 struct RawService {
     description: Option<String>,
+    /// The user an exec monitor runs as (`NAME` or `NAME:GROUP`).
+    user: Option<Text>,
     interval: Option<Dur>,
     failure_interval: Option<Dur>,
     schedule: Option<Text>,
@@ -243,7 +245,7 @@ impl Reader<'_> {
             schedule,
             randskew: self.duration(raw.randskew.as_ref(), &p.key("randskew")),
             monitor,
-            run_as: None,
+            run_as: self.run_as(raw.user.as_ref(), &p.key("user")),
             timeout: self.positive_duration(raw.timeout.as_ref(), &p.key("timeout")),
             allow_empty_group: raw.allow_empty_group.unwrap_or(false),
             exclude_hosts: raw.exclude_hosts.unwrap_or_default(),
@@ -319,7 +321,7 @@ mod tests {
             (
                 "[watch.g.s]\nintreval = \"5s\"\n",
                 &[
-                    "2:1: error: watch.g.s: unknown key \"intreval\"; did you mean \"interval\"? (valid keys: description, interval, failure_interval, schedule, randskew, timeout, allow_empty_group, exclude_hosts, exclude_period, depend, alertdepend, monitordepend, hostdepend, dep_behavior, dep_memory, redistribute, unack_summary, traptimeout, trapduration, env, rise, fall, monitor, period, alert, upalert, startupalert, ackalert, disablealert, alertevery, alertafter, numalerts, no_comp_alerts, upalertafter, alerts_dont_count, alertexitrange)",
+                    "2:1: error: watch.g.s: unknown key \"intreval\"; did you mean \"interval\"? (valid keys: description, user, interval, failure_interval, schedule, randskew, timeout, allow_empty_group, exclude_hosts, exclude_period, depend, alertdepend, monitordepend, hostdepend, dep_behavior, dep_memory, redistribute, unack_summary, traptimeout, trapduration, env, rise, fall, monitor, period, alert, upalert, startupalert, ackalert, disablealert, alertevery, alertafter, numalerts, no_comp_alerts, upalertafter, alerts_dont_count, alertexitrange)",
                 ],
             ),
             (
