@@ -528,6 +528,9 @@ pub enum Action {
     /// A keepalived notify script on a VRRP transition, run with
     /// keepalived's argv instead of mon's.
     Notify(VrrpNotify),
+    /// Post the alert to an Alertmanager (`/api/v2/alerts`), resolved by
+    /// the upalert, queued durably while it is unreachable.
+    Alertmanager(AlertmanagerAction),
 }
 
 impl Action {
@@ -539,6 +542,7 @@ impl Action {
             Action::Lua { .. } => "lua",
             Action::Lb(_) => "lb",
             Action::Notify(_) => "notify",
+            Action::Alertmanager(_) => "alertmanager",
         }
     }
 }
@@ -586,6 +590,26 @@ pub struct MailAction {
     /// Sender (mail.alert `-f`); else `[mail] from`.
     pub from: Option<String>,
 }
+
+/// Where and how an alert goes to Alertmanager.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertmanagerAction {
+    /// The Alertmanager's base URL (`http://am.example.com:9093`); keepmon
+    /// posts to `URL/api/v2/alerts`.
+    pub url: String,
+    /// The `severity` label; else the period's label (mon's `period
+    /// LABEL:`), else `critical`.
+    pub severity: Option<String>,
+    /// Extra labels on every alert of this action.
+    pub labels: BTreeMap<String, String>,
+    /// How often a firing alert is sent again (Alertmanager resolves an
+    /// alert whose `endsAt` passes; keepmon sets it to 4 × this).
+    pub resend: Duration,
+}
+
+/// The default `resend` of an Alertmanager action (Prometheus's
+/// `resend_delay`).
+pub const ALERTMANAGER_RESEND: Duration = Duration::from_secs(60);
 
 /// An explicit table edit. On a failure alert the real server is removed;
 /// on an upalert it is added (mon's `-u`).

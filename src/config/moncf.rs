@@ -1331,7 +1331,10 @@ impl<'a> Parser<'a> {
                 ),
             );
         }
-        let action = if let Some(script) = name.strip_prefix("lua:") {
+        let action = if name == "alertmanager.alert" {
+            // keepmon's own: there is no mon script of that name to prefer.
+            values::parse_alertmanager_alert_args(&args).map(Action::Alertmanager)
+        } else if let Some(script) = name.strip_prefix("lua:") {
             if settings::find_lua(&self.settings, script, self.fs).is_none() {
                 self.diags.error(
                     command.location,
