@@ -33,6 +33,7 @@ PRIVILEGED_PACKAGES=(
     man-db # systemd-analyze verify runs man on the units' Documentation= pages (tests/systemd.rs)
     binutils # strip in scripts/build-deb.sh (tests/package.rs)
     prometheus # promtool check metrics lints the metrics page (tests/metrics.rs)
+    prometheus-alertmanager # a real Alertmanager on loopback receives keepmon's alerts and notifies the webhook of tests/alertmanager.rs
     chromium # a real browser renders the web page, acks from it and takes screenshots (tests/web.rs)
 )
 

@@ -768,3 +768,33 @@ fn compile_time_is_linear_in_the_number_of_watches() {
         "4,000 watches: {small:?}, 16,000 watches: {large:?}"
     );
 }
+
+#[test]
+fn alertmanager_alert_is_keepmons_own() {
+    let base = "hostgroup g h\n\nwatch g\n  service s\n    interval 1m\n    monitor tcp.monitor\n    period page: wd {Mon-Sun}\n";
+    let c = ok(&format!(
+        "{base}      alert alertmanager.alert http://127.0.0.1:9093 -l team=net -r 30s\n      upalert alertmanager.alert http://127.0.0.1:9093\n"
+    ));
+    let period = &c.config.watches["g"].services["s"].periods[0];
+    assert_eq!(period.key, "page");
+    match &period.alerts[0].action {
+        Action::Alertmanager(am) => {
+            assert_eq!(am.url, "http://127.0.0.1:9093");
+            assert_eq!(am.labels["team"], "net");
+            assert_eq!(am.resend, Duration::from_secs(30));
+            assert_eq!(am.severity, None);
+        }
+        other => panic!("alertmanager.alert should be the built-in action, got {other:?}"),
+    }
+    assert!(matches!(period.upalerts[0].action, Action::Alertmanager(_)));
+    check_errors(
+        &format!(
+            "{base}      alert alertmanager.alert am:9093\n      upalert alertmanager.alert\n      alert alertmanager.alert http://a -x\n"
+        ),
+        &[
+            "mon.cf:8:7: error: alert: \"am:9093\" is not an http:// or https:// URL (e.g. http://127.0.0.1:9093)",
+            "mon.cf:9:7: error: upalert: alertmanager.alert needs the Alertmanager's URL (e.g. http://127.0.0.1:9093)",
+            "mon.cf:10:7: error: alert: alertmanager.alert: unknown option \"-x\" (keepmon accepts -s severity, -l name=value, -r resend)",
+        ],
+    );
+}

@@ -40,6 +40,8 @@ pub(super) struct RawDaemon {
     startupalerts_on_reset: Option<bool>,
     syslog_facility: Option<Text>,
     remove_kernel_tables_on_stop: Option<bool>,
+    /// The director's name in notices and Alertmanager labels.
+    director: Option<String>,
 }
 
 const BUILTIN_POLICIES: &[(&str, BuiltinPolicy)] = &[
@@ -139,6 +141,9 @@ impl Reader<'_> {
         }
         if let Some(path) = self.path(raw.pidfile.as_ref(), &p.key("pidfile")) {
             s.pidfile = Some(path);
+        }
+        if let Some(director) = &raw.director {
+            s.director = Some(director.clone());
         }
         s.maxprocs = raw.maxprocs.unwrap_or(s.maxprocs);
         if let Some(n) = raw.histlength {
