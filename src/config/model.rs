@@ -882,6 +882,9 @@ pub enum RouteDaemon {
     Bird,
     /// ExaBGP runs `keepmon exabgp-api` as its API process.
     ExaBgp,
+    /// keepmon adds and removes bgpd `network PREFIX route-map MAP`
+    /// statements through `vtysh`.
+    Frr,
 }
 
 /// The routing daemon announcements go through.
@@ -898,6 +901,14 @@ pub struct BgpSettings {
     /// At stop: how long after the withdraw the VIP and services stay up,
     /// so the routers have moved the traffic away.
     pub withdraw_drain: Duration,
+    /// FRR: the vtysh program.
+    pub vtysh: PathBuf,
+    /// FRR: the daemons' path space (`vtysh -N NAME`); None: the default.
+    pub frr_pathspace: Option<String>,
+    /// FRR: the route-map keepmon's `network` statements name; it marks
+    /// them as keepmon's (others are never touched) and the operator
+    /// defines it (`route-map keepmon permit 10`).
+    pub frr_route_map: String,
 }
 
 impl Default for BgpSettings {
@@ -908,6 +919,9 @@ impl Default for BgpSettings {
             birdc: PathBuf::from("birdc"),
             bird_socket: None,
             withdraw_drain: Duration::from_secs(2),
+            vtysh: PathBuf::from("vtysh"),
+            frr_pathspace: None,
+            frr_route_map: "keepmon".to_string(),
         }
     }
 }
