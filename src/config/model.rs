@@ -666,7 +666,23 @@ pub enum LbScheduler {
     SourceHash,
     TwoChoices,
     /// Maglev consistent hashing of the client address (IPVS `mh`).
-    Maglev,
+    Maglev(MhFlags),
+}
+
+/// IPVS's `mh` scheduler flags (`ipvsadm -b mh-port,mh-fallback`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MhFlags {
+    /// `mh-port`: hash the client's port too, so one client's connections
+    /// spread over the real servers.
+    pub port: bool,
+    /// `mh-fallback`: when the chosen real server is unavailable, rehash to
+    /// another one; without it the connection fails (as in IPVS).
+    pub fallback: bool,
+}
+
+impl MhFlags {
+    /// The flag words, as ipvsadm and keepalived spell them.
+    pub const NAMES: &'static [&'static str] = &["mh-port", "mh-fallback"];
 }
 
 impl LbScheduler {
@@ -680,7 +696,7 @@ impl LbScheduler {
             "wlc" => LbScheduler::WeightedLeastConnection,
             "sh" => LbScheduler::SourceHash,
             "twos" | "random2" => LbScheduler::TwoChoices,
-            "mh" | "maglev" => LbScheduler::Maglev,
+            "mh" | "maglev" => LbScheduler::Maglev(MhFlags::default()),
             _ => return None,
         })
     }
@@ -695,7 +711,7 @@ impl fmt::Display for LbScheduler {
             LbScheduler::WeightedLeastConnection => "wlc",
             LbScheduler::SourceHash => "sh",
             LbScheduler::TwoChoices => "twos",
-            LbScheduler::Maglev => "mh",
+            LbScheduler::Maglev(_) => "mh",
         })
     }
 }
