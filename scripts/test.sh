@@ -26,6 +26,7 @@ PRIVILEGED_PACKAGES=(
     iproute2 # ip netns/link/addr: the network-namespace topology of tests/vrrp.rs
     keepalived # Debian's keepalived 2.2.7: a VRRP peer in tests/vrrp.rs (interop); keepalived -t judges the keepalived.conf corpus in tests/keepalived.rs
     bird2 # BIRD 2 takes keepmon's route announcements in tests/announce.rs, and is the BGP router of its namespace test
+    frr # FRR's bgpd announces for one director in tests/active_directors.rs (keepmon drives it through vtysh)
     exabgp # ExaBGP runs `keepmon exabgp-api` as its API process in tests/announce.rs
     systemd # systemd-analyze verify of etc/systemd/*.service (tests/systemd.rs)
     lintian # checks the .deb built by scripts/build-deb.sh (tests/package.rs)
