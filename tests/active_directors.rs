@@ -119,9 +119,11 @@ threading.Event().wait()
 /// The client: one connection per source port to the VIP; prints
 /// `PORT NAME PEER` per answer, `PORT error` per failure.
 const CLIENT: &str = r#"
-import socket, sys
+import socket, sys, time
 first, count = int(sys.argv[1]), int(sys.argv[2])
+until = time.time() + float(sys.argv[3]) if len(sys.argv) > 3 else None
 for port in range(first, first + count):
+    if until and time.time() > until: break
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.settimeout(3)
     try:
         s.bind(("10.123.9.1", port)); s.connect(("192.0.2.10", 80))
@@ -468,11 +470,36 @@ fn flows_spread_over_bird_and_frr_directors_and_keep_their_real_server_when_one_
         before.values().map(|(n, _)| n.as_str()).collect();
     assert_eq!(servers.len(), 3, "mh-port spreads one client: {servers:?}");
 
-    // Director 2 (FRR) stops: its path leaves the router's kernel table
-    // before it exits, and every flow keeps its real server through director 1.
+    // Director 2 (FRR) stops while the client keeps connecting: its path
+    // leaves the router's kernel table before it stops serving, so no
+    // connection fails; then every flow keeps its real server through
+    // director 1.
+    let script = first.dir.join("client.py");
+    let during = Command::new("ip")
+        .args(["netns", "exec", &c, "python3"])
+        .arg(&script)
+        .args(["30000", "20000", "4"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("client loop");
+    std::thread::sleep(Duration::from_millis(500));
     let out = second.cli(&["stop"]);
     assert!(out.status.success());
     second.wait_exit();
+    let during = during.wait_with_output().expect("client loop");
+    let during = String::from_utf8_lossy(&during.stdout);
+    let total = during.lines().count();
+    let errors: Vec<&str> = during.lines().filter(|l| l.contains("error")).collect();
+    assert!(total > 50, "the client loop ran: {total} connections");
+    assert!(
+        errors.is_empty(),
+        "{} of {total} connections failed during the planned stop: {errors:?}",
+        errors.len()
+    );
+    assert!(
+        during.contains("10.123.2.1") && during.contains("10.123.1.1"),
+        "the loop saw both directors, then one"
+    );
     let route = kernel_route(&lab);
     assert!(
         route.contains("10.123.1.1") && !route.contains("10.123.2.1"),
