@@ -798,3 +798,32 @@ fn alertmanager_alert_is_keepmons_own() {
         ],
     );
 }
+
+#[test]
+fn announcements_as_globals() {
+    let base =
+        "hostgroup dns ns1\n\nwatch dns\n  service udp\n    interval 1m\n    monitor tcp.monitor\n";
+    let c = ok(&format!(
+        "director = lb1\nbgp_via = frr\nbgp_frr_pathspace = edge\nbgp_withdraw_drain = 3s\n\
+         announce = anycast 192.0.2.53/32 service:dns/udp && !service:dns/udp\n{base}"
+    ));
+    let a = &c.config.announce["anycast"];
+    assert_eq!(a.prefix_text(), "192.0.2.53/32");
+    assert_eq!(a.when.to_string(), "(service:dns/udp && !service:dns/udp)");
+    assert_eq!(c.config.bgp.via, keepmon::config::model::RouteDaemon::Frr);
+    assert_eq!(c.config.bgp.frr_pathspace.as_deref(), Some("edge"));
+    assert_eq!(c.config.bgp.withdraw_drain, Duration::from_secs(3));
+    assert_eq!(c.config.settings.director.as_deref(), Some("lb1"));
+    check_errors(
+        &format!(
+            "bgp_via = quagga\nannounce = vip 192.0.2.1/24 service:dns/udp\nannounce = vip\n\
+             announce = web 192.0.2.80/32 quorum:web\n{base}"
+        ),
+        &[
+            "mon.cf:1:1: error: bgp_via: unknown routing daemon \"quagga\" (expected bird, exabgp or frr)",
+            "mon.cf:2:1: error: announce: \"192.0.2.1/24\" has host bits set: write the network address",
+            "mon.cf:3:1: error: announce: expected NAME PREFIX CONDITION, e.g. announce = vip 192.0.2.10/32 service:dns/udp",
+            "mon.cf:4:1: error: announce \"web\": when names an undefined virtual server \"web\"",
+        ],
+    );
+}

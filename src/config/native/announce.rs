@@ -119,7 +119,7 @@ impl Reader<'_> {
 
 /// `ADDR/LEN` (LEN defaults to a host route); the address must be the
 /// network's first (no host bits set), as routing daemons require.
-fn parse_prefix(text: &str) -> Result<(IpAddr, u8), String> {
+pub(in crate::config) fn parse_prefix(text: &str) -> Result<(IpAddr, u8), String> {
     let (addr, len) = match text.split_once('/') {
         Some((addr, len)) => (addr, Some(len)),
         None => (text, None),
