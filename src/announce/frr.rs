@@ -41,11 +41,11 @@ pub fn parse_running(text: &str, route_map: &str) -> Running {
         let words: Vec<&str> = line.split_whitespace().collect();
         if !line.starts_with(' ') {
             in_default_bgp = false;
-            if words.len() == 3 && words[0] == "router" && words[1] == "bgp" {
-                if let Ok(asn) = words[2].parse() {
-                    running.asn = Some(asn);
-                    in_default_bgp = true;
-                }
+            if let ["router", "bgp", asn] = words[..]
+                && let Ok(asn) = asn.parse()
+            {
+                running.asn = Some(asn);
+                in_default_bgp = true;
             }
             continue;
         }
