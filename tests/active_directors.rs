@@ -377,7 +377,7 @@ fn flows_spread_over_bird_and_frr_directors_and_keep_their_real_server_when_one_
         &bgpd_conf,
         "frr defaults traditional\nhostname d2\nrouter bgp 65002\n bgp router-id 10.123.2.1\n\
          no bgp ebgp-requires-policy\n no bgp network import-check\n neighbor 10.123.2.254 remote-as 65000\n\
-         neighbor 10.123.2.254 disable-connected-check\nexit\n!\nroute-map keepmon permit 10\nexit\n",
+         neighbor 10.123.2.254 disable-connected-check\n neighbor 10.123.2.254 advertisement-interval 0\nexit\n!\nroute-map keepmon permit 10\nexit\n",
     )
     .expect("bgpd.conf");
     lab.in_ns(

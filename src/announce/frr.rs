@@ -17,6 +17,7 @@
 //! router bgp 65001
 //!  no bgp network import-check
 //!  neighbor 192.0.2.1 remote-as 65000
+//!  neighbor 192.0.2.1 advertisement-interval 0
 //! route-map keepmon permit 10
 //! ```
 
