@@ -1,4 +1,4 @@
-//! Several active directors behind an ECMP router, as a user runs them: two keepmon directors (one announcing through BIRD 2, one through FRR's bgpd) peer with a router (BIRD 2, `merge paths` into its kernel table, L4 multipath hashing); a client behind the router opens many connections from spread source ports; both next hops are in the router's kernel table, flows use both directors, and when one director stops every flow keeps its real server (mh with mh-port on both).
+//! Several active directors behind an ECMP router, as a user runs them: two keepmon directors (one announcing through BIRD 2, one through FRR's bgpd) peer with a router (BIRD 2, `merge paths` into its kernel table, L4 multipath hashing); a client behind the router opens many connections from spread source ports. Both next hops are in the router's kernel table and flows use both directors; the FRR director withdraws within interval × fall + 1 s when its backends fail and announces again when they return; a planned stop loses no connection and every flow keeps its real server (mh with mh-port on both); a restart announces again.
 
 mod common;
 
@@ -188,6 +188,41 @@ fn wait_until(limit: Duration, what: &str, check: impl Fn() -> bool, show: impl 
     panic!("timed out waiting until {what}:\n{}", show());
 }
 
+/// Start the daemon of `f` inside namespace `ns`.
+fn start_in(f: &mut Fixture, ns: &str) {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(f.dir.join("daemon.log"))
+        .expect("log");
+    let child = Command::new("ip")
+        .args(["netns", "exec", ns, "env", "KEEPMON_LOG=debug"])
+        .arg(env!("CARGO_BIN_EXE_keepmon"))
+        .args(["start", "-c"])
+        .arg(f.config())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start keepmon");
+    f.daemon = Some(child);
+    f.wait_for(
+        |f| f.cli(&["status"]).status.success(),
+        "the daemon answers",
+    );
+}
+
+/// Whether the router's kernel route to the VIP goes through both directors.
+fn both_next_hops(lab: &Lab) -> bool {
+    let route = kernel_route(lab);
+    route.contains("via 10.123.1.1") && route.contains("via 10.123.2.1")
+}
+
+/// Whether it goes through director 1 only.
+fn only_director_1(lab: &Lab) -> bool {
+    let route = kernel_route(lab);
+    route.contains("10.123.1.1") && !route.contains("10.123.2.1")
+}
+
 fn director_config(n: u32, bgp: &str) -> String {
     format!(
         r#"
@@ -202,7 +237,7 @@ director = "d{n}"
 backends = ["10.200.0.1", "10.200.0.2", "10.200.0.3"]
 
 [watch.backends.web]
-interval = "500ms"
+interval = "1s"
 monitor = {{ type = "tcp", port = 8000, timeout = "1s" }}
 
 [virtual_servers.web]
@@ -410,31 +445,14 @@ fn flows_spread_over_bird_and_frr_directors_and_keep_their_real_server_when_one_
         .enumerate()
     {
         std::fs::write(f.config(), director_config(n as u32 + 1, &bgp[n])).expect("config");
-        let log = std::fs::File::create(f.dir.join("daemon.log")).expect("log");
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns, "env", "KEEPMON_LOG=debug"])
-            .arg(env!("CARGO_BIN_EXE_keepmon"))
-            .args(["start", "-c"])
-            .arg(f.config())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start keepmon");
-        f.daemon = Some(child);
-        f.wait_for(
-            |f| f.cli(&["status"]).status.success(),
-            "the daemon answers",
-        );
+        start_in(f, ns);
     }
 
     // Both next hops in the router's kernel table (BIRD merged the paths).
     wait_until(
         Duration::from_secs(40),
         "the router's kernel table has both next hops",
-        || {
-            let route = kernel_route(&lab);
-            route.contains("via 10.123.1.1") && route.contains("via 10.123.2.1")
-        },
+        || both_next_hops(&lab),
         || {
             format!(
                 "ip route: {}\nrouter: {}\nfrr: {}",
@@ -469,6 +487,32 @@ fn flows_spread_over_bird_and_frr_directors_and_keep_their_real_server_when_one_
     let servers: std::collections::BTreeSet<&str> =
         before.values().map(|(n, _)| n.as_str()).collect();
     assert_eq!(servers.len(), 3, "mh-port spreads one client: {servers:?}");
+
+    // Director 2 (FRR) loses its backends (a blackhole route in its
+    // namespace): it withdraws, and the router's kernel table has one next
+    // hop within the check interval x fall + 1 s.
+    lab.in_ns(&d2, &["ip", "route", "add", "blackhole", "10.200.0.0/24"]);
+    let failed_at = Instant::now();
+    wait_until(
+        Duration::from_secs(10),
+        "director 2 withdraws after its backends fail",
+        || only_director_1(&lab),
+        || kernel_route(&lab),
+    );
+    let withdraw = failed_at.elapsed();
+    eprintln!("backend failure -> one next hop at the router: {withdraw:?}");
+    assert!(
+        withdraw <= CHECK_INTERVAL + Duration::from_secs(1),
+        "withdrawn within interval x fall + 1 s: {withdraw:?}"
+    );
+    // The backends return: director 2 announces again.
+    lab.in_ns(&d2, &["ip", "route", "del", "blackhole", "10.200.0.0/24"]);
+    wait_until(
+        Duration::from_secs(20),
+        "director 2 announces again after recovery",
+        || both_next_hops(&lab),
+        || kernel_route(&lab),
+    );
 
     // Director 2 (FRR) stops while the client keeps connecting: its path
     // leaves the router's kernel table before it stops serving, so no
@@ -524,7 +568,19 @@ fn flows_spread_over_bird_and_frr_directors_and_keep_their_real_server_when_one_
         after.values().all(|(_, d)| d == "10.123.1.1"),
         "director 1 carries every flow now"
     );
+
+    // A restart of director 2 announces again.
+    start_in(&mut second, &d2);
+    wait_until(
+        Duration::from_secs(30),
+        "director 2 announces again after its restart",
+        || both_next_hops(&lab),
+        || kernel_route(&lab),
+    );
 }
+
+/// The health-check interval of the directors (fall is 1).
+const CHECK_INTERVAL: Duration = Duration::from_millis(1000);
 
 fn birdc(socket: &Path, args: &[&str]) -> String {
     Command::new("birdc")
