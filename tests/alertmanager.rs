@@ -1,4 +1,4 @@
-//! Alerts through Alertmanager: Debian's `prometheus-alertmanager` on loopback with a webhook receiver in this test; two keepmon directors fire the same alert and one notification arrives, the resolve follows the upalert, and alerts queued while Alertmanager is down arrive after it returns.
+//! Alerts through Alertmanager: Debian's `prometheus-alertmanager` on loopback with a webhook receiver in this test; two keepmon directors fire the same alert and one notification arrives, a silence shows in dump, the resolve follows the upalert, and alerts queued while Alertmanager is down (kept across a kill -9 and restart) arrive after it returns.
 
 mod common;
 
@@ -283,6 +283,19 @@ fn two_directors_one_notification_resolve_after_upalert_and_queue_while_down() {
             .count();
         assert!(queued >= 1, "the queued alert is on disk");
     }
+    // A director killed now (kill -9) and restarted keeps its queued
+    // alert: it goes out from the queue, not from a new alert decision
+    // (the restored state says the alert was already sent).
+    let mut a = a;
+    if let Some(mut child) = a.daemon.take() {
+        child.kill().expect("kill -9");
+        child.wait().ok();
+    }
+    a.start();
+    a.wait_for(
+        |f| am_dump(f)["pending"].as_u64().unwrap_or(0) >= 1,
+        "the restarted director still has its queued alert",
+    );
     let _am = Alertmanager::start(&scratch.dir, am_port, hook);
     wait_until(
         Duration::from_secs(40),
@@ -296,6 +309,18 @@ fn two_directors_one_notification_resolve_after_upalert_and_queue_while_down() {
     for f in [&a, &b] {
         f.wait_for(|f| am_dump(f)["pending"] == 0, "the queue is empty");
     }
+    let history: Vec<String> = a.dump()["alert_history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|l| l.as_str().map(str::to_string))
+        .filter(|l| l.starts_with("alert web http"))
+        .collect();
+    assert_eq!(
+        history.len(),
+        2,
+        "two failures, no new alert after the restart: {history:#?}"
+    );
 }
 
 fn post_json(port: u16, path: &str, body: &str) {
