@@ -537,3 +537,139 @@ fn unix_nanos() -> u128 {
         .map(|d| d.as_nanos())
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alertmanager::{Alert, Labels};
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+    fn temp(name: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("keepmon-amworker-{name}-{}", std::process::id()));
+        std::fs::remove_dir_all(&dir).ok();
+        dir
+    }
+
+    fn entry(id: &str, url: &str, change: Change) -> Entry {
+        Entry {
+            id: id.into(),
+            created: 1_700_000_000,
+            url: url.into(),
+            scope: "web/http".into(),
+            change,
+            resend_secs: 60,
+            attempts: 0,
+        }
+    }
+
+    /// An HTTP server that answers 200 and hands over each request's
+    /// first line and body.
+    async fn recorder(
+        listener: tokio::net::TcpListener,
+    ) -> mpsc::UnboundedReceiver<(String, String)> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let mut reader = BufReader::new(stream);
+                    let mut first = String::new();
+                    reader.read_line(&mut first).await.ok();
+                    let mut length = 0;
+                    loop {
+                        let mut line = String::new();
+                        reader.read_line(&mut line).await.ok();
+                        if line.trim().is_empty() {
+                            break;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).await.ok();
+                    let _ = tx.send((
+                        first.trim().to_string(),
+                        String::from_utf8_lossy(&body).into_owned(),
+                    ));
+                    reader
+                        .get_mut()
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n[]")
+                        .await
+                        .ok();
+                });
+            }
+        });
+        rx
+    }
+
+    #[tokio::test]
+    async fn changes_wait_while_unreachable_then_go_in_order() {
+        let dir = temp("order");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let (status, _status_rx) = watch::channel(Vec::new());
+        let mut worker = Worker {
+            queue: Queue::new(&dir),
+            pending: BTreeMap::new(),
+            endpoints: BTreeMap::new(),
+            status,
+        };
+        let fire = entry(
+            "0001",
+            &url,
+            Change::Fire {
+                alerts: vec![Alert {
+                    labels: Labels::from([("host".to_string(), "web1".to_string())]),
+                    annotations: Labels::new(),
+                    starts_at: 1_700_000_000,
+                }],
+            },
+        );
+        let resolve = entry("0002", &url, Change::Resolve { at: 1_700_000_100 });
+        for e in [&fire, &resolve] {
+            worker.queue.store(e).unwrap();
+            worker.accept(e.clone());
+        }
+        let token = CancellationToken::new();
+
+        // Nobody listens: both wait, the first counts an attempt on disk.
+        worker.round(&token).await;
+        assert_eq!(worker.pending.len(), 2);
+        let ep = &worker.endpoints[&url];
+        assert!(ep.retry_at.is_some() && ep.last_error.is_some());
+        assert_eq!(worker.queue.load().unwrap().pending[0].attempts, 1);
+
+        // Alertmanager is back: the fire, then the resolve, in one round.
+        let mut seen = recorder(
+            tokio::net::TcpListener::bind(("127.0.0.1", port))
+                .await
+                .unwrap(),
+        )
+        .await;
+        worker.endpoints.get_mut(&url).unwrap().retry_at = None;
+        worker.round(&token).await;
+        assert!(worker.pending.is_empty());
+        let (line, body) = seen.recv().await.unwrap();
+        assert_eq!(line, "POST /api/v2/alerts HTTP/1.1");
+        assert!(
+            body.contains("\"endsAt\"") && body.contains("web1"),
+            "{body}"
+        );
+        let (_, body) = seen.recv().await.unwrap();
+        assert!(
+            body.contains("2023-11-14T22:15:00Z"),
+            "the resolve ends at the upalert: {body}"
+        );
+        let loaded = worker.queue.load().unwrap();
+        assert!(loaded.pending.is_empty());
+        assert!(loaded.firing[&url].is_empty());
+        assert_eq!(worker.endpoints[&url].delivered, 2);
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
