@@ -27,6 +27,7 @@ PRIVILEGED_PACKAGES=(
     keepalived # Debian's keepalived 2.2.7: a VRRP peer in tests/vrrp.rs (interop); keepalived -t judges the keepalived.conf corpus in tests/keepalived.rs
     passwd # useradd/userdel: tests/keepalived.rs runs scripts as a script_user it creates
     bird2 # BIRD 2 takes keepmon's route announcements in tests/announce.rs, and is the BGP router of its namespace test
+    frr # FRR's bgpd announces for one director in tests/active_directors.rs (keepmon drives it through vtysh)
     exabgp # ExaBGP runs `keepmon exabgp-api` as its API process in tests/announce.rs
     systemd # systemd-analyze verify of etc/systemd/*.service (tests/systemd.rs)
     lintian # checks the .deb built by scripts/build-deb.sh (tests/package.rs)
@@ -34,6 +35,7 @@ PRIVILEGED_PACKAGES=(
     man-db # systemd-analyze verify runs man on the units' Documentation= pages (tests/systemd.rs)
     binutils # strip in scripts/build-deb.sh (tests/package.rs)
     prometheus # promtool check metrics lints the metrics page (tests/metrics.rs)
+    prometheus-alertmanager # a real Alertmanager on loopback receives keepmon's alerts and notifies the webhook of tests/alertmanager.rs
     chromium # a real browser renders the web page, acks from it and takes screenshots (tests/web.rs)
 )
 

@@ -1,4 +1,4 @@
-//! Route announcements through BIRD 2: the include file keepmon owns (pure rendering) and the task that writes it atomically and asks BIRD to re-read it (`birdc configure`), retrying with backoff while BIRD is down or refuses; keepmon never speaks BGP itself.
+//! Route announcements through BIRD 2 or FRR: the include file keepmon owns (pure rendering; FRR's statements in [`frr`]) and the task that brings the routing daemon to the wanted routes — BIRD: write the file atomically and `birdc configure`; FRR: one `vtysh` call with the difference — retrying with backoff while the daemon is down or refuses; keepmon never speaks BGP itself.
 //!
 //! The operator's bird.conf includes the file and exports its two static
 //! protocols into BGP, e.g.
@@ -19,7 +19,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::config::model::BgpSettings;
+use crate::config::model::{BgpSettings, RouteDaemon};
+
+pub mod frr;
 
 /// How often `keepmon exabgp-api` asks the daemon what to announce.
 pub const EXABGP_POLL: Duration = Duration::from_millis(200);
@@ -45,6 +47,9 @@ pub fn exabgp_lines(before: &[String], after: &[String]) -> Vec<String> {
 const BIRDC_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait between retries of a refused or unreachable BIRD.
 const RETRY_MAX: Duration = Duration::from_secs(30);
+/// FRR keeps keepmon's statements only in its running config (a restart
+/// of FRR drops them): read it back this often and restore what is missing.
+const FRR_RESYNC: Duration = Duration::from_secs(10);
 
 /// One announced route.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -100,7 +105,8 @@ impl BirdWorker {
         tokio::spawn(async move {
             let mut retry: Option<Duration> = None;
             loop {
-                match retry {
+                let resync = (wanted_rx.borrow().1.via == RouteDaemon::Frr).then_some(FRR_RESYNC);
+                match retry.or(resync) {
                     None => {
                         if wanted_rx.changed().await.is_err() {
                             break;
@@ -114,17 +120,26 @@ impl BirdWorker {
                 let (mut routes, settings) = wanted_rx.borrow_and_update().clone();
                 routes.sort();
                 routes.dedup();
-                match apply(&routes, &settings).await {
+                let result = match settings.via {
+                    RouteDaemon::Frr => apply_frr(&routes, &settings).await,
+                    _ => apply(&routes, &settings).await,
+                };
+                match result {
                     Ok(()) => {
                         retry = None;
-                        applied_tx.send_replace(Applied {
+                        let applied = Applied {
                             routes: Some(routes),
                             error: None,
+                        };
+                        applied_tx.send_if_modified(|a| {
+                            let changed = *a != applied;
+                            *a = applied;
+                            changed
                         });
                     }
                     Err(e) => {
                         if applied_tx.borrow().error.as_deref() != Some(&e) {
-                            tracing::error!(error = %e, include = %settings.bird_include.display(), "route announcements not applied; retrying");
+                            tracing::error!(error = %e, via = ?settings.via, "route announcements not applied; retrying");
                         }
                         applied_tx.send_modify(|a| a.error = Some(e));
                         retry =
@@ -200,6 +215,75 @@ async fn apply(routes: &[Route], settings: &BgpSettings) -> Result<(), String> {
             said.trim().replace('\n', " / ")
         ))
     }
+}
+
+/// Bring FRR's keepmon statements to `routes`: read the running config,
+/// send the difference in one vtysh call, read it back.
+async fn apply_frr(routes: &[Route], settings: &BgpSettings) -> Result<(), String> {
+    let map = &settings.frr_route_map;
+    let running = frr::parse_running(
+        &vtysh(settings, &["show running-config".to_string()]).await?,
+        map,
+    );
+    let asn = running.asn.ok_or_else(|| {
+        "FRR's running config has no `router bgp ASN` (configure bgpd first)".to_string()
+    })?;
+    let commands = frr::commands(asn, &running.routes, routes, map);
+    if commands.is_empty() {
+        return Ok(());
+    }
+    vtysh(settings, &commands).await?;
+    let after = frr::parse_running(
+        &vtysh(settings, &["show running-config".to_string()]).await?,
+        map,
+    );
+    if after.routes == routes {
+        Ok(())
+    } else {
+        Err(format!(
+            "FRR holds {} keepmon network statement(s) after the change, {} wanted",
+            after.routes.len(),
+            routes.len()
+        ))
+    }
+}
+
+/// One vtysh run with `commands` as `-c` arguments; its stdout.
+async fn vtysh(settings: &BgpSettings, commands: &[String]) -> Result<String, String> {
+    let mut command = tokio::process::Command::new(&settings.vtysh);
+    if let Some(pathspace) = &settings.frr_pathspace {
+        command.arg("-N").arg(pathspace);
+    }
+    for c in commands {
+        command.arg("-c").arg(c);
+    }
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run {} (install frr): {e}", settings.vtysh.display()))?;
+    let out = tokio::time::timeout(BIRDC_TIMEOUT, child.wait_with_output())
+        .await
+        .map_err(|_| format!("vtysh did not answer within {}s", BIRDC_TIMEOUT.as_secs()))?
+        .map_err(|e| format!("vtysh: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() {
+        return Ok(stdout);
+    }
+    // vtysh complains about a missing vtysh.conf on every run; not news.
+    let said: Vec<String> = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr))
+        .lines()
+        .filter(|l| !l.contains("vtysh.conf") && !l.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    Err(format!(
+        "vtysh {} failed ({}): {}",
+        commands.last().map(String::as_str).unwrap_or(""),
+        out.status,
+        said.join(" / ")
+    ))
 }
 
 fn write_include(path: &Path, text: &str) -> Result<(), String> {

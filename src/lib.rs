@@ -16,6 +16,7 @@
 //! the lb table, the VRRP codec) never does IO and never reads the clock.
 
 pub mod alert;
+pub mod alertmanager;
 pub mod announce;
 pub mod buildinfo;
 pub mod childenv;

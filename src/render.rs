@@ -87,6 +87,9 @@ pub fn dump_table(d: &DumpReport) -> String {
         }
     }
     mail_section(&mut out, &d.mail);
+    for am in &d.alertmanagers {
+        alertmanager_section(&mut out, am);
+    }
     if !d.vrrp.is_empty() {
         out.push_str(&vrrp_table(&d.vrrp));
     }
@@ -100,6 +103,26 @@ pub fn dump_table(d: &DumpReport) -> String {
         }
     }
     out
+}
+
+/// One Alertmanager: a line, then the silences covering keepmon's alerts.
+fn alertmanager_section(out: &mut String, am: &crate::control::proto::AlertmanagerDump) {
+    let _ = write!(
+        out,
+        "alertmanager {}: {} firing, {} pending, {} posted",
+        am.url, am.firing, am.pending, am.delivered
+    );
+    if let Some(error) = &am.last_error {
+        let _ = write!(out, "; last error: {error}");
+    }
+    out.push('\n');
+    for s in &am.silences {
+        let _ = writeln!(
+            out,
+            "  silenced by {} until {} ({}: {}): {}",
+            s.id, s.ends_at, s.created_by, s.comment, s.matchers
+        );
+    }
 }
 
 /// The outbox: one line always, dead letters when there are any.

@@ -768,3 +768,62 @@ fn compile_time_is_linear_in_the_number_of_watches() {
         "4,000 watches: {small:?}, 16,000 watches: {large:?}"
     );
 }
+
+#[test]
+fn alertmanager_alert_is_keepmons_own() {
+    let base = "hostgroup g h\n\nwatch g\n  service s\n    interval 1m\n    monitor tcp.monitor\n    period page: wd {Mon-Sun}\n";
+    let c = ok(&format!(
+        "{base}      alert alertmanager.alert http://127.0.0.1:9093 -l team=net -r 30s\n      upalert alertmanager.alert http://127.0.0.1:9093\n"
+    ));
+    let period = &c.config.watches["g"].services["s"].periods[0];
+    assert_eq!(period.key, "page");
+    match &period.alerts[0].action {
+        Action::Alertmanager(am) => {
+            assert_eq!(am.url, "http://127.0.0.1:9093");
+            assert_eq!(am.labels["team"], "net");
+            assert_eq!(am.resend, Duration::from_secs(30));
+            assert_eq!(am.severity, None);
+        }
+        other => panic!("alertmanager.alert should be the built-in action, got {other:?}"),
+    }
+    assert!(matches!(period.upalerts[0].action, Action::Alertmanager(_)));
+    check_errors(
+        &format!(
+            "{base}      alert alertmanager.alert am:9093\n      upalert alertmanager.alert\n      alert alertmanager.alert http://a -x\n"
+        ),
+        &[
+            "mon.cf:8:7: error: alert: \"am:9093\" is not an http:// or https:// URL (e.g. http://127.0.0.1:9093)",
+            "mon.cf:9:7: error: upalert: alertmanager.alert needs the Alertmanager's URL (e.g. http://127.0.0.1:9093)",
+            "mon.cf:10:7: error: alert: alertmanager.alert: unknown option \"-x\" (keepmon accepts -s severity, -l name=value, -r resend)",
+        ],
+    );
+}
+
+#[test]
+fn announcements_as_globals() {
+    let base =
+        "hostgroup dns ns1\n\nwatch dns\n  service udp\n    interval 1m\n    monitor tcp.monitor\n";
+    let c = ok(&format!(
+        "director = lb1\nbgp_via = frr\nbgp_frr_pathspace = edge\nbgp_withdraw_drain = 3s\n\
+         announce = anycast 192.0.2.53/32 service:dns/udp && !service:dns/udp\n{base}"
+    ));
+    let a = &c.config.announce["anycast"];
+    assert_eq!(a.prefix_text(), "192.0.2.53/32");
+    assert_eq!(a.when.to_string(), "(service:dns/udp && !service:dns/udp)");
+    assert_eq!(c.config.bgp.via, keepmon::config::model::RouteDaemon::Frr);
+    assert_eq!(c.config.bgp.frr_pathspace.as_deref(), Some("edge"));
+    assert_eq!(c.config.bgp.withdraw_drain, Duration::from_secs(3));
+    assert_eq!(c.config.settings.director.as_deref(), Some("lb1"));
+    check_errors(
+        &format!(
+            "bgp_via = quagga\nannounce = vip 192.0.2.1/24 service:dns/udp\nannounce = vip\n\
+             announce = web 192.0.2.80/32 quorum:web\n{base}"
+        ),
+        &[
+            "mon.cf:1:1: error: bgp_via: unknown routing daemon \"quagga\" (expected bird, exabgp or frr)",
+            "mon.cf:2:1: error: announce: \"192.0.2.1/24\" has host bits set: write the network address",
+            "mon.cf:3:1: error: announce: expected NAME PREFIX CONDITION, e.g. announce = vip 192.0.2.10/32 service:dns/udp",
+            "mon.cf:4:1: error: announce \"web\": when names an undefined virtual server \"web\"",
+        ],
+    );
+}

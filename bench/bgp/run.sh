@@ -4,9 +4,11 @@
 # this script creates (10.124.1.0/24 exists only there) and removes.
 #
 #   bash bench/bgp/run.sh            (as root; needs bird2)
+#   VIA=frr bash bench/bgp/run.sh    (the director announces through FRR's bgpd; needs frr)
 #
 # Environment: RUNS [5] measurements of each kind; INTERVAL [1s] the health
 # check interval; FALL [1] failures before a backend is down;
+# VIA [bird] the director's routing daemon (bird | frr);
 # KEEPMON [target/release/keepmon, built if missing].
 #
 # Measures, medians of RUNS:
@@ -22,16 +24,21 @@ ROOT=$(cd "$HERE/../.." && pwd)
 RUNS=${RUNS:-5}
 INTERVAL=${INTERVAL:-1s}
 FALL=${FALL:-1}
+VIA=${VIA:-bird}
 KEEPMON=${KEEPMON:-$ROOT/target/release/keepmon}
 [[ $EUID == 0 ]] || { echo "run.sh: needs root (network namespaces)" >&2; exit 1; }
 command -v bird >/dev/null || { echo "run.sh: needs bird2 (apt-get install bird2)" >&2; exit 1; }
+[[ $VIA != frr || -x /usr/lib/frr/bgpd ]] || { echo "run.sh: VIA=frr needs frr (apt-get install frr)" >&2; exit 1; }
 [[ -x $KEEPMON ]] || (cd "$ROOT" && cargo build --release --bin keepmon)
 
 P=kmbb$$
 WORK=$(mktemp -d /tmp/keepmon-bench-bgp.XXXXXX)
 PIDS=()
+FRR_RUN=/var/run/frr/$P
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    [[ -f $FRR_RUN/bgpd.pid ]] && kill "$(cat "$FRR_RUN/bgpd.pid")" 2>/dev/null || true
+    rm -rf "$FRR_RUN"
     pkill -f "$WORK" 2>/dev/null || true
     ip netns del ${P}r 2>/dev/null || true
     ip netns del ${P}d 2>/dev/null || true
@@ -59,7 +66,23 @@ include "$WORK/routes.conf";
 protocol bgp r { local 10.124.1.1 as 65001; neighbor 10.124.1.254 as 65000; ipv4 { import none; export where proto = "keepmon4"; }; }
 CONF
 ip netns exec ${P}r bird -f -c "$WORK/router.conf" -s "$WORK/router.ctl" -P "$WORK/router.pid" & PIDS+=($!)
-ip netns exec ${P}d bird -f -c "$WORK/director.conf" -s "$WORK/director.ctl" -P "$WORK/director.pid" & PIDS+=($!)
+if [[ $VIA == frr ]]; then
+    # bgpd alone (no zebra): `network` statements with import-check off.
+    chmod 755 "$WORK"
+    mkdir -p "$FRR_RUN"; chown frr:frr "$FRR_RUN"
+    printf '%s\n' 'frr defaults traditional' 'router bgp 65001' ' bgp router-id 10.124.1.1' \
+        ' no bgp ebgp-requires-policy' ' no bgp network import-check' \
+        ' neighbor 10.124.1.254 remote-as 65000' ' neighbor 10.124.1.254 disable-connected-check' \
+        ' neighbor 10.124.1.254 advertisement-interval 0' \
+        'exit' 'route-map keepmon permit 10' 'exit' > "$WORK/bgpd.conf"
+    ip netns exec ${P}d /usr/lib/frr/bgpd -d -Z -N "$P" -f "$WORK/bgpd.conf" -i "$FRR_RUN/bgpd.pid" --log "file:$WORK/bgpd.log"
+    BGP_KEYS="via = \"frr\"
+frr_pathspace = \"$P\""
+else
+    ip netns exec ${P}d bird -f -c "$WORK/director.conf" -s "$WORK/director.ctl" -P "$WORK/director.pid" & PIDS+=($!)
+    BGP_KEYS="bird_include = \"$WORK/routes.conf\"
+bird_socket = \"$WORK/director.ctl\""
+fi
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 VIP=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -67,8 +90,7 @@ cat > "$WORK/keepmon.toml" <<CONF
 [daemon]
 statedir = "$WORK/state"
 [bgp]
-bird_include = "$WORK/routes.conf"
-bird_socket = "$WORK/director.ctl"
+$BGP_KEYS
 withdraw_drain = "1s"
 [hostgroups]
 backends = ["127.0.0.1"]
@@ -123,7 +145,7 @@ for run in $(seq "$RUNS"); do
     echo "run $run: start->announced ${START[-1]} s, failure->withdrawn ${FAIL[-1]} s, stop->withdrawn ${STOP[-1]} s"
 done
 echo
-echo "medians of $RUNS (check interval $INTERVAL, fall $FALL):"
+echo "medians of $RUNS through $VIA (check interval $INTERVAL, fall $FALL):"
 echo "  start   -> announced at the router: $(printf '%s\n' "${START[@]}" | median) s"
 echo "  failure -> withdrawn at the router: $(printf '%s\n' "${FAIL[@]}" | median) s"
 echo "  stop    -> withdrawn at the router: $(printf '%s\n' "${STOP[@]}" | median) s (the daemon keeps serving for withdraw_drain after that)"

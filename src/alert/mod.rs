@@ -171,6 +171,7 @@ pub fn history_line(job: &AlertJob) -> String {
         Action::Lua { args, .. } => (alert.name.clone(), args.join(" ")),
         Action::Lb(edit) => (alert.name.clone(), lb_args(edit)),
         Action::Notify(notify) => (notify.path.display().to_string(), notify.args.join(" ")),
+        Action::Alertmanager(am) => (alert.name.clone(), am.url.clone()),
     };
     format!(
         "{} {} {} {} {program} ({args}) {}",
@@ -211,6 +212,11 @@ pub async fn fire(job: &AlertJob, timeout: Duration) -> AlertOutcome {
         // here: `crate::run::alert` sends Lua alerts there before this point.
         Action::Lua { .. } => not_built(
             "lua alerts run through keepmon::run::alert, not alert::fire",
+            started,
+        ),
+        // The supervisor queues these itself (supervisor/alertmanager.rs).
+        Action::Alertmanager(_) => not_built(
+            "alertmanager alerts are delivered through the daemon's queue, not run directly",
             started,
         ),
         // The supervisor applies table edits itself (supervisor/lb.rs).

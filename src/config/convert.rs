@@ -724,6 +724,24 @@ impl ActionNames {
                     doc.opt("weight", weight.map(int));
                     doc.opt("forward", forward.map(text));
                 }
+                Action::Alertmanager(AlertmanagerAction {
+                    url,
+                    severity,
+                    labels,
+                    resend,
+                }) => {
+                    doc.kv("type", text("alertmanager"));
+                    doc.kv("url", text(url));
+                    doc.opt("severity", severity.as_ref().map(text));
+                    if !labels.is_empty() {
+                        let table: toml::Table = labels
+                            .iter()
+                            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                            .collect();
+                        doc.kv("labels", Value::Table(table));
+                    }
+                    doc.kv("resend", dur(*resend));
+                }
                 Action::Notify(VrrpNotify {
                     path: p,
                     args,
@@ -1044,6 +1062,18 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
     doc.kv("listen", text(listen));
     doc.kv("protocol", text(protocol));
     doc.kv("scheduler", text(scheduler));
+    if let LbScheduler::Maglev(MhFlags { port, fallback }) = scheduler {
+        let mut flags = Vec::new();
+        if *port {
+            flags.push("mh-port".to_string());
+        }
+        if *fallback {
+            flags.push("mh-fallback".to_string());
+        }
+        if !flags.is_empty() {
+            doc.kv("scheduler_flags", strings(&flags));
+        }
+    }
     doc.kv(
         "dataplane",
         text(match dataplane {
@@ -1203,6 +1233,9 @@ fn bgp_section(doc: &mut Doc, bgp: &BgpSettings) {
         birdc,
         bird_socket,
         withdraw_drain,
+        vtysh,
+        frr_pathspace,
+        frr_route_map,
     } = bgp;
     doc.table(&["bgp"], None);
     doc.kv(
@@ -1210,12 +1243,16 @@ fn bgp_section(doc: &mut Doc, bgp: &BgpSettings) {
         text(match via {
             RouteDaemon::Bird => "bird",
             RouteDaemon::ExaBgp => "exabgp",
+            RouteDaemon::Frr => "frr",
         }),
     );
     doc.kv("bird_include", path(bird_include));
-    doc.kv("birdc", path(birdc));
+    doc.kv("birdc", text(birdc.display()));
     doc.opt("bird_socket", bird_socket.as_deref().map(path));
     doc.kv("withdraw_drain", dur(*withdraw_drain));
+    doc.kv("vtysh", text(vtysh.display()));
+    doc.opt("frr_pathspace", frr_pathspace.as_ref().map(text));
+    doc.kv("frr_route_map", text(frr_route_map));
 }
 
 #[cfg(test)]

@@ -534,6 +534,9 @@ pub enum Action {
     /// A keepalived notify script on a VRRP transition, run with
     /// keepalived's argv instead of mon's.
     Notify(VrrpNotify),
+    /// Post the alert to an Alertmanager (`/api/v2/alerts`), resolved by
+    /// the upalert, queued durably while it is unreachable.
+    Alertmanager(AlertmanagerAction),
 }
 
 impl Action {
@@ -545,6 +548,7 @@ impl Action {
             Action::Lua { .. } => "lua",
             Action::Lb(_) => "lb",
             Action::Notify(_) => "notify",
+            Action::Alertmanager(_) => "alertmanager",
         }
     }
 }
@@ -605,6 +609,26 @@ pub struct MailAction {
     pub from: Option<String>,
 }
 
+/// Where and how an alert goes to Alertmanager.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertmanagerAction {
+    /// The Alertmanager's base URL (`http://am.example.com:9093`); keepmon
+    /// posts to `URL/api/v2/alerts`.
+    pub url: String,
+    /// The `severity` label; else the period's label (mon's `period
+    /// LABEL:`), else `critical`.
+    pub severity: Option<String>,
+    /// Extra labels on every alert of this action.
+    pub labels: BTreeMap<String, String>,
+    /// How often a firing alert is sent again (Alertmanager resolves an
+    /// alert whose `endsAt` passes; keepmon sets it to 4 × this).
+    pub resend: Duration,
+}
+
+/// The default `resend` of an Alertmanager action (Prometheus's
+/// `resend_delay`).
+pub const ALERTMANAGER_RESEND: Duration = Duration::from_secs(60);
+
 /// An explicit table edit. On a failure alert the real server is removed;
 /// on an upalert it is added (mon's `-u`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -660,7 +684,23 @@ pub enum LbScheduler {
     SourceHash,
     TwoChoices,
     /// Maglev consistent hashing of the client address (IPVS `mh`).
-    Maglev,
+    Maglev(MhFlags),
+}
+
+/// IPVS's `mh` scheduler flags (`ipvsadm -b mh-port,mh-fallback`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MhFlags {
+    /// `mh-port`: hash the client's port too, so one client's connections
+    /// spread over the real servers.
+    pub port: bool,
+    /// `mh-fallback`: when the chosen real server is unavailable, rehash to
+    /// another one; without it the connection fails (as in IPVS).
+    pub fallback: bool,
+}
+
+impl MhFlags {
+    /// The flag words, as ipvsadm and keepalived spell them.
+    pub const NAMES: &'static [&'static str] = &["mh-port", "mh-fallback"];
 }
 
 impl LbScheduler {
@@ -674,7 +714,7 @@ impl LbScheduler {
             "wlc" => LbScheduler::WeightedLeastConnection,
             "sh" => LbScheduler::SourceHash,
             "twos" | "random2" => LbScheduler::TwoChoices,
-            "mh" | "maglev" => LbScheduler::Maglev,
+            "mh" | "maglev" => LbScheduler::Maglev(MhFlags::default()),
             _ => return None,
         })
     }
@@ -689,7 +729,7 @@ impl fmt::Display for LbScheduler {
             LbScheduler::WeightedLeastConnection => "wlc",
             LbScheduler::SourceHash => "sh",
             LbScheduler::TwoChoices => "twos",
-            LbScheduler::Maglev => "mh",
+            LbScheduler::Maglev(_) => "mh",
         })
     }
 }
@@ -890,6 +930,9 @@ pub enum RouteDaemon {
     Bird,
     /// ExaBGP runs `keepmon exabgp-api` as its API process.
     ExaBgp,
+    /// keepmon adds and removes bgpd `network PREFIX route-map MAP`
+    /// statements through `vtysh`.
+    Frr,
 }
 
 /// The routing daemon announcements go through.
@@ -906,6 +949,14 @@ pub struct BgpSettings {
     /// At stop: how long after the withdraw the VIP and services stay up,
     /// so the routers have moved the traffic away.
     pub withdraw_drain: Duration,
+    /// FRR: the vtysh program.
+    pub vtysh: PathBuf,
+    /// FRR: the daemons' path space (`vtysh -N NAME`); None: the default.
+    pub frr_pathspace: Option<String>,
+    /// FRR: the route-map keepmon's `network` statements name; it marks
+    /// them as keepmon's (others are never touched) and the operator
+    /// defines it (`route-map keepmon permit 10`).
+    pub frr_route_map: String,
 }
 
 impl Default for BgpSettings {
@@ -916,6 +967,9 @@ impl Default for BgpSettings {
             birdc: PathBuf::from("birdc"),
             bird_socket: None,
             withdraw_drain: Duration::from_secs(2),
+            vtysh: PathBuf::from("vtysh"),
+            frr_pathspace: None,
+            frr_route_map: "keepmon".to_string(),
         }
     }
 }

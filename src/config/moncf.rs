@@ -18,7 +18,7 @@ use crate::config::diag::{Diagnostics, Location};
 use crate::config::model::{
     Action, AlertAfter, AlertEvery, AlertEveryMode, AlertLine, AuthType, BuiltinPolicy, Config,
     DepBehavior, ExitRange, Format, HostGroup, MailSettings, Monitor, Network, Origin, PeriodBlock,
-    Service, Settings, SmtpSettings, SmtpTls, Watch,
+    RouteDaemon, Service, Settings, SmtpSettings, SmtpTls, Watch,
 };
 use crate::config::settings::{self, MON_PORT};
 use crate::config::{values, words};
@@ -80,6 +80,16 @@ pub const GLOBALS: &[&str] = &[
     "mail_retry",
     "mail_max_age",
     "mail_digest_window",
+    "director",
+    "announce",
+    "bgp_via",
+    "bgp_bird_include",
+    "bgp_birdc",
+    "bgp_bird_socket",
+    "bgp_vtysh",
+    "bgp_frr_pathspace",
+    "bgp_frr_route_map",
+    "bgp_withdraw_drain",
 ];
 
 /// Service-level keywords (they must come before the first `period`).
@@ -274,6 +284,8 @@ struct Parser<'a> {
     views: BTreeMap<String, Vec<String>>,
     watches: BTreeMap<String, (Origin, Vec<RawService>)>,
     mail: MailSettings,
+    announce: BTreeMap<String, crate::config::model::Announcement>,
+    bgp: crate::config::model::BgpSettings,
 }
 
 const ALERT_KINDS: [&str; 5] = [
@@ -305,6 +317,8 @@ impl<'a> Parser<'a> {
             views: BTreeMap::new(),
             watches: BTreeMap::new(),
             mail: settings::default_mail_settings(fs),
+            announce: BTreeMap::new(),
+            bgp: crate::config::model::BgpSettings::default(),
         }
     }
 
@@ -705,6 +719,50 @@ impl<'a> Parser<'a> {
             "mail_digest_window" => {
                 values::parse_timeval(value).map(|d| self.mail.digest_window = Some(d))
             }
+            "director" => {
+                self.settings.director = (!value.is_empty()).then(|| value.to_string());
+                Ok(())
+            }
+            "announce" => self.announce_global(line, value),
+            "bgp_via" => match value {
+                "bird" => Ok(RouteDaemon::Bird),
+                "exabgp" => Ok(RouteDaemon::ExaBgp),
+                "frr" => Ok(RouteDaemon::Frr),
+                _ => Err(format!(
+                    "unknown routing daemon \"{value}\" (expected bird, exabgp or frr)"
+                )),
+            }
+            .map(|via| self.bgp.via = via),
+            "bgp_bird_include" => {
+                self.bgp.bird_include = PathBuf::from(value);
+                Ok(())
+            }
+            "bgp_birdc" => {
+                self.bgp.birdc = PathBuf::from(value);
+                Ok(())
+            }
+            "bgp_bird_socket" => {
+                self.bgp.bird_socket = Some(PathBuf::from(value));
+                Ok(())
+            }
+            "bgp_vtysh" => {
+                self.bgp.vtysh = PathBuf::from(value);
+                Ok(())
+            }
+            "bgp_frr_pathspace" => {
+                self.bgp.frr_pathspace = Some(value.to_string());
+                Ok(())
+            }
+            "bgp_frr_route_map" if value.is_empty() || value.contains(char::is_whitespace) => {
+                Err(format!("\"{value}\" is not a route-map name"))
+            }
+            "bgp_frr_route_map" => {
+                self.bgp.frr_route_map = value.to_string();
+                Ok(())
+            }
+            "bgp_withdraw_drain" => {
+                values::parse_timeval(value).map(|d| self.bgp.withdraw_drain = d)
+            }
             "snmp" | "snmpport" | "ocfile" => {
                 self.warning(
                     line,
@@ -727,6 +785,35 @@ impl<'a> Parser<'a> {
             };
             self.error(line, message);
         }
+    }
+
+    /// `announce = NAME PREFIX CONDITION` (keepmon's; one line per
+    /// announcement, the condition in the `when` language).
+    fn announce_global(&mut self, line: &LogicalLine, value: &str) -> Result<(), String> {
+        let mut words = value.splitn(3, char::is_whitespace);
+        let (Some(name), Some(prefix), Some(when)) = (words.next(), words.next(), words.next())
+        else {
+            return Err(
+                "expected NAME PREFIX CONDITION, e.g. announce = vip 192.0.2.10/32 service:dns/udp"
+                    .to_string(),
+            );
+        };
+        let (addr, len) = super::native::announce::parse_prefix(prefix)?;
+        let when = crate::config::when::When::parse(when.trim())?;
+        if self.announce.contains_key(name) {
+            return Err(format!("announcement \"{name}\" is defined twice"));
+        }
+        self.announce.insert(
+            name.to_string(),
+            crate::config::model::Announcement {
+                name: name.to_string(),
+                prefix: addr,
+                prefix_len: len,
+                when,
+                origin: Origin(self.loc(line)),
+            },
+        );
+        Ok(())
     }
 
     fn watch_line(&mut self, line: &LogicalLine, group: &str, keyword: &str, rest: &str) {
@@ -1125,8 +1212,8 @@ impl<'a> Parser<'a> {
             virtual_servers: BTreeMap::new(),
             vrrp: BTreeMap::new(),
             vrrp_sync_groups: BTreeMap::new(),
-            announce: BTreeMap::new(),
-            bgp: crate::config::model::BgpSettings::default(),
+            announce: self.announce,
+            bgp: self.bgp,
         };
         (config, self.diags)
     }
@@ -1333,7 +1420,10 @@ impl<'a> Parser<'a> {
                 ),
             );
         }
-        let action = if let Some(script) = name.strip_prefix("lua:") {
+        let action = if name == "alertmanager.alert" {
+            // keepmon's own: there is no mon script of that name to prefer.
+            values::parse_alertmanager_alert_args(&args).map(Action::Alertmanager)
+        } else if let Some(script) = name.strip_prefix("lua:") {
             if settings::find_lua(&self.settings, script, self.fs).is_none() {
                 self.diags.error(
                     command.location,

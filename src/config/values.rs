@@ -4,7 +4,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::model::{ExitRange, Forward, LbEdit, MailAction, Protocol};
+use crate::config::model::{
+    ALERTMANAGER_RESEND, AlertmanagerAction, ExitRange, Forward, LbEdit, MailAction, Protocol,
+};
 
 /// mon's `timeval`: `^\d+(\.\d+)?[dhms]$`, case-insensitive, never zero.
 pub fn parse_timeval(text: &str) -> Result<Duration, String> {
@@ -296,6 +298,67 @@ pub fn suggest<'k>(word: &str, known: &[&'k str]) -> Option<&'k str> {
         .filter(|(d, k)| *d <= 2.min(k.chars().count().saturating_sub(1).max(1)))
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
+}
+
+/// `alertmanager.alert URL [-s SEVERITY] [-l NAME=VALUE]... [-r RESEND]`
+/// (mon.cf; RESEND a mon timeval).
+pub fn parse_alertmanager_alert_args(args: &[String]) -> Result<AlertmanagerAction, String> {
+    let mut action = AlertmanagerAction {
+        url: String::new(),
+        severity: None,
+        labels: Default::default(),
+        resend: ALERTMANAGER_RESEND,
+    };
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        match word.as_str() {
+            "-s" => action.severity = Some(option_value(&mut words, "-s")?),
+            "-r" => action.resend = parse_timeval(&option_value(&mut words, "-r")?)?,
+            "-l" => {
+                let pair = option_value(&mut words, "-l")?;
+                let (name, value) = pair
+                    .split_once('=')
+                    .ok_or_else(|| format!("-l {pair:?}: expected NAME=VALUE"))?;
+                check_label_name(name)?;
+                action.labels.insert(name.to_string(), value.to_string());
+            }
+            w if w.starts_with('-') && w.len() > 1 => {
+                return Err(format!(
+                    "alertmanager.alert: unknown option \"{w}\" (keepmon accepts -s severity, -l name=value, -r resend)"
+                ));
+            }
+            w if action.url.is_empty() => action.url = w.to_string(),
+            w => {
+                return Err(format!(
+                    "alertmanager.alert takes one URL; \"{w}\" is a second"
+                ));
+            }
+        }
+    }
+    if action.url.is_empty() {
+        return Err(
+            "alertmanager.alert needs the Alertmanager's URL (e.g. http://127.0.0.1:9093)"
+                .to_string(),
+        );
+    }
+    crate::alertmanager::Target::parse(&action.url)?;
+    Ok(action)
+}
+
+/// A Prometheus label name: `[a-zA-Z_][a-zA-Z0-9_]*`.
+pub fn check_label_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "bad label name {name:?} (letters, digits and _, not starting with a digit)"
+        ))
+    }
 }
 
 fn option_value<'a>(

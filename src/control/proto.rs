@@ -129,6 +129,36 @@ pub struct DumpReport {
     /// Route announcements through the routing daemon.
     #[serde(default)]
     pub announcements: Vec<AnnounceDump>,
+    /// Alertmanagers that alert actions post to.
+    #[serde(default)]
+    pub alertmanagers: Vec<AlertmanagerDump>,
+}
+
+/// One Alertmanager as `dump` shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertmanagerDump {
+    pub url: String,
+    /// Changes queued and not yet accepted.
+    pub pending: usize,
+    /// Alerts re-sent while they fire.
+    pub firing: usize,
+    /// Posts accepted since the daemon started.
+    pub delivered: u64,
+    /// The last error, cleared by a success.
+    pub last_error: Option<String>,
+    /// Active silences in that Alertmanager matching a firing alert.
+    pub silences: Vec<SilenceDump>,
+}
+
+/// An Alertmanager silence that covers one of keepmon's alerts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SilenceDump {
+    pub id: String,
+    /// `service="http", host=~"web.*"`.
+    pub matchers: String,
+    pub ends_at: String,
+    pub created_by: String,
+    pub comment: String,
 }
 
 /// One `[announce.NAME]` as `dump` and `lb show` show it.

@@ -37,8 +37,11 @@
 //!   the set of backends and weights, never on their order or on which
 //!   director built it, so directors behind ECMP routers send a client to
 //!   the same backend; removing a backend moves only the slots it held (and
-//!   a few more). A retry (an excluded backend) rehashes the client with a
-//!   new seed, as IPVS's `mh-fallback` does.
+//!   a few more). With `mh-port` the client's port is hashed too (one
+//!   client's connections spread like many clients'). A retry (an excluded
+//!   backend) rehashes the client with a new seed only with `mh-fallback`,
+//!   as in IPVS; without it the connection fails rather than go to a
+//!   server another director would not pick.
 //!
 //! Retries pass the indices already tried in `excluded`; they are never
 //! picked again.
@@ -46,7 +49,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::config::model::LbScheduler;
+use crate::config::model::{LbScheduler, MhFlags};
 
 /// The longest precomputed smooth-wrr period (entries of 4 bytes each).
 pub const MAX_WRR_PERIOD: usize = 1 << 16;
@@ -112,7 +115,7 @@ impl Picker {
         let uniform_weights = eligible
             .windows(2)
             .all(|pair| backends[pair[0] as usize].weight == backends[pair[1] as usize].weight);
-        let maglev = if scheduler == LbScheduler::Maglev {
+        let maglev = if matches!(scheduler, LbScheduler::Maglev(_)) {
             maglev_table(&backends, &eligible, MAGLEV_TABLE_SIZE)
         } else {
             Box::default()
@@ -142,7 +145,8 @@ impl Picker {
         !self.eligible.is_empty()
     }
 
-    /// Picks a backend index for a new connection from `client`.
+    /// Picks a backend index for a new connection from `client` (any
+    /// port: only `mh-port` reads it; see [`Picker::pick_flow`]).
     ///
     /// `active(i)` returns the live connection count of backend `i`;
     /// `excluded` lists indices already tried for this connection. Returns
@@ -150,6 +154,16 @@ impl Picker {
     pub fn pick(
         &self,
         client: IpAddr,
+        active: impl Fn(usize) -> u64,
+        excluded: &[usize],
+    ) -> Option<usize> {
+        self.pick_flow(SocketAddr::new(client, 0), active, excluded)
+    }
+
+    /// [`Picker::pick`] for a client address and port.
+    pub fn pick_flow(
+        &self,
+        client: SocketAddr,
         active: impl Fn(usize) -> u64,
         excluded: &[usize],
     ) -> Option<usize> {
@@ -166,24 +180,38 @@ impl Picker {
             LbScheduler::WeightedRoundRobin => self.pick_weighted_round_robin(excluded),
             LbScheduler::LeastConnection => self.pick_least_loaded(active, excluded, false),
             LbScheduler::WeightedLeastConnection => self.pick_least_loaded(active, excluded, true),
-            LbScheduler::SourceHash => self.pick_source_hash(client, excluded),
+            LbScheduler::SourceHash => self.pick_source_hash(client.ip(), excluded),
             LbScheduler::TwoChoices => self.pick_two_choices(active, excluded),
-            LbScheduler::Maglev => self.pick_maglev(client, excluded),
+            LbScheduler::Maglev(flags) => self.pick_maglev(client, flags, excluded),
         }
     }
 
-    fn pick_maglev(&self, client: IpAddr, excluded: &[usize]) -> Option<usize> {
+    fn pick_maglev(&self, client: SocketAddr, flags: MhFlags, excluded: &[usize]) -> Option<usize> {
         let size = self.maglev.len() as u64;
         if size == 0 {
             return None;
         }
-        let key = ip_key(client);
-        for seed in 0..MAGLEV_FALLBACK_TRIES {
+        let key = if flags.port {
+            mix64(
+                ip_key(client.ip()) ^ u64::from(client.port()).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            )
+        } else {
+            ip_key(client.ip())
+        };
+        let tries = if flags.fallback {
+            MAGLEV_FALLBACK_TRIES
+        } else {
+            1
+        };
+        for seed in 0..tries {
             let slot = mix64(key ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)) % size;
             let index = self.maglev[slot as usize] as usize;
             if !excluded.contains(&index) {
                 return Some(index);
             }
+        }
+        if !flags.fallback {
+            return None;
         }
         // Many backends excluded: any remaining one, in table order.
         self.eligible
@@ -477,6 +505,10 @@ mod tests {
     }
 
     const IDLE: fn(usize) -> u64 = |_| 0;
+    const MH: LbScheduler = LbScheduler::Maglev(MhFlags {
+        port: false,
+        fallback: true,
+    });
 
     /// Picks `count` times with no load and returns the sequence as letters.
     fn sequence(scheduler: LbScheduler, weights: &[u32], count: usize) -> String {
@@ -751,15 +783,15 @@ mod tests {
         let mut shuffled = table.clone();
         shuffled.reverse();
         shuffled.swap(0, 2);
-        let a = Picker::new(LbScheduler::Maglev, &table);
-        let b = Picker::new(LbScheduler::Maglev, &shuffled);
+        let a = Picker::new(MH, &table);
+        let b = Picker::new(MH, &shuffled);
         assert_eq!(sh_assignments(&a, 5000), sh_assignments(&b, 5000));
     }
 
     #[test]
     fn maglev_spreads_by_weight_and_never_picks_weight_zero() {
         let table = backends(&[3, 1, 0]);
-        let picker = Picker::new(LbScheduler::Maglev, &table);
+        let picker = Picker::new(MH, &table);
         let mut counts: HashMap<SocketAddr, u32> = HashMap::new();
         for addr in sh_assignments(&picker, 20_000) {
             *counts.entry(addr).or_default() += 1;
@@ -772,10 +804,10 @@ mod tests {
     #[test]
     fn maglev_moves_only_the_leaving_backends_clients() {
         let table = backends(&[1; 10]);
-        let before = sh_assignments(&Picker::new(LbScheduler::Maglev, &table), 20_000);
+        let before = sh_assignments(&Picker::new(MH, &table), 20_000);
         let gone = table[3].addr;
         let fewer: Vec<Backend> = table.iter().copied().filter(|b| b.addr != gone).collect();
-        let after = sh_assignments(&Picker::new(LbScheduler::Maglev, &fewer), 20_000);
+        let after = sh_assignments(&Picker::new(MH, &fewer), 20_000);
         let mut moved_elsewhere = 0;
         for (b, a) in before.iter().zip(&after) {
             if *b == gone {
@@ -794,7 +826,7 @@ mod tests {
     #[test]
     fn maglev_retries_elsewhere_and_gives_up_when_all_are_tried() {
         let table = backends(&[1, 1, 1]);
-        let picker = Picker::new(LbScheduler::Maglev, &table);
+        let picker = Picker::new(MH, &table);
         for n in 0..200 {
             let first = picker.pick(client(n), IDLE, &[]).expect("a backend");
             let second = picker.pick(client(n), IDLE, &[first]).expect("another");
@@ -806,9 +838,50 @@ mod tests {
             assert_eq!(picker.pick(client(n), IDLE, &[0, 1, 2]), None);
         }
         assert_eq!(
-            Picker::new(LbScheduler::Maglev, &backends(&[0, 0])).pick(client(1), IDLE, &[]),
+            Picker::new(MH, &backends(&[0, 0])).pick(client(1), IDLE, &[]),
             None
         );
+    }
+
+    #[test]
+    fn maglev_without_fallback_fails_rather_than_move_and_mh_port_spreads_one_client() {
+        let table = backends(&[1, 1, 1, 1]);
+        let strict = Picker::new(LbScheduler::Maglev(MhFlags::default()), &table);
+        let loose = Picker::new(MH, &table);
+        for n in 0..100 {
+            let first = strict.pick(client(n), IDLE, &[]).expect("a backend");
+            assert_eq!(loose.pick(client(n), IDLE, &[]), Some(first), "same table");
+            assert_eq!(strict.pick(client(n), IDLE, &[first]), None);
+            assert!(loose.pick(client(n), IDLE, &[first]).is_some());
+        }
+        let by_port = Picker::new(
+            LbScheduler::Maglev(MhFlags {
+                port: true,
+                fallback: false,
+            }),
+            &table,
+        );
+        let mut seen = std::collections::HashSet::new();
+        for port in 1000..1400u16 {
+            let flow = SocketAddr::new(client(1), port);
+            let picked = by_port.pick_flow(flow, IDLE, &[]).expect("a backend");
+            // Two directors built from the same table agree on each flow.
+            let other = Picker::new(
+                LbScheduler::Maglev(MhFlags {
+                    port: true,
+                    fallback: true,
+                }),
+                &table,
+            );
+            assert_eq!(other.pick_flow(flow, IDLE, &[]), Some(picked));
+            seen.insert(picked);
+        }
+        assert_eq!(seen.len(), 4, "one client's ports reach every server");
+        // Without mh-port the port is ignored.
+        let ports: std::collections::HashSet<_> = (1000..1100u16)
+            .map(|port| strict.pick_flow(SocketAddr::new(client(1), port), IDLE, &[]))
+            .collect();
+        assert_eq!(ports.len(), 1);
     }
 
     proptest::proptest! {

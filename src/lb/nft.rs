@@ -89,7 +89,7 @@ pub fn ruleset(desired: &Desired) -> (Value, Vec<Note>) {
         };
         match spec.scheduler {
             LbScheduler::RoundRobin | LbScheduler::WeightedRoundRobin | LbScheduler::SourceHash => {}
-            LbScheduler::Maglev => notes.push(note(
+            LbScheduler::Maglev(_) => notes.push(note(
                 "scheduler mh is served as sh (a hash of the client address) on nftables".into(),
             )),
             other => notes.push(note(format!(
@@ -139,7 +139,7 @@ pub fn ruleset(desired: &Desired) -> (Value, Vec<Note>) {
         );
         let key = if matches!(
             spec.scheduler,
-            LbScheduler::SourceHash | LbScheduler::Maglev
+            LbScheduler::SourceHash | LbScheduler::Maglev(_)
         ) {
             json!({"jhash": {"mod": total, "expr": {"payload": {"protocol": ip, "field": "saddr"}}}})
         } else {

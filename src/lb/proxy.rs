@@ -701,7 +701,8 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
     let mut attempts = Attempts::default();
     let mut early = Early::default();
     let (mut backend, lease) = loop {
-        let Some(connected) = connect_backend(&shared, client_ip, &mut attempts).await else {
+        let Some(connected) = connect_backend(&shared, client_ip, peer.port(), &mut attempts).await
+        else {
             debug!(%listen, client = %peer, "no backend reachable; closing the client connection");
             return;
         };
@@ -765,6 +766,7 @@ struct Connected {
 async fn connect_backend(
     shared: &Shared,
     client_ip: IpAddr,
+    client_port: u16,
     attempts: &mut Attempts,
 ) -> Option<Connected> {
     loop {
@@ -774,7 +776,13 @@ async fn connect_backend(
             let settings = &table.settings;
             let may_retry = attempts.tried.len() <= settings.retries as usize;
             let chosen = if may_retry {
-                choose(&table, &shared.sticky, client_ip, &attempts.tried)
+                choose(
+                    &table,
+                    &shared.sticky,
+                    client_ip,
+                    client_port,
+                    &attempts.tried,
+                )
             } else {
                 None
             };
@@ -842,6 +850,7 @@ fn choose(
     table: &Table,
     sticky: &StickyTable,
     client_ip: IpAddr,
+    client_port: u16,
     tried: &[SocketAddr],
 ) -> Option<Arc<Counters>> {
     if tried.is_empty()
@@ -857,8 +866,8 @@ fn choose(
         .iter()
         .filter_map(|addr| table.index.get(addr).copied())
         .collect();
-    let index = table.picker.pick(
-        client_ip,
+    let index = table.picker.pick_flow(
+        SocketAddr::new(client_ip, client_port),
         |index| table.counters[index].active.load(Ordering::Relaxed),
         &excluded,
     )?;

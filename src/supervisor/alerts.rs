@@ -71,6 +71,23 @@ impl Supervisor {
             if alert::recorded_in_history(&job) {
                 history.push(alert::history_line(&job));
             }
+            if let Action::Alertmanager(action) = &job.decision.alert.action {
+                let context = super::alertmanager::AlertContext {
+                    service,
+                    state: &state,
+                    director: &director_name(&self.config.settings),
+                };
+                let id = self.alertmanager.queue_alert(&job, action, &context, now);
+                tracing::info!(
+                    group = %job.group,
+                    service = %job.service,
+                    alert = %job.decision.alert.name,
+                    kind = job.decision.kind.alert_type(job.decision.source),
+                    queue_id = id.as_deref().unwrap_or("-"),
+                    "alertmanager alert queued"
+                );
+                continue;
+            }
             if let Action::Mail(action) = &job.decision.alert.action {
                 let id = self.mail.queue_alert(&job, action, service, now);
                 tracing::info!(

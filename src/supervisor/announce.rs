@@ -1,4 +1,4 @@
-//! The route-announcement part: evaluates each `[announce.NAME]` condition after every event (level-triggered), hands the wanted routes to the BIRD worker, records each flip in the history, and withdraws everything first at stop.
+//! The route-announcement part: evaluates each `[announce.NAME]` condition after every event (level-triggered), hands the wanted routes to the BIRD/FRR worker, records each flip in the history, and withdraws everything first at stop.
 
 use std::collections::BTreeMap;
 
@@ -40,7 +40,7 @@ impl AnnouncePart {
         self.bgp = config.bgp.clone();
         if self.worker.is_none()
             && !self.announcements.is_empty()
-            && self.bgp.via == RouteDaemon::Bird
+            && matches!(self.bgp.via, RouteDaemon::Bird | RouteDaemon::Frr)
         {
             self.worker = Some(BirdWorker::start(self.bgp.clone()));
         }
@@ -99,7 +99,7 @@ impl AnnouncePart {
                     // ExaBGP's API process follows `wanted` itself.
                     announced: match self.bgp.via {
                         RouteDaemon::ExaBgp => wanted,
-                        RouteDaemon::Bird => applied
+                        RouteDaemon::Bird | RouteDaemon::Frr => applied
                             .as_ref()
                             .and_then(|x| x.routes.as_ref())
                             .is_some_and(|routes| routes.contains(&route)),
@@ -142,7 +142,7 @@ impl AnnouncePart {
             );
             tokio::time::sleep(self.bgp.withdraw_drain).await;
         } else {
-            tracing::error!("routes could not be withdrawn before stopping (BIRD unreachable?)");
+            tracing::error!(via = ?self.bgp.via, "routes could not be withdrawn before stopping (routing daemon unreachable?)");
         }
     }
 }

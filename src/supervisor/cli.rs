@@ -200,6 +200,7 @@ impl Supervisor {
             mail: Box::new(self.mail.dump()),
             vrrp: self.vrrp.dumps(),
             announcements: self.announce.dumps(),
+            alertmanagers: self.alertmanager.dump(),
         }
     }
 }

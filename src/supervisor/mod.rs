@@ -29,6 +29,7 @@ use crate::state::{self, Persisted};
 use crate::vrrp::instance::Transition;
 use crate::web::server::WebCall;
 
+mod alertmanager;
 mod alerts;
 mod announce;
 mod cli;
@@ -42,6 +43,7 @@ mod services;
 mod vrrp;
 mod web;
 
+use alertmanager::AlertmanagerPart;
 use announce::AnnouncePart;
 use lb::LoadBalancing;
 use mail::MailPart;
@@ -222,6 +224,7 @@ struct Supervisor {
     services: Services,
     lb: LoadBalancing,
     mail: MailPart,
+    alertmanager: AlertmanagerPart,
     vrrp: VrrpPart,
     mon: MonListener,
     announce: AnnouncePart,
@@ -252,6 +255,7 @@ impl Supervisor {
             lb: LoadBalancing::new(shutdown.clone(), persisted.lb.clone()),
             services: Services::new(persisted),
             mail: MailPart::new(),
+            alertmanager: AlertmanagerPart::new(),
             vrrp: VrrpPart::new(channels.vrrp),
             mon: MonListener::new(channels.mon_calls, shutdown.clone()),
             announce: AnnouncePart::new(),
@@ -277,6 +281,8 @@ impl Supervisor {
         self.lb
             .reconfigure(config, &diff, &|r| services.is_failing(r));
         self.mail
+            .reconfigure(config, &diff, &self.tracker, &self.shutdown);
+        self.alertmanager
             .reconfigure(config, &diff, &self.tracker, &self.shutdown);
         self.vrrp.reconfigure(config, &diff);
         self.mon.reconfigure(config, &diff);

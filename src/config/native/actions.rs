@@ -6,9 +6,24 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 use super::cursor::{KeyPath, Reader, Text};
-use crate::config::model::{Action, LbEdit, MailAction, NotifyOn, Protocol, Settings, VrrpNotify};
+use std::collections::BTreeMap;
 
-const ACTION_TYPES: &[&str] = &["file", "mail", "exec", "lua", "lb", "notify"];
+use super::cursor::Dur;
+use crate::config::model::{
+    ALERTMANAGER_RESEND, Action, AlertmanagerAction, LbEdit, MailAction, NotifyOn, Protocol,
+    Settings, VrrpNotify,
+};
+use crate::config::values;
+
+const ACTION_TYPES: &[&str] = &[
+    "file",
+    "mail",
+    "exec",
+    "lua",
+    "lb",
+    "notify",
+    "alertmanager",
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,6 +84,17 @@ struct RawLbAction {
     protocol: Option<Text>,
     weight: Option<u32>,
     forward: Option<Text>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlertmanagerAction {
+    #[serde(rename = "type")]
+    _type: Option<IgnoredAny>,
+    url: Option<Text>,
+    severity: Option<String>,
+    labels: Option<BTreeMap<String, String>>,
+    resend: Option<Dur>,
 }
 
 impl Reader<'_> {
@@ -211,8 +237,48 @@ impl Reader<'_> {
                     run_as,
                 }))
             }
+            "alertmanager" => {
+                let raw = self.read::<RawAlertmanagerAction>(value, p)?;
+                self.alertmanager(&raw, p, at).map(Action::Alertmanager)
+            }
             _ => None,
         }
+    }
+
+    fn alertmanager(
+        &mut self,
+        raw: &RawAlertmanagerAction,
+        p: &KeyPath,
+        at: usize,
+    ) -> Option<AlertmanagerAction> {
+        let url = self.required(
+            raw.url.as_ref(),
+            at,
+            p,
+            "url",
+            "e.g. url = \"http://127.0.0.1:9093\"",
+        )?;
+        let mut ok = true;
+        if let Err(e) = crate::alertmanager::Target::parse(url.get_ref()) {
+            self.error(url.span().start, format!("{}: {e}", p.key("url")));
+            ok = false;
+        }
+        for name in raw.labels.iter().flat_map(|l| l.keys()) {
+            if let Err(e) = values::check_label_name(name) {
+                self.error(at, format!("{}: {e}", p.key("labels")));
+                ok = false;
+            }
+        }
+        let resend = match &raw.resend {
+            Some(_) => self.positive_duration(raw.resend.as_ref(), &p.key("resend"))?,
+            None => ALERTMANAGER_RESEND,
+        };
+        ok.then(|| AlertmanagerAction {
+            url: url.get_ref().clone(),
+            severity: raw.severity.clone(),
+            labels: raw.labels.clone().unwrap_or_default(),
+            resend,
+        })
     }
 
     fn lb_edit(&mut self, raw: &RawLbAction, p: &KeyPath, at: usize) -> Option<LbEdit> {
@@ -265,13 +331,13 @@ mod tests {
             (
                 "[actions.ops]\ntype = \"mial\"\n",
                 &[
-                    "2:8: error: actions.ops.type: unknown action type \"mial\"; did you mean \"mail\"? (expected one of: file, mail, exec, lua, lb, notify)",
+                    "2:8: error: actions.ops.type: unknown action type \"mial\"; did you mean \"mail\"? (expected one of: file, mail, exec, lua, lb, notify, alertmanager)",
                 ],
             ),
             (
                 "[actions.ops]\nto = [\"a@b\"]\n",
                 &[
-                    "1:10: error: actions.ops: missing key \"type\" (one of: file, mail, exec, lua, lb, notify)",
+                    "1:10: error: actions.ops: missing key \"type\" (one of: file, mail, exec, lua, lb, notify, alertmanager)",
                 ],
             ),
             (
@@ -279,6 +345,13 @@ mod tests {
                 &[
                     "3:7: error: actions.ops.to[0]: bad mail address \"ops@\"",
                     "4:1: error: actions.ops: unknown key \"cc\" (valid keys: type, to, subject, from)",
+                ],
+            ),
+            (
+                "[actions.am]\ntype = \"alertmanager\"\nurl = \"am:9093\"\nlabels = { \"1x\" = \"y\" }\n",
+                &[
+                    "1:10: error: actions.am.labels: bad label name \"1x\" (letters, digits and _, not starting with a digit)",
+                    "3:7: error: actions.am.url: \"am:9093\" is not an http:// or https:// URL (e.g. http://127.0.0.1:9093)",
                 ],
             ),
             (

@@ -16,6 +16,9 @@ pub(super) struct RawBgp {
     birdc: Option<Text>,
     bird_socket: Option<Text>,
     withdraw_drain: Option<Dur>,
+    vtysh: Option<Text>,
+    frr_pathspace: Option<String>,
+    frr_route_map: Option<Text>,
 }
 
 #[derive(Deserialize)]
@@ -33,7 +36,13 @@ impl Reader<'_> {
             match via.get_ref().to_ascii_lowercase().as_str() {
                 "bird" => bgp.via = RouteDaemon::Bird,
                 "exabgp" => bgp.via = RouteDaemon::ExaBgp,
-                _ => self.unknown_word(via, &p.key("via"), "routing daemon", &["bird", "exabgp"]),
+                "frr" => bgp.via = RouteDaemon::Frr,
+                _ => self.unknown_word(
+                    via,
+                    &p.key("via"),
+                    "routing daemon",
+                    &["bird", "exabgp", "frr"],
+                ),
             }
         }
         if let Some(path) = self.path(raw.bird_include.as_ref(), &p.key("bird_include")) {
@@ -43,6 +52,24 @@ impl Reader<'_> {
             bgp.birdc = birdc.get_ref().into();
         }
         bgp.bird_socket = self.path(raw.bird_socket.as_ref(), &p.key("bird_socket"));
+        if let Some(vtysh) = &raw.vtysh {
+            bgp.vtysh = vtysh.get_ref().into();
+        }
+        bgp.frr_pathspace = raw.frr_pathspace.clone();
+        if let Some(text) = &raw.frr_route_map {
+            let map = text.get_ref();
+            if map.is_empty() || map.contains(char::is_whitespace) {
+                self.error(
+                    text.span().start,
+                    format!(
+                        "{}: {map:?} is not a route-map name",
+                        p.key("frr_route_map")
+                    ),
+                );
+            } else {
+                bgp.frr_route_map = map.clone();
+            }
+        }
         if let Some(drain) = self.duration(raw.withdraw_drain.as_ref(), &p.key("withdraw_drain")) {
             bgp.withdraw_drain = drain;
         }
@@ -92,7 +119,7 @@ impl Reader<'_> {
 
 /// `ADDR/LEN` (LEN defaults to a host route); the address must be the
 /// network's first (no host bits set), as routing daemons require.
-fn parse_prefix(text: &str) -> Result<(IpAddr, u8), String> {
+pub(in crate::config) fn parse_prefix(text: &str) -> Result<(IpAddr, u8), String> {
     let (addr, len) = match text.split_once('/') {
         Some((addr, len)) => (addr, Some(len)),
         None => (text, None),

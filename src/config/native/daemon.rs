@@ -17,7 +17,8 @@ use crate::config::settings;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawDaemon {
-    /// The director's name in notices and mail (keepalived's `router_id`).
+    /// The director's name in notices, mail and Alertmanager labels
+    /// (keepalived's `router_id`).
     director: Option<Text>,
     basedir: Option<Text>,
     cfbasedir: Option<Text>,

@@ -58,7 +58,7 @@ use crate::config::model::{Config, Format};
 use crate::config::settings;
 
 mod actions;
-mod announce;
+pub(in crate::config) mod announce;
 mod checks;
 mod cursor;
 mod daemon;

@@ -8,7 +8,7 @@ use toml::Spanned;
 use super::checks::Scalar;
 use super::cursor::{Dur, Int, KeyPath, Reader, Text};
 use crate::config::model::{
-    AdminState, DataPlane, Forward, LbScheduler, Origin, Protocol, RealServer, Thresholds,
+    AdminState, DataPlane, Forward, LbScheduler, MhFlags, Origin, Protocol, RealServer, Thresholds,
     VirtualServer,
 };
 
@@ -18,6 +18,7 @@ pub(super) struct RawVirtualServer {
     listen: Option<Text>,
     protocol: Option<Text>,
     scheduler: Option<Text>,
+    scheduler_flags: Option<Vec<Text>>,
     dataplane: Option<Text>,
     persistence: Option<Dur>,
     persistence_netmask: Option<Spanned<Scalar>>,
@@ -58,6 +59,36 @@ const ADMIN_STATES: &[(&str, AdminState)] = &[
 const DEFAULT_SCHEDULER: LbScheduler = LbScheduler::WeightedLeastConnection;
 
 impl Reader<'_> {
+    /// `scheduler_flags = ["mh-port", "mh-fallback"]` (IPVS's `-b`), for `mh`.
+    fn scheduler_flags(
+        &mut self,
+        scheduler: LbScheduler,
+        flags: Option<&[Text]>,
+        p: &KeyPath,
+    ) -> LbScheduler {
+        let Some(flags) = flags else {
+            return scheduler;
+        };
+        let path = p.key("scheduler_flags");
+        let LbScheduler::Maglev(mut mh) = scheduler else {
+            if let Some(first) = flags.first() {
+                self.error(
+                    first.span().start,
+                    format!("{path}: scheduler {scheduler} takes no flags (mh-port and mh-fallback are mh's)"),
+                );
+            }
+            return scheduler;
+        };
+        for flag in flags {
+            match flag.get_ref().as_str() {
+                "mh-port" => mh.port = true,
+                "mh-fallback" => mh.fallback = true,
+                _ => self.unknown_word(flag, &path, "scheduler flag", MhFlags::NAMES),
+            }
+        }
+        LbScheduler::Maglev(mh)
+    }
+
     pub(super) fn virtual_server(
         &mut self,
         name: &str,
@@ -86,6 +117,7 @@ impl Reader<'_> {
             },
             None => DEFAULT_SCHEDULER,
         };
+        let scheduler = self.scheduler_flags(scheduler, raw.scheduler_flags.as_deref(), p);
         let dataplane = self
             .choice(
                 raw.dataplane.as_ref(),
@@ -303,6 +335,13 @@ mod tests {
                     "4:10: error: virtual_servers.web.health: \"web\" is not group:service (e.g. \"web:http\")",
                     "5:51: error: virtual_servers.web.real_servers[0].weight: -1 is out of range (expected an integer from 0 to 4294967295)",
                     "5:73: error: virtual_servers.web.real_servers[1]: missing key \"addr\" (e.g. addr = \"127.0.0.1:8081\")",
+                ],
+            ),
+            (
+                "[virtual_servers.web]\nlisten = \"127.0.0.1:80\"\nscheduler = \"mh\"\nscheduler_flags = [\"mh-port\", \"mh-falback\"]\n\n[virtual_servers.db]\nlisten = \"127.0.0.1:81\"\nscheduler_flags = [\"mh-port\"]\n",
+                &[
+                    "4:31: error: virtual_servers.web.scheduler_flags: unknown scheduler flag \"mh-falback\"; did you mean \"mh-fallback\"? (expected one of: mh-port, mh-fallback)",
+                    "8:20: error: virtual_servers.db.scheduler_flags: scheduler wlc takes no flags (mh-port and mh-fallback are mh's)",
                 ],
             ),
             (

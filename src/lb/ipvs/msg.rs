@@ -71,6 +71,11 @@ pub const IPPROTO_UDP: u16 = 17;
 pub const SVC_F_PERSISTENT: u32 = 0x1;
 /// Service flag the kernel sets itself; never compared.
 pub const SVC_F_HASHED: u32 = 0x2;
+/// `IP_VS_SVC_F_SCHED1`, which the `mh` scheduler reads as `mh-fallback`
+/// (`IP_VS_SVC_F_SCHED_MH_FALLBACK` in linux/ip_vs.h).
+pub const SVC_F_SCHED_MH_FALLBACK: u32 = 0x8;
+/// `IP_VS_SVC_F_SCHED2`: `mh-port`.
+pub const SVC_F_SCHED_MH_PORT: u32 = 0x10;
 
 /// Forwarding methods (`IP_VS_CONN_F_*`, mask 0x7).
 pub const FWD_MASQ: u32 = 0;

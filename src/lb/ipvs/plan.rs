@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use super::msg::{
     DestAttrs, FWD_MASQ, FWD_ROUTE, FWD_TUNNEL, IPPROTO_TCP, IPPROTO_UDP, Request, SVC_F_HASHED,
-    SVC_F_PERSISTENT, ServiceAttrs, ServiceKey, default_netmask, prefix_netmask,
+    SVC_F_PERSISTENT, SVC_F_SCHED_MH_FALLBACK, SVC_F_SCHED_MH_PORT, ServiceAttrs, ServiceKey,
+    default_netmask, prefix_netmask,
 };
-use crate::config::model::{DataPlane, Forward, Protocol};
+use crate::config::model::{DataPlane, Forward, LbScheduler, Protocol};
 use crate::lb::table::Desired;
 
 /// One service in a kernel table (dumped, or as keepmon wants it).
@@ -146,6 +147,7 @@ pub fn wanted(desired: &Desired) -> Wanted {
             ),
             None => (0, 0),
         };
+        let flags = flags | scheduler_flags(svc.spec.scheduler);
         let service = ServiceAttrs {
             key,
             scheduler: svc.spec.scheduler.to_string(),
@@ -176,6 +178,23 @@ pub fn wanted(desired: &Desired) -> Wanted {
         out.names.insert(key, name.clone());
     }
     out
+}
+
+/// IPVS's scheduler flags for `scheduler` (`ipvsadm -b`).
+fn scheduler_flags(scheduler: LbScheduler) -> u32 {
+    match scheduler {
+        LbScheduler::Maglev(mh) => {
+            let mut flags = 0;
+            if mh.fallback {
+                flags |= SVC_F_SCHED_MH_FALLBACK;
+            }
+            if mh.port {
+                flags |= SVC_F_SCHED_MH_PORT;
+            }
+            flags
+        }
+        _ => 0,
+    }
 }
 
 fn same_service(have: &ServiceAttrs, want: &ServiceAttrs) -> bool {
@@ -416,6 +435,21 @@ mod tests {
         assert_eq!(
             teardown(&kernel, &owned),
             vec![Request::DelService(key("10.0.0.1:80"))]
+        );
+    }
+
+    #[test]
+    fn mh_flags_are_ipvs_scheduler_flags() {
+        let mut d = desired(&[("10.0.0.2:80", 1)]);
+        d.services.get_mut("web").unwrap().spec.scheduler =
+            LbScheduler::Maglev(crate::config::model::MhFlags {
+                port: true,
+                fallback: true,
+            });
+        let reqs = reconcile(&Table::new(), &wanted(&d), &Owned::default());
+        assert!(
+            matches!(&reqs[0], Request::NewService(s) if s.scheduler == "mh" && s.flags == SVC_F_SCHED_MH_FALLBACK | SVC_F_SCHED_MH_PORT),
+            "{reqs:?}"
         );
     }
 
