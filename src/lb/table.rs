@@ -52,7 +52,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::depend::ServiceRef;
 use crate::config::model::{
     Action, AdminState, AlertLine, Config, DataPlane, Forward, LbEdit, LbScheduler, Protocol,
-    RealServer, Thresholds, VirtualServer,
+    ProxyOptions, RealServer, Thresholds, VirtualServer,
 };
 use crate::config::values::parse_host_port;
 
@@ -142,6 +142,8 @@ pub struct ServiceSpec {
     pub hysteresis: u32,
     pub retries: u32,
     pub connect_timeout: Duration,
+    /// The built-in proxy's mode, limits and HTTP settings.
+    pub proxy: ProxyOptions,
 }
 
 impl ServiceSpec {
@@ -159,6 +161,7 @@ impl ServiceSpec {
             hysteresis: vs.hysteresis,
             retries: vs.retries,
             connect_timeout: vs.connect_timeout,
+            proxy: vs.proxy.clone(),
         }
     }
 
@@ -1395,6 +1398,7 @@ impl VirtualState {
                 hysteresis: 0,
                 retries: defaults.retries,
                 connect_timeout: defaults.connect_timeout,
+                proxy: Default::default(),
             },
             health: None,
             implicit: true,
@@ -1730,6 +1734,7 @@ mod tests {
             retries: 2,
             connect_timeout: Duration::from_secs(2),
             real_servers,
+            proxy: Default::default(),
             origin: Origin(Location::file_only(&Arc::from(Path::new("test.toml")))),
         }
     }
@@ -2581,6 +2586,7 @@ upalert = ["lvs"]
                 hysteresis: 0,
                 retries: 2,
                 connect_timeout: Duration::from_secs(2),
+                proxy: Default::default(),
             })
     }
 

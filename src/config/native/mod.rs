@@ -67,6 +67,7 @@ mod hostgroups;
 mod messages;
 mod monitors;
 mod periods;
+mod proxy;
 #[cfg(test)]
 mod testing;
 mod virtual_servers;
