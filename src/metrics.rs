@@ -695,6 +695,9 @@ mod tests {
                 failures: 1,
                 bytes_in: 10,
                 bytes_out: 20,
+                requests: 0,
+                responses: [0; 5],
+                retries: 0,
             },
         )];
         let lb: Report = serde_json::from_value(serde_json::json!({"services": [{

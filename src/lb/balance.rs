@@ -153,6 +153,18 @@ impl Picker {
         active: impl Fn(usize) -> u64,
         excluded: &[usize],
     ) -> Option<usize> {
+        self.pick_keyed(ip_key(client), active, excluded)
+    }
+
+    /// Like [`Picker::pick`], with `key` in place of the client address's
+    /// hash for the hashing schedulers (sh, mh): http mode's hash of a URI,
+    /// header or URL parameter ([`hash_bytes`]). Other schedulers ignore it.
+    pub fn pick_keyed(
+        &self,
+        key: u64,
+        active: impl Fn(usize) -> u64,
+        excluded: &[usize],
+    ) -> Option<usize> {
         if !excluded.is_empty()
             && self
                 .eligible
@@ -166,18 +178,17 @@ impl Picker {
             LbScheduler::WeightedRoundRobin => self.pick_weighted_round_robin(excluded),
             LbScheduler::LeastConnection => self.pick_least_loaded(active, excluded, false),
             LbScheduler::WeightedLeastConnection => self.pick_least_loaded(active, excluded, true),
-            LbScheduler::SourceHash => self.pick_source_hash(client, excluded),
+            LbScheduler::SourceHash => self.pick_source_hash(key, excluded),
             LbScheduler::TwoChoices => self.pick_two_choices(active, excluded),
-            LbScheduler::Maglev => self.pick_maglev(client, excluded),
+            LbScheduler::Maglev => self.pick_maglev(key, excluded),
         }
     }
 
-    fn pick_maglev(&self, client: IpAddr, excluded: &[usize]) -> Option<usize> {
+    fn pick_maglev(&self, key: u64, excluded: &[usize]) -> Option<usize> {
         let size = self.maglev.len() as u64;
         if size == 0 {
             return None;
         }
-        let key = ip_key(client);
         for seed in 0..MAGLEV_FALLBACK_TRIES {
             let slot = mix64(key ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)) % size;
             let index = self.maglev[slot as usize] as usize;
@@ -255,8 +266,7 @@ impl Picker {
         best.map(|(index, _)| index)
     }
 
-    fn pick_source_hash(&self, client: IpAddr, excluded: &[usize]) -> Option<usize> {
-        let client_key = ip_key(client);
+    fn pick_source_hash(&self, client_key: u64, excluded: &[usize]) -> Option<usize> {
         let mut best: Option<(usize, f64)> = None;
         for &index in self.eligible.iter() {
             let index = index as usize;
@@ -446,6 +456,17 @@ pub(crate) fn ip_key(ip: IpAddr) -> u64 {
             mix64((bits as u64) ^ mix64((bits >> 64) as u64 ^ 0x6_0000_0000))
         }
     }
+}
+
+/// A stable 64-bit hash of `bytes` (FNV-1a, then MurmurHash3's finaliser):
+/// the same on every director and every run, for [`Picker::pick_keyed`].
+pub fn hash_bytes(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in bytes {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    mix64(hash)
 }
 
 fn addr_key(addr: SocketAddr) -> u64 {

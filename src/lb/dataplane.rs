@@ -210,5 +210,6 @@ fn proxy_spec(service: &DesiredService) -> ProxySpec {
         } else {
             spec.sorry_server
         },
+        options: spec.proxy.clone(),
     }
 }

@@ -114,7 +114,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use crate::config::model::LbScheduler;
+use crate::config::model::{LbScheduler, ProxyMode, ProxyOptions};
 use crate::lb::balance::{Backend, Picker, ip_key};
 use crate::lb::workers::{Worker, Workers};
 
@@ -133,6 +133,8 @@ pub struct ProxySpec {
     pub connect_timeout: Duration,
     /// Used when no real server can take the connection.
     pub sorry: Option<SocketAddr>,
+    /// Mode (tcp or http), limits and the http settings.
+    pub options: ProxyOptions,
 }
 
 /// Counters of one backend, for `lb show` and the metrics page.
@@ -156,6 +158,13 @@ pub struct BackendStats {
     pub in_table: bool,
     /// This is the sorry server.
     pub sorry: bool,
+    /// http mode: requests sent to this backend (retried ones count on
+    /// each backend they were sent to).
+    pub requests: u64,
+    /// http mode: responses by class, 1xx to 5xx.
+    pub responses: [u64; 5],
+    /// http mode: requests retried on another backend after this one failed.
+    pub retries: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -195,6 +204,7 @@ pub async fn start(spec: ProxySpec, shutdown: CancellationToken) -> io::Result<P
         draining: Mutex::new(Vec::new()),
         sticky: StickyTable::new(),
         local_addr: OnceLock::new(),
+        front: crate::lb::http::FrontCounters::default(),
     });
     let stop = shutdown.child_token();
     let tracker = TaskTracker::new();
@@ -296,6 +306,11 @@ impl ProxyHandle {
         stats
     }
 
+    /// What an http-mode virtual server answered itself (all zero in tcp mode).
+    pub fn front_stats(&self) -> crate::lb::http::FrontStats {
+        self.shared.front.snapshot()
+    }
+
     /// Stops accepting and closes the listening socket; established
     /// connections continue.
     pub fn close(&self) {
@@ -341,13 +356,15 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 const STICKY_SWEEP: Duration = Duration::from_secs(10);
 const STICKY_SHARDS: usize = 64;
 
-struct Shared {
-    listen: SocketAddr,
-    table: ArcSwap<Table>,
+pub(crate) struct Shared {
+    pub(crate) listen: SocketAddr,
+    pub(crate) table: ArcSwap<Table>,
     /// Counters of removed backends; also serialises table writers.
     draining: Mutex<Vec<Weak<Counters>>>,
     sticky: StickyTable,
     local_addr: OnceLock<SocketAddr>,
+    /// http mode: what the virtual server itself answered or refused.
+    pub(crate) front: crate::lb::http::FrontCounters,
 }
 
 impl Shared {
@@ -360,12 +377,13 @@ impl Shared {
 
 /// Table settings that can change without rebinding.
 #[derive(Clone, Debug)]
-struct Settings {
-    scheduler: LbScheduler,
-    persistence: Option<Duration>,
-    retries: u32,
-    connect_timeout: Duration,
-    sorry: Option<SocketAddr>,
+pub(crate) struct Settings {
+    pub(crate) scheduler: LbScheduler,
+    pub(crate) persistence: Option<Duration>,
+    pub(crate) retries: u32,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) sorry: Option<SocketAddr>,
+    pub(crate) options: Arc<ProxyOptions>,
 }
 
 impl Settings {
@@ -376,17 +394,20 @@ impl Settings {
             retries: spec.retries,
             connect_timeout: spec.connect_timeout,
             sorry: spec.sorry,
+            options: Arc::new(spec.options.clone()),
         }
     }
 }
 
 /// One immutable snapshot; `counters[i]` belongs to `picker.backends()[i]`.
-struct Table {
-    settings: Settings,
-    picker: Picker,
-    counters: Box<[Arc<Counters>]>,
-    index: HashMap<SocketAddr, usize>,
-    sorry: Option<Arc<Counters>>,
+pub(crate) struct Table {
+    pub(crate) settings: Settings,
+    pub(crate) picker: Picker,
+    pub(crate) counters: Box<[Arc<Counters>]>,
+    pub(crate) index: HashMap<SocketAddr, usize>,
+    pub(crate) sorry: Option<Arc<Counters>>,
+    /// http mode: backend index by cookie value (`options.http.server_cookies`).
+    pub(crate) by_cookie: HashMap<String, usize>,
 }
 
 impl Table {
@@ -428,12 +449,20 @@ impl Table {
             }
         }
         draining.retain(|counters| counters.strong_count() > 0);
+        let by_cookie = settings
+            .options
+            .http
+            .server_cookies
+            .iter()
+            .filter_map(|(addr, value)| Some((value.clone(), *index.get(addr)?)))
+            .collect();
         Table {
             picker: Picker::new(settings.scheduler, &unique),
             settings,
             counters,
             index,
             sorry,
+            by_cookie,
         }
     }
 }
@@ -472,14 +501,17 @@ fn reuse_counters(
 /// cache line.
 #[repr(align(64))]
 #[derive(Debug)]
-struct Counters {
-    addr: SocketAddr,
-    sorry: bool,
-    active: AtomicU64,
-    total: AtomicU64,
-    bytes_in: AtomicU64,
-    bytes_out: AtomicU64,
-    failures: AtomicU64,
+pub(crate) struct Counters {
+    pub(crate) addr: SocketAddr,
+    pub(crate) sorry: bool,
+    pub(crate) active: AtomicU64,
+    pub(crate) total: AtomicU64,
+    pub(crate) bytes_in: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
+    pub(crate) failures: AtomicU64,
+    pub(crate) requests: AtomicU64,
+    pub(crate) responses: [AtomicU64; 5],
+    pub(crate) retries: AtomicU64,
 }
 
 impl Counters {
@@ -492,6 +524,9 @@ impl Counters {
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            responses: Default::default(),
+            retries: AtomicU64::new(0),
         }
     }
 
@@ -506,18 +541,21 @@ impl Counters {
             failures: self.failures.load(Ordering::Relaxed),
             in_table,
             sorry: self.sorry,
+            requests: self.requests.load(Ordering::Relaxed),
+            responses: std::array::from_fn(|class| self.responses[class].load(Ordering::Relaxed)),
+            retries: self.retries.load(Ordering::Relaxed),
         }
     }
 }
 
 /// One connection's claim on a backend: `active` is incremented on creation
 /// and decremented on drop, whatever path the connection takes.
-struct Lease {
-    counters: Arc<Counters>,
+pub(crate) struct Lease {
+    pub(crate) counters: Arc<Counters>,
 }
 
 impl Lease {
-    fn new(counters: Arc<Counters>) -> Lease {
+    pub(crate) fn new(counters: Arc<Counters>) -> Lease {
         counters.active.fetch_add(1, Ordering::Relaxed);
         Lease { counters }
     }
@@ -696,6 +734,11 @@ async fn accept_loop(
 async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
     // Failing to set TCP_NODELAY costs latency, not correctness.
     let _ = client.set_nodelay(true);
+    let options = shared.table.load().settings.options.clone();
+    if options.mode == ProxyMode::Http {
+        crate::lb::http::serve(shared, client, peer, options).await;
+        return;
+    }
     let listen = shared.listen;
     let client_ip = peer.ip().to_canonical();
     let mut attempts = Attempts::default();
@@ -865,7 +908,7 @@ fn choose(
     Some(table.counters[index].clone())
 }
 
-async fn connect(addr: SocketAddr, connect_timeout: Duration) -> io::Result<TcpStream> {
+pub(crate) async fn connect(addr: SocketAddr, connect_timeout: Duration) -> io::Result<TcpStream> {
     let stream = if connect_timeout.is_zero() {
         TcpStream::connect(addr).await?
     } else {
@@ -1187,6 +1230,7 @@ mod tests {
             retries: 0,
             connect_timeout: Duration::from_secs(1),
             sorry: None,
+            options: Arc::default(),
         }
     }
 
