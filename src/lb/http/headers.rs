@@ -219,10 +219,20 @@ mod tests {
             ("x-forwarded-for", "198.51.100.1"),
         ]);
         prepare_request(&mut req, &client(), &options, false);
-        for gone in ["connection", "x-private", "keep-alive", "te", "upgrade", "expect"] {
+        for gone in [
+            "connection",
+            "x-private",
+            "keep-alive",
+            "te",
+            "upgrade",
+            "expect",
+        ] {
             assert!(values(&req, gone).is_empty(), "{gone}");
         }
-        assert_eq!(values(&req, "x-forwarded-for"), ["198.51.100.1", "192.0.2.7"]);
+        assert_eq!(
+            values(&req, "x-forwarded-for"),
+            ["198.51.100.1", "192.0.2.7"]
+        );
         assert_eq!(values(&req, "x-forwarded-proto"), ["http"]);
         assert_eq!(values(&req, "x-forwarded-port"), ["8080"]);
 
