@@ -54,7 +54,7 @@ pub(super) struct RawTlsCert {
 /// The proxy keys of one `[virtual_servers.NAME]`, borrowed from its raw struct.
 pub(super) struct RawProxy<'r> {
     pub(super) mode: Option<&'r Text>,
-    pub(super) maxconn: Option<u32>,
+    pub(super) maxconn: Option<&'r Spanned<u32>>,
     pub(super) timeout: Option<&'r Spanned<RawTimeouts>>,
     pub(super) forwardfor: Option<&'r Spanned<RawForwardFor>>,
     pub(super) forwarded_proto: Option<bool>,
@@ -90,14 +90,39 @@ impl Reader<'_> {
         }
         let mut options = ProxyOptions {
             mode,
-            maxconn: raw.maxconn.filter(|&n| n > 0),
+            maxconn: raw.maxconn.map(|n| *n.get_ref()).filter(|&n| n > 0),
             ..ProxyOptions::default()
         };
+        // Read and kept in the model, but the proxy does not act on them yet:
+        // say so rather than let a limit look enforced.
+        if let Some(at) = raw.maxconn {
+            self.warning(
+                at.span().start,
+                format!(
+                    "{}: not enforced yet; the proxy accepts every connection",
+                    p.key("maxconn")
+                ),
+            );
+        }
         if let Some(timeout) = raw.timeout {
             let tp = p.child("timeout");
             let t = timeout.get_ref();
             options.timeout_client = self.positive_duration(t.client.as_ref(), &tp.key("client"));
             options.timeout_server = self.positive_duration(t.server.as_ref(), &tp.key("server"));
+            if let Some(at) = &t.client {
+                self.warning(
+                    at.span().start,
+                    format!("{}: not enforced yet", tp.key("client")),
+                );
+            }
+            if mode == ProxyMode::Tcp
+                && let Some(at) = &t.server
+            {
+                self.warning(
+                    at.span().start,
+                    format!("{}: only enforced in http mode yet", tp.key("server")),
+                );
+            }
             if let Some(d) =
                 self.positive_duration(t.http_request.as_ref(), &tp.key("http_request"))
             {
@@ -246,6 +271,14 @@ impl Reader<'_> {
             if let (Some(cert), Some(key)) = (chain, key) {
                 http.tls.push(TlsCert { cert, key });
             }
+            if i == 0 {
+                // Serving plain HTTP where HTTPS was asked for would be worse
+                // than not starting.
+                self.error(
+                    at,
+                    format!("{}: TLS termination is not implemented yet", p.key("tls")),
+                );
+            }
         }
         http
     }
@@ -348,8 +381,8 @@ mod tests {
     #[test]
     fn http_mode_reads_every_key() {
         let text = format!(
-            "{BASE}mode = \"http\"\nscheduler = \"mh\"\nmaxconn = 100\nhash = \"url_param:id\"\n\
-             timeout = {{ client = \"30s\", server = \"20s\", http_request = \"5s\", http_keep_alive = \"1s\" }}\n\
+            "{BASE}mode = \"http\"\nscheduler = \"mh\"\nhash = \"url_param:id\"\n\
+             timeout = {{ server = \"20s\", http_request = \"5s\", http_keep_alive = \"1s\" }}\n\
              forwardfor = {{ header = \"X-Client\", except = \"10.0.0.0/8\" }}\nforwarded_proto = true\n\
              cookie = {{ name = \"SERVERID\", mode = \"insert\", indirect = true, nocache = true }}\n\
              real_servers = [{{ addr = \"127.0.0.1:81\", cookie = \"s1\" }}, {{ addr = \"127.0.0.1:82\", cookie = \"s2\" }}]\n"
@@ -358,8 +391,6 @@ mod tests {
         assert!(diagnostics.is_empty(), "{diagnostics:?}");
         let proxy = &config.unwrap().virtual_servers["web"].proxy;
         assert_eq!(proxy.mode, ProxyMode::Http);
-        assert_eq!(proxy.maxconn, Some(100));
-        assert_eq!(proxy.timeout_client, Some(Duration::from_secs(30)));
         assert_eq!(proxy.timeout_server, Some(Duration::from_secs(20)));
         assert_eq!(proxy.http.timeout_http_request, Duration::from_secs(5));
         assert_eq!(proxy.http.timeout_http_keep_alive, Duration::from_secs(1));

@@ -30,7 +30,7 @@ pub(super) struct RawVirtualServer {
     connect_timeout: Option<Dur>,
     real_servers: Option<Vec<Spanned<RawRealServer>>>,
     mode: Option<Text>,
-    maxconn: Option<u32>,
+    maxconn: Option<Spanned<u32>>,
     timeout: Option<Spanned<RawTimeouts>>,
     forwardfor: Option<Spanned<RawForwardFor>>,
     forwarded_proto: Option<bool>,
@@ -154,7 +154,7 @@ impl Reader<'_> {
         let proxy = self.proxy_options(
             RawProxy {
                 mode: raw.mode.as_ref(),
-                maxconn: raw.maxconn,
+                maxconn: raw.maxconn.as_ref(),
                 timeout: raw.timeout.as_ref(),
                 forwardfor: raw.forwardfor.as_ref(),
                 forwarded_proto: raw.forwarded_proto,

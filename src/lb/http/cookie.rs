@@ -186,7 +186,7 @@ mod tests {
         rewrite_response(&mut map, "JSESSIONID", "s1", true);
         assert_eq!(
             all(&map, &SET_COOKIE),
-            ["other=1", "JSESSIONID=s1~abc; Path=/; HttpOnly"]
+            ["JSESSIONID=s1~abc; Path=/; HttpOnly", "other=1"]
         );
         let mut map = headers(&SET_COOKIE, &["SERVERID=anything"]);
         rewrite_response(&mut map, "SERVERID", "s2", false);
