@@ -19,7 +19,7 @@
 //!   names (see [`cookie`]), else the scheduler's pick — keyed by the
 //!   `hash` part of the request for sh/mh — among servers with weight > 0.
 //! * **Backend connections** come from a per-thread pool of idle
-//!   keep-alive connections for that server ([`pool`]), or are opened.
+//!   keep-alive connections for that server (`pool.rs`), or are opened.
 //!   A response's connection goes back to the pool when its body was read
 //!   to the end; a connection whose response was not finished is closed.
 //! * **Retries** (HAProxy's `retries` + `option redispatch`): a failed
@@ -79,7 +79,7 @@ pub(crate) struct FrontCounters {
     pub(crate) no_server: AtomicU64,
 }
 
-/// A snapshot of [`FrontCounters`].
+/// A snapshot of the front-end counters of an http-mode proxy.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FrontStats {
     pub requests: u64,
