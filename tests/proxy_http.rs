@@ -1,4 +1,4 @@
-//! The built-in proxy in http mode against real servers on loopback: per-request spreading over one client connection, X-Forwarded-For, cookie persistence (insert, prefix, rewrite, a down server's cookie), keep-alive reuse of backend connections, streamed chunked bodies, WebSocket-style upgrades, 100-continue, retries on connect failure, smuggling attempts refused, and no failed request while a backend dies and returns.
+//! The built-in proxy in http mode against real servers on loopback: per-request spreading over one client connection, X-Forwarded-For, cookie persistence (insert, prefix, rewrite, a down server's cookie), keep-alive reuse of backend connections, streamed chunked bodies, WebSocket-style upgrades, 100-continue, retries on connect failure, smuggling attempts refused, no failed request while a backend dies and returns, and TLS termination with a certificate per SNI name.
 //!
 //! Each backend is a small hyper server started by the test on
 //! `127.0.0.1:0`: it answers with its name and the request's headers, counts
@@ -19,6 +19,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use keepmon::config::model::{
     CookieMode, CookiePersistence, ForwardFor, HttpOptions, LbScheduler, ProxyMode, ProxyOptions,
+    TlsCert,
 };
 use keepmon::lb::balance::Backend;
 use keepmon::lb::proxy::{ProxyHandle, ProxySpec, start};
@@ -674,4 +675,85 @@ async fn read_head(stream: &mut TcpStream) -> String {
         head.push(stream.read_u8().await.expect("a response head"));
     }
     String::from_utf8_lossy(&head).into_owned()
+}
+
+/// Certificates written for one test, removed at its end.
+struct CertDir(std::path::PathBuf);
+
+impl CertDir {
+    fn new() -> CertDir {
+        let dir =
+            std::env::temp_dir().join(format!("keepmon-test-proxy-http-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        CertDir(dir)
+    }
+
+    /// A self-signed certificate for `name`: its files and its DER form.
+    fn cert(&self, name: &str) -> (TlsCert, rustls::pki_types::CertificateDer<'static>) {
+        let certified = rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();
+        let cert = self.0.join(format!("{name}.pem"));
+        let key = self.0.join(format!("{name}.key"));
+        std::fs::write(&cert, certified.cert.pem()).unwrap();
+        std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+        (TlsCert { cert, key }, certified.cert.der().clone())
+    }
+}
+
+impl Drop for CertDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An HTTPS GET through the proxy with SNI `name`, trusting only `trusted`:
+/// the handshake succeeds only if the proxy chose that certificate.
+async fn https_get(
+    proxy: &ProxyHandle,
+    name: &str,
+    trusted: &rustls::pki_types::CertificateDer<'static>,
+) -> Result<String, std::io::Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(trusted.clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(proxy.local_addr().unwrap()).await?;
+    let server_name = rustls::pki_types::ServerName::try_from(name.to_string()).unwrap();
+    let mut tls = connector.connect(server_name, tcp).await?;
+    tls.write_all(
+        format!("GET / HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
+    let mut answer = Vec::new();
+    tls.read_to_end(&mut answer).await?;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_is_terminated_with_the_certificate_the_sni_name_asks_for() {
+    bounded(async {
+        let a = Server::start("a").await;
+        let dir = CertDir::new();
+        let (cert_one, der_one) = dir.cert("one.test");
+        let (cert_two, der_two) = dir.cert("two.test");
+        let http = HttpOptions {
+            forwarded_proto: true,
+            tls: vec![cert_one, cert_two],
+            ..HttpOptions::default()
+        };
+        let (proxy, _stop) = proxy(http_spec(vec![a.backend()], http)).await;
+        let answer = https_get(&proxy, "one.test", &der_one).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("x-forwarded-proto: https"), "{answer}");
+        let answer = https_get(&proxy, "two.test", &der_two).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        // The second name's certificate is not served for the first name.
+        assert!(https_get(&proxy, "one.test", &der_two).await.is_err());
+    })
+    .await;
 }

@@ -193,7 +193,7 @@ pub struct ProxyHandle {
 pub async fn start(spec: ProxySpec, shutdown: CancellationToken) -> io::Result<ProxyHandle> {
     let listen = spec.listen;
     let table = Table::build(
-        Settings::from_spec(&spec),
+        Settings::from_spec(&spec, None),
         spec.backends,
         None,
         &mut Vec::new(),
@@ -274,7 +274,7 @@ impl ProxyHandle {
         let mut draining = lock(&self.shared.draining);
         let old = self.shared.table.load_full();
         let table = Table::build(
-            Settings::from_spec(&spec),
+            Settings::from_spec(&spec, Some(&old.settings)),
             spec.backends,
             Some(&old),
             &mut draining,
@@ -384,17 +384,45 @@ pub(crate) struct Settings {
     pub(crate) connect_timeout: Duration,
     pub(crate) sorry: Option<SocketAddr>,
     pub(crate) options: Arc<ProxyOptions>,
+    /// http mode's TLS termination, loaded when the settings were built.
+    pub(crate) tls: Option<crate::lb::http::tls::Tls>,
 }
 
 impl Settings {
-    fn from_spec(spec: &ProxySpec) -> Settings {
+    /// The settings of `spec`; certificates are read from disk unless `old`
+    /// holds the same files unchanged (a reload re-reads changed ones).
+    fn from_spec(spec: &ProxySpec, old: Option<&Settings>) -> Settings {
         Settings {
+            tls: load_tls(spec, old),
             scheduler: spec.scheduler,
             persistence: spec.persistence,
             retries: spec.retries,
             connect_timeout: spec.connect_timeout,
             sorry: spec.sorry,
             options: Arc::new(spec.options.clone()),
+        }
+    }
+}
+
+/// The TLS certificates of an http-mode spec: those of `old` when the files
+/// did not change, else read anew; a failed read keeps the old ones (and
+/// without old ones the proxy refuses TLS handshakes until a reload).
+fn load_tls(spec: &ProxySpec, old: Option<&Settings>) -> Option<crate::lb::http::tls::Tls> {
+    let certs = &spec.options.http.tls;
+    if spec.options.mode != ProxyMode::Http || certs.is_empty() {
+        return None;
+    }
+    let old = old.and_then(|old| old.tls.as_ref());
+    if let Some(old) = old
+        && old.is_current(certs)
+    {
+        return Some(old.clone());
+    }
+    match crate::lb::http::tls::Tls::load(certs) {
+        Ok(tls) => Some(tls),
+        Err(error) => {
+            warn!(listen = %spec.listen, %error, "cannot load the TLS certificates; keeping the previous ones");
+            old.cloned()
         }
     }
 }
@@ -734,9 +762,12 @@ async fn accept_loop(
 async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
     // Failing to set TCP_NODELAY costs latency, not correctness.
     let _ = client.set_nodelay(true);
-    let options = shared.table.load().settings.options.clone();
+    let (options, tls) = {
+        let table = shared.table.load();
+        (table.settings.options.clone(), table.settings.tls.clone())
+    };
     if options.mode == ProxyMode::Http {
-        crate::lb::http::serve(shared, client, peer, options).await;
+        crate::lb::http::serve(shared, client, peer, options, tls).await;
         return;
     }
     let listen = shared.listen;
@@ -1231,6 +1262,7 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             sorry: None,
             options: Arc::default(),
+            tls: None,
         }
     }
 

@@ -271,14 +271,6 @@ impl Reader<'_> {
             if let (Some(cert), Some(key)) = (chain, key) {
                 http.tls.push(TlsCert { cert, key });
             }
-            if i == 0 {
-                // Serving plain HTTP where HTTPS was asked for would be worse
-                // than not starting.
-                self.error(
-                    at,
-                    format!("{}: TLS termination is not implemented yet", p.key("tls")),
-                );
-            }
         }
         http
     }

@@ -45,6 +45,7 @@ pub mod cookie;
 pub mod headers;
 mod pool;
 mod reply;
+pub mod tls;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -103,6 +104,7 @@ pub(crate) async fn serve(
     client: TcpStream,
     peer: SocketAddr,
     options: Arc<ProxyOptions>,
+    tls: Option<tls::Tls>,
 ) {
     let local = client.local_addr().unwrap_or(shared.listen);
     let connection = Arc::new(Connection {
@@ -110,13 +112,27 @@ pub(crate) async fn serve(
         client: ClientSide {
             ip: peer.ip().to_canonical(),
             local,
-            tls: false,
+            tls: tls.is_some(),
         },
         peer,
         started: AtomicU64::new(0),
         in_flight: AtomicU64::new(0),
     });
-    serve_io(connection, TokioIo::new(client), &options).await;
+    let Some(tls) = tls else {
+        serve_io(connection, TokioIo::new(client), &options).await;
+        return;
+    };
+    // The handshake is part of the request head's time.
+    let limit = options.http.timeout_http_request;
+    match tokio::time::timeout(limit, tls.acceptor.accept(client)).await {
+        Ok(Ok(stream)) => serve_io(connection, TokioIo::new(stream), &options).await,
+        Ok(Err(error)) => {
+            debug!(listen = %connection.shared.listen, client = %peer, %error, "tls handshake failed");
+        }
+        Err(_elapsed) => {
+            debug!(listen = %connection.shared.listen, client = %peer, "tls handshake timed out");
+        }
+    }
 }
 
 /// One client connection's facts, shared by its requests.
