@@ -109,6 +109,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::WriteHalf;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -192,6 +193,7 @@ pub struct ProxyHandle {
 /// cancelled.
 pub async fn start(spec: ProxySpec, shutdown: CancellationToken) -> io::Result<ProxyHandle> {
     let listen = spec.listen;
+    let maxconn = spec.options.maxconn;
     let table = Table::build(
         Settings::from_spec(&spec, None),
         spec.backends,
@@ -205,6 +207,7 @@ pub async fn start(spec: ProxySpec, shutdown: CancellationToken) -> io::Result<P
         sticky: StickyTable::new(),
         local_addr: OnceLock::new(),
         front: crate::lb::http::FrontCounters::default(),
+        limit: arc_swap::ArcSwapOption::from(maxconn.map(semaphore)),
     });
     let stop = shutdown.child_token();
     let tracker = TaskTracker::new();
@@ -273,6 +276,11 @@ impl ProxyHandle {
         }
         let mut draining = lock(&self.shared.draining);
         let old = self.shared.table.load_full();
+        if old.settings.options.maxconn != spec.options.maxconn {
+            // Connections keep the permits of the old limit; new ones count
+            // against the new one.
+            self.shared.limit.store(spec.options.maxconn.map(semaphore));
+        }
         let table = Table::build(
             Settings::from_spec(&spec, Some(&old.settings)),
             spec.backends,
@@ -365,6 +373,8 @@ pub(crate) struct Shared {
     local_addr: OnceLock<SocketAddr>,
     /// http mode: what the virtual server itself answered or refused.
     pub(crate) front: crate::lb::http::FrontCounters,
+    /// The virtual server's `maxconn`: one permit per client connection.
+    limit: arc_swap::ArcSwapOption<Semaphore>,
 }
 
 impl Shared {
@@ -686,6 +696,62 @@ async fn bind_when_available<T>(
     }
 }
 
+/// A client connection's places under the global and the virtual server's
+/// limits, given back when it ends.
+struct Permits {
+    _global: Option<OwnedSemaphorePermit>,
+    _local: Option<OwnedSemaphorePermit>,
+}
+
+fn semaphore(permits: u32) -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(
+        (permits as usize).min(Semaphore::MAX_PERMITS),
+    ))
+}
+
+/// Client connections all proxies of the process may hold at once: what
+/// the descriptor limit leaves after the daemon's reserve
+/// ([`crate::fdlimit::proxy_connection_budget`]), read when the first proxy
+/// starts (after the daemon raised the soft limit).
+fn global_limit() -> &'static Arc<Semaphore> {
+    static GLOBAL: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    GLOBAL.get_or_init(|| {
+        let budget = crate::fdlimit::soft_limit()
+            .map(crate::fdlimit::proxy_connection_budget)
+            .unwrap_or(u64::MAX);
+        let permits = usize::try_from(budget)
+            .unwrap_or(usize::MAX)
+            .min(Semaphore::MAX_PERMITS);
+        info!(connections = permits, "proxy connection budget");
+        Arc::new(Semaphore::new(permits))
+    })
+}
+
+/// Waits for a place under both limits for an accepted connection: over a
+/// limit, the accept loop stops there and new clients wait in the kernel's
+/// accept queue (HAProxy's `maxconn`), so the daemon keeps descriptors for
+/// its own work (beyond the budget, at most one held connection per thread).
+async fn acquire_permits(shared: &Shared, full: &mut bool) -> Permits {
+    let global = global_limit();
+    let local = shared.limit.load_full();
+    let at_limit = global.available_permits() == 0
+        || local.as_ref().is_some_and(|l| l.available_permits() == 0);
+    if at_limit && !*full {
+        warn!(listen = %shared.listen, "proxy at its connection limit; new clients wait in the accept queue");
+    }
+    *full = at_limit;
+    // Semaphores are never closed, so acquiring only fails if one were.
+    let global = global.clone().acquire_owned().await.ok();
+    let local = match local {
+        Some(local) => local.acquire_owned().await.ok(),
+        None => None,
+    };
+    Permits {
+        _global: global,
+        _local: local,
+    }
+}
+
 async fn accept_loop(
     shared: Arc<Shared>,
     listener: TcpListener,
@@ -697,6 +763,7 @@ async fn accept_loop(
     let cancelled = stop.cancelled();
     tokio::pin!(cancelled);
     let mut failing = false;
+    let mut full = false;
     loop {
         let accepted = tokio::select! {
             biased;
@@ -706,10 +773,22 @@ async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 failing = false;
+                // Over a limit this loop holds this one connection and
+                // accepts no more: later clients wait in the kernel's queue.
+                // (Waiting before accept instead would strand clients in the
+                // queue of a thread holding no permit while another holds one.)
+                let permits = tokio::select! {
+                    biased;
+                    () = &mut cancelled => break,
+                    permits = acquire_permits(&shared, &mut full) => permits,
+                };
                 let shared = shared.clone();
                 let target = Workers::get().pick_from(me);
                 if std::ptr::eq(target, me) {
-                    me.spawn(&tracker, serve(shared, stream, peer));
+                    me.spawn(&tracker, async move {
+                        let _permits = permits;
+                        serve(shared, stream, peer).await;
+                    });
                     continue;
                 }
                 // This thread has clearly more connections than another:
@@ -723,6 +802,7 @@ async fn accept_loop(
                     }
                 };
                 target.spawn(&tracker, async move {
+                    let _permits = permits;
                     match TcpStream::from_std(stream) {
                         Ok(stream) => serve(shared, stream, peer).await,
                         Err(error) => {

@@ -93,17 +93,6 @@ impl Reader<'_> {
             maxconn: raw.maxconn.map(|n| *n.get_ref()).filter(|&n| n > 0),
             ..ProxyOptions::default()
         };
-        // Read and kept in the model, but the proxy does not act on them yet:
-        // say so rather than let a limit look enforced.
-        if let Some(at) = raw.maxconn {
-            self.warning(
-                at.span().start,
-                format!(
-                    "{}: not enforced yet; the proxy accepts every connection",
-                    p.key("maxconn")
-                ),
-            );
-        }
         if let Some(timeout) = raw.timeout {
             let tp = p.child("timeout");
             let t = timeout.get_ref();
