@@ -138,6 +138,9 @@ impl DataPlanes {
                     failures: s.failures,
                     bytes_in: s.bytes_in,
                     bytes_out: s.bytes_out,
+                    requests: s.requests,
+                    responses: s.responses,
+                    retries: s.retries,
                 },
             );
         }

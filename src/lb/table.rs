@@ -1151,6 +1151,15 @@ pub struct Conns {
     /// Bytes from the member to clients.
     #[serde(default)]
     pub bytes_out: u64,
+    /// http mode: requests sent to the member.
+    #[serde(default)]
+    pub requests: u64,
+    /// http mode: the member's responses by class, 1xx to 5xx.
+    #[serde(default)]
+    pub responses: [u64; 5],
+    /// http mode: requests retried elsewhere after the member failed them.
+    #[serde(default)]
+    pub retries: u64,
 }
 
 /// One virtual service in a [`Report`].
