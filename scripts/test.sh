@@ -33,6 +33,7 @@ PRIVILEGED_PACKAGES=(
     man-db # systemd-analyze verify runs man on the units' Documentation= pages (tests/systemd.rs)
     binutils # strip in scripts/build-deb.sh (tests/package.rs)
     prometheus # promtool check metrics lints the metrics page (tests/metrics.rs)
+    nginx-light # a real HTTP backend behind the proxy's http mode (tests/proxy_http_daemon.rs)
     chromium # a real browser renders the web page, acks from it and takes screenshots (tests/web.rs)
 )
 
