@@ -1,4 +1,4 @@
-//! The proxy's connection limits: a virtual server's `maxconn` holds new clients in the accept queue until a connection ends, and the global budget below the descriptor limit keeps the daemon's own health checks and control socket working when more idle clients arrive than descriptors allow.
+//! The proxy's connection limits and tcp idle timeouts: a virtual server's `maxconn` holds new clients in the accept queue until a connection ends, the global budget below the descriptor limit keeps the daemon's own health checks and control socket working when more idle clients arrive than descriptors allow, and `timeout.client`/`timeout.server` close idle tcp connections.
 
 mod common;
 
@@ -155,4 +155,58 @@ real_servers = [{{ addr = "{backend}" }}]
         log.contains("connection limit"),
         "the limit was logged:\n{log}"
     );
+}
+
+#[test]
+fn tcp_mode_closes_connections_idle_longer_than_the_timeout() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (backend, _) = greeting_backend();
+    let shutdown = CancellationToken::new();
+    let proxy = runtime
+        .block_on(start(
+            ProxySpec {
+                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                scheduler: LbScheduler::RoundRobin,
+                backends: vec![Backend {
+                    addr: backend,
+                    weight: 1,
+                }],
+                persistence: None,
+                retries: 0,
+                connect_timeout: Duration::from_secs(2),
+                sorry: None,
+                options: ProxyOptions {
+                    timeout_client: Some(Duration::from_millis(400)),
+                    ..ProxyOptions::default()
+                },
+            },
+            shutdown.clone(),
+        ))
+        .unwrap();
+    let addr = proxy.local_addr().unwrap();
+    // Busy: a byte every 100 ms keeps it open well past the timeout.
+    let (mut busy, ok) = served(addr, Duration::from_secs(5));
+    assert!(ok);
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(100));
+        busy.write_all(b"x").unwrap();
+    }
+    let mut byte = [0u8; 1];
+    busy.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let still_open =
+        matches!(busy.read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    assert!(still_open, "the busy connection stays open after 1 s");
+    // Idle: closed by the proxy after about 400 ms.
+    let (mut idle, ok) = served(addr, Duration::from_secs(5));
+    assert!(ok);
+    let started = std::time::Instant::now();
+    idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(idle.read(&mut byte).unwrap_or(0), 0, "closed, not answered");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(3),
+        "closed after {waited:?}"
+    );
+    shutdown.cancel();
 }

@@ -713,12 +713,12 @@ pub struct ProxyOptions {
     /// Client connections served at once (HAProxy's frontend `maxconn`);
     /// None: only the global limit.
     pub maxconn: Option<u32>,
-    /// HAProxy's `timeout client`: the longest a client may stay silent
-    /// (tcp: in both directions idle; http: while a request or its body is
-    /// being read). None: no limit.
+    /// HAProxy's `timeout client`: tcp mode closes a connection idle in
+    /// both directions for the shorter of this and `timeout_server` (not
+    /// enforced in http mode yet). None: no limit.
     pub timeout_client: Option<Duration>,
-    /// HAProxy's `timeout server`: the longest a server may stay silent
-    /// (http: the wait for response headers). None: no limit.
+    /// HAProxy's `timeout server`: tcp mode as `timeout_client`; http mode
+    /// bounds the wait for a response head. None: no limit.
     pub timeout_server: Option<Duration>,
     pub http: HttpOptions,
 }

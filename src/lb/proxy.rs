@@ -890,7 +890,14 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
             }
         }
     };
-    if let Err(error) = relay(&mut client, &mut backend, &lease.counters, early).await {
+    let idle = {
+        let options = &shared.table.load().settings.options;
+        match (options.timeout_client, options.timeout_server) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    };
+    if let Err(error) = relay(&mut client, &mut backend, &lease.counters, early, idle).await {
         debug!(%listen, client = %peer, backend = %lease.counters.addr, %error, "connection ended with an error");
     }
     refresh_sticky(&shared, client_ip, &lease.counters);
@@ -1160,26 +1167,63 @@ async fn relay(
     backend: &mut TcpStream,
     counters: &Counters,
     early: Early,
+    idle: Option<Duration>,
 ) -> io::Result<()> {
     let client_done = early.client_done;
     let buffer = early.into_relay_buffer();
     let (client_read, mut client_write) = client.split();
     let (backend_read, mut backend_write) = backend.split();
+    // Milliseconds since `start` of the last byte moved either way; only
+    // kept (one clock read per read) when an idle timeout is set.
+    let start = Instant::now();
+    let activity = AtomicU64::new(0);
+    let seen = idle.map(|_| (&activity, start));
     let to_backend = async {
         if client_done {
             return Ok(());
         }
-        pump(client_read, &mut backend_write, &counters.bytes_in, buffer).await
-    };
-    tokio::try_join!(
-        to_backend,
         pump(
-            backend_read,
-            &mut client_write,
-            &counters.bytes_out,
-            Vec::new()
-        ),
-    )?;
+            client_read,
+            &mut backend_write,
+            &counters.bytes_in,
+            buffer,
+            seen,
+        )
+        .await
+    };
+    let both = async {
+        tokio::try_join!(
+            to_backend,
+            pump(
+                backend_read,
+                &mut client_write,
+                &counters.bytes_out,
+                Vec::new(),
+                seen
+            ),
+        )
+    };
+    let Some(limit) = idle else {
+        both.await?;
+        return Ok(());
+    };
+    // HAProxy's `timeout client` / `timeout server` in tcp mode: nothing
+    // moved in either direction for that long (a half-closed connection
+    // included) ends the connection.
+    let watchdog = async {
+        loop {
+            let last = start + Duration::from_millis(activity.load(Ordering::Relaxed));
+            let deadline = last + limit;
+            if Instant::now() >= deadline {
+                return io::Error::new(io::ErrorKind::TimedOut, format!("idle for {limit:?}"));
+            }
+            tokio::time::sleep_until(deadline).await;
+        }
+    };
+    tokio::select! {
+        result = both => { result?; }
+        error = watchdog => return Err(error),
+    }
     Ok(())
 }
 
@@ -1190,6 +1234,7 @@ async fn pump(
     to: &mut WriteHalf<'_>,
     counter: &AtomicU64,
     mut buffer: Vec<u8>,
+    activity: Option<(&AtomicU64, Instant)>,
 ) -> io::Result<()> {
     loop {
         if buffer.capacity() == 0 {
@@ -1199,6 +1244,9 @@ async fn pump(
         }
         // Reads into the spare capacity, without zeroing it first.
         let read = from.read_buf(&mut buffer).await?;
+        if let Some((activity, start)) = activity {
+            activity.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+        }
         if read == 0 {
             give_back(buffer);
             to.shutdown().await?;

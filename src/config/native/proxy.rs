@@ -98,18 +98,15 @@ impl Reader<'_> {
             let t = timeout.get_ref();
             options.timeout_client = self.positive_duration(t.client.as_ref(), &tp.key("client"));
             options.timeout_server = self.positive_duration(t.server.as_ref(), &tp.key("server"));
-            if let Some(at) = &t.client {
-                self.warning(
-                    at.span().start,
-                    format!("{}: not enforced yet", tp.key("client")),
-                );
-            }
-            if mode == ProxyMode::Tcp
-                && let Some(at) = &t.server
+            if mode == ProxyMode::Http
+                && let Some(at) = &t.client
             {
                 self.warning(
                     at.span().start,
-                    format!("{}: only enforced in http mode yet", tp.key("server")),
+                    format!(
+                        "{}: only enforced in tcp mode yet (http mode bounds request heads with http_request)",
+                        tp.key("client")
+                    ),
                 );
             }
             if let Some(d) =
