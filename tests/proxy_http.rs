@@ -1,4 +1,4 @@
-//! The built-in proxy in http mode against real servers on loopback: per-request spreading over one client connection, X-Forwarded-For, cookie persistence (insert, prefix, rewrite, a down server's cookie), keep-alive reuse of backend connections, streamed chunked bodies, WebSocket-style upgrades, 100-continue, retries on connect failure, smuggling attempts refused, no failed request while a backend dies and returns, TLS termination with a certificate per SNI name, and a 100 MiB body streamed without growing memory.
+//! The built-in proxy in http mode against real servers on loopback: per-request spreading over one client connection, X-Forwarded-For, cookie persistence (insert, prefix, rewrite, a down server's cookie), keep-alive reuse of backend connections, streamed chunked bodies, WebSocket-style upgrades, HEAD and 304 framing, 100-continue, retries on connect failure, smuggling attempts refused, no failed request while a backend dies and returns, TLS termination with a certificate per SNI name, and a 100 MiB body streamed without growing memory.
 //!
 //! Each backend is a small hyper server started by the test on
 //! `127.0.0.1:0`: it answers with its name and the request's headers, counts
@@ -115,6 +115,14 @@ async fn answer(
             .status(StatusCode::SWITCHING_PROTOCOLS)
             .header("connection", "upgrade")
             .header("upgrade", "echo")
+            .body(full(String::new()))
+            .unwrap();
+        return Ok(response);
+    }
+    if req.uri().path() == "/304" {
+        let response = Response::builder()
+            .status(StatusCode::NOT_MODIFIED)
+            .header("etag", "\"v1\"")
             .body(full(String::new()))
             .unwrap();
         return Ok(response);
@@ -807,6 +815,48 @@ async fn a_100_mib_body_streams_through_without_growing_memory() {
             growth_mib < 32,
             "RSS grew by {growth_mib} MiB while streaming 100 MiB"
         );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_and_304_keep_their_framing() {
+    bounded(async {
+        let a = Server::start("a").await;
+        let (proxy, _stop) = proxy(http_spec(vec![a.backend()], HttpOptions::default())).await;
+        let mut stream = TcpStream::connect(proxy.local_addr().unwrap())
+            .await
+            .unwrap();
+        // HEAD: the length of the body a GET would get, and no body.
+        stream
+            .write_all(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .unwrap();
+        let head = read_head(&mut stream).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(
+            head.to_ascii_lowercase().contains("content-length: "),
+            "{head}"
+        );
+        // 304: no body either; the next response on the connection follows at once.
+        stream
+            .write_all(b"GET /304 HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .unwrap();
+        let head = read_head(&mut stream).await;
+        assert!(head.starts_with("HTTP/1.1 304"), "{head}");
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let head = read_head(&mut stream).await;
+        assert!(
+            head.starts_with("HTTP/1.1 200"),
+            "no stray body bytes before: {head}"
+        );
+        let mut rest = String::new();
+        stream.read_to_string(&mut rest).await.unwrap();
+        assert!(rest.starts_with("server a"), "{rest}");
     })
     .await;
 }
