@@ -36,6 +36,7 @@ PRIVILEGED_PACKAGES=(
     binutils # strip in scripts/build-deb.sh (tests/package.rs)
     prometheus # promtool check metrics lints the metrics page (tests/metrics.rs)
     prometheus-alertmanager # a real Alertmanager on loopback receives keepmon's alerts and notifies the webhook of tests/alertmanager.rs
+    nginx-light # a real HTTP backend behind the proxy's http mode (tests/proxy_http_daemon.rs)
     chromium # a real browser renders the web page, acks from it and takes screenshots (tests/web.rs)
 )
 

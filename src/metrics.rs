@@ -433,6 +433,52 @@ fn render_backends(text: &mut String, stats: &[(String, BackendStats)]) {
             );
         }
     }
+    render_http_backends(text, stats);
+}
+
+/// http mode's per-server families: requests, responses by class, retries.
+fn render_http_backends(text: &mut String, stats: &[(String, BackendStats)]) {
+    let _ = writeln!(
+        text,
+        "# HELP keepmon_backend_http_requests_total HTTP requests sent to the real server (http mode).\n# TYPE keepmon_backend_http_requests_total counter"
+    );
+    for (vs, b) in stats {
+        let _ = writeln!(
+            text,
+            "keepmon_backend_http_requests_total{{virtual=\"{}\",real=\"{}\"}} {}",
+            escape(vs),
+            b.addr,
+            b.requests
+        );
+    }
+    let _ = writeln!(
+        text,
+        "# HELP keepmon_backend_http_responses_total HTTP responses from the real server by class (http mode).\n# TYPE keepmon_backend_http_responses_total counter"
+    );
+    for (vs, b) in stats {
+        for (class, value) in b.responses.iter().enumerate() {
+            let _ = writeln!(
+                text,
+                "keepmon_backend_http_responses_total{{virtual=\"{}\",real=\"{}\",code=\"{}xx\"}} {value}",
+                escape(vs),
+                b.addr,
+                class + 1
+            );
+        }
+    }
+    let _ = writeln!(
+        text,
+        "# HELP keepmon_backend_retries_total Requests retried on another real server after this one failed (http mode).\n# TYPE keepmon_backend_retries_total counter"
+    );
+    for (vs, b) in stats {
+        let _ = writeln!(
+            text,
+            "keepmon_backend_retries_total{{virtual=\"{}\",real=\"{}\"}} {}",
+            escape(vs),
+            b.addr,
+            b.retries
+        );
+    }
 }
 
 /// The last few thousand scheduling lags, for quantiles on the metrics page.
@@ -695,6 +741,9 @@ mod tests {
                 failures: 1,
                 bytes_in: 10,
                 bytes_out: 20,
+                requests: 0,
+                responses: [0; 5],
+                retries: 0,
             },
         )];
         let lb: Report = serde_json::from_value(serde_json::json!({"services": [{

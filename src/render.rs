@@ -353,7 +353,7 @@ pub fn lb_stats(report: &crate::lb::table::Report) -> String {
         );
         for r in &s.real_servers {
             let c = r.conns.unwrap_or_default();
-            let _ = writeln!(
+            let _ = write!(
                 out,
                 "  -> {:<28} {:>8} {:>8} {:>9} {:>9}",
                 r.addr.to_string(),
@@ -362,6 +362,16 @@ pub fn lb_stats(report: &crate::lb::table::Report) -> String {
                 human_bytes(c.bytes_in),
                 human_bytes(c.bytes_out)
             );
+            if c.requests > 0 {
+                // http mode: requests, responses by class, retries.
+                let [x1, x2, x3, x4, x5] = c.responses;
+                let _ = write!(
+                    out,
+                    "  http {} req 1xx {x1} 2xx {x2} 3xx {x3} 4xx {x4} 5xx {x5} retried {}",
+                    c.requests, c.retries
+                );
+            }
+            out.push('\n');
         }
     }
     out

@@ -361,6 +361,7 @@ fn nft_accepts_every_kind_of_service_keepmon_writes() {
             hysteresis: 0,
             retries: 0,
             connect_timeout: Duration::from_secs(1),
+            proxy: Default::default(),
         },
         members: members
             .iter()

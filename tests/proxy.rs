@@ -239,6 +239,9 @@ async fn counters_count_connections_and_bytes() {
                 failures: 0,
                 in_table: true,
                 sorry: false,
+                requests: 0,
+                responses: [0; 5],
+                retries: 0,
             }
         );
     })
@@ -690,6 +693,7 @@ fn spec(scheduler: LbScheduler, backends: Vec<Backend>) -> ProxySpec {
         retries: 0,
         connect_timeout: Duration::from_secs(2),
         sorry: None,
+        options: Default::default(),
     }
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# keepmon's userspace TCP proxy vs Debian's HAProxy (mode tcp): same nginx backends,
+# keepmon's userspace proxy vs Debian's HAProxy (mode tcp, or mode http with PROXY_MODE=http): same nginx backends,
 # same thread count, loopback only, wrk. See bench/proxy/README.md.
 # Usage: bench/proxy/run.sh [--quick]
 #
@@ -10,6 +10,8 @@
 #   THREADS [nproc] proxy threads: HAProxy nbthread and keepmon's TOKIO_WORKER_THREADS
 #   NGINX_WORKERS [nproc]  BODY_BYTES [1024]  size of the static file
 #   MODES ["keepalive close"]  CONTENDERS ["direct haproxy keepmon"]
+#   PROXY_MODE [tcp] tcp or http: both proxies in that mode (HAProxy `mode http`, keepmon `mode = "http"`)
+#   COOKIE [0]      1 (http only): cookie persistence on in both (insert indirect nocache)
 #   PORT [18080]    nginx on 127.0.0.21-23:PORT, HAProxy on 127.0.0.1:PORT+1, keepmon on 127.0.0.1:PORT+2
 #   KEEPMON [-]     measure this keepmon binary (no build)
 #   PERF [0]        1: afterwards, perf-record each proxy under load in each mode and print its top symbols
@@ -32,11 +34,13 @@ BODY_BYTES=${BODY_BYTES:-1024}
 MODES=${MODES:-"keepalive close"}
 CONTENDERS=${CONTENDERS:-"direct haproxy keepmon"}
 PORT=${PORT:-18080}
+PROXY_MODE=${PROXY_MODE:-tcp}
+COOKIE=${COOKIE:-0}
 PERF=${PERF:-0}
 if [[ ${1:-} == --quick ]]; then
     RUNS=1 DURATION=3 WARMUP=1
 elif [[ -n ${1:-} ]]; then
-    sed -n '2,18p' "$0" >&2
+    sed -n '2,20p' "$0" >&2
     exit 2
 fi
 HAPROXY_PORT=$((PORT + 1))
@@ -159,17 +163,27 @@ chmod -R a+rX "$WORK/www"
     echo "    nbthread $THREADS"
     echo "    maxconn 8000" # fits a 20,000 open-file limit (HAProxy needs 2 per connection)
     echo "defaults"
-    echo "    mode tcp"
+    echo "    mode $PROXY_MODE"
     echo "    timeout connect 2s"
     echo "    timeout client 1m"
     echo "    timeout server 1m"
     echo "    retries 2"
     echo "    option redispatch 1"
+    if [[ $PROXY_MODE == http ]]; then
+        echo "    timeout http-request 10s"
+        echo "    timeout http-keep-alive 2s"
+    fi
     echo "listen web"
     echo "    bind 127.0.0.1:$HAPROXY_PORT"
     echo "    balance roundrobin"
+    [[ $COOKIE == 1 ]] && echo "    cookie SERVERID insert indirect nocache"
     i=0
-    for ip in $BACKENDS; do i=$((i + 1)); echo "    server s$i $ip:$PORT check inter 10s"; done
+    for ip in $BACKENDS; do
+        i=$((i + 1))
+        cookie=""
+        [[ $COOKIE == 1 ]] && cookie=" cookie s$i"
+        echo "    server s$i $ip:$PORT check inter 10s$cookie"
+    done
 } >"$WORK/haproxy.cfg"
 
 # --- keepmon: the same virtual server, the same check ------------------------------
@@ -187,8 +201,19 @@ chmod -R a+rX "$WORK/www"
     echo "health = \"backends:web\""
     echo "retries = 2"
     echo "connect_timeout = \"2s\""
+    if [[ $PROXY_MODE == http ]]; then
+        echo "mode = \"http\""
+        echo "timeout = { server = \"1m\", http_request = \"10s\", http_keep_alive = \"2s\" }"
+        [[ $COOKIE == 1 ]] && echo "cookie = { name = \"SERVERID\", mode = \"insert\", indirect = true, nocache = true }"
+    fi
     echo "real_servers = ["
-    for ip in $BACKENDS; do echo "  { addr = \"$ip:$PORT\" },"; done
+    i=0
+    for ip in $BACKENDS; do
+        i=$((i + 1))
+        cookie=""
+        [[ $COOKIE == 1 ]] && cookie=", cookie = \"s$i\""
+        echo "  { addr = \"$ip:$PORT\"$cookie },"
+    done
     echo "]"
 } >"$WORK/keepmon.toml"
 
@@ -242,6 +267,7 @@ wait_ready() {
     exit 1
 }
 
+echo "== proxy mode $PROXY_MODE (cookie $COOKIE, body $BODY_BYTES bytes)"
 echo "== starting nginx ($NGINX_WORKERS workers), HAProxy (nbthread $THREADS), keepmon (TOKIO_WORKER_THREADS=$THREADS)"
 nginx -p "$WORK/nginx" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf" >"$WORK/direct.log" 2>&1 &
 NGINX_PID=$!

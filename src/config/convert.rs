@@ -1056,6 +1056,7 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
         retries,
         connect_timeout,
         real_servers,
+        proxy,
         origin,
     } = vs;
     doc.table(&["virtual_servers", name], Some(origin));
@@ -1092,6 +1093,7 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
     doc.opt("health", health.as_ref().map(text));
     doc.kv("retries", int(*retries));
     doc.kv("connect_timeout", dur(*connect_timeout));
+    proxy_keys(doc, proxy);
     let servers = real_servers
         .iter()
         .map(|rs| {
@@ -1126,10 +1128,104 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
             if thresholds.lower != 0 {
                 pairs.push(("lower_threshold", int(thresholds.lower)));
             }
+            if let Some(cookie) = proxy.http.server_cookies.get(addr) {
+                pairs.push(("cookie", text(cookie)));
+            }
             inline(pairs)
         })
         .collect();
     doc.kv("real_servers", Item::List(servers));
+}
+
+/// The proxy's keys of a virtual server (HAProxy's words).
+fn proxy_keys(doc: &mut Doc, proxy: &ProxyOptions) {
+    let ProxyOptions {
+        mode,
+        maxconn,
+        timeout_client,
+        timeout_server,
+        http,
+    } = proxy;
+    let HttpOptions {
+        timeout_http_request,
+        timeout_http_keep_alive,
+        forwardfor,
+        forwarded_proto,
+        cookie,
+        server_cookies: _, // on the real servers
+        hash,
+        tls,
+    } = http;
+    let defaults = HttpOptions::default();
+    if *mode == ProxyMode::Http {
+        doc.kv("mode", text("http"));
+    }
+    doc.opt("maxconn", maxconn.map(int));
+    let mut timeouts = Vec::new();
+    if let Some(d) = timeout_client {
+        timeouts.push(("client", dur(*d)));
+    }
+    if let Some(d) = timeout_server {
+        timeouts.push(("server", dur(*d)));
+    }
+    if *timeout_http_request != defaults.timeout_http_request {
+        timeouts.push(("http_request", dur(*timeout_http_request)));
+    }
+    if *timeout_http_keep_alive != defaults.timeout_http_keep_alive {
+        timeouts.push(("http_keep_alive", dur(*timeout_http_keep_alive)));
+    }
+    if !timeouts.is_empty() {
+        doc.kv("timeout", inline(timeouts));
+    }
+    if let Some(ForwardFor { header, except }) = forwardfor {
+        let mut pairs = vec![("header", text(header))];
+        if let Some(except) = except {
+            pairs.push(("except", text(except)));
+        }
+        doc.kv("forwardfor", inline(pairs));
+    }
+    if *forwarded_proto {
+        doc.kv("forwarded_proto", boolean(true));
+    }
+    if let Some(CookiePersistence { name, mode }) = cookie {
+        let mut pairs = vec![("name", text(name))];
+        match mode {
+            CookieMode::Insert {
+                indirect,
+                nocache,
+                httponly,
+                secure,
+            } => {
+                pairs.push(("mode", text("insert")));
+                for (key, on) in [
+                    ("indirect", indirect),
+                    ("nocache", nocache),
+                    ("httponly", httponly),
+                    ("secure", secure),
+                ] {
+                    if *on {
+                        pairs.push((key, boolean(true)));
+                    }
+                }
+            }
+            CookieMode::Prefix => pairs.push(("mode", text("prefix"))),
+            CookieMode::Rewrite => pairs.push(("mode", text("rewrite"))),
+        }
+        doc.kv("cookie", inline(pairs));
+    }
+    match hash {
+        None => {}
+        Some(HashOn::Uri) => doc.kv("hash", text("uri")),
+        Some(HashOn::Header(name)) => doc.kv("hash", text(format!("header:{name}"))),
+        Some(HashOn::UrlParam(name)) => doc.kv("hash", text(format!("url_param:{name}"))),
+    }
+    if !tls.is_empty() {
+        let certs = tls
+            .iter()
+            .map(|TlsCert { cert, key }| inline(vec![("cert", path(cert)), ("key", path(key))]))
+            .collect();
+        doc.kv("tls", Item::List(certs));
+    }
 }
 
 fn vrrp_section(doc: &mut Doc, instance: &VrrpInstance, actions: &ActionNames) {

@@ -744,6 +744,132 @@ pub enum DataPlane {
     Nftables,
 }
 
+/// How the built-in proxy serves a virtual server (HAProxy's `mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ProxyMode {
+    /// Bytes relayed per connection (HAProxy's `mode tcp`).
+    #[default]
+    Tcp,
+    /// Requests parsed and balanced one by one (HAProxy's `mode http`).
+    Http,
+}
+
+impl fmt::Display for ProxyMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProxyMode::Tcp => "tcp",
+            ProxyMode::Http => "http",
+        })
+    }
+}
+
+/// The built-in proxy's settings of one virtual server beyond the table
+/// (IPVS and nftables ignore them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProxyOptions {
+    pub mode: ProxyMode,
+    /// Client connections served at once (HAProxy's frontend `maxconn`);
+    /// None: only the global limit.
+    pub maxconn: Option<u32>,
+    /// HAProxy's `timeout client`: tcp mode closes a connection idle in
+    /// both directions for the shorter of this and `timeout_server` (not
+    /// enforced in http mode yet). None: no limit.
+    pub timeout_client: Option<Duration>,
+    /// HAProxy's `timeout server`: tcp mode as `timeout_client`; http mode
+    /// bounds the wait for a response head. None: no limit.
+    pub timeout_server: Option<Duration>,
+    pub http: HttpOptions,
+}
+
+/// `mode = "http"` settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpOptions {
+    /// HAProxy's `timeout http-request`: the whole request head.
+    pub timeout_http_request: Duration,
+    /// HAProxy's `timeout http-keep-alive`: idle between requests.
+    pub timeout_http_keep_alive: Duration,
+    /// HAProxy's `option forwardfor`.
+    pub forwardfor: Option<ForwardFor>,
+    /// Set `X-Forwarded-Proto` and `X-Forwarded-Port`.
+    pub forwarded_proto: bool,
+    /// HAProxy's `cookie` persistence.
+    pub cookie: Option<CookiePersistence>,
+    /// Each real server's cookie value (HAProxy's `server ... cookie V`).
+    pub server_cookies: BTreeMap<SocketAddr, String>,
+    /// Hash a part of the request instead of the client address for `sh`
+    /// and `mh` (HAProxy's `balance uri|hdr()|url_param`).
+    pub hash: Option<HashOn>,
+    /// TLS termination: certificates chosen by SNI (the first is the default).
+    pub tls: Vec<TlsCert>,
+}
+
+impl Default for HttpOptions {
+    /// HAProxy's recommended values: 10 s for a request head, 2 s keep-alive.
+    fn default() -> HttpOptions {
+        HttpOptions {
+            timeout_http_request: Duration::from_secs(10),
+            timeout_http_keep_alive: Duration::from_secs(2),
+            forwardfor: None,
+            forwarded_proto: false,
+            cookie: None,
+            server_cookies: BTreeMap::new(),
+            hash: None,
+            tls: Vec::new(),
+        }
+    }
+}
+
+/// HAProxy's `option forwardfor [except NET] [header NAME]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForwardFor {
+    /// Lower case; `x-forwarded-for` by default.
+    pub header: String,
+    pub except: Option<Network>,
+}
+
+/// HAProxy's `cookie NAME insert|prefix|rewrite ...`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CookiePersistence {
+    pub name: String,
+    pub mode: CookieMode,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CookieMode {
+    /// The proxy sets the cookie on responses.
+    Insert {
+        /// Not set again for a client whose cookie is still valid, and
+        /// removed from requests passed to the server.
+        indirect: bool,
+        /// `Cache-Control: private` on responses that set it.
+        nocache: bool,
+        httponly: bool,
+        secure: bool,
+    },
+    /// The server's own cookie (a session id) is prefixed with `VALUE~`.
+    Prefix,
+    /// The server's own cookie value is replaced with the server's value.
+    Rewrite,
+}
+
+/// What `sh`/`mh` hash in http mode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HashOn {
+    /// The path (without the query), HAProxy's `balance uri`.
+    Uri,
+    /// A request header's value (lower-case name), `balance hdr(NAME)`.
+    Header(String),
+    /// A query parameter's value, `balance url_param NAME`.
+    UrlParam(String),
+}
+
+/// A certificate chain and its key, PEM files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsCert {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VirtualServer {
     pub name: String,
@@ -766,6 +892,8 @@ pub struct VirtualServer {
     pub retries: u32,
     pub connect_timeout: Duration,
     pub real_servers: Vec<RealServer>,
+    /// The built-in proxy's mode, limits and HTTP settings.
+    pub proxy: ProxyOptions,
     pub origin: Origin,
 }
 

@@ -49,7 +49,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::config::model::{LbScheduler, MhFlags};
+use crate::config::model::LbScheduler;
 
 /// The longest precomputed smooth-wrr period (entries of 4 bytes each).
 pub const MAX_WRR_PERIOD: usize = 1 << 16;
@@ -157,13 +157,32 @@ impl Picker {
         active: impl Fn(usize) -> u64,
         excluded: &[usize],
     ) -> Option<usize> {
-        self.pick_flow(SocketAddr::new(client, 0), active, excluded)
+        self.pick_keyed(ip_key(client), active, excluded)
     }
 
-    /// [`Picker::pick`] for a client address and port.
+    /// [`Picker::pick`] for a client address and port: `mh` with its
+    /// `mh-port` flag hashes the port too.
     pub fn pick_flow(
         &self,
         client: SocketAddr,
+        active: impl Fn(usize) -> u64,
+        excluded: &[usize],
+    ) -> Option<usize> {
+        let key = match self.scheduler {
+            LbScheduler::Maglev(flags) if flags.port => mix64(
+                ip_key(client.ip()) ^ u64::from(client.port()).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            ),
+            _ => ip_key(client.ip()),
+        };
+        self.pick_keyed(key, active, excluded)
+    }
+
+    /// Like [`Picker::pick`], with `key` in place of the client address's
+    /// hash for the hashing schedulers (sh, mh): http mode's hash of a URI,
+    /// header or URL parameter ([`hash_bytes`]). Other schedulers ignore it.
+    pub fn pick_keyed(
+        &self,
+        key: u64,
         active: impl Fn(usize) -> u64,
         excluded: &[usize],
     ) -> Option<usize> {
@@ -180,29 +199,18 @@ impl Picker {
             LbScheduler::WeightedRoundRobin => self.pick_weighted_round_robin(excluded),
             LbScheduler::LeastConnection => self.pick_least_loaded(active, excluded, false),
             LbScheduler::WeightedLeastConnection => self.pick_least_loaded(active, excluded, true),
-            LbScheduler::SourceHash => self.pick_source_hash(client.ip(), excluded),
+            LbScheduler::SourceHash => self.pick_source_hash(key, excluded),
             LbScheduler::TwoChoices => self.pick_two_choices(active, excluded),
-            LbScheduler::Maglev(flags) => self.pick_maglev(client, flags, excluded),
+            LbScheduler::Maglev(flags) => self.pick_maglev(key, flags.fallback, excluded),
         }
     }
 
-    fn pick_maglev(&self, client: SocketAddr, flags: MhFlags, excluded: &[usize]) -> Option<usize> {
+    fn pick_maglev(&self, key: u64, fallback: bool, excluded: &[usize]) -> Option<usize> {
         let size = self.maglev.len() as u64;
         if size == 0 {
             return None;
         }
-        let key = if flags.port {
-            mix64(
-                ip_key(client.ip()) ^ u64::from(client.port()).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-            )
-        } else {
-            ip_key(client.ip())
-        };
-        let tries = if flags.fallback {
-            MAGLEV_FALLBACK_TRIES
-        } else {
-            1
-        };
+        let tries = if fallback { MAGLEV_FALLBACK_TRIES } else { 1 };
         for seed in 0..tries {
             let slot = mix64(key ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)) % size;
             let index = self.maglev[slot as usize] as usize;
@@ -210,7 +218,7 @@ impl Picker {
                 return Some(index);
             }
         }
-        if !flags.fallback {
+        if !fallback {
             return None;
         }
         // Many backends excluded: any remaining one, in table order.
@@ -283,8 +291,7 @@ impl Picker {
         best.map(|(index, _)| index)
     }
 
-    fn pick_source_hash(&self, client: IpAddr, excluded: &[usize]) -> Option<usize> {
-        let client_key = ip_key(client);
+    fn pick_source_hash(&self, client_key: u64, excluded: &[usize]) -> Option<usize> {
         let mut best: Option<(usize, f64)> = None;
         for &index in self.eligible.iter() {
             let index = index as usize;
@@ -476,6 +483,17 @@ pub(crate) fn ip_key(ip: IpAddr) -> u64 {
     }
 }
 
+/// A stable 64-bit hash of `bytes` (FNV-1a, then MurmurHash3's finaliser):
+/// the same on every director and every run, for [`Picker::pick_keyed`].
+pub fn hash_bytes(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in bytes {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    mix64(hash)
+}
+
 fn addr_key(addr: SocketAddr) -> u64 {
     mix64(
         ip_key(addr.ip()).wrapping_add(u64::from(addr.port()).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
@@ -484,6 +502,7 @@ fn addr_key(addr: SocketAddr) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use crate::config::model::MhFlags;
     use std::collections::HashMap;
     use std::net::Ipv4Addr;
 

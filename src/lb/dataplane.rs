@@ -138,6 +138,9 @@ impl DataPlanes {
                     failures: s.failures,
                     bytes_in: s.bytes_in,
                     bytes_out: s.bytes_out,
+                    requests: s.requests,
+                    responses: s.responses,
+                    retries: s.retries,
                 },
             );
         }
@@ -210,5 +213,6 @@ fn proxy_spec(service: &DesiredService) -> ProxySpec {
         } else {
             spec.sorry_server
         },
+        options: spec.proxy.clone(),
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod balance;
 pub mod dataplane;
+pub mod http;
 pub mod ipvs;
 pub mod nft;
 pub mod proxy;

@@ -363,6 +363,7 @@ mod tests {
                 hysteresis: 0,
                 retries: 0,
                 connect_timeout: Duration::from_secs(1),
+                proxy: Default::default(),
             },
             members: members
                 .iter()

@@ -109,12 +109,13 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::WriteHalf;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use crate::config::model::LbScheduler;
+use crate::config::model::{LbScheduler, ProxyMode, ProxyOptions};
 use crate::lb::balance::{Backend, Picker, ip_key};
 use crate::lb::workers::{Worker, Workers};
 
@@ -133,6 +134,8 @@ pub struct ProxySpec {
     pub connect_timeout: Duration,
     /// Used when no real server can take the connection.
     pub sorry: Option<SocketAddr>,
+    /// Mode (tcp or http), limits and the http settings.
+    pub options: ProxyOptions,
 }
 
 /// Counters of one backend, for `lb show` and the metrics page.
@@ -156,6 +159,13 @@ pub struct BackendStats {
     pub in_table: bool,
     /// This is the sorry server.
     pub sorry: bool,
+    /// http mode: requests sent to this backend (retried ones count on
+    /// each backend they were sent to).
+    pub requests: u64,
+    /// http mode: responses by class, 1xx to 5xx.
+    pub responses: [u64; 5],
+    /// http mode: requests retried on another backend after this one failed.
+    pub retries: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -183,8 +193,9 @@ pub struct ProxyHandle {
 /// cancelled.
 pub async fn start(spec: ProxySpec, shutdown: CancellationToken) -> io::Result<ProxyHandle> {
     let listen = spec.listen;
+    let maxconn = spec.options.maxconn;
     let table = Table::build(
-        Settings::from_spec(&spec),
+        Settings::from_spec(&spec, None),
         spec.backends,
         None,
         &mut Vec::new(),
@@ -195,6 +206,8 @@ pub async fn start(spec: ProxySpec, shutdown: CancellationToken) -> io::Result<P
         draining: Mutex::new(Vec::new()),
         sticky: StickyTable::new(),
         local_addr: OnceLock::new(),
+        front: crate::lb::http::FrontCounters::default(),
+        limit: arc_swap::ArcSwapOption::from(maxconn.map(semaphore)),
     });
     let stop = shutdown.child_token();
     let tracker = TaskTracker::new();
@@ -263,8 +276,13 @@ impl ProxyHandle {
         }
         let mut draining = lock(&self.shared.draining);
         let old = self.shared.table.load_full();
+        if old.settings.options.maxconn != spec.options.maxconn {
+            // Connections keep the permits of the old limit; new ones count
+            // against the new one.
+            self.shared.limit.store(spec.options.maxconn.map(semaphore));
+        }
         let table = Table::build(
-            Settings::from_spec(&spec),
+            Settings::from_spec(&spec, Some(&old.settings)),
             spec.backends,
             Some(&old),
             &mut draining,
@@ -294,6 +312,11 @@ impl ProxyHandle {
             }
         }
         stats
+    }
+
+    /// What an http-mode virtual server answered itself (all zero in tcp mode).
+    pub fn front_stats(&self) -> crate::lb::http::FrontStats {
+        self.shared.front.snapshot()
     }
 
     /// Stops accepting and closes the listening socket; established
@@ -341,13 +364,17 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 const STICKY_SWEEP: Duration = Duration::from_secs(10);
 const STICKY_SHARDS: usize = 64;
 
-struct Shared {
-    listen: SocketAddr,
-    table: ArcSwap<Table>,
+pub(crate) struct Shared {
+    pub(crate) listen: SocketAddr,
+    pub(crate) table: ArcSwap<Table>,
     /// Counters of removed backends; also serialises table writers.
     draining: Mutex<Vec<Weak<Counters>>>,
     sticky: StickyTable,
     local_addr: OnceLock<SocketAddr>,
+    /// http mode: what the virtual server itself answered or refused.
+    pub(crate) front: crate::lb::http::FrontCounters,
+    /// The virtual server's `maxconn`: one permit per client connection.
+    limit: arc_swap::ArcSwapOption<Semaphore>,
 }
 
 impl Shared {
@@ -360,33 +387,65 @@ impl Shared {
 
 /// Table settings that can change without rebinding.
 #[derive(Clone, Debug)]
-struct Settings {
-    scheduler: LbScheduler,
-    persistence: Option<Duration>,
-    retries: u32,
-    connect_timeout: Duration,
-    sorry: Option<SocketAddr>,
+pub(crate) struct Settings {
+    pub(crate) scheduler: LbScheduler,
+    pub(crate) persistence: Option<Duration>,
+    pub(crate) retries: u32,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) sorry: Option<SocketAddr>,
+    pub(crate) options: Arc<ProxyOptions>,
+    /// http mode's TLS termination, loaded when the settings were built.
+    pub(crate) tls: Option<crate::lb::http::tls::Tls>,
 }
 
 impl Settings {
-    fn from_spec(spec: &ProxySpec) -> Settings {
+    /// The settings of `spec`; certificates are read from disk unless `old`
+    /// holds the same files unchanged (a reload re-reads changed ones).
+    fn from_spec(spec: &ProxySpec, old: Option<&Settings>) -> Settings {
         Settings {
+            tls: load_tls(spec, old),
             scheduler: spec.scheduler,
             persistence: spec.persistence,
             retries: spec.retries,
             connect_timeout: spec.connect_timeout,
             sorry: spec.sorry,
+            options: Arc::new(spec.options.clone()),
+        }
+    }
+}
+
+/// The TLS certificates of an http-mode spec: those of `old` when the files
+/// did not change, else read anew; a failed read keeps the old ones (and
+/// without old ones the proxy refuses TLS handshakes until a reload).
+fn load_tls(spec: &ProxySpec, old: Option<&Settings>) -> Option<crate::lb::http::tls::Tls> {
+    let certs = &spec.options.http.tls;
+    if spec.options.mode != ProxyMode::Http || certs.is_empty() {
+        return None;
+    }
+    let old = old.and_then(|old| old.tls.as_ref());
+    if let Some(old) = old
+        && old.is_current(certs)
+    {
+        return Some(old.clone());
+    }
+    match crate::lb::http::tls::Tls::load(certs) {
+        Ok(tls) => Some(tls),
+        Err(error) => {
+            warn!(listen = %spec.listen, %error, "cannot load the TLS certificates; keeping the previous ones");
+            old.cloned()
         }
     }
 }
 
 /// One immutable snapshot; `counters[i]` belongs to `picker.backends()[i]`.
-struct Table {
-    settings: Settings,
-    picker: Picker,
-    counters: Box<[Arc<Counters>]>,
-    index: HashMap<SocketAddr, usize>,
-    sorry: Option<Arc<Counters>>,
+pub(crate) struct Table {
+    pub(crate) settings: Settings,
+    pub(crate) picker: Picker,
+    pub(crate) counters: Box<[Arc<Counters>]>,
+    pub(crate) index: HashMap<SocketAddr, usize>,
+    pub(crate) sorry: Option<Arc<Counters>>,
+    /// http mode: backend index by cookie value (`options.http.server_cookies`).
+    pub(crate) by_cookie: HashMap<String, usize>,
 }
 
 impl Table {
@@ -428,12 +487,20 @@ impl Table {
             }
         }
         draining.retain(|counters| counters.strong_count() > 0);
+        let by_cookie = settings
+            .options
+            .http
+            .server_cookies
+            .iter()
+            .filter_map(|(addr, value)| Some((value.clone(), *index.get(addr)?)))
+            .collect();
         Table {
             picker: Picker::new(settings.scheduler, &unique),
             settings,
             counters,
             index,
             sorry,
+            by_cookie,
         }
     }
 }
@@ -472,14 +539,17 @@ fn reuse_counters(
 /// cache line.
 #[repr(align(64))]
 #[derive(Debug)]
-struct Counters {
-    addr: SocketAddr,
-    sorry: bool,
-    active: AtomicU64,
-    total: AtomicU64,
-    bytes_in: AtomicU64,
-    bytes_out: AtomicU64,
-    failures: AtomicU64,
+pub(crate) struct Counters {
+    pub(crate) addr: SocketAddr,
+    pub(crate) sorry: bool,
+    pub(crate) active: AtomicU64,
+    pub(crate) total: AtomicU64,
+    pub(crate) bytes_in: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
+    pub(crate) failures: AtomicU64,
+    pub(crate) requests: AtomicU64,
+    pub(crate) responses: [AtomicU64; 5],
+    pub(crate) retries: AtomicU64,
 }
 
 impl Counters {
@@ -492,6 +562,9 @@ impl Counters {
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            responses: Default::default(),
+            retries: AtomicU64::new(0),
         }
     }
 
@@ -506,18 +579,21 @@ impl Counters {
             failures: self.failures.load(Ordering::Relaxed),
             in_table,
             sorry: self.sorry,
+            requests: self.requests.load(Ordering::Relaxed),
+            responses: std::array::from_fn(|class| self.responses[class].load(Ordering::Relaxed)),
+            retries: self.retries.load(Ordering::Relaxed),
         }
     }
 }
 
 /// One connection's claim on a backend: `active` is incremented on creation
 /// and decremented on drop, whatever path the connection takes.
-struct Lease {
-    counters: Arc<Counters>,
+pub(crate) struct Lease {
+    pub(crate) counters: Arc<Counters>,
 }
 
 impl Lease {
-    fn new(counters: Arc<Counters>) -> Lease {
+    pub(crate) fn new(counters: Arc<Counters>) -> Lease {
         counters.active.fetch_add(1, Ordering::Relaxed);
         Lease { counters }
     }
@@ -620,6 +696,62 @@ async fn bind_when_available<T>(
     }
 }
 
+/// A client connection's places under the global and the virtual server's
+/// limits, given back when it ends.
+struct Permits {
+    _global: Option<OwnedSemaphorePermit>,
+    _local: Option<OwnedSemaphorePermit>,
+}
+
+fn semaphore(permits: u32) -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(
+        (permits as usize).min(Semaphore::MAX_PERMITS),
+    ))
+}
+
+/// Client connections all proxies of the process may hold at once: what
+/// the descriptor limit leaves after the daemon's reserve
+/// ([`crate::fdlimit::proxy_connection_budget`]), read when the first proxy
+/// starts (after the daemon raised the soft limit).
+fn global_limit() -> &'static Arc<Semaphore> {
+    static GLOBAL: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    GLOBAL.get_or_init(|| {
+        let budget = crate::fdlimit::soft_limit()
+            .map(crate::fdlimit::proxy_connection_budget)
+            .unwrap_or(u64::MAX);
+        let permits = usize::try_from(budget)
+            .unwrap_or(usize::MAX)
+            .min(Semaphore::MAX_PERMITS);
+        info!(connections = permits, "proxy connection budget");
+        Arc::new(Semaphore::new(permits))
+    })
+}
+
+/// Waits for a place under both limits for an accepted connection: over a
+/// limit, the accept loop stops there and new clients wait in the kernel's
+/// accept queue (HAProxy's `maxconn`), so the daemon keeps descriptors for
+/// its own work (beyond the budget, at most one held connection per thread).
+async fn acquire_permits(shared: &Shared, full: &mut bool) -> Permits {
+    let global = global_limit();
+    let local = shared.limit.load_full();
+    let at_limit = global.available_permits() == 0
+        || local.as_ref().is_some_and(|l| l.available_permits() == 0);
+    if at_limit && !*full {
+        warn!(listen = %shared.listen, "proxy at its connection limit; new clients wait in the accept queue");
+    }
+    *full = at_limit;
+    // Semaphores are never closed, so acquiring only fails if one were.
+    let global = global.clone().acquire_owned().await.ok();
+    let local = match local {
+        Some(local) => local.acquire_owned().await.ok(),
+        None => None,
+    };
+    Permits {
+        _global: global,
+        _local: local,
+    }
+}
+
 async fn accept_loop(
     shared: Arc<Shared>,
     listener: TcpListener,
@@ -631,6 +763,7 @@ async fn accept_loop(
     let cancelled = stop.cancelled();
     tokio::pin!(cancelled);
     let mut failing = false;
+    let mut full = false;
     loop {
         let accepted = tokio::select! {
             biased;
@@ -640,10 +773,22 @@ async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 failing = false;
+                // Over a limit this loop holds this one connection and
+                // accepts no more: later clients wait in the kernel's queue.
+                // (Waiting before accept instead would strand clients in the
+                // queue of a thread holding no permit while another holds one.)
+                let permits = tokio::select! {
+                    biased;
+                    () = &mut cancelled => break,
+                    permits = acquire_permits(&shared, &mut full) => permits,
+                };
                 let shared = shared.clone();
                 let target = Workers::get().pick_from(me);
                 if std::ptr::eq(target, me) {
-                    me.spawn(&tracker, serve(shared, stream, peer));
+                    me.spawn(&tracker, async move {
+                        let _permits = permits;
+                        serve(shared, stream, peer).await;
+                    });
                     continue;
                 }
                 // This thread has clearly more connections than another:
@@ -657,6 +802,7 @@ async fn accept_loop(
                     }
                 };
                 target.spawn(&tracker, async move {
+                    let _permits = permits;
                     match TcpStream::from_std(stream) {
                         Ok(stream) => serve(shared, stream, peer).await,
                         Err(error) => {
@@ -696,6 +842,14 @@ async fn accept_loop(
 async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
     // Failing to set TCP_NODELAY costs latency, not correctness.
     let _ = client.set_nodelay(true);
+    let (options, tls) = {
+        let table = shared.table.load();
+        (table.settings.options.clone(), table.settings.tls.clone())
+    };
+    if options.mode == ProxyMode::Http {
+        crate::lb::http::serve(shared, client, peer, options, tls).await;
+        return;
+    }
     let listen = shared.listen;
     let client_ip = peer.ip().to_canonical();
     let mut attempts = Attempts::default();
@@ -737,7 +891,14 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
             }
         }
     };
-    if let Err(error) = relay(&mut client, &mut backend, &lease.counters, early).await {
+    let idle = {
+        let options = &shared.table.load().settings.options;
+        match (options.timeout_client, options.timeout_server) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    };
+    if let Err(error) = relay(&mut client, &mut backend, &lease.counters, early, idle).await {
         debug!(%listen, client = %peer, backend = %lease.counters.addr, %error, "connection ended with an error");
     }
     refresh_sticky(&shared, client_ip, &lease.counters);
@@ -874,7 +1035,7 @@ fn choose(
     Some(table.counters[index].clone())
 }
 
-async fn connect(addr: SocketAddr, connect_timeout: Duration) -> io::Result<TcpStream> {
+pub(crate) async fn connect(addr: SocketAddr, connect_timeout: Duration) -> io::Result<TcpStream> {
     let stream = if connect_timeout.is_zero() {
         TcpStream::connect(addr).await?
     } else {
@@ -1015,26 +1176,63 @@ async fn relay(
     backend: &mut TcpStream,
     counters: &Counters,
     early: Early,
+    idle: Option<Duration>,
 ) -> io::Result<()> {
     let client_done = early.client_done;
     let buffer = early.into_relay_buffer();
     let (client_read, mut client_write) = client.split();
     let (backend_read, mut backend_write) = backend.split();
+    // Milliseconds since `start` of the last byte moved either way; only
+    // kept (one clock read per read) when an idle timeout is set.
+    let start = Instant::now();
+    let activity = AtomicU64::new(0);
+    let seen = idle.map(|_| (&activity, start));
     let to_backend = async {
         if client_done {
             return Ok(());
         }
-        pump(client_read, &mut backend_write, &counters.bytes_in, buffer).await
-    };
-    tokio::try_join!(
-        to_backend,
         pump(
-            backend_read,
-            &mut client_write,
-            &counters.bytes_out,
-            Vec::new()
-        ),
-    )?;
+            client_read,
+            &mut backend_write,
+            &counters.bytes_in,
+            buffer,
+            seen,
+        )
+        .await
+    };
+    let both = async {
+        tokio::try_join!(
+            to_backend,
+            pump(
+                backend_read,
+                &mut client_write,
+                &counters.bytes_out,
+                Vec::new(),
+                seen
+            ),
+        )
+    };
+    let Some(limit) = idle else {
+        both.await?;
+        return Ok(());
+    };
+    // HAProxy's `timeout client` / `timeout server` in tcp mode: nothing
+    // moved in either direction for that long (a half-closed connection
+    // included) ends the connection.
+    let watchdog = async {
+        loop {
+            let last = start + Duration::from_millis(activity.load(Ordering::Relaxed));
+            let deadline = last + limit;
+            if Instant::now() >= deadline {
+                return io::Error::new(io::ErrorKind::TimedOut, format!("idle for {limit:?}"));
+            }
+            tokio::time::sleep_until(deadline).await;
+        }
+    };
+    tokio::select! {
+        result = both => { result?; }
+        error = watchdog => return Err(error),
+    }
     Ok(())
 }
 
@@ -1045,6 +1243,7 @@ async fn pump(
     to: &mut WriteHalf<'_>,
     counter: &AtomicU64,
     mut buffer: Vec<u8>,
+    activity: Option<(&AtomicU64, Instant)>,
 ) -> io::Result<()> {
     loop {
         if buffer.capacity() == 0 {
@@ -1054,6 +1253,9 @@ async fn pump(
         }
         // Reads into the spare capacity, without zeroing it first.
         let read = from.read_buf(&mut buffer).await?;
+        if let Some((activity, start)) = activity {
+            activity.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+        }
         if read == 0 {
             give_back(buffer);
             to.shutdown().await?;
@@ -1196,6 +1398,8 @@ mod tests {
             retries: 0,
             connect_timeout: Duration::from_secs(1),
             sorry: None,
+            options: Arc::default(),
+            tls: None,
         }
     }
 

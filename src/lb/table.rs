@@ -52,7 +52,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::depend::ServiceRef;
 use crate::config::model::{
     Action, AdminState, AlertLine, Config, DataPlane, Forward, LbEdit, LbScheduler, Protocol,
-    RealServer, Thresholds, VirtualServer,
+    ProxyOptions, RealServer, Thresholds, VirtualServer,
 };
 use crate::config::values::parse_host_port;
 
@@ -142,6 +142,8 @@ pub struct ServiceSpec {
     pub hysteresis: u32,
     pub retries: u32,
     pub connect_timeout: Duration,
+    /// The built-in proxy's mode, limits and HTTP settings.
+    pub proxy: ProxyOptions,
 }
 
 impl ServiceSpec {
@@ -159,6 +161,7 @@ impl ServiceSpec {
             hysteresis: vs.hysteresis,
             retries: vs.retries,
             connect_timeout: vs.connect_timeout,
+            proxy: vs.proxy.clone(),
         }
     }
 
@@ -1148,6 +1151,15 @@ pub struct Conns {
     /// Bytes from the member to clients.
     #[serde(default)]
     pub bytes_out: u64,
+    /// http mode: requests sent to the member.
+    #[serde(default)]
+    pub requests: u64,
+    /// http mode: the member's responses by class, 1xx to 5xx.
+    #[serde(default)]
+    pub responses: [u64; 5],
+    /// http mode: requests retried elsewhere after the member failed them.
+    #[serde(default)]
+    pub retries: u64,
 }
 
 /// One virtual service in a [`Report`].
@@ -1395,6 +1407,7 @@ impl VirtualState {
                 hysteresis: 0,
                 retries: defaults.retries,
                 connect_timeout: defaults.connect_timeout,
+                proxy: Default::default(),
             },
             health: None,
             implicit: true,
@@ -1730,6 +1743,7 @@ mod tests {
             retries: 2,
             connect_timeout: Duration::from_secs(2),
             real_servers,
+            proxy: Default::default(),
             origin: Origin(Location::file_only(&Arc::from(Path::new("test.toml")))),
         }
     }
@@ -2581,6 +2595,7 @@ upalert = ["lvs"]
                 hysteresis: 0,
                 retries: 2,
                 connect_timeout: Duration::from_secs(2),
+                proxy: Default::default(),
             })
     }
 

@@ -494,6 +494,7 @@ pub fn apply(list: Vec<Vs>, globals: &Globals, config: &mut Config, ctx: &mut Ct
                 retries: 2,
                 connect_timeout: Duration::from_secs(2),
                 real_servers,
+                proxy: Default::default(),
                 origin: Origin(vs.loc.clone()),
             },
         );

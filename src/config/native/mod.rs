@@ -66,6 +66,7 @@ mod hostgroups;
 mod messages;
 mod monitors;
 mod periods;
+mod proxy;
 #[cfg(test)]
 mod testing;
 mod virtual_servers;

@@ -7,6 +7,7 @@ use toml::Spanned;
 
 use super::checks::Scalar;
 use super::cursor::{Dur, Int, KeyPath, Reader, Text};
+use super::proxy::{RawCookie, RawForwardFor, RawProxy, RawTimeouts, RawTlsCert};
 use crate::config::model::{
     AdminState, DataPlane, Forward, LbScheduler, MhFlags, Origin, Protocol, RealServer, Thresholds,
     VirtualServer,
@@ -29,6 +30,14 @@ pub(super) struct RawVirtualServer {
     retries: Option<u32>,
     connect_timeout: Option<Dur>,
     real_servers: Option<Vec<Spanned<RawRealServer>>>,
+    mode: Option<Text>,
+    maxconn: Option<Spanned<u32>>,
+    timeout: Option<Spanned<RawTimeouts>>,
+    forwardfor: Option<Spanned<RawForwardFor>>,
+    forwarded_proto: Option<bool>,
+    cookie: Option<Spanned<RawCookie>>,
+    hash: Option<Text>,
+    tls: Option<Vec<Spanned<RawTlsCert>>>,
 }
 
 const DATAPLANES: &[(&str, DataPlane)] = &[
@@ -48,6 +57,8 @@ struct RawRealServer {
     inhibit_on_failure: Option<bool>,
     upper_threshold: Option<Int>,
     lower_threshold: Option<Int>,
+    /// The server's persistence cookie value (http mode).
+    cookie: Option<Text>,
 }
 
 const ADMIN_STATES: &[(&str, AdminState)] = &[
@@ -162,11 +173,32 @@ impl Reader<'_> {
             listen_port,
         );
         let mut real_servers = Vec::new();
+        let mut server_cookies = Vec::new();
         for (i, rs) in raw.real_servers.iter().flatten().enumerate() {
-            if let Some(rs) = self.real_server(rs, &p.index("real_servers", i), listen_port) {
+            let parsed = self.real_server(rs, &p.index("real_servers", i), listen_port);
+            if let Some(cookie) = &rs.get_ref().cookie {
+                server_cookies.push((parsed.as_ref().map(|rs| rs.addr), cookie));
+            }
+            if let Some(rs) = parsed {
                 real_servers.push(rs);
             }
         }
+        let proxy = self.proxy_options(
+            RawProxy {
+                mode: raw.mode.as_ref(),
+                maxconn: raw.maxconn.as_ref(),
+                timeout: raw.timeout.as_ref(),
+                forwardfor: raw.forwardfor.as_ref(),
+                forwarded_proto: raw.forwarded_proto,
+                cookie: raw.cookie.as_ref(),
+                hash: raw.hash.as_ref(),
+                tls: raw.tls.as_deref(),
+                server_cookies,
+                scheduler,
+                dataplane,
+            },
+            p,
+        );
         Some(VirtualServer {
             name: name.to_string(),
             listen: listen?,
@@ -182,6 +214,7 @@ impl Reader<'_> {
             retries: raw.retries.unwrap_or(2),
             connect_timeout: connect_timeout.unwrap_or(Duration::from_secs(2)),
             real_servers,
+            proxy,
             origin: Origin(self.location(at)),
         })
     }

@@ -413,6 +413,7 @@ impl IpvsPlane {
                             failures: 0,
                             bytes_in: d.stats.inbytes,
                             bytes_out: d.stats.outbytes,
+                            ..Conns::default()
                         },
                     );
                 }

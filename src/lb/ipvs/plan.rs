@@ -305,6 +305,7 @@ mod tests {
             hysteresis: 0,
             retries: 0,
             connect_timeout: Duration::from_secs(1),
+            proxy: Default::default(),
         }
     }
 

@@ -1,0 +1,420 @@
+//! A virtual server's built-in proxy keys: `mode`, `maxconn`, `timeout`, and the http mode's `forwardfor`, `forwarded_proto`, `cookie`, `hash`, `tls` (the keys live in `virtual_servers.rs`'s raw struct; this file turns them into `ProxyOptions`).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::cursor::{Dur, KeyPath, Reader, Text};
+use crate::config::model::{
+    CookieMode, CookiePersistence, DataPlane, ForwardFor, HashOn, HttpOptions, LbScheduler,
+    Network, ProxyMode, ProxyOptions, TlsCert,
+};
+
+/// `timeout = { client, server, http_request, http_keep_alive }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTimeouts {
+    client: Option<Dur>,
+    server: Option<Dur>,
+    http_request: Option<Dur>,
+    http_keep_alive: Option<Dur>,
+}
+
+/// `forwardfor = { header = "X-Client", except = "10.0.0.0/8" }` (`{}`
+/// for the defaults).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawForwardFor {
+    header: Option<Text>,
+    except: Option<Text>,
+}
+
+/// `cookie = { name = "SERVERID", mode = "insert", indirect = true, ... }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCookie {
+    name: Option<Text>,
+    mode: Option<Text>,
+    indirect: Option<bool>,
+    nocache: Option<bool>,
+    httponly: Option<bool>,
+    secure: Option<bool>,
+}
+
+/// One `tls = [{ cert = "...", key = "..." }]` entry.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTlsCert {
+    cert: Option<Text>,
+    key: Option<Text>,
+}
+
+/// The proxy keys of one `[virtual_servers.NAME]`, borrowed from its raw struct.
+pub(super) struct RawProxy<'r> {
+    pub(super) mode: Option<&'r Text>,
+    pub(super) maxconn: Option<&'r Spanned<u32>>,
+    pub(super) timeout: Option<&'r Spanned<RawTimeouts>>,
+    pub(super) forwardfor: Option<&'r Spanned<RawForwardFor>>,
+    pub(super) forwarded_proto: Option<bool>,
+    pub(super) cookie: Option<&'r Spanned<RawCookie>>,
+    pub(super) hash: Option<&'r Text>,
+    pub(super) tls: Option<&'r [Spanned<RawTlsCert>]>,
+    /// Each real server's `cookie` key, with its address when that parsed.
+    pub(super) server_cookies: Vec<(Option<SocketAddr>, &'r Text)>,
+    pub(super) scheduler: LbScheduler,
+    pub(super) dataplane: DataPlane,
+}
+
+const MODES: &[(&str, ProxyMode)] = &[("tcp", ProxyMode::Tcp), ("http", ProxyMode::Http)];
+
+impl Reader<'_> {
+    /// The [`ProxyOptions`] of a virtual server; http-only keys on a tcp
+    /// server and cookies without a `cookie` table are errors.
+    pub(super) fn proxy_options(&mut self, raw: RawProxy<'_>, p: &KeyPath) -> ProxyOptions {
+        let mode = self
+            .choice(raw.mode, &p.key("mode"), "mode", MODES)
+            .unwrap_or_default();
+        if mode == ProxyMode::Http
+            && raw.dataplane != DataPlane::Proxy
+            && let Some(at) = raw.mode
+        {
+            self.error(
+                at.span().start,
+                format!(
+                    "{}: http mode needs the built-in proxy (dataplane = \"proxy\")",
+                    p.key("mode")
+                ),
+            );
+        }
+        let mut options = ProxyOptions {
+            mode,
+            maxconn: raw.maxconn.map(|n| *n.get_ref()).filter(|&n| n > 0),
+            ..ProxyOptions::default()
+        };
+        if let Some(timeout) = raw.timeout {
+            let tp = p.child("timeout");
+            let t = timeout.get_ref();
+            options.timeout_client = self.positive_duration(t.client.as_ref(), &tp.key("client"));
+            options.timeout_server = self.positive_duration(t.server.as_ref(), &tp.key("server"));
+            if mode == ProxyMode::Http
+                && let Some(at) = &t.client
+            {
+                self.warning(
+                    at.span().start,
+                    format!(
+                        "{}: only enforced in tcp mode yet (http mode bounds request heads with http_request)",
+                        tp.key("client")
+                    ),
+                );
+            }
+            if let Some(d) =
+                self.positive_duration(t.http_request.as_ref(), &tp.key("http_request"))
+            {
+                options.http.timeout_http_request = d;
+            }
+            if let Some(d) =
+                self.positive_duration(t.http_keep_alive.as_ref(), &tp.key("http_keep_alive"))
+            {
+                options.http.timeout_http_keep_alive = d;
+            }
+        }
+        let http_only: [(&str, Option<usize>); 5] = [
+            ("forwardfor", raw.forwardfor.map(|v| v.span().start)),
+            ("forwarded_proto", raw.forwarded_proto.map(|_| 0)),
+            ("cookie", raw.cookie.map(|v| v.span().start)),
+            ("hash", raw.hash.map(|v| v.span().start)),
+            (
+                "tls",
+                raw.tls.and_then(|v| v.first()).map(|v| v.span().start),
+            ),
+        ];
+        if mode != ProxyMode::Http {
+            for (key, at) in http_only {
+                if let Some(at) = at {
+                    self.error(at, format!("{}: only for mode = \"http\"", p.key(key)));
+                }
+            }
+            for (_, text) in &raw.server_cookies {
+                self.error(
+                    text.span().start,
+                    "real_servers: cookie: only for mode = \"http\"".to_string(),
+                );
+            }
+            return options;
+        }
+        options.http = self.http_options(&raw, p, options.http.clone());
+        options
+    }
+
+    fn http_options(
+        &mut self,
+        raw: &RawProxy<'_>,
+        p: &KeyPath,
+        mut http: HttpOptions,
+    ) -> HttpOptions {
+        if let Some(ff) = raw.forwardfor {
+            let fp = p.child("forwardfor");
+            let ff = ff.get_ref();
+            let mut header = "x-forwarded-for".to_string();
+            if let Some(name) = &ff.header
+                && !self.blank(name, &fp.key("header"), "header name")
+            {
+                if hyper::header::HeaderName::from_bytes(name.get_ref().trim().as_bytes()).is_ok() {
+                    header = name.get_ref().trim().to_ascii_lowercase();
+                } else {
+                    self.error(
+                        name.span().start,
+                        format!(
+                            "{}: {:?} is not a header name",
+                            fp.key("header"),
+                            name.get_ref()
+                        ),
+                    );
+                }
+            }
+            let except = ff.except.as_ref().and_then(|text| {
+                let parsed = Network::parse(text.get_ref());
+                self.ok_or_report(parsed, text.span().start, &fp.key("except"))
+            });
+            http.forwardfor = Some(ForwardFor { header, except });
+        }
+        http.forwarded_proto = raw.forwarded_proto.unwrap_or(false);
+        if let Some(cookie) = raw.cookie {
+            http.cookie = self.cookie(cookie, &p.child("cookie"));
+        }
+        let mut by_value: BTreeMap<String, SocketAddr> = BTreeMap::new();
+        for (addr, text) in &raw.server_cookies {
+            let value = text.get_ref().trim();
+            if value.is_empty()
+                || !value
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && !b"\";,\\~".contains(&b))
+            {
+                self.error(
+                    text.span().start,
+                    format!(
+                        "real_servers: cookie {value:?}: expected letters, digits and punctuation other than \" ; , \\ ~"
+                    ),
+                );
+                continue;
+            }
+            if http.cookie.is_none() {
+                self.warning(
+                    text.span().start,
+                    format!(
+                        "real_servers: cookie {value:?} has no effect without {}",
+                        p.key("cookie")
+                    ),
+                );
+            }
+            if let Some(other) = by_value.get(value) {
+                self.error(
+                    text.span().start,
+                    format!("real_servers: cookie {value:?} is already the cookie of {other}"),
+                );
+                continue;
+            }
+            if let Some(addr) = addr {
+                by_value.insert(value.to_string(), *addr);
+                http.server_cookies.insert(*addr, value.to_string());
+            }
+        }
+        if let Some(hash) = raw.hash {
+            http.hash = self.hash_on(hash, &p.key("hash"));
+            if !matches!(
+                raw.scheduler,
+                LbScheduler::SourceHash | LbScheduler::Maglev(_)
+            ) {
+                self.error(
+                    hash.span().start,
+                    format!(
+                        "{}: needs scheduler = \"mh\" or \"sh\" (a hashing scheduler), not {:?}",
+                        p.key("hash"),
+                        raw.scheduler.to_string()
+                    ),
+                );
+            }
+        }
+        for (i, cert) in raw.tls.into_iter().flatten().enumerate() {
+            let tp = p.index("tls", i);
+            let c = cert.get_ref();
+            let at = cert.span().start;
+            let chain = self.required(
+                c.cert.as_ref(),
+                at,
+                &tp,
+                "cert",
+                "e.g. cert = \"/etc/keepmon/site.pem\"",
+            );
+            let chain = self.path(chain, &tp.key("cert"));
+            let key = self.required(
+                c.key.as_ref(),
+                at,
+                &tp,
+                "key",
+                "e.g. key = \"/etc/keepmon/site.key\"",
+            );
+            let key = self.path(key, &tp.key("key"));
+            if let (Some(cert), Some(key)) = (chain, key) {
+                http.tls.push(TlsCert { cert, key });
+            }
+        }
+        http
+    }
+
+    fn cookie(&mut self, raw: &Spanned<RawCookie>, p: &KeyPath) -> Option<CookiePersistence> {
+        let at = raw.span().start;
+        let raw = raw.get_ref();
+        let name = self.required(raw.name.as_ref(), at, p, "name", "e.g. name = \"SERVERID\"")?;
+        let name_text = name.get_ref().trim();
+        if name_text.is_empty()
+            || !name_text
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+        {
+            self.error(
+                name.span().start,
+                format!("{}: {name_text:?} is not a cookie name", p.key("name")),
+            );
+            return None;
+        }
+        const COOKIE_MODES: &[(&str, u8)] = &[("insert", 0), ("prefix", 1), ("rewrite", 2)];
+        let mode = self
+            .choice(
+                raw.mode.as_ref(),
+                &p.key("mode"),
+                "cookie mode",
+                COOKIE_MODES,
+            )
+            .unwrap_or(0);
+        let insert_flags = [
+            ("indirect", raw.indirect),
+            ("nocache", raw.nocache),
+            ("httponly", raw.httponly),
+            ("secure", raw.secure),
+        ];
+        let mode = match mode {
+            0 => CookieMode::Insert {
+                indirect: raw.indirect.unwrap_or(false),
+                nocache: raw.nocache.unwrap_or(false),
+                httponly: raw.httponly.unwrap_or(false),
+                secure: raw.secure.unwrap_or(false),
+            },
+            other => {
+                for (flag, value) in insert_flags {
+                    if value.is_some() {
+                        self.error(at, format!("{}: only with mode = \"insert\"", p.key(flag)));
+                    }
+                }
+                if other == 1 {
+                    CookieMode::Prefix
+                } else {
+                    CookieMode::Rewrite
+                }
+            }
+        };
+        Some(CookiePersistence {
+            name: name_text.to_string(),
+            mode,
+        })
+    }
+
+    fn hash_on(&mut self, text: &Text, path: &str) -> Option<HashOn> {
+        let value = text.get_ref().trim();
+        let (kind, arg) = match value.split_once(':') {
+            Some((kind, arg)) => (kind.trim(), Some(arg.trim())),
+            None => (value, None),
+        };
+        match (kind.to_ascii_lowercase().as_str(), arg) {
+            ("uri", None) => Some(HashOn::Uri),
+            ("header", Some(name))
+                if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_ok() =>
+            {
+                Some(HashOn::Header(name.to_ascii_lowercase()))
+            }
+            ("url_param", Some(name)) if !name.is_empty() => {
+                Some(HashOn::UrlParam(name.to_string()))
+            }
+            _ => {
+                self.error(
+                    text.span().start,
+                    format!(
+                        "{path}: {value:?}: expected \"uri\", \"header:NAME\" or \"url_param:NAME\""
+                    ),
+                );
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::config::model::{CookieMode, HashOn, ProxyMode};
+    use crate::config::native::testing::{FakeFs, check, parse_with};
+
+    const BASE: &str = "[virtual_servers.web]\nlisten = \"127.0.0.1:8080\"\n";
+
+    #[test]
+    fn http_mode_reads_every_key() {
+        let text = format!(
+            "{BASE}mode = \"http\"\nscheduler = \"mh\"\nhash = \"url_param:id\"\n\
+             timeout = {{ server = \"20s\", http_request = \"5s\", http_keep_alive = \"1s\" }}\n\
+             forwardfor = {{ header = \"X-Client\", except = \"10.0.0.0/8\" }}\nforwarded_proto = true\n\
+             cookie = {{ name = \"SERVERID\", mode = \"insert\", indirect = true, nocache = true }}\n\
+             real_servers = [{{ addr = \"127.0.0.1:81\", cookie = \"s1\" }}, {{ addr = \"127.0.0.1:82\", cookie = \"s2\" }}]\n"
+        );
+        let (config, diagnostics) = parse_with(&text, &FakeFs::default());
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        let proxy = &config.unwrap().virtual_servers["web"].proxy;
+        assert_eq!(proxy.mode, ProxyMode::Http);
+        assert_eq!(proxy.timeout_server, Some(Duration::from_secs(20)));
+        assert_eq!(proxy.http.timeout_http_request, Duration::from_secs(5));
+        assert_eq!(proxy.http.timeout_http_keep_alive, Duration::from_secs(1));
+        let ff = proxy.http.forwardfor.as_ref().unwrap();
+        assert_eq!(ff.header, "x-client");
+        assert_eq!(ff.except.unwrap().to_string(), "10.0.0.0/8");
+        assert!(proxy.http.forwarded_proto);
+        let cookie = proxy.http.cookie.as_ref().unwrap();
+        assert_eq!(cookie.name, "SERVERID");
+        assert_eq!(
+            cookie.mode,
+            CookieMode::Insert {
+                indirect: true,
+                nocache: true,
+                httponly: false,
+                secure: false
+            }
+        );
+        assert_eq!(proxy.http.server_cookies.len(), 2);
+        assert_eq!(proxy.http.hash, Some(HashOn::UrlParam("id".into())));
+    }
+
+    #[test]
+    fn http_keys_are_refused_in_tcp_mode_and_bad_values_named() {
+        check(
+            &format!(
+                "{BASE}forwardfor = {{}}\nreal_servers = [{{ addr = \"127.0.0.1:81\", cookie = \"s1\" }}]\n"
+            ),
+            &[
+                "3:14: error: virtual_servers.web.forwardfor: only for mode = \"http\"",
+                "4:51: error: real_servers: cookie: only for mode = \"http\"",
+            ],
+        );
+        check(
+            &format!(
+                "{BASE}mode = \"http\"\nhash = \"uri\"\ncookie = {{ name = \"S\", mode = \"prefix\", nocache = true }}\n\
+                 real_servers = [{{ addr = \"127.0.0.1:81\", cookie = \"a\" }}, {{ addr = \"127.0.0.1:82\", cookie = \"a\" }}]\n"
+            ),
+            &[
+                "4:8: error: virtual_servers.web.hash: needs scheduler = \"mh\" or \"sh\" (a hashing scheduler), not \"wlc\"",
+                "5:10: error: virtual_servers.web.cookie.nocache: only with mode = \"insert\"",
+                "6:92: error: real_servers: cookie \"a\" is already the cookie of 127.0.0.1:81",
+            ],
+        );
+    }
+}

@@ -1,0 +1,188 @@
+//! Bodies as the http proxy passes them on: the client's request body and the backend's response body streamed frame by frame (never buffered) and counted into the backend's byte counters, small error pages, and the hand-back of a backend connection to the per-thread pool once its response was read to the end.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+
+use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
+use hyper::client::conn::http1::SendRequest;
+
+use crate::lb::http::pool;
+use crate::lb::proxy::{Counters, Lease};
+
+/// A request body on its way to a backend: the client's, or none (a
+/// replayed bodyless request).
+pub(crate) struct RequestBody {
+    inner: Option<Incoming>,
+    /// Where the bytes are counted; set when a backend is chosen.
+    counters: Option<Arc<Counters>>,
+}
+
+impl RequestBody {
+    pub(crate) fn client(inner: Incoming) -> RequestBody {
+        RequestBody {
+            inner: Some(inner),
+            counters: None,
+        }
+    }
+
+    pub(crate) fn empty() -> RequestBody {
+        RequestBody {
+            inner: None,
+            counters: None,
+        }
+    }
+
+    /// Count the bytes still to come on `counters` (a retry rebinds).
+    pub(crate) fn bind(&mut self, counters: &Arc<Counters>) {
+        self.counters = Some(counters.clone());
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let polled = Pin::new(inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let (Some(data), Some(counters)) = (frame.data_ref(), &this.counters)
+        {
+            counters
+                .bytes_in
+                .fetch_add(data.len() as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.inner {
+            Some(inner) => inner.size_hint(),
+            None => SizeHint::with_exact(0),
+        }
+    }
+}
+
+/// A response body on its way to the client.
+pub(crate) struct ReplyBody {
+    kind: Kind,
+    /// Dropped with the body: the client connection's count of requests in
+    /// flight (its keep-alive clock starts when this reaches zero).
+    _in_flight: Option<super::InFlight>,
+}
+
+enum Kind {
+    Backend(BackendReply),
+    Page(Option<Bytes>),
+}
+
+/// A backend's response being relayed; the connection goes back to the
+/// pool when the body was read to its end.
+struct BackendReply {
+    inner: Incoming,
+    lease: Lease,
+    sender: Option<SendRequest<RequestBody>>,
+    done: bool,
+}
+
+impl ReplyBody {
+    /// The backend's body; `sender` (its connection) is pooled again once
+    /// the body is complete, `lease` counts the request as active until then.
+    pub(crate) fn backend(
+        inner: Incoming,
+        lease: Lease,
+        sender: Option<SendRequest<RequestBody>>,
+    ) -> ReplyBody {
+        ReplyBody {
+            kind: Kind::Backend(BackendReply {
+                inner,
+                lease,
+                sender,
+                done: false,
+            }),
+            _in_flight: None,
+        }
+    }
+
+    /// A fixed body (error pages).
+    pub(crate) fn page(bytes: Bytes) -> ReplyBody {
+        ReplyBody {
+            kind: Kind::Page((!bytes.is_empty()).then_some(bytes)),
+            _in_flight: None,
+        }
+    }
+
+    pub(crate) fn set_in_flight(&mut self, in_flight: super::InFlight) {
+        self._in_flight = Some(in_flight);
+    }
+}
+
+impl Body for ReplyBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match &mut self.get_mut().kind {
+            Kind::Page(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Backend(reply) => {
+                let polled = Pin::new(&mut reply.inner).poll_frame(cx);
+                match &polled {
+                    Poll::Ready(Some(Ok(frame))) => {
+                        if let Some(data) = frame.data_ref() {
+                            reply
+                                .lease
+                                .counters
+                                .bytes_out
+                                .fetch_add(data.len() as u64, Ordering::Relaxed);
+                        }
+                        if reply.inner.is_end_stream() {
+                            reply.done = true;
+                        }
+                    }
+                    Poll::Ready(None) => reply.done = true,
+                    _ => {}
+                }
+                polled
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Page(bytes) => bytes.is_none(),
+            Kind::Backend(reply) => reply.inner.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Page(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Backend(reply) => reply.inner.size_hint(),
+        }
+    }
+}
+
+impl Drop for BackendReply {
+    fn drop(&mut self) {
+        if (self.done || self.inner.is_end_stream())
+            && let Some(sender) = self.sender.take()
+        {
+            pool::put(self.lease.counters.addr, sender);
+        }
+    }
+}

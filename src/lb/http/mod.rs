@@ -1,0 +1,552 @@
+//! The proxy's http mode (HAProxy's `mode http`): each request of a client connection is balanced on its own over pooled keep-alive backend connections; hyper parses and frames both sides, this module decides where a request goes and what it carries; never decides health (the table does).
+//!
+//! # Design
+//!
+//! * **One client connection** is a hyper HTTP/1 server connection on the
+//!   proxy thread that accepted it (see [`crate::lb::workers`]). hyper
+//!   reads HTTP/1.0 and 1.1, keeps the connection alive, answers
+//!   `Expect: 100-continue` when the body is first read (that is, once a
+//!   backend was chosen and the request sent), and refuses malformed
+//!   requests with 400 before they reach this module: bad or conflicting
+//!   `Content-Length`, a `Transfer-Encoding` whose last coding is not
+//!   chunked (or any on HTTP/1.0), obs-fold header lines, bad chunk sizes
+//!   (the body fails mid-stream and both connections close). A request with
+//!   both `Transfer-Encoding: chunked` and `Content-Length` is read as
+//!   chunked, the length dropped, and the connection closed after it
+//!   (RFC 9112 §6.3; HAProxy does the same) — nothing ambiguous is ever
+//!   forwarded, since the backend always gets framing hyper writes itself.
+//! * **Per request**, the backend is the one a valid persistence cookie
+//!   names (see [`cookie`]), else the scheduler's pick — keyed by the
+//!   `hash` part of the request for sh/mh — among servers with weight > 0.
+//! * **Backend connections** come from a per-thread pool of idle
+//!   keep-alive connections for that server (`pool.rs`), or are opened.
+//!   A response's connection goes back to the pool when its body was read
+//!   to the end; a connection whose response was not finished is closed.
+//! * **Retries** (HAProxy's `retries` + `option redispatch`): a failed
+//!   connect, a pooled connection found closed, or an idempotent request
+//!   without a body whose connection closed before any response byte, is
+//!   sent again on another server (a stale pooled connection: on the same
+//!   server with a new connection). Nothing else is retried: once a body
+//!   byte was sent or a response byte read, the request is the server's.
+//!   When no server is left: 503; a server that failed the request: 502;
+//!   no response head within `timeout server`: 504.
+//! * **Upgrades** (WebSocket): the request goes on a new backend
+//!   connection; on `101` both sides are taken over from hyper and bytes
+//!   are copied both ways until either closes.
+//! * **Timeouts**: `http_request` bounds reading a request head (hyper's
+//!   header timeout, which also covers the wait for the first request);
+//!   `http_keep_alive` closes a connection that has had no request in
+//!   flight for that long (checked once per period, so the idle time is
+//!   between one and two periods); `server` bounds the wait for a response
+//!   head; `connect` each connection attempt.
+
+mod body;
+pub mod cookie;
+pub mod headers;
+mod pool;
+mod reply;
+pub mod tls;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hyper::body::{Body, Incoming};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{CACHE_CONTROL, HeaderValue, SET_COOKIE};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode, Uri};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tracing::debug;
+
+use crate::config::model::{CookieMode, ProxyOptions};
+use crate::lb::balance::ip_key;
+use crate::lb::http::body::{ReplyBody, RequestBody};
+use crate::lb::http::headers::ClientSide;
+use crate::lb::proxy::{self, Counters, Lease, Shared, Table};
+
+/// What the virtual server answered itself, for `lb show --stats` and the
+/// metrics page.
+#[derive(Debug, Default)]
+pub(crate) struct FrontCounters {
+    /// Requests received (parsed).
+    pub(crate) requests: AtomicU64,
+    /// Responses sent, by class 1xx to 5xx, the proxy's own included.
+    pub(crate) responses: [AtomicU64; 5],
+    /// Requests answered 503 because no server could take them.
+    pub(crate) no_server: AtomicU64,
+}
+
+/// A snapshot of the front-end counters of an http-mode proxy.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FrontStats {
+    pub requests: u64,
+    pub responses: [u64; 5],
+    pub no_server: u64,
+}
+
+impl FrontCounters {
+    pub(crate) fn snapshot(&self) -> FrontStats {
+        FrontStats {
+            requests: self.requests.load(Ordering::Relaxed),
+            responses: std::array::from_fn(|class| self.responses[class].load(Ordering::Relaxed)),
+            no_server: self.no_server.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Serves one accepted client connection in http mode until it closes.
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    client: TcpStream,
+    peer: SocketAddr,
+    options: Arc<ProxyOptions>,
+    tls: Option<tls::Tls>,
+) {
+    let local = client.local_addr().unwrap_or(shared.listen);
+    let connection = Arc::new(Connection {
+        shared,
+        client: ClientSide {
+            ip: peer.ip().to_canonical(),
+            local,
+            tls: tls.is_some(),
+        },
+        peer,
+        started: AtomicU64::new(0),
+        in_flight: AtomicU64::new(0),
+    });
+    let Some(tls) = tls else {
+        serve_io(connection, TokioIo::new(client), &options).await;
+        return;
+    };
+    // The handshake is part of the request head's time.
+    let limit = options.http.timeout_http_request;
+    match tokio::time::timeout(limit, tls.acceptor.accept(client)).await {
+        Ok(Ok(stream)) => serve_io(connection, TokioIo::new(stream), &options).await,
+        Ok(Err(error)) => {
+            debug!(listen = %connection.shared.listen, client = %peer, %error, "tls handshake failed");
+        }
+        Err(_elapsed) => {
+            debug!(listen = %connection.shared.listen, client = %peer, "tls handshake timed out");
+        }
+    }
+}
+
+/// One client connection's facts, shared by its requests.
+struct Connection {
+    shared: Arc<Shared>,
+    client: ClientSide,
+    peer: SocketAddr,
+    /// Requests started on this connection.
+    started: AtomicU64,
+    /// Requests whose response body is still being sent.
+    in_flight: AtomicU64,
+}
+
+/// Counts a request as in flight on its client connection until dropped
+/// (with the response body).
+pub(crate) struct InFlight(Arc<Connection>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn serve_io<I>(connection: Arc<Connection>, io: TokioIo<I>, options: &ProxyOptions)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.http.timeout_http_request)
+        .auto_date_header(false)
+        .keep_alive(true);
+    let service = {
+        let connection = connection.clone();
+        service_fn(move |request| handle(connection.clone(), request))
+    };
+    let served = builder.serve_connection(io, service).with_upgrades();
+    tokio::pin!(served);
+    let keep_alive = options.http.timeout_http_keep_alive;
+    let mut seen = 0;
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            result = served.as_mut() => {
+                if let Err(error) = result {
+                    debug!(listen = %connection.shared.listen, client = %connection.peer, %error, "http client connection ended with an error");
+                }
+                return;
+            }
+            () = tokio::time::sleep(keep_alive), if !closing => {
+                let started = connection.started.load(Ordering::Relaxed);
+                if started > 0 && started == seen && connection.in_flight.load(Ordering::Relaxed) == 0 {
+                    // Idle a whole period: close once nothing is in progress.
+                    served.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+                seen = started;
+            }
+        }
+    }
+}
+
+async fn handle(
+    connection: Arc<Connection>,
+    request: Request<Incoming>,
+) -> Result<Response<ReplyBody>, Infallible> {
+    connection.started.fetch_add(1, Ordering::Relaxed);
+    connection.in_flight.fetch_add(1, Ordering::Relaxed);
+    let in_flight = InFlight(connection.clone());
+    let front = &connection.shared.front;
+    front.requests.fetch_add(1, Ordering::Relaxed);
+    let mut response = match forward(&connection, request).await {
+        Ok(response) => response,
+        Err(status) => {
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                front.no_server.fetch_add(1, Ordering::Relaxed);
+            }
+            reply::error(status)
+        }
+    };
+    if let Some(counter) = front.responses.get(class_index(response.status())) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+    response.body_mut().set_in_flight(in_flight);
+    Ok(response)
+}
+
+/// 0 for 1xx ... 4 for 5xx.
+fn class_index(status: StatusCode) -> usize {
+    usize::from(status.as_u16() / 100).clamp(1, 5) - 1
+}
+
+/// The request as it can be sent again: only idempotent bodyless requests.
+struct Replay {
+    method: Method,
+    uri: Uri,
+    headers: hyper::HeaderMap,
+}
+
+impl Replay {
+    fn request(&self) -> Request<RequestBody> {
+        let mut request = Request::new(RequestBody::empty());
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = self.headers.clone();
+        request
+    }
+}
+
+/// Persistence facts of one request.
+struct Sticky {
+    /// The backend a valid cookie named.
+    index: Option<usize>,
+}
+
+async fn forward(
+    connection: &Arc<Connection>,
+    mut request: Request<Incoming>,
+) -> Result<Response<ReplyBody>, StatusCode> {
+    let table: Arc<Table> = connection.shared.table.load_full();
+    let settings = &table.settings;
+    let http = &settings.options.http;
+    let upgrade = headers::is_upgrade(&request);
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
+    headers::prepare_request(&mut request, &connection.client, http, upgrade);
+    let sticky = persistence(&table, request.headers_mut());
+    let key = http
+        .hash
+        .as_ref()
+        .and_then(|on| headers::hash_key(&request, on))
+        .unwrap_or_else(|| ip_key(connection.client.ip));
+    let replay = (settings.retries > 0
+        && !upgrade
+        && headers::is_idempotent(request.method())
+        && request.body().is_end_stream())
+    .then(|| Replay {
+        method: request.method().clone(),
+        uri: request.uri().clone(),
+        headers: request.headers().clone(),
+    });
+    let mut pending = Some(request.map(RequestBody::client));
+    let mut tried: Vec<SocketAddr> = Vec::new();
+    let mut sorry_tried = false;
+    loop {
+        let Some((index, counters)) = pick(&table, &sticky, key, &tried, &mut sorry_tried) else {
+            // No server left (none up, or every one tried failed first).
+            return Err(StatusCode::SERVICE_UNAVAILABLE);
+        };
+        let addr = counters.addr;
+        let lease = Lease::new(counters);
+        let pooled = if upgrade { None } else { pool::take(addr) };
+        let reused = pooled.is_some();
+        let mut sender = match pooled {
+            Some(mut sender) => {
+                if sender.ready().await.is_err() {
+                    // Closed while idle: not the server's failure; try
+                    // again (another pooled connection or a new one).
+                    continue;
+                }
+                sender
+            }
+            None => match open(addr, settings.connect_timeout, upgrade).await {
+                Ok(sender) => {
+                    lease.counters.total.fetch_add(1, Ordering::Relaxed);
+                    sender
+                }
+                Err(error) => {
+                    debug!(listen = %connection.shared.listen, backend = %addr, %error, "http backend connect failed");
+                    failed(&lease.counters, &mut tried, settings.retries)?;
+                    continue;
+                }
+            },
+        };
+        let mut outgoing = match pending.take() {
+            Some(request) => request,
+            None => match &replay {
+                Some(replay) => replay.request(),
+                None => return Err(StatusCode::BAD_GATEWAY),
+            },
+        };
+        outgoing.body_mut().bind(&lease.counters);
+        lease.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let sent = sender.try_send_request(outgoing);
+        let result = match settings.options.timeout_server {
+            Some(limit) => match tokio::time::timeout(limit, sent).await {
+                Ok(result) => result,
+                Err(_elapsed) => {
+                    lease.counters.failures.fetch_add(1, Ordering::Relaxed);
+                    debug!(listen = %connection.shared.listen, backend = %addr, "http backend timed out");
+                    return Err(StatusCode::GATEWAY_TIMEOUT);
+                }
+            },
+            None => sent.await,
+        };
+        let response = match result {
+            Ok(response) => response,
+            Err(mut error) => {
+                let cause = error.error().to_string();
+                if let Some(unsent) = error.take_message() {
+                    // Never written: safe to send anywhere.
+                    pending = Some(unsent);
+                    if reused {
+                        continue;
+                    }
+                    failed(&lease.counters, &mut tried, settings.retries)?;
+                    continue;
+                }
+                debug!(listen = %connection.shared.listen, backend = %addr, error = %cause, "http backend failed the request");
+                if replay.is_some() {
+                    // Idempotent and bodyless: nothing can have been processed
+                    // twice that a retry would harm.
+                    failed(&lease.counters, &mut tried, settings.retries)
+                        .map_err(|_| StatusCode::BAD_GATEWAY)?;
+                    continue;
+                }
+                lease.counters.failures.fetch_add(1, Ordering::Relaxed);
+                return Err(StatusCode::BAD_GATEWAY);
+            }
+        };
+        return Ok(respond(
+            connection,
+            &table,
+            index,
+            &sticky,
+            response,
+            lease,
+            sender,
+            client_upgrade,
+        ));
+    }
+}
+
+/// Records a failed attempt; `Err(503)` when no retry is left.
+fn failed(
+    counters: &Arc<Counters>,
+    tried: &mut Vec<SocketAddr>,
+    retries: u32,
+) -> Result<(), StatusCode> {
+    counters.failures.fetch_add(1, Ordering::Relaxed);
+    tried.push(counters.addr);
+    if tried.len() > retries as usize {
+        return Err(StatusCode::SERVICE_UNAVAILABLE);
+    }
+    counters.retries.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Reads the persistence cookie and strips what the server must not see.
+fn persistence(table: &Table, headers: &mut hyper::HeaderMap) -> Sticky {
+    let Some(persist) = &table.settings.options.http.cookie else {
+        return Sticky { index: None };
+    };
+    let prefix = persist.mode == CookieMode::Prefix;
+    let index = cookie::request_value(headers, &persist.name)
+        .map(|value| cookie::server_part(value, prefix))
+        .and_then(|server| table.by_cookie.get(server).copied())
+        .filter(|&index| table.picker.backends()[index].weight > 0);
+    match persist.mode {
+        CookieMode::Insert { indirect: true, .. } => {
+            cookie::strip_request(headers, &persist.name, false);
+        }
+        CookieMode::Prefix => cookie::strip_request(headers, &persist.name, true),
+        _ => {}
+    }
+    Sticky { index }
+}
+
+/// The backend for the next attempt: the cookie's server first, then the
+/// scheduler's pick among servers not yet tried, then the sorry server.
+/// Indexing cannot panic: indices come from the picker or `by_cookie`,
+/// both built from the table's backend list.
+fn pick(
+    table: &Table,
+    sticky: &Sticky,
+    key: u64,
+    tried: &[SocketAddr],
+    sorry_tried: &mut bool,
+) -> Option<(Option<usize>, Arc<Counters>)> {
+    if tried.is_empty()
+        && let Some(index) = sticky.index
+    {
+        return Some((Some(index), table.counters[index].clone()));
+    }
+    let excluded: Vec<usize> = tried
+        .iter()
+        .filter_map(|addr| table.index.get(addr).copied())
+        .collect();
+    let picked = table.picker.pick_keyed(
+        key,
+        |index| table.counters[index].active.load(Ordering::Relaxed),
+        &excluded,
+    );
+    match picked {
+        Some(index) => Some((Some(index), table.counters[index].clone())),
+        None => match &table.sorry {
+            Some(sorry) if !*sorry_tried => {
+                *sorry_tried = true;
+                Some((None, sorry.clone()))
+            }
+            _ => None,
+        },
+    }
+}
+
+/// Opens a backend connection; its hyper task runs on this thread.
+async fn open(
+    addr: SocketAddr,
+    connect_timeout: std::time::Duration,
+    upgrades: bool,
+) -> Result<SendRequest<RequestBody>, OpenError> {
+    let stream = proxy::connect(addr, connect_timeout).await?;
+    let (sender, connection) = hyper::client::conn::http1::Builder::new()
+        .handshake(TokioIo::new(stream))
+        .await?;
+    if upgrades {
+        tokio::spawn(async move {
+            if let Err(error) = connection.with_upgrades().await {
+                debug!(backend = %addr, %error, "http backend connection ended with an error");
+            }
+        });
+    } else {
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                debug!(backend = %addr, %error, "http backend connection ended with an error");
+            }
+        });
+    }
+    Ok(sender)
+}
+
+#[derive(Debug, thiserror::Error)]
+enum OpenError {
+    #[error("connect: {0}")]
+    Connect(#[from] std::io::Error),
+    #[error("handshake: {0}")]
+    Handshake(#[from] hyper::Error),
+}
+
+/// The backend's response as the client gets it.
+#[allow(clippy::too_many_arguments)]
+fn respond(
+    connection: &Arc<Connection>,
+    table: &Table,
+    index: Option<usize>,
+    sticky: &Sticky,
+    mut response: Response<Incoming>,
+    lease: Lease,
+    sender: SendRequest<RequestBody>,
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+) -> Response<ReplyBody> {
+    let status = response.status();
+    if let Some(counter) = lease.counters.responses.get(class_index(status)) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+    let switching = status == StatusCode::SWITCHING_PROTOCOLS && client_upgrade.is_some();
+    headers::prepare_response(response.headers_mut(), switching);
+    if let (Some(persist), Some(index)) = (&table.settings.options.http.cookie, index)
+        && let Some(value) = table
+            .settings
+            .options
+            .http
+            .server_cookies
+            .get(&table.counters[index].addr)
+    {
+        let headers = response.headers_mut();
+        match persist.mode {
+            CookieMode::Insert {
+                nocache,
+                httponly,
+                secure,
+                ..
+            } => {
+                if sticky.index != Some(index)
+                    && let Some(set) = cookie::insert_value(&persist.name, value, httponly, secure)
+                {
+                    headers.append(SET_COOKIE, set);
+                    if nocache {
+                        headers.append(CACHE_CONTROL, HeaderValue::from_static("private"));
+                    }
+                }
+            }
+            CookieMode::Prefix => cookie::rewrite_response(headers, &persist.name, value, true),
+            CookieMode::Rewrite => cookie::rewrite_response(headers, &persist.name, value, false),
+        }
+    }
+    *response.version_mut() = hyper::Version::HTTP_11;
+    if switching && let Some(client_upgrade) = client_upgrade {
+        let backend_upgrade = hyper::upgrade::on(&mut response);
+        let counters = lease.counters.clone();
+        let peer = connection.peer;
+        tokio::spawn(async move {
+            // The backend connection's hyper task hands the socket over
+            // while these live.
+            let (_lease, _sender) = (lease, sender);
+            let (client, backend) = match tokio::try_join!(client_upgrade, backend_upgrade) {
+                Ok(both) => both,
+                Err(error) => {
+                    debug!(client = %peer, %error, "upgrade failed");
+                    return;
+                }
+            };
+            let mut client = TokioIo::new(client);
+            let mut backend = TokioIo::new(backend);
+            match tokio::io::copy_bidirectional(&mut client, &mut backend).await {
+                Ok((to_backend, to_client)) => {
+                    counters.bytes_in.fetch_add(to_backend, Ordering::Relaxed);
+                    counters.bytes_out.fetch_add(to_client, Ordering::Relaxed);
+                }
+                Err(error) => debug!(client = %peer, %error, "tunnel ended with an error"),
+            }
+        });
+        let (parts, _) = response.into_parts();
+        return Response::from_parts(parts, ReplyBody::page(hyper::body::Bytes::new()));
+    }
+    response.map(|body| ReplyBody::backend(body, lease, Some(sender)))
+}
