@@ -171,6 +171,14 @@ impl Endpoint {
     }
 }
 
+/// What [`Worker::post_queued`] did for one Alertmanager.
+struct Drained {
+    /// At least one change was accepted.
+    posted: bool,
+    /// Nothing is left queued for it.
+    empty: bool,
+}
+
 /// Why a post did not go through.
 enum PostError {
     /// Unreachable, timed out, or a 5xx/429: try again later, in order.
@@ -319,10 +327,9 @@ impl Worker {
             if ep.retry_at.is_some_and(|r| r > now) {
                 continue;
             }
-            let mut posted = false;
-            let ok = self.post_queued(&url, shutdown).await;
-            posted |= ok.0;
-            if !ok.1 {
+            let drained = self.post_queued(&url, shutdown).await;
+            let mut posted = drained.posted;
+            if !drained.empty {
                 continue;
             }
             let Some(ep) = self.endpoints.get_mut(&url) else {
@@ -349,9 +356,8 @@ impl Worker {
         }
     }
 
-    /// Post `url`'s queued changes, oldest first. Returns (something was
-    /// posted, the queue for this url is empty now).
-    async fn post_queued(&mut self, url: &str, shutdown: &CancellationToken) -> (bool, bool) {
+    /// Post `url`'s queued changes, oldest first, until one fails.
+    async fn post_queued(&mut self, url: &str, shutdown: &CancellationToken) -> Drained {
         let ids: Vec<String> = self
             .pending
             .iter()
@@ -361,7 +367,10 @@ impl Worker {
         let mut posted = false;
         for id in ids {
             if shutdown.is_cancelled() {
-                return (posted, false);
+                return Drained {
+                    posted,
+                    empty: false,
+                };
             }
             let (Some(entry), Some(ep)) = (self.pending.get(&id), self.endpoints.get(url)) else {
                 continue;
@@ -421,11 +430,17 @@ impl Worker {
                     if let Some(ep) = self.endpoints.get_mut(url) {
                         ep.failed(url, message);
                     }
-                    return (posted, false);
+                    return Drained {
+                        posted,
+                        empty: false,
+                    };
                 }
             }
         }
-        (posted, true)
+        Drained {
+            posted,
+            empty: true,
+        }
     }
 
     /// Read the Alertmanager's silences and keep those covering a firing
