@@ -712,11 +712,17 @@ fn summary(compiled: &Compiled, path: Option<&Path>) -> String {
     let announcements = if c.announce.is_empty() {
         String::new()
     } else {
-        format!(
-            "  announcements    {} (BIRD include {})\n",
-            c.announce.len(),
-            c.bgp.bird_include.display()
-        )
+        let via = match c.bgp.via {
+            keepmon::config::model::RouteDaemon::Bird => {
+                format!("BIRD include {}", c.bgp.bird_include.display())
+            }
+            keepmon::config::model::RouteDaemon::Frr => match &c.bgp.frr_pathspace {
+                Some(space) => format!("FRR through vtysh -N {space}"),
+                None => "FRR through vtysh".to_string(),
+            },
+            keepmon::config::model::RouteDaemon::ExaBgp => "ExaBGP API process".to_string(),
+        };
+        format!("  announcements    {} ({via})\n", c.announce.len())
     };
     format!(
         "{name}: ok ({format} format, {warnings} warning(s))\n\

@@ -1,4 +1,4 @@
-//! The Prometheus text page: renders the figures the supervisor hands over (services, scheduling lag, checks and their durations, real servers, proxy backends, VRRP, the mail outbox, web clients, build info) and serves the latest rendering; never touches service state itself.
+//! The Prometheus text page: renders the figures the supervisor hands over (services, scheduling lag, checks and their durations, real servers, proxy backends, VRRP, the mail outbox, Alertmanager queues, web clients, build info) and serves the latest rendering; never touches service state itself.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -49,6 +49,8 @@ pub struct DaemonFigures<'a> {
     pub lb: &'a Report,
     pub vrrp: &'a [VrrpDump],
     pub mail: &'a MailDump,
+    /// The Alertmanagers alert actions post to.
+    pub alertmanagers: &'a [crate::control::proto::AlertmanagerDump],
     /// Check durations per service key (`group/service`).
     pub check_durations: &'a std::collections::BTreeMap<String, Histogram>,
     /// Web requests served and connections open now.
@@ -145,6 +147,7 @@ pub fn render_page<'a>(
     render_lb(&mut text, figures.lb);
     render_vrrp(&mut text, figures.vrrp);
     render_mail(&mut text, figures.mail);
+    render_alertmanagers(&mut text, figures.alertmanagers);
     let _ = writeln!(
         text,
         "# HELP keepmon_web_requests_total Requests the web page and API answered.\n\
@@ -383,6 +386,51 @@ keepmon_mail_delivered_total {}\n\
 keepmon_mail_dead {}",
         mail.pending, mail.delivered, mail.dead_total
     );
+}
+
+/// A metric family of the Alertmanager queues: name, type, help, value.
+type AlertmanagerFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&crate::control::proto::AlertmanagerDump) -> u64,
+);
+
+fn render_alertmanagers(text: &mut String, targets: &[crate::control::proto::AlertmanagerDump]) {
+    if targets.is_empty() {
+        return;
+    }
+    let families: [AlertmanagerFamily; 3] = [
+        (
+            "keepmon_alertmanager_pending",
+            "gauge",
+            "Alert changes queued for an Alertmanager (statedir/alertmanager).",
+            |a| a.pending as u64,
+        ),
+        (
+            "keepmon_alertmanager_firing",
+            "gauge",
+            "Alerts re-sent to an Alertmanager while they fire.",
+            |a| a.firing as u64,
+        ),
+        (
+            "keepmon_alertmanager_posts_total",
+            "counter",
+            "Posts an Alertmanager accepted since the daemon started.",
+            |a| a.delivered,
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for target in targets {
+            let _ = writeln!(
+                text,
+                "{name}{{url=\"{}\"}} {}",
+                escape(&target.url),
+                value(target)
+            );
+        }
+    }
 }
 
 fn render_backends(text: &mut String, stats: &[(String, BackendStats)]) {
@@ -803,6 +851,11 @@ mod tests {
                     pending: 4,
                     ..MailDump::default()
                 },
+                alertmanagers: &[crate::control::proto::AlertmanagerDump {
+                    url: "http://127.0.0.1:9093".into(),
+                    pending: 2,
+                    ..Default::default()
+                }],
                 check_durations: &durations,
                 web_requests: 7,
                 web_connections: 1,
@@ -819,6 +872,7 @@ mod tests {
             "keepmon_vrrp_transitions_total{vrrp_instance=\"vi1\"} 2\n",
             "keepmon_vrrp_dropped_total{vrrp_instance=\"vi1\",reason=\"bad_ttl\"} 2\n",
             "keepmon_mail_pending 4\n",
+            "keepmon_alertmanager_pending{url=\"http://127.0.0.1:9093\"} 2\n",
             "keepmon_web_requests_total 7\n",
             "keepmon_check_duration_seconds_bucket{group=\"web\",service=\"http\",le=\"0.0025\"} 0\n",
             "keepmon_check_duration_seconds_bucket{group=\"web\",service=\"http\",le=\"0.005\"} 1\n",

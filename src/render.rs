@@ -162,7 +162,7 @@ fn mail_section(out: &mut String, m: &crate::control::proto::MailDump) {
 /// routing daemon's last error.
 pub fn announce_table(announcements: &[crate::control::proto::AnnounceDump]) -> String {
     let mut out = String::from(
-        "route announcements (BIRD):
+        "route announcements:
 ",
     );
     for a in announcements {

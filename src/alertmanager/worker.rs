@@ -1,6 +1,6 @@
 //! The Alertmanager worker and its queue handle: a change is written to the queue (atomically) and handed to a task that posts the queued changes to each Alertmanager in order, re-sends firing alerts, backs off while one is unreachable and reads its silences; the event loop never waits for HTTP.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -33,8 +33,18 @@ const RETRY: RetryPolicy = RetryPolicy {
 pub struct AlertmanagerQueue {
     queue: Queue,
     seq: u64,
-    queued: mpsc::UnboundedSender<Entry>,
+    queued: mpsc::UnboundedSender<Message>,
     status: watch::Receiver<Vec<AlertmanagerDump>>,
+}
+
+/// What the handle tells the worker.
+enum Message {
+    /// A change written to the queue.
+    Queued(Entry),
+    /// The (URL, `group/service`) pairs the config still sends alerts for;
+    /// a firing alert outside them is resolved (its service or its action
+    /// went away in a reload, or while keepmon was stopped).
+    Configured(BTreeSet<(String, String)>),
 }
 
 /// What one queued change says.
@@ -97,8 +107,14 @@ impl AlertmanagerQueue {
             );
         }
         let id = entry.id.clone();
-        let _ = self.queued.send(entry);
+        let _ = self.queued.send(Message::Queued(entry));
         id
+    }
+
+    /// The pairs of Alertmanager URL and `group/service` the config sends
+    /// alerts for; firing alerts of any other pair are resolved.
+    pub fn configured(&self, pairs: BTreeSet<(String, String)>) {
+        let _ = self.queued.send(Message::Configured(pairs));
     }
 
     /// What `dump` shows.
@@ -155,6 +171,14 @@ impl Endpoint {
     }
 }
 
+/// What [`Worker::post_queued`] did for one Alertmanager.
+struct Drained {
+    /// At least one change was accepted.
+    posted: bool,
+    /// Nothing is left queued for it.
+    empty: bool,
+}
+
 /// Why a post did not go through.
 enum PostError {
     /// Unreachable, timed out, or a 5xx/429: try again later, in order.
@@ -202,7 +226,7 @@ impl Worker {
 
     async fn run(
         mut self,
-        mut queued: mpsc::UnboundedReceiver<Entry>,
+        mut queued: mpsc::UnboundedReceiver<Message>,
         shutdown: CancellationToken,
     ) {
         loop {
@@ -211,7 +235,10 @@ impl Worker {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
-                Some(entry) = queued.recv() => self.accept(entry),
+                Some(message) = queued.recv() => match message {
+                    Message::Queued(entry) => self.accept(entry),
+                    Message::Configured(pairs) => self.resolve_unconfigured(&pairs),
+                },
                 _ = sleep_until_opt(wake) => self.round(&shutdown).await,
             }
         }
@@ -228,6 +255,45 @@ impl Worker {
             .entry(entry.url.clone())
             .or_insert_with(|| Endpoint::new(&entry.url, FiringSet::new()));
         self.pending.insert(entry.id.clone(), entry);
+    }
+
+    /// Queue a resolve for every firing scope no longer configured (once:
+    /// not when one is already queued for it).
+    fn resolve_unconfigured(&mut self, pairs: &BTreeSet<(String, String)>) {
+        let mut stale: BTreeSet<(String, String)> = BTreeSet::new();
+        for (url, ep) in &self.endpoints {
+            for firing in ep.firing.values() {
+                let pair = (url.clone(), firing.scope.clone());
+                let queued = self.pending.values().any(|e| {
+                    e.url == pair.0
+                        && e.scope == pair.1
+                        && matches!(e.change, Change::Resolve { .. })
+                });
+                if !pairs.contains(&pair) && !queued {
+                    stale.insert(pair);
+                }
+            }
+        }
+        for (seq, (url, scope)) in stale.into_iter().enumerate() {
+            tracing::info!(
+                url,
+                scope,
+                "alert no longer configured; resolving it in alertmanager"
+            );
+            let entry = Entry {
+                id: new_id(unix_nanos(), std::process::id(), 1_000_000 + seq as u64),
+                created: unix_now(),
+                url,
+                scope,
+                change: Change::Resolve { at: unix_now() },
+                resend_secs: 60,
+                attempts: 0,
+            };
+            if let Err(e) = self.queue.store(&entry) {
+                tracing::warn!(id = %entry.id, error = %e, "cannot write the alertmanager queue");
+            }
+            self.accept(entry);
+        }
     }
 
     fn next_wake(&self) -> Option<Instant> {
@@ -261,10 +327,9 @@ impl Worker {
             if ep.retry_at.is_some_and(|r| r > now) {
                 continue;
             }
-            let mut posted = false;
-            let ok = self.post_queued(&url, shutdown).await;
-            posted |= ok.0;
-            if !ok.1 {
+            let drained = self.post_queued(&url, shutdown).await;
+            let mut posted = drained.posted;
+            if !drained.empty {
                 continue;
             }
             let Some(ep) = self.endpoints.get_mut(&url) else {
@@ -291,9 +356,8 @@ impl Worker {
         }
     }
 
-    /// Post `url`'s queued changes, oldest first. Returns (something was
-    /// posted, the queue for this url is empty now).
-    async fn post_queued(&mut self, url: &str, shutdown: &CancellationToken) -> (bool, bool) {
+    /// Post `url`'s queued changes, oldest first, until one fails.
+    async fn post_queued(&mut self, url: &str, shutdown: &CancellationToken) -> Drained {
         let ids: Vec<String> = self
             .pending
             .iter()
@@ -303,7 +367,10 @@ impl Worker {
         let mut posted = false;
         for id in ids {
             if shutdown.is_cancelled() {
-                return (posted, false);
+                return Drained {
+                    posted,
+                    empty: false,
+                };
             }
             let (Some(entry), Some(ep)) = (self.pending.get(&id), self.endpoints.get(url)) else {
                 continue;
@@ -363,11 +430,17 @@ impl Worker {
                     if let Some(ep) = self.endpoints.get_mut(url) {
                         ep.failed(url, message);
                     }
-                    return (posted, false);
+                    return Drained {
+                        posted,
+                        empty: false,
+                    };
                 }
             }
         }
-        (posted, true)
+        Drained {
+            posted,
+            empty: true,
+        }
     }
 
     /// Read the Alertmanager's silences and keep those covering a firing
@@ -670,6 +743,45 @@ mod tests {
         assert!(loaded.pending.is_empty());
         assert!(loaded.firing[&url].is_empty());
         assert_eq!(worker.endpoints[&url].delivered, 2);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn alerts_no_longer_configured_are_resolved_once() {
+        let dir = temp("unconfigured");
+        let url = "http://127.0.0.1:9".to_string();
+        let (status, _status_rx) = watch::channel(Vec::new());
+        let mut worker = Worker {
+            queue: Queue::new(&dir),
+            pending: BTreeMap::new(),
+            endpoints: BTreeMap::new(),
+            status,
+        };
+        let (_, firing) = crate::alertmanager::step(
+            &FiringSet::new(),
+            "web/http",
+            &Change::Fire {
+                alerts: vec![Alert {
+                    labels: Labels::from([("service".to_string(), "http".to_string())]),
+                    annotations: Labels::new(),
+                    starts_at: 1,
+                }],
+            },
+            60,
+            1,
+        );
+        worker
+            .endpoints
+            .insert(url.clone(), Endpoint::new(&url, firing));
+        let still = BTreeSet::from([(url.clone(), "web/http".to_string())]);
+        worker.resolve_unconfigured(&still);
+        assert!(worker.pending.is_empty(), "still configured: nothing to do");
+        worker.resolve_unconfigured(&BTreeSet::new());
+        worker.resolve_unconfigured(&BTreeSet::new());
+        let pending: Vec<&Entry> = worker.pending.values().collect();
+        assert_eq!(pending.len(), 1, "one resolve, queued once");
+        assert!(matches!(pending[0].change, Change::Resolve { .. }));
+        assert_eq!(worker.queue.load().unwrap().pending.len(), 1, "on disk");
         std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -1,5 +1,7 @@
 //! The Alertmanager part: the handle on the Alertmanager queue and its worker (`crate::alertmanager::worker`); turns alert decisions of `alertmanager` actions into queued changes (a failure fires one alert per failing host, the upalert resolves them), written to disk before they count as sent.
 
+use std::collections::BTreeSet;
+
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -7,7 +9,7 @@ use crate::alert::AlertJob;
 use crate::alertmanager::worker::{AlertmanagerQueue, Queued};
 use crate::alertmanager::{Alert, Change, Labels};
 use crate::config::diff::ConfigDiff;
-use crate::config::model::{AlertmanagerAction, Config, Service};
+use crate::config::model::{Action, AlertmanagerAction, Config, Service};
 use crate::control::proto::AlertmanagerDump;
 use crate::service::{AlertKind, Now, ServiceState};
 
@@ -30,13 +32,10 @@ impl AlertmanagerPart {
         tracker: &TaskTracker,
         shutdown: &CancellationToken,
     ) {
-        if self.queue.is_none() {
-            self.queue = Some(AlertmanagerQueue::start(
-                &config.settings.statedir,
-                tracker,
-                shutdown.clone(),
-            ));
-        }
+        let queue = self.queue.get_or_insert_with(|| {
+            AlertmanagerQueue::start(&config.settings.statedir, tracker, shutdown.clone())
+        });
+        queue.configured(configured_pairs(config));
     }
 
     /// Queue what this alert decision means for Alertmanager: a failure
@@ -78,6 +77,32 @@ impl AlertmanagerPart {
             .map(AlertmanagerQueue::status)
             .unwrap_or_default()
     }
+}
+
+/// Every (Alertmanager URL, `group/service`) an alert line of the config
+/// posts to.
+fn configured_pairs(config: &Config) -> BTreeSet<(String, String)> {
+    let mut pairs = BTreeSet::new();
+    for (_, service) in config.services() {
+        for period in &service.periods {
+            for line in period
+                .alerts
+                .iter()
+                .chain(&period.upalerts)
+                .chain(&period.startupalerts)
+                .chain(&period.ackalerts)
+                .chain(&period.disablealerts)
+            {
+                if let Action::Alertmanager(am) = &line.action {
+                    pairs.insert((
+                        am.url.clone(),
+                        format!("{}/{}", service.group, service.name),
+                    ));
+                }
+            }
+        }
+    }
+    pairs
 }
 
 /// What the labels are made of besides the job.

@@ -494,6 +494,7 @@ impl Supervisor {
         let lb = self.lb.report();
         let vrrp = self.vrrp.dumps();
         let mail = self.mail.dump();
+        let alertmanagers = self.alertmanager.dump();
         let text = crate::metrics::render_page(
             self.services
                 .slots
@@ -517,6 +518,7 @@ impl Supervisor {
                 lb: &lb,
                 vrrp: &vrrp,
                 mail: &mail,
+                alertmanagers: &alertmanagers,
                 check_durations: &self.web.durations,
                 web_requests: self.web.counters.requests(),
                 web_connections: self.web.counters.connections(),
