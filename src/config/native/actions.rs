@@ -167,28 +167,7 @@ impl Reader<'_> {
             }
             "exec" => {
                 let raw = self.read::<RawExecAction>(value, p)?;
-                let command = self.required(
-                    raw.command.as_ref(),
-                    at,
-                    p,
-                    "command",
-                    "a script in alertdir or a path",
-                )?;
-                let path = self.find_script(command, &p.key("command"), &settings.alertdir)?;
-                let path = match path {
-                    Ok(path) => path,
-                    Err(searched) => {
-                        self.error(
-                            command.span().start,
-                            format!(
-                                "{}: alert script {:?} not found (searched {searched})",
-                                p.key("command"),
-                                command.get_ref()
-                            ),
-                        );
-                        return None;
-                    }
-                };
+                let path = self.alert_script(raw.command.as_ref(), at, p, settings, "alert")?;
                 Some(Action::Exec {
                     path,
                     args: raw.args.unwrap_or_default(),
@@ -205,30 +184,10 @@ impl Reader<'_> {
             }
             "notify" => {
                 let raw = self.read::<RawNotifyAction>(value, p)?;
-                let command = self.required(
-                    raw.command.as_ref(),
-                    at,
-                    p,
-                    "command",
-                    "a script in alertdir or a path",
-                )?;
+                let path = self.alert_script(raw.command.as_ref(), at, p, settings, "notify")?;
                 let on = self
                     .choice(raw.on.as_ref(), &p.key("on"), "notify state", NOTIFY_ON)
                     .unwrap_or(NotifyOn::Any);
-                let path = match self.find_script(command, &p.key("command"), &settings.alertdir)? {
-                    Ok(path) => path,
-                    Err(searched) => {
-                        self.error(
-                            command.span().start,
-                            format!(
-                                "{}: notify script {:?} not found (searched {searched})",
-                                p.key("command"),
-                                command.get_ref()
-                            ),
-                        );
-                        return None;
-                    }
-                };
                 let run_as = self.run_as(raw.user.as_ref(), &p.key("user"));
                 Some(Action::Notify(VrrpNotify {
                     path,
@@ -279,6 +238,33 @@ impl Reader<'_> {
             labels: raw.labels.clone().unwrap_or_default(),
             resend,
         })
+    }
+
+    /// The `command` of an exec or notify action: a script in alertdir or
+    /// a path, which must exist.
+    fn alert_script(
+        &mut self,
+        command: Option<&Text>,
+        at: usize,
+        p: &KeyPath,
+        settings: &Settings,
+        what: &str,
+    ) -> Option<std::path::PathBuf> {
+        let command = self.required(command, at, p, "command", "a script in alertdir or a path")?;
+        match self.find_script(command, &p.key("command"), &settings.alertdir)? {
+            Ok(path) => Some(path),
+            Err(searched) => {
+                self.error(
+                    command.span().start,
+                    format!(
+                        "{}: {what} script {:?} not found (searched {searched})",
+                        p.key("command"),
+                        command.get_ref()
+                    ),
+                );
+                None
+            }
+        }
     }
 
     fn lb_edit(&mut self, raw: &RawLbAction, p: &KeyPath, at: usize) -> Option<LbEdit> {
