@@ -39,6 +39,7 @@ pub mod render;
 pub mod run;
 pub mod scheduler;
 pub mod service;
+pub mod spool;
 pub mod state;
 pub mod supervisor;
 pub mod systemd;

@@ -7,11 +7,12 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::alertmanager::{Change, FiringSet};
+use crate::spool::{Spool, SpoolEntry, read_json};
 use crate::state::write_atomic;
 
 /// The queue directory inside `statedir`.
@@ -42,7 +43,7 @@ pub struct Entry {
 /// The queue directory.
 #[derive(Clone, Debug)]
 pub struct Queue {
-    dir: PathBuf,
+    spool: Spool,
 }
 
 /// What [`Queue::load`] found.
@@ -56,110 +57,70 @@ pub struct Loaded {
     pub unreadable: Vec<String>,
 }
 
+impl SpoolEntry for Entry {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 impl Queue {
     pub fn new(statedir: &Path) -> Queue {
         Queue {
-            dir: statedir.join(QUEUE_DIR),
+            spool: Spool::new(statedir.join(QUEUE_DIR)),
         }
     }
 
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.spool.dir()
     }
 
     /// Write (or rewrite) an entry atomically.
     pub fn store(&self, entry: &Entry) -> io::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
-        write_atomic(&self.path(&entry.id), &encode(entry)?)
+        self.spool.store(entry)
     }
 
     /// Forget a delivered entry.
     pub fn remove(&self, id: &str) -> io::Result<()> {
-        match std::fs::remove_file(self.path(id)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+        self.spool.remove(id)
     }
 
     /// Move an entry Alertmanager refused to `refused/` (written there
     /// before it leaves the queue, so a crash keeps it somewhere).
     pub fn refuse(&self, entry: &Entry) -> io::Result<()> {
-        let dir = self.dir.join(REFUSED_DIR);
-        std::fs::create_dir_all(&dir)?;
-        write_atomic(&dir.join(format!("{}.json", entry.id)), &encode(entry)?)?;
-        self.remove(&entry.id)
+        self.spool.move_to(REFUSED_DIR, entry)
     }
 
     /// Save the firing alerts of every Alertmanager atomically.
     pub fn save_firing(&self, firing: &BTreeMap<String, FiringSet>) -> io::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
+        std::fs::create_dir_all(self.dir())?;
         let bytes = serde_json::to_vec_pretty(firing)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        write_atomic(&self.dir.join(FIRING_FILE), &bytes)
+        write_atomic(&self.dir().join(FIRING_FILE), &bytes)
     }
 
     /// The queued changes (oldest first) and the firing set. Temporary
     /// files of an interrupted write are removed; unreadable files are
     /// moved to `unreadable/`.
     pub fn load(&self) -> io::Result<Loaded> {
-        let mut loaded = Loaded::default();
-        let dir = match std::fs::read_dir(&self.dir) {
-            Ok(d) => d,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(loaded),
-            Err(e) => return Err(e),
-        };
-        for item in dir {
-            let item = item?;
-            let name = item.file_name().to_string_lossy().into_owned();
-            let path = item.path();
-            if !item.file_type()?.is_file() {
-                continue;
+        let mut firing = None;
+        let mut unreadable = Vec::new();
+        let loaded = self.spool.load::<Entry>(|name, path| {
+            if name != FIRING_FILE {
+                return Ok(false);
             }
-            if name.starts_with('.') && name.contains(".tmp.") {
-                std::fs::remove_file(&path).ok();
-                continue;
+            match read_json(path) {
+                Ok(set) => firing = Some(set),
+                Err(_) => unreadable.push(self.spool.set_aside(path, name)?),
             }
-            let bytes = std::fs::read(&path);
-            if name == FIRING_FILE {
-                match bytes
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-                {
-                    Ok(firing) => loaded.firing = firing,
-                    Err(_) => loaded.unreadable.push(self.set_aside(&path, &name)?),
-                }
-                continue;
-            }
-            let Some(id) = name.strip_suffix(".json") else {
-                continue;
-            };
-            match bytes
-                .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice::<Entry>(&b).map_err(|e| e.to_string()))
-            {
-                Ok(entry) if entry.id == id => loaded.pending.push(entry),
-                Ok(_) | Err(_) => loaded.unreadable.push(self.set_aside(&path, &name)?),
-            }
-        }
-        loaded.pending.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(loaded)
+            Ok(true)
+        })?;
+        unreadable.extend(loaded.unreadable);
+        Ok(Loaded {
+            pending: loaded.entries,
+            firing: firing.unwrap_or_default(),
+            unreadable,
+        })
     }
-
-    fn set_aside(&self, path: &Path, name: &str) -> io::Result<String> {
-        let aside = self.dir.join("unreadable");
-        std::fs::create_dir_all(&aside)?;
-        let to = aside.join(name);
-        std::fs::rename(path, &to)?;
-        Ok(to.display().to_string())
-    }
-
-    fn path(&self, id: &str) -> PathBuf {
-        self.dir.join(format!("{id}.json"))
-    }
-}
-
-fn encode(entry: &Entry) -> io::Result<Vec<u8>> {
-    serde_json::to_vec_pretty(entry).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 #[cfg(test)]

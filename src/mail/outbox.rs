@@ -10,20 +10,20 @@
 //! after a clean restart.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::mail::Letter;
-use crate::state::write_atomic;
+use crate::spool::{Spool, SpoolEntry};
 
 /// The outbox directory inside `statedir`.
 pub const OUTBOX_DIR: &str = "outbox";
 /// Dead letters, inside the outbox directory.
 pub const DEAD_DIR: &str = "dead";
 /// Files that could not be read, moved aside (never deleted).
-pub const UNREADABLE_DIR: &str = "unreadable";
+pub use crate::spool::UNREADABLE_DIR;
 
 /// One accepted mail alert.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,7 +125,7 @@ pub fn after_failure(
 /// The outbox directory and its dead letters.
 #[derive(Clone, Debug)]
 pub struct Outbox {
-    dir: PathBuf,
+    spool: Spool,
 }
 
 /// What [`Outbox::load`] found.
@@ -137,39 +137,38 @@ pub struct Loaded {
     pub unreadable: Vec<String>,
 }
 
+impl SpoolEntry for Entry {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 impl Outbox {
     pub fn new(statedir: &Path) -> Outbox {
         Outbox {
-            dir: statedir.join(OUTBOX_DIR),
+            spool: Spool::new(statedir.join(OUTBOX_DIR)),
         }
     }
 
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.spool.dir()
     }
 
     /// Write (or rewrite) an entry atomically: after this returns, a kill -9
     /// leaves the entry on disk, whole.
     pub fn store(&self, entry: &Entry) -> io::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
-        write_atomic(&self.path(&entry.id), &encode(entry)?)
+        self.spool.store(entry)
     }
 
     /// Forget a delivered entry.
     pub fn remove(&self, id: &str) -> io::Result<()> {
-        match std::fs::remove_file(self.path(id)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+        self.spool.remove(id)
     }
 
     /// Move an entry to the dead letters (written there before it is
     /// removed from the outbox, so a crash in between keeps both, never none).
     pub fn bury(&self, entry: &Entry) -> io::Result<()> {
-        let dead = self.dir.join(DEAD_DIR);
-        std::fs::create_dir_all(&dead)?;
-        write_atomic(&dead.join(format!("{}.json", entry.id)), &encode(entry)?)?;
-        self.remove(&entry.id)
+        self.spool.move_to(DEAD_DIR, entry)
     }
 
     /// Every pending entry, oldest first. Stale temporary files of an
@@ -177,76 +176,25 @@ impl Outbox {
     /// `outbox/unreadable/` and reported. An entry that is also a dead letter
     /// (a crash inside [`Outbox::bury`]) stays dead.
     pub fn load(&self) -> io::Result<Loaded> {
-        let mut loaded = Loaded::default();
-        let dir = match std::fs::read_dir(&self.dir) {
-            Ok(d) => d,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(loaded),
-            Err(e) => return Err(e),
-        };
-        for item in dir {
-            let item = item?;
-            let name = item.file_name().to_string_lossy().into_owned();
-            let path = item.path();
-            if !item.file_type()?.is_file() {
-                continue;
-            }
-            if name.starts_with('.') && name.contains(".tmp.") {
-                std::fs::remove_file(&path).ok();
-                continue;
-            }
-            let Some(id) = name.strip_suffix(".json") else {
-                continue;
-            };
-            if self.dir.join(DEAD_DIR).join(&name).is_file() {
-                self.remove(id)?;
-                continue;
-            }
-            match std::fs::read(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice::<Entry>(&b).map_err(|e| e.to_string()))
-            {
-                Ok(entry) if entry.id == id => loaded.pending.push(entry),
-                Ok(_) | Err(_) => {
-                    let aside = self.dir.join(UNREADABLE_DIR);
-                    std::fs::create_dir_all(&aside)?;
-                    let to = aside.join(&name);
-                    std::fs::rename(&path, &to)?;
-                    loaded.unreadable.push(to.display().to_string());
+        let loaded = self
+            .spool
+            .load::<Entry>(|name, _| match name.strip_suffix(".json") {
+                Some(id) if self.spool.in_side(DEAD_DIR, id) => {
+                    self.remove(id)?;
+                    Ok(true)
                 }
-            }
-        }
-        loaded.pending.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(loaded)
+                _ => Ok(false),
+            })?;
+        Ok(Loaded {
+            pending: loaded.entries,
+            unreadable: loaded.unreadable,
+        })
     }
 
     /// The dead letters, oldest first.
     pub fn dead(&self) -> io::Result<Vec<Entry>> {
-        let dir = match std::fs::read_dir(self.dir.join(DEAD_DIR)) {
-            Ok(d) => d,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        };
-        let mut dead = Vec::new();
-        for item in dir {
-            let path = item?.path();
-            if path.extension().is_some_and(|e| e == "json")
-                && let Ok(bytes) = std::fs::read(&path)
-                && let Ok(entry) = serde_json::from_slice::<Entry>(&bytes)
-            {
-                dead.push(entry);
-            }
-        }
-        dead.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(dead)
+        self.spool.side_entries(DEAD_DIR)
     }
-
-    fn path(&self, id: &str) -> PathBuf {
-        self.dir.join(format!("{id}.json"))
-    }
-}
-
-fn encode(entry: &Entry) -> io::Result<Vec<u8>> {
-    serde_json::to_vec_pretty(entry).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 #[cfg(test)]
@@ -279,7 +227,7 @@ mod tests {
         }
     }
 
-    fn temp(name: &str) -> PathBuf {
+    fn temp(name: &str) -> std::path::PathBuf {
         let dir =
             std::env::temp_dir().join(format!("keepmon-outbox-{name}-{}", std::process::id()));
         std::fs::remove_dir_all(&dir).ok();
