@@ -1,6 +1,8 @@
 //! keepmon programs a real Linux IPVS table: Debian's 6.1 kernel boots under QEMU (TCG) with keepmon, busybox and ipvsadm; the scenario flips health and the CLI, and the kernel's own view (ipvsadm -Ln, /proc/net/ip_vs) is asserted after each step.
 //!
 //! The host kernel has no IPVS, hence the VM (recipe: reference/lb.md §12).
+//! The same boot also runs Debian's keepalived on `tests/vm/ipvs/keepalived.conf`
+//! and then keepmon on that file, and compares the two kernel tables.
 //! `tests/vm/build-initramfs.sh` downloads the kernel package once into
 //! `target/tmp/vm-cache` and builds the initramfs; `tests/vm/ipvs/` holds
 //! the scenario and configs. One boot covers every step.
@@ -36,12 +38,13 @@ fn missing_tools() -> Option<String> {
         "busybox",
         "cpio",
         "ipvsadm",
+        "keepalived",
         "apt-get",
         "dpkg",
     ] {
         if !have(tool) && !Path::new(&format!("/usr/sbin/{tool}")).exists() {
             return Some(format!(
-                "{tool} is missing (scripts/test.sh installs qemu-system-x86, busybox-static, cpio, ipvsadm as root)"
+                "{tool} is missing (scripts/test.sh installs qemu-system-x86, busybox-static, cpio, ipvsadm, keepalived as root)"
             ));
         }
     }
@@ -358,4 +361,29 @@ fn keepmon_programs_the_kernel_ipvs_table_in_a_vm() {
     );
     // Stop with remove_kernel_tables_on_stop: only keepmon's service goes.
     assert_eq!(ipvsadm(step(&console, "stopped-remove")), foreign);
+
+    // One keepalived.conf: Debian's keepalived and keepmon build the same
+    // table (scheduler, persistence, forwarding, weights), and keepmon
+    // takes a failed real server out and puts it back.
+    let from_keepalived = ipvsadm(step(&console, "keepalived"));
+    let both = lines(&[
+        "TCP 10.0.0.20:80 wrr persistent 50",
+        "-> 10.0.0.21:8080 Masq 3 0 0",
+        "-> 10.0.0.22:8080 Masq 1 0 0",
+    ]);
+    assert_eq!(from_keepalived, both, "keepalived's own table");
+    assert_eq!(
+        ipvsadm(step(&console, "keepmon-keepalived")),
+        from_keepalived,
+        "keepmon reading keepalived.conf builds keepalived's table"
+    );
+    assert_eq!(
+        ipvsadm(step(&console, "keepmon-keepalived-down")),
+        lines(&[
+            "TCP 10.0.0.20:80 wrr persistent 50",
+            "-> 10.0.0.21:8080 Masq 3 0 0"
+        ]),
+        "the failed real server leaves (keepalived removes it too: no inhibit_on_failure)"
+    );
+    assert_eq!(ipvsadm(step(&console, "keepmon-keepalived-back")), both);
 }

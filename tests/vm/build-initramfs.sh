@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Build a tiny VM for the IPVS test: Debian's 6.1 kernel, its ip_vs modules,
-# busybox, keepmon, Debian's ipvsadm (to cross-check) and a scenario.
+# busybox, keepmon, Debian's ipvsadm (to cross-check), Debian's keepalived
+# (to compare the table it builds from a keepalived.conf) and a scenario.
 #
 #   tests/vm/build-initramfs.sh CACHE_DIR OUT_DIR KEEPMON_BINARY SCENARIO_DIR
 #
 # CACHE_DIR keeps the downloaded kernel package between runs (apt-get
 # download when missing). OUT_DIR receives vmlinuz and initrd.gz.
 # SCENARIO_DIR's files are copied to /test; /test/scenario.sh runs as init.
-# Needs: busybox-static, cpio, ipvsadm, apt-get (recipe: reference/lb.md §12).
+# Needs: busybox-static, cpio, ipvsadm, keepalived, apt-get (recipe: reference/lb.md §12).
 set -euo pipefail
 
 cache=$1 out=$2 keepmon=$3 scenario=$4
@@ -37,7 +38,9 @@ cp "$kdir/boot/vmlinuz-$release" "$out/vmlinuz"
 
 root=$(mktemp -d "$out/root.XXXXXX")
 trap 'rm -rf "$root"' EXIT
-mkdir -p "$root"/{bin,sbin,mod,proc,sys,tmp,dev,etc,test,lib64,lib/x86_64-linux-gnu,usr/sbin,var/lib/keepmon}
+mkdir -p "$root"/{bin,sbin,mod,proc,sys,tmp,dev,etc,test,lib64,lib/x86_64-linux-gnu,usr/sbin,var/lib/keepmon,run,var/run}
+echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
+echo "root:x:0:" > "$root/etc/group"
 cp /bin/busybox "$root/bin/busybox"
 
 mods="$kdir/lib/modules/$release/kernel"
@@ -54,7 +57,8 @@ done
 # keepmon without debug info (the debug build is >100 MB), ipvsadm, their libraries.
 strip --strip-debug -o "$root/bin/keepmon" "$keepmon" 2>/dev/null || cp "$keepmon" "$root/bin/keepmon"
 cp /usr/sbin/ipvsadm "$root/usr/sbin/ipvsadm"
-for bin in "$keepmon" /usr/sbin/ipvsadm; do
+cp /usr/sbin/keepalived "$root/usr/sbin/keepalived"
+for bin in "$keepmon" /usr/sbin/ipvsadm /usr/sbin/keepalived; do
     ldd "$bin" | grep -o '/[^ ]*' | while read -r lib; do
         mkdir -p "$root$(dirname "$lib")"
         cp -L "$lib" "$root$lib"

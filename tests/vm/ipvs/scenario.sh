@@ -112,6 +112,31 @@ keepmon -c /test/keepmon-remove.toml stop
 wait_exit $KP
 step stopped-remove
 
+# One keepalived.conf, read by Debian's keepalived and then by keepmon:
+# the same kernel table, and keepmon follows a real server's failure.
+ipvsadm -C
+httpd -f -p 10.0.0.21:8080 -h /www & R1=$!
+httpd -f -p 10.0.0.22:8080 -h /www & R2=$!
+keepalived --dont-fork --log-console --check -f /test/keepalived.conf > /tmp/keepalived.log 2>&1 & KA=$!
+wait_table yes '0A000015:1F90 +Masq +3 '
+wait_table yes '0A000016:1F90 +Masq +1 '
+step keepalived
+kill $KA
+wait_exit $KA
+ipvsadm -C
+keepmon -c /test/keepalived.conf start > /tmp/keepmon3.log 2>&1 & KP=$!
+wait_table yes '0A000015:1F90 +Masq +3 '
+wait_table yes '0A000016:1F90 +Masq +1 '
+step keepmon-keepalived
+kill $R2
+wait_table no '0A000016:1F90'
+step keepmon-keepalived-down
+httpd -f -p 10.0.0.22:8080 -h /www & R2=$!
+wait_table yes '0A000016:1F90 +Masq +1 '
+step keepmon-keepalived-back
+keepmon -c /test/keepalived.conf stop
+wait_exit $KP
+
 echo "=== LOG"
-cat /tmp/keepmon.log /tmp/keepmon2.log
+cat /tmp/keepmon.log /tmp/keepmon2.log /tmp/keepalived.log /tmp/keepmon3.log
 echo "=== ENDLOG"
