@@ -1,4 +1,4 @@
-//! The in-process runner: checks every host concurrently (one task each, at most 256 checking at once), enforces the run's hard timeout, and writes mon-style summary and detail; never spawns processes.
+//! The in-process runner: checks every host concurrently (one task each, at most 256 of a run and 1,024 of the daemon checking at once), enforces the run's hard timeout, and writes mon-style summary and detail; never spawns processes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,6 +15,16 @@ use super::{
 
 /// Hosts of one run checked at the same time.
 pub const MAX_CONCURRENT_HOSTS: usize = 256;
+
+/// At most this many built-in host checks are in flight in the whole
+/// daemon (each holds a socket and buffers). When every service's first
+/// run falls in the same second (10,000 hosts), this bounds the sockets
+/// and memory of that burst; a loopback or LAN check takes well under a
+/// millisecond, so the bound costs no lag.
+pub const MAX_CHECKS_IN_FLIGHT: usize = 1024;
+
+static IN_FLIGHT: std::sync::LazyLock<Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| Arc::new(tokio::sync::Semaphore::new(MAX_CHECKS_IN_FLIGHT)));
 
 /// Run `builtin` over `hosts`; hosts not finished by `started + timeout`
 /// are reported as [`HostStatus::Timeout`] and the run as timed out.
@@ -48,8 +58,9 @@ pub(crate) async fn run(
         let host = host.clone();
         let slots = slots.clone();
         let handle = tasks.spawn(async move {
-            // The semaphore is never closed, so acquiring only waits.
+            // The semaphores are never closed, so acquiring only waits.
             let _slot = slots.acquire_owned().await.ok();
+            let _daemon_slot = IN_FLIGHT.clone().acquire_owned().await.ok();
             (index, prepared.check(index, host).await)
         });
         task_index.insert(handle.id(), index);
