@@ -109,7 +109,7 @@ real_servers = [{{ addr = "{backend}" }}]
     let log = std::fs::File::create(f.dir.join("daemon.log")).unwrap();
     let child = std::process::Command::new("sh")
         .arg("-c")
-        .arg(format!("ulimit -n 160 && exec \"$0\" start -c \"$1\"",))
+        .arg("ulimit -n 160 && exec \"$0\" start -c \"$1\"")
         .arg(env!("CARGO_BIN_EXE_keepmon"))
         .arg(f.config())
         .env("KEEPMON_LOG", "info")
