@@ -382,6 +382,8 @@ fn failed(
 }
 
 /// Reads the persistence cookie and strips what the server must not see.
+/// Indexing cannot panic: `by_cookie` holds only indices of the table's
+/// backend list (see `Table::build`).
 fn persistence(table: &Table, headers: &mut hyper::HeaderMap) -> Sticky {
     let Some(persist) = &table.settings.options.http.cookie else {
         return Sticky { index: None };
