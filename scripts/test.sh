@@ -34,6 +34,7 @@ PRIVILEGED_PACKAGES=(
     binutils # strip in scripts/build-deb.sh (tests/package.rs)
     prometheus # promtool check metrics lints the metrics page (tests/metrics.rs)
     nginx-light # a real HTTP backend behind the proxy's http mode (tests/proxy_http_daemon.rs)
+    haproxy # the server that reads keepmon's PROXY protocol headers with accept-proxy (tests/proxy_protocol.rs); bench/proxy's peer
     chromium # a real browser renders the web page, acks from it and takes screenshots (tests/web.rs)
 )
 

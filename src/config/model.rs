@@ -720,7 +720,19 @@ pub struct ProxyOptions {
     /// HAProxy's `timeout server`: tcp mode as `timeout_client`; http mode
     /// bounds the wait for a response head. None: no limit.
     pub timeout_server: Option<Duration>,
+    /// HAProxy's `send-proxy` / `send-proxy-v2`: a PROXY protocol header
+    /// with the client's address first on every server connection.
+    pub send_proxy: Option<ProxyProtocol>,
     pub http: HttpOptions,
+}
+
+/// A PROXY protocol version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProxyProtocol {
+    /// The text line (`PROXY TCP4 ...`).
+    V1,
+    /// The binary header.
+    V2,
 }
 
 /// `mode = "http"` settings.

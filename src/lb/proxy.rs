@@ -852,6 +852,10 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
     }
     let listen = shared.listen;
     let client_ip = peer.ip().to_canonical();
+    let proxy_header = options.send_proxy.map(|version| {
+        let local = client.local_addr().unwrap_or(listen);
+        crate::lb::proxy_protocol::header(version, peer, local)
+    });
     let mut attempts = Attempts::default();
     let mut early = Early::default();
     let (mut backend, lease) = loop {
@@ -865,6 +869,14 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
             may_retry,
         } = connected;
         let backend_addr = lease.counters.addr;
+        if let Some(header) = &proxy_header
+            && let Err(error) = stream.write_all(header).await
+        {
+            lease.counters.failures.fetch_add(1, Ordering::Relaxed);
+            debug!(%listen, client = %peer, backend = %backend_addr, %error, "cannot send the PROXY header; trying another backend");
+            attempts.tried.push(backend_addr);
+            continue;
+        }
         if !may_retry {
             // The last attempt: pass on what earlier backends got, then relay.
             if let Err(error) = early.replay(&mut stream, &lease.counters).await {

@@ -9,7 +9,7 @@ use toml::Spanned;
 use super::cursor::{Dur, KeyPath, Reader, Text};
 use crate::config::model::{
     CookieMode, CookiePersistence, DataPlane, ForwardFor, HashOn, HttpOptions, LbScheduler,
-    Network, ProxyMode, ProxyOptions, TlsCert,
+    Network, ProxyMode, ProxyOptions, ProxyProtocol, TlsCert,
 };
 
 /// `timeout = { client, server, http_request, http_keep_alive }`.
@@ -61,6 +61,7 @@ pub(super) struct RawProxy<'r> {
     pub(super) cookie: Option<&'r Spanned<RawCookie>>,
     pub(super) hash: Option<&'r Text>,
     pub(super) tls: Option<&'r [Spanned<RawTlsCert>]>,
+    pub(super) send_proxy: Option<&'r Text>,
     /// Each real server's `cookie` key, with its address when that parsed.
     pub(super) server_cookies: Vec<(Option<SocketAddr>, &'r Text)>,
     pub(super) scheduler: LbScheduler,
@@ -68,6 +69,9 @@ pub(super) struct RawProxy<'r> {
 }
 
 const MODES: &[(&str, ProxyMode)] = &[("tcp", ProxyMode::Tcp), ("http", ProxyMode::Http)];
+
+const PROXY_PROTOCOLS: &[(&str, ProxyProtocol)] =
+    &[("v1", ProxyProtocol::V1), ("v2", ProxyProtocol::V2)];
 
 impl Reader<'_> {
     /// The [`ProxyOptions`] of a virtual server; http-only keys on a tcp
@@ -91,6 +95,12 @@ impl Reader<'_> {
         let mut options = ProxyOptions {
             mode,
             maxconn: raw.maxconn.map(|n| *n.get_ref()).filter(|&n| n > 0),
+            send_proxy: self.choice(
+                raw.send_proxy,
+                &p.key("send_proxy"),
+                "PROXY protocol version",
+                PROXY_PROTOCOLS,
+            ),
             ..ProxyOptions::default()
         };
         if let Some(timeout) = raw.timeout {

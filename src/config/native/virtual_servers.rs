@@ -37,6 +37,7 @@ pub(super) struct RawVirtualServer {
     cookie: Option<Spanned<RawCookie>>,
     hash: Option<Text>,
     tls: Option<Vec<Spanned<RawTlsCert>>>,
+    send_proxy: Option<Text>,
 }
 
 const DATAPLANES: &[(&str, DataPlane)] = &[
@@ -161,6 +162,7 @@ impl Reader<'_> {
                 cookie: raw.cookie.as_ref(),
                 hash: raw.hash.as_ref(),
                 tls: raw.tls.as_deref(),
+                send_proxy: raw.send_proxy.as_ref(),
                 server_cookies,
                 scheduler,
                 dataplane,
