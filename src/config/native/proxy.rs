@@ -361,7 +361,7 @@ impl Reader<'_> {
 mod tests {
     use std::time::Duration;
 
-    use crate::config::model::{CookieMode, HashOn, ProxyMode};
+    use crate::config::model::{CookieMode, HashOn, ProxyMode, ProxyProtocol};
     use crate::config::native::testing::{FakeFs, check, parse_with};
 
     const BASE: &str = "[virtual_servers.web]\nlisten = \"127.0.0.1:8080\"\n";
@@ -369,7 +369,7 @@ mod tests {
     #[test]
     fn http_mode_reads_every_key() {
         let text = format!(
-            "{BASE}mode = \"http\"\nscheduler = \"mh\"\nhash = \"url_param:id\"\n\
+            "{BASE}mode = \"http\"\nscheduler = \"mh\"\nhash = \"url_param:id\"\nsend_proxy = \"v2\"\n\
              timeout = {{ server = \"20s\", http_request = \"5s\", http_keep_alive = \"1s\" }}\n\
              forwardfor = {{ header = \"X-Client\", except = \"10.0.0.0/8\" }}\nforwarded_proto = true\n\
              cookie = {{ name = \"SERVERID\", mode = \"insert\", indirect = true, nocache = true }}\n\
@@ -379,6 +379,7 @@ mod tests {
         assert!(diagnostics.is_empty(), "{diagnostics:?}");
         let proxy = &config.unwrap().virtual_servers["web"].proxy;
         assert_eq!(proxy.mode, ProxyMode::Http);
+        assert_eq!(proxy.send_proxy, Some(ProxyProtocol::V2));
         assert_eq!(proxy.timeout_server, Some(Duration::from_secs(20)));
         assert_eq!(proxy.http.timeout_http_request, Duration::from_secs(5));
         assert_eq!(proxy.http.timeout_http_keep_alive, Duration::from_secs(1));
