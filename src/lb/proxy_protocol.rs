@@ -12,8 +12,8 @@ const V2_SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
 /// client on an IPv6 listener is folded to IPv4 first) are sent as
 /// `UNKNOWN` (v1) or `LOCAL` without addresses (v2).
 pub fn header(version: ProxyProtocol, client: SocketAddr, local: SocketAddr) -> Vec<u8> {
-    let source = IpAddr::from(client.ip().to_canonical());
-    let destination = IpAddr::from(local.ip().to_canonical());
+    let source = client.ip().to_canonical();
+    let destination = local.ip().to_canonical();
     match version {
         ProxyProtocol::V1 => match (source, destination) {
             (IpAddr::V4(s), IpAddr::V4(d)) => {
