@@ -723,6 +723,10 @@ pub struct ProxyOptions {
     /// HAProxy's `send-proxy` / `send-proxy-v2`: a PROXY protocol header
     /// with the client's address first on every server connection.
     pub send_proxy: Option<ProxyProtocol>,
+    /// HAProxy's `accept-proxy`: every client connection starts with a
+    /// PROXY protocol header (v1 or v2) whose client address is used
+    /// (`X-Forwarded-For`, hashing, persistence, `send_proxy`).
+    pub accept_proxy: bool,
     pub http: HttpOptions,
 }
 

@@ -62,6 +62,7 @@ pub(super) struct RawProxy<'r> {
     pub(super) hash: Option<&'r Text>,
     pub(super) tls: Option<&'r [Spanned<RawTlsCert>]>,
     pub(super) send_proxy: Option<&'r Text>,
+    pub(super) accept_proxy: Option<bool>,
     /// Each real server's `cookie` key, with its address when that parsed.
     pub(super) server_cookies: Vec<(Option<SocketAddr>, &'r Text)>,
     pub(super) scheduler: LbScheduler,
@@ -101,6 +102,7 @@ impl Reader<'_> {
                 "PROXY protocol version",
                 PROXY_PROTOCOLS,
             ),
+            accept_proxy: raw.accept_proxy.unwrap_or(false),
             ..ProxyOptions::default()
         };
         if let Some(timeout) = raw.timeout {

@@ -38,6 +38,7 @@ pub(super) struct RawVirtualServer {
     hash: Option<Text>,
     tls: Option<Vec<Spanned<RawTlsCert>>>,
     send_proxy: Option<Text>,
+    accept_proxy: Option<bool>,
 }
 
 const DATAPLANES: &[(&str, DataPlane)] = &[
@@ -163,6 +164,7 @@ impl Reader<'_> {
                 hash: raw.hash.as_ref(),
                 tls: raw.tls.as_deref(),
                 send_proxy: raw.send_proxy.as_ref(),
+                accept_proxy: raw.accept_proxy,
                 server_cookies,
                 scheduler,
                 dataplane,

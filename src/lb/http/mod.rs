@@ -103,10 +103,10 @@ pub(crate) async fn serve(
     shared: Arc<Shared>,
     client: TcpStream,
     peer: SocketAddr,
+    local: SocketAddr,
     options: Arc<ProxyOptions>,
     tls: Option<tls::Tls>,
 ) {
-    let local = client.local_addr().unwrap_or(shared.listen);
     let connection = Arc::new(Connection {
         shared,
         client: ClientSide {
