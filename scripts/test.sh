@@ -37,6 +37,7 @@ PRIVILEGED_PACKAGES=(
     prometheus # promtool check metrics lints the metrics page (tests/metrics.rs)
     prometheus-alertmanager # a real Alertmanager on loopback receives keepmon's alerts and notifies the webhook of tests/alertmanager.rs
     nginx-light # a real HTTP backend behind the proxy's http mode (tests/proxy_http_daemon.rs)
+    haproxy # the server that reads keepmon's PROXY protocol headers with accept-proxy (tests/proxy_protocol.rs); bench/proxy's peer
     chromium # a real browser renders the web page, acks from it and takes screenshots (tests/web.rs)
 )
 

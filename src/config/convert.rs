@@ -1144,6 +1144,8 @@ fn proxy_keys(doc: &mut Doc, proxy: &ProxyOptions) {
         maxconn,
         timeout_client,
         timeout_server,
+        send_proxy,
+        accept_proxy,
         http,
     } = proxy;
     let HttpOptions {
@@ -1161,6 +1163,14 @@ fn proxy_keys(doc: &mut Doc, proxy: &ProxyOptions) {
         doc.kv("mode", text("http"));
     }
     doc.opt("maxconn", maxconn.map(int));
+    match send_proxy {
+        None => {}
+        Some(ProxyProtocol::V1) => doc.kv("send_proxy", text("v1")),
+        Some(ProxyProtocol::V2) => doc.kv("send_proxy", text("v2")),
+    }
+    if *accept_proxy {
+        doc.kv("accept_proxy", boolean(true));
+    }
     let mut timeouts = Vec::new();
     if let Some(d) = timeout_client {
         timeouts.push(("client", dur(*d)));

@@ -778,7 +778,23 @@ pub struct ProxyOptions {
     /// HAProxy's `timeout server`: tcp mode as `timeout_client`; http mode
     /// bounds the wait for a response head. None: no limit.
     pub timeout_server: Option<Duration>,
+    /// HAProxy's `send-proxy` / `send-proxy-v2`: a PROXY protocol header
+    /// with the client's address first on every server connection.
+    pub send_proxy: Option<ProxyProtocol>,
+    /// HAProxy's `accept-proxy`: every client connection starts with a
+    /// PROXY protocol header (v1 or v2) whose client address is used
+    /// (`X-Forwarded-For`, hashing, persistence, `send_proxy`).
+    pub accept_proxy: bool,
     pub http: HttpOptions,
+}
+
+/// A PROXY protocol version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProxyProtocol {
+    /// The text line (`PROXY TCP4 ...`).
+    V1,
+    /// The binary header.
+    V2,
 }
 
 /// `mode = "http"` settings.

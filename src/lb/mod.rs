@@ -6,5 +6,6 @@ pub mod http;
 pub mod ipvs;
 pub mod nft;
 pub mod proxy;
+pub mod proxy_protocol;
 pub mod table;
 pub mod workers;

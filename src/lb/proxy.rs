@@ -846,12 +846,29 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
         let table = shared.table.load();
         (table.settings.options.clone(), table.settings.tls.clone())
     };
+    let listen = shared.listen;
+    let mut local = client.local_addr().unwrap_or(listen);
+    let mut peer = peer;
+    if options.accept_proxy {
+        match read_proxy_header(&mut client).await {
+            Ok((source, destination)) => {
+                peer = source.unwrap_or(peer);
+                local = destination.unwrap_or(local);
+            }
+            Err(error) => {
+                debug!(%listen, client = %peer, %error, "no valid PROXY protocol header; closing");
+                return;
+            }
+        }
+    }
     if options.mode == ProxyMode::Http {
-        crate::lb::http::serve(shared, client, peer, options, tls).await;
+        crate::lb::http::serve(shared, client, peer, local, options, tls).await;
         return;
     }
-    let listen = shared.listen;
     let client_ip = peer.ip().to_canonical();
+    let proxy_header = options
+        .send_proxy
+        .map(|version| crate::lb::proxy_protocol::header(version, peer, local));
     let mut attempts = Attempts::default();
     let mut early = Early::default();
     let (mut backend, lease) = loop {
@@ -866,6 +883,14 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
             may_retry,
         } = connected;
         let backend_addr = lease.counters.addr;
+        if let Some(header) = &proxy_header
+            && let Err(error) = stream.write_all(header).await
+        {
+            lease.counters.failures.fetch_add(1, Ordering::Relaxed);
+            debug!(%listen, client = %peer, backend = %backend_addr, %error, "cannot send the PROXY header; trying another backend");
+            attempts.tried.push(backend_addr);
+            continue;
+        }
         if !may_retry {
             // The last attempt: pass on what earlier backends got, then relay.
             if let Err(error) = early.replay(&mut stream, &lease.counters).await {
@@ -902,6 +927,60 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
         debug!(%listen, client = %peer, backend = %lease.counters.addr, %error, "connection ended with an error");
     }
     refresh_sticky(&shared, client_ip, &lease.counters);
+}
+
+/// How long a client may take to send its PROXY protocol header.
+const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Reads (and consumes) the PROXY protocol header at the start of
+/// `client`: the source and destination it announces (None: `LOCAL` /
+/// `UNKNOWN`, keep the connection's own).
+async fn read_proxy_header(
+    client: &mut TcpStream,
+) -> io::Result<(Option<SocketAddr>, Option<SocketAddr>)> {
+    use crate::lb::proxy_protocol::{MAX_HEADER, Parsed, parse};
+    let mut buffer = [0u8; MAX_HEADER];
+    let deadline = Instant::now() + PROXY_HEADER_TIMEOUT;
+    let mut seen = 0;
+    loop {
+        let peeked = tokio::time::timeout_at(deadline, client.peek(&mut buffer))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "PROXY header timed out"))??;
+        if peeked == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "closed before a PROXY header",
+            ));
+        }
+        match parse(&buffer[..peeked]) {
+            Parsed::Header {
+                len,
+                source,
+                destination,
+            } => {
+                client.read_exact(&mut buffer[..len]).await?;
+                return Ok((source, destination));
+            }
+            Parsed::Invalid => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "not a PROXY protocol header",
+                ));
+            }
+            Parsed::Incomplete if peeked == seen => {
+                // The rest is on its way; peek would return the same bytes
+                // at once, so wait a little.
+                if Instant::now() >= deadline {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "PROXY header timed out",
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Parsed::Incomplete => seen = peeked,
+        }
+    }
 }
 
 /// Backends already tried by one client connection.

@@ -9,7 +9,7 @@ use toml::Spanned;
 use super::cursor::{Dur, KeyPath, Reader, Text};
 use crate::config::model::{
     CookieMode, CookiePersistence, DataPlane, ForwardFor, HashOn, HttpOptions, LbScheduler,
-    Network, ProxyMode, ProxyOptions, TlsCert,
+    Network, ProxyMode, ProxyOptions, ProxyProtocol, TlsCert,
 };
 
 /// `timeout = { client, server, http_request, http_keep_alive }`.
@@ -61,6 +61,8 @@ pub(super) struct RawProxy<'r> {
     pub(super) cookie: Option<&'r Spanned<RawCookie>>,
     pub(super) hash: Option<&'r Text>,
     pub(super) tls: Option<&'r [Spanned<RawTlsCert>]>,
+    pub(super) send_proxy: Option<&'r Text>,
+    pub(super) accept_proxy: Option<bool>,
     /// Each real server's `cookie` key, with its address when that parsed.
     pub(super) server_cookies: Vec<(Option<SocketAddr>, &'r Text)>,
     pub(super) scheduler: LbScheduler,
@@ -68,6 +70,9 @@ pub(super) struct RawProxy<'r> {
 }
 
 const MODES: &[(&str, ProxyMode)] = &[("tcp", ProxyMode::Tcp), ("http", ProxyMode::Http)];
+
+const PROXY_PROTOCOLS: &[(&str, ProxyProtocol)] =
+    &[("v1", ProxyProtocol::V1), ("v2", ProxyProtocol::V2)];
 
 impl Reader<'_> {
     /// The [`ProxyOptions`] of a virtual server; http-only keys on a tcp
@@ -91,6 +96,13 @@ impl Reader<'_> {
         let mut options = ProxyOptions {
             mode,
             maxconn: raw.maxconn.map(|n| *n.get_ref()).filter(|&n| n > 0),
+            send_proxy: self.choice(
+                raw.send_proxy,
+                &p.key("send_proxy"),
+                "PROXY protocol version",
+                PROXY_PROTOCOLS,
+            ),
+            accept_proxy: raw.accept_proxy.unwrap_or(false),
             ..ProxyOptions::default()
         };
         if let Some(timeout) = raw.timeout {
@@ -354,7 +366,7 @@ impl Reader<'_> {
 mod tests {
     use std::time::Duration;
 
-    use crate::config::model::{CookieMode, HashOn, ProxyMode};
+    use crate::config::model::{CookieMode, HashOn, ProxyMode, ProxyProtocol};
     use crate::config::native::testing::{FakeFs, check, parse_with};
 
     const BASE: &str = "[virtual_servers.web]\nlisten = \"127.0.0.1:8080\"\n";
@@ -362,7 +374,7 @@ mod tests {
     #[test]
     fn http_mode_reads_every_key() {
         let text = format!(
-            "{BASE}mode = \"http\"\nscheduler = \"mh\"\nhash = \"url_param:id\"\n\
+            "{BASE}mode = \"http\"\nscheduler = \"mh\"\nhash = \"url_param:id\"\nsend_proxy = \"v2\"\n\
              timeout = {{ server = \"20s\", http_request = \"5s\", http_keep_alive = \"1s\" }}\n\
              forwardfor = {{ header = \"X-Client\", except = \"10.0.0.0/8\" }}\nforwarded_proto = true\n\
              cookie = {{ name = \"SERVERID\", mode = \"insert\", indirect = true, nocache = true }}\n\
@@ -372,6 +384,7 @@ mod tests {
         assert!(diagnostics.is_empty(), "{diagnostics:?}");
         let proxy = &config.unwrap().virtual_servers["web"].proxy;
         assert_eq!(proxy.mode, ProxyMode::Http);
+        assert_eq!(proxy.send_proxy, Some(ProxyProtocol::V2));
         assert_eq!(proxy.timeout_server, Some(Duration::from_secs(20)));
         assert_eq!(proxy.http.timeout_http_request, Duration::from_secs(5));
         assert_eq!(proxy.http.timeout_http_keep_alive, Duration::from_secs(1));

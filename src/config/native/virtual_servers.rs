@@ -38,6 +38,8 @@ pub(super) struct RawVirtualServer {
     cookie: Option<Spanned<RawCookie>>,
     hash: Option<Text>,
     tls: Option<Vec<Spanned<RawTlsCert>>>,
+    send_proxy: Option<Text>,
+    accept_proxy: Option<bool>,
 }
 
 const DATAPLANES: &[(&str, DataPlane)] = &[
@@ -193,6 +195,8 @@ impl Reader<'_> {
                 cookie: raw.cookie.as_ref(),
                 hash: raw.hash.as_ref(),
                 tls: raw.tls.as_deref(),
+                send_proxy: raw.send_proxy.as_ref(),
+                accept_proxy: raw.accept_proxy,
                 server_cookies,
                 scheduler,
                 dataplane,

@@ -93,7 +93,7 @@ enum Kind {
 struct BackendReply {
     inner: Incoming,
     lease: Lease,
-    sender: Option<SendRequest<RequestBody>>,
+    sender: Option<(pool::Key, SendRequest<RequestBody>)>,
     done: bool,
 }
 
@@ -103,7 +103,7 @@ impl ReplyBody {
     pub(crate) fn backend(
         inner: Incoming,
         lease: Lease,
-        sender: Option<SendRequest<RequestBody>>,
+        sender: Option<(pool::Key, SendRequest<RequestBody>)>,
     ) -> ReplyBody {
         ReplyBody {
             kind: Kind::Backend(BackendReply {
@@ -180,9 +180,9 @@ impl Body for ReplyBody {
 impl Drop for BackendReply {
     fn drop(&mut self) {
         if (self.done || self.inner.is_end_stream())
-            && let Some(sender) = self.sender.take()
+            && let Some((key, sender)) = self.sender.take()
         {
-            pool::put(self.lease.counters.addr, sender);
+            pool::put(key, sender);
         }
     }
 }

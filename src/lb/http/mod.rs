@@ -103,10 +103,10 @@ pub(crate) async fn serve(
     shared: Arc<Shared>,
     client: TcpStream,
     peer: SocketAddr,
+    local: SocketAddr,
     options: Arc<ProxyOptions>,
     tls: Option<tls::Tls>,
 ) {
-    let local = client.local_addr().unwrap_or(shared.listen);
     let connection = Arc::new(Connection {
         shared,
         client: ClientSide {
@@ -284,7 +284,11 @@ async fn forward(
         };
         let addr = counters.addr;
         let lease = Lease::new(counters);
-        let pooled = if upgrade { None } else { pool::take(addr) };
+        let pool_key = pool::Key {
+            server: addr,
+            client: settings.options.send_proxy.map(|_| connection.peer),
+        };
+        let pooled = if upgrade { None } else { pool::take(pool_key) };
         let reused = pooled.is_some();
         let mut sender = match pooled {
             Some(mut sender) => {
@@ -295,7 +299,14 @@ async fn forward(
                 }
                 sender
             }
-            None => match open(addr, settings.connect_timeout, upgrade).await {
+            None => match open(
+                addr,
+                settings.connect_timeout,
+                upgrade,
+                proxy_header(connection, settings.options.send_proxy).as_deref(),
+            )
+            .await
+            {
                 Ok(sender) => {
                     lease.counters.total.fetch_add(1, Ordering::Relaxed);
                     sender
@@ -360,7 +371,7 @@ async fn forward(
             &sticky,
             response,
             lease,
-            sender,
+            (pool_key, sender),
             client_upgrade,
         ));
     }
@@ -382,6 +393,8 @@ fn failed(
 }
 
 /// Reads the persistence cookie and strips what the server must not see.
+/// Indexing cannot panic: `by_cookie` holds only indices of the table's
+/// backend list (see `Table::build`).
 fn persistence(table: &Table, headers: &mut hyper::HeaderMap) -> Sticky {
     let Some(persist) = &table.settings.options.http.cookie else {
         return Sticky { index: None };
@@ -438,13 +451,29 @@ fn pick(
     }
 }
 
-/// Opens a backend connection; its hyper task runs on this thread.
+/// The PROXY protocol header for this client connection's server
+/// connections, when the virtual server sends one.
+fn proxy_header(
+    connection: &Connection,
+    version: Option<crate::config::model::ProxyProtocol>,
+) -> Option<Vec<u8>> {
+    version.map(|version| {
+        crate::lb::proxy_protocol::header(version, connection.peer, connection.client.local)
+    })
+}
+
+/// Opens a backend connection (the PROXY header first, if any); its hyper
+/// task runs on this thread.
 async fn open(
     addr: SocketAddr,
     connect_timeout: std::time::Duration,
     upgrades: bool,
+    proxy_header: Option<&[u8]>,
 ) -> Result<SendRequest<RequestBody>, OpenError> {
-    let stream = proxy::connect(addr, connect_timeout).await?;
+    let mut stream = proxy::connect(addr, connect_timeout).await?;
+    if let Some(header) = proxy_header {
+        tokio::io::AsyncWriteExt::write_all(&mut stream, header).await?;
+    }
     let (sender, connection) = hyper::client::conn::http1::Builder::new()
         .handshake(TokioIo::new(stream))
         .await?;
@@ -481,7 +510,7 @@ fn respond(
     sticky: &Sticky,
     mut response: Response<Incoming>,
     lease: Lease,
-    sender: SendRequest<RequestBody>,
+    sender: (pool::Key, SendRequest<RequestBody>),
     client_upgrade: Option<hyper::upgrade::OnUpgrade>,
 ) -> Response<ReplyBody> {
     let status = response.status();

@@ -24,21 +24,30 @@ pub(crate) const MAX_IDLE: Duration = Duration::from_secs(4);
 /// Idle connections kept per backend on one thread.
 pub(crate) const MAX_IDLE_PER_SERVER: usize = 128;
 
+/// Which requests may use a pooled connection: those for `server`, and
+/// with the PROXY protocol (whose header names one client) only those of
+/// the same client connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Key {
+    pub(crate) server: SocketAddr,
+    pub(crate) client: Option<SocketAddr>,
+}
+
 struct Idle {
     sender: SendRequest<RequestBody>,
     since: Instant,
 }
 
 thread_local! {
-    static IDLE: RefCell<HashMap<SocketAddr, Vec<Idle>>> = RefCell::new(HashMap::new());
+    static IDLE: RefCell<HashMap<Key, Vec<Idle>>> = RefCell::new(HashMap::new());
 }
 
-/// An idle connection to `addr` opened on this thread, if one is left.
+/// An idle connection for `key` opened on this thread, if one is left.
 /// It may still turn out closed when used: the caller checks `ready()`.
-pub(crate) fn take(addr: SocketAddr) -> Option<SendRequest<RequestBody>> {
+pub(crate) fn take(key: Key) -> Option<SendRequest<RequestBody>> {
     IDLE.try_with(|idle| {
         let mut idle = idle.borrow_mut();
-        let list = idle.get_mut(&addr)?;
+        let list = idle.get_mut(&key)?;
         let now = Instant::now();
         while let Some(entry) = list.pop() {
             if !entry.sender.is_closed() && now.duration_since(entry.since) < MAX_IDLE {
@@ -52,13 +61,20 @@ pub(crate) fn take(addr: SocketAddr) -> Option<SendRequest<RequestBody>> {
 }
 
 /// Keeps a connection whose last response was read to the end.
-pub(crate) fn put(addr: SocketAddr, sender: SendRequest<RequestBody>) {
+pub(crate) fn put(key: Key, sender: SendRequest<RequestBody>) {
     if sender.is_closed() {
         return;
     }
     let _ = IDLE.try_with(|idle| {
         let mut idle = idle.borrow_mut();
-        let list = idle.entry(addr).or_default();
+        if key.client.is_some() {
+            // Per-client entries would pile up as clients come and go:
+            // drop the lists whose connections all closed.
+            idle.retain(|key, list| {
+                key.client.is_none() || list.iter().any(|entry| !entry.sender.is_closed())
+            });
+        }
+        let list = idle.entry(key).or_default();
         if list.len() >= MAX_IDLE_PER_SERVER {
             let now = Instant::now();
             list.retain(|entry| {
