@@ -1289,6 +1289,7 @@ const GENERATED_BLOCKS: &[(&str, &[&str])] = &[
             "real_server 10.1.0.5 80 { HTTP_GET { url { path / status_code 200 } } }",
             "real_server 10.1.0.6 80 { HTTP_GET { url { status_code 200 } } }",
             "real_server 10.1.0.7 80 { weight 70000 }",
+            "real_server 10.1.0.8 80 { HTTP_GET { url { path / digest 0123 } url { path /x digest 640205b7b0fc66c1ea91c463fac6334d } } }",
             "bogus",
         ],
     ),

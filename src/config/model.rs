@@ -423,6 +423,24 @@ pub struct HttpCheck {
     pub timeout: Duration,
     /// Skip certificate verification (self-signed backends).
     pub insecure: bool,
+    /// The MD5 of the body as 32 lowercase hex digits (keepalived's url
+    /// `digest`, what its `genhash` prints).
+    pub digest: Option<String>,
+    /// Further URLs fetched from the same host and port, each on its own
+    /// connection after this one; every one must pass (keepalived's
+    /// several `url` blocks).
+    pub more_urls: Vec<HttpUrl>,
+}
+
+/// One more URL of an [`HttpCheck`]: its own path, Host header, status
+/// set, body regex and digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpUrl {
+    pub path: String,
+    pub host_header: Option<String>,
+    pub status: Vec<(u16, u16)>,
+    pub body: Option<String>,
+    pub digest: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -625,13 +625,7 @@ fn a_virtual_server_without_protocol_is_udp_as_in_keepalived() {
 
 #[test]
 fn what_keepmon_cannot_do_yet_is_an_error() {
-    for (text, needle) in [
-        ("virtual_server fwmark 1 {\n}\n", "virtual_server fwmark"),
-        (
-            "virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n HTTP_GET {\n url {\n path /\n digest 0123\n }\n }\n }\n}\n",
-            "digest",
-        ),
-    ] {
+    for (text, needle) in [("virtual_server fwmark 1 {\n}\n", "virtual_server fwmark")] {
         let (c, d) = compile(text);
         assert!(c.is_none(), "{text}");
         assert!(
@@ -825,4 +819,40 @@ fn scripts_run_as_keepalived_script_users() {
     // Without keepalived_script and script security: the daemon's user.
     let (c, _) = compile(&format!("{scripts}{instance}").replace(" user ops wheel\n", ""));
     assert_eq!(run_as(&c.expect("compiles"), "a"), None);
+}
+
+#[test]
+fn http_get_urls_all_count_with_their_digests() {
+    let text = "virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n HTTP_GET {\n\
+ url {\n path /\n digest 3D16A7C9BB47D4D49EAD24CCAFD3D577\n }\n\
+ url {\n path /health\n status_code 200\n digest 0123\n }\n\
+ url {\n path /x\n digest 3d16a7c9bb47d4d49ead24ccafd3d57g\n }\n }\n }\n}\n";
+    let (c, w) = ok(text);
+    let (_, service) = c
+        .services()
+        .find(|(_, s)| matches!(s.monitor, Some(Monitor::Http(_))))
+        .expect("an http service");
+    let Some(Monitor::Http(check)) = &service.monitor else {
+        unreachable!()
+    };
+    assert_eq!(check.path, "/");
+    assert_eq!(
+        check.digest.as_deref(),
+        Some("3d16a7c9bb47d4d49ead24ccafd3d577")
+    );
+    let more: Vec<(&str, Option<&str>)> = check
+        .more_urls
+        .iter()
+        .map(|u| (u.path.as_str(), u.digest.as_deref()))
+        .collect();
+    // keepalived logs the bad digests and checks those urls without one.
+    assert_eq!(more, vec![("/health", None), ("/x", None)]);
+    assert_has(
+        &w,
+        "digest '0123' character length should be 32 rather than 4",
+    );
+    assert_has(
+        &w,
+        "Unable to interpret hex digit in '3d16a7c9bb47d4d49ead24ccafd3d57g' at offset 30/31",
+    );
 }

@@ -240,7 +240,7 @@ mod tests {
             (
                 "[wacth.local.web]\n",
                 &[
-                    "1:2: error: unknown key \"wacth\"; did you mean \"watch\"? (valid keys: daemon, mon_protocol, metrics, web, lua, mail, hostgroups, actions, watch, virtual_servers, vrrp, bgp, announce)",
+                    "1:2: error: unknown key \"wacth\"; did you mean \"watch\"? (valid keys: daemon, mon_protocol, metrics, web, lua, mail, hostgroups, actions, watch, virtual_servers, vrrp, vrrp_sync_group, bgp, announce)",
                 ],
             ),
             (

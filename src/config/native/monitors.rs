@@ -35,6 +35,7 @@ struct RawHttpMonitor {
     host: Option<String>,
     status: Option<Vec<Spanned<Scalar>>>,
     body: Option<Text>,
+    digest: Option<Text>,
     timeout: Option<Dur>,
     insecure: Option<Spanned<bool>>,
 }
@@ -151,6 +152,19 @@ impl Reader<'_> {
                 if let Some(body) = &raw.body {
                     ok &= self.regex(body, &p.key("body"));
                 }
+                if let Some(digest) = &raw.digest {
+                    let text = digest.get_ref();
+                    if text.len() != 32 || !text.chars().all(|c| c.is_ascii_hexdigit()) {
+                        self.error(
+                            digest.span().start,
+                            format!(
+                                "{}: {text:?} is not an MD5 digest (32 hex digits, as md5sum prints)",
+                                p.key("digest")
+                            ),
+                        );
+                        ok = false;
+                    }
+                }
                 let timeout = self.positive_duration(raw.timeout.as_ref(), &p.key("timeout"));
                 if let Some(insecure) = &raw.insecure
                     && *insecure.get_ref()
@@ -172,6 +186,8 @@ impl Reader<'_> {
                         body: raw.body.map(Spanned::into_inner),
                         timeout: timeout.unwrap_or(Duration::from_secs(10)),
                         insecure: raw.insecure.is_some_and(|i| i.into_inner()),
+                        digest: raw.digest.map(|d| d.into_inner().to_ascii_lowercase()),
+                        more_urls: Vec::new(),
                     })
                 })
             }
@@ -293,6 +309,12 @@ mod tests {
                     "2:54: error: watch.g.s.monitor.status[2]: 700 is not an HTTP status code (100 to 599)",
                     "2:67: error: watch.g.s.monitor.path: \"x\" must start with \"/\" and contain no spaces",
                     "2:83: warning: watch.g.s.monitor.insecure: has no effect with type = \"http\" (it only skips certificate checks for https)",
+                ],
+            ),
+            (
+                "[watch.g.s]\nmonitor = { type = \"http\", digest = \"0123\" }\n",
+                &[
+                    "2:37: error: watch.g.s.monitor.digest: \"0123\" is not an MD5 digest (32 hex digits, as md5sum prints)",
                 ],
             ),
             (
