@@ -625,7 +625,13 @@ fn a_virtual_server_without_protocol_is_udp_as_in_keepalived() {
 
 #[test]
 fn what_keepmon_cannot_do_yet_is_an_error() {
-    for (text, needle) in [("virtual_server fwmark 1 {\n}\n", "virtual_server fwmark")] {
+    for (text, needle) in [
+        ("virtual_server fwmark 1 {\n}\n", "virtual_server fwmark"),
+        (
+            "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n track_process {\n p\n }\n}\n",
+            "track_process",
+        ),
+    ] {
         let (c, d) = compile(text);
         assert!(c.is_none(), "{text}");
         assert!(
