@@ -314,6 +314,8 @@ fn keepmon_and_keepalived_agree_on_the_corpus() {
 // Interop: keepalived and keepmon started from the same keepalived.conf.
 
 const VIP: &str = "10.98.0.50";
+/// In `virtual_ipaddress_excluded`: held by the master, never advertised.
+const EXCLUDED: &str = "10.98.0.77";
 
 /// Two directors' namespaces (`eth0` 10.98.0.1 and .2) joined by a bridge
 /// namespace; deleted on drop.
@@ -440,6 +442,9 @@ vrrp_instance VI_1 {{
     }}
     virtual_ipaddress {{
         {VIP}/24
+    }}
+    virtual_ipaddress_excluded {{
+        {EXCLUDED}/24
     }}
     track_script {{
         chk_link
@@ -629,6 +634,11 @@ fn keepalived_and_keepmon_from_the_same_file_are_peers() {
         "keepmon takes over from keepalived on a failing script",
         &[&ka, &km],
         || pair.has_vip("2") && !pair.has_vip("1"),
+    );
+    wait_for(
+        "the excluded address moves with the VIP",
+        &[&ka, &km],
+        || pair.has_address("2", EXCLUDED) && !pair.has_address("1", EXCLUDED),
     );
     pair.healthy("1", true);
     wait_for("keepalived preempts keepmon again", &[&ka, &km], || {

@@ -815,6 +815,9 @@ pub struct VrrpInstance {
     /// v2 simple-text password (at most 8 bytes).
     pub auth_pass: Option<String>,
     pub virtual_addresses: Vec<VirtualAddress>,
+    /// Added and removed with the VIPs but never advertised (keepalived's
+    /// `virtual_ipaddress_excluded`); either address family.
+    pub excluded_addresses: Vec<VirtualAddress>,
     pub unicast_src: Option<IpAddr>,
     pub unicast_peers: Vec<IpAddr>,
     pub garp: GarpSettings,

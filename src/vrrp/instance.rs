@@ -421,7 +421,7 @@ impl Driver {
             })?,
         };
         if self.config.priority != fsm::OWNER_PRIORITY {
-            for vip in self.config.virtual_addresses.clone() {
+            for vip in self.all_addresses() {
                 let Some(index) = self.vip_index(&vip, link.index) else {
                     continue;
                 };
@@ -846,8 +846,19 @@ impl Driver {
         }
     }
 
+    /// The VIPs and the excluded addresses: both are added, removed and
+    /// announced by GARP/NA; only the VIPs are in adverts.
+    fn all_addresses(&self) -> Vec<VirtualAddress> {
+        self.config
+            .virtual_addresses
+            .iter()
+            .chain(&self.config.excluded_addresses)
+            .cloned()
+            .collect()
+    }
+
     fn change_vips(&mut self, wired: &Wired, add: bool) {
-        for vip in self.config.virtual_addresses.clone() {
+        for vip in self.all_addresses() {
             let Some(index) = self.vip_index(&vip, wired.link.index) else {
                 continue;
             };
@@ -879,8 +890,9 @@ impl Driver {
         let Some(frames) = &wired.frames else {
             return;
         };
+        let addresses = self.all_addresses();
         for _ in 0..repeat {
-            for vip in &self.config.virtual_addresses {
+            for vip in &addresses {
                 let frame: Vec<u8> = match vip.addr {
                     IpAddr::V4(v4) => packet::gratuitous_arp(wired.link.mac, v4).to_vec(),
                     IpAddr::V6(v6) => packet::unsolicited_na(

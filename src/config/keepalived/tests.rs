@@ -862,3 +862,30 @@ fn http_get_urls_all_count_with_their_digests() {
         "Unable to interpret hex digit in '3d16a7c9bb47d4d49ead24ccafd3d57g' at offset 30/31",
     );
 }
+
+#[test]
+fn excluded_addresses_are_kept_apart_from_the_advertised_ones() {
+    let (c, _) = ok(
+        "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1/24\n }\n virtual_ipaddress_excluded {\n 10.0.0.2/24 dev eth1\n 2001:db8::2/64\n }\n}\n",
+    );
+    let vi = &c.vrrp["VI_1"];
+    let vips: Vec<String> = vi
+        .virtual_addresses
+        .iter()
+        .map(|v| v.addr.to_string())
+        .collect();
+    let excluded: Vec<(String, Option<String>)> = vi
+        .excluded_addresses
+        .iter()
+        .map(|v| (v.addr.to_string(), v.dev.clone()))
+        .collect();
+    assert_eq!(vips, ["10.0.0.1"]);
+    // Either family: they are not in the adverts.
+    assert_eq!(
+        excluded,
+        [
+            ("10.0.0.2".to_string(), Some("eth1".to_string())),
+            ("2001:db8::2".to_string(), None)
+        ]
+    );
+}

@@ -40,6 +40,8 @@ pub struct Instance {
     pub auth: Option<(AuthType, Location)>,
     pub auth_pass: Option<String>,
     pub vips: Vec<VirtualAddress>,
+    /// `virtual_ipaddress_excluded`.
+    pub excluded: Vec<VirtualAddress>,
     pub unicast_src: Option<IpAddr>,
     pub unicast_peers: Vec<IpAddr>,
     pub garp_delay: Option<Duration>,
@@ -161,6 +163,7 @@ pub fn read(
         auth: None,
         auth_pass: None,
         vips: Vec::new(),
+        excluded: Vec::new(),
         unicast_src: None,
         unicast_peers: Vec::new(),
         garp_delay: None,
@@ -305,11 +308,12 @@ fn keyword(
             }
         }
         "virtual_ipaddress_excluded" => {
-            if !child.values().is_empty() {
-                ctx.unsupported(
-                    piece.loc.clone(),
-                    "virtual_ipaddress_excluded (addresses keepalived adds but leaves out of its adverts) has no equivalent in keepmon yet",
-                );
+            // Not advertised, so either address family (keepalived's
+            // alloc_ipaddress without the instance's family check).
+            for line in child.values() {
+                if let Some(address) = virtual_address(line, &name, ctx) {
+                    vi.excluded.push(address);
+                }
             }
         }
         "unicast_src_ip" | "mcast_src_ip" => {
@@ -1034,6 +1038,7 @@ fn complete(
         preempt_delay,
         auth_pass,
         virtual_addresses: vi.vips.clone(),
+        excluded_addresses: vi.excluded.clone(),
         unicast_src: vi.unicast_src,
         unicast_peers: vi.unicast_peers.clone(),
         garp: GarpSettings {

@@ -27,6 +27,7 @@ pub(super) struct RawVrrp {
     preempt_delay: Option<Dur>,
     auth_pass: Option<Text>,
     virtual_ipaddress: Option<Vec<Text>>,
+    virtual_ipaddress_excluded: Option<Vec<Text>>,
     unicast_src_ip: Option<Text>,
     unicast_peer: Option<Vec<Text>>,
     garp_master_delay: Option<Dur>,
@@ -199,6 +200,15 @@ impl Reader<'_> {
                 ok = false;
             }
         }
+        let mut excluded_addresses = Vec::new();
+        for (i, text) in raw.virtual_ipaddress_excluded.iter().flatten().enumerate() {
+            let path = p.at_key("virtual_ipaddress_excluded", i);
+            let address = parse_virtual_address(text.get_ref());
+            match self.ok_or_report(address, text.span().start, &path) {
+                Some(address) => excluded_addresses.push(address),
+                None => ok = false,
+            }
+        }
         let unicast_src = match &raw.unicast_src_ip {
             Some(text) => self.same_family_ip(text, &p.key("unicast_src_ip"), family_v4),
             None => None,
@@ -247,6 +257,7 @@ impl Reader<'_> {
                 .into_iter()
                 .map(|(vip, _, _)| vip)
                 .collect(),
+            excluded_addresses,
             unicast_src,
             unicast_peers,
             garp,
