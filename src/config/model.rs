@@ -823,6 +823,9 @@ pub struct VrrpInstance {
     pub garp: GarpSettings,
     pub track: Vec<VrrpTrack>,
     pub track_interfaces: Vec<String>,
+    /// keepalived's `track_file`: a number read from a file moves the
+    /// priority or means FAULT.
+    pub track_files: Vec<TrackFile>,
     /// Send v3 IPv4 checksums without the pseudo-header (keepalived's `v3_checksum_as_v2`).
     pub v3_checksum_as_v2: bool,
     /// Alerts fired on state transitions.
@@ -875,6 +878,17 @@ pub struct VrrpTrack {
     pub target: TrackTarget,
     /// Added while up (positive) or subtracted while down (negative); 0 = FAULT on failure.
     pub weight: i32,
+}
+
+/// A file whose number moves an instance's priority (keepalived's
+/// `track_file`): weight 0 means FAULT while the number is not 0 (while it
+/// is 0 with `reverse`); otherwise number × weight (negated with
+/// `reverse`), limited to −254..253, is added, and −254 is FAULT.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackFile {
+    pub path: PathBuf,
+    pub weight: i32,
+    pub reverse: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

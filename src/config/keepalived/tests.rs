@@ -889,3 +889,32 @@ fn excluded_addresses_are_kept_apart_from_the_advertised_ones() {
         ]
     );
 }
+
+#[test]
+fn track_files_carry_keepalived_weights() {
+    let text = "track_file weighty {\n file /run/prio\n weight 3 reverse\n}\nvrrp_track_file plain {\n file /run/flag\n}\ntrack_file nofile {\n weight 2\n}\n\
+vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n track_file {\n weighty\n plain weight 0\n nofile\n }\n}\n\
+vrrp_instance VI_2 {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n 10.0.0.2\n }\n track_file {\n plain\n }\n}\n\
+vrrp_sync_group G {\n group {\n VI_2\n }\n}\n";
+    let (c, w) = ok(text);
+    let files: Vec<(String, i32, bool)> = c.vrrp["VI_1"]
+        .track_files
+        .iter()
+        .map(|f| (f.path.display().to_string(), f.weight, f.reverse))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("/run/prio".to_string(), 3, true),
+            ("/run/flag".to_string(), 0, false)
+        ]
+    );
+    assert_has(&w, "No file set for track_file nofile - ignoring");
+    assert_has(&w, "(VI_1) track file nofile not found, ignoring...");
+    // In a sync group the default weight 1 becomes 0 (FAULT), as keepalived does.
+    assert_eq!(c.vrrp["VI_2"].track_files[0].weight, 0);
+    assert_has(
+        &w,
+        "(VI_2) ignoring weight from tracked file plain due to SYNC group. specify weight 0",
+    );
+}

@@ -263,6 +263,7 @@ impl Reader<'_> {
             garp,
             track,
             track_interfaces: raw.track_interface.unwrap_or_default(),
+            track_files: Vec::new(),
             v3_checksum_as_v2: raw.v3_checksum_as_v2.unwrap_or(false),
             notify,
             origin: Origin(self.location(at)),
