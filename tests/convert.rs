@@ -113,7 +113,7 @@ fn cli_prints_toml_with_origins_and_refuses_a_broken_file() {
 /// aliases and views, and keepalived-style notify actions.
 #[test]
 fn native_keys_that_convert_needs_compile_to_the_model() {
-    use keepmon::config::model::{Action, NotifyOn};
+    use keepmon::config::model::{Action, Monitor, NotifyOn};
     let dir = std::env::temp_dir().join(format!("keepmon-convert-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let script = dir.join("to-master.sh");
@@ -150,10 +150,15 @@ interval = "1m"
 user = "root"
 monitor = {{ type = "exec", command = "/bin/true" }}
 
+[watch.g.web]
+interval = "1m"
+monitor = {{ type = "http", path = "/a", digest = "0123456789ABCDEF0123456789abcdef", more_urls = [{{ path = "/b", status = [200, "300-302"], body = "ok" }}] }}
+
 [vrrp.v]
 interface = "lo"
 virtual_router_id = 9
 virtual_ipaddress = ["10.9.9.9/32"]
+track_file = [{{ path = "/run/keepmon-weight", weight = -5, reverse = true }}]
 notify = ["up"]
 "#,
         script.display()
@@ -174,6 +179,21 @@ notify = ["up"]
         panic!("not a notify action: {:?}", config.vrrp["v"].notify);
     };
     assert_eq!(notify.on, NotifyOn::Master);
+    let file = &config.vrrp["v"].track_files[0];
+    assert_eq!((file.weight, file.reverse), (-5, true));
+    let Monitor::Http(web) = config.watches["g"].services["web"]
+        .monitor
+        .as_ref()
+        .unwrap()
+    else {
+        panic!("not an http monitor");
+    };
+    assert_eq!(
+        web.digest.as_deref(),
+        Some("0123456789abcdef0123456789abcdef")
+    );
+    assert_eq!(web.more_urls[0].path, "/b");
+    assert_eq!(web.more_urls[0].status, vec![(200, 200), (300, 302)]);
     assert_eq!(notify.run_as.as_ref().map(|r| (r.uid, r.gid)), Some((0, 0)));
     let service = &config.watches["g"].services["s"];
     assert_eq!(

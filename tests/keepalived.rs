@@ -314,6 +314,8 @@ fn keepmon_and_keepalived_agree_on_the_corpus() {
 // Interop: keepalived and keepmon started from the same keepalived.conf.
 
 const VIP: &str = "10.98.0.50";
+/// In `virtual_ipaddress_excluded`: held by the master, never advertised.
+const EXCLUDED: &str = "10.98.0.77";
 
 /// Two directors' namespaces (`eth0` 10.98.0.1 and .2) joined by a bridge
 /// namespace; deleted on drop.
@@ -440,6 +442,9 @@ vrrp_instance VI_1 {{
     }}
     virtual_ipaddress {{
         {VIP}/24
+    }}
+    virtual_ipaddress_excluded {{
+        {EXCLUDED}/24
     }}
     track_script {{
         chk_link
@@ -629,6 +634,11 @@ fn keepalived_and_keepmon_from_the_same_file_are_peers() {
         "keepmon takes over from keepalived on a failing script",
         &[&ka, &km],
         || pair.has_vip("2") && !pair.has_vip("1"),
+    );
+    wait_for(
+        "the excluded address moves with the VIP",
+        &[&ka, &km],
+        || pair.has_address("2", EXCLUDED) && !pair.has_address("1", EXCLUDED),
     );
     pair.healthy("1", true);
     wait_for("keepalived preempts keepmon again", &[&ka, &km], || {
@@ -829,6 +839,90 @@ fn a_sync_group_moves_together_on_keepalived_and_keepmon() {
         drop(master);
         drop(backup);
         std::fs::remove_file(&notify_log).ok();
+    }
+    std::fs::remove_dir_all(&root).ok();
+}
+
+/// keepalived's `track_file` on both sides: the number in the master's
+/// file times the line's weight lowers its priority below the peer's, the
+/// peer takes over, and clearing the file gives the address back. Each
+/// copy names its director's own file (one machine, one /run).
+#[test]
+fn a_tracked_file_moves_the_address_between_keepalived_and_keepmon() {
+    let what = "keepalived/keepmon track_file interop";
+    if !is_root() {
+        common::not_run(&format!("{what}: needs root for network namespaces"));
+        return;
+    }
+    if Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        common::not_run(&format!("{what}: needs Debian's keepalived package"));
+        return;
+    }
+    let pair = Pair::tagged("f");
+    let root = std::env::temp_dir().join(format!("keepmon-ka-tfile-{}", std::process::id()));
+    std::fs::remove_dir_all(&root).ok();
+    std::fs::create_dir_all(&root).expect("temp dir");
+    let vip = "10.98.0.81";
+    let config = |host: &str, state: &str, priority: u8| {
+        format!(
+            "track_file prio {{
+    file \"{file}\"
+}}
+
+vrrp_instance VI_F {{
+    state {state}
+    interface eth0
+    virtual_router_id 81
+    priority {priority}
+    advert_int 1
+    virtual_ipaddress {{
+        {vip}/24
+    }}
+    track_file {{
+        prio weight -10
+    }}
+}}
+",
+            file = root.join(format!("{host}.prio")).display()
+        )
+    };
+    let set = |host: &str, value: &str| {
+        std::fs::write(root.join(format!("{host}.prio")), value).expect("track file")
+    };
+    for keepmon_is_master in [false, true] {
+        set("1", "0\n");
+        set("2", "0\n");
+        let master = Peer::start(
+            &pair.ns("1"),
+            &root.join(format!("master-{keepmon_is_master}")),
+            !keepmon_is_master,
+            &config("1", "MASTER", 150),
+        );
+        let backup = Peer::start(
+            &pair.ns("2"),
+            &root.join(format!("backup-{keepmon_is_master}")),
+            keepmon_is_master,
+            &config("2", "BACKUP", 100),
+        );
+        let peers = [&master, &backup];
+        wait_for("director 1 holds the address", &peers, || {
+            pair.has_address("1", vip) && !pair.has_address("2", vip)
+        });
+        // 150 + 10 × -10 = 50 < 100.
+        set("1", "10\n");
+        wait_for("director 2 takes over on the tracked file", &peers, || {
+            pair.has_address("2", vip) && !pair.has_address("1", vip)
+        });
+        set("1", "0\n");
+        wait_for("director 1 takes the address back", &peers, || {
+            pair.has_address("1", vip) && !pair.has_address("2", vip)
+        });
+        drop(master);
+        drop(backup);
     }
     std::fs::remove_dir_all(&root).ok();
 }
@@ -1289,6 +1383,7 @@ const GENERATED_BLOCKS: &[(&str, &[&str])] = &[
             "real_server 10.1.0.5 80 { HTTP_GET { url { path / status_code 200 } } }",
             "real_server 10.1.0.6 80 { HTTP_GET { url { status_code 200 } } }",
             "real_server 10.1.0.7 80 { weight 70000 }",
+            "real_server 10.1.0.8 80 { HTTP_GET { url { path / digest 0123 } url { path /x digest 640205b7b0fc66c1ea91c463fac6334d } } }",
             "bogus",
         ],
     ),

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use keepmon::config::model::{BuiltinPolicy, HttpCheck, Monitor, PingCheck, TcpCheck};
+use keepmon::config::model::{BuiltinPolicy, HttpCheck, HttpUrl, Monitor, PingCheck, TcpCheck};
 use keepmon::monitor::{HostStatus, OUTPUT_CAP, RunOutput, RunRequest, run};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -69,6 +69,8 @@ fn http(port: u16, path: &str) -> HttpCheck {
         body: None,
         timeout: Duration::from_secs(5),
         insecure: false,
+        digest: None,
+        more_urls: Vec::new(),
     }
 }
 
@@ -456,6 +458,74 @@ async fn http_status_ranges() {
         let out = run_monitor(head, &[UP]).await;
         assert_eq!(status_of(&out, UP), &HostStatus::Ok, "{out:#?}");
         assert!(server.last_request().starts_with("HEAD / HTTP/1.1\r\n"));
+    })
+    .await;
+}
+
+/// keepalived's url `digest`: the MD5 of the body, as `genhash` and
+/// `md5sum` print it; and several urls, each of which must pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_digest_and_several_urls() {
+    bounded(async {
+        let server = http_server(None).await;
+        // printf 'hello keepmon\n' | md5sum
+        let hello = "3d16a7c9bb47d4d49ead24ccafd3d577";
+        let digest = |d: &str| {
+            Monitor::Http(HttpCheck {
+                digest: Some(d.to_string()),
+                ..http(server.port, "/")
+            })
+        };
+        let out = run_monitor(digest(hello), &[UP]).await;
+        assert_eq!(status_of(&out, UP), &HostStatus::Ok, "{out:#?}");
+        let out = run_monitor(digest(&hello.to_uppercase()), &[UP]).await;
+        assert_eq!(
+            status_of(&out, UP),
+            &HostStatus::Ok,
+            "hex case does not matter"
+        );
+        let wrong = "00000000000000000000000000000000";
+        let out = run_monitor(digest(wrong), &[UP]).await;
+        assert_eq!(
+            fail_reason(&out, UP),
+            format!("MD5 digest {hello} (expected {wrong})")
+        );
+
+        let url = |path: &str, digest: Option<&str>| HttpUrl {
+            path: path.to_string(),
+            host_header: Some("second.example".to_string()),
+            status: vec![(200, 299)],
+            body: None,
+            digest: digest.map(str::to_string),
+        };
+        let several = |more: Vec<HttpUrl>| {
+            Monitor::Http(HttpCheck {
+                more_urls: more,
+                ..http(server.port, "/")
+            })
+        };
+        let out = run_monitor(several(vec![url("/host", None)]), &[UP]).await;
+        assert_eq!(status_of(&out, UP), &HostStatus::Ok, "{out:#?}");
+        assert!(
+            server.last_request().starts_with("GET /host HTTP/1.1\r\n")
+                && server.last_request().contains("second.example"),
+            "the second url is fetched with its own Host: {}",
+            server.last_request()
+        );
+        let out = run_monitor(
+            several(vec![url("/host", None), url("/status/503", None)]),
+            &[UP],
+        )
+        .await;
+        assert_eq!(
+            fail_reason(&out, UP),
+            "/status/503: status 503 (expected 200-299)"
+        );
+        let out = run_monitor(several(vec![url("/", Some(wrong))]), &[UP]).await;
+        assert!(
+            fail_reason(&out, UP).starts_with("/: MD5 digest"),
+            "{out:#?}"
+        );
     })
     .await;
 }

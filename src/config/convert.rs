@@ -772,6 +772,22 @@ pub fn notify_on_name(on: NotifyOn) -> &'static str {
     }
 }
 
+/// HTTP status ranges as the native format writes them: `200` or `"300-399"`.
+fn status_codes(status: &[(u16, u16)]) -> Item {
+    Item::List(
+        status
+            .iter()
+            .map(|(low, high)| {
+                if low == high {
+                    int(*low)
+                } else {
+                    text(format!("{low}-{high}"))
+                }
+            })
+            .collect(),
+    )
+}
+
 fn monitor_value(monitor: &Monitor) -> Item {
     match monitor {
         Monitor::Tcp(TcpCheck {
@@ -800,6 +816,8 @@ fn monitor_value(monitor: &Monitor) -> Item {
             body,
             timeout,
             insecure,
+            digest,
+            more_urls,
         }) => {
             let mut pairs = vec![
                 ("type", text(if *tls { "https" } else { "http" })),
@@ -810,23 +828,44 @@ fn monitor_value(monitor: &Monitor) -> Item {
             if let Some(host) = host_header {
                 pairs.push(("host", text(host)));
             }
-            let codes = status
-                .iter()
-                .map(|(low, high)| {
-                    if low == high {
-                        int(*low)
-                    } else {
-                        text(format!("{low}-{high}"))
-                    }
-                })
-                .collect();
-            pairs.push(("status", Item::List(codes)));
+            pairs.push(("status", status_codes(status)));
             if let Some(body) = body {
                 pairs.push(("body", text(body)));
             }
             pairs.push(("timeout", dur(*timeout)));
             if *insecure && *tls {
                 pairs.push(("insecure", boolean(true)));
+            }
+            if let Some(digest) = digest {
+                pairs.push(("digest", text(digest)));
+            }
+            if !more_urls.is_empty() {
+                let urls = more_urls
+                    .iter()
+                    .map(
+                        |HttpUrl {
+                             path,
+                             host_header,
+                             status,
+                             body,
+                             digest,
+                         }| {
+                            let mut url = vec![("path", text(path))];
+                            if let Some(host) = host_header {
+                                url.push(("host", text(host)));
+                            }
+                            url.push(("status", status_codes(status)));
+                            if let Some(body) = body {
+                                url.push(("body", text(body)));
+                            }
+                            if let Some(digest) = digest {
+                                url.push(("digest", text(digest)));
+                            }
+                            inline(url)
+                        },
+                    )
+                    .collect();
+                pairs.push(("more_urls", Item::List(urls)));
             }
             inline(pairs)
         }
@@ -1251,11 +1290,13 @@ fn vrrp_section(doc: &mut Doc, instance: &VrrpInstance, actions: &ActionNames) {
         preempt_delay,
         auth_pass,
         virtual_addresses,
+        excluded_addresses,
         unicast_src,
         unicast_peers,
         garp,
         track,
         track_interfaces,
+        track_files,
         v3_checksum_as_v2,
         notify,
         origin,
@@ -1284,14 +1325,21 @@ fn vrrp_section(doc: &mut Doc, instance: &VrrpInstance, actions: &ActionNames) {
     }
     doc.opt("preempt_delay", preempt_delay.map(dur));
     doc.opt("auth_pass", auth_pass.as_ref().map(text));
-    let vips: Vec<String> = virtual_addresses
-        .iter()
-        .map(|VirtualAddress { addr, prefix, dev }| match dev {
-            Some(dev) => format!("{addr}/{prefix} dev {dev}"),
-            None => format!("{addr}/{prefix}"),
-        })
-        .collect();
-    doc.kv("virtual_ipaddress", strings(&vips));
+    let addresses = |list: &[VirtualAddress]| -> Vec<String> {
+        list.iter()
+            .map(|VirtualAddress { addr, prefix, dev }| match dev {
+                Some(dev) => format!("{addr}/{prefix} dev {dev}"),
+                None => format!("{addr}/{prefix}"),
+            })
+            .collect()
+    };
+    doc.kv("virtual_ipaddress", strings(&addresses(virtual_addresses)));
+    if !excluded_addresses.is_empty() {
+        doc.kv(
+            "virtual_ipaddress_excluded",
+            strings(&addresses(excluded_addresses)),
+        );
+    }
     doc.opt("unicast_src_ip", unicast_src.map(text));
     if !unicast_peers.is_empty() {
         let peers: Vec<String> = unicast_peers.iter().map(ToString::to_string).collect();
@@ -1320,6 +1368,25 @@ fn vrrp_section(doc: &mut Doc, instance: &VrrpInstance, actions: &ActionNames) {
     }
     if !track_interfaces.is_empty() {
         doc.kv("track_interface", strings(track_interfaces));
+    }
+    if !track_files.is_empty() {
+        let files = track_files
+            .iter()
+            .map(
+                |TrackFile {
+                     path: p,
+                     weight,
+                     reverse,
+                 }| {
+                    let mut pairs = vec![("path", path(p)), ("weight", int(*weight))];
+                    if *reverse {
+                        pairs.push(("reverse", boolean(true)));
+                    }
+                    inline(pairs)
+                },
+            )
+            .collect();
+        doc.kv("track_file", Item::List(files));
     }
     if *v3_checksum_as_v2 {
         doc.kv("v3_checksum_as_v2", boolean(true));

@@ -423,6 +423,24 @@ pub struct HttpCheck {
     pub timeout: Duration,
     /// Skip certificate verification (self-signed backends).
     pub insecure: bool,
+    /// The MD5 of the body as 32 lowercase hex digits (keepalived's url
+    /// `digest`, what its `genhash` prints).
+    pub digest: Option<String>,
+    /// Further URLs fetched from the same host and port, each on its own
+    /// connection after this one; every one must pass (keepalived's
+    /// several `url` blocks).
+    pub more_urls: Vec<HttpUrl>,
+}
+
+/// One more URL of an [`HttpCheck`]: its own path, Host header, status
+/// set, body regex and digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpUrl {
+    pub path: String,
+    pub host_header: Option<String>,
+    pub status: Vec<(u16, u16)>,
+    pub body: Option<String>,
+    pub digest: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -981,11 +999,17 @@ pub struct VrrpInstance {
     /// v2 simple-text password (at most 8 bytes).
     pub auth_pass: Option<String>,
     pub virtual_addresses: Vec<VirtualAddress>,
+    /// Added and removed with the VIPs but never advertised (keepalived's
+    /// `virtual_ipaddress_excluded`); either address family.
+    pub excluded_addresses: Vec<VirtualAddress>,
     pub unicast_src: Option<IpAddr>,
     pub unicast_peers: Vec<IpAddr>,
     pub garp: GarpSettings,
     pub track: Vec<VrrpTrack>,
     pub track_interfaces: Vec<String>,
+    /// keepalived's `track_file`: a number read from a file moves the
+    /// priority or means FAULT.
+    pub track_files: Vec<TrackFile>,
     /// Send v3 IPv4 checksums without the pseudo-header (keepalived's `v3_checksum_as_v2`).
     pub v3_checksum_as_v2: bool,
     /// Alerts fired on state transitions.
@@ -1038,6 +1062,17 @@ pub struct VrrpTrack {
     pub target: TrackTarget,
     /// Added while up (positive) or subtracted while down (negative); 0 = FAULT on failure.
     pub weight: i32,
+}
+
+/// A file whose number moves an instance's priority (keepalived's
+/// `track_file`): weight 0 means FAULT while the number is not 0 (while it
+/// is 0 with `reverse`); otherwise number × weight (negated with
+/// `reverse`), limited to −254..253, is added, and −254 is FAULT.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackFile {
+    pub path: PathBuf,
+    pub weight: i32,
+    pub reverse: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

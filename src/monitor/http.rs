@@ -1,4 +1,4 @@
-//! The built-in `http`/`https` check of one host: one fresh HTTP/1.1 request (rustls with the ring provider for https), status ranges and an optional body regex; never pools or reuses connections.
+//! The built-in `http`/`https` check of one host: a fresh HTTP/1.1 request per URL (rustls with the ring provider for https), status ranges, an optional body regex and MD5 digest, every URL of the check in turn; never pools or reuses connections.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,28 +25,54 @@ use crate::config::model::HttpCheck;
 /// The User-Agent sent unless `http.monitor -a` says otherwise.
 pub const DEFAULT_USER_AGENT: &str = concat!("keepmon/", env!("CARGO_PKG_VERSION"));
 
-/// An http check with its method parsed and body regex compiled.
+/// An http check with its method parsed and body regexes compiled.
 pub(crate) struct Prepared {
     check: HttpCheck,
     method: Method,
-    body: Option<Regex>,
+    /// The check's own URL, then its `more_urls`: each must pass.
+    urls: Vec<PreparedUrl>,
     match_whole_response: bool,
     user_agent: String,
+}
+
+/// One URL of a check, ready to fetch.
+struct PreparedUrl {
+    path: String,
+    host_header: Option<String>,
+    status: Vec<(u16, u16)>,
+    body: Option<Regex>,
+    /// Lowercase hex MD5 the body must have.
+    digest: Option<String>,
 }
 
 impl Prepared {
     pub(crate) fn new(check: &HttpCheck, options: &BuiltinOptions) -> Result<Prepared, String> {
         let method = Method::from_bytes(check.method.as_bytes())
             .map_err(|_| format!("bad HTTP method {:?}", check.method))?;
-        let body = check
-            .body
-            .as_deref()
-            .map(|re| Regex::new(re).map_err(|e| format!("bad body regex {re:?}: {e}")))
-            .transpose()?;
+        let compile = |body: Option<&str>| {
+            body.map(|re| Regex::new(re).map_err(|e| format!("bad body regex {re:?}: {e}")))
+                .transpose()
+        };
+        let mut urls = vec![PreparedUrl {
+            path: check.path.clone(),
+            host_header: check.host_header.clone(),
+            status: check.status.clone(),
+            body: compile(check.body.as_deref())?,
+            digest: check.digest.as_deref().map(str::to_ascii_lowercase),
+        }];
+        for url in &check.more_urls {
+            urls.push(PreparedUrl {
+                path: url.path.clone(),
+                host_header: url.host_header.clone(),
+                status: url.status.clone(),
+                body: compile(url.body.as_deref())?,
+                digest: url.digest.as_deref().map(str::to_ascii_lowercase),
+            });
+        }
         Ok(Prepared {
             check: check.clone(),
             method,
-            body,
+            urls,
             match_whole_response: options.match_whole_response,
             user_agent: options
                 .user_agent
@@ -64,9 +90,32 @@ impl Prepared {
         }
     }
 
+    /// Fetches every URL in turn (keepalived's order); the first failure
+    /// ends the check. The latency is the first URL's.
     async fn probe(&self, host: &str, started: Instant) -> Result<Duration, Failure> {
-        let host_header = self
-            .check
+        let mut latency = None;
+        for url in &self.urls {
+            let result = self.probe_url(url, host, started).await;
+            let result = if self.urls.len() > 1 {
+                result.map_err(|f| Failure {
+                    reason: format!("{}: {}", url.path, f.reason),
+                    latency: f.latency,
+                })
+            } else {
+                result
+            };
+            latency.get_or_insert(result?);
+        }
+        Ok(latency.unwrap_or_default())
+    }
+
+    async fn probe_url(
+        &self,
+        url: &PreparedUrl,
+        host: &str,
+        started: Instant,
+    ) -> Result<Duration, Failure> {
+        let host_header = url
             .host_header
             .clone()
             .unwrap_or_else(|| default_host_header(host, self.check.port, self.check.tls));
@@ -74,25 +123,26 @@ impl Prepared {
             .await
             .map_err(Failure::new)?;
         if !self.check.tls {
-            return self.exchange(stream, &host_header, started).await;
+            return self.exchange(url, stream, &host_header, started).await;
         }
         let config = tls_config(self.check.insecure)
             .await
             .map_err(Failure::new)?;
         // Verify the certificate against the name the request is for: the
         // Host header when set (a backend reached by address), else the host.
-        let name = tls_name(self.check.host_header.as_deref().unwrap_or(host));
+        let name = tls_name(url.host_header.as_deref().unwrap_or(host));
         let server_name = ServerName::try_from(name.to_string())
             .map_err(|e| Failure::new(format!("bad TLS server name {name:?}: {e}")))?;
         let stream = tokio_rustls::TlsConnector::from(config)
             .connect(server_name, stream)
             .await
             .map_err(|e| Failure::new(format!("tls: {e}")))?;
-        self.exchange(stream, &host_header, started).await
+        self.exchange(url, stream, &host_header, started).await
     }
 
     async fn exchange<S>(
         &self,
+        url: &PreparedUrl,
         stream: S,
         host_header: &str,
         started: Instant,
@@ -111,7 +161,7 @@ impl Prepared {
         }));
         let request = Request::builder()
             .method(self.method.clone())
-            .uri(self.check.path.as_str())
+            .uri(url.path.as_str())
             .header(HOST, host_header)
             .header(USER_AGENT, self.user_agent.as_str())
             .header(ACCEPT, "*/*")
@@ -128,24 +178,35 @@ impl Prepared {
             latency: Some(latency),
         };
         let code = response.status().as_u16();
-        if !self
-            .check
+        if !url
             .status
             .iter()
             .any(|&(low, high)| (low..=high).contains(&code))
         {
             return Err(failure(format!(
                 "status {code} (expected {})",
-                show_ranges(&self.check.status)
+                show_ranges(&url.status)
             )));
         }
-        if let Some(body_regex) = &self.body {
-            let text = if self.match_whole_response {
-                let mut text = response_head(&response);
-                text.extend(read_body(response).await.map_err(failure)?);
-                text
-            } else {
-                read_body(response).await.map_err(failure)?
+        if url.body.is_none() && url.digest.is_none() {
+            return Ok(latency);
+        }
+        let head = self.match_whole_response.then(|| response_head(&response));
+        let (body, md5) = read_body_digest(response, url.digest.is_some())
+            .await
+            .map_err(failure)?;
+        if let (Some(wanted), Some(md5)) = (&url.digest, md5)
+            && *wanted != md5
+        {
+            return Err(failure(format!("MD5 digest {md5} (expected {wanted})")));
+        }
+        if let Some(body_regex) = &url.body {
+            let text = match head {
+                Some(mut text) => {
+                    text.extend(body);
+                    text
+                }
+                None => body,
             };
             if !body_regex.is_match(&text) {
                 return Err(failure(format!(
@@ -257,21 +318,36 @@ fn title_case(name: &str) -> String {
     out
 }
 
-/// The body, at most [`OUTPUT_CAP`] bytes of it.
-async fn read_body(response: Response<Incoming>) -> Result<Vec<u8>, String> {
+/// The body, at most [`OUTPUT_CAP`] bytes of it, and with `digest` the
+/// MD5 of all of it as lowercase hex (keepalived hashes the whole body;
+/// the check's timeout bounds how long that takes).
+async fn read_body_digest(
+    response: Response<Incoming>,
+    digest: bool,
+) -> Result<(Vec<u8>, Option<String>), String> {
+    use md5::Digest;
     let mut body = response.into_body();
     let mut data = Vec::new();
+    let mut md5 = digest.then(md5::Md5::new);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| format!("read body: {e}"))?;
         if let Some(chunk) = frame.data_ref() {
             let room = OUTPUT_CAP - data.len();
             data.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            if data.len() >= OUTPUT_CAP {
-                break;
+            match &mut md5 {
+                Some(md5) => md5.update(chunk),
+                None if data.len() >= OUTPUT_CAP => break,
+                None => {}
             }
         }
     }
-    Ok(data)
+    let hex = md5.map(|md5| {
+        md5.finalize()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    });
+    Ok((data, hex))
 }
 
 /// The shared client TLS configs, built once (reading the system CA store

@@ -122,6 +122,8 @@ fn http_monitor(args: &[String]) -> Result<Builtin, CompatError> {
             body: regex.map(|re| format!("(?s){re}")),
             timeout: Duration::from_secs(timeout),
             insecure: false,
+            digest: None,
+            more_urls: Vec::new(),
         }),
         options: BuiltinOptions {
             match_whole_response: regex.is_some(),
@@ -436,6 +438,8 @@ mod tests {
                 body: None,
                 timeout: Duration::from_secs(30),
                 insecure: false,
+                digest: None,
+                more_urls: Vec::new(),
             })
         );
         assert_eq!(b.options.user_agent.as_deref(), Some("mon.d/http.monitor"));

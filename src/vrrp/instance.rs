@@ -215,6 +215,11 @@ struct Driver {
     peers: Vec<IpAddr>,
     auth: Option<[u8; 8]>,
     sync: Option<SyncLink>,
+    /// The last number read from each `track_files` entry (0 until read).
+    file_values: Vec<i64>,
+    /// What the tracked files add to the priority, and a file's FAULT.
+    file_delta: i32,
+    file_fault: Option<String>,
     /// The sync group is in FAULT (another member's fault).
     group_fault: bool,
     /// The own fault last reported to the group.
@@ -228,6 +233,7 @@ impl Driver {
         status: watch::Sender<VrrpDump>,
         sync: Option<SyncLink>,
     ) -> Driver {
+        let config_track_files = config.track_files.len();
         let mut vip_set: Vec<IpAddr> = config.virtual_addresses.iter().map(|v| v.addr).collect();
         vip_set.sort();
         let auth = config.auth_pass.as_ref().map(|pass| {
@@ -254,6 +260,9 @@ impl Driver {
             vip_set,
             auth,
             sync,
+            file_values: vec![0; config_track_files],
+            file_delta: 0,
+            file_fault: None,
             group_fault: false,
             reported_own_fault: None,
         }
@@ -300,13 +309,14 @@ impl Driver {
         };
         self.dump.source = Some(wired.source.to_string());
         self.link_down = !wired.link.running;
+        self.read_track_files();
         let now = self.now();
         let mut actions = Vec::new();
-        if self.tracked_priority != self.config.priority {
+        if self.combined_priority() != self.config.priority {
             actions.extend(
                 wired
                     .machine
-                    .step(now, Input::EffectivePriority(self.tracked_priority)),
+                    .step(now, Input::EffectivePriority(self.combined_priority())),
             );
         }
         self.report_own_fault(self.own_fault());
@@ -338,7 +348,9 @@ impl Driver {
                         self.tracked_priority = priority;
                         self.tracked_fault = fault;
                         let now = self.now();
-                        let actions = wired.machine.step(now, Input::EffectivePriority(priority));
+                        let actions = wired
+                            .machine
+                            .step(now, Input::EffectivePriority(self.combined_priority()));
                         self.execute(&mut wired, actions, None);
                         self.feed_fault(&mut wired);
                     }
@@ -421,7 +433,7 @@ impl Driver {
             })?,
         };
         if self.config.priority != fsm::OWNER_PRIORITY {
-            for vip in self.config.virtual_addresses.clone() {
+            for vip in self.all_addresses() {
                 let Some(index) = self.vip_index(&vip, link.index) else {
                     continue;
                 };
@@ -487,7 +499,53 @@ impl Driver {
 
     /// A fault of this instance's own (not its sync group's).
     fn own_fault(&self) -> bool {
-        self.link_down || self.tracked_fault.is_some()
+        self.link_down || self.tracked_fault.is_some() || self.file_fault.is_some()
+    }
+
+    /// Tracking's priority plus what the tracked files add (never for an
+    /// address owner).
+    fn combined_priority(&self) -> u8 {
+        if self.config.priority == fsm::OWNER_PRIORITY || self.file_delta == 0 {
+            return self.tracked_priority;
+        }
+        let sum = i32::from(self.tracked_priority) + self.file_delta;
+        // Clamped to 1..=254, so the cast cannot truncate.
+        sum.clamp(1, i32::from(fsm::OWNER_PRIORITY) - 1) as u8
+    }
+
+    /// Reads every tracked file; true when the delta or the fault changed.
+    fn read_track_files(&mut self) -> bool {
+        let mut delta = 0i32;
+        let mut fault = None;
+        for (index, tracked) in self.config.track_files.iter().enumerate() {
+            let text = std::fs::read(&tracked.path).unwrap_or_default();
+            let head = &text[..text.len().min(127)];
+            match track_file_number(&String::from_utf8_lossy(head)) {
+                Some(value) => self.file_values[index] = value,
+                None => {
+                    if self.logs.allow("track_file", Instant::now()) {
+                        tracing::warn!(instance = %self.config.name, file = %tracked.path.display(), "invalid number in tracked file; keeping the last one");
+                    }
+                }
+            }
+            let status =
+                track_file_status(self.file_values[index], tracked.weight, tracked.reverse);
+            if status <= TRACK_FILE_FAULT {
+                fault.get_or_insert_with(|| {
+                    format!(
+                        "tracked file {} has status {}",
+                        tracked.path.display(),
+                        self.file_values[index]
+                    )
+                });
+            } else {
+                delta += status;
+            }
+        }
+        let changed = delta != self.file_delta || fault != self.file_fault;
+        self.file_delta = delta;
+        self.file_fault = fault;
+        changed
     }
 
     fn wants_fault(&self) -> bool {
@@ -502,6 +560,8 @@ impl Driver {
             ))
         } else if self.tracked_fault.is_some() {
             self.tracked_fault.clone()
+        } else if self.file_fault.is_some() {
+            self.file_fault.clone()
         } else if self.group_fault {
             let group = self.sync.as_ref().map(|s| s.group.as_str()).unwrap_or("?");
             Some(format!("another member of sync group {group} is in FAULT"))
@@ -579,6 +639,15 @@ impl Driver {
         if running == self.link_down {
             tracing::warn!(instance = %self.config.name, interface = %self.config.interface, up = running, "link state changed");
             self.link_down = !running;
+            self.feed_fault(wired);
+        }
+        if !self.config.track_files.is_empty() && self.read_track_files() {
+            tracing::info!(instance = %self.config.name, delta = self.file_delta, fault = ?self.file_fault, "tracked files changed");
+            let now = self.now();
+            let actions = wired
+                .machine
+                .step(now, Input::EffectivePriority(self.combined_priority()));
+            self.execute(wired, actions, None);
             self.feed_fault(wired);
         }
     }
@@ -846,8 +915,19 @@ impl Driver {
         }
     }
 
+    /// The VIPs and the excluded addresses: both are added, removed and
+    /// announced by GARP/NA; only the VIPs are in adverts.
+    fn all_addresses(&self) -> Vec<VirtualAddress> {
+        self.config
+            .virtual_addresses
+            .iter()
+            .chain(&self.config.excluded_addresses)
+            .cloned()
+            .collect()
+    }
+
     fn change_vips(&mut self, wired: &Wired, add: bool) {
-        for vip in self.config.virtual_addresses.clone() {
+        for vip in self.all_addresses() {
             let Some(index) = self.vip_index(&vip, wired.link.index) else {
                 continue;
             };
@@ -879,8 +959,9 @@ impl Driver {
         let Some(frames) = &wired.frames else {
             return;
         };
+        let addresses = self.all_addresses();
         for _ in 0..repeat {
-            for vip in &self.config.virtual_addresses {
+            for vip in &addresses {
                 let frame: Vec<u8> = match vip.addr {
                     IpAddr::V4(v4) => packet::gratuitous_arp(wired.link.mac, v4).to_vec(),
                     IpAddr::V6(v6) => packet::unsolicited_na(
@@ -932,6 +1013,62 @@ impl Driver {
     fn publish(&mut self) {
         self.status.send_replace(self.dump.clone());
     }
+}
+
+/// A tracked file's status meaning FAULT.
+const TRACK_FILE_FAULT: i32 = -254;
+
+/// keepalived's status of a tracked file holding `value`: with weight 0,
+/// FAULT while the value is not 0 (while it is 0 with `reverse`);
+/// otherwise value × weight (negated with `reverse`) limited to −254..253,
+/// −254 being FAULT.
+fn track_file_status(value: i64, weight: i32, reverse: bool) -> i32 {
+    if weight == 0 {
+        return if (value != 0) != reverse {
+            TRACK_FILE_FAULT
+        } else {
+            0
+        };
+    }
+    let multiplier = if reverse { -1 } else { 1 };
+    let status = value.saturating_mul(i64::from(weight) * multiplier);
+    // Clamped to -254..=253, so the cast cannot truncate.
+    status.clamp(i64::from(TRACK_FILE_FAULT), 253) as i32
+}
+
+/// The number in a tracked file as keepalived reads it: C's `strtol` with
+/// base 0 (`0x` hex, leading `0` octal), 0 when there are no digits; None
+/// when it is out of keepalived's range (then the last value stays).
+fn track_file_number(text: &str) -> Option<i64> {
+    let text = text.trim_start();
+    let (negative, rest) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let (radix, digits) = if let Some(hex) = rest
+        .strip_prefix("0x")
+        .or_else(|| rest.strip_prefix("0X"))
+        .filter(|h| h.starts_with(|c: char| c.is_ascii_hexdigit()))
+    {
+        (16, hex)
+    } else if rest.starts_with('0') {
+        (8, rest)
+    } else {
+        (10, rest)
+    };
+    let end = digits
+        .find(|c: char| !c.is_digit(radix))
+        .unwrap_or(digits.len());
+    let magnitude = if end == 0 {
+        0
+    } else {
+        i64::from_str_radix(&digits[..end], radix).ok()?
+    };
+    let value = if negative { -magnitude } else { magnitude };
+    (i64::from(i32::MIN)..=i64::from(i32::MAX) + 1)
+        .contains(&value)
+        .then_some(value)
 }
 
 /// v2 passwords must agree in presence and value (constant time).
@@ -986,6 +1123,30 @@ fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tracked_files_read_and_weigh_as_keepalived() {
+        for (text, value) in [
+            ("", Some(0)),
+            ("12\n", Some(12)),
+            ("  -3 apples", Some(-3)),
+            ("0x10", Some(16)),
+            ("010", Some(8)),
+            ("junk", Some(0)),
+            ("99999999999", None),
+        ] {
+            assert_eq!(track_file_number(text), value, "{text:?}");
+        }
+        // Weight 0: FAULT on non-zero (on zero when reversed).
+        assert_eq!(track_file_status(0, 0, false), 0);
+        assert_eq!(track_file_status(3, 0, false), TRACK_FILE_FAULT);
+        assert_eq!(track_file_status(0, 0, true), TRACK_FILE_FAULT);
+        // Otherwise value x weight, limited, -254 being FAULT.
+        assert_eq!(track_file_status(5, 2, false), 10);
+        assert_eq!(track_file_status(5, 2, true), -10);
+        assert_eq!(track_file_status(1000, 1, false), 253);
+        assert_eq!(track_file_status(-1000, 1, false), TRACK_FILE_FAULT);
+    }
 
     #[test]
     fn passwords_must_agree_in_presence_and_value() {

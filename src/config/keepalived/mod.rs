@@ -12,6 +12,7 @@ pub mod lexer;
 pub mod numbers;
 pub mod schema;
 pub mod security;
+pub mod track_file;
 pub mod tree;
 pub mod virtual_server;
 pub mod vrrp_instance;
@@ -117,6 +118,7 @@ fn build(vrrp_view: &[Stmt], checker_view: &[Stmt], ctx: &mut Ctx<'_>) -> Config
     let mut instances = Vec::new();
     let mut groups = Vec::new();
     let mut virtual_servers = Vec::new();
+    let mut files = Vec::new();
     let checker_blocks = checker_view
         .iter()
         .filter(|s| schema::CHECKER_ROOTS.contains(&s.keyword()));
@@ -130,9 +132,14 @@ fn build(vrrp_view: &[Stmt], checker_view: &[Stmt], ctx: &mut Ctx<'_>) -> Config
             }
             "vrrp_instance" => {
                 if let Some(instance) =
-                    vrrp_instance::read(stmt, &instances, &scripts, &globals, ctx)
+                    vrrp_instance::read(stmt, &instances, &scripts, &files, &globals, ctx)
                 {
                     instances.push(instance);
+                }
+            }
+            "track_file" | "vrrp_track_file" => {
+                if let Some(file) = track_file::read(stmt, &files, ctx) {
+                    files.push(file);
                 }
             }
             "vrrp_sync_group" => {

@@ -628,8 +628,8 @@ fn what_keepmon_cannot_do_yet_is_an_error() {
     for (text, needle) in [
         ("virtual_server fwmark 1 {\n}\n", "virtual_server fwmark"),
         (
-            "virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n HTTP_GET {\n url {\n path /\n digest 0123\n }\n }\n }\n}\n",
-            "digest",
+            "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n track_process {\n p\n }\n}\n",
+            "track_process",
         ),
     ] {
         let (c, d) = compile(text);
@@ -825,4 +825,96 @@ fn scripts_run_as_keepalived_script_users() {
     // Without keepalived_script and script security: the daemon's user.
     let (c, _) = compile(&format!("{scripts}{instance}").replace(" user ops wheel\n", ""));
     assert_eq!(run_as(&c.expect("compiles"), "a"), None);
+}
+
+#[test]
+fn http_get_urls_all_count_with_their_digests() {
+    let text = "virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n HTTP_GET {\n\
+ url {\n path /\n digest 3D16A7C9BB47D4D49EAD24CCAFD3D577\n }\n\
+ url {\n path /health\n status_code 200\n digest 0123\n }\n\
+ url {\n path /x\n digest 3d16a7c9bb47d4d49ead24ccafd3d57g\n }\n }\n }\n}\n";
+    let (c, w) = ok(text);
+    let (_, service) = c
+        .services()
+        .find(|(_, s)| matches!(s.monitor, Some(Monitor::Http(_))))
+        .expect("an http service");
+    let Some(Monitor::Http(check)) = &service.monitor else {
+        unreachable!()
+    };
+    assert_eq!(check.path, "/");
+    assert_eq!(
+        check.digest.as_deref(),
+        Some("3d16a7c9bb47d4d49ead24ccafd3d577")
+    );
+    let more: Vec<(&str, Option<&str>)> = check
+        .more_urls
+        .iter()
+        .map(|u| (u.path.as_str(), u.digest.as_deref()))
+        .collect();
+    // keepalived logs the bad digests and checks those urls without one.
+    assert_eq!(more, vec![("/health", None), ("/x", None)]);
+    assert_has(
+        &w,
+        "digest '0123' character length should be 32 rather than 4",
+    );
+    assert_has(
+        &w,
+        "Unable to interpret hex digit in '3d16a7c9bb47d4d49ead24ccafd3d57g' at offset 30/31",
+    );
+}
+
+#[test]
+fn excluded_addresses_are_kept_apart_from_the_advertised_ones() {
+    let (c, _) = ok(
+        "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1/24\n }\n virtual_ipaddress_excluded {\n 10.0.0.2/24 dev eth1\n 2001:db8::2/64\n }\n}\n",
+    );
+    let vi = &c.vrrp["VI_1"];
+    let vips: Vec<String> = vi
+        .virtual_addresses
+        .iter()
+        .map(|v| v.addr.to_string())
+        .collect();
+    let excluded: Vec<(String, Option<String>)> = vi
+        .excluded_addresses
+        .iter()
+        .map(|v| (v.addr.to_string(), v.dev.clone()))
+        .collect();
+    assert_eq!(vips, ["10.0.0.1"]);
+    // Either family: they are not in the adverts.
+    assert_eq!(
+        excluded,
+        [
+            ("10.0.0.2".to_string(), Some("eth1".to_string())),
+            ("2001:db8::2".to_string(), None)
+        ]
+    );
+}
+
+#[test]
+fn track_files_carry_keepalived_weights() {
+    let text = "track_file weighty {\n file /run/prio\n weight 3 reverse\n}\nvrrp_track_file plain {\n file /run/flag\n}\ntrack_file nofile {\n weight 2\n}\n\
+vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n track_file {\n weighty\n plain weight 0\n nofile\n }\n}\n\
+vrrp_instance VI_2 {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n 10.0.0.2\n }\n track_file {\n plain\n }\n}\n\
+vrrp_sync_group G {\n group {\n VI_2\n }\n}\n";
+    let (c, w) = ok(text);
+    let files: Vec<(String, i32, bool)> = c.vrrp["VI_1"]
+        .track_files
+        .iter()
+        .map(|f| (f.path.display().to_string(), f.weight, f.reverse))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("/run/prio".to_string(), 3, true),
+            ("/run/flag".to_string(), 0, false)
+        ]
+    );
+    assert_has(&w, "No file set for track_file nofile - ignoring");
+    assert_has(&w, "(VI_1) track file nofile not found, ignoring...");
+    // In a sync group the default weight 1 becomes 0 (FAULT), as keepalived does.
+    assert_eq!(c.vrrp["VI_2"].track_files[0].weight, 0);
+    assert_has(
+        &w,
+        "(VI_2) ignoring weight from tracked file plain due to SYNC group. specify weight 0",
+    );
 }

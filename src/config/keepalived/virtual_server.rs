@@ -12,8 +12,8 @@ use crate::config::keepalived::lexer::Piece;
 use crate::config::keepalived::tree::Stmt;
 use crate::config::keepalived::{Ctx, numbers, service, vrrp_script};
 use crate::config::model::{
-    AdminState, Config, Forward, HostGroup, HttpCheck, LbScheduler, Monitor, Origin, PingCheck,
-    Protocol, RealServer, TcpCheck, Thresholds, VirtualServer, Watch,
+    AdminState, Config, Forward, HostGroup, HttpCheck, HttpUrl, LbScheduler, Monitor, Origin,
+    PingCheck, Protocol, RealServer, TcpCheck, Thresholds, VirtualServer, Watch,
 };
 
 /// keepalived's IPVS schedulers (`lvs_schedulers`).
@@ -99,7 +99,8 @@ pub struct Url {
     pub loc: Option<Location>,
     pub path: Option<String>,
     pub status: Vec<(u16, u16)>,
-    pub digest: bool,
+    /// 32 lowercase hex digits.
+    pub digest: Option<String>,
     pub regex: Option<String>,
     pub virtualhost: Option<String>,
 }
@@ -408,7 +409,37 @@ fn url(stmt: &Stmt, ctx: &mut Ctx<'_>) -> Url {
         let p = &child.piece;
         match child.keyword() {
             "path" => url.path = ctx.arg(p, 1).map(str::to_string),
-            "digest" => url.digest = true,
+            "digest" => {
+                let Some(text) = ctx.arg(p, 1) else {
+                    continue;
+                };
+                if url.digest.is_some() {
+                    ctx.logs(p.word_loc(1), format!("Digest '{text}' is a duplicate"));
+                } else if text.len() != 32 {
+                    ctx.logs(
+                        p.word_loc(1),
+                        format!(
+                            "digest '{text}' character length should be 32 rather than {}",
+                            text.len()
+                        ),
+                    );
+                } else if let Some(bad) = text
+                    .as_bytes()
+                    .chunks(2)
+                    .position(|pair| !pair.iter().all(u8::is_ascii_hexdigit))
+                {
+                    ctx.logs(
+                        p.word_loc(1),
+                        format!(
+                            "Unable to interpret hex digit in '{text}' at offset {}/{}",
+                            2 * bad,
+                            2 * bad + 1
+                        ),
+                    );
+                } else {
+                    url.digest = Some(text.to_ascii_lowercase());
+                }
+            }
             "status_code" => {
                 for (i, word) in p.words.iter().enumerate().skip(1) {
                     match status_range(&word.text) {
@@ -648,56 +679,52 @@ fn monitor(checker: &Checker, rs: &Rs, timers: Timers, ctx: &mut Ctx<'_>) -> Opt
             timeout,
         })),
         "HTTP_GET" | "SSL_GET" => {
-            let url = match checker.urls.as_slice() {
-                [url] => url,
-                [] => {
-                    ctx.unsupported(
-                        checker.loc.clone(),
-                        format!("{} without a url", checker.kind),
-                    );
-                    return None;
-                }
-                [_, second, ..] => {
-                    let at = second.loc.clone().unwrap_or_else(|| checker.loc.clone());
+            // Every url in turn, each on its own connection; all must pass.
+            let mut urls = Vec::new();
+            for url in &checker.urls {
+                let at = url.loc.clone().unwrap_or_else(|| checker.loc.clone());
+                let Some(path) = url.path.clone() else {
                     ctx.unsupported(
                         at,
-                        "several urls in one checker (keepmon's http monitor checks one)",
+                        "a url without a path (keepalived drops it: the checker then has no url)",
                     );
                     return None;
-                }
-            };
-            let at = url.loc.clone().unwrap_or_else(|| checker.loc.clone());
-            if url.digest {
+                };
+                urls.push(HttpUrl {
+                    path,
+                    host_header: url.virtualhost.clone().or(checker.virtualhost.clone()),
+                    status: if url.status.is_empty() {
+                        vec![(200, 299)]
+                    } else {
+                        url.status.clone()
+                    },
+                    body: url.regex.clone(),
+                    digest: url.digest.clone(),
+                });
+            }
+            if urls.is_empty() {
                 ctx.unsupported(
-                    at,
-                    "a url digest (keepmon's http monitor has no digest check yet)",
+                    checker.loc.clone(),
+                    format!("{} without a url", checker.kind),
                 );
                 return None;
             }
-            let Some(path) = url.path.clone() else {
-                ctx.unsupported(
-                    at,
-                    "a url without a path (keepalived drops it: the checker then has no url)",
-                );
-                return None;
-            };
+            let first = urls.remove(0);
             let tls = checker.kind == "SSL_GET";
             Some(Monitor::Http(HttpCheck {
                 tls,
                 port,
                 method: "GET".to_string(),
-                path,
-                host_header: url.virtualhost.clone().or(checker.virtualhost.clone()),
-                status: if url.status.is_empty() {
-                    vec![(200, 299)]
-                } else {
-                    url.status.clone()
-                },
-                body: url.regex.clone(),
+                path: first.path,
+                host_header: first.host_header,
+                status: first.status,
+                body: first.body,
                 timeout,
                 // keepalived does not verify the real server's certificate
                 // (meaningless without TLS, so only said for SSL_GET).
                 insecure: tls,
+                digest: first.digest,
+                more_urls: urls,
             }))
         }
         "PING_CHECK" => Some(Monitor::Ping(PingCheck { count: 1, timeout })),

@@ -10,10 +10,11 @@ use crate::config::keepalived::Ctx;
 use crate::config::keepalived::global_defs::Globals;
 use crate::config::keepalived::lexer::Piece;
 use crate::config::keepalived::numbers;
+use crate::config::keepalived::track_file::TrackedFile;
 use crate::config::keepalived::tree::Stmt;
 use crate::config::keepalived::vrrp_script::{self, Script};
 use crate::config::model::{
-    Action, AlertLine, Config, GarpSettings, MailAction, NotifyOn, Origin, TrackTarget,
+    Action, AlertLine, Config, GarpSettings, MailAction, NotifyOn, Origin, TrackFile, TrackTarget,
     VirtualAddress, Vrid, VrrpInitialState, VrrpInstance, VrrpNotify, VrrpSyncGroup, VrrpTrack,
     VrrpVersion,
 };
@@ -40,6 +41,8 @@ pub struct Instance {
     pub auth: Option<(AuthType, Location)>,
     pub auth_pass: Option<String>,
     pub vips: Vec<VirtualAddress>,
+    /// `virtual_ipaddress_excluded`.
+    pub excluded: Vec<VirtualAddress>,
     pub unicast_src: Option<IpAddr>,
     pub unicast_peers: Vec<IpAddr>,
     pub garp_delay: Option<Duration>,
@@ -48,6 +51,8 @@ pub struct Instance {
     pub garp_refresh: Option<Duration>,
     pub track_scripts: Vec<TrackScript>,
     pub track_interfaces: Vec<String>,
+    /// `track_file` lines resolved against the `track_file` blocks above.
+    pub track_files: Vec<TrackFileLine>,
     pub notify: Vec<(NotifyOn, Vec<String>, Piece)>,
     pub smtp_alert: Option<bool>,
     /// The address family the first VIP, source or peer set (true: IPv6);
@@ -59,6 +64,18 @@ pub struct Instance {
 pub enum AuthType {
     Pass,
     Ah,
+}
+
+/// One `track_file` line of an instance: the file block and the weight
+/// keepalived uses (the line's, else the block's).
+#[derive(Clone, Debug)]
+pub struct TrackFileLine {
+    pub file: TrackedFile,
+    pub weight: i64,
+    pub reverse: bool,
+    /// The line gave no weight and the block's is the default 1.
+    pub default_weight: bool,
+    pub loc: Location,
 }
 
 /// One `track_script` line: the script, a weight that overrides the
@@ -127,6 +144,7 @@ pub fn read(
     stmt: &Stmt,
     known: &[Instance],
     scripts: &[Script],
+    files: &[TrackedFile],
     globals: &Globals,
     ctx: &mut Ctx<'_>,
 ) -> Option<Instance> {
@@ -161,6 +179,7 @@ pub fn read(
         auth: None,
         auth_pass: None,
         vips: Vec::new(),
+        excluded: Vec::new(),
         unicast_src: None,
         unicast_peers: Vec::new(),
         garp_delay: None,
@@ -168,11 +187,18 @@ pub fn read(
         garp_refresh: None,
         track_scripts: Vec::new(),
         track_interfaces: Vec::new(),
+        track_files: Vec::new(),
         notify: Vec::new(),
         smtp_alert: None,
         v6: None,
     };
     for child in stmt.children() {
+        if child.keyword() == "track_file" {
+            for line in child.values() {
+                track_file_line(line, &mut vi, files, ctx);
+            }
+            continue;
+        }
         keyword(child, &mut vi, scripts, globals, ctx);
     }
     Some(vi)
@@ -305,11 +331,12 @@ fn keyword(
             }
         }
         "virtual_ipaddress_excluded" => {
-            if !child.values().is_empty() {
-                ctx.unsupported(
-                    piece.loc.clone(),
-                    "virtual_ipaddress_excluded (addresses keepalived adds but leaves out of its adverts) has no equivalent in keepmon yet",
-                );
+            // Not advertised, so either address family (keepalived's
+            // alloc_ipaddress without the instance's family check).
+            for line in child.values() {
+                if let Some(address) = virtual_address(line, &name, ctx) {
+                    vi.excluded.push(address);
+                }
             }
         }
         "unicast_src_ip" | "mcast_src_ip" => {
@@ -405,7 +432,7 @@ fn keyword(
                 }
             }
         }
-        "track_file" | "track_process" | "track_bfd" => {
+        "track_process" | "track_bfd" => {
             if !child.values().is_empty() {
                 ctx.unsupported(
                     piece.loc.clone(),
@@ -544,6 +571,77 @@ fn virtual_address(line: &Piece, name: &str, ctx: &mut Ctx<'_>) -> Option<Virtua
         i += if takes_value { 2 } else { 1 };
     }
     Some(VirtualAddress { addr, prefix, dev })
+}
+
+/// One `track_file` line: `NAME [weight W [reverse|noreverse]]`
+/// (keepalived's `vrrp_alloc_track_file`).
+fn track_file_line(line: &Piece, vi: &mut Instance, files: &[TrackedFile], ctx: &mut Ctx<'_>) {
+    let name = vi.name.clone();
+    let wanted = line.keyword();
+    let Some(file) = files.iter().find(|f| f.name == wanted) else {
+        ctx.logs(
+            line.loc.clone(),
+            format!("({name}) track file {wanted} not found, ignoring..."),
+        );
+        return;
+    };
+    if vi.track_files.iter().any(|t| t.file.name == wanted) {
+        ctx.logs(
+            line.loc.clone(),
+            format!("({name}) duplicate track_file {wanted} - ignoring"),
+        );
+        return;
+    }
+    let mut weight = file.weight;
+    let mut reverse = file.reverse;
+    let mut default_weight = file.weight == 1;
+    if let Some(option) = line.words.get(1) {
+        if option.text != "weight" {
+            ctx.logs(
+                line.word_loc(1),
+                format!(
+                    "({name}) unknown track file option {} - ignoring",
+                    option.text
+                ),
+            );
+            return;
+        }
+        let Some(value) = line.words.get(2) else {
+            ctx.logs(
+                line.loc.clone(),
+                format!(
+                    "({name}) weight without value specified for track file {wanted} - ignoring"
+                ),
+            );
+            return;
+        };
+        match numbers::int(&value.text, -254, 254, true).value {
+            Some(w) => {
+                weight = w;
+                default_weight = false;
+            }
+            None => ctx.logs(
+                line.word_loc(2),
+                format!("({name}) weight for track file {wanted} must be in [-254..254] inclusive. Ignoring..."),
+            ),
+        }
+        reverse = false;
+        match line.words.get(3).map(|w| w.text.as_str()) {
+            None | Some("noreverse") => {}
+            Some("reverse") => reverse = true,
+            Some(other) => ctx.logs(
+                line.word_loc(3),
+                format!("({name}) unknown track file {wanted} weight option {other} - ignoring"),
+            ),
+        }
+    }
+    vi.track_files.push(TrackFileLine {
+        file: file.clone(),
+        weight,
+        reverse,
+        default_weight,
+        loc: line.loc.clone(),
+    });
 }
 
 /// One `track_script` line: `NAME [weight W [reverse|noreverse]]`.
@@ -1024,6 +1122,41 @@ fn complete(
             weight: i32::try_from(weight).unwrap_or(0),
         });
     }
+    let mut track_files = Vec::new();
+    for line in &vi.track_files {
+        let sync_no_weight = sync.is_some_and(|g| !g.tracking_weight);
+        let mut weight = line.weight;
+        // vrrp_complete_instance: a sync group (without
+        // sync_group_tracking_weight) and an address owner use no weights.
+        if weight != 0 && (sync_no_weight || priority == PRIORITY_OWNER) {
+            let why = if sync_no_weight {
+                "SYNC group"
+            } else {
+                "address_owner"
+            };
+            if line.default_weight {
+                ctx.logs(
+                    line.loc.clone(),
+                    format!("({name}) ignoring weight from tracked file {} due to {why}. specify weight 0", line.file.name),
+                );
+                weight = 0;
+            } else {
+                ctx.logs(
+                    line.loc.clone(),
+                    format!(
+                        "({name}) ignoring tracked file {} with weight {weight} due to {why}",
+                        line.file.name
+                    ),
+                );
+                continue;
+            }
+        }
+        track_files.push(TrackFile {
+            path: line.file.path.clone(),
+            weight: i32::try_from(weight).unwrap_or(0),
+            reverse: line.reverse,
+        });
+    }
     let notify = notify_actions(&vi, globals, ctx);
     Some(VrrpInstance {
         name: name.clone(),
@@ -1037,6 +1170,7 @@ fn complete(
         preempt_delay,
         auth_pass,
         virtual_addresses: vi.vips.clone(),
+        excluded_addresses: vi.excluded.clone(),
         unicast_src: vi.unicast_src,
         unicast_peers: vi.unicast_peers.clone(),
         garp: GarpSettings {
@@ -1052,6 +1186,7 @@ fn complete(
         },
         track,
         track_interfaces: vi.track_interfaces.clone(),
+        track_files,
         v3_checksum_as_v2: false,
         notify,
         origin: Origin(vi.loc.clone()),

@@ -9,7 +9,7 @@ use toml::de::DeValue;
 
 use super::checks::Scalar;
 use super::cursor::{Dur, Int, KeyPath, Reader, Text};
-use crate::config::model::{HttpCheck, Monitor, PingCheck, Settings, TcpCheck};
+use crate::config::model::{HttpCheck, HttpUrl, Monitor, PingCheck, Settings, TcpCheck};
 
 const MONITOR_TYPES: &[&str] = &["tcp", "http", "https", "ping", "lua", "exec"];
 
@@ -35,8 +35,22 @@ struct RawHttpMonitor {
     host: Option<String>,
     status: Option<Vec<Spanned<Scalar>>>,
     body: Option<Text>,
+    digest: Option<Text>,
     timeout: Option<Dur>,
     insecure: Option<Spanned<bool>>,
+    /// Further URLs that must pass too (keepalived's several `url` blocks).
+    more_urls: Option<Vec<Spanned<RawUrl>>>,
+}
+
+/// One of `more_urls`: `{ path = "/x", host = "...", status = [200], body = "re", digest = "md5" }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUrl {
+    path: Option<Text>,
+    host: Option<String>,
+    status: Option<Vec<Spanned<Scalar>>>,
+    body: Option<Text>,
+    digest: Option<Text>,
 }
 
 #[derive(Deserialize)]
@@ -151,6 +165,16 @@ impl Reader<'_> {
                 if let Some(body) = &raw.body {
                     ok &= self.regex(body, &p.key("body"));
                 }
+                if let Some(digest) = &raw.digest {
+                    ok &= self.md5_digest(digest, &p.key("digest"));
+                }
+                let mut more_urls = Vec::new();
+                for (i, url) in raw.more_urls.iter().flatten().enumerate() {
+                    match self.more_url(url, &p.index("more_urls", i)) {
+                        Some(url) => more_urls.push(url),
+                        None => ok = false,
+                    }
+                }
                 let timeout = self.positive_duration(raw.timeout.as_ref(), &p.key("timeout"));
                 if let Some(insecure) = &raw.insecure
                     && *insecure.get_ref()
@@ -172,6 +196,8 @@ impl Reader<'_> {
                         body: raw.body.map(Spanned::into_inner),
                         timeout: timeout.unwrap_or(Duration::from_secs(10)),
                         insecure: raw.insecure.is_some_and(|i| i.into_inner()),
+                        digest: raw.digest.map(|d| d.into_inner().to_ascii_lowercase()),
+                        more_urls,
                     })
                 })
             }
@@ -224,6 +250,81 @@ impl Reader<'_> {
             }
             _ => None,
         }
+    }
+}
+
+impl Reader<'_> {
+    /// 32 hex digits, as md5sum prints them.
+    fn md5_digest(&mut self, digest: &Text, path: &str) -> bool {
+        let text = digest.get_ref();
+        let ok = text.len() == 32 && text.chars().all(|c| c.is_ascii_hexdigit());
+        if !ok {
+            self.error(
+                digest.span().start,
+                format!("{path}: {text:?} is not an MD5 digest (32 hex digits, as md5sum prints)"),
+            );
+        }
+        ok
+    }
+
+    /// One entry of an http monitor's `more_urls`.
+    fn more_url(&mut self, raw: &Spanned<RawUrl>, p: &KeyPath) -> Option<HttpUrl> {
+        let at = raw.span().start;
+        let raw = raw.get_ref();
+        let mut ok = true;
+        let path = match &raw.path {
+            Some(path)
+                if path.get_ref().starts_with('/')
+                    && !path.get_ref().contains(char::is_whitespace) =>
+            {
+                path.get_ref().clone()
+            }
+            Some(path) => {
+                self.error(
+                    path.span().start,
+                    format!(
+                        "{}: {:?} must start with \"/\" and contain no spaces",
+                        p.key("path"),
+                        path.get_ref()
+                    ),
+                );
+                return None;
+            }
+            None => {
+                self.missing(at, p, "path", "e.g. path = \"/health\"");
+                return None;
+            }
+        };
+        let mut status = Vec::new();
+        for (i, s) in raw.status.iter().flatten().enumerate() {
+            match self.ok_or_report(
+                status_range(s.get_ref()),
+                s.span().start,
+                &p.at_key("status", i),
+            ) {
+                Some(range) => status.push(range),
+                None => ok = false,
+            }
+        }
+        if status.is_empty() {
+            status.push((200, 299));
+        }
+        if let Some(body) = &raw.body {
+            ok &= self.regex(body, &p.key("body"));
+        }
+        if let Some(digest) = &raw.digest {
+            ok &= self.md5_digest(digest, &p.key("digest"));
+        }
+        ok.then(|| HttpUrl {
+            path,
+            host_header: raw.host.clone(),
+            status,
+            body: raw.body.as_ref().map(|b| b.get_ref().clone()),
+            digest: raw
+                .digest
+                .as_ref()
+                .map(|d| d.get_ref().to_ascii_lowercase()),
+        })
     }
 }
 
@@ -293,6 +394,12 @@ mod tests {
                     "2:54: error: watch.g.s.monitor.status[2]: 700 is not an HTTP status code (100 to 599)",
                     "2:67: error: watch.g.s.monitor.path: \"x\" must start with \"/\" and contain no spaces",
                     "2:83: warning: watch.g.s.monitor.insecure: has no effect with type = \"http\" (it only skips certificate checks for https)",
+                ],
+            ),
+            (
+                "[watch.g.s]\nmonitor = { type = \"http\", digest = \"0123\" }\n",
+                &[
+                    "2:37: error: watch.g.s.monitor.digest: \"0123\" is not an MD5 digest (32 hex digits, as md5sum prints)",
                 ],
             ),
             (

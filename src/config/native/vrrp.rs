@@ -10,8 +10,8 @@ use super::cursor::{Dur, Int, KeyPath, Reader, Text};
 use super::messages::show_duration;
 use super::periods::AlertRef;
 use crate::config::model::{
-    GarpSettings, Origin, TrackTarget, VirtualAddress, Vrid, VrrpInitialState, VrrpInstance,
-    VrrpSyncGroup, VrrpTrack, VrrpVersion,
+    GarpSettings, Origin, TrackFile, TrackTarget, VirtualAddress, Vrid, VrrpInitialState,
+    VrrpInstance, VrrpSyncGroup, VrrpTrack, VrrpVersion,
 };
 
 #[derive(Deserialize)]
@@ -27,6 +27,7 @@ pub(super) struct RawVrrp {
     preempt_delay: Option<Dur>,
     auth_pass: Option<Text>,
     virtual_ipaddress: Option<Vec<Text>>,
+    virtual_ipaddress_excluded: Option<Vec<Text>>,
     unicast_src_ip: Option<Text>,
     unicast_peer: Option<Vec<Text>>,
     garp_master_delay: Option<Dur>,
@@ -34,8 +35,18 @@ pub(super) struct RawVrrp {
     garp_master_refresh: Option<Dur>,
     track: Option<Vec<Spanned<RawTrack>>>,
     track_interface: Option<Vec<String>>,
+    /// keepalived's `track_file`: `[{ path = "...", weight = N, reverse = false }]`.
+    track_file: Option<Vec<Spanned<RawTrackFile>>>,
     v3_checksum_as_v2: Option<bool>,
     notify: Option<Vec<Spanned<AlertRef>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTrackFile {
+    path: Option<Text>,
+    weight: Option<Int>,
+    reverse: Option<bool>,
 }
 
 /// `[vrrp_sync_group.NAME]`: `members` (vrrp instance names) and the
@@ -199,6 +210,15 @@ impl Reader<'_> {
                 ok = false;
             }
         }
+        let mut excluded_addresses = Vec::new();
+        for (i, text) in raw.virtual_ipaddress_excluded.iter().flatten().enumerate() {
+            let path = p.at_key("virtual_ipaddress_excluded", i);
+            let address = parse_virtual_address(text.get_ref());
+            match self.ok_or_report(address, text.span().start, &path) {
+                Some(address) => excluded_addresses.push(address),
+                None => ok = false,
+            }
+        }
         let unicast_src = match &raw.unicast_src_ip {
             Some(text) => self.same_family_ip(text, &p.key("unicast_src_ip"), family_v4),
             None => None,
@@ -228,6 +248,32 @@ impl Reader<'_> {
                 None => ok = false,
             }
         }
+        let mut track_files = Vec::new();
+        for (i, entry) in raw.track_file.iter().flatten().enumerate() {
+            let tp = p.index("track_file", i);
+            let at = entry.span().start;
+            let e = entry.get_ref();
+            let Some(path) = self.required(
+                e.path.as_ref(),
+                at,
+                &tp,
+                "path",
+                "e.g. path = \"/run/weight\"",
+            ) else {
+                ok = false;
+                continue;
+            };
+            let path = self.path(Some(path), &tp.key("path"));
+            let weight = self.int_in::<i32>(e.weight.as_ref(), &tp.key("weight"), -254, 254);
+            match (path, weight.or(e.weight.is_none().then_some(1))) {
+                (Some(path), Some(weight)) => track_files.push(TrackFile {
+                    path,
+                    weight,
+                    reverse: e.reverse.unwrap_or(false),
+                }),
+                _ => ok = false,
+            }
+        }
         let notify = self.alert_lines(raw.notify.as_deref(), p, "notify");
         if !ok {
             return None;
@@ -247,11 +293,13 @@ impl Reader<'_> {
                 .into_iter()
                 .map(|(vip, _, _)| vip)
                 .collect(),
+            excluded_addresses,
             unicast_src,
             unicast_peers,
             garp,
             track,
             track_interfaces: raw.track_interface.unwrap_or_default(),
+            track_files,
             v3_checksum_as_v2: raw.v3_checksum_as_v2.unwrap_or(false),
             notify,
             origin: Origin(self.location(at)),
