@@ -37,7 +37,9 @@
 //! * **Master receiving a lower priority** (or equal priority from a lower
 //!   address): re-advertise at once ("forcing new election"), which is also
 //!   RFC 9568; `lower_priority_advert = false` gives RFC 5798 / keepalived's
-//!   `lower_prio_no_advert` (silent discard).
+//!   `lower_prio_no_advert` (no advert). Either way a GARP/NA burst follows,
+//!   as keepalived's `garp_lower_prio_repeat` (default: the master's) does:
+//!   a peer that was master for a moment took the hosts' ARP entries.
 //! * **Two owners**: the owner with the lower primary address lowers its
 //!   priority to 254 and yields (§8 "rogue owner") until the next `Startup`.
 //! * **Effective priority** (§12.2): clamped to [1, 254], never applied to an
@@ -505,10 +507,18 @@ impl Instance {
                 self.master_adver_interval = interval;
                 self.arm(now + self.master_down_interval(), actions);
             }
-        } else if self.config.lower_priority_advert {
-            actions.push(Action::SendAdvert {
-                priority: self.priority,
-            });
+        } else {
+            if self.config.lower_priority_advert {
+                actions.push(Action::SendAdvert {
+                    priority: self.priority,
+                });
+            }
+            // keepalived refreshes the hosts' ARP caches here too
+            // (`garp_lower_prio_repeat`, by default the master's values):
+            // a backup that was master for a moment (a lost advert, a
+            // stalled peer) sent GARPs for the VIPs, and without ours the
+            // clients keep sending to its MAC until their ARP entries age.
+            actions.push(Action::SendGarp);
         }
     }
 
@@ -1222,8 +1232,8 @@ mod tests {
         let mut instance = master(config.clone());
         assert_eq!(
             instance.step(ms(5000.0), advert(2, 100)),
-            vec![SendAdvert { priority: 100 }],
-            "10.0.0.2 < 10.0.0.5: we stay master and re-advertise"
+            vec![SendAdvert { priority: 100 }, SendGarp],
+            "10.0.0.2 < 10.0.0.5: we stay master, re-advertise and refresh ARP caches"
         );
         assert_eq!(instance.state(), State::Master);
         let actions = instance.step(ms(5100.0), advert(9, 100));
@@ -1233,16 +1243,19 @@ mod tests {
 
     #[test]
     fn master_answers_lower_priority_unless_told_not_to() {
+        // The advert forces a new election; the GARPs take the clients'
+        // ARP entries back from a peer that was master for a moment
+        // (keepalived's garp_lower_prio_repeat, on by default).
         let mut instance = master(v2(100));
         assert_eq!(
             instance.step(ms(5000.0), advert(2, 50)),
-            vec![SendAdvert { priority: 100 }]
+            vec![SendAdvert { priority: 100 }, SendGarp]
         );
         let mut quiet = master(InstanceConfig {
             lower_priority_advert: false,
             ..v2(100)
         });
-        assert_eq!(quiet.step(ms(5000.0), advert(2, 50)), vec![]);
+        assert_eq!(quiet.step(ms(5000.0), advert(2, 50)), vec![SendGarp]);
         assert_eq!(quiet.state(), State::Master);
     }
 
@@ -1529,7 +1542,7 @@ mod tests {
         high.step(ms(0.0), Input::Startup);
         assert_eq!(
             high.step(ms(100.0), advert(2, 255)),
-            vec![SendAdvert { priority: 255 }]
+            vec![SendAdvert { priority: 255 }, SendGarp]
         );
         assert_eq!(high.effective_priority(), 255);
     }
