@@ -34,6 +34,10 @@ PRIVILEGED_PACKAGES=(
     binutils # strip in scripts/build-deb.sh (tests/package.rs)
     prometheus # promtool check metrics lints the metrics page (tests/metrics.rs)
     chromium # a real browser renders the web page, acks from it and takes screenshots (tests/web.rs)
+    nginx # the three backends of the fault soak (tests/soak.rs runs bench/soak/run.sh --ci)
+    tcpdump # the soak's capture of VRRP adverts on its bridge (at most one master)
+    wrk # the soak's load client, next to its Python client
+    curl # the soak's heartbeat: each director's metrics page and proxy
 )
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

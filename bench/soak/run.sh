@@ -12,6 +12,7 @@
 #   SEED [random]    the fault injector's seed (printed; rerun with it)
 #   KEEPMON [-]      this keepmon binary (default: target/debug/keepmon, built with cargo build)
 #   KEEP [0]         1: keep the work directory (logs, capture, mailbox) afterwards
+#   FAULTS [all]     only these fault kinds, comma-separated (e.g. flood,master_kill)
 # Needs root, iproute2 (ip, tc), nginx, tcpdump, curl, python3-aiosmtpd; wrk if installed.
 # Exit status: 0 all invariants passed, 1 one failed, 2 usage or missing tools.
 set -euo pipefail
@@ -25,7 +26,7 @@ for arg in "$@"; do
     case $arg in
         --ci) DURATION=120 ;;
         --clock-jump) CLOCK=--clock-jump ;;
-        *) sed -n '2,16p' "$0" >&2; exit 2 ;;
+        *) sed -n '2,17p' "$0" >&2; exit 2 ;;
     esac
 done
 SEED=${SEED:-$((RANDOM * 32768 + RANDOM))}

@@ -37,8 +37,9 @@ class Handler:
         self.fail_code = args.fail_code
         self.reject = args.reject
         self.mode_file = args.mode_file
-        self.count = 0
         os.makedirs(self.out, exist_ok=True)
+        # A restarted server (bench/soak) goes on numbering after what is there.
+        self.count = sum(1 for n in os.listdir(self.out) if n.endswith(".json"))
 
     async def handle_DATA(self, server, session, envelope):
         if self.reject:
