@@ -414,8 +414,13 @@ class Soak:
             self.log("wrk_missing")
             return
         while not self.stop_flag.wait(self.rng.uniform(20, 40) if self.duration > 300 else 20):
-            r = sh("wrk", "-t1", "-c2", "-d3s", "--timeout", "3s", "http://%s:8080/" % VIP, ns="CL", check=False,
-                   timeout=30)
+            try:
+                r = sh("wrk", "-t1", "-c2", "-d3s", "--timeout", "3s", "http://%s:8080/" % VIP, ns="CL",
+                       check=False, timeout=30)
+            except subprocess.TimeoutExpired:
+                # Seen once under a fault: wrk -d3s still running after 30 s (killed by the timeout).
+                self.log("wrk_hung")
+                continue
             m = re.search(r"(\d+) requests in", r.stdout)
             errs = re.search(r"Socket errors: (.*)", r.stdout)
             non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", r.stdout)
