@@ -211,7 +211,7 @@ class Director:
         self.conf = os.path.join(self.dir, "keepmon.toml")
         self.extra = False
         self.write_conf()
-        env = dict(os.environ, RUST_BACKTRACE="1", TOKIO_WORKER_THREADS="1")
+        env = dict(os.environ, RUST_BACKTRACE="1")
         self.proc = Proc("director-" + name, name, [keepmon, "-c", self.conf, "start", "--log", "stderr"], work,
                          env)
         self.incarnation = 0
