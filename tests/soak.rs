@@ -7,7 +7,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 /// The fault injector's seed for CI: every fault kind runs once in the first
 /// round, so the seed only picks their order and targets.
@@ -31,6 +31,7 @@ fn have(program: &str) -> bool {
             "-c",
             &format!("PATH=$PATH:/usr/sbin:/sbin command -v {program}"),
         ])
+        .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
 }
