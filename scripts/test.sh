@@ -39,6 +39,10 @@ PRIVILEGED_PACKAGES=(
     nginx-light # a real HTTP backend behind the proxy's http mode (tests/proxy_http_daemon.rs)
     haproxy # the server that reads keepmon's PROXY protocol headers with accept-proxy (tests/proxy_protocol.rs); bench/proxy's peer
     chromium # a real browser renders the web page, acks from it and takes screenshots (tests/web.rs)
+    nginx # the three backends of the fault soak (tests/soak.rs runs bench/soak/run.sh --ci)
+    tcpdump # the soak's capture of VRRP adverts on its bridge (at most one master)
+    wrk # the soak's load client, next to its Python client
+    curl # the soak's heartbeat: each director's metrics page and proxy
 )
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -14,6 +14,9 @@ Options:
   --fail-first N      answer the first N DATA commands with --fail-code
   --fail-code TEXT    e.g. "451 4.3.0 try again later" (default)
   --reject TEXT       answer every DATA with TEXT (e.g. "550 5.1.1 no such user")
+  --host ADDR         address to listen on (default 127.0.0.1)
+  --mode-file F       read F at every DATA: "4xx" answers 451, "5xx" answers 554,
+                      anything else (or no file) accepts (bench/soak switches it)
 """
 
 import argparse
@@ -22,6 +25,7 @@ import json
 import os
 import ssl
 import sys
+import time
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
@@ -32,12 +36,24 @@ class Handler:
         self.fail_left = args.fail_first
         self.fail_code = args.fail_code
         self.reject = args.reject
-        self.count = 0
+        self.mode_file = args.mode_file
         os.makedirs(self.out, exist_ok=True)
+        # A restarted server (bench/soak) goes on numbering after what is there.
+        self.count = sum(1 for n in os.listdir(self.out) if n.endswith(".json"))
 
     async def handle_DATA(self, server, session, envelope):
         if self.reject:
             return self.reject
+        if self.mode_file:
+            try:
+                with open(self.mode_file) as f:
+                    mode = f.read().strip()
+            except FileNotFoundError:
+                mode = ""
+            if mode == "4xx":
+                return "451 4.3.0 soak: try again later"
+            if mode == "5xx":
+                return "554 5.0.0 soak: refused"
         if self.fail_left > 0:
             self.fail_left -= 1
             return self.fail_code
@@ -49,6 +65,7 @@ class Handler:
             "tls": session.ssl is not None
             or server.transport.get_extra_info("ssl_object") is not None,
             "data": envelope.original_content.decode("utf-8", "replace"),
+            "received": time.time(),
         }
         if isinstance(record["auth_user"], bytes):
             record["auth_user"] = record["auth_user"].decode()
@@ -84,6 +101,8 @@ async def main():
     p.add_argument("--fail-first", type=int, default=0)
     p.add_argument("--fail-code", default="451 4.3.0 try again later")
     p.add_argument("--reject")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--mode-file")
     args = p.parse_args()
 
     handler = Handler(args)
@@ -105,7 +124,7 @@ async def main():
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: SMTP(handler, **kwargs),
-        host="127.0.0.1",
+        host=args.host,
         port=args.port,
         ssl=tls if args.implicit_tls else None,
     )
