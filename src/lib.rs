@@ -45,4 +45,5 @@ pub mod supervisor;
 pub mod systemd;
 pub mod traptimer;
 pub mod vrrp;
+pub mod wallclock;
 pub mod web;

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -19,6 +19,7 @@ use crate::alertmanager::queue::{Entry, Queue};
 use crate::alertmanager::{self, Change, FiringSet, Target};
 use crate::control::proto::{AlertmanagerDump, SilenceDump};
 use crate::mail::outbox::{RetryPolicy, backoff, new_id};
+use crate::wallclock::{unix_nanos, unix_now};
 
 /// How long one HTTP exchange with Alertmanager may take.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -595,20 +596,6 @@ async fn sleep_until_opt(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-fn unix_nanos() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

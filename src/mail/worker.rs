@@ -13,6 +13,7 @@ use crate::config::model::MailSettings;
 use crate::control::proto::{DeadLetterDump, MailDump};
 use crate::mail::outbox::{self, Entry, Failure, Outbox, RetryPolicy, Verdict};
 use crate::mail::{Letter, smtp};
+use crate::wallclock::{unix_nanos, unix_now};
 
 /// At most this many letters go out as one digest message.
 const DIGEST_MAX: usize = 100;
@@ -531,20 +532,6 @@ async fn sleep_until_opt(at: Option<Instant>) {
 
 fn age(entry: &Entry, now_unix: i64) -> Duration {
     Duration::from_secs(now_unix.saturating_sub(entry.created).max(0) as u64)
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-fn unix_nanos() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! parse, call, render).
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -43,6 +43,7 @@ mod services;
 mod vrrp;
 mod web;
 
+use crate::wallclock::unix_now;
 use alertmanager::AlertmanagerPart;
 use announce::AnnouncePart;
 use lb::LoadBalancing;
@@ -587,13 +588,6 @@ fn clock() -> Clock {
         local: chrono::Local::now(),
         unit_random: fastrand::f64(),
     }
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 fn wall_now() -> Now {

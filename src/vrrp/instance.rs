@@ -58,6 +58,7 @@ use crate::vrrp::packet::{
     VrrpVersion,
 };
 use crate::vrrp::sync::{MemberEvent, Order};
+use crate::wallclock::unix_now;
 
 /// A kind of dropped packet is logged at most this often.
 pub const LOG_EVERY: Duration = Duration::from_secs(30);
@@ -1111,13 +1112,6 @@ fn ipv6_forwarding(interface: &str) -> bool {
     std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{interface}/forwarding"))
         .map(|s| s.trim() == "1")
         .unwrap_or(false)
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
