@@ -918,3 +918,36 @@ vrrp_sync_group G {\n group {\n VI_2\n }\n}\n";
         "(VI_2) ignoring weight from tracked file plain due to SYNC group. specify weight 0",
     );
 }
+
+/// keepalived's `mh-port`/`mh-fallback` (and the sh words, which set the
+/// same IPVS flag bits) become the mh scheduler's flags; sh's flags are
+/// not run; other schedulers ignore them, as the kernel does.
+#[test]
+fn scheduler_flags_map_onto_mh() {
+    let vs = |algo: &str, flags: &str| {
+        format!(
+            "virtual_server 10.0.0.1 80 {{\n lb_algo {algo}\n {flags}\n lb_kind NAT\n protocol TCP\n real_server 10.0.0.2 80 {{\n  TCP_CHECK {{\n   connect_timeout 1\n  }}\n }}\n}}\n"
+        )
+    };
+    let (c, _) = ok(&vs("mh", "mh-port\n mh-fallback"));
+    assert_eq!(
+        c.virtual_servers["10.0.0.1:80"].scheduler,
+        LbScheduler::Maglev(crate::config::model::MhFlags {
+            port: true,
+            fallback: true
+        })
+    );
+    let (c, _) = ok(&vs("mh", "sh-fallback"));
+    assert_eq!(
+        c.virtual_servers["10.0.0.1:80"].scheduler,
+        LbScheduler::Maglev(crate::config::model::MhFlags {
+            port: false,
+            fallback: true
+        })
+    );
+    let (none, d) = compile(&vs("sh", "sh-port"));
+    assert!(none.is_none());
+    assert_has(&d, "sh-port/sh-fallback with the sh scheduler");
+    let (_, w) = ok(&vs("rr", "mh-port"));
+    assert_has(&w, "rr ignores them");
+}

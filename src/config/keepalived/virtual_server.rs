@@ -12,8 +12,8 @@ use crate::config::keepalived::lexer::Piece;
 use crate::config::keepalived::tree::Stmt;
 use crate::config::keepalived::{Ctx, numbers, service, vrrp_script};
 use crate::config::model::{
-    AdminState, Config, Forward, HostGroup, HttpCheck, HttpUrl, LbScheduler, Monitor, Origin,
-    PingCheck, Protocol, RealServer, TcpCheck, Thresholds, VirtualServer, Watch,
+    AdminState, Config, Forward, HostGroup, HttpCheck, HttpUrl, LbScheduler, MhFlags, Monitor,
+    Origin, PingCheck, Protocol, RealServer, TcpCheck, Thresholds, VirtualServer, Watch,
 };
 
 /// keepalived's IPVS schedulers (`lvs_schedulers`).
@@ -37,6 +37,11 @@ pub struct Vs {
     pub addr: SocketAddr,
     pub protocol: Option<Protocol>,
     pub scheduler: Option<String>,
+    /// `sh-port`/`mh-port` and `sh-fallback`/`mh-fallback`: IPVS's two
+    /// scheduler flag bits (the sh and mh words set the same bits).
+    pub sched_flags: MhFlags,
+    /// Where a scheduler flag was written (for the messages).
+    pub sched_flags_at: Option<Location>,
     pub forward: Option<Forward>,
     pub persistence: Option<u64>,
     pub granularity: Option<u8>,
@@ -128,6 +133,8 @@ pub fn read(stmt: &Stmt, ctx: &mut Ctx<'_>) -> Option<Vs> {
         addr,
         protocol: None,
         scheduler: None,
+        sched_flags: MhFlags::default(),
+        sched_flags_at: None,
         forward: None,
         persistence: None,
         granularity: None,
@@ -155,6 +162,14 @@ pub fn read(stmt: &Stmt, ctx: &mut Ctx<'_>) -> Option<Vs> {
                         );
                     }
                 }
+            }
+            "sh-port" | "mh-port" => {
+                vs.sched_flags.port = true;
+                vs.sched_flags_at.get_or_insert(p.loc.clone());
+            }
+            "sh-fallback" | "mh-fallback" => {
+                vs.sched_flags.fallback = true;
+                vs.sched_flags_at.get_or_insert(p.loc.clone());
             }
             "lb_kind" | "lvs_method" => {
                 if let Some(forward) = forwarding(p, ctx) {
@@ -482,13 +497,28 @@ pub fn apply(list: Vec<Vs>, globals: &Globals, config: &mut Config, ctx: &mut Ct
             }
         };
         let scheduler_name = vs.scheduler.clone().unwrap_or_else(|| "wlc".to_string());
-        let Some(scheduler) = LbScheduler::from_name(&scheduler_name) else {
+        let Some(mut scheduler) = LbScheduler::from_name(&scheduler_name) else {
             ctx.unsupported(
                 vs.loc.clone(),
                 format!("the IPVS scheduler {scheduler_name}"),
             );
             continue;
         };
+        if let Some(at) = vs.sched_flags_at.clone() {
+            match &mut scheduler {
+                LbScheduler::Maglev(flags) => *flags = vs.sched_flags,
+                LbScheduler::SourceHash => {
+                    ctx.unsupported(at, "sh-port/sh-fallback with the sh scheduler");
+                    continue;
+                }
+                _ => ctx.ignores(
+                    at,
+                    format!(
+                        "the scheduler flags only mean something to sh and mh; {scheduler_name} ignores them"
+                    ),
+                ),
+            }
+        }
         let name = match protocol {
             Protocol::Tcp => vs.addr.to_string(),
             Protocol::Udp => format!("{}/udp", vs.addr),
