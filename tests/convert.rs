@@ -270,3 +270,57 @@ real_servers = [
         converted.text
     );
 }
+
+/// `[[stats_page]]` tables print back in order, defaults left out, and
+/// compile to the same pages.
+#[test]
+fn stats_pages_round_trip_through_convert() {
+    let text = r#"
+[hostgroups]
+g = ["127.0.0.1"]
+
+[watch.g.s]
+interval = "1m"
+monitor = { type = "tcp", port = 9 }
+
+[[stats_page]]
+listen = "127.0.0.1:8404"
+
+[[stats_page]]
+listen = "127.0.0.1:8405"
+uri = "/stats"
+realm = "Ops only"
+auth = ["admin:pa:ss", "ro:ro"]
+refresh = "5s"
+hide_version = true
+admin = true
+"#;
+    let file = std::env::temp_dir().join("keepmon-convert-stats.toml");
+    let config = compile_str(text, &file, Format::Toml, &RealFileSystem)
+        .unwrap_or_else(|e| panic!("{}", e.diagnostics))
+        .config;
+    assert_eq!(config.stats_pages.len(), 2);
+    let converted = convert::to_native(&config);
+    assert!(converted.losses.is_empty(), "{:?}", converted.losses);
+    assert_eq!(
+        converted.text.matches("[[stats_page]]").count(),
+        2,
+        "{}",
+        converted.text
+    );
+    assert!(
+        !converted.text.contains("haproxy?stats"),
+        "the default uri is left out:\n{}",
+        converted.text
+    );
+    let again = compile_str(&converted.text, &file, Format::Toml, &RealFileSystem)
+        .unwrap_or_else(|e| panic!("{}\n{}", e.diagnostics, converted.text))
+        .config;
+    assert!(
+        convert::same_model(&config, &again),
+        "{}\n{:#?}",
+        converted.text,
+        again.stats_pages
+    );
+    assert_eq!(again.stats_pages[1].users[0].password, "pa:ss");
+}

@@ -46,6 +46,7 @@ pub fn to_native(config: &Config) -> Converted {
         vrrp_sync_groups,
         announce,
         bgp,
+        stats_pages,
     } = config;
     let from = match format {
         Format::Mon => "mon.cf",
@@ -127,6 +128,9 @@ pub fn to_native(config: &Config) -> Converted {
         doc.table(&["announce", name], Some(origin));
         doc.kv("prefix", text(format!("{prefix}/{prefix_len}")));
         doc.kv("when", text(when));
+    }
+    for page in stats_pages {
+        stats_page_section(&mut doc, page);
     }
     Converted {
         text: doc.out,
@@ -535,6 +539,44 @@ fn web_section(doc: &mut Doc, web: &WebSettings) {
     doc.table(&["web"], None);
     doc.opt("listen", listen.map(text));
     doc.opt("tokens_file", tokens_file.as_deref().map(path));
+}
+
+fn stats_page_section(doc: &mut Doc, page: &StatsPage) {
+    let StatsPage {
+        listen,
+        uri,
+        realm,
+        users,
+        refresh,
+        hide_version,
+        admin,
+        origin,
+    } = page;
+    doc.array_table(&["stats_page"], origin);
+    match listen {
+        StatsListen::Address(addr) => doc.kv("listen", text(addr)),
+        StatsListen::VirtualServer(name) => doc.kv("virtual_server", text(name)),
+    }
+    if uri != StatsPage::DEFAULT_URI {
+        doc.kv("uri", text(uri));
+    }
+    if realm != StatsPage::DEFAULT_REALM {
+        doc.kv("realm", text(realm));
+    }
+    if !users.is_empty() {
+        let lines: Vec<String> = users
+            .iter()
+            .map(|StatsUser { user, password }| format!("{user}:{password}"))
+            .collect();
+        doc.kv("auth", strings(&lines));
+    }
+    doc.opt("refresh", refresh.map(dur));
+    if *hide_version {
+        doc.kv("hide_version", boolean(true));
+    }
+    if *admin {
+        doc.kv("admin", boolean(true));
+    }
 }
 
 fn lua_section(doc: &mut Doc, lua: &LuaLimits) {

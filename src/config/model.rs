@@ -66,6 +66,9 @@ pub struct Config {
     pub announce: BTreeMap<String, Announcement>,
     /// How announcements reach the routing daemon (`[bgp]`).
     pub bgp: BgpSettings,
+    /// HAProxy's stats pages (`[[stats_page]]`, haproxy.cfg `stats ...`),
+    /// in the order they were written.
+    pub stats_pages: Vec<StatsPage>,
 }
 
 impl Config {
@@ -151,6 +154,67 @@ pub struct WebSettings {
     pub listen: Option<SocketAddr>,
     /// API tokens: `name sha256-hex-of-token` lines (None: no tokens).
     pub tokens_file: Option<PathBuf>,
+}
+
+/// HAProxy's stats page: its table of frontends, servers and backends (and
+/// its `;csv` form) for every virtual server keepmon runs, whatever front
+/// end defined them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatsPage {
+    /// Where the page is served.
+    pub listen: StatsListen,
+    /// The path prefix that selects the page (HAProxy's `stats uri`,
+    /// default [`StatsPage::DEFAULT_URI`]); `;csv` and `;norefresh` follow it.
+    pub uri: String,
+    /// The Basic-auth realm (HAProxy's `stats realm`, default
+    /// [`StatsPage::DEFAULT_REALM`]).
+    pub realm: String,
+    /// Who may see the page (HAProxy's `stats auth user:password`, plain
+    /// text as HAProxy has them); empty: anyone who reaches the listener.
+    pub users: Vec<StatsUser>,
+    /// The page reloads itself this often (HAProxy's `stats refresh`).
+    pub refresh: Option<Duration>,
+    /// Leave keepmon's version out of the page (`stats hide-version`).
+    pub hide_version: bool,
+    /// The page offers drain / maint / ready per server (`stats admin`), to
+    /// authenticated users only, so `admin` needs `users`.
+    pub admin: bool,
+    pub origin: Origin,
+}
+
+impl StatsPage {
+    /// HAProxy's default `stats uri`.
+    pub const DEFAULT_URI: &'static str = "/haproxy?stats";
+    /// HAProxy's default `stats realm`.
+    pub const DEFAULT_REALM: &'static str = "HAProxy Statistics";
+}
+
+/// Where a stats page is served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StatsListen {
+    /// Its own listener (HAProxy's `listen stats` idiom: a section with a
+    /// `bind`, `stats enable` and no servers).
+    Address(SocketAddr),
+    /// Inside this http-mode virtual server (HAProxy's `stats enable` in a
+    /// frontend that also proxies): requests whose path starts with `uri`
+    /// get the page, the others are proxied as usual.
+    VirtualServer(String),
+}
+
+/// One `stats auth user:password` line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StatsUser {
+    pub user: String,
+    pub password: String,
+}
+
+impl fmt::Debug for StatsUser {
+    /// The password stays out of debug output (logs, `dump`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StatsUser")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
