@@ -52,6 +52,7 @@ pub fn to_native(config: &Config) -> Converted {
         Format::Mon => "mon.cf",
         Format::Toml => "native TOML",
         Format::Keepalived => "keepalived.conf",
+        Format::Haproxy => "haproxy.cfg",
     };
     let _ = writeln!(
         doc.out,

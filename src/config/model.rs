@@ -42,6 +42,8 @@ pub enum Format {
     Toml,
     /// keepalived's `keepalived.conf` (read as keepalived 2.2.7 reads it).
     Keepalived,
+    /// HAProxy's `haproxy.cfg` (read as HAProxy 2.6 reads it).
+    Haproxy,
 }
 
 /// The whole validated configuration.
