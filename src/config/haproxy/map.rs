@@ -203,6 +203,10 @@ fn virtual_servers(
             },
             inhibit_on_failure: false,
             thresholds: Thresholds::default(),
+            backup: false,
+            maxconn: None,
+            maxqueue: None,
+            slowstart: None,
         });
     }
     let hash = match bp.balance.as_ref().map(|b| &b.value) {
@@ -283,6 +287,10 @@ fn virtual_servers(
                 timeout_server: bp.timeouts.server,
                 send_proxy,
                 accept_proxy: bind.accept_proxy,
+                timeout_queue: None,
+                allbackups: false,
+                error_files: BTreeMap::new(),
+                access_log: None,
                 http: if mode == ProxyMode::Tcp {
                     HttpOptions::default()
                 } else {
