@@ -842,6 +842,7 @@ async fn accept_loop(
 async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
     // Failing to set TCP_NODELAY costs latency, not correctness.
     let _ = client.set_nodelay(true);
+    detect_dead_peers(&client);
     let (options, tls) = {
         let table = shared.table.load();
         (table.settings.options.clone(), table.settings.tls.clone())
@@ -1129,8 +1130,36 @@ pub(crate) async fn connect(addr: SocketAddr, connect_timeout: Duration) -> io::
         }
     };
     let _ = stream.set_nodelay(true);
+    detect_dead_peers(&stream);
     Ok(stream)
 }
+
+/// TCP keepalive on every proxied socket, client and server side: after
+/// [`KEEPALIVE_IDLE`] of silence the kernel probes the peer every
+/// [`KEEPALIVE_INTERVAL`] and resets the connection after
+/// [`KEEPALIVE_PROBES`] unanswered probes (or at once when the peer answers
+/// with a reset). A connection whose client vanished — most often because
+/// the virtual IP moved to the other director, so the client's packets no
+/// longer reach this one — is then closed within about two minutes, with
+/// no idle timeout configured: an idle but live connection (a database
+/// session, a websocket) answers the probes and stays open, which an idle
+/// timeout default would not allow. `timeout = { client, server }` still
+/// closes idle connections when set.
+fn detect_dead_peers(stream: &TcpStream) {
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(KEEPALIVE_IDLE)
+        .with_interval(KEEPALIVE_INTERVAL)
+        .with_retries(KEEPALIVE_PROBES);
+    // Failing to set it costs a descriptor held longer, not correctness.
+    let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive);
+}
+
+/// Silence before the first keepalive probe.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+/// Between unanswered probes.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// Unanswered probes before the kernel resets the connection.
+const KEEPALIVE_PROBES: u32 = 6;
 
 /// One connection before its backend's first byte: the client's bytes
 /// forwarded so far (kept for a replay) and whether the client half-closed.
