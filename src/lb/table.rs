@@ -1192,6 +1192,12 @@ pub struct Conns {
     /// http mode: requests retried elsewhere after the member failed them.
     #[serde(default)]
     pub retries: u64,
+    /// Proxy: waiting in the member's queue now (HAProxy's `qcur`).
+    #[serde(default)]
+    pub queued: u64,
+    /// Proxy: the most that waited in its queue at once (`qmax`).
+    #[serde(default)]
+    pub queue_max: u64,
 }
 
 /// One virtual service in a [`Report`].
