@@ -212,7 +212,11 @@ async fn handle(
             if status == StatusCode::SERVICE_UNAVAILABLE {
                 front.no_server.fetch_add(1, Ordering::Relaxed);
             }
-            reply::error(status)
+            let table = connection.shared.table.load();
+            match table.settings.options.error_files.get(&status.as_u16()) {
+                Some(file) => reply::from_file(file),
+                None => reply::error(status),
+            }
         }
     };
     if let Some(counter) = front.responses.get(class_index(response.status())) {
