@@ -242,6 +242,8 @@ async fn counters_count_connections_and_bytes() {
                 requests: 0,
                 responses: [0; 5],
                 retries: 0,
+                queued: 0,
+                queue_max: 0,
             }
         );
     })
@@ -734,6 +736,7 @@ fn spec(scheduler: LbScheduler, backends: Vec<Backend>) -> ProxySpec {
         connect_timeout: Duration::from_secs(2),
         sorry: None,
         options: Default::default(),
+        limits: Default::default(),
     }
 }
 
