@@ -282,6 +282,24 @@ fn check_virtual_servers(config: &Config, diags: &mut Diagnostics) {
                     ),
                 );
             }
+            if rs.maxqueue.is_some() && rs.maxconn.is_none() {
+                diags.error(
+                    at.clone(),
+                    format!(
+                        "virtual server \"{}\": real server {} has maxqueue without maxconn (a server without a limit never queues)",
+                        vs.name, rs.addr
+                    ),
+                );
+            }
+            if vs.dataplane != DataPlane::Proxy && rs.maxconn.is_some() {
+                diags.warning(
+                    at.clone(),
+                    format!(
+                        "virtual server \"{}\": real server {}: maxconn and maxqueue are the built-in proxy's; dataplane {:?} ignores them (upper_threshold is the kernel's limit)",
+                        vs.name, rs.addr, vs.dataplane
+                    ),
+                );
+            }
         }
         let Some(health) = &vs.health else {
             continue;
