@@ -408,12 +408,21 @@ impl Supervisor {
                     track: track.clone(),
                     rate: rate.clone(),
                     check: checks.remove(key),
+                    ..ServerStats::default()
                 };
                 (key.clone(), stats)
             })
             .collect();
         for (key, check) in checks {
             servers.entry(key).or_default().check = Some(check);
+        }
+        for vs in self.config.virtual_servers.values() {
+            for rs in &vs.real_servers {
+                let stats = servers.entry((vs.name.clone(), rs.addr)).or_default();
+                stats.backup = rs.backup;
+                stats.maxconn = rs.maxconn;
+                stats.maxqueue = rs.maxqueue;
+            }
         }
         StatsData { proxies, servers }
     }

@@ -144,13 +144,19 @@ pub struct ProxyStats {
     pub frontend: Rate,
 }
 
-/// A real server's history and its last check.
+/// A real server's history, its last check and its configured limits.
 #[derive(Clone, Debug, Default)]
 pub struct ServerStats {
     pub track: Track,
     pub rate: Rate,
     /// None: no health service checks it.
     pub check: Option<CheckInfo>,
+    /// HAProxy's `backup`.
+    pub backup: bool,
+    /// The server's `maxconn` (`slim`).
+    pub maxconn: Option<u32>,
+    /// The server's `maxqueue` (`qlimit`).
+    pub maxqueue: Option<u32>,
 }
 
 /// The health service's view of one real server's host.
@@ -290,6 +296,7 @@ pub struct Row {
     pub scur: u64,
     pub smax: u64,
     pub slim: Option<u64>,
+    pub qlimit: Option<u64>,
     pub stot: u64,
     pub bin: u64,
     pub bout: u64,
@@ -398,11 +405,13 @@ pub fn rows(view: &View, data: &StatsData) -> Vec<Row> {
             ..Row::default()
         });
         let up = backend_up(vs);
-        let active = vs
-            .real_servers
-            .iter()
-            .filter(|r| r.health.is_up() && r.admin != "maint")
-            .count();
+        let usable = |bck: u64| {
+            servers
+                .iter()
+                .filter(|r| r.bck == Some(bck) && r.status != "MAINT" && !r.status.starts_with("DOWN"))
+                .count() as u64
+        };
+        let (active, backups) = (usable(0), usable(1));
         rows.push(Row {
             pxname: vs.name.clone(),
             svname: "BACKEND".into(),
@@ -417,8 +426,8 @@ pub fn rows(view: &View, data: &StatsData) -> Vec<Row> {
             wretr: Some(sum(|r| r.wretr.unwrap_or(0)) + sorry.retries),
             status: if up { "UP" } else { "DOWN" }.into(),
             weight: Some(vs.live_weight),
-            act: Some(active as u64),
-            bck: Some(0),
+            act: Some(active),
+            bck: Some(backups),
             chkdown: Some(proxy.backend.chkdown),
             lastchg: (!proxy.backend.word.is_empty()).then(|| view.now - proxy.backend.since),
             downtime: Some(proxy.backend.downtime_at(view.now)),
@@ -498,8 +507,10 @@ fn server_row(
         econ: Some(conns.failures),
         wretr: Some(conns.retries),
         weight: Some(u64::from(rs.effective_weight.unwrap_or(0))),
-        act: Some(1),
-        bck: Some(0),
+        act: Some(u64::from(!stats.backup)),
+        bck: Some(u64::from(stats.backup)),
+        slim: stats.maxconn.map(u64::from),
+        qlimit: stats.maxqueue.map(u64::from),
         chkfail: stats.check.as_ref().map(|c| c.chkfail),
         chkdown: Some(stats.track.chkdown),
         lastchg: (!stats.track.word.is_empty()).then(|| now - stats.track.since),
@@ -651,6 +662,7 @@ fn field(row: &Row, name: &str) -> String {
         "scur" => row.scur.to_string(),
         "smax" => row.smax.to_string(),
         "slim" => opt(row.slim),
+        "qlimit" => opt(row.qlimit),
         "stot" => row.stot.to_string(),
         "bin" => row.bin.to_string(),
         "bout" => row.bout.to_string(),
@@ -879,8 +891,12 @@ fn table_row(out: &mut String, row: &Row, admin: bool) {
         "<td class=\"ac\" title=\"{title}\">{}</td>",
         esc(&label)
     );
-    // Queue: keepmon has no queue figures yet.
-    out.push_str("<td></td><td></td><td></td>");
+    // Queue: keepmon has no queue figures yet, only the configured limit.
+    let _ = write!(
+        out,
+        "<td></td><td></td><td>{}</td>",
+        row.qlimit.map(|n| n.to_string()).unwrap_or_default()
+    );
     let _ = write!(
         out,
         "<td>{}</td><td>{}</td><td></td>",
@@ -1268,6 +1284,8 @@ mod tests {
             ("web".into(), "10.0.0.1:80".parse().unwrap()),
             ServerStats {
                 check: Some(checked(0, None, "tcp port 80")),
+                maxconn: Some(10),
+                maxqueue: Some(5),
                 ..ServerStats::default()
             },
         );
@@ -1302,6 +1320,9 @@ mod tests {
         assert_eq!(cells[1][col("scur")], "2");
         assert_eq!(cells[1][col("stot")], "7");
         assert_eq!(cells[1][col("econ")], "1");
+        assert_eq!(cells[1][col("slim")], "10", "the server's maxconn");
+        assert_eq!(cells[1][col("qlimit")], "5", "the server's maxqueue");
+        assert_eq!((cells[1][col("act")], cells[1][col("bck")]), ("1", "0"));
         assert_eq!(cells[2][col("status")], "MAINT");
         assert_eq!(cells[2][col("qcur")], "", "no queue figure: empty");
         assert_eq!(cells[3][col("status")], "UP");
