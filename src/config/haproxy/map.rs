@@ -433,8 +433,19 @@ fn monitor(p: &Proxy, port: u16, timeout: Duration, ctx: &mut Ctx<'_>) -> Option
         let (status, body) = match p.http_expect.as_ref().map(|e| &e.value) {
             None => (vec![(200, 399)], None),
             Some(HttpExpect::Status(ranges)) => (ranges.clone(), None),
-            Some(HttpExpect::Body(re)) => (vec![(0, 999)], Some(re.clone())),
+            // HAProxy does not look at the status when it matches the body.
+            Some(HttpExpect::Body(re)) => (vec![(100, 599)], Some(re.clone())),
         };
+        if !chk.value.uri.starts_with('/') || chk.value.uri.contains(char::is_whitespace) {
+            ctx.unsupported(
+                chk.at.clone(),
+                format!(
+                    "the check URI '{}' (keepmon's http check sends a path that starts with '/' and has no blanks)",
+                    chk.value.uri
+                ),
+            );
+            return None;
+        }
         if p.tcp_check.is_some() {
             ctx.diags.warning(
                 chk.at.clone(),

@@ -514,14 +514,14 @@ pub fn read_line(line: &Line, kind: Kind, name: &str, proxy: &mut Proxy, ctx: &m
                 "clitimeout" => ("timeout client", 1),
                 _ => ("timeout server", 2),
             };
-            ctx.old_form(&at, keyword, modern, "2.1");
+            ctx.old_form(&at, &format!("'{keyword}'"), modern);
             if let Some(d) = time_arg(line, 1, ctx) {
                 let t = &mut proxy.timeouts;
                 *[&mut t.connect, &mut t.client, &mut t.server][field] = Some(d);
             }
         }
         "redispatch" => {
-            ctx.old_form(&at, "redispatch", "option redispatch", "2.1");
+            ctx.old_form(&at, "'redispatch'", "option redispatch");
             proxy.redispatch = true;
         }
         "retries" => match line.word(1).parse::<u32>() {
@@ -1120,7 +1120,8 @@ fn read_server_opts(
                         line.word(1)
                     ),
                 );
-                takes_value = false;
+                // HAProxy stops reading the line at the first unknown word.
+                return opts;
             }
         }
         i += if takes_value { 2 } else { 1 };
