@@ -1724,6 +1724,10 @@ mod tests {
             admin: AdminState::Ready,
             inhibit_on_failure: false,
             thresholds: Thresholds::default(),
+            backup: false,
+            maxconn: None,
+            maxqueue: None,
+            slowstart: None,
         }
     }
 
