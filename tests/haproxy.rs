@@ -36,6 +36,9 @@ fn haproxy_check(path: &Path) -> (bool, Vec<(u32, String)>) {
         .arg("-c")
         .arg("-f")
         .arg(path)
+        // HAProxy opens `errorfile`s relative to its working directory;
+        // keepmon relative to the config's directory.
+        .current_dir(path.parent().expect("corpus dir"))
         .env_remove("HAPROXY_TEST_PORT")
         .env_remove("HAPROXY_TEST_CONNECT")
         .output()
@@ -279,6 +282,30 @@ fn corpus_files_map_onto_the_model() {
         other => panic!("{other:?}"),
     }
 
+    let c = load("ok-stats-backup.cfg");
+    assert_eq!(c.stats_pages.len(), 1);
+    let page = &c.stats_pages[0];
+    assert_eq!(format!("{:?}", page.listen), "Address(127.0.0.1:8404)");
+    assert_eq!(page.uri, "/haproxy?stats");
+    assert_eq!(page.realm, "Haproxy Statistics");
+    assert_eq!(page.users[0].user, "admin");
+    assert_eq!(page.refresh.map(|d| d.as_secs()), Some(30));
+    assert!(page.admin);
+    assert!(
+        !c.virtual_servers.contains_key("stats"),
+        "a page, not a proxy"
+    );
+    let web = &c.virtual_servers["www"];
+    let backups: Vec<bool> = web.real_servers.iter().map(|r| r.backup).collect();
+    assert_eq!(backups, [false, false, true, true]);
+    assert!(web.proxy.allbackups);
+    assert_eq!(web.real_servers[0].maxconn, Some(100));
+    assert_eq!(web.real_servers[0].maxqueue, Some(10));
+    assert_eq!(web.real_servers[0].slowstart.map(|d| d.as_secs()), Some(30));
+    assert_eq!(web.proxy.timeout_queue.map(|d| d.as_secs()), Some(10));
+    assert_eq!(web.proxy.error_files[&503].status, 503);
+    assert!(web.proxy.access_log.as_ref().is_some_and(|l| l.dontlognull));
+
     let c = load("old-tutorial.cfg");
     let vs = &c.virtual_servers["webfarm"];
     assert_eq!(vs.listen.to_string(), "127.0.0.1:8088");
@@ -307,7 +334,7 @@ fn corpus_converts_to_the_same_model() {
             &converted.text,
             Path::new("/tmp/converted.toml"),
             Format::Toml,
-            &common::FakeFs::default(),
+            &config::RealFileSystem,
         )
         .unwrap_or_else(|e| {
             panic!(

@@ -94,6 +94,7 @@ pub fn parse(text: &str, file: &Arc<Path>, fs: &dyn FileSystem) -> (Option<Confi
         vrrp_sync_groups: BTreeMap::new(),
         announce: BTreeMap::new(),
         bgp: crate::config::model::BgpSettings::default(),
+        stats_pages: Vec::new(),
     };
     map::apply(&sections, &mut config, &mut ctx);
     (Some(config), diags)
