@@ -261,7 +261,7 @@ fn virtual_servers(
     } else {
         fe.proxy.tcplog || fe.proxy.httplog
     };
-    let access_log = (fe.proxy.log && logged).then(|| AccessLog {
+    let access_log = (fe.proxy.log && logged).then_some(AccessLog {
         to: AccessLogTarget::Tracing,
         dontlognull: fe.proxy.dontlognull,
     });

@@ -1106,11 +1106,7 @@ fn read_server_opts(
                 }
             },
             "verify" => {
-                if value == "none" {
-                    opts.verify_none = true;
-                } else {
-                    opts.verify_none = false;
-                }
+                opts.verify_none = value == "none";
             }
             "maxconn" | "maxqueue" => match value.parse::<u32>() {
                 Ok(n) if word == "maxconn" => opts.maxconn = Some(n),
