@@ -1,4 +1,4 @@
-//! Monitors against real servers on loopback: built-in tcp, http, https and ping; mon.d scripts run as mon runs them; Debian's own tcp.monitor and http.monitor compared with their built-in equivalents.
+//! Monitors against real servers on loopback: built-in tcp, http, https, ping and smtp (against Debian's aiosmtpd); mon.d scripts run as mon runs them; Debian's own tcp.monitor and http.monitor compared with their built-in equivalents.
 //!
 //! Every server is started by the test on 127.0.0.1 with a port from
 //! binding `:0`; 127.0.0.2 (no listener) is the "down" host. Tests that need
@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use keepmon::config::model::{BuiltinPolicy, HttpCheck, HttpUrl, Monitor, PingCheck, TcpCheck};
+use keepmon::config::model::{
+    BuiltinPolicy, HttpCheck, HttpUrl, Monitor, PingCheck, SmtpCheck, TcpCheck,
+};
 use keepmon::monitor::{HostStatus, OUTPUT_CAP, RunOutput, RunRequest, run};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -1053,6 +1055,141 @@ async fn debian_fping_monitor_agrees_with_builtin() {
         assert_eq!((by_script.exit, by_script.summary.as_str()), (0, ""));
         let (by_script, _) = compare("fping.monitor", &script, &["-a"], &[UP]).await;
         assert_eq!(by_script.exit, 0);
+    })
+    .await;
+}
+
+// ----- smtp -----
+
+/// Debian's aiosmtpd (tests/common/smtp_server.py) on 127.0.0.1, killed on drop.
+struct SmtpServer {
+    child: std::process::Child,
+    port: u16,
+    out: PathBuf,
+}
+
+impl SmtpServer {
+    /// None (and a loud NOT RUN) without python3-aiosmtpd.
+    fn start(dir: &Path, options: &[&str]) -> Option<SmtpServer> {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        const PYTHON: &str = "/usr/bin/python3";
+        let available = Command::new(PYTHON)
+            .args(["-c", "import aiosmtpd"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !available {
+            not_run("python3-aiosmtpd (Debian package) is not installed");
+            return None;
+        }
+        let out = dir.join("received");
+        let mut child = Command::new(PYTHON)
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/common/smtp_server.py"
+            ))
+            .args(["--port", "0", "--out"])
+            .arg(&out)
+            .args(options)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the SMTP server");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .ok();
+        let port = line
+            .trim()
+            .strip_prefix("READY ")
+            .and_then(|p| p.parse().ok());
+        let mut server = SmtpServer {
+            child,
+            port: 0,
+            out,
+        };
+        server.port = port.unwrap_or_else(|| panic!("SMTP server did not start: {line:?}"));
+        Some(server)
+    }
+
+    /// The HELO names clients sent, in order.
+    fn helo_names(&self) -> Vec<String> {
+        std::fs::read_to_string(self.out.join("helo.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+fn smtp(port: u16, helo_name: &str) -> Monitor {
+    Monitor::Smtp(SmtpCheck {
+        port,
+        helo_name: helo_name.to_string(),
+        timeout: Duration::from_secs(5),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_speaks_keepalived_smtp_check_to_a_real_server() {
+    let scratch = Scratch::new("smtp");
+    let Some(good) = SmtpServer::start(&scratch.0, &[]) else {
+        return;
+    };
+    let refusing_dir = scratch.0.join("refusing");
+    let Some(refusing) = SmtpServer::start(&refusing_dir, &["--helo-reply", "554 5.7.1 go away"])
+    else {
+        return;
+    };
+    bounded(async {
+        let out = run_monitor(smtp(good.port, "lb1.example.com"), &[UP, DOWN]).await;
+        assert_eq!((out.exit, out.summary.as_str()), (1, DOWN), "{out:#?}");
+        assert_eq!(status_of(&out, UP), &HostStatus::Ok);
+        assert!(fail_reason(&out, DOWN).contains("refused"), "{out:#?}");
+        assert_eq!(good.helo_names(), ["lb1.example.com"]);
+
+        let out = run_monitor(smtp(refusing.port, "lb1.example.com"), &[UP]).await;
+        assert!(
+            fail_reason(&out, UP).contains("bad HELO response: \"554 5.7.1 go away\\r\""),
+            "{out:#?}"
+        );
+
+        // A 5xx greeting, and the first line of a multi-line 220 (keepalived
+        // reads only "220-..." and refuses it), fail before HELO.
+        for banner in [
+            &b"554 no service here\r\n"[..],
+            &b"220-mail.example ESMTP\r\n220 ready\r\n"[..],
+        ] {
+            let port = banner_server(banner).await;
+            let out = run_monitor(smtp(port, "x"), &[UP]).await;
+            assert!(
+                fail_reason(&out, UP).starts_with("bad greeting banner"),
+                "{out:#?}"
+            );
+        }
+
+        // A server that never greets: the per-step timeout.
+        let port = silent_server().await;
+        let mut check = SmtpCheck {
+            port,
+            helo_name: "x".to_string(),
+            timeout: Duration::from_millis(300),
+        };
+        let started = Instant::now();
+        let out = run_monitor(Monitor::Smtp(check.clone()), &[UP]).await;
+        assert_eq!(status_of(&out, UP), &HostStatus::Timeout, "{out:#?}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        check.port = closed_port().await;
+        let out = run_monitor(Monitor::Smtp(check), &[UP]).await;
+        assert_eq!(out.exit, 1, "{out:#?}");
     })
     .await;
 }

@@ -874,6 +874,16 @@ fn monitor_value(monitor: &Monitor) -> Item {
             ("count", int(*count)),
             ("timeout", dur(*timeout)),
         ]),
+        Monitor::Smtp(SmtpCheck {
+            port,
+            helo_name,
+            timeout,
+        }) => inline(vec![
+            ("type", text("smtp")),
+            ("port", int(*port)),
+            ("helo_name", text(helo_name)),
+            ("timeout", dur(*timeout)),
+        ]),
         Monitor::Lua { script, args } => {
             let mut pairs = vec![("type", text("lua")), ("script", text(script))];
             if !args.is_empty() {

@@ -374,6 +374,7 @@ pub enum Monitor {
     Tcp(TcpCheck),
     Http(HttpCheck),
     Ping(PingCheck),
+    Smtp(SmtpCheck),
     Lua {
         script: String,
         args: Vec<String>,
@@ -394,6 +395,7 @@ impl Monitor {
             Monitor::Tcp(_) => "tcp",
             Monitor::Http(_) => "http",
             Monitor::Ping(_) => "ping",
+            Monitor::Smtp(_) => "smtp",
             Monitor::Lua { .. } => "lua",
             Monitor::Exec { .. } => "exec",
         }
@@ -446,6 +448,22 @@ pub struct HttpUrl {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PingCheck {
     pub count: u32,
+    pub timeout: Duration,
+}
+
+/// keepalived's `SMTP_DEFAULT_HELO`, the `helo_name` when none is given.
+pub const SMTP_DEFAULT_HELO: &str = "smtpchecker.keepalived.org";
+
+/// keepalived's `SMTP_CHECK`: read the 220 greeting, `HELO helo_name`,
+/// expect 250, `QUIT`, read one more line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmtpCheck {
+    pub port: u16,
+    /// The name sent with HELO (keepalived's default:
+    /// `smtpchecker.keepalived.org`).
+    pub helo_name: String,
+    /// Bounds the connect and each read and write on its own, as
+    /// keepalived's `connect_timeout` does.
     pub timeout: Duration,
 }
 

@@ -10,7 +10,7 @@ use tracing::warn;
 
 use super::{
     Builtin, BuiltinCheck, BuiltinOptions, EXIT_CANNOT_RUN, HostResult, HostStatus, RunOutput,
-    http, ping, tcp,
+    http, ping, smtp, tcp,
 };
 
 /// Hosts of one run checked at the same time.
@@ -178,6 +178,7 @@ fn kind(check: &BuiltinCheck) -> &'static str {
         BuiltinCheck::Http(c) if c.tls => "https",
         BuiltinCheck::Http(_) => "http",
         BuiltinCheck::Ping(_) => "ping",
+        BuiltinCheck::Smtp(_) => "smtp",
     }
 }
 
@@ -188,6 +189,7 @@ enum Prepared {
     Tcp(Arc<tcp::Prepared>),
     Http(Arc<http::Prepared>),
     Ping(Arc<ping::Prepared>),
+    Smtp(Arc<smtp::Prepared>),
 }
 
 impl Prepared {
@@ -196,6 +198,7 @@ impl Prepared {
             BuiltinCheck::Tcp(c) => Prepared::Tcp(Arc::new(tcp::Prepared::new(c)?)),
             BuiltinCheck::Http(c) => Prepared::Http(Arc::new(http::Prepared::new(c, options)?)),
             BuiltinCheck::Ping(c) => Prepared::Ping(Arc::new(ping::Prepared::new(c, options))),
+            BuiltinCheck::Smtp(c) => Prepared::Smtp(Arc::new(smtp::Prepared::new(c))),
         })
     }
 
@@ -204,6 +207,7 @@ impl Prepared {
             Prepared::Tcp(p) => p.check(&host).await,
             Prepared::Http(p) => p.check(&host).await,
             Prepared::Ping(p) => p.check(index, &host).await,
+            Prepared::Smtp(p) => p.check(&host).await,
         };
         HostResult {
             host,

@@ -1,4 +1,4 @@
-//! Monitors: one bounded run of a service's check over its hosts — built-in tcp/http/ping in-process, mon.d scripts as child processes; a failing host is data, never an `Err`.
+//! Monitors: one bounded run of a service's check over its hosts — built-in tcp/http/ping/smtp in-process, mon.d scripts as child processes; a failing host is data, never an `Err`.
 //!
 //! [`run`] is the entry point for every kind but `lua:`: the supervisor
 //! calls [`crate::run::monitor`], which sends Lua runs to the Lua runtime in
@@ -31,6 +31,7 @@ mod exec;
 pub(crate) mod http;
 pub mod mon_compat;
 mod ping;
+mod smtp;
 pub(crate) mod tcp;
 
 use std::path::PathBuf;
@@ -40,7 +41,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use crate::config::model::{BuiltinPolicy, HttpCheck, Monitor, PingCheck, TcpCheck};
+use crate::config::model::{BuiltinPolicy, HttpCheck, Monitor, PingCheck, SmtpCheck, TcpCheck};
 use crate::lua_settings::LuaSettings;
 
 pub use mon_compat::{CompatError, builtin_equivalent};
@@ -159,6 +160,7 @@ pub enum BuiltinCheck {
     Tcp(TcpCheck),
     Http(HttpCheck),
     Ping(PingCheck),
+    Smtp(SmtpCheck),
 }
 
 impl BuiltinCheck {
@@ -168,6 +170,7 @@ impl BuiltinCheck {
             BuiltinCheck::Tcp(c) => Monitor::Tcp(c.clone()),
             BuiltinCheck::Http(c) => Monitor::Http(c.clone()),
             BuiltinCheck::Ping(c) => Monitor::Ping(c.clone()),
+            BuiltinCheck::Smtp(c) => Monitor::Smtp(c.clone()),
         }
     }
 }
@@ -249,6 +252,7 @@ pub fn resolve(monitor: &Monitor, policy: BuiltinPolicy) -> Resolved {
         Monitor::Tcp(c) => builtin(BuiltinCheck::Tcp(c.clone())),
         Monitor::Http(c) => builtin(BuiltinCheck::Http(c.clone())),
         Monitor::Ping(c) => builtin(BuiltinCheck::Ping(c.clone())),
+        Monitor::Smtp(c) => builtin(BuiltinCheck::Smtp(c.clone())),
         Monitor::Lua { script, args } => Resolved::Lua {
             script: script.clone(),
             args: args.clone(),

@@ -217,6 +217,7 @@ pub(super) fn describe_monitor(m: &Monitor) -> String {
             h.path
         ),
         Monitor::Ping(p) => format!("ping count {}", p.count),
+        Monitor::Smtp(s) => format!("smtp port {}", s.port),
         Monitor::Lua { script, .. } => format!("lua:{script}"),
         Monitor::Exec { name, args, .. } => {
             let mut s = name.clone();

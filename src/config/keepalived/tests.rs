@@ -951,3 +951,91 @@ fn scheduler_flags_map_onto_mh() {
     let (_, w) = ok(&vs("rr", "mh-port"));
     assert_has(&w, "rr ignores them");
 }
+
+/// The health service of the only virtual server of `c`.
+fn only_health(c: &Config) -> &crate::config::model::Service {
+    let vs = c.virtual_servers.values().next().expect("a virtual server");
+    c.service(vs.health.as_ref().expect("health"))
+        .expect("service")
+}
+
+#[test]
+fn smtp_checks_run_the_smtp_monitor_with_keepalived_defaults() {
+    let (c, w) = ok(
+        "virtual_server 10.0.0.1 25 {\n protocol TCP\n real_server 10.0.0.2 25 {\n  SMTP_CHECK {\n   connect_port 2525\n  }\n }\n real_server 10.0.0.3 25 {\n  SMTP_CHECK {\n   connect_port 2525\n  }\n }\n}\n",
+    );
+    assert!(w.is_empty(), "{w:?}");
+    let service = only_health(&c);
+    let Some(Monitor::Smtp(smtp)) = &service.monitor else {
+        panic!("not smtp: {:?}", service.monitor);
+    };
+    assert_eq!(smtp.port, 2525);
+    assert_eq!(smtp.helo_name, "smtpchecker.keepalived.org");
+    assert_eq!(smtp.timeout, Duration::from_secs(5));
+    assert_eq!(service.fall, 2);
+    assert_eq!(service.failure_interval, Some(Duration::from_secs(1)));
+
+    // helo_name keeps its first word; a single host block is the
+    // checker's connection (with the deprecation keepalived logs).
+    let (c, w) = ok(
+        "virtual_server 10.0.0.1 25 {\n protocol TCP\n real_server 10.0.0.2 25 {\n  SMTP_CHECK {\n   helo_name lb1.example.com extra\n   retry 4\n   host {\n    connect_ip 10.0.0.9\n    connect_port 587\n    connect_timeout 2\n    delay_before_retry 2\n   }\n  }\n }\n}\n",
+    );
+    assert_has(&w, "takes only the first word of helo_name");
+    assert_has(&w, "The SMTP_CHECK host block is deprecated");
+    let service = only_health(&c);
+    let Some(Monitor::Smtp(smtp)) = &service.monitor else {
+        panic!("not smtp");
+    };
+    assert_eq!(smtp.helo_name, "lb1.example.com");
+    assert_eq!(smtp.port, 587);
+    assert_eq!(smtp.timeout, Duration::from_secs(2));
+    assert_eq!(service.fall, 5);
+    assert_eq!(service.failure_interval, Some(Duration::from_secs(2)));
+    assert_eq!(c.hostgroups[&service.group].hosts, ["10.0.0.9"]);
+
+    for (text, needle) in [
+        (
+            "virtual_server 10.0.0.1 25 {\n protocol TCP\n real_server 10.0.0.2 25 {\n  SMTP_CHECK {\n   host {\n    connect_ip 10.0.0.9\n   }\n  }\n }\n}\n",
+            "connect timeout of 0",
+        ),
+        (
+            "virtual_server 10.0.0.1 25 {\n protocol TCP\n real_server 10.0.0.2 25 {\n  SMTP_CHECK {\n   host {\n    connect_timeout 2\n   }\n   host {\n    connect_timeout 2\n   }\n  }\n }\n}\n",
+            "2 checkers",
+        ),
+        (
+            "virtual_server 10.0.0.1 25 {\n protocol TCP\n real_server 10.0.0.2 25 {\n  SMTP_CHECK {\n   connect_timeout 3\n   host {\n    connect_timeout 2\n   }\n  }\n }\n}\n",
+            "own connection keywords",
+        ),
+    ] {
+        let (c, d) = compile(text);
+        assert!(c.is_none(), "{text}");
+        assert!(
+            d.iter()
+                .any(|d| d.contains("error: keepmon cannot run this") && d.contains(needle)),
+            "{needle}: {d:?}"
+        );
+    }
+}
+
+#[test]
+fn checker_defaults_differ_by_kind_as_in_keepalived() {
+    let vs = |checker: &str| {
+        format!(
+            "virtual_server 10.0.0.1 80 {{\n protocol TCP\n delay_loop 7\n real_server 10.0.0.2 80 {{\n  {checker}\n }}\n}}\n"
+        )
+    };
+    for (checker, fall, failure_interval) in [
+        ("TCP_CHECK {\n }", 2, 1),
+        ("HTTP_GET {\n url {\n path /\n }\n }", 2, 3),
+        ("MISC_CHECK {\n misc_path /bin/true\n }", 1, 1),
+    ] {
+        let (c, _) = ok(&vs(checker));
+        let service = only_health(&c);
+        assert_eq!(service.fall, fall, "{checker}");
+        assert_eq!(
+            service.failure_interval,
+            Some(Duration::from_secs(failure_interval)),
+            "{checker}"
+        );
+    }
+}

@@ -1,4 +1,4 @@
-//! A service's `monitor = { type = ... }`: the built-in tcp/http/https/ping checks, `exec` (mon.d scripts) and `lua` monitors.
+//! A service's `monitor = { type = ... }`: the built-in tcp/http/https/ping/smtp checks, `exec` (mon.d scripts) and `lua` monitors.
 
 use std::time::Duration;
 
@@ -9,9 +9,11 @@ use toml::de::DeValue;
 
 use super::checks::Scalar;
 use super::cursor::{Dur, Int, KeyPath, Reader, Text};
-use crate::config::model::{HttpCheck, HttpUrl, Monitor, PingCheck, Settings, TcpCheck};
+use crate::config::model::{
+    HttpCheck, HttpUrl, Monitor, PingCheck, SMTP_DEFAULT_HELO, Settings, SmtpCheck, TcpCheck,
+};
 
-const MONITOR_TYPES: &[&str] = &["tcp", "http", "https", "ping", "lua", "exec"];
+const MONITOR_TYPES: &[&str] = &["tcp", "http", "https", "ping", "smtp", "lua", "exec"];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,6 +61,16 @@ struct RawPingMonitor {
     #[serde(rename = "type")]
     _type: Option<IgnoredAny>,
     count: Option<Int>,
+    timeout: Option<Dur>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmtpMonitor {
+    #[serde(rename = "type")]
+    _type: Option<IgnoredAny>,
+    port: Option<Int>,
+    helo_name: Option<Text>,
     timeout: Option<Dur>,
 }
 
@@ -212,6 +224,38 @@ impl Reader<'_> {
                     count: count.unwrap_or(3),
                     timeout: timeout.unwrap_or(Duration::from_secs(5)),
                 }))
+            }
+            "smtp" => {
+                let raw = self.read::<RawSmtpMonitor>(value, p)?;
+                let port = self.int_in::<u16>(raw.port.as_ref(), &p.key("port"), 1, 65535);
+                let timeout = self.positive_duration(raw.timeout.as_ref(), &p.key("timeout"));
+                let mut ok = raw.port.is_none() || port.is_some();
+                if let Some(helo) = &raw.helo_name
+                    && (helo.get_ref().is_empty()
+                        || helo
+                            .get_ref()
+                            .contains(|c: char| c.is_whitespace() || c.is_control()))
+                {
+                    self.error(
+                        helo.span().start,
+                        format!(
+                            "{}: {:?} must be one word (the name sent with HELO)",
+                            p.key("helo_name"),
+                            helo.get_ref()
+                        ),
+                    );
+                    ok = false;
+                }
+                ok.then(|| {
+                    Monitor::Smtp(SmtpCheck {
+                        port: port.unwrap_or(25),
+                        helo_name: raw
+                            .helo_name
+                            .map(Spanned::into_inner)
+                            .unwrap_or_else(|| SMTP_DEFAULT_HELO.to_string()),
+                        timeout: timeout.unwrap_or(Duration::from_secs(5)),
+                    })
+                })
             }
             "lua" => {
                 let (script, args) =
@@ -384,7 +428,7 @@ mod tests {
             (
                 "[watch.g.s]\nmonitor = { type = \"htp\" }\n",
                 &[
-                    "2:20: error: watch.g.s.monitor.type: unknown monitor type \"htp\"; did you mean \"http\"? (expected one of: tcp, http, https, ping, lua, exec)",
+                    "2:20: error: watch.g.s.monitor.type: unknown monitor type \"htp\"; did you mean \"http\"? (expected one of: tcp, http, https, ping, smtp, lua, exec)",
                 ],
             ),
             (
@@ -410,6 +454,13 @@ mod tests {
                 "[watch.g.s]\nmonitor = { type = \"exec\", command = \"foo.monitor\" }\n",
                 &[
                     "2:38: warning: watch.g.s.monitor.command: monitor script \"foo.monitor\" not found (searched /etc/keepmon/mon.d); the service reports a config error until it exists",
+                ],
+            ),
+            (
+                "[watch.g.s]\nmonitor = { type = \"smtp\", helo = \"x\", helo_name = \"a b\" }\n",
+                &[
+                    "2:28: error: watch.g.s.monitor: unknown key \"helo\" (valid keys: type, port, helo_name, timeout)",
+                    "2:52: error: watch.g.s.monitor.helo_name: \"a b\" must be one word (the name sent with HELO)",
                 ],
             ),
             (
