@@ -1039,3 +1039,119 @@ fn checker_defaults_differ_by_kind_as_in_keepalived() {
         );
     }
 }
+
+#[test]
+fn udp_checks_run_the_udp_monitor_as_keepalived_reads_them() {
+    let vs = |checker: &str| {
+        format!(
+            "virtual_server 10.0.0.1 53 {{\n protocol UDP\n real_server 10.0.0.2 53 {{\n  UDP_CHECK {{\n{checker}\n  }}\n }}\n}}\n"
+        )
+    };
+    let (c, w) = ok(&vs("   connect_timeout 2\n"));
+    assert!(w.is_empty(), "{w:?}");
+    let Some(Monitor::Udp(udp)) = &only_health(&c).monitor else {
+        panic!("not udp");
+    };
+    assert_eq!(
+        (
+            udp.port,
+            udp.payload.as_deref(),
+            udp.require_reply,
+            &udp.reply
+        ),
+        (53, None, false, &None)
+    );
+    assert_eq!((udp.min_reply_length, udp.max_reply_length), (0, 255));
+    assert_eq!(udp.timeout, Duration::from_secs(2));
+
+    let (c, w) = ok(&vs(
+        "   payload 50 49 4e 47\n   require_reply 50 4F xx\n   min_reply_length 2\n   max_reply_length 64\n",
+    ));
+    assert!(w.is_empty(), "{w:?}");
+    let Some(Monitor::Udp(udp)) = &only_health(&c).monitor else {
+        panic!("not udp");
+    };
+    assert_eq!(udp.payload.as_deref(), Some(&b"PING"[..]));
+    assert!(udp.require_reply);
+    assert_eq!(
+        udp.reply.as_ref().map(|r| r.to_hex()),
+        Some("50 4f xx".to_string())
+    );
+    assert_eq!((udp.min_reply_length, udp.max_reply_length), (2, 64));
+
+    // What keepalived only logs: a bad hex string (and a last octet of
+    // ff), a bad length, min above max.
+    let (c, w) = ok(&vs(
+        "   payload 0a ff\n   require_reply zz\n   min_reply_length 70000\n   max_reply_length 1\n   min_reply_length 3\n",
+    ));
+    assert_has(&w, "Invalid hex string for UDP_CHECK payload");
+    assert_has(&w, "Invalid hex string for UDP_CHECK reply");
+    assert_has(&w, "UDP_CHECK min length 70000 not valid");
+    assert_has(
+        &w,
+        "UDP_CHECK min_reply length 3 > max_reply_length 1 - will always fail",
+    );
+    let Some(Monitor::Udp(udp)) = &only_health(&c).monitor else {
+        panic!("not udp");
+    };
+    assert_eq!(
+        (udp.payload.as_deref(), udp.require_reply, &udp.reply),
+        (None, true, &None)
+    );
+}
+
+#[test]
+fn dns_checks_run_the_dns_monitor_with_keepalived_defaults() {
+    let vs = |checker: &str| {
+        format!(
+            "virtual_server 10.0.0.1 53 {{\n protocol UDP\n delay_loop 9\n real_server 10.0.0.2 53 {{\n  DNS_CHECK {{\n{checker}\n  }}\n }}\n}}\n"
+        )
+    };
+    let (c, w) = ok(&vs(""));
+    assert!(w.is_empty(), "{w:?}");
+    let service = only_health(&c);
+    let Some(Monitor::Dns(dns)) = &service.monitor else {
+        panic!("not dns");
+    };
+    assert_eq!(
+        (dns.port, dns.query_type.as_str(), dns.name.as_str()),
+        (53, "SOA", ".")
+    );
+    // keepalived's DNS_CHECK defaults: retry 3, delay_before_retry = delay_loop.
+    assert_eq!(service.fall, 4);
+    assert_eq!(service.failure_interval, Some(Duration::from_secs(9)));
+
+    let (c, w) = ok(&vs(
+        "   type aaaa\n   name www.example.com\n   connect_port 5353\n",
+    ));
+    assert!(w.is_empty(), "{w:?}");
+    let Some(Monitor::Dns(dns)) = &only_health(&c).monitor else {
+        panic!("not dns");
+    };
+    assert_eq!(
+        (dns.port, dns.query_type.as_str(), dns.name.as_str()),
+        (5353, "AAAA", "www.example.com")
+    );
+
+    // keepalived 2.2.7 refuses a one-character first label as "empty" and
+    // asks about the root instead; an unknown type keeps SOA.
+    let (c, w) = ok(&vs("   type SRV\n   name x.example.com\n   name ab..c\n"));
+    assert_has(&w, "Unknown DNS check type SRV - ignoring");
+    assert_has(
+        &w,
+        "DNS_CHECK name 'x.example.com' has empty label - ignoring",
+    );
+    assert_has(&w, "takes a first label of one character for an empty one");
+    assert_has(&w, "DNS_CHECK name 'ab..c' has empty label - ignoring");
+    let Some(Monitor::Dns(dns)) = &only_health(&c).monitor else {
+        panic!("not dns");
+    };
+    assert_eq!((dns.query_type.as_str(), dns.name.as_str()), ("SOA", "."));
+
+    let (c, w) = ok(&vs("   name first.example\n   name second.example\n"));
+    assert_has(&w, "DNS_CHECK name already specified - ignoring");
+    let Some(Monitor::Dns(dns)) = &only_health(&c).monitor else {
+        panic!("not dns");
+    };
+    assert_eq!(dns.name, "first.example");
+}

@@ -12,9 +12,9 @@ use crate::config::keepalived::lexer::Piece;
 use crate::config::keepalived::tree::Stmt;
 use crate::config::keepalived::{Ctx, numbers, service, vrrp_script};
 use crate::config::model::{
-    AdminState, Config, Forward, HostGroup, HttpCheck, HttpUrl, LbScheduler, MhFlags, Monitor,
-    Origin, PingCheck, Protocol, RealServer, SMTP_DEFAULT_HELO, SmtpCheck, TcpCheck, Thresholds,
-    VirtualServer, Watch,
+    AdminState, Config, DNS_TYPES, DnsCheck, Forward, HexPattern, HostGroup, HttpCheck, HttpUrl,
+    LbScheduler, MhFlags, Monitor, Origin, PingCheck, Protocol, RealServer, SMTP_DEFAULT_HELO,
+    SmtpCheck, TcpCheck, Thresholds, UdpCheck, VirtualServer, Watch,
 };
 
 /// keepalived's IPVS schedulers (`lvs_schedulers`).
@@ -121,11 +121,39 @@ pub struct Checker {
     pub helo_name: Option<String>,
     /// SMTP_CHECK's deprecated `host { }` blocks, each a checker of its own.
     pub smtp_hosts: Vec<SmtpHost>,
+    /// UDP_CHECK's `payload`, `require_reply`, reply lengths.
+    pub udp: UdpOptions,
+    /// DNS_CHECK's `type` (upper case) and `name`.
+    pub dns_type: Option<String>,
+    pub dns_name: Option<String>,
     /// A connection keyword (`connect_ip`, `connect_port`, `bindto`,
     /// `bind_port`, `bind_if`, `fwmark`, `connect_timeout`) was given:
     /// keepalived's SMTP_CHECK then keeps its own connection beside its
     /// host blocks.
     pub connection_set: bool,
+}
+
+/// What a UDP_CHECK sends and wants back.
+#[derive(Clone, Debug)]
+pub struct UdpOptions {
+    pub payload: Option<Vec<u8>>,
+    pub require_reply: bool,
+    pub reply: Option<HexPattern>,
+    pub min_reply_length: u16,
+    pub max_reply_length: u16,
+}
+
+impl Default for UdpOptions {
+    fn default() -> UdpOptions {
+        UdpOptions {
+            payload: None,
+            require_reply: false,
+            reply: None,
+            min_reply_length: 0,
+            // keepalived: UINT8_MAX.
+            max_reply_length: 255,
+        }
+    }
 }
 
 /// One `host { }` block of an SMTP_CHECK (keepalived 2.2.7 still takes
@@ -398,6 +426,9 @@ fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Option<Checker> {
         misc_timeout: None,
         helo_name: None,
         smtp_hosts: Vec::new(),
+        udp: UdpOptions::default(),
+        dns_type: None,
+        dns_name: None,
         connection_set: false,
     };
     for child in stmt.children() {
@@ -421,6 +452,87 @@ fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Option<Checker> {
                 }
                 None => ctx.logs(p.loc.clone(), "SMTP_CHECK helo name missing"),
             },
+            "payload" if kind == "UDP_CHECK" => {
+                if p.words.len() < 2 {
+                    ctx.logs(p.loc.clone(), "UDP_CHECK payload requires a payload");
+                } else {
+                    let text = p.args().collect::<Vec<_>>().join(" ");
+                    match numbers::hex_str(&text, false) {
+                        Some(octets) => checker.udp.payload = Some(octets.bytes),
+                        None => ctx.logs(p.word_loc(1), "Invalid hex string for UDP_CHECK payload"),
+                    }
+                }
+            }
+            "require_reply" if kind == "UDP_CHECK" => {
+                checker.udp.require_reply = true;
+                if p.words.len() > 1 {
+                    let text = p.args().collect::<Vec<_>>().join(" ");
+                    match numbers::hex_str(&text, true) {
+                        Some(pattern) => checker.udp.reply = Some(pattern),
+                        None => ctx.logs(p.word_loc(1), "Invalid hex string for UDP_CHECK reply"),
+                    }
+                }
+            }
+            which @ ("min_reply_length" | "max_reply_length") if kind == "UDP_CHECK" => {
+                let Some(text) = ctx.arg(p, 1) else {
+                    continue;
+                };
+                match numbers::unsigned(text, 0, 65535, false).value {
+                    Some(n) => {
+                        let n = u16::try_from(n).unwrap_or(u16::MAX);
+                        if which == "min_reply_length" {
+                            checker.udp.min_reply_length = n;
+                        } else {
+                            checker.udp.max_reply_length = n;
+                        }
+                    }
+                    None => ctx.logs(
+                        p.word_loc(1),
+                        format!(
+                            "UDP_CHECK {} length {text} not valid - must be between 0 & 65535",
+                            if which == "min_reply_length" {
+                                "min"
+                            } else {
+                                "max"
+                            }
+                        ),
+                    ),
+                }
+            }
+            "type" if kind == "DNS_CHECK" => {
+                if let Some(text) = ctx.arg(p, 1) {
+                    match DNS_TYPES
+                        .iter()
+                        .find(|(name, _)| name.eq_ignore_ascii_case(text))
+                    {
+                        Some((name, _)) => checker.dns_type = Some(name.to_string()),
+                        None => ctx.logs(
+                            p.word_loc(1),
+                            format!("Unknown DNS check type {text} - ignoring"),
+                        ),
+                    }
+                }
+            }
+            "name" if kind == "DNS_CHECK" => {
+                if let Some(name) = ctx.arg(p, 1) {
+                    if checker.dns_name.is_some() {
+                        ctx.logs(p.loc.clone(), "DNS_CHECK name already specified - ignoring");
+                    } else if dns_name_invalid(name) {
+                        ctx.logs(
+                            p.word_loc(1),
+                            format!("DNS_CHECK name '{name}' has empty label - ignoring"),
+                        );
+                        if dns_name_first_label_is_one_character(name) {
+                            ctx.ignores(
+                                p.word_loc(1),
+                                "keepalived 2.2.7 takes a first label of one character for an empty one and asks about the root (or an earlier name) instead",
+                            );
+                        }
+                    } else {
+                        checker.dns_name = Some(name.to_string());
+                    }
+                }
+            }
             "host" if kind == "SMTP_CHECK" => {
                 let host = smtp_host(child, &mut checker.timers, ctx);
                 checker.smtp_hosts.push(host);
@@ -486,10 +598,49 @@ fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Option<Checker> {
         );
         return None;
     }
+    if kind == "UDP_CHECK" && checker.udp.min_reply_length > checker.udp.max_reply_length {
+        ctx.logs(
+            stmt.end_loc(),
+            format!(
+                "UDP_CHECK min_reply length {} > max_reply_length {} - will always fail",
+                checker.udp.min_reply_length, checker.udp.max_reply_length
+            ),
+        );
+    }
     if kind == "SMTP_CHECK" && !checker.smtp_hosts.is_empty() {
         smtp_hosts_into_checker(&mut checker, ctx)?;
     }
     Some(checker)
+}
+
+/// keepalived's `dns_name_handler` test for an empty label: a name that
+/// starts with a dot (other than `.` itself), or where the character after
+/// the start or after any dot is a dot — which also rejects a first label
+/// of one character (`x.test`), a slip in keepalived 2.2.7 kept here.
+fn dns_name_invalid(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    if bytes.first() == Some(&b'.') && bytes.len() > 1 {
+        return true;
+    }
+    let starts = std::iter::once(0).chain(
+        bytes
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter(|(_, b)| **b == b'.')
+            .map(|(i, _)| i),
+    );
+    for start in starts {
+        if bytes.get(start + 1) == Some(&b'.') {
+            return true;
+        }
+    }
+    false
+}
+
+fn dns_name_first_label_is_one_character(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    bytes.len() > 1 && bytes[0] != b'.' && bytes[1] == b'.'
 }
 
 /// One SMTP_CHECK `host { }` block: its connection keywords are its own;
@@ -921,6 +1072,34 @@ fn monitor(checker: &Checker, rs: &Rs, timers: Timers, ctx: &mut Ctx<'_>) -> Opt
             }))
         }
         "PING_CHECK" => Some(Monitor::Ping(PingCheck { count: 1, timeout })),
+        "UDP_CHECK" => Some(Monitor::Udp(UdpCheck {
+            port,
+            payload: checker.udp.payload.clone(),
+            require_reply: checker.udp.require_reply,
+            reply: checker.udp.reply.clone(),
+            min_reply_length: checker.udp.min_reply_length,
+            max_reply_length: checker.udp.max_reply_length,
+            timeout,
+        })),
+        "DNS_CHECK" => {
+            let name = checker.dns_name.clone().unwrap_or_else(|| ".".to_string());
+            if let Err(e) = crate::monitor::dns::encode_query(0, &name, 0) {
+                ctx.unsupported(
+                    checker.loc.clone(),
+                    format!("the DNS_CHECK name {name}: {e} (keepalived sends a malformed query)"),
+                );
+                return None;
+            }
+            Some(Monitor::Dns(DnsCheck {
+                port,
+                query_type: checker
+                    .dns_type
+                    .clone()
+                    .unwrap_or_else(|| "SOA".to_string()),
+                name,
+                timeout,
+            }))
+        }
         "SMTP_CHECK" => Some(Monitor::Smtp(SmtpCheck {
             port,
             helo_name: checker
