@@ -918,7 +918,7 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
     let mut local = client.local_addr().unwrap_or(listen);
     let mut peer = peer;
     if options.accept_proxy {
-        match read_proxy_header(&mut client).await {
+        match Box::pin(read_proxy_header(&mut client)).await {
             Ok((source, destination)) => {
                 peer = source.unwrap_or(peer);
                 local = destination.unwrap_or(local);
@@ -930,7 +930,10 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
         }
     }
     if options.mode == ProxyMode::Http {
-        crate::lb::http::serve(shared, client, peer, local, options, tls).await;
+        // Boxed: a future is as large as its largest state, and the http
+        // one (hyper's connection) would otherwise make every tcp-mode
+        // connection's task as large as an http one's.
+        Box::pin(crate::lb::http::serve(shared, client, peer, local, options, tls)).await;
         return;
     }
     let client_ip = peer.ip().to_canonical();
