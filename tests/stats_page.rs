@@ -633,3 +633,83 @@ fn a_real_browser_renders_the_table_and_shows_an_admin_change() {
         "maint screenshot"
     );
 }
+
+/// An HTTP backend answering every request with `backend` and closing.
+fn http_backend() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                stream.set_read_timeout(Some(Duration::from_secs(2))).ok();
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nbackend",
+                );
+            });
+        }
+    });
+    port
+}
+
+/// HAProxy's `stats enable` inside a frontend: the virtual server answers
+/// its `stats uri` itself and proxies everything else.
+#[test]
+fn a_page_inside_an_http_virtual_server_takes_only_its_uri() {
+    let f = Fixture::new("stats-inside");
+    let backend = http_backend();
+    let [down_port, web_port] = closed_ports();
+    f.write_config(
+        backend,
+        down_port,
+        &format!(
+            "[virtual_servers.web]\nlisten = \"127.0.0.1:{web_port}\"\nmode = \"http\"\nhealth = \"local:up\"\n\
+             real_servers = [{{ addr = \"127.0.0.1:{backend}\", host = \"127.0.0.1\" }}]\n\n\
+             [[stats_page]]\nvirtual_server = \"web\"\nuri = \"/admin?stats\"\nauth = [\"ops:pw\"]\n"
+        ),
+    );
+    let mut f = f;
+    f.start();
+    f.wait_for(|f| f.opstatus("up") == "ok", "local/up is ok");
+
+    let (status, _, body) = http(web_port, "GET", "/index.html", &[], "");
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "backend"),
+        "other paths are proxied"
+    );
+    let (status, head, _) = http(web_port, "GET", "/admin?stats", &[], "");
+    assert_eq!(status, 401, "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("www-authenticate: basic realm=\"haproxy statistics\""),
+        "{head}"
+    );
+    let (status, _, body) = http(
+        web_port,
+        "GET",
+        "/admin?stats;csv",
+        &[("Authorization", &basic("ops", "pw"))],
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let csv = Csv::parse(&body);
+    assert_eq!(csv.get("web", "FRONTEND", "mode"), "http");
+    assert_eq!(
+        csv.get("web", &format!("127.0.0.1:{backend}"), "status"),
+        "UP"
+    );
+    let requests: u64 = csv
+        .get("web", "FRONTEND", "req_tot")
+        .parse()
+        .expect("req_tot");
+    assert!(requests >= 1, "the proxied request counts: {requests}");
+}

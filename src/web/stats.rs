@@ -408,7 +408,9 @@ pub fn rows(view: &View, data: &StatsData) -> Vec<Row> {
         let usable = |bck: u64| {
             servers
                 .iter()
-                .filter(|r| r.bck == Some(bck) && r.status != "MAINT" && !r.status.starts_with("DOWN"))
+                .filter(|r| {
+                    r.bck == Some(bck) && r.status != "MAINT" && !r.status.starts_with("DOWN")
+                })
                 .count() as u64
         };
         let (active, backups) = (usable(0), usable(1));
