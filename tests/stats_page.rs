@@ -713,3 +713,53 @@ fn a_page_inside_an_http_virtual_server_takes_only_its_uri() {
         .expect("req_tot");
     assert!(requests >= 1, "the proxied request counts: {requests}");
 }
+
+/// A reload moves a page: the old address stops answering, the new one
+/// serves the new settings; a page whose address stays gets its new
+/// settings on the same socket.
+#[test]
+fn a_reload_moves_and_changes_pages() {
+    let s = start("stats-reload");
+    let config = std::fs::read_to_string(s.f.config()).expect("config");
+    let [moved] = closed_ports();
+    let changed = config
+        .replace(
+            &format!("listen = \"127.0.0.1:{}\"\nuri = \"/stats\"", s.open_port),
+            &format!("listen = \"127.0.0.1:{moved}\"\nuri = \"/stats\""),
+        )
+        .replace("auth = [\"admin:pw\"]", "auth = [\"admin:new\"]");
+    assert_ne!(changed, config);
+    std::fs::write(s.f.config(), changed).expect("write config");
+    let out = s.f.cli(&["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", s.open_port)).is_ok() {
+        assert!(Instant::now() < deadline, "the old address still listens");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, _, _) = http(moved, "GET", "/stats", &[], "");
+    assert_eq!(status, 200, "the page at its new address");
+    let old = http(
+        s.port,
+        "GET",
+        "/haproxy?stats",
+        &[("Authorization", &basic("admin", "pw"))],
+        "",
+    );
+    assert_eq!(
+        old.0, 401,
+        "the old password no longer works on the kept listener"
+    );
+    let new = http(
+        s.port,
+        "GET",
+        "/haproxy?stats",
+        &[("Authorization", &basic("admin", "new"))],
+        "",
+    );
+    assert_eq!(new.0, 200, "the new one does");
+}
