@@ -177,6 +177,7 @@ async fn run(s: Scenario) {
             connect_timeout: Duration::from_secs(2),
             sorry: None,
             options: ProxyOptions::default(),
+            limits: Default::default(),
         },
         shutdown.clone(),
     )

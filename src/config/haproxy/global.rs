@@ -99,11 +99,9 @@ pub fn read(body: &[Line], ctx: &mut Ctx<'_>) {
                     });
                 }
             }
-            "nbproc" => ctx.old_form(
-                &line.loc,
-                "'nbproc'",
-                "nothing (keepmon is one process with threads)",
-                "2.5",
+            "nbproc" => ctx.diags.warning(
+                line.loc.clone(),
+                "'nbproc' is an old HAProxy form that HAProxy 2.6 refuses (gone since 2.5): keepmon is one process and ignores it; remove the line",
             ),
             "setenv" | "presetenv" | "resetenv" | "unsetenv" => ctx.unsupported(
                 line.loc.clone(),

@@ -13,8 +13,9 @@ use crate::config::haproxy::proxy::{Balance, HttpExpect, Kind, Proxy, Server, Tc
 use crate::config::haproxy::{Ctx, Section};
 use crate::config::keepalived::service;
 use crate::config::model::{
-    AdminState, Config, DataPlane, Forward, HashOn, HostGroup, HttpCheck, HttpOptions, LbScheduler,
-    Monitor, Origin, Protocol, ProxyMode, ProxyOptions, RealServer, TcpCheck, Thresholds, TlsCert,
+    AccessLog, AccessLogTarget, AdminState, Config, DataPlane, ErrorFile, Forward, HashOn,
+    HostGroup, HttpCheck, HttpOptions, LbScheduler, Monitor, Origin, Protocol, ProxyMode,
+    ProxyOptions, RealServer, StatsListen, StatsPage, StatsUser, TcpCheck, Thresholds, TlsCert,
     VirtualServer, Watch,
 };
 
@@ -67,6 +68,27 @@ pub fn apply(sections: &[Section], config: &mut Config, ctx: &mut Ctx<'_>) {
         if let Some(be) = backend {
             used_backends.push(&be.name);
         }
+        // HAProxy's `listen stats` idiom: a page on its own port, no servers.
+        let stats_only =
+            fe.proxy.stats.at.is_some() && backend.is_none_or(|b| b.proxy.servers.is_empty());
+        if stats_only {
+            for bind in &fe.proxy.binds {
+                for addr in &bind.addrs {
+                    stats_page(fe, StatsListen::Address(*addr), config);
+                }
+            }
+            continue;
+        }
+        if fe.proxy.stats.at.is_some() {
+            let mode = fe.proxy.mode.as_ref().map_or(ProxyMode::Tcp, |m| m.value);
+            if mode == ProxyMode::Tcp {
+                if let Some(at) = &fe.proxy.stats.at {
+                    ctx.haproxy_ignores(at.clone(), "'stats' ignored in mode tcp");
+                }
+            } else {
+                stats_page(fe, StatsListen::VirtualServer(fe.name.clone()), config);
+            }
+        }
         let health = match backend {
             Some(be) => health_of
                 .entry(be.name.clone())
@@ -93,12 +115,6 @@ pub fn apply(sections: &[Section], config: &mut Config, ctx: &mut Ctx<'_>) {
 fn refuse_unsupported(proxy: &Proxy, ctx: &mut Ctx<'_>) {
     for u in &proxy.unsupported {
         ctx.unsupported(u.at.clone(), &u.what);
-    }
-    if let Some(queue) = &proxy.timeouts.queue {
-        ctx.unsupported(
-            queue.at.clone(),
-            "'timeout queue' (keepmon's proxy does not queue)",
-        );
     }
 }
 
@@ -168,12 +184,6 @@ fn virtual_servers(
         for (what, at) in &server.opts.unsupported {
             ctx.unsupported(at.clone(), what);
         }
-        if let Some(at) = &server.opts.backup {
-            ctx.unsupported(
-                at.clone(),
-                "backup servers (not yet: keepmon would use them like the others)",
-            );
-        }
         if server.opts.ssl {
             ctx.unsupported(
                 server.at.clone(),
@@ -203,10 +213,10 @@ fn virtual_servers(
             },
             inhibit_on_failure: false,
             thresholds: Thresholds::default(),
-            backup: false,
-            maxconn: None,
-            maxqueue: None,
-            slowstart: None,
+            backup: server.opts.backup.is_some(),
+            maxconn: server.opts.maxconn,
+            maxqueue: server.opts.maxqueue,
+            slowstart: server.opts.slowstart,
         });
     }
     let hash = match bp.balance.as_ref().map(|b| &b.value) {
@@ -245,6 +255,16 @@ fn virtual_servers(
         );
     }
     let fe_t = &fe.proxy.timeouts;
+    let error_files = error_files(&fe.proxy, bp, mode, ctx);
+    let logged = if mode == ProxyMode::Http {
+        fe.proxy.httplog
+    } else {
+        fe.proxy.tcplog || fe.proxy.httplog
+    };
+    let access_log = (fe.proxy.log && logged).then_some(AccessLog {
+        to: AccessLogTarget::Tracing,
+        dontlognull: fe.proxy.dontlognull,
+    });
     let defaults = HttpOptions::default();
     let retries = bp.retries.unwrap_or(RETRIES);
     for (index, (listen, bind)) in addrs.iter().enumerate() {
@@ -284,13 +304,13 @@ fn virtual_servers(
                 mode,
                 maxconn: fe.proxy.maxconn,
                 timeout_client: fe_t.client,
+                timeout_queue: bp.timeouts.queue.as_ref().map(|q| q.value),
+                allbackups: bp.allbackups,
+                error_files: error_files.clone(),
+                access_log: access_log.clone(),
                 timeout_server: bp.timeouts.server,
                 send_proxy,
                 accept_proxy: bind.accept_proxy,
-                timeout_queue: None,
-                allbackups: false,
-                error_files: BTreeMap::new(),
-                access_log: None,
                 http: if mode == ProxyMode::Tcp {
                     HttpOptions::default()
                 } else {
@@ -441,8 +461,19 @@ fn monitor(p: &Proxy, port: u16, timeout: Duration, ctx: &mut Ctx<'_>) -> Option
         let (status, body) = match p.http_expect.as_ref().map(|e| &e.value) {
             None => (vec![(200, 399)], None),
             Some(HttpExpect::Status(ranges)) => (ranges.clone(), None),
-            Some(HttpExpect::Body(re)) => (vec![(0, 999)], Some(re.clone())),
+            // HAProxy does not look at the status when it matches the body.
+            Some(HttpExpect::Body(re)) => (vec![(100, 599)], Some(re.clone())),
         };
+        if !chk.value.uri.starts_with('/') || chk.value.uri.contains(char::is_whitespace) {
+            ctx.unsupported(
+                chk.at.clone(),
+                format!(
+                    "the check URI '{}' (keepmon's http check sends a path that starts with '/' and has no blanks)",
+                    chk.value.uri
+                ),
+            );
+            return None;
+        }
         if p.tcp_check.is_some() {
             ctx.diags.warning(
                 chk.at.clone(),
@@ -506,4 +537,73 @@ fn monitor(p: &Proxy, port: u16, timeout: Duration, ctx: &mut Ctx<'_>) -> Option
         }
     }
     Some(Monitor::Tcp(check))
+}
+
+fn stats_page(fe: &Section, listen: StatsListen, config: &mut Config) {
+    let st = &fe.proxy.stats;
+    config.stats_pages.push(StatsPage {
+        listen,
+        uri: st
+            .uri
+            .clone()
+            .unwrap_or_else(|| StatsPage::DEFAULT_URI.to_string()),
+        realm: st
+            .realm
+            .clone()
+            .unwrap_or_else(|| StatsPage::DEFAULT_REALM.to_string()),
+        users: st
+            .users
+            .iter()
+            .map(|(user, password)| StatsUser {
+                user: user.clone(),
+                password: password.clone(),
+            })
+            .collect(),
+        refresh: st.refresh,
+        hide_version: st.hide_version,
+        // HAProxy offers the actions only after a login; keepmon too.
+        admin: st.admin && !st.users.is_empty(),
+        origin: Origin(st.at.clone().unwrap_or_else(|| fe.at.clone())),
+    });
+}
+
+/// `errorfile` lines of the frontend and the backend (the backend's win),
+/// each file read and checked now, as HAProxy does at startup.
+fn error_files(
+    fe: &Proxy,
+    be: &Proxy,
+    mode: ProxyMode,
+    ctx: &mut Ctx<'_>,
+) -> BTreeMap<u16, ErrorFile> {
+    let mut files = BTreeMap::new();
+    for (status, file, at) in fe.errorfiles.iter().chain(&be.errorfiles) {
+        if mode == ProxyMode::Tcp {
+            continue;
+        }
+        if !ErrorFile::STATUSES.contains(status) {
+            ctx.error(
+                at.clone(),
+                format!("status code '{status}' not handled by 'errorfile'"),
+            );
+            continue;
+        }
+        let path = ctx
+            .file
+            .parent()
+            .map_or_else(|| std::path::PathBuf::from(file), |dir| dir.join(file));
+        let Some(text) = ctx.fs.read_to_string(&path) else {
+            ctx.error(
+                at.clone(),
+                format!("error when trying to open file '{}'", path.display()),
+            );
+            continue;
+        };
+        match ErrorFile::parse(path.clone(), &text) {
+            Ok(parsed) => {
+                files.insert(*status, parsed);
+            }
+            Err(e) => ctx.error(at.clone(), format!("errorfile '{}': {e}", path.display())),
+        }
+    }
+    files
 }

@@ -260,7 +260,6 @@ fn read_proxy(
             &header.word_loc(index),
             "an address on the 'listen' line",
             &format!("bind {addr}"),
-            "1.5 (refused since 2.0)",
         );
         let line = Line {
             loc: header.word_loc(index),
@@ -338,11 +337,11 @@ impl Ctx<'_> {
     }
 
     /// A form HAProxy 2.6 refuses whose meaning is plain: keepmon runs it.
-    pub fn old_form(&mut self, at: &Location, old: &str, modern: &str, since: &str) {
+    pub fn old_form(&mut self, at: &Location, old: &str, modern: &str) {
         self.diags.warning(
             at.clone(),
             format!(
-                "{old} is an old HAProxy form (HAProxy 2.6 refuses it; gone since {since}): keepmon runs it as '{modern}'; write that instead"
+                "{old} is an old HAProxy form that HAProxy 2.6 refuses: keepmon runs it as '{modern}'; write that instead"
             ),
         );
     }

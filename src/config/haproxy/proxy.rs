@@ -109,6 +109,9 @@ pub struct ServerOpts {
     pub check_addr: Option<IpAddr>,
     pub ssl: bool,
     pub verify_none: bool,
+    pub maxconn: Option<u32>,
+    pub maxqueue: Option<u32>,
+    pub slowstart: Option<Duration>,
     /// Options keepmon cannot honour yet, with where they were written.
     pub unsupported: Vec<(String, Location)>,
 }
@@ -150,6 +153,18 @@ pub struct Unsupported {
     pub at: Location,
 }
 
+/// HAProxy's `stats` lines of one section.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub at: Option<Location>,
+    pub uri: Option<String>,
+    pub realm: Option<String>,
+    pub users: Vec<(String, String)>,
+    pub refresh: Option<Duration>,
+    pub hide_version: bool,
+    pub admin: bool,
+}
+
 /// Everything one proxy section says (a defaults section's too): what a
 /// `defaults` carries is copied into the sections that use it.
 #[derive(Clone, Debug, Default)]
@@ -167,6 +182,15 @@ pub struct Proxy {
     pub maxconn: Option<u32>,
     pub default_server: ServerOpts,
     pub cookie: Option<At<CookiePersistence>>,
+    pub allbackups: bool,
+    /// `errorfile STATUS FILE` lines.
+    pub errorfiles: Vec<(u16, String, Location)>,
+    pub stats: Stats,
+    /// A `log` line (or `log global`) is in force.
+    pub log: bool,
+    pub httplog: bool,
+    pub tcplog: bool,
+    pub dontlognull: bool,
     /// Lines keepmon reads but cannot do yet; errors once the proxy is used.
     pub unsupported: Vec<Unsupported>,
     // Not inherited from defaults:
@@ -514,14 +538,14 @@ pub fn read_line(line: &Line, kind: Kind, name: &str, proxy: &mut Proxy, ctx: &m
                 "clitimeout" => ("timeout client", 1),
                 _ => ("timeout server", 2),
             };
-            ctx.old_form(&at, keyword, modern, "2.1");
+            ctx.old_form(&at, &format!("'{keyword}'"), modern);
             if let Some(d) = time_arg(line, 1, ctx) {
                 let t = &mut proxy.timeouts;
                 *[&mut t.connect, &mut t.client, &mut t.server][field] = Some(d);
             }
         }
         "redispatch" => {
-            ctx.old_form(&at, "redispatch", "option redispatch", "2.1");
+            ctx.old_form(&at, "'redispatch'", "option redispatch");
             proxy.redispatch = true;
         }
         "retries" => match line.word(1).parse::<u32>() {
@@ -536,7 +560,7 @@ pub fn read_line(line: &Line, kind: Kind, name: &str, proxy: &mut Proxy, ctx: &m
             ),
             Err(_) => ctx.error(at, "'maxconn' expects an integer argument"),
         },
-        "option" => read_option(line, kind, proxy, ctx),
+        "option" => read_option(line, proxy, ctx),
         "no" => ctx.unsupported(at, format!("'no {}'", line.joined(1..=2))),
         "http-check" => read_http_check(line, proxy, ctx),
         "tcp-check" => read_tcp_check(line, proxy, ctx),
@@ -570,9 +594,16 @@ pub fn read_line(line: &Line, kind: Kind, name: &str, proxy: &mut Proxy, ctx: &m
             format!("'{keyword}' (content switching; keepmon serves a frontend from its default_backend only)"),
         ),
         "stats" => read_stats(line, proxy, ctx),
-        "errorfile" | "errorfiles" | "errorloc" | "errorloc302" | "errorloc303" => {
+        "errorfile" => match (line.word(1).parse::<u16>(), line.word(2)) {
+            (Ok(status), file) if !file.is_empty() => {
+                proxy.errorfiles.push((status, file.to_string(), at));
+            }
+            _ => ctx.error(at, "'errorfile' expects <status_code> and <file> as arguments"),
+        },
+        "log" => proxy.log = true,
+        "errorfiles" | "errorloc" | "errorloc302" | "errorloc303" => {
             proxy.unsupported.push(Unsupported {
-                what: format!("'{keyword}' (keepmon's proxy sends its own error responses)"),
+                what: format!("'{keyword}' (keepmon's proxy sends its own error responses or errorfile)"),
                 at,
             })
         }
@@ -591,7 +622,7 @@ pub fn read_line(line: &Line, kind: Kind, name: &str, proxy: &mut Proxy, ctx: &m
     }
 }
 
-fn read_option(line: &Line, kind: Kind, proxy: &mut Proxy, ctx: &mut Ctx<'_>) {
+fn read_option(line: &Line, proxy: &mut Proxy, ctx: &mut Ctx<'_>) {
     let at = line.loc.clone();
     let option = line.word(1);
     match option {
@@ -658,15 +689,11 @@ fn read_option(line: &Line, kind: Kind, proxy: &mut Proxy, ctx: &mut Ctx<'_>) {
                 "option httpclose: keepmon's http mode keeps connections alive as 'option http-keep-alive' does (the modern default); HAProxy would close each after one response",
             );
         }
-        o if HARMLESS_OPTIONS.contains(&o) => {
-            if kind == Kind::Backend && matches!(o, "httplog" | "tcplog" | "dontlognull") {
-                // HAProxy warns and ignores these in a backend; harmless either way.
-            }
-        }
-        "allbackups" => proxy.unsupported.push(Unsupported {
-            what: "option allbackups (backup servers)".to_string(),
-            at,
-        }),
+        "httplog" | "httpslog" => proxy.httplog = true,
+        "tcplog" => proxy.tcplog = true,
+        "dontlognull" => proxy.dontlognull = true,
+        o if HARMLESS_OPTIONS.contains(&o) => {}
+        "allbackups" => proxy.allbackups = true,
         o if OPTIONS.contains(&o) => ctx.unsupported(at, format!("option {o}")),
         unknown => {
             let hint = suggest(unknown, OPTIONS)
@@ -1079,13 +1106,18 @@ fn read_server_opts(
                 }
             },
             "verify" => {
-                if value == "none" {
-                    opts.verify_none = true;
-                } else {
-                    opts.verify_none = false;
-                }
+                opts.verify_none = value == "none";
             }
-            "maxconn" | "maxqueue" | "slowstart" | "minconn" => {
+            "maxconn" | "maxqueue" => match value.parse::<u32>() {
+                Ok(n) if word == "maxconn" => opts.maxconn = Some(n),
+                Ok(n) => opts.maxqueue = Some(n),
+                Err(_) => ctx.error(at, format!("'{word}' expects an integer argument")),
+            },
+            "slowstart" => match parse_time(value) {
+                Ok(d) => opts.slowstart = Some(d),
+                Err(e) => ctx.error(at, format!("'slowstart' : {e}")),
+            },
+            "minconn" => {
                 opts.unsupported
                     .push((format!("the server option '{word}'"), at));
             }
@@ -1120,7 +1152,8 @@ fn read_server_opts(
                         line.word(1)
                     ),
                 );
-                takes_value = false;
+                // HAProxy stops reading the line at the first unknown word.
+                return opts;
             }
         }
         i += if takes_value { 2 } else { 1 };
@@ -1356,10 +1389,44 @@ fn read_stats(line: &Line, proxy: &mut Proxy, ctx: &mut Ctx<'_>) {
             format!("'stats' expects 'admin', 'auth', 'enable', 'hide-version', 'realm', 'refresh', 'scope', 'show-desc', 'show-legends', 'show-node' or 'uri' (got '{what}'){hint}"),
         );
     }
-    proxy.unsupported.push(Unsupported {
-        what: format!("'stats {what}' (HAProxy's stats page is not served by keepmon yet)"),
-        at: line.loc.clone(),
-    });
+    let at = line.loc.clone();
+    let st = &mut proxy.stats;
+    let value = line.word(2);
+    match what {
+        "enable" => {}
+        "uri" if !value.is_empty() => st.uri = Some(value.to_string()),
+        "realm" if !value.is_empty() => st.realm = Some(value.to_string()),
+        "auth" => match value.split_once(':') {
+            Some((user, password)) if !user.is_empty() => {
+                st.users.push((user.to_string(), password.to_string()))
+            }
+            _ => return ctx.error(at, "'stats auth' expects <user>:<password> as argument"),
+        },
+        "refresh" => match parse_time(value) {
+            Ok(d) => st.refresh = Some(d),
+            Err(e) => return ctx.error(at, format!("'stats refresh' : {e}")),
+        },
+        "hide-version" => st.hide_version = true,
+        "admin" if value == "if" && matches!(line.word(3), "TRUE" | "LOCALHOST") => st.admin = true,
+        "admin" if value == "if" || value == "unless" => {
+            return ctx.unsupported(
+                at,
+                "'stats admin' with an ACL condition other than TRUE or LOCALHOST",
+            );
+        }
+        "admin" => {
+            return ctx.error(at, "'stats admin' requires a condition ('if' or 'unless')");
+        }
+        "socket" | "timeout" | "maxconn" | "bind-process" => {
+            return ctx.error(
+                at,
+                format!("'stats {what}' is only allowed in the 'global' section"),
+            );
+        }
+        "uri" | "realm" => return ctx.error(at, format!("'stats {what}' expects a value")),
+        other => return ctx.unsupported(at, format!("'stats {other}'")),
+    }
+    st.at.get_or_insert(at);
 }
 
 trait Joined {
