@@ -296,6 +296,8 @@ pub struct Row {
     pub scur: u64,
     pub smax: u64,
     pub slim: Option<u64>,
+    /// Queued now and the most at once (servers of the proxy data plane).
+    pub queue: Option<(u64, u64)>,
     pub qlimit: Option<u64>,
     pub stot: u64,
     pub bin: u64,
@@ -512,6 +514,7 @@ fn server_row(
         act: Some(u64::from(!stats.backup)),
         bck: Some(u64::from(stats.backup)),
         slim: stats.maxconn.map(u64::from),
+        queue: (vs.dataplane == "proxy").then_some((conns.queued, conns.queue_max)),
         qlimit: stats.maxqueue.map(u64::from),
         chkfail: stats.check.as_ref().map(|c| c.chkfail),
         chkdown: Some(stats.track.chkdown),
@@ -697,6 +700,8 @@ fn cells(row: &Row) -> Vec<String> {
     put!("smax", row.smax.to_string());
     put!("slim", opt(row.slim));
     put!("qlimit", opt(row.qlimit));
+    put!("qcur", opt(row.queue.map(|(current, _)| current)));
+    put!("qmax", opt(row.queue.map(|(_, most)| most)));
     put!("stot", row.stot.to_string());
     put!("bin", row.bin.to_string());
     put!("bout", row.bout.to_string());
@@ -958,10 +963,13 @@ fn table_row(out: &mut String, row: &Row, admin: bool) {
         "<td class=\"ac\" title=\"{title}\">{}</td>",
         esc(&label)
     );
-    // Queue: keepmon has no queue figures yet, only the configured limit.
+    let queue =
+        |pick: fn((u64, u64)) -> u64| row.queue.map(|q| pick(q).to_string()).unwrap_or_default();
     let _ = write!(
         out,
-        "<td></td><td></td><td>{}</td>",
+        "<td>{}</td><td>{}</td><td>{}</td>",
+        queue(|(current, _)| current),
+        queue(|(_, most)| most),
         row.qlimit.map(|n| n.to_string()).unwrap_or_default()
     );
     let _ = write!(
@@ -1392,7 +1400,8 @@ mod tests {
         assert_eq!(cells[1][col("qlimit")], "5", "the server's maxqueue");
         assert_eq!((cells[1][col("act")], cells[1][col("bck")]), ("1", "0"));
         assert_eq!(cells[2][col("status")], "MAINT");
-        assert_eq!(cells[2][col("qcur")], "", "no queue figure: empty");
+        assert_eq!(cells[2][col("qcur")], "0", "a proxy server's queue");
+        assert_eq!(cells[0][col("qcur")], "", "no frontend queue figure: empty");
         assert_eq!(cells[3][col("status")], "UP");
         assert_eq!(cells[3][col("stot")], "14");
         assert_eq!(cells[3][col("act")], "1");
