@@ -763,3 +763,57 @@ fn a_reload_moves_and_changes_pages() {
     );
     assert_eq!(new.0, 200, "the new one does");
 }
+
+/// The same page from an unchanged haproxy.cfg: `listen stats` with its
+/// own bind, `stats realm` and `stats auth`, for a frontend/backend pair.
+#[test]
+fn a_haproxy_cfg_listen_stats_section_serves_the_page() {
+    let mut f = Fixture::new("stats-haproxy-cfg");
+    let live = backend();
+    let [web_port, stats_port] = closed_ports();
+    f.config_name = "haproxy.cfg";
+    std::fs::write(
+        f.config(),
+        format!(
+            "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\n\
+             frontend web\n    bind 127.0.0.1:{web_port}\n    default_backend be\n\n\
+             backend be\n    server s1 127.0.0.1:{live} check inter 1s\n\n\
+             listen stats\n    mode http\n    bind 127.0.0.1:{stats_port}\n    stats enable\n    stats uri /\n\
+             \x20   stats realm Ops\\ only\n    stats auth ops:secret\n    stats refresh 10s\n"
+        ),
+    )
+    .expect("haproxy.cfg");
+    f.start();
+    let (status, head, _) = http(stats_port, "GET", "/", &[], "");
+    assert_eq!(status, 401, "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("www-authenticate: basic realm=\"ops only\""),
+        "stats realm: {head}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, _, body) = http(
+            stats_port,
+            "GET",
+            "/;csv",
+            &[("Authorization", &basic("ops", "secret"))],
+            "",
+        );
+        assert_eq!(status, 200, "{body}");
+        let csv = Csv::parse(&body);
+        let server = csv
+            .rows
+            .iter()
+            .find(|r| r[32] == "2")
+            .map(|r| (r[0].clone(), r[1].clone()))
+            .expect("a server row");
+        if csv.get(&server.0, &server.1, "check_status") == "L4OK" {
+            assert_eq!(csv.get(&server.0, &server.1, "status"), "UP");
+            assert_eq!(csv.get(&server.0, "FRONTEND", "status"), "OPEN");
+            break;
+        }
+        assert!(Instant::now() < deadline, "s1 never checked:\n{body}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

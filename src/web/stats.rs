@@ -510,7 +510,13 @@ fn server_row(
         bout: conns.bytes_out,
         econ: Some(conns.failures),
         wretr: Some(conns.retries),
-        weight: Some(u64::from(rs.effective_weight.unwrap_or(0))),
+        // HAProxy's server weight stays when it is down or in maintenance;
+        // drain is weight 0.
+        weight: Some(u64::from(if rs.admin == "drain" {
+            0
+        } else {
+            rs.effective_weight.unwrap_or(rs.weight)
+        })),
         act: Some(u64::from(!stats.backup)),
         bck: Some(u64::from(stats.backup)),
         slim: stats.maxconn.map(u64::from),
