@@ -283,8 +283,16 @@ g = ["127.0.0.1"]
 interval = "1m"
 monitor = { type = "tcp", port = 9 }
 
+[virtual_servers.web]
+listen = "127.0.0.1:8080"
+mode = "http"
+real_servers = [{ addr = "127.0.0.1:9" }]
+
 [[stats_page]]
 listen = "127.0.0.1:8404"
+
+[[stats_page]]
+virtual_server = "web"
 
 [[stats_page]]
 listen = "127.0.0.1:8405"
@@ -299,12 +307,12 @@ admin = true
     let config = compile_str(text, &file, Format::Toml, &RealFileSystem)
         .unwrap_or_else(|e| panic!("{}", e.diagnostics))
         .config;
-    assert_eq!(config.stats_pages.len(), 2);
+    assert_eq!(config.stats_pages.len(), 3);
     let converted = convert::to_native(&config);
     assert!(converted.losses.is_empty(), "{:?}", converted.losses);
     assert_eq!(
         converted.text.matches("[[stats_page]]").count(),
-        2,
+        3,
         "{}",
         converted.text
     );
@@ -322,5 +330,6 @@ admin = true
         converted.text,
         again.stats_pages
     );
-    assert_eq!(again.stats_pages[1].users[0].password, "pa:ss");
+    assert_eq!(again.stats_pages[2].users[0].password, "pa:ss");
+    assert!(converted.text.contains("virtual_server = \"web\""));
 }

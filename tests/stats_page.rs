@@ -633,3 +633,187 @@ fn a_real_browser_renders_the_table_and_shows_an_admin_change() {
         "maint screenshot"
     );
 }
+
+/// An HTTP backend answering every request with `backend` and closing.
+fn http_backend() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                stream.set_read_timeout(Some(Duration::from_secs(2))).ok();
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nbackend",
+                );
+            });
+        }
+    });
+    port
+}
+
+/// HAProxy's `stats enable` inside a frontend: the virtual server answers
+/// its `stats uri` itself and proxies everything else.
+#[test]
+fn a_page_inside_an_http_virtual_server_takes_only_its_uri() {
+    let f = Fixture::new("stats-inside");
+    let backend = http_backend();
+    let [down_port, web_port] = closed_ports();
+    f.write_config(
+        backend,
+        down_port,
+        &format!(
+            "[virtual_servers.web]\nlisten = \"127.0.0.1:{web_port}\"\nmode = \"http\"\nhealth = \"local:up\"\n\
+             real_servers = [{{ addr = \"127.0.0.1:{backend}\", host = \"127.0.0.1\" }}]\n\n\
+             [[stats_page]]\nvirtual_server = \"web\"\nuri = \"/admin?stats\"\nauth = [\"ops:pw\"]\n"
+        ),
+    );
+    let mut f = f;
+    f.start();
+    f.wait_for(|f| f.opstatus("up") == "ok", "local/up is ok");
+
+    let (status, _, body) = http(web_port, "GET", "/index.html", &[], "");
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "backend"),
+        "other paths are proxied"
+    );
+    let (status, head, _) = http(web_port, "GET", "/admin?stats", &[], "");
+    assert_eq!(status, 401, "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("www-authenticate: basic realm=\"haproxy statistics\""),
+        "{head}"
+    );
+    let (status, _, body) = http(
+        web_port,
+        "GET",
+        "/admin?stats;csv",
+        &[("Authorization", &basic("ops", "pw"))],
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let csv = Csv::parse(&body);
+    assert_eq!(csv.get("web", "FRONTEND", "mode"), "http");
+    assert_eq!(
+        csv.get("web", &format!("127.0.0.1:{backend}"), "status"),
+        "UP"
+    );
+    let requests: u64 = csv
+        .get("web", "FRONTEND", "req_tot")
+        .parse()
+        .expect("req_tot");
+    assert!(requests >= 1, "the proxied request counts: {requests}");
+}
+
+/// A reload moves a page: the old address stops answering, the new one
+/// serves the new settings; a page whose address stays gets its new
+/// settings on the same socket.
+#[test]
+fn a_reload_moves_and_changes_pages() {
+    let s = start("stats-reload");
+    let config = std::fs::read_to_string(s.f.config()).expect("config");
+    let [moved] = closed_ports();
+    let changed = config
+        .replace(
+            &format!("listen = \"127.0.0.1:{}\"\nuri = \"/stats\"", s.open_port),
+            &format!("listen = \"127.0.0.1:{moved}\"\nuri = \"/stats\""),
+        )
+        .replace("auth = [\"admin:pw\"]", "auth = [\"admin:new\"]");
+    assert_ne!(changed, config);
+    std::fs::write(s.f.config(), changed).expect("write config");
+    let out = s.f.cli(&["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", s.open_port)).is_ok() {
+        assert!(Instant::now() < deadline, "the old address still listens");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, _, _) = http(moved, "GET", "/stats", &[], "");
+    assert_eq!(status, 200, "the page at its new address");
+    let old = http(
+        s.port,
+        "GET",
+        "/haproxy?stats",
+        &[("Authorization", &basic("admin", "pw"))],
+        "",
+    );
+    assert_eq!(
+        old.0, 401,
+        "the old password no longer works on the kept listener"
+    );
+    let new = http(
+        s.port,
+        "GET",
+        "/haproxy?stats",
+        &[("Authorization", &basic("admin", "new"))],
+        "",
+    );
+    assert_eq!(new.0, 200, "the new one does");
+}
+
+/// The same page from an unchanged haproxy.cfg: `listen stats` with its
+/// own bind, `stats realm` and `stats auth`, for a frontend/backend pair.
+#[test]
+fn a_haproxy_cfg_listen_stats_section_serves_the_page() {
+    let mut f = Fixture::new("stats-haproxy-cfg");
+    let live = backend();
+    let [web_port, stats_port] = closed_ports();
+    f.config_name = "haproxy.cfg";
+    std::fs::write(
+        f.config(),
+        format!(
+            "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\n\
+             frontend web\n    bind 127.0.0.1:{web_port}\n    default_backend be\n\n\
+             backend be\n    server s1 127.0.0.1:{live} check inter 1s\n\n\
+             listen stats\n    mode http\n    bind 127.0.0.1:{stats_port}\n    stats enable\n    stats uri /\n\
+             \x20   stats realm Ops\\ only\n    stats auth ops:secret\n    stats refresh 10s\n"
+        ),
+    )
+    .expect("haproxy.cfg");
+    f.start();
+    let (status, head, _) = http(stats_port, "GET", "/", &[], "");
+    assert_eq!(status, 401, "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("www-authenticate: basic realm=\"ops only\""),
+        "stats realm: {head}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, _, body) = http(
+            stats_port,
+            "GET",
+            "/;csv",
+            &[("Authorization", &basic("ops", "secret"))],
+            "",
+        );
+        assert_eq!(status, 200, "{body}");
+        let csv = Csv::parse(&body);
+        let server = csv
+            .rows
+            .iter()
+            .find(|r| r[32] == "2")
+            .map(|r| (r[0].clone(), r[1].clone()))
+            .expect("a server row");
+        if csv.get(&server.0, &server.1, "check_status") == "L4OK" {
+            assert_eq!(csv.get(&server.0, &server.1, "status"), "UP");
+            assert_eq!(csv.get(&server.0, "FRONTEND", "status"), "OPEN");
+            break;
+        }
+        assert!(Instant::now() < deadline, "s1 never checked:\n{body}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

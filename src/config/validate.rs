@@ -389,12 +389,18 @@ fn check_stats_pages(config: &Config, diags: &mut Diagnostics) {
                     );
                     continue;
                 }
-                diags.error(
-                    at,
-                    format!(
-                        "stats page inside virtual server \"{name}\": keepmon serves the stats page only on its own listener for now (HAProxy's `listen stats` with a bind)"
-                    ),
-                );
+                if let Some(other) = config.stats_pages[..i]
+                    .iter()
+                    .position(|p| p.listen == page.listen)
+                {
+                    diags.error(
+                        at,
+                        format!(
+                            "stats page: virtual server \"{name}\" already serves stats page {}",
+                            other + 1
+                        ),
+                    );
+                }
             }
         }
     }
@@ -581,6 +587,7 @@ mod tests {
              [[stats_page]]\nlisten = \"127.0.0.1:8404\"\n\n\
              [[stats_page]]\nvirtual_server = \"nope\"\n\n\
              [[stats_page]]\nvirtual_server = \"tcp\"\n\n\
+             [[stats_page]]\nvirtual_server = \"web\"\n\n\
              [[stats_page]]\nvirtual_server = \"web\"\n"
         ));
         for expected in [
@@ -589,7 +596,7 @@ mod tests {
             "stats page: 127.0.0.1:8404 is already taken by stats page 3",
             "stats page: virtual server \"nope\" is not defined (defined: tcp, web)",
             "stats page: virtual server \"tcp\" is not served by the proxy in http mode",
-            "stats page inside virtual server \"web\": keepmon serves the stats page only on its own listener for now",
+            "stats page: virtual server \"web\" already serves stats page 7",
         ] {
             assert!(found.contains(expected), "{expected:?} not in:\n{found}");
         }

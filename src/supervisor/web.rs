@@ -101,7 +101,7 @@ impl WebPart {
         });
         self.proxy_tracks
             .retain(|vs, _| config.virtual_servers.contains_key(vs));
-        self.reconfigure_stats_pages(&config.stats_pages);
+        self.reconfigure_stats_pages(config);
         self.seen.retain(|key, _| {
             key.strip_prefix("service ")
                 .is_none_or(|k| configured(&k.to_string()))
@@ -146,7 +146,38 @@ impl WebPart {
     /// Bind the stats pages that have their own listener: a page whose
     /// address stays keeps its socket and gets the new settings; a removed
     /// address stops listening; a new one is bound (failure is logged).
-    fn reconfigure_stats_pages(&mut self, pages: &[StatsPage]) {
+    fn reconfigure_stats_pages(&mut self, config: &Config) {
+        let pages = &config.stats_pages;
+        // Pages inside http virtual servers: the proxy hands them their
+        // requests.
+        let mut intercepts: BTreeMap<SocketAddr, Arc<dyn crate::lb::http::intercept::Intercept>> =
+            BTreeMap::new();
+        for page in pages {
+            let StatsListen::VirtualServer(name) = &page.listen else {
+                continue;
+            };
+            let Some(vs) = config.virtual_servers.get(name) else {
+                continue;
+            };
+            tracing::info!(
+                virtual_server = name,
+                uri = page.uri,
+                "HAProxy stats page served inside the virtual server"
+            );
+            let site = Arc::new(StatsSite {
+                page: arc_swap::ArcSwap::from_pointee(page.clone()),
+                throttle: self.stats_throttle.clone(),
+                counters: self.counters.clone(),
+            });
+            intercepts.insert(
+                vs.listen,
+                Arc::new(server::StatsIntercept {
+                    site,
+                    calls: self.calls.clone(),
+                }),
+            );
+        }
+        crate::lb::http::intercept::set_intercepts(intercepts);
         let wanted: BTreeMap<SocketAddr, &StatsPage> = pages
             .iter()
             .filter_map(|page| match page.listen {

@@ -146,9 +146,10 @@ pub async fn serve(
                     site.counters().requests.fetch_add(1, Ordering::Relaxed);
                     let response = match &site {
                         Site::Web(settings) => handle(request, peer, settings, &calls).await,
-                        Site::Stats(stats_site) => {
-                            serve_stats(request, peer, stats_site, &calls).await
-                        }
+                        Site::Stats(stats_site) => match whole(request).await {
+                            Ok(request) => serve_stats(request, peer, stats_site, &calls).await,
+                            Err(e) => error_response(&e),
+                        },
                     };
                     Ok::<_, Infallible>(response)
                 }
@@ -205,7 +206,7 @@ async fn handle(
 /// its CSV, or an admin form), elsewhere HAProxy's 503 of a proxy with no
 /// server.
 async fn serve_stats(
-    request: Request<Incoming>,
+    request: Request<Bytes>,
     peer: SocketAddr,
     site: &StatsSite,
     calls: &mpsc::Sender<WebCall>,
@@ -269,7 +270,7 @@ async fn serve_stats(
 /// backoff: `Ok(None)` when the page has no users (open, as HAProxy),
 /// `Ok(Some(user))` after a good login, else the 401 (or 429) to send.
 fn stats_login(
-    request: &Request<Incoming>,
+    request: &Request<Bytes>,
     client: IpAddr,
     page: &StatsPage,
     site: &StatsSite,
@@ -331,7 +332,7 @@ fn stats_login(
 /// ready/drain/maint, each through the same operation as `keepmon lb`;
 /// then back to the page with `;st=DONE` (or PART, DENY, ERRP).
 async fn stats_admin(
-    request: Request<Incoming>,
+    request: Request<Bytes>,
     page: &StatsPage,
     user: Option<String>,
     target: &str,
@@ -355,10 +356,7 @@ async fn stats_admin(
     let (Some(user), true) = (user, page.admin) else {
         return back("DENY");
     };
-    let body = match read_body(request).await {
-        Ok(body) => body,
-        Err(e) => return error_response(&e),
-    };
+    let body = request.into_body();
     let v = match view(calls).await {
         Ok(v) => v,
         Err(e) => return error_response(&e),
@@ -404,8 +402,47 @@ async fn stats_admin(
     })
 }
 
+/// The request with its body read (at most 64 KiB).
+async fn whole(request: Request<Incoming>) -> Result<Request<Bytes>, WebError> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(Request::from_parts(parts.clone(), body)).await?;
+    Ok(Request::from_parts(parts, body))
+}
+
+/// A stats page inside an http virtual server: the proxy hands it the
+/// requests under its `stats uri` (see [`crate::lb::http::intercept`]).
+pub struct StatsIntercept {
+    pub site: Arc<StatsSite>,
+    pub calls: mpsc::Sender<WebCall>,
+}
+
+impl crate::lb::http::intercept::Intercept for StatsIntercept {
+    fn wants(&self, path_and_query: &str) -> bool {
+        stats::parse_request(&self.site.page.load().uri, path_and_query).is_some()
+    }
+
+    fn answer(
+        &self,
+        request: Request<Bytes>,
+        peer: SocketAddr,
+    ) -> crate::lb::http::intercept::Answer {
+        let site = self.site.clone();
+        let calls = self.calls.clone();
+        Box::pin(async move {
+            let (parts, body) = serve_stats(request, peer, &site, &calls).await.into_parts();
+            // Every stats answer is a whole body already.
+            let bytes = body
+                .collect()
+                .await
+                .map(http_body_util::Collected::to_bytes)
+                .unwrap_or_default();
+            Response::from_parts(parts, bytes)
+        })
+    }
+}
+
 /// No `Origin`, or one naming the host the request was sent to.
-fn same_origin(request: &Request<Incoming>) -> bool {
+fn same_origin(request: &Request<Bytes>) -> bool {
     let Some(origin) = header(request, hyper::header::ORIGIN) else {
         return true;
     };
@@ -636,7 +673,7 @@ async fn read_body(request: Request<Incoming>) -> Result<Bytes, WebError> {
         .map_err(|_| WebError::new(413, "too_large", "request body too large"))
 }
 
-fn header(request: &Request<Incoming>, name: hyper::header::HeaderName) -> Option<String> {
+fn header<B>(request: &Request<B>, name: hyper::header::HeaderName) -> Option<String> {
     request
         .headers()
         .get(name)

@@ -296,6 +296,8 @@ pub struct Row {
     pub scur: u64,
     pub smax: u64,
     pub slim: Option<u64>,
+    /// Queued now and the most at once (servers of the proxy data plane).
+    pub queue: Option<(u64, u64)>,
     pub qlimit: Option<u64>,
     pub stot: u64,
     pub bin: u64,
@@ -508,10 +510,17 @@ fn server_row(
         bout: conns.bytes_out,
         econ: Some(conns.failures),
         wretr: Some(conns.retries),
-        weight: Some(u64::from(rs.effective_weight.unwrap_or(0))),
+        // HAProxy's server weight stays when it is down or in maintenance;
+        // drain is weight 0.
+        weight: Some(u64::from(if rs.admin == "drain" {
+            0
+        } else {
+            rs.effective_weight.unwrap_or(rs.weight)
+        })),
         act: Some(u64::from(!stats.backup)),
         bck: Some(u64::from(stats.backup)),
         slim: stats.maxconn.map(u64::from),
+        queue: (vs.dataplane == "proxy").then_some((conns.queued, conns.queue_max)),
         qlimit: stats.maxqueue.map(u64::from),
         chkfail: stats.check.as_ref().map(|c| c.chkfail),
         chkdown: Some(stats.track.chkdown),
@@ -627,8 +636,8 @@ pub fn csv(rows: &[Row]) -> String {
     }
     out.push('\n');
     for row in rows {
-        for name in CSV_FIELDS {
-            out.push_str(&csv_quote(&field(row, name)));
+        for cell in cells(row) {
+            push_csv(&mut out, &cell);
             out.push(',');
         }
         out.push('\n');
@@ -636,17 +645,50 @@ pub fn csv(rows: &[Row]) -> String {
     out
 }
 
-/// A value quoted only when it holds a comma, quote or line break.
-fn csv_quote(value: &str) -> String {
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
+/// `value` onto `out`, quoted only when it holds a comma, quote or line
+/// break (quotes doubled).
+fn push_csv(out: &mut String, value: &str) {
+    if value
+        .bytes()
+        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+    {
+        out.push('"');
+        out.push_str(&value.replace('"', "\"\""));
+        out.push('"');
     } else {
-        value.to_string()
+        out.push_str(value);
     }
 }
 
-/// One CSV field of a row; empty where keepmon has no figure.
-fn field(row: &Row, name: &str) -> String {
+/// The index of CSV column `name` (evaluated at compile time; an unknown
+/// name does not compile).
+const fn col(name: &str) -> usize {
+    let mut i = 0;
+    while i < CSV_FIELDS.len() {
+        let field = CSV_FIELDS[i].as_bytes();
+        let wanted = name.as_bytes();
+        if field.len() == wanted.len() {
+            let mut j = 0;
+            while j < field.len() && field[j] == wanted[j] {
+                j += 1;
+            }
+            if j == field.len() {
+                return i;
+            }
+        }
+        i += 1;
+    }
+    panic!("not a CSV column")
+}
+
+/// A row's CSV cells; empty where keepmon has no figure.
+fn cells(row: &Row) -> Vec<String> {
+    let mut cells = vec![String::new(); CSV_FIELDS.len()];
+    macro_rules! put {
+        ($name:literal, $value:expr) => {
+            cells[const { col($name) }] = $value
+        };
+    }
     let kind = row.kind.unwrap_or(RowKind::Server);
     let server = kind == RowKind::Server;
     let frontend = kind == RowKind::Frontend;
@@ -658,63 +700,97 @@ fn field(row: &Row, name: &str) -> String {
             .map(|(classes, _)| classes[i].to_string())
             .unwrap_or_default()
     };
-    match name {
-        "pxname" => row.pxname.clone(),
-        "svname" => row.svname.clone(),
-        "scur" => row.scur.to_string(),
-        "smax" => row.smax.to_string(),
-        "slim" => opt(row.slim),
-        "qlimit" => opt(row.qlimit),
-        "stot" => row.stot.to_string(),
-        "bin" => row.bin.to_string(),
-        "bout" => row.bout.to_string(),
-        "econ" => opt(row.econ),
-        "wretr" => opt(row.wretr),
-        "status" => row.status.clone(),
-        "weight" => opt(row.weight),
-        "act" => opt(row.act),
-        "bck" => opt(row.bck),
-        "chkfail" => opt(row.chkfail),
-        "chkdown" => opt(row.chkdown),
-        "lastchg" => opt_i(row.lastchg),
-        "downtime" => opt_i(row.downtime),
-        "pid" => "1".into(),
-        "iid" => row.iid.to_string(),
-        "sid" => row.sid.to_string(),
-        "lbtot" => opt(row.lbtot),
-        "type" => match kind {
+    put!("pxname", row.pxname.clone());
+    put!("svname", row.svname.clone());
+    put!("scur", row.scur.to_string());
+    put!("smax", row.smax.to_string());
+    put!("slim", opt(row.slim));
+    put!("qlimit", opt(row.qlimit));
+    put!("qcur", opt(row.queue.map(|(current, _)| current)));
+    put!("qmax", opt(row.queue.map(|(_, most)| most)));
+    put!("stot", row.stot.to_string());
+    put!("bin", row.bin.to_string());
+    put!("bout", row.bout.to_string());
+    put!("econ", opt(row.econ));
+    put!("wretr", opt(row.wretr));
+    put!("status", row.status.clone());
+    put!("weight", opt(row.weight));
+    put!("act", opt(row.act));
+    put!("bck", opt(row.bck));
+    put!("chkfail", opt(row.chkfail));
+    put!("chkdown", opt(row.chkdown));
+    put!("lastchg", opt_i(row.lastchg));
+    put!("downtime", opt_i(row.downtime));
+    put!("pid", "1".into());
+    put!("iid", row.iid.to_string());
+    put!("sid", row.sid.to_string());
+    put!("lbtot", opt(row.lbtot));
+    put!(
+        "type",
+        match kind {
             RowKind::Frontend => "0",
             RowKind::Backend => "1",
             RowKind::Server => "2",
         }
-        .into(),
-        "rate" => row.rate.to_string(),
-        "rate_max" => row.rate_max.to_string(),
-        "check_status" => check.map(|c| c.status.to_string()).unwrap_or_default(),
-        "check_code" => check
+        .into()
+    );
+    put!("rate", row.rate.to_string());
+    put!("rate_max", row.rate_max.to_string());
+    put!(
+        "check_status",
+        check.map(|c| c.status.to_string()).unwrap_or_default()
+    );
+    put!(
+        "check_code",
+        check
             .and_then(|c| c.code)
             .map(|c| c.to_string())
-            .unwrap_or_default(),
-        "check_duration" => opt(check.and_then(|c| c.millis)),
-        "check_desc" => check.map(|c| c.desc.to_string()).unwrap_or_default(),
-        "last_chk" => check.map(|c| c.last.clone()).unwrap_or_default(),
-        "check_rise" => check.map(|c| c.rise.to_string()).unwrap_or_default(),
-        "check_fall" => check.map(|c| c.fall.to_string()).unwrap_or_default(),
-        "check_health" => check.map(|c| c.health.to_string()).unwrap_or_default(),
-        "hrsp_1xx" => http(0),
-        "hrsp_2xx" => http(1),
-        "hrsp_3xx" => http(2),
-        "hrsp_4xx" => http(3),
-        "hrsp_5xx" => http(4),
-        "req_tot" if !server => row.http.map(|(_, r)| r.to_string()).unwrap_or_default(),
-        "addr" if server => row.addr.clone().unwrap_or_default(),
-        "mode" => row.mode.clone(),
-        "algo" => row.algo.clone().unwrap_or_default(),
-        "conn_tot" if frontend => row.stot.to_string(),
-        "uweight" if !frontend => opt(row.weight),
-        "-" => String::new(),
-        _ => String::new(),
+            .unwrap_or_default()
+    );
+    put!("check_duration", opt(check.and_then(|c| c.millis)));
+    put!(
+        "check_desc",
+        check.map(|c| c.desc.to_string()).unwrap_or_default()
+    );
+    put!(
+        "last_chk",
+        check.map(|c| c.last.clone()).unwrap_or_default()
+    );
+    put!(
+        "check_rise",
+        check.map(|c| c.rise.to_string()).unwrap_or_default()
+    );
+    put!(
+        "check_fall",
+        check.map(|c| c.fall.to_string()).unwrap_or_default()
+    );
+    put!(
+        "check_health",
+        check.map(|c| c.health.to_string()).unwrap_or_default()
+    );
+    put!("hrsp_1xx", http(0));
+    put!("hrsp_2xx", http(1));
+    put!("hrsp_3xx", http(2));
+    put!("hrsp_4xx", http(3));
+    put!("hrsp_5xx", http(4));
+    if !server {
+        put!(
+            "req_tot",
+            row.http.map(|(_, r)| r.to_string()).unwrap_or_default()
+        );
     }
+    if server {
+        put!("addr", row.addr.clone().unwrap_or_default());
+    }
+    put!("mode", row.mode.clone());
+    put!("algo", row.algo.clone().unwrap_or_default());
+    if frontend {
+        put!("conn_tot", row.stot.to_string());
+    }
+    if !frontend {
+        put!("uweight", opt(row.weight));
+    }
+    cells
 }
 
 /// How the HTML page is drawn.
@@ -893,10 +969,13 @@ fn table_row(out: &mut String, row: &Row, admin: bool) {
         "<td class=\"ac\" title=\"{title}\">{}</td>",
         esc(&label)
     );
-    // Queue: keepmon has no queue figures yet, only the configured limit.
+    let queue =
+        |pick: fn((u64, u64)) -> u64| row.queue.map(|q| pick(q).to_string()).unwrap_or_default();
     let _ = write!(
         out,
-        "<td></td><td></td><td>{}</td>",
+        "<td>{}</td><td>{}</td><td>{}</td>",
+        queue(|(current, _)| current),
+        queue(|(_, most)| most),
         row.qlimit.map(|n| n.to_string()).unwrap_or_default()
     );
     let _ = write!(
@@ -1327,7 +1406,8 @@ mod tests {
         assert_eq!(cells[1][col("qlimit")], "5", "the server's maxqueue");
         assert_eq!((cells[1][col("act")], cells[1][col("bck")]), ("1", "0"));
         assert_eq!(cells[2][col("status")], "MAINT");
-        assert_eq!(cells[2][col("qcur")], "", "no queue figure: empty");
+        assert_eq!(cells[2][col("qcur")], "0", "a proxy server's queue");
+        assert_eq!(cells[0][col("qcur")], "", "no frontend queue figure: empty");
         assert_eq!(cells[3][col("status")], "UP");
         assert_eq!(cells[3][col("stot")], "14");
         assert_eq!(cells[3][col("act")], "1");

@@ -43,6 +43,7 @@
 mod body;
 pub mod cookie;
 pub mod headers;
+pub mod intercept;
 mod pool;
 mod reply;
 pub mod tls;
@@ -206,7 +207,12 @@ async fn handle(
     let in_flight = InFlight(connection.clone());
     let front = &connection.shared.front;
     front.requests.fetch_add(1, Ordering::Relaxed);
-    let mut response = match forward(&connection, request).await {
+    let intercepted = intercept::find(connection.shared.listen, &request);
+    let answered = match intercepted {
+        Some(intercept) => Ok(intercept::answer(intercept, request, connection.peer).await),
+        None => forward(&connection, request).await,
+    };
+    let mut response = match answered {
         Ok(response) => response,
         Err(status) => {
             if status == StatusCode::SERVICE_UNAVAILABLE {
