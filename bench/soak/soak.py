@@ -293,6 +293,11 @@ def client_main(out, duration, threads):
         t.join()
 
 
+# The mon port serves at most this many connections from one client address
+# (src/monproto/server.rs).
+MON_PER_ADDRESS = 32
+
+
 def flood(target_ns_addr, port, idle, junk, hold):
     """Runs inside the client namespace: `idle` silent connections and `junk` ones sending garbage."""
     socks = []
@@ -306,9 +311,24 @@ def flood(target_ns_addr, port, idle, junk, hold):
         except OSError:
             refused += 1
     time.sleep(hold)
+    # Which connections the server still holds open: the others were closed
+    # by it (EOF or reset), e.g. the mon port's cap per client address.
+    held = 0
+    for s in socks:
+        s.setblocking(False)  # no wait for data: a timeout socket would poll first
+        try:
+            while True:
+                data = s.recv(65536, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+                if not data:
+                    break  # closed by the server
+                s.recv(len(data), socket.MSG_DONTWAIT)  # replies to junk: read on
+        except BlockingIOError:
+            held += 1
+        except OSError:
+            pass  # reset by the server
     for s in socks:
         s.close()
-    print(json.dumps({"opened": len(socks), "refused": refused}))
+    print(json.dumps({"opened": len(socks), "refused": refused, "held": held}))
 
 
 # --- the soak ----------------------------------------------------------------------------------
@@ -547,6 +567,14 @@ class Soak:
             r2 = sh("/usr/bin/python3", os.path.abspath(__file__), "flood", target[0], str(target[1]), "300", "100",
                     "%.1f" % hold, ns="CL", check=False, timeout=120)
             self.log("flood_done", target=target[2], out=r2.stdout.strip()[-200:], err=r2.stderr.strip()[-200:])
+            if target[2] == "mon":
+                # One client address gets at most MON_PER_ADDRESS connections.
+                try:
+                    held = json.loads(r2.stdout.strip().splitlines()[-1])["held"]
+                except (ValueError, IndexError, KeyError):
+                    held = None
+                self.checks.append(("mon port caps one client address", held is not None and held <= MON_PER_ADDRESS,
+                                    "held %s of 400 (cap %d)" % (held, MON_PER_ADDRESS)))
             self.window("flood_" + target[2], t0, now() + 1, False, target[2])
         elif kind == "clock_jump":
             step = r.choice([-30, 30])
@@ -842,9 +870,9 @@ def analyse(soak, t_start, t_end):
 
     # 4. State and admin settings (checked during the run).
     for name in ("statedir reads back", "admin settings survive kill", "reload accepted", "every task alive",
-                 "planned stop finishes"):
+                 "planned stop finishes", "mon port caps one client address"):
         cs = [c for c in soak.checks if c[0] == name]
-        if not cs and name in ("planned stop finishes", "reload accepted"):
+        if not cs and name in ("planned stop finishes", "reload accepted", "mon port caps one client address"):
             continue
         bad = [c[2] for c in cs if not c[1]]
         rows.append((name, bool(cs) and not bad, "%d checks, %d failed%s" % (len(cs), len(bad),

@@ -7,5 +7,6 @@ pub mod ipvs;
 pub mod nft;
 pub mod proxy;
 pub mod proxy_protocol;
+pub(crate) mod queue;
 pub mod table;
 pub mod workers;
