@@ -43,6 +43,7 @@ PRIVILEGED_PACKAGES=(
     tcpdump # the soak's capture of VRRP adverts on its bridge (at most one master)
     wrk # the soak's load client, next to its Python client
     curl # the soak's heartbeat: each director's metrics page and proxy
+    dnsmasq-base # a real DNS server on loopback for the dns monitor (keepalived's DNS_CHECK) in tests/monitors.rs
 )
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

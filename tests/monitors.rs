@@ -1,4 +1,4 @@
-//! Monitors against real servers on loopback: built-in tcp, http, https and ping; mon.d scripts run as mon runs them; Debian's own tcp.monitor and http.monitor compared with their built-in equivalents.
+//! Monitors against real servers on loopback: built-in tcp, http, https, ping, smtp (against Debian's aiosmtpd), udp and dns (against Debian's dnsmasq); mon.d scripts run as mon runs them; Debian's own tcp.monitor and http.monitor compared with their built-in equivalents.
 //!
 //! Every server is started by the test on 127.0.0.1 with a port from
 //! binding `:0`; 127.0.0.2 (no listener) is the "down" host. Tests that need
@@ -14,7 +14,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use keepmon::config::model::{BuiltinPolicy, HttpCheck, HttpUrl, Monitor, PingCheck, TcpCheck};
+use keepmon::config::model::{
+    BuiltinPolicy, DnsCheck, HexPattern, HttpCheck, HttpUrl, Monitor, PingCheck, SmtpCheck,
+    TcpCheck, UdpCheck,
+};
 use keepmon::monitor::{HostStatus, OUTPUT_CAP, RunOutput, RunRequest, run};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -1089,6 +1092,329 @@ async fn debian_fping_monitor_agrees_with_builtin() {
         assert_eq!((by_script.exit, by_script.summary.as_str()), (0, ""));
         let (by_script, _) = compare("fping.monitor", &script, &["-a"], &[UP]).await;
         assert_eq!(by_script.exit, 0);
+    })
+    .await;
+}
+
+// ----- smtp -----
+
+/// Debian's aiosmtpd (tests/common/smtp_server.py) on 127.0.0.1, killed on drop.
+struct SmtpServer {
+    child: std::process::Child,
+    port: u16,
+    out: PathBuf,
+}
+
+impl SmtpServer {
+    /// None (and a loud NOT RUN) without python3-aiosmtpd.
+    fn start(dir: &Path, options: &[&str]) -> Option<SmtpServer> {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        const PYTHON: &str = "/usr/bin/python3";
+        let available = Command::new(PYTHON)
+            .args(["-c", "import aiosmtpd"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !available {
+            not_run("python3-aiosmtpd (Debian package) is not installed");
+            return None;
+        }
+        let out = dir.join("received");
+        let mut child = Command::new(PYTHON)
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/common/smtp_server.py"
+            ))
+            .args(["--port", "0", "--out"])
+            .arg(&out)
+            .args(options)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the SMTP server");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .ok();
+        let port = line
+            .trim()
+            .strip_prefix("READY ")
+            .and_then(|p| p.parse().ok());
+        let mut server = SmtpServer {
+            child,
+            port: 0,
+            out,
+        };
+        server.port = port.unwrap_or_else(|| panic!("SMTP server did not start: {line:?}"));
+        Some(server)
+    }
+
+    /// The HELO names clients sent, in order.
+    fn helo_names(&self) -> Vec<String> {
+        std::fs::read_to_string(self.out.join("helo.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+fn smtp(port: u16, helo_name: &str) -> Monitor {
+    Monitor::Smtp(SmtpCheck {
+        port,
+        helo_name: helo_name.to_string(),
+        timeout: Duration::from_secs(5),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_speaks_keepalived_smtp_check_to_a_real_server() {
+    let scratch = Scratch::new("smtp");
+    let Some(good) = SmtpServer::start(&scratch.0, &[]) else {
+        return;
+    };
+    let refusing_dir = scratch.0.join("refusing");
+    let Some(refusing) = SmtpServer::start(&refusing_dir, &["--helo-reply", "554 5.7.1 go away"])
+    else {
+        return;
+    };
+    bounded(async {
+        let out = run_monitor(smtp(good.port, "lb1.example.com"), &[UP, DOWN]).await;
+        assert_eq!((out.exit, out.summary.as_str()), (1, DOWN), "{out:#?}");
+        assert_eq!(status_of(&out, UP), &HostStatus::Ok);
+        assert!(fail_reason(&out, DOWN).contains("refused"), "{out:#?}");
+        assert_eq!(good.helo_names(), ["lb1.example.com"]);
+
+        let out = run_monitor(smtp(refusing.port, "lb1.example.com"), &[UP]).await;
+        assert!(
+            fail_reason(&out, UP).contains("bad HELO response: \"554 5.7.1 go away\\r\""),
+            "{out:#?}"
+        );
+
+        // A 5xx greeting, and the first line of a multi-line 220 (keepalived
+        // reads only "220-..." and refuses it), fail before HELO.
+        for banner in [
+            &b"554 no service here\r\n"[..],
+            &b"220-mail.example ESMTP\r\n220 ready\r\n"[..],
+        ] {
+            let port = banner_server(banner).await;
+            let out = run_monitor(smtp(port, "x"), &[UP]).await;
+            assert!(
+                fail_reason(&out, UP).starts_with("bad greeting banner"),
+                "{out:#?}"
+            );
+        }
+
+        // A server that never greets: the per-step timeout.
+        let port = silent_server().await;
+        let mut check = SmtpCheck {
+            port,
+            helo_name: "x".to_string(),
+            timeout: Duration::from_millis(300),
+        };
+        let started = Instant::now();
+        let out = run_monitor(Monitor::Smtp(check.clone()), &[UP]).await;
+        assert_eq!(status_of(&out, UP), &HostStatus::Timeout, "{out:#?}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        check.port = closed_port().await;
+        let out = run_monitor(Monitor::Smtp(check), &[UP]).await;
+        assert_eq!(out.exit, 1, "{out:#?}");
+    })
+    .await;
+}
+
+// ----- udp -----
+
+/// A UDP server on 127.0.0.1 answering every datagram with `reply` (None:
+/// never answering); what it received is kept.
+async fn udp_server(reply: Option<&'static [u8]>) -> (u16, Arc<Mutex<Vec<Vec<u8>>>>) {
+    let socket = tokio::net::UdpSocket::bind((UP, 0)).await.unwrap();
+    let port = socket.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+            kept.lock().unwrap().push(buf[..n].to_vec());
+            if let Some(reply) = reply {
+                let _ = socket.send_to(reply, from).await;
+            }
+        }
+    });
+    (port, seen)
+}
+
+/// A UDP port nothing listens on (loopback answers ICMP port unreachable).
+async fn closed_udp_port() -> u16 {
+    let socket = tokio::net::UdpSocket::bind((UP, 0)).await.unwrap();
+    socket.local_addr().unwrap().port()
+}
+
+fn udp(port: u16) -> UdpCheck {
+    UdpCheck {
+        port,
+        payload: None,
+        require_reply: false,
+        reply: None,
+        min_reply_length: 0,
+        max_reply_length: 255,
+        timeout: Duration::from_millis(500),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_follows_keepalived_udp_check() {
+    bounded(async {
+        // Silence passes unless a reply is required; the default payload
+        // is keepalived's.
+        let (silent, seen) = udp_server(None).await;
+        let out = run_monitor(Monitor::Udp(udp(silent)), &[UP]).await;
+        assert_eq!(status_of(&out, UP), &HostStatus::Ok, "{out:#?}");
+        assert_eq!(
+            seen.lock().unwrap().as_slice(),
+            [b"keepalived check - keepalived ch".to_vec()]
+        );
+        let required = UdpCheck {
+            require_reply: true,
+            ..udp(silent)
+        };
+        let out = run_monitor(Monitor::Udp(required), &[UP]).await;
+        assert_eq!(status_of(&out, UP), &HostStatus::Timeout, "{out:#?}");
+
+        // ICMP port unreachable fails, reply or not.
+        let out = run_monitor(Monitor::Udp(udp(closed_udp_port().await)), &[UP]).await;
+        assert!(fail_reason(&out, UP).contains("unreachable"), "{out:#?}");
+
+        // A reply and its pattern.
+        let (pong, seen) = udp_server(Some(b"PONG 1")).await;
+        let pattern = |text: &str| HexPattern::parse(text, true).unwrap();
+        let ping = UdpCheck {
+            payload: Some(b"PING".to_vec()),
+            require_reply: true,
+            reply: Some(pattern("50 4f 4e xx")),
+            ..udp(pong)
+        };
+        let out = run_monitor(Monitor::Udp(ping.clone()), &[UP]).await;
+        assert_eq!(status_of(&out, UP), &HostStatus::Ok, "{out:#?}");
+        assert_eq!(seen.lock().unwrap().as_slice(), [b"PING".to_vec()]);
+        let wrong = UdpCheck {
+            reply: Some(pattern("50 49")),
+            ..ping.clone()
+        };
+        let out = run_monitor(Monitor::Udp(wrong), &[UP]).await;
+        assert!(fail_reason(&out, UP).contains("does not match"), "{out:#?}");
+        let too_long = UdpCheck {
+            max_reply_length: 4,
+            ..ping
+        };
+        let out = run_monitor(Monitor::Udp(too_long), &[UP]).await;
+        assert!(fail_reason(&out, UP).contains("more than 4"), "{out:#?}");
+    })
+    .await;
+}
+
+// ----- dns -----
+
+/// Debian's dnsmasq on 127.0.0.1 answering `*.x.test` with 127.0.0.9 and
+/// refusing every other name (no upstream); killed on drop.
+struct Dnsmasq {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Dnsmasq {
+    fn start() -> Option<Dnsmasq> {
+        use std::process::{Command, Stdio};
+        let program = ["/usr/sbin/dnsmasq", "/sbin/dnsmasq"]
+            .into_iter()
+            .find(|p| Path::new(p).exists());
+        let Some(program) = program else {
+            not_run("dnsmasq (Debian package dnsmasq-base) is not installed");
+            return None;
+        };
+        // A free UDP port (dnsmasq cannot report the one it chose).
+        let port = std::net::UdpSocket::bind((UP, 0))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(program)
+            .args([
+                "--no-daemon",
+                "--conf-file=/dev/null",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+                "--listen-address=127.0.0.1",
+                "--address=/x.test/127.0.0.9",
+            ])
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dnsmasq");
+        Some(Dnsmasq { child, port })
+    }
+}
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+fn dns(port: u16, query_type: &str, name: &str) -> Monitor {
+    Monitor::Dns(DnsCheck {
+        port,
+        query_type: query_type.to_string(),
+        name: name.to_string(),
+        timeout: Duration::from_millis(800),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_follows_keepalived_dns_check_against_dnsmasq() {
+    let Some(server) = Dnsmasq::start() else {
+        return;
+    };
+    bounded(async {
+        // dnsmasq takes a moment to bind: wait for its first NOERROR.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = run_monitor(dns(server.port, "A", "www.x.test"), &[UP]).await;
+            if out.exit == 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "dnsmasq never answered: {out:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let out = run_monitor(dns(server.port, "A", "www.x.test."), &[UP]).await;
+        assert_eq!(status_of(&out, UP), &HostStatus::Ok, "{out:#?}");
+        // No upstream: other names are REFUSED, a non-zero rcode.
+        let out = run_monitor(dns(server.port, "SOA", "."), &[UP]).await;
+        assert!(fail_reason(&out, UP).contains("rcode 5"), "{out:#?}");
+        // Nobody there: ICMP port unreachable; silence: the timeout.
+        let out = run_monitor(dns(closed_udp_port().await, "A", "www.x.test"), &[UP]).await;
+        assert!(fail_reason(&out, UP).contains("failed to read"), "{out:#?}");
+        let (silent, _seen) = udp_server(None).await;
+        let out = run_monitor(dns(silent, "A", "www.x.test"), &[UP]).await;
+        assert_eq!(status_of(&out, UP), &HostStatus::Timeout, "{out:#?}");
+        // Datagrams with another id are ignored, not judged.
+        let (wrong_id, _seen) = udp_server(Some(b"\xff\xff\x81\x80\0\0\0\0\0\0\0\0")).await;
+        let out = run_monitor(dns(wrong_id, "A", "www.x.test"), &[UP]).await;
+        assert_eq!(status_of(&out, UP), &HostStatus::Timeout, "{out:#?}");
     })
     .await;
 }

@@ -341,6 +341,7 @@ class Soak:
         self.rng = random.Random(seed)
         self.log = Log(work)
         self.windows = []  # dicts: kind, start, end, explains, target
+        self.wrk_runs = []  # dicts: t0, t1, requests, errors ("" when none)
         self.samples = []  # (t, director, incarnation, rss_kb, fds)
         self.checks = []  # (name, ok, detail) from during the run
         self.stop_flag = threading.Event()
@@ -435,6 +436,7 @@ class Soak:
             self.log("wrk_missing")
             return
         while not self.stop_flag.wait(self.rng.uniform(20, 40) if self.duration > 300 else 20):
+            t0 = now()
             try:
                 r = sh("wrk", "-t1", "-c2", "-d3s", "--timeout", "3s", "http://%s:8080/" % VIP, ns="CL",
                        check=False, timeout=30)
@@ -447,6 +449,9 @@ class Soak:
             non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", r.stdout)
             self.log("wrk", requests=int(m.group(1)) if m else 0, socket_errors=errs.group(1) if errs else "none",
                      non2xx=int(non2xx.group(1)) if non2xx else 0)
+            self.wrk_runs.append({"t0": t0, "t1": now(), "requests": int(m.group(1)) if m else 0,
+                                  "errors": (errs.group(1) if errs else "") + (" non2xx %s" % non2xx.group(1)
+                                                                               if non2xx else "")})
 
     # -- faults
     def window(self, kind, start, end, explains, target=""):
@@ -780,6 +785,18 @@ def analyse(soak, t_start, t_end):
         planned_kinds[k] = planned_kinds.get(k, 0) + 1
     rows.append(("no client failure in planned stop/reload or other non-network faults", not planned,
                  "%d (%s)" % (len(planned), ", ".join("%s %d" % kv for kv in sorted(planned_kinds.items())) or "none")))
+    # wrk's errors, run by run: a run with socket errors or non-2xx answers
+    # must overlap a window that explains failures.
+    bad_runs = [w for w in soak.wrk_runs if w["errors"].strip()]
+    unexplained_runs = [w for w in bad_runs
+                        if not any(x["explains"] and x["start"] - 0.5 <= w["t1"] and w["t0"] <= x["end"] + 0.5
+                                   for x in soak.windows)]
+    if soak.wrk_runs:
+        rows.append(("wrk errors only in explaining fault windows", not unexplained_runs,
+                     "%d runs, %d requests; %d with errors, %d unexplained%s"
+                     % (len(soak.wrk_runs), sum(w["requests"] for w in soak.wrk_runs), len(bad_runs),
+                        len(unexplained_runs),
+                        (": " + "; ".join(w["errors"] for w in unexplained_runs[:3])) if unexplained_runs else "")))
     maint_hits = [q for q in reqs if q.get("ok") and q.get("backend", "").endswith(" 81")]
     rows.append(("the maint real server takes no traffic", not maint_hits, "%d requests served by %s"
                  % (len(maint_hits), MAINT_RS)))

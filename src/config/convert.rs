@@ -917,6 +917,54 @@ fn monitor_value(monitor: &Monitor) -> Item {
             ("count", int(*count)),
             ("timeout", dur(*timeout)),
         ]),
+        Monitor::Smtp(SmtpCheck {
+            port,
+            helo_name,
+            timeout,
+        }) => inline(vec![
+            ("type", text("smtp")),
+            ("port", int(*port)),
+            ("helo_name", text(helo_name)),
+            ("timeout", dur(*timeout)),
+        ]),
+        Monitor::Udp(UdpCheck {
+            port,
+            payload,
+            require_reply,
+            reply,
+            min_reply_length,
+            max_reply_length,
+            timeout,
+        }) => {
+            let mut pairs = vec![("type", text("udp")), ("port", int(*port))];
+            if let Some(payload) = payload {
+                let octets = HexPattern {
+                    bytes: payload.clone(),
+                    mask: vec![0; payload.len()],
+                };
+                pairs.push(("payload", text(octets.to_hex())));
+            }
+            match reply {
+                Some(pattern) => pairs.push(("require_reply", text(pattern.to_hex()))),
+                None => pairs.push(("require_reply", boolean(*require_reply))),
+            }
+            pairs.push(("min_reply_length", int(*min_reply_length)));
+            pairs.push(("max_reply_length", int(*max_reply_length)));
+            pairs.push(("timeout", dur(*timeout)));
+            inline(pairs)
+        }
+        Monitor::Dns(DnsCheck {
+            port,
+            query_type,
+            name,
+            timeout,
+        }) => inline(vec![
+            ("type", text("dns")),
+            ("port", int(*port)),
+            ("query_type", text(query_type)),
+            ("name", text(name)),
+            ("timeout", dur(*timeout)),
+        ]),
         Monitor::Lua { script, args } => {
             let mut pairs = vec![("type", text("lua")), ("script", text(script))];
             if !args.is_empty() {

@@ -440,6 +440,9 @@ pub enum Monitor {
     Tcp(TcpCheck),
     Http(HttpCheck),
     Ping(PingCheck),
+    Smtp(SmtpCheck),
+    Udp(UdpCheck),
+    Dns(DnsCheck),
     Lua {
         script: String,
         args: Vec<String>,
@@ -460,6 +463,9 @@ impl Monitor {
             Monitor::Tcp(_) => "tcp",
             Monitor::Http(_) => "http",
             Monitor::Ping(_) => "ping",
+            Monitor::Smtp(_) => "smtp",
+            Monitor::Udp(_) => "udp",
+            Monitor::Dns(_) => "dns",
             Monitor::Lua { .. } => "lua",
             Monitor::Exec { .. } => "exec",
         }
@@ -512,6 +518,152 @@ pub struct HttpUrl {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PingCheck {
     pub count: u32,
+    pub timeout: Duration,
+}
+
+/// keepalived's `SMTP_DEFAULT_HELO`, the `helo_name` when none is given.
+pub const SMTP_DEFAULT_HELO: &str = "smtpchecker.keepalived.org";
+
+/// keepalived's `SMTP_CHECK`: read the 220 greeting, `HELO helo_name`,
+/// expect 250, `QUIT`, read one more line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmtpCheck {
+    pub port: u16,
+    /// The name sent with HELO (keepalived's default:
+    /// `smtpchecker.keepalived.org`).
+    pub helo_name: String,
+    /// Bounds the connect and each read and write on its own, as
+    /// keepalived's `connect_timeout` does.
+    pub timeout: Duration,
+}
+
+/// keepalived's `UDP_CHECK`: send a datagram, then wait `timeout` for an
+/// answer. An ICMP port (or host, network) unreachable fails; silence
+/// passes unless a reply is required.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UdpCheck {
+    pub port: u16,
+    /// The datagram; None sends keepalived's own 32 bytes
+    /// (`keepalived check - ` repeated).
+    pub payload: Option<Vec<u8>>,
+    /// Silence fails (keepalived's `require_reply`).
+    pub require_reply: bool,
+    /// What the reply must start with (keepalived compares the shorter of
+    /// the reply and the pattern); only with a pattern are the reply length
+    /// limits checked, as in keepalived.
+    pub reply: Option<HexPattern>,
+    pub min_reply_length: u16,
+    /// keepalived's default is 255.
+    pub max_reply_length: u16,
+    pub timeout: Duration,
+}
+
+/// Octets with wildcard nibbles: keepalived's hex strings (`0a 1B xx`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HexPattern {
+    pub bytes: Vec<u8>,
+    /// Per octet, the bits that are wildcards (`x` nibbles); same length
+    /// as `bytes`.
+    pub mask: Vec<u8>,
+}
+
+impl HexPattern {
+    /// Two hex digits per octet, `x` for a wildcard nibble, octets
+    /// separated by spaces (what [`HexPattern::parse`] reads back).
+    pub fn to_hex(&self) -> String {
+        let nibble = |value: u8, wild: bool| {
+            if wild {
+                'x'
+            } else {
+                char::from_digit(u32::from(value), 16).unwrap_or('?')
+            }
+        };
+        self.bytes
+            .iter()
+            .zip(&self.mask)
+            .map(|(&b, &m)| {
+                let mut octet = String::with_capacity(2);
+                octet.push(nibble(b >> 4, m & 0xf0 != 0));
+                octet.push(nibble(b & 0x0f, m & 0x0f != 0));
+                octet
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Octets as two hex digits each (`x` wildcards only when `wildcards`),
+    /// with any spaces between octets.
+    pub fn parse(text: &str, wildcards: bool) -> Result<HexPattern, String> {
+        let digits: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
+        if digits.is_empty() {
+            return Err("no octets".to_string());
+        }
+        if !digits.len().is_multiple_of(2) {
+            return Err(format!(
+                "{text:?} has an odd number of hex digits (two per octet)"
+            ));
+        }
+        let mut pattern = HexPattern {
+            bytes: Vec::new(),
+            mask: Vec::new(),
+        };
+        for pair in digits.chunks(2) {
+            let mut byte = 0u8;
+            let mut mask = 0u8;
+            for &c in pair {
+                byte <<= 4;
+                mask <<= 4;
+                match c.to_digit(16) {
+                    Some(v) => byte |= u8::try_from(v).unwrap_or(0),
+                    None if wildcards && matches!(c, 'x' | 'X') => mask |= 0x0f,
+                    None => {
+                        return Err(format!(
+                            "{c:?} is not a hex digit{}",
+                            if wildcards { " or x" } else { "" }
+                        ));
+                    }
+                }
+            }
+            pattern.bytes.push(byte);
+            pattern.mask.push(mask);
+        }
+        Ok(pattern)
+    }
+
+    /// keepalived's `check_udp_reply` comparison: the first
+    /// min(reply, pattern) octets agree outside the wildcards.
+    pub fn matches_prefix(&self, reply: &[u8]) -> bool {
+        reply
+            .iter()
+            .zip(self.bytes.iter().zip(&self.mask))
+            .all(|(&got, (&want, &mask))| (got ^ want) & !mask == 0)
+    }
+}
+
+/// The query types keepalived's `DNS_CHECK` knows, with their numbers.
+pub const DNS_TYPES: &[(&str, u16)] = &[
+    ("A", 1),
+    ("NS", 2),
+    ("CNAME", 5),
+    ("SOA", 6),
+    ("MX", 15),
+    ("TXT", 16),
+    ("AAAA", 28),
+    ("RRSIG", 46),
+    ("DNSKEY", 48),
+];
+
+/// keepalived's `DNS_CHECK`: one query over UDP (recursion desired); the
+/// answer with the query's id and the QR bit passes when its rcode is 0
+/// (NOERROR), whatever its answer count.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsCheck {
+    pub port: u16,
+    /// One of [`DNS_TYPES`] (upper case); keepalived's default is SOA.
+    pub query_type: String,
+    /// The name asked about, `.` for the root (keepalived's default).
+    pub name: String,
+    /// Bounds the whole exchange (keepalived's `connect_timeout`).
     pub timeout: Duration,
 }
 

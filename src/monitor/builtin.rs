@@ -9,8 +9,8 @@ use tokio::time::Instant;
 use tracing::warn;
 
 use super::{
-    Builtin, BuiltinCheck, BuiltinOptions, EXIT_CANNOT_RUN, HostResult, HostStatus, RunOutput,
-    http, ping, tcp,
+    Builtin, BuiltinCheck, BuiltinOptions, EXIT_CANNOT_RUN, HostResult, HostStatus, RunOutput, dns,
+    http, ping, smtp, tcp, udp,
 };
 
 /// Hosts of one run checked at the same time.
@@ -178,6 +178,9 @@ fn kind(check: &BuiltinCheck) -> &'static str {
         BuiltinCheck::Http(c) if c.tls => "https",
         BuiltinCheck::Http(_) => "http",
         BuiltinCheck::Ping(_) => "ping",
+        BuiltinCheck::Smtp(_) => "smtp",
+        BuiltinCheck::Udp(_) => "udp",
+        BuiltinCheck::Dns(_) => "dns",
     }
 }
 
@@ -188,6 +191,9 @@ enum Prepared {
     Tcp(Arc<tcp::Prepared>),
     Http(Arc<http::Prepared>),
     Ping(Arc<ping::Prepared>),
+    Smtp(Arc<smtp::Prepared>),
+    Udp(Arc<udp::Prepared>),
+    Dns(Arc<dns::Prepared>),
 }
 
 impl Prepared {
@@ -196,6 +202,9 @@ impl Prepared {
             BuiltinCheck::Tcp(c) => Prepared::Tcp(Arc::new(tcp::Prepared::new(c)?)),
             BuiltinCheck::Http(c) => Prepared::Http(Arc::new(http::Prepared::new(c, options)?)),
             BuiltinCheck::Ping(c) => Prepared::Ping(Arc::new(ping::Prepared::new(c, options))),
+            BuiltinCheck::Smtp(c) => Prepared::Smtp(Arc::new(smtp::Prepared::new(c))),
+            BuiltinCheck::Udp(c) => Prepared::Udp(Arc::new(udp::Prepared::new(c))),
+            BuiltinCheck::Dns(c) => Prepared::Dns(Arc::new(dns::Prepared::new(c)?)),
         })
     }
 
@@ -204,6 +213,9 @@ impl Prepared {
             Prepared::Tcp(p) => p.check(&host).await,
             Prepared::Http(p) => p.check(&host).await,
             Prepared::Ping(p) => p.check(index, &host).await,
+            Prepared::Smtp(p) => p.check(&host).await,
+            Prepared::Udp(p) => p.check(&host).await,
+            Prepared::Dns(p) => p.check(&host).await,
         };
         HostResult {
             host,

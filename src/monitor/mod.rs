@@ -1,4 +1,4 @@
-//! Monitors: one bounded run of a service's check over its hosts — built-in tcp/http/ping in-process, mon.d scripts as child processes; a failing host is data, never an `Err`.
+//! Monitors: one bounded run of a service's check over its hosts — built-in tcp/http/ping/smtp/udp/dns in-process, mon.d scripts as child processes; a failing host is data, never an `Err`.
 //!
 //! [`run`] is the entry point for every kind but `lua:`: the supervisor
 //! calls [`crate::run::monitor`], which sends Lua runs to the Lua runtime in
@@ -27,11 +27,14 @@
 //! For the built-in equivalents of mon's scripts see [`mon_compat`].
 
 pub(crate) mod builtin;
+pub mod dns;
 mod exec;
 pub(crate) mod http;
 pub mod mon_compat;
 mod ping;
+mod smtp;
 pub(crate) mod tcp;
+mod udp;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU32;
@@ -40,7 +43,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use crate::config::model::{BuiltinPolicy, HttpCheck, Monitor, PingCheck, TcpCheck};
+use crate::config::model::{
+    BuiltinPolicy, DnsCheck, HttpCheck, Monitor, PingCheck, SmtpCheck, TcpCheck, UdpCheck,
+};
 use crate::lua_settings::LuaSettings;
 
 pub use mon_compat::{CompatError, builtin_equivalent};
@@ -159,6 +164,9 @@ pub enum BuiltinCheck {
     Tcp(TcpCheck),
     Http(HttpCheck),
     Ping(PingCheck),
+    Smtp(SmtpCheck),
+    Udp(UdpCheck),
+    Dns(DnsCheck),
 }
 
 impl BuiltinCheck {
@@ -168,6 +176,9 @@ impl BuiltinCheck {
             BuiltinCheck::Tcp(c) => Monitor::Tcp(c.clone()),
             BuiltinCheck::Http(c) => Monitor::Http(c.clone()),
             BuiltinCheck::Ping(c) => Monitor::Ping(c.clone()),
+            BuiltinCheck::Smtp(c) => Monitor::Smtp(c.clone()),
+            BuiltinCheck::Udp(c) => Monitor::Udp(c.clone()),
+            BuiltinCheck::Dns(c) => Monitor::Dns(c.clone()),
         }
     }
 }
@@ -249,6 +260,9 @@ pub fn resolve(monitor: &Monitor, policy: BuiltinPolicy) -> Resolved {
         Monitor::Tcp(c) => builtin(BuiltinCheck::Tcp(c.clone())),
         Monitor::Http(c) => builtin(BuiltinCheck::Http(c.clone())),
         Monitor::Ping(c) => builtin(BuiltinCheck::Ping(c.clone())),
+        Monitor::Smtp(c) => builtin(BuiltinCheck::Smtp(c.clone())),
+        Monitor::Udp(c) => builtin(BuiltinCheck::Udp(c.clone())),
+        Monitor::Dns(c) => builtin(BuiltinCheck::Dns(c.clone())),
         Monitor::Lua { script, args } => Resolved::Lua {
             script: script.clone(),
             args: args.clone(),

@@ -217,6 +217,9 @@ pub(super) fn describe_monitor(m: &Monitor) -> String {
             h.path
         ),
         Monitor::Ping(p) => format!("ping count {}", p.count),
+        Monitor::Smtp(s) => format!("smtp port {}", s.port),
+        Monitor::Udp(u) => format!("udp port {}", u.port),
+        Monitor::Dns(d) => format!("dns port {} {} {}", d.port, d.query_type, d.name),
         Monitor::Lua { script, .. } => format!("lua:{script}"),
         Monitor::Exec { name, args, .. } => {
             let mut s = name.clone();

@@ -1109,6 +1109,7 @@ mod tests {
             inhibit_on_failure: false,
             upper_threshold: 0,
             lower_threshold: 0,
+            backup: false,
             edit: None,
             conns: Some(Conns {
                 active: 2,

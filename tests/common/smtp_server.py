@@ -17,6 +17,10 @@ Options:
   --host ADDR         address to listen on (default 127.0.0.1)
   --mode-file F       read F at every DATA: "4xx" answers 451, "5xx" answers 554,
                       anything else (or no file) accepts (bench/soak switches it)
+  --helo-reply TEXT   answer every HELO with TEXT (e.g. "554 5.7.1 go away")
+
+Every HELO name a client sends is appended to OUTDIR/helo.log, one a line
+(keepalived's SMTP_CHECK and keepmon's smtp monitor say HELO).
 """
 
 import argparse
@@ -37,9 +41,18 @@ class Handler:
         self.fail_code = args.fail_code
         self.reject = args.reject
         self.mode_file = args.mode_file
+        self.helo_reply = args.helo_reply
         os.makedirs(self.out, exist_ok=True)
         # A restarted server (bench/soak) goes on numbering after what is there.
         self.count = sum(1 for n in os.listdir(self.out) if n.endswith(".json"))
+
+    async def handle_HELO(self, server, session, envelope, hostname):
+        with open(os.path.join(self.out, "helo.log"), "a") as f:
+            f.write(hostname + "\n")
+        if self.helo_reply:
+            return self.helo_reply
+        session.host_name = hostname
+        return "250 %s" % server.hostname
 
     async def handle_DATA(self, server, session, envelope):
         if self.reject:
@@ -103,6 +116,7 @@ async def main():
     p.add_argument("--reject")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--mode-file")
+    p.add_argument("--helo-reply")
     args = p.parse_args()
 
     handler = Handler(args)

@@ -1,9 +1,11 @@
-//! keepalived's number readers (lib/parser.c `read_unsigned_func`, `read_int_func`, `read_decimal_unsigned_long_func`) with the values a running keepalived ends up with; pure.
+//! keepalived's number and hex-string readers (lib/parser.c `read_unsigned_func`, `read_int_func`, `read_decimal_unsigned_long_func`, `read_hex_str`) with the values a running keepalived ends up with; pure.
 //!
 //! keepalived reports a bad number and then, for most keywords, either
 //! ignores the line or uses the part it could read. Each reader returns the
 //! value the running daemon uses (if any) and the message keepalived logs
 //! (if any), so callers can do the same and warn.
+
+use crate::config::model::HexPattern;
 
 /// What keepalived made of a number.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -183,6 +185,69 @@ fn strtoul(text: &str) -> (u64, &str, bool) {
     (value, &text[end..], overflow)
 }
 
+/// keepalived's `read_hex_str` (lib/parser.c): octets as one or two hex
+/// digits each, spaces and tabs between them, `x` wildcard nibbles when
+/// `wildcards`. None where keepalived reports "Invalid hex string": a
+/// character that is not hex, nothing at all, and (keepalived's own
+/// check, which mistakes it for an error) a last octet of `ff`.
+pub fn hex_str(text: &str, wildcards: bool) -> Option<HexPattern> {
+    const BAD: u8 = 0xff;
+    const WILD: u8 = 0xfe;
+    let nibble = |c: u8| -> u8 {
+        if c.is_ascii_digit() {
+            return c - b'0';
+        }
+        let upper = if c >= b'a' { c - (b'a' - b'A') } else { c };
+        match upper {
+            b'A'..=b'F' => upper - b'A' + 10,
+            b'X' if wildcards => WILD,
+            _ => BAD,
+        }
+    };
+    let text = text.as_bytes();
+    let mut pattern = HexPattern {
+        bytes: Vec::new(),
+        mask: Vec::new(),
+    };
+    let mut at = 0;
+    let mut value = 0u8;
+    loop {
+        while matches!(text.get(at), Some(b' ' | b'\t')) {
+            at += 1;
+        }
+        let Some(&c) = text.get(at) else {
+            break;
+        };
+        at += 1;
+        value = nibble(c);
+        if value == BAD {
+            break;
+        }
+        let mut mask = 0u8;
+        if value == WILD {
+            mask = 0x0f;
+            value = 0;
+        }
+        if let Some(&c) = text.get(at).filter(|&&c| c != b' ') {
+            at += 1;
+            let high = value << 4;
+            mask <<= 4;
+            value = nibble(c);
+            if value == BAD {
+                break;
+            }
+            if value == WILD {
+                mask |= 0x0f;
+                value = 0;
+            }
+            value |= high;
+        }
+        pattern.bytes.push(value);
+        pattern.mask.push(mask);
+    }
+    (value != BAD && !pattern.bytes.is_empty()).then_some(pattern)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,5 +292,28 @@ mod tests {
         let r = decimal_micros("1.0000005", 0, 255_000_000, true);
         assert_eq!(r.value, Some(1_000_001));
         assert!(r.complaint.is_some());
+    }
+
+    #[test]
+    fn hex_strings_read_as_keepalived_reads_them() {
+        let read = |text: &str, wild: bool| hex_str(text, wild).map(|p| (p.bytes, p.mask));
+        assert_eq!(
+            read("0a 1B\t2", false),
+            Some((vec![0x0a, 0x1b, 0x02], vec![0, 0, 0]))
+        );
+        assert_eq!(read("0a1b", false), Some((vec![0x0a, 0x1b], vec![0, 0])));
+        assert_eq!(
+            read("5x X0", true),
+            Some((vec![0x50, 0x00], vec![0x0f, 0xf0]))
+        );
+        assert_eq!(read("5x", false), None);
+        assert_eq!(read("zz", false), None);
+        assert_eq!(read("", false), None);
+        assert_eq!(read("0a\t1", false), Some((vec![0x0a, 0x01], vec![0, 0])));
+        // A tab right after an octet's first digit is read as its second.
+        assert_eq!(read("a\tb", false), None);
+        // keepalived takes a last octet of ff for its error marker.
+        assert_eq!(read("0a ff", false), None);
+        assert_eq!(read("ff 0a", false), Some((vec![0xff, 0x0a], vec![0, 0])));
     }
 }

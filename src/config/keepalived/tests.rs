@@ -951,3 +951,207 @@ fn scheduler_flags_map_onto_mh() {
     let (_, w) = ok(&vs("rr", "mh-port"));
     assert_has(&w, "rr ignores them");
 }
+
+/// The health service of the only virtual server of `c`.
+fn only_health(c: &Config) -> &crate::config::model::Service {
+    let vs = c.virtual_servers.values().next().expect("a virtual server");
+    c.service(vs.health.as_ref().expect("health"))
+        .expect("service")
+}
+
+#[test]
+fn smtp_checks_run_the_smtp_monitor_with_keepalived_defaults() {
+    let (c, w) = ok(
+        "virtual_server 10.0.0.1 25 {\n protocol TCP\n real_server 10.0.0.2 25 {\n  SMTP_CHECK {\n   connect_port 2525\n  }\n }\n real_server 10.0.0.3 25 {\n  SMTP_CHECK {\n   connect_port 2525\n  }\n }\n}\n",
+    );
+    assert!(w.is_empty(), "{w:?}");
+    let service = only_health(&c);
+    let Some(Monitor::Smtp(smtp)) = &service.monitor else {
+        panic!("not smtp: {:?}", service.monitor);
+    };
+    assert_eq!(smtp.port, 2525);
+    assert_eq!(smtp.helo_name, "smtpchecker.keepalived.org");
+    assert_eq!(smtp.timeout, Duration::from_secs(5));
+    assert_eq!(service.fall, 2);
+    assert_eq!(service.failure_interval, Some(Duration::from_secs(1)));
+
+    // helo_name keeps its first word; a single host block is the
+    // checker's connection (with the deprecation keepalived logs).
+    let (c, w) = ok(
+        "virtual_server 10.0.0.1 25 {\n protocol TCP\n real_server 10.0.0.2 25 {\n  SMTP_CHECK {\n   helo_name lb1.example.com extra\n   retry 4\n   host {\n    connect_ip 10.0.0.9\n    connect_port 587\n    connect_timeout 2\n    delay_before_retry 2\n   }\n  }\n }\n}\n",
+    );
+    assert_has(&w, "takes only the first word of helo_name");
+    assert_has(&w, "The SMTP_CHECK host block is deprecated");
+    let service = only_health(&c);
+    let Some(Monitor::Smtp(smtp)) = &service.monitor else {
+        panic!("not smtp");
+    };
+    assert_eq!(smtp.helo_name, "lb1.example.com");
+    assert_eq!(smtp.port, 587);
+    assert_eq!(smtp.timeout, Duration::from_secs(2));
+    assert_eq!(service.fall, 5);
+    assert_eq!(service.failure_interval, Some(Duration::from_secs(2)));
+    assert_eq!(c.hostgroups[&service.group].hosts, ["10.0.0.9"]);
+
+    for (text, needle) in [
+        (
+            "virtual_server 10.0.0.1 25 {\n protocol TCP\n real_server 10.0.0.2 25 {\n  SMTP_CHECK {\n   host {\n    connect_ip 10.0.0.9\n   }\n  }\n }\n}\n",
+            "connect timeout of 0",
+        ),
+        (
+            "virtual_server 10.0.0.1 25 {\n protocol TCP\n real_server 10.0.0.2 25 {\n  SMTP_CHECK {\n   host {\n    connect_timeout 2\n   }\n   host {\n    connect_timeout 2\n   }\n  }\n }\n}\n",
+            "2 checkers",
+        ),
+        (
+            "virtual_server 10.0.0.1 25 {\n protocol TCP\n real_server 10.0.0.2 25 {\n  SMTP_CHECK {\n   connect_timeout 3\n   host {\n    connect_timeout 2\n   }\n  }\n }\n}\n",
+            "own connection keywords",
+        ),
+    ] {
+        let (c, d) = compile(text);
+        assert!(c.is_none(), "{text}");
+        assert!(
+            d.iter()
+                .any(|d| d.contains("error: keepmon cannot run this") && d.contains(needle)),
+            "{needle}: {d:?}"
+        );
+    }
+}
+
+#[test]
+fn checker_defaults_differ_by_kind_as_in_keepalived() {
+    let vs = |checker: &str| {
+        format!(
+            "virtual_server 10.0.0.1 80 {{\n protocol TCP\n delay_loop 7\n real_server 10.0.0.2 80 {{\n  {checker}\n }}\n}}\n"
+        )
+    };
+    for (checker, fall, failure_interval) in [
+        ("TCP_CHECK {\n }", 2, 1),
+        ("HTTP_GET {\n url {\n path /\n }\n }", 2, 3),
+        ("MISC_CHECK {\n misc_path /bin/true\n }", 1, 1),
+    ] {
+        let (c, _) = ok(&vs(checker));
+        let service = only_health(&c);
+        assert_eq!(service.fall, fall, "{checker}");
+        assert_eq!(
+            service.failure_interval,
+            Some(Duration::from_secs(failure_interval)),
+            "{checker}"
+        );
+    }
+}
+
+#[test]
+fn udp_checks_run_the_udp_monitor_as_keepalived_reads_them() {
+    let vs = |checker: &str| {
+        format!(
+            "virtual_server 10.0.0.1 53 {{\n protocol UDP\n real_server 10.0.0.2 53 {{\n  UDP_CHECK {{\n{checker}\n  }}\n }}\n}}\n"
+        )
+    };
+    let (c, w) = ok(&vs("   connect_timeout 2\n"));
+    assert!(w.is_empty(), "{w:?}");
+    let Some(Monitor::Udp(udp)) = &only_health(&c).monitor else {
+        panic!("not udp");
+    };
+    assert_eq!(
+        (
+            udp.port,
+            udp.payload.as_deref(),
+            udp.require_reply,
+            &udp.reply
+        ),
+        (53, None, false, &None)
+    );
+    assert_eq!((udp.min_reply_length, udp.max_reply_length), (0, 255));
+    assert_eq!(udp.timeout, Duration::from_secs(2));
+
+    let (c, w) = ok(&vs(
+        "   payload 50 49 4e 47\n   require_reply 50 4F xx\n   min_reply_length 2\n   max_reply_length 64\n",
+    ));
+    assert!(w.is_empty(), "{w:?}");
+    let Some(Monitor::Udp(udp)) = &only_health(&c).monitor else {
+        panic!("not udp");
+    };
+    assert_eq!(udp.payload.as_deref(), Some(&b"PING"[..]));
+    assert!(udp.require_reply);
+    assert_eq!(
+        udp.reply.as_ref().map(|r| r.to_hex()),
+        Some("50 4f xx".to_string())
+    );
+    assert_eq!((udp.min_reply_length, udp.max_reply_length), (2, 64));
+
+    // What keepalived only logs: a bad hex string (and a last octet of
+    // ff), a bad length, min above max.
+    let (c, w) = ok(&vs(
+        "   payload 0a ff\n   require_reply zz\n   min_reply_length 70000\n   max_reply_length 1\n   min_reply_length 3\n",
+    ));
+    assert_has(&w, "Invalid hex string for UDP_CHECK payload");
+    assert_has(&w, "Invalid hex string for UDP_CHECK reply");
+    assert_has(&w, "UDP_CHECK min length 70000 not valid");
+    assert_has(
+        &w,
+        "UDP_CHECK min_reply length 3 > max_reply_length 1 - will always fail",
+    );
+    let Some(Monitor::Udp(udp)) = &only_health(&c).monitor else {
+        panic!("not udp");
+    };
+    assert_eq!(
+        (udp.payload.as_deref(), udp.require_reply, &udp.reply),
+        (None, true, &None)
+    );
+}
+
+#[test]
+fn dns_checks_run_the_dns_monitor_with_keepalived_defaults() {
+    let vs = |checker: &str| {
+        format!(
+            "virtual_server 10.0.0.1 53 {{\n protocol UDP\n delay_loop 9\n real_server 10.0.0.2 53 {{\n  DNS_CHECK {{\n{checker}\n  }}\n }}\n}}\n"
+        )
+    };
+    let (c, w) = ok(&vs(""));
+    assert!(w.is_empty(), "{w:?}");
+    let service = only_health(&c);
+    let Some(Monitor::Dns(dns)) = &service.monitor else {
+        panic!("not dns");
+    };
+    assert_eq!(
+        (dns.port, dns.query_type.as_str(), dns.name.as_str()),
+        (53, "SOA", ".")
+    );
+    // keepalived's DNS_CHECK defaults: retry 3, delay_before_retry = delay_loop.
+    assert_eq!(service.fall, 4);
+    assert_eq!(service.failure_interval, Some(Duration::from_secs(9)));
+
+    let (c, w) = ok(&vs(
+        "   type aaaa\n   name www.example.com\n   connect_port 5353\n",
+    ));
+    assert!(w.is_empty(), "{w:?}");
+    let Some(Monitor::Dns(dns)) = &only_health(&c).monitor else {
+        panic!("not dns");
+    };
+    assert_eq!(
+        (dns.port, dns.query_type.as_str(), dns.name.as_str()),
+        (5353, "AAAA", "www.example.com")
+    );
+
+    // keepalived 2.2.7 refuses a one-character first label as "empty" and
+    // asks about the root instead; an unknown type keeps SOA.
+    let (c, w) = ok(&vs("   type SRV\n   name x.example.com\n   name ab..c\n"));
+    assert_has(&w, "Unknown DNS check type SRV - ignoring");
+    assert_has(
+        &w,
+        "DNS_CHECK name 'x.example.com' has empty label - ignoring",
+    );
+    assert_has(&w, "takes a first label of one character for an empty one");
+    assert_has(&w, "DNS_CHECK name 'ab..c' has empty label - ignoring");
+    let Some(Monitor::Dns(dns)) = &only_health(&c).monitor else {
+        panic!("not dns");
+    };
+    assert_eq!((dns.query_type.as_str(), dns.name.as_str()), ("SOA", "."));
+
+    let (c, w) = ok(&vs("   name first.example\n   name second.example\n"));
+    assert_has(&w, "DNS_CHECK name already specified - ignoring");
+    let Some(Monitor::Dns(dns)) = &only_health(&c).monitor else {
+        panic!("not dns");
+    };
+    assert_eq!(dns.name, "first.example");
+}

@@ -12,8 +12,9 @@ use crate::config::keepalived::lexer::Piece;
 use crate::config::keepalived::tree::Stmt;
 use crate::config::keepalived::{Ctx, numbers, service, vrrp_script};
 use crate::config::model::{
-    AdminState, Config, Forward, HostGroup, HttpCheck, HttpUrl, LbScheduler, MhFlags, Monitor,
-    Origin, PingCheck, Protocol, RealServer, TcpCheck, Thresholds, VirtualServer, Watch,
+    AdminState, Config, DNS_TYPES, DnsCheck, Forward, HexPattern, HostGroup, HttpCheck, HttpUrl,
+    LbScheduler, MhFlags, Monitor, Origin, PingCheck, Protocol, RealServer, SMTP_DEFAULT_HELO,
+    SmtpCheck, TcpCheck, Thresholds, UdpCheck, VirtualServer, Watch,
 };
 
 /// keepalived's IPVS schedulers (`lvs_schedulers`).
@@ -23,8 +24,27 @@ const SCHEDULERS: &[&str] = &[
 /// keepalived's defaults.
 const DELAY_LOOP: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const DELAY_BEFORE_RETRY: Duration = Duration::from_secs(1);
-const RETRY: u32 = 1;
+
+/// A checker's `retry` when neither it nor its real server sets one
+/// (keepalived's `default_retry`: 1, MISC_CHECK 0, DNS_CHECK 3).
+fn default_retry(kind: &str) -> u32 {
+    match kind {
+        "MISC_CHECK" => 0,
+        "DNS_CHECK" => 3,
+        _ => 1,
+    }
+}
+
+/// A checker's `delay_before_retry` when neither it nor its real server
+/// sets one (keepalived's `default_delay_before_retry`: 1 s, HTTP_GET and
+/// SSL_GET 3 s); None: the checker's `delay_loop` (DNS_CHECK).
+fn default_delay_before_retry(kind: &str) -> Option<Duration> {
+    match kind {
+        "HTTP_GET" | "SSL_GET" => Some(Duration::from_secs(3)),
+        "DNS_CHECK" => None,
+        _ => Some(Duration::from_secs(1)),
+    }
+}
 /// `persistence_timeout` without a value (IPVS_SVC_PERSISTENT_TIMEOUT).
 const PERSISTENCE_DEFAULT: u64 = 360;
 /// IPVS_WEIGHT_LIMIT.
@@ -97,6 +117,56 @@ pub struct Checker {
     pub virtualhost: Option<String>,
     pub misc: Vec<String>,
     pub misc_timeout: Option<Duration>,
+    /// SMTP_CHECK's `helo_name` (its first word, as keepalived keeps it).
+    pub helo_name: Option<String>,
+    /// SMTP_CHECK's deprecated `host { }` blocks, each a checker of its own.
+    pub smtp_hosts: Vec<SmtpHost>,
+    /// UDP_CHECK's `payload`, `require_reply`, reply lengths.
+    pub udp: UdpOptions,
+    /// DNS_CHECK's `type` (upper case) and `name`.
+    pub dns_type: Option<String>,
+    pub dns_name: Option<String>,
+    /// A connection keyword (`connect_ip`, `connect_port`, `bindto`,
+    /// `bind_port`, `bind_if`, `fwmark`, `connect_timeout`) was given:
+    /// keepalived's SMTP_CHECK then keeps its own connection beside its
+    /// host blocks.
+    pub connection_set: bool,
+}
+
+/// What a UDP_CHECK sends and wants back.
+#[derive(Clone, Debug)]
+pub struct UdpOptions {
+    pub payload: Option<Vec<u8>>,
+    pub require_reply: bool,
+    pub reply: Option<HexPattern>,
+    pub min_reply_length: u16,
+    pub max_reply_length: u16,
+}
+
+impl Default for UdpOptions {
+    fn default() -> UdpOptions {
+        UdpOptions {
+            payload: None,
+            require_reply: false,
+            reply: None,
+            min_reply_length: 0,
+            // keepalived: UINT8_MAX.
+            max_reply_length: 255,
+        }
+    }
+}
+
+/// One `host { }` block of an SMTP_CHECK (keepalived 2.2.7 still takes
+/// them and logs that they are deprecated).
+#[derive(Clone, Debug)]
+pub struct SmtpHost {
+    pub loc: Location,
+    pub connect_ip: Option<IpAddr>,
+    pub connect_port: Option<u16>,
+    /// keepalived allocates a host's connection options zeroed and never
+    /// gives them the checker's timeout: without its own
+    /// `connect_timeout` a host block's timeout is 0.
+    pub connect_timeout: Option<Duration>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -354,17 +424,130 @@ fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Option<Checker> {
         virtualhost: None,
         misc: Vec::new(),
         misc_timeout: None,
+        helo_name: None,
+        smtp_hosts: Vec::new(),
+        udp: UdpOptions::default(),
+        dns_type: None,
+        dns_name: None,
+        connection_set: false,
     };
     for child in stmt.children() {
         let p = &child.piece;
         if timer_keyword(child, &mut checker.timers, ctx) {
+            if child.keyword() == "connect_timeout" && checker.timers.connect_timeout.is_some() {
+                checker.connection_set = true;
+            }
             continue;
         }
         match child.keyword() {
+            "helo_name" if kind == "SMTP_CHECK" => match p.words.get(1) {
+                Some(word) => {
+                    if p.words.len() > 2 {
+                        ctx.ignores(
+                            p.word_loc(2),
+                            "keepalived takes only the first word of helo_name",
+                        );
+                    }
+                    checker.helo_name = Some(word.text.clone());
+                }
+                None => ctx.logs(p.loc.clone(), "SMTP_CHECK helo name missing"),
+            },
+            "payload" if kind == "UDP_CHECK" => {
+                if p.words.len() < 2 {
+                    ctx.logs(p.loc.clone(), "UDP_CHECK payload requires a payload");
+                } else {
+                    let text = p.args().collect::<Vec<_>>().join(" ");
+                    match numbers::hex_str(&text, false) {
+                        Some(octets) => checker.udp.payload = Some(octets.bytes),
+                        None => ctx.logs(p.word_loc(1), "Invalid hex string for UDP_CHECK payload"),
+                    }
+                }
+            }
+            "require_reply" if kind == "UDP_CHECK" => {
+                checker.udp.require_reply = true;
+                if p.words.len() > 1 {
+                    let text = p.args().collect::<Vec<_>>().join(" ");
+                    match numbers::hex_str(&text, true) {
+                        Some(pattern) => checker.udp.reply = Some(pattern),
+                        None => ctx.logs(p.word_loc(1), "Invalid hex string for UDP_CHECK reply"),
+                    }
+                }
+            }
+            which @ ("min_reply_length" | "max_reply_length") if kind == "UDP_CHECK" => {
+                let Some(text) = ctx.arg(p, 1) else {
+                    continue;
+                };
+                match numbers::unsigned(text, 0, 65535, false).value {
+                    Some(n) => {
+                        let n = u16::try_from(n).unwrap_or(u16::MAX);
+                        if which == "min_reply_length" {
+                            checker.udp.min_reply_length = n;
+                        } else {
+                            checker.udp.max_reply_length = n;
+                        }
+                    }
+                    None => ctx.logs(
+                        p.word_loc(1),
+                        format!(
+                            "UDP_CHECK {} length {text} not valid - must be between 0 & 65535",
+                            if which == "min_reply_length" {
+                                "min"
+                            } else {
+                                "max"
+                            }
+                        ),
+                    ),
+                }
+            }
+            "type" if kind == "DNS_CHECK" => {
+                if let Some(text) = ctx.arg(p, 1) {
+                    match DNS_TYPES
+                        .iter()
+                        .find(|(name, _)| name.eq_ignore_ascii_case(text))
+                    {
+                        Some((name, _)) => checker.dns_type = Some(name.to_string()),
+                        None => ctx.logs(
+                            p.word_loc(1),
+                            format!("Unknown DNS check type {text} - ignoring"),
+                        ),
+                    }
+                }
+            }
+            "name" if kind == "DNS_CHECK" => {
+                if let Some(name) = ctx.arg(p, 1) {
+                    if checker.dns_name.is_some() {
+                        ctx.logs(p.loc.clone(), "DNS_CHECK name already specified - ignoring");
+                    } else if dns_name_invalid(name) {
+                        ctx.logs(
+                            p.word_loc(1),
+                            format!("DNS_CHECK name '{name}' has empty label - ignoring"),
+                        );
+                        if dns_name_first_label_is_one_character(name) {
+                            ctx.ignores(
+                                p.word_loc(1),
+                                "keepalived 2.2.7 takes a first label of one character for an empty one and asks about the root (or an earlier name) instead",
+                            );
+                        }
+                    } else {
+                        checker.dns_name = Some(name.to_string());
+                    }
+                }
+            }
+            "host" if kind == "SMTP_CHECK" => {
+                let host = smtp_host(child, &mut checker.timers, ctx);
+                checker.smtp_hosts.push(host);
+            }
+            "bindto" | "bind_port" | "bind_if" | "fwmark" => {
+                checker.connection_set = true;
+                ctx.unused(p, &format!("'{}' in {kind}", child.keyword()));
+            }
             "connect_ip" => {
                 if let Some(text) = ctx.arg(p, 1) {
                     match text.parse() {
-                        Ok(ip) => checker.connect_ip = Some(ip),
+                        Ok(ip) => {
+                            checker.connection_set = true;
+                            checker.connect_ip = Some(ip);
+                        }
                         Err(_) => ctx.logs(
                             p.word_loc(1),
                             format!("invalid connect_ip {text} - ignoring"),
@@ -373,7 +556,10 @@ fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Option<Checker> {
                 }
             }
             "connect_port" => match ctx.unsigned(p, 1, 1, 65535, true) {
-                Some(port) => checker.connect_port = u16::try_from(port).ok(),
+                Some(port) => {
+                    checker.connection_set = true;
+                    checker.connect_port = u16::try_from(port).ok();
+                }
                 None => ctx.logs(p.loc.clone(), "Invalid checker connect_port - ignoring"),
             },
             "virtualhost" => checker.virtualhost = p.words.get(1).map(|w| w.text.clone()),
@@ -398,8 +584,8 @@ fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Option<Checker> {
                 p.loc.clone(),
                 "misc_dynamic (a MISC_CHECK's exit code setting the weight)",
             ),
-            "alpha" | "warmup" | "bindto" | "bind_port" | "bind_if" | "enable_sni"
-            | "http_protocol" | "fast_recovery" | "log_all_failures" | "user" => {
+            "alpha" | "warmup" | "enable_sni" | "http_protocol" | "fast_recovery"
+            | "log_all_failures" | "user" => {
                 ctx.unused(p, &format!("'{}' in {kind}", child.keyword()));
             }
             keyword => ctx.unused(p, &format!("'{keyword}' in {kind}")),
@@ -412,7 +598,139 @@ fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Option<Checker> {
         );
         return None;
     }
+    if kind == "UDP_CHECK" && checker.udp.min_reply_length > checker.udp.max_reply_length {
+        ctx.logs(
+            stmt.end_loc(),
+            format!(
+                "UDP_CHECK min_reply length {} > max_reply_length {} - will always fail",
+                checker.udp.min_reply_length, checker.udp.max_reply_length
+            ),
+        );
+    }
+    if kind == "SMTP_CHECK" && !checker.smtp_hosts.is_empty() {
+        smtp_hosts_into_checker(&mut checker, ctx)?;
+    }
     Some(checker)
+}
+
+/// keepalived's `dns_name_handler` test for an empty label: a name that
+/// starts with a dot (other than `.` itself), or where the character after
+/// the start or after any dot is a dot — which also rejects a first label
+/// of one character (`x.test`), a slip in keepalived 2.2.7 kept here.
+fn dns_name_invalid(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    if bytes.first() == Some(&b'.') && bytes.len() > 1 {
+        return true;
+    }
+    let starts = std::iter::once(0).chain(
+        bytes
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter(|(_, b)| **b == b'.')
+            .map(|(i, _)| i),
+    );
+    for start in starts {
+        if bytes.get(start + 1) == Some(&b'.') {
+            return true;
+        }
+    }
+    false
+}
+
+fn dns_name_first_label_is_one_character(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    bytes.len() > 1 && bytes[0] != b'.' && bytes[1] == b'.'
+}
+
+/// One SMTP_CHECK `host { }` block: its connection keywords are its own;
+/// the others (`retry`, `delay_before_retry`, ...) set the checker's.
+fn smtp_host(stmt: &Stmt, timers: &mut Timers, ctx: &mut Ctx<'_>) -> SmtpHost {
+    let mut host = SmtpHost {
+        loc: stmt.loc(),
+        connect_ip: None,
+        connect_port: None,
+        connect_timeout: None,
+    };
+    for child in stmt.children() {
+        let p = &child.piece;
+        match child.keyword() {
+            "connect_ip" => {
+                if let Some(text) = ctx.arg(p, 1) {
+                    match text.parse() {
+                        Ok(ip) => host.connect_ip = Some(ip),
+                        Err(_) => ctx.logs(
+                            p.word_loc(1),
+                            format!("Invalid connect_ip address {text} - ignoring"),
+                        ),
+                    }
+                }
+            }
+            "connect_port" => match ctx.unsigned(p, 1, 1, 65535, true) {
+                Some(port) => host.connect_port = u16::try_from(port).ok(),
+                None => ctx.logs(p.loc.clone(), "Invalid checker connect_port - ignoring"),
+            },
+            "connect_timeout" => {
+                let mut own = Timers::default();
+                timer_keyword(child, &mut own, ctx);
+                if own.connect_timeout.is_some() {
+                    host.connect_timeout = own.connect_timeout;
+                }
+            }
+            "bindto" | "bind_port" | "bind_if" | "fwmark" => {
+                ctx.unused(p, &format!("'{}' in an SMTP_CHECK host", child.keyword()));
+            }
+            _ => {
+                if !timer_keyword(child, timers, ctx) {
+                    ctx.unused(p, &format!("'{}' in an SMTP_CHECK host", child.keyword()));
+                }
+            }
+        }
+    }
+    host
+}
+
+/// keepalived's `smtp_check_end_handler` for host blocks: when the
+/// SMTP_CHECK sets no connection keyword of its own, its first host block
+/// becomes its connection; every other host block (and the checker itself
+/// when it does set one) is a further checker of the real server.
+fn smtp_hosts_into_checker(checker: &mut Checker, ctx: &mut Ctx<'_>) -> Option<()> {
+    let first = &checker.smtp_hosts[0];
+    ctx.diags.warning(
+        first.loc.clone(),
+        "keepalived logs \"The SMTP_CHECK host block is deprecated. Please define additional checkers.\"",
+    );
+    let checkers = checker.smtp_hosts.len() + usize::from(checker.connection_set);
+    if checkers > 1 {
+        let extra = if checker.connection_set {
+            first.loc.clone()
+        } else {
+            checker.smtp_hosts[1].loc.clone()
+        };
+        ctx.unsupported(
+            extra,
+            format!(
+                "several checkers on one real server (keepalived makes this SMTP_CHECK {checkers} checkers: each host block is one{})",
+                if checker.connection_set {
+                    ", and the SMTP_CHECK's own connection keywords another"
+                } else {
+                    ""
+                }
+            ),
+        );
+        return None;
+    }
+    let Some(timeout) = first.connect_timeout else {
+        ctx.unsupported(
+            first.loc.clone(),
+            "an SMTP_CHECK host block without connect_timeout (keepalived 2.2.7 gives it a connect timeout of 0, not the checker's); add connect_timeout to the host block",
+        );
+        return None;
+    };
+    checker.connect_ip = first.connect_ip;
+    checker.connect_port = first.connect_port;
+    checker.timers.connect_timeout = Some(timeout);
+    Some(())
 }
 
 fn url(stmt: &Stmt, ctx: &mut Ctx<'_>) -> Url {
@@ -649,14 +967,10 @@ fn health_service(
         }
     }
     let kind = checked[0].checkers[0].kind.to_ascii_lowercase();
-    let mut svc = service(
-        name,
-        &kind,
-        first,
-        timers.delay_loop.unwrap_or(DELAY_LOOP),
-        &at,
-    );
-    let retry = timers.retry.unwrap_or(RETRY);
+    let kind_name = checked[0].checkers[0].kind.as_str();
+    let delay_loop = timers.delay_loop.unwrap_or(DELAY_LOOP);
+    let mut svc = service(name, &kind, first, delay_loop, &at);
+    let retry = timers.retry.unwrap_or(default_retry(kind_name));
     svc.fall = retry.saturating_add(1);
     svc.rise = 1;
     // keepalived retries at once after `delay_before_retry 0`; keepmon keeps
@@ -665,7 +979,7 @@ fn health_service(
     svc.failure_interval = Some(
         timers
             .delay_before_retry
-            .unwrap_or(DELAY_BEFORE_RETRY)
+            .unwrap_or_else(|| default_delay_before_retry(kind_name).unwrap_or(delay_loop))
             .max(Duration::from_millis(100)),
     );
     let mut hosts: Vec<String> = Vec::new();
@@ -762,6 +1076,42 @@ fn monitor(checker: &Checker, rs: &Rs, timers: Timers, ctx: &mut Ctx<'_>) -> Opt
             }))
         }
         "PING_CHECK" => Some(Monitor::Ping(PingCheck { count: 1, timeout })),
+        "UDP_CHECK" => Some(Monitor::Udp(UdpCheck {
+            port,
+            payload: checker.udp.payload.clone(),
+            require_reply: checker.udp.require_reply,
+            reply: checker.udp.reply.clone(),
+            min_reply_length: checker.udp.min_reply_length,
+            max_reply_length: checker.udp.max_reply_length,
+            timeout,
+        })),
+        "DNS_CHECK" => {
+            let name = checker.dns_name.clone().unwrap_or_else(|| ".".to_string());
+            if let Err(e) = crate::monitor::dns::encode_query(0, &name, 0) {
+                ctx.unsupported(
+                    checker.loc.clone(),
+                    format!("the DNS_CHECK name {name}: {e} (keepalived sends a malformed query)"),
+                );
+                return None;
+            }
+            Some(Monitor::Dns(DnsCheck {
+                port,
+                query_type: checker
+                    .dns_type
+                    .clone()
+                    .unwrap_or_else(|| "SOA".to_string()),
+                name,
+                timeout,
+            }))
+        }
+        "SMTP_CHECK" => Some(Monitor::Smtp(SmtpCheck {
+            port,
+            helo_name: checker
+                .helo_name
+                .clone()
+                .unwrap_or_else(|| SMTP_DEFAULT_HELO.to_string()),
+            timeout,
+        })),
         "MISC_CHECK" => {
             let Some(program) = checker.misc.first() else {
                 ctx.unsupported(checker.loc.clone(), "a MISC_CHECK without misc_path");

@@ -1,17 +1,23 @@
-//! A service's `monitor = { type = ... }`: the built-in tcp/http/https/ping checks, `exec` (mon.d scripts) and `lua` monitors.
+//! A service's `monitor = { type = ... }`: the built-in tcp/http/https/ping/smtp/udp/dns checks, `exec` (mon.d scripts) and `lua` monitors.
 
+use std::fmt;
 use std::time::Duration;
 
-use serde::Deserialize;
-use serde::de::IgnoredAny;
+use serde::de::{self, IgnoredAny, Visitor};
+use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 use toml::de::DeValue;
 
 use super::checks::Scalar;
 use super::cursor::{Dur, Int, KeyPath, Reader, Text};
-use crate::config::model::{HttpCheck, HttpUrl, Monitor, PingCheck, Settings, TcpCheck};
+use crate::config::model::{
+    DNS_TYPES, DnsCheck, HexPattern, HttpCheck, HttpUrl, Monitor, PingCheck, SMTP_DEFAULT_HELO,
+    Settings, SmtpCheck, TcpCheck, UdpCheck,
+};
 
-const MONITOR_TYPES: &[&str] = &["tcp", "http", "https", "ping", "lua", "exec"];
+const MONITOR_TYPES: &[&str] = &[
+    "tcp", "http", "https", "ping", "smtp", "udp", "dns", "lua", "exec",
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,6 +65,65 @@ struct RawPingMonitor {
     #[serde(rename = "type")]
     _type: Option<IgnoredAny>,
     count: Option<Int>,
+    timeout: Option<Dur>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmtpMonitor {
+    #[serde(rename = "type")]
+    _type: Option<IgnoredAny>,
+    port: Option<Int>,
+    helo_name: Option<Text>,
+    timeout: Option<Dur>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUdpMonitor {
+    #[serde(rename = "type")]
+    _type: Option<IgnoredAny>,
+    port: Option<Int>,
+    payload: Option<Text>,
+    require_reply: Option<Spanned<BoolOrText>>,
+    min_reply_length: Option<Int>,
+    max_reply_length: Option<Int>,
+    timeout: Option<Dur>,
+}
+
+/// `require_reply = true` or a hex pattern the reply must start with.
+enum BoolOrText {
+    Bool(bool),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for BoolOrText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BoolOrTextVisitor;
+        impl Visitor<'_> for BoolOrTextVisitor {
+            type Value = BoolOrText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("true, false or a hex string such as \"50 4f xx\"")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<BoolOrText, E> {
+                Ok(BoolOrText::Bool(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<BoolOrText, E> {
+                Ok(BoolOrText::Text(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(BoolOrTextVisitor)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDnsMonitor {
+    #[serde(rename = "type")]
+    _type: Option<IgnoredAny>,
+    port: Option<Int>,
+    query_type: Option<Text>,
+    name: Option<Text>,
     timeout: Option<Dur>,
 }
 
@@ -212,6 +277,164 @@ impl Reader<'_> {
                     count: count.unwrap_or(3),
                     timeout: timeout.unwrap_or(Duration::from_secs(5)),
                 }))
+            }
+            "smtp" => {
+                let raw = self.read::<RawSmtpMonitor>(value, p)?;
+                let port = self.int_in::<u16>(raw.port.as_ref(), &p.key("port"), 1, 65535);
+                let timeout = self.positive_duration(raw.timeout.as_ref(), &p.key("timeout"));
+                let mut ok = raw.port.is_none() || port.is_some();
+                if let Some(helo) = &raw.helo_name
+                    && (helo.get_ref().is_empty()
+                        || helo
+                            .get_ref()
+                            .contains(|c: char| c.is_whitespace() || c.is_control()))
+                {
+                    self.error(
+                        helo.span().start,
+                        format!(
+                            "{}: {:?} must be one word (the name sent with HELO)",
+                            p.key("helo_name"),
+                            helo.get_ref()
+                        ),
+                    );
+                    ok = false;
+                }
+                ok.then(|| {
+                    Monitor::Smtp(SmtpCheck {
+                        port: port.unwrap_or(25),
+                        helo_name: raw
+                            .helo_name
+                            .map(Spanned::into_inner)
+                            .unwrap_or_else(|| SMTP_DEFAULT_HELO.to_string()),
+                        timeout: timeout.unwrap_or(Duration::from_secs(5)),
+                    })
+                })
+            }
+            "udp" => {
+                let raw = self.read::<RawUdpMonitor>(value, p)?;
+                let port = self.int_in::<u16>(raw.port.as_ref(), &p.key("port"), 1, 65535);
+                if raw.port.is_none() {
+                    self.missing(at, p, "port", "e.g. port = 53");
+                }
+                let timeout = self.positive_duration(raw.timeout.as_ref(), &p.key("timeout"));
+                let mut ok = raw.timeout.is_none() || timeout.is_some();
+                let min = self.int_in::<u16>(
+                    raw.min_reply_length.as_ref(),
+                    &p.key("min_reply_length"),
+                    0,
+                    65535,
+                );
+                let max = self.int_in::<u16>(
+                    raw.max_reply_length.as_ref(),
+                    &p.key("max_reply_length"),
+                    0,
+                    65535,
+                );
+                ok &= (raw.min_reply_length.is_none() || min.is_some())
+                    && (raw.max_reply_length.is_none() || max.is_some());
+                let payload = match &raw.payload {
+                    Some(text) => match HexPattern::parse(text.get_ref(), false) {
+                        Ok(pattern) => Some(pattern.bytes),
+                        Err(e) => {
+                            self.error(text.span().start, format!("{}: {e}", p.key("payload")));
+                            ok = false;
+                            None
+                        }
+                    },
+                    None => None,
+                };
+                let (require_reply, reply) = match &raw.require_reply {
+                    None => (false, None),
+                    Some(r) => match r.get_ref() {
+                        BoolOrText::Bool(b) => (*b, None),
+                        BoolOrText::Text(text) => match HexPattern::parse(text, true) {
+                            Ok(pattern) => (true, Some(pattern)),
+                            Err(e) => {
+                                self.error(
+                                    r.span().start,
+                                    format!("{}: {e}", p.key("require_reply")),
+                                );
+                                ok = false;
+                                (true, None)
+                            }
+                        },
+                    },
+                };
+                let (min, max) = (min.unwrap_or(0), max.unwrap_or(255));
+                if ok && reply.is_some() && min > max {
+                    self.warning(
+                        at,
+                        format!(
+                            "{}: min_reply_length {min} > max_reply_length {max}: every reply fails",
+                            p
+                        ),
+                    );
+                }
+                let port = port?;
+                ok.then(|| {
+                    Monitor::Udp(UdpCheck {
+                        port,
+                        payload,
+                        require_reply,
+                        reply,
+                        min_reply_length: min,
+                        max_reply_length: max,
+                        timeout: timeout.unwrap_or(Duration::from_secs(5)),
+                    })
+                })
+            }
+            "dns" => {
+                let raw = self.read::<RawDnsMonitor>(value, p)?;
+                let port = self.int_in::<u16>(raw.port.as_ref(), &p.key("port"), 1, 65535);
+                let timeout = self.positive_duration(raw.timeout.as_ref(), &p.key("timeout"));
+                let mut ok = (raw.port.is_none() || port.is_some())
+                    && (raw.timeout.is_none() || timeout.is_some());
+                let query_type = match &raw.query_type {
+                    None => "SOA".to_string(),
+                    Some(t) => match DNS_TYPES
+                        .iter()
+                        .find(|(name, _)| name.eq_ignore_ascii_case(t.get_ref()))
+                    {
+                        Some((name, _)) => name.to_string(),
+                        None => {
+                            let names: Vec<&str> = DNS_TYPES.iter().map(|(n, _)| *n).collect();
+                            self.error(
+                                t.span().start,
+                                format!(
+                                    "{}: unknown query type {:?} (expected one of: {})",
+                                    p.key("query_type"),
+                                    t.get_ref(),
+                                    names.join(", ")
+                                ),
+                            );
+                            ok = false;
+                            String::new()
+                        }
+                    },
+                };
+                let name = match &raw.name {
+                    None => ".".to_string(),
+                    Some(n) => {
+                        let name = if n.get_ref().is_empty() {
+                            ".".to_string()
+                        } else {
+                            n.get_ref().clone()
+                        };
+                        if let Err(e) = crate::monitor::dns::encode_query(0, &name, 0) {
+                            self.error(n.span().start, format!("{}: {e}", p.key("name")));
+                            ok = false;
+                        }
+                        name
+                    }
+                };
+                ok.then(|| {
+                    Monitor::Dns(DnsCheck {
+                        port: port.unwrap_or(53),
+                        query_type,
+                        name,
+                        timeout: timeout.unwrap_or(Duration::from_secs(5)),
+                    })
+                })
             }
             "lua" => {
                 let (script, args) =
@@ -384,7 +607,7 @@ mod tests {
             (
                 "[watch.g.s]\nmonitor = { type = \"htp\" }\n",
                 &[
-                    "2:20: error: watch.g.s.monitor.type: unknown monitor type \"htp\"; did you mean \"http\"? (expected one of: tcp, http, https, ping, lua, exec)",
+                    "2:20: error: watch.g.s.monitor.type: unknown monitor type \"htp\"; did you mean \"http\"? (expected one of: tcp, http, https, ping, smtp, udp, dns, lua, exec)",
                 ],
             ),
             (
@@ -410,6 +633,28 @@ mod tests {
                 "[watch.g.s]\nmonitor = { type = \"exec\", command = \"foo.monitor\" }\n",
                 &[
                     "2:38: warning: watch.g.s.monitor.command: monitor script \"foo.monitor\" not found (searched /etc/keepmon/mon.d); the service reports a config error until it exists",
+                ],
+            ),
+            (
+                "[watch.g.s]\nmonitor = { type = \"smtp\", helo = \"x\", helo_name = \"a b\" }\n",
+                &[
+                    "2:28: error: watch.g.s.monitor: unknown key \"helo\" (valid keys: type, port, helo_name, timeout)",
+                    "2:52: error: watch.g.s.monitor.helo_name: \"a b\" must be one word (the name sent with HELO)",
+                ],
+            ),
+            (
+                "[watch.g.s]\nmonitor = { type = \"udp\", port = 53, payload = \"0a x1\", require_reply = \"0a 0\", max = 3 }\n",
+                &[
+                    "2:48: error: watch.g.s.monitor.payload: 'x' is not a hex digit",
+                    "2:73: error: watch.g.s.monitor.require_reply: \"0a 0\" has an odd number of hex digits (two per octet)",
+                    "2:81: error: watch.g.s.monitor: unknown key \"max\" (valid keys: type, port, payload, require_reply, min_reply_length, max_reply_length, timeout)",
+                ],
+            ),
+            (
+                "[watch.g.s]\nmonitor = { type = \"dns\", query_type = \"SRV\", name = \"a..b\" }\n",
+                &[
+                    "2:40: error: watch.g.s.monitor.query_type: unknown query type \"SRV\" (expected one of: A, NS, CNAME, SOA, MX, TXT, AAAA, RRSIG, DNSKEY)",
+                    "2:54: error: watch.g.s.monitor.name: \"a..b\" has an empty label",
                 ],
             ),
             (
