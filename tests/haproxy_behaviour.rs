@@ -1,4 +1,4 @@
-//! One haproxy.cfg run by Debian's HAProxy and then by keepmon in front of the same two backends on loopback: for `static-rr` and cookie persistence the same server answers each request, the same `X-Forwarded-For` and `Cookie` reach it, and the client gets the same status when every server is down.
+//! One haproxy.cfg run by Debian's HAProxy and then by keepmon in front of the same two backends on loopback: for `static-rr` and cookie persistence the same server answers each request, the same `X-Forwarded-For` and `Cookie` reach it, the client gets the same status when every server is down, and the backup server takes over once checks find the normal one down.
 
 mod common;
 
@@ -75,8 +75,22 @@ fn get(port: u16, cookie: Option<&str>) -> (u16, String, String) {
     (status, set_cookie, body)
 }
 
+/// The first 200 answer from `port` within 15 s (once the checks have
+/// marked the dead server down and the backup took over).
+fn first_success(port: u16) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, _, body) = get(port, None);
+        if status == 200 {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "no answer from {port}: {status}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// What one run saw, request by request.
-fn observe(ports: [u16; 3]) -> Vec<String> {
+fn observe(ports: [u16; 4]) -> Vec<String> {
     let mut seen = Vec::new();
     for _ in 0..4 {
         let (status, _, body) = get(ports[0], None);
@@ -96,6 +110,11 @@ fn observe(ports: [u16; 3]) -> Vec<String> {
     seen.push(format!("cookie SRV=b: {status} {body}"));
     let (status, _, _) = get(ports[2], None);
     seen.push(format!("all down: {status}"));
+    seen.push(format!("backup: {}", first_success(ports[3])));
+    for _ in 0..3 {
+        let (status, _, body) = get(ports[3], None);
+        seen.push(format!("backup: {status} {body}"));
+    }
     seen
 }
 
@@ -136,14 +155,15 @@ fn haproxy_and_keepmon_choose_the_same_servers_from_one_file() {
     let second = listeners.pop().unwrap();
     let first = listeners.pop().unwrap();
     let (a, b) = (backend("a", first), backend("b", second));
-    let ports = [closed_port(), closed_port(), closed_port()];
+    let ports = [closed_port(), closed_port(), closed_port(), closed_port()];
     let dead = closed_port();
     let text = format!(
         "defaults\n    mode http\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n    option forwardfor\n\
          listen rr\n    bind 127.0.0.1:{}\n    balance static-rr\n    server a 127.0.0.1:{a}\n    server b 127.0.0.1:{b}\n\
          listen ck\n    bind 127.0.0.1:{}\n    balance roundrobin\n    cookie SRV insert indirect nocache\n    server a 127.0.0.1:{a} cookie a\n    server b 127.0.0.1:{b} cookie b\n\
-         listen down\n    bind 127.0.0.1:{}\n    retries 1\n    server x 127.0.0.1:{dead}\n",
-        ports[0], ports[1], ports[2]
+         listen down\n    bind 127.0.0.1:{}\n    retries 1\n    server x 127.0.0.1:{dead}\n\
+         listen bk\n    bind 127.0.0.1:{}\n    default-server check inter 200ms rise 1 fall 1\n    server x 127.0.0.1:{dead}\n    server b 127.0.0.1:{b} backup\n",
+        ports[0], ports[1], ports[2], ports[3]
     );
     let mut f = Fixture::new("haproxy-behaviour");
     f.config_name = "haproxy.cfg";
