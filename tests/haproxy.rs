@@ -248,6 +248,20 @@ fn corpus_files_map_onto_the_model() {
         api.proxy.http.forwardfor.as_ref().unwrap().header,
         "x-real-ip"
     );
+    match c
+        .service(api.health.as_ref().unwrap())
+        .unwrap()
+        .monitor
+        .as_ref()
+        .unwrap()
+    {
+        Monitor::Http(h) => {
+            assert_eq!((h.method.as_str(), h.path.as_str()), ("GET", "/ready"));
+            assert_eq!(h.host_header.as_deref(), Some("api.example.com"));
+            assert_eq!(h.status, [(200, 299)]);
+        }
+        other => panic!("{other:?}"),
+    }
     let redis = &c.virtual_servers["redis"];
     assert_eq!(redis.proxy.mode, ProxyMode::Tcp);
     assert_eq!(redis.connect_timeout.as_secs(), 3, "from tcp_profile");
