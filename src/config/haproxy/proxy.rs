@@ -950,7 +950,18 @@ fn read_bind(line: &Line, ctx: &mut Ctx<'_>) -> Option<Bind> {
                     ctx.error(line.word_loc(i), "'crt' : missing certificate location");
                     return None;
                 }
-                bind.crt.push(ctx.crt_path(path));
+                let crt = ctx.crt_path(path);
+                if !ctx.fs.is_file(&crt) {
+                    ctx.error(
+                        line.word_loc(i + 1),
+                        format!(
+                            "unable to stat SSL certificate from file '{}' (HAProxy refuses this too)",
+                            crt.display()
+                        ),
+                    );
+                    return None;
+                }
+                bind.crt.push(crt);
                 i += 1;
             }
             "v4v6" | "v6only" | "transparent" | "defer-accept" | "tfo" => {}
