@@ -49,7 +49,7 @@ fn scenario(data: &[u8]) -> Scenario {
                 0 => Behaviour::Refuse,
                 1 => Behaviour::Close(n),
                 2 => Behaviour::Reset(n),
-                _ => Behaviour::Answer(n, usize::from(next()) * 17 + 1),
+                _ => Behaviour::Answer(n, usize::from(next()) * 600 + 1),
             }
         })
         .collect();
@@ -58,7 +58,9 @@ fn scenario(data: &[u8]) -> Scenario {
     let mut fill = 0u8;
     let chunks = (0..chunk_count)
         .map(|_| {
-            let len = usize::from(u16::from_le_bytes([next(), next()])) % 12_000 + 1;
+            // Up to ~200 KiB in all: past the 64 KiB after which the proxy
+            // splices.
+            let len = usize::from(u16::from_le_bytes([next(), next()])) % 40_000 + 1;
             (0..len)
                 .map(|_| {
                     fill = fill.wrapping_add(1);
@@ -177,6 +179,7 @@ async fn run(s: Scenario) {
             connect_timeout: Duration::from_secs(2),
             sorry: None,
             options: ProxyOptions::default(),
+            limits: Default::default(),
         },
         shutdown.clone(),
     )

@@ -8,5 +8,6 @@ pub mod nft;
 pub mod proxy;
 pub mod proxy_protocol;
 pub(crate) mod queue;
+pub mod splice;
 pub mod table;
 pub mod workers;

@@ -1478,7 +1478,23 @@ async fn pump(
     mut buffer: Vec<u8>,
     activity: Option<(&AtomicU64, Instant)>,
 ) -> io::Result<()> {
+    // Bytes moved through the buffer; past SPLICE_AFTER the rest is
+    // spliced (None: splicing was tried and is not available).
+    let mut moved: Option<u64> = Some(0);
     loop {
+        if let Some(so_far) = moved
+            && so_far >= crate::lb::splice::SPLICE_AFTER
+            && buffer.is_empty()
+        {
+            match crate::lb::splice::Pipe::take(global_limit()) {
+                Some(pipe) => {
+                    give_back(std::mem::take(&mut buffer));
+                    return crate::lb::splice::relay(from.as_ref(), to, pipe, counter, activity)
+                        .await;
+                }
+                None => moved = None,
+            }
+        }
         if buffer.capacity() == 0 {
             // Wait for data before taking memory.
             from.as_ref().readable().await?;
@@ -1496,6 +1512,7 @@ async fn pump(
         }
         to.write_all(&buffer).await?;
         counter.fetch_add(read as u64, Ordering::Relaxed);
+        moved = moved.map(|m| m + read as u64);
         if read < buffer.capacity() {
             // A short read drained the socket: give the buffer back while idle.
             give_back(std::mem::take(&mut buffer));
