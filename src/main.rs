@@ -32,8 +32,13 @@ struct Cli {
     /// file starting with a keepalived block (global_defs, vrrp_instance,
     /// virtual_server, vrrp_script, vrrp_sync_group), is keepalived.conf;
     /// anything else is read as mon.cf.
+    /// Several `-c` files compile into one model (`-c keepalived.conf -c
+    /// haproxy.cfg`): settings come from the first; a name defined in two
+    /// files is an error. A `.cfg` file starting with a HAProxy section
+    /// (global, defaults, frontend, backend, listen), or a name containing
+    /// `haproxy`, is haproxy.cfg.
     #[arg(short = 'c', long = "config", global = true, value_name = "FILE")]
-    config: Option<PathBuf>,
+    config: Vec<PathBuf>,
 
     /// Override the format chosen by the file name and contents.
     #[arg(long, global = true, value_enum)]
@@ -197,8 +202,13 @@ fn main() -> ExitCode {
     let installed = Path::new(INSTALLED_CONFIG);
     let path = cli
         .config
-        .as_deref()
+        .first()
+        .map(PathBuf::as_path)
         .or_else(|| installed.is_file().then_some(installed));
+    // The files after the first, compiled into the same model.
+    MORE_CONFIGS
+        .set(cli.config.iter().skip(1).cloned().collect())
+        .ok();
     match &cli.command {
         Command::CheckConfig => check_config(path, format),
         Command::Convert => convert(path, format),
@@ -448,6 +458,7 @@ fn start(path: Option<&Path>, format: Option<Format>, daemon: bool, log: &LogOpt
     };
     let options = supervisor::Options {
         config_path: path.map(Path::to_path_buf),
+        more_config_paths: more_configs(),
         format,
         embedded: EMBEDDED_CONFIG,
     };
@@ -637,9 +648,23 @@ fn call(
         })
 }
 
-/// Load the config named by `-c`, or the embedded demo.
+/// The `-c` files after the first (set once in `main`, before any command
+/// runs; every command that reads the config reads them all).
+static MORE_CONFIGS: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
+
+fn more_configs() -> Vec<PathBuf> {
+    MORE_CONFIGS.get().cloned().unwrap_or_default()
+}
+
+/// Load the config named by `-c` (all of them), or the embedded demo.
 fn load(path: Option<&Path>, format: Option<Format>) -> Result<Compiled, config::CompileError> {
+    let more = more_configs();
     match path {
+        Some(path) if !more.is_empty() => {
+            let mut paths = vec![path.to_path_buf()];
+            paths.extend(more);
+            config::load_all(&paths, format)
+        }
         Some(path) => config::load(path, format),
         None => config::compile_str(
             EMBEDDED_CONFIG,
@@ -700,7 +725,11 @@ fn convert(path: Option<&Path>, format: Option<Format>) -> ExitCode {
 fn summary(compiled: &Compiled, path: Option<&Path>) -> String {
     let c = &compiled.config;
     let name = match path {
-        Some(p) => p.display().to_string(),
+        Some(p) => std::iter::once(p.to_path_buf())
+            .chain(more_configs())
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" + "),
         None => "built-in demo config (etc/keepmon.toml)".to_string(),
     };
     let format = match c.format {

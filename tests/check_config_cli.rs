@@ -199,3 +199,52 @@ fn huge_and_endless_configs_are_refused_and_diagnostics_are_capped() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// `-c keepalived.conf -c haproxy.cfg`: the two files compile into one
+/// model (VRRP from one, the proxies from the other); a name both define
+/// is an error naming both places.
+#[test]
+fn several_config_files_compile_into_one_model() {
+    let dir = temp_dir("several");
+    let keepalived = write(
+        &dir,
+        "keepalived.conf",
+        "vrrp_instance VI_1 {\n    state MASTER\n    interface lo\n    virtual_router_id 51\n    priority 100\n    virtual_ipaddress {\n        192.0.2.10\n    }\n}\n",
+    );
+    let haproxy = write(
+        &dir,
+        "haproxy.cfg",
+        "defaults\n    mode http\n    timeout connect 5s\n\nlisten web\n    bind 192.0.2.10:80\n    server a 127.0.0.1:8001 check\n    server b 127.0.0.1:8002 check\n",
+    );
+    let out = keepmon(&["check-config", "-c", &keepalived, "-c", &haproxy]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{keepalived} + {haproxy}")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("vrrp instances   1"), "{stdout}");
+    assert!(stdout.contains("virtual servers  1"), "{stdout}");
+    assert!(stdout.contains("services         1"), "{stdout}");
+
+    // The same listen twice: once in each of two haproxy.cfg files.
+    let again = write(
+        &dir,
+        "haproxy-2.cfg",
+        &std::fs::read_to_string(&haproxy).unwrap(),
+    );
+    let out = keepmon(&["check-config", "-c", &haproxy, "-c", &again]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{again}:5:1: error: virtual server \"web\" is defined twice: here and at {haproxy}:5:1"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hostgroup \"web\" is defined twice"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

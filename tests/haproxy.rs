@@ -248,6 +248,20 @@ fn corpus_files_map_onto_the_model() {
         api.proxy.http.forwardfor.as_ref().unwrap().header,
         "x-real-ip"
     );
+    match c
+        .service(api.health.as_ref().unwrap())
+        .unwrap()
+        .monitor
+        .as_ref()
+        .unwrap()
+    {
+        Monitor::Http(h) => {
+            assert_eq!((h.method.as_str(), h.path.as_str()), ("GET", "/ready"));
+            assert_eq!(h.host_header.as_deref(), Some("api.example.com"));
+            assert_eq!(h.status, [(200, 299)]);
+        }
+        other => panic!("{other:?}"),
+    }
     let redis = &c.virtual_servers["redis"];
     assert_eq!(redis.proxy.mode, ProxyMode::Tcp);
     assert_eq!(redis.connect_timeout.as_secs(), 3, "from tcp_profile");
@@ -305,6 +319,25 @@ fn corpus_files_map_onto_the_model() {
     assert_eq!(web.proxy.timeout_queue.map(|d| d.as_secs()), Some(10));
     assert_eq!(web.proxy.error_files[&503].status, 503);
     assert!(web.proxy.access_log.as_ref().is_some_and(|l| l.dontlognull));
+
+    let c = load("ok-tls-termination.cfg");
+    let tls = &c.virtual_servers["https"];
+    assert_eq!(tls.proxy.http.tls.len(), 1);
+    assert!(
+        tls.proxy.http.tls[0]
+            .cert
+            .ends_with("tests/haproxy/certs/www.pem")
+    );
+    assert_eq!(
+        tls.proxy.http.tls[0].cert, tls.proxy.http.tls[0].key,
+        "one PEM"
+    );
+    assert_eq!(tls.scheduler, LbScheduler::WeightedLeastConnection);
+    assert_eq!(format!("{:?}", tls.proxy.send_proxy), "Some(V1)");
+    let plain = &c.virtual_servers["https#2"];
+    assert!(plain.proxy.accept_proxy && !tls.proxy.accept_proxy);
+    assert!(plain.proxy.http.tls.is_empty());
+    assert_eq!(plain.health, tls.health, "one backend, one health service");
 
     let c = load("old-tutorial.cfg");
     let vs = &c.virtual_servers["webfarm"];

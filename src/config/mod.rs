@@ -243,6 +243,159 @@ fn latin1_fallback(bytes: Vec<u8>) -> String {
     }
 }
 
+/// Read and compile several config files into one model (`keepmon start
+/// -c keepalived.conf -c haproxy.cfg`): each is read in its own format
+/// (`format` forces one for all), then their definitions are put together
+/// and validated as one config. Daemon settings, mail and `[bgp]` come from
+/// the first file; a hostgroup, watch, virtual server, VRRP instance, sync
+/// group or announcement defined in two files is an error naming both
+/// places. One file is exactly [`load`].
+pub fn load_all(paths: &[PathBuf], format: Option<Format>) -> Result<Compiled, CompileError> {
+    let [first, rest @ ..] = paths else {
+        let mut diagnostics = Diagnostics::default();
+        let file: Arc<Path> = Arc::from(Path::new("(no config file)"));
+        diagnostics.error(Location::file_only(&file), "no config file given");
+        return Err(CompileError {
+            file: PathBuf::new(),
+            diagnostics,
+        });
+    };
+    if rest.is_empty() {
+        return load(first, format);
+    }
+    let mut diagnostics = Diagnostics::default();
+    let mut merged: Option<Config> = None;
+    let mut first_file: Option<Arc<Path>> = None;
+    for path in paths {
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        let file: Arc<Path> = Arc::from(absolute.as_path());
+        first_file.get_or_insert_with(|| Arc::clone(&file));
+        let text = match read_bounded(&absolute) {
+            Ok(bytes) => latin1_fallback(bytes),
+            Err(e) => {
+                diagnostics.error(
+                    Location::file_only(&file),
+                    format!("cannot read config: {e}"),
+                );
+                continue;
+            }
+        };
+        let format = format.unwrap_or_else(|| detect_format_of(&absolute, &text));
+        let (config, found) = parse_format(&text, &file, format, &RealFileSystem);
+        diagnostics.extend(found);
+        let Some(config) = config else { continue };
+        match &mut merged {
+            None => merged = Some(config),
+            Some(into) => merge(into, config, &mut diagnostics),
+        }
+    }
+    let file = first_file.unwrap_or_else(|| Arc::from(first.as_path()));
+    if let Some(config) = &merged {
+        validate::validate(config, &file, &mut diagnostics);
+    }
+    diagnostics.sort();
+    match merged {
+        Some(config) if !diagnostics.has_errors() => Ok(Compiled {
+            config,
+            warnings: diagnostics,
+        }),
+        _ => Err(CompileError {
+            file: file.to_path_buf(),
+            diagnostics,
+        }),
+    }
+}
+
+/// Put `other`'s definitions into `into`; a name both define is an error
+/// at the second definition naming the first.
+fn merge(into: &mut Config, other: Config, diags: &mut Diagnostics) {
+    fn join<T>(
+        kind: &str,
+        into: &mut std::collections::BTreeMap<String, T>,
+        other: std::collections::BTreeMap<String, T>,
+        origin: impl Fn(&T) -> &model::Origin,
+        diags: &mut Diagnostics,
+    ) {
+        for (name, value) in other {
+            match into.get(&name) {
+                Some(first) => diags.error(
+                    origin(&value).0.clone(),
+                    format!(
+                        "{kind} \"{name}\" is defined twice: here and at {}",
+                        origin(first)
+                    ),
+                ),
+                None => {
+                    into.insert(name, value);
+                }
+            }
+        }
+    }
+    join(
+        "hostgroup",
+        &mut into.hostgroups,
+        other.hostgroups,
+        |h| &h.origin,
+        diags,
+    );
+    join(
+        "watch",
+        &mut into.watches,
+        other.watches,
+        |w| &w.origin,
+        diags,
+    );
+    join(
+        "virtual server",
+        &mut into.virtual_servers,
+        other.virtual_servers,
+        |v| &v.origin,
+        diags,
+    );
+    join(
+        "vrrp instance",
+        &mut into.vrrp,
+        other.vrrp,
+        |v| &v.origin,
+        diags,
+    );
+    join(
+        "vrrp sync group",
+        &mut into.vrrp_sync_groups,
+        other.vrrp_sync_groups,
+        |g| &g.origin,
+        diags,
+    );
+    join(
+        "announcement",
+        &mut into.announce,
+        other.announce,
+        |a| &a.origin,
+        diags,
+    );
+    for (name, members) in other.aliases {
+        into.aliases.entry(name).or_insert(members);
+    }
+    for (name, members) in other.views {
+        into.views.entry(name).or_insert(members);
+    }
+    into.stats_pages.extend(other.stats_pages);
+}
+
+fn parse_format(
+    text: &str,
+    file: &Arc<Path>,
+    format: Format,
+    fs: &dyn FileSystem,
+) -> (Option<Config>, Diagnostics) {
+    match format {
+        Format::Mon => moncf::parse(text, file, fs),
+        Format::Toml => native::parse(text, file, fs),
+        Format::Keepalived => keepalived::parse(text, file, fs),
+        Format::Haproxy => haproxy::parse(text, file, fs),
+    }
+}
+
 /// Compile config text as if read from `path` (used for error locations and
 /// for resolving relative paths).
 pub fn compile_str(
@@ -252,12 +405,7 @@ pub fn compile_str(
     fs: &dyn FileSystem,
 ) -> Result<Compiled, CompileError> {
     let file: Arc<Path> = Arc::from(path);
-    let (config, mut diagnostics) = match format {
-        Format::Mon => moncf::parse(text, &file, fs),
-        Format::Toml => native::parse(text, &file, fs),
-        Format::Keepalived => keepalived::parse(text, &file, fs),
-        Format::Haproxy => haproxy::parse(text, &file, fs),
-    };
+    let (config, mut diagnostics) = parse_format(text, &file, format, fs);
     if let Some(config) = &config {
         validate::validate(config, &file, &mut diagnostics);
     }

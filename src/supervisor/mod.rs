@@ -58,6 +58,9 @@ use web::WebPart;
 pub struct Options {
     /// None: the embedded demo config.
     pub config_path: Option<PathBuf>,
+    /// Further `-c` files compiled into the same model (`-c keepalived.conf
+    /// -c haproxy.cfg`); start and reload read them all.
+    pub more_config_paths: Vec<PathBuf>,
     pub format: Option<Format>,
     /// Text of the embedded config, used when `config_path` is None.
     pub embedded: &'static str,
@@ -166,6 +169,11 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
 
 fn load(options: &Options) -> Result<config::Compiled, config::CompileError> {
     match &options.config_path {
+        Some(path) if !options.more_config_paths.is_empty() => {
+            let mut paths = vec![path.clone()];
+            paths.extend(options.more_config_paths.iter().cloned());
+            config::load_all(&paths, options.format)
+        }
         Some(path) => config::load(path, options.format),
         None => config::compile_str(
             options.embedded,
@@ -314,6 +322,11 @@ impl Supervisor {
 
     fn config_name(&self) -> String {
         match &self.options.config_path {
+            Some(p) if !self.options.more_config_paths.is_empty() => std::iter::once(p)
+                .chain(&self.options.more_config_paths)
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" + "),
             Some(p) => p.display().to_string(),
             None => "built-in demo config".to_string(),
         }

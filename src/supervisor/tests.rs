@@ -70,6 +70,7 @@ fn supervisor_with_events(config: Config) -> (Supervisor, mpsc::Receiver<Event>)
     let mut s = Supervisor::new(
         Options {
             config_path: Some(config.source.clone()),
+            more_config_paths: Vec::new(),
             format: Some(Format::Toml),
             embedded: "",
         },

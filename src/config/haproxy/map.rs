@@ -458,6 +458,19 @@ fn health_service(be: &Section, config: &mut Config, ctx: &mut Ctx<'_>) -> Optio
 
 fn monitor(p: &Proxy, port: u16, timeout: Duration, ctx: &mut Ctx<'_>) -> Option<Monitor> {
     if let Some(chk) = &p.httpchk {
+        let mut chk = chk.clone();
+        if let Some(send) = &p.http_send {
+            if !send.value.method.is_empty() {
+                chk.value.method = send.value.method.clone();
+            }
+            if !send.value.uri.is_empty() {
+                chk.value.uri = send.value.uri.clone();
+            }
+            if send.value.host.is_some() {
+                chk.value.host = send.value.host.clone();
+            }
+        }
+        let chk = &chk;
         let (status, body) = match p.http_expect.as_ref().map(|e| &e.value) {
             None => (vec![(200, 399)], None),
             Some(HttpExpect::Status(ranges)) => (ranges.clone(), None),

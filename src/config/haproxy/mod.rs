@@ -354,11 +354,19 @@ impl Ctx<'_> {
         );
     }
 
-    /// A `crt` path as HAProxy resolves it (against `crt-base`).
+    /// A `crt` path as HAProxy resolves it (against `crt-base`; a relative
+    /// path without one against the config's directory, where HAProxy
+    /// takes its working directory).
     pub fn crt_path(&self, path: &str) -> PathBuf {
+        let dir = self
+            .file
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         match &self.crt_base {
-            Some(base) if !path.starts_with('/') => base.join(path),
-            _ => PathBuf::from(path),
+            _ if path.starts_with('/') => PathBuf::from(path),
+            Some(base) => base.join(path),
+            None => dir.join(path),
         }
     }
 }

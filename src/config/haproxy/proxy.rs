@@ -177,6 +177,8 @@ pub struct Proxy {
     pub forwardfor: Option<ForwardFor>,
     pub httpchk: Option<At<HttpChk>>,
     pub http_expect: Option<At<HttpExpect>>,
+    /// `http-check send`: empty method or URI leaves `option httpchk`'s.
+    pub http_send: Option<At<HttpChk>>,
     pub tcp_check: Option<Location>,
     pub tcp_rules: Vec<At<TcpRule>>,
     pub maxconn: Option<u32>,
@@ -948,7 +950,18 @@ fn read_bind(line: &Line, ctx: &mut Ctx<'_>) -> Option<Bind> {
                     ctx.error(line.word_loc(i), "'crt' : missing certificate location");
                     return None;
                 }
-                bind.crt.push(ctx.crt_path(path));
+                let crt = ctx.crt_path(path);
+                if !ctx.fs.is_file(&crt) {
+                    ctx.error(
+                        line.word_loc(i + 1),
+                        format!(
+                            "unable to stat SSL certificate from file '{}' (HAProxy refuses this too)",
+                            crt.display()
+                        ),
+                    );
+                    return None;
+                }
+                bind.crt.push(crt);
                 i += 1;
             }
             "v4v6" | "v6only" | "transparent" | "defer-accept" | "tfo" => {}
@@ -1276,7 +1289,45 @@ fn read_http_check(line: &Line, proxy: &mut Proxy, ctx: &mut Ctx<'_>) {
             proxy.http_expect = Some(At { value: expect, at });
         }
         "disable-on-404" | "send-state" => {}
-        "send" | "connect" | "comment" | "set-var" | "unset-var" => {
+        "send" => {
+            // HAProxy 2.2's form: `http-check send [meth M] [uri U] [ver V]
+            // [hdr NAME VALUE]...`; what it sets replaces `option httpchk`'s.
+            let mut send = proxy.http_send.take().map(|s| s.value).unwrap_or_default();
+            let mut i = 2;
+            while i < line.len() {
+                let value = line.word(i + 1);
+                match line.word(i) {
+                    "meth" | "uri" | "ver" if value.is_empty() => {
+                        return ctx.error(
+                            line.word_loc(i),
+                            format!("http-check send: '{}' expects a value", line.word(i)),
+                        );
+                    }
+                    "meth" => send.method = value.to_string(),
+                    "uri" => send.uri = value.to_string(),
+                    "ver" => {}
+                    "hdr" if value.eq_ignore_ascii_case("host") && !line.word(i + 2).is_empty() => {
+                        send.host = Some(line.word(i + 2).to_string());
+                        i += 1;
+                    }
+                    "hdr" => {
+                        return ctx.unsupported(
+                            line.word_loc(i),
+                            "http-check send with a header other than Host",
+                        );
+                    }
+                    other => {
+                        return ctx.unsupported(
+                            line.word_loc(i),
+                            format!("http-check send {other}"),
+                        );
+                    }
+                }
+                i += 2;
+            }
+            proxy.http_send = Some(At { value: send, at });
+        }
+        "connect" | "comment" | "set-var" | "unset-var" => {
             ctx.unsupported(at, format!("http-check {}", line.word(1)))
         }
         other => ctx.error(
