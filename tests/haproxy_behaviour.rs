@@ -144,16 +144,15 @@ fn haproxy_and_keepmon_choose_the_same_servers_from_one_file() {
         not_run("the haproxy.cfg comparison: needs Debian's haproxy package");
         return;
     };
-    // keepmon's table orders a virtual server's real servers by address
-    // (HAProxy: by their order in the file), so round robin starts at the
-    // lowest address; server `a` gets the lower port so that both orders
-    // agree. (Known difference, see README "Coming from HAProxy".)
+    // Round robin follows the file's order in both: server `a`, listed
+    // first, gets the higher port, so an order by address would start at
+    // `b` and the sequences would differ.
     let mut listeners: Vec<TcpListener> = (0..2)
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind backend"))
         .collect();
     listeners.sort_by_key(|l| l.local_addr().unwrap().port());
-    let second = listeners.pop().unwrap();
     let first = listeners.pop().unwrap();
+    let second = listeners.pop().unwrap();
     let (a, b) = (backend("a", first), backend("b", second));
     let ports = [closed_port(), closed_port(), closed_port(), closed_port()];
     let dead = closed_port();

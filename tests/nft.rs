@@ -362,6 +362,7 @@ fn nft_accepts_every_kind_of_service_keepmon_writes() {
             retries: 0,
             connect_timeout: Duration::from_secs(1),
             proxy: Default::default(),
+            server_order: Vec::new(),
         },
         members: members
             .iter()

@@ -189,6 +189,25 @@ impl DataPlanes {
     }
 }
 
+/// The members in the order the config lists the real servers (those it
+/// does not list, such as a sorry server swapped in, after them by
+/// address): the proxy's round robin follows this order, as HAProxy's
+/// follows the file.
+fn in_config_order(service: &DesiredService) -> Vec<(&SocketAddr, &crate::lb::table::Member)> {
+    let positions: BTreeMap<&SocketAddr, usize> = service
+        .spec
+        .server_order
+        .iter()
+        .enumerate()
+        .map(|(i, addr)| (addr, i))
+        .rev() // a server listed twice keeps its first place
+        .collect();
+    let mut members: Vec<_> = service.members.iter().collect();
+    // Stable: members at the same position (unlisted ones) keep address order.
+    members.sort_by_key(|(addr, _)| positions.get(addr).copied().unwrap_or(usize::MAX));
+    members
+}
+
 fn proxy_spec(service: &DesiredService) -> ProxySpec {
     let spec = &service.spec;
     let sorry_in_members = spec
@@ -197,9 +216,8 @@ fn proxy_spec(service: &DesiredService) -> ProxySpec {
     ProxySpec {
         listen: spec.listen,
         scheduler: spec.scheduler,
-        backends: service
-            .members
-            .iter()
+        backends: in_config_order(service)
+            .into_iter()
             .map(|(addr, m)| Backend {
                 addr: *addr,
                 weight: m.weight,
@@ -222,5 +240,56 @@ fn proxy_spec(service: &DesiredService) -> ProxySpec {
             .filter(|(_, m)| m.proxy != crate::lb::table::ServerLimits::default())
             .map(|(addr, m)| (*addr, m.proxy))
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::VirtualServer;
+
+    /// The proxy gets the real servers in config order, as HAProxy's round
+    /// robin takes them from the file, not sorted by address.
+    #[test]
+    fn the_proxy_gets_the_servers_in_config_order() {
+        let config = crate::config::compile_str(
+            "[virtual_servers.web]\nlisten = \"127.0.0.1:8080\"\nscheduler = \"rr\"\nreal_servers = [\n  { addr = \"127.0.0.1:9003\" },\n  { addr = \"127.0.0.1:9001\" },\n  { addr = \"127.0.0.1:9002\" },\n]\n",
+            Path::new("k.toml"),
+            crate::config::Format::Toml,
+            &crate::config::RealFileSystem,
+        )
+        .unwrap_or_else(|e| panic!("{}", e.diagnostics))
+        .config;
+        let vs: &VirtualServer = &config.virtual_servers["web"];
+        let spec = table::ServiceSpec::from_config(vs);
+        let mut members = BTreeMap::new();
+        for rs in &vs.real_servers {
+            members.insert(
+                rs.addr,
+                table::Member {
+                    weight: 1,
+                    forward: rs.forward,
+                    thresholds: rs.thresholds,
+                    proxy: Default::default(),
+                },
+            );
+        }
+        // One not in the config (a sorry server swapped in) comes last.
+        let sorry: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        members.insert(
+            sorry,
+            table::Member {
+                weight: 1,
+                forward: crate::config::model::Forward::Nat,
+                thresholds: Default::default(),
+                proxy: Default::default(),
+            },
+        );
+        let ports: Vec<u16> = proxy_spec(&DesiredService { spec, members })
+            .backends
+            .iter()
+            .map(|b| b.addr.port())
+            .collect();
+        assert_eq!(ports, [9003, 9001, 9002, 9000]);
     }
 }

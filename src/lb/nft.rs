@@ -364,6 +364,7 @@ mod tests {
                 retries: 0,
                 connect_timeout: Duration::from_secs(1),
                 proxy: Default::default(),
+                server_order: Vec::new(),
             },
             members: members
                 .iter()

@@ -933,7 +933,10 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
         // Boxed: a future is as large as its largest state, and the http
         // one (hyper's connection) would otherwise make every tcp-mode
         // connection's task as large as an http one's.
-        Box::pin(crate::lb::http::serve(shared, client, peer, local, options, tls)).await;
+        Box::pin(crate::lb::http::serve(
+            shared, client, peer, local, options, tls,
+        ))
+        .await;
         return;
     }
     let client_ip = peer.ip().to_canonical();

@@ -151,6 +151,10 @@ pub struct ServiceSpec {
     pub connect_timeout: Duration,
     /// The built-in proxy's mode, limits and HTTP settings.
     pub proxy: ProxyOptions,
+    /// The real servers in the order the config lists them: the proxy's
+    /// round robin goes through them in this order, as HAProxy's does
+    /// (members not listed come after, by address).
+    pub server_order: Vec<SocketAddr>,
 }
 
 impl ServiceSpec {
@@ -169,6 +173,7 @@ impl ServiceSpec {
             retries: vs.retries,
             connect_timeout: vs.connect_timeout,
             proxy: vs.proxy.clone(),
+            server_order: vs.real_servers.iter().map(|r| r.addr).collect(),
         }
     }
 
@@ -1453,6 +1458,7 @@ impl VirtualState {
                 retries: defaults.retries,
                 connect_timeout: defaults.connect_timeout,
                 proxy: Default::default(),
+                server_order: Vec::new(),
             },
             health: None,
             implicit: true,
@@ -2809,6 +2815,7 @@ upalert = ["lvs"]
                 retries: 2,
                 connect_timeout: Duration::from_secs(2),
                 proxy: Default::default(),
+                server_order: Vec::new(),
             })
     }
 

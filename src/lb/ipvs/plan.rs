@@ -306,6 +306,7 @@ mod tests {
             retries: 0,
             connect_timeout: Duration::from_secs(1),
             proxy: Default::default(),
+            server_order: Vec::new(),
         }
     }
 
