@@ -128,17 +128,6 @@ impl Reader<'_> {
             options.timeout_client = self.positive_duration(t.client.as_ref(), &tp.key("client"));
             options.timeout_server = self.positive_duration(t.server.as_ref(), &tp.key("server"));
             options.timeout_queue = self.positive_duration(t.queue.as_ref(), &tp.key("queue"));
-            if mode == ProxyMode::Http
-                && let Some(at) = &t.client
-            {
-                self.warning(
-                    at.span().start,
-                    format!(
-                        "{}: only enforced in tcp mode yet (http mode bounds request heads with http_request)",
-                        tp.key("client")
-                    ),
-                );
-            }
             if let Some(d) =
                 self.positive_duration(t.http_request.as_ref(), &tp.key("http_request"))
             {

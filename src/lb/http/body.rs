@@ -5,11 +5,18 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
+use std::future::Future;
+use std::time::Duration;
+
 use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::SendRequest;
+use tokio::time::Sleep;
 
 use crate::lb::http::pool;
 use crate::lb::proxy::{Counters, Lease};
+
+/// What a request body's error is (hyper's, or [`ClientTimeout`]).
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A request body on its way to a backend: the client's, or none (a
 /// replayed bodyless request).
@@ -17,13 +24,25 @@ pub(crate) struct RequestBody {
     inner: Option<Incoming>,
     /// Where the bytes are counted; set when a backend is chosen.
     counters: Option<Arc<Counters>>,
+    /// HAProxy's `timeout client`: the longest the client may keep the
+    /// backend waiting for the next piece of the body.
+    idle_limit: Option<Duration>,
+    idle: Option<Pin<Box<Sleep>>>,
 }
 
+/// The client sent no body bytes for `timeout client` while the backend
+/// was ready for them.
+#[derive(Debug, thiserror::Error)]
+#[error("client timeout: no request body data for {0:?}")]
+pub(crate) struct ClientTimeout(Duration);
+
 impl RequestBody {
-    pub(crate) fn client(inner: Incoming) -> RequestBody {
+    pub(crate) fn client(inner: Incoming, idle_limit: Option<Duration>) -> RequestBody {
         RequestBody {
             inner: Some(inner),
             counters: None,
+            idle_limit,
+            idle: None,
         }
     }
 
@@ -31,6 +50,8 @@ impl RequestBody {
         RequestBody {
             inner: None,
             counters: None,
+            idle_limit: None,
+            idle: None,
         }
     }
 
@@ -42,17 +63,29 @@ impl RequestBody {
 
 impl Body for RequestBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         let Some(inner) = this.inner.as_mut() else {
             return Poll::Ready(None);
         };
         let polled = Pin::new(inner).poll_frame(cx);
+        if polled.is_pending() {
+            if let Some(limit) = this.idle_limit {
+                let idle = this
+                    .idle
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                if idle.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Some(Err(Box::new(ClientTimeout(limit)))));
+                }
+            }
+            return Poll::Pending;
+        }
+        this.idle = None;
         if let Poll::Ready(Some(Ok(frame))) = &polled
             && let (Some(data), Some(counters)) = (frame.data_ref(), &this.counters)
         {
@@ -60,7 +93,7 @@ impl Body for RequestBody {
                 .bytes_in
                 .fetch_add(data.len() as u64, Ordering::Relaxed);
         }
-        polled
+        polled.map(|frame| frame.map(|result| result.map_err(BoxError::from)))
     }
 
     fn is_end_stream(&self) -> bool {

@@ -38,9 +38,13 @@
 //!   `http_keep_alive` closes a connection that has had no request in
 //!   flight for that long (checked once per period, so the idle time is
 //!   between one and two periods); `server` bounds the wait for a response
-//!   head; `connect` each connection attempt.
+//!   head; `connect` each connection attempt; `client` (HAProxy's
+//!   `timeout client`) how long the client may leave the proxy waiting,
+//!   for the next piece of a request body the backend is ready for, or to
+//!   make room for more of the response (then the connection closes).
 
 mod body;
+mod client_io;
 pub mod cookie;
 pub mod headers;
 mod pool;
@@ -65,6 +69,7 @@ use tracing::debug;
 use crate::config::model::{CookieMode, ProxyOptions};
 use crate::lb::balance::ip_key;
 use crate::lb::http::body::{ReplyBody, RequestBody};
+use crate::lb::http::client_io::ClientIo;
 use crate::lb::http::headers::ClientSide;
 use crate::lb::proxy::{self, Counters, Lease, Shared, Table};
 use crate::lb::queue::Acquired;
@@ -120,13 +125,17 @@ pub(crate) async fn serve(
         in_flight: AtomicU64::new(0),
     });
     let Some(tls) = tls else {
+        let client = ClientIo::new(client, options.timeout_client);
         serve_io(connection, TokioIo::new(client), &options).await;
         return;
     };
     // The handshake is part of the request head's time.
     let limit = options.http.timeout_http_request;
     match tokio::time::timeout(limit, tls.acceptor.accept(client)).await {
-        Ok(Ok(stream)) => serve_io(connection, TokioIo::new(stream), &options).await,
+        Ok(Ok(stream)) => {
+            let stream = ClientIo::new(stream, options.timeout_client);
+            serve_io(connection, TokioIo::new(stream), &options).await;
+        }
         Ok(Err(error)) => {
             debug!(listen = %connection.shared.listen, client = %peer, %error, "tls handshake failed");
         }
@@ -279,7 +288,8 @@ async fn forward(
         uri: request.uri().clone(),
         headers: request.headers().clone(),
     });
-    let mut pending = Some(request.map(RequestBody::client));
+    let idle_limit = settings.options.timeout_client;
+    let mut pending = Some(request.map(|body| RequestBody::client(body, idle_limit)));
     let mut tried: Vec<SocketAddr> = Vec::new();
     let mut sorry_tried = false;
     loop {
@@ -362,6 +372,11 @@ async fn forward(
                     failed(&lease.counters, &mut tried, settings.retries)?;
                     continue;
                 }
+                if is_client_timeout(error.error()) {
+                    // The client stalled its body: its fault (HAProxy: 408, "cD").
+                    debug!(listen = %connection.shared.listen, client = %connection.peer, backend = %addr, error = %cause, "client timeout in the request body");
+                    return Err(StatusCode::REQUEST_TIMEOUT);
+                }
                 debug!(listen = %connection.shared.listen, backend = %addr, error = %cause, "http backend failed the request");
                 if replay.is_some() {
                     // Idempotent and bodyless: nothing can have been processed
@@ -385,6 +400,18 @@ async fn forward(
             client_upgrade,
         ));
     }
+}
+
+/// Whether `error` came from the request body's `timeout client`.
+fn is_client_timeout(error: &hyper::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.is::<body::ClientTimeout>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// Records a failed attempt; `Err(503)` when no retry is left.
