@@ -100,7 +100,7 @@ impl DataPlanes {
                 continue; // the kernel planes above
             }
             self.warn_proxy_thresholds(name, service);
-            let spec = proxy_spec(service);
+            let spec = proxy_spec(name, service);
             match self.proxies.get(name) {
                 Some(handle) => {
                     if let Err(e) = handle.reconfigure(spec) {
@@ -189,12 +189,13 @@ impl DataPlanes {
     }
 }
 
-fn proxy_spec(service: &DesiredService) -> ProxySpec {
+fn proxy_spec(name: &str, service: &DesiredService) -> ProxySpec {
     let spec = &service.spec;
     let sorry_in_members = spec
         .sorry_server
         .is_some_and(|s| service.members.contains_key(&s));
     ProxySpec {
+        name: name.to_string(),
         listen: spec.listen,
         scheduler: spec.scheduler,
         backends: service

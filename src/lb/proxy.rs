@@ -132,6 +132,8 @@ use crate::lb::workers::{Worker, Workers};
 /// What one proxy listens on and where it sends connections.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProxySpec {
+    /// The virtual server's name (the access log's frontend and backend).
+    pub name: String,
     pub listen: SocketAddr,
     pub scheduler: LbScheduler,
     pub backends: Vec<Backend>,
@@ -234,6 +236,7 @@ pub async fn start(spec: ProxySpec, shutdown: CancellationToken) -> io::Result<P
         front: crate::lb::http::FrontCounters::default(),
         limit: arc_swap::ArcSwapOption::from(maxconn.map(semaphore)),
         queue: crate::lb::queue::Queue::default(),
+        clients: AtomicU64::new(0),
     });
     let stop = shutdown.child_token();
     let tracker = TaskTracker::new();
@@ -410,6 +413,34 @@ pub(crate) struct Shared {
     limit: arc_swap::ArcSwapOption<Semaphore>,
     /// Waiters for a server slot under the servers' `maxconn`.
     pub(crate) queue: crate::lb::queue::Queue,
+    /// Client connections being served now (the access log's `fc`).
+    pub(crate) clients: AtomicU64,
+}
+
+/// Counts a client connection in [`Shared::clients`] while it lives.
+struct ClientCount<'a>(&'a AtomicU64);
+
+impl<'a> ClientCount<'a> {
+    fn enter(clients: &'a AtomicU64) -> ClientCount<'a> {
+        clients.fetch_add(1, Ordering::Relaxed);
+        ClientCount(clients)
+    }
+}
+
+impl Drop for ClientCount<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Table {
+    /// Connections on every backend now (the access log's `bc`).
+    pub(crate) fn backend_conns(&self) -> u64 {
+        self.counters
+            .iter()
+            .map(|c| c.active.load(Ordering::Relaxed))
+            .sum()
+    }
 }
 
 impl Shared {
@@ -432,6 +463,9 @@ pub(crate) struct Settings {
     /// http mode's TLS termination, loaded when the settings were built.
     pub(crate) tls: Option<crate::lb::http::tls::Tls>,
     pub(crate) limits: BTreeMap<SocketAddr, ServerLimits>,
+    pub(crate) name: Arc<str>,
+    /// The access log, opened when the settings were built.
+    pub(crate) access_log: Option<Arc<crate::lb::access_log::AccessLogger>>,
 }
 
 impl Settings {
@@ -447,6 +481,13 @@ impl Settings {
             sorry: spec.sorry,
             options: Arc::new(spec.options.clone()),
             limits: spec.limits.clone(),
+            name: Arc::from(spec.name.as_str()),
+            access_log: spec.options.access_log.as_ref().map(|log| {
+                match old.and_then(|old| old.access_log.as_ref()) {
+                    Some(same) if same.config == *log => same.clone(),
+                    _ => Arc::new(crate::lb::access_log::AccessLogger::open(log, spec.listen)),
+                }
+            }),
         }
     }
 }
@@ -1031,6 +1072,8 @@ async fn accept_loop(
 }
 
 async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
+    let accepted = Instant::now();
+    let _count = ClientCount::enter(&shared.clients);
     // Failing to set TCP_NODELAY costs latency, not correctness.
     let _ = client.set_nodelay(true);
     let (options, tls) = {
@@ -1053,9 +1096,10 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
         }
     }
     if options.mode == ProxyMode::Http {
-        crate::lb::http::serve(shared, client, peer, local, options, tls).await;
+        crate::lb::http::serve(shared.clone(), client, peer, local, options, tls, accepted).await;
         return;
     }
+    let mut log = TcpLog::new(&shared, peer, accepted);
     let client_ip = peer.ip().to_canonical();
     let proxy_header = options
         .send_proxy
@@ -1066,6 +1110,9 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
         let Some(connected) = connect_backend(&shared, client_ip, peer.port(), &mut attempts).await
         else {
             debug!(%listen, client = %peer, "no backend reachable; closing the client connection");
+            if let Some(log) = &mut log {
+                log.entry.termination = *b"SC";
+            }
             return;
         };
         let Connected {
@@ -1114,10 +1161,92 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
             (a, b) => a.or(b),
         }
     };
-    if let Err(error) = relay(&mut client, &mut backend, &lease.counters, early, idle).await {
+    if let Some(log) = &mut log {
+        log.connected(
+            &shared,
+            &lease.counters,
+            attempts.tried.len(),
+            early.replay.len(),
+        );
+    }
+    let moved = [AtomicU64::new(0), AtomicU64::new(0)];
+    let relayed = relay(
+        &mut client,
+        &mut backend,
+        &lease.counters,
+        early,
+        idle,
+        &moved,
+    )
+    .await;
+    if let Err(error) = &relayed {
         debug!(%listen, client = %peer, backend = %lease.counters.addr, %error, "connection ended with an error");
     }
+    if let Some(log) = &mut log {
+        log.client_bytes += moved[0].load(Ordering::Relaxed);
+        log.entry.bytes = moved[1].load(Ordering::Relaxed);
+        log.entry.termination = match &relayed {
+            Ok(()) => *b"--",
+            Err(error) if error.kind() == io::ErrorKind::TimedOut => *b"cD",
+            Err(_) => *b"SD",
+        };
+    }
     refresh_sticky(&shared, client_ip, &lease.counters);
+}
+
+/// A tcp connection's access log line, written when it is dropped (at
+/// every way out of `serve`).
+struct TcpLog {
+    logger: Arc<crate::lb::access_log::AccessLogger>,
+    entry: crate::lb::access_log::Entry,
+    accepted: Instant,
+    /// Bytes the client sent (`dontlognull` skips connections without).
+    client_bytes: u64,
+}
+
+impl TcpLog {
+    fn new(shared: &Shared, peer: SocketAddr, accepted: Instant) -> Option<TcpLog> {
+        let table = shared.table.load();
+        let logger = table.settings.access_log.clone()?;
+        Some(TcpLog {
+            logger,
+            entry: crate::lb::access_log::Entry {
+                client: Some(peer),
+                date: crate::lb::access_log::haproxy_date(
+                    std::time::SystemTime::now() - accepted.elapsed(),
+                ),
+                name: table.settings.name.to_string(),
+                t_wait: Some(Duration::ZERO),
+                termination: *b"CC",
+                ..Default::default()
+            },
+            accepted,
+            client_bytes: 0,
+        })
+    }
+
+    fn connected(&mut self, shared: &Shared, counters: &Counters, retries: usize, early: usize) {
+        let table = shared.table.load();
+        self.entry.server = Some(counters.addr);
+        self.entry.t_connect = Some(self.accepted.elapsed());
+        self.entry.retries = u32::try_from(retries).unwrap_or(u32::MAX);
+        self.entry.clients = shared.clients.load(Ordering::Relaxed);
+        self.entry.backend_conns = table.backend_conns();
+        self.entry.server_conns = counters.active.load(Ordering::Relaxed);
+        self.entry.server_queue = counters.queued.load(Ordering::Relaxed);
+        self.entry.backend_queue = shared.queue.stats().queued;
+        self.client_bytes = early as u64;
+    }
+}
+
+impl Drop for TcpLog {
+    fn drop(&mut self) {
+        if self.logger.dontlognull() && self.client_bytes == 0 {
+            return;
+        }
+        self.entry.t_total = Some(self.accepted.elapsed());
+        self.logger.write(&self.entry.tcplog());
+    }
 }
 
 /// How long a client may take to send its PROXY protocol header.
@@ -1505,6 +1634,7 @@ async fn relay(
     counters: &Counters,
     early: Early,
     idle: Option<Duration>,
+    moved: &[AtomicU64; 2],
 ) -> io::Result<()> {
     let client_done = early.client_done;
     let buffer = early.into_relay_buffer();
@@ -1522,7 +1652,7 @@ async fn relay(
         pump(
             client_read,
             &mut backend_write,
-            &counters.bytes_in,
+            [&counters.bytes_in, &moved[0]],
             buffer,
             seen,
         )
@@ -1534,7 +1664,7 @@ async fn relay(
             pump(
                 backend_read,
                 &mut client_write,
-                &counters.bytes_out,
+                [&counters.bytes_out, &moved[1]],
                 Vec::new(),
                 seen
             ),
@@ -1569,7 +1699,7 @@ async fn relay(
 async fn pump(
     mut from: tokio::net::tcp::ReadHalf<'_>,
     to: &mut WriteHalf<'_>,
-    counter: &AtomicU64,
+    counters: [&AtomicU64; 2],
     mut buffer: Vec<u8>,
     activity: Option<(&AtomicU64, Instant)>,
 ) -> io::Result<()> {
@@ -1590,7 +1720,9 @@ async fn pump(
             return Ok(());
         }
         to.write_all(&buffer).await?;
-        counter.fetch_add(read as u64, Ordering::Relaxed);
+        for counter in counters {
+            counter.fetch_add(read as u64, Ordering::Relaxed);
+        }
         if read < buffer.capacity() {
             // A short read drained the socket: give the buffer back while idle.
             give_back(std::mem::take(&mut buffer));
@@ -1752,6 +1884,8 @@ mod tests {
             options: Arc::default(),
             tls: None,
             limits: BTreeMap::new(),
+            name: Arc::from("test"),
+            access_log: None,
         }
     }
 

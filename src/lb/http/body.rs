@@ -12,6 +12,7 @@ use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::SendRequest;
 use tokio::time::Sleep;
 
+use crate::lb::access_log::{AccessLogger, Entry};
 use crate::lb::http::pool;
 use crate::lb::proxy::{Counters, Lease};
 
@@ -108,8 +109,48 @@ impl Body for RequestBody {
     }
 }
 
+/// An access log line waiting for the end of its response.
+pub(crate) struct PendingLog {
+    logger: Arc<AccessLogger>,
+    entry: Entry,
+    start: tokio::time::Instant,
+    bytes: u64,
+    ended: bool,
+}
+
+impl PendingLog {
+    pub(crate) fn new(
+        logger: Arc<AccessLogger>,
+        entry: Entry,
+        start: tokio::time::Instant,
+    ) -> Box<PendingLog> {
+        Box::new(PendingLog {
+            logger,
+            entry,
+            start,
+            bytes: 0,
+            ended: false,
+        })
+    }
+}
+
+impl Drop for PendingLog {
+    /// The response is sent (or abandoned): write the line.
+    fn drop(&mut self) {
+        self.entry.t_total = Some(self.start.elapsed());
+        self.entry.bytes = self.bytes;
+        if !self.ended && self.entry.termination == *b"--" {
+            // The client went away before the whole body.
+            self.entry.termination = *b"CD";
+        }
+        self.logger.write(&self.entry.httplog());
+    }
+}
+
 /// A response body on its way to the client.
 pub(crate) struct ReplyBody {
+    /// The access log line, written when this body is dropped.
+    access: Option<Box<PendingLog>>,
     kind: Kind,
     /// Dropped with the body: the client connection's count of requests in
     /// flight (its keep-alive clock starts when this reaches zero).
@@ -146,6 +187,7 @@ impl ReplyBody {
                 done: false,
             }),
             _in_flight: None,
+            access: None,
         }
     }
 
@@ -154,11 +196,18 @@ impl ReplyBody {
         ReplyBody {
             kind: Kind::Page((!bytes.is_empty()).then_some(bytes)),
             _in_flight: None,
+            access: None,
         }
     }
 
     pub(crate) fn set_in_flight(&mut self, in_flight: super::InFlight) {
         self._in_flight = Some(in_flight);
+    }
+
+    pub(crate) fn set_access(&mut self, log: Box<PendingLog>) {
+        let mut log = log;
+        log.ended = self.is_end_stream();
+        self.access = Some(log);
     }
 }
 
@@ -170,7 +219,51 @@ impl Body for ReplyBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match &mut self.get_mut().kind {
+        let this = self.get_mut();
+        let polled = this.poll_kind(cx);
+        let ended = this.kind_ended();
+        if let Some(log) = &mut this.access {
+            match &polled {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Some(data) = frame.data_ref() {
+                        log.bytes += data.len() as u64;
+                    }
+                }
+                Poll::Ready(None) => log.ended = true,
+                _ => {}
+            }
+            if ended {
+                log.ended = true;
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.kind_ended()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Page(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Backend(reply) => reply.inner.size_hint(),
+        }
+    }
+}
+
+impl ReplyBody {
+    fn kind_ended(&self) -> bool {
+        match &self.kind {
+            Kind::Page(bytes) => bytes.is_none(),
+            Kind::Backend(reply) => reply.inner.is_end_stream(),
+        }
+    }
+
+    fn poll_kind(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match &mut self.kind {
             Kind::Page(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Kind::Backend(reply) => {
                 let polled = Pin::new(&mut reply.inner).poll_frame(cx);
@@ -192,20 +285,6 @@ impl Body for ReplyBody {
                 }
                 polled
             }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match &self.kind {
-            Kind::Page(bytes) => bytes.is_none(),
-            Kind::Backend(reply) => reply.inner.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match &self.kind {
-            Kind::Page(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
-            Kind::Backend(reply) => reply.inner.size_hint(),
         }
     }
 }
