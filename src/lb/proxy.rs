@@ -77,7 +77,7 @@
 //!   There is no idle timeout: connections last as long as both ends keep
 //!   them open.
 //! * **Server limits.** A server's `maxconn` caps its connections (tcp)
-//!   or requests (http); the excess waits in a queue ([`crate::lb::queue`]).
+//!   or requests (http); the excess waits in a queue (`src/lb/queue.rs`).
 //!   With no `maxconn` anywhere the pick is unchanged.
 //! * **Slow start.** A server whose comeback count (from the table) grows
 //!   ramps its weight from 1/16 to all of it over its `slowstart`, in
