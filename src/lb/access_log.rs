@@ -25,7 +25,9 @@
 //! `sC`/`SC` no server or connect failure, `sQ` queue timeout, `sH`/`SH`
 //! server timeout or failure before the head, `cD` client timeout in the
 //! body, `CD` client gone during the body); the persistence letters are
-//! `--`. The date is local time, as HAProxy writes it.
+//! `--`. In tcp mode `Tw` is 0 and `Tc` runs from the accept to the
+//! established server connection, a queue wait included. The date is local
+//! time, as HAProxy writes it.
 
 use std::fmt::Write as _;
 use std::io::Write as _;

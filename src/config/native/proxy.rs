@@ -597,4 +597,23 @@ mod tests {
             &["3:15: error: virtual_servers.web.error_files: only for mode = \"http\""],
         );
     }
+
+    #[test]
+    fn proxy_limits_on_a_kernel_data_plane_are_named() {
+        let text = format!(
+            "{BASE}dataplane = \"ipvs\"\nreal_servers = [{{ addr = \"127.0.0.1:81\", maxconn = 5, slowstart = \"10s\" }}]\n"
+        );
+        let compiled = crate::config::compile_str(
+            &text,
+            std::path::Path::new("/etc/keepmon/keepmon.toml"),
+            crate::config::Format::Toml,
+            &FakeFs::default(),
+        )
+        .unwrap_or_else(|e| panic!("{}", e.diagnostics));
+        let shown = compiled.warnings.to_string();
+        assert!(
+            shown.contains("maxconn, maxqueue and slowstart are the built-in proxy's; dataplane Ipvs ignores them"),
+            "{shown}"
+        );
+    }
 }
