@@ -10,7 +10,7 @@ use crate::config::model::DataPlane;
 use crate::lb::balance::Backend;
 use crate::lb::ipvs::IpvsPlane;
 use crate::lb::nft::NftWorker;
-use crate::lb::proxy::{self, BackendStats, ProxyHandle, ProxySpec};
+use crate::lb::proxy::{self, BackendStats, ProxyHandle, ProxySpec, QueueStats};
 use crate::lb::table::{self, Conns, Desired, DesiredService, Op};
 
 /// The running data planes and what they were last told to hold.
@@ -154,6 +154,15 @@ impl DataPlanes {
         self.proxies
             .iter()
             .flat_map(|(name, p)| p.stats().into_iter().map(move |s| (name.clone(), s)))
+            .collect()
+    }
+
+    /// Each proxied service's own queue (HAProxy's backend qcur/qmax; the
+    /// servers' queues are in [`DataPlanes::stats`]).
+    pub fn queue_stats(&self) -> Vec<(String, QueueStats)> {
+        self.proxies
+            .iter()
+            .map(|(name, p)| (name.clone(), p.queue_stats()))
             .collect()
     }
 
