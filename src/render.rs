@@ -303,7 +303,7 @@ pub fn lb_table(report: &crate::lb::table::Report) -> String {
             };
             let _ = writeln!(
                 out,
-                "  -> {:<28} {:<7} {:<6} {:<10} {:<9} {:<7} {:<6} {}{}",
+                "  -> {:<28} {:<7} {:<6} {:<10} {:<9} {:<7} {:<6} {}{}{}",
                 r.addr.to_string(),
                 forward_name(&r.forward),
                 r.weight,
@@ -312,6 +312,7 @@ pub fn lb_table(report: &crate::lb::table::Report) -> String {
                 r.health.to_string(),
                 r.admin,
                 in_force,
+                if r.backup { " backup" } else { "" },
                 r.edit
                     .map(|e| format!(" ({e} by alert)"))
                     .unwrap_or_default()

@@ -779,6 +779,7 @@ async fn bounded<F: Future>(test: F) -> F::Output {
 
 fn spec(scheduler: LbScheduler, backends: Vec<Backend>) -> ProxySpec {
     ProxySpec {
+        name: "test".to_string(),
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         scheduler,
         backends,

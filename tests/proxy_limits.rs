@@ -53,6 +53,7 @@ fn maxconn_holds_new_clients_until_a_connection_ends() {
     let proxy = runtime
         .block_on(start(
             ProxySpec {
+                name: "test".to_string(),
                 listen: SocketAddr::from(([127, 0, 0, 1], 0)),
                 scheduler: LbScheduler::RoundRobin,
                 backends: vec![Backend {
@@ -166,6 +167,7 @@ fn tcp_mode_closes_connections_idle_longer_than_the_timeout() {
     let proxy = runtime
         .block_on(start(
             ProxySpec {
+                name: "test".to_string(),
                 listen: SocketAddr::from(([127, 0, 0, 1], 0)),
                 scheduler: LbScheduler::RoundRobin,
                 backends: vec![Backend {

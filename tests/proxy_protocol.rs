@@ -97,6 +97,7 @@ async fn keepmon_proxy(
     let shutdown = CancellationToken::new();
     let proxy = start(
         ProxySpec {
+            name: "test".to_string(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             scheduler: LbScheduler::RoundRobin,
             backends: vec![Backend {

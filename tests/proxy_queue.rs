@@ -62,6 +62,7 @@ fn spec(
     timeout_queue: Duration,
 ) -> ProxySpec {
     ProxySpec {
+        name: "test".to_string(),
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         scheduler,
         backends: vec![Backend {

@@ -1008,8 +1008,9 @@ pub struct ProxyOptions {
     /// None: only the global limit.
     pub maxconn: Option<u32>,
     /// HAProxy's `timeout client`: tcp mode closes a connection idle in
-    /// both directions for the shorter of this and `timeout_server` (not
-    /// enforced in http mode yet). None: no limit.
+    /// both directions for the shorter of this and `timeout_server`; http
+    /// mode closes a client connection that leaves a request body or the
+    /// sending of a response stalled this long. None: no limit.
     pub timeout_client: Option<Duration>,
     /// HAProxy's `timeout queue`: how long a request (http) or connection
     /// (tcp) waits in a full server's queue before the client gets a 503

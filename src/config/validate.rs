@@ -291,11 +291,12 @@ fn check_virtual_servers(config: &Config, diags: &mut Diagnostics) {
                     ),
                 );
             }
-            if vs.dataplane != DataPlane::Proxy && rs.maxconn.is_some() {
+            if vs.dataplane != DataPlane::Proxy && (rs.maxconn.is_some() || rs.slowstart.is_some())
+            {
                 diags.warning(
                     at.clone(),
                     format!(
-                        "virtual server \"{}\": real server {}: maxconn and maxqueue are the built-in proxy's; dataplane {:?} ignores them (upper_threshold is the kernel's limit)",
+                        "virtual server \"{}\": real server {}: maxconn, maxqueue and slowstart are the built-in proxy's; dataplane {:?} ignores them (upper_threshold is the kernel's limit)",
                         vs.name, rs.addr, vs.dataplane
                     ),
                 );

@@ -10,7 +10,7 @@ use crate::config::model::DataPlane;
 use crate::lb::balance::Backend;
 use crate::lb::ipvs::IpvsPlane;
 use crate::lb::nft::NftWorker;
-use crate::lb::proxy::{self, BackendStats, ProxyHandle, ProxySpec};
+use crate::lb::proxy::{self, BackendStats, ProxyHandle, ProxySpec, QueueStats};
 use crate::lb::table::{self, Conns, Desired, DesiredService, Op};
 
 /// The running data planes and what they were last told to hold.
@@ -100,7 +100,7 @@ impl DataPlanes {
                 continue; // the kernel planes above
             }
             self.warn_proxy_thresholds(name, service);
-            let spec = proxy_spec(service);
+            let spec = proxy_spec(name, service);
             match self.proxies.get(name) {
                 Some(handle) => {
                     if let Err(e) = handle.reconfigure(spec) {
@@ -157,6 +157,15 @@ impl DataPlanes {
             .collect()
     }
 
+    /// Each proxied service's own queue (HAProxy's backend qcur/qmax; the
+    /// servers' queues are in [`DataPlanes::stats`]).
+    pub fn queue_stats(&self) -> Vec<(String, QueueStats)> {
+        self.proxies
+            .iter()
+            .map(|(name, p)| (name.clone(), p.queue_stats()))
+            .collect()
+    }
+
     /// The bound address of a service's proxy (tests use port 0).
     pub fn local_addr(&self, service: &str) -> Option<SocketAddr> {
         self.proxies.get(service)?.local_addr()
@@ -208,12 +217,13 @@ fn in_config_order(service: &DesiredService) -> Vec<(&SocketAddr, &crate::lb::ta
     members
 }
 
-fn proxy_spec(service: &DesiredService) -> ProxySpec {
+fn proxy_spec(name: &str, service: &DesiredService) -> ProxySpec {
     let spec = &service.spec;
     let sorry_in_members = spec
         .sorry_server
         .is_some_and(|s| service.members.contains_key(&s));
     ProxySpec {
+        name: name.to_string(),
         listen: spec.listen,
         scheduler: spec.scheduler,
         backends: in_config_order(service)
@@ -285,7 +295,7 @@ mod tests {
                 proxy: Default::default(),
             },
         );
-        let ports: Vec<u16> = proxy_spec(&DesiredService { spec, members })
+        let ports: Vec<u16> = proxy_spec("web", &DesiredService { spec, members })
             .backends
             .iter()
             .map(|b| b.addr.port())

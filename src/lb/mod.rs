@@ -1,5 +1,6 @@
 //! Load-balancer tables and data planes.
 
+pub mod access_log;
 pub mod balance;
 pub mod dataplane;
 pub mod http;

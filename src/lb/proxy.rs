@@ -76,6 +76,14 @@
 //!   for the next burst, so a request costs no allocation.
 //!   There is no idle timeout: connections last as long as both ends keep
 //!   them open.
+//! * **Server limits.** A server's `maxconn` caps its connections (tcp)
+//!   or requests (http); the excess waits in a queue (`src/lb/queue.rs`).
+//!   With no `maxconn` anywhere the pick is unchanged.
+//! * **Slow start.** A server whose comeback count (from the table) grows
+//!   ramps its weight from 1/16 to all of it over its `slowstart`, in
+//!   HAProxy's steps ([`slowstart_sixteenths`]); a task rebuilds the table
+//!   every second while a ramp lasts. Only wrr, wlc and twos use weights
+//!   that way; stats show the configured weight.
 //! * **Listening.** socket2 with `SO_REUSEADDR` and, on Linux, `IP_FREEBIND`
 //!   (no privilege needed), so a VIP held by the VRRP peer can be bound
 //!   before it arrives. If the bind still fails with `EADDRNOTAVAIL`, a
@@ -124,6 +132,8 @@ use crate::lb::workers::{Worker, Workers};
 /// What one proxy listens on and where it sends connections.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProxySpec {
+    /// The virtual server's name (the access log's frontend and backend).
+    pub name: String,
     pub listen: SocketAddr,
     pub scheduler: LbScheduler,
     pub backends: Vec<Backend>,
@@ -226,6 +236,7 @@ pub async fn start(spec: ProxySpec, shutdown: CancellationToken) -> io::Result<P
         front: crate::lb::http::FrontCounters::default(),
         limit: arc_swap::ArcSwapOption::from(maxconn.map(semaphore)),
         queue: crate::lb::queue::Queue::default(),
+        clients: AtomicU64::new(0),
     });
     let stop = shutdown.child_token();
     let tracker = TaskTracker::new();
@@ -255,6 +266,7 @@ pub async fn start(spec: ProxySpec, shutdown: CancellationToken) -> io::Result<P
         }
     }
     tracker.spawn(sweep_sticky(shared.clone(), stop.clone()));
+    tracker.spawn(ramp_weights(shared.clone(), stop.clone()));
     Ok(ProxyHandle {
         shared,
         stop,
@@ -317,7 +329,7 @@ impl ProxyHandle {
         let mut draining = lock(&self.shared.draining);
         let table = self.shared.table.load();
         let mut stats = Vec::with_capacity(table.counters.len() + 1 + draining.len());
-        for (backend, counters) in table.picker.backends().iter().zip(table.counters.iter()) {
+        for (backend, counters) in table.base.iter().zip(table.counters.iter()) {
             stats.push(counters.snapshot(backend.weight, true));
         }
         if let Some(sorry) = &table.sorry {
@@ -385,6 +397,7 @@ const LISTEN_BACKLOG: i32 = 4096;
 const BIND_RETRY: Duration = Duration::from_secs(1);
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 const STICKY_SWEEP: Duration = Duration::from_secs(10);
+const RAMP_TICK: Duration = Duration::from_secs(1);
 const STICKY_SHARDS: usize = 64;
 
 pub(crate) struct Shared {
@@ -400,6 +413,34 @@ pub(crate) struct Shared {
     limit: arc_swap::ArcSwapOption<Semaphore>,
     /// Waiters for a server slot under the servers' `maxconn`.
     pub(crate) queue: crate::lb::queue::Queue,
+    /// Client connections being served now (the access log's `fc`).
+    pub(crate) clients: AtomicU64,
+}
+
+/// Counts a client connection in [`Shared::clients`] while it lives.
+struct ClientCount<'a>(&'a AtomicU64);
+
+impl<'a> ClientCount<'a> {
+    fn enter(clients: &'a AtomicU64) -> ClientCount<'a> {
+        clients.fetch_add(1, Ordering::Relaxed);
+        ClientCount(clients)
+    }
+}
+
+impl Drop for ClientCount<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Table {
+    /// Connections on every backend now (the access log's `bc`).
+    pub(crate) fn backend_conns(&self) -> u64 {
+        self.counters
+            .iter()
+            .map(|c| c.active.load(Ordering::Relaxed))
+            .sum()
+    }
 }
 
 impl Shared {
@@ -422,6 +463,9 @@ pub(crate) struct Settings {
     /// http mode's TLS termination, loaded when the settings were built.
     pub(crate) tls: Option<crate::lb::http::tls::Tls>,
     pub(crate) limits: BTreeMap<SocketAddr, ServerLimits>,
+    pub(crate) name: Arc<str>,
+    /// The access log, opened when the settings were built.
+    pub(crate) access_log: Option<Arc<crate::lb::access_log::AccessLogger>>,
 }
 
 impl Settings {
@@ -437,6 +481,13 @@ impl Settings {
             sorry: spec.sorry,
             options: Arc::new(spec.options.clone()),
             limits: spec.limits.clone(),
+            name: Arc::from(spec.name.as_str()),
+            access_log: spec.options.access_log.as_ref().map(|log| {
+                match old.and_then(|old| old.access_log.as_ref()) {
+                    Some(same) if same.config == *log => same.clone(),
+                    _ => Arc::new(crate::lb::access_log::AccessLogger::open(log, spec.listen)),
+                }
+            }),
         }
     }
 }
@@ -477,6 +528,56 @@ pub(crate) struct Table {
     pub(crate) limits: Box<[ServerLimits]>,
     /// Some backend has a `maxconn`: picks go through [`crate::lb::queue`].
     pub(crate) limited: bool,
+    /// The backends with their own weights (the picker's are scaled while
+    /// a server slow-starts).
+    pub(crate) base: Box<[Backend]>,
+    /// Slow-start state by address, carried from table to table.
+    ramps: HashMap<SocketAddr, Ramp>,
+    /// Some server is slow-starting: the ramp task rebuilds the table
+    /// every second until it is done.
+    ramping: bool,
+}
+
+/// One server's slow start: the comeback count last seen, and since when
+/// it ramps (None: at full weight).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Ramp {
+    seen: u32,
+    since: Option<Instant>,
+}
+
+/// HAProxy's weight scale: a slow-starting server's weight goes from 1/16
+/// of its own to all of it in sixteen steps.
+const SLOWSTART_STEPS: u32 = 16;
+
+/// HAProxy's slow-start rule (`server_recalc_eweight`): after `elapsed`
+/// whole seconds of a `slowstart` of S seconds, the server has
+/// `(16 × elapsed + S) / S` sixteenths of its weight (at least one), rounded
+/// up; None once `slowstart` has passed.
+pub fn slowstart_sixteenths(elapsed: Duration, slowstart: Duration) -> Option<u32> {
+    let total = slowstart.as_secs().max(1);
+    let secs = elapsed.as_secs();
+    if secs >= total {
+        return None;
+    }
+    let steps = (u64::from(SLOWSTART_STEPS) * secs + total) / total;
+    Some(
+        u32::try_from(steps)
+            .unwrap_or(SLOWSTART_STEPS)
+            .clamp(1, SLOWSTART_STEPS),
+    )
+}
+
+/// Whether slow start changes weights under `scheduler` (HAProxy ramps
+/// only its dynamic-weight algorithms; keepmon's rr and lc ignore weights
+/// and the hashing schedulers are static).
+fn ramps_weights(scheduler: LbScheduler) -> bool {
+    matches!(
+        scheduler,
+        LbScheduler::WeightedRoundRobin
+            | LbScheduler::WeightedLeastConnection
+            | LbScheduler::TwoChoices
+    )
 }
 
 impl Table {
@@ -529,8 +630,13 @@ impl Table {
             .iter()
             .map(|b| settings.limits.get(&b.addr).copied().unwrap_or_default())
             .collect();
+        let (ramps, weighted) = slow_start(&settings, &unique, old);
+        let ramping = weighted.is_some();
         Table {
-            picker: Picker::new(settings.scheduler, &unique),
+            picker: Picker::new(settings.scheduler, weighted.as_deref().unwrap_or(&unique)),
+            base: unique.into(),
+            ramps,
+            ramping,
             settings,
             counters,
             index,
@@ -540,6 +646,65 @@ impl Table {
             limits,
         }
     }
+}
+
+/// The slow-start state after a table change, and the picker's backends
+/// when some server ramps (every weight times 16, the ramping ones times
+/// their sixteenths). A server starts ramping when its comeback count
+/// grows; one first seen does not (HAProxy does not slow-start at start).
+fn slow_start(
+    settings: &Settings,
+    backends: &[Backend],
+    old: Option<&Table>,
+) -> (HashMap<SocketAddr, Ramp>, Option<Vec<Backend>>) {
+    let mut ramps = HashMap::new();
+    let mut steps: Vec<Option<u32>> = Vec::with_capacity(backends.len());
+    let now = Instant::now();
+    for backend in backends {
+        let Some(limits) = settings.limits.get(&backend.addr) else {
+            steps.push(None);
+            continue;
+        };
+        let Some(slowstart) = limits.slowstart else {
+            steps.push(None);
+            continue;
+        };
+        let before = old.and_then(|old| old.ramps.get(&backend.addr).copied());
+        let mut ramp = before.unwrap_or(Ramp {
+            seen: limits.comebacks,
+            since: None,
+        });
+        if limits.comebacks != ramp.seen {
+            ramp = Ramp {
+                seen: limits.comebacks,
+                since: Some(now),
+            };
+        }
+        let step = ramp.since.and_then(|since| {
+            slowstart_sixteenths(now.saturating_duration_since(since), slowstart)
+        });
+        if step.is_none() {
+            ramp.since = None;
+        }
+        steps.push(step);
+        ramps.insert(backend.addr, ramp);
+    }
+    let weighted =
+        (ramps_weights(settings.scheduler) && steps.iter().any(Option::is_some)).then(|| {
+            backends
+                .iter()
+                .zip(&steps)
+                .map(|(backend, step)| Backend {
+                    addr: backend.addr,
+                    weight: match step {
+                        Some(step) => backend.weight.saturating_mul(*step),
+                        None => backend.weight.saturating_mul(SLOWSTART_STEPS),
+                    },
+                })
+                .collect()
+        });
+    // Without weighted scheduling the ramp is kept (and ends) all the same.
+    (ramps, weighted)
 }
 
 fn reuse_counters(
@@ -907,6 +1072,8 @@ async fn accept_loop(
 }
 
 async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
+    let accepted = Instant::now();
+    let _count = ClientCount::enter(&shared.clients);
     // Failing to set TCP_NODELAY costs latency, not correctness.
     let _ = client.set_nodelay(true);
     detect_dead_peers(&client);
@@ -934,11 +1101,18 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
         // one (hyper's connection) would otherwise make every tcp-mode
         // connection's task as large as an http one's.
         Box::pin(crate::lb::http::serve(
-            shared, client, peer, local, options, tls,
+            shared.clone(),
+            client,
+            peer,
+            local,
+            options,
+            tls,
+            accepted,
         ))
         .await;
         return;
     }
+    let mut log = TcpLog::new(&shared, peer, accepted);
     let client_ip = peer.ip().to_canonical();
     let proxy_header = options
         .send_proxy
@@ -949,6 +1123,9 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
         let Some(connected) = connect_backend(&shared, client_ip, peer.port(), &mut attempts).await
         else {
             debug!(%listen, client = %peer, "no backend reachable; closing the client connection");
+            if let Some(log) = &mut log {
+                log.entry.termination = *b"SC";
+            }
             return;
         };
         let Connected {
@@ -997,10 +1174,92 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
             (a, b) => a.or(b),
         }
     };
-    if let Err(error) = relay(&mut client, &mut backend, &lease.counters, early, idle).await {
+    if let Some(log) = &mut log {
+        log.connected(
+            &shared,
+            &lease.counters,
+            attempts.tried.len(),
+            early.replay.len(),
+        );
+    }
+    let moved = [AtomicU64::new(0), AtomicU64::new(0)];
+    let relayed = relay(
+        &mut client,
+        &mut backend,
+        &lease.counters,
+        early,
+        idle,
+        &moved,
+    )
+    .await;
+    if let Err(error) = &relayed {
         debug!(%listen, client = %peer, backend = %lease.counters.addr, %error, "connection ended with an error");
     }
+    if let Some(log) = &mut log {
+        log.client_bytes += moved[0].load(Ordering::Relaxed);
+        log.entry.bytes = moved[1].load(Ordering::Relaxed);
+        log.entry.termination = match &relayed {
+            Ok(()) => *b"--",
+            Err(error) if error.kind() == io::ErrorKind::TimedOut => *b"cD",
+            Err(_) => *b"SD",
+        };
+    }
     refresh_sticky(&shared, client_ip, &lease.counters);
+}
+
+/// A tcp connection's access log line, written when it is dropped (at
+/// every way out of `serve`).
+struct TcpLog {
+    logger: Arc<crate::lb::access_log::AccessLogger>,
+    entry: crate::lb::access_log::Entry,
+    accepted: Instant,
+    /// Bytes the client sent (`dontlognull` skips connections without).
+    client_bytes: u64,
+}
+
+impl TcpLog {
+    fn new(shared: &Shared, peer: SocketAddr, accepted: Instant) -> Option<TcpLog> {
+        let table = shared.table.load();
+        let logger = table.settings.access_log.clone()?;
+        Some(TcpLog {
+            logger,
+            entry: crate::lb::access_log::Entry {
+                client: Some(peer),
+                date: crate::lb::access_log::haproxy_date(
+                    std::time::SystemTime::now() - accepted.elapsed(),
+                ),
+                name: table.settings.name.to_string(),
+                t_wait: Some(Duration::ZERO),
+                termination: *b"CC",
+                ..Default::default()
+            },
+            accepted,
+            client_bytes: 0,
+        })
+    }
+
+    fn connected(&mut self, shared: &Shared, counters: &Counters, retries: usize, early: usize) {
+        let table = shared.table.load();
+        self.entry.server = Some(counters.addr);
+        self.entry.t_connect = Some(self.accepted.elapsed());
+        self.entry.retries = u32::try_from(retries).unwrap_or(u32::MAX);
+        self.entry.clients = shared.clients.load(Ordering::Relaxed);
+        self.entry.backend_conns = table.backend_conns();
+        self.entry.server_conns = counters.active.load(Ordering::Relaxed);
+        self.entry.server_queue = counters.queued.load(Ordering::Relaxed);
+        self.entry.backend_queue = shared.queue.stats().queued;
+        self.client_bytes = early as u64;
+    }
+}
+
+impl Drop for TcpLog {
+    fn drop(&mut self) {
+        if self.logger.dontlognull() && self.client_bytes == 0 {
+            return;
+        }
+        self.entry.t_total = Some(self.accepted.elapsed());
+        self.logger.write(&self.entry.tcplog());
+    }
 }
 
 /// How long a client may take to send its PROXY protocol header.
@@ -1416,6 +1675,7 @@ async fn relay(
     counters: &Counters,
     early: Early,
     idle: Option<Duration>,
+    moved: &[AtomicU64; 2],
 ) -> io::Result<()> {
     let client_done = early.client_done;
     let buffer = early.into_relay_buffer();
@@ -1433,7 +1693,7 @@ async fn relay(
         pump(
             client_read,
             &mut backend_write,
-            &counters.bytes_in,
+            [&counters.bytes_in, &moved[0]],
             buffer,
             seen,
         )
@@ -1445,7 +1705,7 @@ async fn relay(
             pump(
                 backend_read,
                 &mut client_write,
-                &counters.bytes_out,
+                [&counters.bytes_out, &moved[1]],
                 Vec::new(),
                 seen
             ),
@@ -1480,7 +1740,7 @@ async fn relay(
 async fn pump(
     mut from: tokio::net::tcp::ReadHalf<'_>,
     to: &mut WriteHalf<'_>,
-    counter: &AtomicU64,
+    counters: [&AtomicU64; 2],
     mut buffer: Vec<u8>,
     activity: Option<(&AtomicU64, Instant)>,
 ) -> io::Result<()> {
@@ -1495,7 +1755,7 @@ async fn pump(
             match crate::lb::splice::Pipe::take(global_limit()) {
                 Some(pipe) => {
                     give_back(std::mem::take(&mut buffer));
-                    return crate::lb::splice::relay(from.as_ref(), to, pipe, counter, activity)
+                    return crate::lb::splice::relay(from.as_ref(), to, pipe, counters, activity)
                         .await;
                 }
                 None => moved = None,
@@ -1517,7 +1777,9 @@ async fn pump(
             return Ok(());
         }
         to.write_all(&buffer).await?;
-        counter.fetch_add(read as u64, Ordering::Relaxed);
+        for counter in counters {
+            counter.fetch_add(read as u64, Ordering::Relaxed);
+        }
         moved = moved.map(|m| m + read as u64);
         if read < buffer.capacity() {
             // A short read drained the socket: give the buffer back while idle.
@@ -1611,6 +1873,29 @@ impl StickyTable {
     }
 }
 
+/// While a server slow-starts, rebuilds the table every second so its
+/// weight follows the ramp (HAProxy recomputes it about as often).
+async fn ramp_weights(shared: Arc<Shared>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(RAMP_TICK) => {}
+        }
+        if !shared.table.load().ramping {
+            continue;
+        }
+        let mut draining = lock(&shared.draining);
+        let old = shared.table.load_full();
+        let table = Table::build(
+            old.settings.clone(),
+            old.base.to_vec(),
+            Some(&old),
+            &mut draining,
+        );
+        shared.table.store(Arc::new(table));
+    }
+}
+
 async fn sweep_sticky(shared: Arc<Shared>, stop: CancellationToken) {
     let mut ticker = tokio::time::interval(STICKY_SWEEP);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -1657,6 +1942,8 @@ mod tests {
             options: Arc::default(),
             tls: None,
             limits: BTreeMap::new(),
+            name: Arc::from("test"),
+            access_log: None,
         }
     }
 
@@ -1770,5 +2057,63 @@ mod tests {
         tokio::time::advance(Duration::from_secs(5)).await;
         stop.cancel();
         assert_eq!(waiter.await.unwrap(), None);
+    }
+
+    #[test]
+    fn slowstart_follows_haproxys_sixteenths() {
+        let ten = Duration::from_secs(10);
+        let at = |secs: u64| slowstart_sixteenths(Duration::from_secs(secs), ten);
+        assert_eq!(at(0), Some(1));
+        assert_eq!(at(1), Some(2)); // (16 + 10) / 10
+        assert_eq!(at(5), Some(9));
+        assert_eq!(at(9), Some(15));
+        assert_eq!(at(10), None);
+        assert_eq!(
+            slowstart_sixteenths(Duration::ZERO, Duration::from_millis(300)),
+            Some(1)
+        );
+    }
+
+    /// A server whose comeback count grows ramps from 1/16 of its weight
+    /// to all of it over `slowstart`, on tokio's paused clock; a server
+    /// first seen (a fresh proxy) starts at full weight.
+    #[tokio::test(start_paused = true)]
+    async fn a_returning_server_ramps_its_weight() {
+        let (a, b) = (addr(1), addr(2));
+        let with = |comebacks: u32| {
+            let mut settings = settings();
+            settings.scheduler = LbScheduler::WeightedRoundRobin;
+            settings.limits = BTreeMap::from([(
+                a,
+                ServerLimits {
+                    slowstart: Some(Duration::from_secs(10)),
+                    comebacks,
+                    ..ServerLimits::default()
+                },
+            )]);
+            settings
+        };
+        let backends = vec![
+            Backend { addr: a, weight: 2 },
+            Backend { addr: b, weight: 2 },
+        ];
+        let weights = |table: &Table| -> Vec<u32> {
+            table.picker.backends().iter().map(|b| b.weight).collect()
+        };
+        let mut draining = Vec::new();
+        let first = Table::build(with(3), backends.clone(), None, &mut draining);
+        assert_eq!(weights(&first), [2, 2], "no slow start at start");
+        assert!(!first.ramping);
+        let back = Table::build(with(4), backends.clone(), Some(&first), &mut draining);
+        assert_eq!(weights(&back), [2, 32], "1/16 when it comes back");
+        assert!(back.ramping);
+        assert_eq!(back.base[0].weight, 2, "stats keep the configured weight");
+        tokio::time::advance(Duration::from_secs(5)).await;
+        let half = Table::build(with(4), backends.clone(), Some(&back), &mut draining);
+        assert_eq!(weights(&half), [18, 32], "9/16 after half of it");
+        tokio::time::advance(Duration::from_secs(5)).await;
+        let done = Table::build(with(4), backends, Some(&half), &mut draining);
+        assert_eq!(weights(&done), [2, 2]);
+        assert!(!done.ramping);
     }
 }

@@ -57,13 +57,13 @@ impl Pipe {
 
 /// Moves the rest of one direction from `from` to `to` through `pipe`
 /// until `from` ends (then `to` is half-closed, as the buffered path does)
-/// or either side fails. `counter` counts the bytes delivered; `activity`
+/// or either side fails. `counters` count the bytes delivered; `activity`
 /// records the time of each move for the idle timeout.
 pub(crate) async fn relay(
     from: &TcpStream,
     to: &mut WriteHalf<'_>,
     pipe: Pipe,
-    counter: &AtomicU64,
+    counters: [&AtomicU64; 2],
     activity: Option<(&AtomicU64, Instant)>,
 ) -> io::Result<()> {
     let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
@@ -102,7 +102,9 @@ pub(crate) async fn relay(
                 }
                 Ok(moved) => {
                     left -= moved;
-                    counter.fetch_add(moved as u64, Ordering::Relaxed);
+                    for counter in counters {
+                        counter.fetch_add(moved as u64, Ordering::Relaxed);
+                    }
                     SPLICED.fetch_add(moved as u64, Ordering::Relaxed);
                     touch(activity);
                 }

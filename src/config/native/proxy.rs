@@ -128,17 +128,6 @@ impl Reader<'_> {
             options.timeout_client = self.positive_duration(t.client.as_ref(), &tp.key("client"));
             options.timeout_server = self.positive_duration(t.server.as_ref(), &tp.key("server"));
             options.timeout_queue = self.positive_duration(t.queue.as_ref(), &tp.key("queue"));
-            if mode == ProxyMode::Http
-                && let Some(at) = &t.client
-            {
-                self.warning(
-                    at.span().start,
-                    format!(
-                        "{}: only enforced in tcp mode yet (http mode bounds request heads with http_request)",
-                        tp.key("client")
-                    ),
-                );
-            }
             if let Some(d) =
                 self.positive_duration(t.http_request.as_ref(), &tp.key("http_request"))
             {
@@ -606,6 +595,25 @@ mod tests {
         check(
             &format!("{BASE}error_files = {{ 503 = \"/etc/keepmon/ok.http\" }}\n"),
             &["3:15: error: virtual_servers.web.error_files: only for mode = \"http\""],
+        );
+    }
+
+    #[test]
+    fn proxy_limits_on_a_kernel_data_plane_are_named() {
+        let text = format!(
+            "{BASE}dataplane = \"ipvs\"\nreal_servers = [{{ addr = \"127.0.0.1:81\", maxconn = 5, slowstart = \"10s\" }}]\n"
+        );
+        let compiled = crate::config::compile_str(
+            &text,
+            std::path::Path::new("/etc/keepmon/keepmon.toml"),
+            crate::config::Format::Toml,
+            &FakeFs::default(),
+        )
+        .unwrap_or_else(|e| panic!("{}", e.diagnostics));
+        let shown = compiled.warnings.to_string();
+        assert!(
+            shown.contains("maxconn, maxqueue and slowstart are the built-in proxy's; dataplane Ipvs ignores them"),
+            "{shown}"
         );
     }
 }

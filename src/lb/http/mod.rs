@@ -38,9 +38,13 @@
 //!   `http_keep_alive` closes a connection that has had no request in
 //!   flight for that long (checked once per period, so the idle time is
 //!   between one and two periods); `server` bounds the wait for a response
-//!   head; `connect` each connection attempt.
+//!   head; `connect` each connection attempt; `client` (HAProxy's
+//!   `timeout client`) how long the client may leave the proxy waiting,
+//!   for the next piece of a request body the backend is ready for, or to
+//!   make room for more of the response (then the connection closes).
 
 mod body;
+mod client_io;
 pub mod cookie;
 pub mod headers;
 pub mod intercept;
@@ -64,8 +68,10 @@ use tokio::net::TcpStream;
 use tracing::debug;
 
 use crate::config::model::{CookieMode, ProxyOptions};
+use crate::lb::access_log;
 use crate::lb::balance::ip_key;
 use crate::lb::http::body::{ReplyBody, RequestBody};
+use crate::lb::http::client_io::ClientIo;
 use crate::lb::http::headers::ClientSide;
 use crate::lb::proxy::{self, Counters, Lease, Shared, Table};
 use crate::lb::queue::Acquired;
@@ -108,8 +114,10 @@ pub(crate) async fn serve(
     local: SocketAddr,
     options: Arc<ProxyOptions>,
     tls: Option<tls::Tls>,
+    accepted: tokio::time::Instant,
 ) {
     let connection = Arc::new(Connection {
+        accepted,
         shared,
         client: ClientSide {
             ip: peer.ip().to_canonical(),
@@ -121,13 +129,17 @@ pub(crate) async fn serve(
         in_flight: AtomicU64::new(0),
     });
     let Some(tls) = tls else {
+        let client = ClientIo::new(client, options.timeout_client);
         serve_io(connection, TokioIo::new(client), &options).await;
         return;
     };
     // The handshake is part of the request head's time.
     let limit = options.http.timeout_http_request;
     match tokio::time::timeout(limit, tls.acceptor.accept(client)).await {
-        Ok(Ok(stream)) => serve_io(connection, TokioIo::new(stream), &options).await,
+        Ok(Ok(stream)) => {
+            let stream = ClientIo::new(stream, options.timeout_client);
+            serve_io(connection, TokioIo::new(stream), &options).await;
+        }
         Ok(Err(error)) => {
             debug!(listen = %connection.shared.listen, client = %peer, %error, "tls handshake failed");
         }
@@ -139,6 +151,8 @@ pub(crate) async fn serve(
 
 /// One client connection's facts, shared by its requests.
 struct Connection {
+    /// When the client connection was accepted (the first request's `TR`).
+    accepted: tokio::time::Instant,
     shared: Arc<Shared>,
     client: ClientSide,
     peer: SocketAddr,
@@ -202,17 +216,49 @@ async fn handle(
     connection: Arc<Connection>,
     request: Request<Incoming>,
 ) -> Result<Response<ReplyBody>, Infallible> {
-    connection.started.fetch_add(1, Ordering::Relaxed);
+    let earlier = connection.started.fetch_add(1, Ordering::Relaxed);
     connection.in_flight.fetch_add(1, Ordering::Relaxed);
     let in_flight = InFlight(connection.clone());
     let front = &connection.shared.front;
     front.requests.fetch_add(1, Ordering::Relaxed);
-    let intercepted = intercept::find(connection.shared.listen, &request);
-    let answered = match intercepted {
-        Some(intercept) => Ok(intercept::answer(intercept, request, connection.peer).await),
-        None => forward(&connection, request).await,
+    let logger = connection.shared.table.load().settings.access_log.clone();
+    let mut timing = Timing {
+        on: logger.is_some(),
+        ..Timing::default()
     };
-    let mut response = match answered {
+    let log_start = logger.as_ref().map(|_| {
+        let now = tokio::time::Instant::now();
+        let t_request = if earlier == 0 {
+            now.saturating_duration_since(connection.accepted)
+        } else {
+            std::time::Duration::ZERO
+        };
+        let line = format!(
+            "{} {} {:?}",
+            request.method(),
+            request.uri(),
+            request.version()
+        );
+        (now, t_request, line)
+    });
+    // The stats page served on this virtual server's own port answers its
+    // uri itself; everything else is proxied.
+    let intercepted = intercept::find(connection.shared.listen, &request);
+    let result = match intercepted {
+        Some(intercept) => Ok(intercept::answer(intercept, request, connection.peer).await),
+        None => forward(&connection, request, &mut timing).await,
+    };
+    if timing.on && result.is_err() {
+        timing.termination = match &result {
+            Err(StatusCode::SERVICE_UNAVAILABLE) if timing.queue_timeout => *b"sQ",
+            Err(StatusCode::SERVICE_UNAVAILABLE) => *b"SC",
+            Err(StatusCode::GATEWAY_TIMEOUT) => *b"sH",
+            Err(StatusCode::BAD_GATEWAY) => *b"SH",
+            Err(StatusCode::REQUEST_TIMEOUT) => *b"cD",
+            _ => *b"PR",
+        };
+    }
+    let mut response = match result {
         Ok(response) => response,
         Err(status) => {
             if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -228,8 +274,62 @@ async fn handle(
     if let Some(counter) = front.responses.get(class_index(response.status())) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
+    if let (Some(logger), Some((start, t_request, request_line))) = (logger, log_start) {
+        let table = connection.shared.table.load();
+        let entry = access_log::Entry {
+            client: Some(connection.peer),
+            date: access_log::haproxy_date(std::time::SystemTime::now() - start.elapsed()),
+            name: table.settings.name.to_string(),
+            server: timing.server,
+            t_request: Some(t_request),
+            t_wait: timing.t_wait,
+            t_connect: timing.t_connect,
+            t_response: timing.t_response,
+            t_total: None,
+            status: response.status().as_u16(),
+            bytes: 0,
+            termination: if timing.termination == [0, 0] {
+                *b"--"
+            } else {
+                timing.termination
+            },
+            clients: connection.shared.clients.load(Ordering::Relaxed),
+            backend_conns: table.backend_conns(),
+            server_conns: timing.server_conns,
+            retries: timing.retries,
+            server_queue: timing.server_queue,
+            backend_queue: connection.shared.queue.stats().queued,
+            request_line,
+        };
+        response
+            .body_mut()
+            .set_access(body::PendingLog::new(logger, entry, start));
+    }
     response.body_mut().set_in_flight(in_flight);
     Ok(response)
+}
+
+/// What the access log needs to know of a request's way through
+/// [`forward`] (only filled when `on`).
+#[derive(Default)]
+struct Timing {
+    on: bool,
+    server: Option<SocketAddr>,
+    t_wait: Option<std::time::Duration>,
+    t_connect: Option<std::time::Duration>,
+    t_response: Option<std::time::Duration>,
+    retries: u32,
+    /// Set by `handle` from the outcome; zero until then.
+    termination: [u8; 2],
+    queue_timeout: bool,
+    server_conns: u64,
+    server_queue: u64,
+}
+
+impl Timing {
+    fn now(&self) -> Option<tokio::time::Instant> {
+        self.on.then(tokio::time::Instant::now)
+    }
 }
 
 /// 0 for 1xx ... 4 for 5xx.
@@ -263,6 +363,7 @@ struct Sticky {
 async fn forward(
     connection: &Arc<Connection>,
     mut request: Request<Incoming>,
+    timing: &mut Timing,
 ) -> Result<Response<ReplyBody>, StatusCode> {
     let table: Arc<Table> = connection.shared.table.load_full();
     let settings = &table.settings;
@@ -285,12 +386,25 @@ async fn forward(
         uri: request.uri().clone(),
         headers: request.headers().clone(),
     });
-    let mut pending = Some(request.map(RequestBody::client));
+    let idle_limit = settings.options.timeout_client;
+    let mut pending = Some(request.map(|body| RequestBody::client(body, idle_limit)));
     let mut tried: Vec<SocketAddr> = Vec::new();
     let mut sorry_tried = false;
     loop {
+        let waiting = timing.now();
         let (index, lease) = if table.limited {
-            acquire(connection, &table, &sticky, key, &tried, &mut sorry_tried).await?
+            let acquired = acquire(
+                connection,
+                &table,
+                (&sticky, key, &tried),
+                &mut sorry_tried,
+                &mut timing.queue_timeout,
+            )
+            .await;
+            if let Some(since) = waiting {
+                timing.t_wait = Some(since.elapsed());
+            }
+            acquired?
         } else {
             let Some((index, counters)) = pick(&table, &sticky, key, &tried, &mut sorry_tried)
             else {
@@ -300,6 +414,14 @@ async fn forward(
             (index, Lease::new(counters))
         };
         let addr = lease.counters.addr;
+        if timing.on {
+            timing.t_wait.get_or_insert(std::time::Duration::ZERO);
+            timing.server = Some(addr);
+            timing.retries = tried.len() as u32;
+            timing.server_conns = lease.counters.active.load(Ordering::Relaxed);
+            timing.server_queue = lease.counters.queued.load(Ordering::Relaxed);
+        }
+        let connecting = timing.now();
         let pool_key = pool::Key {
             server: addr,
             client: settings.options.send_proxy.map(|_| connection.peer),
@@ -325,6 +447,9 @@ async fn forward(
             {
                 Ok(sender) => {
                     lease.counters.total.fetch_add(1, Ordering::Relaxed);
+                    if let Some(since) = connecting {
+                        timing.t_connect = Some(since.elapsed());
+                    }
                     sender
                 }
                 Err(error) => {
@@ -343,6 +468,10 @@ async fn forward(
         };
         outgoing.body_mut().bind(&lease.counters);
         lease.counters.requests.fetch_add(1, Ordering::Relaxed);
+        if timing.on {
+            timing.t_connect.get_or_insert(std::time::Duration::ZERO);
+        }
+        let sending = timing.now();
         let sent = sender.try_send_request(outgoing);
         let result = match settings.options.timeout_server {
             Some(limit) => match tokio::time::timeout(limit, sent).await {
@@ -356,7 +485,12 @@ async fn forward(
             None => sent.await,
         };
         let response = match result {
-            Ok(response) => response,
+            Ok(response) => {
+                if let Some(since) = sending {
+                    timing.t_response = Some(since.elapsed());
+                }
+                response
+            }
             Err(mut error) => {
                 let cause = error.error().to_string();
                 if let Some(unsent) = error.take_message() {
@@ -367,6 +501,11 @@ async fn forward(
                     }
                     failed(&lease.counters, &mut tried, settings.retries)?;
                     continue;
+                }
+                if is_client_timeout(error.error()) {
+                    // The client stalled its body: its fault (HAProxy: 408, "cD").
+                    debug!(listen = %connection.shared.listen, client = %connection.peer, backend = %addr, error = %cause, "client timeout in the request body");
+                    return Err(StatusCode::REQUEST_TIMEOUT);
                 }
                 debug!(listen = %connection.shared.listen, backend = %addr, error = %cause, "http backend failed the request");
                 if replay.is_some() {
@@ -391,6 +530,18 @@ async fn forward(
             client_upgrade,
         ));
     }
+}
+
+/// Whether `error` came from the request body's `timeout client`.
+fn is_client_timeout(error: &hyper::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.is::<body::ClientTimeout>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// Records a failed attempt; `Err(503)` when no retry is left.
@@ -472,10 +623,9 @@ fn pick(
 async fn acquire(
     connection: &Connection,
     table: &Table,
-    sticky: &Sticky,
-    key: u64,
-    tried: &[SocketAddr],
+    (sticky, key, tried): (&Sticky, u64, &[SocketAddr]),
     sorry_tried: &mut bool,
+    timed_out: &mut bool,
 ) -> Result<(Option<usize>, Lease), StatusCode> {
     let bound = if tried.is_empty() { sticky.index } else { None };
     let excluded: Vec<usize> = tried
@@ -494,6 +644,7 @@ async fn acquire(
     match acquired {
         Acquired::Server(index, lease) => Ok((Some(index), lease)),
         Acquired::TimedOut => {
+            *timed_out = true;
             debug!(listen = %connection.shared.listen, client = %connection.peer, "no server slot within the queue timeout");
             Err(StatusCode::SERVICE_UNAVAILABLE)
         }

@@ -1,4 +1,4 @@
-//! The answers the http proxy gives itself (400, 502, 503, 504): a short HTML page a browser shows, marked not cacheable — or the response of the virtual server's error file for that status (HAProxy's `errorfile`).
+//! The answers the http proxy gives itself (400, 408, 502, 503, 504): a short HTML page a browser shows, marked not cacheable — or the response of the virtual server's error file for that status (HAProxy's `errorfile`).
 
 use hyper::body::Bytes;
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
@@ -35,6 +35,7 @@ pub fn from_file(file: &ErrorFile) -> Response<ReplyBody> {
 pub fn error(status: StatusCode) -> Response<ReplyBody> {
     let text = match status {
         StatusCode::BAD_REQUEST => "Your browser sent a request the proxy could not understand.",
+        StatusCode::REQUEST_TIMEOUT => "Your browser did not send the request in time.",
         StatusCode::BAD_GATEWAY => "The server gave an invalid answer or closed the connection.",
         StatusCode::SERVICE_UNAVAILABLE => "No server is available to handle this request.",
         StatusCode::GATEWAY_TIMEOUT => "The server did not answer in time.",
