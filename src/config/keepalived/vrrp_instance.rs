@@ -11,12 +11,13 @@ use crate::config::keepalived::global_defs::Globals;
 use crate::config::keepalived::lexer::Piece;
 use crate::config::keepalived::numbers;
 use crate::config::keepalived::track_file::TrackedFile;
+use crate::config::keepalived::track_process::{self, TrackedProcess};
 use crate::config::keepalived::tree::Stmt;
 use crate::config::keepalived::vrrp_script::{self, Script};
 use crate::config::model::{
-    Action, AlertLine, Config, GarpSettings, MailAction, NotifyOn, Origin, TrackFile, TrackTarget,
-    VirtualAddress, Vrid, VrrpInitialState, VrrpInstance, VrrpNotify, VrrpSyncGroup, VrrpTrack,
-    VrrpVersion,
+    Action, AlertLine, Config, GarpSettings, MailAction, NotifyOn, Origin, TrackFile, TrackProcess,
+    TrackTarget, VirtualAddress, Vrid, VrrpInitialState, VrrpInstance, VrrpNotify, VrrpSyncGroup,
+    VrrpTrack, VrrpVersion,
 };
 
 /// keepalived's `VRRP_PRIO_DFL` and `VRRP_PRIO_OWNER`.
@@ -53,6 +54,8 @@ pub struct Instance {
     pub track_interfaces: Vec<String>,
     /// `track_file` lines resolved against the `track_file` blocks above.
     pub track_files: Vec<TrackFileLine>,
+    /// `track_process` lines resolved against the blocks above.
+    pub track_processes: Vec<TrackProcess>,
     pub notify: Vec<(NotifyOn, Vec<String>, Piece)>,
     pub smtp_alert: Option<bool>,
     /// The address family the first VIP, source or peer set (true: IPv6);
@@ -96,6 +99,8 @@ pub struct SyncGroup {
     /// Tracked by every member.
     pub track_scripts: Vec<TrackScript>,
     pub track_interfaces: Vec<String>,
+    /// `track_process` lines: every member tracks them.
+    pub track_processes: Vec<(TrackProcess, Location)>,
     /// `sync_group_tracking_weight` (or the deprecated `global_tracking`):
     /// members keep their weighted tracking.
     pub tracking_weight: bool,
@@ -145,6 +150,7 @@ pub fn read(
     known: &[Instance],
     scripts: &[Script],
     files: &[TrackedFile],
+    processes: &[TrackedProcess],
     globals: &Globals,
     ctx: &mut Ctx<'_>,
 ) -> Option<Instance> {
@@ -188,6 +194,7 @@ pub fn read(
         track_scripts: Vec::new(),
         track_interfaces: Vec::new(),
         track_files: Vec::new(),
+        track_processes: Vec::new(),
         notify: Vec::new(),
         smtp_alert: None,
         v6: None,
@@ -196,6 +203,17 @@ pub fn read(
         if child.keyword() == "track_file" {
             for line in child.values() {
                 track_file_line(line, &mut vi, files, ctx);
+            }
+            continue;
+        }
+        if child.keyword() == "track_process" {
+            let name = vi.name.clone();
+            for line in child.values() {
+                if let Some(tracker) =
+                    track_process::line(line, &name, processes, &vi.track_processes, ctx)
+                {
+                    vi.track_processes.push(tracker);
+                }
             }
             continue;
         }
@@ -432,7 +450,7 @@ fn keyword(
                 }
             }
         }
-        "track_process" | "track_bfd" => {
+        "track_bfd" => {
             if !child.values().is_empty() {
                 ctx.unsupported(
                     piece.loc.clone(),
@@ -725,6 +743,7 @@ pub fn read_sync_group(
     stmt: &Stmt,
     known: &[SyncGroup],
     scripts: &[Script],
+    processes: &[TrackedProcess],
     globals: &Globals,
     ctx: &mut Ctx<'_>,
 ) -> Option<SyncGroup> {
@@ -749,6 +768,7 @@ pub fn read_sync_group(
         members: Vec::new(),
         track_scripts: Vec::new(),
         track_interfaces: Vec::new(),
+        track_processes: Vec::new(),
         tracking_weight: false,
         notify: Vec::new(),
     };
@@ -791,7 +811,21 @@ pub fn read_sync_group(
                     }
                 }
             }
-            "track_file" | "track_process" | "track_bfd" => {
+            "track_process" => {
+                for line in child.values() {
+                    let already: Vec<TrackProcess> = group
+                        .track_processes
+                        .iter()
+                        .map(|(t, _)| t.clone())
+                        .collect();
+                    if let Some(tracker) =
+                        track_process::line(line, &group.name, processes, &already, ctx)
+                    {
+                        group.track_processes.push((tracker, line.loc.clone()));
+                    }
+                }
+            }
+            "track_file" | "track_bfd" => {
                 if !child.values().is_empty() {
                     ctx.unsupported(
                         child.loc(),
@@ -939,6 +973,41 @@ pub fn apply(
                         }),
                         weight: i32::try_from(weight).unwrap_or(0),
                     });
+                }
+            }
+        }
+        // keepalived's sync_group_tracking_init for processes: an address
+        // owner among the members clears the weight; a member already
+        // tracking the process takes the group's weight unless its own
+        // is 0 (add_vrrp_to_track_process).
+        for (tracker, at) in &group.track_processes {
+            let mut tracker = tracker.clone();
+            if has_owner && tracker.weight != 0 {
+                ctx.logs(
+                    at.clone(),
+                    format!("({}) Cannot have weighted track process '{}' with member having priority {PRIORITY_OWNER} - setting weight 0", group.name, tracker.name),
+                );
+                tracker.weight = 0;
+            }
+            for member in &members {
+                let Some(instance) = config.vrrp.get_mut(member) else {
+                    continue;
+                };
+                match instance
+                    .track_processes
+                    .iter_mut()
+                    .find(|t| t.name == tracker.name)
+                {
+                    Some(own) => {
+                        ctx.ignores(
+                            at.clone(),
+                            format!("({member}) track_process {} is configured on VRRP instance and sync group. Remove vrrp instance config", tracker.name),
+                        );
+                        if own.weight != 0 {
+                            own.weight = tracker.weight;
+                        }
+                    }
+                    None => instance.track_processes.push(tracker.clone()),
                 }
             }
         }
@@ -1187,6 +1256,7 @@ fn complete(
         track,
         track_interfaces: vi.track_interfaces.clone(),
         track_files,
+        track_processes: vi.track_processes.clone(),
         v3_checksum_as_v2: false,
         notify,
         origin: Origin(vi.loc.clone()),
