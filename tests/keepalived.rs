@@ -927,6 +927,120 @@ vrrp_instance VI_F {{
     std::fs::remove_dir_all(&root).ok();
 }
 
+/// A `sleep` started for a tracked process, killed on drop.
+struct Sleeper(std::process::Child);
+
+impl Sleeper {
+    fn start(seconds: &str) -> Sleeper {
+        Sleeper(
+            Command::new("/bin/sleep")
+                .arg(seconds)
+                .spawn()
+                .expect("start sleep"),
+        )
+    }
+}
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+/// keepmon's `track_process` against a real process started and killed:
+/// keepmon (master, 150) tracks `/bin/sleep ARG` with weight -60, the
+/// keepalived backup reads the same shape of file; killing the process
+/// hands the address to keepalived (150 - 60 = 90 < 100), starting it
+/// again takes it back. keepalived 2.2.7 cannot listen to process events
+/// inside a network namespace (it logs "Failed to set/clear process event
+/// listen", errno 111) and then counts its own process as gone: its
+/// priority 160 is 100 throughout.
+#[test]
+fn a_tracked_process_moves_the_address_from_keepmon_to_keepalived() {
+    let what = "keepalived/keepmon track_process interop";
+    if !is_root() {
+        common::not_run(&format!("{what}: needs root for network namespaces"));
+        return;
+    }
+    if Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        common::not_run(&format!("{what}: needs Debian's keepalived package"));
+        return;
+    }
+    let pair = Pair::tagged("p");
+    let root = std::env::temp_dir().join(format!("keepmon-ka-tproc-{}", std::process::id()));
+    std::fs::remove_dir_all(&root).ok();
+    std::fs::create_dir_all(&root).expect("temp dir");
+    let vip = "10.98.0.82";
+    // Arguments no other process has: one per director.
+    let arg = |host: &str| format!("{}.{host}", 100_000 + std::process::id());
+    let config = |host: &str, state: &str, priority: u8| {
+        format!(
+            "vrrp_track_process server {{
+    process /bin/sleep {arg}
+    weight -60
+}}
+
+vrrp_instance VI_P {{
+    state {state}
+    interface eth0
+    virtual_router_id 82
+    priority {priority}
+    advert_int 1
+    virtual_ipaddress {{
+        {vip}/24
+    }}
+    track_process {{
+        server
+    }}
+}}
+",
+            arg = arg(host)
+        )
+    };
+    let mut keepmon_server = Some(Sleeper::start(&arg("1")));
+    let _keepalived_server = Sleeper::start(&arg("2"));
+    let master = Peer::start(
+        &pair.ns("1"),
+        &root.join("master"),
+        false,
+        &config("1", "MASTER", 150),
+    );
+    let backup = Peer::start(
+        &pair.ns("2"),
+        &root.join("backup"),
+        true,
+        &config("2", "BACKUP", 160),
+    );
+    let peers = [&master, &backup];
+    wait_for("keepmon holds the address", &peers, || {
+        pair.has_address("1", vip) && !pair.has_address("2", vip)
+    });
+    // 150 - 60 = 90 < 100.
+    let killed = std::time::Instant::now();
+    keepmon_server.take();
+    wait_for(
+        "keepalived takes over when keepmon's process is gone",
+        &peers,
+        || pair.has_address("2", vip) && !pair.has_address("1", vip),
+    );
+    eprintln!(
+        "track_process: address moved {} ms after the kill",
+        killed.elapsed().as_millis()
+    );
+    let _again = Sleeper::start(&arg("1"));
+    wait_for("keepmon takes the address back", &peers, || {
+        pair.has_address("1", vip) && !pair.has_address("2", vip)
+    });
+    drop(master);
+    drop(backup);
+    std::fs::remove_dir_all(&root).ok();
+}
+
 /// A system user for scripts, removed on drop.
 struct ScriptUser(String);
 

@@ -326,4 +326,27 @@ mod tests {
             (Effect::Add(0), Effect::Add(10))
         );
     }
+
+    #[test]
+    fn scan_finds_this_process_by_comm_and_command_line() {
+        let started = std::time::Instant::now();
+        let procs = scan(true);
+        eprintln!(
+            "scan of {} processes took {:?}",
+            procs.len(),
+            started.elapsed()
+        );
+        let own_stat = std::fs::read("/proc/self/stat").expect("/proc/self/stat");
+        let (comm, _) = comm_of(&own_stat).expect("comm");
+        let comm = String::from_utf8(comm).expect("utf-8 comm");
+        let mut by_comm = tracker(&comm, &[], ParamMatch::None);
+        by_comm.full_command = false;
+        assert!(procs.iter().any(|p| matches(&by_comm, p)), "{comm}");
+        let exe = std::fs::read("/proc/self/cmdline").expect("cmdline");
+        let argv0 =
+            String::from_utf8_lossy(exe.split(|&b| b == 0).next().unwrap_or_default()).into_owned();
+        let mut by_command = tracker(&argv0, &[], ParamMatch::None);
+        by_command.full_command = true;
+        assert!(procs.iter().any(|p| matches(&by_command, p)), "{argv0}");
+    }
 }
