@@ -1220,3 +1220,52 @@ fn track_processes_carry_keepalived_rules() {
         assert_eq!((t.len(), t[0].weight), (1, 0), "{member}");
     }
 }
+
+#[test]
+fn misc_checks_run_as_their_user_or_the_script_user() {
+    let passwd = "root:x:0:0::/root:/bin/sh\nkeepalived_script:x:998:997::/:/bin/false\nops:x:1001:1001::/:/bin/sh\n";
+    let fs = FakeFs::with(&[
+        ("/etc/passwd", passwd),
+        ("/etc/group", "root:x:0:\nwheel:x:10:\n"),
+    ]);
+    let vs = |misc: &str| {
+        format!(
+            "virtual_server 10.0.0.1 80 {{\n protocol TCP\n delay_loop 20\n real_server 10.0.0.2 80 {{\n  MISC_CHECK {{\n   misc_path \"/bin/true -x\"\n{misc}\n  }}\n }}\n}}\n"
+        )
+    };
+    let run_as = |c: &Config| {
+        only_health(c)
+            .run_as
+            .as_ref()
+            .map(|r| (r.user.clone(), r.uid, r.gid))
+    };
+    let (c, _) = compile_with(&vs("   user ops wheel\n   misc_timeout 7"), &fs);
+    let c = c.expect("compiles");
+    assert_eq!(run_as(&c), Some(("ops".to_string(), 1001, 10)));
+    assert_eq!(only_health(&c).timeout, Some(Duration::from_secs(7)));
+    // The default script user; misc_timeout defaults to the virtual
+    // server's delay_loop.
+    let (c, _) = compile_with(&vs(""), &fs);
+    let c = c.expect("compiles");
+    assert_eq!(
+        run_as(&c),
+        Some(("keepalived_script".to_string(), 998, 997))
+    );
+    assert_eq!(only_health(&c).timeout, Some(Duration::from_secs(20)));
+    let (c, _) = compile_with(
+        &format!("global_defs {{\n script_user ops\n}}\n{}", vs("")),
+        &fs,
+    );
+    assert_eq!(
+        run_as(&c.expect("compiles")),
+        Some(("ops".to_string(), 1001, 1001))
+    );
+    // keepalived removes a MISC_CHECK whose user does not exist.
+    let (c, d) = compile_with(&vs("   user nosuch"), &fs);
+    assert!(c.is_none());
+    assert_has(
+        &d,
+        "Failed to set uid/gid for misc checker script /bin/true -x - removing",
+    );
+    assert_has(&d, "keepalived removes this MISC_CHECK");
+}
