@@ -1077,7 +1077,7 @@ impl Drop for ScriptUser {
 }
 
 /// `script_user` and `enable_script_security` as keepalived applies them:
-/// scripts and notify scripts run as the script user; a script that runs
+/// scripts, notify scripts and MISC_CHECK scripts run as the script user; a script that runs
 /// as root from a path others can write is disabled — `keepalived -t`
 /// and keepmon say so for the same line — and keepmon's instance does not
 /// track it.
@@ -1125,6 +1125,10 @@ fn scripts_run_as_the_script_user_and_insecure_ones_are_disabled() {
         &root.join("notify.sh"),
         &format!("id -u > {}/notify.uid", out.display()),
     );
+    script(
+        &root.join("misc.sh"),
+        &format!("id -u > {}/misc.uid", out.display()),
+    );
     script(&open.join("bad.sh"), "exit 0");
     let config = root.join("keepalived.conf");
     std::fs::write(
@@ -1133,6 +1137,7 @@ fn scripts_run_as_the_script_user_and_insecure_ones_are_disabled() {
             "global_defs {{
     script_user {user}
     enable_script_security
+    keepmon_dataplane proxy
 }}
 
 vrrp_script chk_user {{
@@ -1160,6 +1165,16 @@ vrrp_instance VI_1 {{
     }}
     notify \"{root}/notify.sh\"
 }}
+
+virtual_server 10.97.0.2 8080 {{
+    delay_loop 1
+    protocol TCP
+    real_server 10.97.0.2 8081 {{
+        MISC_CHECK {{
+            misc_path \"{root}/misc.sh\"
+        }}
+    }}
+}}
 ",
             user = user.0,
             root = root.display()
@@ -1170,7 +1185,8 @@ vrrp_instance VI_1 {{
     // keepalived -t and keepmon check-config both disable chk_open.
     // (keepalived 2.2.7's -t kills itself with SIGTERM when it checks a
     // script of another user, `main_pid != getppid()` in
-    // check_script_secure, so it judges a copy without script_user.)
+    // check_script_secure, so it judges a copy without script_user and
+    // without the MISC_CHECK, which it would remove for want of one.)
     let ns = Netns::new();
     let root_only = root.join("root-only.conf");
     std::fs::write(
@@ -1179,6 +1195,10 @@ vrrp_instance VI_1 {{
             .expect("config")
             .replace(&format!("    script_user {}\n", user.0), "")
             .replace("        chk_user\n", "")
+            .split("virtual_server")
+            .next()
+            .unwrap_or_default()
+            .to_string()
             .replace(
                 &format!("    notify \"{}/notify.sh\"\n", root.display()),
                 "",
@@ -1230,7 +1250,9 @@ vrrp_instance VI_1 {{
     let uid = user.uid();
     let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
     wait_for("the scripts ran as the script user", &[&daemon], || {
-        read("check.uid").trim() == uid && read("notify.uid").trim() == uid
+        read("check.uid").trim() == uid
+            && read("notify.uid").trim() == uid
+            && read("misc.uid").trim() == uid
     });
     drop(daemon);
     drop(ns);
