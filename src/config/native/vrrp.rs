@@ -577,6 +577,16 @@ mod tests {
     #[test]
     fn errors_name_their_place_and_key() {
         check_cases(&[
+            // track_process.
+            (
+                "[vrrp.v1]\ninterface = \"eth0\"\nvirtual_router_id = 1\nvirtual_ipaddress = [\"10.0.0.1\"]\ntrack_process = [{ weight = 1 }, { process = \"x\", param_match = \"full\", quorum = 3, quorum_max = 2 }, { process = \"y\", args = [\"-a\"], full_command = false }, { process = \"z\", quorum = 3, quorum_max = 2 }]\n",
+                &[
+                    "5:18: error: vrrp.v1.track_process[0]: missing key \"process\" (e.g. process = \"nginx\")",
+                    "5:65: error: vrrp.v1.track_process[1].param_match: unknown param_match \"full\" (expected one of: none, exact, initial, partial)",
+                    "5:103: error: vrrp.v1.track_process[2]: args and param_match need full_command = true (they compare the command line)",
+                    "5:159: error: vrrp.v1.track_process[3]: quorum 3 is above quorum_max 2",
+                ],
+            ),
             // VRRP.
             (
                 "[vrrp.v1]\ninterface = \"eth0\"\nvirtual_router_id = 0\npriority = 256\nversion = 2\nadvert_int = \"1.5s\"\nauth_pass = \"123456789\"\nvirtual_ipaddress = [\"10.0.0.1/24\", \"::1/64 dev eth0\", \"10.0.0.2/33\"]\n",
