@@ -1336,6 +1336,26 @@ impl Drop for Dnsmasq {
     }
 }
 
+/// Answers every query NOERROR, but with the query's id plus one.
+async fn wrong_id_server() -> u16 {
+    let socket = tokio::net::UdpSocket::bind((UP, 0)).await.unwrap();
+    let port = socket.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+            if n < 12 {
+                continue;
+            }
+            let id = u16::from_be_bytes([buf[0], buf[1]]).wrapping_add(1);
+            let mut answer = id.to_be_bytes().to_vec();
+            answer.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0]);
+            answer.extend_from_slice(&buf[12..n]);
+            let _ = socket.send_to(&answer, from).await;
+        }
+    });
+    port
+}
+
 fn dns(port: u16, query_type: &str, name: &str) -> Monitor {
     Monitor::Dns(DnsCheck {
         port,
@@ -1376,7 +1396,7 @@ async fn dns_follows_keepalived_dns_check_against_dnsmasq() {
         let out = run_monitor(dns(silent, "A", "www.x.test"), &[UP]).await;
         assert_eq!(status_of(&out, UP), &HostStatus::Timeout, "{out:#?}");
         // Datagrams with another id are ignored, not judged.
-        let (wrong_id, _seen) = udp_server(Some(b"\xff\xff\x81\x80\0\0\0\0\0\0\0\0")).await;
+        let wrong_id = wrong_id_server().await;
         let out = run_monitor(dns(wrong_id, "A", "www.x.test"), &[UP]).await;
         assert_eq!(status_of(&out, UP), &HostStatus::Timeout, "{out:#?}");
     })
