@@ -37,8 +37,8 @@ PRIVILEGED_PACKAGES=(
     prometheus # promtool check metrics lints the metrics page (tests/metrics.rs)
     prometheus-alertmanager # a real Alertmanager on loopback receives keepmon's alerts and notifies the webhook of tests/alertmanager.rs
     nginx-light # a real HTTP backend behind the proxy's http mode (tests/proxy_http_daemon.rs)
-    haproxy # the server that reads keepmon's PROXY protocol headers with accept-proxy (tests/proxy_protocol.rs); bench/proxy's peer
-    chromium # a real browser renders the web page, acks from it and takes screenshots (tests/web.rs)
+    haproxy # the server that reads keepmon's PROXY protocol headers with accept-proxy (tests/proxy_protocol.rs); bench/proxy's peer; its own stats ;csv header is the one keepmon's must equal (tests/stats_page.rs)
+    chromium # a real browser renders the web page, acks from it and takes screenshots (tests/web.rs), and HAProxy's stats page (tests/stats_page.rs)
     nginx # the three backends of the fault soak (tests/soak.rs runs bench/soak/run.sh --ci)
     tcpdump # the soak's capture of VRRP adverts on its bridge (at most one master)
     wrk # the soak's load client, next to its Python client

@@ -48,6 +48,7 @@ enum FormatArg {
     Mon,
     Toml,
     Keepalived,
+    Haproxy,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -190,6 +191,7 @@ fn main() -> ExitCode {
         FormatArg::Mon => Format::Mon,
         FormatArg::Toml => Format::Toml,
         FormatArg::Keepalived => Format::Keepalived,
+        FormatArg::Haproxy => Format::Haproxy,
     });
     // Without -c: the installed config when there is one, else the demo.
     let installed = Path::new(INSTALLED_CONFIG);
@@ -705,6 +707,7 @@ fn summary(compiled: &Compiled, path: Option<&Path>) -> String {
         Format::Mon => "mon.cf",
         Format::Toml => "toml",
         Format::Keepalived => "keepalived.conf",
+        Format::Haproxy => "haproxy.cfg",
     };
     let services = c.services().count();
     let mail = keepmon::mail::smtp::describe(&c.mail);

@@ -792,6 +792,8 @@ mod tests {
                 requests: 0,
                 responses: [0; 5],
                 retries: 0,
+                queued: 0,
+                queue_max: 0,
             },
         )];
         let lb: Report = serde_json::from_value(serde_json::json!({"services": [{

@@ -231,6 +231,13 @@ pub fn vrrp_table(instances: &[crate::control::proto::VrrpDump]) -> String {
         if let Some(fault) = &i.fault {
             let _ = writeln!(out, "    fault: {fault}");
         }
+        if let Some(group) = &i.sync_group {
+            let _ = writeln!(
+                out,
+                "    sync group {group}: {}",
+                i.sync_group_state.as_deref().unwrap_or("-")
+            );
+        }
         let c = &i.counters;
         let _ = writeln!(
             out,

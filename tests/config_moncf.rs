@@ -746,27 +746,16 @@ fn many_watches(n: usize) -> String {
     text
 }
 
-/// Regression (issue 19, finding 7): compiling took time quadratic in the
-/// number of watches (each hostgroup asked every watch whether it used it:
-/// 20,000 watches took 20 s in a debug build). Four times the watches must
-/// cost well under ten times the time (linear is four, quadratic sixteen;
-/// the margin absorbs a busy machine).
+/// A large mon.cf compiles whole: every hostgroup and watch is there.
+/// (Compiling once took time quadratic in the number of watches; how time
+/// and memory grow with size is measured by bench/compile, not timed here.)
 #[test]
-fn compile_time_is_linear_in_the_number_of_watches() {
-    let time = |n: usize| {
-        let text = many_watches(n);
-        let started = std::time::Instant::now();
-        let compiled = ok(&text);
-        assert_eq!(compiled.config.watches.len(), n);
-        started.elapsed()
-    };
-    time(500); // warm up
-    let small = time(4_000);
-    let large = time(16_000);
-    assert!(
-        large < small * 10,
-        "4,000 watches: {small:?}, 16,000 watches: {large:?}"
-    );
+fn thousands_of_watches_compile() {
+    let n = 4_000;
+    let compiled = ok(&many_watches(n));
+    assert_eq!(compiled.config.watches.len(), n);
+    assert_eq!(compiled.config.hostgroups.len(), n);
+    assert!(compiled.config.watches.contains_key(&format!("g{}", n - 1)));
 }
 
 #[test]

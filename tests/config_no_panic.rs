@@ -155,6 +155,7 @@ const TOML_SKELETON: &[&str] = &[
 const MON_CASES: u32 = 256;
 const TOML_CASES: u32 = 256;
 const KEEPALIVED_CASES: u32 = 256;
+const HAPROXY_CASES: u32 = 256;
 
 #[test]
 fn mon_skeleton_compiles() {
@@ -188,6 +189,18 @@ fn keepalived_skeleton_compiles() {
 }
 
 #[test]
+fn haproxy_skeleton_compiles() {
+    let text = HAPROXY_SKELETON.join("\n") + "\n";
+    match compile(&text, Format::Haproxy) {
+        Ok(compiled) => {
+            assert_eq!(compiled.config.virtual_servers.len(), 2);
+            assert_eq!(compiled.config.watches.len(), 2);
+        }
+        Err(error) => panic!("the skeleton does not compile:\n{}", error.diagnostics),
+    }
+}
+
+#[test]
 fn edge_texts_keep_the_contract() {
     for text in [
         "",
@@ -205,7 +218,12 @@ fn edge_texts_keep_the_contract() {
         "\"",
         "@",
     ] {
-        for format in [Format::Mon, Format::Toml, Format::Keepalived] {
+        for format in [
+            Format::Mon,
+            Format::Toml,
+            Format::Keepalived,
+            Format::Haproxy,
+        ] {
             check_contract(text, format);
         }
     }
@@ -238,6 +256,15 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(proptest_config(HAPROXY_CASES))]
+
+    #[test]
+    fn haproxy_soup_never_panics(text in haproxy_soup()) {
+        check_contract(&text, Format::Haproxy);
+    }
+}
+
 /// `cases` unless `PROPTEST_CASES` asks for another number (for long local
 /// runs). Failures are not persisted to a file: a failure found here becomes
 /// a named regression test instead.
@@ -261,6 +288,7 @@ fn compile(text: &str, format: Format) -> Result<Compiled, CompileError> {
         Format::Mon => Path::new("/etc/mon/mon.cf"),
         Format::Toml => Path::new("/etc/keepmon/keepmon.toml"),
         Format::Keepalived => Path::new("/etc/keepalived/keepalived.conf"),
+        Format::Haproxy => Path::new("/etc/haproxy/haproxy.cfg"),
     };
     compile_str(text, path, format, &EmptyFileSystem)
 }
@@ -1131,4 +1159,138 @@ fn keepalived_soup() -> BoxedStrategy<String> {
     let random =
         proptest::collection::vec(keepalived_line(), 0..60).prop_map(|lines| lines.join("\n"));
     prop_oneof![random, mutated(KEEPALIVED_SKELETON, keepalived_line)].boxed()
+}
+
+// ---------------------------------------------------------------------------
+// haproxy.cfg soups.
+
+const HAPROXY_SKELETON: &[&str] = &[
+    "global",
+    "    daemon",
+    "    log /dev/log local0",
+    "defaults",
+    "    mode http",
+    "    timeout connect 5s",
+    "    timeout client 30s",
+    "    timeout server 30s",
+    "    option forwardfor",
+    "listen app",
+    "    bind 127.0.0.1:8080",
+    "    balance roundrobin",
+    "    option httpchk GET /health",
+    "    http-check expect status 200",
+    "    cookie SRV insert indirect nocache",
+    "    server a 127.0.0.1:8001 check inter 2s cookie a",
+    "    server b 127.0.0.1:8002 check inter 2s cookie b",
+    "frontend fe",
+    "    bind 127.0.0.1:8081",
+    "    mode tcp",
+    "    default_backend be",
+    "backend be",
+    "    mode tcp",
+    "    balance source",
+    "    server c 127.0.0.1:9001 check",
+    "    server d 127.0.0.1:9002 check",
+];
+
+const HAPROXY_KEYWORDS: &[&str] = &[
+    "global",
+    "defaults",
+    "frontend",
+    "backend",
+    "listen",
+    "bind",
+    "mode",
+    "balance",
+    "server",
+    "default-server",
+    "option",
+    "timeout",
+    "cookie",
+    "default_backend",
+    "use_backend",
+    "retries",
+    "maxconn",
+    "http-check",
+    "tcp-check",
+    "stats",
+    "log",
+    "daemon",
+    "contimeout",
+    "redispatch",
+    "nbproc",
+    "crt-base",
+    "errorfile",
+    "acl",
+    "balanc",
+    "\"quoted\"",
+    "'single'",
+];
+
+const HAPROXY_VALUES: &[&str] = &[
+    "",
+    "app",
+    "fe from d",
+    "127.0.0.1:80",
+    ":80",
+    "[::1]:80",
+    "::1:80",
+    "*:443 ssl crt x.pem",
+    "http",
+    "tcp",
+    "health",
+    "roundrobin",
+    "static-rr",
+    "source",
+    "uri",
+    "url_param id",
+    "hdr(host)",
+    "first",
+    "random",
+    "a 127.0.0.1:1 check inter 1s rise 1 fall 1 weight 5",
+    "b 127.0.0.1 check port 81",
+    "c 127.0.0.1:2 backup",
+    "d 127.0.0.1:3 chek",
+    "httpchk GET / HTTP/1.1\\r\\nHost:\\ x",
+    "tcp-check",
+    "forwardfor except 10.0.0.0/8",
+    "redispatch",
+    "httpclose",
+    "connect 5s",
+    "client 1m",
+    "server 10x",
+    "queue 1s",
+    "SRV insert indirect nocache",
+    "SRV prefix",
+    "expect status 200-299",
+    "expect rstring (",
+    "expect string ok",
+    "send PING\\r\\n",
+    "connect port 1",
+    "be",
+    "\"${HOME}\"",
+    "\"${A-b}\"",
+    "\"unterminated",
+    "\\x4",
+    "# comment",
+    "1",
+    "0",
+    "-1",
+    "99999999999",
+];
+
+fn haproxy_line() -> BoxedStrategy<String> {
+    prop_oneof![
+        8 => (pick(HAPROXY_KEYWORDS), pick(HAPROXY_VALUES)).prop_map(|(k, v)| format!("    {k} {v}")),
+        2 => (pick(HAPROXY_KEYWORDS), pick(HAPROXY_VALUES)).prop_map(|(k, v)| format!("{k} {v}")),
+        1 => junk(),
+        1 => Just(String::new()),
+    ]
+    .boxed()
+}
+
+fn haproxy_soup() -> BoxedStrategy<String> {
+    let random =
+        proptest::collection::vec(haproxy_line(), 0..60).prop_map(|lines| lines.join("\n"));
+    prop_oneof![random, mutated(HAPROXY_SKELETON, haproxy_line)].boxed()
 }

@@ -212,3 +212,115 @@ notify = ["up"]
         assert!(again.contains(needle), "{needle} missing:\n{again}");
     }
 }
+
+/// The proxy's queue, backup, slow start, error file and access log keys
+/// survive a round trip through convert.
+#[test]
+fn proxy_queue_backup_error_file_and_access_log_round_trip() {
+    let dir = std::env::temp_dir().join(format!("keepmon-convert-q-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sorry = dir.join("503.http");
+    std::fs::write(
+        &sorry,
+        "HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n\r\nback soon\n",
+    )
+    .unwrap();
+    let text = format!(
+        r#"
+[virtual_servers.web]
+listen = "127.0.0.1:8080"
+mode = "http"
+allbackups = true
+timeout = {{ queue = "4s", server = "30s" }}
+error_files = {{ 503 = "{}" }}
+access_log = {{ dontlognull = true }}
+real_servers = [
+  {{ addr = "127.0.0.1:81", maxconn = 20, maxqueue = 8, slowstart = "1m" }},
+  {{ addr = "127.0.0.1:82", backup = true }},
+]
+"#,
+        sorry.display()
+    );
+    let file = dir.join("k.toml");
+    let compiled = compile_str(&text, &file, Format::Toml, &RealFileSystem)
+        .unwrap_or_else(|e| panic!("{}", e.diagnostics));
+    let converted = convert::to_native(&compiled.config);
+    let again = compile_str(&converted.text, &file, Format::Toml, &RealFileSystem);
+    let _ = std::fs::remove_dir_all(&dir);
+    let again = again.unwrap_or_else(|e| panic!("{}\n{}", e.diagnostics, converted.text));
+    assert!(converted.losses.is_empty(), "{:?}", converted.losses);
+    for key in [
+        "allbackups",
+        "queue = \"4s\"",
+        "error_files",
+        "dontlognull",
+        "maxqueue = 8",
+        "backup = true",
+        "slowstart = \"60s\"",
+    ] {
+        assert!(
+            converted.text.contains(key),
+            "{key} missing:\n{}",
+            converted.text
+        );
+    }
+    assert!(
+        convert::same_model(&compiled.config, &again.config),
+        "{}",
+        converted.text
+    );
+}
+
+/// `[[stats_page]]` tables print back in order, defaults left out, and
+/// compile to the same pages.
+#[test]
+fn stats_pages_round_trip_through_convert() {
+    let text = r#"
+[hostgroups]
+g = ["127.0.0.1"]
+
+[watch.g.s]
+interval = "1m"
+monitor = { type = "tcp", port = 9 }
+
+[[stats_page]]
+listen = "127.0.0.1:8404"
+
+[[stats_page]]
+listen = "127.0.0.1:8405"
+uri = "/stats"
+realm = "Ops only"
+auth = ["admin:pa:ss", "ro:ro"]
+refresh = "5s"
+hide_version = true
+admin = true
+"#;
+    let file = std::env::temp_dir().join("keepmon-convert-stats.toml");
+    let config = compile_str(text, &file, Format::Toml, &RealFileSystem)
+        .unwrap_or_else(|e| panic!("{}", e.diagnostics))
+        .config;
+    assert_eq!(config.stats_pages.len(), 2);
+    let converted = convert::to_native(&config);
+    assert!(converted.losses.is_empty(), "{:?}", converted.losses);
+    assert_eq!(
+        converted.text.matches("[[stats_page]]").count(),
+        2,
+        "{}",
+        converted.text
+    );
+    assert!(
+        !converted.text.contains("haproxy?stats"),
+        "the default uri is left out:\n{}",
+        converted.text
+    );
+    let again = compile_str(&converted.text, &file, Format::Toml, &RealFileSystem)
+        .unwrap_or_else(|e| panic!("{}\n{}", e.diagnostics, converted.text))
+        .config;
+    assert!(
+        convert::same_model(&config, &again),
+        "{}\n{:#?}",
+        converted.text,
+        again.stats_pages
+    );
+    assert_eq!(again.stats_pages[1].users[0].password, "pa:ss");
+}

@@ -503,6 +503,18 @@ impl Peer {
         }
     }
 
+    /// keepmon's `vrrp show` (the human table).
+    fn vrrp_show(&self) -> String {
+        assert!(!self.keepalived, "keepalived has no `vrrp show`");
+        let out = Command::new(env!("CARGO_BIN_EXE_keepmon"))
+            .arg("-c")
+            .arg(self.dir.join("keepalived.conf"))
+            .args(["vrrp", "show"])
+            .output()
+            .expect("run keepmon vrrp show");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     fn signal(&self, signal: &str) {
         if let Some(child) = &self.child {
             let _ = Command::new("kill")
@@ -826,6 +838,20 @@ fn a_sync_group_moves_together_on_keepalived_and_keepmon() {
         wait_for("director 2 takes both addresses", &peers, || {
             holds_both("2") && holds_none("1")
         });
+        // keepmon's side names the group and its state for each member.
+        let keepmon_side = if keepmon_is_master { &master } else { &backup };
+        let group_state = if keepmon_is_master { "FAULT" } else { "MASTER" };
+        wait_for(
+            "keepmon's vrrp show names the group's state",
+            &peers,
+            || {
+                let shown = keepmon_side.vrrp_show();
+                shown
+                    .matches(&format!("sync group VG_1: {group_state}"))
+                    .count()
+                    == 2
+            },
+        );
         let group_fault = format!("{} GROUP VG_1 FAULT 0", pair.ns("1"));
         let group_master = format!("{} GROUP VG_1 MASTER 0", pair.ns("2"));
         wait_for("both sides ran the group's notify", &peers, || {

@@ -345,6 +345,42 @@ async fn tcp_up_and_down_hosts() {
     .await;
 }
 
+/// `ADDR:PORT` hosts are checked at their own port (HAProxy's servers of
+/// one address on several ports share one health service).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_with_ports_are_checked_at_their_port() {
+    bounded(async {
+        let open = banner_server(b"hello\r\n").await;
+        let closed = closed_port().await;
+        let up = format!("{UP}:{open}");
+        let down = format!("{UP}:{closed}");
+        let up6 = format!("[::1]:{open}");
+        // The check's own port is closed: only the hosts' ports count.
+        let out = run_monitor(Monitor::Tcp(tcp(closed)), &[&up, &down, &up6]).await;
+        assert_eq!(status_of(&out, &up), &HostStatus::Ok, "{out:#?}");
+        assert!(fail_reason(&out, &down).contains("refused"), "{out:#?}");
+        // The banner server listens on 127.0.0.1 only: ::1 at that port fails.
+        assert!(
+            matches!(status_of(&out, &up6), HostStatus::Fail { .. }),
+            "{out:#?}"
+        );
+        assert_eq!(out.summary, format!("{down} {up6}"));
+
+        let server = http_server(None).await;
+        let host = format!("{UP}:{}", server.port);
+        let out = run_monitor(Monitor::Http(http(closed, "/host")), &[&host]).await;
+        assert_eq!(status_of(&out, &host), &HostStatus::Ok, "{out:#?}");
+        assert!(
+            server
+                .last_request()
+                .contains(&format!("\r\nhost: {host}\r\n")),
+            "{}",
+            server.last_request()
+        );
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_expect_match_and_mismatch() {
     bounded(async {

@@ -372,6 +372,7 @@ fn nft_accepts_every_kind_of_service_keepmon_writes() {
                         weight: *w,
                         forward: Forward::Nat,
                         thresholds: Thresholds::default(),
+                        proxy: Default::default(),
                     },
                 )
             })

@@ -242,6 +242,8 @@ async fn counters_count_connections_and_bytes() {
                 requests: 0,
                 responses: [0; 5],
                 retries: 0,
+                queued: 0,
+                queue_max: 0,
             }
         );
     })
@@ -302,6 +304,97 @@ async fn half_close_is_passed_on_in_both_directions() {
         let mut everything = Vec::new();
         stream.read_to_end(&mut everything).await.unwrap();
         assert_eq!(everything, b"a\nrequest");
+    })
+    .await;
+}
+
+/// Both sockets of a proxied connection carry TCP keepalive (60 s idle,
+/// then probes), so a connection whose client vanished — the virtual IP
+/// moved to the other director — is closed by the kernel instead of
+/// holding two descriptors for ever (the fault soak found them piling up).
+/// Read back with `ss`, which prints each socket's timer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn proxied_connections_detect_dead_peers_with_keepalive() {
+    bounded(async {
+        let servers = Servers::start(&["a"]).await;
+        let backend = servers.addr("a");
+        let (proxy, _shutdown) = proxy(spec(LbScheduler::RoundRobin, servers.backends())).await;
+        let listen = proxy.local_addr().unwrap();
+        let (_stream, name) = open(&proxy).await;
+        assert_eq!(name, "a");
+        let ss = |filter: String| {
+            std::process::Command::new("ss")
+                .args(["-tnoH", "state", "established", &filter])
+                .output()
+        };
+        let (Ok(client_side), Ok(server_side)) = (
+            ss(format!("( sport = :{} )", listen.port())),
+            ss(format!("( dport = :{} )", backend.port())),
+        ) else {
+            not_run("`ss` (iproute2) is not installed");
+            return;
+        };
+        let client_side = String::from_utf8_lossy(&client_side.stdout).to_string();
+        let server_side = String::from_utf8_lossy(&server_side.stdout).to_string();
+        assert!(
+            client_side.contains("timer:(keepalive,"),
+            "the accepted client socket has no keepalive timer: {client_side}"
+        );
+        assert!(
+            server_side.contains("timer:(keepalive,"),
+            "the socket to the backend has no keepalive timer: {server_side}"
+        );
+    })
+    .await;
+}
+
+/// Long streams switch to splice(2) after 64 KiB in each direction: 3 MiB
+/// each way through an echoing backend arrive whole and in order, the
+/// half-close still passes both ways, and the proxies' spliced-byte count
+/// grew by (about) the part after the switch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn long_streams_are_spliced_and_arrive_whole() {
+    bounded(async {
+        let servers = Servers::start(&["a"]).await;
+        let (proxy, _shutdown) = proxy(spec(LbScheduler::RoundRobin, servers.backends())).await;
+        let before = keepmon::lb::splice::spliced_bytes();
+        let stream = TcpStream::connect(proxy.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut read, mut write) = stream.into_split();
+        // Not a repeating pattern with a short period: a lost or doubled
+        // chunk cannot line up again.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let data: Vec<u8> = (0..3 << 20)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        let sent = data.clone();
+        let writer = tokio::spawn(async move {
+            for chunk in sent.chunks(100_000) {
+                write.write_all(chunk).await.unwrap();
+            }
+            write.shutdown().await.unwrap();
+        });
+        let mut everything = Vec::new();
+        read.read_to_end(&mut everything).await.unwrap();
+        writer.await.unwrap();
+        assert_eq!(&everything[..2], b"a\n");
+        assert!(
+            everything[2..] == data[..],
+            "{} bytes came back for {} sent",
+            everything.len() - 2,
+            data.len()
+        );
+        let spliced = keepmon::lb::splice::spliced_bytes() - before;
+        assert!(
+            spliced >= 2 * ((3 << 20) - 2 * keepmon::lb::splice::SPLICE_AFTER),
+            "only {spliced} bytes were spliced"
+        );
     })
     .await;
 }
@@ -694,6 +787,7 @@ fn spec(scheduler: LbScheduler, backends: Vec<Backend>) -> ProxySpec {
         connect_timeout: Duration::from_secs(2),
         sorry: None,
         options: Default::default(),
+        limits: Default::default(),
     }
 }
 

@@ -158,6 +158,7 @@ fn http_spec(backends: Vec<Backend>, http: HttpOptions) -> ProxySpec {
             http,
             ..ProxyOptions::default()
         },
+        limits: Default::default(),
     }
 }
 

@@ -67,6 +67,7 @@ fn maxconn_holds_new_clients_until_a_connection_ends() {
                     maxconn: Some(2),
                     ..ProxyOptions::default()
                 },
+                limits: Default::default(),
             },
             shutdown.clone(),
         ))
@@ -179,6 +180,7 @@ fn tcp_mode_closes_connections_idle_longer_than_the_timeout() {
                     timeout_client: Some(Duration::from_millis(400)),
                     ..ProxyOptions::default()
                 },
+                limits: Default::default(),
             },
             shutdown.clone(),
         ))

@@ -113,6 +113,7 @@ async fn keepmon_proxy(
                 accept_proxy,
                 ..ProxyOptions::default()
             },
+            limits: Default::default(),
         },
         shutdown.clone(),
     )

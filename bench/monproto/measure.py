@@ -66,6 +66,29 @@ def fresh(port, count):
     return lat
 
 
+def login_timing(port, users):
+    """Time a refused `login` for known users (ann0..annN, all in the
+    userfile) and unknown ones (nobody0..), alternating. Each attempt comes
+    from its own loopback address and names its own user, so keepmon's
+    per-address and per-user backoff (after five failures) never starts:
+    what is timed is the password check alone, from sending the line to the
+    reply."""
+    known, unknown = [], []
+    for i in range(users):
+        for name, out in ((f"ann{i}", known), (f"nobody{i}", unknown)):
+            src = f"127.0.{1 + i // 200}.{2 + i % 200}"
+            s = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(src, 0))
+            r = s.makefile("rb")
+            t = time.perf_counter()
+            s.sendall(f"login {name} wrong-password\n".encode())
+            got = r.readline()
+            out.append(time.perf_counter() - t)
+            if not got.startswith(b"5"):
+                raise RuntimeError(f"login {name} with a wrong password: {got!r}")
+            s.close()
+    return known, unknown
+
+
 def open_idle(port, n):
     socks = []
     for _ in range(n):
@@ -81,6 +104,7 @@ def main():
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--count", type=int, default=300)
     p.add_argument("--idle", type=int, default=1000)
+    p.add_argument("--logins", type=int, default=0, help="users in the login-timing phase (0: skip it)")
     a = p.parse_args()
     daemons = [d.split("=", 1) for d in a.daemon]
     results = {}
@@ -133,6 +157,14 @@ def main():
             kb, fb = med[(base, idle)]
             ko, fo = med[(other, idle)]
             print(f"idle {idle:>4}: {other}/{base} median latency ratio: kept-open {ko / kb:.2f}x, fresh connection {fo / fb:.2f}x")
+    if a.logins:
+        print()
+        print(f"{'daemon':>8} {'known user median ms':>21} {'unknown user median ms':>23} {'unknown/known':>14}")
+        for name, port in daemons:
+            known, unknown = login_timing(int(port), a.logins)
+            km, um = statistics.median(known) * 1000, statistics.median(unknown) * 1000
+            print(json.dumps({"daemon": name, "phase": "login", "known_ms": km, "unknown_ms": um}), file=sys.stderr)
+            print(f"{name:>8} {km:>21.3f} {um:>23.3f} {um / km:>14.2f}")
 
 
 if __name__ == "__main__":

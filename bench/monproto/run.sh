@@ -7,6 +7,7 @@
 #   SERVICES [100]   services in the mon.cf (one line each in list opstatus)
 #   ROUNDS [3]       interleaved rounds      COUNT [300]   requests per measurement
 #   IDLE [1000]      idle connections held open in the second phase
+#   LOGINS [20]      known and unknown users timed in the login phase (0: skip)
 #   SKIP_BUILD [0]   use the existing target/release/keepmon
 #   KEEP [0]         keep the temp dir (configs, daemon logs)
 set -euo pipefail
@@ -18,10 +19,11 @@ SERVICES=${SERVICES:-100}
 ROUNDS=${ROUNDS:-3}
 COUNT=${COUNT:-300}
 IDLE=${IDLE:-1000}
+LOGINS=${LOGINS:-20}
 if [[ ${1:-} == --quick ]]; then
     ROUNDS=1 COUNT=100
 elif [[ -n ${1:-} ]]; then
-    sed -n '2,11p' "$0" >&2
+    sed -n '2,12p' "$0" >&2
     exit 2
 fi
 MON=/usr/sbin/mon
@@ -67,6 +69,17 @@ body() {
     done
 }
 printf 'command section\nlist: all\nprotid: all\nquit: all\n' >"$WORK/auth.cf"
+# The login phase's users: ann0..annN, each with its own SHA-512 crypt hash.
+python3 -c '
+import crypt, sys
+for i in range(max(1, int(sys.argv[1]))):
+    print(f"ann{i}:" + crypt.crypt(f"secret{i}", crypt.mksalt(crypt.METHOD_SHA512)))
+' "$LOGINS" >"$WORK/userfile" 2>/dev/null || {
+    # Python 3.13 dropped the crypt module: openssl writes the same hashes.
+    for i in $(seq 0 $((LOGINS > 0 ? LOGINS - 1 : 0))); do
+        echo "ann$i:$(openssl passwd -6 "secret$i")"
+    done >"$WORK/userfile"
+}
 for d in mon keepmon; do
     mkdir -p "$WORK/$d/state" "$WORK/$d/log"
     port=$MON_PORT trap_port=$MON_TRAP
@@ -82,6 +95,8 @@ for d in mon keepmon; do
         echo "serverport = $port"
         echo "trapport = $trap_port"
         echo "cltimeout = 10m"
+        echo "authtype = userfile"
+        echo "userfile = $WORK/userfile"
         echo
         body
     } >"$WORK/$d.cf"
@@ -101,5 +116,5 @@ for port in "$MON_PORT" "$KM_PORT"; do
     done
 done
 timeout 1800 python3 "$HERE/measure.py" --daemon "keepmon=$KM_PORT" --daemon "mon=$MON_PORT" \
-    --rounds "$ROUNDS" --count "$COUNT" --idle "$IDLE" 2>"$WORK/measure.jsonl" || {
+    --rounds "$ROUNDS" --count "$COUNT" --idle "$IDLE" --logins "$LOGINS" 2>"$WORK/measure.jsonl" || {
     echo "run.sh: measuring failed" >&2; tail -20 "$WORK/measure.jsonl" "$WORK/mon.log" "$WORK/keepmon.log" >&2; exit 1; }

@@ -293,6 +293,11 @@ def client_main(out, duration, threads):
         t.join()
 
 
+# The mon port serves at most this many connections from one client address
+# (src/monproto/server.rs).
+MON_PER_ADDRESS = 32
+
+
 def flood(target_ns_addr, port, idle, junk, hold):
     """Runs inside the client namespace: `idle` silent connections and `junk` ones sending garbage."""
     socks = []
@@ -306,9 +311,24 @@ def flood(target_ns_addr, port, idle, junk, hold):
         except OSError:
             refused += 1
     time.sleep(hold)
+    # Which connections the server still holds open: the others were closed
+    # by it (EOF or reset), e.g. the mon port's cap per client address.
+    held = 0
+    for s in socks:
+        s.setblocking(False)  # no wait for data: a timeout socket would poll first
+        try:
+            while True:
+                data = s.recv(65536, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+                if not data:
+                    break  # closed by the server
+                s.recv(len(data), socket.MSG_DONTWAIT)  # replies to junk: read on
+        except BlockingIOError:
+            held += 1
+        except OSError:
+            pass  # reset by the server
     for s in socks:
         s.close()
-    print(json.dumps({"opened": len(socks), "refused": refused}))
+    print(json.dumps({"opened": len(socks), "refused": refused, "held": held}))
 
 
 # --- the soak ----------------------------------------------------------------------------------
@@ -321,6 +341,7 @@ class Soak:
         self.rng = random.Random(seed)
         self.log = Log(work)
         self.windows = []  # dicts: kind, start, end, explains, target
+        self.wrk_runs = []  # dicts: t0, t1, requests, errors ("" when none)
         self.samples = []  # (t, director, incarnation, rss_kb, fds)
         self.checks = []  # (name, ok, detail) from during the run
         self.stop_flag = threading.Event()
@@ -415,6 +436,7 @@ class Soak:
             self.log("wrk_missing")
             return
         while not self.stop_flag.wait(self.rng.uniform(20, 40) if self.duration > 300 else 20):
+            t0 = now()
             try:
                 r = sh("wrk", "-t1", "-c2", "-d3s", "--timeout", "3s", "http://%s:8080/" % VIP, ns="CL",
                        check=False, timeout=30)
@@ -427,6 +449,9 @@ class Soak:
             non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", r.stdout)
             self.log("wrk", requests=int(m.group(1)) if m else 0, socket_errors=errs.group(1) if errs else "none",
                      non2xx=int(non2xx.group(1)) if non2xx else 0)
+            self.wrk_runs.append({"t0": t0, "t1": now(), "requests": int(m.group(1)) if m else 0,
+                                  "errors": (errs.group(1) if errs else "") + (" non2xx %s" % non2xx.group(1)
+                                                                               if non2xx else "")})
 
     # -- faults
     def window(self, kind, start, end, explains, target=""):
@@ -547,6 +572,14 @@ class Soak:
             r2 = sh("/usr/bin/python3", os.path.abspath(__file__), "flood", target[0], str(target[1]), "300", "100",
                     "%.1f" % hold, ns="CL", check=False, timeout=120)
             self.log("flood_done", target=target[2], out=r2.stdout.strip()[-200:], err=r2.stderr.strip()[-200:])
+            if target[2] == "mon":
+                # One client address gets at most MON_PER_ADDRESS connections.
+                try:
+                    held = json.loads(r2.stdout.strip().splitlines()[-1])["held"]
+                except (ValueError, IndexError, KeyError):
+                    held = None
+                self.checks.append(("mon port caps one client address", held is not None and held <= MON_PER_ADDRESS,
+                                    "held %s of 400 (cap %d)" % (held, MON_PER_ADDRESS)))
             self.window("flood_" + target[2], t0, now() + 1, False, target[2])
         elif kind == "clock_jump":
             step = r.choice([-30, 30])
@@ -752,6 +785,18 @@ def analyse(soak, t_start, t_end):
         planned_kinds[k] = planned_kinds.get(k, 0) + 1
     rows.append(("no client failure in planned stop/reload or other non-network faults", not planned,
                  "%d (%s)" % (len(planned), ", ".join("%s %d" % kv for kv in sorted(planned_kinds.items())) or "none")))
+    # wrk's errors, run by run: a run with socket errors or non-2xx answers
+    # must overlap a window that explains failures.
+    bad_runs = [w for w in soak.wrk_runs if w["errors"].strip()]
+    unexplained_runs = [w for w in bad_runs
+                        if not any(x["explains"] and x["start"] - 0.5 <= w["t1"] and w["t0"] <= x["end"] + 0.5
+                                   for x in soak.windows)]
+    if soak.wrk_runs:
+        rows.append(("wrk errors only in explaining fault windows", not unexplained_runs,
+                     "%d runs, %d requests; %d with errors, %d unexplained%s"
+                     % (len(soak.wrk_runs), sum(w["requests"] for w in soak.wrk_runs), len(bad_runs),
+                        len(unexplained_runs),
+                        (": " + "; ".join(w["errors"] for w in unexplained_runs[:3])) if unexplained_runs else "")))
     maint_hits = [q for q in reqs if q.get("ok") and q.get("backend", "").endswith(" 81")]
     rows.append(("the maint real server takes no traffic", not maint_hits, "%d requests served by %s"
                  % (len(maint_hits), MAINT_RS)))
@@ -842,9 +887,9 @@ def analyse(soak, t_start, t_end):
 
     # 4. State and admin settings (checked during the run).
     for name in ("statedir reads back", "admin settings survive kill", "reload accepted", "every task alive",
-                 "planned stop finishes"):
+                 "planned stop finishes", "mon port caps one client address"):
         cs = [c for c in soak.checks if c[0] == name]
-        if not cs and name in ("planned stop finishes", "reload accepted"):
+        if not cs and name in ("planned stop finishes", "reload accepted", "mon port caps one client address"):
             continue
         bad = [c[2] for c in cs if not c[1]]
         rows.append((name, bool(cs) and not bad, "%d checks, %d failed%s" % (len(cs), len(bad),

@@ -1,4 +1,4 @@
-//! Shared by the `moncf`, `toml_config` and `keepalived` fuzz targets: compile arbitrary bytes on a machine with no files, and check that a failed compile says why.
+//! Shared by the `moncf`, `toml_config`, `keepalived` and `haproxy_cfg` fuzz targets: compile arbitrary bytes on a machine with no files, and check that a failed compile says why.
 
 use std::path::Path;
 

@@ -18,7 +18,10 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(rest);
     if let Ok(mut query) = encode_query(id, &text, query_type) {
         assert_eq!(&query[..2], &id.to_be_bytes());
-        assert_eq!(&query[query.len() - 4..query.len() - 2], &query_type.to_be_bytes());
+        assert_eq!(
+            &query[query.len() - 4..query.len() - 2],
+            &query_type.to_be_bytes()
+        );
         assert!(query.len() <= 12 + 255 + 4);
         assert_eq!(judge_answer(id, &query), Verdict::Ignore);
         query[2] |= 0x80;

@@ -46,11 +46,13 @@ pub fn to_native(config: &Config) -> Converted {
         vrrp_sync_groups,
         announce,
         bgp,
+        stats_pages,
     } = config;
     let from = match format {
         Format::Mon => "mon.cf",
         Format::Toml => "native TOML",
         Format::Keepalived => "keepalived.conf",
+        Format::Haproxy => "haproxy.cfg",
     };
     let _ = writeln!(
         doc.out,
@@ -127,6 +129,9 @@ pub fn to_native(config: &Config) -> Converted {
         doc.table(&["announce", name], Some(origin));
         doc.kv("prefix", text(format!("{prefix}/{prefix_len}")));
         doc.kv("when", text(when));
+    }
+    for page in stats_pages {
+        stats_page_section(&mut doc, page);
     }
     Converted {
         text: doc.out,
@@ -535,6 +540,44 @@ fn web_section(doc: &mut Doc, web: &WebSettings) {
     doc.table(&["web"], None);
     doc.opt("listen", listen.map(text));
     doc.opt("tokens_file", tokens_file.as_deref().map(path));
+}
+
+fn stats_page_section(doc: &mut Doc, page: &StatsPage) {
+    let StatsPage {
+        listen,
+        uri,
+        realm,
+        users,
+        refresh,
+        hide_version,
+        admin,
+        origin,
+    } = page;
+    doc.array_table(&["stats_page"], origin);
+    match listen {
+        StatsListen::Address(addr) => doc.kv("listen", text(addr)),
+        StatsListen::VirtualServer(name) => doc.kv("virtual_server", text(name)),
+    }
+    if uri != StatsPage::DEFAULT_URI {
+        doc.kv("uri", text(uri));
+    }
+    if realm != StatsPage::DEFAULT_REALM {
+        doc.kv("realm", text(realm));
+    }
+    if !users.is_empty() {
+        let lines: Vec<String> = users
+            .iter()
+            .map(|StatsUser { user, password }| format!("{user}:{password}"))
+            .collect();
+        doc.kv("auth", strings(&lines));
+    }
+    doc.opt("refresh", refresh.map(dur));
+    if *hide_version {
+        doc.kv("hide_version", boolean(true));
+    }
+    if *admin {
+        doc.kv("admin", boolean(true));
+    }
 }
 
 fn lua_section(doc: &mut Doc, lua: &LuaLimits) {
@@ -1192,6 +1235,10 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
                 admin,
                 inhibit_on_failure,
                 thresholds,
+                backup,
+                maxconn,
+                maxqueue,
+                slowstart,
             } = rs;
             let mut pairs = vec![("addr", text(addr))];
             if host != &addr.ip().to_string() {
@@ -1218,6 +1265,18 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
             if let Some(cookie) = proxy.http.server_cookies.get(addr) {
                 pairs.push(("cookie", text(cookie)));
             }
+            if *backup {
+                pairs.push(("backup", boolean(true)));
+            }
+            if let Some(n) = maxconn {
+                pairs.push(("maxconn", int(*n)));
+            }
+            if let Some(n) = maxqueue {
+                pairs.push(("maxqueue", int(*n)));
+            }
+            if let Some(d) = slowstart {
+                pairs.push(("slowstart", dur(*d)));
+            }
             inline(pairs)
         })
         .collect();
@@ -1231,6 +1290,10 @@ fn proxy_keys(doc: &mut Doc, proxy: &ProxyOptions) {
         maxconn,
         timeout_client,
         timeout_server,
+        timeout_queue,
+        allbackups,
+        error_files,
+        access_log,
         send_proxy,
         accept_proxy,
         http,
@@ -1258,12 +1321,41 @@ fn proxy_keys(doc: &mut Doc, proxy: &ProxyOptions) {
     if *accept_proxy {
         doc.kv("accept_proxy", boolean(true));
     }
+    if *allbackups {
+        doc.kv("allbackups", boolean(true));
+    }
+    if !error_files.is_empty() {
+        let mut files = Vec::new();
+        for (status, file) in error_files {
+            match status_key(*status) {
+                Some(key) => files.push((key, path(&file.path))),
+                None => doc.note(format!(
+                    "error_files: status {status} ({}) cannot have an error file in TOML",
+                    file.path.display()
+                )),
+            }
+        }
+        doc.kv("error_files", inline(files));
+    }
+    if let Some(AccessLog { to, dontlognull }) = access_log {
+        let mut pairs = Vec::new();
+        if let AccessLogTarget::File(file) = to {
+            pairs.push(("file", path(file)));
+        }
+        if *dontlognull {
+            pairs.push(("dontlognull", boolean(true)));
+        }
+        doc.kv("access_log", inline(pairs));
+    }
     let mut timeouts = Vec::new();
     if let Some(d) = timeout_client {
         timeouts.push(("client", dur(*d)));
     }
     if let Some(d) = timeout_server {
         timeouts.push(("server", dur(*d)));
+    }
+    if let Some(d) = timeout_queue {
+        timeouts.push(("queue", dur(*d)));
     }
     if *timeout_http_request != defaults.timeout_http_request {
         timeouts.push(("http_request", dur(*timeout_http_request)));
@@ -1323,6 +1415,31 @@ fn proxy_keys(doc: &mut Doc, proxy: &ProxyOptions) {
             .collect();
         doc.kv("tls", Item::List(certs));
     }
+}
+
+/// An `error_files` key: the statuses HAProxy's `errorfile` takes (the
+/// only ones the model can hold).
+fn status_key(status: u16) -> Option<&'static str> {
+    Some(match status {
+        200 => "200",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        407 => "407",
+        408 => "408",
+        410 => "410",
+        413 => "413",
+        425 => "425",
+        429 => "429",
+        500 => "500",
+        501 => "501",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        _ => return None,
+    })
 }
 
 fn vrrp_section(doc: &mut Doc, instance: &VrrpInstance, actions: &ActionNames) {

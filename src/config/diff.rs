@@ -43,6 +43,9 @@ pub struct ConfigDiff {
     pub vrrp_sync_groups: Changes<String>,
     /// Route announcements; `[bgp]` changes count as settings.
     pub announce: Changes<String>,
+    /// Any stats page was added, removed or changed (they have no names;
+    /// the web part rebinds them all).
+    pub stats_pages_changed: bool,
 }
 
 impl ConfigDiff {
@@ -54,6 +57,7 @@ impl ConfigDiff {
             && self.vrrp.is_empty()
             && self.vrrp_sync_groups.is_empty()
             && self.announce.is_empty()
+            && !self.stats_pages_changed
     }
 }
 
@@ -69,6 +73,7 @@ pub fn diff(old: Option<&Config>, new: &Config) -> ConfigDiff {
             vrrp: changes(&BTreeMap::new(), &new.vrrp, |_, _| false),
             vrrp_sync_groups: changes(&BTreeMap::new(), &new.vrrp_sync_groups, |_, _| false),
             announce: changes(&BTreeMap::new(), &new.announce, |_, _| false),
+            stats_pages_changed: !new.stats_pages.is_empty(),
         };
     };
     let hostgroups = changes(&old.hostgroups, &new.hostgroups, |a, b| a != b);
@@ -85,6 +90,7 @@ pub fn diff(old: Option<&Config>, new: &Config) -> ConfigDiff {
         vrrp: changes(&old.vrrp, &new.vrrp, |a, b| a != b),
         vrrp_sync_groups: changes(&old.vrrp_sync_groups, &new.vrrp_sync_groups, |a, b| a != b),
         announce: changes(&old.announce, &new.announce, |a, b| a != b),
+        stats_pages_changed: old.stats_pages != new.stats_pages,
     }
 }
 
@@ -126,7 +132,11 @@ impl fmt::Display for ConfigDiff {
         write_changes(f, "virtual server", &self.virtual_servers)?;
         write_changes(f, "vrrp instance", &self.vrrp)?;
         write_changes(f, "vrrp sync group", &self.vrrp_sync_groups)?;
-        write_changes(f, "announcement", &self.announce)
+        write_changes(f, "announcement", &self.announce)?;
+        if self.stats_pages_changed {
+            writeln!(f, "stats pages changed")?;
+        }
+        Ok(())
     }
 }
 

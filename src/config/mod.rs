@@ -1,4 +1,4 @@
-//! Config front end: reads mon.cf, TOML or keepalived.conf, compiles to one validated [`Config`], and diffs configs; no sockets, no daemons.
+//! Config front end: reads mon.cf, TOML, keepalived.conf or haproxy.cfg, compiles to one validated [`Config`], and diffs configs; no sockets, no daemons.
 //!
 //! `keepmon check-config` and `keepmon start` both call [`load`], so they can
 //! never disagree. The only IO is reading the file and asking a [`FileSystem`]
@@ -8,6 +8,7 @@ pub mod convert;
 pub mod depend;
 pub mod diag;
 pub mod diff;
+pub mod haproxy;
 pub mod keepalived;
 pub mod model;
 pub mod moncf;
@@ -64,6 +65,11 @@ pub trait FileSystem {
 
     /// `path` with every symbolic link resolved; None when unknown.
     fn realpath(&self, _path: &Path) -> Option<PathBuf> {
+        None
+    }
+
+    /// An environment variable (haproxy.cfg's `"${NAME}"`); None when unset.
+    fn env_var(&self, _name: &str) -> Option<String> {
         None
     }
 }
@@ -137,13 +143,25 @@ impl FileSystem for RealFileSystem {
     fn realpath(&self, path: &Path) -> Option<PathBuf> {
         std::fs::canonicalize(path).ok()
     }
+
+    fn env_var(&self, name: &str) -> Option<String> {
+        std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+    }
 }
 
 /// The format a file is read as by its name: `.toml` is native, a name
-/// containing `keepalived` is keepalived.conf, anything else mon.cf.
+/// containing `keepalived` is keepalived.conf, one containing `haproxy`
+/// haproxy.cfg, anything else mon.cf.
 pub fn detect_format(path: &Path) -> Format {
     match path.extension().and_then(|e| e.to_str()) {
         Some(ext) if ext.eq_ignore_ascii_case("toml") => Format::Toml,
+        _ if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.contains("haproxy")) =>
+        {
+            Format::Haproxy
+        }
         _ if path
             .file_name()
             .and_then(|n| n.to_str())
@@ -156,9 +174,14 @@ pub fn detect_format(path: &Path) -> Format {
 }
 
 /// The format by name, then by content: a file whose first keyword is one
-/// of keepalived's top-level blocks is keepalived.conf.
+/// of keepalived's top-level blocks is keepalived.conf; a `.cfg` file whose
+/// first keyword opens one of HAProxy's sections is haproxy.cfg.
 pub fn detect_format_of(path: &Path, text: &str) -> Format {
+    let cfg = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("cfg"));
     match detect_format(path) {
+        Format::Mon if cfg && haproxy::looks_like_haproxy(text) => Format::Haproxy,
         Format::Mon if keepalived::looks_like_keepalived(text) => Format::Keepalived,
         format => format,
     }
@@ -233,6 +256,7 @@ pub fn compile_str(
         Format::Mon => moncf::parse(text, &file, fs),
         Format::Toml => native::parse(text, &file, fs),
         Format::Keepalived => keepalived::parse(text, &file, fs),
+        Format::Haproxy => haproxy::parse(text, &file, fs),
     };
     if let Some(config) = &config {
         validate::validate(config, &file, &mut diagnostics);
@@ -264,6 +288,7 @@ pub fn settings_of(path: &Path, format: Option<Format>) -> Option<model::Setting
         Format::Mon => moncf::parse(&text, &file, &RealFileSystem),
         Format::Toml => native::parse(&text, &file, &RealFileSystem),
         Format::Keepalived => keepalived::parse(&text, &file, &RealFileSystem),
+        Format::Haproxy => haproxy::parse(&text, &file, &RealFileSystem),
     };
     config.map(|c| c.settings)
 }

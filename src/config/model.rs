@@ -42,6 +42,8 @@ pub enum Format {
     Toml,
     /// keepalived's `keepalived.conf` (read as keepalived 2.2.7 reads it).
     Keepalived,
+    /// HAProxy's `haproxy.cfg` (read as HAProxy 2.6 reads it).
+    Haproxy,
 }
 
 /// The whole validated configuration.
@@ -66,6 +68,9 @@ pub struct Config {
     pub announce: BTreeMap<String, Announcement>,
     /// How announcements reach the routing daemon (`[bgp]`).
     pub bgp: BgpSettings,
+    /// HAProxy's stats pages (`[[stats_page]]`, haproxy.cfg `stats ...`),
+    /// in the order they were written.
+    pub stats_pages: Vec<StatsPage>,
 }
 
 impl Config {
@@ -151,6 +156,67 @@ pub struct WebSettings {
     pub listen: Option<SocketAddr>,
     /// API tokens: `name sha256-hex-of-token` lines (None: no tokens).
     pub tokens_file: Option<PathBuf>,
+}
+
+/// HAProxy's stats page: its table of frontends, servers and backends (and
+/// its `;csv` form) for every virtual server keepmon runs, whatever front
+/// end defined them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatsPage {
+    /// Where the page is served.
+    pub listen: StatsListen,
+    /// The path prefix that selects the page (HAProxy's `stats uri`,
+    /// default [`StatsPage::DEFAULT_URI`]); `;csv` and `;norefresh` follow it.
+    pub uri: String,
+    /// The Basic-auth realm (HAProxy's `stats realm`, default
+    /// [`StatsPage::DEFAULT_REALM`]).
+    pub realm: String,
+    /// Who may see the page (HAProxy's `stats auth user:password`, plain
+    /// text as HAProxy has them); empty: anyone who reaches the listener.
+    pub users: Vec<StatsUser>,
+    /// The page reloads itself this often (HAProxy's `stats refresh`).
+    pub refresh: Option<Duration>,
+    /// Leave keepmon's version out of the page (`stats hide-version`).
+    pub hide_version: bool,
+    /// The page offers drain / maint / ready per server (`stats admin`), to
+    /// authenticated users only, so `admin` needs `users`.
+    pub admin: bool,
+    pub origin: Origin,
+}
+
+impl StatsPage {
+    /// HAProxy's default `stats uri`.
+    pub const DEFAULT_URI: &'static str = "/haproxy?stats";
+    /// HAProxy's default `stats realm`.
+    pub const DEFAULT_REALM: &'static str = "HAProxy Statistics";
+}
+
+/// Where a stats page is served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StatsListen {
+    /// Its own listener (HAProxy's `listen stats` idiom: a section with a
+    /// `bind`, `stats enable` and no servers).
+    Address(SocketAddr),
+    /// Inside this http-mode virtual server (HAProxy's `stats enable` in a
+    /// frontend that also proxies): requests whose path starts with `uri`
+    /// get the page, the others are proxied as usual.
+    VirtualServer(String),
+}
+
+/// One `stats auth user:password` line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StatsUser {
+    pub user: String,
+    pub password: String,
+}
+
+impl fmt::Debug for StatsUser {
+    /// The password stays out of debug output (logs, `dump`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StatsUser")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -945,6 +1011,20 @@ pub struct ProxyOptions {
     /// both directions for the shorter of this and `timeout_server` (not
     /// enforced in http mode yet). None: no limit.
     pub timeout_client: Option<Duration>,
+    /// HAProxy's `timeout queue`: how long a request (http) or connection
+    /// (tcp) waits in a full server's queue before the client gets a 503
+    /// (http) or is closed (tcp). None: the virtual server's
+    /// `connect_timeout`, as HAProxy falls back to `timeout connect`.
+    pub timeout_queue: Option<Duration>,
+    /// HAProxy's `option allbackups`: when no normal server is up, all
+    /// backup servers share the load instead of the first one only.
+    pub allbackups: bool,
+    /// HAProxy's `errorfile`: the response sent instead of keepmon's own
+    /// for a status (http mode), read and checked when the config loads.
+    pub error_files: BTreeMap<u16, ErrorFile>,
+    /// HAProxy's `option httplog` / `option tcplog` with `log`: one line
+    /// per request (http) or connection (tcp). None: no access log.
+    pub access_log: Option<AccessLog>,
     /// HAProxy's `timeout server`: tcp mode as `timeout_client`; http mode
     /// bounds the wait for a response head. None: no limit.
     pub timeout_server: Option<Duration>,
@@ -956,6 +1036,103 @@ pub struct ProxyOptions {
     /// (`X-Forwarded-For`, hashing, persistence, `send_proxy`).
     pub accept_proxy: bool,
     pub http: HttpOptions,
+}
+
+/// A whole HTTP response from a file (HAProxy's `errorfile STATUS FILE`):
+/// status line, headers, blank line, body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorFile {
+    pub path: PathBuf,
+    /// The status code written in the file (HAProxy sends the file as it
+    /// is, whatever the status it stands in for).
+    pub status: u16,
+    /// The header fields in file order, names as written.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl ErrorFile {
+    /// The statuses HAProxy 2.6's `errorfile` accepts; keepmon itself
+    /// answers 400, 408, 500, 502, 503 and 504.
+    pub const STATUSES: &[u16] = &[
+        200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 425, 429, 500, 501, 502, 503, 504,
+    ];
+
+    /// HAProxy refuses error files larger than its buffer (16 KiB by default).
+    pub const MAX_LEN: usize = 16 * 1024;
+
+    /// The response in the text of an error file (every front end checks
+    /// its files with this): a final status, header fields, an empty line
+    /// and a body that matches `Content-Length` when there is one.
+    pub fn parse(path: PathBuf, text: &str) -> Result<ErrorFile, String> {
+        if text.len() > Self::MAX_LEN {
+            return Err(format!(
+                "{} bytes, more than the {} an error file may hold",
+                text.len(),
+                Self::MAX_LEN
+            ));
+        }
+        let mut fields = [httparse::EMPTY_HEADER; 64];
+        let mut response = httparse::Response::new(&mut fields);
+        let head_len = match response.parse(text.as_bytes()) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => {
+                return Err("the head does not end with an empty line".to_string());
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        let status = response.code.unwrap_or(0);
+        if !(200..=599).contains(&status) {
+            return Err(format!("status {status} is not a final response"));
+        }
+        let mut headers = Vec::new();
+        for h in response.headers.iter() {
+            let value = std::str::from_utf8(h.value)
+                .map_err(|_| format!("header {} is not UTF-8", h.name))?;
+            headers.push((h.name.to_string(), value.trim().to_string()));
+        }
+        let body = text.as_bytes()[head_len..].to_vec();
+        for (name, value) in &headers {
+            if name.eq_ignore_ascii_case("content-length") {
+                let length: usize = value
+                    .parse()
+                    .map_err(|_| format!("Content-Length {value:?} is not a number"))?;
+                if length != body.len() {
+                    return Err(format!(
+                        "Content-Length says {length} bytes but the body has {}",
+                        body.len()
+                    ));
+                }
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                return Err("Transfer-Encoding has no place in an error file".to_string());
+            }
+        }
+        Ok(ErrorFile {
+            path,
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+/// The access log of a virtual server (HAProxy's `option httplog` /
+/// `tcplog`, one line per request or connection in HAProxy's field order).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessLog {
+    pub to: AccessLogTarget,
+    /// HAProxy's `option dontlognull`: no line for a connection that sent
+    /// no data (a port probe, a browser's speculative connection).
+    pub dontlognull: bool,
+}
+
+/// Where access log lines go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AccessLogTarget {
+    /// keepmon's own log, as `info` events of target `keepmon::access`.
+    Tracing,
+    /// Appended to a file, one line each.
+    File(PathBuf),
 }
 
 /// A PROXY protocol version.
@@ -1096,6 +1273,20 @@ pub struct RealServer {
     /// IPVS connection thresholds (keepalived's `uthreshold`/`lthreshold`,
     /// ipvsadm's `-x`/`-y`); 0 = none.
     pub thresholds: Thresholds,
+    /// HAProxy's `backup`: used only when no normal server of the virtual
+    /// server is up (the first by order, or all with `allbackups`).
+    pub backup: bool,
+    /// HAProxy's server `maxconn`: the built-in proxy's limit of
+    /// connections (tcp) or requests (http) on this server at once; more
+    /// wait in the server's queue. None: no limit.
+    pub maxconn: Option<u32>,
+    /// HAProxy's `maxqueue`: the most that wait in this server's queue;
+    /// beyond it another server is chosen, or the client gets a 503.
+    /// None: no bound. Needs `maxconn`.
+    pub maxqueue: Option<u32>,
+    /// HAProxy's `slowstart`: a server that comes back up ramps its weight
+    /// from a small fraction to full over this time. None: at once.
+    pub slowstart: Option<Duration>,
 }
 
 /// IPVS connection thresholds of a real server: at `upper` connections the

@@ -1214,6 +1214,7 @@ impl<'a> Parser<'a> {
             vrrp_sync_groups: BTreeMap::new(),
             announce: self.announce,
             bgp: self.bgp,
+            stats_pages: Vec::new(),
         };
         (config, self.diags)
     }

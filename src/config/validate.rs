@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use crate::config::depend::ServiceRef;
 use crate::config::diag::{Diagnostics, Location};
-use crate::config::model::{Action, Config, DataPlane, Forward, Protocol, TrackTarget};
+use crate::config::model::{
+    Action, Config, DataPlane, Forward, Protocol, ProxyMode, StatsListen, TrackTarget,
+};
 
 /// Add every cross-reference error and warning of `config` to `diags`.
 pub fn validate(config: &Config, file: &Arc<Path>, diags: &mut Diagnostics) {
@@ -16,6 +18,7 @@ pub fn validate(config: &Config, file: &Arc<Path>, diags: &mut Diagnostics) {
     check_virtual_servers(config, diags);
     check_vrrp(config, diags);
     check_announcements(config, diags);
+    check_stats_pages(config, diags);
     check_something_is_watched(config, file, diags);
     check_mail_delivery(config, diags);
 }
@@ -279,6 +282,24 @@ fn check_virtual_servers(config: &Config, diags: &mut Diagnostics) {
                     ),
                 );
             }
+            if rs.maxqueue.is_some() && rs.maxconn.is_none() {
+                diags.error(
+                    at.clone(),
+                    format!(
+                        "virtual server \"{}\": real server {} has maxqueue without maxconn (a server without a limit never queues)",
+                        vs.name, rs.addr
+                    ),
+                );
+            }
+            if vs.dataplane != DataPlane::Proxy && rs.maxconn.is_some() {
+                diags.warning(
+                    at.clone(),
+                    format!(
+                        "virtual server \"{}\": real server {}: maxconn and maxqueue are the built-in proxy's; dataplane {:?} ignores them (upper_threshold is the kernel's limit)",
+                        vs.name, rs.addr, vs.dataplane
+                    ),
+                );
+            }
         }
         let Some(health) = &vs.health else {
             continue;
@@ -309,6 +330,69 @@ fn check_virtual_servers(config: &Config, diags: &mut Diagnostics) {
                         rs.host,
                         service.group,
                         hosts.join(" ")
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// A stats page's listener is its own (no other page, virtual server or
+/// keepmon listener on it); a page inside a virtual server names an
+/// http-mode one served by the proxy.
+fn check_stats_pages(config: &Config, diags: &mut Diagnostics) {
+    let settings = &config.settings;
+    let mut taken: Vec<(std::net::SocketAddr, String)> = [
+        (settings.web.listen, "the web page"),
+        (settings.metrics_listener, "the metrics listener"),
+        (settings.mon_listener, "the mon protocol listener"),
+    ]
+    .into_iter()
+    .filter_map(|(addr, what)| addr.map(|a| (a, what.to_string())))
+    .collect();
+    taken.extend(
+        config
+            .virtual_servers
+            .values()
+            .filter(|vs| vs.protocol == Protocol::Tcp)
+            .map(|vs| (vs.listen, format!("virtual server \"{}\"", vs.name))),
+    );
+    for (i, page) in config.stats_pages.iter().enumerate() {
+        let at = page.origin.0.clone();
+        match &page.listen {
+            StatsListen::Address(addr) => {
+                if let Some((_, other)) = taken.iter().find(|(a, _)| a == addr) {
+                    diags.error(
+                        at,
+                        format!("stats page: {addr} is already taken by {other}"),
+                    );
+                }
+                taken.push((*addr, format!("stats page {}", i + 1)));
+            }
+            StatsListen::VirtualServer(name) => {
+                let Some(vs) = config.virtual_servers.get(name) else {
+                    diags.error(
+                        at,
+                        format!(
+                            "stats page: virtual server \"{name}\" is not defined (defined: {})",
+                            names(config.virtual_servers.keys())
+                        ),
+                    );
+                    continue;
+                };
+                if vs.dataplane != DataPlane::Proxy || vs.proxy.mode != ProxyMode::Http {
+                    diags.error(
+                        at,
+                        format!(
+                            "stats page: virtual server \"{name}\" is not served by the proxy in http mode, so it cannot answer the page's requests (as HAProxy, which needs mode http for stats)"
+                        ),
+                    );
+                    continue;
+                }
+                diags.error(
+                    at,
+                    format!(
+                        "stats page inside virtual server \"{name}\": keepmon serves the stats page only on its own listener for now (HAProxy's `listen stats` with a bind)"
                     ),
                 );
             }
@@ -465,5 +549,50 @@ fn names<'a>(keys: impl Iterator<Item = &'a String>) -> String {
         "none".to_string()
     } else {
         list.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::native::testing::FakeFs;
+    use crate::config::{Format, compile_str};
+
+    /// The diagnostics of a native config, one per line.
+    fn diagnostics(text: &str) -> String {
+        match compile_str(text, Path::new("/k.toml"), Format::Toml, &FakeFs::default()) {
+            Ok(compiled) => compiled.warnings.to_string(),
+            Err(e) => e.diagnostics.to_string(),
+        }
+    }
+
+    const WATCHED: &str = "[hostgroups]\ng = [\"127.0.0.1\"]\n\n[watch.g.s]\ninterval = \"1m\"\nmonitor = { type = \"tcp\", port = 9 }\n\n";
+
+    #[test]
+    fn stats_pages_need_their_own_listener_and_an_http_virtual_server() {
+        let found = diagnostics(&format!(
+            "{WATCHED}[web]\nlisten = \"127.0.0.1:9584\"\n\n\
+             [virtual_servers.tcp]\nlisten = \"127.0.0.1:8000\"\nreal_servers = [{{ addr = \"127.0.0.1:9\" }}]\n\n\
+             [virtual_servers.web]\nlisten = \"127.0.0.1:8001\"\nmode = \"http\"\nreal_servers = [{{ addr = \"127.0.0.1:9\" }}]\n\n\
+             [[stats_page]]\nlisten = \"127.0.0.1:9584\"\n\n\
+             [[stats_page]]\nlisten = \"127.0.0.1:8000\"\n\n\
+             [[stats_page]]\nlisten = \"127.0.0.1:8404\"\n\n\
+             [[stats_page]]\nlisten = \"127.0.0.1:8404\"\n\n\
+             [[stats_page]]\nvirtual_server = \"nope\"\n\n\
+             [[stats_page]]\nvirtual_server = \"tcp\"\n\n\
+             [[stats_page]]\nvirtual_server = \"web\"\n"
+        ));
+        for expected in [
+            "stats page: 127.0.0.1:9584 is already taken by the web page",
+            "stats page: 127.0.0.1:8000 is already taken by virtual server \"tcp\"",
+            "stats page: 127.0.0.1:8404 is already taken by stats page 3",
+            "stats page: virtual server \"nope\" is not defined (defined: tcp, web)",
+            "stats page: virtual server \"tcp\" is not served by the proxy in http mode",
+            "stats page inside virtual server \"web\": keepmon serves the stats page only on its own listener for now",
+        ] {
+            assert!(found.contains(expected), "{expected:?} not in:\n{found}");
+        }
+        assert_eq!(found.matches("error").count(), 6, "{found}");
     }
 }

@@ -232,6 +232,12 @@ pub struct VrrpDump {
     pub last_reason: String,
     /// Why the instance is in FAULT (link down, a tracked service).
     pub fault: Option<String>,
+    /// The `vrrp_sync_group` the instance belongs to, and that group's
+    /// state (INIT, BACKUP, MASTER or FAULT): members follow it.
+    #[serde(default)]
+    pub sync_group: Option<String>,
+    #[serde(default)]
+    pub sync_group_state: Option<String>,
     pub counters: VrrpCounters,
 }
 

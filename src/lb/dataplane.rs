@@ -141,6 +141,8 @@ impl DataPlanes {
                     requests: s.requests,
                     responses: s.responses,
                     retries: s.retries,
+                    queued: s.queued,
+                    queue_max: s.queue_max,
                 },
             );
         }
@@ -214,5 +216,11 @@ fn proxy_spec(service: &DesiredService) -> ProxySpec {
             spec.sorry_server
         },
         options: spec.proxy.clone(),
+        limits: service
+            .members
+            .iter()
+            .filter(|(_, m)| m.proxy != crate::lb::table::ServerLimits::default())
+            .map(|(addr, m)| (*addr, m.proxy))
+            .collect(),
     }
 }

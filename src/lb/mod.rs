@@ -7,5 +7,7 @@ pub mod ipvs;
 pub mod nft;
 pub mod proxy;
 pub mod proxy_protocol;
+pub(crate) mod queue;
+pub mod splice;
 pub mod table;
 pub mod workers;

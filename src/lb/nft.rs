@@ -374,6 +374,7 @@ mod tests {
                             weight: *w,
                             forward: Forward::Nat,
                             thresholds: Thresholds::default(),
+                            proxy: Default::default(),
                         },
                     )
                 })

@@ -96,7 +96,7 @@
 //!   socket handed to the least-loaded one. A connection never moves after
 //!   that.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -117,6 +117,8 @@ use tracing::{debug, info, warn};
 
 use crate::config::model::{LbScheduler, ProxyMode, ProxyOptions};
 use crate::lb::balance::{Backend, Picker, ip_key};
+use crate::lb::queue::Acquired;
+use crate::lb::table::ServerLimits;
 use crate::lb::workers::{Worker, Workers};
 
 /// What one proxy listens on and where it sends connections.
@@ -136,6 +138,9 @@ pub struct ProxySpec {
     pub sorry: Option<SocketAddr>,
     /// Mode (tcp or http), limits and the http settings.
     pub options: ProxyOptions,
+    /// Per-server `maxconn`, `maxqueue` and `slowstart` (servers not
+    /// listed have none).
+    pub limits: BTreeMap<SocketAddr, ServerLimits>,
 }
 
 /// Counters of one backend, for `lb show` and the metrics page.
@@ -166,6 +171,18 @@ pub struct BackendStats {
     pub responses: [u64; 5],
     /// http mode: requests retried on another backend after this one failed.
     pub retries: u64,
+    /// Connections (tcp) or requests (http) waiting in this server's queue
+    /// now (HAProxy's `qcur`), and the most at once (`qmax`).
+    pub queued: u64,
+    pub queue_max: u64,
+}
+
+/// The virtual server's own queue: connections or requests waiting for any
+/// server under its `maxconn` (HAProxy's backend `qcur`/`qmax`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    pub queued: u64,
+    pub queue_max: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -208,6 +225,7 @@ pub async fn start(spec: ProxySpec, shutdown: CancellationToken) -> io::Result<P
         local_addr: OnceLock::new(),
         front: crate::lb::http::FrontCounters::default(),
         limit: arc_swap::ArcSwapOption::from(maxconn.map(semaphore)),
+        queue: crate::lb::queue::Queue::default(),
     });
     let stop = shutdown.child_token();
     let tracker = TaskTracker::new();
@@ -314,6 +332,11 @@ impl ProxyHandle {
         stats
     }
 
+    /// The virtual server's own queue (servers' queues are in [`ProxyHandle::stats`]).
+    pub fn queue_stats(&self) -> QueueStats {
+        self.shared.queue.stats()
+    }
+
     /// What an http-mode virtual server answered itself (all zero in tcp mode).
     pub fn front_stats(&self) -> crate::lb::http::FrontStats {
         self.shared.front.snapshot()
@@ -375,6 +398,8 @@ pub(crate) struct Shared {
     pub(crate) front: crate::lb::http::FrontCounters,
     /// The virtual server's `maxconn`: one permit per client connection.
     limit: arc_swap::ArcSwapOption<Semaphore>,
+    /// Waiters for a server slot under the servers' `maxconn`.
+    pub(crate) queue: crate::lb::queue::Queue,
 }
 
 impl Shared {
@@ -396,6 +421,7 @@ pub(crate) struct Settings {
     pub(crate) options: Arc<ProxyOptions>,
     /// http mode's TLS termination, loaded when the settings were built.
     pub(crate) tls: Option<crate::lb::http::tls::Tls>,
+    pub(crate) limits: BTreeMap<SocketAddr, ServerLimits>,
 }
 
 impl Settings {
@@ -410,6 +436,7 @@ impl Settings {
             connect_timeout: spec.connect_timeout,
             sorry: spec.sorry,
             options: Arc::new(spec.options.clone()),
+            limits: spec.limits.clone(),
         }
     }
 }
@@ -446,6 +473,10 @@ pub(crate) struct Table {
     pub(crate) sorry: Option<Arc<Counters>>,
     /// http mode: backend index by cookie value (`options.http.server_cookies`).
     pub(crate) by_cookie: HashMap<String, usize>,
+    /// `maxconn`/`maxqueue` of each backend (same order as `counters`).
+    pub(crate) limits: Box<[ServerLimits]>,
+    /// Some backend has a `maxconn`: picks go through [`crate::lb::queue`].
+    pub(crate) limited: bool,
 }
 
 impl Table {
@@ -494,6 +525,10 @@ impl Table {
             .iter()
             .filter_map(|(addr, value)| Some((value.clone(), *index.get(addr)?)))
             .collect();
+        let limits: Box<[ServerLimits]> = unique
+            .iter()
+            .map(|b| settings.limits.get(&b.addr).copied().unwrap_or_default())
+            .collect();
         Table {
             picker: Picker::new(settings.scheduler, &unique),
             settings,
@@ -501,6 +536,8 @@ impl Table {
             index,
             sorry,
             by_cookie,
+            limited: limits.iter().any(|l| l.maxconn.is_some()),
+            limits,
         }
     }
 }
@@ -550,6 +587,11 @@ pub(crate) struct Counters {
     pub(crate) requests: AtomicU64,
     pub(crate) responses: [AtomicU64; 5],
     pub(crate) retries: AtomicU64,
+    /// Slots held under the server's `maxconn` (leases with a slot).
+    pub(crate) served: AtomicU64,
+    /// Waiting in this server's queue now, and the most at once.
+    pub(crate) queued: AtomicU64,
+    pub(crate) queue_max: AtomicU64,
 }
 
 impl Counters {
@@ -565,6 +607,9 @@ impl Counters {
             requests: AtomicU64::new(0),
             responses: Default::default(),
             retries: AtomicU64::new(0),
+            served: AtomicU64::new(0),
+            queued: AtomicU64::new(0),
+            queue_max: AtomicU64::new(0),
         }
     }
 
@@ -582,26 +627,48 @@ impl Counters {
             requests: self.requests.load(Ordering::Relaxed),
             responses: std::array::from_fn(|class| self.responses[class].load(Ordering::Relaxed)),
             retries: self.retries.load(Ordering::Relaxed),
+            queued: self.queued.load(Ordering::Relaxed),
+            queue_max: self.queue_max.load(Ordering::Relaxed),
         }
     }
 }
 
 /// One connection's claim on a backend: `active` is incremented on creation
-/// and decremented on drop, whatever path the connection takes.
+/// and decremented on drop, whatever path the connection takes. A lease
+/// taken under the server's `maxconn` also holds a slot (`served`), given
+/// back on drop with a wake-up for the queue.
 pub(crate) struct Lease {
     pub(crate) counters: Arc<Counters>,
+    slot: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Lease {
     pub(crate) fn new(counters: Arc<Counters>) -> Lease {
         counters.active.fetch_add(1, Ordering::Relaxed);
-        Lease { counters }
+        Lease {
+            counters,
+            slot: None,
+        }
+    }
+
+    /// A lease whose slot under `maxconn` the caller already took
+    /// (`served` incremented); dropping it wakes `freed`'s waiters.
+    pub(crate) fn with_slot(counters: Arc<Counters>, freed: Arc<tokio::sync::Notify>) -> Lease {
+        counters.active.fetch_add(1, Ordering::Relaxed);
+        Lease {
+            counters,
+            slot: Some(freed),
+        }
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
         self.counters.active.fetch_sub(1, Ordering::Relaxed);
+        if let Some(freed) = &self.slot {
+            self.counters.served.fetch_sub(1, Ordering::AcqRel);
+            freed.notify_waiters();
+        }
     }
 }
 
@@ -842,6 +909,7 @@ async fn accept_loop(
 async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
     // Failing to set TCP_NODELAY costs latency, not correctness.
     let _ = client.set_nodelay(true);
+    detect_dead_peers(&client);
     let (options, tls) = {
         let table = shared.table.load();
         (table.settings.options.clone(), table.settings.tls.clone())
@@ -1010,9 +1078,58 @@ async fn connect_backend(
     attempts: &mut Attempts,
 ) -> Option<Connected> {
     loop {
-        // The table guard lives only in this block, never across an await.
-        let (lease, connect_timeout, persistence, retries) = {
-            let table = shared.table.load();
+        let table = shared.table.load();
+        let (lease, connect_timeout, persistence, retries) = if table.limited {
+            // Servers with maxconn: the pick may wait in a queue, so it
+            // holds the table itself rather than a guard.
+            let table = arc_swap::Guard::into_inner(table);
+            let settings = &table.settings;
+            let may_retry = attempts.tried.len() <= settings.retries as usize;
+            let acquired = if may_retry {
+                let bound = attempts
+                    .tried
+                    .is_empty()
+                    .then(|| sticky_index(&table, &shared.sticky, client_ip))
+                    .flatten();
+                let excluded: Vec<usize> = attempts
+                    .tried
+                    .iter()
+                    .filter_map(|addr| table.index.get(addr).copied())
+                    .collect();
+                let flow = SocketAddr::new(client_ip, client_port);
+                crate::lb::queue::acquire(shared, &table, bound, &excluded, |avoid| {
+                    table.picker.pick_flow(
+                        flow,
+                        |index| table.counters[index].active.load(Ordering::Relaxed),
+                        avoid,
+                    )
+                })
+                .await
+            } else {
+                Acquired::NoneLeft
+            };
+            let lease = match acquired {
+                Acquired::Server(_, lease) => lease,
+                Acquired::TimedOut => {
+                    debug!(listen = %shared.listen, client = %client_ip, "no server slot within the queue timeout; closing");
+                    return None;
+                }
+                Acquired::NoneLeft => match &table.sorry {
+                    Some(sorry) if !attempts.sorry_tried => {
+                        attempts.sorry_tried = true;
+                        Lease::new(sorry.clone())
+                    }
+                    _ => return None,
+                },
+            };
+            (
+                lease,
+                settings.connect_timeout,
+                settings.persistence,
+                settings.retries,
+            )
+        } else {
+            // The table guard lives only in this block, never across an await.
             let settings = &table.settings;
             let may_retry = attempts.tried.len() <= settings.retries as usize;
             let chosen = if may_retry {
@@ -1082,6 +1199,15 @@ fn refresh_sticky(shared: &Shared, client_ip: IpAddr, counters: &Counters) {
     }
 }
 
+/// The index of the backend `client_ip` sticks to, if persistence is on and
+/// that backend is in the table with weight > 0.
+fn sticky_index(table: &Table, sticky: &StickyTable, client_ip: IpAddr) -> Option<usize> {
+    table.settings.persistence?;
+    let addr = sticky.get(client_ip, Instant::now())?;
+    let &index = table.index.get(&addr)?;
+    (table.picker.backends()[index].weight > 0).then_some(index)
+}
+
 /// The persistent backend if it can take the connection, else the picker's choice.
 ///
 /// Indexing cannot panic: `index` values come from the picker or the index
@@ -1129,8 +1255,36 @@ pub(crate) async fn connect(addr: SocketAddr, connect_timeout: Duration) -> io::
         }
     };
     let _ = stream.set_nodelay(true);
+    detect_dead_peers(&stream);
     Ok(stream)
 }
+
+/// TCP keepalive on every proxied socket, client and server side: after
+/// [`KEEPALIVE_IDLE`] of silence the kernel probes the peer every
+/// [`KEEPALIVE_INTERVAL`] and resets the connection after
+/// [`KEEPALIVE_PROBES`] unanswered probes (or at once when the peer answers
+/// with a reset). A connection whose client vanished — most often because
+/// the virtual IP moved to the other director, so the client's packets no
+/// longer reach this one — is then closed within about two minutes, with
+/// no idle timeout configured: an idle but live connection (a database
+/// session, a websocket) answers the probes and stays open, which an idle
+/// timeout default would not allow. `timeout = { client, server }` still
+/// closes idle connections when set.
+fn detect_dead_peers(stream: &TcpStream) {
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(KEEPALIVE_IDLE)
+        .with_interval(KEEPALIVE_INTERVAL)
+        .with_retries(KEEPALIVE_PROBES);
+    // Failing to set it costs a descriptor held longer, not correctness.
+    let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive);
+}
+
+/// Silence before the first keepalive probe.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+/// Between unanswered probes.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// Unanswered probes before the kernel resets the connection.
+const KEEPALIVE_PROBES: u32 = 6;
 
 /// One connection before its backend's first byte: the client's bytes
 /// forwarded so far (kept for a replay) and whether the client half-closed.
@@ -1324,7 +1478,23 @@ async fn pump(
     mut buffer: Vec<u8>,
     activity: Option<(&AtomicU64, Instant)>,
 ) -> io::Result<()> {
+    // Bytes moved through the buffer; past SPLICE_AFTER the rest is
+    // spliced (None: splicing was tried and is not available).
+    let mut moved: Option<u64> = Some(0);
     loop {
+        if let Some(so_far) = moved
+            && so_far >= crate::lb::splice::SPLICE_AFTER
+            && buffer.is_empty()
+        {
+            match crate::lb::splice::Pipe::take(global_limit()) {
+                Some(pipe) => {
+                    give_back(std::mem::take(&mut buffer));
+                    return crate::lb::splice::relay(from.as_ref(), to, pipe, counter, activity)
+                        .await;
+                }
+                None => moved = None,
+            }
+        }
         if buffer.capacity() == 0 {
             // Wait for data before taking memory.
             from.as_ref().readable().await?;
@@ -1342,6 +1512,7 @@ async fn pump(
         }
         to.write_all(&buffer).await?;
         counter.fetch_add(read as u64, Ordering::Relaxed);
+        moved = moved.map(|m| m + read as u64);
         if read < buffer.capacity() {
             // A short read drained the socket: give the buffer back while idle.
             give_back(std::mem::take(&mut buffer));
@@ -1479,6 +1650,7 @@ mod tests {
             sorry: None,
             options: Arc::default(),
             tls: None,
+            limits: BTreeMap::new(),
         }
     }
 

@@ -23,6 +23,13 @@
 //! | drain | up or unknown | any                | weight 0     |
 //! | ready | up or unknown | any                | its weight   |
 //!
+//! Backup servers (HAProxy's `backup`): while any normal server is a member
+//! with weight > 0, every backup server that would be a member has weight 0
+//! (it keeps its connections, takes no new ones). When none is, the first
+//! backup server in config order that would be a member with weight > 0
+//! takes its weight — or, with `allbackups`, every backup server does.
+//! This holds for every data plane, and the live weight counts it.
+//!
 //! A real server removed by an alert (failure `lvs.alert`) is absent whatever
 //! its health until an upalert adds it again. Unknown health counts as up:
 //! keepalived starts real servers up, and a fresh daemon must not empty the
@@ -274,6 +281,22 @@ pub struct Member {
     pub forward: Forward,
     /// IPVS connection thresholds (0 = none).
     pub thresholds: Thresholds,
+    /// The built-in proxy's per-server settings (the kernel planes ignore them).
+    pub proxy: ServerLimits,
+}
+
+/// A real server's settings only the built-in proxy uses (HAProxy's
+/// server `maxconn`, `maxqueue`, `slowstart`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServerLimits {
+    pub maxconn: Option<u32>,
+    pub maxqueue: Option<u32>,
+    pub slowstart: Option<Duration>,
+    /// How many times the server came back up (became usable after being
+    /// down, in maintenance or drained) since the table knew it; the proxy
+    /// starts a slow start when it sees this grow. Not counted at start:
+    /// like HAProxy, a fresh daemon does not slow-start its servers.
+    pub comebacks: u32,
 }
 
 /// One virtual service as the data planes should hold it.
@@ -468,6 +491,7 @@ pub fn apply(current: &mut Desired, ops: &[Op]) {
                             weight: *weight,
                             forward: *forward,
                             thresholds: *thresholds,
+                            proxy: Default::default(),
                         },
                     );
                 }
@@ -704,17 +728,19 @@ impl Table {
             RealState::from_edit(edit, dataplane)
         });
         let before = real.clone();
-        if add {
-            real.edit = Some(Edit::Added);
-            if let Some(weight) = edit.weight {
-                real.weight_override = (weight != real.base.weight).then_some(weight);
+        real.changing(|real| {
+            if add {
+                real.edit = Some(Edit::Added);
+                if let Some(weight) = edit.weight {
+                    real.weight_override = (weight != real.base.weight).then_some(weight);
+                }
+                if let Some(forward) = edit.forward {
+                    real.forward_override = (forward != real.base.forward).then_some(forward);
+                }
+            } else {
+                real.edit = Some(Edit::Removed);
             }
-            if let Some(forward) = edit.forward {
-                real.forward_override = (forward != real.base.forward).then_some(forward);
-            }
-        } else {
-            real.edit = Some(Edit::Removed);
-        }
+        });
         Ok(if created {
             Change::Created
         } else if *real != before {
@@ -735,7 +761,7 @@ impl Table {
         if real.admin() == admin {
             return Ok(Change::Unchanged);
         }
-        real.admin_override = (admin != real.base.admin).then_some(admin);
+        real.changing(|real| real.admin_override = (admin != real.base.admin).then_some(admin));
         Ok(Change::Changed)
     }
 
@@ -750,7 +776,7 @@ impl Table {
         if real.weight() == weight {
             return Ok(Change::Unchanged);
         }
-        real.weight_override = (weight != real.base.weight).then_some(weight);
+        real.changing(|real| real.weight_override = (weight != real.base.weight).then_some(weight));
         Ok(Change::Changed)
     }
 
@@ -833,7 +859,7 @@ impl Table {
         };
         let health = Health::from_up(up);
         let changed = real.health != health;
-        real.health = health;
+        real.changing(|real| real.health = health);
         changed
     }
 
@@ -856,7 +882,7 @@ impl Table {
             }
             for (addr, real) in &mut state.reals {
                 if real.host == host && real.health != health {
-                    real.health = health;
+                    real.changing(|real| real.health = health);
                     changed.push((name.clone(), *addr));
                 }
             }
@@ -1015,7 +1041,12 @@ impl Table {
                         forward: effective_forward(state.spec.dataplane, real.forward())
                             .to_string(),
                         weight: real.weight(),
-                        effective_weight: real.member_weight(),
+                        // After the backup rule (a standing-by backup has 0).
+                        effective_weight: if sorry_active {
+                            real.member_weight()
+                        } else {
+                            desired.members.get(&addr).map(|m| m.weight)
+                        },
                         in_dataplane: !sorry_active && desired.members.contains_key(&addr),
                         health: real.health,
                         admin: admin_name(real.admin()).to_string(),
@@ -1024,6 +1055,7 @@ impl Table {
                         lower_threshold: real.base.thresholds.lower,
                         edit: real.edit,
                         conns: counts(name, addr),
+                        backup: real.base.backup,
                     })
                     .collect();
                 ServiceReport {
@@ -1160,6 +1192,12 @@ pub struct Conns {
     /// http mode: requests retried elsewhere after the member failed them.
     #[serde(default)]
     pub retries: u64,
+    /// Proxy: waiting in the member's queue now (HAProxy's `qcur`).
+    #[serde(default)]
+    pub queued: u64,
+    /// Proxy: the most that waited in its queue at once (`qmax`).
+    #[serde(default)]
+    pub queue_max: u64,
 }
 
 /// One virtual service in a [`Report`].
@@ -1214,6 +1252,9 @@ pub struct RealReport {
     pub lower_threshold: u32,
     pub edit: Option<Edit>,
     pub conns: Option<Conns>,
+    /// HAProxy's `backup`: used only when no normal server is up.
+    #[serde(default)]
+    pub backup: bool,
 }
 
 impl ServiceReport {
@@ -1336,6 +1377,9 @@ impl Report {
                 if real.inhibit_on_failure {
                     out.push_str(" inhibit_on_failure");
                 }
+                if real.backup {
+                    out.push_str(" backup");
+                }
                 if real.upper_threshold != 0 || real.lower_threshold != 0 {
                     let _ = write!(
                         out,
@@ -1381,7 +1425,8 @@ impl VirtualState {
             reals: vs
                 .real_servers
                 .iter()
-                .map(|rs| (rs.addr, RealState::from_config(rs)))
+                .enumerate()
+                .map(|(rank, rs)| (rs.addr, RealState::from_config(rs, rank)))
                 .collect(),
         }
     }
@@ -1417,11 +1462,41 @@ impl VirtualState {
     }
 
     fn live_weight(&self) -> u64 {
-        self.reals
-            .values()
-            .filter_map(RealState::member_weight)
-            .map(u64::from)
+        self.member_weights()
+            .into_iter()
+            .map(|(_, _, weight)| u64::from(weight))
             .sum()
+    }
+
+    /// Each member and its weight after the backup rule (module docs).
+    fn member_weights(&self) -> Vec<(SocketAddr, &RealState, u32)> {
+        let mut members: Vec<(SocketAddr, &RealState, u32)> = self
+            .reals
+            .iter()
+            .filter_map(|(&addr, real)| Some((addr, real, real.member_weight()?)))
+            .collect();
+        let normal_up = members
+            .iter()
+            .any(|(_, real, weight)| !real.base.backup && *weight > 0);
+        let mut active_backups: Vec<SocketAddr> = Vec::new();
+        if !normal_up {
+            let mut usable: Vec<(usize, SocketAddr)> = members
+                .iter()
+                .filter(|(_, real, weight)| real.base.backup && *weight > 0)
+                .map(|(addr, real, _)| (real.base.rank, *addr))
+                .collect();
+            usable.sort();
+            if !self.spec.proxy.allbackups {
+                usable.truncate(1);
+            }
+            active_backups = usable.into_iter().map(|(_, addr)| addr).collect();
+        }
+        for (addr, real, weight) in &mut members {
+            if real.base.backup && !active_backups.contains(addr) {
+                *weight = 0;
+            }
+        }
+        members
     }
 
     fn desired(&self) -> DesiredService {
@@ -1432,23 +1507,27 @@ impl VirtualState {
                     weight: SORRY_WEIGHT,
                     forward: Forward::Nat,
                     thresholds: Thresholds::default(),
+                    proxy: ServerLimits::default(),
                 },
             )]),
             _ => self
-                .reals
-                .iter()
-                .filter_map(|(&addr, real)| {
-                    let weight = real.member_weight()?;
+                .member_weights()
+                .into_iter()
+                .map(|(addr, real, weight)| {
                     let forward = effective_forward(self.spec.dataplane, real.forward());
                     let thresholds = real.base.thresholds;
-                    Some((
+                    (
                         addr,
                         Member {
                             weight,
                             forward,
                             thresholds,
+                            proxy: ServerLimits {
+                                comebacks: real.comebacks,
+                                ..real.base.limits
+                            },
                         },
-                    ))
+                    )
                 })
                 .collect(),
         };
@@ -1467,6 +1546,11 @@ struct RealBase {
     admin: AdminState,
     inhibit_on_failure: bool,
     thresholds: Thresholds,
+    backup: bool,
+    /// Place in the config's list (backup order); 0 for alert-made servers.
+    rank: usize,
+    /// `comebacks` is unused here (see [`RealState::comebacks`]).
+    limits: ServerLimits,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1479,10 +1563,12 @@ struct RealState {
     admin_override: Option<AdminState>,
     health: Health,
     edit: Option<Edit>,
+    /// Times it became usable again (see [`ServerLimits::comebacks`]).
+    comebacks: u32,
 }
 
 impl RealState {
-    fn from_config(rs: &RealServer) -> RealState {
+    fn from_config(rs: &RealServer, rank: usize) -> RealState {
         RealState {
             host: rs.host.clone(),
             source: Source::Config,
@@ -1492,12 +1578,21 @@ impl RealState {
                 admin: rs.admin,
                 inhibit_on_failure: rs.inhibit_on_failure,
                 thresholds: rs.thresholds,
+                backup: rs.backup,
+                rank,
+                limits: ServerLimits {
+                    maxconn: rs.maxconn,
+                    maxqueue: rs.maxqueue,
+                    slowstart: rs.slowstart,
+                    comebacks: 0,
+                },
             },
             weight_override: None,
             forward_override: None,
             admin_override: None,
             health: Health::Unknown,
             edit: None,
+            comebacks: 0,
         }
     }
 
@@ -1517,12 +1612,16 @@ impl RealState {
                 admin: AdminState::Ready,
                 inhibit_on_failure: false,
                 thresholds: Thresholds::default(),
+                backup: false,
+                rank: 0,
+                limits: ServerLimits::default(),
             },
             weight_override: None,
             forward_override: None,
             admin_override: None,
             health: Health::Unknown,
             edit: None,
+            comebacks: 0,
         }
     }
 
@@ -1561,9 +1660,25 @@ impl RealState {
             self.admin_override = before.admin_override;
         }
         self.edit = before.edit;
+        self.comebacks = before.comebacks;
         if same_health_binding && before.host == self.host {
             self.health = before.health;
         }
+    }
+
+    /// Whether it takes new connections by itself (before the backup rule).
+    fn usable(&self) -> bool {
+        self.member_weight().is_some_and(|w| w > 0)
+    }
+
+    /// Runs `change`, counting a comeback when it made the server usable.
+    fn changing<T>(&mut self, change: impl FnOnce(&mut RealState) -> T) -> T {
+        let before = self.usable();
+        let out = change(self);
+        if !before && self.usable() {
+            self.comebacks = self.comebacks.wrapping_add(1);
+        }
+        out
     }
 }
 
@@ -1724,6 +1839,10 @@ mod tests {
             admin: AdminState::Ready,
             inhibit_on_failure: false,
             thresholds: Thresholds::default(),
+            backup: false,
+            maxconn: None,
+            maxqueue: None,
+            slowstart: None,
         }
     }
 
@@ -1986,6 +2105,97 @@ real_servers = [{ addr = "127.0.0.2:9090" }]
         Table::from_config(&config_with(vec![v]))
     }
 
+    /// HAProxy's backup rule: backups stand by (weight 0) while a normal
+    /// server takes connections; then the first usable backup in config
+    /// order (its address sorts last here) takes over, or all of them with
+    /// allbackups; a drained normal server does not count as up.
+    #[test]
+    fn backups_take_over_only_when_no_normal_server_is_up() {
+        let backup = |addr: &str, weight: u32| RealServer {
+            backup: true,
+            weight,
+            ..rs(addr)
+        };
+        let (n1, n2) = (sa("10.0.0.2:80"), sa("10.0.0.3:80"));
+        let (b1, b2) = (sa("10.0.0.9:80"), sa("10.0.0.8:80"));
+        let servers = vec![
+            rs("10.0.0.2:80"),
+            rs("10.0.0.3:80"),
+            backup("10.0.0.9:80", 3),
+            backup("10.0.0.8:80", 2),
+        ];
+        let mut table = Table::from_config(&config_with(vec![vs(
+            "web",
+            "10.0.0.1:80",
+            servers.clone(),
+        )]));
+        assert_eq!(members(&table, "web"), [(n1, 1), (n2, 1), (b2, 0), (b1, 0)]);
+        table.set_health("web", n1, false);
+        table.set_admin("web", n2, AdminState::Drain).unwrap();
+        assert_eq!(
+            members(&table, "web"),
+            [(n2, 0), (b2, 0), (b1, 3)],
+            "first backup by order"
+        );
+        assert_eq!(table.report(None).services[0].live_weight, 3);
+        table.set_health("web", b1, false);
+        assert_eq!(
+            members(&table, "web"),
+            [(n2, 0), (b2, 2)],
+            "the next backup"
+        );
+        table.set_admin("web", n2, AdminState::Ready).unwrap();
+        assert_eq!(
+            members(&table, "web"),
+            [(n2, 1), (b2, 0)],
+            "a normal server is back"
+        );
+
+        let mut all = vs("web", "10.0.0.1:80", servers);
+        all.proxy.allbackups = true;
+        let mut table = Table::from_config(&config_with(vec![all]));
+        table.set_health("web", n1, false);
+        table.set_health("web", n2, false);
+        assert_eq!(members(&table, "web"), [(b2, 2), (b1, 3)], "allbackups");
+    }
+
+    /// A server counts a comeback when it becomes usable again (health up
+    /// after down, ready after maint or drain), not when it starts unknown.
+    #[test]
+    fn comebacks_count_returns_to_service_for_slow_start() {
+        let mut table = Table::from_config(&config_with(vec![vs(
+            "web",
+            "10.0.0.1:80",
+            vec![rs("10.0.0.2:80")],
+        )]));
+        let a = sa("10.0.0.2:80");
+        let comebacks = |table: &Table| {
+            table.desired().services["web"]
+                .members
+                .get(&a)
+                .map(|m| m.proxy.comebacks)
+        };
+        table.set_health("web", a, true);
+        assert_eq!(comebacks(&table), Some(0));
+        table.set_health("web", a, false);
+        assert_eq!(comebacks(&table), None);
+        table.set_health("web", a, true);
+        assert_eq!(comebacks(&table), Some(1));
+        table.set_admin("web", a, AdminState::Maint).unwrap();
+        table.set_admin("web", a, AdminState::Ready).unwrap();
+        assert_eq!(comebacks(&table), Some(2));
+        let mut config = config_with(vec![vs("web", "10.0.0.1:80", vec![rs("10.0.0.2:80")])]);
+        config.virtual_servers.get_mut("web").unwrap().real_servers[0].slowstart =
+            Some(Duration::from_secs(9));
+        table.reconfigure(&config);
+        let member = table.desired().services["web"].members[&a];
+        assert_eq!(
+            (member.proxy.comebacks, member.proxy.slowstart),
+            (2, Some(Duration::from_secs(9))),
+            "kept over a reload"
+        );
+    }
+
     #[test]
     fn quorum_is_lost_below_quorum_minus_hysteresis_and_gained_at_plus() {
         let mut table = quorum_table(Some("10.0.0.99:80"));
@@ -2235,6 +2445,7 @@ real_servers = [{ addr = "127.0.0.2:9090" }]
                 weight: 1,
                 forward: Forward::Nat,
                 thresholds: Thresholds::default(),
+                proxy: Default::default(),
             },
             "port defaults to the virtual port; the proxy forwards as nat"
         );
@@ -2252,6 +2463,7 @@ real_servers = [{ addr = "127.0.0.2:9090" }]
                 weight: 1,
                 forward: Forward::DirectRouting,
                 thresholds: Thresholds::default(),
+                proxy: Default::default(),
             }
         );
     }
@@ -2305,6 +2517,7 @@ real_servers = [{ addr = "127.0.0.2:9090" }]
                 weight: 3,
                 forward: Forward::DirectRouting,
                 thresholds: Thresholds::default(),
+                proxy: Default::default(),
             }
         );
     }
@@ -2609,6 +2822,7 @@ upalert = ["lvs"]
                 weight,
                 forward,
                 thresholds: Thresholds { upper, lower },
+                proxy: Default::default(),
             })
     }
 

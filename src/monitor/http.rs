@@ -115,13 +115,14 @@ impl Prepared {
         host: &str,
         started: Instant,
     ) -> Result<Duration, Failure> {
+        // `NAME:PORT` hosts are checked at their own port.
+        let (host, port) = super::split_host_port(host);
+        let port = port.unwrap_or(self.check.port);
         let host_header = url
             .host_header
             .clone()
-            .unwrap_or_else(|| default_host_header(host, self.check.port, self.check.tls));
-        let stream = tcp::connect(host, self.check.port)
-            .await
-            .map_err(Failure::new)?;
+            .unwrap_or_else(|| default_host_header(host, port, self.check.tls));
+        let stream = tcp::connect(host, port).await.map_err(Failure::new)?;
         if !self.check.tls {
             return self.exchange(url, stream, &host_header, started).await;
         }

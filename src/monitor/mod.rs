@@ -372,6 +372,40 @@ pub async fn run_tracked(req: &RunRequest, pid: &AtomicU32) -> RunOutput {
     }
 }
 
+/// A hostgroup host split into the name to resolve and the port it names:
+/// `ADDR:PORT`, `[V6]:PORT` or `NAME:PORT` is checked at that port by the
+/// built-in tcp and http monitors (so servers of one address on several
+/// ports share one health service); a bare name, IPv4 or IPv6 address, or
+/// `[V6]`, has none and the check's own port applies.
+pub fn split_host_port(host: &str) -> (&str, Option<u16>) {
+    if let Some(rest) = host.strip_prefix('[') {
+        return match rest.split_once(']') {
+            Some((addr, "")) => (addr, None),
+            Some((addr, tail)) => match tail.strip_prefix(':').and_then(parse_port) {
+                Some(port) => (addr, Some(port)),
+                None => (host, None),
+            },
+            None => (host, None),
+        };
+    }
+    match host.rsplit_once(':') {
+        // One colon: `name:port`. More than one: a bare IPv6 address.
+        Some((name, port)) if !name.is_empty() && !name.contains(':') => match parse_port(port) {
+            Some(port) => (name, Some(port)),
+            None => (host, None),
+        },
+        _ => (host, None),
+    }
+}
+
+/// A decimal port 1..=65535 (no sign, no spaces).
+fn parse_port(text: &str) -> Option<u16> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse::<u16>().ok().filter(|port| *port != 0)
+}
+
 /// `1s`, `1.5s`, `250ms`: short durations for summaries and detail lines.
 pub(crate) fn show_duration(d: Duration) -> String {
     let millis = d.as_millis();
@@ -485,6 +519,31 @@ mod tests {
             run_as: None,
         };
         assert_send(async move { run(&req).await });
+    }
+
+    #[test]
+    fn hosts_name_their_port() {
+        let cases = [
+            ("10.0.0.1", ("10.0.0.1", None)),
+            ("10.0.0.1:8001", ("10.0.0.1", Some(8001))),
+            ("web1", ("web1", None)),
+            ("web1.example.com:443", ("web1.example.com", Some(443))),
+            ("::1", ("::1", None)),
+            ("2001:db8::1", ("2001:db8::1", None)),
+            ("[2001:db8::1]", ("2001:db8::1", None)),
+            ("[::1]:8080", ("::1", Some(8080))),
+            // Not a port: the host is left whole (and fails to resolve).
+            ("web1:http", ("web1:http", None)),
+            ("web1:0", ("web1:0", None)),
+            ("web1:70000", ("web1:70000", None)),
+            ("web1:", ("web1:", None)),
+            (":80", (":80", None)),
+            ("[::1]80", ("[::1]80", None)),
+            ("[::1", ("[::1", None)),
+        ];
+        for (host, expected) in cases {
+            assert_eq!(split_host_port(host), expected, "{host}");
+        }
     }
 
     #[test]

@@ -40,7 +40,8 @@ impl Prepared {
     }
 
     async fn probe(&self, host: &str, started: Instant) -> Result<Duration, String> {
-        let mut stream = connect(host, self.check.port).await?;
+        let (name, port) = super::split_host_port(host);
+        let mut stream = connect(name, port.unwrap_or(self.check.port)).await?;
         let mut latency = started.elapsed();
         if let Some(send) = &self.check.send {
             stream

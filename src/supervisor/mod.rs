@@ -393,6 +393,7 @@ impl Supervisor {
                 if let Some(slot) = self.services.slots.get(&key) {
                     let key = format!("{}/{}", slot.group, slot.service);
                     self.web.record(&key, web::sample(unix_now(), up, duration));
+                    self.web.count_failed_checks(&key, &slot.state.hosts);
                 }
             }
             Event::AlertDone {

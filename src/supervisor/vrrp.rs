@@ -231,8 +231,19 @@ impl VrrpPart {
     /// Every instance's status (`vrrp show`, `dump`).
     pub fn dumps(&self) -> Vec<VrrpDump> {
         self.running
-            .values()
-            .map(|r| r.handle.status.borrow().clone())
+            .iter()
+            .map(|(name, r)| {
+                let mut dump = r.handle.status.borrow().clone();
+                if let Some((group, running)) = self
+                    .groups
+                    .iter()
+                    .find(|(_, g)| g.config.members.contains(name))
+                {
+                    dump.sync_group = Some(group.clone());
+                    dump.sync_group_state = Some((*running.handle.state.borrow()).to_string());
+                }
+                dump
+            })
             .collect()
     }
 }

@@ -12,9 +12,12 @@ use super::Supervisor;
 use super::ops::Operation;
 use crate::config::diff::ConfigDiff;
 use crate::config::model::Config;
+use crate::config::model::{StatsListen, StatsPage};
 use crate::metrics::Histogram;
-use crate::service::AlertKind;
-use crate::web::server::{self, ServerSettings, WebCall, WebCounters};
+use crate::monproto::throttle::{LoginThrottle, Policy};
+use crate::service::{AlertKind, HostHealth};
+use crate::web::server::{self, ServerSettings, Site, StatsSite, WebCall, WebCounters};
+use crate::web::stats::{CheckInfo, ProxyStats, Rate, ServerStats, StatsData, Track};
 use crate::web::{Action, SAMPLES_KEPT, Sample, ServiceExtra, View, WebError, lb_change};
 
 /// Events kept for slow `/api/v1/events` readers before they lag.
@@ -39,6 +42,17 @@ pub(super) struct WebPart {
     pub durations: BTreeMap<String, Histogram>,
     /// The listener's request and connection counts.
     pub counters: Arc<WebCounters>,
+    /// HAProxy stats page listeners by address: each stops with its token;
+    /// a reload swaps the page in place.
+    stats_listeners: BTreeMap<SocketAddr, (CancellationToken, Arc<StatsSite>)>,
+    /// The stats pages' login backoff (one for all pages).
+    stats_throttle: Arc<std::sync::Mutex<LoginThrottle>>,
+    /// Per (virtual server, real server): status history and session rate.
+    server_tracks: BTreeMap<(String, SocketAddr), (Track, Rate)>,
+    /// Per virtual server: the backend's history and the frontend's rate.
+    proxy_tracks: BTreeMap<String, (Track, Rate)>,
+    /// Failed checks while up, per (`group/service`, host).
+    chkfail: BTreeMap<(String, String), u64>,
 }
 
 impl WebPart {
@@ -55,6 +69,11 @@ impl WebPart {
             looked: false,
             durations: BTreeMap::new(),
             counters: Arc::default(),
+            stats_listeners: BTreeMap::new(),
+            stats_throttle: Arc::new(std::sync::Mutex::new(LoginThrottle::new(Policy::default()))),
+            server_tracks: BTreeMap::new(),
+            proxy_tracks: BTreeMap::new(),
+            chkfail: BTreeMap::new(),
         }
     }
 
@@ -73,6 +92,16 @@ impl WebPart {
         };
         self.samples.retain(|key, _| configured(key));
         self.durations.retain(|key, _| configured(key));
+        self.chkfail.retain(|(key, _), _| configured(key));
+        self.server_tracks.retain(|(vs, addr), _| {
+            config
+                .virtual_servers
+                .get(vs)
+                .is_some_and(|v| v.real_servers.iter().any(|r| r.addr == *addr))
+        });
+        self.proxy_tracks
+            .retain(|vs, _| config.virtual_servers.contains_key(vs));
+        self.reconfigure_stats_pages(&config.stats_pages);
         self.seen.retain(|key, _| {
             key.strip_prefix("service ")
                 .is_none_or(|k| configured(&k.to_string()))
@@ -108,10 +137,74 @@ impl WebPart {
         });
         tokio::spawn(server::serve(
             listener,
-            settings,
+            Site::Web(settings),
             self.calls.clone(),
             self.shutdown.clone(),
         ));
+    }
+
+    /// Bind the stats pages that have their own listener: a page whose
+    /// address stays keeps its socket and gets the new settings; a removed
+    /// address stops listening; a new one is bound (failure is logged).
+    fn reconfigure_stats_pages(&mut self, pages: &[StatsPage]) {
+        let wanted: BTreeMap<SocketAddr, &StatsPage> = pages
+            .iter()
+            .filter_map(|page| match page.listen {
+                StatsListen::Address(addr) => Some((addr, page)),
+                StatsListen::VirtualServer(_) => None,
+            })
+            .collect();
+        self.stats_listeners.retain(|addr, (stop, _)| {
+            let keep = wanted.contains_key(addr);
+            if !keep {
+                tracing::info!(%addr, "stats page no longer configured; closing it");
+                stop.cancel();
+            }
+            keep
+        });
+        for (addr, page) in wanted {
+            if let Some((_, site)) = self.stats_listeners.get(&addr) {
+                site.page.store(Arc::new(page.clone()));
+                continue;
+            }
+            let listener = match bind_tcp(addr) {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!(%addr, error = %e, "cannot listen for the stats page; running without it");
+                    continue;
+                }
+            };
+            tracing::info!(%addr, uri = page.uri, "HAProxy stats page listening");
+            if page.users.is_empty() && !addr.ip().is_loopback() {
+                tracing::warn!(%addr, "the stats page has no stats auth and is not on loopback: anyone who reaches it sees the table");
+            }
+            let site = Arc::new(StatsSite {
+                page: arc_swap::ArcSwap::from_pointee(page.clone()),
+                throttle: self.stats_throttle.clone(),
+                counters: self.counters.clone(),
+            });
+            let stop = self.shutdown.child_token();
+            tokio::spawn(server::serve(
+                listener,
+                Site::Stats(site.clone()),
+                self.calls.clone(),
+                stop.clone(),
+            ));
+            self.stats_listeners.insert(addr, (stop, site));
+        }
+    }
+
+    /// A run of `key` (`group/service`) updated its hosts: count the
+    /// failed checks of hosts that are still up (HAProxy's `chkfail`).
+    pub fn count_failed_checks(&mut self, key: &str, hosts: &BTreeMap<String, HostHealth>) {
+        for (host, health) in hosts {
+            if health.up && health.streak > 0 {
+                *self
+                    .chkfail
+                    .entry((key.to_string(), host.clone()))
+                    .or_default() += 1;
+            }
+        }
     }
 
     /// A check of `key` (`group/service`) finished.
@@ -191,6 +284,7 @@ impl Supervisor {
                     });
             }
         }
+        self.observe_stats(now);
         for v in self.vrrp.dumps() {
             self.web
                 .note(now, format!("vrrp {}", v.name), &v.state, || {
@@ -199,6 +293,138 @@ impl Supervisor {
                 });
         }
         self.web.looked = true;
+    }
+
+    /// Once a second: the stats page's status history (since when, downtime,
+    /// UP→DOWN transitions) and session rates, per server and per virtual
+    /// server.
+    fn observe_stats(&mut self, now: i64) {
+        let report = self.lb.report();
+        let checks = self.stats_checks();
+        for vs in &report.services {
+            let (mut total, mut current) = (0, 0);
+            for rs in &vs.real_servers {
+                let check = checks.get(&(vs.name.clone(), rs.addr));
+                let status = crate::web::stats::server_status(rs, check);
+                let down = status.starts_with("DOWN");
+                let conns = rs.conns.unwrap_or_default();
+                total += conns.total;
+                current += conns.active;
+                let (track, rate) = self
+                    .web
+                    .server_tracks
+                    .entry((vs.name.clone(), rs.addr))
+                    .or_default();
+                track.observe(now, &status, down);
+                rate.observe(now, conns.total, conns.active);
+            }
+            if let Some(sorry) = vs.sorry_conns {
+                total += sorry.total;
+                current += sorry.active;
+            }
+            let up = crate::web::stats::backend_up(vs);
+            let (track, rate) = self.web.proxy_tracks.entry(vs.name.clone()).or_default();
+            track.observe(now, if up { "UP" } else { "DOWN" }, !up);
+            rate.observe(now, total, current);
+        }
+    }
+
+    /// Each real server's check as its health service last saw its host.
+    fn stats_checks(&self) -> BTreeMap<(String, SocketAddr), CheckInfo> {
+        let mut checks = BTreeMap::new();
+        for vs in self.config.virtual_servers.values() {
+            let Some(health) = &vs.health else {
+                continue;
+            };
+            let Some(service) = self.config.service(health) else {
+                continue;
+            };
+            let key = crate::state::service_key(&health.group, &health.service);
+            let slot = self.services.slots.get(&key);
+            let micros = self
+                .web
+                .samples
+                .get(&key)
+                .and_then(|s| s.back())
+                .map(|s| s.micros);
+            for rs in &vs.real_servers {
+                let host = slot.and_then(|s| s.state.hosts.get(&rs.host));
+                checks.insert(
+                    (vs.name.clone(), rs.addr),
+                    CheckInfo {
+                        monitor: service
+                            .monitor
+                            .as_ref()
+                            .map(super::cli::describe_monitor)
+                            .unwrap_or_default(),
+                        checked: host.is_some(),
+                        streak: host.map_or(0, |h| h.streak),
+                        rise: service.rise,
+                        fall: service.fall,
+                        reason: host.and_then(|h| h.reason.clone()),
+                        micros,
+                        chkfail: self
+                            .web
+                            .chkfail
+                            .get(&(key.clone(), rs.host.clone()))
+                            .copied()
+                            .unwrap_or(0),
+                    },
+                );
+            }
+        }
+        checks
+    }
+
+    /// What the stats page shows beyond the lb report.
+    fn stats_data(&self) -> StatsData {
+        let mut checks = self.stats_checks();
+        let proxies = self
+            .config
+            .virtual_servers
+            .values()
+            .map(|vs| {
+                let (backend, frontend) = self
+                    .web
+                    .proxy_tracks
+                    .get(&vs.name)
+                    .cloned()
+                    .unwrap_or_default();
+                let stats = ProxyStats {
+                    mode: vs.proxy.mode.to_string(),
+                    maxconn: vs.proxy.maxconn,
+                    backend,
+                    frontend,
+                };
+                (vs.name.clone(), stats)
+            })
+            .collect();
+        let mut servers: BTreeMap<(String, SocketAddr), ServerStats> = self
+            .web
+            .server_tracks
+            .iter()
+            .map(|(key, (track, rate))| {
+                let stats = ServerStats {
+                    track: track.clone(),
+                    rate: rate.clone(),
+                    check: checks.remove(key),
+                    ..ServerStats::default()
+                };
+                (key.clone(), stats)
+            })
+            .collect();
+        for (key, check) in checks {
+            servers.entry(key).or_default().check = Some(check);
+        }
+        for vs in self.config.virtual_servers.values() {
+            for rs in &vs.real_servers {
+                let stats = servers.entry((vs.name.clone(), rs.addr)).or_default();
+                stats.backup = rs.backup;
+                stats.maxconn = rs.maxconn;
+                stats.maxqueue = rs.maxqueue;
+            }
+        }
+        StatsData { proxies, servers }
     }
 
     fn web_view(&self) -> View {
@@ -245,6 +471,7 @@ impl Supervisor {
             extra,
             failure_history: self.services.failure_history.iter().cloned().collect(),
             csrf: self.web.csrf.clone(),
+            stats: self.stats_data(),
         }
     }
 }

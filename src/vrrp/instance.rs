@@ -176,6 +176,8 @@ fn initial_dump(config: &VrrpInstance) -> VrrpDump {
         last_transition: None,
         last_reason: String::new(),
         fault: None,
+        sync_group: None,
+        sync_group_state: None,
         counters: VrrpCounters::default(),
     }
 }

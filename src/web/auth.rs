@@ -80,6 +80,18 @@ pub fn csrf_ok(expected: &str, given: Option<&str>) -> bool {
         == 0
 }
 
+/// Are two secrets equal? Their SHA-256 digests are compared in constant
+/// time, so neither the content nor the length of the expected one leaks.
+pub fn same_secret(expected: &[u8], given: &[u8]) -> bool {
+    let a = digest::digest(&digest::SHA256, expected);
+    let b = digest::digest(&digest::SHA256, given);
+    a.as_ref()
+        .iter()
+        .zip(b.as_ref())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
 /// Lowercase hex of bytes (random CSRF tokens, hashes).
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -127,6 +139,13 @@ mod tests {
             None,
             "the hash is not the token"
         );
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret(b"pw", b"pw"));
+        assert!(!same_secret(b"pw", b"pw2"));
+        assert!(!same_secret(b"pw", b""));
     }
 
     #[test]

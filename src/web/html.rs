@@ -802,6 +802,7 @@ mod tests {
             extra: Default::default(),
             failure_history: vec!["web <b>x</b> 1700000050 h<1>".into()],
             csrf: "t\"ok".into(),
+            stats: crate::web::stats::StatsData::default(),
         }
     }
 

@@ -16,6 +16,7 @@ pub mod api;
 pub mod auth;
 pub mod html;
 pub mod server;
+pub mod stats;
 
 /// Check samples kept per service for the service page's chart.
 pub const SAMPLES_KEPT: usize = 360;
@@ -38,6 +39,8 @@ pub struct View {
     pub failure_history: Vec<String>,
     /// The token the page's forms carry.
     pub csrf: String,
+    /// What only HAProxy's stats page shows (history, checks, modes).
+    pub stats: stats::StatsData,
 }
 
 /// A service's facts beyond `dump`: since when it is in its state, the

@@ -19,9 +19,12 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::{Action, Route, View, WebError, api, auth, html};
-use crate::config::model::{AuthSettings, AuthType};
+use arc_swap::ArcSwap;
+
+use super::{Action, Route, View, WebError, api, auth, html, stats};
+use crate::config::model::{AuthSettings, AuthType, StatsPage};
 use crate::monproto::auth::{AuthFile, LoginCheck, login_ok};
+use crate::monproto::throttle::LoginThrottle;
 
 /// What the web listener asks the supervisor.
 pub enum WebCall {
@@ -43,6 +46,31 @@ pub struct ServerSettings {
     pub csrf: String,
     /// State changes for `/api/v1/events`, one JSON object each.
     pub events: broadcast::Sender<String>,
+    pub counters: Arc<WebCounters>,
+}
+
+/// What a listener serves: keepmon's page and API, or one of HAProxy's
+/// stats pages. Both share the connection handling below.
+#[derive(Clone)]
+pub enum Site {
+    Web(Arc<ServerSettings>),
+    Stats(Arc<StatsSite>),
+}
+
+impl Site {
+    fn counters(&self) -> &Arc<WebCounters> {
+        match self {
+            Site::Web(settings) => &settings.counters,
+            Site::Stats(site) => &site.counters,
+        }
+    }
+}
+
+/// One stats page listener: its page (swapped in place on reload) and the
+/// login backoff, shared by all stats pages.
+pub struct StatsSite {
+    pub page: ArcSwap<StatsPage>,
+    pub throttle: Arc<std::sync::Mutex<LoginThrottle>>,
     pub counters: Arc<WebCounters>,
 }
 
@@ -82,7 +110,7 @@ type Body = BoxBody<Bytes, Infallible>;
 /// Serve until shutdown.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    settings: Arc<ServerSettings>,
+    site: Site,
     calls: mpsc::Sender<WebCall>,
     shutdown: CancellationToken,
 ) {
@@ -103,21 +131,27 @@ pub async fn serve(
             tracing::warn!(%peer, "too many web connections; closing one");
             continue;
         };
-        let settings = settings.clone();
+        let site = site.clone();
         let calls = calls.clone();
         let shutdown = shutdown.clone();
-        settings
-            .counters
-            .connections
-            .fetch_add(1, Ordering::Relaxed);
-        let connected = Connected(settings.counters.clone());
+        site.counters().connections.fetch_add(1, Ordering::Relaxed);
+        let connected = Connected(site.counters().clone());
         tokio::spawn(async move {
             let _permit = permit;
             let _connected = connected;
             let service = hyper::service::service_fn(move |request| {
-                let settings = settings.clone();
+                let site = site.clone();
                 let calls = calls.clone();
-                async move { Ok::<_, Infallible>(handle(request, peer, &settings, &calls).await) }
+                async move {
+                    site.counters().requests.fetch_add(1, Ordering::Relaxed);
+                    let response = match &site {
+                        Site::Web(settings) => handle(request, peer, settings, &calls).await,
+                        Site::Stats(stats_site) => {
+                            serve_stats(request, peer, stats_site, &calls).await
+                        }
+                    };
+                    Ok::<_, Infallible>(response)
+                }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
@@ -141,7 +175,6 @@ async fn handle(
     settings: &ServerSettings,
     calls: &mpsc::Sender<WebCall>,
 ) -> Response<Body> {
-    settings.counters.requests.fetch_add(1, Ordering::Relaxed);
     let route = super::route(request.method().as_str(), request.uri().path());
     let result = match route {
         Route::MainPage => timed(calls, |v| Ok(html::main_page(v))).await,
@@ -166,6 +199,229 @@ async fn handle(
         )),
     };
     result.unwrap_or_else(|e| error_response(&e))
+}
+
+/// A request to a stats page's listener: under `stats uri` the page (or
+/// its CSV, or an admin form), elsewhere HAProxy's 503 of a proxy with no
+/// server.
+async fn serve_stats(
+    request: Request<Incoming>,
+    peer: SocketAddr,
+    site: &StatsSite,
+    calls: &mpsc::Sender<WebCall>,
+) -> Response<Body> {
+    let page = site.page.load_full();
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or("/", hyper::http::uri::PathAndQuery::as_str)
+        .to_string();
+    let Some(asked) = stats::parse_request(&page.uri, &target) else {
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n",
+        );
+    };
+    let user = match stats_login(&request, peer.ip(), &page, site) {
+        Ok(user) => user,
+        Err(response) => return *response,
+    };
+    let post = request.method() == hyper::Method::POST;
+    if post {
+        return stats_admin(request, &page, user, &target, calls).await;
+    }
+    if request.method() != hyper::Method::GET && request.method() != hyper::Method::HEAD {
+        return plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    }
+    let v = match view(calls).await {
+        Ok(v) => v,
+        Err(e) => return error_response(&e),
+    };
+    let rows = stats::rows(&v, &v.stats);
+    if asked.csv {
+        return Response::builder()
+            .header(CONTENT_TYPE, "text/plain")
+            .header(CACHE_CONTROL, "no-cache")
+            .body(full(stats::csv(&rows)))
+            .unwrap_or_else(|_| error_response(&WebError::bad_request("bad csv")));
+    }
+    let options = stats::PageOptions {
+        uri: page.uri.clone(),
+        refresh: page
+            .refresh
+            .filter(|_| !asked.norefresh)
+            .map(|d| d.as_secs().max(1)),
+        version: (!page.hide_version)
+            .then(|| format!("keepmon version {}", env!("CARGO_PKG_VERSION"))),
+        admin: page.admin && user.is_some(),
+        status: asked.status,
+    };
+    let mut response = page_response(stats::html(&v, &rows, &options));
+    // HAProxy's page has no script; keep the same headers as keepmon's page.
+    response.headers_mut().insert(
+        CACHE_CONTROL,
+        hyper::header::HeaderValue::from_static("no-cache"),
+    );
+    response
+}
+
+/// Basic auth against the page's `stats auth` users, with the mon port's
+/// backoff: `Ok(None)` when the page has no users (open, as HAProxy),
+/// `Ok(Some(user))` after a good login, else the 401 (or 429) to send.
+fn stats_login(
+    request: &Request<Incoming>,
+    client: IpAddr,
+    page: &StatsPage,
+    site: &StatsSite,
+) -> Result<Option<String>, Box<Response<Body>>> {
+    if page.users.is_empty() {
+        return Ok(None);
+    }
+    let challenge = || {
+        let mut response = plain(
+            StatusCode::UNAUTHORIZED,
+            "<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access this content.\n</body></html>\n",
+        );
+        if let Ok(value) = format!("Basic realm=\"{}\"", page.realm).parse() {
+            response.headers_mut().insert(WWW_AUTHENTICATE, value);
+        }
+        Box::new(response)
+    };
+    let Some((user, password)) = header(request, AUTHORIZATION)
+        .as_deref()
+        .and_then(auth::basic_credentials)
+    else {
+        return Err(challenge());
+    };
+    let now = tokio::time::Instant::now();
+    let begun = site
+        .throttle
+        .lock()
+        .map(|mut t| t.attempt(client, &user, now))
+        .unwrap_or(Ok(()));
+    if let Err(wait) = begun {
+        tracing::warn!(%client, user, wait_secs = wait.as_secs(), "stats page login throttled");
+        let mut response = plain(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed logins; try again later\n",
+        );
+        if let Ok(value) = wait.as_secs().max(1).to_string().parse() {
+            response
+                .headers_mut()
+                .insert(hyper::header::RETRY_AFTER, value);
+        }
+        return Err(Box::new(response));
+    }
+    let known = page.users.iter().any(|u| {
+        auth::same_secret(u.user.as_bytes(), user.as_bytes())
+            & auth::same_secret(u.password.as_bytes(), password.as_bytes())
+    });
+    if known {
+        if let Ok(mut t) = site.throttle.lock() {
+            t.succeeded(client, &user);
+        }
+        Ok(Some(user))
+    } else {
+        tracing::warn!(%client, user, "stats page login refused");
+        Err(challenge())
+    }
+}
+
+/// HAProxy's admin form: the checked servers of one backend set to
+/// ready/drain/maint, each through the same operation as `keepmon lb`;
+/// then back to the page with `;st=DONE` (or PART, DENY, ERRP).
+async fn stats_admin(
+    request: Request<Incoming>,
+    page: &StatsPage,
+    user: Option<String>,
+    target: &str,
+    calls: &mpsc::Sender<WebCall>,
+) -> Response<Body> {
+    let back = |status: &str| {
+        let location = format!("{};st={status}", page.uri);
+        Response::builder()
+            .status(StatusCode::SEE_OTHER)
+            .header(LOCATION, location)
+            .header(CACHE_CONTROL, "no-cache")
+            .body(full(Bytes::new()))
+            .unwrap_or_else(|_| error_response(&WebError::bad_request("bad redirect")))
+    };
+    // A browser posting from another site says so in Origin; HAProxy's
+    // form has no token, so this is what keeps a page elsewhere from
+    // using the operator's saved login.
+    if !same_origin(&request) {
+        return plain(StatusCode::FORBIDDEN, "cross-site form refused\n");
+    }
+    let (Some(user), true) = (user, page.admin) else {
+        return back("DENY");
+    };
+    let body = match read_body(request).await {
+        Ok(body) => body,
+        Err(e) => return error_response(&e),
+    };
+    let v = match view(calls).await {
+        Ok(v) => v,
+        Err(e) => return error_response(&e),
+    };
+    let wanted = match stats::admin_request(&String::from_utf8_lossy(&body), &v) {
+        Ok(wanted) => wanted,
+        Err(e) => {
+            tracing::info!(user, target, error = %e, "stats page action refused");
+            return back("ERRP");
+        }
+    };
+    let mut done = 0;
+    for server in &wanted.servers {
+        let action = Action::Lb {
+            virtual_service: wanted.virtual_server.clone(),
+            real_server: server.to_string(),
+            change: wanted.action.clone(),
+            weight: None,
+        };
+        let (reply, answer) = oneshot::channel();
+        let sent = calls
+            .send(WebCall::Act {
+                action,
+                user: user.clone(),
+                reply,
+            })
+            .await;
+        match (sent, answer.await) {
+            (Ok(()), Ok(Ok(message))) => {
+                tracing::info!(user, message, "stats page action");
+                done += 1;
+            }
+            (_, Ok(Err(e))) => tracing::warn!(user, error = %e, "stats page action failed"),
+            _ => return error_response(&stopping()),
+        }
+    }
+    back(if done == wanted.servers.len() {
+        "DONE"
+    } else if done > 0 {
+        "PART"
+    } else {
+        "NONE"
+    })
+}
+
+/// No `Origin`, or one naming the host the request was sent to.
+fn same_origin(request: &Request<Incoming>) -> bool {
+    let Some(origin) = header(request, hyper::header::ORIGIN) else {
+        return true;
+    };
+    let host = header(request, hyper::header::HOST).unwrap_or_default();
+    origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| !host.is_empty() && rest == host)
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, "text/html")
+        .header(CACHE_CONTROL, "no-cache")
+        .body(full(text))
+        .unwrap_or_else(|_| Response::new(full(Bytes::new())))
 }
 
 /// A form from a page: CSRF token first, then basic auth, then auth.cf.
@@ -339,7 +595,7 @@ async fn timed(
     let gathered = std::time::Instant::now();
     let text = render(&v)?;
     let rendered = gathered.elapsed();
-    let mut response = page(text);
+    let mut response = page_response(text);
     let timing = format!(
         "view;dur={:.2}, render;dur={:.2}",
         (gathered - asked).as_secs_f64() * 1000.0,
@@ -392,7 +648,7 @@ fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into()).boxed()
 }
 
-fn page(text: String) -> Response<Body> {
+fn page_response(text: String) -> Response<Body> {
     Response::builder()
         .header(CONTENT_TYPE, "text/html; charset=utf-8")
         .header(CACHE_CONTROL, "no-store")

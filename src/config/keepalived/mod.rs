@@ -179,6 +179,7 @@ fn build(vrrp_view: &[Stmt], checker_view: &[Stmt], ctx: &mut Ctx<'_>) -> Config
         vrrp_sync_groups: BTreeMap::new(),
         announce: BTreeMap::new(),
         bgp: crate::config::model::BgpSettings::default(),
+        stats_pages: Vec::new(),
     };
     global_defs::apply(&globals, &mut config);
     let used = vrrp_instance::apply(instances, &groups, &scripts, &globals, &mut config, ctx);

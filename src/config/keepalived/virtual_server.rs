@@ -883,6 +883,10 @@ pub fn apply(list: Vec<Vs>, globals: &Globals, config: &mut Config, ctx: &mut Ct
                 admin: AdminState::Ready,
                 inhibit_on_failure: rs.inhibit.unwrap_or(vs.inhibit),
                 thresholds: rs.thresholds,
+                backup: false,
+                maxconn: None,
+                maxqueue: None,
+                slowstart: None,
             })
             .collect();
         config.virtual_servers.insert(

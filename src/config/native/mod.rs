@@ -40,7 +40,7 @@
 //!   (`[daemon]`, `[mon_protocol]`, `[metrics]`, `[lua]`, `[mail]`),
 //!   `hostgroups.rs`, `actions.rs`, `watch.rs` (services), `monitors.rs`,
 //!   `periods.rs` (alert periods and alert lines), `virtual_servers.rs`,
-//!   `vrrp.rs`.
+//!   `vrrp.rs`, `stats_page.rs`.
 //!
 //! A section file defines only its own keys; what several sections share
 //! goes into the cursor or the checks. Where the format nests, a section
@@ -67,8 +67,9 @@ mod messages;
 mod monitors;
 mod periods;
 mod proxy;
+mod stats_page;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 mod virtual_servers;
 mod vrrp;
 mod watch;
@@ -120,6 +121,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "vrrp_sync_group",
     "bgp",
     "announce",
+    "stats_page",
 ];
 
 impl Reader<'_> {
@@ -192,6 +194,7 @@ impl Reader<'_> {
             "a table of route announcements ([announce.NAME])",
             Self::announcement,
         );
+        let stats_pages = self.stats_pages(root);
         Config {
             format: Format::Toml,
             source: self.file.to_path_buf(),
@@ -206,6 +209,7 @@ impl Reader<'_> {
             vrrp_sync_groups,
             announce,
             bgp,
+            stats_pages,
         }
     }
 }
@@ -250,7 +254,7 @@ mod tests {
             (
                 "[wacth.local.web]\n",
                 &[
-                    "1:2: error: unknown key \"wacth\"; did you mean \"watch\"? (valid keys: daemon, mon_protocol, metrics, web, lua, mail, hostgroups, aliases, views, actions, watch, virtual_servers, vrrp, vrrp_sync_group, bgp, announce)",
+                    "1:2: error: unknown key \"wacth\"; did you mean \"watch\"? (valid keys: daemon, mon_protocol, metrics, web, lua, mail, hostgroups, aliases, views, actions, watch, virtual_servers, vrrp, vrrp_sync_group, bgp, announce, stats_page)",
                 ],
             ),
             (

@@ -1,4 +1,4 @@
-//! A virtual server's built-in proxy keys: `mode`, `maxconn`, `timeout`, and the http mode's `forwardfor`, `forwarded_proto`, `cookie`, `hash`, `tls` (the keys live in `virtual_servers.rs`'s raw struct; this file turns them into `ProxyOptions`).
+//! A virtual server's built-in proxy keys: `mode`, `maxconn`, `timeout`, `allbackups`, `access_log`, and the http mode's `forwardfor`, `forwarded_proto`, `cookie`, `hash`, `tls`, `error_files` (the keys live in `virtual_servers.rs`'s raw struct; this file turns them into `ProxyOptions`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -8,8 +8,8 @@ use toml::Spanned;
 
 use super::cursor::{Dur, KeyPath, Reader, Text};
 use crate::config::model::{
-    CookieMode, CookiePersistence, DataPlane, ForwardFor, HashOn, HttpOptions, LbScheduler,
-    Network, ProxyMode, ProxyOptions, ProxyProtocol, TlsCert,
+    AccessLog, AccessLogTarget, CookieMode, CookiePersistence, DataPlane, ErrorFile, ForwardFor,
+    HashOn, HttpOptions, LbScheduler, Network, ProxyMode, ProxyOptions, ProxyProtocol, TlsCert,
 };
 
 /// `timeout = { client, server, http_request, http_keep_alive }`.
@@ -20,6 +20,16 @@ pub(super) struct RawTimeouts {
     server: Option<Dur>,
     http_request: Option<Dur>,
     http_keep_alive: Option<Dur>,
+    queue: Option<Dur>,
+}
+
+/// `access_log = { file = "/var/log/keepmon/web.log", dontlognull = true }`
+/// (`{}`: to keepmon's own log).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAccessLog {
+    file: Option<Text>,
+    dontlognull: Option<bool>,
 }
 
 /// `forwardfor = { header = "X-Client", except = "10.0.0.0/8" }` (`{}`
@@ -63,6 +73,9 @@ pub(super) struct RawProxy<'r> {
     pub(super) tls: Option<&'r [Spanned<RawTlsCert>]>,
     pub(super) send_proxy: Option<&'r Text>,
     pub(super) accept_proxy: Option<bool>,
+    pub(super) allbackups: Option<bool>,
+    pub(super) error_files: Option<&'r Spanned<BTreeMap<String, Text>>>,
+    pub(super) access_log: Option<&'r Spanned<RawAccessLog>>,
     /// Each real server's `cookie` key, with its address when that parsed.
     pub(super) server_cookies: Vec<(Option<SocketAddr>, &'r Text)>,
     pub(super) scheduler: LbScheduler,
@@ -103,13 +116,18 @@ impl Reader<'_> {
                 PROXY_PROTOCOLS,
             ),
             accept_proxy: raw.accept_proxy.unwrap_or(false),
+            allbackups: raw.allbackups.unwrap_or(false),
             ..ProxyOptions::default()
         };
+        if let Some(log) = raw.access_log {
+            options.access_log = self.access_log(log.get_ref(), &p.child("access_log"));
+        }
         if let Some(timeout) = raw.timeout {
             let tp = p.child("timeout");
             let t = timeout.get_ref();
             options.timeout_client = self.positive_duration(t.client.as_ref(), &tp.key("client"));
             options.timeout_server = self.positive_duration(t.server.as_ref(), &tp.key("server"));
+            options.timeout_queue = self.positive_duration(t.queue.as_ref(), &tp.key("queue"));
             if mode == ProxyMode::Http
                 && let Some(at) = &t.client
             {
@@ -132,7 +150,8 @@ impl Reader<'_> {
                 options.http.timeout_http_keep_alive = d;
             }
         }
-        let http_only: [(&str, Option<usize>); 5] = [
+        let http_only: [(&str, Option<usize>); 6] = [
+            ("error_files", raw.error_files.map(|v| v.span().start)),
             ("forwardfor", raw.forwardfor.map(|v| v.span().start)),
             ("forwarded_proto", raw.forwarded_proto.map(|_| 0)),
             ("cookie", raw.cookie.map(|v| v.span().start)),
@@ -156,8 +175,73 @@ impl Reader<'_> {
             }
             return options;
         }
+        if let Some(files) = raw.error_files {
+            options.error_files = self.error_files(files.get_ref(), &p.child("error_files"));
+        }
         options.http = self.http_options(&raw, p, options.http.clone());
         options
+    }
+
+    /// `access_log = { file, dontlognull }`.
+    fn access_log(&mut self, raw: &RawAccessLog, p: &KeyPath) -> Option<AccessLog> {
+        let to = match &raw.file {
+            None => AccessLogTarget::Tracing,
+            Some(file) => AccessLogTarget::File(self.path(Some(file), &p.key("file"))?),
+        };
+        Some(AccessLog {
+            to,
+            dontlognull: raw.dontlognull.unwrap_or(false),
+        })
+    }
+
+    /// `error_files = { 503 = "/etc/keepmon/503.http" }`: each file is read
+    /// now and must hold a whole HTTP response (HAProxy's `errorfile`).
+    fn error_files(
+        &mut self,
+        raw: &BTreeMap<String, Text>,
+        p: &KeyPath,
+    ) -> BTreeMap<u16, ErrorFile> {
+        let mut files = BTreeMap::new();
+        for (status_text, file) in raw {
+            let key = p.key(status_text);
+            let Some(status) = status_text
+                .trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|s| ErrorFile::STATUSES.contains(s))
+            else {
+                let valid: Vec<String> = ErrorFile::STATUSES.iter().map(u16::to_string).collect();
+                self.error(
+                    file.span().start,
+                    format!(
+                        "{key}: {status_text:?} is not a status an error file can replace (expected one of: {})",
+                        valid.join(", ")
+                    ),
+                );
+                continue;
+            };
+            let Some(path) = self.path(Some(file), &key) else {
+                continue;
+            };
+            let Some(text) = self.fs.read_to_string(&path) else {
+                self.error(
+                    file.span().start,
+                    format!("{key}: cannot read {}", path.display()),
+                );
+                continue;
+            };
+            let shown = path.display().to_string();
+            match ErrorFile::parse(path, &text) {
+                Ok(parsed) => {
+                    files.insert(status, parsed);
+                }
+                Err(why) => self.error(
+                    file.span().start,
+                    format!("{key}: {shown} is not an HTTP response: {why}"),
+                ),
+            }
+        }
+        files
     }
 
     fn http_options(
@@ -193,6 +277,7 @@ impl Reader<'_> {
             http.forwardfor = Some(ForwardFor { header, except });
         }
         http.forwarded_proto = raw.forwarded_proto.unwrap_or(false);
+
         if let Some(cookie) = raw.cookie {
             http.cookie = self.cookie(cookie, &p.child("cookie"));
         }
@@ -366,7 +451,7 @@ impl Reader<'_> {
 mod tests {
     use std::time::Duration;
 
-    use crate::config::model::{CookieMode, HashOn, ProxyMode, ProxyProtocol};
+    use crate::config::model::{AccessLogTarget, CookieMode, HashOn, ProxyMode, ProxyProtocol};
     use crate::config::native::testing::{FakeFs, check, parse_with};
 
     const BASE: &str = "[virtual_servers.web]\nlisten = \"127.0.0.1:8080\"\n";
@@ -428,6 +513,99 @@ mod tests {
                 "5:10: error: virtual_servers.web.cookie.nocache: only with mode = \"insert\"",
                 "6:92: error: real_servers: cookie \"a\" is already the cookie of 127.0.0.1:81",
             ],
+        );
+    }
+
+    const SORRY: &str = "HTTP/1.0 503 Service Unavailable\r\nCache-Control: no-cache\r\nContent-Type: text/html\r\n\r\n<h1>Back soon</h1>\n";
+
+    #[test]
+    fn queue_backup_slowstart_error_files_and_access_log_are_read() {
+        let text = format!(
+            "{BASE}mode = \"http\"\nallbackups = true\ntimeout = {{ queue = \"3s\" }}\n\
+             error_files = {{ 503 = \"/etc/keepmon/503.http\" }}\n\
+             access_log = {{ file = \"/var/log/keepmon/web.log\", dontlognull = true }}\n\
+             real_servers = [{{ addr = \"127.0.0.1:81\", maxconn = 10, maxqueue = 5, slowstart = \"20s\" }}, \
+             {{ addr = \"127.0.0.1:82\", backup = true }}]\n"
+        );
+        let fs = FakeFs::with_texts(&[("/etc/keepmon/503.http", SORRY)]);
+        let (config, diagnostics) = parse_with(&text, &fs);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        let vs = &config.unwrap().virtual_servers["web"];
+        let proxy = &vs.proxy;
+        assert!(proxy.allbackups);
+        assert_eq!(proxy.timeout_queue, Some(Duration::from_secs(3)));
+        let sorry = &proxy.error_files[&503];
+        assert_eq!(sorry.status, 503);
+        assert_eq!(
+            sorry.headers[0],
+            ("Cache-Control".into(), "no-cache".into())
+        );
+        assert_eq!(sorry.body, b"<h1>Back soon</h1>\n");
+        let log = proxy.access_log.as_ref().unwrap();
+        assert_eq!(
+            log.to,
+            AccessLogTarget::File("/var/log/keepmon/web.log".into())
+        );
+        assert!(log.dontlognull);
+        let (a, b) = (&vs.real_servers[0], &vs.real_servers[1]);
+        assert_eq!(
+            (a.maxconn, a.maxqueue, a.backup),
+            (Some(10), Some(5), false)
+        );
+        assert_eq!(a.slowstart, Some(Duration::from_secs(20)));
+        assert_eq!(
+            (b.maxconn, b.maxqueue, b.backup, b.slowstart),
+            (None, None, true, None)
+        );
+    }
+
+    #[test]
+    fn defaults_change_nothing() {
+        let text = format!("{BASE}real_servers = [{{ addr = \"127.0.0.1:81\" }}]\n");
+        let (config, diagnostics) = parse_with(&text, &FakeFs::default());
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        let vs = &config.unwrap().virtual_servers["web"];
+        assert_eq!(vs.proxy, crate::config::model::ProxyOptions::default());
+        let rs = &vs.real_servers[0];
+        assert_eq!(
+            (rs.backup, rs.maxconn, rs.maxqueue, rs.slowstart),
+            (false, None, None, None)
+        );
+    }
+
+    #[test]
+    fn bad_queue_and_error_files_are_named() {
+        let fs = FakeFs::with_texts(&[
+            (
+                "/etc/keepmon/half.http",
+                "HTTP/1.0 503 Busy\r\nContent-Type: text/html\r\n",
+            ),
+            (
+                "/etc/keepmon/long.http",
+                "HTTP/1.0 503 Busy\r\nContent-Length: 99\r\n\r\nshort",
+            ),
+            ("/etc/keepmon/ok.http", SORRY),
+        ]);
+        let text = format!(
+            "{BASE}mode = \"http\"\n\
+             error_files = {{ 503 = \"/etc/keepmon/half.http\", 502 = \"/etc/keepmon/long.http\", 504 = \"/etc/keepmon/none.http\", 302 = \"/etc/keepmon/ok.http\" }}\n\
+             real_servers = [{{ addr = \"127.0.0.1:81\", maxqueue = 5 }}]\n"
+        );
+        let (_, found) = parse_with(&text, &fs);
+        assert_eq!(
+            found,
+            [
+                "4:23: error: virtual_servers.web.error_files.503: /etc/keepmon/half.http is not an HTTP response: the head does not end with an empty line",
+                "4:55: error: virtual_servers.web.error_files.502: /etc/keepmon/long.http is not an HTTP response: Content-Length says 99 bytes but the body has 5",
+                "4:87: error: virtual_servers.web.error_files.504: cannot read /etc/keepmon/none.http",
+                "4:119: error: virtual_servers.web.error_files.302: \"302\" is not a status an error file can replace (expected one of: 200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 425, 429, 500, 501, 502, 503, 504)",
+                "5:53: error: virtual_servers.web.real_servers[0].maxqueue: a queue needs a limit; set virtual_servers.web.real_servers[0].maxconn too (a server without maxconn never queues)",
+            ],
+            "{text}"
+        );
+        check(
+            &format!("{BASE}error_files = {{ 503 = \"/etc/keepmon/ok.http\" }}\n"),
+            &["3:15: error: virtual_servers.web.error_files: only for mode = \"http\""],
         );
     }
 }

@@ -1,6 +1,6 @@
 //! Test helpers for the native front end's unit tests: a fake file system and `check` helpers that render diagnostics as `line:col: severity: message`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -14,12 +14,26 @@ use crate::config::native::parse;
 #[derive(Default)]
 pub(crate) struct FakeFs {
     files: BTreeSet<PathBuf>,
+    /// What `read_to_string` answers (these are files too).
+    texts: BTreeMap<PathBuf, String>,
 }
 
 impl FakeFs {
     pub(crate) fn with(files: &[&str]) -> FakeFs {
         FakeFs {
             files: files.iter().map(PathBuf::from).collect(),
+            texts: BTreeMap::new(),
+        }
+    }
+
+    /// Files with their text.
+    pub(crate) fn with_texts(texts: &[(&str, &str)]) -> FakeFs {
+        FakeFs {
+            files: texts.iter().map(|(p, _)| PathBuf::from(p)).collect(),
+            texts: texts
+                .iter()
+                .map(|(p, t)| (PathBuf::from(p), t.to_string()))
+                .collect(),
         }
     }
 }
@@ -31,6 +45,10 @@ impl FileSystem for FakeFs {
 
     fn is_dir(&self, path: &Path) -> bool {
         self.files.iter().any(|f| f.starts_with(path) && f != path)
+    }
+
+    fn read_to_string(&self, path: &Path) -> Option<String> {
+        self.texts.get(path).cloned()
     }
 }
 

@@ -1,5 +1,6 @@
 //! `[virtual_servers.NAME]`: load-balanced virtual services and their real servers (scheduler, data plane, persistence, thresholds).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -7,7 +8,7 @@ use toml::Spanned;
 
 use super::checks::Scalar;
 use super::cursor::{Dur, Int, KeyPath, Reader, Text};
-use super::proxy::{RawCookie, RawForwardFor, RawProxy, RawTimeouts, RawTlsCert};
+use super::proxy::{RawAccessLog, RawCookie, RawForwardFor, RawProxy, RawTimeouts, RawTlsCert};
 use crate::config::model::{
     AdminState, DataPlane, Forward, LbScheduler, MhFlags, Origin, Protocol, RealServer, Thresholds,
     VirtualServer,
@@ -40,6 +41,9 @@ pub(super) struct RawVirtualServer {
     tls: Option<Vec<Spanned<RawTlsCert>>>,
     send_proxy: Option<Text>,
     accept_proxy: Option<bool>,
+    allbackups: Option<bool>,
+    error_files: Option<Spanned<BTreeMap<String, Text>>>,
+    access_log: Option<Spanned<RawAccessLog>>,
 }
 
 const DATAPLANES: &[(&str, DataPlane)] = &[
@@ -61,6 +65,10 @@ struct RawRealServer {
     lower_threshold: Option<Int>,
     /// The server's persistence cookie value (http mode).
     cookie: Option<Text>,
+    backup: Option<bool>,
+    maxconn: Option<Int>,
+    maxqueue: Option<Int>,
+    slowstart: Option<Dur>,
 }
 
 const ADMIN_STATES: &[(&str, AdminState)] = &[
@@ -197,6 +205,9 @@ impl Reader<'_> {
                 tls: raw.tls.as_deref(),
                 send_proxy: raw.send_proxy.as_ref(),
                 accept_proxy: raw.accept_proxy,
+                allbackups: raw.allbackups,
+                error_files: raw.error_files.as_ref(),
+                access_log: raw.access_log.as_ref(),
                 server_cookies,
                 scheduler,
                 dataplane,
@@ -261,6 +272,28 @@ impl Reader<'_> {
             host = name.get_ref().clone();
         }
         let thresholds = self.thresholds(raw, p);
+        let max = i64::from(u32::MAX);
+        // 0 is HAProxy's "no limit" for both.
+        let maxconn = self
+            .int_in::<u32>(raw.maxconn.as_ref(), &p.key("maxconn"), 0, max)
+            .filter(|&n| n > 0);
+        let mut maxqueue = self
+            .int_in::<u32>(raw.maxqueue.as_ref(), &p.key("maxqueue"), 0, max)
+            .filter(|&n| n > 0);
+        if maxconn.is_none()
+            && let Some(at) = &raw.maxqueue
+        {
+            self.error(
+                at.span().start,
+                format!(
+                    "{}: a queue needs a limit; set {} too (a server without maxconn never queues)",
+                    p.key("maxqueue"),
+                    p.key("maxconn")
+                ),
+            );
+            maxqueue = None;
+        }
+        let slowstart = self.positive_duration(raw.slowstart.as_ref(), &p.key("slowstart"));
         Some(RealServer {
             addr,
             host,
@@ -269,6 +302,10 @@ impl Reader<'_> {
             admin,
             inhibit_on_failure: raw.inhibit_on_failure.unwrap_or(false),
             thresholds,
+            backup: raw.backup.unwrap_or(false),
+            maxconn,
+            maxqueue,
+            slowstart,
         })
     }
 

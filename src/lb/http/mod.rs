@@ -67,6 +67,7 @@ use crate::lb::balance::ip_key;
 use crate::lb::http::body::{ReplyBody, RequestBody};
 use crate::lb::http::headers::ClientSide;
 use crate::lb::proxy::{self, Counters, Lease, Shared, Table};
+use crate::lb::queue::Acquired;
 
 /// What the virtual server answered itself, for `lb show --stats` and the
 /// metrics page.
@@ -211,7 +212,11 @@ async fn handle(
             if status == StatusCode::SERVICE_UNAVAILABLE {
                 front.no_server.fetch_add(1, Ordering::Relaxed);
             }
-            reply::error(status)
+            let table = connection.shared.table.load();
+            match table.settings.options.error_files.get(&status.as_u16()) {
+                Some(file) => reply::from_file(file),
+                None => reply::error(status),
+            }
         }
     };
     if let Some(counter) = front.responses.get(class_index(response.status())) {
@@ -278,12 +283,17 @@ async fn forward(
     let mut tried: Vec<SocketAddr> = Vec::new();
     let mut sorry_tried = false;
     loop {
-        let Some((index, counters)) = pick(&table, &sticky, key, &tried, &mut sorry_tried) else {
-            // No server left (none up, or every one tried failed first).
-            return Err(StatusCode::SERVICE_UNAVAILABLE);
+        let (index, lease) = if table.limited {
+            acquire(connection, &table, &sticky, key, &tried, &mut sorry_tried).await?
+        } else {
+            let Some((index, counters)) = pick(&table, &sticky, key, &tried, &mut sorry_tried)
+            else {
+                // No server left (none up, or every one tried failed first).
+                return Err(StatusCode::SERVICE_UNAVAILABLE);
+            };
+            (index, Lease::new(counters))
         };
-        let addr = counters.addr;
-        let lease = Lease::new(counters);
+        let addr = lease.counters.addr;
         let pool_key = pool::Key {
             server: addr,
             client: settings.options.send_proxy.map(|_| connection.peer),
@@ -447,6 +457,46 @@ fn pick(
                 Some((None, sorry.clone()))
             }
             _ => None,
+        },
+    }
+}
+
+/// [`pick`] under servers' `maxconn`: may wait in a queue (see
+/// [`crate::lb::queue`]); 503 when the wait times out or no server is left.
+async fn acquire(
+    connection: &Connection,
+    table: &Table,
+    sticky: &Sticky,
+    key: u64,
+    tried: &[SocketAddr],
+    sorry_tried: &mut bool,
+) -> Result<(Option<usize>, Lease), StatusCode> {
+    let bound = if tried.is_empty() { sticky.index } else { None };
+    let excluded: Vec<usize> = tried
+        .iter()
+        .filter_map(|addr| table.index.get(addr).copied())
+        .collect();
+    let acquired =
+        crate::lb::queue::acquire(&connection.shared, table, bound, &excluded, |avoid| {
+            table.picker.pick_keyed(
+                key,
+                |index| table.counters[index].active.load(Ordering::Relaxed),
+                avoid,
+            )
+        })
+        .await;
+    match acquired {
+        Acquired::Server(index, lease) => Ok((Some(index), lease)),
+        Acquired::TimedOut => {
+            debug!(listen = %connection.shared.listen, client = %connection.peer, "no server slot within the queue timeout");
+            Err(StatusCode::SERVICE_UNAVAILABLE)
+        }
+        Acquired::NoneLeft => match &table.sorry {
+            Some(sorry) if !*sorry_tried => {
+                *sorry_tried = true;
+                Ok((None, Lease::new(sorry.clone())))
+            }
+            _ => Err(StatusCode::SERVICE_UNAVAILABLE),
         },
     }
 }

@@ -1,10 +1,35 @@
-//! The answers the http proxy gives itself (400, 502, 503, 504): a short HTML page a browser shows, marked not cacheable.
+//! The answers the http proxy gives itself (400, 502, 503, 504): a short HTML page a browser shows, marked not cacheable — or the response of the virtual server's error file for that status (HAProxy's `errorfile`).
 
 use hyper::body::Bytes;
-use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::{Response, StatusCode};
 
+use crate::config::model::ErrorFile;
 use crate::lb::http::body::ReplyBody;
+
+/// The response an error file holds, sent as it is written (its own
+/// status, headers and body; hyper frames it, so `Content-Length` and
+/// `Transfer-Encoding` are its own, and a `Connection: close` in the file
+/// closes the client connection after it).
+pub fn from_file(file: &ErrorFile) -> Response<ReplyBody> {
+    let mut response = Response::new(ReplyBody::page(Bytes::from(file.body.clone())));
+    // The config checked the status is 200..=599.
+    *response.status_mut() =
+        StatusCode::from_u16(file.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let headers = response.headers_mut();
+    for (name, value) in &file.headers {
+        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+            continue;
+        };
+        if name == hyper::header::CONTENT_LENGTH || name == hyper::header::TRANSFER_ENCODING {
+            continue;
+        }
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.append(name, value);
+        }
+    }
+    response
+}
 
 /// A complete error response for `status`.
 pub fn error(status: StatusCode) -> Response<ReplyBody> {

@@ -324,6 +324,7 @@ mod tests {
                                 weight: *w,
                                 forward: Forward::Nat,
                                 thresholds: Thresholds::default(),
+                                proxy: Default::default(),
                             },
                         )
                     })

@@ -1,0 +1,133 @@
+//! Unit tests of the haproxy.cfg front end: `defaults` inheritance, detection, and messages at their lines.
+
+use std::path::Path;
+
+use crate::config::model::{Config, Format, LbScheduler, ProxyMode};
+use crate::config::{FileSystem, compile_str};
+
+struct NoFiles;
+
+impl FileSystem for NoFiles {
+    fn is_file(&self, _: &Path) -> bool {
+        false
+    }
+
+    fn is_dir(&self, _: &Path) -> bool {
+        false
+    }
+}
+
+fn compile(text: &str) -> Result<Config, String> {
+    compile_str(text, Path::new("/h/haproxy.cfg"), Format::Haproxy, &NoFiles)
+        .map(|c| c.config)
+        .map_err(|e| e.diagnostics.to_string())
+}
+
+#[test]
+fn defaults_are_inherited_as_haproxy_does() {
+    let text = "\
+defaults base
+    mode http
+    timeout connect 3s
+defaults
+    balance leastconn
+listen a
+    bind 127.0.0.1:1001
+    server s 127.0.0.1:2001
+listen b from base
+    bind 127.0.0.1:1002
+    server s 127.0.0.1:2002
+defaults child from base
+    retries 7
+listen c from child
+    bind 127.0.0.1:1003
+    server s 127.0.0.1:2003
+";
+    let c = compile(text).unwrap();
+    let (a, b, vc) = (
+        &c.virtual_servers["a"],
+        &c.virtual_servers["b"],
+        &c.virtual_servers["c"],
+    );
+    // An unnamed defaults resets: `a` has no http mode, no 3s connect.
+    assert_eq!(a.proxy.mode, ProxyMode::Tcp);
+    assert_eq!(a.scheduler, LbScheduler::WeightedLeastConnection);
+    assert_eq!(a.connect_timeout.as_secs(), 5, "keepmon's default");
+    assert_eq!(b.proxy.mode, ProxyMode::Http);
+    assert_eq!(b.connect_timeout.as_secs(), 3);
+    assert_eq!(b.scheduler, LbScheduler::WeightedRoundRobin);
+    assert_eq!((vc.proxy.mode, vc.retries), (ProxyMode::Http, 7));
+    assert_eq!(vc.connect_timeout.as_secs(), 3);
+}
+
+#[test]
+fn default_server_applies_to_later_servers() {
+    let text = "\
+backend be
+    default-server inter 5s rise 4 fall 1 weight 9
+    server s1 127.0.0.1:2001 check
+    server s2 127.0.0.1:2002 check weight 2
+frontend fe
+    bind 127.0.0.1:1001
+    default_backend be
+";
+    let c = compile(text).unwrap();
+    let vs = &c.virtual_servers["fe"];
+    let weights: Vec<u32> = vs.real_servers.iter().map(|r| r.weight).collect();
+    assert_eq!(weights, [9, 2]);
+    let svc = c.service(vs.health.as_ref().unwrap()).unwrap();
+    assert_eq!(svc.interval.map(|d| d.as_secs()), Some(5));
+    assert_eq!((svc.rise, svc.fall), (4, 1));
+}
+
+#[test]
+fn mistakes_are_errors_at_their_lines() {
+    let cases = [
+        (
+            "listen a\n    bind 127.0.0.1:1\n    server s 127.0.0.1:2 chek\n",
+            "/h/haproxy.cfg:3:26: error: 'server s' : unknown keyword 'chek'; did you mean 'check' maybe ?",
+        ),
+        (
+            "frontend f from nowhere\n    bind :1\n",
+            "/h/haproxy.cfg:1:17: error: defaults section 'nowhere' not found for frontend 'f'",
+        ),
+        (
+            "backend b\nbackend b\n",
+            "/h/haproxy.cfg:2:1: error: backend 'b' has the same name as backend 'b' declared at /h/haproxy.cfg:1:1",
+        ),
+        (
+            "frontend f\n    bind :1\n    default_backend x\n",
+            "/h/haproxy.cfg:3:5: error: Proxy 'f': unable to find required default_backend: 'x'",
+        ),
+        (
+            "bind :80\n",
+            "/h/haproxy.cfg:1:1: error: unknown keyword 'bind' out of section",
+        ),
+    ];
+    for (text, expected) in cases {
+        let got = compile(text).unwrap_err();
+        assert!(got.contains(expected), "{text}\n--- got ---\n{got}");
+    }
+}
+
+#[test]
+fn detection_by_name_and_first_keyword() {
+    use crate::config::{detect_format, detect_format_of};
+    assert_eq!(
+        detect_format(Path::new("/etc/haproxy/haproxy.cfg")),
+        Format::Haproxy
+    );
+    assert_eq!(
+        detect_format_of(Path::new("lb.cfg"), "# x\n\nfrontend f\n"),
+        Format::Haproxy
+    );
+    assert_eq!(
+        detect_format_of(Path::new("lb.cfg"), "watch x\n"),
+        Format::Mon
+    );
+    assert_eq!(
+        detect_format_of(Path::new("mon.cf"), "global\n"),
+        Format::Mon,
+        "only .cfg files are recognised by content"
+    );
+}

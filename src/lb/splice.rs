@@ -1,0 +1,120 @@
+//! Zero-copy relay for long streams: once one direction of a tcp-mode connection has moved [`SPLICE_AFTER`] bytes, the rest goes socket → pipe → socket with splice(2), as HAProxy does, instead of through a user-space buffer.
+//!
+//! Short exchanges (requests, small responses) never get here: they keep the
+//! buffered path, which costs the same two system calls per chunk without a
+//! pipe. A spliced direction holds a pipe (two descriptors) for the rest of
+//! the connection; each pipe takes one place of the proxies' connection
+//! budget, so descriptors stay within the limit that leaves the daemon its
+//! reserve. With no place left, or if the kernel refuses a pipe, the
+//! direction simply keeps copying.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use nix::fcntl::{OFlag, SpliceFFlags, splice};
+use tokio::io::{AsyncWriteExt, Interest};
+use tokio::net::TcpStream;
+use tokio::net::tcp::WriteHalf;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+/// Bytes one direction moves through the buffer before it switches to splice.
+pub const SPLICE_AFTER: u64 = 64 * 1024;
+
+/// Bytes delivered by splice since the process started, all proxies.
+static SPLICED: AtomicU64 = AtomicU64::new(0);
+
+/// Bytes the proxies have moved with splice(2) so far (the rest of their
+/// traffic went through user-space buffers).
+pub fn spliced_bytes() -> u64 {
+    SPLICED.load(Ordering::Relaxed)
+}
+
+/// The most one splice call moves: the default pipe size.
+const CHUNK: usize = 64 * 1024;
+
+/// A pipe and the budget place it holds.
+pub(crate) struct Pipe {
+    read: OwnedFd,
+    write: OwnedFd,
+    _place: OwnedSemaphorePermit,
+}
+
+impl Pipe {
+    /// A pipe, if the budget has a place for it and the kernel gives one.
+    pub(crate) fn take(budget: &Arc<Semaphore>) -> Option<Pipe> {
+        let place = budget.clone().try_acquire_owned().ok()?;
+        let (read, write) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).ok()?;
+        Some(Pipe {
+            read,
+            write,
+            _place: place,
+        })
+    }
+}
+
+/// Moves the rest of one direction from `from` to `to` through `pipe`
+/// until `from` ends (then `to` is half-closed, as the buffered path does)
+/// or either side fails. `counter` counts the bytes delivered; `activity`
+/// records the time of each move for the idle timeout.
+pub(crate) async fn relay(
+    from: &TcpStream,
+    to: &mut WriteHalf<'_>,
+    pipe: Pipe,
+    counter: &AtomicU64,
+    activity: Option<(&AtomicU64, Instant)>,
+) -> io::Result<()> {
+    let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
+    loop {
+        // Fill the (empty) pipe from the source socket.
+        let filled = loop {
+            from.readable().await?;
+            match from.try_io(Interest::READABLE, || {
+                splice(from.as_fd(), None, pipe.write.as_fd(), None, CHUNK, flags)
+                    .map_err(io::Error::from)
+            }) {
+                Ok(moved) => break moved,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) => return Err(error),
+            }
+        };
+        touch(activity);
+        if filled == 0 {
+            to.shutdown().await?;
+            return Ok(());
+        }
+        // Drain it into the destination socket.
+        let mut left = filled;
+        let sink: &TcpStream = to.as_ref();
+        while left > 0 {
+            sink.writable().await?;
+            match sink.try_io(Interest::WRITABLE, || {
+                splice(pipe.read.as_fd(), None, sink.as_fd(), None, left, flags)
+                    .map_err(io::Error::from)
+            }) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "splice wrote nothing",
+                    ));
+                }
+                Ok(moved) => {
+                    left -= moved;
+                    counter.fetch_add(moved as u64, Ordering::Relaxed);
+                    SPLICED.fetch_add(moved as u64, Ordering::Relaxed);
+                    touch(activity);
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) => return Err(error),
+            }
+        }
+    }
+}
+
+fn touch(activity: Option<(&AtomicU64, Instant)>) {
+    if let Some((activity, start)) = activity {
+        activity.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}
