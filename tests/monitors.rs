@@ -1192,6 +1192,10 @@ async fn smtp_speaks_keepalived_smtp_check_to_a_real_server() {
         assert_eq!(status_of(&out, UP), &HostStatus::Ok);
         assert!(fail_reason(&out, DOWN).contains("refused"), "{out:#?}");
         assert_eq!(good.helo_names(), ["lb1.example.com"]);
+        // A host written ADDR:PORT is checked at that port.
+        let with_port = format!("{UP}:{}", good.port);
+        let out = run_monitor(smtp(1, "lb1.example.com"), &[with_port.as_str()]).await;
+        assert_eq!(out.exit, 0, "{out:#?}");
 
         let out = run_monitor(smtp(refusing.port, "lb1.example.com"), &[UP]).await;
         assert!(
@@ -1305,6 +1309,13 @@ async fn udp_follows_keepalived_udp_check() {
         let out = run_monitor(Monitor::Udp(ping.clone()), &[UP]).await;
         assert_eq!(status_of(&out, UP), &HostStatus::Ok, "{out:#?}");
         assert_eq!(seen.lock().unwrap().as_slice(), [b"PING".to_vec()]);
+        let with_port = format!("{UP}:{pong}");
+        let elsewhere = UdpCheck {
+            port: 1,
+            ..ping.clone()
+        };
+        let out = run_monitor(Monitor::Udp(elsewhere), &[with_port.as_str()]).await;
+        assert_eq!(out.exit, 0, "{out:#?}");
         let wrong = UdpCheck {
             reply: Some(pattern("50 49")),
             ..ping.clone()
@@ -1340,28 +1351,36 @@ impl Dnsmasq {
             not_run("dnsmasq (Debian package dnsmasq-base) is not installed");
             return None;
         };
-        // A free UDP port (dnsmasq cannot report the one it chose).
-        let port = std::net::UdpSocket::bind((UP, 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(program)
-            .args([
-                "--no-daemon",
-                "--conf-file=/dev/null",
-                "--no-resolv",
-                "--no-hosts",
-                "--bind-interfaces",
-                "--listen-address=127.0.0.1",
-                "--address=/x.test/127.0.0.9",
-            ])
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start dnsmasq");
-        Some(Dnsmasq { child, port })
+        // dnsmasq cannot report the port it chose: try free ones (it binds
+        // UDP and TCP) until one stays up.
+        for _ in 0..5 {
+            let tcp = std::net::TcpListener::bind((UP, 0)).unwrap();
+            let port = tcp.local_addr().unwrap().port();
+            if std::net::UdpSocket::bind((UP, port)).is_err() {
+                continue;
+            }
+            drop(tcp);
+            let mut child = Command::new(program)
+                .args([
+                    "--no-daemon",
+                    "--conf-file=/dev/null",
+                    "--no-resolv",
+                    "--no-hosts",
+                    "--bind-interfaces",
+                    "--listen-address=127.0.0.1",
+                    "--address=/x.test/127.0.0.9",
+                ])
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start dnsmasq");
+            std::thread::sleep(Duration::from_millis(300));
+            if child.try_wait().ok().flatten().is_none() {
+                return Some(Dnsmasq { child, port });
+            }
+        }
+        panic!("dnsmasq did not stay up on any of 5 free ports");
     }
 }
 
@@ -1422,6 +1441,9 @@ async fn dns_follows_keepalived_dns_check_against_dnsmasq() {
         }
         let out = run_monitor(dns(server.port, "A", "www.x.test."), &[UP]).await;
         assert_eq!(status_of(&out, UP), &HostStatus::Ok, "{out:#?}");
+        let with_port = format!("{UP}:{}", server.port);
+        let out = run_monitor(dns(1, "A", "www.x.test"), &[with_port.as_str()]).await;
+        assert_eq!(out.exit, 0, "{out:#?}");
         // No upstream: other names are REFUSED, a non-zero rcode.
         let out = run_monitor(dns(server.port, "SOA", "."), &[UP]).await;
         assert!(fail_reason(&out, UP).contains("rcode 5"), "{out:#?}");
