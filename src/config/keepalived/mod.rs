@@ -151,7 +151,7 @@ fn build(vrrp_view: &[Stmt], checker_view: &[Stmt], ctx: &mut Ctx<'_>) -> Config
             }
             "vrrp_sync_group" => {
                 if let Some(group) = vrrp_instance::read_sync_group(
-                    stmt, &groups, &scripts, &processes, &globals, ctx,
+                    stmt, &groups, &scripts, &files, &processes, &globals, ctx,
                 ) {
                     groups.push(group);
                 }

@@ -1269,3 +1269,35 @@ fn misc_checks_run_as_their_user_or_the_script_user() {
     );
     assert_has(&d, "keepalived removes this MISC_CHECK");
 }
+
+#[test]
+fn a_sync_group_track_file_reaches_every_member() {
+    let text = "track_file f {\n file /run/f\n weight 3\n}\ntrack_file g {\n file /run/g\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n track_file {\n g weight 0\n }\n}\nvrrp_instance B {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n 10.0.0.2\n }\n}\nvrrp_sync_group G {\n group {\n A\n B\n }\n track_file {\n f weight -2 reverse\n g weight 5\n }\n}\n";
+    let (c, w) = ok(text);
+    assert_has(
+        &w,
+        "(A) track_file g is configured on VRRP instance and sync group",
+    );
+    let files = |member: &str| {
+        c.vrrp[member]
+            .track_files
+            .iter()
+            .map(|t| (t.path.display().to_string(), t.weight, t.reverse))
+            .collect::<Vec<_>>()
+    };
+    // A keeps its unweighted g; both get f with the group's weight.
+    assert_eq!(
+        files("A"),
+        [
+            ("/run/g".to_string(), 0, false),
+            ("/run/f".to_string(), -2, true)
+        ]
+    );
+    assert_eq!(
+        files("B"),
+        [
+            ("/run/f".to_string(), -2, true),
+            ("/run/g".to_string(), 5, false)
+        ]
+    );
+}

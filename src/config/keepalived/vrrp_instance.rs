@@ -101,6 +101,8 @@ pub struct SyncGroup {
     pub track_interfaces: Vec<String>,
     /// `track_process` lines: every member tracks them.
     pub track_processes: Vec<(TrackProcess, Location)>,
+    /// `track_file` lines: every member tracks them.
+    pub track_files: Vec<TrackFileLine>,
     /// `sync_group_tracking_weight` (or the deprecated `global_tracking`):
     /// members keep their weighted tracking.
     pub tracking_weight: bool,
@@ -595,20 +597,34 @@ fn virtual_address(line: &Piece, name: &str, ctx: &mut Ctx<'_>) -> Option<Virtua
 /// (keepalived's `vrrp_alloc_track_file`).
 fn track_file_line(line: &Piece, vi: &mut Instance, files: &[TrackedFile], ctx: &mut Ctx<'_>) {
     let name = vi.name.clone();
+    if let Some(entry) = track_file_entry(line, &name, files, &vi.track_files, ctx) {
+        vi.track_files.push(entry);
+    }
+}
+
+/// One `track_file` line of an instance or sync group `name`, checked
+/// against the lines `already` read.
+fn track_file_entry(
+    line: &Piece,
+    name: &str,
+    files: &[TrackedFile],
+    already: &[TrackFileLine],
+    ctx: &mut Ctx<'_>,
+) -> Option<TrackFileLine> {
     let wanted = line.keyword();
     let Some(file) = files.iter().find(|f| f.name == wanted) else {
         ctx.logs(
             line.loc.clone(),
             format!("({name}) track file {wanted} not found, ignoring..."),
         );
-        return;
+        return None;
     };
-    if vi.track_files.iter().any(|t| t.file.name == wanted) {
+    if already.iter().any(|t| t.file.name == wanted) {
         ctx.logs(
             line.loc.clone(),
             format!("({name}) duplicate track_file {wanted} - ignoring"),
         );
-        return;
+        return None;
     }
     let mut weight = file.weight;
     let mut reverse = file.reverse;
@@ -622,7 +638,7 @@ fn track_file_line(line: &Piece, vi: &mut Instance, files: &[TrackedFile], ctx: 
                     option.text
                 ),
             );
-            return;
+            return None;
         }
         let Some(value) = line.words.get(2) else {
             ctx.logs(
@@ -631,7 +647,7 @@ fn track_file_line(line: &Piece, vi: &mut Instance, files: &[TrackedFile], ctx: 
                     "({name}) weight without value specified for track file {wanted} - ignoring"
                 ),
             );
-            return;
+            return None;
         };
         match numbers::int(&value.text, -254, 254, true).value {
             Some(w) => {
@@ -653,13 +669,13 @@ fn track_file_line(line: &Piece, vi: &mut Instance, files: &[TrackedFile], ctx: 
             ),
         }
     }
-    vi.track_files.push(TrackFileLine {
+    Some(TrackFileLine {
         file: file.clone(),
         weight,
         reverse,
         default_weight,
         loc: line.loc.clone(),
-    });
+    })
 }
 
 /// One `track_script` line: `NAME [weight W [reverse|noreverse]]`.
@@ -743,6 +759,7 @@ pub fn read_sync_group(
     stmt: &Stmt,
     known: &[SyncGroup],
     scripts: &[Script],
+    files: &[TrackedFile],
     processes: &[TrackedProcess],
     globals: &Globals,
     ctx: &mut Ctx<'_>,
@@ -769,6 +786,7 @@ pub fn read_sync_group(
         track_scripts: Vec::new(),
         track_interfaces: Vec::new(),
         track_processes: Vec::new(),
+        track_files: Vec::new(),
         tracking_weight: false,
         notify: Vec::new(),
     };
@@ -825,7 +843,16 @@ pub fn read_sync_group(
                     }
                 }
             }
-            "track_file" | "track_bfd" => {
+            "track_file" => {
+                for line in child.values() {
+                    if let Some(entry) =
+                        track_file_entry(line, &group.name, files, &group.track_files, ctx)
+                    {
+                        group.track_files.push(entry);
+                    }
+                }
+            }
+            "track_bfd" => {
                 if !child.values().is_empty() {
                     ctx.unsupported(
                         child.loc(),
@@ -973,6 +1000,47 @@ pub fn apply(
                         }),
                         weight: i32::try_from(weight).unwrap_or(0),
                     });
+                }
+            }
+        }
+        // keepalived's sync_group_tracking_init for files: an address
+        // owner among the members clears the weight; a member already
+        // tracking the file takes the group's weight unless its own is 0
+        // (add_obj_to_track_file).
+        for line in &group.track_files {
+            let mut weight = line.weight;
+            if has_owner && weight != 0 {
+                ctx.logs(
+                    line.loc.clone(),
+                    format!("({}) Cannot have weighted track file '{}' with member having priority {PRIORITY_OWNER} - setting weight 0", group.name, line.file.name),
+                );
+                weight = 0;
+            }
+            let weight = i32::try_from(weight).unwrap_or(0);
+            for member in &members {
+                let Some(instance) = config.vrrp.get_mut(member) else {
+                    continue;
+                };
+                match instance
+                    .track_files
+                    .iter_mut()
+                    .find(|t| t.path == line.file.path)
+                {
+                    Some(own) => {
+                        ctx.ignores(
+                            line.loc.clone(),
+                            format!("({member}) track_file {} is configured on VRRP instance and sync group. Remove vrrp instance config", line.file.name),
+                        );
+                        if own.weight != 0 {
+                            own.weight = weight;
+                            own.reverse = line.reverse;
+                        }
+                    }
+                    None => instance.track_files.push(TrackFile {
+                        path: line.file.path.clone(),
+                        weight,
+                        reverse: line.reverse,
+                    }),
                 }
             }
         }
