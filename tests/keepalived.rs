@@ -953,6 +953,120 @@ vrrp_instance VI_F {{
     std::fs::remove_dir_all(&root).ok();
 }
 
+/// A `sleep` started for a tracked process, killed on drop.
+struct Sleeper(std::process::Child);
+
+impl Sleeper {
+    fn start(seconds: &str) -> Sleeper {
+        Sleeper(
+            Command::new("/bin/sleep")
+                .arg(seconds)
+                .spawn()
+                .expect("start sleep"),
+        )
+    }
+}
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+/// keepmon's `track_process` against a real process started and killed:
+/// keepmon (master, 150) tracks `/bin/sleep ARG` with weight -60, the
+/// keepalived backup reads the same shape of file; killing the process
+/// hands the address to keepalived (150 - 60 = 90 < 100), starting it
+/// again takes it back. keepalived 2.2.7 cannot listen to process events
+/// inside a network namespace (it logs "Failed to set/clear process event
+/// listen", errno 111) and then counts its own process as gone: its
+/// priority 160 is 100 throughout.
+#[test]
+fn a_tracked_process_moves_the_address_from_keepmon_to_keepalived() {
+    let what = "keepalived/keepmon track_process interop";
+    if !is_root() {
+        common::not_run(&format!("{what}: needs root for network namespaces"));
+        return;
+    }
+    if Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        common::not_run(&format!("{what}: needs Debian's keepalived package"));
+        return;
+    }
+    let pair = Pair::tagged("p");
+    let root = std::env::temp_dir().join(format!("keepmon-ka-tproc-{}", std::process::id()));
+    std::fs::remove_dir_all(&root).ok();
+    std::fs::create_dir_all(&root).expect("temp dir");
+    let vip = "10.98.0.82";
+    // Arguments no other process has: one per director.
+    let arg = |host: &str| format!("{}.{host}", 100_000 + std::process::id());
+    let config = |host: &str, state: &str, priority: u8| {
+        format!(
+            "vrrp_track_process server {{
+    process /bin/sleep {arg}
+    weight -60
+}}
+
+vrrp_instance VI_P {{
+    state {state}
+    interface eth0
+    virtual_router_id 82
+    priority {priority}
+    advert_int 1
+    virtual_ipaddress {{
+        {vip}/24
+    }}
+    track_process {{
+        server
+    }}
+}}
+",
+            arg = arg(host)
+        )
+    };
+    let mut keepmon_server = Some(Sleeper::start(&arg("1")));
+    let _keepalived_server = Sleeper::start(&arg("2"));
+    let master = Peer::start(
+        &pair.ns("1"),
+        &root.join("master"),
+        false,
+        &config("1", "MASTER", 150),
+    );
+    let backup = Peer::start(
+        &pair.ns("2"),
+        &root.join("backup"),
+        true,
+        &config("2", "BACKUP", 160),
+    );
+    let peers = [&master, &backup];
+    wait_for("keepmon holds the address", &peers, || {
+        pair.has_address("1", vip) && !pair.has_address("2", vip)
+    });
+    // 150 - 60 = 90 < 100.
+    let killed = std::time::Instant::now();
+    keepmon_server.take();
+    wait_for(
+        "keepalived takes over when keepmon's process is gone",
+        &peers,
+        || pair.has_address("2", vip) && !pair.has_address("1", vip),
+    );
+    eprintln!(
+        "track_process: address moved {} ms after the kill",
+        killed.elapsed().as_millis()
+    );
+    let _again = Sleeper::start(&arg("1"));
+    wait_for("keepmon takes the address back", &peers, || {
+        pair.has_address("1", vip) && !pair.has_address("2", vip)
+    });
+    drop(master);
+    drop(backup);
+    std::fs::remove_dir_all(&root).ok();
+}
+
 /// A system user for scripts, removed on drop.
 struct ScriptUser(String);
 
@@ -989,7 +1103,7 @@ impl Drop for ScriptUser {
 }
 
 /// `script_user` and `enable_script_security` as keepalived applies them:
-/// scripts and notify scripts run as the script user; a script that runs
+/// scripts, notify scripts and MISC_CHECK scripts run as the script user; a script that runs
 /// as root from a path others can write is disabled — `keepalived -t`
 /// and keepmon say so for the same line — and keepmon's instance does not
 /// track it.
@@ -1037,6 +1151,10 @@ fn scripts_run_as_the_script_user_and_insecure_ones_are_disabled() {
         &root.join("notify.sh"),
         &format!("id -u > {}/notify.uid", out.display()),
     );
+    script(
+        &root.join("misc.sh"),
+        &format!("id -u > {}/misc.uid", out.display()),
+    );
     script(&open.join("bad.sh"), "exit 0");
     let config = root.join("keepalived.conf");
     std::fs::write(
@@ -1045,6 +1163,7 @@ fn scripts_run_as_the_script_user_and_insecure_ones_are_disabled() {
             "global_defs {{
     script_user {user}
     enable_script_security
+    keepmon_dataplane proxy
 }}
 
 vrrp_script chk_user {{
@@ -1072,6 +1191,16 @@ vrrp_instance VI_1 {{
     }}
     notify \"{root}/notify.sh\"
 }}
+
+virtual_server 10.97.0.2 8080 {{
+    delay_loop 1
+    protocol TCP
+    real_server 10.97.0.2 8081 {{
+        MISC_CHECK {{
+            misc_path \"{root}/misc.sh\"
+        }}
+    }}
+}}
 ",
             user = user.0,
             root = root.display()
@@ -1082,7 +1211,8 @@ vrrp_instance VI_1 {{
     // keepalived -t and keepmon check-config both disable chk_open.
     // (keepalived 2.2.7's -t kills itself with SIGTERM when it checks a
     // script of another user, `main_pid != getppid()` in
-    // check_script_secure, so it judges a copy without script_user.)
+    // check_script_secure, so it judges a copy without script_user and
+    // without the MISC_CHECK, which it would remove for want of one.)
     let ns = Netns::new();
     let root_only = root.join("root-only.conf");
     std::fs::write(
@@ -1091,6 +1221,10 @@ vrrp_instance VI_1 {{
             .expect("config")
             .replace(&format!("    script_user {}\n", user.0), "")
             .replace("        chk_user\n", "")
+            .split("virtual_server")
+            .next()
+            .unwrap_or_default()
+            .to_string()
             .replace(
                 &format!("    notify \"{}/notify.sh\"\n", root.display()),
                 "",
@@ -1142,7 +1276,9 @@ vrrp_instance VI_1 {{
     let uid = user.uid();
     let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
     wait_for("the scripts ran as the script user", &[&daemon], || {
-        read("check.uid").trim() == uid && read("notify.uid").trim() == uid
+        read("check.uid").trim() == uid
+            && read("notify.uid").trim() == uid
+            && read("misc.uid").trim() == uid
     });
     drop(daemon);
     drop(ns);

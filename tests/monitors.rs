@@ -1192,6 +1192,10 @@ async fn smtp_speaks_keepalived_smtp_check_to_a_real_server() {
         assert_eq!(status_of(&out, UP), &HostStatus::Ok);
         assert!(fail_reason(&out, DOWN).contains("refused"), "{out:#?}");
         assert_eq!(good.helo_names(), ["lb1.example.com"]);
+        // A host written ADDR:PORT is checked at that port.
+        let with_port = format!("{UP}:{}", good.port);
+        let out = run_monitor(smtp(1, "lb1.example.com"), &[with_port.as_str()]).await;
+        assert_eq!(out.exit, 0, "{out:#?}");
 
         let out = run_monitor(smtp(refusing.port, "lb1.example.com"), &[UP]).await;
         assert!(
@@ -1305,6 +1309,13 @@ async fn udp_follows_keepalived_udp_check() {
         let out = run_monitor(Monitor::Udp(ping.clone()), &[UP]).await;
         assert_eq!(status_of(&out, UP), &HostStatus::Ok, "{out:#?}");
         assert_eq!(seen.lock().unwrap().as_slice(), [b"PING".to_vec()]);
+        let with_port = format!("{UP}:{pong}");
+        let elsewhere = UdpCheck {
+            port: 1,
+            ..ping.clone()
+        };
+        let out = run_monitor(Monitor::Udp(elsewhere), &[with_port.as_str()]).await;
+        assert_eq!(out.exit, 0, "{out:#?}");
         let wrong = UdpCheck {
             reply: Some(pattern("50 49")),
             ..ping.clone()
@@ -1340,28 +1351,36 @@ impl Dnsmasq {
             not_run("dnsmasq (Debian package dnsmasq-base) is not installed");
             return None;
         };
-        // A free UDP port (dnsmasq cannot report the one it chose).
-        let port = std::net::UdpSocket::bind((UP, 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(program)
-            .args([
-                "--no-daemon",
-                "--conf-file=/dev/null",
-                "--no-resolv",
-                "--no-hosts",
-                "--bind-interfaces",
-                "--listen-address=127.0.0.1",
-                "--address=/x.test/127.0.0.9",
-            ])
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start dnsmasq");
-        Some(Dnsmasq { child, port })
+        // dnsmasq cannot report the port it chose: try free ones (it binds
+        // UDP and TCP) until one stays up.
+        for _ in 0..5 {
+            let tcp = std::net::TcpListener::bind((UP, 0)).unwrap();
+            let port = tcp.local_addr().unwrap().port();
+            if std::net::UdpSocket::bind((UP, port)).is_err() {
+                continue;
+            }
+            drop(tcp);
+            let mut child = Command::new(program)
+                .args([
+                    "--no-daemon",
+                    "--conf-file=/dev/null",
+                    "--no-resolv",
+                    "--no-hosts",
+                    "--bind-interfaces",
+                    "--listen-address=127.0.0.1",
+                    "--address=/x.test/127.0.0.9",
+                ])
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start dnsmasq");
+            std::thread::sleep(Duration::from_millis(300));
+            if child.try_wait().ok().flatten().is_none() {
+                return Some(Dnsmasq { child, port });
+            }
+        }
+        panic!("dnsmasq did not stay up on any of 5 free ports");
     }
 }
 
@@ -1370,6 +1389,26 @@ impl Drop for Dnsmasq {
         self.child.kill().ok();
         self.child.wait().ok();
     }
+}
+
+/// Answers every query NOERROR, but with the query's id plus one.
+async fn wrong_id_server() -> u16 {
+    let socket = tokio::net::UdpSocket::bind((UP, 0)).await.unwrap();
+    let port = socket.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+            if n < 12 {
+                continue;
+            }
+            let id = u16::from_be_bytes([buf[0], buf[1]]).wrapping_add(1);
+            let mut answer = id.to_be_bytes().to_vec();
+            answer.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0]);
+            answer.extend_from_slice(&buf[12..n]);
+            let _ = socket.send_to(&answer, from).await;
+        }
+    });
+    port
 }
 
 fn dns(port: u16, query_type: &str, name: &str) -> Monitor {
@@ -1402,6 +1441,9 @@ async fn dns_follows_keepalived_dns_check_against_dnsmasq() {
         }
         let out = run_monitor(dns(server.port, "A", "www.x.test."), &[UP]).await;
         assert_eq!(status_of(&out, UP), &HostStatus::Ok, "{out:#?}");
+        let with_port = format!("{UP}:{}", server.port);
+        let out = run_monitor(dns(1, "A", "www.x.test"), &[with_port.as_str()]).await;
+        assert_eq!(out.exit, 0, "{out:#?}");
         // No upstream: other names are REFUSED, a non-zero rcode.
         let out = run_monitor(dns(server.port, "SOA", "."), &[UP]).await;
         assert!(fail_reason(&out, UP).contains("rcode 5"), "{out:#?}");
@@ -1412,7 +1454,7 @@ async fn dns_follows_keepalived_dns_check_against_dnsmasq() {
         let out = run_monitor(dns(silent, "A", "www.x.test"), &[UP]).await;
         assert_eq!(status_of(&out, UP), &HostStatus::Timeout, "{out:#?}");
         // Datagrams with another id are ignored, not judged.
-        let (wrong_id, _seen) = udp_server(Some(b"\xff\xff\x81\x80\0\0\0\0\0\0\0\0")).await;
+        let wrong_id = wrong_id_server().await;
         let out = run_monitor(dns(wrong_id, "A", "www.x.test"), &[UP]).await;
         assert_eq!(status_of(&out, UP), &HostStatus::Timeout, "{out:#?}");
     })

@@ -218,7 +218,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived haproxy" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -244,7 +244,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived haproxy" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -270,7 +270,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived haproxy" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -296,7 +296,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived haproxy" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -322,7 +322,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived haproxy" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -348,7 +348,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived haproxy" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -374,7 +374,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived haproxy" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -400,7 +400,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived haproxy" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -426,7 +426,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived haproxy" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -816,7 +816,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived haproxy" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -842,7 +842,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived haproxy" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -966,7 +966,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived haproxy" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -992,7 +992,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived haproxy" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1018,7 +1018,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived haproxy" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1044,7 +1044,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived haproxy" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1070,7 +1070,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived haproxy" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1096,7 +1096,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived haproxy" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1122,7 +1122,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived haproxy" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1156,7 +1156,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived haproxy" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1182,7 +1182,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived haproxy" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1208,7 +1208,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived haproxy" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1234,7 +1234,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived haproxy" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1260,7 +1260,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived haproxy" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1286,7 +1286,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived haproxy" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1354,7 +1354,7 @@ _keepmon() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "mon toml keepalived" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "mon toml keepalived haproxy" -- "${cur}"))
                     return 0
                     ;;
                 *)

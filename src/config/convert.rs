@@ -1462,6 +1462,7 @@ fn vrrp_section(doc: &mut Doc, instance: &VrrpInstance, actions: &ActionNames) {
         track,
         track_interfaces,
         track_files,
+        track_processes,
         v3_checksum_as_v2,
         notify,
         origin,
@@ -1552,6 +1553,47 @@ fn vrrp_section(doc: &mut Doc, instance: &VrrpInstance, actions: &ActionNames) {
             )
             .collect();
         doc.kv("track_file", Item::List(files));
+    }
+    if !track_processes.is_empty() {
+        let entries = track_processes
+            .iter()
+            .map(
+                |TrackProcess {
+                     name,
+                     process,
+                     args,
+                     param_match,
+                     full_command,
+                     quorum,
+                     quorum_max,
+                     weight,
+                     reverse,
+                     fork_delay,
+                     terminate_delay,
+                 }| {
+                    let mut pairs = vec![("name", text(name)), ("process", text(process))];
+                    if !args.is_empty() {
+                        pairs.push(("args", strings(args)));
+                    }
+                    pairs.push(("param_match", text(param_match.name())));
+                    pairs.push(("full_command", boolean(*full_command)));
+                    pairs.push(("quorum", int(*quorum)));
+                    pairs.push(("quorum_max", int(*quorum_max)));
+                    pairs.push(("weight", int(*weight)));
+                    if *reverse {
+                        pairs.push(("reverse", boolean(true)));
+                    }
+                    if let Some(d) = fork_delay {
+                        pairs.push(("fork_delay", dur(*d)));
+                    }
+                    if let Some(d) = terminate_delay {
+                        pairs.push(("terminate_delay", dur(*d)));
+                    }
+                    inline(pairs)
+                },
+            )
+            .collect();
+        doc.kv("track_process", Item::List(entries));
     }
     if *v3_checksum_as_v2 {
         doc.kv("v3_checksum_as_v2", boolean(true));

@@ -1354,6 +1354,9 @@ pub struct VrrpInstance {
     /// keepalived's `track_file`: a number read from a file moves the
     /// priority or means FAULT.
     pub track_files: Vec<TrackFile>,
+    /// keepalived's `track_process`: how many processes match moves the
+    /// priority or means FAULT.
+    pub track_processes: Vec<TrackProcess>,
     /// Send v3 IPv4 checksums without the pseudo-header (keepalived's `v3_checksum_as_v2`).
     pub v3_checksum_as_v2: bool,
     /// Alerts fired on state transitions.
@@ -1417,6 +1420,57 @@ pub struct TrackFile {
     pub path: PathBuf,
     pub weight: i32,
     pub reverse: bool,
+}
+
+/// Processes whose number moves an instance's priority (keepalived's
+/// `vrrp_track_process`): the tracker is up while `quorum` ≤ matching
+/// processes ≤ `quorum_max`. Weight 0 means FAULT while down (while up
+/// with `reverse`); a positive weight is added while up, a negative one
+/// while down (negated with `reverse`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackProcess {
+    /// The tracker's name (keepalived's `vrrp_track_process NAME`).
+    pub name: String,
+    /// The process name (`comm`, at most 15 characters) or, with
+    /// `full_command`, the command line's first word.
+    pub process: String,
+    /// The command line's further words the process must have.
+    pub args: Vec<String>,
+    pub param_match: ParamMatch,
+    pub full_command: bool,
+    pub quorum: u32,
+    pub quorum_max: u32,
+    pub weight: i32,
+    pub reverse: bool,
+    /// How long a gained quorum must last before it counts.
+    pub fork_delay: Option<Duration>,
+    /// How long a lost quorum must last before it counts.
+    pub terminate_delay: Option<Duration>,
+}
+
+/// How a tracked process's arguments are compared (keepalived's
+/// `param_match`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamMatch {
+    /// Arguments are not looked at.
+    None,
+    /// Exactly these arguments.
+    Exact,
+    /// These arguments first, the last one possibly cut short.
+    Initial,
+    /// These arguments first, whole.
+    Partial,
+}
+
+impl ParamMatch {
+    pub fn name(self) -> &'static str {
+        match self {
+            ParamMatch::None => "none",
+            ParamMatch::Exact => "exact",
+            ParamMatch::Initial => "initial",
+            ParamMatch::Partial => "partial",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -119,7 +119,8 @@ impl Prepared {
     }
 
     async fn ask(&self, host: &str) -> Result<(), String> {
-        let addr = udp::resolve(host, self.check.port).await?;
+        let (name, port) = super::split_host_port(host);
+        let addr = udp::resolve(name, port.unwrap_or(self.check.port)).await?;
         let local: IpAddr = if addr.is_ipv4() {
             Ipv4Addr::UNSPECIFIED.into()
         } else {

@@ -47,10 +47,10 @@ impl Prepared {
 
     async fn converse(&self, host: &str) -> Result<(), Failure> {
         let timeout = self.check.timeout;
+        let (name, port) = super::split_host_port(host);
+        let port = port.unwrap_or(self.check.port);
         let mut stream = step(timeout, async {
-            tcp::connect(host, self.check.port)
-                .await
-                .map_err(Failure::Fail)
+            tcp::connect(name, port).await.map_err(Failure::Fail)
         })
         .await?;
         let greeting = read_line(&mut stream, timeout).await?;

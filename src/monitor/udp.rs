@@ -63,7 +63,8 @@ impl Prepared {
     }
 
     async fn send(&self, host: &str) -> Result<UdpSocket, String> {
-        let addr = resolve(host, self.check.port).await?;
+        let (name, port) = super::split_host_port(host);
+        let addr = resolve(name, port.unwrap_or(self.check.port)).await?;
         let local: IpAddr = if addr.is_ipv4() {
             Ipv4Addr::UNSPECIFIED.into()
         } else {

@@ -57,6 +57,7 @@ use crate::vrrp::packet::{
     self, Advert, AdvertInterval, ChecksumMode, DecodeError, VRRP_GROUP_V4, VRRP_GROUP_V6,
     VrrpVersion,
 };
+use crate::vrrp::process;
 use crate::vrrp::sync::{MemberEvent, Order};
 use crate::wallclock::unix_now;
 
@@ -223,6 +224,12 @@ struct Driver {
     /// What the tracked files add to the priority, and a file's FAULT.
     file_delta: i32,
     file_fault: Option<String>,
+    /// Each `track_processes` entry's quorum (empty until the first scan).
+    process_quorums: Vec<process::Quorum>,
+    /// What the tracked processes add to the priority, and their FAULT.
+    process_delta: i32,
+    process_fault: Option<String>,
+    last_process_scan: Option<Instant>,
     /// The sync group is in FAULT (another member's fault).
     group_fault: bool,
     /// The own fault last reported to the group.
@@ -266,6 +273,10 @@ impl Driver {
             file_values: vec![0; config_track_files],
             file_delta: 0,
             file_fault: None,
+            process_quorums: Vec::new(),
+            process_delta: 0,
+            process_fault: None,
+            last_process_scan: None,
             group_fault: false,
             reported_own_fault: None,
         }
@@ -313,6 +324,7 @@ impl Driver {
         self.dump.source = Some(wired.source.to_string());
         self.link_down = !wired.link.running;
         self.read_track_files();
+        self.scan_processes();
         let now = self.now();
         let mut actions = Vec::new();
         if self.combined_priority() != self.config.priority {
@@ -502,16 +514,20 @@ impl Driver {
 
     /// A fault of this instance's own (not its sync group's).
     fn own_fault(&self) -> bool {
-        self.link_down || self.tracked_fault.is_some() || self.file_fault.is_some()
+        self.link_down
+            || self.tracked_fault.is_some()
+            || self.file_fault.is_some()
+            || self.process_fault.is_some()
     }
 
     /// Tracking's priority plus what the tracked files add (never for an
     /// address owner).
     fn combined_priority(&self) -> u8 {
-        if self.config.priority == fsm::OWNER_PRIORITY || self.file_delta == 0 {
+        let delta = self.file_delta + self.process_delta;
+        if self.config.priority == fsm::OWNER_PRIORITY || delta == 0 {
             return self.tracked_priority;
         }
-        let sum = i32::from(self.tracked_priority) + self.file_delta;
+        let sum = i32::from(self.tracked_priority) + delta;
         // Clamped to 1..=254, so the cast cannot truncate.
         sum.clamp(1, i32::from(fsm::OWNER_PRIORITY) - 1) as u8
     }
@@ -551,6 +567,80 @@ impl Driver {
         changed
     }
 
+    /// Counts the processes each `track_processes` entry matches (at most
+    /// every [`process::POLL`]) and applies their quorums; true when the
+    /// delta or the fault changed.
+    fn scan_processes(&mut self) -> bool {
+        if self.config.track_processes.is_empty() {
+            return false;
+        }
+        let scanned_at = Instant::now();
+        if self
+            .last_process_scan
+            .is_some_and(|last| scanned_at.duration_since(last) < process::POLL)
+        {
+            return false;
+        }
+        self.last_process_scan = Some(scanned_at);
+        let cmdline = self.config.track_processes.iter().any(|t| t.full_command);
+        let procs = process::scan(cmdline);
+        let now = self.now();
+        let counts: Vec<u32> = self
+            .config
+            .track_processes
+            .iter()
+            .map(|t| {
+                let n = procs.iter().filter(|p| process::matches(t, p)).count();
+                u32::try_from(n).unwrap_or(u32::MAX)
+            })
+            .collect();
+        if self.process_quorums.is_empty() {
+            self.process_quorums = self
+                .config
+                .track_processes
+                .iter()
+                .zip(&counts)
+                .map(|(t, &n)| process::Quorum::start(t, n))
+                .collect();
+        } else {
+            for ((quorum, tracker), &n) in self
+                .process_quorums
+                .iter_mut()
+                .zip(&self.config.track_processes)
+                .zip(&counts)
+            {
+                if quorum.observe(tracker, now, n) {
+                    tracing::info!(instance = %self.config.name, tracker = %tracker.name, processes = n, up = quorum.up(), "tracked process quorum changed");
+                }
+            }
+        }
+        let mut delta = 0;
+        let mut fault = None;
+        for ((quorum, tracker), &n) in self
+            .process_quorums
+            .iter()
+            .zip(&self.config.track_processes)
+            .zip(&counts)
+        {
+            match process::effect(tracker, quorum.up()) {
+                process::Effect::Fault => {
+                    fault.get_or_insert_with(|| {
+                        format!(
+                            "tracked process {} has {n} process(es), quorum {}..{}",
+                            tracker.name, tracker.quorum, tracker.quorum_max
+                        )
+                    });
+                }
+                process::Effect::Add(weight) => delta += weight,
+            }
+        }
+        let changed =
+            delta != self.process_delta || fault.is_some() != self.process_fault.is_some();
+        self.process_delta = delta;
+        self.process_fault = fault;
+        changed
+    }
+
     fn wants_fault(&self) -> bool {
         self.own_fault() || self.group_fault
     }
@@ -565,6 +655,8 @@ impl Driver {
             self.tracked_fault.clone()
         } else if self.file_fault.is_some() {
             self.file_fault.clone()
+        } else if self.process_fault.is_some() {
+            self.process_fault.clone()
         } else if self.group_fault {
             let group = self.sync.as_ref().map(|s| s.group.as_str()).unwrap_or("?");
             Some(format!("another member of sync group {group} is in FAULT"))
@@ -644,8 +736,10 @@ impl Driver {
             self.link_down = !running;
             self.feed_fault(wired);
         }
-        if !self.config.track_files.is_empty() && self.read_track_files() {
-            tracing::info!(instance = %self.config.name, delta = self.file_delta, fault = ?self.file_fault, "tracked files changed");
+        let files_changed = !self.config.track_files.is_empty() && self.read_track_files();
+        let processes_changed = self.scan_processes();
+        if files_changed || processes_changed {
+            tracing::info!(instance = %self.config.name, file_delta = self.file_delta, file_fault = ?self.file_fault, process_delta = self.process_delta, process_fault = ?self.process_fault, "tracked files or processes changed");
             let now = self.now();
             let actions = wired
                 .machine

@@ -40,4 +40,5 @@ pub mod group;
 pub mod instance;
 pub mod net;
 pub mod packet;
+pub mod process;
 pub mod sync;

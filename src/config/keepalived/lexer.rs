@@ -209,6 +209,9 @@ pub fn looks_like_keepalived(text: &str) -> bool {
         "virtual_server",
         "vrrp_script",
         "vrrp_sync_group",
+        "vrrp_track_process",
+        "vrrp_track_file",
+        "track_file",
     ];
     for line in text.lines() {
         let (line, _, _) = decomment(line);

@@ -13,6 +13,7 @@ pub mod numbers;
 pub mod schema;
 pub mod security;
 pub mod track_file;
+pub mod track_process;
 pub mod tree;
 pub mod virtual_server;
 pub mod vrrp_instance;
@@ -119,6 +120,7 @@ fn build(vrrp_view: &[Stmt], checker_view: &[Stmt], ctx: &mut Ctx<'_>) -> Config
     let mut groups = Vec::new();
     let mut virtual_servers = Vec::new();
     let mut files = Vec::new();
+    let mut processes: Vec<track_process::TrackedProcess> = Vec::new();
     let checker_blocks = checker_view
         .iter()
         .filter(|s| schema::CHECKER_ROOTS.contains(&s.keyword()));
@@ -131,9 +133,9 @@ fn build(vrrp_view: &[Stmt], checker_view: &[Stmt], ctx: &mut Ctx<'_>) -> Config
                 }
             }
             "vrrp_instance" => {
-                if let Some(instance) =
-                    vrrp_instance::read(stmt, &instances, &scripts, &files, &globals, ctx)
-                {
+                if let Some(instance) = vrrp_instance::read(
+                    stmt, &instances, &scripts, &files, &processes, &globals, ctx,
+                ) {
                     instances.push(instance);
                 }
             }
@@ -142,10 +144,15 @@ fn build(vrrp_view: &[Stmt], checker_view: &[Stmt], ctx: &mut Ctx<'_>) -> Config
                     files.push(file);
                 }
             }
+            "vrrp_track_process" => {
+                if let Some(process) = track_process::read(stmt, ctx) {
+                    processes.push(process);
+                }
+            }
             "vrrp_sync_group" => {
-                if let Some(group) =
-                    vrrp_instance::read_sync_group(stmt, &groups, &scripts, &globals, ctx)
-                {
+                if let Some(group) = vrrp_instance::read_sync_group(
+                    stmt, &groups, &scripts, &files, &processes, &globals, ctx,
+                ) {
                     groups.push(group);
                 }
             }

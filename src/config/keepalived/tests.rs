@@ -628,8 +628,8 @@ fn what_keepmon_cannot_do_yet_is_an_error() {
     for (text, needle) in [
         ("virtual_server fwmark 1 {\n}\n", "virtual_server fwmark"),
         (
-            "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n track_process {\n p\n }\n}\n",
-            "track_process",
+            "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n track_bfd {\n p\n }\n}\n",
+            "track_bfd",
         ),
     ] {
         let (c, d) = compile(text);
@@ -649,6 +649,8 @@ fn detection_by_first_keyword() {
     assert!(looks_like_keepalived("vrrp_instance VI_1{\n"));
     assert!(looks_like_keepalived("$IF=eth0\nvrrp_instance VI_1 {\n"));
     assert!(looks_like_keepalived("includem /etc/keepalived/*.conf\n"));
+    assert!(looks_like_keepalived("vrrp_track_process web {\n"));
+    assert!(looks_like_keepalived("track_file f {\n"));
     assert!(!looks_like_keepalived("hostgroup g a\n"));
     assert!(!looks_like_keepalived("# mon.cf\nwatch g\n"));
     assert!(!looks_like_keepalived(""));
@@ -1154,4 +1156,148 @@ fn dns_checks_run_the_dns_monitor_with_keepalived_defaults() {
         panic!("not dns");
     };
     assert_eq!(dns.name, "first.example");
+}
+
+#[test]
+fn track_processes_carry_keepalived_rules() {
+    use crate::config::model::ParamMatch;
+    let (c, w) = ok(
+        "vrrp_track_process web {\n process nginx\n weight -20 reverse\n quorum 2\n quorum_max 4\n delay 1.5\n}\nvrrp_track_process sleeper {\n process /bin/sleep 3601\n fork_delay 2\n}\nvrrp_track_process none {\n process forbidden\n quorum_max 0\n}\nvrrp_track_process part {\n process /usr/bin/python3 -m\n param_match partial\n weight 5\n weight 6\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n priority 100\n virtual_ipaddress {\n 10.0.0.1\n }\n track_process {\n web\n sleeper weight 10\n none\n part weight 7 noreverse\n missing\n web\n }\n}\n",
+    );
+    assert_has(&w, "(VI_1) track process missing not found, ignoring...");
+    assert_has(&w, "(VI_1) duplicate track_process web - ignoring");
+    assert_has(&w, "Weight already set for track process part - ignoring 6");
+    let t = &c.vrrp["VI_1"].track_processes;
+    assert_eq!(t.len(), 4, "{t:#?}");
+    assert_eq!(
+        (
+            t[0].process.as_str(),
+            t[0].weight,
+            t[0].reverse,
+            t[0].quorum,
+            t[0].quorum_max
+        ),
+        ("nginx", -20, true, 2, 4)
+    );
+    assert_eq!(t[0].fork_delay, Some(Duration::from_millis(1500)));
+    assert_eq!(t[0].terminate_delay, Some(Duration::from_millis(1500)));
+    assert!(!t[0].full_command);
+    assert_eq!(
+        (
+            t[1].process.as_str(),
+            t[1].args.as_slice(),
+            t[1].param_match,
+            t[1].full_command
+        ),
+        (
+            "/bin/sleep",
+            &["3601".to_string()][..],
+            ParamMatch::Exact,
+            true
+        )
+    );
+    assert_eq!(
+        (t[1].weight, t[1].fork_delay, t[1].terminate_delay),
+        (10, Some(Duration::from_secs(2)), None)
+    );
+    assert_eq!((t[2].quorum, t[2].quorum_max, t[2].weight), (0, 0, 0));
+    assert_eq!(
+        (t[3].param_match, t[3].weight, t[3].reverse),
+        (ParamMatch::Partial, 7, false)
+    );
+
+    // A sync group's track_process reaches every member; an address owner
+    // among them clears its weight.
+    let (c, w) = ok(
+        "vrrp_track_process web {\n process nginx\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 1\n priority 255\n virtual_ipaddress {\n 10.0.0.1\n }\n}\nvrrp_instance B {\n interface eth0\n virtual_router_id 2\n priority 255\n virtual_ipaddress {\n 10.0.0.2\n }\n}\nvrrp_sync_group G {\n group {\n A\n B\n }\n track_process {\n web weight 10\n }\n}\n",
+    );
+    assert_has(
+        &w,
+        "(G) Cannot have weighted track process 'web' with member having priority 255 - setting weight 0",
+    );
+    for member in ["A", "B"] {
+        let t = &c.vrrp[member].track_processes;
+        assert_eq!((t.len(), t[0].weight), (1, 0), "{member}");
+    }
+}
+
+#[test]
+fn misc_checks_run_as_their_user_or_the_script_user() {
+    let passwd = "root:x:0:0::/root:/bin/sh\nkeepalived_script:x:998:997::/:/bin/false\nops:x:1001:1001::/:/bin/sh\n";
+    let fs = FakeFs::with(&[
+        ("/etc/passwd", passwd),
+        ("/etc/group", "root:x:0:\nwheel:x:10:\n"),
+    ]);
+    let vs = |misc: &str| {
+        format!(
+            "virtual_server 10.0.0.1 80 {{\n protocol TCP\n delay_loop 20\n real_server 10.0.0.2 80 {{\n  MISC_CHECK {{\n   misc_path \"/bin/true -x\"\n{misc}\n  }}\n }}\n}}\n"
+        )
+    };
+    let run_as = |c: &Config| {
+        only_health(c)
+            .run_as
+            .as_ref()
+            .map(|r| (r.user.clone(), r.uid, r.gid))
+    };
+    let (c, _) = compile_with(&vs("   user ops wheel\n   misc_timeout 7"), &fs);
+    let c = c.expect("compiles");
+    assert_eq!(run_as(&c), Some(("ops".to_string(), 1001, 10)));
+    assert_eq!(only_health(&c).timeout, Some(Duration::from_secs(7)));
+    // The default script user; misc_timeout defaults to the virtual
+    // server's delay_loop.
+    let (c, _) = compile_with(&vs(""), &fs);
+    let c = c.expect("compiles");
+    assert_eq!(
+        run_as(&c),
+        Some(("keepalived_script".to_string(), 998, 997))
+    );
+    assert_eq!(only_health(&c).timeout, Some(Duration::from_secs(20)));
+    let (c, _) = compile_with(
+        &format!("global_defs {{\n script_user ops\n}}\n{}", vs("")),
+        &fs,
+    );
+    assert_eq!(
+        run_as(&c.expect("compiles")),
+        Some(("ops".to_string(), 1001, 1001))
+    );
+    // keepalived removes a MISC_CHECK whose user does not exist.
+    let (c, d) = compile_with(&vs("   user nosuch"), &fs);
+    assert!(c.is_none());
+    assert_has(
+        &d,
+        "Failed to set uid/gid for misc checker script /bin/true -x - removing",
+    );
+    assert_has(&d, "keepalived removes this MISC_CHECK");
+}
+
+#[test]
+fn a_sync_group_track_file_reaches_every_member() {
+    let text = "track_file f {\n file /run/f\n weight 3\n}\ntrack_file g {\n file /run/g\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n track_file {\n g weight 0\n }\n}\nvrrp_instance B {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n 10.0.0.2\n }\n}\nvrrp_sync_group G {\n group {\n A\n B\n }\n track_file {\n f weight -2 reverse\n g weight 5\n }\n}\n";
+    let (c, w) = ok(text);
+    assert_has(
+        &w,
+        "(A) track_file g is configured on VRRP instance and sync group",
+    );
+    let files = |member: &str| {
+        c.vrrp[member]
+            .track_files
+            .iter()
+            .map(|t| (t.path.display().to_string(), t.weight, t.reverse))
+            .collect::<Vec<_>>()
+    };
+    // A keeps its unweighted g; both get f with the group's weight.
+    assert_eq!(
+        files("A"),
+        [
+            ("/run/g".to_string(), 0, false),
+            ("/run/f".to_string(), -2, true)
+        ]
+    );
+    assert_eq!(
+        files("B"),
+        [
+            ("/run/f".to_string(), -2, true),
+            ("/run/g".to_string(), 5, false)
+        ]
+    );
 }

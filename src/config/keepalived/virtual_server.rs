@@ -10,11 +10,11 @@ use crate::config::diag::Location;
 use crate::config::keepalived::global_defs::Globals;
 use crate::config::keepalived::lexer::Piece;
 use crate::config::keepalived::tree::Stmt;
-use crate::config::keepalived::{Ctx, numbers, service, vrrp_script};
+use crate::config::keepalived::{Ctx, numbers, security, service, vrrp_script};
 use crate::config::model::{
     AdminState, Config, DNS_TYPES, DnsCheck, Forward, HexPattern, HostGroup, HttpCheck, HttpUrl,
-    LbScheduler, MhFlags, Monitor, Origin, PingCheck, Protocol, RealServer, SMTP_DEFAULT_HELO,
-    SmtpCheck, TcpCheck, Thresholds, UdpCheck, VirtualServer, Watch,
+    LbScheduler, MhFlags, Monitor, Origin, PingCheck, Protocol, RealServer, RunAs,
+    SMTP_DEFAULT_HELO, SmtpCheck, TcpCheck, Thresholds, UdpCheck, VirtualServer, Watch,
 };
 
 /// keepalived's IPVS schedulers (`lvs_schedulers`).
@@ -117,6 +117,10 @@ pub struct Checker {
     pub virtualhost: Option<String>,
     pub misc: Vec<String>,
     pub misc_timeout: Option<Duration>,
+    /// MISC_CHECK's `user USER [GROUP]`.
+    pub misc_user: Option<RunAs>,
+    /// Its user could not be resolved: keepalived removes the checker.
+    pub misc_user_failed: bool,
     /// SMTP_CHECK's `helo_name` (its first word, as keepalived keeps it).
     pub helo_name: Option<String>,
     /// SMTP_CHECK's deprecated `host { }` blocks, each a checker of its own.
@@ -424,6 +428,8 @@ fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Option<Checker> {
         virtualhost: None,
         misc: Vec::new(),
         misc_timeout: None,
+        misc_user: None,
+        misc_user_failed: false,
         helo_name: None,
         smtp_hosts: Vec::new(),
         udp: UdpOptions::default(),
@@ -584,6 +590,29 @@ fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Option<Checker> {
                 p.loc.clone(),
                 "misc_dynamic (a MISC_CHECK's exit code setting the weight)",
             ),
+            "user" if kind == "MISC_CHECK" => {
+                let script = checker.misc.join(" ");
+                match p.words.get(1) {
+                    None => ctx.logs(
+                        p.loc.clone(),
+                        format!("No user specified for misc checker script {script}"),
+                    ),
+                    Some(user) => {
+                        let group = p.words.get(2).map(|w| w.text.as_str());
+                        match security::resolve_user(ctx.fs, &user.text, group) {
+                            Ok(run_as) => checker.misc_user = Some(run_as),
+                            Err(message) => {
+                                ctx.logs(p.loc.clone(), message);
+                                ctx.logs(
+                                    p.loc.clone(),
+                                    format!("Failed to set uid/gid for misc checker script {script} - removing"),
+                                );
+                                checker.misc_user_failed = true;
+                            }
+                        }
+                    }
+                }
+            }
             "alpha" | "warmup" | "enable_sni" | "http_protocol" | "fast_recovery"
             | "log_all_failures" | "user" => {
                 ctx.unused(p, &format!("'{}' in {kind}", child.keyword()));
@@ -842,7 +871,7 @@ pub fn apply(list: Vec<Vs>, globals: &Globals, config: &mut Config, ctx: &mut Ct
             Protocol::Udp => format!("{}/udp", vs.addr),
         };
         let forward = vs.forward.unwrap_or(Forward::Nat);
-        let health = health_service(&vs, &group_name(&name), config, ctx);
+        let health = health_service(&vs, &group_name(&name), globals, config, ctx);
         let real_servers = vs
             .real_servers
             .iter()
@@ -915,6 +944,7 @@ fn group_name(vs_name: &str) -> String {
 fn health_service(
     vs: &Vs,
     name: &str,
+    globals: &Globals,
     config: &mut Config,
     ctx: &mut Ctx<'_>,
 ) -> Option<ServiceRef> {
@@ -947,15 +977,15 @@ fn health_service(
         }
         let checker = &rs.checkers[0];
         let timers = checker.timers.or(rs.timers).or(vs.timers);
-        let monitor = monitor(checker, rs, timers, ctx)?;
-        plans.push((monitor, timers, checker.loc.clone()));
+        let (monitor, run_as) = monitor(checker, rs, timers, globals, ctx)?;
+        plans.push((monitor, run_as, timers, checker.loc.clone()));
     }
-    let (first, timers, at) = plans[0].clone();
-    for (monitor, other_timers, loc) in &plans[1..] {
+    let (first, run_as, timers, at) = plans[0].clone();
+    for (monitor, other_run_as, other_timers, loc) in &plans[1..] {
         let same_timers = other_timers.delay_loop == timers.delay_loop
             && other_timers.retry == timers.retry
             && other_timers.delay_before_retry == timers.delay_before_retry;
-        if *monitor != first || !same_timers {
+        if *monitor != first || !same_timers || *other_run_as != run_as {
             ctx.unsupported(
                 loc.clone(),
                 format!(
@@ -970,6 +1000,16 @@ fn health_service(
     let kind_name = checked[0].checkers[0].kind.as_str();
     let delay_loop = timers.delay_loop.unwrap_or(DELAY_LOOP);
     let mut svc = service(name, &kind, first, delay_loop, &at);
+    svc.run_as = run_as;
+    if kind_name == "MISC_CHECK" {
+        // keepalived: misc_timeout, or else the virtual server's delay_loop.
+        svc.timeout = Some(
+            checked[0].checkers[0]
+                .misc_timeout
+                .filter(|t| !t.is_zero())
+                .unwrap_or(vs.timers.delay_loop.unwrap_or(DELAY_LOOP)),
+        );
+    }
     let retry = timers.retry.unwrap_or(default_retry(kind_name));
     svc.fall = retry.saturating_add(1);
     svc.rise = 1;
@@ -1015,8 +1055,76 @@ fn health_service(
     })
 }
 
-/// The built-in or exec monitor doing what a checker does.
-fn monitor(checker: &Checker, rs: &Rs, timers: Timers, ctx: &mut Ctx<'_>) -> Option<Monitor> {
+/// The built-in or exec monitor doing what a checker does, and the user
+/// a MISC_CHECK script runs as.
+fn monitor(
+    checker: &Checker,
+    rs: &Rs,
+    timers: Timers,
+    globals: &Globals,
+    ctx: &mut Ctx<'_>,
+) -> Option<(Monitor, Option<RunAs>)> {
+    if checker.kind == "MISC_CHECK" {
+        let run_as = misc_run_as(checker, globals, ctx)?;
+        let monitor = checker_monitor(checker, rs, timers, ctx)?;
+        if let Monitor::Exec {
+            path: Some(path), ..
+        } = &monitor
+            && !vrrp_script::secure(path, run_as.as_ref(), globals, &checker.loc, ctx)
+        {
+            ctx.unsupported(
+                checker.loc.clone(),
+                format!(
+                    "keepalived disables the insecure MISC_CHECK script {} and the real server then has no checker",
+                    path.display()
+                ),
+            );
+            return None;
+        }
+        return Some((monitor, run_as));
+    }
+    Some((checker_monitor(checker, rs, timers, ctx)?, None))
+}
+
+/// Who a MISC_CHECK script runs as (keepalived's `misc_user_handler` and
+/// `misc_end_handler`): its `user`, else the default script user.
+fn misc_run_as(checker: &Checker, globals: &Globals, ctx: &mut Ctx<'_>) -> Option<Option<RunAs>> {
+    if checker.misc_user_failed {
+        ctx.unsupported(
+            checker.loc.clone(),
+            "keepalived removes this MISC_CHECK (its user cannot be resolved) and the real server then has no checker",
+        );
+        return None;
+    }
+    if let Some(user) = &checker.misc_user {
+        return Some(Some(user.clone()));
+    }
+    match globals.default_run_as(ctx.fs) {
+        Ok(run_as) => Some(run_as),
+        Err(_) => {
+            ctx.logs(
+                checker.loc.clone(),
+                format!(
+                    "Unable to set default user for misc script {} - removing",
+                    checker.misc.join(" ")
+                ),
+            );
+            ctx.unsupported(
+                checker.loc.clone(),
+                "keepalived removes this MISC_CHECK (no default script user) and the real server then has no checker",
+            );
+            None
+        }
+    }
+}
+
+/// The built-in or exec monitor of one checker.
+fn checker_monitor(
+    checker: &Checker,
+    rs: &Rs,
+    timers: Timers,
+    ctx: &mut Ctx<'_>,
+) -> Option<Monitor> {
     let port = checker.connect_port.unwrap_or(rs.addr.port());
     let timeout = timers.connect_timeout.unwrap_or(CONNECT_TIMEOUT);
     match checker.kind.as_str() {

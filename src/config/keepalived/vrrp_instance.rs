@@ -11,12 +11,13 @@ use crate::config::keepalived::global_defs::Globals;
 use crate::config::keepalived::lexer::Piece;
 use crate::config::keepalived::numbers;
 use crate::config::keepalived::track_file::TrackedFile;
+use crate::config::keepalived::track_process::{self, TrackedProcess};
 use crate::config::keepalived::tree::Stmt;
 use crate::config::keepalived::vrrp_script::{self, Script};
 use crate::config::model::{
-    Action, AlertLine, Config, GarpSettings, MailAction, NotifyOn, Origin, TrackFile, TrackTarget,
-    VirtualAddress, Vrid, VrrpInitialState, VrrpInstance, VrrpNotify, VrrpSyncGroup, VrrpTrack,
-    VrrpVersion,
+    Action, AlertLine, Config, GarpSettings, MailAction, NotifyOn, Origin, TrackFile, TrackProcess,
+    TrackTarget, VirtualAddress, Vrid, VrrpInitialState, VrrpInstance, VrrpNotify, VrrpSyncGroup,
+    VrrpTrack, VrrpVersion,
 };
 
 /// keepalived's `VRRP_PRIO_DFL` and `VRRP_PRIO_OWNER`.
@@ -53,6 +54,8 @@ pub struct Instance {
     pub track_interfaces: Vec<String>,
     /// `track_file` lines resolved against the `track_file` blocks above.
     pub track_files: Vec<TrackFileLine>,
+    /// `track_process` lines resolved against the blocks above.
+    pub track_processes: Vec<TrackProcess>,
     pub notify: Vec<(NotifyOn, Vec<String>, Piece)>,
     pub smtp_alert: Option<bool>,
     /// The address family the first VIP, source or peer set (true: IPv6);
@@ -96,6 +99,10 @@ pub struct SyncGroup {
     /// Tracked by every member.
     pub track_scripts: Vec<TrackScript>,
     pub track_interfaces: Vec<String>,
+    /// `track_process` lines: every member tracks them.
+    pub track_processes: Vec<(TrackProcess, Location)>,
+    /// `track_file` lines: every member tracks them.
+    pub track_files: Vec<TrackFileLine>,
     /// `sync_group_tracking_weight` (or the deprecated `global_tracking`):
     /// members keep their weighted tracking.
     pub tracking_weight: bool,
@@ -145,6 +152,7 @@ pub fn read(
     known: &[Instance],
     scripts: &[Script],
     files: &[TrackedFile],
+    processes: &[TrackedProcess],
     globals: &Globals,
     ctx: &mut Ctx<'_>,
 ) -> Option<Instance> {
@@ -188,6 +196,7 @@ pub fn read(
         track_scripts: Vec::new(),
         track_interfaces: Vec::new(),
         track_files: Vec::new(),
+        track_processes: Vec::new(),
         notify: Vec::new(),
         smtp_alert: None,
         v6: None,
@@ -196,6 +205,17 @@ pub fn read(
         if child.keyword() == "track_file" {
             for line in child.values() {
                 track_file_line(line, &mut vi, files, ctx);
+            }
+            continue;
+        }
+        if child.keyword() == "track_process" {
+            let name = vi.name.clone();
+            for line in child.values() {
+                if let Some(tracker) =
+                    track_process::line(line, &name, processes, &vi.track_processes, ctx)
+                {
+                    vi.track_processes.push(tracker);
+                }
             }
             continue;
         }
@@ -432,7 +452,7 @@ fn keyword(
                 }
             }
         }
-        "track_process" | "track_bfd" => {
+        "track_bfd" => {
             if !child.values().is_empty() {
                 ctx.unsupported(
                     piece.loc.clone(),
@@ -577,20 +597,34 @@ fn virtual_address(line: &Piece, name: &str, ctx: &mut Ctx<'_>) -> Option<Virtua
 /// (keepalived's `vrrp_alloc_track_file`).
 fn track_file_line(line: &Piece, vi: &mut Instance, files: &[TrackedFile], ctx: &mut Ctx<'_>) {
     let name = vi.name.clone();
+    if let Some(entry) = track_file_entry(line, &name, files, &vi.track_files, ctx) {
+        vi.track_files.push(entry);
+    }
+}
+
+/// One `track_file` line of an instance or sync group `name`, checked
+/// against the lines `already` read.
+fn track_file_entry(
+    line: &Piece,
+    name: &str,
+    files: &[TrackedFile],
+    already: &[TrackFileLine],
+    ctx: &mut Ctx<'_>,
+) -> Option<TrackFileLine> {
     let wanted = line.keyword();
     let Some(file) = files.iter().find(|f| f.name == wanted) else {
         ctx.logs(
             line.loc.clone(),
             format!("({name}) track file {wanted} not found, ignoring..."),
         );
-        return;
+        return None;
     };
-    if vi.track_files.iter().any(|t| t.file.name == wanted) {
+    if already.iter().any(|t| t.file.name == wanted) {
         ctx.logs(
             line.loc.clone(),
             format!("({name}) duplicate track_file {wanted} - ignoring"),
         );
-        return;
+        return None;
     }
     let mut weight = file.weight;
     let mut reverse = file.reverse;
@@ -604,7 +638,7 @@ fn track_file_line(line: &Piece, vi: &mut Instance, files: &[TrackedFile], ctx: 
                     option.text
                 ),
             );
-            return;
+            return None;
         }
         let Some(value) = line.words.get(2) else {
             ctx.logs(
@@ -613,7 +647,7 @@ fn track_file_line(line: &Piece, vi: &mut Instance, files: &[TrackedFile], ctx: 
                     "({name}) weight without value specified for track file {wanted} - ignoring"
                 ),
             );
-            return;
+            return None;
         };
         match numbers::int(&value.text, -254, 254, true).value {
             Some(w) => {
@@ -635,13 +669,13 @@ fn track_file_line(line: &Piece, vi: &mut Instance, files: &[TrackedFile], ctx: 
             ),
         }
     }
-    vi.track_files.push(TrackFileLine {
+    Some(TrackFileLine {
         file: file.clone(),
         weight,
         reverse,
         default_weight,
         loc: line.loc.clone(),
-    });
+    })
 }
 
 /// One `track_script` line: `NAME [weight W [reverse|noreverse]]`.
@@ -725,6 +759,8 @@ pub fn read_sync_group(
     stmt: &Stmt,
     known: &[SyncGroup],
     scripts: &[Script],
+    files: &[TrackedFile],
+    processes: &[TrackedProcess],
     globals: &Globals,
     ctx: &mut Ctx<'_>,
 ) -> Option<SyncGroup> {
@@ -749,6 +785,8 @@ pub fn read_sync_group(
         members: Vec::new(),
         track_scripts: Vec::new(),
         track_interfaces: Vec::new(),
+        track_processes: Vec::new(),
+        track_files: Vec::new(),
         tracking_weight: false,
         notify: Vec::new(),
     };
@@ -791,7 +829,30 @@ pub fn read_sync_group(
                     }
                 }
             }
-            "track_file" | "track_process" | "track_bfd" => {
+            "track_process" => {
+                for line in child.values() {
+                    let already: Vec<TrackProcess> = group
+                        .track_processes
+                        .iter()
+                        .map(|(t, _)| t.clone())
+                        .collect();
+                    if let Some(tracker) =
+                        track_process::line(line, &group.name, processes, &already, ctx)
+                    {
+                        group.track_processes.push((tracker, line.loc.clone()));
+                    }
+                }
+            }
+            "track_file" => {
+                for line in child.values() {
+                    if let Some(entry) =
+                        track_file_entry(line, &group.name, files, &group.track_files, ctx)
+                    {
+                        group.track_files.push(entry);
+                    }
+                }
+            }
+            "track_bfd" => {
                 if !child.values().is_empty() {
                     ctx.unsupported(
                         child.loc(),
@@ -939,6 +1000,82 @@ pub fn apply(
                         }),
                         weight: i32::try_from(weight).unwrap_or(0),
                     });
+                }
+            }
+        }
+        // keepalived's sync_group_tracking_init for files: an address
+        // owner among the members clears the weight; a member already
+        // tracking the file takes the group's weight unless its own is 0
+        // (add_obj_to_track_file).
+        for line in &group.track_files {
+            let mut weight = line.weight;
+            if has_owner && weight != 0 {
+                ctx.logs(
+                    line.loc.clone(),
+                    format!("({}) Cannot have weighted track file '{}' with member having priority {PRIORITY_OWNER} - setting weight 0", group.name, line.file.name),
+                );
+                weight = 0;
+            }
+            let weight = i32::try_from(weight).unwrap_or(0);
+            for member in &members {
+                let Some(instance) = config.vrrp.get_mut(member) else {
+                    continue;
+                };
+                match instance
+                    .track_files
+                    .iter_mut()
+                    .find(|t| t.path == line.file.path)
+                {
+                    Some(own) => {
+                        ctx.ignores(
+                            line.loc.clone(),
+                            format!("({member}) track_file {} is configured on VRRP instance and sync group. Remove vrrp instance config", line.file.name),
+                        );
+                        if own.weight != 0 {
+                            own.weight = weight;
+                            own.reverse = line.reverse;
+                        }
+                    }
+                    None => instance.track_files.push(TrackFile {
+                        path: line.file.path.clone(),
+                        weight,
+                        reverse: line.reverse,
+                    }),
+                }
+            }
+        }
+        // keepalived's sync_group_tracking_init for processes: an address
+        // owner among the members clears the weight; a member already
+        // tracking the process takes the group's weight unless its own
+        // is 0 (add_vrrp_to_track_process).
+        for (tracker, at) in &group.track_processes {
+            let mut tracker = tracker.clone();
+            if has_owner && tracker.weight != 0 {
+                ctx.logs(
+                    at.clone(),
+                    format!("({}) Cannot have weighted track process '{}' with member having priority {PRIORITY_OWNER} - setting weight 0", group.name, tracker.name),
+                );
+                tracker.weight = 0;
+            }
+            for member in &members {
+                let Some(instance) = config.vrrp.get_mut(member) else {
+                    continue;
+                };
+                match instance
+                    .track_processes
+                    .iter_mut()
+                    .find(|t| t.name == tracker.name)
+                {
+                    Some(own) => {
+                        ctx.ignores(
+                            at.clone(),
+                            format!("({member}) track_process {} is configured on VRRP instance and sync group. Remove vrrp instance config", tracker.name),
+                        );
+                        if own.weight != 0 {
+                            own.weight = tracker.weight;
+                        }
+                    }
+                    None => instance.track_processes.push(tracker.clone()),
                 }
             }
         }
@@ -1187,6 +1324,7 @@ fn complete(
         track,
         track_interfaces: vi.track_interfaces.clone(),
         track_files,
+        track_processes: vi.track_processes.clone(),
         v3_checksum_as_v2: false,
         notify,
         origin: Origin(vi.loc.clone()),

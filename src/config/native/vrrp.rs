@@ -10,8 +10,8 @@ use super::cursor::{Dur, Int, KeyPath, Reader, Text};
 use super::messages::show_duration;
 use super::periods::AlertRef;
 use crate::config::model::{
-    GarpSettings, Origin, TrackFile, TrackTarget, VirtualAddress, Vrid, VrrpInitialState,
-    VrrpInstance, VrrpSyncGroup, VrrpTrack, VrrpVersion,
+    GarpSettings, Origin, ParamMatch, TrackFile, TrackProcess, TrackTarget, VirtualAddress, Vrid,
+    VrrpInitialState, VrrpInstance, VrrpSyncGroup, VrrpTrack, VrrpVersion,
 };
 
 #[derive(Deserialize)]
@@ -37,6 +37,8 @@ pub(super) struct RawVrrp {
     track_interface: Option<Vec<String>>,
     /// keepalived's `track_file`: `[{ path = "...", weight = N, reverse = false }]`.
     track_file: Option<Vec<Spanned<RawTrackFile>>>,
+    /// keepalived's `vrrp_track_process`: `[{ process = "nginx", weight = N, ... }]`.
+    track_process: Option<Vec<Spanned<RawTrackProcess>>>,
     v3_checksum_as_v2: Option<bool>,
     notify: Option<Vec<Spanned<AlertRef>>>,
 }
@@ -47,6 +49,22 @@ pub(super) struct RawTrackFile {
     path: Option<Text>,
     weight: Option<Int>,
     reverse: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTrackProcess {
+    name: Option<String>,
+    process: Option<Text>,
+    args: Option<Vec<String>>,
+    param_match: Option<Text>,
+    full_command: Option<bool>,
+    quorum: Option<Int>,
+    quorum_max: Option<Int>,
+    weight: Option<Int>,
+    reverse: Option<bool>,
+    fork_delay: Option<Dur>,
+    terminate_delay: Option<Dur>,
 }
 
 /// `[vrrp_sync_group.NAME]`: `members` (vrrp instance names) and the
@@ -274,6 +292,13 @@ impl Reader<'_> {
                 _ => ok = false,
             }
         }
+        let mut track_processes = Vec::new();
+        for (i, entry) in raw.track_process.iter().flatten().enumerate() {
+            match self.track_process(entry, &p.index("track_process", i)) {
+                Some(t) => track_processes.push(t),
+                None => ok = false,
+            }
+        }
         let notify = self.alert_lines(raw.notify.as_deref(), p, "notify");
         if !ok {
             return None;
@@ -300,6 +325,7 @@ impl Reader<'_> {
             track,
             track_interfaces: raw.track_interface.unwrap_or_default(),
             track_files,
+            track_processes,
             v3_checksum_as_v2: raw.v3_checksum_as_v2.unwrap_or(false),
             notify,
             origin: Origin(self.location(at)),
@@ -452,6 +478,96 @@ fn parse_virtual_address(text: &str) -> Result<VirtualAddress, String> {
     Ok(VirtualAddress { addr, prefix, dev })
 }
 
+impl Reader<'_> {
+    /// One `track_process` entry.
+    fn track_process(
+        &mut self,
+        entry: &Spanned<RawTrackProcess>,
+        p: &KeyPath,
+    ) -> Option<TrackProcess> {
+        let at = entry.span().start;
+        let e = entry.get_ref();
+        let process = self.required(
+            e.process.as_ref(),
+            at,
+            p,
+            "process",
+            "e.g. process = \"nginx\"",
+        )?;
+        let mut ok = !self.blank(process, &p.key("process"), "process name");
+        let args = e.args.clone().unwrap_or_default();
+        let param_match = match e.param_match.as_ref() {
+            None if args.is_empty() => ParamMatch::None,
+            None => ParamMatch::Exact,
+            Some(m) => match m.get_ref().as_str() {
+                "none" => ParamMatch::None,
+                "exact" => ParamMatch::Exact,
+                "initial" => ParamMatch::Initial,
+                "partial" => ParamMatch::Partial,
+                other => {
+                    self.error(
+                        m.span().start,
+                        format!(
+                            "{}: unknown param_match {other:?} (expected one of: none, exact, initial, partial)",
+                            p.key("param_match")
+                        ),
+                    );
+                    ok = false;
+                    ParamMatch::None
+                }
+            },
+        };
+        let full_command = e
+            .full_command
+            .unwrap_or(param_match != ParamMatch::None || !args.is_empty());
+        if !full_command && (param_match != ParamMatch::None || !args.is_empty()) {
+            self.error(
+                at,
+                format!("{p}: args and param_match need full_command = true (they compare the command line)"),
+            );
+            ok = false;
+        }
+        let quorum = self.int_in::<u32>(e.quorum.as_ref(), &p.key("quorum"), 0, 65535);
+        let quorum_max = self.int_in::<u32>(
+            e.quorum_max.as_ref(),
+            &p.key("quorum_max"),
+            0,
+            i64::from(u32::MAX),
+        );
+        let weight = self.int_in::<i32>(e.weight.as_ref(), &p.key("weight"), -254, 254);
+        ok &= (e.quorum.is_none() || quorum.is_some())
+            && (e.quorum_max.is_none() || quorum_max.is_some())
+            && (e.weight.is_none() || weight.is_some());
+        let fork_delay = self.positive_duration(e.fork_delay.as_ref(), &p.key("fork_delay"));
+        let terminate_delay =
+            self.positive_duration(e.terminate_delay.as_ref(), &p.key("terminate_delay"));
+        ok &= (e.fork_delay.is_none() || fork_delay.is_some())
+            && (e.terminate_delay.is_none() || terminate_delay.is_some());
+        let quorum = quorum.unwrap_or(1);
+        let quorum_max = quorum_max.unwrap_or(u32::MAX);
+        if ok && quorum > quorum_max {
+            self.error(
+                at,
+                format!("{p}: quorum {quorum} is above quorum_max {quorum_max}"),
+            );
+            ok = false;
+        }
+        ok.then(|| TrackProcess {
+            name: e.name.clone().unwrap_or_else(|| process.get_ref().clone()),
+            process: process.get_ref().clone(),
+            args,
+            param_match,
+            full_command,
+            quorum,
+            quorum_max,
+            weight: weight.unwrap_or(0),
+            reverse: e.reverse.unwrap_or(false),
+            fork_delay,
+            terminate_delay,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -461,6 +577,16 @@ mod tests {
     #[test]
     fn errors_name_their_place_and_key() {
         check_cases(&[
+            // track_process.
+            (
+                "[vrrp.v1]\ninterface = \"eth0\"\nvirtual_router_id = 1\nvirtual_ipaddress = [\"10.0.0.1\"]\ntrack_process = [{ weight = 1 }, { process = \"x\", param_match = \"full\", quorum = 3, quorum_max = 2 }, { process = \"y\", args = [\"-a\"], full_command = false }, { process = \"z\", quorum = 3, quorum_max = 2 }]\n",
+                &[
+                    "5:18: error: vrrp.v1.track_process[0]: missing key \"process\" (e.g. process = \"nginx\")",
+                    "5:65: error: vrrp.v1.track_process[1].param_match: unknown param_match \"full\" (expected one of: none, exact, initial, partial)",
+                    "5:103: error: vrrp.v1.track_process[2]: args and param_match need full_command = true (they compare the command line)",
+                    "5:159: error: vrrp.v1.track_process[3]: quorum 3 is above quorum_max 2",
+                ],
+            ),
             // VRRP.
             (
                 "[vrrp.v1]\ninterface = \"eth0\"\nvirtual_router_id = 0\npriority = 256\nversion = 2\nadvert_int = \"1.5s\"\nauth_pass = \"123456789\"\nvirtual_ipaddress = [\"10.0.0.1/24\", \"::1/64 dev eth0\", \"10.0.0.2/33\"]\n",
