@@ -263,6 +263,9 @@ enum Job {
         path: PathBuf,
         done: oneshot::Sender<io::Result<Option<String>>>,
     },
+    /// Other file work (a letter or an Alertmanager change written to its
+    /// spool), in order with the saves: a save sent after it finds it done.
+    Run(Box<dyn FnOnce() + Send>),
 }
 
 /// The event loop's handle on the writer task. Jobs run in the order they
@@ -348,6 +351,14 @@ impl Writer {
         wait
     }
 
+    /// A handle for other parts to run their file work on this writer, in
+    /// order with the saves. It does not keep the writer alive.
+    pub fn ordered(&self) -> Ordered {
+        Ordered {
+            jobs: self.jobs.downgrade(),
+        }
+    }
+
     /// True once after a save failed (the caller saves again later).
     pub fn take_failure(&self) -> bool {
         self.failed
@@ -365,6 +376,29 @@ impl Writer {
     fn send(&self, job: Job) {
         // The task lives until `close` consumes the handle.
         let _ = self.jobs.send(job);
+    }
+}
+
+/// File work handed to the [`Writer`] by the parts that own spools (the
+/// mail outbox, the Alertmanager queue), so their writes and fsyncs happen
+/// off the event loop and before any state save sent after them.
+#[derive(Clone)]
+pub struct Ordered {
+    jobs: mpsc::WeakUnboundedSender<Job>,
+}
+
+impl Ordered {
+    /// Run `work` on the writer's thread after every job sent before it.
+    /// Once the writer has closed (shutdown), `work` runs here and now.
+    pub fn run(&self, work: impl FnOnce() + Send + 'static) {
+        let work: Box<dyn FnOnce() + Send> = Box::new(work);
+        let Some(jobs) = self.jobs.upgrade() else {
+            work();
+            return;
+        };
+        if let Err(mpsc::error::SendError(Job::Run(work))) = jobs.send(Job::Run(work)) {
+            work();
+        }
     }
 }
 
@@ -411,6 +445,7 @@ fn run_batch(batch: Vec<Job>, failed: &std::sync::atomic::AtomicBool) {
                 };
                 let _ = done.send(result);
             }
+            Job::Run(work) => work(),
         }
     }
 }
@@ -586,6 +621,43 @@ mod tests {
         assert!(writer.take_failure());
         assert!(!writer.take_failure(), "reported once");
         writer.close().await;
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[tokio::test]
+    async fn ordered_work_runs_between_the_jobs_around_it() {
+        let dir = temp("ordered");
+        std::fs::create_dir_all(&dir).unwrap();
+        let writer = Writer::start();
+        let ordered = writer.ordered();
+        let log = dir.join("order.log");
+        writer.append(&log, "before".into());
+        let (seen_tx, seen) = oneshot::channel();
+        let work_log = log.clone();
+        ordered.run(move || {
+            let _ = seen_tx.send(std::fs::read_to_string(&work_log).ok());
+            append_line(&work_log, "work").unwrap();
+        });
+        writer.append(&log, "after".into());
+        let read = writer.read(&log);
+        assert_eq!(
+            seen.await.unwrap().as_deref(),
+            Some("before\n"),
+            "the work sees every job sent before it done"
+        );
+        assert_eq!(
+            read.await.unwrap().unwrap().as_deref(),
+            Some("before\nwork\nafter\n"),
+            "and jobs sent after it wait for it"
+        );
+        writer.close().await;
+        let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        ordered.run(move || flag.store(true, std::sync::atomic::Ordering::Relaxed));
+        assert!(
+            ran.load(std::sync::atomic::Ordering::Relaxed),
+            "once the writer is closed the work runs in the caller"
+        );
         std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -19,6 +19,7 @@ use crate::alertmanager::queue::{Entry, Queue};
 use crate::alertmanager::{self, Change, FiringSet, Target};
 use crate::control::proto::{AlertmanagerDump, SilenceDump};
 use crate::mail::outbox::{RetryPolicy, backoff, new_id};
+use crate::state;
 use crate::wallclock::{unix_nanos, unix_now};
 
 /// How long one HTTP exchange with Alertmanager may take.
@@ -35,6 +36,8 @@ pub struct AlertmanagerQueue {
     queue: Queue,
     seq: u64,
     queued: mpsc::UnboundedSender<Message>,
+    /// Where changes are written (on the state writer's thread).
+    disk: state::Ordered,
     status: watch::Receiver<Vec<AlertmanagerDump>>,
 }
 
@@ -64,6 +67,7 @@ impl AlertmanagerQueue {
     /// earlier run are loaded before this returns, so they go first.
     pub fn start(
         statedir: &Path,
+        disk: state::Ordered,
         tracker: &TaskTracker,
         shutdown: CancellationToken,
     ) -> AlertmanagerQueue {
@@ -82,12 +86,16 @@ impl AlertmanagerQueue {
             queue,
             seq: 0,
             queued: queued_tx,
+            disk,
             status: status_rx,
         }
     }
 
     /// Write one change to the queue and hand it to the worker; returns
-    /// its id. A change that cannot be written is still posted from memory.
+    /// its id. The write runs on the state writer's thread, before any
+    /// state save sent after this call, and the worker gets the change
+    /// once it is written. A change that cannot be written is still posted
+    /// from memory.
     pub fn queue(&mut self, queued: Queued) -> String {
         self.seq += 1;
         let entry = Entry {
@@ -99,23 +107,32 @@ impl AlertmanagerQueue {
             resend_secs: queued.resend.as_secs().max(1),
             attempts: 0,
         };
-        if let Err(e) = self.queue.store(&entry) {
-            tracing::error!(
-                id = %entry.id,
-                dir = %self.queue.dir().display(),
-                error = %e,
-                "cannot write the alertmanager queue; this alert is held in memory only"
-            );
-        }
         let id = entry.id.clone();
-        let _ = self.queued.send(Message::Queued(entry));
+        let queue = self.queue.clone();
+        let queued = self.queued.clone();
+        self.disk.run(move || {
+            if let Err(e) = queue.store(&entry) {
+                tracing::error!(
+                    id = %entry.id,
+                    dir = %queue.dir().display(),
+                    error = %e,
+                    "cannot write the alertmanager queue; this alert is held in memory only"
+                );
+            }
+            let _ = queued.send(Message::Queued(entry));
+        });
         id
     }
 
     /// The pairs of Alertmanager URL and `group/service` the config sends
     /// alerts for; firing alerts of any other pair are resolved.
     pub fn configured(&self, pairs: BTreeSet<(String, String)>) {
-        let _ = self.queued.send(Message::Configured(pairs));
+        // Through the writer too, so it reaches the worker after every
+        // change queued before it.
+        let queued = self.queued.clone();
+        self.disk.run(move || {
+            let _ = queued.send(Message::Configured(pairs));
+        });
     }
 
     /// What `dump` shows.

@@ -13,6 +13,7 @@ use crate::config::model::MailSettings;
 use crate::control::proto::{DeadLetterDump, MailDump};
 use crate::mail::outbox::{self, Entry, Failure, Outbox, RetryPolicy, Verdict};
 use crate::mail::{Letter, smtp};
+use crate::state;
 use crate::wallclock::{unix_nanos, unix_now};
 
 /// At most this many letters go out as one digest message.
@@ -27,6 +28,8 @@ pub struct MailQueue {
     seq: u64,
     digest: bool,
     queued: mpsc::UnboundedSender<Entry>,
+    /// Where letters are written (on the state writer's thread).
+    disk: state::Ordered,
     settings: watch::Sender<MailSettings>,
     status: watch::Receiver<MailDump>,
 }
@@ -38,6 +41,7 @@ impl MailQueue {
     pub fn start(
         statedir: &Path,
         settings: &MailSettings,
+        disk: state::Ordered,
         tracker: &TaskTracker,
         shutdown: CancellationToken,
     ) -> MailQueue {
@@ -59,6 +63,7 @@ impl MailQueue {
             seq: 0,
             digest: settings.digest_window.is_some(),
             queued: queued_tx,
+            disk,
             settings: settings_tx,
             status: status_rx,
         }
@@ -70,8 +75,12 @@ impl MailQueue {
     }
 
     /// Write one letter to the outbox and hand it to the worker; returns
-    /// its outbox id. A letter that cannot be written is still delivered
-    /// from memory (only a crash before then loses it).
+    /// its outbox id. The write (with its fsync) runs on the state
+    /// writer's thread, before any state save sent after this call, and
+    /// the worker gets the letter once it is written, so a delivered
+    /// letter's removal never races its write. A letter that cannot be
+    /// written is still delivered from memory (only a crash before then
+    /// loses it).
     pub fn queue(&mut self, letter: Letter, about: String, created: i64) -> String {
         self.seq += 1;
         let entry = Entry {
@@ -84,16 +93,20 @@ impl MailQueue {
             last_error: None,
             dead_since: None,
         };
-        if let Err(e) = self.outbox.store(&entry) {
-            tracing::error!(
-                id = %entry.id,
-                dir = %self.outbox.dir().display(),
-                error = %e,
-                "cannot write the mail outbox; this alert is held in memory only"
-            );
-        }
         let id = entry.id.clone();
-        let _ = self.queued.send(entry);
+        let outbox = self.outbox.clone();
+        let queued = self.queued.clone();
+        self.disk.run(move || {
+            if let Err(e) = outbox.store(&entry) {
+                tracing::error!(
+                    id = %entry.id,
+                    dir = %outbox.dir().display(),
+                    error = %e,
+                    "cannot write the mail outbox; this alert is held in memory only"
+                );
+            }
+            let _ = queued.send(entry);
+        });
         id
     }
 

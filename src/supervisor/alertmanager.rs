@@ -29,11 +29,12 @@ impl AlertmanagerPart {
         &mut self,
         config: &Config,
         _diff: &ConfigDiff,
+        disk: crate::state::Ordered,
         tracker: &TaskTracker,
         shutdown: &CancellationToken,
     ) {
         let queue = self.queue.get_or_insert_with(|| {
-            AlertmanagerQueue::start(&config.settings.statedir, tracker, shutdown.clone())
+            AlertmanagerQueue::start(&config.settings.statedir, disk, tracker, shutdown.clone())
         });
         queue.configured(configured_pairs(config));
     }

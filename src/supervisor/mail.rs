@@ -33,6 +33,7 @@ impl MailPart {
         &mut self,
         config: &Config,
         _diff: &ConfigDiff,
+        disk: crate::state::Ordered,
         tracker: &TaskTracker,
         shutdown: &CancellationToken,
     ) {
@@ -43,6 +44,7 @@ impl MailPart {
                 self.queue = Some(MailQueue::start(
                     &config.settings.statedir,
                     &config.mail,
+                    disk,
                     tracker,
                     shutdown.clone(),
                 ));

@@ -289,10 +289,11 @@ impl Supervisor {
         let services = &self.services;
         self.lb
             .reconfigure(config, &diff, &|r| services.is_failing(r));
+        let disk = self.writer.ordered();
         self.mail
-            .reconfigure(config, &diff, &self.tracker, &self.shutdown);
+            .reconfigure(config, &diff, disk.clone(), &self.tracker, &self.shutdown);
         self.alertmanager
-            .reconfigure(config, &diff, &self.tracker, &self.shutdown);
+            .reconfigure(config, &diff, disk, &self.tracker, &self.shutdown);
         self.vrrp.reconfigure(config, &diff);
         self.mon.reconfigure(config, &diff);
         self.announce.reconfigure(config, &diff);
