@@ -1,4 +1,4 @@
-//! The built-in proxy in http mode against real servers on loopback: per-request spreading over one client connection, X-Forwarded-For, cookie persistence (insert, prefix, rewrite, a down server's cookie), keep-alive reuse of backend connections, streamed chunked bodies, WebSocket-style upgrades, HEAD and 304 framing, 100-continue, retries on connect failure, smuggling attempts refused, no failed request while a backend dies and returns, TLS termination with a certificate per SNI name, and a 100 MiB body streamed without growing memory.
+//! The built-in proxy in http mode against real servers on loopback: per-request spreading over one client connection, X-Forwarded-For, cookie persistence (insert, prefix, rewrite, a down server's cookie), keep-alive reuse of backend connections, streamed chunked bodies, WebSocket-style upgrades, HEAD and 304 framing, 100-continue, retries on connect failure, smuggling attempts refused, no failed request while a backend dies and returns, TLS termination with a certificate per SNI name, TLS to servers verified as HAProxy verifies (verify none, a CA file, the SNI name or verifyhost), and a 100 MiB body streamed without growing memory.
 //!
 //! Each backend is a small hyper server started by the test on
 //! `127.0.0.1:0`: it answers with its name and the request's headers, counts
@@ -19,7 +19,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use keepmon::config::model::{
     CookieMode, CookiePersistence, ForwardFor, HttpOptions, LbScheduler, ProxyMode, ProxyOptions,
-    TlsCert,
+    ServerTls, TlsCert,
 };
 use keepmon::lb::balance::Backend;
 use keepmon::lb::proxy::{ProxyHandle, ProxySpec, start};
@@ -859,6 +859,170 @@ async fn head_and_304_keep_their_framing() {
         let mut rest = String::new();
         stream.read_to_string(&mut rest).await.unwrap();
         assert!(rest.starts_with("server a"), "{rest}");
+    })
+    .await;
+}
+
+/// A backend that speaks HTTPS with a certificate for `backend.test`
+/// signed by its own test authority; it records the SNI name of each
+/// handshake and counts the requests it answered.
+struct TlsServer {
+    addr: SocketAddr,
+    /// The SNI name of each handshake that completed (None: no SNI).
+    sni: Arc<std::sync::Mutex<Vec<Option<String>>>>,
+    requests: Arc<AtomicUsize>,
+    stop: CancellationToken,
+}
+
+impl TlsServer {
+    /// Starts the server; returns it with the PEM of its authority.
+    async fn start() -> (TlsServer, String) {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "keepmon test authority");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["backend.test".to_string()])
+            .unwrap()
+            .signed_by(&leaf_key, &ca, &ca_key)
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sni = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let stop = CancellationToken::new();
+        let (seen, count, token) = (sni.clone(), requests.clone(), stop.clone());
+        tokio::spawn(async move {
+            loop {
+                let (stream, peer) = tokio::select! {
+                    () = token.cancelled() => return,
+                    accepted = listener.accept() => accepted.unwrap(),
+                };
+                let (acceptor, seen, count) = (acceptor.clone(), seen.clone(), count.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let name = tls.get_ref().1.server_name().map(str::to_string);
+                    seen.lock().unwrap().push(name);
+                    let service = hyper::service::service_fn(move |req| {
+                        count.fetch_add(1, Ordering::SeqCst);
+                        answer("tls", peer, req)
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        let server = TlsServer {
+            addr,
+            sni,
+            requests,
+            stop,
+        };
+        (server, ca.pem())
+    }
+
+    fn backend(&self) -> Backend {
+        Backend {
+            addr: self.addr,
+            weight: 1,
+        }
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// One GET through a proxy whose servers speak TLS with `server_tls`.
+async fn get_over_server_tls(backend: Backend, server_tls: ServerTls) -> (StatusCode, String) {
+    let http = HttpOptions {
+        server_tls: Some(server_tls),
+        ..HttpOptions::default()
+    };
+    let (proxy, _stop) = proxy(http_spec(vec![backend], http)).await;
+    let mut client = Client::connect(&proxy).await;
+    let (response, text) = client.get("/", &[]).await;
+    (response.status(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_reach_tls_servers_verified_as_haproxy_verifies() {
+    bounded(async {
+        let (server, ca_pem) = TlsServer::start().await;
+        let dir = CertDir::new();
+        let ca_file = dir.0.join("ca.pem");
+        std::fs::write(&ca_file, &ca_pem).unwrap();
+        let (other_ca, _) = dir.cert("other-authority.test");
+        let tls = |ca: Option<&std::path::Path>, sni: Option<&str>, host: Option<&str>| ServerTls {
+            ca_file: ca.map(std::path::Path::to_path_buf),
+            sni: sni.map(str::to_string),
+            verify_host: host.map(str::to_string),
+        };
+
+        // `verify none`: any certificate, no SNI.
+        let (status, text) = get_over_server_tls(server.backend(), tls(None, None, None)).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        assert_eq!(server_of(&text), "tls");
+        let last_sni = || server.sni.lock().unwrap().last().cloned().flatten();
+        assert_eq!(last_sni(), None, "no SNI unless one is set");
+        // The test authority and the SNI name: the name is sent and checked.
+        let (status, text) = get_over_server_tls(
+            server.backend(),
+            tls(Some(&ca_file), Some("backend.test"), None),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        assert_eq!(last_sni().as_deref(), Some("backend.test"));
+        // The authority alone: HAProxy checks the chain, not a name.
+        let (status, text) =
+            get_over_server_tls(server.backend(), tls(Some(&ca_file), None, None)).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        assert_eq!(last_sni(), None);
+        // `verifyhost` naming another host, or the SNI name of another host.
+        let (status, _) = get_over_server_tls(
+            server.backend(),
+            tls(Some(&ca_file), None, Some("other.test")),
+        )
+        .await;
+        assert!(status.is_server_error(), "{status}");
+        let (status, _) = get_over_server_tls(
+            server.backend(),
+            tls(Some(&ca_file), Some("other.test"), None),
+        )
+        .await;
+        assert!(status.is_server_error(), "{status}");
+        // Another authority.
+        let (status, _) =
+            get_over_server_tls(server.backend(), tls(Some(&other_ca.cert), None, None)).await;
+        assert!(status.is_server_error(), "{status}");
+        assert_eq!(
+            server.requests.load(Ordering::SeqCst),
+            3,
+            "only the verified connections carried a request"
+        );
+        // A plain HTTP server behind `ssl`: no request goes out in clear.
+        let plain = Server::start("plain").await;
+        let (status, _) = get_over_server_tls(plain.backend(), tls(None, None, None)).await;
+        assert!(status.is_server_error(), "{status}");
     })
     .await;
 }

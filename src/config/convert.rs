@@ -1307,6 +1307,7 @@ fn proxy_keys(doc: &mut Doc, proxy: &ProxyOptions) {
         server_cookies: _, // on the real servers
         hash,
         tls,
+        server_tls,
     } = http;
     let defaults = HttpOptions::default();
     if *mode == ProxyMode::Http {
@@ -1414,6 +1415,24 @@ fn proxy_keys(doc: &mut Doc, proxy: &ProxyOptions) {
             .map(|TlsCert { cert, key }| inline(vec![("cert", path(cert)), ("key", path(key))]))
             .collect();
         doc.kv("tls", Item::List(certs));
+    }
+    if let Some(ServerTls {
+        ca_file,
+        sni,
+        verify_host,
+    }) = server_tls
+    {
+        let mut pairs = match ca_file {
+            None => vec![("verify", text("none"))],
+            Some(file) => vec![("ca_file", path(file))],
+        };
+        if let Some(sni) = sni {
+            pairs.push(("sni", text(sni)));
+        }
+        if let Some(name) = verify_host {
+            pairs.push(("verify_host", text(name)));
+        }
+        doc.kv("server_tls", inline(pairs));
     }
 }
 

@@ -1165,6 +1165,9 @@ pub struct HttpOptions {
     pub hash: Option<HashOn>,
     /// TLS termination: certificates chosen by SNI (the first is the default).
     pub tls: Vec<TlsCert>,
+    /// TLS towards the real servers (HAProxy's `ssl` on server lines).
+    /// None: plain HTTP.
+    pub server_tls: Option<ServerTls>,
 }
 
 impl Default for HttpOptions {
@@ -1179,8 +1182,25 @@ impl Default for HttpOptions {
             server_cookies: BTreeMap::new(),
             hash: None,
             tls: Vec::new(),
+            server_tls: None,
         }
     }
+}
+
+/// How http mode speaks TLS to its real servers (HAProxy's `ssl verify
+/// none`, or `ssl verify required ca-file FILE [sni str(NAME)]
+/// [verifyhost NAME]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerTls {
+    /// PEM file of the authorities a server's chain must lead to. None: no
+    /// verification at all (`verify none`).
+    pub ca_file: Option<PathBuf>,
+    /// The name sent as SNI; None: no SNI (HAProxy sends none by default).
+    pub sni: Option<String>,
+    /// The name the certificate must carry when no SNI is sent; with
+    /// neither, only the chain is verified (HAProxy's rule: the SNI name,
+    /// else `verifyhost`, else no name check).
+    pub verify_host: Option<String>,
 }
 
 /// HAProxy's `option forwardfor [except NET] [header NAME]`.

@@ -462,6 +462,10 @@ pub(crate) struct Settings {
     pub(crate) options: Arc<ProxyOptions>,
     /// http mode's TLS termination, loaded when the settings were built.
     pub(crate) tls: Option<crate::lb::http::tls::Tls>,
+    /// http mode's TLS towards the servers, loaded when the settings were
+    /// built. None while `options.http.server_tls` is set: the CA file
+    /// could not be read, and server connections fail (never in clear).
+    pub(crate) server_tls: Option<Arc<crate::lb::http::upstream_tls::Upstream>>,
     pub(crate) limits: BTreeMap<SocketAddr, ServerLimits>,
     pub(crate) name: Arc<str>,
     /// The access log, opened when the settings were built.
@@ -474,6 +478,7 @@ impl Settings {
     fn from_spec(spec: &ProxySpec, old: Option<&Settings>) -> Settings {
         Settings {
             tls: load_tls(spec, old),
+            server_tls: load_server_tls(spec, old),
             scheduler: spec.scheduler,
             persistence: spec.persistence,
             retries: spec.retries,
@@ -510,6 +515,32 @@ fn load_tls(spec: &ProxySpec, old: Option<&Settings>) -> Option<crate::lb::http:
         Ok(tls) => Some(tls),
         Err(error) => {
             warn!(listen = %spec.listen, %error, "cannot load the TLS certificates; keeping the previous ones");
+            old.cloned()
+        }
+    }
+}
+
+/// The TLS client settings of an http-mode spec: those of `old` when its
+/// CA file did not change, else built anew; a failed read keeps the old
+/// ones (and without old ones server connections fail until a reload).
+fn load_server_tls(
+    spec: &ProxySpec,
+    old: Option<&Settings>,
+) -> Option<Arc<crate::lb::http::upstream_tls::Upstream>> {
+    let wanted = spec.options.http.server_tls.as_ref()?;
+    if spec.options.mode != ProxyMode::Http {
+        return None;
+    }
+    let old = old.and_then(|old| old.server_tls.as_ref());
+    if let Some(old) = old
+        && old.is_current(wanted)
+    {
+        return Some(old.clone());
+    }
+    match crate::lb::http::upstream_tls::Upstream::load(wanted) {
+        Ok(upstream) => Some(Arc::new(upstream)),
+        Err(error) => {
+            warn!(listen = %spec.listen, %error, "cannot load the TLS settings towards the servers; keeping the previous ones");
             old.cloned()
         }
     }
@@ -1941,6 +1972,7 @@ mod tests {
             sorry: None,
             options: Arc::default(),
             tls: None,
+            server_tls: None,
             limits: BTreeMap::new(),
             name: Arc::from("test"),
             access_log: None,

@@ -399,7 +399,7 @@ fn build_tls_config(insecure: bool) -> Result<Arc<ClientConfig>, String> {
 /// `insecure = true`: accept any certificate, but still check that the
 /// handshake is signed by the key in the certificate presented.
 #[derive(Debug)]
-struct NoCertificateCheck(Arc<CryptoProvider>);
+pub(crate) struct NoCertificateCheck(pub(crate) Arc<CryptoProvider>);
 
 impl ServerCertVerifier for NoCertificateCheck {
     fn verify_server_cert(

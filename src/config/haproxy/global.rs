@@ -1,4 +1,4 @@
-//! HAProxy's `global` section: the process-model lines keepmon accepts with a warning, `crt-base`, and HAProxy's errors for unknown keywords; sets nothing else.
+//! HAProxy's `global` section: the process-model lines keepmon accepts with a warning, `crt-base`, `ca-base`, `ssl-server-verify`, and HAProxy's errors for unknown keywords; sets nothing else.
 
 use std::path::PathBuf;
 
@@ -87,18 +87,34 @@ pub fn read(body: &[Line], ctx: &mut Ctx<'_>) {
     for line in body {
         let keyword = line.keyword();
         match keyword {
-            "crt-base" => {
+            "crt-base" | "ca-base" => {
                 if line.word(1).is_empty() {
-                    ctx.error(line.loc.clone(), "'crt-base' expects a directory path");
+                    ctx.error(
+                        line.loc.clone(),
+                        format!("'{keyword}' expects a directory path"),
+                    );
                 } else {
                     let base = PathBuf::from(line.word(1));
-                    ctx.crt_base = Some(if base.is_absolute() {
+                    let base = Some(if base.is_absolute() {
                         base
                     } else {
                         dir_of(ctx).join(base)
                     });
+                    if keyword == "crt-base" {
+                        ctx.crt_base = base;
+                    } else {
+                        ctx.ca_base = base;
+                    }
                 }
             }
+            "ssl-server-verify" => match line.word(1) {
+                "none" => ctx.server_verify = false,
+                "required" => ctx.server_verify = true,
+                _ => ctx.error(
+                    line.loc.clone(),
+                    "'ssl-server-verify' expects 'none' or 'required' as argument.",
+                ),
+            },
             "nbproc" => ctx.diags.warning(
                 line.loc.clone(),
                 "'nbproc' is an old HAProxy form that HAProxy 2.6 refuses (gone since 2.5): keepmon is one process and ignores it; remove the line",

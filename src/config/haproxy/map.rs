@@ -15,8 +15,8 @@ use crate::config::keepalived::service;
 use crate::config::model::{
     AccessLog, AccessLogTarget, AdminState, Config, DataPlane, ErrorFile, Forward, HashOn,
     HostGroup, HttpCheck, HttpOptions, LbScheduler, Monitor, Origin, Protocol, ProxyMode,
-    ProxyOptions, RealServer, StatsListen, StatsPage, StatsUser, TcpCheck, Thresholds, TlsCert,
-    VirtualServer, Watch,
+    ProxyOptions, RealServer, ServerTls, StatsListen, StatsPage, StatsUser, TcpCheck, Thresholds,
+    TlsCert, VirtualServer, Watch,
 };
 
 /// HAProxy's check defaults: `inter 2s`, `rise 2`, `fall 3`.
@@ -177,6 +177,7 @@ fn virtual_servers(
     let mut real_servers = Vec::new();
     let mut server_cookies = BTreeMap::new();
     let mut send_proxy = None;
+    let mut server_tls_of_all = None;
     for (i, server) in bp.servers.iter().enumerate() {
         let Some(addr) = server_addr(server, single_port, ctx) else {
             continue;
@@ -184,15 +185,20 @@ fn virtual_servers(
         for (what, at) in &server.opts.unsupported {
             ctx.unsupported(at.clone(), what);
         }
-        if server.opts.ssl {
-            ctx.unsupported(
-                server.at.clone(),
-                "TLS to a server ('ssl' on a server line)",
-            );
-        }
+        let tls = server_tls(server, fe, mode, ctx);
         if i == 0 {
             send_proxy = server.opts.send_proxy;
-        } else if server.opts.send_proxy != send_proxy {
+            server_tls_of_all = tls;
+        } else if tls != server_tls_of_all {
+            ctx.unsupported(
+                server.at.clone(),
+                format!(
+                    "TLS settings ('ssl', 'verify', 'ca-file', 'sni', 'verifyhost') that differ from server '{}' (keepmon sets them per backend)",
+                    bp.servers[0].name
+                ),
+            );
+        }
+        if i > 0 && server.opts.send_proxy != send_proxy {
             ctx.unsupported(
                 server.at.clone(),
                 "'send-proxy' on some servers of a backend and not on others (keepmon sets it per virtual server)",
@@ -328,6 +334,7 @@ fn virtual_servers(
                         server_cookies: server_cookies.clone(),
                         hash: hash.clone(),
                         tls,
+                        server_tls: server_tls_of_all.clone(),
                     }
                 },
             },
@@ -335,6 +342,62 @@ fn virtual_servers(
         };
         config.virtual_servers.insert(name, vs);
     }
+}
+
+/// A server line's `ssl` and its verification words as the model's
+/// [`ServerTls`], with HAProxy's errors (verification without a CA file, a
+/// CA file that cannot be read). TLS to servers is http mode's.
+fn server_tls(
+    server: &Server,
+    fe: &Section,
+    mode: ProxyMode,
+    ctx: &mut Ctx<'_>,
+) -> Option<ServerTls> {
+    let opts = &server.opts;
+    if !opts.ssl {
+        return None;
+    }
+    if mode == ProxyMode::Tcp {
+        ctx.unsupported(
+            server.at.clone(),
+            "TLS to a server ('ssl' on a server line) in mode tcp",
+        );
+        return None;
+    }
+    let verify = opts.verify.unwrap_or(ctx.server_verify);
+    let ca_file = match (&opts.ca_file, verify) {
+        (_, false) => None,
+        (None, true) => {
+            ctx.error(
+                server.at.clone(),
+                format!(
+                    "'server {}/{}' : verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line, or use 'ssl-server-verify none' in the global section to disable server-side verifications by default.",
+                    fe.name, server.name
+                ),
+            );
+            return None;
+        }
+        (Some((path, at)), true) => {
+            if !ctx.fs.is_file(path) {
+                ctx.error(
+                    at.clone(),
+                    format!(
+                        "'server {}/{}' : Couldn't open the ca-file '{}' (No such file or directory).",
+                        fe.name,
+                        server.name,
+                        path.display()
+                    ),
+                );
+                return None;
+            }
+            Some(path.clone())
+        }
+    };
+    Some(ServerTls {
+        ca_file,
+        sni: opts.sni.clone(),
+        verify_host: opts.verifyhost.clone().filter(|_| verify),
+    })
 }
 
 fn scheduler(bp: &Proxy, mode: ProxyMode, ctx: &mut Ctx<'_>) -> Option<LbScheduler> {
@@ -417,7 +480,29 @@ fn health_service(be: &Section, config: &mut Config, ctx: &mut Ctx<'_>) -> Optio
     let inter = first.inter.unwrap_or(INTER);
     let timeout = p.timeouts.check.unwrap_or(inter);
     let port = checked[0].addr.1.unwrap_or(80);
-    let monitor = monitor(p, port, timeout, ctx)?;
+    let mut monitor = monitor(p, port, timeout, ctx)?;
+    // HAProxy sends the checks of an `ssl` server over TLS too (unless a
+    // check `port` points elsewhere).
+    if first.ssl && first.check_port.is_none() {
+        match &mut monitor {
+            Monitor::Http(check) => {
+                check.tls = true;
+                // The check trusts what the traffic's settings trust:
+                // keepmon's https check has no CA file of its own.
+                check.insecure = true;
+                if first.verify.unwrap_or(ctx.server_verify) {
+                    ctx.diags.warning(
+                        checked[0].at.clone(),
+                        "the https check does not verify the server's certificate (HAProxy's does, with ca-file); requests do",
+                    );
+                }
+            }
+            _ => ctx.diags.warning(
+                checked[0].at.clone(),
+                "the check only opens a TCP connection; HAProxy's also completes a TLS handshake with an 'ssl' server",
+            ),
+        }
+    }
     let mut hosts: Vec<String> = Vec::new();
     for s in &checked {
         let (ip, port) = s.addr;

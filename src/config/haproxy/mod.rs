@@ -74,6 +74,8 @@ pub fn parse(text: &str, file: &Arc<Path>, fs: &dyn FileSystem) -> (Option<Confi
         fs,
         file: Arc::clone(file),
         crt_base: None,
+        ca_base: None,
+        server_verify: true,
     };
     let sections = read_sections(&lines, &mut ctx);
     let config_dir = file
@@ -314,6 +316,11 @@ pub struct Ctx<'a> {
     pub file: Arc<Path>,
     /// `crt-base` from `global`: where relative `crt` paths are.
     pub crt_base: Option<PathBuf>,
+    /// `ca-base` from `global`: where relative `ca-file` paths are.
+    pub ca_base: Option<PathBuf>,
+    /// `ssl-server-verify` from `global`: whether servers' certificates
+    /// are verified unless a server line says (HAProxy: `required`).
+    pub server_verify: bool,
 }
 
 impl Ctx<'_> {
@@ -358,12 +365,21 @@ impl Ctx<'_> {
     /// path without one against the config's directory, where HAProxy
     /// takes its working directory).
     pub fn crt_path(&self, path: &str) -> PathBuf {
+        self.based_path(self.crt_base.as_deref(), path)
+    }
+
+    /// A `ca-file` path, resolved as [`Ctx::crt_path`] but against `ca-base`.
+    pub fn ca_path(&self, path: &str) -> PathBuf {
+        self.based_path(self.ca_base.as_deref(), path)
+    }
+
+    fn based_path(&self, base: Option<&Path>, path: &str) -> PathBuf {
         let dir = self
             .file
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default();
-        match &self.crt_base {
+        match base {
             _ if path.starts_with('/') => PathBuf::from(path),
             Some(base) => base.join(path),
             None => dir.join(path),

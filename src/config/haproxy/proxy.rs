@@ -108,7 +108,14 @@ pub struct ServerOpts {
     pub check_port: Option<u16>,
     pub check_addr: Option<IpAddr>,
     pub ssl: bool,
-    pub verify_none: bool,
+    /// `verify none` (false) or `verify required` (true); None: the
+    /// global `ssl-server-verify` (required by default).
+    pub verify: Option<bool>,
+    /// `ca-file`, resolved against `ca-base`.
+    pub ca_file: Option<(PathBuf, Location)>,
+    /// `sni str(NAME)`: the name.
+    pub sni: Option<String>,
+    pub verifyhost: Option<String>,
     pub maxconn: Option<u32>,
     pub maxqueue: Option<u32>,
     pub slowstart: Option<Duration>,
@@ -1118,9 +1125,43 @@ fn read_server_opts(
                     ctx.unsupported(at, format!("check address '{value}' (not an IP address)"))
                 }
             },
-            "verify" => {
-                opts.verify_none = value == "none";
+            "verify" => match value {
+                "none" => opts.verify = Some(false),
+                "required" => opts.verify = Some(true),
+                other => ctx.error(
+                    at,
+                    format!(
+                        "'server {}' : 'verify' : unknown verify method '{other}', only 'none' and 'required' are supported.",
+                        line.word(1)
+                    ),
+                ),
+            },
+            "ca-file" => {
+                if value.is_empty() {
+                    ctx.error(at, "'ca-file' : missing CAfile path");
+                } else {
+                    opts.ca_file = Some((ctx.ca_path(value), at));
+                }
             }
+            "verifyhost" => {
+                if value.is_empty() {
+                    ctx.error(at, "'verifyhost' : missing hostname");
+                } else {
+                    opts.verifyhost = Some(value.to_string());
+                }
+            }
+            "sni" => match value
+                .strip_prefix("str(")
+                .and_then(|v| v.strip_suffix(')'))
+                .filter(|v| !v.is_empty() && !v.contains(['(', ')', ',']))
+            {
+                Some(name) => opts.sni = Some(name.to_string()),
+                None if value.is_empty() => ctx.error(at, "'sni' : missing sni expression"),
+                None => opts.unsupported.push((
+                    format!("the sni expression '{value}' (keepmon sends a fixed name: sni str(NAME))"),
+                    at,
+                )),
+            },
             "maxconn" | "maxqueue" => match value.parse::<u32>() {
                 Ok(n) if word == "maxconn" => opts.maxconn = Some(n),
                 Ok(n) => opts.maxqueue = Some(n),
@@ -1134,7 +1175,7 @@ fn read_server_opts(
                 opts.unsupported
                     .push((format!("the server option '{word}'"), at));
             }
-            "sni" | "alpn" | "ca-file" | "check-sni" | "verifyhost" | "crt" | "id"
+            "alpn" | "check-sni" | "crt" | "id"
             | "on-marked-down" | "on-marked-up" | "on-error" | "observe" | "error-limit"
             | "agent-check" | "track" | "source" | "resolvers" | "init-addr" | "agent-port"
             | "agent-inter" | "agent-send" | "agent-addr" | "pool-max-conn" | "ws" | "redir"

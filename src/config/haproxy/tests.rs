@@ -131,3 +131,102 @@ fn detection_by_name_and_first_keyword() {
         "only .cfg files are recognised by content"
     );
 }
+
+/// Only `/h/ca/*.pem` exists.
+struct CaFiles;
+
+impl FileSystem for CaFiles {
+    fn is_file(&self, path: &Path) -> bool {
+        path.starts_with("/h/ca") && path.extension().is_some_and(|e| e == "pem")
+    }
+
+    fn is_dir(&self, _: &Path) -> bool {
+        false
+    }
+}
+
+#[test]
+fn ssl_on_server_lines_is_tls_to_the_servers_verified_as_haproxy_verifies() {
+    use crate::config::model::{Monitor, ServerTls};
+    use std::path::PathBuf;
+    let with = |global: &str, server: &str, check: &str| {
+        let text = format!(
+            "global\n{global}defaults\n    mode http\n{check}listen l\n    bind 127.0.0.1:8080\n    server a 127.0.0.1:8443 check {server}\n"
+        );
+        compile_str(
+            &text,
+            Path::new("/h/haproxy.cfg"),
+            Format::Haproxy,
+            &CaFiles,
+        )
+        .map(|c| c.config)
+        .map_err(|e| e.diagnostics.to_string())
+    };
+    let tls_of = |c: &Config| c.virtual_servers["l"].proxy.http.server_tls.clone();
+    let c = with("", "ssl verify none", "").unwrap();
+    assert_eq!(
+        tls_of(&c),
+        Some(ServerTls {
+            ca_file: None,
+            sni: None,
+            verify_host: None
+        })
+    );
+    let c = with(
+        "    ca-base /h/ca\n",
+        "ssl verify required ca-file site.pem sni str(app.test) verifyhost x.test",
+        "    option httpchk GET /health\n",
+    )
+    .unwrap();
+    assert_eq!(
+        tls_of(&c),
+        Some(ServerTls {
+            ca_file: Some(PathBuf::from("/h/ca/site.pem")),
+            sni: Some("app.test".into()),
+            verify_host: Some("x.test".into())
+        })
+    );
+    match &c.watches["l"].services["check"].monitor {
+        Some(Monitor::Http(check)) => assert!(check.tls && check.insecure, "checks go over TLS"),
+        other => panic!("{other:?}"),
+    }
+    // `ssl-server-verify none` makes `verify none` the default.
+    let c = with("    ssl-server-verify none\n", "ssl", "").unwrap();
+    assert_eq!(tls_of(&c).and_then(|t| t.ca_file), None);
+    assert_eq!(tls_of(&with("", "", "").unwrap()), None, "no ssl: clear");
+    for (server, expected) in [
+        (
+            "ssl",
+            "haproxy.cfg:6:5: error: 'server l/a' : verify is enabled by default but no CA file specified.",
+        ),
+        (
+            "ssl verify required ca-file /h/nope.pem",
+            "error: 'server l/a' : Couldn't open the ca-file '/h/nope.pem' (No such file or directory).",
+        ),
+        (
+            "ssl verify maybe",
+            "error: 'server a' : 'verify' : unknown verify method 'maybe', only 'none' and 'required' are supported.",
+        ),
+        (
+            "ssl verify none sni req.hdr(host)",
+            "keepmon cannot run this as HAProxy does: the sni expression 'req.hdr(host)'",
+        ),
+    ] {
+        let got = with("", server, "").unwrap_err();
+        assert!(got.contains(expected), "{server}\n--- got ---\n{got}");
+    }
+    let tcp = "defaults\n    mode tcp\nlisten l\n    bind 127.0.0.1:8080\n    server a 127.0.0.1:8443 ssl verify none\n";
+    let got = compile(tcp).unwrap_err();
+    assert!(
+        got.contains("keepmon cannot run this as HAProxy does: TLS to a server ('ssl' on a server line) in mode tcp"),
+        "{got}"
+    );
+    let mixed = "defaults\n    mode http\nlisten l\n    bind 127.0.0.1:8080\n    server a 127.0.0.1:8443 ssl verify none\n    server b 127.0.0.1:8080\n";
+    let got = compile(mixed).unwrap_err();
+    assert!(
+        got.contains(
+            "haproxy.cfg:6:5: error: keepmon cannot run this as HAProxy does: TLS settings"
+        ),
+        "{got}"
+    );
+}

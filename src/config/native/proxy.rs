@@ -1,4 +1,4 @@
-//! A virtual server's built-in proxy keys: `mode`, `maxconn`, `timeout`, `allbackups`, `access_log`, and the http mode's `forwardfor`, `forwarded_proto`, `cookie`, `hash`, `tls`, `error_files` (the keys live in `virtual_servers.rs`'s raw struct; this file turns them into `ProxyOptions`).
+//! A virtual server's built-in proxy keys: `mode`, `maxconn`, `timeout`, `allbackups`, `access_log`, and the http mode's `forwardfor`, `forwarded_proto`, `cookie`, `hash`, `tls`, `server_tls`, `error_files` (the keys live in `virtual_servers.rs`'s raw struct; this file turns them into `ProxyOptions`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -9,7 +9,8 @@ use toml::Spanned;
 use super::cursor::{Dur, KeyPath, Reader, Text};
 use crate::config::model::{
     AccessLog, AccessLogTarget, CookieMode, CookiePersistence, DataPlane, ErrorFile, ForwardFor,
-    HashOn, HttpOptions, LbScheduler, Network, ProxyMode, ProxyOptions, ProxyProtocol, TlsCert,
+    HashOn, HttpOptions, LbScheduler, Network, ProxyMode, ProxyOptions, ProxyProtocol, ServerTls,
+    TlsCert,
 };
 
 /// `timeout = { client, server, http_request, http_keep_alive }`.
@@ -61,6 +62,17 @@ pub(super) struct RawTlsCert {
     key: Option<Text>,
 }
 
+/// `server_tls = { verify = "none" }` or `server_tls = { ca_file = "...",
+/// sni = "...", verify_host = "..." }`: TLS towards the real servers.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawServerTls {
+    verify: Option<Text>,
+    ca_file: Option<Text>,
+    sni: Option<Text>,
+    verify_host: Option<Text>,
+}
+
 /// The proxy keys of one `[virtual_servers.NAME]`, borrowed from its raw struct.
 pub(super) struct RawProxy<'r> {
     pub(super) mode: Option<&'r Text>,
@@ -71,6 +83,7 @@ pub(super) struct RawProxy<'r> {
     pub(super) cookie: Option<&'r Spanned<RawCookie>>,
     pub(super) hash: Option<&'r Text>,
     pub(super) tls: Option<&'r [Spanned<RawTlsCert>]>,
+    pub(super) server_tls: Option<&'r Spanned<RawServerTls>>,
     pub(super) send_proxy: Option<&'r Text>,
     pub(super) accept_proxy: Option<bool>,
     pub(super) allbackups: Option<bool>,
@@ -139,7 +152,7 @@ impl Reader<'_> {
                 options.http.timeout_http_keep_alive = d;
             }
         }
-        let http_only: [(&str, Option<usize>); 6] = [
+        let http_only: [(&str, Option<usize>); 7] = [
             ("error_files", raw.error_files.map(|v| v.span().start)),
             ("forwardfor", raw.forwardfor.map(|v| v.span().start)),
             ("forwarded_proto", raw.forwarded_proto.map(|_| 0)),
@@ -149,6 +162,7 @@ impl Reader<'_> {
                 "tls",
                 raw.tls.and_then(|v| v.first()).map(|v| v.span().start),
             ),
+            ("server_tls", raw.server_tls.map(|v| v.span().start)),
         ];
         if mode != ProxyMode::Http {
             for (key, at) in http_only {
@@ -347,7 +361,75 @@ impl Reader<'_> {
                 http.tls.push(TlsCert { cert, key });
             }
         }
+        if let Some(server_tls) = raw.server_tls {
+            http.server_tls = self.server_tls(server_tls, &p.child("server_tls"));
+        }
         http
+    }
+
+    /// `server_tls`: no verification only when asked for by name (as
+    /// HAProxy insists on `verify none`), else a CA file to verify with.
+    fn server_tls(&mut self, raw: &Spanned<RawServerTls>, p: &KeyPath) -> Option<ServerTls> {
+        let at = raw.span().start;
+        let raw = raw.get_ref();
+        let verify = self
+            .choice(
+                raw.verify.as_ref(),
+                &p.key("verify"),
+                "verification",
+                &[("none", false), ("required", true)],
+            )
+            .unwrap_or(true);
+        let name = |reader: &mut Self, text: Option<&Text>, key: &str| -> Option<String> {
+            let text = text?;
+            let value = text.get_ref().trim();
+            if value.is_empty() || value.contains(char::is_whitespace) {
+                reader.error(
+                    text.span().start,
+                    format!("{}: {value:?} is not a host name", p.key(key)),
+                );
+                return None;
+            }
+            Some(value.to_string())
+        };
+        let sni = name(self, raw.sni.as_ref(), "sni");
+        let verify_host = name(self, raw.verify_host.as_ref(), "verify_host");
+        let ca_file = match (verify, raw.ca_file.as_ref()) {
+            (true, None) => {
+                self.error(
+                    at,
+                    format!(
+                        "{}: missing: the authorities that sign the servers' certificates (or verify = \"none\" to skip verification)",
+                        p.key("ca_file")
+                    ),
+                );
+                return None;
+            }
+            (true, Some(file)) => {
+                let path = self.path(Some(file), &p.key("ca_file"))?;
+                if !self.fs.is_file(&path) {
+                    self.error(
+                        file.span().start,
+                        format!("{}: no such file: {}", p.key("ca_file"), path.display()),
+                    );
+                    return None;
+                }
+                Some(path)
+            }
+            (false, Some(file)) => {
+                self.error(
+                    file.span().start,
+                    format!("{}: unused with verify = \"none\"", p.key("ca_file")),
+                );
+                return None;
+            }
+            (false, None) => None,
+        };
+        Some(ServerTls {
+            ca_file,
+            sni,
+            verify_host,
+        })
     }
 
     fn cookie(&mut self, raw: &Spanned<RawCookie>, p: &KeyPath) -> Option<CookiePersistence> {
@@ -545,6 +627,49 @@ mod tests {
         assert_eq!(
             (b.maxconn, b.maxqueue, b.backup, b.slowstart),
             (None, None, true, None)
+        );
+    }
+
+    #[test]
+    fn server_tls_is_read_and_verification_is_never_silently_off() {
+        let text = format!(
+            "{BASE}mode = \"http\"\nserver_tls = {{ ca_file = \"/etc/keepmon/ca.pem\", sni = \"app.test\", verify_host = \"x.test\" }}\n"
+        );
+        let fs = FakeFs::with_texts(&[("/etc/keepmon/ca.pem", "pem")]);
+        let (config, diagnostics) = parse_with(&text, &fs);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        assert_eq!(
+            config.unwrap().virtual_servers["web"].proxy.http.server_tls,
+            Some(crate::config::model::ServerTls {
+                ca_file: Some("/etc/keepmon/ca.pem".into()),
+                sni: Some("app.test".into()),
+                verify_host: Some("x.test".into()),
+            })
+        );
+        let (config, diagnostics) = parse_with(
+            &format!("{BASE}mode = \"http\"\nserver_tls = {{ verify = \"none\" }}\n"),
+            &FakeFs::default(),
+        );
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        let tls = config.unwrap().virtual_servers["web"]
+            .proxy
+            .http
+            .server_tls
+            .clone();
+        assert_eq!(tls.map(|t| t.ca_file), Some(None));
+        check(
+            &format!("{BASE}mode = \"http\"\nserver_tls = {{ sni = \"app.test\" }}\n"),
+            &[
+                "4:14: error: virtual_servers.web.server_tls.ca_file: missing: the authorities that sign the servers' certificates (or verify = \"none\" to skip verification)",
+            ],
+        );
+        check(
+            &format!("{BASE}mode = \"http\"\nserver_tls = {{ ca_file = \"/nope.pem\" }}\n"),
+            &["4:26: error: virtual_servers.web.server_tls.ca_file: no such file: /nope.pem"],
+        );
+        check(
+            &format!("{BASE}server_tls = {{ verify = \"none\" }}\n"),
+            &["3:14: error: virtual_servers.web.server_tls: only for mode = \"http\""],
         );
     }
 

@@ -8,7 +8,9 @@ use toml::Spanned;
 
 use super::checks::Scalar;
 use super::cursor::{Dur, Int, KeyPath, Reader, Text};
-use super::proxy::{RawAccessLog, RawCookie, RawForwardFor, RawProxy, RawTimeouts, RawTlsCert};
+use super::proxy::{
+    RawAccessLog, RawCookie, RawForwardFor, RawProxy, RawServerTls, RawTimeouts, RawTlsCert,
+};
 use crate::config::model::{
     AdminState, DataPlane, Forward, LbScheduler, MhFlags, Origin, Protocol, RealServer, Thresholds,
     VirtualServer,
@@ -39,6 +41,7 @@ pub(super) struct RawVirtualServer {
     cookie: Option<Spanned<RawCookie>>,
     hash: Option<Text>,
     tls: Option<Vec<Spanned<RawTlsCert>>>,
+    server_tls: Option<Spanned<RawServerTls>>,
     send_proxy: Option<Text>,
     accept_proxy: Option<bool>,
     allbackups: Option<bool>,
@@ -203,6 +206,7 @@ impl Reader<'_> {
                 cookie: raw.cookie.as_ref(),
                 hash: raw.hash.as_ref(),
                 tls: raw.tls.as_deref(),
+                server_tls: raw.server_tls.as_ref(),
                 send_proxy: raw.send_proxy.as_ref(),
                 accept_proxy: raw.accept_proxy,
                 allbackups: raw.allbackups,

@@ -51,6 +51,7 @@ pub mod intercept;
 mod pool;
 mod reply;
 pub mod tls;
+pub mod upstream_tls;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -425,6 +426,12 @@ async fn forward(
         let pool_key = pool::Key {
             server: addr,
             client: settings.options.send_proxy.map(|_| connection.peer),
+            // Settings that failed to load match no pooled connection.
+            tls: match (&settings.options.http.server_tls, &settings.server_tls) {
+                (None, _) => 0,
+                (Some(_), Some(tls)) => tls.id(),
+                (Some(_), None) => u64::MAX,
+            },
         };
         let pooled = if upgrade { None } else { pool::take(pool_key) };
         let reused = pooled.is_some();
@@ -442,6 +449,12 @@ async fn forward(
                 settings.connect_timeout,
                 upgrade,
                 proxy_header(connection, settings.options.send_proxy).as_deref(),
+                settings
+                    .options
+                    .http
+                    .server_tls
+                    .is_some()
+                    .then_some(settings.server_tls.as_deref()),
             )
             .await
             {
@@ -669,21 +682,51 @@ fn proxy_header(
     })
 }
 
-/// Opens a backend connection (the PROXY header first, if any); its hyper
-/// task runs on this thread.
+/// Opens a backend connection (the PROXY header first, if any, then the
+/// TLS handshake when the servers speak TLS: `Some(None)` when their
+/// settings could not be loaded); its hyper task runs on this thread.
 async fn open(
     addr: SocketAddr,
     connect_timeout: std::time::Duration,
     upgrades: bool,
     proxy_header: Option<&[u8]>,
+    server_tls: Option<Option<&upstream_tls::Upstream>>,
 ) -> Result<SendRequest<RequestBody>, OpenError> {
     let mut stream = proxy::connect(addr, connect_timeout).await?;
     if let Some(header) = proxy_header {
         tokio::io::AsyncWriteExt::write_all(&mut stream, header).await?;
     }
-    let (sender, connection) = hyper::client::conn::http1::Builder::new()
-        .handshake(TokioIo::new(stream))
-        .await?;
+    let (sender, connection) = match server_tls {
+        None => {
+            hyper::client::conn::http1::Builder::new()
+                .handshake(TokioIo::new(stream))
+                .await?
+        }
+        Some(None) => return Err(OpenError::TlsSettings),
+        Some(Some(upstream)) => {
+            let stream = tokio::time::timeout(connect_timeout, upstream.connect(addr, stream))
+                .await
+                .map_err(|_| OpenError::TlsTimeout)?
+                .map_err(OpenError::Tls)?;
+            let (sender, connection) = hyper::client::conn::http1::Builder::new()
+                .handshake(TokioIo::new(stream))
+                .await?;
+            spawn_connection(addr, connection, upgrades);
+            return Ok(sender);
+        }
+    };
+    spawn_connection(addr, connection, upgrades);
+    Ok(sender)
+}
+
+/// Runs a backend connection's hyper task on this thread.
+fn spawn_connection<T>(
+    addr: SocketAddr,
+    connection: hyper::client::conn::http1::Connection<T, RequestBody>,
+    upgrades: bool,
+) where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
     if upgrades {
         tokio::spawn(async move {
             if let Err(error) = connection.with_upgrades().await {
@@ -697,13 +740,18 @@ async fn open(
             }
         });
     }
-    Ok(sender)
 }
 
 #[derive(Debug, thiserror::Error)]
 enum OpenError {
     #[error("connect: {0}")]
     Connect(#[from] std::io::Error),
+    #[error("tls handshake: {0}")]
+    Tls(std::io::Error),
+    #[error("tls handshake timed out")]
+    TlsTimeout,
+    #[error("the TLS settings towards the servers are not loaded (see the earlier warning)")]
+    TlsSettings,
     #[error("handshake: {0}")]
     Handshake(#[from] hyper::Error),
 }

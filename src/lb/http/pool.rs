@@ -24,13 +24,16 @@ pub(crate) const MAX_IDLE: Duration = Duration::from_secs(4);
 /// Idle connections kept per backend on one thread.
 pub(crate) const MAX_IDLE_PER_SERVER: usize = 128;
 
-/// Which requests may use a pooled connection: those for `server`, and
-/// with the PROXY protocol (whose header names one client) only those of
-/// the same client connection.
+/// Which requests may use a pooled connection: those for `server`, with
+/// the PROXY protocol (whose header names one client) only those of the
+/// same client connection, and only under the TLS settings it was opened
+/// with (a reload may change them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Key {
     pub(crate) server: SocketAddr,
     pub(crate) client: Option<SocketAddr>,
+    /// [`crate::lb::http::upstream_tls::Upstream::id`]; 0: plain HTTP.
+    pub(crate) tls: u64,
 }
 
 struct Idle {
