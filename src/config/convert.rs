@@ -1205,6 +1205,22 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
             doc.kv("scheduler_flags", strings(&flags));
         }
     }
+    if let LbScheduler::HaproxyMap(HaproxyHash {
+        function,
+        avalanche,
+    }) = scheduler
+    {
+        let mut flags = Vec::new();
+        if *function != HashFunction::default() || *avalanche {
+            flags.push(function.to_string());
+        }
+        if *avalanche {
+            flags.push("avalanche".to_string());
+        }
+        if !flags.is_empty() {
+            doc.kv("scheduler_flags", strings(&flags));
+        }
+    }
     doc.kv(
         "dataplane",
         text(match dataplane {

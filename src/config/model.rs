@@ -921,6 +921,59 @@ pub enum LbScheduler {
     TwoChoices,
     /// Maglev consistent hashing of the client address (IPVS `mh`).
     Maglev(MhFlags),
+    /// HAProxy 2.6's map-based hashing (`balance source|uri|url_param|hdr`
+    /// with `hash-type map-based`, HAProxy's default): the same key goes to
+    /// the same server as under HAProxy reading the same servers and
+    /// weights. Built-in proxy only.
+    HaproxyMap(HaproxyHash),
+}
+
+/// The hash function and modifier of HAProxy's `hash-type map-based
+/// [FUNCTION [avalanche]]`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HaproxyHash {
+    pub function: HashFunction,
+    /// `avalanche`: the hash goes through Bob Jenkins' full avalanche mix.
+    pub avalanche: bool,
+}
+
+impl HaproxyHash {
+    /// The flag words (`scheduler_flags` in keepmon.toml, the words after
+    /// `hash-type map-based` in haproxy.cfg).
+    pub const NAMES: &'static [&'static str] = &["sdbm", "djb2", "wt6", "crc32", "avalanche"];
+}
+
+/// HAProxy's hash functions for `hash-type` (src/hash.c).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HashFunction {
+    #[default]
+    Sdbm,
+    Djb2,
+    Wt6,
+    Crc32,
+}
+
+impl HashFunction {
+    pub fn from_name(name: &str) -> Option<HashFunction> {
+        Some(match name {
+            "sdbm" => HashFunction::Sdbm,
+            "djb2" => HashFunction::Djb2,
+            "wt6" => HashFunction::Wt6,
+            "crc32" => HashFunction::Crc32,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for HashFunction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HashFunction::Sdbm => "sdbm",
+            HashFunction::Djb2 => "djb2",
+            HashFunction::Wt6 => "wt6",
+            HashFunction::Crc32 => "crc32",
+        })
+    }
 }
 
 /// IPVS's `mh` scheduler flags (`ipvsadm -b mh-port,mh-fallback`).
@@ -940,7 +993,8 @@ impl MhFlags {
 }
 
 impl LbScheduler {
-    pub const NAMES: &'static [&'static str] = &["rr", "wrr", "lc", "wlc", "sh", "twos", "mh"];
+    pub const NAMES: &'static [&'static str] =
+        &["rr", "wrr", "lc", "wlc", "sh", "twos", "mh", "haproxy-map"];
 
     pub fn from_name(name: &str) -> Option<LbScheduler> {
         Some(match name.to_ascii_lowercase().as_str() {
@@ -951,6 +1005,7 @@ impl LbScheduler {
             "sh" => LbScheduler::SourceHash,
             "twos" | "random2" => LbScheduler::TwoChoices,
             "mh" | "maglev" => LbScheduler::Maglev(MhFlags::default()),
+            "haproxy-map" => LbScheduler::HaproxyMap(HaproxyHash::default()),
             _ => return None,
         })
     }
@@ -966,6 +1021,7 @@ impl fmt::Display for LbScheduler {
             LbScheduler::SourceHash => "sh",
             LbScheduler::TwoChoices => "twos",
             LbScheduler::Maglev(_) => "mh",
+            LbScheduler::HaproxyMap(_) => "haproxy-map",
         })
     }
 }

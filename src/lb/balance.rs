@@ -1,4 +1,4 @@
-//! Backend pickers for the userspace proxy (rr, wrr, lc, wlc, sh, twos, mh); never does IO, never reads the clock, never blocks.
+//! Backend pickers for the userspace proxy (rr, wrr, lc, wlc, sh, twos, mh, haproxy-map); never does IO, never reads the clock, never blocks.
 //!
 //! A [`Picker`] is built once per table change from the scheduler and the
 //! backend list and then shared read-only by every connection. The only
@@ -42,6 +42,21 @@
 //!   backend) rehashes the client with a new seed only with `mh-fallback`,
 //!   as in IPVS; without it the connection fails rather than go to a
 //!   server another director would not pick.
+//! * `haproxy-map`: HAProxy 2.6's map-based hashing (`hash-type
+//!   map-based`, its default for `balance source|uri|url_param|hdr`). Each
+//!   eligible backend's weight is divided by the weight unit (HAProxy's
+//!   `wmult`: the gcd of every configured server's weight, fixed at
+//!   startup, so a server going down does not rescale the others); the map
+//!   has one slot per unit of the summed weights, filled in config order by
+//!   HAProxy's `recalc_server_map` (each slot: every backend adds its
+//!   weight to its score, the first with the highest `(score + total) /
+//!   total` takes the slot and loses `total`). A key (HAProxy's 32-bit hash
+//!   of the client address, URI, parameter or header value, see
+//!   [`crate::lb::haproxy_hash`]) picks slot `hash % total`. No key (the
+//!   parameter or header is absent) walks the map round robin, as HAProxy
+//!   does. A retry walks on from the key's slot to the next backend not
+//!   yet tried (HAProxy's map ignores the server to avoid and would try the
+//!   same one again).
 //!
 //! Retries pass the indices already tried in `excluded`; they are never
 //! picked again.
@@ -50,6 +65,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::config::model::LbScheduler;
+use crate::lb::haproxy_hash;
 
 /// The longest precomputed smooth-wrr period (entries of 4 bytes each).
 pub const MAX_WRR_PERIOD: usize = 1 << 16;
@@ -84,11 +100,29 @@ pub struct Picker {
     uniform_weights: bool,
     /// mh: the Maglev lookup table (backend index per slot).
     maglev: Box<[u32]>,
+    /// haproxy-map: HAProxy's server map (backend index per slot).
+    haproxy_map: Box<[u32]>,
     cursor: AtomicUsize,
 }
 
 impl Picker {
+    /// A picker whose weight unit (`haproxy-map` only) is the gcd of these
+    /// backends' weights.
     pub fn new(scheduler: LbScheduler, backends: &[Backend]) -> Picker {
+        let unit = backends
+            .iter()
+            .map(|backend| u64::from(backend.weight))
+            .fold(0, gcd);
+        Picker::with_weight_unit(scheduler, backends, u32::try_from(unit).unwrap_or(1))
+    }
+
+    /// A picker for `haproxy-map` that divides weights by `weight_unit`
+    /// (HAProxy's `wmult`, see [`weight_unit`]); other schedulers ignore it.
+    pub fn with_weight_unit(
+        scheduler: LbScheduler,
+        backends: &[Backend],
+        weight_unit: u32,
+    ) -> Picker {
         let backends: Box<[Backend]> = backends.into();
         // Tables of more than u32::MAX backends cannot exist in practice;
         // `take` keeps the cast below lossless regardless.
@@ -120,6 +154,11 @@ impl Picker {
         } else {
             Box::default()
         };
+        let haproxy_map = if matches!(scheduler, LbScheduler::HaproxyMap(_)) {
+            haproxy_server_map(&backends, &eligible, weight_unit)
+        } else {
+            Box::default()
+        };
         Picker {
             scheduler,
             backends,
@@ -128,7 +167,35 @@ impl Picker {
             keys,
             uniform_weights,
             maglev,
+            haproxy_map,
             cursor: AtomicUsize::new(0),
+        }
+    }
+
+    /// The key [`Picker::pick_keyed`] takes for a client address: HAProxy's
+    /// source hash for `haproxy-map`, else [`ip_key`].
+    pub fn client_key(&self, ip: IpAddr) -> u64 {
+        match self.scheduler {
+            LbScheduler::HaproxyMap(hash) => u64::from(haproxy_hash::source_hash(hash, ip)),
+            _ => ip_key(ip),
+        }
+    }
+
+    /// The key [`Picker::pick_keyed`] takes for a URI, URL parameter or
+    /// header value: HAProxy's hash for `haproxy-map`, else [`hash_bytes`].
+    pub fn bytes_key(&self, bytes: &[u8]) -> u64 {
+        match self.scheduler {
+            LbScheduler::HaproxyMap(hash) => u64::from(haproxy_hash::hash_bytes(hash, bytes)),
+            _ => hash_bytes(bytes),
+        }
+    }
+
+    /// The key when a request lacks the hashed part: none for
+    /// `haproxy-map` (HAProxy then goes round robin), else the client's.
+    pub fn missing_key(&self, ip: IpAddr) -> Option<u64> {
+        match self.scheduler {
+            LbScheduler::HaproxyMap(_) => None,
+            _ => Some(ip_key(ip)),
         }
     }
 
@@ -157,7 +224,7 @@ impl Picker {
         active: impl Fn(usize) -> u64,
         excluded: &[usize],
     ) -> Option<usize> {
-        self.pick_keyed(ip_key(client), active, excluded)
+        self.pick_keyed(Some(self.client_key(client)), active, excluded)
     }
 
     /// [`Picker::pick`] for a client address and port: `mh` with its
@@ -172,17 +239,19 @@ impl Picker {
             LbScheduler::Maglev(flags) if flags.port => mix64(
                 ip_key(client.ip()) ^ u64::from(client.port()).wrapping_mul(0x9e37_79b9_7f4a_7c15),
             ),
-            _ => ip_key(client.ip()),
+            _ => self.client_key(client.ip()),
         };
-        self.pick_keyed(key, active, excluded)
+        self.pick_keyed(Some(key), active, excluded)
     }
 
     /// Like [`Picker::pick`], with `key` in place of the client address's
-    /// hash for the hashing schedulers (sh, mh): http mode's hash of a URI,
-    /// header or URL parameter ([`hash_bytes`]). Other schedulers ignore it.
+    /// hash for the hashing schedulers (sh, mh, haproxy-map): http mode's
+    /// hash of a URI, header or URL parameter ([`Picker::bytes_key`]).
+    /// Other schedulers ignore it. No key: the hashing schedulers go round
+    /// robin (over the map for haproxy-map).
     pub fn pick_keyed(
         &self,
-        key: u64,
+        key: Option<u64>,
         active: impl Fn(usize) -> u64,
         excluded: &[usize],
     ) -> Option<usize> {
@@ -194,6 +263,15 @@ impl Picker {
         {
             return None;
         }
+        let key = match (key, self.scheduler) {
+            (Some(key), _) => key,
+            (None, LbScheduler::HaproxyMap(_)) => return self.pick_haproxy_map_rr(excluded),
+            (None, LbScheduler::SourceHash | LbScheduler::Maglev(_)) => {
+                return self.pick_round_robin(excluded);
+            }
+            // The other schedulers read no key.
+            (None, _) => 0,
+        };
         match self.scheduler {
             LbScheduler::RoundRobin => self.pick_round_robin(excluded),
             LbScheduler::WeightedRoundRobin => self.pick_weighted_round_robin(excluded),
@@ -202,7 +280,32 @@ impl Picker {
             LbScheduler::SourceHash => self.pick_source_hash(key, excluded),
             LbScheduler::TwoChoices => self.pick_two_choices(active, excluded),
             LbScheduler::Maglev(flags) => self.pick_maglev(key, flags.fallback, excluded),
+            LbScheduler::HaproxyMap(_) => self.pick_haproxy_map(key, excluded),
         }
+    }
+
+    fn pick_haproxy_map(&self, key: u64, excluded: &[usize]) -> Option<usize> {
+        let size = self.haproxy_map.len();
+        if size == 0 {
+            return None;
+        }
+        // Keys are HAProxy's 32-bit hashes; `% size` is its `hash % tot_weight`.
+        let slot = (key % size as u64) as usize;
+        (0..size)
+            .map(|step| self.haproxy_map[(slot + step) % size] as usize)
+            .find(|index| !excluded.contains(index))
+    }
+
+    /// HAProxy's `map_get_server_rr`: the map's slots in turn.
+    fn pick_haproxy_map_rr(&self, excluded: &[usize]) -> Option<usize> {
+        let size = self.haproxy_map.len();
+        if size == 0 {
+            return None;
+        }
+        let start = self.cursor.fetch_add(1, Ordering::Relaxed) % size;
+        (0..size)
+            .map(|step| self.haproxy_map[(start + step) % size] as usize)
+            .find(|index| !excluded.contains(index))
     }
 
     fn pick_maglev(&self, key: u64, fallback: bool, excluded: &[usize]) -> Option<usize> {
@@ -405,6 +508,68 @@ fn smooth_wrr_period(backends: &[Backend], eligible: &[u32]) -> Box<[u32]> {
         period.push(eligible[best]);
     }
     period.into_boxed_slice()
+}
+
+/// HAProxy's weight unit (`wmult`) of a backend's configured weights: the
+/// gcd of the non-zero ones, 1 when there are none.
+pub fn weight_unit(weights: impl IntoIterator<Item = u32>) -> u32 {
+    let unit = weights.into_iter().map(u64::from).fold(0, gcd);
+    u32::try_from(unit).ok().filter(|&u| u > 0).unwrap_or(1)
+}
+
+/// The longest HAProxy server map built (slots of 4 bytes each). HAProxy's
+/// own is bounded by its weights (at most 256 per server); keepmon's
+/// weights are wider, so larger totals are scaled down proportionally
+/// (HAProxy could not hold such weights at all).
+pub const MAX_HAPROXY_MAP: usize = 1 << 20;
+
+/// HAProxy's `recalc_server_map` over the eligible backends, in order:
+/// effective weights `ceil(weight / unit)`, one slot per unit of their sum;
+/// per slot, every backend adds its effective weight to its score and the
+/// first one whose `(score + total) / total` is highest takes the slot and
+/// gives back `total`.
+fn haproxy_server_map(backends: &[Backend], eligible: &[u32], unit: u32) -> Box<[u32]> {
+    let unit = u64::from(unit.max(1));
+    let mut weights: Vec<i64> = eligible
+        .iter()
+        .map(|&index| {
+            let weight = u64::from(backends[index as usize].weight);
+            // Below 2^32 / 1: fits i64.
+            weight.div_ceil(unit) as i64
+        })
+        .collect();
+    let total: i64 = weights.iter().sum();
+    if total == 0 {
+        return Box::default();
+    }
+    let limit = MAX_HAPROXY_MAP as i64;
+    if total > limit {
+        weights
+            .iter_mut()
+            .for_each(|weight| *weight = (*weight * limit / total).max(1));
+    }
+    let total: i64 = weights.iter().sum();
+    if total == 1 {
+        return eligible[..1].into();
+    }
+    let mut scores = vec![0i64; weights.len()];
+    let mut map = Vec::with_capacity(total as usize);
+    for _ in 0..total {
+        let mut best: Option<(usize, i64)> = None;
+        for (slot, weight) in weights.iter().enumerate() {
+            scores[slot] += weight;
+            // Division truncating towards zero, as C's on HAProxy's ints.
+            let level = (scores[slot] + total) / total;
+            if best.is_none_or(|(_, max)| level > max) {
+                best = Some((slot, level));
+            }
+        }
+        // `weights` is not empty (total > 1), so a best was found.
+        let Some((best, _)) = best else { break };
+        scores[best] -= total;
+        map.push(eligible[best]);
+    }
+    map.into_boxed_slice()
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
@@ -901,6 +1066,74 @@ mod tests {
             .map(|port| strict.pick_flow(SocketAddr::new(client(1), port), IDLE, &[]))
             .collect();
         assert_eq!(ports.len(), 1);
+    }
+
+    const HAPROXY: LbScheduler = LbScheduler::HaproxyMap(crate::config::model::HaproxyHash {
+        function: crate::config::model::HashFunction::Sdbm,
+        avalanche: false,
+    });
+
+    fn haproxy_map_letters(weights: &[u32], unit: u32) -> String {
+        let picker = Picker::with_weight_unit(HAPROXY, &backends(weights), unit);
+        picker
+            .haproxy_map
+            .iter()
+            .map(|&index| char::from(b'a' + index as u8))
+            .collect()
+    }
+
+    /// The maps HAProxy 2.6.12 built, read by asking it (`balance
+    /// url_param k`) for one key per slot (a key whose sdbm hash modulo
+    /// the total weight is that slot) and noting which server answered.
+    #[test]
+    fn haproxy_map_is_haproxys_server_map() {
+        assert_eq!(haproxy_map_letters(&[3, 2, 1], 1), "aababc");
+        // The gcd (2) divides the weights first: 2, 1, 3.
+        assert_eq!(haproxy_map_letters(&[4, 2, 6], 2), "acacbc");
+        assert_eq!(haproxy_map_letters(&[5, 3, 2], 1), "aabacababc");
+        // Weight 0 takes no slot.
+        assert_eq!(haproxy_map_letters(&[1, 0, 2], 1), "acc");
+        // One server: one slot.
+        assert_eq!(haproxy_map_letters(&[7], 7), "a");
+        assert_eq!(haproxy_map_letters(&[0, 0], 1), "");
+    }
+
+    #[test]
+    fn haproxy_map_keeps_the_configured_weight_unit() {
+        // 2, 4 and 3 have gcd 1; once the weight-3 server is gone HAProxy
+        // still divides by 1: a map of 6 slots, not of 3.
+        let picker = Picker::with_weight_unit(HAPROXY, &backends(&[2, 4]), 1);
+        assert_eq!(picker.haproxy_map.len(), 6);
+        assert_eq!(
+            Picker::new(HAPROXY, &backends(&[2, 4])).haproxy_map.len(),
+            3
+        );
+        assert_eq!(weight_unit([4, 0, 6, 8]), 2);
+        assert_eq!(weight_unit([0, 0]), 1);
+    }
+
+    #[test]
+    fn haproxy_map_picks_by_hash_modulo_total_and_round_robins_without_a_key() {
+        let picker = Picker::with_weight_unit(HAPROXY, &backends(&[3, 2, 1]), 1);
+        // "aababc": slot = key % 6.
+        for (key, expected) in [(0u64, 0), (2, 1), (5, 2), (6 + 3, 0), (807_794_786, 1)] {
+            assert_eq!(picker.pick_keyed(Some(key), IDLE, &[]), Some(expected));
+        }
+        // The source hash of 127.0.0.7 is 0x7f000007, % 6 = 5: server c.
+        assert_eq!(
+            picker.pick(IpAddr::from([127, 0, 0, 7]), IDLE, &[]),
+            Some(2)
+        );
+        assert_eq!(picker.bytes_key(b"abc"), 807_794_786);
+        // No key: the map in turn.
+        let walked: String = (0..6)
+            .map(|_| char::from(b'a' + picker.pick_keyed(None, IDLE, &[]).unwrap() as u8))
+            .collect();
+        assert_eq!(walked, "aababc");
+        // A retry walks on to the next server not yet tried.
+        assert_eq!(picker.pick_keyed(Some(0), IDLE, &[0]), Some(1));
+        assert_eq!(picker.pick_keyed(Some(5), IDLE, &[2]), Some(0));
+        assert_eq!(picker.pick_keyed(Some(1), IDLE, &[0, 1, 2]), None);
     }
 
     proptest::proptest! {

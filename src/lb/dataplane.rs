@@ -226,6 +226,7 @@ fn proxy_spec(name: &str, service: &DesiredService) -> ProxySpec {
         name: name.to_string(),
         listen: spec.listen,
         scheduler: spec.scheduler,
+        weight_unit: spec.weight_unit,
         backends: in_config_order(service)
             .into_iter()
             .map(|(addr, m)| Backend {

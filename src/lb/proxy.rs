@@ -136,6 +136,8 @@ pub struct ProxySpec {
     pub name: String,
     pub listen: SocketAddr,
     pub scheduler: LbScheduler,
+    /// `haproxy-map`'s weight unit (see [`crate::lb::balance::weight_unit`]).
+    pub weight_unit: u32,
     pub backends: Vec<Backend>,
     /// Stick a client IP to its backend for this long after its last connection.
     pub persistence: Option<Duration>,
@@ -455,6 +457,7 @@ impl Shared {
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
     pub(crate) scheduler: LbScheduler,
+    pub(crate) weight_unit: u32,
     pub(crate) persistence: Option<Duration>,
     pub(crate) retries: u32,
     pub(crate) connect_timeout: Duration,
@@ -475,6 +478,7 @@ impl Settings {
         Settings {
             tls: load_tls(spec, old),
             scheduler: spec.scheduler,
+            weight_unit: spec.weight_unit,
             persistence: spec.persistence,
             retries: spec.retries,
             connect_timeout: spec.connect_timeout,
@@ -633,7 +637,11 @@ impl Table {
         let (ramps, weighted) = slow_start(&settings, &unique, old);
         let ramping = weighted.is_some();
         Table {
-            picker: Picker::new(settings.scheduler, weighted.as_deref().unwrap_or(&unique)),
+            picker: Picker::with_weight_unit(
+                settings.scheduler,
+                weighted.as_deref().unwrap_or(&unique),
+                settings.weight_unit,
+            ),
             base: unique.into(),
             ramps,
             ramping,
@@ -1935,6 +1943,7 @@ mod tests {
     fn settings() -> Settings {
         Settings {
             scheduler: LbScheduler::RoundRobin,
+            weight_unit: 1,
             persistence: None,
             retries: 0,
             connect_timeout: Duration::from_secs(1),

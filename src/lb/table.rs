@@ -155,6 +155,10 @@ pub struct ServiceSpec {
     /// round robin goes through them in this order, as HAProxy's does
     /// (members not listed come after, by address).
     pub server_order: Vec<SocketAddr>,
+    /// HAProxy's weight unit (`wmult`): the gcd of the configured weights,
+    /// fixed by the config so that a server going down does not rescale
+    /// the others' share of `haproxy-map`'s map.
+    pub weight_unit: u32,
 }
 
 impl ServiceSpec {
@@ -174,6 +178,7 @@ impl ServiceSpec {
             connect_timeout: vs.connect_timeout,
             proxy: vs.proxy.clone(),
             server_order: vs.real_servers.iter().map(|r| r.addr).collect(),
+            weight_unit: crate::lb::balance::weight_unit(vs.real_servers.iter().map(|r| r.weight)),
         }
     }
 
@@ -1459,6 +1464,7 @@ impl VirtualState {
                 connect_timeout: defaults.connect_timeout,
                 proxy: Default::default(),
                 server_order: Vec::new(),
+                weight_unit: 1,
             },
             health: None,
             implicit: true,
@@ -2816,6 +2822,7 @@ upalert = ["lvs"]
                 connect_timeout: Duration::from_secs(2),
                 proxy: Default::default(),
                 server_order: Vec::new(),
+                weight_unit: 1,
             })
     }
 

@@ -10,8 +10,8 @@ use super::checks::Scalar;
 use super::cursor::{Dur, Int, KeyPath, Reader, Text};
 use super::proxy::{RawAccessLog, RawCookie, RawForwardFor, RawProxy, RawTimeouts, RawTlsCert};
 use crate::config::model::{
-    AdminState, DataPlane, Forward, LbScheduler, MhFlags, Origin, Protocol, RealServer, Thresholds,
-    VirtualServer,
+    AdminState, DataPlane, Forward, HaproxyHash, HashFunction, LbScheduler, MhFlags, Origin,
+    Protocol, RealServer, Thresholds, VirtualServer,
 };
 
 #[derive(Deserialize)]
@@ -80,7 +80,9 @@ const ADMIN_STATES: &[(&str, AdminState)] = &[
 const DEFAULT_SCHEDULER: LbScheduler = LbScheduler::WeightedLeastConnection;
 
 impl Reader<'_> {
-    /// `scheduler_flags = ["mh-port", "mh-fallback"]` (IPVS's `-b`), for `mh`.
+    /// `scheduler_flags = ["mh-port", "mh-fallback"]` (IPVS's `-b`), for
+    /// `mh`; `["djb2", "avalanche"]` (HAProxy's `hash-type map-based`
+    /// words), for `haproxy-map`.
     fn scheduler_flags(
         &mut self,
         scheduler: LbScheduler,
@@ -91,11 +93,24 @@ impl Reader<'_> {
             return scheduler;
         };
         let path = p.key("scheduler_flags");
+        if let LbScheduler::HaproxyMap(mut hash) = scheduler {
+            for flag in flags {
+                let word = flag.get_ref().as_str();
+                if word == "avalanche" {
+                    hash.avalanche = true;
+                } else if let Some(function) = HashFunction::from_name(word) {
+                    hash.function = function;
+                } else {
+                    self.unknown_word(flag, &path, "scheduler flag", HaproxyHash::NAMES);
+                }
+            }
+            return LbScheduler::HaproxyMap(hash);
+        }
         let LbScheduler::Maglev(mut mh) = scheduler else {
             if let Some(first) = flags.first() {
                 self.error(
                     first.span().start,
-                    format!("{path}: scheduler {scheduler} takes no flags (mh-port and mh-fallback are mh's)"),
+                    format!("{path}: scheduler {scheduler} takes no flags (mh-port and mh-fallback are mh's; sdbm, djb2, wt6, crc32 and avalanche are haproxy-map's)"),
                 );
             }
             return scheduler;
@@ -147,6 +162,18 @@ impl Reader<'_> {
                 DATAPLANES,
             )
             .unwrap_or(DataPlane::Proxy);
+        if matches!(scheduler, LbScheduler::HaproxyMap(_))
+            && dataplane != DataPlane::Proxy
+            && let Some(s) = &raw.scheduler
+        {
+            self.error(
+                s.span().start,
+                format!(
+                    "{}: haproxy-map runs in the built-in proxy only (dataplane = \"proxy\")",
+                    p.key("scheduler")
+                ),
+            );
+        }
         let persistence = self.positive_duration(raw.persistence.as_ref(), &p.key("persistence"));
         let persistence_netmask = raw.persistence_netmask.as_ref().and_then(|mask| {
             let v4 = listen.map(|l| l.is_ipv4());
@@ -405,7 +432,7 @@ mod tests {
             (
                 "[virtual_servers.web]\nlisten = \"127.0.0.1:80\"\nscheduler = \"rrr\"\nhealth = \"web\"\nreal_servers = [{ addr = \"127.0.0.1:81\", weight = -1, forward = \"dr\" }, { host = \"x\" }]\n",
                 &[
-                    "3:13: error: virtual_servers.web.scheduler: unknown scheduler \"rrr\"; did you mean \"rr\"? (expected one of: rr, wrr, lc, wlc, sh, twos, mh)",
+                    "3:13: error: virtual_servers.web.scheduler: unknown scheduler \"rrr\"; did you mean \"rr\"? (expected one of: rr, wrr, lc, wlc, sh, twos, mh, haproxy-map)",
                     "4:10: error: virtual_servers.web.health: \"web\" is not group:service (e.g. \"web:http\")",
                     "5:51: error: virtual_servers.web.real_servers[0].weight: -1 is out of range (expected an integer from 0 to 4294967295)",
                     "5:73: error: virtual_servers.web.real_servers[1]: missing key \"addr\" (e.g. addr = \"127.0.0.1:8081\")",
@@ -415,7 +442,14 @@ mod tests {
                 "[virtual_servers.web]\nlisten = \"127.0.0.1:80\"\nscheduler = \"mh\"\nscheduler_flags = [\"mh-port\", \"mh-falback\"]\n\n[virtual_servers.db]\nlisten = \"127.0.0.1:81\"\nscheduler_flags = [\"mh-port\"]\n",
                 &[
                     "4:31: error: virtual_servers.web.scheduler_flags: unknown scheduler flag \"mh-falback\"; did you mean \"mh-fallback\"? (expected one of: mh-port, mh-fallback)",
-                    "8:20: error: virtual_servers.db.scheduler_flags: scheduler wlc takes no flags (mh-port and mh-fallback are mh's)",
+                    "8:20: error: virtual_servers.db.scheduler_flags: scheduler wlc takes no flags (mh-port and mh-fallback are mh's; sdbm, djb2, wt6, crc32 and avalanche are haproxy-map's)",
+                ],
+            ),
+            (
+                "[virtual_servers.web]\nlisten = \"127.0.0.1:80\"\nscheduler = \"haproxy-map\"\nscheduler_flags = [\"djb3\"]\ndataplane = \"ipvs\"\n",
+                &[
+                    "3:13: error: virtual_servers.web.scheduler: haproxy-map runs in the built-in proxy only (dataplane = \"proxy\")",
+                    "4:20: error: virtual_servers.web.scheduler_flags: unknown scheduler flag \"djb3\"; did you mean \"djb2\"? (expected one of: sdbm, djb2, wt6, crc32, avalanche)",
                 ],
             ),
             (
@@ -426,6 +460,25 @@ mod tests {
                 ],
             ),
         ]);
+    }
+
+    #[test]
+    fn haproxy_map_takes_hash_type_words() {
+        let text = "[virtual_servers.a]\nlisten = \"127.0.0.1:80\"\nscheduler = \"haproxy-map\"\n[virtual_servers.b]\nlisten = \"127.0.0.1:81\"\nscheduler = \"haproxy-map\"\nscheduler_flags = [\"crc32\", \"avalanche\"]\n";
+        let (config, found) = parse_with(text, &FakeFs::default());
+        assert_eq!(found, Vec::<String>::new());
+        let config = config.unwrap();
+        assert_eq!(
+            config.virtual_servers["a"].scheduler,
+            LbScheduler::HaproxyMap(HaproxyHash::default())
+        );
+        assert_eq!(
+            config.virtual_servers["b"].scheduler,
+            LbScheduler::HaproxyMap(HaproxyHash {
+                function: HashFunction::Crc32,
+                avalanche: true
+            })
+        );
     }
 
     #[test]
