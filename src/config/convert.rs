@@ -1245,6 +1245,7 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
         .map(|rs| {
             let RealServer {
                 addr,
+                name,
                 host,
                 weight,
                 forward,
@@ -1257,6 +1258,9 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
                 slowstart,
             } = rs;
             let mut pairs = vec![("addr", text(addr))];
+            if let Some(name) = name {
+                pairs.push(("name", text(name)));
+            }
             if host != &addr.ip().to_string() {
                 pairs.push(("host", text(host)));
             }
@@ -1312,6 +1316,7 @@ fn proxy_keys(doc: &mut Doc, proxy: &ProxyOptions) {
         access_log,
         send_proxy,
         accept_proxy,
+        backend,
         http,
     } = proxy;
     let HttpOptions {
@@ -1329,6 +1334,7 @@ fn proxy_keys(doc: &mut Doc, proxy: &ProxyOptions) {
         doc.kv("mode", text("http"));
     }
     doc.opt("maxconn", maxconn.map(int));
+    doc.opt("backend", backend.as_ref().map(text));
     match send_proxy {
         None => {}
         Some(ProxyProtocol::V1) => doc.kv("send_proxy", text("v1")),

@@ -1092,6 +1092,11 @@ pub struct ProxyOptions {
     /// PROXY protocol header (v1 or v2) whose client address is used
     /// (`X-Forwarded-For`, hashing, persistence, `send_proxy`).
     pub accept_proxy: bool,
+    /// The name of HAProxy's backend behind a frontend of another name:
+    /// the stats page's `pxname` on the server and BACKEND rows (the
+    /// FRONTEND row keeps the virtual server's name). None: the virtual
+    /// server's name throughout.
+    pub backend: Option<String>,
     pub http: HttpOptions,
 }
 
@@ -1320,6 +1325,10 @@ pub struct VirtualServer {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RealServer {
     pub addr: SocketAddr,
+    /// The server's name (haproxy.cfg's `server NAME`, keepmon.toml's
+    /// `name`): the stats page's `svname` and the admin form's `s`. None:
+    /// shown by address.
+    pub name: Option<String>,
     /// The host name in the health service's results that stands for this server.
     pub host: String,
     pub weight: u32,

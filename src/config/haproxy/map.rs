@@ -205,6 +205,7 @@ fn virtual_servers(
         }
         real_servers.push(RealServer {
             addr,
+            name: Some(server.name.clone()),
             host: health_host(server, addr),
             weight: server.opts.weight.unwrap_or(1),
             forward: Forward::Nat,
@@ -313,6 +314,9 @@ fn virtual_servers(
                 timeout_server: bp.timeouts.server,
                 send_proxy,
                 accept_proxy: bind.accept_proxy,
+                backend: be
+                    .filter(|b| b.kind == Kind::Backend && b.name != fe.name)
+                    .map(|b| b.name.clone()),
                 http: if mode == ProxyMode::Tcp {
                     HttpOptions::default()
                 } else {

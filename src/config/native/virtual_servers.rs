@@ -44,6 +44,7 @@ pub(super) struct RawVirtualServer {
     allbackups: Option<bool>,
     error_files: Option<Spanned<BTreeMap<String, Text>>>,
     access_log: Option<Spanned<RawAccessLog>>,
+    backend: Option<Text>,
 }
 
 const DATAPLANES: &[(&str, DataPlane)] = &[
@@ -56,6 +57,7 @@ const DATAPLANES: &[(&str, DataPlane)] = &[
 #[serde(deny_unknown_fields)]
 struct RawRealServer {
     addr: Option<Text>,
+    name: Option<Text>,
     host: Option<Text>,
     weight: Option<u32>,
     forward: Option<Text>,
@@ -220,7 +222,23 @@ impl Reader<'_> {
                 real_servers.push(rs);
             }
         }
-        let proxy = self.proxy_options(
+        let mut seen_names: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, rs) in raw.real_servers.iter().flatten().enumerate() {
+            let Some(name) = &rs.get_ref().name else {
+                continue;
+            };
+            if let Some(first) = seen_names.insert(name.get_ref(), i) {
+                self.error(
+                    name.span().start,
+                    format!(
+                        "{}: server name {:?} is already the name of real_servers[{first}]",
+                        p.index("real_servers", i).key("name"),
+                        name.get_ref()
+                    ),
+                );
+            }
+        }
+        let mut proxy = self.proxy_options(
             RawProxy {
                 mode: raw.mode.as_ref(),
                 maxconn: raw.maxconn.as_ref(),
@@ -241,6 +259,11 @@ impl Reader<'_> {
             },
             p,
         );
+        proxy.backend = raw
+            .backend
+            .as_ref()
+            .filter(|b| !self.blank(b, &p.key("backend"), "backend name"))
+            .map(|b| b.get_ref().clone());
         Some(VirtualServer {
             name: name.to_string(),
             listen: listen?,
@@ -321,8 +344,14 @@ impl Reader<'_> {
             maxqueue = None;
         }
         let slowstart = self.positive_duration(raw.slowstart.as_ref(), &p.key("slowstart"));
+        let name = raw
+            .name
+            .as_ref()
+            .filter(|name| !self.blank(name, &p.key("name"), "server name"))
+            .map(|name| name.get_ref().clone());
         Some(RealServer {
             addr,
+            name,
             host,
             weight: raw.weight.unwrap_or(1),
             forward,
@@ -460,6 +489,23 @@ mod tests {
                 ],
             ),
         ]);
+    }
+
+    #[test]
+    fn real_servers_and_the_backend_take_names() {
+        let text = "[virtual_servers.fe]\nlisten = \"127.0.0.1:80\"\nbackend = \"be\"\nreal_servers = [{ addr = \"127.0.0.2:80\", name = \"web1\" }, { addr = \"127.0.0.3:80\" }]\n";
+        let (config, found) = parse_with(text, &FakeFs::default());
+        assert_eq!(found, Vec::<String>::new());
+        let fe = &config.unwrap().virtual_servers["fe"];
+        assert_eq!(fe.proxy.backend.as_deref(), Some("be"));
+        let names: Vec<Option<&str>> = fe.real_servers.iter().map(|r| r.name.as_deref()).collect();
+        assert_eq!(names, [Some("web1"), None]);
+        check(
+            "[virtual_servers.fe]\nlisten = \"127.0.0.1:80\"\nreal_servers = [{ addr = \"127.0.0.2:80\", name = \"w\" }, { addr = \"127.0.0.3:80\", name = \"w\" }]\n",
+            &[
+                "3:88: error: virtual_servers.fe.real_servers[1].name: server name \"w\" is already the name of real_servers[0]",
+            ],
+        );
     }
 
     #[test]
