@@ -245,7 +245,7 @@ fn corpus_files_map_onto_the_model() {
     assert_eq!(api.proxy.http.hash, Some(HashOn::Uri));
     assert_eq!(
         api.scheduler,
-        LbScheduler::HaproxyMap(keepmon::config::model::HaproxyHash::default())
+        LbScheduler::Haproxy(keepmon::config::model::HaproxyHash::default())
     );
     assert_eq!(
         api.proxy.http.forwardfor.as_ref().unwrap().header,

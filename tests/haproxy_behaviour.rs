@@ -258,8 +258,9 @@ fn source(i: u32) -> Ipv4Addr {
 }
 
 /// The hashed listeners' answers, key by key: [source, uri, url_param,
-/// hdr, url_param with a server down].
-fn observe_hashing(ports: [u16; 5]) -> Vec<String> {
+/// hdr, url_param with a server down, then source and url_param with a
+/// server down under `hash-type consistent`].
+fn observe_hashing(ports: [u16; 7]) -> Vec<String> {
     let mut seen = Vec::new();
     for i in 0..KEYS {
         let (status, body) = get_from(ports[0], source(i), "/", None);
@@ -280,21 +281,30 @@ fn observe_hashing(ports: [u16; 5]) -> Vec<String> {
         let (status, body) = get_from(ports[3], LOCAL, "/", Some(("X-User", &user)));
         seen.push(format!("hdr {user}: {status} {body}"));
     }
-    // Keys on the dead server get a 503 (retries 0) until the checks
-    // take it out of the map; then every key is answered.
+    seen.extend(once_down(ports[4], "down"));
+    for i in 0..KEYS {
+        let (status, body) = get_from(ports[5], source(i), "/", None);
+        seen.push(format!("consistent source {}: {status} {body}", source(i)));
+    }
+    seen.extend(once_down(ports[6], "consistent down"));
+    seen
+}
+
+/// `?id=d0` .. once the dead server is out: keys on it get a 503 (retries
+/// 0) until the checks take it out of the map or ring; then every key is
+/// answered.
+fn once_down(port: u16, label: &str) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let answers: Vec<(u16, String)> = (0..KEYS)
-            .map(|i| get_from(ports[4], LOCAL, &format!("/?id=d{i}"), None))
+            .map(|i| get_from(port, LOCAL, &format!("/?id=d{i}"), None))
             .collect();
         if answers.iter().all(|(status, _)| *status == 200) {
-            seen.extend(
-                answers
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, (status, body))| format!("down id=d{i}: {status} {body}")),
-            );
-            break;
+            return answers
+                .into_iter()
+                .enumerate()
+                .map(|(i, (status, body))| format!("{label} id=d{i}: {status} {body}"))
+                .collect();
         }
         assert!(
             Instant::now() < deadline,
@@ -302,7 +312,6 @@ fn observe_hashing(ports: [u16; 5]) -> Vec<String> {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    seen
 }
 
 /// Runs `text` under HAProxy, then under keepmon, and returns what
@@ -360,15 +369,12 @@ fn haproxy_and_keepmon_hash_each_key_to_the_same_server() {
         )
     });
     let dead = closed_port();
-    let ports = [
-        closed_port(),
-        closed_port(),
-        closed_port(),
-        closed_port(),
-        closed_port(),
-    ];
+    let ports = [(); 7].map(|()| closed_port());
     let servers = format!(
         "    server a 127.0.0.1:{a} weight 3\n    server b 127.0.0.1:{b} weight 2\n    server c 127.0.0.1:{c} weight 1\n"
+    );
+    let down_servers = format!(
+        "    server a 127.0.0.1:{a} weight 4\n    server b 127.0.0.1:{b} weight 2\n    server x 127.0.0.1:{dead} weight 3\n    server c 127.0.0.1:{c} weight 2\n"
     );
     // With x down, 4, 2 and 2 are left: HAProxy keeps dividing by the gcd
     // of all four weights (1), not by theirs (2).
@@ -378,8 +384,10 @@ fn haproxy_and_keepmon_hash_each_key_to_the_same_server() {
          listen uri\n    bind 127.0.0.1:{}\n    balance uri\n{servers}\
          listen prm\n    bind 127.0.0.1:{}\n    balance url_param id\n{servers}\
          listen hdr\n    bind 127.0.0.1:{}\n    balance hdr(X-User)\n{servers}\
-         listen dn\n    bind 127.0.0.1:{}\n    balance url_param id\n    retries 0\n    default-server check inter 200ms rise 1 fall 1\n    server a 127.0.0.1:{a} weight 4\n    server b 127.0.0.1:{b} weight 2\n    server x 127.0.0.1:{dead} weight 3\n    server c 127.0.0.1:{c} weight 2\n",
-        ports[0], ports[1], ports[2], ports[3], ports[4]
+         listen dn\n    bind 127.0.0.1:{}\n    balance url_param id\n    retries 0\n    default-server check inter 200ms rise 1 fall 1\n{down_servers}\
+         listen csrc\n    bind 127.0.0.1:{}\n    balance source\n    hash-type consistent\n{servers}\
+         listen cdn\n    bind 127.0.0.1:{}\n    balance url_param id\n    hash-type consistent\n    retries 0\n    default-server check inter 200ms rise 1 fall 1\n{down_servers}",
+        ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6]
     );
     let (by_haproxy, by_keepmon) = under_both(binary, "haproxy-hashing", &text, &ports, || {
         observe_hashing(ports)
@@ -387,7 +395,15 @@ fn haproxy_and_keepmon_hash_each_key_to_the_same_server() {
     println!("haproxy: {by_haproxy:#?}\nkeepmon: {by_keepmon:#?}");
     // The keys do spread: every server answers some under HAProxy.
     for server in ["server=a", "server=b", "server=c"] {
-        for kind in ["source", "uri", "url_param", "hdr", "down"] {
+        for kind in [
+            "source",
+            "uri",
+            "url_param",
+            "hdr",
+            "down",
+            "consistent source",
+            "consistent down",
+        ] {
             assert!(
                 by_haproxy
                     .iter()

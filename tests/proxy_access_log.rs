@@ -48,7 +48,7 @@ fn spec(mode: ProxyMode, backend: SocketAddr, file: &Path) -> ProxySpec {
         name: "web".to_string(),
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         scheduler: LbScheduler::RoundRobin,
-        weight_unit: 1,
+        config_servers: Default::default(),
         backends: vec![Backend {
             addr: backend,
             weight: 1,

@@ -1205,13 +1205,21 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
             doc.kv("scheduler_flags", strings(&flags));
         }
     }
-    if let LbScheduler::HaproxyMap(HaproxyHash {
-        function,
-        avalanche,
-    }) = scheduler
+    if let LbScheduler::Haproxy(
+        hash @ HaproxyHash {
+            consistent,
+            function,
+            avalanche,
+        },
+    ) = scheduler
     {
+        let default = if *consistent {
+            HaproxyHash::CONSISTENT
+        } else {
+            HaproxyHash::default()
+        };
         let mut flags = Vec::new();
-        if *function != HashFunction::default() || *avalanche {
+        if hash != &default {
             flags.push(function.to_string());
         }
         if *avalanche {

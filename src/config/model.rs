@@ -921,19 +921,21 @@ pub enum LbScheduler {
     TwoChoices,
     /// Maglev consistent hashing of the client address (IPVS `mh`).
     Maglev(MhFlags),
-    /// HAProxy 2.6's map-based hashing (`balance source|uri|url_param|hdr`
-    /// with `hash-type map-based`, HAProxy's default): the same key goes to
-    /// the same server as under HAProxy reading the same servers and
-    /// weights. Built-in proxy only.
-    HaproxyMap(HaproxyHash),
+    /// HAProxy 2.6's hashing (`balance source|uri|url_param|hdr` with
+    /// `hash-type map-based`, HAProxy's default, or `consistent`): the same
+    /// key goes to the same server as under HAProxy reading the same
+    /// servers and weights. Built-in proxy only.
+    Haproxy(HaproxyHash),
 }
 
-/// The hash function and modifier of HAProxy's `hash-type map-based
-/// [FUNCTION [avalanche]]`.
+/// HAProxy's `hash-type map-based|consistent [FUNCTION [avalanche]]`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HaproxyHash {
+    /// `consistent` (a ring of points per server) rather than `map-based`.
+    pub consistent: bool,
     pub function: HashFunction,
-    /// `avalanche`: the hash goes through Bob Jenkins' full avalanche mix.
+    /// `avalanche`: the hash goes through Bob Jenkins' full avalanche mix
+    /// (`consistent` without a function word has it).
     pub avalanche: bool,
 }
 
@@ -941,6 +943,13 @@ impl HaproxyHash {
     /// The flag words (`scheduler_flags` in keepmon.toml, the words after
     /// `hash-type map-based` in haproxy.cfg).
     pub const NAMES: &'static [&'static str] = &["sdbm", "djb2", "wt6", "crc32", "avalanche"];
+
+    /// `hash-type consistent` with no function word: sdbm with avalanche.
+    pub const CONSISTENT: HaproxyHash = HaproxyHash {
+        consistent: true,
+        function: HashFunction::Sdbm,
+        avalanche: true,
+    };
 }
 
 /// HAProxy's hash functions for `hash-type` (src/hash.c).
@@ -993,8 +1002,17 @@ impl MhFlags {
 }
 
 impl LbScheduler {
-    pub const NAMES: &'static [&'static str] =
-        &["rr", "wrr", "lc", "wlc", "sh", "twos", "mh", "haproxy-map"];
+    pub const NAMES: &'static [&'static str] = &[
+        "rr",
+        "wrr",
+        "lc",
+        "wlc",
+        "sh",
+        "twos",
+        "mh",
+        "haproxy-map",
+        "haproxy-consistent",
+    ];
 
     pub fn from_name(name: &str) -> Option<LbScheduler> {
         Some(match name.to_ascii_lowercase().as_str() {
@@ -1005,7 +1023,8 @@ impl LbScheduler {
             "sh" => LbScheduler::SourceHash,
             "twos" | "random2" => LbScheduler::TwoChoices,
             "mh" | "maglev" => LbScheduler::Maglev(MhFlags::default()),
-            "haproxy-map" => LbScheduler::HaproxyMap(HaproxyHash::default()),
+            "haproxy-map" => LbScheduler::Haproxy(HaproxyHash::default()),
+            "haproxy-consistent" => LbScheduler::Haproxy(HaproxyHash::CONSISTENT),
             _ => return None,
         })
     }
@@ -1021,7 +1040,8 @@ impl fmt::Display for LbScheduler {
             LbScheduler::SourceHash => "sh",
             LbScheduler::TwoChoices => "twos",
             LbScheduler::Maglev(_) => "mh",
-            LbScheduler::HaproxyMap(_) => "haproxy-map",
+            LbScheduler::Haproxy(hash) if hash.consistent => "haproxy-consistent",
+            LbScheduler::Haproxy(_) => "haproxy-map",
         })
     }
 }

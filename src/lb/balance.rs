@@ -1,4 +1,4 @@
-//! Backend pickers for the userspace proxy (rr, wrr, lc, wlc, sh, twos, mh, haproxy-map); never does IO, never reads the clock, never blocks.
+//! Backend pickers for the userspace proxy (rr, wrr, lc, wlc, sh, twos, mh, haproxy-map, haproxy-consistent); never does IO, never reads the clock, never blocks.
 //!
 //! A [`Picker`] is built once per table change from the scheduler and the
 //! backend list and then shared read-only by every connection. The only
@@ -57,6 +57,13 @@
 //!   does. A retry walks on from the key's slot to the next backend not
 //!   yet tried (HAProxy's map ignores the server to avoid and would try the
 //!   same one again).
+//! * `haproxy-consistent`: HAProxy 2.6's `hash-type consistent`: a ring of
+//!   `weight × 16` points per eligible backend, point `j` of the server
+//!   with id `n` (its place in the config's list, from 1) at
+//!   `avalanche(n × 4096 + j)`; a key goes to the point nearest to it on
+//!   the ring (the one before on a tie), as HAProxy's `chash_get_server_hash`
+//!   finds it; a retry takes the following points' servers. No key walks
+//!   the ring's points in turn.
 //!
 //! Retries pass the indices already tried in `excluded`; they are never
 //! picked again.
@@ -102,6 +109,8 @@ pub struct Picker {
     maglev: Box<[u32]>,
     /// haproxy-map: HAProxy's server map (backend index per slot).
     haproxy_map: Box<[u32]>,
+    /// haproxy-consistent: the ring's points (key, backend index), by key.
+    haproxy_ring: Box<[(u32, u32)]>,
     cursor: AtomicUsize,
 }
 
@@ -113,16 +122,27 @@ impl Picker {
             .iter()
             .map(|backend| u64::from(backend.weight))
             .fold(0, gcd);
-        Picker::with_weight_unit(scheduler, backends, u32::try_from(unit).unwrap_or(1))
+        let config = ConfigServers {
+            weight_unit: u32::try_from(unit).unwrap_or(1),
+            ids: backends
+                .iter()
+                .enumerate()
+                .rev()
+                .map(|(i, b)| (b.addr, u32::try_from(i + 1).unwrap_or(u32::MAX)))
+                .collect(),
+        };
+        Picker::with_config(scheduler, backends, &config)
     }
 
-    /// A picker for `haproxy-map` that divides weights by `weight_unit`
-    /// (HAProxy's `wmult`, see [`weight_unit`]); other schedulers ignore it.
-    pub fn with_weight_unit(
+    /// A picker for HAProxy's hashing that takes the weight unit and the
+    /// server ids from the config's list (see [`ConfigServers`]); other
+    /// schedulers ignore them.
+    pub fn with_config(
         scheduler: LbScheduler,
         backends: &[Backend],
-        weight_unit: u32,
+        config: &ConfigServers,
     ) -> Picker {
+        let weight_unit = config.weight_unit;
         let backends: Box<[Backend]> = backends.into();
         // Tables of more than u32::MAX backends cannot exist in practice;
         // `take` keeps the cast below lossless regardless.
@@ -154,10 +174,16 @@ impl Picker {
         } else {
             Box::default()
         };
-        let haproxy_map = if matches!(scheduler, LbScheduler::HaproxyMap(_)) {
-            haproxy_server_map(&backends, &eligible, weight_unit)
-        } else {
-            Box::default()
+        let (haproxy_map, haproxy_ring) = match scheduler {
+            LbScheduler::Haproxy(hash) if hash.consistent => (
+                Box::default(),
+                haproxy_consistent_ring(&backends, &eligible, &config.ids),
+            ),
+            LbScheduler::Haproxy(_) => (
+                haproxy_server_map(&backends, &eligible, weight_unit),
+                Box::default(),
+            ),
+            _ => (Box::default(), Box::default()),
         };
         Picker {
             scheduler,
@@ -168,6 +194,7 @@ impl Picker {
             uniform_weights,
             maglev,
             haproxy_map,
+            haproxy_ring,
             cursor: AtomicUsize::new(0),
         }
     }
@@ -176,7 +203,7 @@ impl Picker {
     /// source hash for `haproxy-map`, else [`ip_key`].
     pub fn client_key(&self, ip: IpAddr) -> u64 {
         match self.scheduler {
-            LbScheduler::HaproxyMap(hash) => u64::from(haproxy_hash::source_hash(hash, ip)),
+            LbScheduler::Haproxy(hash) => u64::from(haproxy_hash::source_hash(hash, ip)),
             _ => ip_key(ip),
         }
     }
@@ -185,7 +212,7 @@ impl Picker {
     /// header value: HAProxy's hash for `haproxy-map`, else [`hash_bytes`].
     pub fn bytes_key(&self, bytes: &[u8]) -> u64 {
         match self.scheduler {
-            LbScheduler::HaproxyMap(hash) => u64::from(haproxy_hash::hash_bytes(hash, bytes)),
+            LbScheduler::Haproxy(hash) => u64::from(haproxy_hash::hash_bytes(hash, bytes)),
             _ => hash_bytes(bytes),
         }
     }
@@ -194,7 +221,7 @@ impl Picker {
     /// `haproxy-map` (HAProxy then goes round robin), else the client's.
     pub fn missing_key(&self, ip: IpAddr) -> Option<u64> {
         match self.scheduler {
-            LbScheduler::HaproxyMap(_) => None,
+            LbScheduler::Haproxy(_) => None,
             _ => Some(ip_key(ip)),
         }
     }
@@ -265,7 +292,10 @@ impl Picker {
         }
         let key = match (key, self.scheduler) {
             (Some(key), _) => key,
-            (None, LbScheduler::HaproxyMap(_)) => return self.pick_haproxy_map_rr(excluded),
+            (None, LbScheduler::Haproxy(hash)) if hash.consistent => {
+                return self.pick_haproxy_ring_rr(excluded);
+            }
+            (None, LbScheduler::Haproxy(_)) => return self.pick_haproxy_map_rr(excluded),
             (None, LbScheduler::SourceHash | LbScheduler::Maglev(_)) => {
                 return self.pick_round_robin(excluded);
             }
@@ -280,7 +310,8 @@ impl Picker {
             LbScheduler::SourceHash => self.pick_source_hash(key, excluded),
             LbScheduler::TwoChoices => self.pick_two_choices(active, excluded),
             LbScheduler::Maglev(flags) => self.pick_maglev(key, flags.fallback, excluded),
-            LbScheduler::HaproxyMap(_) => self.pick_haproxy_map(key, excluded),
+            LbScheduler::Haproxy(hash) if hash.consistent => self.pick_haproxy_ring(key, excluded),
+            LbScheduler::Haproxy(_) => self.pick_haproxy_map(key, excluded),
         }
     }
 
@@ -293,6 +324,39 @@ impl Picker {
         let slot = (key % size as u64) as usize;
         (0..size)
             .map(|step| self.haproxy_map[(slot + step) % size] as usize)
+            .find(|index| !excluded.contains(index))
+    }
+
+    /// HAProxy's `chash_get_server_hash`: the point nearest to the key
+    /// (the one before on a tie, the ring wrapping around), then the
+    /// following points while their server is excluded.
+    fn pick_haproxy_ring(&self, key: u64, excluded: &[usize]) -> Option<usize> {
+        let ring = &self.haproxy_ring;
+        let size = ring.len();
+        if size == 0 {
+            return None;
+        }
+        // Keys are HAProxy's 32-bit hashes.
+        let hash = key as u32;
+        let next = ring.partition_point(|&(point, _)| point < hash) % size;
+        let prev = (next + size - 1) % size;
+        let after = ring[next].0.wrapping_sub(hash);
+        let before = hash.wrapping_sub(ring[prev].0);
+        let start = if before <= after { prev } else { next };
+        (0..size)
+            .map(|step| ring[(start + step) % size].1 as usize)
+            .find(|index| !excluded.contains(index))
+    }
+
+    /// No key on the ring: its points in turn.
+    fn pick_haproxy_ring_rr(&self, excluded: &[usize]) -> Option<usize> {
+        let size = self.haproxy_ring.len();
+        if size == 0 {
+            return None;
+        }
+        let start = self.cursor.fetch_add(1, Ordering::Relaxed) % size;
+        (0..size)
+            .map(|step| self.haproxy_ring[(start + step) % size].1 as usize)
             .find(|index| !excluded.contains(index))
     }
 
@@ -508,6 +572,67 @@ fn smooth_wrr_period(backends: &[Backend], eligible: &[u32]) -> Box<[u32]> {
         period.push(eligible[best]);
     }
     period.into_boxed_slice()
+}
+
+/// What HAProxy's hashing takes from the config's whole server list, not
+/// from the servers usable now.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConfigServers {
+    /// `haproxy-map`'s weight unit (see [`weight_unit`]); 0 counts as 1.
+    pub weight_unit: u32,
+    /// `haproxy-consistent`'s server ids (HAProxy's `puid`): the place in
+    /// the config's list, from 1. Backends not listed take ids after the
+    /// largest.
+    pub ids: std::collections::BTreeMap<SocketAddr, u32>,
+}
+
+/// Points per unit of weight on HAProxy's consistent ring
+/// (`BE_WEIGHT_SCALE`).
+const RING_POINTS_PER_WEIGHT: u64 = 16;
+
+/// The point keys of one server id span this many (HAProxy's
+/// `SRV_EWGHT_RANGE`, 256 × 16).
+const RING_ID_SPAN: u32 = 4096;
+
+/// The most points a ring holds; larger totals are scaled down
+/// proportionally (HAProxy's weights stop at 256, 4096 points a server).
+pub const MAX_HAPROXY_RING: u64 = 1 << 20;
+
+/// HAProxy's consistent-hash ring over the eligible backends.
+fn haproxy_consistent_ring(
+    backends: &[Backend],
+    eligible: &[u32],
+    ids: &std::collections::BTreeMap<SocketAddr, u32>,
+) -> Box<[(u32, u32)]> {
+    let total: u64 = eligible
+        .iter()
+        .map(|&index| u64::from(backends[index as usize].weight) * RING_POINTS_PER_WEIGHT)
+        .sum();
+    let mut next_id = ids.values().copied().max().unwrap_or(0);
+    let mut ring = Vec::new();
+    for &index in eligible {
+        let backend = backends[index as usize];
+        let id = match ids.get(&backend.addr) {
+            Some(&id) => id,
+            None => {
+                next_id = next_id.saturating_add(1);
+                next_id
+            }
+        };
+        let mut points = u64::from(backend.weight) * RING_POINTS_PER_WEIGHT;
+        if total > MAX_HAPROXY_RING {
+            points = (points * MAX_HAPROXY_RING / total).max(1);
+        }
+        for j in 0..points {
+            // Wrapping as HAProxy's int arithmetic does (j < 4096 there).
+            let seed = id.wrapping_mul(RING_ID_SPAN).wrapping_add(j as u32);
+            ring.push((haproxy_hash::avalanche(seed), index));
+        }
+    }
+    // Stable: equal keys keep insertion order, as HAProxy's tree keeps
+    // duplicates.
+    ring.sort_by_key(|&(point, _)| point);
+    ring.into_boxed_slice()
 }
 
 /// HAProxy's weight unit (`wmult`) of a backend's configured weights: the
@@ -1068,13 +1193,22 @@ mod tests {
         assert_eq!(ports.len(), 1);
     }
 
-    const HAPROXY: LbScheduler = LbScheduler::HaproxyMap(crate::config::model::HaproxyHash {
+    const HAPROXY: LbScheduler = LbScheduler::Haproxy(crate::config::model::HaproxyHash {
+        consistent: false,
         function: crate::config::model::HashFunction::Sdbm,
         avalanche: false,
     });
 
+    fn with_unit(weights: &[u32], unit: u32) -> Picker {
+        let config = ConfigServers {
+            weight_unit: unit,
+            ids: Default::default(),
+        };
+        Picker::with_config(HAPROXY, &backends(weights), &config)
+    }
+
     fn haproxy_map_letters(weights: &[u32], unit: u32) -> String {
-        let picker = Picker::with_weight_unit(HAPROXY, &backends(weights), unit);
+        let picker = with_unit(weights, unit);
         picker
             .haproxy_map
             .iter()
@@ -1102,7 +1236,7 @@ mod tests {
     fn haproxy_map_keeps_the_configured_weight_unit() {
         // 2, 4 and 3 have gcd 1; once the weight-3 server is gone HAProxy
         // still divides by 1: a map of 6 slots, not of 3.
-        let picker = Picker::with_weight_unit(HAPROXY, &backends(&[2, 4]), 1);
+        let picker = with_unit(&[2, 4], 1);
         assert_eq!(picker.haproxy_map.len(), 6);
         assert_eq!(
             Picker::new(HAPROXY, &backends(&[2, 4])).haproxy_map.len(),
@@ -1114,7 +1248,7 @@ mod tests {
 
     #[test]
     fn haproxy_map_picks_by_hash_modulo_total_and_round_robins_without_a_key() {
-        let picker = Picker::with_weight_unit(HAPROXY, &backends(&[3, 2, 1]), 1);
+        let picker = with_unit(&[3, 2, 1], 1);
         // "aababc": slot = key % 6.
         for (key, expected) in [(0u64, 0), (2, 1), (5, 2), (6 + 3, 0), (807_794_786, 1)] {
             assert_eq!(picker.pick_keyed(Some(key), IDLE, &[]), Some(expected));
@@ -1134,6 +1268,31 @@ mod tests {
         assert_eq!(picker.pick_keyed(Some(0), IDLE, &[0]), Some(1));
         assert_eq!(picker.pick_keyed(Some(5), IDLE, &[2]), Some(0));
         assert_eq!(picker.pick_keyed(Some(1), IDLE, &[0, 1, 2]), None);
+    }
+
+    /// Which server HAProxy 2.6.12 chose for `?k=k0` .. `?k=k39` under
+    /// `balance url_param k`, `hash-type consistent` and servers of
+    /// weights 3, 2, 1 (ids 1, 2, 3).
+    #[test]
+    fn haproxy_consistent_picks_what_haproxy_picked() {
+        let picker = Picker::new(
+            LbScheduler::Haproxy(crate::config::model::HaproxyHash::CONSISTENT),
+            &backends(&[3, 2, 1]),
+        );
+        assert_eq!(picker.haproxy_ring.len(), 6 * 16);
+        let picked: String = (0..40)
+            .map(|n| {
+                let key = picker.bytes_key(format!("k{n}").as_bytes());
+                char::from(b'0' + picker.pick_keyed(Some(key), IDLE, &[]).unwrap() as u8)
+            })
+            .collect();
+        assert_eq!(picked, "0102010100200101010200000200102001000120");
+        // A retry takes the next points' servers.
+        let key = picker.bytes_key(b"k0");
+        let first = picker.pick_keyed(Some(key), IDLE, &[]).unwrap();
+        let second = picker.pick_keyed(Some(key), IDLE, &[first]).unwrap();
+        assert_ne!(first, second);
+        assert_eq!(picker.pick_keyed(Some(key), IDLE, &[0, 1, 2]), None);
     }
 
     proptest::proptest! {

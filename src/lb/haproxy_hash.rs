@@ -164,6 +164,7 @@ mod tests {
             let with = |function, avalanche| {
                 hash_bytes(
                     HaproxyHash {
+                        consistent: false,
                         function,
                         avalanche,
                     },

@@ -89,7 +89,7 @@ pub fn ruleset(desired: &Desired) -> (Value, Vec<Note>) {
         };
         match spec.scheduler {
             LbScheduler::RoundRobin | LbScheduler::WeightedRoundRobin | LbScheduler::SourceHash => {}
-            LbScheduler::Maglev(_) | LbScheduler::HaproxyMap(_) => notes.push(note(format!(
+            LbScheduler::Maglev(_) | LbScheduler::Haproxy(_) => notes.push(note(format!(
                 "scheduler {} is served as sh (a hash of the client address) on nftables",
                 spec.scheduler
             ))),
@@ -140,7 +140,7 @@ pub fn ruleset(desired: &Desired) -> (Value, Vec<Note>) {
         );
         let key = if matches!(
             spec.scheduler,
-            LbScheduler::SourceHash | LbScheduler::Maglev(_) | LbScheduler::HaproxyMap(_)
+            LbScheduler::SourceHash | LbScheduler::Maglev(_) | LbScheduler::Haproxy(_)
         ) {
             json!({"jhash": {"mod": total, "expr": {"payload": {"protocol": ip, "field": "saddr"}}}})
         } else {

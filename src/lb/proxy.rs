@@ -124,7 +124,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::config::model::{LbScheduler, ProxyMode, ProxyOptions};
-use crate::lb::balance::{Backend, Picker, ip_key};
+use crate::lb::balance::{Backend, ConfigServers, Picker, ip_key};
 use crate::lb::queue::Acquired;
 use crate::lb::table::ServerLimits;
 use crate::lb::workers::{Worker, Workers};
@@ -136,8 +136,9 @@ pub struct ProxySpec {
     pub name: String,
     pub listen: SocketAddr,
     pub scheduler: LbScheduler,
-    /// `haproxy-map`'s weight unit (see [`crate::lb::balance::weight_unit`]).
-    pub weight_unit: u32,
+    /// What HAProxy's hashing takes from the config's server list (see
+    /// [`ConfigServers`]).
+    pub config_servers: ConfigServers,
     pub backends: Vec<Backend>,
     /// Stick a client IP to its backend for this long after its last connection.
     pub persistence: Option<Duration>,
@@ -457,7 +458,7 @@ impl Shared {
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
     pub(crate) scheduler: LbScheduler,
-    pub(crate) weight_unit: u32,
+    pub(crate) config_servers: Arc<ConfigServers>,
     pub(crate) persistence: Option<Duration>,
     pub(crate) retries: u32,
     pub(crate) connect_timeout: Duration,
@@ -478,7 +479,7 @@ impl Settings {
         Settings {
             tls: load_tls(spec, old),
             scheduler: spec.scheduler,
-            weight_unit: spec.weight_unit,
+            config_servers: Arc::new(spec.config_servers.clone()),
             persistence: spec.persistence,
             retries: spec.retries,
             connect_timeout: spec.connect_timeout,
@@ -637,10 +638,10 @@ impl Table {
         let (ramps, weighted) = slow_start(&settings, &unique, old);
         let ramping = weighted.is_some();
         Table {
-            picker: Picker::with_weight_unit(
+            picker: Picker::with_config(
                 settings.scheduler,
                 weighted.as_deref().unwrap_or(&unique),
-                settings.weight_unit,
+                &settings.config_servers,
             ),
             base: unique.into(),
             ramps,
@@ -1943,7 +1944,7 @@ mod tests {
     fn settings() -> Settings {
         Settings {
             scheduler: LbScheduler::RoundRobin,
-            weight_unit: 1,
+            config_servers: Default::default(),
             persistence: None,
             retries: 0,
             connect_timeout: Duration::from_secs(1),

@@ -358,7 +358,7 @@ fn scheduler(bp: &Proxy, mode: ProxyMode, ctx: &mut Ctx<'_>) -> Option<LbSchedul
                     "a POST whose query lacks the parameter: HAProxy looks for it in the body, keepmon goes round robin",
                 );
             }
-            LbScheduler::HaproxyMap(
+            LbScheduler::Haproxy(
                 bp.hash_type
                     .as_ref()
                     .map_or_else(Default::default, |h| h.value),

@@ -511,7 +511,7 @@ pub fn read_line(line: &Line, kind: Kind, name: &str, proxy: &mut Proxy, ctx: &m
                     at,
                     format!("'hash-type' ignored because frontend '{name}' has no backend capability"),
                 );
-            } else if let Some(hash) = read_hash_type(line, &mut proxy.unsupported, ctx) {
+            } else if let Some(hash) = read_hash_type(line, ctx) {
                 proxy.hash_type = Some(At { value: hash, at });
             }
         }
@@ -830,21 +830,12 @@ fn time_arg(line: &Line, index: usize, ctx: &mut Ctx<'_>) -> Option<Duration> {
 }
 
 /// `hash-type map-based|consistent [sdbm|djb2|wt6|crc32 [avalanche]]`, as
-/// HAProxy 2.6 reads it. `consistent` is noted as unsupported.
-fn read_hash_type(
-    line: &Line,
-    unsupported: &mut Vec<Unsupported>,
-    ctx: &mut Ctx<'_>,
-) -> Option<HaproxyHash> {
+/// HAProxy 2.6 reads it.
+fn read_hash_type(line: &Line, ctx: &mut Ctx<'_>) -> Option<HaproxyHash> {
+    let mut hash = HaproxyHash::default();
     match line.word(1) {
         "map-based" => {}
-        "consistent" => {
-            unsupported.push(Unsupported {
-                what: "'hash-type consistent' (keepmon runs HAProxy's map-based hashing, its default, only)".to_string(),
-                at: line.word_loc(1),
-            });
-            return None;
-        }
+        "consistent" => hash = HaproxyHash::CONSISTENT,
         "avalanche" => {
             ctx.error(
                 line.word_loc(1),
@@ -860,11 +851,11 @@ fn read_hash_type(
             return None;
         }
     }
-    let mut hash = HaproxyHash::default();
     let function = line.word(2);
     if function.is_empty() {
         return Some(hash);
     }
+    hash.avalanche = false;
     let Some(function) = HashFunction::from_name(function) else {
         ctx.error(
             line.word_loc(2),

@@ -158,11 +158,12 @@ listen hdr
     let scheduler = |name: &str| c.virtual_servers[name].scheduler;
     assert_eq!(
         scheduler("src"),
-        LbScheduler::HaproxyMap(HaproxyHash::default())
+        LbScheduler::Haproxy(HaproxyHash::default())
     );
     assert_eq!(
         scheduler("uri"),
-        LbScheduler::HaproxyMap(HaproxyHash {
+        LbScheduler::Haproxy(HaproxyHash {
+            consistent: false,
             function: HashFunction::Djb2,
             avalanche: true
         }),
@@ -170,10 +171,20 @@ listen hdr
     );
     assert_eq!(
         scheduler("hdr"),
-        LbScheduler::HaproxyMap(HaproxyHash {
+        LbScheduler::Haproxy(HaproxyHash {
+            consistent: false,
             function: HashFunction::Crc32,
             avalanche: false
         })
+    );
+    let consistent = compile(
+        "listen a\n    bind 127.0.0.1:1\n    balance source\n    hash-type consistent\n    server s 127.0.0.1:2\n",
+    )
+    .unwrap();
+    assert_eq!(
+        consistent.virtual_servers["a"].scheduler,
+        LbScheduler::Haproxy(HaproxyHash::CONSISTENT),
+        "consistent without a function word: sdbm with avalanche"
     );
     assert_eq!(
         c.virtual_servers["hdr"].proxy.http.hash,
@@ -191,10 +202,6 @@ fn hash_type_mistakes_and_what_keepmon_does_not_run() {
         (
             "listen a\n    bind 127.0.0.1:1\n    hash-type weird\n    server s 127.0.0.1:2\n",
             "/h/haproxy.cfg:3:5: error: 'hash-type' only supports 'consistent' and 'map-based'",
-        ),
-        (
-            "listen a\n    bind 127.0.0.1:1\n    balance source\n    hash-type consistent\n    server s 127.0.0.1:2\n",
-            "/h/haproxy.cfg:4:15: error: keepmon cannot run this as HAProxy does: 'hash-type consistent'",
         ),
         (
             "listen a\n    mode http\n    bind 127.0.0.1:1\n    balance uri whole\n    server s 127.0.0.1:2\n",

@@ -95,7 +95,9 @@ impl Reader<'_> {
             return scheduler;
         };
         let path = p.key("scheduler_flags");
-        if let LbScheduler::HaproxyMap(mut hash) = scheduler {
+        if let LbScheduler::Haproxy(mut hash) = scheduler {
+            // As in `hash-type consistent FUNCTION`: avalanche only when written.
+            hash.avalanche = false;
             for flag in flags {
                 let word = flag.get_ref().as_str();
                 if word == "avalanche" {
@@ -106,13 +108,13 @@ impl Reader<'_> {
                     self.unknown_word(flag, &path, "scheduler flag", HaproxyHash::NAMES);
                 }
             }
-            return LbScheduler::HaproxyMap(hash);
+            return LbScheduler::Haproxy(hash);
         }
         let LbScheduler::Maglev(mut mh) = scheduler else {
             if let Some(first) = flags.first() {
                 self.error(
                     first.span().start,
-                    format!("{path}: scheduler {scheduler} takes no flags (mh-port and mh-fallback are mh's; sdbm, djb2, wt6, crc32 and avalanche are haproxy-map's)"),
+                    format!("{path}: scheduler {scheduler} takes no flags (mh-port and mh-fallback are mh's; sdbm, djb2, wt6, crc32 and avalanche are haproxy-map's and haproxy-consistent's)"),
                 );
             }
             return scheduler;
@@ -164,14 +166,14 @@ impl Reader<'_> {
                 DATAPLANES,
             )
             .unwrap_or(DataPlane::Proxy);
-        if matches!(scheduler, LbScheduler::HaproxyMap(_))
+        if matches!(scheduler, LbScheduler::Haproxy(_))
             && dataplane != DataPlane::Proxy
             && let Some(s) = &raw.scheduler
         {
             self.error(
                 s.span().start,
                 format!(
-                    "{}: haproxy-map runs in the built-in proxy only (dataplane = \"proxy\")",
+                    "{}: {scheduler} runs in the built-in proxy only (dataplane = \"proxy\")",
                     p.key("scheduler")
                 ),
             );
@@ -461,7 +463,7 @@ mod tests {
             (
                 "[virtual_servers.web]\nlisten = \"127.0.0.1:80\"\nscheduler = \"rrr\"\nhealth = \"web\"\nreal_servers = [{ addr = \"127.0.0.1:81\", weight = -1, forward = \"dr\" }, { host = \"x\" }]\n",
                 &[
-                    "3:13: error: virtual_servers.web.scheduler: unknown scheduler \"rrr\"; did you mean \"rr\"? (expected one of: rr, wrr, lc, wlc, sh, twos, mh, haproxy-map)",
+                    "3:13: error: virtual_servers.web.scheduler: unknown scheduler \"rrr\"; did you mean \"rr\"? (expected one of: rr, wrr, lc, wlc, sh, twos, mh, haproxy-map, haproxy-consistent)",
                     "4:10: error: virtual_servers.web.health: \"web\" is not group:service (e.g. \"web:http\")",
                     "5:51: error: virtual_servers.web.real_servers[0].weight: -1 is out of range (expected an integer from 0 to 4294967295)",
                     "5:73: error: virtual_servers.web.real_servers[1]: missing key \"addr\" (e.g. addr = \"127.0.0.1:8081\")",
@@ -471,7 +473,7 @@ mod tests {
                 "[virtual_servers.web]\nlisten = \"127.0.0.1:80\"\nscheduler = \"mh\"\nscheduler_flags = [\"mh-port\", \"mh-falback\"]\n\n[virtual_servers.db]\nlisten = \"127.0.0.1:81\"\nscheduler_flags = [\"mh-port\"]\n",
                 &[
                     "4:31: error: virtual_servers.web.scheduler_flags: unknown scheduler flag \"mh-falback\"; did you mean \"mh-fallback\"? (expected one of: mh-port, mh-fallback)",
-                    "8:20: error: virtual_servers.db.scheduler_flags: scheduler wlc takes no flags (mh-port and mh-fallback are mh's; sdbm, djb2, wt6, crc32 and avalanche are haproxy-map's)",
+                    "8:20: error: virtual_servers.db.scheduler_flags: scheduler wlc takes no flags (mh-port and mh-fallback are mh's; sdbm, djb2, wt6, crc32 and avalanche are haproxy-map's and haproxy-consistent's)",
                 ],
             ),
             (
@@ -510,17 +512,31 @@ mod tests {
 
     #[test]
     fn haproxy_map_takes_hash_type_words() {
-        let text = "[virtual_servers.a]\nlisten = \"127.0.0.1:80\"\nscheduler = \"haproxy-map\"\n[virtual_servers.b]\nlisten = \"127.0.0.1:81\"\nscheduler = \"haproxy-map\"\nscheduler_flags = [\"crc32\", \"avalanche\"]\n";
+        let text = "[virtual_servers.a]\nlisten = \"127.0.0.1:80\"\nscheduler = \"haproxy-map\"\n[virtual_servers.b]\nlisten = \"127.0.0.1:81\"\nscheduler = \"haproxy-map\"\nscheduler_flags = [\"crc32\", \"avalanche\"]\n[virtual_servers.c]\nlisten = \"127.0.0.1:82\"\nscheduler = \"haproxy-consistent\"\n[virtual_servers.d]\nlisten = \"127.0.0.1:83\"\nscheduler = \"haproxy-consistent\"\nscheduler_flags = [\"djb2\"]\n";
         let (config, found) = parse_with(text, &FakeFs::default());
         assert_eq!(found, Vec::<String>::new());
         let config = config.unwrap();
         assert_eq!(
             config.virtual_servers["a"].scheduler,
-            LbScheduler::HaproxyMap(HaproxyHash::default())
+            LbScheduler::Haproxy(HaproxyHash::default())
+        );
+        assert_eq!(
+            config.virtual_servers["c"].scheduler,
+            LbScheduler::Haproxy(HaproxyHash::CONSISTENT)
+        );
+        assert_eq!(
+            config.virtual_servers["d"].scheduler,
+            LbScheduler::Haproxy(HaproxyHash {
+                consistent: true,
+                function: HashFunction::Djb2,
+                avalanche: false
+            }),
+            "a function word without avalanche, as in haproxy.cfg"
         );
         assert_eq!(
             config.virtual_servers["b"].scheduler,
-            LbScheduler::HaproxyMap(HaproxyHash {
+            LbScheduler::Haproxy(HaproxyHash {
+                consistent: false,
                 function: HashFunction::Crc32,
                 avalanche: true
             })
