@@ -243,7 +243,10 @@ fn corpus_files_map_onto_the_model() {
     let api = &c.virtual_servers["api"];
     assert_eq!(api.proxy.mode, ProxyMode::Http);
     assert_eq!(api.proxy.http.hash, Some(HashOn::Uri));
-    assert_eq!(api.scheduler, LbScheduler::SourceHash);
+    assert_eq!(
+        api.scheduler,
+        LbScheduler::Haproxy(keepmon::config::model::HaproxyHash::default())
+    );
     assert_eq!(
         api.proxy.http.forwardfor.as_ref().unwrap().header,
         "x-real-ip"

@@ -1,9 +1,9 @@
-//! One haproxy.cfg run by Debian's HAProxy and then by keepmon in front of the same two backends on loopback: for `static-rr` and cookie persistence the same server answers each request, the same `X-Forwarded-For` and `Cookie` reach it, the client gets the same status when every server is down, and the backup server takes over once checks find the normal one down.
+//! One haproxy.cfg run by Debian's HAProxy and then by keepmon in front of the same backends on loopback: for `static-rr` and cookie persistence the same server answers each request, the same `X-Forwarded-For` and `Cookie` reach it, the client gets the same status when every server is down, the backup server takes over once checks find the normal one down, and `balance source|uri|url_param|hdr()` send each key to the same server (also once a server is down).
 
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -202,5 +202,221 @@ fn haproxy_and_keepmon_choose_the_same_servers_from_one_file() {
     for (h, k) in by_haproxy.iter().zip(&by_keepmon) {
         assert_eq!(h, k, "HAProxy and keepmon differ");
     }
+    assert_eq!(by_haproxy.len(), by_keepmon.len());
+}
+
+/// One GET on a fresh connection from `source` (any 127.x.y.z) to `path`,
+/// with one extra header if given: (status, body).
+fn get_from(
+    port: u16,
+    source: Ipv4Addr,
+    path: &str,
+    header: Option<(&str, &str)>,
+) -> (u16, String) {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket
+        .bind(&SocketAddr::from((source, 0)).into())
+        .expect("bind the client's source address");
+    socket
+        .connect(&SocketAddr::from(([127, 0, 0, 1], port)).into())
+        .expect("connect");
+    let mut stream: TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let header = header
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: test\r\n{header}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+const KEYS: u32 = 30;
+const LOCAL: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
+
+/// A spread of loopback client addresses, one per key.
+fn source(i: u32) -> Ipv4Addr {
+    Ipv4Addr::new(
+        127,
+        (i * 37 % 256) as u8,
+        (i * 91 % 256) as u8,
+        (i * 13 % 253 + 1) as u8,
+    )
+}
+
+/// The hashed listeners' answers, key by key: [source, uri, url_param,
+/// hdr, url_param with a server down, then source and url_param with a
+/// server down under `hash-type consistent`].
+fn observe_hashing(ports: [u16; 7]) -> Vec<String> {
+    let mut seen = Vec::new();
+    for i in 0..KEYS {
+        let (status, body) = get_from(ports[0], source(i), "/", None);
+        seen.push(format!("source {}: {status} {body}", source(i)));
+    }
+    for i in 0..KEYS {
+        let path = format!("/u{i}/p{}.html?x={i}", i * i);
+        let (status, body) = get_from(ports[1], LOCAL, &path, None);
+        seen.push(format!("uri {path}: {status} {body}"));
+    }
+    for i in 0..KEYS {
+        let path = format!("/q?a=1&id=v{i}&z=2");
+        let (status, body) = get_from(ports[2], LOCAL, &path, None);
+        seen.push(format!("url_param {path}: {status} {body}"));
+    }
+    for i in 0..KEYS {
+        let user = format!("user{i}");
+        let (status, body) = get_from(ports[3], LOCAL, "/", Some(("X-User", &user)));
+        seen.push(format!("hdr {user}: {status} {body}"));
+    }
+    seen.extend(once_down(ports[4], "down"));
+    for i in 0..KEYS {
+        let (status, body) = get_from(ports[5], source(i), "/", None);
+        seen.push(format!("consistent source {}: {status} {body}", source(i)));
+    }
+    seen.extend(once_down(ports[6], "consistent down"));
+    seen
+}
+
+/// `?id=d0` .. once the dead server is out: keys on it get a 503 (retries
+/// 0) until the checks take it out of the map or ring; then every key is
+/// answered.
+fn once_down(port: u16, label: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let answers: Vec<(u16, String)> = (0..KEYS)
+            .map(|i| get_from(port, LOCAL, &format!("/?id=d{i}"), None))
+            .collect();
+        if answers.iter().all(|(status, _)| *status == 200) {
+            return answers
+                .into_iter()
+                .enumerate()
+                .map(|(i, (status, body))| format!("{label} id=d{i}: {status} {body}"))
+                .collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the dead server never left the map: {answers:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Runs `text` under HAProxy, then under keepmon, and returns what
+/// `observe` saw under each.
+fn under_both(
+    binary: &str,
+    name: &str,
+    text: &str,
+    ports: &[u16],
+    observe: impl Fn() -> Vec<String>,
+) -> (Vec<String>, Vec<String>) {
+    let mut f = Fixture::new(name);
+    f.config_name = "haproxy.cfg";
+    std::fs::write(f.config(), text).unwrap();
+    let haproxy = Killed(
+        Command::new(binary)
+            .arg("-f")
+            .arg(f.config())
+            .arg("-db")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start haproxy"),
+    );
+    ports.iter().for_each(|p| wait_listening(*p));
+    let by_haproxy = observe();
+    drop(haproxy);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ports
+        .iter()
+        .any(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok())
+    {
+        assert!(Instant::now() < deadline, "haproxy does not go away");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f.start();
+    ports.iter().for_each(|p| wait_listening(*p));
+    let by_keepmon = observe();
+    (by_haproxy, by_keepmon)
+}
+
+#[test]
+fn haproxy_and_keepmon_hash_each_key_to_the_same_server() {
+    let binary = ["/usr/sbin/haproxy", "/usr/bin/haproxy"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let Some(binary) = binary else {
+        not_run("the haproxy.cfg hashing comparison: needs Debian's haproxy package");
+        return;
+    };
+    let [a, b, c] = ["a", "b", "c"].map(|name| {
+        backend(
+            name,
+            TcpListener::bind("127.0.0.1:0").expect("bind backend"),
+        )
+    });
+    let dead = closed_port();
+    let ports = [(); 7].map(|()| closed_port());
+    let servers = format!(
+        "    server a 127.0.0.1:{a} weight 3\n    server b 127.0.0.1:{b} weight 2\n    server c 127.0.0.1:{c} weight 1\n"
+    );
+    let down_servers = format!(
+        "    server a 127.0.0.1:{a} weight 4\n    server b 127.0.0.1:{b} weight 2\n    server x 127.0.0.1:{dead} weight 3\n    server c 127.0.0.1:{c} weight 2\n"
+    );
+    // With x down, 4, 2 and 2 are left: HAProxy keeps dividing by the gcd
+    // of all four weights (1), not by theirs (2).
+    let text = format!(
+        "defaults\n    mode http\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n    option forwardfor\n\
+         listen src\n    bind 127.0.0.1:{}\n    balance source\n{servers}\
+         listen uri\n    bind 127.0.0.1:{}\n    balance uri\n{servers}\
+         listen prm\n    bind 127.0.0.1:{}\n    balance url_param id\n{servers}\
+         listen hdr\n    bind 127.0.0.1:{}\n    balance hdr(X-User)\n{servers}\
+         listen dn\n    bind 127.0.0.1:{}\n    balance url_param id\n    retries 0\n    default-server check inter 200ms rise 1 fall 1\n{down_servers}\
+         listen csrc\n    bind 127.0.0.1:{}\n    balance source\n    hash-type consistent\n{servers}\
+         listen cdn\n    bind 127.0.0.1:{}\n    balance url_param id\n    hash-type consistent\n    retries 0\n    default-server check inter 200ms rise 1 fall 1\n{down_servers}",
+        ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6]
+    );
+    let (by_haproxy, by_keepmon) = under_both(binary, "haproxy-hashing", &text, &ports, || {
+        observe_hashing(ports)
+    });
+    println!("haproxy: {by_haproxy:#?}\nkeepmon: {by_keepmon:#?}");
+    // The keys do spread: every server answers some under HAProxy.
+    for server in ["server=a", "server=b", "server=c"] {
+        for kind in [
+            "source",
+            "uri",
+            "url_param",
+            "hdr",
+            "down",
+            "consistent source",
+            "consistent down",
+        ] {
+            assert!(
+                by_haproxy
+                    .iter()
+                    .any(|line| line.starts_with(kind) && line.contains(server)),
+                "HAProxy sent no {kind} key to {server}: {by_haproxy:?}"
+            );
+        }
+    }
+    let differ: Vec<(&String, &String)> = by_haproxy
+        .iter()
+        .zip(&by_keepmon)
+        .filter(|(h, k)| h != k)
+        .collect();
+    assert!(differ.is_empty(), "HAProxy and keepmon differ: {differ:#?}");
     assert_eq!(by_haproxy.len(), by_keepmon.len());
 }

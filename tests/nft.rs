@@ -363,6 +363,7 @@ fn nft_accepts_every_kind_of_service_keepmon_writes() {
             connect_timeout: Duration::from_secs(1),
             proxy: Default::default(),
             server_order: Vec::new(),
+            weight_unit: 1,
         },
         members: members
             .iter()

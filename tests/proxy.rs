@@ -782,6 +782,7 @@ fn spec(scheduler: LbScheduler, backends: Vec<Backend>) -> ProxySpec {
         name: "test".to_string(),
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         scheduler,
+        config_servers: Default::default(),
         backends,
         persistence: None,
         retries: 0,

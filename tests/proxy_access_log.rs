@@ -48,6 +48,7 @@ fn spec(mode: ProxyMode, backend: SocketAddr, file: &Path) -> ProxySpec {
         name: "web".to_string(),
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         scheduler: LbScheduler::RoundRobin,
+        config_servers: Default::default(),
         backends: vec![Backend {
             addr: backend,
             weight: 1,

@@ -148,6 +148,7 @@ fn http_spec(backends: Vec<Backend>, http: HttpOptions) -> ProxySpec {
         name: "test".to_string(),
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         scheduler: LbScheduler::RoundRobin,
+        config_servers: Default::default(),
         backends,
         persistence: None,
         retries: 2,

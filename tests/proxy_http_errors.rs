@@ -22,6 +22,7 @@ fn http_spec(backends: Vec<Backend>, options: ProxyOptions) -> ProxySpec {
         name: "test".to_string(),
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         scheduler: LbScheduler::RoundRobin,
+        config_servers: Default::default(),
         backends,
         persistence: None,
         retries: 0,

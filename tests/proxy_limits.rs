@@ -56,6 +56,7 @@ fn maxconn_holds_new_clients_until_a_connection_ends() {
                 name: "test".to_string(),
                 listen: SocketAddr::from(([127, 0, 0, 1], 0)),
                 scheduler: LbScheduler::RoundRobin,
+                config_servers: Default::default(),
                 backends: vec![Backend {
                     addr: backend,
                     weight: 1,
@@ -170,6 +171,7 @@ fn tcp_mode_closes_connections_idle_longer_than_the_timeout() {
                 name: "test".to_string(),
                 listen: SocketAddr::from(([127, 0, 0, 1], 0)),
                 scheduler: LbScheduler::RoundRobin,
+                config_servers: Default::default(),
                 backends: vec![Backend {
                     addr: backend,
                     weight: 1,

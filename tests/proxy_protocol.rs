@@ -100,6 +100,7 @@ async fn keepmon_proxy(
             name: "test".to_string(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             scheduler: LbScheduler::RoundRobin,
+            config_servers: Default::default(),
             backends: vec![Backend {
                 addr: server,
                 weight: 1,

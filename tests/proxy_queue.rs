@@ -65,6 +65,7 @@ fn spec(
         name: "test".to_string(),
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         scheduler,
+        config_servers: Default::default(),
         backends: vec![Backend {
             addr: backend,
             weight: 1,

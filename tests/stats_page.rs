@@ -810,10 +810,136 @@ fn a_haproxy_cfg_listen_stats_section_serves_the_page() {
             .expect("a server row");
         if csv.get(&server.0, &server.1, "check_status") == "L4OK" {
             assert_eq!(csv.get(&server.0, &server.1, "status"), "UP");
-            assert_eq!(csv.get(&server.0, "FRONTEND", "status"), "OPEN");
+            assert_eq!(
+                server,
+                ("be".to_string(), "s1".to_string()),
+                "HAProxy's backend and server names"
+            );
+            assert_eq!(csv.get("web", "FRONTEND", "status"), "OPEN");
             break;
         }
         assert!(Instant::now() < deadline, "s1 never checked:\n{body}");
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// One haproxy.cfg (a `listen` and a frontend/backend pair with named
+/// servers) under Debian's HAProxy and under keepmon: the same `pxname`
+/// and `svname` columns, row by row; then keepmon's admin form takes the
+/// backend and server names, as HAProxy's does.
+#[test]
+fn haproxy_and_keepmon_name_the_same_proxies_and_servers() {
+    let Some(binary) = ["/usr/sbin/haproxy", "/usr/bin/haproxy"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+    else {
+        common::not_run("the pxname/svname comparison: Debian's haproxy is not installed");
+        return;
+    };
+    let (one, two) = (backend(), backend());
+    let [app_port, web_port, stats_port] = closed_ports();
+    let mut f = Fixture::new("stats-names");
+    f.config_name = "haproxy.cfg";
+    std::fs::write(
+        f.config(),
+        format!(
+            "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\n\
+             listen app\n    bind 127.0.0.1:{app_port}\n    server s1 127.0.0.1:{one}\n\n\
+             frontend web\n    bind 127.0.0.1:{web_port}\n    default_backend be\n\n\
+             backend be\n    server web1 127.0.0.1:{one} check inter 1s\n    server web2 127.0.0.1:{two} check inter 1s\n\n\
+             listen stats\n    mode http\n    bind 127.0.0.1:{stats_port}\n    stats enable\n    stats uri /\n\
+             \x20   stats auth ops:secret\n    stats admin if TRUE\n"
+        ),
+    )
+    .expect("haproxy.cfg");
+    let names = || {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if TcpStream::connect(("127.0.0.1", stats_port)).is_ok() {
+                let (status, _, body) = http(
+                    stats_port,
+                    "GET",
+                    "/;csv",
+                    &[("Authorization", &basic("ops", "secret"))],
+                    "",
+                );
+                assert_eq!(status, 200, "{body}");
+                // HAProxy also lists its own `stats` proxy; keepmon serves
+                // the page without making it a proxy.
+                return Csv::parse(&body)
+                    .rows
+                    .into_iter()
+                    .filter(|r| r[0] != "stats")
+                    .map(|r| format!("{},{}", r[0], r[1]))
+                    .collect::<Vec<_>>();
+            }
+            assert!(Instant::now() < deadline, "no stats page on {stats_port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            self.0.kill().ok();
+            self.0.wait().ok();
+        }
+    }
+    let haproxy = Kill(
+        Command::new(binary)
+            .arg("-f")
+            .arg(f.config())
+            .arg("-db")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start haproxy"),
+    );
+    let by_haproxy = names();
+    drop(haproxy);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", stats_port)).is_ok() {
+        assert!(Instant::now() < deadline, "haproxy does not go away");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f.start();
+    let by_keepmon = names();
+    assert_eq!(
+        by_haproxy,
+        [
+            "app,FRONTEND",
+            "app,s1",
+            "app,BACKEND",
+            "web,FRONTEND",
+            "be,web1",
+            "be,web2",
+            "be,BACKEND"
+        ],
+        "HAProxy's own names"
+    );
+    assert_eq!(by_keepmon, by_haproxy);
+
+    let (status, head, _) = http(
+        stats_port,
+        "POST",
+        "/",
+        &[("Authorization", &basic("ops", "secret"))],
+        "s=web2&action=maint&b=be",
+    );
+    assert_eq!(status, 303, "{head}");
+    assert!(head.to_ascii_lowercase().contains("st=done"), "{head}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, _, body) = http(
+            stats_port,
+            "GET",
+            "/;csv",
+            &[("Authorization", &basic("ops", "secret"))],
+            "",
+        );
+        if Csv::parse(&body).get("be", "web2", "status") == "MAINT" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "web2 never in MAINT:\n{body}");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -174,6 +174,7 @@ async fn run(s: Scenario) {
             name: "fuzz".to_string(),
             listen: "127.0.0.1:0".parse().expect("an address"),
             scheduler: LbScheduler::RoundRobin,
+            config_servers: Default::default(),
             backends,
             persistence: None,
             retries: s.retries,

@@ -1205,6 +1205,30 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
             doc.kv("scheduler_flags", strings(&flags));
         }
     }
+    if let LbScheduler::Haproxy(
+        hash @ HaproxyHash {
+            consistent,
+            function,
+            avalanche,
+        },
+    ) = scheduler
+    {
+        let default = if *consistent {
+            HaproxyHash::CONSISTENT
+        } else {
+            HaproxyHash::default()
+        };
+        let mut flags = Vec::new();
+        if hash != &default {
+            flags.push(function.to_string());
+        }
+        if *avalanche {
+            flags.push("avalanche".to_string());
+        }
+        if !flags.is_empty() {
+            doc.kv("scheduler_flags", strings(&flags));
+        }
+    }
     doc.kv(
         "dataplane",
         text(match dataplane {
@@ -1229,6 +1253,7 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
         .map(|rs| {
             let RealServer {
                 addr,
+                name,
                 host,
                 weight,
                 forward,
@@ -1241,6 +1266,9 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
                 slowstart,
             } = rs;
             let mut pairs = vec![("addr", text(addr))];
+            if let Some(name) = name {
+                pairs.push(("name", text(name)));
+            }
             if host != &addr.ip().to_string() {
                 pairs.push(("host", text(host)));
             }
@@ -1296,6 +1324,7 @@ fn proxy_keys(doc: &mut Doc, proxy: &ProxyOptions) {
         access_log,
         send_proxy,
         accept_proxy,
+        backend,
         http,
     } = proxy;
     let HttpOptions {
@@ -1314,6 +1343,7 @@ fn proxy_keys(doc: &mut Doc, proxy: &ProxyOptions) {
         doc.kv("mode", text("http"));
     }
     doc.opt("maxconn", maxconn.map(int));
+    doc.opt("backend", backend.as_ref().map(text));
     match send_proxy {
         None => {}
         Some(ProxyProtocol::V1) => doc.kv("send_proxy", text("v1")),

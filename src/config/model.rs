@@ -921,6 +921,68 @@ pub enum LbScheduler {
     TwoChoices,
     /// Maglev consistent hashing of the client address (IPVS `mh`).
     Maglev(MhFlags),
+    /// HAProxy 2.6's hashing (`balance source|uri|url_param|hdr` with
+    /// `hash-type map-based`, HAProxy's default, or `consistent`): the same
+    /// key goes to the same server as under HAProxy reading the same
+    /// servers and weights. Built-in proxy only.
+    Haproxy(HaproxyHash),
+}
+
+/// HAProxy's `hash-type map-based|consistent [FUNCTION [avalanche]]`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HaproxyHash {
+    /// `consistent` (a ring of points per server) rather than `map-based`.
+    pub consistent: bool,
+    pub function: HashFunction,
+    /// `avalanche`: the hash goes through Bob Jenkins' full avalanche mix
+    /// (`consistent` without a function word has it).
+    pub avalanche: bool,
+}
+
+impl HaproxyHash {
+    /// The flag words (`scheduler_flags` in keepmon.toml, the words after
+    /// `hash-type map-based` in haproxy.cfg).
+    pub const NAMES: &'static [&'static str] = &["sdbm", "djb2", "wt6", "crc32", "avalanche"];
+
+    /// `hash-type consistent` with no function word: sdbm with avalanche.
+    pub const CONSISTENT: HaproxyHash = HaproxyHash {
+        consistent: true,
+        function: HashFunction::Sdbm,
+        avalanche: true,
+    };
+}
+
+/// HAProxy's hash functions for `hash-type` (src/hash.c).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HashFunction {
+    #[default]
+    Sdbm,
+    Djb2,
+    Wt6,
+    Crc32,
+}
+
+impl HashFunction {
+    pub fn from_name(name: &str) -> Option<HashFunction> {
+        Some(match name {
+            "sdbm" => HashFunction::Sdbm,
+            "djb2" => HashFunction::Djb2,
+            "wt6" => HashFunction::Wt6,
+            "crc32" => HashFunction::Crc32,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for HashFunction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HashFunction::Sdbm => "sdbm",
+            HashFunction::Djb2 => "djb2",
+            HashFunction::Wt6 => "wt6",
+            HashFunction::Crc32 => "crc32",
+        })
+    }
 }
 
 /// IPVS's `mh` scheduler flags (`ipvsadm -b mh-port,mh-fallback`).
@@ -940,7 +1002,17 @@ impl MhFlags {
 }
 
 impl LbScheduler {
-    pub const NAMES: &'static [&'static str] = &["rr", "wrr", "lc", "wlc", "sh", "twos", "mh"];
+    pub const NAMES: &'static [&'static str] = &[
+        "rr",
+        "wrr",
+        "lc",
+        "wlc",
+        "sh",
+        "twos",
+        "mh",
+        "haproxy-map",
+        "haproxy-consistent",
+    ];
 
     pub fn from_name(name: &str) -> Option<LbScheduler> {
         Some(match name.to_ascii_lowercase().as_str() {
@@ -951,6 +1023,8 @@ impl LbScheduler {
             "sh" => LbScheduler::SourceHash,
             "twos" | "random2" => LbScheduler::TwoChoices,
             "mh" | "maglev" => LbScheduler::Maglev(MhFlags::default()),
+            "haproxy-map" => LbScheduler::Haproxy(HaproxyHash::default()),
+            "haproxy-consistent" => LbScheduler::Haproxy(HaproxyHash::CONSISTENT),
             _ => return None,
         })
     }
@@ -966,6 +1040,8 @@ impl fmt::Display for LbScheduler {
             LbScheduler::SourceHash => "sh",
             LbScheduler::TwoChoices => "twos",
             LbScheduler::Maglev(_) => "mh",
+            LbScheduler::Haproxy(hash) if hash.consistent => "haproxy-consistent",
+            LbScheduler::Haproxy(_) => "haproxy-map",
         })
     }
 }
@@ -1036,6 +1112,11 @@ pub struct ProxyOptions {
     /// PROXY protocol header (v1 or v2) whose client address is used
     /// (`X-Forwarded-For`, hashing, persistence, `send_proxy`).
     pub accept_proxy: bool,
+    /// The name of HAProxy's backend behind a frontend of another name:
+    /// the stats page's `pxname` on the server and BACKEND rows (the
+    /// FRONTEND row keeps the virtual server's name). None: the virtual
+    /// server's name throughout.
+    pub backend: Option<String>,
     pub http: HttpOptions,
 }
 
@@ -1284,6 +1365,10 @@ pub struct VirtualServer {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RealServer {
     pub addr: SocketAddr,
+    /// The server's name (haproxy.cfg's `server NAME`, keepmon.toml's
+    /// `name`): the stats page's `svname` and the admin form's `s`. None:
+    /// shown by address.
+    pub name: Option<String>,
     /// The host name in the health service's results that stands for this server.
     pub host: String,
     pub weight: u32,

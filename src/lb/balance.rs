@@ -1,4 +1,4 @@
-//! Backend pickers for the userspace proxy (rr, wrr, lc, wlc, sh, twos, mh); never does IO, never reads the clock, never blocks.
+//! Backend pickers for the userspace proxy (rr, wrr, lc, wlc, sh, twos, mh, haproxy-map, haproxy-consistent); never does IO, never reads the clock, never blocks.
 //!
 //! A [`Picker`] is built once per table change from the scheduler and the
 //! backend list and then shared read-only by every connection. The only
@@ -42,6 +42,28 @@
 //!   backend) rehashes the client with a new seed only with `mh-fallback`,
 //!   as in IPVS; without it the connection fails rather than go to a
 //!   server another director would not pick.
+//! * `haproxy-map`: HAProxy 2.6's map-based hashing (`hash-type
+//!   map-based`, its default for `balance source|uri|url_param|hdr`). Each
+//!   eligible backend's weight is divided by the weight unit (HAProxy's
+//!   `wmult`: the gcd of every configured server's weight, fixed at
+//!   startup, so a server going down does not rescale the others); the map
+//!   has one slot per unit of the summed weights, filled in config order by
+//!   HAProxy's `recalc_server_map` (each slot: every backend adds its
+//!   weight to its score, the first with the highest `(score + total) /
+//!   total` takes the slot and loses `total`). A key (HAProxy's 32-bit hash
+//!   of the client address, URI, parameter or header value, see
+//!   [`crate::lb::haproxy_hash`]) picks slot `hash % total`. No key (the
+//!   parameter or header is absent) walks the map round robin, as HAProxy
+//!   does. A retry walks on from the key's slot to the next backend not
+//!   yet tried (HAProxy's map ignores the server to avoid and would try the
+//!   same one again).
+//! * `haproxy-consistent`: HAProxy 2.6's `hash-type consistent`: a ring of
+//!   `weight × 16` points per eligible backend, point `j` of the server
+//!   with id `n` (its place in the config's list, from 1) at
+//!   `avalanche(n × 4096 + j)`; a key goes to the point nearest to it on
+//!   the ring (the one before on a tie), as HAProxy's `chash_get_server_hash`
+//!   finds it; a retry takes the following points' servers. No key walks
+//!   the ring's points in turn.
 //!
 //! Retries pass the indices already tried in `excluded`; they are never
 //! picked again.
@@ -50,6 +72,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::config::model::LbScheduler;
+use crate::lb::haproxy_hash;
 
 /// The longest precomputed smooth-wrr period (entries of 4 bytes each).
 pub const MAX_WRR_PERIOD: usize = 1 << 16;
@@ -84,11 +107,42 @@ pub struct Picker {
     uniform_weights: bool,
     /// mh: the Maglev lookup table (backend index per slot).
     maglev: Box<[u32]>,
+    /// haproxy-map: HAProxy's server map (backend index per slot).
+    haproxy_map: Box<[u32]>,
+    /// haproxy-consistent: the ring's points (key, backend index), by key.
+    haproxy_ring: Box<[(u32, u32)]>,
     cursor: AtomicUsize,
 }
 
 impl Picker {
+    /// A picker whose weight unit (`haproxy-map` only) is the gcd of these
+    /// backends' weights.
     pub fn new(scheduler: LbScheduler, backends: &[Backend]) -> Picker {
+        let unit = backends
+            .iter()
+            .map(|backend| u64::from(backend.weight))
+            .fold(0, gcd);
+        let config = ConfigServers {
+            weight_unit: u32::try_from(unit).unwrap_or(1),
+            ids: backends
+                .iter()
+                .enumerate()
+                .rev()
+                .map(|(i, b)| (b.addr, u32::try_from(i + 1).unwrap_or(u32::MAX)))
+                .collect(),
+        };
+        Picker::with_config(scheduler, backends, &config)
+    }
+
+    /// A picker for HAProxy's hashing that takes the weight unit and the
+    /// server ids from the config's list (see [`ConfigServers`]); other
+    /// schedulers ignore them.
+    pub fn with_config(
+        scheduler: LbScheduler,
+        backends: &[Backend],
+        config: &ConfigServers,
+    ) -> Picker {
+        let weight_unit = config.weight_unit;
         let backends: Box<[Backend]> = backends.into();
         // Tables of more than u32::MAX backends cannot exist in practice;
         // `take` keeps the cast below lossless regardless.
@@ -120,6 +174,17 @@ impl Picker {
         } else {
             Box::default()
         };
+        let (haproxy_map, haproxy_ring) = match scheduler {
+            LbScheduler::Haproxy(hash) if hash.consistent => (
+                Box::default(),
+                haproxy_consistent_ring(&backends, &eligible, &config.ids),
+            ),
+            LbScheduler::Haproxy(_) => (
+                haproxy_server_map(&backends, &eligible, weight_unit),
+                Box::default(),
+            ),
+            _ => (Box::default(), Box::default()),
+        };
         Picker {
             scheduler,
             backends,
@@ -128,7 +193,36 @@ impl Picker {
             keys,
             uniform_weights,
             maglev,
+            haproxy_map,
+            haproxy_ring,
             cursor: AtomicUsize::new(0),
+        }
+    }
+
+    /// The key [`Picker::pick_keyed`] takes for a client address: HAProxy's
+    /// source hash for `haproxy-map`, else [`ip_key`].
+    pub fn client_key(&self, ip: IpAddr) -> u64 {
+        match self.scheduler {
+            LbScheduler::Haproxy(hash) => u64::from(haproxy_hash::source_hash(hash, ip)),
+            _ => ip_key(ip),
+        }
+    }
+
+    /// The key [`Picker::pick_keyed`] takes for a URI, URL parameter or
+    /// header value: HAProxy's hash for `haproxy-map`, else [`hash_bytes`].
+    pub fn bytes_key(&self, bytes: &[u8]) -> u64 {
+        match self.scheduler {
+            LbScheduler::Haproxy(hash) => u64::from(haproxy_hash::hash_bytes(hash, bytes)),
+            _ => hash_bytes(bytes),
+        }
+    }
+
+    /// The key when a request lacks the hashed part: none for
+    /// `haproxy-map` (HAProxy then goes round robin), else the client's.
+    pub fn missing_key(&self, ip: IpAddr) -> Option<u64> {
+        match self.scheduler {
+            LbScheduler::Haproxy(_) => None,
+            _ => Some(ip_key(ip)),
         }
     }
 
@@ -157,7 +251,7 @@ impl Picker {
         active: impl Fn(usize) -> u64,
         excluded: &[usize],
     ) -> Option<usize> {
-        self.pick_keyed(ip_key(client), active, excluded)
+        self.pick_keyed(Some(self.client_key(client)), active, excluded)
     }
 
     /// [`Picker::pick`] for a client address and port: `mh` with its
@@ -172,17 +266,19 @@ impl Picker {
             LbScheduler::Maglev(flags) if flags.port => mix64(
                 ip_key(client.ip()) ^ u64::from(client.port()).wrapping_mul(0x9e37_79b9_7f4a_7c15),
             ),
-            _ => ip_key(client.ip()),
+            _ => self.client_key(client.ip()),
         };
-        self.pick_keyed(key, active, excluded)
+        self.pick_keyed(Some(key), active, excluded)
     }
 
     /// Like [`Picker::pick`], with `key` in place of the client address's
-    /// hash for the hashing schedulers (sh, mh): http mode's hash of a URI,
-    /// header or URL parameter ([`hash_bytes`]). Other schedulers ignore it.
+    /// hash for the hashing schedulers (sh, mh, haproxy-map): http mode's
+    /// hash of a URI, header or URL parameter ([`Picker::bytes_key`]).
+    /// Other schedulers ignore it. No key: the hashing schedulers go round
+    /// robin (over the map for haproxy-map).
     pub fn pick_keyed(
         &self,
-        key: u64,
+        key: Option<u64>,
         active: impl Fn(usize) -> u64,
         excluded: &[usize],
     ) -> Option<usize> {
@@ -194,6 +290,18 @@ impl Picker {
         {
             return None;
         }
+        let key = match (key, self.scheduler) {
+            (Some(key), _) => key,
+            (None, LbScheduler::Haproxy(hash)) if hash.consistent => {
+                return self.pick_haproxy_ring_rr(excluded);
+            }
+            (None, LbScheduler::Haproxy(_)) => return self.pick_haproxy_map_rr(excluded),
+            (None, LbScheduler::SourceHash | LbScheduler::Maglev(_)) => {
+                return self.pick_round_robin(excluded);
+            }
+            // The other schedulers read no key.
+            (None, _) => 0,
+        };
         match self.scheduler {
             LbScheduler::RoundRobin => self.pick_round_robin(excluded),
             LbScheduler::WeightedRoundRobin => self.pick_weighted_round_robin(excluded),
@@ -202,7 +310,66 @@ impl Picker {
             LbScheduler::SourceHash => self.pick_source_hash(key, excluded),
             LbScheduler::TwoChoices => self.pick_two_choices(active, excluded),
             LbScheduler::Maglev(flags) => self.pick_maglev(key, flags.fallback, excluded),
+            LbScheduler::Haproxy(hash) if hash.consistent => self.pick_haproxy_ring(key, excluded),
+            LbScheduler::Haproxy(_) => self.pick_haproxy_map(key, excluded),
         }
+    }
+
+    fn pick_haproxy_map(&self, key: u64, excluded: &[usize]) -> Option<usize> {
+        let size = self.haproxy_map.len();
+        if size == 0 {
+            return None;
+        }
+        // Keys are HAProxy's 32-bit hashes; `% size` is its `hash % tot_weight`.
+        let slot = (key % size as u64) as usize;
+        (0..size)
+            .map(|step| self.haproxy_map[(slot + step) % size] as usize)
+            .find(|index| !excluded.contains(index))
+    }
+
+    /// HAProxy's `chash_get_server_hash`: the point nearest to the key
+    /// (the one before on a tie, the ring wrapping around), then the
+    /// following points while their server is excluded.
+    fn pick_haproxy_ring(&self, key: u64, excluded: &[usize]) -> Option<usize> {
+        let ring = &self.haproxy_ring;
+        let size = ring.len();
+        if size == 0 {
+            return None;
+        }
+        // Keys are HAProxy's 32-bit hashes.
+        let hash = key as u32;
+        let next = ring.partition_point(|&(point, _)| point < hash) % size;
+        let prev = (next + size - 1) % size;
+        let after = ring[next].0.wrapping_sub(hash);
+        let before = hash.wrapping_sub(ring[prev].0);
+        let start = if before <= after { prev } else { next };
+        (0..size)
+            .map(|step| ring[(start + step) % size].1 as usize)
+            .find(|index| !excluded.contains(index))
+    }
+
+    /// No key on the ring: its points in turn.
+    fn pick_haproxy_ring_rr(&self, excluded: &[usize]) -> Option<usize> {
+        let size = self.haproxy_ring.len();
+        if size == 0 {
+            return None;
+        }
+        let start = self.cursor.fetch_add(1, Ordering::Relaxed) % size;
+        (0..size)
+            .map(|step| self.haproxy_ring[(start + step) % size].1 as usize)
+            .find(|index| !excluded.contains(index))
+    }
+
+    /// HAProxy's `map_get_server_rr`: the map's slots in turn.
+    fn pick_haproxy_map_rr(&self, excluded: &[usize]) -> Option<usize> {
+        let size = self.haproxy_map.len();
+        if size == 0 {
+            return None;
+        }
+        let start = self.cursor.fetch_add(1, Ordering::Relaxed) % size;
+        (0..size)
+            .map(|step| self.haproxy_map[(start + step) % size] as usize)
+            .find(|index| !excluded.contains(index))
     }
 
     fn pick_maglev(&self, key: u64, fallback: bool, excluded: &[usize]) -> Option<usize> {
@@ -405,6 +572,129 @@ fn smooth_wrr_period(backends: &[Backend], eligible: &[u32]) -> Box<[u32]> {
         period.push(eligible[best]);
     }
     period.into_boxed_slice()
+}
+
+/// What HAProxy's hashing takes from the config's whole server list, not
+/// from the servers usable now.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConfigServers {
+    /// `haproxy-map`'s weight unit (see [`weight_unit`]); 0 counts as 1.
+    pub weight_unit: u32,
+    /// `haproxy-consistent`'s server ids (HAProxy's `puid`): the place in
+    /// the config's list, from 1. Backends not listed take ids after the
+    /// largest.
+    pub ids: std::collections::BTreeMap<SocketAddr, u32>,
+}
+
+/// Points per unit of weight on HAProxy's consistent ring
+/// (`BE_WEIGHT_SCALE`).
+const RING_POINTS_PER_WEIGHT: u64 = 16;
+
+/// The point keys of one server id span this many (HAProxy's
+/// `SRV_EWGHT_RANGE`, 256 × 16).
+const RING_ID_SPAN: u32 = 4096;
+
+/// The most points a ring holds; larger totals are scaled down
+/// proportionally (HAProxy's weights stop at 256, 4096 points a server).
+pub const MAX_HAPROXY_RING: u64 = 1 << 20;
+
+/// HAProxy's consistent-hash ring over the eligible backends.
+fn haproxy_consistent_ring(
+    backends: &[Backend],
+    eligible: &[u32],
+    ids: &std::collections::BTreeMap<SocketAddr, u32>,
+) -> Box<[(u32, u32)]> {
+    let total: u64 = eligible
+        .iter()
+        .map(|&index| u64::from(backends[index as usize].weight) * RING_POINTS_PER_WEIGHT)
+        .sum();
+    let mut next_id = ids.values().copied().max().unwrap_or(0);
+    let mut ring = Vec::new();
+    for &index in eligible {
+        let backend = backends[index as usize];
+        let id = match ids.get(&backend.addr) {
+            Some(&id) => id,
+            None => {
+                next_id = next_id.saturating_add(1);
+                next_id
+            }
+        };
+        let mut points = u64::from(backend.weight) * RING_POINTS_PER_WEIGHT;
+        if total > MAX_HAPROXY_RING {
+            points = (points * MAX_HAPROXY_RING / total).max(1);
+        }
+        for j in 0..points {
+            // Wrapping as HAProxy's int arithmetic does (j < 4096 there).
+            let seed = id.wrapping_mul(RING_ID_SPAN).wrapping_add(j as u32);
+            ring.push((haproxy_hash::avalanche(seed), index));
+        }
+    }
+    // Stable: equal keys keep insertion order, as HAProxy's tree keeps
+    // duplicates.
+    ring.sort_by_key(|&(point, _)| point);
+    ring.into_boxed_slice()
+}
+
+/// HAProxy's weight unit (`wmult`) of a backend's configured weights: the
+/// gcd of the non-zero ones, 1 when there are none.
+pub fn weight_unit(weights: impl IntoIterator<Item = u32>) -> u32 {
+    let unit = weights.into_iter().map(u64::from).fold(0, gcd);
+    u32::try_from(unit).ok().filter(|&u| u > 0).unwrap_or(1)
+}
+
+/// The longest HAProxy server map built (slots of 4 bytes each). HAProxy's
+/// own is bounded by its weights (at most 256 per server); keepmon's
+/// weights are wider, so larger totals are scaled down proportionally
+/// (HAProxy could not hold such weights at all).
+pub const MAX_HAPROXY_MAP: usize = 1 << 20;
+
+/// HAProxy's `recalc_server_map` over the eligible backends, in order:
+/// effective weights `ceil(weight / unit)`, one slot per unit of their sum;
+/// per slot, every backend adds its effective weight to its score and the
+/// first one whose `(score + total) / total` is highest takes the slot and
+/// gives back `total`.
+fn haproxy_server_map(backends: &[Backend], eligible: &[u32], unit: u32) -> Box<[u32]> {
+    let unit = u64::from(unit.max(1));
+    let mut weights: Vec<i64> = eligible
+        .iter()
+        .map(|&index| {
+            let weight = u64::from(backends[index as usize].weight);
+            // Below 2^32 / 1: fits i64.
+            weight.div_ceil(unit) as i64
+        })
+        .collect();
+    let total: i64 = weights.iter().sum();
+    if total == 0 {
+        return Box::default();
+    }
+    let limit = MAX_HAPROXY_MAP as i64;
+    if total > limit {
+        weights
+            .iter_mut()
+            .for_each(|weight| *weight = (*weight * limit / total).max(1));
+    }
+    let total: i64 = weights.iter().sum();
+    if total == 1 {
+        return eligible[..1].into();
+    }
+    let mut scores = vec![0i64; weights.len()];
+    let mut map = Vec::with_capacity(total as usize);
+    for _ in 0..total {
+        let mut best: Option<(usize, i64)> = None;
+        for (slot, weight) in weights.iter().enumerate() {
+            scores[slot] += weight;
+            // Division truncating towards zero, as C's on HAProxy's ints.
+            let level = (scores[slot] + total) / total;
+            if best.is_none_or(|(_, max)| level > max) {
+                best = Some((slot, level));
+            }
+        }
+        // `weights` is not empty (total > 1), so a best was found.
+        let Some((best, _)) = best else { break };
+        scores[best] -= total;
+        map.push(eligible[best]);
+    }
+    map.into_boxed_slice()
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
@@ -901,6 +1191,108 @@ mod tests {
             .map(|port| strict.pick_flow(SocketAddr::new(client(1), port), IDLE, &[]))
             .collect();
         assert_eq!(ports.len(), 1);
+    }
+
+    const HAPROXY: LbScheduler = LbScheduler::Haproxy(crate::config::model::HaproxyHash {
+        consistent: false,
+        function: crate::config::model::HashFunction::Sdbm,
+        avalanche: false,
+    });
+
+    fn with_unit(weights: &[u32], unit: u32) -> Picker {
+        let config = ConfigServers {
+            weight_unit: unit,
+            ids: Default::default(),
+        };
+        Picker::with_config(HAPROXY, &backends(weights), &config)
+    }
+
+    fn haproxy_map_letters(weights: &[u32], unit: u32) -> String {
+        let picker = with_unit(weights, unit);
+        picker
+            .haproxy_map
+            .iter()
+            .map(|&index| char::from(b'a' + index as u8))
+            .collect()
+    }
+
+    /// The maps HAProxy 2.6.12 built, read by asking it (`balance
+    /// url_param k`) for one key per slot (a key whose sdbm hash modulo
+    /// the total weight is that slot) and noting which server answered.
+    #[test]
+    fn haproxy_map_is_haproxys_server_map() {
+        assert_eq!(haproxy_map_letters(&[3, 2, 1], 1), "aababc");
+        // The gcd (2) divides the weights first: 2, 1, 3.
+        assert_eq!(haproxy_map_letters(&[4, 2, 6], 2), "acacbc");
+        assert_eq!(haproxy_map_letters(&[5, 3, 2], 1), "aabacababc");
+        // Weight 0 takes no slot.
+        assert_eq!(haproxy_map_letters(&[1, 0, 2], 1), "acc");
+        // One server: one slot.
+        assert_eq!(haproxy_map_letters(&[7], 7), "a");
+        assert_eq!(haproxy_map_letters(&[0, 0], 1), "");
+    }
+
+    #[test]
+    fn haproxy_map_keeps_the_configured_weight_unit() {
+        // 2, 4 and 3 have gcd 1; once the weight-3 server is gone HAProxy
+        // still divides by 1: a map of 6 slots, not of 3.
+        let picker = with_unit(&[2, 4], 1);
+        assert_eq!(picker.haproxy_map.len(), 6);
+        assert_eq!(
+            Picker::new(HAPROXY, &backends(&[2, 4])).haproxy_map.len(),
+            3
+        );
+        assert_eq!(weight_unit([4, 0, 6, 8]), 2);
+        assert_eq!(weight_unit([0, 0]), 1);
+    }
+
+    #[test]
+    fn haproxy_map_picks_by_hash_modulo_total_and_round_robins_without_a_key() {
+        let picker = with_unit(&[3, 2, 1], 1);
+        // "aababc": slot = key % 6.
+        for (key, expected) in [(0u64, 0), (2, 1), (5, 2), (6 + 3, 0), (807_794_786, 1)] {
+            assert_eq!(picker.pick_keyed(Some(key), IDLE, &[]), Some(expected));
+        }
+        // The source hash of 127.0.0.7 is 0x7f000007, % 6 = 5: server c.
+        assert_eq!(
+            picker.pick(IpAddr::from([127, 0, 0, 7]), IDLE, &[]),
+            Some(2)
+        );
+        assert_eq!(picker.bytes_key(b"abc"), 807_794_786);
+        // No key: the map in turn.
+        let walked: String = (0..6)
+            .map(|_| char::from(b'a' + picker.pick_keyed(None, IDLE, &[]).unwrap() as u8))
+            .collect();
+        assert_eq!(walked, "aababc");
+        // A retry walks on to the next server not yet tried.
+        assert_eq!(picker.pick_keyed(Some(0), IDLE, &[0]), Some(1));
+        assert_eq!(picker.pick_keyed(Some(5), IDLE, &[2]), Some(0));
+        assert_eq!(picker.pick_keyed(Some(1), IDLE, &[0, 1, 2]), None);
+    }
+
+    /// Which server HAProxy 2.6.12 chose for `?k=k0` .. `?k=k39` under
+    /// `balance url_param k`, `hash-type consistent` and servers of
+    /// weights 3, 2, 1 (ids 1, 2, 3).
+    #[test]
+    fn haproxy_consistent_picks_what_haproxy_picked() {
+        let picker = Picker::new(
+            LbScheduler::Haproxy(crate::config::model::HaproxyHash::CONSISTENT),
+            &backends(&[3, 2, 1]),
+        );
+        assert_eq!(picker.haproxy_ring.len(), 6 * 16);
+        let picked: String = (0..40)
+            .map(|n| {
+                let key = picker.bytes_key(format!("k{n}").as_bytes());
+                char::from(b'0' + picker.pick_keyed(Some(key), IDLE, &[]).unwrap() as u8)
+            })
+            .collect();
+        assert_eq!(picked, "0102010100200101010200000200102001000120");
+        // A retry takes the next points' servers.
+        let key = picker.bytes_key(b"k0");
+        let first = picker.pick_keyed(Some(key), IDLE, &[]).unwrap();
+        let second = picker.pick_keyed(Some(key), IDLE, &[first]).unwrap();
+        assert_ne!(first, second);
+        assert_eq!(picker.pick_keyed(Some(key), IDLE, &[0, 1, 2]), None);
     }
 
     proptest::proptest! {

@@ -7,7 +7,7 @@ use std::path::Path;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::model::DataPlane;
-use crate::lb::balance::Backend;
+use crate::lb::balance::{Backend, ConfigServers};
 use crate::lb::ipvs::IpvsPlane;
 use crate::lb::nft::NftWorker;
 use crate::lb::proxy::{self, BackendStats, ProxyHandle, ProxySpec, QueueStats};
@@ -226,6 +226,16 @@ fn proxy_spec(name: &str, service: &DesiredService) -> ProxySpec {
         name: name.to_string(),
         listen: spec.listen,
         scheduler: spec.scheduler,
+        config_servers: ConfigServers {
+            weight_unit: spec.weight_unit,
+            ids: spec
+                .server_order
+                .iter()
+                .enumerate()
+                .rev() // a server listed twice keeps its first id
+                .map(|(i, addr)| (*addr, u32::try_from(i + 1).unwrap_or(u32::MAX)))
+                .collect(),
+        },
         backends: in_config_order(service)
             .into_iter()
             .map(|(addr, m)| Backend {

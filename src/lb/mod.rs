@@ -3,6 +3,7 @@
 pub mod access_log;
 pub mod balance;
 pub mod dataplane;
+pub mod haproxy_hash;
 pub mod http;
 pub mod ipvs;
 pub mod nft;

@@ -89,9 +89,10 @@ pub fn ruleset(desired: &Desired) -> (Value, Vec<Note>) {
         };
         match spec.scheduler {
             LbScheduler::RoundRobin | LbScheduler::WeightedRoundRobin | LbScheduler::SourceHash => {}
-            LbScheduler::Maglev(_) => notes.push(note(
-                "scheduler mh is served as sh (a hash of the client address) on nftables".into(),
-            )),
+            LbScheduler::Maglev(_) | LbScheduler::Haproxy(_) => notes.push(note(format!(
+                "scheduler {} is served as sh (a hash of the client address) on nftables",
+                spec.scheduler
+            ))),
             other => notes.push(note(format!(
                 "scheduler {other} needs connection counts, which nftables does not keep; served as wrr"
             ))),
@@ -139,7 +140,7 @@ pub fn ruleset(desired: &Desired) -> (Value, Vec<Note>) {
         );
         let key = if matches!(
             spec.scheduler,
-            LbScheduler::SourceHash | LbScheduler::Maglev(_)
+            LbScheduler::SourceHash | LbScheduler::Maglev(_) | LbScheduler::Haproxy(_)
         ) {
             json!({"jhash": {"mod": total, "expr": {"payload": {"protocol": ip, "field": "saddr"}}}})
         } else {
@@ -365,6 +366,7 @@ mod tests {
                 connect_timeout: Duration::from_secs(1),
                 proxy: Default::default(),
                 server_order: Vec::new(),
+                weight_unit: 1,
             },
             members: members
                 .iter()

@@ -124,7 +124,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::config::model::{LbScheduler, ProxyMode, ProxyOptions};
-use crate::lb::balance::{Backend, Picker, ip_key};
+use crate::lb::balance::{Backend, ConfigServers, Picker, ip_key};
 use crate::lb::queue::Acquired;
 use crate::lb::table::ServerLimits;
 use crate::lb::workers::{Worker, Workers};
@@ -136,6 +136,9 @@ pub struct ProxySpec {
     pub name: String,
     pub listen: SocketAddr,
     pub scheduler: LbScheduler,
+    /// What HAProxy's hashing takes from the config's server list (see
+    /// [`ConfigServers`]).
+    pub config_servers: ConfigServers,
     pub backends: Vec<Backend>,
     /// Stick a client IP to its backend for this long after its last connection.
     pub persistence: Option<Duration>,
@@ -455,6 +458,7 @@ impl Shared {
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
     pub(crate) scheduler: LbScheduler,
+    pub(crate) config_servers: Arc<ConfigServers>,
     pub(crate) persistence: Option<Duration>,
     pub(crate) retries: u32,
     pub(crate) connect_timeout: Duration,
@@ -480,6 +484,7 @@ impl Settings {
             tls: load_tls(spec, old),
             server_tls: load_server_tls(spec, old),
             scheduler: spec.scheduler,
+            config_servers: Arc::new(spec.config_servers.clone()),
             persistence: spec.persistence,
             retries: spec.retries,
             connect_timeout: spec.connect_timeout,
@@ -664,7 +669,11 @@ impl Table {
         let (ramps, weighted) = slow_start(&settings, &unique, old);
         let ramping = weighted.is_some();
         Table {
-            picker: Picker::new(settings.scheduler, weighted.as_deref().unwrap_or(&unique)),
+            picker: Picker::with_config(
+                settings.scheduler,
+                weighted.as_deref().unwrap_or(&unique),
+                &settings.config_servers,
+            ),
             base: unique.into(),
             ramps,
             ramping,
@@ -1966,6 +1975,7 @@ mod tests {
     fn settings() -> Settings {
         Settings {
             scheduler: LbScheduler::RoundRobin,
+            config_servers: Default::default(),
             persistence: None,
             retries: 0,
             connect_timeout: Duration::from_secs(1),

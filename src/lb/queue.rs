@@ -88,7 +88,7 @@ pub(crate) async fn acquire(
     let mut excluded = excluded.to_vec();
     let hashing = matches!(
         settings.scheduler,
-        LbScheduler::SourceHash | LbScheduler::Maglev(_)
+        LbScheduler::SourceHash | LbScheduler::Maglev(_) | LbScheduler::Haproxy(_)
     );
     let bound = bound.or_else(|| if hashing { pick(&excluded) } else { None });
     if let Some(index) = bound {

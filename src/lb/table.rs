@@ -155,6 +155,10 @@ pub struct ServiceSpec {
     /// round robin goes through them in this order, as HAProxy's does
     /// (members not listed come after, by address).
     pub server_order: Vec<SocketAddr>,
+    /// HAProxy's weight unit (`wmult`): the gcd of the configured weights,
+    /// fixed by the config so that a server going down does not rescale
+    /// the others' share of `haproxy-map`'s map.
+    pub weight_unit: u32,
 }
 
 impl ServiceSpec {
@@ -174,6 +178,7 @@ impl ServiceSpec {
             connect_timeout: vs.connect_timeout,
             proxy: vs.proxy.clone(),
             server_order: vs.real_servers.iter().map(|r| r.addr).collect(),
+            weight_unit: crate::lb::balance::weight_unit(vs.real_servers.iter().map(|r| r.weight)),
         }
     }
 
@@ -1036,11 +1041,17 @@ impl Table {
             .map(|(name, state)| {
                 let desired = state.desired();
                 let sorry_active = !state.quorum_up && state.spec.sorry_server.is_some();
-                let real_servers = state
-                    .reals
-                    .iter()
+                // Config order (HAProxy's, the stats page's), then the
+                // servers alerts and edits added, by address.
+                let mut reals: Vec<(&SocketAddr, &RealState)> = state.reals.iter().collect();
+                reals.sort_by_key(|(addr, real)| {
+                    (real.source != Source::Config, real.base.rank, **addr)
+                });
+                let real_servers = reals
+                    .into_iter()
                     .map(|(&addr, real)| RealReport {
                         addr,
+                        name: real.base.name.clone(),
                         host: real.host.clone(),
                         source: real.source,
                         forward: effective_forward(state.spec.dataplane, real.forward())
@@ -1083,6 +1094,7 @@ impl Table {
                         (true, Some(sorry)) => counts(name, sorry),
                         _ => None,
                     },
+                    backend: state.spec.proxy.backend.clone(),
                     real_servers,
                 }
             })
@@ -1230,6 +1242,10 @@ pub struct ServiceReport {
     /// The sorry server stands in for the real servers (quorum lost).
     pub sorry_active: bool,
     pub sorry_conns: Option<Conns>,
+    /// HAProxy's backend name when it is not the virtual server's (the
+    /// stats page's `pxname` of the server and BACKEND rows).
+    #[serde(default)]
+    pub backend: Option<String>,
     pub real_servers: Vec<RealReport>,
 }
 
@@ -1237,6 +1253,9 @@ pub struct ServiceReport {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RealReport {
     pub addr: SocketAddr,
+    /// The config's server name (HAProxy's `svname`); None: unnamed.
+    #[serde(default)]
+    pub name: Option<String>,
     pub host: String,
     pub source: Source,
     /// The forwarding method the data plane uses.
@@ -1459,6 +1478,7 @@ impl VirtualState {
                 connect_timeout: defaults.connect_timeout,
                 proxy: Default::default(),
                 server_order: Vec::new(),
+                weight_unit: 1,
             },
             health: None,
             implicit: true,
@@ -1547,6 +1567,9 @@ impl VirtualState {
 /// Settings a real server has unless changed at run time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct RealBase {
+    /// The config's server name (haproxy.cfg, keepmon.toml); None for
+    /// alert-made servers.
+    name: Option<String>,
     weight: u32,
     forward: Forward,
     admin: AdminState,
@@ -1579,6 +1602,7 @@ impl RealState {
             host: rs.host.clone(),
             source: Source::Config,
             base: RealBase {
+                name: rs.name.clone(),
                 weight: rs.weight,
                 forward: rs.forward,
                 admin: rs.admin,
@@ -1613,6 +1637,7 @@ impl RealState {
             host: edit.real_addr.to_string(),
             source: Source::Alert,
             base: RealBase {
+                name: None,
                 weight: edit.weight.unwrap_or(1),
                 forward: edit.forward.unwrap_or(default_forward),
                 admin: AdminState::Ready,
@@ -1839,6 +1864,7 @@ mod tests {
         let addr = sa(addr);
         RealServer {
             addr,
+            name: None,
             host: addr.ip().to_string(),
             weight: 1,
             forward: Forward::Nat,
@@ -2816,6 +2842,7 @@ upalert = ["lvs"]
                 connect_timeout: Duration::from_secs(2),
                 proxy: Default::default(),
                 server_order: Vec::new(),
+                weight_unit: 1,
             })
     }
 

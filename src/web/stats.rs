@@ -2,8 +2,11 @@
 //!
 //! Every virtual server keepmon runs is one HAProxy proxy: a FRONTEND row
 //! (the listener), one row per real server and a BACKEND row, all named
-//! after the virtual server. Figures keepmon does not keep are left empty,
-//! as HAProxy leaves a value it does not know.
+//! after the virtual server — except that a haproxy.cfg frontend with a
+//! backend of another name shows that name on the server and BACKEND rows
+//! (and their own table), as HAProxy does. Servers show their config name
+//! (`server web1 ...`), else their address. Figures keepmon does not keep
+//! are left empty, as HAProxy leaves a value it does not know.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -417,7 +420,7 @@ pub fn rows(view: &View, data: &StatsData) -> Vec<Row> {
         };
         let (active, backups) = (usable(0), usable(1));
         rows.push(Row {
-            pxname: vs.name.clone(),
+            pxname: backend_name(vs).to_string(),
             svname: "BACKEND".into(),
             kind: Some(RowKind::Backend),
             iid,
@@ -467,9 +470,19 @@ pub fn backend_up(vs: &ServiceReport) -> bool {
             .any(|r| r.health.is_up() && r.admin != "maint")
 }
 
-/// The name HAProxy would show for a server: the health service's host
-/// name when it is not just the address, else the address.
+/// The proxy name of a virtual server's server and BACKEND rows: its
+/// haproxy.cfg backend's, else its own.
+pub fn backend_name(vs: &ServiceReport) -> &str {
+    vs.backend.as_deref().unwrap_or(&vs.name)
+}
+
+/// The name HAProxy would show for a server: its config name (haproxy.cfg's
+/// `server NAME`), else the health service's host name when it is not just
+/// the address, else the address.
 pub fn server_name(rs: &RealReport) -> String {
+    if let Some(name) = &rs.name {
+        return name.clone();
+    }
     let host = rs.host.trim();
     if host.is_empty()
         || host == rs.addr.to_string()
@@ -498,7 +511,7 @@ fn server_row(
         .filter(|_| rs.admin != "maint")
         .map(|c| check(c, rs.health));
     Row {
-        pxname: vs.name.clone(),
+        pxname: backend_name(vs).to_string(),
         svname: server_name(rs),
         kind: Some(RowKind::Server),
         iid,
@@ -865,7 +878,8 @@ pub fn html(view: &View, rows: &[Row], options: &PageOptions) -> String {
     while let Some(first) = iter.next() {
         let mut proxy_rows = vec![first];
         while let Some(next) = iter.peek() {
-            if next.iid != first.iid {
+            // A frontend and its backend of another name: two tables.
+            if next.iid != first.iid || next.pxname != first.pxname {
                 break;
             }
             proxy_rows.extend(iter.next());
@@ -881,7 +895,8 @@ fn proxy_table(out: &mut String, rows: &[&Row], options: &PageOptions) {
         return;
     };
     let name = esc(&first.pxname);
-    let admin = options.admin;
+    // HAProxy offers the admin form on backends only.
+    let admin = options.admin && rows.iter().any(|r| r.kind == Some(RowKind::Backend));
     if admin {
         let _ = write!(
             out,
@@ -1102,7 +1117,12 @@ pub fn admin_request(body: &str, view: &View) -> Result<AdminRequest, WebError> 
     let backend = backend.ok_or_else(|| WebError::bad_request("no backend (b)"))?;
     let vs = match backend.strip_prefix('#').map(str::parse::<usize>) {
         Some(Ok(iid)) => iid.checked_sub(1).and_then(|i| view.lb.services.get(i)),
-        _ => view.lb.services.iter().find(|vs| vs.name == backend),
+        _ => view
+            .lb
+            .services
+            .iter()
+            .find(|vs| backend_name(vs) == backend)
+            .or_else(|| view.lb.services.iter().find(|vs| vs.name == backend)),
     }
     .ok_or_else(|| WebError::not_found(format!("no backend {backend:?}")))?;
     if servers.is_empty() {
@@ -1177,6 +1197,7 @@ mod tests {
     fn real(addr: &str, host: &str, health: Health, admin: &str) -> RealReport {
         RealReport {
             addr: addr.parse().unwrap(),
+            name: None,
             host: host.into(),
             source: Source::Config,
             forward: "nat".into(),
@@ -1219,6 +1240,7 @@ mod tests {
             sorry_server: None,
             sorry_active: false,
             sorry_conns: None,
+            backend: None,
             real_servers: reals,
         }
     }
@@ -1479,5 +1501,48 @@ mod tests {
             status("s=app2&action=ready&b=b").map(|r| r.action),
             Ok("ready".into())
         );
+    }
+
+    #[test]
+    fn haproxy_names_show_as_pxname_and_svname_and_address_the_admin_form() {
+        let mut named = real("10.0.0.2:80", "10.0.0.2", Health::Up, "ready");
+        named.name = Some("web1".into());
+        let unnamed = real("10.0.0.3:80", "10.0.0.3", Health::Up, "ready");
+        let mut fe = service("fe", vec![named, unnamed]);
+        fe.backend = Some("be".into());
+        let v = view(vec![fe]);
+        let table: Vec<(String, String)> = rows(&v, &v.stats)
+            .into_iter()
+            .map(|r| (r.pxname, r.svname))
+            .collect();
+        let pair = |px: &str, sv: &str| (px.to_string(), sv.to_string());
+        assert_eq!(
+            table,
+            [
+                pair("fe", "FRONTEND"),
+                pair("be", "web1"),
+                pair("be", "10.0.0.3:80"),
+                pair("be", "BACKEND"),
+            ]
+        );
+        let page = html(
+            &v,
+            &rows(&v, &v.stats),
+            &PageOptions {
+                uri: "/stats".into(),
+                admin: true,
+                ..PageOptions::default()
+            },
+        );
+        assert!(page.contains("data-px=\"fe\"") && page.contains("data-px=\"be\""));
+        assert!(page.contains("<input type=\"checkbox\" name=\"s\" value=\"web1\">"));
+        assert_eq!(
+            page.matches("<form").count(),
+            1,
+            "the admin form is on the backend's table only"
+        );
+        let asked = admin_request("s=web1&action=drain&b=be", &v).expect("by names");
+        assert_eq!(asked.virtual_server, "fe");
+        assert_eq!(asked.servers, ["10.0.0.2:80".parse().unwrap()]);
     }
 }

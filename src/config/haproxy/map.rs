@@ -1,8 +1,10 @@
 //! haproxy.cfg proxies onto the model: each `listen`, and each `frontend` with its `default_backend`, becomes a virtual server of the built-in proxy; a backend's `check` servers become one hostgroup and one health service; reads no text.
 //!
-//! Where HAProxy's meaning and keepmon's differ a little (the hash behind
-//! `balance source`, `retries` without `option redispatch`), the mapping
-//! warns at the line; where keepmon cannot do it at all, it is an error.
+//! Where HAProxy's meaning and keepmon's differ a little (`retries` without
+//! `option redispatch`, `url_param` in a POST body), the mapping warns at
+//! the line; where keepmon cannot do it at all, it is an error. The hashing
+//! `balance` algorithms run HAProxy's own map-based hashing, so both pick
+//! the same server for the same key.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -209,6 +211,7 @@ fn virtual_servers(
         }
         real_servers.push(RealServer {
             addr,
+            name: Some(server.name.clone()),
             host: health_host(server, addr),
             weight: server.opts.weight.unwrap_or(1),
             forward: Forward::Nat,
@@ -317,6 +320,9 @@ fn virtual_servers(
                 timeout_server: bp.timeouts.server,
                 send_proxy,
                 accept_proxy: bind.accept_proxy,
+                backend: be
+                    .filter(|b| b.kind == Kind::Backend && b.name != fe.name)
+                    .map(|b| b.name.clone()),
                 http: if mode == ProxyMode::Tcp {
                     HttpOptions::default()
                 } else {
@@ -409,13 +415,17 @@ fn scheduler(bp: &Proxy, mode: ProxyMode, ctx: &mut Ctx<'_>) -> Option<LbSchedul
         Balance::LeastConn => LbScheduler::WeightedLeastConnection,
         Balance::Random => LbScheduler::TwoChoices,
         Balance::Source | Balance::Uri | Balance::UrlParam(_) | Balance::Header(_) => {
-            if matches!(balance.value, Balance::Source) || mode == ProxyMode::Http {
+            if matches!(balance.value, Balance::UrlParam(_)) && mode == ProxyMode::Http {
                 ctx.diags.warning(
                     balance.at.clone(),
-                    "keepmon keeps each client (or URI, parameter, header value) on one server, but chooses the server with its own hash (weighted rendezvous), not HAProxy's map-based one: a client may land on a different server than under HAProxy",
+                    "a POST whose query lacks the parameter: HAProxy looks for it in the body, keepmon goes round robin",
                 );
             }
-            LbScheduler::SourceHash
+            LbScheduler::Haproxy(
+                bp.hash_type
+                    .as_ref()
+                    .map_or_else(Default::default, |h| h.value),
+            )
         }
         Balance::First => {
             ctx.unsupported(balance.at.clone(), "balance first");

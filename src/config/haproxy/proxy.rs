@@ -8,7 +8,8 @@ use crate::config::diag::Location;
 use crate::config::haproxy::Ctx;
 use crate::config::haproxy::lexer::Line;
 use crate::config::model::{
-    CookieMode, CookiePersistence, ForwardFor, Network, ProxyMode, ProxyProtocol,
+    CookieMode, CookiePersistence, ForwardFor, HaproxyHash, HashFunction, Network, ProxyMode,
+    ProxyProtocol,
 };
 use crate::config::values::suggest;
 
@@ -178,6 +179,9 @@ pub struct Stats {
 pub struct Proxy {
     pub mode: Option<At<ProxyMode>>,
     pub balance: Option<At<Balance>>,
+    /// `hash-type map-based [FUNCTION [avalanche]]`; None: HAProxy's
+    /// default (map-based sdbm).
+    pub hash_type: Option<At<HaproxyHash>>,
     pub timeouts: Timeouts,
     pub retries: Option<u32>,
     pub redispatch: bool,
@@ -508,6 +512,16 @@ pub fn read_line(line: &Line, kind: Kind, name: &str, proxy: &mut Proxy, ctx: &m
                 proxy.balance = Some(At { value: balance, at });
             }
         }
+        "hash-type" => {
+            if !kind.backend() {
+                ctx.haproxy_ignores(
+                    at,
+                    format!("'hash-type' ignored because frontend '{name}' has no backend capability"),
+                );
+            } else if let Some(hash) = read_hash_type(line, ctx) {
+                proxy.hash_type = Some(At { value: hash, at });
+            }
+        }
         "server" => {
             if kind == Kind::Defaults {
                 ctx.error(at, "'server' not allowed in 'defaults' section");
@@ -822,8 +836,76 @@ fn time_arg(line: &Line, index: usize, ctx: &mut Ctx<'_>) -> Option<Duration> {
     }
 }
 
+/// `hash-type map-based|consistent [sdbm|djb2|wt6|crc32 [avalanche]]`, as
+/// HAProxy 2.6 reads it.
+fn read_hash_type(line: &Line, ctx: &mut Ctx<'_>) -> Option<HaproxyHash> {
+    let mut hash = HaproxyHash::default();
+    match line.word(1) {
+        "map-based" => {}
+        "consistent" => hash = HaproxyHash::CONSISTENT,
+        "avalanche" => {
+            ctx.error(
+                line.word_loc(1),
+                "experimental feature 'hash-type avalanche' is not supported anymore, please use 'hash-type map-based sdbm avalanche' instead",
+            );
+            return None;
+        }
+        _ => {
+            ctx.error(
+                line.loc.clone(),
+                "'hash-type' only supports 'consistent' and 'map-based'",
+            );
+            return None;
+        }
+    }
+    let function = line.word(2);
+    if function.is_empty() {
+        return Some(hash);
+    }
+    hash.avalanche = false;
+    let Some(function) = HashFunction::from_name(function) else {
+        ctx.error(
+            line.word_loc(2),
+            "'hash-type' only supports 'sdbm', 'djb2', 'crc32', or 'wt6' hash functions",
+        );
+        return None;
+    };
+    hash.function = function;
+    match line.word(3) {
+        "" => {}
+        "avalanche" => hash.avalanche = true,
+        _ => {
+            ctx.error(
+                line.word_loc(3),
+                "'hash-type' only supports 'avalanche' as a modifier for hash functions",
+            );
+            return None;
+        }
+    }
+    Some(hash)
+}
+
 fn read_balance(line: &Line, ctx: &mut Ctx<'_>) -> Option<Balance> {
     let algo = line.word(1);
+    let options = line.word(2);
+    let takes_options = algo == "url_param" || algo.starts_with("random");
+    if !options.is_empty() && !takes_options {
+        ctx.unsupported(
+            line.word_loc(2),
+            format!("'balance {algo} {options}' (keepmon hashes the whole value: no 'whole', 'len', 'depth', 'path-only' or 'use_domain_only')"),
+        );
+        return None;
+    }
+    if algo == "url_param" && !line.word(3).is_empty() {
+        ctx.unsupported(
+            line.word_loc(3),
+            format!(
+                "'balance url_param {options} {}' (check_post and max_wait)",
+                line.word(3)
+            ),
+        );
+        return None;
+    }
     Some(match algo {
         "roundrobin" => Balance::RoundRobin,
         "static-rr" => Balance::StaticRr,

@@ -230,3 +230,85 @@ fn ssl_on_server_lines_is_tls_to_the_servers_verified_as_haproxy_verifies() {
         "{got}"
     );
 }
+
+#[test]
+fn hashing_balance_runs_haproxys_map_with_its_hash_type() {
+    use crate::config::model::{HaproxyHash, HashFunction, HashOn};
+    let text = "\
+defaults
+    mode http
+    hash-type map-based djb2 avalanche
+listen src
+    bind 127.0.0.1:1001
+    balance source
+    hash-type map-based
+    server s 127.0.0.1:2001
+listen uri
+    bind 127.0.0.1:1002
+    balance uri
+    server s 127.0.0.1:2002
+listen hdr
+    bind 127.0.0.1:1003
+    balance hdr(X-User)
+    hash-type map-based crc32
+    server s 127.0.0.1:2003
+";
+    let c = compile(text).unwrap();
+    let scheduler = |name: &str| c.virtual_servers[name].scheduler;
+    assert_eq!(
+        scheduler("src"),
+        LbScheduler::Haproxy(HaproxyHash::default())
+    );
+    assert_eq!(
+        scheduler("uri"),
+        LbScheduler::Haproxy(HaproxyHash {
+            consistent: false,
+            function: HashFunction::Djb2,
+            avalanche: true
+        }),
+        "inherited from defaults"
+    );
+    assert_eq!(
+        scheduler("hdr"),
+        LbScheduler::Haproxy(HaproxyHash {
+            consistent: false,
+            function: HashFunction::Crc32,
+            avalanche: false
+        })
+    );
+    let consistent = compile(
+        "listen a\n    bind 127.0.0.1:1\n    balance source\n    hash-type consistent\n    server s 127.0.0.1:2\n",
+    )
+    .unwrap();
+    assert_eq!(
+        consistent.virtual_servers["a"].scheduler,
+        LbScheduler::Haproxy(HaproxyHash::CONSISTENT),
+        "consistent without a function word: sdbm with avalanche"
+    );
+    assert_eq!(
+        c.virtual_servers["hdr"].proxy.http.hash,
+        Some(HashOn::Header("x-user".into()))
+    );
+}
+
+#[test]
+fn hash_type_mistakes_and_what_keepmon_does_not_run() {
+    let cases = [
+        (
+            "listen a\n    bind 127.0.0.1:1\n    hash-type map-based md5\n    server s 127.0.0.1:2\n",
+            "/h/haproxy.cfg:3:25: error: 'hash-type' only supports 'sdbm', 'djb2', 'crc32', or 'wt6' hash functions",
+        ),
+        (
+            "listen a\n    bind 127.0.0.1:1\n    hash-type weird\n    server s 127.0.0.1:2\n",
+            "/h/haproxy.cfg:3:5: error: 'hash-type' only supports 'consistent' and 'map-based'",
+        ),
+        (
+            "listen a\n    mode http\n    bind 127.0.0.1:1\n    balance uri whole\n    server s 127.0.0.1:2\n",
+            "/h/haproxy.cfg:4:17: error: keepmon cannot run this as HAProxy does: 'balance uri whole'",
+        ),
+    ];
+    for (text, expected) in cases {
+        let got = compile(text).unwrap_err();
+        assert!(got.contains(expected), "{text}\n--- got ---\n{got}");
+    }
+}

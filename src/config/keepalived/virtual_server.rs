@@ -877,6 +877,7 @@ pub fn apply(list: Vec<Vs>, globals: &Globals, config: &mut Config, ctx: &mut Ct
             .iter()
             .map(|rs| RealServer {
                 addr: rs.addr,
+                name: None,
                 host: host_of(rs),
                 weight: rs.weight,
                 forward: rs.forward.unwrap_or(forward),

@@ -325,12 +325,12 @@ impl Reader<'_> {
             http.hash = self.hash_on(hash, &p.key("hash"));
             if !matches!(
                 raw.scheduler,
-                LbScheduler::SourceHash | LbScheduler::Maglev(_)
+                LbScheduler::SourceHash | LbScheduler::Maglev(_) | LbScheduler::Haproxy(_)
             ) {
                 self.error(
                     hash.span().start,
                     format!(
-                        "{}: needs scheduler = \"mh\" or \"sh\" (a hashing scheduler), not {:?}",
+                        "{}: needs scheduler = \"mh\", \"sh\", \"haproxy-map\" or \"haproxy-consistent\" (a hashing scheduler), not {:?}",
                         p.key("hash"),
                         raw.scheduler.to_string()
                     ),
@@ -580,7 +580,7 @@ mod tests {
                  real_servers = [{{ addr = \"127.0.0.1:81\", cookie = \"a\" }}, {{ addr = \"127.0.0.1:82\", cookie = \"a\" }}]\n"
             ),
             &[
-                "4:8: error: virtual_servers.web.hash: needs scheduler = \"mh\" or \"sh\" (a hashing scheduler), not \"wlc\"",
+                "4:8: error: virtual_servers.web.hash: needs scheduler = \"mh\", \"sh\", \"haproxy-map\" or \"haproxy-consistent\" (a hashing scheduler), not \"wlc\"",
                 "5:10: error: virtual_servers.web.cookie.nocache: only with mode = \"insert\"",
                 "6:92: error: real_servers: cookie \"a\" is already the cookie of 127.0.0.1:81",
             ],

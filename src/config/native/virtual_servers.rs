@@ -12,8 +12,8 @@ use super::proxy::{
     RawAccessLog, RawCookie, RawForwardFor, RawProxy, RawServerTls, RawTimeouts, RawTlsCert,
 };
 use crate::config::model::{
-    AdminState, DataPlane, Forward, LbScheduler, MhFlags, Origin, Protocol, RealServer, Thresholds,
-    VirtualServer,
+    AdminState, DataPlane, Forward, HaproxyHash, HashFunction, LbScheduler, MhFlags, Origin,
+    Protocol, RealServer, Thresholds, VirtualServer,
 };
 
 #[derive(Deserialize)]
@@ -47,6 +47,7 @@ pub(super) struct RawVirtualServer {
     allbackups: Option<bool>,
     error_files: Option<Spanned<BTreeMap<String, Text>>>,
     access_log: Option<Spanned<RawAccessLog>>,
+    backend: Option<Text>,
 }
 
 const DATAPLANES: &[(&str, DataPlane)] = &[
@@ -59,6 +60,7 @@ const DATAPLANES: &[(&str, DataPlane)] = &[
 #[serde(deny_unknown_fields)]
 struct RawRealServer {
     addr: Option<Text>,
+    name: Option<Text>,
     host: Option<Text>,
     weight: Option<u32>,
     forward: Option<Text>,
@@ -83,7 +85,9 @@ const ADMIN_STATES: &[(&str, AdminState)] = &[
 const DEFAULT_SCHEDULER: LbScheduler = LbScheduler::WeightedLeastConnection;
 
 impl Reader<'_> {
-    /// `scheduler_flags = ["mh-port", "mh-fallback"]` (IPVS's `-b`), for `mh`.
+    /// `scheduler_flags = ["mh-port", "mh-fallback"]` (IPVS's `-b`), for
+    /// `mh`; `["djb2", "avalanche"]` (HAProxy's `hash-type map-based`
+    /// words), for `haproxy-map`.
     fn scheduler_flags(
         &mut self,
         scheduler: LbScheduler,
@@ -94,11 +98,26 @@ impl Reader<'_> {
             return scheduler;
         };
         let path = p.key("scheduler_flags");
+        if let LbScheduler::Haproxy(mut hash) = scheduler {
+            // As in `hash-type consistent FUNCTION`: avalanche only when written.
+            hash.avalanche = false;
+            for flag in flags {
+                let word = flag.get_ref().as_str();
+                if word == "avalanche" {
+                    hash.avalanche = true;
+                } else if let Some(function) = HashFunction::from_name(word) {
+                    hash.function = function;
+                } else {
+                    self.unknown_word(flag, &path, "scheduler flag", HaproxyHash::NAMES);
+                }
+            }
+            return LbScheduler::Haproxy(hash);
+        }
         let LbScheduler::Maglev(mut mh) = scheduler else {
             if let Some(first) = flags.first() {
                 self.error(
                     first.span().start,
-                    format!("{path}: scheduler {scheduler} takes no flags (mh-port and mh-fallback are mh's)"),
+                    format!("{path}: scheduler {scheduler} takes no flags (mh-port and mh-fallback are mh's; sdbm, djb2, wt6, crc32 and avalanche are haproxy-map's and haproxy-consistent's)"),
                 );
             }
             return scheduler;
@@ -150,6 +169,18 @@ impl Reader<'_> {
                 DATAPLANES,
             )
             .unwrap_or(DataPlane::Proxy);
+        if matches!(scheduler, LbScheduler::Haproxy(_))
+            && dataplane != DataPlane::Proxy
+            && let Some(s) = &raw.scheduler
+        {
+            self.error(
+                s.span().start,
+                format!(
+                    "{}: {scheduler} runs in the built-in proxy only (dataplane = \"proxy\")",
+                    p.key("scheduler")
+                ),
+            );
+        }
         let persistence = self.positive_duration(raw.persistence.as_ref(), &p.key("persistence"));
         let persistence_netmask = raw.persistence_netmask.as_ref().and_then(|mask| {
             let v4 = listen.map(|l| l.is_ipv4());
@@ -196,7 +227,23 @@ impl Reader<'_> {
                 real_servers.push(rs);
             }
         }
-        let proxy = self.proxy_options(
+        let mut seen_names: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, rs) in raw.real_servers.iter().flatten().enumerate() {
+            let Some(name) = &rs.get_ref().name else {
+                continue;
+            };
+            if let Some(first) = seen_names.insert(name.get_ref(), i) {
+                self.error(
+                    name.span().start,
+                    format!(
+                        "{}: server name {:?} is already the name of real_servers[{first}]",
+                        p.index("real_servers", i).key("name"),
+                        name.get_ref()
+                    ),
+                );
+            }
+        }
+        let mut proxy = self.proxy_options(
             RawProxy {
                 mode: raw.mode.as_ref(),
                 maxconn: raw.maxconn.as_ref(),
@@ -218,6 +265,11 @@ impl Reader<'_> {
             },
             p,
         );
+        proxy.backend = raw
+            .backend
+            .as_ref()
+            .filter(|b| !self.blank(b, &p.key("backend"), "backend name"))
+            .map(|b| b.get_ref().clone());
         Some(VirtualServer {
             name: name.to_string(),
             listen: listen?,
@@ -298,8 +350,14 @@ impl Reader<'_> {
             maxqueue = None;
         }
         let slowstart = self.positive_duration(raw.slowstart.as_ref(), &p.key("slowstart"));
+        let name = raw
+            .name
+            .as_ref()
+            .filter(|name| !self.blank(name, &p.key("name"), "server name"))
+            .map(|name| name.get_ref().clone());
         Some(RealServer {
             addr,
+            name,
             host,
             weight: raw.weight.unwrap_or(1),
             forward,
@@ -409,7 +467,7 @@ mod tests {
             (
                 "[virtual_servers.web]\nlisten = \"127.0.0.1:80\"\nscheduler = \"rrr\"\nhealth = \"web\"\nreal_servers = [{ addr = \"127.0.0.1:81\", weight = -1, forward = \"dr\" }, { host = \"x\" }]\n",
                 &[
-                    "3:13: error: virtual_servers.web.scheduler: unknown scheduler \"rrr\"; did you mean \"rr\"? (expected one of: rr, wrr, lc, wlc, sh, twos, mh)",
+                    "3:13: error: virtual_servers.web.scheduler: unknown scheduler \"rrr\"; did you mean \"rr\"? (expected one of: rr, wrr, lc, wlc, sh, twos, mh, haproxy-map, haproxy-consistent)",
                     "4:10: error: virtual_servers.web.health: \"web\" is not group:service (e.g. \"web:http\")",
                     "5:51: error: virtual_servers.web.real_servers[0].weight: -1 is out of range (expected an integer from 0 to 4294967295)",
                     "5:73: error: virtual_servers.web.real_servers[1]: missing key \"addr\" (e.g. addr = \"127.0.0.1:8081\")",
@@ -419,7 +477,14 @@ mod tests {
                 "[virtual_servers.web]\nlisten = \"127.0.0.1:80\"\nscheduler = \"mh\"\nscheduler_flags = [\"mh-port\", \"mh-falback\"]\n\n[virtual_servers.db]\nlisten = \"127.0.0.1:81\"\nscheduler_flags = [\"mh-port\"]\n",
                 &[
                     "4:31: error: virtual_servers.web.scheduler_flags: unknown scheduler flag \"mh-falback\"; did you mean \"mh-fallback\"? (expected one of: mh-port, mh-fallback)",
-                    "8:20: error: virtual_servers.db.scheduler_flags: scheduler wlc takes no flags (mh-port and mh-fallback are mh's)",
+                    "8:20: error: virtual_servers.db.scheduler_flags: scheduler wlc takes no flags (mh-port and mh-fallback are mh's; sdbm, djb2, wt6, crc32 and avalanche are haproxy-map's and haproxy-consistent's)",
+                ],
+            ),
+            (
+                "[virtual_servers.web]\nlisten = \"127.0.0.1:80\"\nscheduler = \"haproxy-map\"\nscheduler_flags = [\"djb3\"]\ndataplane = \"ipvs\"\n",
+                &[
+                    "3:13: error: virtual_servers.web.scheduler: haproxy-map runs in the built-in proxy only (dataplane = \"proxy\")",
+                    "4:20: error: virtual_servers.web.scheduler_flags: unknown scheduler flag \"djb3\"; did you mean \"djb2\"? (expected one of: sdbm, djb2, wt6, crc32, avalanche)",
                 ],
             ),
             (
@@ -430,6 +495,56 @@ mod tests {
                 ],
             ),
         ]);
+    }
+
+    #[test]
+    fn real_servers_and_the_backend_take_names() {
+        let text = "[virtual_servers.fe]\nlisten = \"127.0.0.1:80\"\nbackend = \"be\"\nreal_servers = [{ addr = \"127.0.0.2:80\", name = \"web1\" }, { addr = \"127.0.0.3:80\" }]\n";
+        let (config, found) = parse_with(text, &FakeFs::default());
+        assert_eq!(found, Vec::<String>::new());
+        let fe = &config.unwrap().virtual_servers["fe"];
+        assert_eq!(fe.proxy.backend.as_deref(), Some("be"));
+        let names: Vec<Option<&str>> = fe.real_servers.iter().map(|r| r.name.as_deref()).collect();
+        assert_eq!(names, [Some("web1"), None]);
+        check(
+            "[virtual_servers.fe]\nlisten = \"127.0.0.1:80\"\nreal_servers = [{ addr = \"127.0.0.2:80\", name = \"w\" }, { addr = \"127.0.0.3:80\", name = \"w\" }]\n",
+            &[
+                "3:88: error: virtual_servers.fe.real_servers[1].name: server name \"w\" is already the name of real_servers[0]",
+            ],
+        );
+    }
+
+    #[test]
+    fn haproxy_map_takes_hash_type_words() {
+        let text = "[virtual_servers.a]\nlisten = \"127.0.0.1:80\"\nscheduler = \"haproxy-map\"\n[virtual_servers.b]\nlisten = \"127.0.0.1:81\"\nscheduler = \"haproxy-map\"\nscheduler_flags = [\"crc32\", \"avalanche\"]\n[virtual_servers.c]\nlisten = \"127.0.0.1:82\"\nscheduler = \"haproxy-consistent\"\n[virtual_servers.d]\nlisten = \"127.0.0.1:83\"\nscheduler = \"haproxy-consistent\"\nscheduler_flags = [\"djb2\"]\n";
+        let (config, found) = parse_with(text, &FakeFs::default());
+        assert_eq!(found, Vec::<String>::new());
+        let config = config.unwrap();
+        assert_eq!(
+            config.virtual_servers["a"].scheduler,
+            LbScheduler::Haproxy(HaproxyHash::default())
+        );
+        assert_eq!(
+            config.virtual_servers["c"].scheduler,
+            LbScheduler::Haproxy(HaproxyHash::CONSISTENT)
+        );
+        assert_eq!(
+            config.virtual_servers["d"].scheduler,
+            LbScheduler::Haproxy(HaproxyHash {
+                consistent: true,
+                function: HashFunction::Djb2,
+                avalanche: false
+            }),
+            "a function word without avalanche, as in haproxy.cfg"
+        );
+        assert_eq!(
+            config.virtual_servers["b"].scheduler,
+            LbScheduler::Haproxy(HaproxyHash {
+                consistent: false,
+                function: HashFunction::Crc32,
+                avalanche: true
+            })
+        );
     }
 
     #[test]

@@ -6,7 +6,6 @@ use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Uri, Version};
 
 use crate::config::model::{HashOn, HttpOptions};
-use crate::lb::balance::hash_bytes;
 
 /// What a request needs from its client connection.
 pub struct ClientSide {
@@ -95,19 +94,24 @@ pub fn prepare_response(headers: &mut HeaderMap, switching: bool) {
     drop_hop_by_hop(headers, switching);
 }
 
-/// The key `hash` balancing uses for this request; None when the request
-/// lacks the hashed part (the client address is hashed instead).
-pub fn hash_key<B>(request: &Request<B>, on: &HashOn) -> Option<u64> {
+/// The part of the request `hash` balancing hashes, as HAProxy 2.6 takes
+/// it: the URI up to `?` (the path), the value of the first `NAME=` in the
+/// query (up to `&`), or the header's first comma-separated value without
+/// blanks. None when the request lacks it or the header is empty (HAProxy
+/// then goes round robin; keepmon's sh and mh hash the client address).
+pub fn hash_value<'r, B>(request: &'r Request<B>, on: &HashOn) -> Option<&'r [u8]> {
     match on {
-        HashOn::Uri => Some(hash_bytes(request.uri().path().as_bytes())),
-        HashOn::Header(name) => request
-            .headers()
-            .get(name.as_str())
-            .map(|value| hash_bytes(value.as_bytes())),
+        HashOn::Uri => Some(request.uri().path().as_bytes()),
+        HashOn::Header(name) => {
+            let value = request.headers().get(name.as_str())?.as_bytes();
+            let first = value.split(|&b| b == b',').next().unwrap_or(value);
+            let trimmed = first.trim_ascii();
+            (!trimmed.is_empty()).then_some(trimmed)
+        }
         HashOn::UrlParam(name) => request.uri().query().and_then(|query| {
             query.split('&').find_map(|pair| {
                 let (key, value) = pair.split_once('=')?;
-                (key == name).then(|| hash_bytes(value.as_bytes()))
+                (key == name).then_some(value.as_bytes())
             })
         }),
     }
@@ -256,18 +260,20 @@ mod tests {
     }
 
     #[test]
-    fn hash_keys_follow_the_configured_part() {
-        let req = request(&[("x-user", "bob")]);
-        let uri = hash_key(&req, &HashOn::Uri).unwrap();
-        assert_eq!(uri, hash_bytes(b"/a/b"));
+    fn hash_values_follow_the_configured_part() {
+        let req = request(&[("x-user", " bob , ann"), ("x-empty", " ")]);
+        assert_eq!(hash_value(&req, &HashOn::Uri), Some(&b"/a/b"[..]));
         assert_eq!(
-            hash_key(&req, &HashOn::Header("x-user".into())),
-            Some(hash_bytes(b"bob"))
+            hash_value(&req, &HashOn::Header("x-user".into())),
+            Some(&b"bob"[..]),
+            "the first value, as HAProxy's http_find_header gives it"
         );
+        assert_eq!(hash_value(&req, &HashOn::Header("x-empty".into())), None);
+        assert_eq!(hash_value(&req, &HashOn::Header("x-none".into())), None);
         assert_eq!(
-            hash_key(&req, &HashOn::UrlParam("id".into())),
-            Some(hash_bytes(b"42"))
+            hash_value(&req, &HashOn::UrlParam("id".into())),
+            Some(&b"42"[..])
         );
-        assert_eq!(hash_key(&req, &HashOn::UrlParam("nope".into())), None);
+        assert_eq!(hash_value(&req, &HashOn::UrlParam("nope".into())), None);
     }
 }

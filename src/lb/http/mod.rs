@@ -17,7 +17,7 @@
 //!   forwarded, since the backend always gets framing hyper writes itself.
 //! * **Per request**, the backend is the one a valid persistence cookie
 //!   names (see [`cookie`]), else the scheduler's pick — keyed by the
-//!   `hash` part of the request for sh/mh — among servers with weight > 0.
+//!   `hash` part of the request for sh/mh/haproxy-map — among servers with weight > 0.
 //! * **Backend connections** come from a per-thread pool of idle
 //!   keep-alive connections for that server (`pool.rs`), or are opened.
 //!   A response's connection goes back to the pool when its body was read
@@ -70,7 +70,6 @@ use tracing::debug;
 
 use crate::config::model::{CookieMode, ProxyOptions};
 use crate::lb::access_log;
-use crate::lb::balance::ip_key;
 use crate::lb::http::body::{ReplyBody, RequestBody};
 use crate::lb::http::client_io::ClientIo;
 use crate::lb::http::headers::ClientSide;
@@ -373,11 +372,13 @@ async fn forward(
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
     headers::prepare_request(&mut request, &connection.client, http, upgrade);
     let sticky = persistence(&table, request.headers_mut());
-    let key = http
-        .hash
-        .as_ref()
-        .and_then(|on| headers::hash_key(&request, on))
-        .unwrap_or_else(|| ip_key(connection.client.ip));
+    let picker = &table.picker;
+    let key = match &http.hash {
+        Some(on) => headers::hash_value(&request, on)
+            .map(|value| picker.bytes_key(value))
+            .or_else(|| picker.missing_key(connection.client.ip)),
+        None => Some(picker.client_key(connection.client.ip)),
+    };
     let replay = (settings.retries > 0
         && !upgrade
         && headers::is_idempotent(request.method())
@@ -601,7 +602,7 @@ fn persistence(table: &Table, headers: &mut hyper::HeaderMap) -> Sticky {
 fn pick(
     table: &Table,
     sticky: &Sticky,
-    key: u64,
+    key: Option<u64>,
     tried: &[SocketAddr],
     sorry_tried: &mut bool,
 ) -> Option<(Option<usize>, Arc<Counters>)> {
@@ -636,7 +637,7 @@ fn pick(
 async fn acquire(
     connection: &Connection,
     table: &Table,
-    (sticky, key, tried): (&Sticky, u64, &[SocketAddr]),
+    (sticky, key, tried): (&Sticky, Option<u64>, &[SocketAddr]),
     sorry_tried: &mut bool,
     timed_out: &mut bool,
 ) -> Result<(Option<usize>, Lease), StatusCode> {

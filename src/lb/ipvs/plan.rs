@@ -307,6 +307,7 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             proxy: Default::default(),
             server_order: Vec::new(),
+            weight_unit: 1,
         }
     }
 
