@@ -8,6 +8,7 @@ use crate::config::depend::ServiceRef;
 use crate::config::diag::{Diagnostics, Location};
 use crate::config::model::{
     Action, Config, DataPlane, Forward, Protocol, ProxyMode, StatsListen, TrackTarget,
+    VirtualServer,
 };
 
 /// Add every cross-reference error and warning of `config` to `diags`.
@@ -231,23 +232,105 @@ fn check_views(config: &Config, file: &Arc<Path>, diags: &mut Diagnostics) {
     }
 }
 
+/// Routes go from an http-mode virtual server of the built-in proxy to a
+/// pool of the same mode (a virtual server without `listen`, without routes
+/// of its own); a pool is reached by some route.
+fn check_routes(config: &Config, vs: &VirtualServer, diags: &mut Diagnostics) {
+    let at = vs.origin.0.clone();
+    let routes = &vs.proxy.routes;
+    if vs.listen.is_none() {
+        if vs.dataplane != DataPlane::Proxy {
+            diags.error(
+                at.clone(),
+                format!(
+                    "virtual server \"{}\" has no listen address: only the built-in proxy serves such a pool (through routes); IPVS and nftables cannot route by content",
+                    vs.name
+                ),
+            );
+        }
+        if !routes.is_empty() {
+            diags.error(
+                at.clone(),
+                format!(
+                    "virtual server \"{}\" has no listen address and routes of its own: a pool cannot route further",
+                    vs.name
+                ),
+            );
+        }
+        let reached = config
+            .virtual_servers
+            .values()
+            .any(|other| other.proxy.routes.iter().any(|r| r.to == vs.name));
+        if !reached {
+            diags.warning(
+                at.clone(),
+                format!(
+                    "virtual server \"{}\" has no listen address and no route reaches it: it serves nothing",
+                    vs.name
+                ),
+            );
+        }
+    }
+    if routes.is_empty() {
+        return;
+    }
+    if vs.dataplane != DataPlane::Proxy || vs.proxy.mode != ProxyMode::Http {
+        diags.error(
+            at.clone(),
+            format!(
+                "virtual server \"{}\": routes need the built-in proxy in http mode (IPVS and nftables cannot route by content, tcp mode has no request to look at)",
+                vs.name
+            ),
+        );
+    }
+    for route in routes {
+        match config.virtual_servers.get(&route.to) {
+            None => diags.error(
+                at.clone(),
+                format!(
+                    "virtual server \"{}\": a route goes to \"{}\", which is not a virtual server",
+                    vs.name, route.to
+                ),
+            ),
+            Some(pool) if pool.listen.is_some() => diags.error(
+                at.clone(),
+                format!(
+                    "virtual server \"{}\": a route goes to \"{}\", which has a listen address (a route's target is a pool: a virtual server without listen)",
+                    vs.name, route.to
+                ),
+            ),
+            Some(pool) if pool.proxy.mode != vs.proxy.mode => diags.error(
+                at.clone(),
+                format!(
+                    "virtual server \"{}\" (mode {}) has a route to \"{}\" (mode {})",
+                    vs.name, vs.proxy.mode, route.to, pool.proxy.mode
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+}
+
 fn check_virtual_servers(config: &Config, diags: &mut Diagnostics) {
     let mut listens: Vec<(std::net::SocketAddr, Protocol, &str)> = Vec::new();
     for vs in config.virtual_servers.values() {
         let at = vs.origin.0.clone();
-        if let Some((_, _, other)) = listens
-            .iter()
-            .find(|(addr, proto, _)| *addr == vs.listen && *proto == vs.protocol)
-        {
-            diags.error(
-                at.clone(),
-                format!(
-                    "virtual server \"{}\" listens on {} {}, like \"{other}\"",
-                    vs.name, vs.protocol, vs.listen
-                ),
-            );
+        if let Some(listen) = vs.listen {
+            if let Some((_, _, other)) = listens
+                .iter()
+                .find(|(addr, proto, _)| *addr == listen && *proto == vs.protocol)
+            {
+                diags.error(
+                    at.clone(),
+                    format!(
+                        "virtual server \"{}\" listens on {} {listen}, like \"{other}\"",
+                        vs.name, vs.protocol
+                    ),
+                );
+            }
+            listens.push((listen, vs.protocol, &vs.name));
         }
-        listens.push((vs.listen, vs.protocol, &vs.name));
+        check_routes(config, vs, diags);
         if vs.dataplane == DataPlane::Proxy && vs.protocol == Protocol::Udp {
             diags.error(
                 at.clone(),
@@ -257,7 +340,7 @@ fn check_virtual_servers(config: &Config, diags: &mut Diagnostics) {
                 ),
             );
         }
-        if vs.real_servers.is_empty() && vs.sorry_server.is_none() {
+        if vs.real_servers.is_empty() && vs.sorry_server.is_none() && vs.proxy.routes.is_empty() {
             diags.warning(
                 at.clone(),
                 format!("virtual server \"{}\" has no real servers", vs.name),
@@ -356,7 +439,7 @@ fn check_stats_pages(config: &Config, diags: &mut Diagnostics) {
             .virtual_servers
             .values()
             .filter(|vs| vs.protocol == Protocol::Tcp)
-            .map(|vs| (vs.listen, format!("virtual server \"{}\"", vs.name))),
+            .filter_map(|vs| Some((vs.listen?, format!("virtual server \"{}\"", vs.name)))),
     );
     for (i, page) in config.stats_pages.iter().enumerate() {
         let at = page.origin.0.clone();

@@ -134,7 +134,9 @@ use crate::lb::workers::{Worker, Workers};
 pub struct ProxySpec {
     /// The virtual server's name (the access log's frontend and backend).
     pub name: String,
-    pub listen: SocketAddr,
+    /// None: a pool, which accepts nothing and serves the requests that
+    /// other proxies' routes send it.
+    pub listen: Option<SocketAddr>,
     pub scheduler: LbScheduler,
     pub backends: Vec<Backend>,
     /// Stick a client IP to its backend for this long after its last connection.
@@ -197,10 +199,10 @@ pub struct QueueStats {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
-    #[error("cannot move the proxy listening on {running} to {requested}: start a new proxy")]
+    #[error("cannot move the proxy listening on {running:?} to {requested:?}: start a new proxy")]
     ListenChanged {
-        running: SocketAddr,
-        requested: SocketAddr,
+        running: Option<SocketAddr>,
+        requested: Option<SocketAddr>,
     },
 }
 
@@ -208,6 +210,8 @@ pub enum ProxyError {
 /// established connections still run to their end.
 pub struct ProxyHandle {
     shared: Arc<Shared>,
+    /// The spec's listen address (None: a pool).
+    spec_listen: Option<SocketAddr>,
     stop: CancellationToken,
     tracker: TaskTracker,
 }
@@ -219,7 +223,9 @@ pub struct ProxyHandle {
 /// privileged without the capability). Stops accepting when `shutdown` is
 /// cancelled.
 pub async fn start(spec: ProxySpec, shutdown: CancellationToken) -> io::Result<ProxyHandle> {
-    let listen = spec.listen;
+    let pool = spec.listen.is_none();
+    // A pool accepts nothing: its address only names it in logs.
+    let listen = spec.listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
     let maxconn = spec.options.maxconn;
     let table = Table::build(
         Settings::from_spec(&spec, None),
@@ -237,9 +243,19 @@ pub async fn start(spec: ProxySpec, shutdown: CancellationToken) -> io::Result<P
         limit: arc_swap::ArcSwapOption::from(maxconn.map(semaphore)),
         queue: crate::lb::queue::Queue::default(),
         clients: AtomicU64::new(0),
+        routes: ArcSwap::from_pointee(Vec::new()),
     });
     let stop = shutdown.child_token();
     let tracker = TaskTracker::new();
+    if pool {
+        tracker.spawn(ramp_weights(shared.clone(), stop.clone()));
+        return Ok(ProxyHandle {
+            shared,
+            spec_listen: None,
+            stop,
+            tracker,
+        });
+    }
     match bind_group(listen) {
         Ok(listeners) => {
             shared.set_local_addr(&listeners[0]);
@@ -269,15 +285,30 @@ pub async fn start(spec: ProxySpec, shutdown: CancellationToken) -> io::Result<P
     tracker.spawn(ramp_weights(shared.clone(), stop.clone()));
     Ok(ProxyHandle {
         shared,
+        spec_listen: Some(listen),
         stop,
         tracker,
     })
 }
 
 impl ProxyHandle {
-    /// The configured listen address.
-    pub fn listen(&self) -> SocketAddr {
-        self.shared.listen
+    /// The configured listen address (None: a pool).
+    pub fn listen(&self) -> Option<SocketAddr> {
+        self.spec_listen
+    }
+
+    /// Where this proxy's routes send requests: each condition with the
+    /// pool that takes what it matches, in rule order. Requests that
+    /// match none stay with this proxy's own servers.
+    pub fn set_routes(&self, routes: Vec<(crate::lb::route::Compiled, &ProxyHandle)>) {
+        let targets = routes
+            .into_iter()
+            .map(|(condition, pool)| RouteTarget {
+                condition,
+                pool: pool.shared.clone(),
+            })
+            .collect();
+        self.shared.routes.store(Arc::new(targets));
     }
 
     /// The bound address (with the real port when `listen` had port 0);
@@ -298,9 +329,9 @@ impl ProxyHandle {
 
     /// Applies everything in `spec` but the listen address, which cannot change.
     pub fn reconfigure(&self, spec: ProxySpec) -> Result<(), ProxyError> {
-        if spec.listen != self.shared.listen {
+        if spec.listen != self.spec_listen {
             return Err(ProxyError::ListenChanged {
-                running: self.shared.listen,
+                running: self.spec_listen,
                 requested: spec.listen,
             });
         }
@@ -415,6 +446,15 @@ pub(crate) struct Shared {
     pub(crate) queue: crate::lb::queue::Queue,
     /// Client connections being served now (the access log's `fc`).
     pub(crate) clients: AtomicU64,
+    /// http mode's content switching: the first target whose condition
+    /// holds takes the request.
+    pub(crate) routes: ArcSwap<Vec<RouteTarget>>,
+}
+
+/// One route of a proxy: a condition and the pool it sends requests to.
+pub(crate) struct RouteTarget {
+    pub(crate) condition: crate::lb::route::Compiled,
+    pub(crate) pool: Arc<Shared>,
 }
 
 /// Counts a client connection in [`Shared::clients`] while it lives.
@@ -485,7 +525,10 @@ impl Settings {
             access_log: spec.options.access_log.as_ref().map(|log| {
                 match old.and_then(|old| old.access_log.as_ref()) {
                     Some(same) if same.config == *log => same.clone(),
-                    _ => Arc::new(crate::lb::access_log::AccessLogger::open(log, spec.listen)),
+                    _ => Arc::new(crate::lb::access_log::AccessLogger::open(
+                        log,
+                        spec.listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+                    )),
                 }
             }),
         }
@@ -509,7 +552,7 @@ fn load_tls(spec: &ProxySpec, old: Option<&Settings>) -> Option<crate::lb::http:
     match crate::lb::http::tls::Tls::load(certs) {
         Ok(tls) => Some(tls),
         Err(error) => {
-            warn!(listen = %spec.listen, %error, "cannot load the TLS certificates; keeping the previous ones");
+            warn!(listen = ?spec.listen, %error, "cannot load the TLS certificates; keeping the previous ones");
             old.cloned()
         }
     }

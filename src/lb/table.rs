@@ -137,7 +137,8 @@ pub enum Source {
 /// The settings of a virtual service that a data plane needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceSpec {
-    pub listen: SocketAddr,
+    /// None: a pool that the routes of other services reach (proxy only).
+    pub listen: Option<SocketAddr>,
     pub protocol: Protocol,
     pub scheduler: LbScheduler,
     pub dataplane: DataPlane,
@@ -624,30 +625,30 @@ impl Table {
         // Alert-made real servers that survive go to whichever service now
         // listens on their old address.
         for (name, was) in &old {
+            // Only services with an address have alert-made real servers.
+            let Some(listen) = was.spec.listen else {
+                continue;
+            };
             let survivors: Vec<(SocketAddr, &RealState)> = was
                 .reals
                 .iter()
                 .filter(|(addr, real)| {
                     real.source == Source::Alert
                         && (real.edit == Some(Edit::Added)
-                            || declared_keys.contains(&(
-                                was.spec.protocol,
-                                was.spec.listen,
-                                **addr,
-                            )))
+                            || declared_keys.contains(&(was.spec.protocol, listen, **addr)))
                 })
                 .map(|(addr, real)| (*addr, real))
                 .collect();
             if survivors.is_empty() {
                 continue;
             }
-            let target = match self.virtual_at(was.spec.protocol, was.spec.listen) {
+            let target = match self.virtual_at(was.spec.protocol, listen) {
                 Some(target) => target.to_string(),
                 None => {
                     let target = if was.implicit && !self.services.contains_key(name) {
                         name.clone()
                     } else {
-                        self.free_name(&implicit_name(was.spec.protocol, was.spec.listen))
+                        self.free_name(&implicit_name(was.spec.protocol, listen))
                     };
                     // Keeps the old settings and quorum state; like every
                     // implicit service it has no health binding.
@@ -947,7 +948,7 @@ impl Table {
     pub fn virtual_at(&self, protocol: Protocol, listen: SocketAddr) -> Option<&str> {
         self.services
             .iter()
-            .find(|(_, state)| state.spec.protocol == protocol && state.spec.listen == listen)
+            .find(|(_, state)| state.spec.protocol == protocol && state.spec.listen == Some(listen))
             .map(|(name, _)| name.as_str())
     }
 
@@ -969,7 +970,7 @@ impl Table {
             .services
             .iter()
             .filter(|(_, state)| {
-                state.spec.listen == addr && protocol.is_none_or(|p| p == state.spec.protocol)
+                state.spec.listen == Some(addr) && protocol.is_none_or(|p| p == state.spec.protocol)
             })
             .map(|(name, _)| name.as_str())
             .collect();
@@ -997,7 +998,8 @@ impl Table {
         };
         let bare = text.trim_start_matches('[').trim_end_matches(']');
         if let Ok((ip, port)) = parse_host_port(text).or_else(|_| parse_host_port(bare)) {
-            let addr = SocketAddr::new(ip, port.unwrap_or(state.spec.listen.port()));
+            let default_port = state.spec.listen.map_or(0, |l| l.port());
+            let addr = SocketAddr::new(ip, port.unwrap_or(default_port));
             return if state.reals.contains_key(&addr) {
                 Ok(addr)
             } else {
@@ -1084,6 +1086,13 @@ impl Table {
                         _ => None,
                     },
                     real_servers,
+                    routes: state
+                        .spec
+                        .proxy
+                        .routes
+                        .iter()
+                        .map(|r| r.to.clone())
+                        .collect(),
                 }
             })
             .collect();
@@ -1209,7 +1218,9 @@ pub struct Conns {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceReport {
     pub name: String,
-    pub listen: SocketAddr,
+    /// None: a pool reached by other services' routes.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
     pub protocol: String,
     pub scheduler: String,
     pub dataplane: String,
@@ -1231,6 +1242,9 @@ pub struct ServiceReport {
     pub sorry_active: bool,
     pub sorry_conns: Option<Conns>,
     pub real_servers: Vec<RealReport>,
+    /// The pools this service's routes reach, in rule order.
+    #[serde(default)]
+    pub routes: Vec<String>,
 }
 
 /// One real server in a [`Report`].
@@ -1263,11 +1277,17 @@ pub struct RealReport {
 }
 
 impl ServiceReport {
+    /// The listen address, or `routed` for a pool.
+    pub fn listen_text(&self) -> String {
+        self.listen
+            .map_or_else(|| "routed".to_string(), |l| l.to_string())
+    }
+
     /// The persistence netmask as ipvsadm prints it (`255.255.255.0` for
     /// IPv4, the prefix length for IPv6); None for one address.
     pub fn persistence_mask(&self) -> Option<String> {
         let prefix = self.persistence_netmask?;
-        Some(if self.listen.is_ipv4() {
+        Some(if self.listen?.is_ipv4() {
             let bits = u32::MAX
                 .checked_shl(32 - u32::from(prefix.min(32)))
                 .unwrap_or(0);
@@ -1288,11 +1308,15 @@ impl Report {
         out.push_str("Prot LocalAddress:Port Scheduler Flags\n");
         out.push_str("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n");
         for service in &self.services {
+            // A pool has no address of its own to list it under.
+            let Some(listen) = service.listen else {
+                continue;
+            };
             let _ = write!(
                 out,
                 "{}  {} {}",
                 service.protocol.to_ascii_uppercase(),
-                service.listen,
+                listen,
                 service.scheduler
             );
             if let Some(secs) = service.persistence_secs {
@@ -1329,7 +1353,7 @@ impl Report {
                 "{} {} {} {} {}",
                 service.name,
                 service.protocol,
-                service.listen,
+                service.listen_text(),
                 service.scheduler,
                 service.dataplane
             );
@@ -1443,7 +1467,7 @@ impl VirtualState {
     ) -> VirtualState {
         VirtualState {
             spec: ServiceSpec {
-                listen,
+                listen: Some(listen),
                 protocol,
                 scheduler: defaults.scheduler,
                 dataplane: match protocol {
@@ -1855,7 +1879,7 @@ mod tests {
     fn vs(name: &str, listen: &str, real_servers: Vec<RealServer>) -> VirtualServer {
         VirtualServer {
             name: name.to_string(),
-            listen: sa(listen),
+            listen: Some(sa(listen)),
             protocol: Protocol::Tcp,
             scheduler: LbScheduler::WeightedRoundRobin,
             dataplane: DataPlane::Proxy,
@@ -2795,7 +2819,7 @@ upalert = ["lvs"]
             prop::option::of(prop::sample::select(vec![16u8, 24])),
         )
             .prop_map(|(listen, udp, ipvs, rr, persistence, mask)| ServiceSpec {
-                listen: sa(listen),
+                listen: Some(sa(listen)),
                 protocol: if udp { Protocol::Udp } else { Protocol::Tcp },
                 scheduler: if rr {
                     LbScheduler::RoundRobin

@@ -403,7 +403,7 @@ pub fn rows(view: &View, data: &StatsData) -> Vec<Row> {
             rate_max: proxy.frontend.rate_max,
             http,
             mode: mode.clone(),
-            addr: Some(vs.listen.to_string()),
+            addr: vs.listen.map(|l| l.to_string()),
             ..Row::default()
         });
         let up = backend_up(vs);
@@ -443,10 +443,18 @@ pub fn rows(view: &View, data: &StatsData) -> Vec<Row> {
             algo: Some(vs.scheduler.clone()),
             ..Row::default()
         });
-        // HAProxy's order: FRONTEND, the servers, BACKEND.
+        // HAProxy's order: FRONTEND, the servers, BACKEND. A pool (a
+        // backend that routes reach) has no frontend of its own; a
+        // frontend that only routes has no backend of its own.
         let backend = rows.pop();
+        if vs.listen.is_none() {
+            rows.pop();
+        }
         rows.extend(servers);
-        rows.extend(backend);
+        let routes_only = vs.real_servers.is_empty() && !vs.routes.is_empty();
+        if !routes_only {
+            rows.extend(backend);
+        }
     }
     rows
 }
@@ -1204,7 +1212,7 @@ mod tests {
     fn service(name: &str, reals: Vec<RealReport>) -> ServiceReport {
         ServiceReport {
             name: name.into(),
-            listen: "127.0.0.1:8080".parse().unwrap(),
+            listen: Some("127.0.0.1:8080".parse().unwrap()),
             protocol: "tcp".into(),
             scheduler: "rr".into(),
             dataplane: "proxy".into(),
@@ -1220,6 +1228,7 @@ mod tests {
             sorry_active: false,
             sorry_conns: None,
             real_servers: reals,
+            routes: Vec::new(),
         }
     }
 

@@ -9,6 +9,7 @@ use toml::Spanned;
 use super::checks::Scalar;
 use super::cursor::{Dur, Int, KeyPath, Reader, Text};
 use super::proxy::{RawAccessLog, RawCookie, RawForwardFor, RawProxy, RawTimeouts, RawTlsCert};
+use super::routes::{RawAcls, RawRoute};
 use crate::config::model::{
     AdminState, DataPlane, Forward, LbScheduler, MhFlags, Origin, Protocol, RealServer, Thresholds,
     VirtualServer,
@@ -44,6 +45,8 @@ pub(super) struct RawVirtualServer {
     allbackups: Option<bool>,
     error_files: Option<Spanned<BTreeMap<String, Text>>>,
     access_log: Option<Spanned<RawAccessLog>>,
+    acls: Option<RawAcls>,
+    routes: Option<Vec<Spanned<RawRoute>>>,
 }
 
 const DATAPLANES: &[(&str, DataPlane)] = &[
@@ -117,14 +120,8 @@ impl Reader<'_> {
         p: &KeyPath,
         at: usize,
     ) -> Option<VirtualServer> {
-        let listen_text = self.required(
-            raw.listen.as_ref(),
-            at,
-            p,
-            "listen",
-            "e.g. listen = \"127.0.0.1:8080\"",
-        );
-        let listen = self.socket_addr(listen_text, &p.key("listen"), None);
+        // No listen: a pool that routes of other virtual servers reach.
+        let listen = self.socket_addr(raw.listen.as_ref(), &p.key("listen"), None);
         let protocol = self
             .protocol(raw.protocol.as_ref(), &p.key("protocol"))
             .unwrap_or(Protocol::Tcp);
@@ -193,7 +190,7 @@ impl Reader<'_> {
                 real_servers.push(rs);
             }
         }
-        let proxy = self.proxy_options(
+        let mut proxy = self.proxy_options(
             RawProxy {
                 mode: raw.mode.as_ref(),
                 maxconn: raw.maxconn.as_ref(),
@@ -214,9 +211,13 @@ impl Reader<'_> {
             },
             p,
         );
+        proxy.routes = self.routes(raw.acls.as_ref(), raw.routes.as_deref(), p);
+        if raw.listen.is_some() && listen.is_none() {
+            return None;
+        }
         Some(VirtualServer {
             name: name.to_string(),
-            listen: listen?,
+            listen,
             protocol,
             scheduler,
             dataplane,
@@ -420,8 +421,9 @@ mod tests {
             ),
             (
                 "[virtual_servers.web]\nprotocol = \"sctp\"\n",
+                // No listen: a pool (the validator warns when no route
+                // reaches it).
                 &[
-                    "1:18: error: virtual_servers.web: missing key \"listen\" (e.g. listen = \"127.0.0.1:8080\")",
                     "2:12: error: virtual_servers.web.protocol: unknown protocol \"sctp\"; did you mean \"tcp\"? (expected one of: tcp, udp)",
                 ],
             ),

@@ -365,12 +365,33 @@ async fn forward(
     mut request: Request<Incoming>,
     timing: &mut Timing,
 ) -> Result<Response<ReplyBody>, StatusCode> {
-    let table: Arc<Table> = connection.shared.table.load_full();
+    let front: Arc<Table> = connection.shared.table.load_full();
+    // Content switching: the first route whose condition holds names the
+    // pool that serves the request; otherwise this virtual server's own
+    // servers do.
+    let pool = route(connection, &request);
+    let shared: &Arc<Shared> = pool.as_ref().unwrap_or(&connection.shared);
+    let table: Arc<Table> = match &pool {
+        Some(pool) => pool.table.load_full(),
+        None => front.clone(),
+    };
     let settings = &table.settings;
     let http = &settings.options.http;
     let upgrade = headers::is_upgrade(&request);
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
-    headers::prepare_request(&mut request, &connection.client, http, upgrade);
+    // The frontend's `option forwardfor` holds for every backend it uses.
+    let with_front_forwardfor;
+    let header_options = match &front.settings.options.http.forwardfor {
+        Some(forwardfor) if pool.is_some() && http.forwardfor.is_none() => {
+            with_front_forwardfor = crate::config::model::HttpOptions {
+                forwardfor: Some(forwardfor.clone()),
+                ..http.clone()
+            };
+            &with_front_forwardfor
+        }
+        _ => http,
+    };
+    headers::prepare_request(&mut request, &connection.client, header_options, upgrade);
     let sticky = persistence(&table, request.headers_mut());
     let key = http
         .hash
@@ -386,7 +407,7 @@ async fn forward(
         uri: request.uri().clone(),
         headers: request.headers().clone(),
     });
-    let idle_limit = settings.options.timeout_client;
+    let idle_limit = front.settings.options.timeout_client;
     let mut pending = Some(request.map(|body| RequestBody::client(body, idle_limit)));
     let mut tried: Vec<SocketAddr> = Vec::new();
     let mut sorry_tried = false;
@@ -395,6 +416,7 @@ async fn forward(
         let (index, lease) = if table.limited {
             let acquired = acquire(
                 connection,
+                shared,
                 &table,
                 (&sticky, key, &tried),
                 &mut sorry_tried,
@@ -532,6 +554,24 @@ async fn forward(
     }
 }
 
+/// The pool of the first route whose condition holds for `request`.
+fn route(connection: &Connection, request: &Request<Incoming>) -> Option<Arc<Shared>> {
+    let routes = connection.shared.routes.load();
+    if routes.is_empty() {
+        return None;
+    }
+    let facts = crate::lb::route::Facts {
+        method: request.method().as_str(),
+        path: request.uri().path(),
+        headers: request.headers(),
+        source: connection.client.ip,
+    };
+    routes
+        .iter()
+        .find(|target| target.condition.holds(&facts))
+        .map(|target| target.pool.clone())
+}
+
 /// Whether `error` came from the request body's `timeout client`.
 fn is_client_timeout(error: &hyper::Error) -> bool {
     let mut source = std::error::Error::source(error);
@@ -622,6 +662,7 @@ fn pick(
 /// [`crate::lb::queue`]); 503 when the wait times out or no server is left.
 async fn acquire(
     connection: &Connection,
+    shared: &Shared,
     table: &Table,
     (sticky, key, tried): (&Sticky, u64, &[SocketAddr]),
     sorry_tried: &mut bool,
@@ -632,15 +673,14 @@ async fn acquire(
         .iter()
         .filter_map(|addr| table.index.get(addr).copied())
         .collect();
-    let acquired =
-        crate::lb::queue::acquire(&connection.shared, table, bound, &excluded, |avoid| {
-            table.picker.pick_keyed(
-                key,
-                |index| table.counters[index].active.load(Ordering::Relaxed),
-                avoid,
-            )
-        })
-        .await;
+    let acquired = crate::lb::queue::acquire(shared, table, bound, &excluded, |avoid| {
+        table.picker.pick_keyed(
+            key,
+            |index| table.counters[index].active.load(Ordering::Relaxed),
+            avoid,
+        )
+    })
+    .await;
     match acquired {
         Acquired::Server(index, lease) => Ok((Some(index), lease)),
         Acquired::TimedOut => {
