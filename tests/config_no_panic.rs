@@ -193,10 +193,11 @@ fn haproxy_skeleton_compiles() {
     let text = HAPROXY_SKELETON.join("\n") + "\n";
     match compile(&text, Format::Haproxy) {
         Ok(compiled) => {
-            // app, fe, www (with web's servers) and the pool api.
-            assert_eq!(compiled.config.virtual_servers.len(), 4);
+            // app, fe, www and the pools api and web (www's default).
+            assert_eq!(compiled.config.virtual_servers.len(), 5);
             assert_eq!(compiled.config.virtual_servers["api"].listen, None);
-            assert_eq!(compiled.config.virtual_servers["www"].proxy.routes.len(), 2);
+            assert_eq!(compiled.config.virtual_servers["web"].listen, None);
+            assert_eq!(compiled.config.virtual_servers["www"].proxy.routes.len(), 3);
             assert_eq!(compiled.config.watches.len(), 3);
         }
         Err(error) => panic!("the skeleton does not compile:\n{}", error.diagnostics),

@@ -36,7 +36,8 @@ fn backend(name: &'static str) -> u16 {
 }
 
 /// One request from `source` (a 127.x address) on a fresh connection:
-/// "STATUS BODY", the body only for a 200 (error pages differ).
+/// "STATUS BODY", the body only for a 200 or an error file's page (the
+/// built-in error pages differ).
 fn request(port: u16, source: [u8; 4], head: &str) -> String {
     let socket =
         socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
@@ -59,7 +60,7 @@ fn request(port: u16, source: [u8; 4], head: &str) -> String {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
-    if status == 200 {
+    if status == 200 || body.contains("errorfile") {
         format!("{status} {body}")
     } else {
         status.to_string()
@@ -218,6 +219,14 @@ fn haproxy_and_keepmon_route_each_request_to_the_same_backend() {
     );
     let dead = closed_port();
     let ports = [closed_port(), closed_port(), closed_port()];
+    let mut f = Fixture::new("haproxy-routing");
+    // The routed backend's own error file answers for it.
+    let error_page = f.config().with_file_name("dead-503.http");
+    std::fs::write(
+        &error_page,
+        "HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 20\r\n\r\ndead errorfile page\n",
+    )
+    .unwrap();
     let text = format!(
         "defaults\n    mode http\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n\
          frontend www\n    bind 127.0.0.1:{}\n\
@@ -237,10 +246,12 @@ fn haproxy_and_keepmon_route_each_request_to_the_same_backend() {
          backend static\n    server static 127.0.0.1:{stat}\n\
          backend admin\n    server admin 127.0.0.1:{admin}\n\
          backend web\n    server web 127.0.0.1:{web}\n\
-         backend dead\n    retries 1\n    server x 127.0.0.1:{dead}\n",
-        ports[0], ports[1], ports[2]
+         backend dead\n    retries 1\n    errorfile 503 {}\n    server x 127.0.0.1:{dead}\n",
+        ports[0],
+        ports[1],
+        ports[2],
+        error_page.display()
     );
-    let mut f = Fixture::new("haproxy-routing");
     f.config_name = "haproxy.cfg";
     std::fs::write(f.config(), &text).unwrap();
 
@@ -269,6 +280,9 @@ fn haproxy_and_keepmon_route_each_request_to_the_same_backend() {
     f.start();
     ports.iter().for_each(|p| wait_listening(*p));
     let by_keepmon = observe(ports);
+    let shown = f.cli(&["lb", "show"]);
+    let shown = String::from_utf8_lossy(&shown.stdout).into_owned();
+    println!("{shown}");
 
     println!("haproxy: {by_haproxy:#?}\nkeepmon: {by_keepmon:#?}");
     // The file means what the labels say (HAProxy is the reference).
@@ -281,7 +295,7 @@ fn haproxy_and_keepmon_route_each_request_to_the_same_backend() {
         ("admin from the office network", "200 server=admin"),
         ("no host header: unless", "200 server=static"),
         ("no default_backend, no rule", "503"),
-        ("routed backend down", "503"),
+        ("routed backend down", "503 dead errorfile page\n"),
     ] {
         assert!(
             by_haproxy.contains(&format!("{label}: {expected}")),

@@ -660,6 +660,30 @@ mod tests {
     const WATCHED: &str = "[hostgroups]\ng = [\"127.0.0.1\"]\n\n[watch.g.s]\ninterval = \"1m\"\nmonitor = { type = \"tcp\", port = 9 }\n\n";
 
     #[test]
+    fn routes_go_from_http_proxies_to_pools() {
+        let found = diagnostics(&format!(
+            "{WATCHED}[virtual_servers.front]\nlisten = \"127.0.0.1:8001\"\nmode = \"http\"\n\
+             routes = [{{ to = \"pool\" }}, {{ to = \"missing\" }}, {{ to = \"listening\" }}, {{ to = \"tcppool\" }}]\n\n\
+             [virtual_servers.pool]\nmode = \"http\"\nreal_servers = [{{ addr = \"127.0.0.1:9\" }}]\n\n\
+             [virtual_servers.tcppool]\nreal_servers = [{{ addr = \"127.0.0.1:9\" }}]\n\n\
+             [virtual_servers.listening]\nlisten = \"127.0.0.1:8002\"\nmode = \"http\"\nreal_servers = [{{ addr = \"127.0.0.1:9\" }}]\n\n\
+             [virtual_servers.kernel]\ndataplane = \"ipvs\"\nreal_servers = [{{ addr = \"127.0.0.1:9\" }}]\n\n\
+             [virtual_servers.tcpfront]\nlisten = \"127.0.0.1:8003\"\nroutes = [{{ to = \"tcppool\" }}]\n"
+        ));
+        for expected in [
+            "virtual server \"front\": a route goes to \"missing\", which is not a virtual server",
+            "virtual server \"front\": a route goes to \"listening\", which has a listen address",
+            "virtual server \"front\" (mode http) has a route to \"tcppool\" (mode tcp)",
+            "virtual server \"kernel\" has no listen address: only the built-in proxy serves such a pool",
+            "warning: virtual server \"kernel\" has no listen address and no route reaches it",
+            "virtual server \"tcpfront\": routes need the built-in proxy in http mode",
+        ] {
+            assert!(found.contains(expected), "{expected}\n{found}");
+        }
+        assert!(!found.contains("\"pool\""), "{found}");
+    }
+
+    #[test]
     fn stats_pages_need_their_own_listener_and_an_http_virtual_server() {
         let found = diagnostics(&format!(
             "{WATCHED}[web]\nlisten = \"127.0.0.1:9584\"\n\n\

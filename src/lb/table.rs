@@ -904,7 +904,12 @@ impl Table {
             let live = state.live_weight();
             let quorum = state.spec.effective_quorum();
             let hysteresis = state.spec.hysteresis;
-            let up = if state.quorum_up {
+            // A service that only routes serves through its pools: it has
+            // no servers of its own to lose quorum over.
+            let routes_only = state.reals.is_empty() && !state.spec.proxy.routes.is_empty();
+            let up = if routes_only {
+                true
+            } else if state.quorum_up {
                 live >= u64::from(quorum.saturating_sub(hysteresis))
             } else {
                 live >= u64::from(quorum) + u64::from(hysteresis)

@@ -1277,6 +1277,31 @@ mod tests {
     }
 
     #[test]
+    fn pools_have_no_frontend_row_and_routing_frontends_no_backend_row() {
+        let mut front = service("www", Vec::new());
+        front.routes = vec!["api".into()];
+        let mut pool = service(
+            "api",
+            vec![real("10.0.0.1:80", "10.0.0.1", Health::Up, "ready")],
+        );
+        pool.listen = None;
+        let v = view(vec![pool, front]);
+        let names: Vec<(String, String)> = rows(&v, &v.stats)
+            .iter()
+            .map(|r| (r.pxname.clone(), r.svname.clone()))
+            .collect();
+        let expected: Vec<(String, String)> = [
+            ("api", "10.0.0.1:80"),
+            ("api", "BACKEND"),
+            ("www", "FRONTEND"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        assert_eq!(names, expected);
+    }
+
+    #[test]
     fn status_words_follow_haproxy() {
         let up = real("10.0.0.1:80", "10.0.0.1", Health::Up, "ready");
         let down = real("10.0.0.1:80", "10.0.0.1", Health::Down, "ready");

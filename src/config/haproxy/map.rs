@@ -36,9 +36,24 @@ pub fn apply(sections: &[Section], config: &mut Config, ctx: &mut Ctx<'_>) {
     let mut used_backends: Vec<&str> = Vec::new();
     let mut health_of: BTreeMap<String, Option<ServiceRef>> = BTreeMap::new();
     let routes_of = switching_rules(sections, ctx);
+    // The backends of frontends that route (their targets and their
+    // default backends) are pools, so each appears once whatever uses it.
     let pooled: Vec<&Section> = sections
         .iter()
-        .filter(|s| s.kind == Kind::Backend && routes_of.values().flatten().any(|r| r.to == s.name))
+        .filter(|s| {
+            s.kind == Kind::Backend
+                && mode_of(s) == ProxyMode::Http
+                && (routes_of.values().flatten().any(|r| r.to == s.name)
+                    || sections.iter().any(|fe| {
+                        fe.kind == Kind::Frontend
+                            && routes_of.contains_key(&fe.name)
+                            && fe
+                                .proxy
+                                .default_backend
+                                .as_ref()
+                                .is_some_and(|d| d.value == s.name)
+                    }))
+        })
         .collect();
     for be in &pooled {
         used_backends.push(&be.name);
@@ -82,18 +97,19 @@ pub fn apply(sections: &[Section], config: &mut Config, ctx: &mut Ctx<'_>) {
                 }
             },
         };
-        // A default backend that is also a pool is reached through it.
+        // A default backend that is a pool is reached through it (a tcp
+        // frontend cannot use an http pool: the mode check refuses it).
         let backend = match backend {
-            Some(be) if be.kind == Kind::Backend && pooled.iter().any(|p| p.name == be.name) => {
-                if !routes.is_empty() || mode_of(fe) == ProxyMode::Http {
-                    routes.push(Route {
-                        to: be.name.clone(),
-                        when: Condition::default(),
-                    });
-                    None
-                } else {
-                    Some(be)
-                }
+            Some(be)
+                if be.kind == Kind::Backend
+                    && mode_of(fe) == ProxyMode::Http
+                    && pooled.iter().any(|p| p.name == be.name) =>
+            {
+                routes.push(Route {
+                    to: be.name.clone(),
+                    when: Condition::default(),
+                });
+                None
             }
             other => other,
         };

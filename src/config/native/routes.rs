@@ -128,3 +128,63 @@ impl Reader<'_> {
         self.error(text.span().start, format!("{path}: {message}"));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::native::testing::{FakeFs, check_cases, parse_with};
+
+    const BASE: &str = "[virtual_servers.web]\nlisten = \"127.0.0.1:8080\"\nmode = \"http\"\n";
+
+    #[test]
+    fn routes_and_acls_read_haproxys_language() {
+        let text = format!(
+            "{BASE}acls.is_api = [\"hdr(host) -i api.example.com\", \"path_beg /api/\"]\nroutes = [\n  {{ to = \"api\", if = \"is_api || {{ src 10.0.0.0/8 }}\" }},\n  {{ to = \"api\", unless = \"{{ method GET }}\" }},\n  {{ to = \"api\" }},\n]\n[virtual_servers.api]\nmode = \"http\"\nreal_servers = [{{ addr = \"127.0.0.1:9001\" }}]\n"
+        );
+        let (config, found) = parse_with(&text, &FakeFs::default());
+        assert!(found.is_empty(), "{found:#?}");
+        let config = config.unwrap();
+        let routes = &config.virtual_servers["web"].proxy.routes;
+        assert_eq!(routes.len(), 3);
+        assert_eq!(routes[0].when.any.len(), 2);
+        assert_eq!(routes[0].when.any[0][0].acl.tests.len(), 2);
+        assert!(routes[1].when.unless);
+        assert!(routes[2].when.any.is_empty());
+        assert_eq!(config.virtual_servers["api"].listen, None);
+    }
+
+    #[test]
+    fn bad_routes_name_their_key() {
+        check_cases(&[
+            (
+                &format!("{BASE}routes = [{{ to = \"api\", if = \"nope\" }}]\n"),
+                &["4:30: error: virtual_servers.web.routes[0]: no such ACL : 'nope'"],
+            ),
+            (
+                &format!("{BASE}acls.a = [\"bogus x\"]\n"),
+                &[
+                    "4:11: error: virtual_servers.web.acls.a[0]: unknown fetch method 'bogus' in ACL expression 'bogus'",
+                ],
+            ),
+            (
+                &format!("{BASE}acls.a = [\"url_beg /x\"]\n"),
+                &[
+                    "4:11: error: virtual_servers.web.acls.a[0]: the ACL criterion 'url_beg' is not supported",
+                ],
+            ),
+            (
+                &format!(
+                    "{BASE}routes = [{{ to = \"a\", if = \"{{ path /a }}\", unless = \"{{ path /b }}\" }}]\n"
+                ),
+                &[
+                    "4:52: error: virtual_servers.web.routes[0]: give either \"if\" or \"unless\", not both",
+                ],
+            ),
+            (
+                &format!("{BASE}routes = [{{ to = \"a\", if = \"\" }}]\n"),
+                &[
+                    "4:28: error: virtual_servers.web.routes[0]: an empty condition (leave the key out for a route that always applies)",
+                ],
+            ),
+        ]);
+    }
+}

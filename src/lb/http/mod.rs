@@ -244,9 +244,11 @@ async fn handle(
     // The stats page served on this virtual server's own port answers its
     // uri itself; everything else is proxied.
     let intercepted = intercept::find(connection.shared.listen, &request);
+    // The pool a route chose, if any (its error files come first).
+    let mut routed: Option<Arc<Shared>> = None;
     let result = match intercepted {
         Some(intercept) => Ok(intercept::answer(intercept, request, connection.peer).await),
-        None => forward(&connection, request, &mut timing).await,
+        None => forward(&connection, request, &mut timing, &mut routed).await,
     };
     if timing.on && result.is_err() {
         timing.termination = match &result {
@@ -265,7 +267,12 @@ async fn handle(
                 front.no_server.fetch_add(1, Ordering::Relaxed);
             }
             let table = connection.shared.table.load();
-            match table.settings.options.error_files.get(&status.as_u16()) {
+            let pool = routed.as_ref().map(|pool| pool.table.load());
+            let file = pool
+                .as_ref()
+                .and_then(|pool| pool.settings.options.error_files.get(&status.as_u16()))
+                .or_else(|| table.settings.options.error_files.get(&status.as_u16()));
+            match file {
                 Some(file) => reply::from_file(file),
                 None => reply::error(status),
             }
@@ -364,12 +371,14 @@ async fn forward(
     connection: &Arc<Connection>,
     mut request: Request<Incoming>,
     timing: &mut Timing,
+    routed: &mut Option<Arc<Shared>>,
 ) -> Result<Response<ReplyBody>, StatusCode> {
     let front: Arc<Table> = connection.shared.table.load_full();
     // Content switching: the first route whose condition holds names the
     // pool that serves the request; otherwise this virtual server's own
     // servers do.
     let pool = route(connection, &request);
+    routed.clone_from(&pool);
     let shared: &Arc<Shared> = pool.as_ref().unwrap_or(&connection.shared);
     let table: Arc<Table> = match &pool {
         Some(pool) => pool.table.load_full(),
