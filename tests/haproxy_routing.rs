@@ -1,4 +1,4 @@
-//! Content switching from one haproxy.cfg, run by Debian's HAProxy and then by keepmon in front of the same backends on loopback: requests with different Host headers, paths, methods and 127.x source addresses land on the same backend under both; what no rule takes goes to the default_backend; without one, and when a routed backend's servers are all down, both answer 503.
+//! Content switching from one haproxy.cfg, run by Debian's HAProxy and then by keepmon in front of the same backends on loopback: requests with different Host headers, paths, methods and 127.x source addresses land on the same backend under both (tcp connections by source address); what no rule takes goes to the default_backend; without one, and when a routed backend's servers are all down, both answer 503 (the backend's errorfile).
 
 mod common;
 
@@ -72,8 +72,8 @@ const OFFICE: [u8; 4] = [127, 0, 0, 2];
 const OFFICE_NET: [u8; 4] = [127, 0, 0, 20];
 
 /// The requests, each with a label; what one run saw.
-fn observe(ports: [u16; 3]) -> Vec<String> {
-    let [www, nodefault, deadroute] = ports;
+fn observe(ports: [u16; 4]) -> Vec<String> {
+    let [www, nodefault, deadroute, tcp] = ports;
     let cases: &[(&str, u16, [u8; 4], &str)] = &[
         (
             "api by host",
@@ -178,6 +178,24 @@ fn observe(ports: [u16; 3]) -> Vec<String> {
             LOCAL,
             "GET / HTTP/1.1\r\nHost: test\r\nConnection: close",
         ),
+        (
+            "tcp by source",
+            tcp,
+            OFFICE,
+            "GET / HTTP/1.1\r\nHost: test\r\nConnection: close",
+        ),
+        (
+            "tcp by source network",
+            tcp,
+            OFFICE_NET,
+            "GET / HTTP/1.1\r\nHost: test\r\nConnection: close",
+        ),
+        (
+            "tcp default",
+            tcp,
+            LOCAL,
+            "GET /api/ HTTP/1.1\r\nHost: api.example.com\r\nConnection: close",
+        ),
     ];
     cases
         .iter()
@@ -218,7 +236,7 @@ fn haproxy_and_keepmon_route_each_request_to_the_same_backend() {
         backend("web"),
     );
     let dead = closed_port();
-    let ports = [closed_port(), closed_port(), closed_port()];
+    let ports = [closed_port(), closed_port(), closed_port(), closed_port()];
     let mut f = Fixture::new("haproxy-routing");
     // The routed backend's own error file answers for it.
     let error_page = f.config().with_file_name("dead-503.http");
@@ -242,6 +260,9 @@ fn haproxy_and_keepmon_route_each_request_to_the_same_backend() {
          \x20   default_backend web\n\
          frontend nodefault\n    bind 127.0.0.1:{}\n    use_backend static if {{ path_beg /static }}\n\
          frontend deadroute\n    bind 127.0.0.1:{}\n    use_backend dead if {{ path_beg /dead }}\n    default_backend web\n\
+         frontend tcp\n    mode tcp\n    bind 127.0.0.1:{}\n    acl office src 127.0.0.2\n    use_backend tcp_api if office || {{ src 127.0.0.16/28 }}\n    default_backend tcp_web\n\
+         backend tcp_api\n    mode tcp\n    server api 127.0.0.1:{api}\n\
+         backend tcp_web\n    mode tcp\n    server web 127.0.0.1:{web}\n\
          backend api\n    server api 127.0.0.1:{api}\n\
          backend static\n    server static 127.0.0.1:{stat}\n\
          backend admin\n    server admin 127.0.0.1:{admin}\n\
@@ -250,6 +271,7 @@ fn haproxy_and_keepmon_route_each_request_to_the_same_backend() {
         ports[0],
         ports[1],
         ports[2],
+        ports[3],
         error_page.display()
     );
     f.config_name = "haproxy.cfg";
@@ -296,6 +318,8 @@ fn haproxy_and_keepmon_route_each_request_to_the_same_backend() {
         ("no host header: unless", "200 server=static"),
         ("no default_backend, no rule", "503"),
         ("routed backend down", "503 dead errorfile page\n"),
+        ("tcp by source network", "200 server=api"),
+        ("tcp default", "200 server=web"),
     ] {
         assert!(
             by_haproxy.contains(&format!("{label}: {expected}")),

@@ -1037,10 +1037,10 @@ pub struct ProxyOptions {
     /// (`X-Forwarded-For`, hashing, persistence, `send_proxy`).
     pub accept_proxy: bool,
     pub http: HttpOptions,
-    /// Content switching (HAProxy's `use_backend NAME if|unless COND`),
-    /// http mode only: the first route whose condition holds sends the
-    /// request to its pool; when none does, the virtual server's own real
-    /// servers take it (none: 503).
+    /// Content switching (HAProxy's `use_backend NAME if|unless COND`): the
+    /// first route whose condition holds sends the request (tcp mode: the
+    /// connection, by `src` only) to its pool; when none does, the virtual
+    /// server's own real servers take it (none: 503, tcp: closed).
     pub routes: Vec<Route>,
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::config::depend::ServiceRef;
 use crate::config::diag::{Diagnostics, Location};
 use crate::config::model::{
-    Action, Config, DataPlane, Forward, Protocol, ProxyMode, StatsListen, TrackTarget,
+    AclFetch, Action, Config, DataPlane, Forward, Protocol, ProxyMode, StatsListen, TrackTarget,
     VirtualServer,
 };
 
@@ -274,11 +274,25 @@ fn check_routes(config: &Config, vs: &VirtualServer, diags: &mut Diagnostics) {
     if routes.is_empty() {
         return;
     }
-    if vs.dataplane != DataPlane::Proxy || vs.proxy.mode != ProxyMode::Http {
+    if vs.dataplane != DataPlane::Proxy {
         diags.error(
             at.clone(),
             format!(
-                "virtual server \"{}\": routes need the built-in proxy in http mode (IPVS and nftables cannot route by content, tcp mode has no request to look at)",
+                "virtual server \"{}\": routes need the built-in proxy (IPVS and nftables cannot route by content)",
+                vs.name
+            ),
+        );
+    }
+    let source_only = routes
+        .iter()
+        .flat_map(|r| r.when.any.iter().flatten())
+        .flat_map(|u| &u.acl.tests)
+        .all(|t| t.fetch == AclFetch::Source);
+    if vs.proxy.mode == ProxyMode::Tcp && !source_only {
+        diags.error(
+            at.clone(),
+            format!(
+                "virtual server \"{}\": in mode tcp routes can test only 'src' (there is no request to look at)",
                 vs.name
             ),
         );
@@ -676,7 +690,7 @@ mod tests {
             "virtual server \"front\" (mode http) has a route to \"tcppool\" (mode tcp)",
             "virtual server \"kernel\" has no listen address: only the built-in proxy serves such a pool",
             "warning: virtual server \"kernel\" has no listen address and no route reaches it",
-            "virtual server \"tcpfront\": routes need the built-in proxy in http mode",
+            "virtual server \"front\": a route goes to \"missing\"",
         ] {
             assert!(found.contains(expected), "{expected}\n{found}");
         }

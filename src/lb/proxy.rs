@@ -84,6 +84,11 @@
 //!   HAProxy's steps ([`slowstart_sixteenths`]); a task rebuilds the table
 //!   every second while a ramp lasts. Only wrr, wlc and twos use weights
 //!   that way; stats show the configured weight.
+//! * **Pools and routes.** A spec without `listen` is a pool: the same
+//!   table, counters and queue, no listener. A proxy's routes (set by the
+//!   data planes once the pools run) send an http request, or a tcp
+//!   connection by its client address, to the first pool whose condition
+//!   holds; the rest is served from the proxy's own table.
 //! * **Listening.** socket2 with `SO_REUSEADDR` and, on Linux, `IP_FREEBIND`
 //!   (no privilege needed), so a VIP held by the VRRP peer can be bound
 //!   before it arrives. If the bind still fails with `EADDRNOTAVAIL`, a
@@ -1157,9 +1162,17 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
     }
     let mut log = TcpLog::new(&shared, peer, accepted);
     let client_ip = peer.ip().to_canonical();
-    let proxy_header = options
-        .send_proxy
-        .map(|version| crate::lb::proxy_protocol::header(version, peer, local));
+    // Content switching by client address: the first route whose
+    // condition holds names the pool whose servers take the connection.
+    let front = shared.clone();
+    let shared = route_by_source(&front, client_ip).unwrap_or_else(|| front.clone());
+    let send_proxy = if Arc::ptr_eq(&front, &shared) {
+        options.send_proxy
+    } else {
+        shared.table.load().settings.options.send_proxy
+    };
+    let proxy_header =
+        send_proxy.map(|version| crate::lb::proxy_protocol::header(version, peer, local));
     let mut attempts = Attempts::default();
     let mut early = Early::default();
     let (mut backend, lease) = loop {
@@ -1211,15 +1224,16 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
         }
     };
     let idle = {
-        let options = &shared.table.load().settings.options;
-        match (options.timeout_client, options.timeout_server) {
+        let client = front.table.load().settings.options.timeout_client;
+        let server = shared.table.load().settings.options.timeout_server;
+        match (client, server) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
     };
     if let Some(log) = &mut log {
         log.connected(
-            &shared,
+            &front,
             &lease.counters,
             attempts.tried.len(),
             early.replay.len(),
@@ -1248,6 +1262,26 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
         };
     }
     refresh_sticky(&shared, client_ip, &lease.counters);
+}
+
+/// tcp mode's routes (conditions on `src` only, the validator checks):
+/// the pool of the first one that holds for `client_ip`.
+fn route_by_source(shared: &Shared, client_ip: IpAddr) -> Option<Arc<Shared>> {
+    let routes = shared.routes.load();
+    if routes.is_empty() {
+        return None;
+    }
+    let headers = hyper::HeaderMap::new();
+    let facts = crate::lb::route::Facts {
+        method: "",
+        path: "",
+        headers: &headers,
+        source: client_ip,
+    };
+    routes
+        .iter()
+        .find(|target| target.condition.holds(&facts))
+        .map(|target| target.pool.clone())
 }
 
 /// A tcp connection's access log line, written when it is dropped (at

@@ -13,10 +13,10 @@ use crate::config::haproxy::proxy::{Balance, HttpExpect, Kind, Proxy, Server, Tc
 use crate::config::haproxy::{Ctx, Section};
 use crate::config::keepalived::service;
 use crate::config::model::{
-    AccessLog, AccessLogTarget, AdminState, Condition, Config, DataPlane, ErrorFile, Forward,
-    HashOn, HostGroup, HttpCheck, HttpOptions, LbScheduler, Monitor, Origin, Protocol, ProxyMode,
-    ProxyOptions, RealServer, Route, StatsListen, StatsPage, StatsUser, TcpCheck, Thresholds,
-    TlsCert, VirtualServer, Watch,
+    AccessLog, AccessLogTarget, AclFetch, AdminState, Condition, Config, DataPlane, ErrorFile,
+    Forward, HashOn, HostGroup, HttpCheck, HttpOptions, LbScheduler, Monitor, Origin, Protocol,
+    ProxyMode, ProxyOptions, RealServer, Route, StatsListen, StatsPage, StatsUser, TcpCheck,
+    Thresholds, TlsCert, VirtualServer, Watch,
 };
 
 /// HAProxy's check defaults: `inter 2s`, `rise 2`, `fall 3`.
@@ -42,7 +42,6 @@ pub fn apply(sections: &[Section], config: &mut Config, ctx: &mut Ctx<'_>) {
         .iter()
         .filter(|s| {
             s.kind == Kind::Backend
-                && mode_of(s) == ProxyMode::Http
                 && (routes_of.values().flatten().any(|r| r.to == s.name)
                     || sections.iter().any(|fe| {
                         fe.kind == Kind::Frontend
@@ -97,12 +96,12 @@ pub fn apply(sections: &[Section], config: &mut Config, ctx: &mut Ctx<'_>) {
                 }
             },
         };
-        // A default backend that is a pool is reached through it (a tcp
-        // frontend cannot use an http pool: the mode check refuses it).
+        // A default backend that is a pool is reached through it (one of
+        // another mode is refused below, as without routes).
         let backend = match backend {
             Some(be)
                 if be.kind == Kind::Backend
-                    && mode_of(fe) == ProxyMode::Http
+                    && mode_of(fe) == mode_of(be)
                     && pooled.iter().any(|p| p.name == be.name) =>
             {
                 routes.push(Route {
@@ -201,10 +200,10 @@ fn switching_rules(sections: &[Section], ctx: &mut Ctx<'_>) -> BTreeMap<String, 
                 );
                 continue;
             }
-            if fe_mode == ProxyMode::Tcp {
+            if fe_mode == ProxyMode::Tcp && be_mode == ProxyMode::Http {
                 ctx.unsupported(
                     rule.at.clone(),
-                    "'use_backend' in mode tcp (keepmon routes the requests of http mode only)",
+                    "a tcp frontend switching to an http backend",
                 );
                 continue;
             }
@@ -228,6 +227,19 @@ fn switching_rules(sections: &[Section], ctx: &mut Ctx<'_>) -> BTreeMap<String, 
             let Some(when) = fe.proxy.condition(rule) else {
                 continue;
             };
+            let source_only = when
+                .any
+                .iter()
+                .flatten()
+                .flat_map(|u| &u.acl.tests)
+                .all(|t| t.fetch == AclFetch::Source);
+            if fe_mode == ProxyMode::Tcp && !source_only {
+                ctx.unsupported(
+                    rule.at.clone(),
+                    "a 'use_backend' condition on more than 'src' in mode tcp (there is no request to look at; HAProxy evaluates it on what it has, keepmon routes tcp connections by 'src' only)",
+                );
+                continue;
+            }
             out.entry(fe.name.clone()).or_default().push(Route {
                 to: be.name.clone(),
                 when,

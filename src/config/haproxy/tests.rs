@@ -230,13 +230,14 @@ fn use_backend_targets_are_checked_as_haproxy_does() {
 }
 
 #[test]
-fn tcp_mode_switching_is_refused() {
+fn tcp_mode_switches_by_source_only() {
     let text = "\
 defaults
     mode tcp
 frontend db
     bind 127.0.0.1:5432
     use_backend b if { src 10.0.0.0/8 }
+    use_backend b if { src 10.0.0.0/8 } { path_beg /x }
     default_backend a
 backend a
     server a 127.0.0.1:1
@@ -245,9 +246,13 @@ backend b
 ";
     let err = compile(text).unwrap_err();
     assert!(
-        err.contains(
-            ":5:5: error: keepmon cannot run this as HAProxy does: 'use_backend' in mode tcp"
-        ),
+        err.contains(":6:5: error: keepmon cannot run this as HAProxy does: a 'use_backend' condition on more than 'src' in mode tcp"),
         "{err}"
     );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let c = compile(&text.replace("    use_backend b if { src 10.0.0.0/8 } {", "    #")).unwrap();
+    let db = &c.virtual_servers["db"];
+    assert_eq!(db.proxy.mode, ProxyMode::Tcp);
+    assert_eq!(db.proxy.routes.len(), 2, "b by source, then a");
+    assert_eq!(c.virtual_servers["a"].listen, None);
 }

@@ -15,6 +15,11 @@
 //!   chunked, the length dropped, and the connection closed after it
 //!   (RFC 9112 §6.3; HAProxy does the same) — nothing ambiguous is ever
 //!   forwarded, since the backend always gets framing hyper writes itself.
+//! * **Routes** (HAProxy's `use_backend`): the first route whose condition
+//!   holds for the request as the client sent it hands the request to its
+//!   pool (a proxy without a listener): that pool's table, queue and
+//!   settings (scheduler, cookie, retries, timeouts, error files) serve it;
+//!   the client connection, its limits and its counters stay this proxy's.
 //! * **Per request**, the backend is the one a valid persistence cookie
 //!   names (see [`cookie`]), else the scheduler's pick — keyed by the
 //!   `hash` part of the request for sh/mh — among servers with weight > 0.
