@@ -179,6 +179,36 @@ fn observe(ports: [u16; 4]) -> Vec<String> {
             "GET / HTTP/1.1\r\nHost: test\r\nConnection: close",
         ),
         (
+            "a header's comma-separated values",
+            www,
+            LOCAL,
+            "GET / HTTP/1.1\r\nHost: test\r\nX-Tag: one, two\r\nConnection: close",
+        ),
+        (
+            "method -i",
+            www,
+            LOCAL,
+            "DELETE /x HTTP/1.1\r\nHost: test\r\nConnection: close",
+        ),
+        (
+            "method -i, another method",
+            www,
+            LOCAL,
+            "PURGE /x HTTP/1.1\r\nHost: test\r\nConnection: close",
+        ),
+        (
+            "host with a port",
+            www,
+            LOCAL,
+            "GET / HTTP/1.1\r\nHost: api.example.com:8080\r\nConnection: close",
+        ),
+        (
+            "path_end before the query",
+            www,
+            LOCAL,
+            "GET /x?file=a.css HTTP/1.1\r\nHost: test\r\nConnection: close",
+        ),
+        (
             "tcp by source",
             tcp,
             OFFICE,
@@ -257,6 +287,7 @@ fn haproxy_and_keepmon_route_each_request_to_the_same_backend() {
          \x20   use_backend static if static or {{ hdr_dom(host) -i cdn.example.com }}\n\
          \x20   use_backend admin if {{ path_beg /admin }} office\n\
          \x20   use_backend static unless {{ hdr(host) -m found }}\n\
+         \x20   use_backend admin if {{ hdr(x-tag) two }} || {{ method -i delete purge }}\n\
          \x20   default_backend web\n\
          frontend nodefault\n    bind 127.0.0.1:{}\n    use_backend static if {{ path_beg /static }}\n\
          frontend deadroute\n    bind 127.0.0.1:{}\n    use_backend dead if {{ path_beg /dead }}\n    default_backend web\n\

@@ -33,6 +33,11 @@ enum Test {
         regexes: Vec<regex::Regex>,
     },
     Source(Vec<Network>),
+    /// `method` with its own match (HAProxy's `meth`).
+    Method {
+        ignore_case: bool,
+        values: Vec<String>,
+    },
 }
 
 impl Compiled {
@@ -75,6 +80,12 @@ fn compile_test(test: &AclTest) -> Test {
                 .collect(),
         );
     }
+    if test.fetch == AclFetch::Method && test.how == AclMatch::Str {
+        return Test::Method {
+            ignore_case: test.ignore_case,
+            values: test.values.clone(),
+        };
+    }
     let values = if test.ignore_case {
         test.values.iter().map(|v| v.to_ascii_lowercase()).collect()
     } else {
@@ -106,6 +117,12 @@ impl Test {
     fn holds(&self, facts: &Facts<'_>) -> bool {
         match self {
             Test::Source(networks) => networks.iter().any(|n| n.contains(facts.source)),
+            Test::Method {
+                ignore_case,
+                values,
+            } => values
+                .iter()
+                .any(|v| method_matches(facts.method, v, *ignore_case)),
             Test::Text {
                 fetch,
                 how,
@@ -146,6 +163,28 @@ impl Test {
                 }
             }
         }
+    }
+}
+
+/// The methods HAProxy knows by name (`find_http_meth`, case-sensitive).
+const KNOWN_METHODS: &[&str] = &[
+    "OPTIONS", "GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "CONNECT",
+];
+
+/// HAProxy's method match: a known method only as written (so `-i get`
+/// does not match GET); another name against another method, `-i` without
+/// case.
+fn method_matches(method: &str, value: &str, ignore_case: bool) -> bool {
+    if KNOWN_METHODS.contains(&value) {
+        return method == value;
+    }
+    if KNOWN_METHODS.contains(&method) {
+        return false;
+    }
+    if ignore_case {
+        method.eq_ignore_ascii_case(value)
+    } else {
+        method == value
     }
 }
 
@@ -301,7 +340,12 @@ mod tests {
         assert!(src("{ src 127.0.0.2 }", "::ffff:127.0.0.2"));
         assert!(check("{ method POST PUT }", "PUT", "/", &[], "::1"));
         assert!(!check("{ method POST }", "GET", "/", &[], "::1"));
-        assert!(check("{ method -i post }", "POST", "/", &[], "::1"));
+        // As HAProxy: a known method only as written, even with -i.
+        assert!(!check("{ method -i post }", "POST", "/", &[], "::1"));
+        assert!(check("{ method -i purge }", "PURGE", "/", &[], "::1"));
+        assert!(!check("{ method purge }", "PURGE", "/", &[], "::1"));
+        assert!(!check("{ method get }", "GET", "/", &[], "::1"));
+        assert!(check("{ method -m beg -i p }", "PUT", "/", &[], "::1"));
     }
 
     #[test]

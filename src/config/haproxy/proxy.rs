@@ -563,6 +563,13 @@ fn read_use_backend(line: &Line, kind: Kind, name: &str, proxy: &mut Proxy, ctx:
         ctx.error(at, "'use_backend' expects a backend name");
         return;
     }
+    if backend.contains("%[") {
+        ctx.unsupported(
+            line.word_loc(1),
+            format!("a backend name computed per request ('{backend}')"),
+        );
+        return;
+    }
     let ignored = !kind.frontend();
     if ignored {
         ctx.haproxy_ignores(
