@@ -689,7 +689,7 @@ impl Table {
         }
         for name in &fresh {
             if let Some(state) = self.services.get_mut(name) {
-                state.quorum_up = state.live_weight() >= u64::from(state.spec.effective_quorum());
+                state.quorum_up = state.quorum_now();
             }
         }
     }
@@ -702,7 +702,7 @@ impl Table {
     pub fn ensure_virtual(&mut self, edit: &LbEdit, defaults: &VirtualDefaults) -> String {
         let (name, created) = self.declare(edit, defaults);
         if created && let Some(state) = self.services.get_mut(&name) {
-            state.quorum_up = state.live_weight() >= u64::from(state.spec.effective_quorum());
+            state.quorum_up = state.quorum_now();
         }
         name
     }
@@ -904,10 +904,7 @@ impl Table {
             let live = state.live_weight();
             let quorum = state.spec.effective_quorum();
             let hysteresis = state.spec.hysteresis;
-            // A service that only routes serves through its pools: it has
-            // no servers of its own to lose quorum over.
-            let routes_only = state.reals.is_empty() && !state.spec.proxy.routes.is_empty();
-            let up = if routes_only {
+            let up = if state.routes_only() {
                 true
             } else if state.quorum_up {
                 live >= u64::from(quorum.saturating_sub(hysteresis))
@@ -1448,6 +1445,17 @@ struct VirtualState {
 }
 
 impl VirtualState {
+    /// A service that only routes serves through its pools: it has no
+    /// servers of its own to lose quorum over.
+    fn routes_only(&self) -> bool {
+        self.reals.is_empty() && !self.spec.proxy.routes.is_empty()
+    }
+
+    /// Quorum as a fresh evaluation finds it (no hysteresis).
+    fn quorum_now(&self) -> bool {
+        self.routes_only() || self.live_weight() >= u64::from(self.spec.effective_quorum())
+    }
+
     /// Quorum starts up; callers evaluate a new service's quorum once it
     /// has its real servers.
     fn from_config(vs: &VirtualServer) -> VirtualState {
@@ -1862,6 +1870,34 @@ mod tests {
 
     fn sa(text: &str) -> SocketAddr {
         text.parse().unwrap()
+    }
+
+    /// A virtual server that only routes keeps quorum (it has no servers of
+    /// its own); its pool is a service of its own, listed as `routed`.
+    #[test]
+    fn a_routing_service_keeps_quorum_and_its_pool_is_listed() {
+        let config = compile(
+            "[virtual_servers.front]\nlisten = \"127.0.0.1:8080\"\nmode = \"http\"\nroutes = [{ to = \"pool\" }]\n\
+             [virtual_servers.pool]\nmode = \"http\"\nreal_servers = [{ addr = \"127.0.0.1:9001\" }]\n",
+            "k.toml",
+        );
+        let mut table = Table::from_config(&config);
+        let changes = table.update_quorum();
+        assert!(changes.is_empty(), "{changes:?}");
+        assert_eq!(table.quorum_up("front"), Some(true));
+        let report = table.report(None);
+        let front = report.services.iter().find(|s| s.name == "front").unwrap();
+        assert_eq!(front.routes, ["pool"]);
+        let pool = report.services.iter().find(|s| s.name == "pool").unwrap();
+        assert_eq!(pool.listen_text(), "routed");
+        assert!(report.render_text().contains("pool tcp routed"));
+        assert!(
+            !report.render_ipvsadm().contains("9001"),
+            "a pool is not IPVS's"
+        );
+        let desired = table.desired();
+        assert_eq!(desired.services["pool"].spec.listen, None);
+        assert_eq!(desired.services["pool"].members.len(), 1);
     }
 
     fn rs(addr: &str) -> RealServer {

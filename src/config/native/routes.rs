@@ -34,6 +34,19 @@ impl Reader<'_> {
         if let Some(acls) = acls {
             let ap = p.child("acls");
             for (name, tests) in acls.get_ref() {
+                // HAProxy's rule for ACL names: a condition must be able
+                // to name it as one word.
+                if let Some(bad) = name
+                    .chars()
+                    .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')))
+                    .or(name.is_empty().then_some(' '))
+                {
+                    self.error(
+                        acls.span().start,
+                        format!("{ap}: character '{bad}' is not permitted in acl name '{name}'"),
+                    );
+                    continue;
+                }
                 let mut acl = Acl {
                     name: Some(name.clone()),
                     tests: Vec::new(),
@@ -177,6 +190,12 @@ mod tests {
                 ),
                 &[
                     "4:52: error: virtual_servers.web.routes[0]: give either \"if\" or \"unless\", not both",
+                ],
+            ),
+            (
+                &format!("{BASE}acls.\"a b\" = [\"path /x\"]\n"),
+                &[
+                    "4:1: error: virtual_servers.web.acls: character ' ' is not permitted in acl name 'a b'",
                 ],
             ),
             (
