@@ -179,10 +179,8 @@ pub fn parse_condition(
             i += 1;
             continue;
         }
-        let mut chunk: Vec<&str> = vec![word];
-        chunk.extend_from_slice(&words[i + 1..]);
-        let (acl, used) = next_acl(&chunk, named, &mut warnings)?;
-        i += used;
+        let (acl, used) = next_acl(word, &words[i + 1..], named, &mut warnings)?;
+        i += 1 + used;
         all.push(AclUse { not, acl });
         not = false;
     }
@@ -263,21 +261,21 @@ pub fn match_name(how: AclMatch) -> &'static str {
     }
 }
 
-/// The ACL the words start with (its `!` already taken off), and how many
-/// words it used.
+/// The ACL that `word` (its `!` already taken off) starts, and how many of
+/// the words after it it used.
 fn next_acl(
-    words: &[&str],
+    word: &str,
+    rest: &[&str],
     named: &dyn Fn(&str) -> Option<Acl>,
     warnings: &mut Vec<String>,
 ) -> Result<(Acl, usize), AclError> {
-    let word = words[0];
     if word == "{" {
-        let Some(close) = words.iter().position(|w| *w == "}") else {
+        let Some(close) = rest.iter().position(|w| *w == "}") else {
             return Err(AclError::Haproxy(
                 "missing closing '}' in condition".to_string(),
             ));
         };
-        let parsed = parse_test(&words[1..close])?;
+        let parsed = parse_test(&rest[..close])?;
         warnings.extend(parsed.warning);
         return Ok((
             Acl {
@@ -288,7 +286,7 @@ fn next_acl(
         ));
     }
     match named(word) {
-        Some(acl) => Ok((acl, 1)),
+        Some(acl) => Ok((acl, 0)),
         None => Err(AclError::Haproxy(format!("no such ACL : '{word}'"))),
     }
 }
