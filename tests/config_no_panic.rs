@@ -193,8 +193,12 @@ fn haproxy_skeleton_compiles() {
     let text = HAPROXY_SKELETON.join("\n") + "\n";
     match compile(&text, Format::Haproxy) {
         Ok(compiled) => {
-            assert_eq!(compiled.config.virtual_servers.len(), 2);
-            assert_eq!(compiled.config.watches.len(), 2);
+            // app, fe, www and the pools api and web (www's default).
+            assert_eq!(compiled.config.virtual_servers.len(), 5);
+            assert_eq!(compiled.config.virtual_servers["api"].listen, None);
+            assert_eq!(compiled.config.virtual_servers["web"].listen, None);
+            assert_eq!(compiled.config.virtual_servers["www"].proxy.routes.len(), 3);
+            assert_eq!(compiled.config.watches.len(), 3);
         }
         Err(error) => panic!("the skeleton does not compile:\n{}", error.diagnostics),
     }
@@ -762,6 +766,8 @@ const TOML_KEYS: &[&str] = &[
     "type",
     "path",
     "to",
+    "routes",
+    "acls",
     "command",
     "args",
     "script",
@@ -838,6 +844,9 @@ const TOML_BROKEN: &[&str] = &[
 ];
 
 const TOML_VALUES: &[&str] = &[
+    "[{ to = \"web\", if = \"{ path_beg /a } || !{ src 10.0.0.0/8 }\" }, { to = \"web\" }]",
+    "[{ to = \"web\", unless = \"a b\" }]",
+    "{ a = [\"hdr(host) -i x\"], b = [\"path -m found\", \"method GET\"] }",
     "3",
     "0",
     "-1",
@@ -1191,6 +1200,20 @@ const HAPROXY_SKELETON: &[&str] = &[
     "    balance source",
     "    server c 127.0.0.1:9001 check",
     "    server d 127.0.0.1:9002 check",
+    "frontend www",
+    "    bind 127.0.0.1:8082",
+    "    mode http",
+    "    acl is_api hdr(host) -i api.example.com",
+    "    acl st path_beg /static /img",
+    "    use_backend api if is_api !st || { src 10.0.0.0/8 }",
+    "    use_backend api unless { path_end .css } st",
+    "    default_backend web",
+    "backend api",
+    "    mode http",
+    "    server e 127.0.0.1:9003 check",
+    "backend web",
+    "    mode http",
+    "    server f 127.0.0.1:9004",
 ];
 
 const HAPROXY_KEYWORDS: &[&str] = &[
@@ -1229,6 +1252,15 @@ const HAPROXY_KEYWORDS: &[&str] = &[
 
 const HAPROXY_VALUES: &[&str] = &[
     "",
+    "api if is_api",
+    "api unless st is_api or !{ path_reg ^/a.*$ }",
+    "web if { hdr_dom(host) -i example.com } || ! st",
+    "api if { method -m beg -- -G }",
+    "api if {",
+    "is_api path_beg /api",
+    "st src 127.0.0.2 ::1",
+    "x hdr(x-y) -m found",
+    "y path -m foo",
     "app",
     "fe from d",
     "127.0.0.1:80",

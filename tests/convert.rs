@@ -14,13 +14,14 @@ fn corpus() -> Vec<PathBuf> {
         "etc/keepalived",
         "tests/keepalived",
         "tests/vm/ipvs",
+        "tests/haproxy",
     ] {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(root.join(dir))
             .unwrap_or_else(|e| panic!("{dir}: {e}"))
             .map(|e| e.unwrap().path())
             .filter(|p| {
                 p.extension()
-                    .is_some_and(|x| x == "cf" || x == "conf" || x == "toml")
+                    .is_some_and(|x| x == "cf" || x == "conf" || x == "toml" || x == "cfg")
             })
             .collect();
         entries.sort();

@@ -171,7 +171,7 @@ fn corpus_files_map_onto_the_model() {
     };
     let c = load("ok-http-frontend-backend.cfg");
     let vs = &c.virtual_servers["www"];
-    assert_eq!(vs.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(vs.listen.unwrap().to_string(), "127.0.0.1:8080");
     assert_eq!(vs.scheduler, LbScheduler::WeightedRoundRobin);
     assert_eq!(vs.proxy.mode, ProxyMode::Http);
     assert_eq!(vs.proxy.maxconn, Some(2000));
@@ -284,7 +284,11 @@ fn corpus_files_map_onto_the_model() {
 
     let c = load("ok-env-and-quotes.cfg");
     let vs = &c.virtual_servers["quoted"];
-    assert_eq!(vs.listen.port(), 8095, "${{HAPROXY_TEST_PORT-8095}}");
+    assert_eq!(
+        vs.listen.unwrap().port(),
+        8095,
+        "${{HAPROXY_TEST_PORT-8095}}"
+    );
     match c
         .service(vs.health.as_ref().unwrap())
         .unwrap()
@@ -344,7 +348,7 @@ fn corpus_files_map_onto_the_model() {
 
     let c = load("old-tutorial.cfg");
     let vs = &c.virtual_servers["webfarm"];
-    assert_eq!(vs.listen.to_string(), "127.0.0.1:8088");
+    assert_eq!(vs.listen.unwrap().to_string(), "127.0.0.1:8088");
     assert_eq!(vs.connect_timeout.as_millis(), 5000, "contimeout 5000");
     assert_eq!(vs.proxy.timeout_server.map(|d| d.as_secs()), Some(50));
 }

@@ -350,7 +350,7 @@ fn nft_accepts_every_kind_of_service_keepmon_writes() {
     }
     let service = |listen: &str, protocol, scheduler, members: &[(&str, u32)]| DesiredService {
         spec: ServiceSpec {
-            listen: listen.parse().unwrap(),
+            listen: Some(listen.parse().unwrap()),
             protocol,
             scheduler,
             dataplane: DataPlane::Nftables,

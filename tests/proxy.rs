@@ -562,7 +562,7 @@ async fn a_port_in_use_is_an_error() {
     bounded(async {
         let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let mut spec = spec(LbScheduler::RoundRobin, Vec::new());
-        spec.listen = taken.local_addr().unwrap();
+        spec.listen = Some(taken.local_addr().unwrap());
         let error = start(spec, CancellationToken::new()).await.unwrap_err();
         assert_eq!(error.kind(), std::io::ErrorKind::AddrInUse);
         assert!(
@@ -581,7 +581,7 @@ async fn listens_on_an_address_that_is_not_local_yet() {
         // TEST-NET-1: never routed, never local here. Only bound, never used.
         let vip = SocketAddr::from(([192, 0, 2, 10], 0));
         let mut spec = spec(LbScheduler::RoundRobin, Vec::new());
-        spec.listen = vip;
+        spec.listen = Some(vip);
         match start(spec, CancellationToken::new()).await {
             Ok(proxy) => match proxy.local_addr() {
                 Some(bound) => {
@@ -780,7 +780,7 @@ async fn bounded<F: Future>(test: F) -> F::Output {
 fn spec(scheduler: LbScheduler, backends: Vec<Backend>) -> ProxySpec {
     ProxySpec {
         name: "test".to_string(),
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         scheduler,
         config_servers: Default::default(),
         backends,

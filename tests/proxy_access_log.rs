@@ -46,7 +46,7 @@ fn backend(http: bool) -> SocketAddr {
 fn spec(mode: ProxyMode, backend: SocketAddr, file: &Path) -> ProxySpec {
     ProxySpec {
         name: "web".to_string(),
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         scheduler: LbScheduler::RoundRobin,
         config_servers: Default::default(),
         backends: vec![Backend {

@@ -146,7 +146,7 @@ async fn answer(
 fn http_spec(backends: Vec<Backend>, http: HttpOptions) -> ProxySpec {
     ProxySpec {
         name: "test".to_string(),
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         scheduler: LbScheduler::RoundRobin,
         config_servers: Default::default(),
         backends,

@@ -20,7 +20,7 @@ fn closed_port() -> SocketAddr {
 fn http_spec(backends: Vec<Backend>, options: ProxyOptions) -> ProxySpec {
     ProxySpec {
         name: "test".to_string(),
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         scheduler: LbScheduler::RoundRobin,
         config_servers: Default::default(),
         backends,

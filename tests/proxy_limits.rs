@@ -54,7 +54,7 @@ fn maxconn_holds_new_clients_until_a_connection_ends() {
         .block_on(start(
             ProxySpec {
                 name: "test".to_string(),
-                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
                 scheduler: LbScheduler::RoundRobin,
                 config_servers: Default::default(),
                 backends: vec![Backend {
@@ -169,7 +169,7 @@ fn tcp_mode_closes_connections_idle_longer_than_the_timeout() {
         .block_on(start(
             ProxySpec {
                 name: "test".to_string(),
-                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
                 scheduler: LbScheduler::RoundRobin,
                 config_servers: Default::default(),
                 backends: vec![Backend {

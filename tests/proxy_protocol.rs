@@ -98,7 +98,7 @@ async fn keepmon_proxy(
     let proxy = start(
         ProxySpec {
             name: "test".to_string(),
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             scheduler: LbScheduler::RoundRobin,
             config_servers: Default::default(),
             backends: vec![Backend {

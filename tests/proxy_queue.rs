@@ -63,7 +63,7 @@ fn spec(
 ) -> ProxySpec {
     ProxySpec {
         name: "test".to_string(),
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         scheduler,
         config_servers: Default::default(),
         backends: vec![Backend {

@@ -172,7 +172,7 @@ async fn run(s: Scenario) {
     let proxy = start(
         ProxySpec {
             name: "fuzz".to_string(),
-            listen: "127.0.0.1:0".parse().expect("an address"),
+            listen: Some("127.0.0.1:0".parse().expect("an address")),
             scheduler: LbScheduler::RoundRobin,
             config_servers: Default::default(),
             backends,

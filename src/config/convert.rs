@@ -13,6 +13,7 @@
 //! field by field: a field added to the model without a TOML form here is a
 //! compile error, not a silent loss.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -228,6 +229,13 @@ impl Doc {
                 p.display()
             ));
         }
+    }
+
+    /// `TABLE.KEY = VALUE` (a key under a name the table chooses, such
+    /// as an ACL's).
+    fn kv_in(&mut self, table: &str, key: &str, value: impl Into<Item>) {
+        let value = value.into();
+        let _ = writeln!(self.out, "{table}.{} = {value}", key_part(key));
     }
 
     fn opt(&mut self, key: &str, value: Option<impl Into<Item>>) {
@@ -1190,7 +1198,7 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
         origin,
     } = vs;
     doc.table(&["virtual_servers", name], Some(origin));
-    doc.kv("listen", text(listen));
+    doc.opt("listen", listen.map(text));
     doc.kv("protocol", text(protocol));
     doc.kv("scheduler", text(scheduler));
     if let LbScheduler::Maglev(MhFlags { port, fallback }) = scheduler {
@@ -1326,7 +1334,9 @@ fn proxy_keys(doc: &mut Doc, proxy: &ProxyOptions) {
         accept_proxy,
         backend,
         http,
+        routes,
     } = proxy;
+    route_keys(doc, routes);
     let HttpOptions {
         timeout_http_request,
         timeout_http_keep_alive,
@@ -1464,6 +1474,43 @@ fn proxy_keys(doc: &mut Doc, proxy: &ProxyOptions) {
         }
         doc.kv("server_tls", inline(pairs));
     }
+}
+
+/// `acls.NAME = [...]` for the named ACLs the routes use, then `routes`.
+fn route_keys(doc: &mut Doc, routes: &[Route]) {
+    let mut named: BTreeMap<&str, &Acl> = BTreeMap::new();
+    for route in routes {
+        for all in &route.when.any {
+            for used in all {
+                if let Some(name) = &used.acl.name {
+                    named.insert(name, &used.acl);
+                }
+            }
+        }
+    }
+    for (name, acl) in named {
+        let tests: Vec<String> = acl
+            .tests
+            .iter()
+            .map(crate::config::acl::test_text)
+            .collect();
+        doc.kv_in("acls", name, strings(&tests));
+    }
+    if routes.is_empty() {
+        return;
+    }
+    let list = routes
+        .iter()
+        .map(|Route { to, when }| {
+            let mut pairs = vec![("to", text(to))];
+            if !when.any.is_empty() {
+                let key = if when.unless { "unless" } else { "if" };
+                pairs.push((key, text(crate::config::acl::condition_text(when))));
+            }
+            inline(pairs)
+        })
+        .collect();
+    doc.kv("routes", Item::List(list));
 }
 
 /// An `error_files` key: the statuses HAProxy's `errorfile` takes (the

@@ -4,6 +4,7 @@
 //! never disagree. The only IO is reading the file and asking a [`FileSystem`]
 //! whether scripts and directories exist; tests pass a fake one.
 
+pub mod acl;
 pub mod convert;
 pub mod depend;
 pub mod diag;

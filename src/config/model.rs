@@ -1118,6 +1118,89 @@ pub struct ProxyOptions {
     /// server's name throughout.
     pub backend: Option<String>,
     pub http: HttpOptions,
+    /// Content switching (HAProxy's `use_backend NAME if|unless COND`): the
+    /// first route whose condition holds sends the request (tcp mode: the
+    /// connection, by `src` only) to its pool; when none does, the virtual
+    /// server's own real servers take it (none: 503, tcp: closed).
+    pub routes: Vec<Route>,
+}
+
+/// One content-switching rule: requests for which `when` holds go to the
+/// virtual server `to`, a pool (a virtual server without `listen`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub to: String,
+    pub when: Condition,
+}
+
+/// HAProxy's condition language after names are resolved: `any` is a list
+/// of alternatives (`||` / `or`), each a list of ACLs that must all hold
+/// (written side by side); `unless` negates the whole. No alternative at
+/// all: always true (a `use_backend` without a condition).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Condition {
+    pub unless: bool,
+    pub any: Vec<Vec<AclUse>>,
+}
+
+/// One ACL in a condition, maybe negated (`!`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AclUse {
+    pub not: bool,
+    pub acl: Acl,
+}
+
+/// An ACL: a named one (HAProxy's `acl NAME ...` lines, several lines of one
+/// name are alternatives) or an anonymous `{ ... }` one (a single test).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Acl {
+    pub name: Option<String>,
+    pub tests: Vec<AclTest>,
+}
+
+/// `CRITERION [-i] [-m METHOD] VALUE...`: holds when the fetched sample
+/// matches any value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AclTest {
+    pub fetch: AclFetch,
+    pub how: AclMatch,
+    /// `-i`: ASCII letters compare without case.
+    pub ignore_case: bool,
+    pub values: Vec<String>,
+}
+
+/// What an ACL test looks at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AclFetch {
+    /// `hdr(NAME)`: each comma-separated value of every NAME header.
+    Header(String),
+    /// `path`: the request path, without the query string.
+    Path,
+    /// `method`: the request method.
+    Method,
+    /// `src`: the client's address (after `accept-proxy`).
+    Source,
+}
+
+/// How a sample is compared with the values (HAProxy's `-m`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AclMatch {
+    /// The whole sample.
+    Str,
+    /// The sample starts with the value.
+    Beg,
+    /// The sample ends with the value.
+    End,
+    /// The value is somewhere in the sample.
+    Sub,
+    /// The value is in the sample between delimiters (`/ ? . :`) or its ends.
+    Dom,
+    /// The sample exists (values ignored).
+    Found,
+    /// The value is a regular expression found in the sample.
+    Reg,
+    /// The address is in one of the networks (`src`).
+    Ip,
 }
 
 /// A whole HTTP response from a file (HAProxy's `errorfile STATUS FILE`):
@@ -1338,7 +1421,9 @@ pub struct TlsCert {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VirtualServer {
     pub name: String,
-    pub listen: SocketAddr,
+    /// None: a pool that only routes of other virtual servers reach
+    /// (HAProxy's backend named by `use_backend`); built-in proxy only.
+    pub listen: Option<SocketAddr>,
     pub protocol: Protocol,
     pub scheduler: LbScheduler,
     pub dataplane: DataPlane,

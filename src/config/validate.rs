@@ -7,7 +7,8 @@ use std::sync::Arc;
 use crate::config::depend::ServiceRef;
 use crate::config::diag::{Diagnostics, Location};
 use crate::config::model::{
-    Action, Config, DataPlane, Forward, Protocol, ProxyMode, StatsListen, TrackTarget,
+    AclFetch, Action, Config, DataPlane, Forward, Protocol, ProxyMode, StatsListen, TrackTarget,
+    VirtualServer,
 };
 
 /// Add every cross-reference error and warning of `config` to `diags`.
@@ -231,23 +232,119 @@ fn check_views(config: &Config, file: &Arc<Path>, diags: &mut Diagnostics) {
     }
 }
 
+/// Routes go from an http-mode virtual server of the built-in proxy to a
+/// pool of the same mode (a virtual server without `listen`, without routes
+/// of its own); a pool is reached by some route.
+fn check_routes(config: &Config, vs: &VirtualServer, diags: &mut Diagnostics) {
+    let at = vs.origin.0.clone();
+    let routes = &vs.proxy.routes;
+    if vs.listen.is_none() {
+        if vs.dataplane != DataPlane::Proxy {
+            diags.error(
+                at.clone(),
+                format!(
+                    "virtual server \"{}\" has no listen address: only the built-in proxy serves such a pool (through routes); IPVS and nftables cannot route by content",
+                    vs.name
+                ),
+            );
+        }
+        if !routes.is_empty() {
+            diags.error(
+                at.clone(),
+                format!(
+                    "virtual server \"{}\" has no listen address and routes of its own: a pool cannot route further",
+                    vs.name
+                ),
+            );
+        }
+        let reached = config
+            .virtual_servers
+            .values()
+            .any(|other| other.proxy.routes.iter().any(|r| r.to == vs.name));
+        if !reached {
+            diags.warning(
+                at.clone(),
+                format!(
+                    "virtual server \"{}\" has no listen address and no route reaches it: it serves nothing",
+                    vs.name
+                ),
+            );
+        }
+    }
+    if routes.is_empty() {
+        return;
+    }
+    if vs.dataplane != DataPlane::Proxy {
+        diags.error(
+            at.clone(),
+            format!(
+                "virtual server \"{}\": routes need the built-in proxy (IPVS and nftables cannot route by content)",
+                vs.name
+            ),
+        );
+    }
+    let source_only = routes
+        .iter()
+        .flat_map(|r| r.when.any.iter().flatten())
+        .flat_map(|u| &u.acl.tests)
+        .all(|t| t.fetch == AclFetch::Source);
+    if vs.proxy.mode == ProxyMode::Tcp && !source_only {
+        diags.error(
+            at.clone(),
+            format!(
+                "virtual server \"{}\": in mode tcp routes can test only 'src' (there is no request to look at)",
+                vs.name
+            ),
+        );
+    }
+    for route in routes {
+        match config.virtual_servers.get(&route.to) {
+            None => diags.error(
+                at.clone(),
+                format!(
+                    "virtual server \"{}\": a route goes to \"{}\", which is not a virtual server",
+                    vs.name, route.to
+                ),
+            ),
+            Some(pool) if pool.listen.is_some() => diags.error(
+                at.clone(),
+                format!(
+                    "virtual server \"{}\": a route goes to \"{}\", which has a listen address (a route's target is a pool: a virtual server without listen)",
+                    vs.name, route.to
+                ),
+            ),
+            Some(pool) if pool.proxy.mode != vs.proxy.mode => diags.error(
+                at.clone(),
+                format!(
+                    "virtual server \"{}\" (mode {}) has a route to \"{}\" (mode {})",
+                    vs.name, vs.proxy.mode, route.to, pool.proxy.mode
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+}
+
 fn check_virtual_servers(config: &Config, diags: &mut Diagnostics) {
     let mut listens: Vec<(std::net::SocketAddr, Protocol, &str)> = Vec::new();
     for vs in config.virtual_servers.values() {
         let at = vs.origin.0.clone();
-        if let Some((_, _, other)) = listens
-            .iter()
-            .find(|(addr, proto, _)| *addr == vs.listen && *proto == vs.protocol)
-        {
-            diags.error(
-                at.clone(),
-                format!(
-                    "virtual server \"{}\" listens on {} {}, like \"{other}\"",
-                    vs.name, vs.protocol, vs.listen
-                ),
-            );
+        if let Some(listen) = vs.listen {
+            if let Some((_, _, other)) = listens
+                .iter()
+                .find(|(addr, proto, _)| *addr == listen && *proto == vs.protocol)
+            {
+                diags.error(
+                    at.clone(),
+                    format!(
+                        "virtual server \"{}\" listens on {} {listen}, like \"{other}\"",
+                        vs.name, vs.protocol
+                    ),
+                );
+            }
+            listens.push((listen, vs.protocol, &vs.name));
         }
-        listens.push((vs.listen, vs.protocol, &vs.name));
+        check_routes(config, vs, diags);
         if vs.dataplane == DataPlane::Proxy && vs.protocol == Protocol::Udp {
             diags.error(
                 at.clone(),
@@ -257,7 +354,7 @@ fn check_virtual_servers(config: &Config, diags: &mut Diagnostics) {
                 ),
             );
         }
-        if vs.real_servers.is_empty() && vs.sorry_server.is_none() {
+        if vs.real_servers.is_empty() && vs.sorry_server.is_none() && vs.proxy.routes.is_empty() {
             diags.warning(
                 at.clone(),
                 format!("virtual server \"{}\" has no real servers", vs.name),
@@ -356,7 +453,7 @@ fn check_stats_pages(config: &Config, diags: &mut Diagnostics) {
             .virtual_servers
             .values()
             .filter(|vs| vs.protocol == Protocol::Tcp)
-            .map(|vs| (vs.listen, format!("virtual server \"{}\"", vs.name))),
+            .filter_map(|vs| Some((vs.listen?, format!("virtual server \"{}\"", vs.name)))),
     );
     for (i, page) in config.stats_pages.iter().enumerate() {
         let at = page.origin.0.clone();
@@ -575,6 +672,30 @@ mod tests {
     }
 
     const WATCHED: &str = "[hostgroups]\ng = [\"127.0.0.1\"]\n\n[watch.g.s]\ninterval = \"1m\"\nmonitor = { type = \"tcp\", port = 9 }\n\n";
+
+    #[test]
+    fn routes_go_from_http_proxies_to_pools() {
+        let found = diagnostics(&format!(
+            "{WATCHED}[virtual_servers.front]\nlisten = \"127.0.0.1:8001\"\nmode = \"http\"\n\
+             routes = [{{ to = \"pool\" }}, {{ to = \"missing\" }}, {{ to = \"listening\" }}, {{ to = \"tcppool\" }}]\n\n\
+             [virtual_servers.pool]\nmode = \"http\"\nreal_servers = [{{ addr = \"127.0.0.1:9\" }}]\n\n\
+             [virtual_servers.tcppool]\nreal_servers = [{{ addr = \"127.0.0.1:9\" }}]\n\n\
+             [virtual_servers.listening]\nlisten = \"127.0.0.1:8002\"\nmode = \"http\"\nreal_servers = [{{ addr = \"127.0.0.1:9\" }}]\n\n\
+             [virtual_servers.kernel]\ndataplane = \"ipvs\"\nreal_servers = [{{ addr = \"127.0.0.1:9\" }}]\n\n\
+             [virtual_servers.tcpfront]\nlisten = \"127.0.0.1:8003\"\nroutes = [{{ to = \"tcppool\" }}]\n"
+        ));
+        for expected in [
+            "virtual server \"front\": a route goes to \"missing\", which is not a virtual server",
+            "virtual server \"front\": a route goes to \"listening\", which has a listen address",
+            "virtual server \"front\" (mode http) has a route to \"tcppool\" (mode tcp)",
+            "virtual server \"kernel\" has no listen address: only the built-in proxy serves such a pool",
+            "warning: virtual server \"kernel\" has no listen address and no route reaches it",
+            "virtual server \"front\": a route goes to \"missing\"",
+        ] {
+            assert!(found.contains(expected), "{expected}\n{found}");
+        }
+        assert!(!found.contains("\"pool\""), "{found}");
+    }
 
     #[test]
     fn stats_pages_need_their_own_listener_and_an_http_virtual_server() {

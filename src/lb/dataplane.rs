@@ -91,11 +91,14 @@ impl DataPlanes {
             .collect();
         for name in stale {
             if let Some(handle) = self.proxies.remove(&name) {
-                tracing::info!(service = %name, listen = %handle.listen(), "proxy stopped");
+                tracing::info!(service = %name, listen = ?handle.listen(), "proxy stopped");
                 handle.close();
             }
         }
-        for (name, service) in &desired.services {
+        // Pools first, so that a new route finds its pool running.
+        let mut services: Vec<(&String, &DesiredService)> = desired.services.iter().collect();
+        services.sort_by_key(|(_, s)| s.spec.listen.is_some());
+        for (name, service) in services {
             if service.spec.dataplane != DataPlane::Proxy {
                 continue; // the kernel planes above
             }
@@ -109,16 +112,22 @@ impl DataPlanes {
                 }
                 None => match proxy::start(spec, self.shutdown.child_token()).await {
                     Ok(handle) => {
-                        tracing::info!(service = %name, listen = %service.spec.listen, "proxy listening");
+                        match service.spec.listen {
+                            Some(listen) => {
+                                tracing::info!(service = %name, %listen, "proxy listening")
+                            }
+                            None => tracing::info!(service = %name, "proxy pool ready for routes"),
+                        }
                         self.proxies.insert(name.clone(), handle);
                     }
                     Err(e) => {
-                        tracing::warn!(service = %name, listen = %service.spec.listen, error = %e, "proxy cannot listen; will retry");
+                        tracing::warn!(service = %name, listen = ?service.spec.listen, error = %e, "proxy cannot listen; will retry");
                         continue;
                     }
                 },
             }
         }
+        self.connect_routes(desired);
         self.applied = desired.clone();
         ops
     }
@@ -169,6 +178,27 @@ impl DataPlanes {
     /// The bound address of a service's proxy (tests use port 0).
     pub fn local_addr(&self, service: &str) -> Option<SocketAddr> {
         self.proxies.get(service)?.local_addr()
+    }
+
+    /// Point every proxy's routes at the running pools (a route whose pool
+    /// is not running is left out until it is).
+    fn connect_routes(&self, desired: &Desired) {
+        for (name, handle) in &self.proxies {
+            let Some(service) = desired.services.get(name) else {
+                continue;
+            };
+            let routes = service
+                .spec
+                .proxy
+                .routes
+                .iter()
+                .filter_map(|route| {
+                    let pool = self.proxies.get(&route.to)?;
+                    Some((crate::lb::route::Compiled::new(&route.when), pool))
+                })
+                .collect();
+            handle.set_routes(routes);
+        }
     }
 
     /// Thresholds and the persistence netmask are IPVS settings: say once

@@ -49,7 +49,8 @@ pub fn slots(service: &DesiredService) -> (u64, Vec<(u64, u64, SocketAddr)>) {
     let mut next = 0u64;
     let mut out = Vec::new();
     for (addr, m) in &service.members {
-        if m.weight == 0 || addr.is_ipv4() != service.spec.listen.is_ipv4() {
+        let family = service.spec.listen.map(|l| l.is_ipv4());
+        if m.weight == 0 || Some(addr.is_ipv4()) != family {
             continue;
         }
         let w = if equal { 1 } else { u64::from(m.weight) };
@@ -74,6 +75,7 @@ pub fn ruleset(desired: &Desired) -> (Value, Vec<Note>) {
         .services
         .iter()
         .filter(|(_, s)| s.spec.dataplane == DataPlane::Nftables)
+        .filter_map(|(name, s)| Some((name, s, s.spec.listen?)))
         .collect();
     if services.is_empty() {
         return (json!({"nftables": cmds}), notes);
@@ -81,7 +83,7 @@ pub fn ruleset(desired: &Desired) -> (Value, Vec<Note>) {
     cmds.push(json!({"add": {"table": table()}}));
     cmds.push(chain("prerouting", "prerouting"));
     cmds.push(chain("output", "output"));
-    for (name, svc) in services {
+    for (name, svc, listen) in services {
         let spec = &svc.spec;
         let note = |text: String| Note {
             service: name.clone(),
@@ -119,7 +121,7 @@ pub fn ruleset(desired: &Desired) -> (Value, Vec<Note>) {
                     m.forward
                 )));
             }
-            if addr.is_ipv4() != spec.listen.is_ipv4() {
+            if addr.is_ipv4() != listen.is_ipv4() {
                 notes.push(note(format!(
                     "real server {addr} is not of the virtual address's family; left out"
                 )));
@@ -132,7 +134,7 @@ pub fn ruleset(desired: &Desired) -> (Value, Vec<Note>) {
             continue;
         }
         let (ip, l4) = (
-            if spec.listen.is_ipv4() { "ip" } else { "ip6" },
+            if listen.is_ipv4() { "ip" } else { "ip6" },
             match spec.protocol {
                 Protocol::Tcp => "tcp",
                 Protocol::Udp => "udp",
@@ -158,8 +160,8 @@ pub fn ruleset(desired: &Desired) -> (Value, Vec<Note>) {
             })
             .collect();
         let expr = json!([
-            {"match": {"op": "==", "left": {"payload": {"protocol": ip, "field": "daddr"}}, "right": spec.listen.ip().to_string()}},
-            {"match": {"op": "==", "left": {"payload": {"protocol": l4, "field": "dport"}}, "right": spec.listen.port()}},
+            {"match": {"op": "==", "left": {"payload": {"protocol": ip, "field": "daddr"}}, "right": listen.ip().to_string()}},
+            {"match": {"op": "==", "left": {"payload": {"protocol": l4, "field": "dport"}}, "right": listen.port()}},
             {"dnat": {"family": ip, "addr": {"map": {"key": key, "data": {"set": elems}}}}}
         ]);
         for hook_chain in ["prerouting", "output"] {
@@ -353,7 +355,7 @@ mod tests {
     fn service(scheduler: LbScheduler, members: &[(&str, u32)]) -> DesiredService {
         DesiredService {
             spec: ServiceSpec {
-                listen: "10.9.100.1:80".parse().unwrap(),
+                listen: Some("10.9.100.1:80".parse().unwrap()),
                 protocol: Protocol::Tcp,
                 scheduler,
                 dataplane: DataPlane::Nftables,

@@ -84,6 +84,11 @@
 //!   HAProxy's steps ([`slowstart_sixteenths`]); a task rebuilds the table
 //!   every second while a ramp lasts. Only wrr, wlc and twos use weights
 //!   that way; stats show the configured weight.
+//! * **Pools and routes.** A spec without `listen` is a pool: the same
+//!   table, counters and queue, no listener. A proxy's routes (set by the
+//!   data planes once the pools run) send an http request, or a tcp
+//!   connection by its client address, to the first pool whose condition
+//!   holds; the rest is served from the proxy's own table.
 //! * **Listening.** socket2 with `SO_REUSEADDR` and, on Linux, `IP_FREEBIND`
 //!   (no privilege needed), so a VIP held by the VRRP peer can be bound
 //!   before it arrives. If the bind still fails with `EADDRNOTAVAIL`, a
@@ -134,7 +139,9 @@ use crate::lb::workers::{Worker, Workers};
 pub struct ProxySpec {
     /// The virtual server's name (the access log's frontend and backend).
     pub name: String,
-    pub listen: SocketAddr,
+    /// None: a pool, which accepts nothing and serves the requests that
+    /// other proxies' routes send it.
+    pub listen: Option<SocketAddr>,
     pub scheduler: LbScheduler,
     /// What HAProxy's hashing takes from the config's server list (see
     /// [`ConfigServers`]).
@@ -200,10 +207,10 @@ pub struct QueueStats {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
-    #[error("cannot move the proxy listening on {running} to {requested}: start a new proxy")]
+    #[error("cannot move the proxy listening on {running:?} to {requested:?}: start a new proxy")]
     ListenChanged {
-        running: SocketAddr,
-        requested: SocketAddr,
+        running: Option<SocketAddr>,
+        requested: Option<SocketAddr>,
     },
 }
 
@@ -211,6 +218,8 @@ pub enum ProxyError {
 /// established connections still run to their end.
 pub struct ProxyHandle {
     shared: Arc<Shared>,
+    /// The spec's listen address (None: a pool).
+    spec_listen: Option<SocketAddr>,
     stop: CancellationToken,
     tracker: TaskTracker,
 }
@@ -222,7 +231,9 @@ pub struct ProxyHandle {
 /// privileged without the capability). Stops accepting when `shutdown` is
 /// cancelled.
 pub async fn start(spec: ProxySpec, shutdown: CancellationToken) -> io::Result<ProxyHandle> {
-    let listen = spec.listen;
+    let pool = spec.listen.is_none();
+    // A pool accepts nothing: its address only names it in logs.
+    let listen = spec.listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
     let maxconn = spec.options.maxconn;
     let table = Table::build(
         Settings::from_spec(&spec, None),
@@ -240,9 +251,19 @@ pub async fn start(spec: ProxySpec, shutdown: CancellationToken) -> io::Result<P
         limit: arc_swap::ArcSwapOption::from(maxconn.map(semaphore)),
         queue: crate::lb::queue::Queue::default(),
         clients: AtomicU64::new(0),
+        routes: ArcSwap::from_pointee(Vec::new()),
     });
     let stop = shutdown.child_token();
     let tracker = TaskTracker::new();
+    if pool {
+        tracker.spawn(ramp_weights(shared.clone(), stop.clone()));
+        return Ok(ProxyHandle {
+            shared,
+            spec_listen: None,
+            stop,
+            tracker,
+        });
+    }
     match bind_group(listen) {
         Ok(listeners) => {
             shared.set_local_addr(&listeners[0]);
@@ -272,15 +293,30 @@ pub async fn start(spec: ProxySpec, shutdown: CancellationToken) -> io::Result<P
     tracker.spawn(ramp_weights(shared.clone(), stop.clone()));
     Ok(ProxyHandle {
         shared,
+        spec_listen: Some(listen),
         stop,
         tracker,
     })
 }
 
 impl ProxyHandle {
-    /// The configured listen address.
-    pub fn listen(&self) -> SocketAddr {
-        self.shared.listen
+    /// The configured listen address (None: a pool).
+    pub fn listen(&self) -> Option<SocketAddr> {
+        self.spec_listen
+    }
+
+    /// Where this proxy's routes send requests: each condition with the
+    /// pool that takes what it matches, in rule order. Requests that
+    /// match none stay with this proxy's own servers.
+    pub fn set_routes(&self, routes: Vec<(crate::lb::route::Compiled, &ProxyHandle)>) {
+        let targets = routes
+            .into_iter()
+            .map(|(condition, pool)| RouteTarget {
+                condition,
+                pool: pool.shared.clone(),
+            })
+            .collect();
+        self.shared.routes.store(Arc::new(targets));
     }
 
     /// The bound address (with the real port when `listen` had port 0);
@@ -301,9 +337,9 @@ impl ProxyHandle {
 
     /// Applies everything in `spec` but the listen address, which cannot change.
     pub fn reconfigure(&self, spec: ProxySpec) -> Result<(), ProxyError> {
-        if spec.listen != self.shared.listen {
+        if spec.listen != self.spec_listen {
             return Err(ProxyError::ListenChanged {
-                running: self.shared.listen,
+                running: self.spec_listen,
                 requested: spec.listen,
             });
         }
@@ -418,6 +454,15 @@ pub(crate) struct Shared {
     pub(crate) queue: crate::lb::queue::Queue,
     /// Client connections being served now (the access log's `fc`).
     pub(crate) clients: AtomicU64,
+    /// http mode's content switching: the first target whose condition
+    /// holds takes the request.
+    pub(crate) routes: ArcSwap<Vec<RouteTarget>>,
+}
+
+/// One route of a proxy: a condition and the pool it sends requests to.
+pub(crate) struct RouteTarget {
+    pub(crate) condition: crate::lb::route::Compiled,
+    pub(crate) pool: Arc<Shared>,
 }
 
 /// Counts a client connection in [`Shared::clients`] while it lives.
@@ -495,7 +540,10 @@ impl Settings {
             access_log: spec.options.access_log.as_ref().map(|log| {
                 match old.and_then(|old| old.access_log.as_ref()) {
                     Some(same) if same.config == *log => same.clone(),
-                    _ => Arc::new(crate::lb::access_log::AccessLogger::open(log, spec.listen)),
+                    _ => Arc::new(crate::lb::access_log::AccessLogger::open(
+                        log,
+                        spec.listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+                    )),
                 }
             }),
         }
@@ -519,7 +567,7 @@ fn load_tls(spec: &ProxySpec, old: Option<&Settings>) -> Option<crate::lb::http:
     match crate::lb::http::tls::Tls::load(certs) {
         Ok(tls) => Some(tls),
         Err(error) => {
-            warn!(listen = %spec.listen, %error, "cannot load the TLS certificates; keeping the previous ones");
+            warn!(listen = ?spec.listen, %error, "cannot load the TLS certificates; keeping the previous ones");
             old.cloned()
         }
     }
@@ -545,7 +593,7 @@ fn load_server_tls(
     match crate::lb::http::upstream_tls::Upstream::load(wanted) {
         Ok(upstream) => Some(Arc::new(upstream)),
         Err(error) => {
-            warn!(listen = %spec.listen, %error, "cannot load the TLS settings towards the servers; keeping the previous ones");
+            warn!(listen = ?spec.listen, %error, "cannot load the TLS settings towards the servers; keeping the previous ones");
             old.cloned()
         }
     }
@@ -1154,9 +1202,17 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
     }
     let mut log = TcpLog::new(&shared, peer, accepted);
     let client_ip = peer.ip().to_canonical();
-    let proxy_header = options
-        .send_proxy
-        .map(|version| crate::lb::proxy_protocol::header(version, peer, local));
+    // Content switching by client address: the first route whose
+    // condition holds names the pool whose servers take the connection.
+    let front = shared.clone();
+    let shared = route_by_source(&front, client_ip).unwrap_or_else(|| front.clone());
+    let send_proxy = if Arc::ptr_eq(&front, &shared) {
+        options.send_proxy
+    } else {
+        shared.table.load().settings.options.send_proxy
+    };
+    let proxy_header =
+        send_proxy.map(|version| crate::lb::proxy_protocol::header(version, peer, local));
     let mut attempts = Attempts::default();
     let mut early = Early::default();
     let (mut backend, lease) = loop {
@@ -1208,15 +1264,16 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
         }
     };
     let idle = {
-        let options = &shared.table.load().settings.options;
-        match (options.timeout_client, options.timeout_server) {
+        let client = front.table.load().settings.options.timeout_client;
+        let server = shared.table.load().settings.options.timeout_server;
+        match (client, server) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
     };
     if let Some(log) = &mut log {
         log.connected(
-            &shared,
+            &front,
             &lease.counters,
             attempts.tried.len(),
             early.replay.len(),
@@ -1245,6 +1302,26 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
         };
     }
     refresh_sticky(&shared, client_ip, &lease.counters);
+}
+
+/// tcp mode's routes (conditions on `src` only, the validator checks):
+/// the pool of the first one that holds for `client_ip`.
+fn route_by_source(shared: &Shared, client_ip: IpAddr) -> Option<Arc<Shared>> {
+    let routes = shared.routes.load();
+    if routes.is_empty() {
+        return None;
+    }
+    let headers = hyper::HeaderMap::new();
+    let facts = crate::lb::route::Facts {
+        method: "",
+        path: "",
+        headers: &headers,
+        source: client_ip,
+    };
+    routes
+        .iter()
+        .find(|target| target.condition.holds(&facts))
+        .map(|target| target.pool.clone())
 }
 
 /// A tcp connection's access log line, written when it is dropped (at

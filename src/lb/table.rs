@@ -137,7 +137,8 @@ pub enum Source {
 /// The settings of a virtual service that a data plane needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceSpec {
-    pub listen: SocketAddr,
+    /// None: a pool that the routes of other services reach (proxy only).
+    pub listen: Option<SocketAddr>,
     pub protocol: Protocol,
     pub scheduler: LbScheduler,
     pub dataplane: DataPlane,
@@ -629,30 +630,30 @@ impl Table {
         // Alert-made real servers that survive go to whichever service now
         // listens on their old address.
         for (name, was) in &old {
+            // Only services with an address have alert-made real servers.
+            let Some(listen) = was.spec.listen else {
+                continue;
+            };
             let survivors: Vec<(SocketAddr, &RealState)> = was
                 .reals
                 .iter()
                 .filter(|(addr, real)| {
                     real.source == Source::Alert
                         && (real.edit == Some(Edit::Added)
-                            || declared_keys.contains(&(
-                                was.spec.protocol,
-                                was.spec.listen,
-                                **addr,
-                            )))
+                            || declared_keys.contains(&(was.spec.protocol, listen, **addr)))
                 })
                 .map(|(addr, real)| (*addr, real))
                 .collect();
             if survivors.is_empty() {
                 continue;
             }
-            let target = match self.virtual_at(was.spec.protocol, was.spec.listen) {
+            let target = match self.virtual_at(was.spec.protocol, listen) {
                 Some(target) => target.to_string(),
                 None => {
                     let target = if was.implicit && !self.services.contains_key(name) {
                         name.clone()
                     } else {
-                        self.free_name(&implicit_name(was.spec.protocol, was.spec.listen))
+                        self.free_name(&implicit_name(was.spec.protocol, listen))
                     };
                     // Keeps the old settings and quorum state; like every
                     // implicit service it has no health binding.
@@ -693,7 +694,7 @@ impl Table {
         }
         for name in &fresh {
             if let Some(state) = self.services.get_mut(name) {
-                state.quorum_up = state.live_weight() >= u64::from(state.spec.effective_quorum());
+                state.quorum_up = state.quorum_now();
             }
         }
     }
@@ -706,7 +707,7 @@ impl Table {
     pub fn ensure_virtual(&mut self, edit: &LbEdit, defaults: &VirtualDefaults) -> String {
         let (name, created) = self.declare(edit, defaults);
         if created && let Some(state) = self.services.get_mut(&name) {
-            state.quorum_up = state.live_weight() >= u64::from(state.spec.effective_quorum());
+            state.quorum_up = state.quorum_now();
         }
         name
     }
@@ -908,7 +909,9 @@ impl Table {
             let live = state.live_weight();
             let quorum = state.spec.effective_quorum();
             let hysteresis = state.spec.hysteresis;
-            let up = if state.quorum_up {
+            let up = if state.routes_only() {
+                true
+            } else if state.quorum_up {
                 live >= u64::from(quorum.saturating_sub(hysteresis))
             } else {
                 live >= u64::from(quorum) + u64::from(hysteresis)
@@ -952,7 +955,7 @@ impl Table {
     pub fn virtual_at(&self, protocol: Protocol, listen: SocketAddr) -> Option<&str> {
         self.services
             .iter()
-            .find(|(_, state)| state.spec.protocol == protocol && state.spec.listen == listen)
+            .find(|(_, state)| state.spec.protocol == protocol && state.spec.listen == Some(listen))
             .map(|(name, _)| name.as_str())
     }
 
@@ -974,7 +977,7 @@ impl Table {
             .services
             .iter()
             .filter(|(_, state)| {
-                state.spec.listen == addr && protocol.is_none_or(|p| p == state.spec.protocol)
+                state.spec.listen == Some(addr) && protocol.is_none_or(|p| p == state.spec.protocol)
             })
             .map(|(name, _)| name.as_str())
             .collect();
@@ -1002,7 +1005,8 @@ impl Table {
         };
         let bare = text.trim_start_matches('[').trim_end_matches(']');
         if let Ok((ip, port)) = parse_host_port(text).or_else(|_| parse_host_port(bare)) {
-            let addr = SocketAddr::new(ip, port.unwrap_or(state.spec.listen.port()));
+            let default_port = state.spec.listen.map_or(0, |l| l.port());
+            let addr = SocketAddr::new(ip, port.unwrap_or(default_port));
             return if state.reals.contains_key(&addr) {
                 Ok(addr)
             } else {
@@ -1096,6 +1100,13 @@ impl Table {
                     },
                     backend: state.spec.proxy.backend.clone(),
                     real_servers,
+                    routes: state
+                        .spec
+                        .proxy
+                        .routes
+                        .iter()
+                        .map(|r| r.to.clone())
+                        .collect(),
                 }
             })
             .collect();
@@ -1221,7 +1232,9 @@ pub struct Conns {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceReport {
     pub name: String,
-    pub listen: SocketAddr,
+    /// None: a pool reached by other services' routes.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
     pub protocol: String,
     pub scheduler: String,
     pub dataplane: String,
@@ -1247,6 +1260,9 @@ pub struct ServiceReport {
     #[serde(default)]
     pub backend: Option<String>,
     pub real_servers: Vec<RealReport>,
+    /// The pools this service's routes reach, in rule order.
+    #[serde(default)]
+    pub routes: Vec<String>,
 }
 
 /// One real server in a [`Report`].
@@ -1282,11 +1298,17 @@ pub struct RealReport {
 }
 
 impl ServiceReport {
+    /// The listen address, or `routed` for a pool.
+    pub fn listen_text(&self) -> String {
+        self.listen
+            .map_or_else(|| "routed".to_string(), |l| l.to_string())
+    }
+
     /// The persistence netmask as ipvsadm prints it (`255.255.255.0` for
     /// IPv4, the prefix length for IPv6); None for one address.
     pub fn persistence_mask(&self) -> Option<String> {
         let prefix = self.persistence_netmask?;
-        Some(if self.listen.is_ipv4() {
+        Some(if self.listen?.is_ipv4() {
             let bits = u32::MAX
                 .checked_shl(32 - u32::from(prefix.min(32)))
                 .unwrap_or(0);
@@ -1307,11 +1329,15 @@ impl Report {
         out.push_str("Prot LocalAddress:Port Scheduler Flags\n");
         out.push_str("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n");
         for service in &self.services {
+            // A pool has no address of its own to list it under.
+            let Some(listen) = service.listen else {
+                continue;
+            };
             let _ = write!(
                 out,
                 "{}  {} {}",
                 service.protocol.to_ascii_uppercase(),
-                service.listen,
+                listen,
                 service.scheduler
             );
             if let Some(secs) = service.persistence_secs {
@@ -1348,7 +1374,7 @@ impl Report {
                 "{} {} {} {} {}",
                 service.name,
                 service.protocol,
-                service.listen,
+                service.listen_text(),
                 service.scheduler,
                 service.dataplane
             );
@@ -1438,6 +1464,17 @@ struct VirtualState {
 }
 
 impl VirtualState {
+    /// A service that only routes serves through its pools: it has no
+    /// servers of its own to lose quorum over.
+    fn routes_only(&self) -> bool {
+        self.reals.is_empty() && !self.spec.proxy.routes.is_empty()
+    }
+
+    /// Quorum as a fresh evaluation finds it (no hysteresis).
+    fn quorum_now(&self) -> bool {
+        self.routes_only() || self.live_weight() >= u64::from(self.spec.effective_quorum())
+    }
+
     /// Quorum starts up; callers evaluate a new service's quorum once it
     /// has its real servers.
     fn from_config(vs: &VirtualServer) -> VirtualState {
@@ -1462,7 +1499,7 @@ impl VirtualState {
     ) -> VirtualState {
         VirtualState {
             spec: ServiceSpec {
-                listen,
+                listen: Some(listen),
                 protocol,
                 scheduler: defaults.scheduler,
                 dataplane: match protocol {
@@ -1860,6 +1897,34 @@ mod tests {
         text.parse().unwrap()
     }
 
+    /// A virtual server that only routes keeps quorum (it has no servers of
+    /// its own); its pool is a service of its own, listed as `routed`.
+    #[test]
+    fn a_routing_service_keeps_quorum_and_its_pool_is_listed() {
+        let config = compile(
+            "[virtual_servers.front]\nlisten = \"127.0.0.1:8080\"\nmode = \"http\"\nroutes = [{ to = \"pool\" }]\n\
+             [virtual_servers.pool]\nmode = \"http\"\nreal_servers = [{ addr = \"127.0.0.1:9001\" }]\n",
+            "k.toml",
+        );
+        let mut table = Table::from_config(&config);
+        let changes = table.update_quorum();
+        assert!(changes.is_empty(), "{changes:?}");
+        assert_eq!(table.quorum_up("front"), Some(true));
+        let report = table.report(None);
+        let front = report.services.iter().find(|s| s.name == "front").unwrap();
+        assert_eq!(front.routes, ["pool"]);
+        let pool = report.services.iter().find(|s| s.name == "pool").unwrap();
+        assert_eq!(pool.listen_text(), "routed");
+        assert!(report.render_text().contains("pool tcp routed"));
+        assert!(
+            !report.render_ipvsadm().contains("9001"),
+            "a pool is not IPVS's"
+        );
+        let desired = table.desired();
+        assert_eq!(desired.services["pool"].spec.listen, None);
+        assert_eq!(desired.services["pool"].members.len(), 1);
+    }
+
     fn rs(addr: &str) -> RealServer {
         let addr = sa(addr);
         RealServer {
@@ -1881,7 +1946,7 @@ mod tests {
     fn vs(name: &str, listen: &str, real_servers: Vec<RealServer>) -> VirtualServer {
         VirtualServer {
             name: name.to_string(),
-            listen: sa(listen),
+            listen: Some(sa(listen)),
             protocol: Protocol::Tcp,
             scheduler: LbScheduler::WeightedRoundRobin,
             dataplane: DataPlane::Proxy,
@@ -2821,7 +2886,7 @@ upalert = ["lvs"]
             prop::option::of(prop::sample::select(vec![16u8, 24])),
         )
             .prop_map(|(listen, udp, ipvs, rr, persistence, mask)| ServiceSpec {
-                listen: sa(listen),
+                listen: Some(sa(listen)),
                 protocol: if udp { Protocol::Udp } else { Protocol::Tcp },
                 scheduler: if rr {
                     LbScheduler::RoundRobin

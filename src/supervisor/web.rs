@@ -169,8 +169,11 @@ impl WebPart {
                 throttle: self.stats_throttle.clone(),
                 counters: self.counters.clone(),
             });
+            let Some(listen) = vs.listen else {
+                continue;
+            };
             intercepts.insert(
-                vs.listen,
+                listen,
                 Arc::new(server::StatsIntercept {
                     site,
                     calls: self.calls.clone(),

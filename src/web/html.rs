@@ -302,7 +302,7 @@ fn vs_rows(out: &mut String, view: &View, vs: &ServiceReport) {
         if vs.quorum_up { "ok" } else { "failing" },
         esc(&vs.name),
         vs.protocol,
-        vs.listen,
+        vs.listen_text(),
         esc(&vs.scheduler),
         esc(&vs.dataplane),
         if vs.quorum_up { "up" } else { "down" },

@@ -406,7 +406,7 @@ pub fn rows(view: &View, data: &StatsData) -> Vec<Row> {
             rate_max: proxy.frontend.rate_max,
             http,
             mode: mode.clone(),
-            addr: Some(vs.listen.to_string()),
+            addr: vs.listen.map(|l| l.to_string()),
             ..Row::default()
         });
         let up = backend_up(vs);
@@ -446,10 +446,18 @@ pub fn rows(view: &View, data: &StatsData) -> Vec<Row> {
             algo: Some(vs.scheduler.clone()),
             ..Row::default()
         });
-        // HAProxy's order: FRONTEND, the servers, BACKEND.
+        // HAProxy's order: FRONTEND, the servers, BACKEND. A pool (a
+        // backend that routes reach) has no frontend of its own; a
+        // frontend that only routes has no backend of its own.
         let backend = rows.pop();
+        if vs.listen.is_none() {
+            rows.pop();
+        }
         rows.extend(servers);
-        rows.extend(backend);
+        let routes_only = vs.real_servers.is_empty() && !vs.routes.is_empty();
+        if !routes_only {
+            rows.extend(backend);
+        }
     }
     rows
 }
@@ -1225,7 +1233,7 @@ mod tests {
     fn service(name: &str, reals: Vec<RealReport>) -> ServiceReport {
         ServiceReport {
             name: name.into(),
-            listen: "127.0.0.1:8080".parse().unwrap(),
+            listen: Some("127.0.0.1:8080".parse().unwrap()),
             protocol: "tcp".into(),
             scheduler: "rr".into(),
             dataplane: "proxy".into(),
@@ -1242,6 +1250,7 @@ mod tests {
             sorry_conns: None,
             backend: None,
             real_servers: reals,
+            routes: Vec::new(),
         }
     }
 
@@ -1287,6 +1296,31 @@ mod tests {
         assert!(csv.csv && csv.norefresh);
         let done = parse_request(uri, "/haproxy?stats;st=DONE").unwrap();
         assert_eq!(done.status.as_deref(), Some("DONE"));
+    }
+
+    #[test]
+    fn pools_have_no_frontend_row_and_routing_frontends_no_backend_row() {
+        let mut front = service("www", Vec::new());
+        front.routes = vec!["api".into()];
+        let mut pool = service(
+            "api",
+            vec![real("10.0.0.1:80", "10.0.0.1", Health::Up, "ready")],
+        );
+        pool.listen = None;
+        let v = view(vec![pool, front]);
+        let names: Vec<(String, String)> = rows(&v, &v.stats)
+            .iter()
+            .map(|r| (r.pxname.clone(), r.svname.clone()))
+            .collect();
+        let expected: Vec<(String, String)> = [
+            ("api", "10.0.0.1:80"),
+            ("api", "BACKEND"),
+            ("www", "FRONTEND"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        assert_eq!(names, expected);
     }
 
     #[test]

@@ -15,10 +15,10 @@ use crate::config::haproxy::proxy::{Balance, HttpExpect, Kind, Proxy, Server, Tc
 use crate::config::haproxy::{Ctx, Section};
 use crate::config::keepalived::service;
 use crate::config::model::{
-    AccessLog, AccessLogTarget, AdminState, Config, DataPlane, ErrorFile, Forward, HashOn,
-    HostGroup, HttpCheck, HttpOptions, LbScheduler, Monitor, Origin, Protocol, ProxyMode,
-    ProxyOptions, RealServer, ServerTls, StatsListen, StatsPage, StatsUser, TcpCheck, Thresholds,
-    TlsCert, VirtualServer, Watch,
+    AccessLog, AccessLogTarget, AclFetch, AdminState, Condition, Config, DataPlane, ErrorFile,
+    Forward, HashOn, HostGroup, HttpCheck, HttpOptions, LbScheduler, Monitor, Origin, Protocol,
+    ProxyMode, ProxyOptions, RealServer, Route, ServerTls, StatsListen, StatsPage, StatsUser,
+    TcpCheck, Thresholds, TlsCert, VirtualServer, Watch,
 };
 
 /// HAProxy's check defaults: `inter 2s`, `rise 2`, `fall 3`.
@@ -31,14 +31,45 @@ const RETRIES: u32 = 3;
 /// and warns).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Map every proxy that accepts connections onto virtual servers.
+/// Map every proxy that accepts connections onto virtual servers; a backend
+/// some `use_backend` names becomes a pool (a virtual server without a
+/// listener) that the frontends' routes reach.
 pub fn apply(sections: &[Section], config: &mut Config, ctx: &mut Ctx<'_>) {
     let mut used_backends: Vec<&str> = Vec::new();
     let mut health_of: BTreeMap<String, Option<ServiceRef>> = BTreeMap::new();
+    let routes_of = switching_rules(sections, ctx);
+    // The backends of frontends that route (their targets and their
+    // default backends) are pools, so each appears once whatever uses it.
+    let pooled: Vec<&Section> = sections
+        .iter()
+        .filter(|s| {
+            s.kind == Kind::Backend
+                && (routes_of.values().flatten().any(|r| r.to == s.name)
+                    || sections.iter().any(|fe| {
+                        fe.kind == Kind::Frontend
+                            && routes_of.contains_key(&fe.name)
+                            && fe
+                                .proxy
+                                .default_backend
+                                .as_ref()
+                                .is_some_and(|d| d.value == s.name)
+                    }))
+        })
+        .collect();
+    for be in &pooled {
+        used_backends.push(&be.name);
+        let health = health_of
+            .entry(be.name.clone())
+            .or_insert_with(|| health_service(be, config, ctx))
+            .clone();
+        pool_server(be, health, config, ctx);
+    }
     for fe in sections.iter().filter(|s| s.kind.frontend()) {
+        let mut routes = routes_of.get(&fe.name).cloned().unwrap_or_default();
         let backend = match fe.kind {
             Kind::Listen => Some(fe),
             _ => match &fe.proxy.default_backend {
+                None if !routes.is_empty() => None,
                 None => {
                     ctx.diags.warning(
                         fe.at.clone(),
@@ -67,12 +98,29 @@ pub fn apply(sections: &[Section], config: &mut Config, ctx: &mut Ctx<'_>) {
                 }
             },
         };
+        // A default backend that is a pool is reached through it (one of
+        // another mode is refused below, as without routes).
+        let backend = match backend {
+            Some(be)
+                if be.kind == Kind::Backend
+                    && mode_of(fe) == mode_of(be)
+                    && pooled.iter().any(|p| p.name == be.name) =>
+            {
+                routes.push(Route {
+                    to: be.name.clone(),
+                    when: Condition::default(),
+                });
+                None
+            }
+            other => other,
+        };
         if let Some(be) = backend {
             used_backends.push(&be.name);
         }
         // HAProxy's `listen stats` idiom: a page on its own port, no servers.
-        let stats_only =
-            fe.proxy.stats.at.is_some() && backend.is_none_or(|b| b.proxy.servers.is_empty());
+        let stats_only = fe.proxy.stats.at.is_some()
+            && routes.is_empty()
+            && backend.is_none_or(|b| b.proxy.servers.is_empty());
         if stats_only {
             for bind in &fe.proxy.binds {
                 for addr in &bind.addrs {
@@ -82,7 +130,7 @@ pub fn apply(sections: &[Section], config: &mut Config, ctx: &mut Ctx<'_>) {
             continue;
         }
         if fe.proxy.stats.at.is_some() {
-            let mode = fe.proxy.mode.as_ref().map_or(ProxyMode::Tcp, |m| m.value);
+            let mode = mode_of(fe);
             if mode == ProxyMode::Tcp {
                 if let Some(at) = &fe.proxy.stats.at {
                     ctx.haproxy_ignores(at.clone(), "'stats' ignored in mode tcp");
@@ -98,7 +146,7 @@ pub fn apply(sections: &[Section], config: &mut Config, ctx: &mut Ctx<'_>) {
                 .clone(),
             None => None,
         };
-        virtual_servers(fe, backend, health, config, ctx);
+        virtual_servers(fe, backend, health, routes, config, ctx);
     }
     for be in sections.iter().filter(|s| s.kind == Kind::Backend) {
         if !used_backends.contains(&be.name.as_str()) {
@@ -113,6 +161,157 @@ pub fn apply(sections: &[Section], config: &mut Config, ctx: &mut Ctx<'_>) {
     }
 }
 
+fn mode_of(section: &Section) -> ProxyMode {
+    section
+        .proxy
+        .mode
+        .as_ref()
+        .map_or(ProxyMode::Tcp, |m| m.value)
+}
+
+/// Each frontend's `use_backend` rules as routes (by frontend name), with
+/// HAProxy's checks of the target; rules keepmon cannot run are errors.
+fn switching_rules(sections: &[Section], ctx: &mut Ctx<'_>) -> BTreeMap<String, Vec<Route>> {
+    let mut out: BTreeMap<String, Vec<Route>> = BTreeMap::new();
+    for fe in sections.iter().filter(|s| s.kind.frontend()) {
+        for rule in &fe.proxy.use_backends {
+            let Some(be) = sections
+                .iter()
+                .find(|s| s.kind.backend() && s.name == rule.backend)
+            else {
+                ctx.error(
+                    rule.at.clone(),
+                    format!(
+                        "Proxy '{}': unable to find required use_backend: '{}'",
+                        fe.name, rule.backend
+                    ),
+                );
+                continue;
+            };
+            let (fe_mode, be_mode) = (mode_of(fe), mode_of(be));
+            if fe_mode == ProxyMode::Http && be_mode == ProxyMode::Tcp {
+                ctx.error(
+                    rule.at.clone(),
+                    format!(
+                        "http frontend '{}' ({}) tries to use incompatible tcp backend '{}' ({}) in a 'use_backend' rule (see 'mode')",
+                        fe.name,
+                        short_loc(&fe.at),
+                        be.name,
+                        short_loc(&be.at)
+                    ),
+                );
+                continue;
+            }
+            if fe_mode == ProxyMode::Tcp && be_mode == ProxyMode::Http {
+                ctx.unsupported(
+                    rule.at.clone(),
+                    "a tcp frontend switching to an http backend",
+                );
+                continue;
+            }
+            if be.kind == Kind::Listen {
+                ctx.unsupported(rule.at.clone(), "'use_backend' to a 'listen' section");
+                continue;
+            }
+            if sections
+                .iter()
+                .any(|s| s.kind.frontend() && s.kind != Kind::Defaults && s.name == be.name)
+            {
+                ctx.unsupported(
+                    rule.at.clone(),
+                    format!(
+                        "'use_backend' to backend '{}', which has the name of a frontend (keepmon names the pool after the backend)",
+                        be.name
+                    ),
+                );
+                continue;
+            }
+            let Some(when) = fe.proxy.condition(rule) else {
+                continue;
+            };
+            let source_only = when
+                .any
+                .iter()
+                .flatten()
+                .flat_map(|u| &u.acl.tests)
+                .all(|t| t.fetch == AclFetch::Source);
+            if fe_mode == ProxyMode::Tcp && !source_only {
+                ctx.unsupported(
+                    rule.at.clone(),
+                    "a 'use_backend' condition on more than 'src' in mode tcp (there is no request to look at; HAProxy evaluates it on what it has, keepmon routes tcp connections by 'src' only)",
+                );
+                continue;
+            }
+            out.entry(fe.name.clone()).or_default().push(Route {
+                to: be.name.clone(),
+                when,
+            });
+        }
+    }
+    out
+}
+
+/// `file:line` as HAProxy writes a section's place.
+fn short_loc(at: &crate::config::diag::Location) -> String {
+    let file = at.file.file_name().map_or_else(
+        || at.file.display().to_string(),
+        |f| f.to_string_lossy().into_owned(),
+    );
+    format!("{file}:{}", at.line)
+}
+
+/// A backend reached by `use_backend`: a virtual server without a listener,
+/// named after the backend, with the backend's own settings.
+fn pool_server(be: &Section, health: Option<ServiceRef>, config: &mut Config, ctx: &mut Ctx<'_>) {
+    refuse_unsupported(&be.proxy, ctx);
+    let bp = &be.proxy;
+    let mode = mode_of(be);
+    let Some(part) = backend_part(&be.name, bp, mode, None, ctx) else {
+        return;
+    };
+    let error_files = error_files(&Proxy::default(), bp, mode, ctx);
+    let defaults = HttpOptions::default();
+    let vs = VirtualServer {
+        name: be.name.clone(),
+        listen: None,
+        protocol: Protocol::Tcp,
+        scheduler: part.scheduler,
+        dataplane: DataPlane::Proxy,
+        persistence: None,
+        persistence_netmask: None,
+        sorry_server: None,
+        quorum: None,
+        hysteresis: 0,
+        health,
+        retries: bp.retries.unwrap_or(RETRIES),
+        connect_timeout: bp.timeouts.connect.unwrap_or(CONNECT_TIMEOUT),
+        real_servers: part.real_servers,
+        proxy: ProxyOptions {
+            mode,
+            timeout_queue: bp.timeouts.queue.as_ref().map(|q| q.value),
+            allbackups: bp.allbackups,
+            error_files,
+            timeout_server: bp.timeouts.server,
+            send_proxy: part.send_proxy,
+            http: HttpOptions {
+                timeout_http_keep_alive: bp
+                    .timeouts
+                    .http_keep_alive
+                    .unwrap_or(defaults.timeout_http_keep_alive),
+                forwardfor: bp.forwardfor.clone(),
+                cookie: part.cookie,
+                server_cookies: part.server_cookies,
+                hash: part.hash,
+                server_tls: part.server_tls,
+                ..defaults
+            },
+            ..ProxyOptions::default()
+        },
+        origin: Origin(be.at.clone()),
+    };
+    config.virtual_servers.insert(be.name.clone(), vs);
+}
+
 /// A section's lines keepmon cannot run, reported once the section is used.
 fn refuse_unsupported(proxy: &Proxy, ctx: &mut Ctx<'_>) {
     for u in &proxy.unsupported {
@@ -124,6 +323,7 @@ fn virtual_servers(
     fe: &Section,
     be: Option<&Section>,
     health: Option<ServiceRef>,
+    routes: Vec<Route>,
     config: &mut Config,
     ctx: &mut Ctx<'_>,
 ) {
@@ -169,13 +369,153 @@ fn virtual_servers(
         .iter()
         .flat_map(|b| b.addrs.iter().map(move |a| (*a, b)))
         .collect();
-    let Some(scheduler) = scheduler(bp, mode, ctx) else {
-        return;
-    };
     let single_port = match addrs.as_slice() {
         [(a, _)] => Some(a.port()),
         _ => None,
     };
+    let Some(part) = backend_part(
+        be.map_or(fe.name.as_str(), |b| b.name.as_str()),
+        bp,
+        mode,
+        single_port,
+        ctx,
+    ) else {
+        return;
+    };
+    let BackendPart {
+        scheduler,
+        real_servers,
+        server_cookies,
+        send_proxy,
+        hash,
+        cookie,
+        server_tls,
+    } = part;
+    let mut forwardfor = fe
+        .proxy
+        .forwardfor
+        .clone()
+        .or_else(|| bp.forwardfor.clone());
+    if mode == ProxyMode::Tcp && forwardfor.take().is_some() {
+        ctx.haproxy_ignores(
+            fe.at.clone(),
+            format!(
+                "'option forwardfor' ignored for {} '{}' as it requires HTTP mode",
+                fe.kind.name(),
+                fe.name
+            ),
+        );
+    }
+    let fe_t = &fe.proxy.timeouts;
+    let error_files = error_files(&fe.proxy, bp, mode, ctx);
+    let logged = if mode == ProxyMode::Http {
+        fe.proxy.httplog
+    } else {
+        fe.proxy.tcplog || fe.proxy.httplog
+    };
+    let access_log = (fe.proxy.log && logged).then_some(AccessLog {
+        to: AccessLogTarget::Tracing,
+        dontlognull: fe.proxy.dontlognull,
+    });
+    let defaults = HttpOptions::default();
+    let retries = bp.retries.unwrap_or(RETRIES);
+    for (index, (listen, bind)) in addrs.iter().enumerate() {
+        let tls: Vec<TlsCert> = bind
+            .crt
+            .iter()
+            .map(|path| TlsCert {
+                cert: path.clone(),
+                key: path.clone(),
+            })
+            .collect();
+        if bind.ssl && mode == ProxyMode::Tcp {
+            ctx.unsupported(bind.at.clone(), "TLS termination ('ssl') in mode tcp");
+            continue;
+        }
+        let name = if index == 0 {
+            fe.name.clone()
+        } else {
+            format!("{}#{}", fe.name, index + 1)
+        };
+        let vs = VirtualServer {
+            name: name.clone(),
+            listen: Some(*listen),
+            protocol: Protocol::Tcp,
+            scheduler,
+            dataplane: DataPlane::Proxy,
+            persistence: None,
+            persistence_netmask: None,
+            sorry_server: None,
+            quorum: None,
+            hysteresis: 0,
+            health: health.clone(),
+            retries,
+            connect_timeout: bp.timeouts.connect.unwrap_or(CONNECT_TIMEOUT),
+            real_servers: real_servers.clone(),
+            proxy: ProxyOptions {
+                mode,
+                maxconn: fe.proxy.maxconn,
+                timeout_client: fe_t.client,
+                timeout_queue: bp.timeouts.queue.as_ref().map(|q| q.value),
+                allbackups: bp.allbackups,
+                error_files: error_files.clone(),
+                access_log: access_log.clone(),
+                timeout_server: bp.timeouts.server,
+                send_proxy,
+                accept_proxy: bind.accept_proxy,
+                http: if mode == ProxyMode::Tcp {
+                    HttpOptions::default()
+                } else {
+                    HttpOptions {
+                        timeout_http_request: fe_t
+                            .http_request
+                            .unwrap_or(defaults.timeout_http_request),
+                        timeout_http_keep_alive: fe_t
+                            .http_keep_alive
+                            .or(bp.timeouts.http_keep_alive)
+                            .unwrap_or(defaults.timeout_http_keep_alive),
+                        forwardfor: forwardfor.clone(),
+                        forwarded_proto: false,
+                        cookie: cookie.clone(),
+                        server_cookies: server_cookies.clone(),
+                        hash: hash.clone(),
+                        tls,
+                        server_tls: server_tls.clone(),
+                    }
+                },
+                routes: routes.clone(),
+                backend: be
+                    .filter(|b| b.kind == Kind::Backend && b.name != fe.name)
+                    .map(|b| b.name.clone()),
+            },
+            origin: Origin(fe.at.clone()),
+        };
+        config.virtual_servers.insert(name, vs);
+    }
+}
+
+/// What a backend gives the virtual server that serves it.
+struct BackendPart {
+    scheduler: LbScheduler,
+    real_servers: Vec<RealServer>,
+    server_cookies: BTreeMap<SocketAddr, String>,
+    send_proxy: Option<crate::config::model::ProxyProtocol>,
+    hash: Option<HashOn>,
+    cookie: Option<crate::config::model::CookiePersistence>,
+    server_tls: Option<ServerTls>,
+}
+
+/// A backend's servers and balancing; `name` is the section that holds
+/// them, `single_port` the port of the one bind address a server without a
+/// port takes.
+fn backend_part(
+    name: &str,
+    bp: &Proxy,
+    mode: ProxyMode,
+    single_port: Option<u16>,
+    ctx: &mut Ctx<'_>,
+) -> Option<BackendPart> {
+    let scheduler = scheduler(bp, mode, ctx)?;
     let mut real_servers = Vec::new();
     let mut server_cookies = BTreeMap::new();
     let mut send_proxy = None;
@@ -187,7 +527,7 @@ fn virtual_servers(
         for (what, at) in &server.opts.unsupported {
             ctx.unsupported(at.clone(), what);
         }
-        let tls = server_tls(server, fe, mode, ctx);
+        let tls = server_tls(server, name, mode, ctx);
         if i == 0 {
             send_proxy = server.opts.send_proxy;
             server_tls_of_all = tls;
@@ -241,113 +581,22 @@ fn virtual_servers(
                 "balance uri, url_param or hdr() in mode tcp (HAProxy falls back to roundrobin)",
             );
         }
-        return;
+        return None;
     }
     let cookie = bp.cookie.as_ref().map(|c| c.value.clone());
     if let (Some(c), ProxyMode::Tcp) = (&bp.cookie, mode) {
         ctx.unsupported(c.at.clone(), "cookie persistence in mode tcp");
-        return;
+        return None;
     }
-    let mut forwardfor = fe
-        .proxy
-        .forwardfor
-        .clone()
-        .or_else(|| bp.forwardfor.clone());
-    if mode == ProxyMode::Tcp && forwardfor.take().is_some() {
-        ctx.haproxy_ignores(
-            fe.at.clone(),
-            format!(
-                "'option forwardfor' ignored for {} '{}' as it requires HTTP mode",
-                fe.kind.name(),
-                fe.name
-            ),
-        );
-    }
-    let fe_t = &fe.proxy.timeouts;
-    let error_files = error_files(&fe.proxy, bp, mode, ctx);
-    let logged = if mode == ProxyMode::Http {
-        fe.proxy.httplog
-    } else {
-        fe.proxy.tcplog || fe.proxy.httplog
-    };
-    let access_log = (fe.proxy.log && logged).then_some(AccessLog {
-        to: AccessLogTarget::Tracing,
-        dontlognull: fe.proxy.dontlognull,
-    });
-    let defaults = HttpOptions::default();
-    let retries = bp.retries.unwrap_or(RETRIES);
-    for (index, (listen, bind)) in addrs.iter().enumerate() {
-        let tls: Vec<TlsCert> = bind
-            .crt
-            .iter()
-            .map(|path| TlsCert {
-                cert: path.clone(),
-                key: path.clone(),
-            })
-            .collect();
-        if bind.ssl && mode == ProxyMode::Tcp {
-            ctx.unsupported(bind.at.clone(), "TLS termination ('ssl') in mode tcp");
-            continue;
-        }
-        let name = if index == 0 {
-            fe.name.clone()
-        } else {
-            format!("{}#{}", fe.name, index + 1)
-        };
-        let vs = VirtualServer {
-            name: name.clone(),
-            listen: *listen,
-            protocol: Protocol::Tcp,
-            scheduler,
-            dataplane: DataPlane::Proxy,
-            persistence: None,
-            persistence_netmask: None,
-            sorry_server: None,
-            quorum: None,
-            hysteresis: 0,
-            health: health.clone(),
-            retries,
-            connect_timeout: bp.timeouts.connect.unwrap_or(CONNECT_TIMEOUT),
-            real_servers: real_servers.clone(),
-            proxy: ProxyOptions {
-                mode,
-                maxconn: fe.proxy.maxconn,
-                timeout_client: fe_t.client,
-                timeout_queue: bp.timeouts.queue.as_ref().map(|q| q.value),
-                allbackups: bp.allbackups,
-                error_files: error_files.clone(),
-                access_log: access_log.clone(),
-                timeout_server: bp.timeouts.server,
-                send_proxy,
-                accept_proxy: bind.accept_proxy,
-                backend: be
-                    .filter(|b| b.kind == Kind::Backend && b.name != fe.name)
-                    .map(|b| b.name.clone()),
-                http: if mode == ProxyMode::Tcp {
-                    HttpOptions::default()
-                } else {
-                    HttpOptions {
-                        timeout_http_request: fe_t
-                            .http_request
-                            .unwrap_or(defaults.timeout_http_request),
-                        timeout_http_keep_alive: fe_t
-                            .http_keep_alive
-                            .or(bp.timeouts.http_keep_alive)
-                            .unwrap_or(defaults.timeout_http_keep_alive),
-                        forwardfor: forwardfor.clone(),
-                        forwarded_proto: false,
-                        cookie: cookie.clone(),
-                        server_cookies: server_cookies.clone(),
-                        hash: hash.clone(),
-                        tls,
-                        server_tls: server_tls_of_all.clone(),
-                    }
-                },
-            },
-            origin: Origin(fe.at.clone()),
-        };
-        config.virtual_servers.insert(name, vs);
-    }
+    Some(BackendPart {
+        scheduler,
+        real_servers,
+        server_cookies,
+        send_proxy,
+        hash,
+        cookie,
+        server_tls: server_tls_of_all,
+    })
 }
 
 /// A server line's `ssl` and its verification words as the model's
@@ -355,7 +604,7 @@ fn virtual_servers(
 /// CA file that cannot be read). TLS to servers is http mode's.
 fn server_tls(
     server: &Server,
-    fe: &Section,
+    proxy_name: &str,
     mode: ProxyMode,
     ctx: &mut Ctx<'_>,
 ) -> Option<ServerTls> {
@@ -378,7 +627,7 @@ fn server_tls(
                 server.at.clone(),
                 format!(
                     "'server {}/{}' : verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line, or use 'ssl-server-verify none' in the global section to disable server-side verifications by default.",
-                    fe.name, server.name
+                    proxy_name, server.name
                 ),
             );
             return None;
@@ -389,7 +638,7 @@ fn server_tls(
                     at.clone(),
                     format!(
                         "'server {}/{}' : Couldn't open the ca-file '{}' (No such file or directory).",
-                        fe.name,
+                        proxy_name,
                         server.name,
                         path.display()
                     ),

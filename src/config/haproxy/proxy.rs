@@ -4,12 +4,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::config::acl::{self, AclError};
 use crate::config::diag::Location;
 use crate::config::haproxy::Ctx;
 use crate::config::haproxy::lexer::Line;
 use crate::config::model::{
-    CookieMode, CookiePersistence, ForwardFor, HaproxyHash, HashFunction, Network, ProxyMode,
-    ProxyProtocol,
+    Acl, AclTest, Condition, CookieMode, CookiePersistence, ForwardFor, HaproxyHash, HashFunction,
+    Network, ProxyMode, ProxyProtocol,
 };
 use crate::config::values::suggest;
 
@@ -210,6 +211,47 @@ pub struct Proxy {
     pub binds: Vec<Bind>,
     pub servers: Vec<Server>,
     pub default_backend: Option<At<String>>,
+    /// `acl NAME TEST` lines in order (several of one name are alternatives).
+    pub acls: Vec<(String, AclTest)>,
+    /// `use_backend` rules in order.
+    pub use_backends: Vec<UseBackend>,
+}
+
+/// One `use_backend NAME [if|unless COND]` line (its condition's words are
+/// resolved once the whole section is read: HAProxy's ACLs of one name
+/// gather every `acl` line of the section).
+#[derive(Clone, Debug)]
+pub struct UseBackend {
+    pub backend: String,
+    pub unless: bool,
+    pub words: Vec<String>,
+    pub at: Location,
+}
+
+impl Proxy {
+    /// The named ACL `name` as the whole section defines it.
+    pub fn acl(&self, name: &str) -> Option<Acl> {
+        let tests: Vec<AclTest> = self
+            .acls
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, t)| t.clone())
+            .collect();
+        (!tests.is_empty()).then(|| Acl {
+            name: Some(name.to_string()),
+            tests,
+        })
+    }
+
+    /// A rule's condition with the section's ACLs (None when it does not
+    /// parse; the error was reported when the line was read).
+    pub fn condition(&self, rule: &UseBackend) -> Option<Condition> {
+        let words: Vec<&str> = rule.words.iter().map(String::as_str).collect();
+        let lookup = |name: &str| self.acl(name);
+        acl::parse_condition(rule.unless, &words, &lookup)
+            .ok()
+            .map(|p| p.condition)
+    }
 }
 
 impl Proxy {
@@ -219,6 +261,8 @@ impl Proxy {
             binds: Vec::new(),
             servers: Vec::new(),
             default_backend: None,
+            acls: Vec::new(),
+            use_backends: Vec::new(),
             ..self.clone()
         }
     }
@@ -476,14 +520,140 @@ const SERVER_KEYWORDS: &[&str] = &[
     "ws",
 ];
 
+/// `acl NAME CRITERION [FLAGS] [VALUE...]`.
+fn read_acl(line: &Line, kind: Kind, proxy: &mut Proxy, ctx: &mut Ctx<'_>) {
+    let at = line.loc.clone();
+    if kind == Kind::Defaults {
+        ctx.error(at, "'acl' not allowed in anonymous 'defaults' section");
+        return;
+    }
+    let name = line.word(1);
+    if name.is_empty() {
+        ctx.error(at, "'acl' expects an ACL name and a criterion");
+        return;
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')))
+    {
+        ctx.error(
+            line.word_loc(1),
+            format!("character '{bad}' is not permitted in acl name '{name}'"),
+        );
+        return;
+    }
+    let words: Vec<&str> = line.words[2..].iter().map(|w| w.text.as_str()).collect();
+    match acl::parse_test(&words) {
+        Ok(parsed) => {
+            if let Some(warning) = parsed.warning {
+                ctx.diags.warning(
+                    line.word_loc(2),
+                    format!("parsing acl keyword '{}' : {warning}", line.word(2)),
+                );
+            }
+            proxy.acls.push((name.to_string(), parsed.test));
+        }
+        Err(AclError::Haproxy(message)) => ctx.error(
+            at,
+            format!("error detected while parsing ACL '{name}' : {message}"),
+        ),
+        Err(AclError::Unsupported(what)) => ctx.unsupported(at, what),
+    }
+}
+
+/// `use_backend NAME [if|unless COND]`.
+fn read_use_backend(line: &Line, kind: Kind, name: &str, proxy: &mut Proxy, ctx: &mut Ctx<'_>) {
+    let at = line.loc.clone();
+    if kind == Kind::Defaults {
+        ctx.error(at, "'use_backend' not allowed in 'defaults' section");
+        return;
+    }
+    let backend = line.word(1);
+    if backend.is_empty() {
+        ctx.error(at, "'use_backend' expects a backend name");
+        return;
+    }
+    if backend.contains("%[") {
+        ctx.unsupported(
+            line.word_loc(1),
+            format!("a backend name computed per request ('{backend}')"),
+        );
+        return;
+    }
+    let ignored = !kind.frontend();
+    if ignored {
+        ctx.haproxy_ignores(
+            at.clone(),
+            format!("'use_backend' ignored because backend '{name}' has no frontend capability"),
+        );
+    }
+    let unless = match line.word(2) {
+        "" | "if" => false,
+        "unless" => true,
+        other => {
+            ctx.error(
+                line.word_loc(2),
+                format!("unexpected keyword '{other}' after switching rule, only 'if' and 'unless' are allowed"),
+            );
+            return;
+        }
+    };
+    let words: Vec<String> = line.words.iter().skip(3).map(|w| w.text.clone()).collect();
+    if !line.word(2).is_empty() && words.is_empty() {
+        ctx.unsupported(
+            line.word_loc(2),
+            format!("'{}' without a condition", line.word(2)),
+        );
+        return;
+    }
+    let refs: Vec<&str> = words.iter().map(String::as_str).collect();
+    let lookup = |acl: &str| proxy.acl(acl);
+    match acl::parse_condition(unless, &refs, &lookup) {
+        Ok(parsed) => {
+            for warning in parsed.warnings {
+                ctx.diags.warning(at.clone(), warning);
+            }
+        }
+        Err(AclError::Haproxy(message)) => {
+            ctx.error(
+                at,
+                format!("error detected while parsing switching rule : {message}"),
+            );
+            return;
+        }
+        Err(AclError::Unsupported(what)) => {
+            ctx.unsupported(at, what);
+            return;
+        }
+    }
+    if !ignored {
+        proxy.use_backends.push(UseBackend {
+            backend: backend.to_string(),
+            unless,
+            words,
+            at,
+        });
+    }
+}
+
 /// Read one line of a proxy section into `proxy`.
 pub fn read_line(line: &Line, kind: Kind, name: &str, proxy: &mut Proxy, ctx: &mut Ctx<'_>) {
     let keyword = line.keyword();
     let at = line.loc.clone();
     match keyword {
         "mode" => match line.word(1) {
-            "tcp" => proxy.mode = Some(At { value: ProxyMode::Tcp, at }),
-            "http" => proxy.mode = Some(At { value: ProxyMode::Http, at }),
+            "tcp" => {
+                proxy.mode = Some(At {
+                    value: ProxyMode::Tcp,
+                    at,
+                })
+            }
+            "http" => {
+                proxy.mode = Some(At {
+                    value: ProxyMode::Http,
+                    at,
+                })
+            }
             "health" => ctx.unsupported(line.word_loc(1), "mode health"),
             other => ctx.error(
                 line.word_loc(1),
@@ -506,7 +676,9 @@ pub fn read_line(line: &Line, kind: Kind, name: &str, proxy: &mut Proxy, ctx: &m
             if !kind.backend() {
                 ctx.haproxy_ignores(
                     at,
-                    format!("'balance' ignored because frontend '{name}' has no backend capability"),
+                    format!(
+                        "'balance' ignored because frontend '{name}' has no backend capability"
+                    ),
                 );
             } else if let Some(balance) = read_balance(line, ctx) {
                 proxy.balance = Some(At { value: balance, at });
@@ -516,7 +688,9 @@ pub fn read_line(line: &Line, kind: Kind, name: &str, proxy: &mut Proxy, ctx: &m
             if !kind.backend() {
                 ctx.haproxy_ignores(
                     at,
-                    format!("'hash-type' ignored because frontend '{name}' has no backend capability"),
+                    format!(
+                        "'hash-type' ignored because frontend '{name}' has no backend capability"
+                    ),
                 );
             } else if let Some(hash) = read_hash_type(line, ctx) {
                 proxy.hash_type = Some(At { value: hash, at });
@@ -528,7 +702,9 @@ pub fn read_line(line: &Line, kind: Kind, name: &str, proxy: &mut Proxy, ctx: &m
             } else if !kind.backend() {
                 ctx.error(
                     at,
-                    format!("'server' not allowed because frontend '{name}' has no backend capability"),
+                    format!(
+                        "'server' not allowed because frontend '{name}' has no backend capability"
+                    ),
                 );
             } else if let Some(server) = read_server(line, &proxy.default_server, ctx) {
                 if let Some(other) = proxy.servers.iter().find(|s| s.name == server.name) {
@@ -612,21 +788,25 @@ pub fn read_line(line: &Line, kind: Kind, name: &str, proxy: &mut Proxy, ctx: &m
                 });
             }
         }
-        "use_backend" | "acl" | "use-server" => ctx.unsupported(
-            at,
-            format!("'{keyword}' (content switching; keepmon serves a frontend from its default_backend only)"),
-        ),
+        "acl" => read_acl(line, kind, proxy, ctx),
+        "use_backend" => read_use_backend(line, kind, name, proxy, ctx),
+        "use-server" => ctx.unsupported(at, "'use-server'"),
         "stats" => read_stats(line, proxy, ctx),
         "errorfile" => match (line.word(1).parse::<u16>(), line.word(2)) {
             (Ok(status), file) if !file.is_empty() => {
                 proxy.errorfiles.push((status, file.to_string(), at));
             }
-            _ => ctx.error(at, "'errorfile' expects <status_code> and <file> as arguments"),
+            _ => ctx.error(
+                at,
+                "'errorfile' expects <status_code> and <file> as arguments",
+            ),
         },
         "log" => proxy.log = true,
         "errorfiles" | "errorloc" | "errorloc302" | "errorloc303" => {
             proxy.unsupported.push(Unsupported {
-                what: format!("'{keyword}' (keepmon's proxy sends its own error responses or errorfile)"),
+                what: format!(
+                    "'{keyword}' (keepmon's proxy sends its own error responses or errorfile)"
+                ),
                 at,
             })
         }
@@ -639,7 +819,10 @@ pub fn read_line(line: &Line, kind: Kind, name: &str, proxy: &mut Proxy, ctx: &m
                 .unwrap_or_default();
             ctx.error(
                 at,
-                format!("unknown keyword '{unknown}' in '{}' section{hint}", kind.name()),
+                format!(
+                    "unknown keyword '{unknown}' in '{}' section{hint}",
+                    kind.name()
+                ),
             );
         }
     }

@@ -312,3 +312,128 @@ fn hash_type_mistakes_and_what_keepmon_does_not_run() {
         assert!(got.contains(expected), "{text}\n--- got ---\n{got}");
     }
 }
+
+const ROUTING: &str = "\
+defaults
+    mode http
+    timeout connect 1s
+frontend www
+    bind 127.0.0.1:8080
+    bind 127.0.0.1:8443
+    acl is_api hdr(host) -i api.example.com
+    acl is_api path_beg /api/
+    use_backend api if is_api || { src 10.0.0.0/8 }
+    use_backend api unless { method GET }
+    default_backend web
+frontend other
+    bind 127.0.0.1:9090
+    default_backend web
+backend api
+    balance leastconn
+    server a1 127.0.0.1:9001 check
+backend web
+    server w1 127.0.0.1:9002
+";
+
+#[test]
+fn use_backend_makes_pools_and_routes() {
+    use crate::config::model::{AclFetch, AclMatch};
+    let c = compile(ROUTING).unwrap();
+    // Each backend once, as a pool; both binds of `www` route to them.
+    let api = &c.virtual_servers["api"];
+    assert_eq!(api.listen, None);
+    assert_eq!(api.scheduler, LbScheduler::WeightedLeastConnection);
+    assert_eq!(api.health.as_ref().unwrap().to_string(), "api:check");
+    assert_eq!(c.virtual_servers["web"].listen, None);
+    for name in ["www", "www#2"] {
+        let www = &c.virtual_servers[name];
+        assert!(www.real_servers.is_empty(), "{name}");
+        let routes: Vec<(&str, bool, usize)> = www
+            .proxy
+            .routes
+            .iter()
+            .map(|r| (r.to.as_str(), r.when.unless, r.when.any.len()))
+            .collect();
+        // The default backend comes last, unconditionally.
+        assert_eq!(
+            routes,
+            [("api", false, 2), ("api", true, 1), ("web", false, 0)]
+        );
+        let is_api = &www.proxy.routes[0].when.any[0][0].acl;
+        assert_eq!(is_api.name.as_deref(), Some("is_api"));
+        assert_eq!(is_api.tests.len(), 2, "two acl lines of one name");
+        assert_eq!(is_api.tests[0].fetch, AclFetch::Header("host".into()));
+        assert!(is_api.tests[0].ignore_case);
+        assert_eq!(is_api.tests[1].how, AclMatch::Beg);
+    }
+    // A frontend that does not route uses the pool of its default backend
+    // too, so the backend's servers are listed once.
+    let other = &c.virtual_servers["other"];
+    assert!(other.real_servers.is_empty());
+    assert_eq!(other.proxy.routes.len(), 1);
+    assert_eq!(c.virtual_servers.len(), 5);
+}
+
+#[test]
+fn a_backend_without_routes_stays_inside_its_frontend() {
+    let c = compile(&ROUTING.replace("    use_backend", "    #use_backend")).unwrap();
+    assert_eq!(c.virtual_servers.len(), 3, "www, www#2, other");
+    assert_eq!(c.virtual_servers["www"].real_servers.len(), 1);
+    assert!(c.virtual_servers["www"].proxy.routes.is_empty());
+}
+
+#[test]
+fn use_backend_targets_are_checked_as_haproxy_does() {
+    let err =
+        compile(&ROUTING.replace("use_backend api unless", "use_backend nope unless")).unwrap_err();
+    assert!(
+        err.contains(":10:5: error: Proxy 'www': unable to find required use_backend: 'nope'"),
+        "{err}"
+    );
+    let tcp = ROUTING.replace("backend api\n", "backend api\n    mode tcp\n");
+    let err = compile(&tcp).unwrap_err();
+    assert!(
+        err.contains(
+            ":9:5: error: http frontend 'www' (haproxy.cfg:4) tries to use incompatible tcp backend 'api' (haproxy.cfg:15) in a 'use_backend' rule (see 'mode')"
+        ),
+        "{err}"
+    );
+    let in_backend = ROUTING.replace(
+        "    server w1",
+        "    acl x path /x\n    use_backend api if x\n    server w1",
+    );
+    let err = compile(&(in_backend + "    use_backend api if nope\n")).unwrap_err();
+    assert!(
+        err.contains("'use_backend' ignored because backend 'web' has no frontend capability"),
+        "{err}"
+    );
+    assert!(err.contains("no such ACL : 'nope'"), "{err}");
+}
+
+#[test]
+fn tcp_mode_switches_by_source_only() {
+    let text = "\
+defaults
+    mode tcp
+frontend db
+    bind 127.0.0.1:5432
+    use_backend b if { src 10.0.0.0/8 }
+    use_backend b if { src 10.0.0.0/8 } { path_beg /x }
+    default_backend a
+backend a
+    server a 127.0.0.1:1
+backend b
+    server b 127.0.0.1:2
+";
+    let err = compile(text).unwrap_err();
+    assert!(
+        err.contains(":6:5: error: keepmon cannot run this as HAProxy does: a 'use_backend' condition on more than 'src' in mode tcp"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let c = compile(&text.replace("    use_backend b if { src 10.0.0.0/8 } {", "    #")).unwrap();
+    let db = &c.virtual_servers["db"];
+    assert_eq!(db.proxy.mode, ProxyMode::Tcp);
+    assert_eq!(db.proxy.routes.len(), 2, "b by source, then a");
+    assert_eq!(c.virtual_servers["a"].listen, None);
+}

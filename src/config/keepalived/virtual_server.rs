@@ -894,7 +894,7 @@ pub fn apply(list: Vec<Vs>, globals: &Globals, config: &mut Config, ctx: &mut Ct
             name.clone(),
             VirtualServer {
                 name,
-                listen: vs.addr,
+                listen: Some(vs.addr),
                 protocol,
                 scheduler,
                 dataplane: globals.dataplane(),

@@ -67,6 +67,7 @@ mod messages;
 mod monitors;
 mod periods;
 mod proxy;
+mod routes;
 mod stats_page;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -419,7 +420,7 @@ mod tests {
         // One virtual service on the built-in proxy, in front of keepmon's
         // own metrics page; no VRRP (it needs root).
         let demo = &config.virtual_servers["demo"];
-        assert_eq!(demo.listen, "127.0.0.1:9580".parse().unwrap());
+        assert_eq!(demo.listen, Some("127.0.0.1:9580".parse().unwrap()));
         assert_eq!(demo.dataplane, DataPlane::Proxy);
         assert_eq!(
             demo.real_servers.iter().map(|r| r.addr).collect::<Vec<_>>(),

@@ -11,6 +11,7 @@ use super::cursor::{Dur, Int, KeyPath, Reader, Text};
 use super::proxy::{
     RawAccessLog, RawCookie, RawForwardFor, RawProxy, RawServerTls, RawTimeouts, RawTlsCert,
 };
+use super::routes::{RawAcls, RawRoute};
 use crate::config::model::{
     AdminState, DataPlane, Forward, HaproxyHash, HashFunction, LbScheduler, MhFlags, Origin,
     Protocol, RealServer, Thresholds, VirtualServer,
@@ -48,6 +49,8 @@ pub(super) struct RawVirtualServer {
     error_files: Option<Spanned<BTreeMap<String, Text>>>,
     access_log: Option<Spanned<RawAccessLog>>,
     backend: Option<Text>,
+    acls: Option<RawAcls>,
+    routes: Option<Vec<Spanned<RawRoute>>>,
 }
 
 const DATAPLANES: &[(&str, DataPlane)] = &[
@@ -139,14 +142,8 @@ impl Reader<'_> {
         p: &KeyPath,
         at: usize,
     ) -> Option<VirtualServer> {
-        let listen_text = self.required(
-            raw.listen.as_ref(),
-            at,
-            p,
-            "listen",
-            "e.g. listen = \"127.0.0.1:8080\"",
-        );
-        let listen = self.socket_addr(listen_text, &p.key("listen"), None);
+        // No listen: a pool that routes of other virtual servers reach.
+        let listen = self.socket_addr(raw.listen.as_ref(), &p.key("listen"), None);
         let protocol = self
             .protocol(raw.protocol.as_ref(), &p.key("protocol"))
             .unwrap_or(Protocol::Tcp);
@@ -270,9 +267,13 @@ impl Reader<'_> {
             .as_ref()
             .filter(|b| !self.blank(b, &p.key("backend"), "backend name"))
             .map(|b| b.get_ref().clone());
+        proxy.routes = self.routes(raw.acls.as_ref(), raw.routes.as_deref(), p);
+        if raw.listen.is_some() && listen.is_none() {
+            return None;
+        }
         Some(VirtualServer {
             name: name.to_string(),
-            listen: listen?,
+            listen,
             protocol,
             scheduler,
             dataplane,
@@ -489,8 +490,9 @@ mod tests {
             ),
             (
                 "[virtual_servers.web]\nprotocol = \"sctp\"\n",
+                // No listen: a pool (the validator warns when no route
+                // reaches it).
                 &[
-                    "1:18: error: virtual_servers.web: missing key \"listen\" (e.g. listen = \"127.0.0.1:8080\")",
                     "2:12: error: virtual_servers.web.protocol: unknown protocol \"sctp\"; did you mean \"tcp\"? (expected one of: tcp, udp)",
                 ],
             ),

@@ -15,6 +15,11 @@
 //!   chunked, the length dropped, and the connection closed after it
 //!   (RFC 9112 §6.3; HAProxy does the same) — nothing ambiguous is ever
 //!   forwarded, since the backend always gets framing hyper writes itself.
+//! * **Routes** (HAProxy's `use_backend`): the first route whose condition
+//!   holds for the request as the client sent it hands the request to its
+//!   pool (a proxy without a listener): that pool's table, queue and
+//!   settings (scheduler, cookie, retries, timeouts, error files) serve it;
+//!   the client connection, its limits and its counters stay this proxy's.
 //! * **Per request**, the backend is the one a valid persistence cookie
 //!   names (see [`cookie`]), else the scheduler's pick — keyed by the
 //!   `hash` part of the request for sh/mh/haproxy-map — among servers with weight > 0.
@@ -244,9 +249,11 @@ async fn handle(
     // The stats page served on this virtual server's own port answers its
     // uri itself; everything else is proxied.
     let intercepted = intercept::find(connection.shared.listen, &request);
+    // The pool a route chose, if any (its error files come first).
+    let mut routed: Option<Arc<Shared>> = None;
     let result = match intercepted {
         Some(intercept) => Ok(intercept::answer(intercept, request, connection.peer).await),
-        None => forward(&connection, request, &mut timing).await,
+        None => forward(&connection, request, &mut timing, &mut routed).await,
     };
     if timing.on && result.is_err() {
         timing.termination = match &result {
@@ -265,7 +272,12 @@ async fn handle(
                 front.no_server.fetch_add(1, Ordering::Relaxed);
             }
             let table = connection.shared.table.load();
-            match table.settings.options.error_files.get(&status.as_u16()) {
+            let pool = routed.as_ref().map(|pool| pool.table.load());
+            let file = pool
+                .as_ref()
+                .and_then(|pool| pool.settings.options.error_files.get(&status.as_u16()))
+                .or_else(|| table.settings.options.error_files.get(&status.as_u16()));
+            match file {
                 Some(file) => reply::from_file(file),
                 None => reply::error(status),
             }
@@ -364,13 +376,36 @@ async fn forward(
     connection: &Arc<Connection>,
     mut request: Request<Incoming>,
     timing: &mut Timing,
+    routed: &mut Option<Arc<Shared>>,
 ) -> Result<Response<ReplyBody>, StatusCode> {
-    let table: Arc<Table> = connection.shared.table.load_full();
+    let front: Arc<Table> = connection.shared.table.load_full();
+    // Content switching: the first route whose condition holds names the
+    // pool that serves the request; otherwise this virtual server's own
+    // servers do.
+    let pool = route(connection, &request);
+    routed.clone_from(&pool);
+    let shared: &Arc<Shared> = pool.as_ref().unwrap_or(&connection.shared);
+    let table: Arc<Table> = match &pool {
+        Some(pool) => pool.table.load_full(),
+        None => front.clone(),
+    };
     let settings = &table.settings;
     let http = &settings.options.http;
     let upgrade = headers::is_upgrade(&request);
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
-    headers::prepare_request(&mut request, &connection.client, http, upgrade);
+    // The frontend's `option forwardfor` holds for every backend it uses.
+    let with_front_forwardfor;
+    let header_options = match &front.settings.options.http.forwardfor {
+        Some(forwardfor) if pool.is_some() && http.forwardfor.is_none() => {
+            with_front_forwardfor = crate::config::model::HttpOptions {
+                forwardfor: Some(forwardfor.clone()),
+                ..http.clone()
+            };
+            &with_front_forwardfor
+        }
+        _ => http,
+    };
+    headers::prepare_request(&mut request, &connection.client, header_options, upgrade);
     let sticky = persistence(&table, request.headers_mut());
     let picker = &table.picker;
     let key = match &http.hash {
@@ -388,7 +423,7 @@ async fn forward(
         uri: request.uri().clone(),
         headers: request.headers().clone(),
     });
-    let idle_limit = settings.options.timeout_client;
+    let idle_limit = front.settings.options.timeout_client;
     let mut pending = Some(request.map(|body| RequestBody::client(body, idle_limit)));
     let mut tried: Vec<SocketAddr> = Vec::new();
     let mut sorry_tried = false;
@@ -397,6 +432,7 @@ async fn forward(
         let (index, lease) = if table.limited {
             let acquired = acquire(
                 connection,
+                shared,
                 &table,
                 (&sticky, key, &tried),
                 &mut sorry_tried,
@@ -546,6 +582,24 @@ async fn forward(
     }
 }
 
+/// The pool of the first route whose condition holds for `request`.
+fn route(connection: &Connection, request: &Request<Incoming>) -> Option<Arc<Shared>> {
+    let routes = connection.shared.routes.load();
+    if routes.is_empty() {
+        return None;
+    }
+    let facts = crate::lb::route::Facts {
+        method: request.method().as_str(),
+        path: request.uri().path(),
+        headers: request.headers(),
+        source: connection.client.ip,
+    };
+    routes
+        .iter()
+        .find(|target| target.condition.holds(&facts))
+        .map(|target| target.pool.clone())
+}
+
 /// Whether `error` came from the request body's `timeout client`.
 fn is_client_timeout(error: &hyper::Error) -> bool {
     let mut source = std::error::Error::source(error);
@@ -636,6 +690,7 @@ fn pick(
 /// [`crate::lb::queue`]); 503 when the wait times out or no server is left.
 async fn acquire(
     connection: &Connection,
+    shared: &Shared,
     table: &Table,
     (sticky, key, tried): (&Sticky, Option<u64>, &[SocketAddr]),
     sorry_tried: &mut bool,
@@ -646,15 +701,14 @@ async fn acquire(
         .iter()
         .filter_map(|addr| table.index.get(addr).copied())
         .collect();
-    let acquired =
-        crate::lb::queue::acquire(&connection.shared, table, bound, &excluded, |avoid| {
-            table.picker.pick_keyed(
-                key,
-                |index| table.counters[index].active.load(Ordering::Relaxed),
-                avoid,
-            )
-        })
-        .await;
+    let acquired = crate::lb::queue::acquire(shared, table, bound, &excluded, |avoid| {
+        table.picker.pick_keyed(
+            key,
+            |index| table.counters[index].active.load(Ordering::Relaxed),
+            avoid,
+        )
+    })
+    .await;
     match acquired {
         Acquired::Server(index, lease) => Ok((Some(index), lease)),
         Acquired::TimedOut => {

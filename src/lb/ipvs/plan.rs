@@ -136,9 +136,14 @@ pub fn wanted(desired: &Desired) -> Wanted {
         if svc.spec.dataplane != DataPlane::Ipvs {
             continue;
         }
+        // A pool without a listener is the proxy's (the validator refuses
+        // one on IPVS).
+        let Some(listen) = svc.spec.listen else {
+            continue;
+        };
         let key = ServiceKey {
             protocol: protocol_number(svc.spec.protocol),
-            addr: svc.spec.listen,
+            addr: listen,
         };
         let (flags, timeout) = match svc.spec.persistence {
             Some(d) => (
@@ -154,8 +159,8 @@ pub fn wanted(desired: &Desired) -> Wanted {
             flags,
             timeout,
             netmask: match svc.spec.persistence_netmask {
-                Some(prefix) => prefix_netmask(svc.spec.listen.ip(), prefix),
-                None => default_netmask(svc.spec.listen.ip()),
+                Some(prefix) => prefix_netmask(listen.ip(), prefix),
+                None => default_netmask(listen.ip()),
             },
         };
         let dests = svc
@@ -294,7 +299,7 @@ mod tests {
 
     fn spec(listen: &str, dataplane: DataPlane) -> ServiceSpec {
         ServiceSpec {
-            listen: listen.parse().unwrap(),
+            listen: Some(listen.parse().unwrap()),
             protocol: Protocol::Tcp,
             scheduler: LbScheduler::WeightedRoundRobin,
             dataplane,
