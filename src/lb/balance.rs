@@ -200,7 +200,7 @@ impl Picker {
     }
 
     /// The key [`Picker::pick_keyed`] takes for a client address: HAProxy's
-    /// source hash for `haproxy-map`, else [`ip_key`].
+    /// source hash for `haproxy-map`, else `ip_key`.
     pub fn client_key(&self, ip: IpAddr) -> u64 {
         match self.scheduler {
             LbScheduler::Haproxy(hash) => u64::from(haproxy_hash::source_hash(hash, ip)),
