@@ -690,7 +690,7 @@ fn server_addr(server: &Server, single_port: Option<u16>, ctx: &mut Ctx<'_>) -> 
         None => {
             ctx.unsupported(
                 server.at.clone(),
-                "a server without a port behind several bind addresses (HAProxy uses the port each client connected to)",
+                "a server without a port where clients may arrive on several ports (several bind addresses, or a backend that use_backend rules reach): HAProxy uses the port each client connected to",
             );
             None
         }

@@ -437,3 +437,21 @@ backend b
     assert_eq!(db.proxy.routes.len(), 2, "b by source, then a");
     assert_eq!(c.virtual_servers["a"].listen, None);
 }
+
+#[test]
+fn a_server_without_a_port_needs_one_port_to_borrow() {
+    let one_bind =
+        "defaults\n    mode http\nlisten l\n    bind 127.0.0.1:8080\n    server a 127.0.0.1\n";
+    let c = compile(one_bind).unwrap();
+    assert_eq!(
+        c.virtual_servers["l"].real_servers[0].addr,
+        "127.0.0.1:8080".parse().unwrap(),
+        "the one bind port"
+    );
+    let routed = "defaults\n    mode http\nfrontend f\n    bind 127.0.0.1:8080\n    use_backend b if { path_beg /b }\n    default_backend d\nbackend b\n    server a 127.0.0.1\nbackend d\n    server z 127.0.0.1:9000\n";
+    let got = compile(routed).unwrap_err();
+    assert!(
+        got.contains("/h/haproxy.cfg:8:5: error: keepmon cannot run this as HAProxy does: a server without a port where clients may arrive on several ports (several bind addresses, or a backend that use_backend rules reach)"),
+        "{got}"
+    );
+}
