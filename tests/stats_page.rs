@@ -507,43 +507,12 @@ fn debian_haproxy_prints_the_same_csv_header() {
 
 /// Debian's chromium, or a loud "not run".
 fn chromium() -> Option<PathBuf> {
-    let found = ["chromium", "chromium-browser"].iter().find_map(|name| {
-        Command::new("which")
-            .arg(name)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
-    });
-    if found.is_none() {
-        common::not_run("stats page browser test: Debian's chromium is not installed");
-    }
-    found
+    common::browser::chromium("stats page browser test")
 }
 
-fn browse(browser: &PathBuf, profile: &std::path::Path, args: &[&str]) -> String {
-    std::fs::remove_dir_all(profile).ok();
-    let out = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--window-size=1600,900",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .output()
-        .expect("run chromium");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+/// Run headless chromium with a fresh profile; `args` add the action.
+fn browse(browser: &std::path::Path, profile: &std::path::Path, args: &[&str]) -> String {
+    common::browser::browse(browser, profile, "1600,900", args)
 }
 
 /// The `<tr>` of server `sv` in proxy `px`'s table of a dumped DOM.

@@ -5,7 +5,6 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -505,44 +504,12 @@ fn events_arrive_when_a_backend_fails() {
 
 /// Debian's chromium, or a loud "not run".
 fn chromium() -> Option<PathBuf> {
-    let found = ["chromium", "chromium-browser"].iter().find_map(|name| {
-        Command::new("which")
-            .arg(name)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
-    });
-    if found.is_none() {
-        common::not_run("web browser test: Debian's chromium is not installed");
-    }
-    found
+    common::browser::chromium("web browser test")
 }
 
 /// Run headless chromium with a fresh profile; `args` add the action.
-fn browse(browser: &PathBuf, profile: &std::path::Path, args: &[&str]) -> String {
-    std::fs::remove_dir_all(profile).ok();
-    let out = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--window-size=1280,1600",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .output()
-        .expect("run chromium");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+fn browse(browser: &std::path::Path, profile: &std::path::Path, args: &[&str]) -> String {
+    common::browser::browse(browser, profile, "1280,1600", args)
 }
 
 #[test]

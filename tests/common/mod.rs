@@ -4,6 +4,7 @@
 //! some of them, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod daemon;
 
 use std::collections::BTreeSet;
