@@ -141,11 +141,11 @@ fn requests_and_connections_are_logged_in_haproxys_format() {
 
     let tcp_log = dir.join("tcp.log");
     let server = backend(false);
+    // A frontend whose haproxy.cfg backend has another name logs both.
+    let mut tcp_spec = spec(ProxyMode::Tcp, server, &tcp_log);
+    tcp_spec.options.backend = Some("be".to_string());
     let proxy = runtime
-        .block_on(start(
-            spec(ProxyMode::Tcp, server, &tcp_log),
-            CancellationToken::new(),
-        ))
+        .block_on(start(tcp_spec, CancellationToken::new()))
         .unwrap();
     let addr = proxy.local_addr().unwrap();
     // Sends nothing: dontlognull leaves it out.
@@ -162,7 +162,12 @@ fn requests_and_connections_are_logged_in_haproxys_format() {
     assert_eq!(logged, logged_later);
     assert_eq!(logged.len(), 1, "{logged:?}");
     let fields: Vec<&str> = logged[0].split(' ').collect();
-    assert_eq!(fields[3], format!("web/{server}"), "{}", logged[0]);
+    assert_eq!(
+        &fields[2..4],
+        ["web", &format!("be/{server}")],
+        "{}",
+        logged[0]
+    );
     assert_eq!(fields[4].split('/').count(), 3, "Tw/Tc/Tt: {}", logged[0]);
     assert_eq!(&fields[5..7], ["5", "--"], "{}", logged[0]);
     assert_eq!(fields.len(), 9, "{}", logged[0]);

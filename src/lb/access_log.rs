@@ -13,8 +13,10 @@
 //! %ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq
 //! ```
 //!
-//! keepmon's virtual server is both the frontend and the backend; a server
-//! is named by its address; `-` stands for no server. Timers are in
+//! The frontend is the virtual server the client connected to; the backend
+//! is the pool a `use_backend` route chose, else the haproxy.cfg backend of
+//! that frontend, else the virtual server itself; a server is named by its
+//! address; `-` stands for no server. Timers are in
 //! milliseconds, -1 for a step never reached. `TR` is the time from the
 //! accept to the request head for a connection's first request and 0 for
 //! later ones (keepmon cannot see when a keep-alive request's first byte
@@ -109,7 +111,11 @@ pub struct Entry {
     pub client: Option<SocketAddr>,
     /// When the connection was accepted (tcp) or the request received (http).
     pub date: String,
+    /// The frontend: the virtual server the client connected to.
     pub name: String,
+    /// The backend (`%b`): the pool a route chose, or the frontend's
+    /// haproxy.cfg backend; empty: the virtual server itself.
+    pub backend: String,
     pub server: Option<SocketAddr>,
     /// TR (http only).
     pub t_request: Option<Duration>,
@@ -142,6 +148,14 @@ impl Entry {
         }
     }
 
+    fn backend(&self) -> &str {
+        if self.backend.is_empty() {
+            &self.name
+        } else {
+            &self.backend
+        }
+    }
+
     fn termination(&self) -> String {
         String::from_utf8_lossy(&self.termination).into_owned()
     }
@@ -157,7 +171,7 @@ impl Entry {
             "{client} [{}] {} {}/{} {}/{}/{}/{}/{} {} {} - - {}-- {}/{}/{}/{}/{} {}/{} \"{}\"",
             self.date,
             self.name,
-            self.name,
+            self.backend(),
             self.server_name(),
             ms(self.t_request),
             ms(self.t_wait),
@@ -188,7 +202,7 @@ impl Entry {
             "{client} [{}] {} {}/{} {}/{}/{} {} {} {}/{}/{}/{}/{} {}/{}",
             self.date,
             self.name,
-            self.name,
+            self.backend(),
             self.server_name(),
             ms(self.t_wait),
             ms(self.t_connect),
@@ -215,6 +229,7 @@ mod tests {
             client: Some("192.0.2.7:40522".parse().unwrap()),
             date: "30/Nov/2026:21:18:10.123".into(),
             name: "web".into(),
+            backend: String::new(),
             server: Some("127.0.0.1:8081".parse().unwrap()),
             t_request: Some(Duration::ZERO),
             t_wait: Some(Duration::ZERO),
@@ -255,6 +270,15 @@ mod tests {
         assert_eq!(
             entry().tcplog(),
             "192.0.2.7:40522 [30/Nov/2026:21:18:10.123] web web/127.0.0.1:8081 0/1/4 1234 -- 1/1/0/1/0 0/0"
+        );
+        let routed = Entry {
+            backend: "api".into(),
+            ..entry()
+        };
+        assert!(
+            routed.httplog().contains("] web api/127.0.0.1:8081 "),
+            "{}",
+            routed.httplog()
         );
     }
 

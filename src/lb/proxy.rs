@@ -1206,6 +1206,11 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
     // condition holds names the pool whose servers take the connection.
     let front = shared.clone();
     let shared = route_by_source(&front, client_ip).unwrap_or_else(|| front.clone());
+    if let Some(log) = &mut log
+        && !Arc::ptr_eq(&front, &shared)
+    {
+        log.entry.backend = shared.table.load().settings.name.to_string();
+    }
     let send_proxy = if Arc::ptr_eq(&front, &shared) {
         options.send_proxy
     } else {
@@ -1346,6 +1351,7 @@ impl TcpLog {
                     std::time::SystemTime::now() - accepted.elapsed(),
                 ),
                 name: table.settings.name.to_string(),
+                backend: table.settings.options.backend.clone().unwrap_or_default(),
                 t_wait: Some(Duration::ZERO),
                 termination: *b"CC",
                 ..Default::default()

@@ -288,10 +288,15 @@ async fn handle(
     }
     if let (Some(logger), Some((start, t_request, request_line))) = (logger, log_start) {
         let table = connection.shared.table.load();
+        let backend = match &routed {
+            Some(pool) => pool.table.load().settings.name.to_string(),
+            None => table.settings.options.backend.clone().unwrap_or_default(),
+        };
         let entry = access_log::Entry {
             client: Some(connection.peer),
             date: access_log::haproxy_date(std::time::SystemTime::now() - start.elapsed()),
             name: table.settings.name.to_string(),
+            backend,
             server: timing.server,
             t_request: Some(t_request),
             t_wait: timing.t_wait,
