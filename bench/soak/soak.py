@@ -456,8 +456,9 @@ class Soak:
                                                                                if non2xx else "")})
 
     # -- faults
-    def window(self, kind, start, end, explains, target=""):
-        w = {"kind": kind, "start": start, "end": end, "explains": explains, "target": target}
+    def window(self, kind, start, end, explains, target="", slack=0.5):
+        w = {"kind": kind, "start": start, "end": end, "explains": explains, "target": target,
+             "slack": slack}
         self.windows.append(w)
         self.log("window", **w)
 
@@ -552,6 +553,13 @@ class Soak:
                 self.checks.append(("planned stop finishes", False, d.name))
                 d.proc.kill()
             t1 = now()
+            # The stop moves the VIP at once (priority 0, address removed):
+            # a request already on its way to A when the address leaves is
+            # lost, as with any failover that does not share connection
+            # state (keepalived's too). Only requests started between the
+            # stop command and A's exit are excused, with no slack; every
+            # later one must succeed through B.
+            self.window("vip_handover", t0, t1, True, d.name, slack=0.0)
             self.window("planned_stop", t0, t1 + 2, False, d.name)
             time.sleep(2)
             t2 = now()
@@ -709,8 +717,11 @@ class Soak:
 # --- analysis ---------------------------------------------------------------------------------
 
 
-def in_windows(t, windows, slack=0.5):
-    return [w for w in windows if w["start"] - slack <= t <= w["end"] + slack]
+def in_windows(t, windows, slack=None):
+    """The windows around `t`, each widened by `slack` (default: its own)."""
+    def pad(w):
+        return w["slack"] if slack is None else slack
+    return [w for w in windows if w["start"] - pad(w) <= t <= w["end"] + pad(w)]
 
 
 def analyse(soak, t_start, t_end):
@@ -864,7 +875,9 @@ def analyse(soak, t_start, t_end):
                 episodes += 1
                 target = "N" + p["svc"][1]
                 t = stamp(p)
-                if not any(w["explains"] and (w["target"].startswith(target) or w["target"].split(" ")[0] in
+                # A VIP handover explains lost requests, never an alert.
+                if not any(w["explains"] and w["kind"] != "vip_handover"
+                           and (w["target"].startswith(target) or w["target"].split(" ")[0] in
                                               (key[0], "CL") or w["kind"] == "partition")
                            and w["start"] - 3 <= t <= w["end"] + 15 for w in soak.windows):
                     unexplained.append(p["subject"])
