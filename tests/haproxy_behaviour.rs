@@ -4,11 +4,10 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::daemon::{Fixture, closed_port};
-use common::not_run;
+use common::haproxy;
 
 /// A backend that answers every request with its name and the
 /// `X-Forwarded-For` and `Cookie` headers it received; one thread, one
@@ -118,30 +117,9 @@ fn observe(ports: [u16; 4]) -> Vec<String> {
     seen
 }
 
-fn wait_listening(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
-}
-
 #[test]
 fn haproxy_and_keepmon_choose_the_same_servers_from_one_file() {
-    let binary = ["/usr/sbin/haproxy", "/usr/bin/haproxy"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists());
-    let Some(binary) = binary else {
-        not_run("the haproxy.cfg comparison: needs Debian's haproxy package");
+    let Some(binary) = haproxy::binary("the haproxy.cfg comparison") else {
         return;
     };
     // Round robin follows the file's order in both: server `a`, listed
@@ -165,34 +143,8 @@ fn haproxy_and_keepmon_choose_the_same_servers_from_one_file() {
         ports[0], ports[1], ports[2], ports[3]
     );
     let mut f = Fixture::new("haproxy-behaviour");
-    f.config_name = "haproxy.cfg";
-    std::fs::write(f.config(), &text).unwrap();
-
-    let haproxy = Killed(
-        Command::new(binary)
-            .arg("-f")
-            .arg(f.config())
-            .arg("-db")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start haproxy"),
-    );
-    ports.iter().for_each(|p| wait_listening(*p));
-    let by_haproxy = observe(ports);
-    drop(haproxy);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while ports
-        .iter()
-        .any(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok())
-    {
-        assert!(Instant::now() < deadline, "haproxy does not go away");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-
-    f.start();
-    ports.iter().for_each(|p| wait_listening(*p));
-    let by_keepmon = observe(ports);
+    let (by_haproxy, by_keepmon) =
+        haproxy::under_both(binary, &mut f, &text, &ports, || observe(ports));
 
     println!("haproxy: {by_haproxy:#?}\nkeepmon: {by_keepmon:#?}");
     assert!(
@@ -314,52 +266,9 @@ fn once_down(port: u16, label: &str) -> Vec<String> {
     }
 }
 
-/// Runs `text` under HAProxy, then under keepmon, and returns what
-/// `observe` saw under each.
-fn under_both(
-    binary: &str,
-    name: &str,
-    text: &str,
-    ports: &[u16],
-    observe: impl Fn() -> Vec<String>,
-) -> (Vec<String>, Vec<String>) {
-    let mut f = Fixture::new(name);
-    f.config_name = "haproxy.cfg";
-    std::fs::write(f.config(), text).unwrap();
-    let haproxy = Killed(
-        Command::new(binary)
-            .arg("-f")
-            .arg(f.config())
-            .arg("-db")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start haproxy"),
-    );
-    ports.iter().for_each(|p| wait_listening(*p));
-    let by_haproxy = observe();
-    drop(haproxy);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while ports
-        .iter()
-        .any(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok())
-    {
-        assert!(Instant::now() < deadline, "haproxy does not go away");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f.start();
-    ports.iter().for_each(|p| wait_listening(*p));
-    let by_keepmon = observe();
-    (by_haproxy, by_keepmon)
-}
-
 #[test]
 fn haproxy_and_keepmon_hash_each_key_to_the_same_server() {
-    let binary = ["/usr/sbin/haproxy", "/usr/bin/haproxy"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists());
-    let Some(binary) = binary else {
-        not_run("the haproxy.cfg hashing comparison: needs Debian's haproxy package");
+    let Some(binary) = haproxy::binary("the haproxy.cfg hashing comparison") else {
         return;
     };
     let [a, b, c] = ["a", "b", "c"].map(|name| {
@@ -389,9 +298,9 @@ fn haproxy_and_keepmon_hash_each_key_to_the_same_server() {
          listen cdn\n    bind 127.0.0.1:{}\n    balance url_param id\n    hash-type consistent\n    retries 0\n    default-server check inter 200ms rise 1 fall 1\n{down_servers}",
         ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6]
     );
-    let (by_haproxy, by_keepmon) = under_both(binary, "haproxy-hashing", &text, &ports, || {
-        observe_hashing(ports)
-    });
+    let mut f = Fixture::new("haproxy-hashing");
+    let (by_haproxy, by_keepmon) =
+        haproxy::under_both(binary, &mut f, &text, &ports, || observe_hashing(ports));
     println!("haproxy: {by_haproxy:#?}\nkeepmon: {by_keepmon:#?}");
     // The keys do spread: every server answers some under HAProxy.
     for server in ["server=a", "server=b", "server=c"] {

@@ -4,11 +4,10 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::daemon::{Fixture, closed_port};
-use common::not_run;
+use common::haproxy;
 
 /// A backend that answers every request with its name; one thread, one
 /// request per connection.
@@ -233,30 +232,9 @@ fn observe(ports: [u16; 4]) -> Vec<String> {
         .collect()
 }
 
-fn wait_listening(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
-}
-
 #[test]
 fn haproxy_and_keepmon_route_each_request_to_the_same_backend() {
-    let binary = ["/usr/sbin/haproxy", "/usr/bin/haproxy"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists());
-    let Some(binary) = binary else {
-        not_run("the haproxy.cfg routing comparison: needs Debian's haproxy package");
+    let Some(binary) = haproxy::binary("the haproxy.cfg routing comparison") else {
         return;
     };
     let (api, stat, admin, web) = (
@@ -305,34 +283,8 @@ fn haproxy_and_keepmon_route_each_request_to_the_same_backend() {
         ports[3],
         error_page.display()
     );
-    f.config_name = "haproxy.cfg";
-    std::fs::write(f.config(), &text).unwrap();
-
-    let haproxy = Killed(
-        Command::new(binary)
-            .arg("-f")
-            .arg(f.config())
-            .arg("-db")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start haproxy"),
-    );
-    ports.iter().for_each(|p| wait_listening(*p));
-    let by_haproxy = observe(ports);
-    drop(haproxy);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while ports
-        .iter()
-        .any(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok())
-    {
-        assert!(Instant::now() < deadline, "haproxy does not go away");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-
-    f.start();
-    ports.iter().for_each(|p| wait_listening(*p));
-    let by_keepmon = observe(ports);
+    let (by_haproxy, by_keepmon) =
+        haproxy::under_both(binary, &mut f, &text, &ports, || observe(ports));
     let shown = f.cli(&["lb", "show"]);
     let shown = String::from_utf8_lossy(&shown.stdout).into_owned();
     println!("{shown}");

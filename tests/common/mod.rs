@@ -6,6 +6,7 @@
 
 pub mod browser;
 pub mod daemon;
+pub mod haproxy;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
