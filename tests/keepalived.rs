@@ -2025,3 +2025,70 @@ fn generated_instances_read_to_the_values_keepalived_dumps() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A keepalived.conf whose real server has two checkers (its own port and
+/// a `connect_port` beside it): keepmon keeps it in the table only while
+/// both pass, as keepalived does; a real server without a checker stays.
+/// Runs the daemon from the file unchanged on loopback (the proxy data
+/// plane), so it needs neither root nor keepalived.
+#[test]
+fn a_real_server_leaves_while_any_of_its_checkers_fails() {
+    use std::net::TcpListener;
+    let mut f = common::daemon::Fixture::new("ka-several-checkers");
+    let listen = |port: u16| TcpListener::bind(("127.0.0.1", port)).expect("bind");
+    let first = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = |l: &TcpListener| l.local_addr().expect("addr").port();
+    let (rs_port, vs_port) = (port(&first), common::daemon::closed_port());
+    let side = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let side_port = port(&side);
+    let unchecked = common::daemon::closed_port();
+    f.config_name = "keepalived.conf";
+    std::fs::write(
+        f.config(),
+        format!(
+            "global_defs {{\n    keepmon_dataplane proxy\n}}\n\n\
+             virtual_server 127.0.0.1 {vs_port} {{\n    delay_loop 1\n    lb_algo rr\n    protocol TCP\n\
+             \x20   real_server 127.0.0.1 {rs_port} {{\n        TCP_CHECK {{\n            connect_timeout 1\n            delay_before_retry 1\n        }}\n\
+             \x20       TCP_CHECK {{\n            connect_port {side_port}\n            connect_timeout 1\n            retry 0\n        }}\n    }}\n\
+             \x20   real_server 127.0.0.3 {unchecked} {{\n    }}\n}}\n"
+        ),
+    )
+    .expect("keepalived.conf");
+    f.start();
+    // "-> ADDR ... InForce": the last column of the real server's row.
+    let in_force = |f: &common::daemon::Fixture, addr: &str| -> String {
+        let out = f.cli(&["lb", "show"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines()
+            .find(|l| l.trim_start().starts_with(&format!("-> {addr} ")))
+            .and_then(|l| l.split_whitespace().last())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let checked = format!("127.0.0.1:{rs_port}");
+    let always = format!("127.0.0.3:{unchecked}");
+    let health = |f: &common::daemon::Fixture| {
+        let out = f.cli(&["lb", "show"]);
+        String::from_utf8_lossy(&out.stdout).contains(" up ")
+    };
+    f.wait_for(health, "both checks report the real server up");
+    assert_eq!(in_force(&f, &checked), "1");
+    drop(side);
+    f.wait_for(
+        |f| in_force(f, &checked) == "absent",
+        "the real server leaves when its second checker fails",
+    );
+    assert_eq!(in_force(&f, &always), "1", "no checker: always in");
+    let side = listen(side_port);
+    f.wait_for(
+        |f| in_force(f, &checked) == "1",
+        "the real server returns when both pass again",
+    );
+    drop(first);
+    f.wait_for(
+        |f| in_force(f, &checked) == "absent",
+        "the real server leaves when its first checker fails",
+    );
+    assert_eq!(in_force(&f, &always), "1", "no checker: always in");
+    drop(side);
+}

@@ -1272,6 +1272,7 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
                 maxconn,
                 maxqueue,
                 slowstart,
+                checks,
             } = rs;
             let mut pairs = vec![("addr", text(addr))];
             if let Some(name) = name {
@@ -1312,6 +1313,24 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
             }
             if let Some(d) = slowstart {
                 pairs.push(("slowstart", dur(*d)));
+            }
+            if !checks.is_empty() {
+                let checks = checks
+                    .iter()
+                    .map(
+                        |RealCheck {
+                             health,
+                             host: check_host,
+                         }| {
+                            let mut check = vec![("health", text(health))];
+                            if check_host != host {
+                                check.push(("host", text(check_host)));
+                            }
+                            inline(check)
+                        },
+                    )
+                    .collect();
+                pairs.push(("checks", Item::List(checks)));
             }
             inline(pairs)
         })

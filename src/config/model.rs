@@ -1478,6 +1478,20 @@ pub struct RealServer {
     /// HAProxy's `slowstart`: a server that comes back up ramps its weight
     /// from a small fraction to full over this time. None: at once.
     pub slowstart: Option<Duration>,
+    /// Health services of this real server alone, beside its virtual
+    /// server's `health`: it is up only while every one of them reports its
+    /// host up (keepalived's several checkers on one real server, or
+    /// checkers that differ from one real server to the next).
+    pub checks: Vec<RealCheck>,
+}
+
+/// One health service checking one real server: the server is down while
+/// the service reports `host` down.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RealCheck {
+    pub health: ServiceRef,
+    /// The host name in the service's results that stands for the server.
+    pub host: String,
 }
 
 /// IPVS connection thresholds of a real server: at `upper` connections the

@@ -398,6 +398,40 @@ fn check_virtual_servers(config: &Config, diags: &mut Diagnostics) {
                     ),
                 );
             }
+            for check in &rs.checks {
+                let Some(service) = config.service(&check.health) else {
+                    diags.error(
+                        at.clone(),
+                        format!(
+                            "virtual server \"{}\": real server {}: check \"{}\" is not a defined group:service",
+                            vs.name, rs.addr, check.health
+                        ),
+                    );
+                    continue;
+                };
+                let hosts = config
+                    .hostgroups
+                    .get(&service.group)
+                    .map(|g| g.hosts.as_slice())
+                    .unwrap_or_default();
+                if !hosts
+                    .iter()
+                    .any(|h| h.trim_start_matches('*') == check.host)
+                {
+                    diags.error(
+                        at.clone(),
+                        format!(
+                            "virtual server \"{}\": real server {}: host \"{}\" is not in hostgroup {} checked by {} (hosts: {})",
+                            vs.name,
+                            rs.addr,
+                            check.host,
+                            service.group,
+                            check.health,
+                            hosts.join(" ")
+                        ),
+                    );
+                }
+            }
         }
         let Some(health) = &vs.health else {
             continue;

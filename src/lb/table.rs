@@ -33,7 +33,10 @@
 //! A real server removed by an alert (failure `lvs.alert`) is absent whatever
 //! its health until an upalert adds it again. Unknown health counts as up:
 //! keepalived starts real servers up, and a fresh daemon must not empty the
-//! table before the first check has run.
+//! table before the first check has run. A real server's health combines
+//! every service that checks it (the virtual server's `health` and the
+//! server's own `checks`): down when one reports it down, as keepalived
+//! keeps a real server only while all its checkers pass.
 //!
 //! Quorum (keepalived): the live weight of a virtual service is the sum of its
 //! members' weights. Quorum is lost when it falls below `quorum − hysteresis`
@@ -59,7 +62,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::depend::ServiceRef;
 use crate::config::model::{
     Action, AdminState, AlertLine, Config, DataPlane, Forward, LbEdit, LbScheduler, Protocol,
-    ProxyOptions, RealServer, Thresholds, VirtualServer,
+    ProxyOptions, RealCheck, RealServer, Thresholds, VirtualServer,
 };
 use crate::config::values::parse_host_port;
 
@@ -869,15 +872,16 @@ impl Table {
             return false;
         };
         let health = Health::from_up(up);
-        let changed = real.health != health;
+        let before = real.combined_health();
         real.changing(|real| real.health = health);
-        changed
+        real.combined_health() != before
     }
 
     /// Record a host's health from `health_service`'s per-host results on
     /// every real server bound to it (virtual server `health` =
-    /// `health_service`, real server `host` = `host`). Returns the real
-    /// servers whose health changed.
+    /// `health_service` and real server `host` = `host`, or one of the real
+    /// server's own `checks`). Returns the real servers whose health
+    /// changed.
     pub fn set_host_health(
         &mut self,
         health_service: &ServiceRef,
@@ -888,12 +892,20 @@ impl Table {
         let health = Health::from_up(up);
         let mut changed = Vec::new();
         for (name, state) in &mut self.services {
-            if state.health.as_ref() != Some(health_service) {
-                continue;
-            }
+            let bound = state.health.as_ref() == Some(health_service);
             for (addr, real) in &mut state.reals {
-                if real.host == host && real.health != health {
-                    real.changing(|real| real.health = health);
+                let before = real.combined_health();
+                real.changing(|real| {
+                    if bound && real.host == host {
+                        real.health = health;
+                    }
+                    for (check, h) in &mut real.checks {
+                        if check.health == *health_service && check.host == host {
+                            *h = health;
+                        }
+                    }
+                });
+                if real.combined_health() != before {
                     changed.push((name.clone(), *addr));
                 }
             }
@@ -1032,7 +1044,7 @@ impl Table {
 
     /// A real server's health; None when unknown to the table.
     pub fn health(&self, vs: &str, rs: SocketAddr) -> Option<Health> {
-        Some(self.services.get(vs)?.reals.get(&rs)?.health)
+        Some(self.services.get(vs)?.reals.get(&rs)?.combined_health())
     }
 
     /// Everything `keepmon lb show` prints. `conns` gives a data plane's
@@ -1068,7 +1080,7 @@ impl Table {
                             desired.members.get(&addr).map(|m| m.weight)
                         },
                         in_dataplane: !sorry_active && desired.members.contains_key(&addr),
-                        health: real.health,
+                        health: real.combined_health(),
                         admin: admin_name(real.admin()).to_string(),
                         inhibit_on_failure: real.base.inhibit_on_failure,
                         upper_threshold: real.base.thresholds.upper,
@@ -1627,7 +1639,11 @@ struct RealState {
     weight_override: Option<u32>,
     forward_override: Option<Forward>,
     admin_override: Option<AdminState>,
+    /// As the virtual server's `health` service last reported `host`.
     health: Health,
+    /// The server's own health services (config `checks`), each as it last
+    /// reported its host.
+    checks: Vec<(RealCheck, Health)>,
     edit: Option<Edit>,
     /// Times it became usable again (see [`ServerLimits::comebacks`]).
     comebacks: u32,
@@ -1658,6 +1674,11 @@ impl RealState {
             forward_override: None,
             admin_override: None,
             health: Health::Unknown,
+            checks: rs
+                .checks
+                .iter()
+                .map(|check| (check.clone(), Health::Unknown))
+                .collect(),
             edit: None,
             comebacks: 0,
         }
@@ -1688,9 +1709,21 @@ impl RealState {
             forward_override: None,
             admin_override: None,
             health: Health::Unknown,
+            checks: Vec::new(),
             edit: None,
             comebacks: 0,
         }
+    }
+
+    /// Its health from every service that checks it: down when one reports
+    /// it down, up when one reports it up and none down, else unknown.
+    fn combined_health(&self) -> Health {
+        let all = std::iter::once(self.health).chain(self.checks.iter().map(|(_, h)| *h));
+        all.fold(Health::Unknown, |acc, h| match (acc, h) {
+            (Health::Down, _) | (_, Health::Down) => Health::Down,
+            (Health::Up, _) | (_, Health::Up) => Health::Up,
+            _ => Health::Unknown,
+        })
     }
 
     fn weight(&self) -> u32 {
@@ -1708,7 +1741,7 @@ impl RealState {
     fn member_weight(&self) -> Option<u32> {
         membership(
             self.admin(),
-            self.health,
+            self.combined_health(),
             self.base.inhibit_on_failure,
             self.edit,
             self.weight(),
@@ -1731,6 +1764,12 @@ impl RealState {
         self.comebacks = before.comebacks;
         if same_health_binding && before.host == self.host {
             self.health = before.health;
+        }
+        // A check the server still has keeps what it last reported.
+        for (check, health) in &mut self.checks {
+            if let Some((_, was)) = before.checks.iter().find(|(c, _)| c == check) {
+                *health = *was;
+            }
         }
     }
 
@@ -1940,6 +1979,7 @@ mod tests {
             maxconn: None,
             maxqueue: None,
             slowstart: None,
+            checks: Vec::new(),
         }
     }
 
@@ -2139,6 +2179,65 @@ mod tests {
             table.set_weight("nope", a, 1).unwrap_err().to_string(),
             "unknown virtual service \"nope\" (known: web)"
         );
+    }
+
+    /// A real server with its own checks is in the table only while every
+    /// one of them reports its host up (keepalived's several checkers); a
+    /// server without checks stays; a reload keeps what a remaining check
+    /// last reported.
+    #[test]
+    fn a_real_server_with_own_checks_needs_all_of_them_up() {
+        let text = r#"
+[hostgroups]
+a = ["127.0.0.2"]
+b = ["10.0.0.9"]
+
+[watch.a.tcp]
+interval = "5s"
+monitor = { type = "tcp", port = 8080 }
+
+[watch.b.smtp]
+interval = "5s"
+monitor = { type = "tcp", port = 25 }
+
+[virtual_servers.web]
+listen = "127.0.0.1:8080"
+real_servers = [
+  { addr = "127.0.0.2:8080", checks = [{ health = "a:tcp" }, { health = "b:smtp", host = "10.0.0.9" }] },
+  { addr = "127.0.0.3:8080" },
+]
+"#;
+        let config = compile(text, "/etc/keepmon/keepmon.toml");
+        let mut table = Table::from_config(&config);
+        let (a, b) = (ServiceRef::new("a", "tcp"), ServiceRef::new("b", "smtp"));
+        let (one, two) = (sa("127.0.0.2:8080"), sa("127.0.0.3:8080"));
+        assert_eq!(members(&table, "web"), [(one, 1), (two, 1)]);
+        assert_eq!(
+            table.set_host_health(&a, "127.0.0.2", true),
+            [("web".to_string(), one)]
+        );
+        assert_eq!(table.set_host_health(&b, "127.0.0.2", false), []);
+        assert_eq!(
+            table.set_host_health(&b, "10.0.0.9", false),
+            [("web".to_string(), one)]
+        );
+        assert_eq!(members(&table, "web"), [(two, 1)]);
+        assert_eq!(table.health("web", one), Some(Health::Down));
+        // The other check passing does not bring it back.
+        assert_eq!(table.set_host_health(&a, "127.0.0.2", true), []);
+        assert_eq!(members(&table, "web"), [(two, 1)]);
+        table.reconfigure(&config);
+        assert_eq!(members(&table, "web"), [(two, 1)]);
+        assert_eq!(
+            table.set_host_health(&b, "10.0.0.9", true),
+            [("web".to_string(), one)]
+        );
+        assert_eq!(members(&table, "web"), [(one, 1), (two, 1)]);
+        assert_eq!(
+            table.set_host_health(&a, "127.0.0.2", false),
+            [("web".to_string(), one)]
+        );
+        assert_eq!(members(&table, "web"), [(two, 1)]);
     }
 
     #[test]

@@ -995,28 +995,119 @@ fn smtp_checks_run_the_smtp_monitor_with_keepalived_defaults() {
     assert_eq!(service.failure_interval, Some(Duration::from_secs(2)));
     assert_eq!(c.hostgroups[&service.group].hosts, ["10.0.0.9"]);
 
-    for (text, needle) in [
-        (
-            "virtual_server 10.0.0.1 25 {\n protocol TCP\n real_server 10.0.0.2 25 {\n  SMTP_CHECK {\n   host {\n    connect_ip 10.0.0.9\n   }\n  }\n }\n}\n",
-            "connect timeout of 0",
+    let (c, d) = compile(
+        "virtual_server 10.0.0.1 25 {\n protocol TCP\n real_server 10.0.0.2 25 {\n  SMTP_CHECK {\n   host {\n    connect_ip 10.0.0.9\n   }\n  }\n }\n}\n",
+    );
+    assert!(c.is_none());
+    assert_has(&d, "connect timeout of 0");
+
+    // Several host blocks are several checkers (keepalived's
+    // smtp_check_end_handler), and so is the checker's own connection when
+    // it sets one: the real server is up while all of them pass.
+    let own_checks = |text: &str| {
+        let (c, _) = ok(text);
+        let vs = c.virtual_servers.values().next().expect("vs").clone();
+        assert_eq!(vs.health, None);
+        let checks = vs.real_servers[0].checks.clone();
+        let seen: Vec<(u16, Duration, String)> = checks
+            .iter()
+            .map(|check| {
+                let service = c.service(&check.health).expect("service");
+                let Some(Monitor::Smtp(smtp)) = &service.monitor else {
+                    panic!("not smtp");
+                };
+                assert!(c.hostgroups[&service.group].hosts.contains(&check.host));
+                (smtp.port, smtp.timeout, check.host.clone())
+            })
+            .collect();
+        seen
+    };
+    assert_eq!(
+        own_checks(
+            "virtual_server 10.0.0.1 25 {\n protocol TCP\n real_server 10.0.0.2 25 {\n  SMTP_CHECK {\n   host {\n    connect_timeout 2\n   }\n   host {\n    connect_ip 10.0.0.8\n    connect_port 587\n    connect_timeout 3\n   }\n  }\n }\n}\n"
         ),
-        (
-            "virtual_server 10.0.0.1 25 {\n protocol TCP\n real_server 10.0.0.2 25 {\n  SMTP_CHECK {\n   host {\n    connect_timeout 2\n   }\n   host {\n    connect_timeout 2\n   }\n  }\n }\n}\n",
-            "2 checkers",
+        [
+            (25, Duration::from_secs(2), "10.0.0.2".to_string()),
+            (587, Duration::from_secs(3), "10.0.0.8".to_string())
+        ]
+    );
+    assert_eq!(
+        own_checks(
+            "virtual_server 10.0.0.1 25 {\n protocol TCP\n real_server 10.0.0.2 25 {\n  SMTP_CHECK {\n   connect_timeout 3\n   host {\n    connect_timeout 2\n   }\n  }\n }\n}\n"
         ),
-        (
-            "virtual_server 10.0.0.1 25 {\n protocol TCP\n real_server 10.0.0.2 25 {\n  SMTP_CHECK {\n   connect_timeout 3\n   host {\n    connect_timeout 2\n   }\n  }\n }\n}\n",
-            "own connection keywords",
-        ),
-    ] {
-        let (c, d) = compile(text);
-        assert!(c.is_none(), "{text}");
-        assert!(
-            d.iter()
-                .any(|d| d.contains("error: keepmon cannot run this") && d.contains(needle)),
-            "{needle}: {d:?}"
-        );
-    }
+        [
+            (25, Duration::from_secs(3), "10.0.0.2".to_string()),
+            (25, Duration::from_secs(2), "10.0.0.2".to_string())
+        ]
+    );
+}
+
+/// keepalived checks each checker of each real server on its own; a real
+/// server is up while all of its checkers are, and one without a checker
+/// is always up. Equal checkers share one health service over their
+/// hosts; when every real server has one checker and they agree, that
+/// service is the virtual server's `health`.
+#[test]
+fn several_and_differing_checkers_become_each_real_servers_own_checks() {
+    let (c, w) = ok(
+        "virtual_server 10.0.0.1 80 {\n protocol TCP\n delay_loop 3\n real_server 10.0.0.2 80 {\n  TCP_CHECK {\n  }\n  HTTP_GET {\n   url {\n    path /health\n   }\n   retry 3\n  }\n }\n real_server 10.0.0.3 80 {\n  TCP_CHECK {\n  }\n }\n real_server 10.0.0.4 80 {\n }\n real_server 10.0.0.5 8080 {\n  TCP_CHECK {\n   connect_ip 10.0.0.6\n  }\n }\n}\n",
+    );
+    assert!(w.is_empty(), "{w:?}");
+    let vs = c.virtual_servers.values().next().expect("vs");
+    assert_eq!(vs.health, None);
+    let checks: Vec<Vec<(String, String)>> = vs
+        .real_servers
+        .iter()
+        .map(|rs| {
+            rs.checks
+                .iter()
+                .map(|check| (check.health.to_string(), check.host.clone()))
+                .collect()
+        })
+        .collect();
+    let tcp80 = "10.0.0.1_80-1:tcp_check".to_string();
+    assert_eq!(
+        checks,
+        [
+            vec![
+                (tcp80.clone(), "10.0.0.2".to_string()),
+                ("10.0.0.1_80-2:http_get".to_string(), "10.0.0.2".to_string()),
+            ],
+            vec![(tcp80.clone(), "10.0.0.3".to_string())],
+            vec![],
+            vec![(
+                "10.0.0.1_80-3:tcp_check".to_string(),
+                "10.0.0.6".to_string()
+            )],
+        ]
+    );
+    assert_eq!(
+        c.hostgroups["10.0.0.1_80-1"].hosts,
+        ["10.0.0.2", "10.0.0.3"]
+    );
+    assert_eq!(c.hostgroups["10.0.0.1_80-3"].hosts, ["10.0.0.6"]);
+    let http = c
+        .service(&vs.real_servers[0].checks[1].health)
+        .expect("http service");
+    assert_eq!(http.fall, 4);
+    assert_eq!(http.interval, Some(Duration::from_secs(3)));
+    let Some(Monitor::Tcp(tcp)) = &c
+        .service(&vs.real_servers[3].checks[0].health)
+        .expect("tcp service")
+        .monitor
+    else {
+        panic!("not tcp");
+    };
+    assert_eq!(tcp.port, 8080);
+
+    // One agreeing checker per real server: one shared health service.
+    let (c, _) = ok(
+        "virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n  TCP_CHECK {\n  }\n }\n real_server 10.0.0.3 80 {\n  TCP_CHECK {\n  }\n }\n}\n",
+    );
+    let vs = c.virtual_servers.values().next().expect("vs");
+    assert!(vs.health.is_some());
+    assert!(vs.real_servers.iter().all(|rs| rs.checks.is_empty()));
+    assert_eq!(c.hostgroups["10.0.0.1_80"].hosts, ["10.0.0.2", "10.0.0.3"]);
 }
 
 #[test]

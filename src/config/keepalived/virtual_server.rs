@@ -13,7 +13,7 @@ use crate::config::keepalived::tree::Stmt;
 use crate::config::keepalived::{Ctx, numbers, security, service, vrrp_script};
 use crate::config::model::{
     AdminState, Config, DNS_TYPES, DnsCheck, Forward, HexPattern, HostGroup, HttpCheck, HttpUrl,
-    LbScheduler, MhFlags, Monitor, Origin, PingCheck, Protocol, RealServer, RunAs,
+    LbScheduler, MhFlags, Monitor, Origin, PingCheck, Protocol, RealCheck, RealServer, RunAs,
     SMTP_DEFAULT_HELO, SmtpCheck, TcpCheck, Thresholds, UdpCheck, VirtualServer, Watch,
 };
 
@@ -406,9 +406,8 @@ fn real_server(stmt: &Stmt, vs_addr: SocketAddr, ctx: &mut Ctx<'_>) -> Option<Rs
             }
             kind @ ("TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "MISC_CHECK" | "PING_CHECK"
             | "SMTP_CHECK" | "DNS_CHECK" | "UDP_CHECK" | "FILE_CHECK" | "BFD_CHECK") => {
-                if let Some(checker) = checker(child, kind, ctx) {
-                    rs.checkers.push(checker);
-                }
+                rs.checkers
+                    .extend(checker(child, kind, ctx).into_iter().flatten());
             }
             keyword => ctx.unused(p, &format!("'{keyword}' in real_server")),
         }
@@ -416,8 +415,9 @@ fn real_server(stmt: &Stmt, vs_addr: SocketAddr, ctx: &mut Ctx<'_>) -> Option<Rs
     Some(rs)
 }
 
-/// One checker block; None when keepalived drops it.
-fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Option<Checker> {
+/// The checkers of one checker block (an SMTP_CHECK with host blocks is
+/// several); None when keepalived drops it.
+fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Option<Vec<Checker>> {
     let mut checker = Checker {
         kind: kind.to_string(),
         loc: stmt.loc(),
@@ -637,9 +637,9 @@ fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Option<Checker> {
         );
     }
     if kind == "SMTP_CHECK" && !checker.smtp_hosts.is_empty() {
-        smtp_hosts_into_checker(&mut checker, ctx)?;
+        return smtp_hosts_into_checkers(checker, ctx);
     }
-    Some(checker)
+    Some(vec![checker])
 }
 
 /// keepalived's `dns_name_handler` test for an empty label: a name that
@@ -722,44 +722,40 @@ fn smtp_host(stmt: &Stmt, timers: &mut Timers, ctx: &mut Ctx<'_>) -> SmtpHost {
 /// keepalived's `smtp_check_end_handler` for host blocks: when the
 /// SMTP_CHECK sets no connection keyword of its own, its first host block
 /// becomes its connection; every other host block (and the checker itself
-/// when it does set one) is a further checker of the real server.
-fn smtp_hosts_into_checker(checker: &mut Checker, ctx: &mut Ctx<'_>) -> Option<()> {
+/// when it does set one) is a further checker of the real server, with the
+/// same helo name, retries and delays.
+fn smtp_hosts_into_checkers(checker: Checker, ctx: &mut Ctx<'_>) -> Option<Vec<Checker>> {
     let first = &checker.smtp_hosts[0];
     ctx.diags.warning(
         first.loc.clone(),
         "keepalived logs \"The SMTP_CHECK host block is deprecated. Please define additional checkers.\"",
     );
-    let checkers = checker.smtp_hosts.len() + usize::from(checker.connection_set);
-    if checkers > 1 {
-        let extra = if checker.connection_set {
-            first.loc.clone()
-        } else {
-            checker.smtp_hosts[1].loc.clone()
-        };
-        ctx.unsupported(
-            extra,
-            format!(
-                "several checkers on one real server (keepalived makes this SMTP_CHECK {checkers} checkers: each host block is one{})",
-                if checker.connection_set {
-                    ", and the SMTP_CHECK's own connection keywords another"
-                } else {
-                    ""
-                }
-            ),
-        );
-        return None;
+    let mut checkers = Vec::new();
+    if checker.connection_set {
+        checkers.push(Checker {
+            smtp_hosts: Vec::new(),
+            ..checker.clone()
+        });
     }
-    let Some(timeout) = first.connect_timeout else {
-        ctx.unsupported(
-            first.loc.clone(),
-            "an SMTP_CHECK host block without connect_timeout (keepalived 2.2.7 gives it a connect timeout of 0, not the checker's); add connect_timeout to the host block",
-        );
-        return None;
-    };
-    checker.connect_ip = first.connect_ip;
-    checker.connect_port = first.connect_port;
-    checker.timers.connect_timeout = Some(timeout);
-    Some(())
+    for host in &checker.smtp_hosts {
+        let Some(timeout) = host.connect_timeout else {
+            ctx.unsupported(
+                host.loc.clone(),
+                "an SMTP_CHECK host block without connect_timeout (keepalived 2.2.7 gives it a connect timeout of 0, not the checker's); add connect_timeout to the host block",
+            );
+            return None;
+        };
+        let mut one = Checker {
+            loc: host.loc.clone(),
+            connect_ip: host.connect_ip,
+            connect_port: host.connect_port,
+            smtp_hosts: Vec::new(),
+            ..checker.clone()
+        };
+        one.timers.connect_timeout = Some(timeout);
+        checkers.push(one);
+    }
+    Some(checkers)
 }
 
 fn url(stmt: &Stmt, ctx: &mut Ctx<'_>) -> Url {
@@ -871,11 +867,20 @@ pub fn apply(list: Vec<Vs>, globals: &Globals, config: &mut Config, ctx: &mut Ct
             Protocol::Udp => format!("{}/udp", vs.addr),
         };
         let forward = vs.forward.unwrap_or(Forward::Nat);
-        let health = health_service(&vs, &group_name(&name), globals, config, ctx);
+        // A checker keepmon refuses has been reported; the virtual server
+        // stays (unchecked) so that what refers to it still resolves.
+        let Health {
+            shared: health,
+            own,
+        } = health_service(&vs, &group_name(&name), globals, config, ctx).unwrap_or(Health {
+            shared: None,
+            own: vec![Vec::new(); vs.real_servers.len()],
+        });
         let real_servers = vs
             .real_servers
             .iter()
-            .map(|rs| RealServer {
+            .zip(own)
+            .map(|(rs, checks)| RealServer {
                 addr: rs.addr,
                 name: None,
                 host: host_of(rs),
@@ -888,6 +893,7 @@ pub fn apply(list: Vec<Vs>, globals: &Globals, config: &mut Config, ctx: &mut Ct
                 maxconn: None,
                 maxqueue: None,
                 slowstart: None,
+                checks,
             })
             .collect();
         config.virtual_servers.insert(
@@ -942,117 +948,169 @@ fn group_name(vs_name: &str) -> String {
         .collect()
 }
 
+/// What one checker runs and how often: checkers with equal plans are one
+/// health service over their hosts.
+#[derive(Clone, Debug, PartialEq)]
+struct Plan {
+    kind: String,
+    monitor: Monitor,
+    run_as: Option<RunAs>,
+    delay_loop: Duration,
+    /// MISC_CHECK's run time limit.
+    timeout: Option<Duration>,
+    fall: u32,
+    failure_interval: Duration,
+}
+
+/// The health services of a virtual server's real servers.
+struct Health {
+    /// One service checking every real server alike (the usual file).
+    shared: Option<ServiceRef>,
+    /// Otherwise each real server's own services, in `vs.real_servers` order.
+    own: Vec<Vec<RealCheck>>,
+}
+
+/// keepalived runs each checker of each real server on its own, and a real
+/// server is up while all its checkers are. When every real server has one
+/// checker and they differ only in the address they check, that is one
+/// health service over a hostgroup of the real servers (bound as the
+/// virtual server's `health`); otherwise each distinct checker is a
+/// service of its own, bound to the real servers it checks.
 fn health_service(
     vs: &Vs,
     name: &str,
     globals: &Globals,
     config: &mut Config,
     ctx: &mut Ctx<'_>,
-) -> Option<ServiceRef> {
-    let checked: Vec<&Rs> = vs
-        .real_servers
-        .iter()
-        .filter(|r| !r.checkers.is_empty())
-        .collect();
-    if checked.is_empty() {
-        return None;
-    }
-    if checked.len() != vs.real_servers.len() {
-        let unchecked = vs.real_servers.iter().find(|r| r.checkers.is_empty());
-        if let Some(rs) = unchecked {
-            ctx.unsupported(
-                rs.loc.clone(),
-                "a real server without a checker beside real servers with one (keepmon checks all real servers of a virtual server with one health service)",
-            );
+) -> Option<Health> {
+    let mut plans: Vec<(Plan, Location)> = Vec::new();
+    // Per real server: (plan index, host) for each checker.
+    let mut uses: Vec<Vec<(usize, String)>> = Vec::new();
+    for rs in &vs.real_servers {
+        let mut mine = Vec::new();
+        for checker in &rs.checkers {
+            let plan = plan(checker, rs, vs, globals, ctx)?;
+            let index = match plans.iter().position(|(p, _)| *p == plan) {
+                Some(i) => i,
+                None => {
+                    plans.push((plan, checker.loc.clone()));
+                    plans.len() - 1
+                }
+            };
+            let host = checker.connect_ip.unwrap_or(rs.addr.ip()).to_string();
+            mine.push((index, host));
         }
-        return None;
+        uses.push(mine);
     }
-    let mut plans = Vec::new();
-    for rs in &checked {
-        if rs.checkers.len() > 1 {
-            ctx.unsupported(
-                rs.checkers[1].loc.clone(),
-                "several checkers on one real server",
-            );
-            return None;
+    if plans.is_empty() {
+        return Some(Health {
+            shared: None,
+            own: vec![Vec::new(); vs.real_servers.len()],
+        });
+    }
+    let shared = plans.len() == 1 && uses.iter().all(|u| u.len() == 1);
+    let mut refs = Vec::new();
+    for (index, (plan, at)) in plans.iter().enumerate() {
+        let group = if shared {
+            name.to_string()
+        } else {
+            format!("{name}-{}", index + 1)
+        };
+        let mut hosts: Vec<String> = Vec::new();
+        for (_, host) in uses.iter().flatten().filter(|(i, _)| *i == index) {
+            if !hosts.contains(host) {
+                hosts.push(host.clone());
+            }
         }
-        let checker = &rs.checkers[0];
-        let timers = checker.timers.or(rs.timers).or(vs.timers);
-        let (monitor, run_as) = monitor(checker, rs, timers, globals, ctx)?;
-        plans.push((monitor, run_as, timers, checker.loc.clone()));
-    }
-    let (first, run_as, timers, at) = plans[0].clone();
-    for (monitor, other_run_as, other_timers, loc) in &plans[1..] {
-        let same_timers = other_timers.delay_loop == timers.delay_loop
-            && other_timers.retry == timers.retry
-            && other_timers.delay_before_retry == timers.delay_before_retry;
-        if *monitor != first || !same_timers || *other_run_as != run_as {
-            ctx.unsupported(
-                loc.clone(),
-                format!(
-                    "this checker differs from the one at line {} (beyond the address it checks); keepmon checks all real servers of a virtual server with one health service",
-                    at.line
-                ),
-            );
-            return None;
-        }
-    }
-    let kind = checked[0].checkers[0].kind.to_ascii_lowercase();
-    let kind_name = checked[0].checkers[0].kind.as_str();
-    let delay_loop = timers.delay_loop.unwrap_or(DELAY_LOOP);
-    let mut svc = service(name, &kind, first, delay_loop, &at);
-    svc.run_as = run_as;
-    if kind_name == "MISC_CHECK" {
-        // keepalived: misc_timeout, or else the virtual server's delay_loop.
-        svc.timeout = Some(
-            checked[0].checkers[0]
-                .misc_timeout
-                .filter(|t| !t.is_zero())
-                .unwrap_or(vs.timers.delay_loop.unwrap_or(DELAY_LOOP)),
+        let service_name = plan.kind.to_ascii_lowercase();
+        let mut svc = service(
+            &group,
+            &service_name,
+            plan.monitor.clone(),
+            plan.delay_loop,
+            at,
         );
+        svc.run_as = plan.run_as.clone();
+        svc.timeout = plan.timeout;
+        svc.fall = plan.fall;
+        svc.rise = 1;
+        svc.failure_interval = Some(plan.failure_interval);
+        let origin = Origin(vs.loc.clone());
+        config.hostgroups.insert(
+            group.clone(),
+            HostGroup {
+                name: group.clone(),
+                hosts,
+                implicit: true,
+                origin: origin.clone(),
+            },
+        );
+        let mut services = BTreeMap::new();
+        services.insert(service_name.clone(), svc);
+        config.watches.insert(
+            group.clone(),
+            Watch {
+                group: group.clone(),
+                services,
+                origin,
+            },
+        );
+        refs.push(ServiceRef {
+            group,
+            service: service_name,
+        });
     }
-    let retry = timers.retry.unwrap_or(default_retry(kind_name));
-    svc.fall = retry.saturating_add(1);
-    svc.rise = 1;
+    if shared {
+        return Some(Health {
+            shared: refs.pop(),
+            own: vec![Vec::new(); vs.real_servers.len()],
+        });
+    }
+    let own = uses
+        .into_iter()
+        .map(|mine| {
+            mine.into_iter()
+                .map(|(index, host)| RealCheck {
+                    health: refs[index].clone(),
+                    host,
+                })
+                .collect()
+        })
+        .collect();
+    Some(Health { shared: None, own })
+}
+
+/// The plan of one checker with keepalived's timing: `retry` failures
+/// retried `delay_before_retry` apart before the server goes down, up
+/// after one success.
+fn plan(checker: &Checker, rs: &Rs, vs: &Vs, globals: &Globals, ctx: &mut Ctx<'_>) -> Option<Plan> {
+    let timers = checker.timers.or(rs.timers).or(vs.timers);
+    let (monitor, run_as) = monitor(checker, rs, timers, globals, ctx)?;
+    let kind = checker.kind.as_str();
+    let delay_loop = timers.delay_loop.unwrap_or(DELAY_LOOP);
+    // keepalived: misc_timeout, or else the virtual server's delay_loop.
+    let timeout = (kind == "MISC_CHECK").then(|| {
+        checker
+            .misc_timeout
+            .filter(|t| !t.is_zero())
+            .unwrap_or(vs.timers.delay_loop.unwrap_or(DELAY_LOOP))
+    });
+    let retry = timers.retry.unwrap_or(default_retry(kind));
     // keepalived retries at once after `delay_before_retry 0`; keepmon keeps
     // polling at this interval while the server fails, so zero would spin
     // on a refused connection: a 100 ms floor keeps the retries prompt.
-    svc.failure_interval = Some(
-        timers
-            .delay_before_retry
-            .unwrap_or_else(|| default_delay_before_retry(kind_name).unwrap_or(delay_loop))
-            .max(Duration::from_millis(100)),
-    );
-    let mut hosts: Vec<String> = Vec::new();
-    for rs in &checked {
-        let host = host_of(rs);
-        if !hosts.contains(&host) {
-            hosts.push(host);
-        }
-    }
-    let origin = Origin(vs.loc.clone());
-    config.hostgroups.insert(
-        name.to_string(),
-        HostGroup {
-            name: name.to_string(),
-            hosts,
-            implicit: true,
-            origin: origin.clone(),
-        },
-    );
-    let mut services = BTreeMap::new();
-    services.insert(kind.clone(), svc);
-    config.watches.insert(
-        name.to_string(),
-        Watch {
-            group: name.to_string(),
-            services,
-            origin,
-        },
-    );
-    Some(ServiceRef {
-        group: name.to_string(),
-        service: kind,
+    let failure_interval = timers
+        .delay_before_retry
+        .unwrap_or_else(|| default_delay_before_retry(kind).unwrap_or(delay_loop))
+        .max(Duration::from_millis(100));
+    Some(Plan {
+        kind: kind.to_string(),
+        monitor,
+        run_as,
+        delay_loop,
+        timeout,
+        fall: retry.saturating_add(1),
+        failure_interval,
     })
 }
 

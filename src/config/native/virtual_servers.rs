@@ -14,7 +14,7 @@ use super::proxy::{
 use super::routes::{RawAcls, RawRoute};
 use crate::config::model::{
     AdminState, DataPlane, Forward, HaproxyHash, HashFunction, LbScheduler, MhFlags, Origin,
-    Protocol, RealServer, Thresholds, VirtualServer,
+    Protocol, RealCheck, RealServer, Thresholds, VirtualServer,
 };
 
 #[derive(Deserialize)]
@@ -77,6 +77,16 @@ struct RawRealServer {
     maxconn: Option<Int>,
     maxqueue: Option<Int>,
     slowstart: Option<Dur>,
+    checks: Option<Vec<Spanned<RawRealCheck>>>,
+}
+
+/// One of a real server's own health services.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRealCheck {
+    health: Option<Text>,
+    /// The host in that service's results; the real server's host if unset.
+    host: Option<Text>,
 }
 
 const ADMIN_STATES: &[(&str, AdminState)] = &[
@@ -356,6 +366,31 @@ impl Reader<'_> {
             .as_ref()
             .filter(|name| !self.blank(name, &p.key("name"), "server name"))
             .map(|name| name.get_ref().clone());
+        let mut checks = Vec::new();
+        for (i, check) in raw.checks.iter().flatten().enumerate() {
+            let cp = p.index("checks", i);
+            let at = check.span().start;
+            let check = check.get_ref();
+            let Some(text) = self.required(
+                check.health.as_ref(),
+                at,
+                &cp,
+                "health",
+                "e.g. health = \"web:tcp\"",
+            ) else {
+                continue;
+            };
+            let Some(health) = self.service_ref(text, &cp.key("health")) else {
+                continue;
+            };
+            let host = match &check.host {
+                Some(name) if !self.blank(name, &cp.key("host"), "host name") => {
+                    name.get_ref().clone()
+                }
+                _ => host.clone(),
+            };
+            checks.push(RealCheck { health, host });
+        }
         Some(RealServer {
             addr,
             name,
@@ -369,6 +404,7 @@ impl Reader<'_> {
             maxconn,
             maxqueue,
             slowstart,
+            checks,
         })
     }
 
