@@ -2092,3 +2092,46 @@ fn a_real_server_leaves_while_any_of_its_checkers_fails() {
     assert_eq!(in_force(&f, &always), "1", "no checker: always in");
     drop(side);
 }
+
+/// `init_file`: `check-config` writes nothing (as `keepalived -t`); the
+/// daemon creates a missing file with the value and writes over an
+/// existing one only with `overwrite`.
+#[test]
+fn init_file_is_written_by_the_daemon_at_start() {
+    let mut f = common::daemon::Fixture::new("ka-init-file");
+    let (fresh, kept, over) = (f.dir.join("fresh"), f.dir.join("kept"), f.dir.join("over"));
+    std::fs::write(&kept, "7\n").expect("kept");
+    std::fs::write(&over, "7\n").expect("over");
+    let vs_port = common::daemon::closed_port();
+    f.config_name = "keepalived.conf";
+    std::fs::write(
+        f.config(),
+        format!(
+            "global_defs {{\n    keepmon_dataplane proxy\n}}\n\
+             track_file fresh {{\n    file {}\n    init_file -3\n}}\n\
+             track_file kept {{\n    file {}\n    init_file 5\n}}\n\
+             track_file over {{\n    file {}\n    init_file 9 overwrite\n}}\n\
+             virtual_server 127.0.0.1 {vs_port} {{\n    protocol TCP\n    real_server 127.0.0.1 1 {{\n    }}\n}}\n",
+            fresh.display(),
+            kept.display(),
+            over.display()
+        ),
+    )
+    .expect("keepalived.conf");
+    let check = f.cli(&["check-config"]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(!fresh.exists(), "check-config wrote a track file");
+    assert_eq!(std::fs::read_to_string(&over).expect("over"), "7\n");
+    f.start();
+    f.wait_for(
+        |_| std::fs::read_to_string(&over).is_ok_and(|t| t == "9\n"),
+        "the daemon writes the init values",
+    );
+    assert_eq!(std::fs::read_to_string(&fresh).expect("fresh"), "-3\n");
+    assert_eq!(std::fs::read_to_string(&kept).expect("kept"), "7\n");
+    assert_eq!(std::fs::read_to_string(&over).expect("over"), "9\n");
+}

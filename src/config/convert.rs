@@ -48,6 +48,7 @@ pub fn to_native(config: &Config) -> Converted {
         announce,
         bgp,
         stats_pages,
+        file_inits,
     } = config;
     let from = match format {
         Format::Mon => "mon.cf",
@@ -133,6 +134,20 @@ pub fn to_native(config: &Config) -> Converted {
     }
     for page in stats_pages {
         stats_page_section(&mut doc, page);
+    }
+    for FileInit {
+        path: p,
+        value,
+        overwrite,
+        origin,
+    } in file_inits
+    {
+        doc.array_table(&["file_init"], origin);
+        doc.kv("path", path(p));
+        doc.kv("value", int(*value));
+        if *overwrite {
+            doc.kv("overwrite", boolean(true));
+        }
     }
     Converted {
         text: doc.out,

@@ -71,6 +71,20 @@ pub struct Config {
     /// HAProxy's stats pages (`[[stats_page]]`, haproxy.cfg `stats ...`),
     /// in the order they were written.
     pub stats_pages: Vec<StatsPage>,
+    /// Files the daemon writes a number into when it starts
+    /// (keepalived's `init_file` in a `track_file` block, `[[file_init]]`).
+    pub file_inits: Vec<FileInit>,
+}
+
+/// A tracked file the daemon initialises: created holding `value` when it
+/// does not exist, or (`overwrite`) also written over when it does — at
+/// start only, never on a reload, as keepalived does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileInit {
+    pub path: PathBuf,
+    pub value: i64,
+    pub overwrite: bool,
+    pub origin: Origin,
 }
 
 impl Config {

@@ -1215,6 +1215,7 @@ impl<'a> Parser<'a> {
             announce: self.announce,
             bgp: self.bgp,
             stats_pages: Vec::new(),
+            file_inits: Vec::new(),
         };
         (config, self.diags)
     }

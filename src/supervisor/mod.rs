@@ -33,6 +33,7 @@ mod alertmanager;
 mod alerts;
 mod announce;
 mod cli;
+mod file_init;
 mod lb;
 mod mail;
 mod mon;
@@ -282,6 +283,16 @@ impl Supervisor {
     /// the diff. The one path for start and reload.
     fn apply(&mut self, new: Config) -> ConfigDiff {
         let diff = config::diff(self.applied.then_some(&self.config), &new);
+        // On the writer's thread, off the loop. The trackers re-read their
+        // files every 100 ms and an instance waits for adverts for several
+        // seconds before it may become master, so they see the value before
+        // it can matter (keepalived writes it while it reads its config).
+        if !new.file_inits.is_empty() {
+            let (inits, reload) = (new.file_inits.clone(), self.applied);
+            self.writer
+                .ordered()
+                .run(move || file_init::init_files(&inits, reload));
+        }
         self.config = new;
         self.applied = true;
         let config = &self.config;

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use crate::config::FileSystem;
 use crate::config::diag::{Diagnostic, Diagnostics, Location, Severity};
-use crate::config::model::{Config, DepBehavior, Format, Monitor, Origin, Service};
+use crate::config::model::{Config, DepBehavior, FileInit, Format, Monitor, Origin, Service};
 use crate::config::settings;
 
 use lexer::Piece;
@@ -180,8 +180,22 @@ fn build(vrrp_view: &[Stmt], checker_view: &[Stmt], ctx: &mut Ctx<'_>) -> Config
         announce: BTreeMap::new(),
         bgp: crate::config::model::BgpSettings::default(),
         stats_pages: Vec::new(),
+        file_inits: Vec::new(),
     };
     global_defs::apply(&globals, &mut config);
+    // keepalived initialises every track file with init_file, tracked or not.
+    config.file_inits = files
+        .iter()
+        .filter_map(|f| {
+            let (value, overwrite) = f.init?;
+            Some(FileInit {
+                path: f.path.clone(),
+                value,
+                overwrite,
+                origin: Origin(f.loc.clone()),
+            })
+        })
+        .collect();
     let used = vrrp_instance::apply(instances, &groups, &scripts, &globals, &mut config, ctx);
     vrrp_script::apply(&scripts, &used, globals.script_security, &mut config, ctx);
     virtual_server::apply(virtual_servers, &globals, &mut config, ctx);

@@ -921,6 +921,36 @@ vrrp_sync_group G {\n group {\n VI_2\n }\n}\n";
     );
 }
 
+/// `init_file [VALUE] [overwrite]`: every track file with one is
+/// initialised, tracked or not; each line starts again from 0 without
+/// overwrite; keepalived's messages for odd values.
+#[test]
+fn init_file_initialises_track_files_as_keepalived_does() {
+    let text = "track_file a {\n file /run/a\n init_file\n}\ntrack_file b {\n file /run/b\n init_file -7 overwrite\n}\ntrack_file c {\n file /run/c\n init_file 5 overwrite\n init_file 300 again\n}\ntrack_file d {\n file /run/d\n}\ntrack_file e {\n init_file 1\n}\ntrack_file f {\n file /run/f\n init_file 12x\n}\n";
+    let (c, w) = ok(text);
+    let inits: Vec<(String, i64, bool)> = c
+        .file_inits
+        .iter()
+        .map(|f| (f.path.display().to_string(), f.value, f.overwrite))
+        .collect();
+    assert_eq!(
+        inits,
+        [
+            ("/run/a".to_string(), 0, false),
+            ("/run/b".to_string(), -7, true),
+            ("/run/c".to_string(), 300, false),
+            ("/run/f".to_string(), 0, false),
+        ]
+    );
+    assert_has(
+        &w,
+        "Track file c init value 300 is outside sensible range [-254, 254]",
+    );
+    assert_has(&w, "Unknown track file init option again");
+    assert_has(&w, "Track file f init value 12x is invalid");
+    assert_has(&w, "No file set for track_file e - ignoring");
+}
+
 /// keepalived's `mh-port`/`mh-fallback` (and the sh words, which set the
 /// same IPVS flag bits) become the mh scheduler's flags; sh's flags are
 /// not run; other schedulers ignore them, as the kernel does.

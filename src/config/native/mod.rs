@@ -62,6 +62,7 @@ pub(in crate::config) mod announce;
 mod checks;
 mod cursor;
 mod daemon;
+mod file_init;
 mod hostgroups;
 mod messages;
 mod monitors;
@@ -123,6 +124,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "bgp",
     "announce",
     "stats_page",
+    "file_init",
 ];
 
 impl Reader<'_> {
@@ -196,6 +198,7 @@ impl Reader<'_> {
             Self::announcement,
         );
         let stats_pages = self.stats_pages(root);
+        let file_inits = self.file_inits(root);
         Config {
             format: Format::Toml,
             source: self.file.to_path_buf(),
@@ -211,6 +214,7 @@ impl Reader<'_> {
             announce,
             bgp,
             stats_pages,
+            file_inits,
         }
     }
 }
