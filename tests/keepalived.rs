@@ -2135,3 +2135,58 @@ fn init_file_is_written_by_the_daemon_at_start() {
     assert_eq!(std::fs::read_to_string(&kept).expect("kept"), "7\n");
     assert_eq!(std::fs::read_to_string(&over).expect("over"), "9\n");
 }
+
+/// `misc_dynamic`: a MISC_CHECK's exit status 2–255 passes and sets the
+/// real server's weight to the status − 2; 0 passes and gives it back its
+/// own weight; 1 fails (keepalived's check_misc.c). The daemon runs the
+/// file unchanged on loopback (proxy data plane).
+#[test]
+fn misc_dynamic_sets_the_weight_from_the_exit_status() {
+    if !is_root() {
+        common::not_run(
+            "misc_dynamic: needs root (keepalived runs MISC_CHECK scripts as root or its script user)",
+        );
+        return;
+    }
+    let mut f = common::daemon::Fixture::new("ka-misc-dynamic");
+    let code = f.dir.join("code");
+    std::fs::write(&code, "7\n").expect("code");
+    let script = f.write_script(
+        "weight.sh",
+        &format!("#!/bin/sh\nexit $(cat {})\n", code.display()),
+    );
+    let (vs_port, rs_port) = (common::daemon::closed_port(), common::daemon::closed_port());
+    f.config_name = "keepalived.conf";
+    std::fs::write(
+        f.config(),
+        format!(
+            "global_defs {{\n    keepmon_dataplane proxy\n}}\n\
+             virtual_server 127.0.0.1 {vs_port} {{\n    delay_loop 1\n    lb_algo wrr\n    protocol TCP\n\
+             \x20   real_server 127.0.0.1 {rs_port} {{\n        weight 3\n        MISC_CHECK {{\n            misc_path \"{}\"\n            misc_dynamic\n        }}\n    }}\n}}\n",
+            script.display()
+        ),
+    )
+    .expect("keepalived.conf");
+    f.start();
+    let in_force = |f: &common::daemon::Fixture| -> String {
+        let out = f.cli(&["lb", "show"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| {
+                l.trim_start()
+                    .starts_with(&format!("-> 127.0.0.1:{rs_port} "))
+            })
+            .and_then(|l| l.split_whitespace().last())
+            .unwrap_or_default()
+            .to_string()
+    };
+    f.wait_for(|f| in_force(f) == "5", "exit 7 sets weight 5");
+    std::fs::write(&code, "0\n").expect("code");
+    f.wait_for(|f| in_force(f) == "3", "exit 0 gives back weight 3");
+    std::fs::write(&code, "2\n").expect("code");
+    f.wait_for(|f| in_force(f) == "0", "exit 2 sets weight 0");
+    std::fs::write(&code, "1\n").expect("code");
+    f.wait_for(|f| in_force(f) == "absent", "exit 1 fails");
+    std::fs::write(&code, "10\n").expect("code");
+    f.wait_for(|f| in_force(f) == "8", "back up with weight 8");
+}

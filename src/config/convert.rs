@@ -1036,6 +1036,7 @@ fn service_section(doc: &mut Doc, service: &Service, actions: &ActionNames) {
         dep_memory,
         redistribute,
         unack_summary,
+        exit_weight,
         traptimeout,
         trapduration,
         env,
@@ -1078,6 +1079,9 @@ fn service_section(doc: &mut Doc, service: &Service, actions: &ActionNames) {
     );
     if *unack_summary {
         doc.kv("unack_summary", boolean(true));
+    }
+    if *exit_weight {
+        doc.kv("exit_weight", boolean(true));
     }
     doc.opt("traptimeout", traptimeout.map(dur));
     doc.opt("trapduration", trapduration.map(dur));

@@ -417,6 +417,10 @@ pub struct Service {
     pub dep_memory: Option<Duration>,
     pub redistribute: Option<AlertLine>,
     pub unack_summary: bool,
+    /// keepalived's `misc_dynamic`: an exec monitor's exit status 2–255
+    /// passes too, and sets the weight of the real servers the service
+    /// checks to the status − 2 (0 gives them back their own).
+    pub exit_weight: bool,
     pub traptimeout: Option<Duration>,
     pub trapduration: Option<Duration>,
     /// `VAR=value` lines: environment for monitors and alerts.

@@ -936,6 +936,7 @@ impl<'a> Parser<'a> {
             dep_memory: self.dep_memory,
             redistribute: None,
             unack_summary: self.unack_summary,
+            exit_weight: false,
             traptimeout: None,
             trapduration: None,
             env: BTreeMap::new(),

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use crate::config::depend::ServiceRef;
 use crate::config::diag::{Diagnostics, Location};
 use crate::config::model::{
-    AclFetch, Action, Config, DataPlane, Forward, Protocol, ProxyMode, StatsListen, TrackTarget,
-    VirtualServer,
+    AclFetch, Action, Config, DataPlane, Forward, Monitor, Protocol, ProxyMode, StatsListen,
+    TrackTarget, VirtualServer,
 };
 
 /// Add every cross-reference error and warning of `config` to `diags`.
@@ -157,6 +157,12 @@ fn check_watches(config: &Config, diags: &mut Diagnostics) {
 fn check_dependencies(config: &Config, diags: &mut Diagnostics) {
     for (_, service) in config.services() {
         let own = service.reference();
+        if service.exit_weight && !matches!(service.monitor, Some(Monitor::Exec { .. })) {
+            diags.error(
+                service.origin.0.clone(),
+                format!("{own}: exit_weight reads a script's exit status; the service's monitor is not a script"),
+            );
+        }
         let exprs = [
             ("depend", &service.depend),
             ("alertdepend", &service.alertdepend),

@@ -899,13 +899,45 @@ impl Table {
                     if bound && real.host == host {
                         real.health = health;
                     }
-                    for (check, h) in &mut real.checks {
-                        if check.health == *health_service && check.host == host {
-                            *h = health;
+                    for state in &mut real.checks {
+                        if state.check.health == *health_service && state.check.host == host {
+                            state.health = health;
                         }
                     }
                 });
                 if real.combined_health() != before {
+                    changed.push((name.clone(), *addr));
+                }
+            }
+        }
+        changed
+    }
+
+    /// Record the weight a passing run of `health_service` set for `host`
+    /// (keepalived's `misc_dynamic`; None: the server's own) on every real
+    /// server bound to it as [`Table::set_host_health`] binds them. Returns
+    /// the real servers whose weight in force changed.
+    pub fn set_host_weight(
+        &mut self,
+        health_service: &ServiceRef,
+        host: &str,
+        weight: Option<u32>,
+    ) -> Vec<(String, SocketAddr)> {
+        let host = host.trim_start_matches('*');
+        let mut changed = Vec::new();
+        for (name, state) in &mut self.services {
+            let bound = state.health.as_ref() == Some(health_service);
+            for (addr, real) in &mut state.reals {
+                let before = real.weight_in_force();
+                if bound && real.host == host {
+                    real.health_weight = weight;
+                }
+                for check in &mut real.checks {
+                    if check.check.health == *health_service && check.check.host == host {
+                        check.weight = weight;
+                    }
+                }
+                if real.weight_in_force() != before {
                     changed.push((name.clone(), *addr));
                 }
             }
@@ -1631,6 +1663,15 @@ struct RealBase {
     limits: ServerLimits,
 }
 
+/// One of a real server's own checks, as its service last reported it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct CheckState {
+    check: RealCheck,
+    health: Health,
+    /// The weight its last passing run set (`misc_dynamic`).
+    weight: Option<u32>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct RealState {
     host: String,
@@ -1641,9 +1682,12 @@ struct RealState {
     admin_override: Option<AdminState>,
     /// As the virtual server's `health` service last reported `host`.
     health: Health,
+    /// The weight that service's last passing run set (keepalived's
+    /// `misc_dynamic`); None: the server's own.
+    health_weight: Option<u32>,
     /// The server's own health services (config `checks`), each as it last
     /// reported its host.
-    checks: Vec<(RealCheck, Health)>,
+    checks: Vec<CheckState>,
     edit: Option<Edit>,
     /// Times it became usable again (see [`ServerLimits::comebacks`]).
     comebacks: u32,
@@ -1674,10 +1718,15 @@ impl RealState {
             forward_override: None,
             admin_override: None,
             health: Health::Unknown,
+            health_weight: None,
             checks: rs
                 .checks
                 .iter()
-                .map(|check| (check.clone(), Health::Unknown))
+                .map(|check| CheckState {
+                    check: check.clone(),
+                    health: Health::Unknown,
+                    weight: None,
+                })
                 .collect(),
             edit: None,
             comebacks: 0,
@@ -1709,6 +1758,7 @@ impl RealState {
             forward_override: None,
             admin_override: None,
             health: Health::Unknown,
+            health_weight: None,
             checks: Vec::new(),
             edit: None,
             comebacks: 0,
@@ -1718,7 +1768,7 @@ impl RealState {
     /// Its health from every service that checks it: down when one reports
     /// it down, up when one reports it up and none down, else unknown.
     fn combined_health(&self) -> Health {
-        let all = std::iter::once(self.health).chain(self.checks.iter().map(|(_, h)| *h));
+        let all = std::iter::once(self.health).chain(self.checks.iter().map(|c| c.health));
         all.fold(Health::Unknown, |acc, h| match (acc, h) {
             (Health::Down, _) | (_, Health::Down) => Health::Down,
             (Health::Up, _) | (_, Health::Up) => Health::Up,
@@ -1728,6 +1778,20 @@ impl RealState {
 
     fn weight(&self) -> u32 {
         self.weight_override.unwrap_or(self.base.weight)
+    }
+
+    /// The weight with what checks set (keepalived's `misc_dynamic`): each
+    /// such check moves it by its weight minus the configured one, as
+    /// keepalived's `effective_weight` adds each checker's `cur_weight`;
+    /// limited to IPVS's 0–65535.
+    fn weight_in_force(&self) -> u32 {
+        let set = std::iter::once(self.health_weight).chain(self.checks.iter().map(|c| c.weight));
+        let moved: i64 = set
+            .flatten()
+            .map(|w| i64::from(w) - i64::from(self.base.weight))
+            .sum();
+        let weight = (i64::from(self.weight()) + moved).clamp(0, 65535);
+        u32::try_from(weight).unwrap_or(0)
     }
 
     fn forward(&self) -> Forward {
@@ -1744,7 +1808,7 @@ impl RealState {
             self.combined_health(),
             self.base.inhibit_on_failure,
             self.edit,
-            self.weight(),
+            self.weight_in_force(),
         )
     }
 
@@ -1764,11 +1828,13 @@ impl RealState {
         self.comebacks = before.comebacks;
         if same_health_binding && before.host == self.host {
             self.health = before.health;
+            self.health_weight = before.health_weight;
         }
         // A check the server still has keeps what it last reported.
-        for (check, health) in &mut self.checks {
-            if let Some((_, was)) = before.checks.iter().find(|(c, _)| c == check) {
-                *health = *was;
+        for state in &mut self.checks {
+            if let Some(was) = before.checks.iter().find(|c| c.check == state.check) {
+                state.health = was.health;
+                state.weight = was.weight;
             }
         }
     }
@@ -2238,6 +2304,48 @@ real_servers = [
             [("web".to_string(), one)]
         );
         assert_eq!(members(&table, "web"), [(two, 1)]);
+    }
+
+    /// keepalived's `misc_dynamic`: a check sets the weight in force (the
+    /// configured weight moved by each check's weight minus it), None
+    /// gives the server back its own; a reload keeps it.
+    #[test]
+    fn a_check_sets_the_weight_in_force() {
+        let text = r#"
+[hostgroups]
+a = ["127.0.0.2"]
+
+[watch.a.misc]
+interval = "5s"
+monitor = { type = "exec", command = "/bin/true" }
+exit_weight = true
+
+[virtual_servers.web]
+listen = "127.0.0.1:8080"
+health = "a:misc"
+real_servers = [{ addr = "127.0.0.2:8080", weight = 3 }]
+"#;
+        let config = compile(text, "/etc/keepmon/keepmon.toml");
+        let mut table = Table::from_config(&config);
+        let misc = ServiceRef::new("a", "misc");
+        let one = sa("127.0.0.2:8080");
+        assert_eq!(members(&table, "web"), [(one, 3)]);
+        assert_eq!(
+            table.set_host_weight(&misc, "127.0.0.2", Some(5)),
+            [("web".to_string(), one)]
+        );
+        assert_eq!(members(&table, "web"), [(one, 5)]);
+        table.reconfigure(&config);
+        assert_eq!(members(&table, "web"), [(one, 5)]);
+        assert_eq!(table.set_host_weight(&misc, "127.0.0.3", Some(9)), []);
+        assert_eq!(table.set_host_weight(&misc, "127.0.0.2", Some(0)).len(), 1);
+        assert_eq!(members(&table, "web"), [(one, 0)]);
+        assert_eq!(table.set_host_weight(&misc, "127.0.0.2", None).len(), 1);
+        assert_eq!(members(&table, "web"), [(one, 3)]);
+        // An operator's weight is moved by the check too.
+        table.set_weight("web", one, 10).expect("weight");
+        table.set_host_weight(&misc, "127.0.0.2", Some(5));
+        assert_eq!(members(&table, "web"), [(one, 12)]);
     }
 
     #[test]

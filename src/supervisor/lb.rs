@@ -95,6 +95,23 @@ impl LoadBalancing {
         }
     }
 
+    /// A weight a check set (keepalived's `misc_dynamic`) into the table;
+    /// each real server whose weight in force moves gets a change-log line.
+    pub fn set_host_weight(
+        &mut self,
+        from: &ServiceRef,
+        host: &str,
+        weight: Option<u32>,
+        unix: i64,
+    ) {
+        for (vs, rs) in self.table.set_host_weight(from, host, weight) {
+            self.dirty = true;
+            let set = weight.map_or("its own".to_string(), |w| w.to_string());
+            let line = format!("{unix} lb {vs} {rs} weight {set} (from {from})");
+            push_bounded(&mut self.log, line, self.histlength);
+        }
+    }
+
     /// Apply a service's lvs.alert edits as its state says (level-triggered).
     pub fn apply_lvs_edits_of(&mut self, service: &Service, add: bool, unix: i64, why: &str) {
         for edit in lvs_edits_of(service) {

@@ -234,6 +234,7 @@ pub(crate) fn service(
         dep_memory: None,
         redistribute: None,
         unack_summary: false,
+        exit_weight: false,
         traptimeout: None,
         trapduration: None,
         env: BTreeMap::new(),

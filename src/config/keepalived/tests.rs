@@ -1364,6 +1364,10 @@ fn misc_checks_run_as_their_user_or_the_script_user() {
     let c = c.expect("compiles");
     assert_eq!(run_as(&c), Some(("ops".to_string(), 1001, 10)));
     assert_eq!(only_health(&c).timeout, Some(Duration::from_secs(7)));
+    assert!(!only_health(&c).exit_weight);
+    // misc_dynamic: the exit status sets the weight.
+    let (c, _) = compile_with(&vs("   misc_dynamic"), &fs);
+    assert!(only_health(&c.expect("compiles")).exit_weight);
     // The default script user; misc_timeout defaults to the virtual
     // server's delay_loop.
     let (c, _) = compile_with(&vs(""), &fs);

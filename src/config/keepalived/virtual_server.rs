@@ -117,6 +117,8 @@ pub struct Checker {
     pub virtualhost: Option<String>,
     pub misc: Vec<String>,
     pub misc_timeout: Option<Duration>,
+    /// `misc_dynamic`: exit 2–255 passes and sets the weight to status − 2.
+    pub misc_dynamic: bool,
     /// MISC_CHECK's `user USER [GROUP]`.
     pub misc_user: Option<RunAs>,
     /// Its user could not be resolved: keepalived removes the checker.
@@ -428,6 +430,7 @@ fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Option<Vec<Checker>> {
         virtualhost: None,
         misc: Vec::new(),
         misc_timeout: None,
+        misc_dynamic: false,
         misc_user: None,
         misc_user_failed: false,
         helo_name: None,
@@ -586,10 +589,7 @@ fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Option<Vec<Checker>> {
                     checker.misc_timeout = Some(Duration::from_secs(secs));
                 }
             }
-            "misc_dynamic" => ctx.unsupported(
-                p.loc.clone(),
-                "misc_dynamic (a MISC_CHECK's exit code setting the weight)",
-            ),
+            "misc_dynamic" => checker.misc_dynamic = true,
             "user" if kind == "MISC_CHECK" => {
                 let script = checker.misc.join(" ");
                 match p.words.get(1) {
@@ -958,6 +958,8 @@ struct Plan {
     delay_loop: Duration,
     /// MISC_CHECK's run time limit.
     timeout: Option<Duration>,
+    /// MISC_CHECK's `misc_dynamic`.
+    exit_weight: bool,
     fall: u32,
     failure_interval: Duration,
 }
@@ -1032,6 +1034,7 @@ fn health_service(
         );
         svc.run_as = plan.run_as.clone();
         svc.timeout = plan.timeout;
+        svc.exit_weight = plan.exit_weight;
         svc.fall = plan.fall;
         svc.rise = 1;
         svc.failure_interval = Some(plan.failure_interval);
@@ -1109,6 +1112,7 @@ fn plan(checker: &Checker, rs: &Rs, vs: &Vs, globals: &Globals, ctx: &mut Ctx<'_
         run_as,
         delay_loop,
         timeout,
+        exit_weight: kind == "MISC_CHECK" && checker.misc_dynamic,
         fall: retry.saturating_add(1),
         failure_interval,
     })
