@@ -1317,6 +1317,18 @@ impl ServiceReport {
         }
     }
 
+    /// ipvsadm's first two columns: `TCP` and `10.0.0.1:80`, or `FWM` and
+    /// `7` (`7 IPv6`) for a firewall-mark service.
+    pub fn ipvsadm_key(&self) -> (String, String) {
+        match (self.listen, self.fwmark) {
+            (None, Some(fwmark)) => {
+                let ipv6 = if fwmark.ipv6 { " IPv6" } else { "" };
+                ("FWM".to_string(), format!("{}{ipv6}", fwmark.mark))
+            }
+            _ => (self.protocol.to_ascii_uppercase(), self.listen_text()),
+        }
+    }
+
     /// The persistence netmask as ipvsadm prints it (`255.255.255.0` for
     /// IPv4, the prefix length for IPv6); None for one address.
     pub fn persistence_mask(&self) -> Option<String> {
@@ -1347,24 +1359,13 @@ impl Report {
         out.push_str("Prot LocalAddress:Port Scheduler Flags\n");
         out.push_str("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n");
         for service in &self.services {
-            match (service.listen, service.fwmark) {
-                (Some(listen), _) => {
-                    let _ = write!(
-                        out,
-                        "{}  {} {}",
-                        service.protocol.to_ascii_uppercase(),
-                        listen,
-                        service.scheduler
-                    );
-                }
-                // ipvsadm: `FWM  7 wlc`, `FWM  7 IPv6 wlc`.
-                (None, Some(fwmark)) => {
-                    let ipv6 = if fwmark.ipv6 { " IPv6" } else { "" };
-                    let _ = write!(out, "FWM  {}{ipv6} {}", fwmark.mark, service.scheduler);
-                }
-                // A pool has no address of its own to list it under.
-                (None, None) => continue,
+            // A pool has no address of its own to list it under.
+            if service.listen.is_none() && service.fwmark.is_none() {
+                continue;
             }
+            // ipvsadm: `TCP  10.0.0.1:80 wlc`, `FWM  7 wlc`, `FWM  7 IPv6 wlc`.
+            let (prot, place) = service.ipvsadm_key();
+            let _ = write!(out, "{prot}  {place} {}", service.scheduler);
             if let Some(secs) = service.persistence_secs {
                 let _ = write!(out, " persistent {secs}");
                 if let Some(mask) = service.persistence_mask() {

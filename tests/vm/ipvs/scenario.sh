@@ -32,6 +32,16 @@ wait_thresholds() {
   done
   echo "TIMEOUT waiting for thresholds $1"
 }
+# Wait until /proc/net/ip_vs has exactly $1 lines matching $2.
+wait_lines() {
+  i=0
+  while [ $i -lt 60 ]; do
+    [ "$(grep -cE "$2" /proc/net/ip_vs)" = "$1" ] && return 0
+    usleep 500000
+    i=$((i + 1))
+  done
+  echo "TIMEOUT waiting for $1 lines of $2"
+}
 wait_exit() {
   i=0
   while [ $i -lt 60 ] && kill -0 "$1" 2>/dev/null; do usleep 500000; i=$((i + 1)); done
@@ -118,21 +128,29 @@ ipvsadm -C
 httpd -f -p 10.0.0.21:8080 -h /www & R1=$!
 httpd -f -p 10.0.0.22:8080 -h /www & R2=$!
 keepalived --dont-fork --log-console --check -f /test/keepalived.conf > /tmp/keepalived.log 2>&1 & KA=$!
-wait_table yes '0A000015:1F90 +Masq +3 '
-wait_table yes '0A000016:1F90 +Masq +1 '
+# Four services (10.0.0.20:80, fwmark 7, 10.0.0.30:80, fwmark 8), each
+# with both real servers.
+wait_lines 4 '^(TCP|FWM) '
+wait_lines 4 '0A000015:'
+wait_lines 4 '0A000016:'
 step keepalived
 kill $KA
 wait_exit $KA
 ipvsadm -C
 keepmon -c /test/keepalived.conf start > /tmp/keepmon3.log 2>&1 & KP=$!
-wait_table yes '0A000015:1F90 +Masq +3 '
-wait_table yes '0A000016:1F90 +Masq +1 '
+wait_lines 4 '^(TCP|FWM) '
+wait_lines 4 '0A000015:'
+wait_lines 4 '0A000016:'
 step keepmon-keepalived
+echo "=== KSHOW"
+keepmon -c /test/keepalived.conf lb show
+echo "=== ENDKSHOW"
+# One health check per real server: its failure takes it out of all four.
 kill $R2
-wait_table no '0A000016:1F90'
+wait_lines 0 '0A000016:'
 step keepmon-keepalived-down
 httpd -f -p 10.0.0.22:8080 -h /www & R2=$!
-wait_table yes '0A000016:1F90 +Masq +1 '
+wait_lines 4 '0A000016:'
 step keepmon-keepalived-back
 keepmon -c /test/keepalived.conf stop
 wait_exit $KP
