@@ -417,7 +417,9 @@ fn key(piece: &Piece, ctx: &mut Ctx<'_>) -> Option<VsKey> {
             let Some(mark) = u32::try_from(mark).ok().and_then(NonZeroU32::new) else {
                 ctx.unsupported(
                     piece.word_loc(2),
-                    "virtual_server fwmark 0 (keepalived takes mark 0 for no mark: an address service on an unset address, port 0)",
+                    format!(
+                        "virtual_server fwmark {text} (keepalived reads mark 0 and takes it for no mark: an address service on an unset address, port 0)"
+                    ),
                 );
                 return None;
             };
