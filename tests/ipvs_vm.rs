@@ -2,7 +2,9 @@
 //!
 //! The host kernel has no IPVS, hence the VM (recipe: reference/lb.md §12).
 //! The same boot also runs Debian's keepalived on `tests/vm/ipvs/keepalived.conf`
-//! and then keepmon on that file, and compares the two kernel tables.
+//! and then keepmon on that file, compares the two kernel tables (address,
+//! fwmark and group services), and sends traffic through a fwmark service
+//! (nft marks it).
 //! `tests/vm/build-initramfs.sh` downloads the kernel package once into
 //! `target/tmp/vm-cache` and builds the initramfs; `tests/vm/ipvs/` holds
 //! the scenario and configs. One boot covers every step.
@@ -448,6 +450,23 @@ fn keepmon_programs_the_kernel_ipvs_table_in_a_vm() {
         services(&ipvsadm(step(&console, "keepmon-keepalived-back"))),
         all(true)
     );
+    // Traffic: nft marks what goes to 10.0.0.40:81 with 8, and IPVS's
+    // fwmark 8 service (NAT) takes it to the real servers' port 8080 (only
+    // they answer "backend"; fwmark 7 is DR to port 81, where nothing
+    // listens); without the mark nothing answers there.
+    let through = console
+        .lines()
+        .filter(|l| l.starts_with("through fwmark 8: "))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        through, ["through fwmark 8: backend"; 4],
+        "no answer through the fwmark service:\n{console}"
+    );
+    assert!(
+        !console.contains("unmarked: backend"),
+        "unmarked traffic reached a real server:\n{console}"
+    );
+
     // `keepmon lb show` lists a mark service as ipvsadm does.
     let shown = section(&console, "=== KSHOW\n", "=== ENDKSHOW");
     for service in ["FWM  7 rr [fwmark-7, ipvs", "FWM  8 wrr [fwmark-8, ipvs"] {
