@@ -1550,3 +1550,30 @@ virtual_server group G {
         "5:1: warning: keepalived ignores this: the address family of group G",
     );
 }
+
+#[test]
+fn a_fwmark_service_without_ports_warns_where_keepalived_checks_port_0() {
+    let (c, w) = ok("virtual_server fwmark 4 {
+ lb_kind DR
+ real_server 10.0.0.2 {
+  TCP_CHECK {
+  }
+ }
+ sorry_server 10.0.0.9 80
+}
+");
+    let vs = &c.virtual_servers["fwmark-4"];
+    assert_eq!(
+        vs.sorry_server.map(|s| s.to_string()).as_deref(),
+        Some("10.0.0.9:0")
+    );
+    assert_eq!(vs.real_servers[0].addr.to_string(), "10.0.0.2:0");
+    assert_has(
+        &w,
+        "1:1: warning: keepalived reports \"WARNING - fwmark virtual server FWM 4, sorry server has port specified - clearing\"",
+    );
+    assert_has(
+        &w,
+        "4:3: warning: keepalived ignores this: real server 10.0.0.2 has no port and this checker no connect_port: keepalived's checker connects to port 0 (and fails)",
+    );
+}

@@ -1273,12 +1273,29 @@ fn port_warnings(vs: &Vs, endpoints: &[Endpoint], forward: Forward, ctx: &mut Ct
         return;
     }
     let what = display(&vs.key);
+    let fwmark = endpoints
+        .iter()
+        .any(|e| matches!(e.service, Service::Fwmark(_)));
+    if let Some(sorry) = vs.sorry
+        && forward != Forward::Nat
+        && sorry.port() != 0
+        && fwmark
+    {
+        ctx.logs(
+            vs.loc.clone(),
+            format!(
+                "WARNING - fwmark virtual server {what}, sorry server has port specified - {}",
+                if matches!(vs.key, VsKey::Group(_)) {
+                    "port will be ignored"
+                } else {
+                    "clearing"
+                }
+            ),
+        );
+    }
     for rs in &vs.real_servers {
         let port = rs.addr.port();
         if rs.forward.unwrap_or(forward) != Forward::Nat && port != 0 {
-            let fwmark = endpoints
-                .iter()
-                .any(|e| matches!(e.service, Service::Fwmark(_)));
             let other = endpoints
                 .iter()
                 .find(|e| matches!(e.service, Service::Addr(a) if a.port() != port));
