@@ -1201,6 +1201,7 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
     let VirtualServer {
         name,
         listen,
+        fwmark,
         protocol,
         scheduler,
         dataplane,
@@ -1218,6 +1219,13 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
     } = vs;
     doc.table(&["virtual_servers", name], Some(origin));
     doc.opt("listen", listen.map(text));
+    if let Some(Fwmark { mark, ipv6 }) = fwmark {
+        if *ipv6 {
+            doc.kv("fwmark", text(format!("{mark} inet6")));
+        } else {
+            doc.kv("fwmark", int(mark.get()));
+        }
+    }
     doc.kv("protocol", text(protocol));
     doc.kv("scheduler", text(scheduler));
     if let LbScheduler::Maglev(MhFlags { port, fallback }) = scheduler {

@@ -1441,7 +1441,13 @@ pub struct VirtualServer {
     pub name: String,
     /// None: a pool that only routes of other virtual servers reach
     /// (HAProxy's backend named by `use_backend`); built-in proxy only.
+    /// Also None for a firewall-mark service (`fwmark`).
     pub listen: Option<SocketAddr>,
+    /// IPVS only: the service takes the packets the firewall marked with
+    /// this number (keepalived's `virtual_server fwmark N`, ipvsadm's
+    /// `-f N`) instead of those sent to an address; `listen` is then None
+    /// and `protocol` means nothing (the kernel keys it by mark and family).
+    pub fwmark: Option<Fwmark>,
     pub protocol: Protocol,
     pub scheduler: LbScheduler,
     pub dataplane: DataPlane,
@@ -1463,6 +1469,28 @@ pub struct VirtualServer {
     /// The built-in proxy's mode, limits and HTTP settings.
     pub proxy: ProxyOptions,
     pub origin: Origin,
+}
+
+/// A firewall mark an IPVS service is keyed by, with its address family.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub struct Fwmark {
+    /// The mark (1 to 2^32-1; IPVS reads 0 as "no mark").
+    pub mark: std::num::NonZeroU32,
+    /// The IPv6 service of that mark (IPVS keeps one per family).
+    pub ipv6: bool,
+}
+
+impl std::fmt::Display for Fwmark {
+    /// ipvsadm's form: `FWM 7` (IPv4), `FWM 7 IPv6`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FWM {}", self.mark)?;
+        if self.ipv6 {
+            f.write_str(" IPv6")?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

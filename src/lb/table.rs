@@ -61,8 +61,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::depend::ServiceRef;
 use crate::config::model::{
-    Action, AdminState, AlertLine, Config, DataPlane, Forward, LbEdit, LbScheduler, Protocol,
-    ProxyOptions, RealCheck, RealServer, Thresholds, VirtualServer,
+    Action, AdminState, AlertLine, Config, DataPlane, Forward, Fwmark, LbEdit, LbScheduler,
+    Protocol, ProxyOptions, RealCheck, RealServer, Thresholds, VirtualServer,
 };
 use crate::config::values::parse_host_port;
 
@@ -140,8 +140,11 @@ pub enum Source {
 /// The settings of a virtual service that a data plane needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceSpec {
-    /// None: a pool that the routes of other services reach (proxy only).
+    /// None: a pool that the routes of other services reach (proxy only),
+    /// or a firewall-mark service.
     pub listen: Option<SocketAddr>,
+    /// IPVS's firewall-mark service (then `listen` is None).
+    pub fwmark: Option<Fwmark>,
     pub protocol: Protocol,
     pub scheduler: LbScheduler,
     pub dataplane: DataPlane,
@@ -170,6 +173,7 @@ impl ServiceSpec {
     pub fn from_config(vs: &VirtualServer) -> ServiceSpec {
         ServiceSpec {
             listen: vs.listen,
+            fwmark: vs.fwmark,
             protocol: vs.protocol,
             scheduler: vs.scheduler,
             dataplane: vs.dataplane,
@@ -192,6 +196,7 @@ impl ServiceSpec {
     /// old one and adds the new one.
     pub fn same_endpoint(&self, other: &ServiceSpec) -> bool {
         self.listen == other.listen
+            && self.fwmark == other.fwmark
             && self.protocol == other.protocol
             && self.dataplane == other.dataplane
     }
@@ -1125,6 +1130,7 @@ impl Table {
                 ServiceReport {
                     name: name.clone(),
                     listen: state.spec.listen,
+                    fwmark: state.spec.fwmark,
                     protocol: state.spec.protocol.to_string(),
                     scheduler: state.spec.scheduler.to_string(),
                     dataplane: dataplane_name(state.spec.dataplane).to_string(),
@@ -1279,6 +1285,9 @@ pub struct ServiceReport {
     /// None: a pool reached by other services' routes.
     #[serde(default)]
     pub listen: Option<SocketAddr>,
+    /// IPVS's firewall-mark service (then `listen` is None).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fwmark: Option<Fwmark>,
     pub protocol: String,
     pub scheduler: String,
     pub dataplane: String,
@@ -1342,17 +1351,38 @@ pub struct RealReport {
 }
 
 impl ServiceReport {
-    /// The listen address, or `routed` for a pool.
+    /// The listen address, ipvsadm's `FWM 7` for a firewall-mark service,
+    /// or `routed` for a pool.
     pub fn listen_text(&self) -> String {
-        self.listen
-            .map_or_else(|| "routed".to_string(), |l| l.to_string())
+        match (self.listen, self.fwmark) {
+            (Some(listen), _) => listen.to_string(),
+            (None, Some(fwmark)) => fwmark.to_string(),
+            (None, None) => "routed".to_string(),
+        }
+    }
+
+    /// ipvsadm's first two columns: `TCP` and `10.0.0.1:80`, or `FWM` and
+    /// `7` (`7 IPv6`) for a firewall-mark service.
+    pub fn ipvsadm_key(&self) -> (String, String) {
+        match (self.listen, self.fwmark) {
+            (None, Some(fwmark)) => {
+                let ipv6 = if fwmark.ipv6 { " IPv6" } else { "" };
+                ("FWM".to_string(), format!("{}{ipv6}", fwmark.mark))
+            }
+            _ => (self.protocol.to_ascii_uppercase(), self.listen_text()),
+        }
     }
 
     /// The persistence netmask as ipvsadm prints it (`255.255.255.0` for
     /// IPv4, the prefix length for IPv6); None for one address.
     pub fn persistence_mask(&self) -> Option<String> {
         let prefix = self.persistence_netmask?;
-        Some(if self.listen?.is_ipv4() {
+        let ipv4 = match (self.listen, self.fwmark) {
+            (Some(listen), _) => listen.is_ipv4(),
+            (None, Some(fwmark)) => !fwmark.ipv6,
+            (None, None) => return None,
+        };
+        Some(if ipv4 {
             let bits = u32::MAX
                 .checked_shl(32 - u32::from(prefix.min(32)))
                 .unwrap_or(0);
@@ -1374,16 +1404,12 @@ impl Report {
         out.push_str("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n");
         for service in &self.services {
             // A pool has no address of its own to list it under.
-            let Some(listen) = service.listen else {
+            if service.listen.is_none() && service.fwmark.is_none() {
                 continue;
-            };
-            let _ = write!(
-                out,
-                "{}  {} {}",
-                service.protocol.to_ascii_uppercase(),
-                listen,
-                service.scheduler
-            );
+            }
+            // ipvsadm: `TCP  10.0.0.1:80 wlc`, `FWM  7 wlc`, `FWM  7 IPv6 wlc`.
+            let (prot, place) = service.ipvsadm_key();
+            let _ = write!(out, "{prot}  {place} {}", service.scheduler);
             if let Some(secs) = service.persistence_secs {
                 let _ = write!(out, " persistent {secs}");
                 if let Some(mask) = service.persistence_mask() {
@@ -1544,6 +1570,7 @@ impl VirtualState {
         VirtualState {
             spec: ServiceSpec {
                 listen: Some(listen),
+                fwmark: None,
                 protocol,
                 scheduler: defaults.scheduler,
                 dataplane: match protocol {
@@ -2030,6 +2057,54 @@ mod tests {
         assert_eq!(desired.services["pool"].members.len(), 1);
     }
 
+    /// A firewall-mark service is listed as ipvsadm lists one, keyed by
+    /// its mark in the desired IPVS state, and shown as `FWM 7`.
+    #[test]
+    fn a_fwmark_service_is_listed_as_ipvsadm_lists_it() {
+        let mut mark = vs("fwmark-7", "10.0.0.1:80", vec![rs("10.0.0.2:0")]);
+        mark.listen = None;
+        mark.fwmark = Some(Fwmark {
+            mark: std::num::NonZeroU32::new(7).unwrap(),
+            ipv6: false,
+        });
+        mark.dataplane = DataPlane::Ipvs;
+        mark.scheduler = LbScheduler::RoundRobin;
+        mark.persistence = Some(Duration::from_secs(60));
+        mark.persistence_netmask = Some(24);
+        mark.real_servers[0].forward = Forward::DirectRouting;
+        let mut six = mark.clone();
+        six.name = "fwmark-7-ipv6".into();
+        six.fwmark = Some(Fwmark {
+            mark: std::num::NonZeroU32::new(7).unwrap(),
+            ipv6: true,
+        });
+        six.persistence = None;
+        six.real_servers = vec![rs("[2001:db8::2]:0")];
+        let table = Table::from_config(&config_with(vec![mark, six]));
+        assert_eq!(
+            table.render_ipvsadm(None),
+            "IP Virtual Server version 1.2.1 (size=4096)\n\
+             Prot LocalAddress:Port Scheduler Flags\n\
+             \x20 -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
+             FWM  7 rr persistent 60 mask 255.255.255.0\n\
+             \x20 -> 10.0.0.2:0                   Route   1      0          0         \n\
+             FWM  7 IPv6 rr\n\
+             \x20 -> [2001:db8::2]:0              Masq    1      0          0         \n"
+        );
+        let report = table.report(None);
+        assert_eq!(report.services[0].listen_text(), "FWM 7");
+        assert!(
+            report
+                .render_text()
+                .starts_with("fwmark-7 tcp FWM 7 rr ipvs")
+        );
+        let desired = table.desired();
+        assert_eq!(desired.services["fwmark-7"].spec.listen, None);
+        let wanted = crate::lb::ipvs::plan::wanted(&desired);
+        let keys: Vec<String> = wanted.table.keys().map(ToString::to_string).collect();
+        assert_eq!(keys, ["fwmark 7", "fwmark 7 IPv6"]);
+    }
+
     fn rs(addr: &str) -> RealServer {
         let addr = sa(addr);
         RealServer {
@@ -2053,6 +2128,7 @@ mod tests {
         VirtualServer {
             name: name.to_string(),
             listen: Some(sa(listen)),
+            fwmark: None,
             protocol: Protocol::Tcp,
             scheduler: LbScheduler::WeightedRoundRobin,
             dataplane: DataPlane::Proxy,
@@ -3094,6 +3170,7 @@ upalert = ["lvs"]
         )
             .prop_map(|(listen, udp, ipvs, rr, persistence, mask)| ServiceSpec {
                 listen: Some(sa(listen)),
+                fwmark: None,
                 protocol: if udp { Protocol::Udp } else { Protocol::Tcp },
                 scheduler: if rr {
                     LbScheduler::RoundRobin

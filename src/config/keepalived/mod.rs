@@ -18,6 +18,7 @@ pub mod tree;
 pub mod virtual_server;
 pub mod vrrp_instance;
 pub mod vrrp_script;
+pub mod vs_group;
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
@@ -119,6 +120,7 @@ fn build(vrrp_view: &[Stmt], checker_view: &[Stmt], ctx: &mut Ctx<'_>) -> Config
     let mut instances = Vec::new();
     let mut groups = Vec::new();
     let mut virtual_servers = Vec::new();
+    let mut vs_groups = Vec::new();
     let mut files = Vec::new();
     let mut processes: Vec<track_process::TrackedProcess> = Vec::new();
     let checker_blocks = checker_view
@@ -161,6 +163,11 @@ fn build(vrrp_view: &[Stmt], checker_view: &[Stmt], ctx: &mut Ctx<'_>) -> Config
                     virtual_servers.push(vs);
                 }
             }
+            "virtual_server_group" => {
+                if let Some(group) = vs_group::read(stmt, ctx) {
+                    vs_groups.push(group);
+                }
+            }
             keyword => ctx.unused(&stmt.piece, &format!("the {keyword} keyword")),
         }
     }
@@ -198,7 +205,7 @@ fn build(vrrp_view: &[Stmt], checker_view: &[Stmt], ctx: &mut Ctx<'_>) -> Config
         .collect();
     let used = vrrp_instance::apply(instances, &groups, &scripts, &globals, &mut config, ctx);
     vrrp_script::apply(&scripts, &used, globals.script_security, &mut config, ctx);
-    virtual_server::apply(virtual_servers, &globals, &mut config, ctx);
+    virtual_server::apply(virtual_servers, &vs_groups, &globals, &mut config, ctx);
     config
 }
 

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::model::{
-    Action, Config, DataPlane, Forward, LbScheduler, Monitor, NotifyOn, Protocol, TrackTarget,
-    VrrpInitialState, VrrpVersion,
+    Action, Config, DataPlane, Forward, Fwmark, LbScheduler, Monitor, NotifyOn, Protocol,
+    TrackTarget, VrrpInitialState, VrrpVersion,
 };
 use crate::config::{FileSystem, Format, compile_str};
 
@@ -626,7 +626,10 @@ fn a_virtual_server_without_protocol_is_udp_as_in_keepalived() {
 #[test]
 fn what_keepmon_cannot_do_yet_is_an_error() {
     for (text, needle) in [
-        ("virtual_server fwmark 1 {\n}\n", "virtual_server fwmark"),
+        (
+            "virtual_server fwmark 0 {\n protocol TCP\n real_server 10.0.0.2 80 {\n }\n}\n",
+            "virtual_server fwmark 0",
+        ),
         (
             "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n track_bfd {\n p\n }\n}\n",
             "track_bfd",
@@ -651,6 +654,7 @@ fn detection_by_first_keyword() {
     assert!(looks_like_keepalived("includem /etc/keepalived/*.conf\n"));
     assert!(looks_like_keepalived("vrrp_track_process web {\n"));
     assert!(looks_like_keepalived("track_file f {\n"));
+    assert!(looks_like_keepalived("virtual_server_group G {\n"));
     assert!(!looks_like_keepalived("hostgroup g a\n"));
     assert!(!looks_like_keepalived("# mon.cf\nwatch g\n"));
     assert!(!looks_like_keepalived(""));
@@ -1424,5 +1428,277 @@ fn a_sync_group_track_file_reaches_every_member() {
             ("/run/f".to_string(), -2, true),
             ("/run/g".to_string(), 5, false)
         ]
+    );
+}
+
+fn mark(n: u32, ipv6: bool) -> Option<Fwmark> {
+    Some(Fwmark {
+        mark: std::num::NonZeroU32::new(n).unwrap(),
+        ipv6,
+    })
+}
+
+#[test]
+fn a_fwmark_virtual_server_is_an_ipvs_mark_service() {
+    let (c, w) = ok("virtual_server fwmark 7 {
+ delay_loop 5
+ lb_algo rr
+ lb_kind DR
+ protocol TCP
+ real_server 10.99.0.11 80 {
+  TCP_CHECK {
+   connect_timeout 3
+  }
+ }
+ real_server 10.99.0.12 {
+  TCP_CHECK {
+   connect_timeout 3
+   connect_port 80
+  }
+ }
+}
+");
+    let vs = &c.virtual_servers["fwmark-7"];
+    assert_eq!(vs.fwmark, mark(7, false));
+    assert_eq!(vs.listen, None);
+    assert_eq!(vs.dataplane, DataPlane::Ipvs);
+    assert_eq!(vs.scheduler, LbScheduler::RoundRobin);
+    // DR: IPVS gets no port (keepalived clears it); the checker keeps it.
+    let addrs: Vec<String> = vs.real_servers.iter().map(|r| r.addr.to_string()).collect();
+    assert_eq!(addrs, ["10.99.0.11:0", "10.99.0.12:0"]);
+    assert!(
+        vs.real_servers
+            .iter()
+            .all(|r| r.forward == Forward::DirectRouting)
+    );
+    let health = vs.health.as_ref().unwrap();
+    let service = &c.watches[&health.group].services[&health.service];
+    let Some(Monitor::Tcp(tcp)) = &service.monitor else {
+        panic!("not tcp: {service:?}");
+    };
+    assert_eq!(tcp.port, 80);
+    assert_has(
+        &w,
+        "5:2: warning: keepalived reports \"Warning: Virtual server FWM 7: protocol specified for fwmark - protocol will be ignored\"",
+    );
+    assert_has(
+        &w,
+        "6:2: warning: keepalived reports \"WARNING - fwmark virtual server FWM 7, real server 10.99.0.11:80 has port specified - clearing\"",
+    );
+}
+
+#[test]
+fn a_fwmark_service_takes_its_family_as_keepalived_does() {
+    // ip_family, else the first real server that is not tunnelled.
+    for (text, ipv6) in [
+        ("ip_family inet6\n real_server 2001:db8::2 80 {\n }\n", true),
+        ("real_server 2001:db8::2 80 {\n }\n", true),
+        ("real_server 10.0.0.2 80 {\n }\n", false),
+        (
+            "lvs_method TUN\n real_server 2001:db8::2 80 {\n }\n real_server 10.0.0.2 80 {\n }\n",
+            false,
+        ),
+    ] {
+        let (c, _) = ok(&format!("virtual_server fwmark 3 {{\n {text}}}\n"));
+        let name = if ipv6 { "fwmark-3-ipv6" } else { "fwmark-3" };
+        assert_eq!(c.virtual_servers[name].fwmark, mark(3, ipv6), "{text}");
+    }
+    // NAT keeps a real server's port; one of the other family is skipped.
+    let (c, w) = ok(
+        "virtual_server fwmark 3 {\n real_server 10.0.0.2 8080 {\n }\n real_server 2001:db8::2 80 {\n }\n}\n",
+    );
+    let vs = &c.virtual_servers["fwmark-3"];
+    assert_eq!(vs.real_servers.len(), 1);
+    assert_eq!(vs.real_servers[0].addr.to_string(), "10.0.0.2:8080");
+    assert_has(
+        &w,
+        "5:2: warning: keepalived reports \"Address family of virtual server and real server 2001:db8::2 don't match - skipping real server.\"",
+    );
+}
+
+#[test]
+fn a_fwmark_service_needs_the_ipvs_data_plane() {
+    let (c, d) = compile(
+        "global_defs {\n keepmon_dataplane proxy\n}\nvirtual_server fwmark 7 {\n real_server 10.0.0.2 80 {\n }\n}\n",
+    );
+    assert!(c.is_none());
+    assert!(
+        d.iter().any(|d| d
+            .contains("is a firewall-mark service (FWM 7): only the IPVS data plane serves one")),
+        "{d:?}"
+    );
+}
+
+const GROUP: &str = "virtual_server_group G {
+  10.0.0.30-31 80
+  10.0.1.1 80
+  fwmark 9
+}
+virtual_server group G {
+  lb_algo wrr
+  lb_kind DR
+  protocol TCP
+  real_server 10.99.0.11 80 {
+    weight 2
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+  real_server 10.99.0.12 80 {
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+}
+";
+
+#[test]
+fn a_group_is_one_ipvs_service_per_entry_checked_once() {
+    let (c, w) = ok(GROUP);
+    let names: Vec<&str> = c.virtual_servers.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        ["10.0.0.30:80", "10.0.0.31:80", "10.0.1.1:80", "fwmark-9"]
+    );
+    let health = c.virtual_servers["10.0.0.30:80"].health.clone().unwrap();
+    assert_eq!(health.group, "group-G");
+    for vs in c.virtual_servers.values() {
+        assert_eq!(vs.health.as_ref(), Some(&health), "{}", vs.name);
+        assert_eq!(vs.scheduler, LbScheduler::WeightedRoundRobin);
+        let weights: Vec<u32> = vs.real_servers.iter().map(|r| r.weight).collect();
+        assert_eq!(weights, [2, 1]);
+    }
+    // One health service, one hostgroup: each real server checked once.
+    assert_eq!(c.watches.len(), 1);
+    assert_eq!(c.hostgroups["group-G"].hosts, ["10.99.0.11", "10.99.0.12"]);
+    assert_eq!(c.virtual_servers["fwmark-9"].fwmark, mark(9, false));
+    assert_eq!(
+        c.virtual_servers["fwmark-9"].real_servers[0]
+            .addr
+            .to_string(),
+        "10.99.0.11:0"
+    );
+    assert_eq!(
+        c.virtual_servers["10.0.0.31:80"].real_servers[0]
+            .addr
+            .to_string(),
+        "10.99.0.11:80"
+    );
+    assert_has(&w, "port will be ignored");
+}
+
+#[test]
+fn group_entries_as_keepalived_reads_them() {
+    let (c, w) = ok("virtual_server_group G {
+  10.0.0.8/30 80
+  10.0.0.40-39 80
+  10.0.0.50-10.0.0.51 80
+  10.0.0.60-10.0.0.59 80
+  10.0.0.9/30 80
+  fwmark 11 bogus
+  fwmark 12 inet
+  bogus 80
+}
+virtual_server_group EMPTY {
+}
+virtual_server_group MIXED {
+  10.0.0.1 80
+  2001:db8::1 80
+  fwmark 1
+}
+virtual_server group G {
+  protocol TCP
+  persistence_timeout 60
+  persistence_granularity 255.255.255.0
+  real_server 10.99.0.11 80 {
+  }
+}
+virtual_server group NOPE {
+  protocol TCP
+  real_server 10.99.0.12 80 {
+  }
+}
+virtual_server group MIXED {
+  protocol TCP
+  real_server 10.99.0.13 80 {
+  }
+}
+");
+    let names: Vec<&str> = c.virtual_servers.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "10.0.0.10:80",
+            "10.0.0.11:80",
+            "10.0.0.50:80",
+            "10.0.0.51:80",
+            "10.0.0.8:80",
+            "10.0.0.9:80",
+            "fwmark-12"
+        ],
+        "{w:#?}"
+    );
+    for needle in [
+        "3:3: warning: keepalived reports \"Address range end is not greater than address range start - 10.0.0.40-39 - skipping\"",
+        "5:3: warning: keepalived reports \"Address range end is less than address range start - 10.0.0.60-10.0.0.59 - skipping\"",
+        "6:3: warning: keepalived reports \"Address mask bits not empty - 10.0.0.9/30 - skipping\"",
+        "7:13: warning: keepalived reports \"(G): fwmark '11' family bogus unknown - ignoring\"",
+        "9:3: warning: keepalived reports \"Invalid virtual server group IP address bogus /port/80 - skipping\"",
+        "12:1: warning: keepalived reports \"virtual server group EMPTY has no entries - removing\"",
+        "17:1: warning: keepalived reports \"virtual server group MIXED cannot have IPv4, IPv6 and fwmark without family - removing\"",
+        "21:3: warning: keepalived ignores this: keepalived 2.2.7 sends the services of group G with the full netmask",
+        "Virtual server group NOPE specified but not configured",
+        "Virtual server group MIXED specified but not configured",
+    ] {
+        assert_has(&w, needle);
+    }
+    assert_eq!(c.virtual_servers["10.0.0.8:80"].persistence_netmask, None);
+}
+
+#[test]
+fn a_group_of_both_families_does_not_take_a_virtual_server_of_one() {
+    // keepalived's link_vsg_to_vs: the real servers make the virtual
+    // server IPv4, the group has IPv6 too: the virtual server is ignored.
+    let (c, w) = ok("virtual_server_group G {
+  10.0.0.1 80
+  2001:db8::1 80
+}
+virtual_server group G {
+  protocol TCP
+  real_server 10.99.0.11 80 {
+  }
+}
+");
+    assert!(c.virtual_servers.is_empty());
+    assert_has(
+        &w,
+        "5:1: warning: keepalived ignores this: the address family of group G",
+    );
+}
+
+#[test]
+fn a_fwmark_service_without_ports_warns_where_keepalived_checks_port_0() {
+    let (c, w) = ok("virtual_server fwmark 4 {
+ lb_kind DR
+ real_server 10.0.0.2 {
+  TCP_CHECK {
+  }
+ }
+ sorry_server 10.0.0.9 80
+}
+");
+    let vs = &c.virtual_servers["fwmark-4"];
+    assert_eq!(
+        vs.sorry_server.map(|s| s.to_string()).as_deref(),
+        Some("10.0.0.9:0")
+    );
+    assert_eq!(vs.real_servers[0].addr.to_string(), "10.0.0.2:0");
+    assert_has(
+        &w,
+        "1:1: warning: keepalived reports \"WARNING - fwmark virtual server FWM 4, sorry server has port specified - clearing\"",
+    );
+    assert_has(
+        &w,
+        "4:3: warning: keepalived ignores this: real server 10.0.0.2 has no port and this checker no connect_port: keepalived's checker connects to port 0 (and fails)",
     );
 }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,11 +11,12 @@ use crate::config::diag::Location;
 use crate::config::keepalived::global_defs::Globals;
 use crate::config::keepalived::lexer::Piece;
 use crate::config::keepalived::tree::Stmt;
+use crate::config::keepalived::vs_group::{self, Group};
 use crate::config::keepalived::{Ctx, numbers, security, service, vrrp_script};
 use crate::config::model::{
-    AdminState, Config, DNS_TYPES, DnsCheck, Forward, HexPattern, HostGroup, HttpCheck, HttpUrl,
-    LbScheduler, MhFlags, Monitor, Origin, PingCheck, Protocol, RealCheck, RealServer, RunAs,
-    SMTP_DEFAULT_HELO, SmtpCheck, TcpCheck, Thresholds, UdpCheck, VirtualServer, Watch,
+    AdminState, Config, DNS_TYPES, DnsCheck, Forward, Fwmark, HexPattern, HostGroup, HttpCheck,
+    HttpUrl, LbScheduler, MhFlags, Monitor, Origin, PingCheck, Protocol, RealCheck, RealServer,
+    RunAs, SMTP_DEFAULT_HELO, SmtpCheck, TcpCheck, Thresholds, UdpCheck, VirtualServer, Watch,
 };
 
 /// keepalived's IPVS schedulers (`lvs_schedulers`).
@@ -54,8 +56,15 @@ const WEIGHT_LIMIT: u64 = 65535;
 #[derive(Clone, Debug)]
 pub struct Vs {
     pub loc: Location,
-    pub addr: SocketAddr,
+    pub key: VsKey,
+    /// keepalived's `vs->af` (true: IPv6): the address's, else `ip_family`,
+    /// a real or sorry server's (not tunnelled), `persistence_granularity`'s.
+    pub family: Option<bool>,
     pub protocol: Option<Protocol>,
+    /// Where `protocol` was written (a fwmark service ignores it).
+    pub protocol_at: Option<Location>,
+    /// Where `persistence_granularity` was written (a group ignores it).
+    pub granularity_at: Option<Location>,
     pub scheduler: Option<String>,
     /// `sh-port`/`mh-port` and `sh-fallback`/`mh-fallback`: IPVS's two
     /// scheduler flag bits (the sh and mh words set the same bits).
@@ -71,6 +80,17 @@ pub struct Vs {
     pub inhibit: bool,
     pub timers: Timers,
     pub real_servers: Vec<Rs>,
+}
+
+/// What a `virtual_server` line names.
+#[derive(Clone, Debug)]
+pub enum VsKey {
+    /// `virtual_server IP PORT`.
+    Addr(SocketAddr),
+    /// `virtual_server fwmark N`.
+    Fwmark(NonZeroU32),
+    /// `virtual_server group NAME`.
+    Group(String),
 }
 
 /// Checker timing set on a virtual server, a real server or a checker
@@ -186,28 +206,23 @@ pub struct Url {
     pub virtualhost: Option<String>,
 }
 
-/// Read one `virtual_server IP PORT { ... }`.
+/// Read one `virtual_server IP PORT | fwmark N | group NAME { ... }`.
 pub fn read(stmt: &Stmt, ctx: &mut Ctx<'_>) -> Option<Vs> {
     let piece = &stmt.piece;
-    let first = ctx.arg(piece, 1)?;
-    if first == "fwmark" || first == "group" {
-        ctx.unsupported(
-            piece.loc.clone(),
-            format!("virtual_server {first} (keepmon's virtual services are IP and port)"),
-        );
-        return None;
-    }
-    let Some(addr) = socket_addr(piece, 1, ctx) else {
-        ctx.ignores(
-            piece.loc.clone(),
-            "keepalived cannot use this virtual_server address and skips the block",
-        );
-        return None;
+    let key = key(piece, ctx)?;
+    let (mut family, default_port) = match &key {
+        VsKey::Addr(addr) => (Some(addr.is_ipv6()), addr.port()),
+        // keepalived's vs->addr stays zero: a real server without a port
+        // has port 0.
+        VsKey::Fwmark(_) | VsKey::Group(_) => (None, 0),
     };
     let mut vs = Vs {
         loc: piece.loc.clone(),
-        addr,
+        key,
+        family: None,
         protocol: None,
+        protocol_at: None,
+        granularity_at: None,
         scheduler: None,
         sched_flags: MhFlags::default(),
         sched_flags_at: None,
@@ -263,9 +278,13 @@ pub fn read(stmt: &Stmt, ctx: &mut Ctx<'_>) -> Option<Vs> {
             }
             "persistence_granularity" => {
                 if let Some(text) = ctx.arg(p, 1) {
-                    match granularity(text, addr.is_ipv6()) {
+                    // keepalived: without a family yet, a dot means IPv4.
+                    let v6 = family.unwrap_or(!text.contains('.'));
+                    match granularity(text, v6) {
                         Some(prefix) => {
                             vs.granularity = Some(prefix);
+                            vs.granularity_at = Some(p.loc.clone());
+                            family.get_or_insert(v6);
                             vs.persistence.get_or_insert(PERSISTENCE_DEFAULT);
                         }
                         None => ctx.logs(
@@ -275,7 +294,17 @@ pub fn read(stmt: &Stmt, ctx: &mut Ctx<'_>) -> Option<Vs> {
                     }
                 }
             }
-            "protocol" => match ctx.arg(p, 1).map(str::to_ascii_uppercase).as_deref() {
+            "ip_family" => {
+                if let Some(text) = ctx.arg(p, 1) {
+                    ip_family(p, text, &mut family, ctx);
+                }
+            }
+            "protocol" => match ctx
+                .arg(p, 1)
+                .inspect(|_| vs.protocol_at = Some(p.loc.clone()))
+                .map(str::to_ascii_uppercase)
+                .as_deref()
+            {
                 Some("TCP") => vs.protocol = Some(Protocol::Tcp),
                 Some("UDP") => vs.protocol = Some(Protocol::Udp),
                 Some("SCTP") => ctx.unsupported(p.word_loc(1), "protocol SCTP"),
@@ -311,8 +340,19 @@ pub fn read(stmt: &Stmt, ctx: &mut Ctx<'_>) -> Option<Vs> {
             }
             "inhibit_on_failure" => vs.inhibit = flag(p, ctx),
             "real_server" => {
-                if let Some(rs) = real_server(child, addr, ctx) {
-                    if vs.real_servers.iter().any(|r| r.addr == rs.addr) {
+                if let Some(rs) = real_server(child, default_port, ctx) {
+                    // keepalived's rs_end_handler: a real server that is not
+                    // tunnelled sets or must match the family.
+                    let tunnelled = rs.forward.or(vs.forward) == Some(Forward::Tunnel);
+                    if !tunnelled && !same_family(&mut family, rs.addr.ip()) {
+                        ctx.logs(
+                            child.end_loc(),
+                            format!(
+                                "Address family of virtual server and real server {} don't match - skipping real server.",
+                                rs.addr.ip()
+                            ),
+                        );
+                    } else if vs.real_servers.iter().any(|r| r.addr == rs.addr) {
                         ctx.ignores(
                             child.loc(),
                             format!(
@@ -328,7 +368,101 @@ pub fn read(stmt: &Stmt, ctx: &mut Ctx<'_>) -> Option<Vs> {
             keyword => ctx.unused(p, &format!("'{keyword}' in virtual_server")),
         }
     }
+    // keepalived's vs_end_handler: the sorry server's family (unless
+    // tunnelled); a fwmark service's family falls back to its tunnelled
+    // servers', then IPv4.
+    if let Some(sorry) = vs.sorry
+        && vs.forward != Some(Forward::Tunnel)
+        && !same_family(&mut family, sorry.ip())
+    {
+        ctx.logs(
+            stmt.end_loc(),
+            format!(
+                "Address family of virtual server and sorry server {} don't match - skipping sorry server.",
+                sorry.ip()
+            ),
+        );
+        vs.sorry = None;
+    }
+    if matches!(vs.key, VsKey::Fwmark(_)) && family.is_none() {
+        let mut families = vs
+            .sorry
+            .iter()
+            .map(SocketAddr::is_ipv6)
+            .chain(vs.real_servers.iter().map(|r| r.addr.is_ipv6()));
+        let first = families.next();
+        family = Some(first.filter(|f| families.all(|g| g == *f)).unwrap_or(false));
+    }
+    vs.family = family;
     Some(vs)
+}
+
+/// What the `virtual_server` line names; None when keepalived skips the
+/// block.
+fn key(piece: &Piece, ctx: &mut Ctx<'_>) -> Option<VsKey> {
+    let first = ctx.arg(piece, 1)?;
+    match first {
+        "group" => Some(VsKey::Group(ctx.arg(piece, 2)?.to_string())),
+        "fwmark" => {
+            let text = ctx.arg(piece, 2)?;
+            let Some(mark) = ctx.unsigned(piece, 2, 0, u64::from(u32::MAX), true) else {
+                ctx.logs(
+                    piece.word_loc(2),
+                    format!(
+                        "virtual server fwmark '{text}' must be in [0, {}] - ignoring",
+                        u32::MAX
+                    ),
+                );
+                ctx.ignores(piece.loc.clone(), "keepalived skips the block");
+                return None;
+            };
+            let Some(mark) = u32::try_from(mark).ok().and_then(NonZeroU32::new) else {
+                ctx.unsupported(
+                    piece.word_loc(2),
+                    format!(
+                        "virtual_server fwmark {text} (keepalived reads mark 0 and takes it for no mark: an address service on an unset address, port 0)"
+                    ),
+                );
+                return None;
+            };
+            Some(VsKey::Fwmark(mark))
+        }
+        _ => match socket_addr(piece, 1, ctx) {
+            Some(addr) => Some(VsKey::Addr(addr)),
+            None => {
+                ctx.ignores(
+                    piece.loc.clone(),
+                    "keepalived cannot use this virtual_server address and skips the block",
+                );
+                None
+            }
+        },
+    }
+}
+
+/// `ip_family inet|inet6` (keepalived's `ip_family_handler`).
+fn ip_family(p: &Piece, text: &str, family: &mut Option<bool>, ctx: &mut Ctx<'_>) {
+    let v6 = match text {
+        "inet" => false,
+        "inet6" => true,
+        _ => {
+            ctx.logs(p.word_loc(1), format!("unknown address family {text}"));
+            return;
+        }
+    };
+    if family.is_some_and(|f| f != v6) {
+        ctx.logs(
+            p.word_loc(1),
+            format!("Virtual server specified family {text} conflicts with server family"),
+        );
+        return;
+    }
+    *family = Some(v6);
+}
+
+/// Whether `ip` has the virtual server's family, setting it when unset.
+fn same_family(family: &mut Option<bool>, ip: IpAddr) -> bool {
+    *family.get_or_insert(ip.is_ipv6()) == ip.is_ipv6()
 }
 
 /// `delay_loop`, `connect_timeout`, `retry`, `delay_before_retry` (and the
@@ -357,7 +491,7 @@ fn timer_keyword(stmt: &Stmt, timers: &mut Timers, ctx: &mut Ctx<'_>) -> bool {
     true
 }
 
-fn real_server(stmt: &Stmt, vs_addr: SocketAddr, ctx: &mut Ctx<'_>) -> Option<Rs> {
+fn real_server(stmt: &Stmt, default_port: u16, ctx: &mut Ctx<'_>) -> Option<Rs> {
     let piece = &stmt.piece;
     ctx.arg(piece, 1)?;
     let addr = match piece.words.get(2) {
@@ -371,7 +505,7 @@ fn real_server(stmt: &Stmt, vs_addr: SocketAddr, ctx: &mut Ctx<'_>) -> Option<Rs
                 );
                 None
             })?;
-            SocketAddr::new(ip, vs_addr.port())
+            SocketAddr::new(ip, default_port)
         }
     };
     let mut rs = Rs {
@@ -823,17 +957,44 @@ fn url(stmt: &Stmt, ctx: &mut Ctx<'_>) -> Url {
     url
 }
 
-/// Add the virtual servers, each with a hostgroup and a health service.
-pub fn apply(list: Vec<Vs>, globals: &Globals, config: &mut Config, ctx: &mut Ctx<'_>) {
-    for vs in list {
+/// Add the virtual servers, each with a hostgroup and a health service; a
+/// `virtual_server group` becomes one virtual server per IPVS service of
+/// its group, all following the one health service of the block
+/// (keepalived checks each real server once, whatever the group holds).
+pub fn apply(
+    list: Vec<Vs>,
+    groups: &[Group],
+    globals: &Globals,
+    config: &mut Config,
+    ctx: &mut Ctx<'_>,
+) {
+    for mut vs in list {
+        let Some(endpoints) = endpoints(&vs, groups, ctx) else {
+            continue;
+        };
+        let by_address = endpoints
+            .iter()
+            .any(|e| matches!(e.service, Service::Addr(_)));
         let protocol = match vs.protocol {
+            _ if !by_address => {
+                if let Some(at) = vs.protocol_at.clone() {
+                    ctx.logs(
+                        at,
+                        format!(
+                            "Warning: Virtual server {}: protocol specified for fwmark - protocol will be ignored",
+                            display(&vs.key)
+                        ),
+                    );
+                }
+                Protocol::Tcp
+            }
             Some(p) => p,
             None => {
                 ctx.ignores(
                     vs.loc.clone(),
                     format!(
                         "virtual server {} has no protocol: keepalived reports \"no protocol set - defaulting to UDP\" and serves UDP",
-                        vs.addr
+                        display(&vs.key)
                     ),
                 );
                 Protocol::Udp
@@ -862,61 +1023,329 @@ pub fn apply(list: Vec<Vs>, globals: &Globals, config: &mut Config, ctx: &mut Ct
                 ),
             }
         }
-        let name = match protocol {
-            Protocol::Tcp => vs.addr.to_string(),
-            Protocol::Udp => format!("{}/udp", vs.addr),
-        };
+        if let VsKey::Group(group) = &vs.key {
+            if let Some(at) = vs.granularity_at.clone() {
+                ctx.ignores(
+                    at,
+                    format!(
+                        "keepalived 2.2.7 sends the services of group {group} with the full netmask: persistence_granularity has no effect"
+                    ),
+                );
+                vs.granularity = None;
+            }
+            if vs.persistence.is_none()
+                && endpoints
+                    .iter()
+                    .any(|e| matches!(e.service, Service::Addr(a) if a.port() == 0))
+            {
+                ctx.ignores(
+                    vs.loc.clone(),
+                    format!(
+                        "group {group} has an address without a port: keepalived reports \"zero port only valid for persistent services - setting\" and makes the service persistent ({PERSISTENCE_DEFAULT} s)"
+                    ),
+                );
+                vs.persistence = Some(PERSISTENCE_DEFAULT);
+            }
+        }
         let forward = vs.forward.unwrap_or(Forward::Nat);
+        port_warnings(&vs, &endpoints, forward, ctx);
+        let block_name = match &vs.key {
+            VsKey::Group(group) if by_address && protocol == Protocol::Udp => {
+                format!("group-{group}/udp")
+            }
+            VsKey::Group(group) => format!("group-{group}"),
+            _ => endpoints[0].name(protocol),
+        };
         // A checker keepmon refuses has been reported; the virtual server
         // stays (unchecked) so that what refers to it still resolves.
         let Health {
             shared: health,
             own,
-        } = health_service(&vs, &group_name(&name), globals, config, ctx).unwrap_or(Health {
+        } = health_service(&vs, &group_name(&block_name), globals, config, ctx).unwrap_or(Health {
             shared: None,
             own: vec![Vec::new(); vs.real_servers.len()],
         });
-        let real_servers = vs
-            .real_servers
-            .iter()
-            .zip(own)
-            .map(|(rs, checks)| RealServer {
-                addr: rs.addr,
-                name: None,
-                host: host_of(rs),
-                weight: rs.weight,
-                forward: rs.forward.unwrap_or(forward),
-                admin: AdminState::Ready,
-                inhibit_on_failure: rs.inhibit.unwrap_or(vs.inhibit),
-                thresholds: rs.thresholds,
-                backup: false,
-                maxconn: None,
-                maxqueue: None,
-                slowstart: None,
-                checks,
-            })
-            .collect();
-        config.virtual_servers.insert(
-            name.clone(),
-            VirtualServer {
-                name,
-                listen: Some(vs.addr),
-                protocol,
-                scheduler,
-                dataplane: globals.dataplane(),
-                persistence: vs.persistence.map(Duration::from_secs),
-                persistence_netmask: vs.granularity,
-                sorry_server: vs.sorry,
-                quorum: Some(vs.quorum),
-                hysteresis: vs.hysteresis,
-                health,
-                retries: 2,
-                connect_timeout: Duration::from_secs(2),
-                real_servers,
-                proxy: Default::default(),
-                origin: Origin(vs.loc.clone()),
-            },
+        for endpoint in &endpoints {
+            let name = endpoint.name(protocol);
+            if config.virtual_servers.contains_key(&name) {
+                ctx.unsupported(
+                    endpoint.loc.clone(),
+                    format!(
+                        "{} is already a service of an earlier virtual_server (keepalived would program one IPVS service for both)",
+                        endpoint.service
+                    ),
+                );
+                continue;
+            }
+            let real_servers = vs
+                .real_servers
+                .iter()
+                .zip(&own)
+                .map(|(rs, checks)| {
+                    let forward = rs.forward.unwrap_or(forward);
+                    RealServer {
+                        addr: SocketAddr::new(
+                            rs.addr.ip(),
+                            endpoint.server_port(rs.addr.port(), forward),
+                        ),
+                        name: None,
+                        host: host_of(rs),
+                        weight: rs.weight,
+                        forward,
+                        admin: AdminState::Ready,
+                        inhibit_on_failure: rs.inhibit.unwrap_or(vs.inhibit),
+                        thresholds: rs.thresholds,
+                        backup: false,
+                        maxconn: None,
+                        maxqueue: None,
+                        slowstart: None,
+                        checks: checks.clone(),
+                    }
+                })
+                .collect();
+            let (listen, fwmark) = match endpoint.service {
+                Service::Addr(addr) => (Some(addr), None),
+                Service::Fwmark(fwmark) => (None, Some(fwmark)),
+            };
+            config.virtual_servers.insert(
+                name.clone(),
+                VirtualServer {
+                    name,
+                    listen,
+                    fwmark,
+                    protocol,
+                    scheduler,
+                    dataplane: globals.dataplane(),
+                    persistence: vs.persistence.map(Duration::from_secs),
+                    persistence_netmask: vs.granularity,
+                    sorry_server: vs
+                        .sorry
+                        .map(|s| SocketAddr::new(s.ip(), endpoint.server_port(s.port(), forward))),
+                    quorum: Some(vs.quorum),
+                    hysteresis: vs.hysteresis,
+                    health: health.clone(),
+                    retries: 2,
+                    connect_timeout: Duration::from_secs(2),
+                    real_servers,
+                    proxy: Default::default(),
+                    origin: Origin(endpoint.loc.clone()),
+                },
+            );
+        }
+    }
+}
+
+/// One IPVS service a `virtual_server` block programs.
+#[derive(Clone, Debug)]
+struct Endpoint {
+    service: Service,
+    /// Part of a `virtual_server_group`.
+    grouped: bool,
+    /// The line that names it (the group's entry, or the virtual_server).
+    loc: Location,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Service {
+    Addr(SocketAddr),
+    Fwmark(Fwmark),
+}
+
+impl std::fmt::Display for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Service::Addr(addr) => write!(f, "{addr}"),
+            Service::Fwmark(fwmark) => write!(f, "{fwmark}"),
+        }
+    }
+}
+
+impl Endpoint {
+    /// The virtual server's name: `10.0.0.1:80`, `10.0.0.1:80/udp`,
+    /// `fwmark-7`, `fwmark-7-ipv6`.
+    fn name(&self, protocol: Protocol) -> String {
+        match (self.service, protocol) {
+            (Service::Addr(addr), Protocol::Tcp) => addr.to_string(),
+            (Service::Addr(addr), Protocol::Udp) => format!("{addr}/udp"),
+            (Service::Fwmark(Fwmark { mark, ipv6: false }), _) => format!("fwmark-{mark}"),
+            (Service::Fwmark(Fwmark { mark, ipv6: true }), _) => format!("fwmark-{mark}-ipv6"),
+        }
+    }
+
+    /// The port IPVS gets for a real (or sorry) server written with
+    /// `port` (keepalived's `validate_check_config` and `ipvs_group_cmd`):
+    /// NAT keeps it; otherwise a fwmark service has none and a group's
+    /// address its own.
+    fn server_port(&self, port: u16, forward: Forward) -> u16 {
+        match (self.service, forward) {
+            (_, Forward::Nat) => port,
+            (Service::Fwmark(_), _) => 0,
+            (Service::Addr(addr), _) if self.grouped => addr.port(),
+            (Service::Addr(_), _) => port,
+        }
+    }
+}
+
+/// keepalived's name of a virtual server in its messages.
+fn display(key: &VsKey) -> String {
+    match key {
+        VsKey::Addr(addr) => addr.to_string(),
+        VsKey::Fwmark(mark) => format!("FWM {mark}"),
+        VsKey::Group(group) => format!("[{group}]"),
+    }
+}
+
+/// The IPVS services of a block; None when keepalived drops it
+/// (`link_vsg_to_vs`).
+fn endpoints(vs: &Vs, groups: &[Group], ctx: &mut Ctx<'_>) -> Option<Vec<Endpoint>> {
+    let name = match &vs.key {
+        VsKey::Addr(addr) => {
+            return Some(vec![Endpoint {
+                service: Service::Addr(*addr),
+                grouped: false,
+                loc: vs.loc.clone(),
+            }]);
+        }
+        VsKey::Fwmark(mark) => {
+            return Some(vec![Endpoint {
+                service: Service::Fwmark(Fwmark {
+                    mark: *mark,
+                    ipv6: vs.family.unwrap_or(false),
+                }),
+                grouped: false,
+                loc: vs.loc.clone(),
+            }]);
+        }
+        VsKey::Group(name) => name,
+    };
+    let Some(group) = groups.iter().find(|g| g.name == *name) else {
+        ctx.ignores(
+            vs.loc.clone(),
+            format!(
+                "keepalived logs \"Virtual server group {name} specified but not configured - ignoring virtual server\" when it starts"
+            ),
         );
+        return None;
+    };
+    let mismatch = match vs.family {
+        Some(_) if group.have_ipv4 && group.have_ipv6 => true,
+        Some(v6) => (group.have_ipv4 && v6) || (group.have_ipv6 && !v6),
+        None => false,
+    };
+    if mismatch {
+        ctx.ignores(
+            vs.loc.clone(),
+            format!(
+                "the address family of group {name} does not match this virtual server's (its real or sorry servers, ip_family): keepalived logs so when it starts and ignores the virtual server"
+            ),
+        );
+        return None;
+    }
+    let family = vs.family.or(match (group.have_ipv4, group.have_ipv6) {
+        (true, false) => Some(false),
+        (false, true) => Some(true),
+        _ => None,
+    });
+    let mut out = Vec::new();
+    for entry in &group.entries {
+        match entry {
+            vs_group::Entry::Addresses {
+                loc,
+                addresses,
+                port,
+            } => out.extend(addresses.iter().map(|ip| Endpoint {
+                service: Service::Addr(SocketAddr::new(*ip, *port)),
+                grouped: true,
+                loc: loc.clone(),
+            })),
+            vs_group::Entry::Fwmark { loc, mark, ipv6 } => out.push(Endpoint {
+                service: Service::Fwmark(Fwmark {
+                    mark: *mark,
+                    ipv6: ipv6.or(family).unwrap_or(false),
+                }),
+                grouped: true,
+                loc: loc.clone(),
+            }),
+        }
+    }
+    Some(out)
+}
+
+/// keepalived's warnings about real and sorry server ports that a fwmark
+/// service or a group's address does not use (its `validate_check_config`),
+/// and about checkers left with port 0.
+fn port_warnings(vs: &Vs, endpoints: &[Endpoint], forward: Forward, ctx: &mut Ctx<'_>) {
+    if matches!(vs.key, VsKey::Addr(_)) {
+        return;
+    }
+    let what = display(&vs.key);
+    let fwmark = endpoints
+        .iter()
+        .any(|e| matches!(e.service, Service::Fwmark(_)));
+    if let Some(sorry) = vs.sorry
+        && forward != Forward::Nat
+        && sorry.port() != 0
+        && fwmark
+    {
+        ctx.logs(
+            vs.loc.clone(),
+            format!(
+                "WARNING - fwmark virtual server {what}, sorry server has port specified - {}",
+                if matches!(vs.key, VsKey::Group(_)) {
+                    "port will be ignored"
+                } else {
+                    "clearing"
+                }
+            ),
+        );
+    }
+    for rs in &vs.real_servers {
+        let port = rs.addr.port();
+        if rs.forward.unwrap_or(forward) != Forward::Nat && port != 0 {
+            let other = endpoints
+                .iter()
+                .find(|e| matches!(e.service, Service::Addr(a) if a.port() != port));
+            if fwmark {
+                ctx.logs(
+                    rs.loc.clone(),
+                    format!(
+                        "WARNING - fwmark virtual server {what}, real server {} has port specified - {}",
+                        rs.addr,
+                        if matches!(vs.key, VsKey::Group(_)) {
+                            "port will be ignored"
+                        } else {
+                            "clearing"
+                        }
+                    ),
+                );
+            }
+            if let Some(other) = other {
+                ctx.logs(
+                    rs.loc.clone(),
+                    format!(
+                        "virtual server {what}:[{}] and real server {} ports don't match (IPVS gets the group's port)",
+                        other.service, rs.addr
+                    ),
+                );
+            }
+        }
+        if port == 0 {
+            for checker in &rs.checkers {
+                let needs_port = matches!(
+                    checker.kind.as_str(),
+                    "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "SMTP_CHECK" | "DNS_CHECK" | "UDP_CHECK"
+                );
+                if needs_port && checker.connect_port.is_none() {
+                    ctx.ignores(
+                        checker.loc.clone(),
+                        format!(
+                            "real server {} has no port and this checker no connect_port: keepalived's checker connects to port 0 (and fails)",
+                            rs.addr.ip()
+                        ),
+                    );
+                }
+            }
+        }
     }
 }
 

@@ -259,7 +259,7 @@ mod tests {
             (
                 "[wacth.local.web]\n",
                 &[
-                    "1:2: error: unknown key \"wacth\"; did you mean \"watch\"? (valid keys: daemon, mon_protocol, metrics, web, lua, mail, hostgroups, aliases, views, actions, watch, virtual_servers, vrrp, vrrp_sync_group, bgp, announce, stats_page)",
+                    "1:2: error: unknown key \"wacth\"; did you mean \"watch\"? (valid keys: daemon, mon_protocol, metrics, web, lua, mail, hostgroups, aliases, views, actions, watch, virtual_servers, vrrp, vrrp_sync_group, bgp, announce, stats_page, file_init)",
                 ],
             ),
             (
