@@ -2190,3 +2190,55 @@ fn misc_dynamic_sets_the_weight_from_the_exit_status() {
     std::fs::write(&code, "10\n").expect("code");
     f.wait_for(|f| in_force(f) == "8", "back up with weight 8");
 }
+
+/// FILE_CHECK: the number in a tracked file moves the real server (weight
+/// 0: out while it is not 0; another weight: number × weight added to its
+/// weight), read as the daemon runs the file unchanged on loopback.
+#[test]
+fn a_file_check_moves_the_real_server_by_the_files_number() {
+    let mut f = common::daemon::Fixture::new("ka-file-check");
+    let (load, maint) = (f.dir.join("load"), f.dir.join("maint"));
+    std::fs::write(&load, "0\n").expect("load");
+    let (vs_port, rs_port) = (common::daemon::closed_port(), common::daemon::closed_port());
+    f.config_name = "keepalived.conf";
+    std::fs::write(
+        f.config(),
+        format!(
+            "global_defs {{\n    keepmon_dataplane proxy\n}}\n\
+             track_file load {{\n    file {}\n}}\n\
+             track_file maint {{\n    file {}\n    weight 0\n}}\n\
+             virtual_server 127.0.0.1 {vs_port} {{\n    lb_algo wrr\n    protocol TCP\n\
+             \x20   real_server 127.0.0.1 {rs_port} {{\n        weight 10\n\
+             \x20       FILE_CHECK {{\n            track_file load\n            weight -2\n        }}\n\
+             \x20       FILE_CHECK {{\n            track_file maint\n        }}\n    }}\n}}\n",
+            load.display(),
+            maint.display()
+        ),
+    )
+    .expect("keepalived.conf");
+    f.start();
+    let in_force = |f: &common::daemon::Fixture| -> String {
+        let out = f.cli(&["lb", "show"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| {
+                l.trim_start()
+                    .starts_with(&format!("-> 127.0.0.1:{rs_port} "))
+            })
+            .and_then(|l| l.split_whitespace().last())
+            .unwrap_or_default()
+            .to_string()
+    };
+    f.wait_for(|f| in_force(f) == "10", "weight 10 while the file reads 0");
+    std::fs::write(&load, "3\n").expect("load");
+    f.wait_for(|f| in_force(f) == "4", "3 × −2 moves it to 4");
+    std::fs::write(&maint, "1\n").expect("maint");
+    f.wait_for(
+        |f| in_force(f) == "absent",
+        "a number in the weight-0 file takes it out",
+    );
+    std::fs::remove_file(&maint).expect("maint");
+    f.wait_for(|f| in_force(f) == "4", "a missing file reads 0: back");
+    std::fs::write(&load, "0x10\n").expect("load");
+    f.wait_for(|f| in_force(f) == "0", "16 × −2 stops at weight 0");
+}

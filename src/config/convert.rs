@@ -1300,6 +1300,7 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
                 maxqueue,
                 slowstart,
                 checks,
+                track_files,
             } = rs;
             let mut pairs = vec![("addr", text(addr))];
             if let Some(name) = name {
@@ -1359,10 +1360,34 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
                     .collect();
                 pairs.push(("checks", Item::List(checks)));
             }
+            if !track_files.is_empty() {
+                pairs.push(("track_file", track_file_list(track_files)));
+            }
             inline(pairs)
         })
         .collect();
     doc.kv("real_servers", Item::List(servers));
+}
+
+/// `track_file = [{ path, weight, reverse }]` (instances and real servers).
+fn track_file_list(track_files: &[TrackFile]) -> Item {
+    let files = track_files
+        .iter()
+        .map(
+            |TrackFile {
+                 path: p,
+                 weight,
+                 reverse,
+             }| {
+                let mut pairs = vec![("path", path(p)), ("weight", int(*weight))];
+                if *reverse {
+                    pairs.push(("reverse", boolean(true)));
+                }
+                inline(pairs)
+            },
+        )
+        .collect();
+    Item::List(files)
 }
 
 /// The proxy's keys of a virtual server (HAProxy's words).
@@ -1678,23 +1703,7 @@ fn vrrp_section(doc: &mut Doc, instance: &VrrpInstance, actions: &ActionNames) {
         doc.kv("track_interface", strings(track_interfaces));
     }
     if !track_files.is_empty() {
-        let files = track_files
-            .iter()
-            .map(
-                |TrackFile {
-                     path: p,
-                     weight,
-                     reverse,
-                 }| {
-                    let mut pairs = vec![("path", path(p)), ("weight", int(*weight))];
-                    if *reverse {
-                        pairs.push(("reverse", boolean(true)));
-                    }
-                    inline(pairs)
-                },
-            )
-            .collect();
-        doc.kv("track_file", Item::List(files));
+        doc.kv("track_file", track_file_list(track_files));
     }
     if !track_processes.is_empty() {
         let entries = track_processes

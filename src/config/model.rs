@@ -1529,6 +1529,11 @@ pub struct RealServer {
     /// host up (keepalived's several checkers on one real server, or
     /// checkers that differ from one real server to the next).
     pub checks: Vec<RealCheck>,
+    /// Files whose number moves this server (keepalived's `FILE_CHECK`):
+    /// with weight 0 it is down while the number is not 0 (while it is 0
+    /// with `reverse`); otherwise number × weight (negated with `reverse`)
+    /// is added to its weight in force. Re-read every 100 ms.
+    pub track_files: Vec<TrackFile>,
 }
 
 /// One health service checking one real server: the server is down while

@@ -55,6 +55,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -62,7 +63,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::depend::ServiceRef;
 use crate::config::model::{
     Action, AdminState, AlertLine, Config, DataPlane, Forward, Fwmark, LbEdit, LbScheduler,
-    Protocol, ProxyOptions, RealCheck, RealServer, Thresholds, VirtualServer,
+    Protocol, ProxyOptions, RealCheck, RealServer, Thresholds, TrackFile, VirtualServer,
 };
 use crate::config::values::parse_host_port;
 
@@ -950,6 +951,41 @@ impl Table {
         changed
     }
 
+    /// Every file a real server tracks (for the reader that feeds
+    /// [`Table::set_file_value`]).
+    pub fn tracked_files(&self) -> BTreeSet<PathBuf> {
+        self.services
+            .values()
+            .flat_map(|state| state.reals.values())
+            .flat_map(|real| real.files.iter().map(|(file, _)| file.path.clone()))
+            .collect()
+    }
+
+    /// The number now in a tracked file, on every real server tracking it.
+    /// Returns the real servers whose health or weight in force changed.
+    pub fn set_file_value(&mut self, path: &Path, value: i64) -> Vec<(String, SocketAddr)> {
+        let mut changed = Vec::new();
+        for (name, state) in &mut self.services {
+            for (addr, real) in &mut state.reals {
+                if !real.files.iter().any(|(f, _)| f.path == path) {
+                    continue;
+                }
+                let before = (real.combined_health(), real.weight_in_force());
+                real.changing(|real| {
+                    for (file, v) in &mut real.files {
+                        if file.path == path {
+                            *v = value;
+                        }
+                    }
+                });
+                if (real.combined_health(), real.weight_in_force()) != before {
+                    changed.push((name.clone(), *addr));
+                }
+            }
+        }
+        changed
+    }
+
     /// Re-evaluate every virtual service's quorum with hysteresis; returns
     /// the services whose state changed (for quorum alerts and VRRP tracking).
     pub fn update_quorum(&mut self) -> Vec<QuorumChange> {
@@ -1690,6 +1726,39 @@ struct RealBase {
     limits: ServerLimits,
 }
 
+/// What a tracked file's number does to a real server (keepalived's
+/// `process_update_checker_track_file_status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FileStatus {
+    Down,
+    /// Up, adding this to the weight.
+    Up(i64),
+}
+
+/// Weight 0: down while the number is not 0 (while it is 0 with
+/// `reverse`). Otherwise up, adding number × weight (negated with
+/// `reverse`) limited to C's int, down only at its minimum (keepalived's
+/// IPVS_WEIGHT_FAULT).
+fn file_status(file: &TrackFile, value: i64) -> FileStatus {
+    if file.weight == 0 {
+        return if (value != 0) != file.reverse {
+            FileStatus::Down
+        } else {
+            FileStatus::Up(0)
+        };
+    }
+    let sign = if file.reverse { -1 } else { 1 };
+    let status = value
+        .saturating_mul(i64::from(file.weight))
+        .saturating_mul(sign)
+        .clamp(i64::from(i32::MIN), i64::from(i32::MAX));
+    if status == i64::from(i32::MIN) {
+        FileStatus::Down
+    } else {
+        FileStatus::Up(status)
+    }
+}
+
 /// One of a real server's own checks, as its service last reported it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct CheckState {
@@ -1715,6 +1784,9 @@ struct RealState {
     /// The server's own health services (config `checks`), each as it last
     /// reported its host.
     checks: Vec<CheckState>,
+    /// Its tracked files (keepalived's `FILE_CHECK`) with the number last
+    /// read from each (0 until read, as for a missing file).
+    files: Vec<(TrackFile, i64)>,
     edit: Option<Edit>,
     /// Times it became usable again (see [`ServerLimits::comebacks`]).
     comebacks: u32,
@@ -1755,6 +1827,7 @@ impl RealState {
                     weight: None,
                 })
                 .collect(),
+            files: rs.track_files.iter().map(|f| (f.clone(), 0)).collect(),
             edit: None,
             comebacks: 0,
         }
@@ -1787,6 +1860,7 @@ impl RealState {
             health: Health::Unknown,
             health_weight: None,
             checks: Vec::new(),
+            files: Vec::new(),
             edit: None,
             comebacks: 0,
         }
@@ -1795,7 +1869,16 @@ impl RealState {
     /// Its health from every service that checks it: down when one reports
     /// it down, up when one reports it up and none down, else unknown.
     fn combined_health(&self) -> Health {
-        let all = std::iter::once(self.health).chain(self.checks.iter().map(|c| c.health));
+        let files = self
+            .files
+            .iter()
+            .map(|(file, value)| match file_status(file, *value) {
+                FileStatus::Down => Health::Down,
+                FileStatus::Up(_) => Health::Up,
+            });
+        let all = std::iter::once(self.health)
+            .chain(self.checks.iter().map(|c| c.health))
+            .chain(files);
         all.fold(Health::Unknown, |acc, h| match (acc, h) {
             (Health::Down, _) | (_, Health::Down) => Health::Down,
             (Health::Up, _) | (_, Health::Up) => Health::Up,
@@ -1817,7 +1900,16 @@ impl RealState {
             .flatten()
             .map(|w| i64::from(w) - i64::from(self.base.weight))
             .sum();
-        let weight = (i64::from(self.weight()) + moved).clamp(0, 65535);
+        let files: i64 = self
+            .files
+            .iter()
+            .map(|(file, value)| match file_status(file, *value) {
+                FileStatus::Up(add) => add,
+                FileStatus::Down => 0,
+            })
+            .sum();
+        // keepalived's real_weight: 0 up to IPVS's INT_MAX.
+        let weight = (i64::from(self.weight()) + moved + files).clamp(0, i64::from(i32::MAX));
         u32::try_from(weight).unwrap_or(0)
     }
 
@@ -1862,6 +1954,11 @@ impl RealState {
             if let Some(was) = before.checks.iter().find(|c| c.check == state.check) {
                 state.health = was.health;
                 state.weight = was.weight;
+            }
+        }
+        for (file, value) in &mut self.files {
+            if let Some((_, was)) = before.files.iter().find(|(f, _)| f.path == file.path) {
+                *value = *was;
             }
         }
     }
@@ -2121,6 +2218,7 @@ mod tests {
             maxqueue: None,
             slowstart: None,
             checks: Vec::new(),
+            track_files: Vec::new(),
         }
     }
 
@@ -2422,6 +2520,60 @@ real_servers = [{ addr = "127.0.0.2:8080", weight = 3 }]
         table.set_weight("web", one, 10).expect("weight");
         table.set_host_weight(&misc, "127.0.0.2", Some(5));
         assert_eq!(members(&table, "web"), [(one, 12)]);
+    }
+
+    /// keepalived's FILE_CHECK: weight 0 takes the server down while the
+    /// number is not 0 (while it is 0 with reverse); another weight adds
+    /// number × weight (negated with reverse) to the weight in force,
+    /// which stops at 0; a reload keeps the last numbers.
+    #[test]
+    fn tracked_files_move_a_real_server() {
+        let file = |weight, reverse| TrackFile {
+            path: PathBuf::from("/run/f"),
+            weight,
+            reverse,
+        };
+        assert_eq!(file_status(&file(0, false), 0), FileStatus::Up(0));
+        assert_eq!(file_status(&file(0, false), 2), FileStatus::Down);
+        assert_eq!(file_status(&file(0, true), 0), FileStatus::Down);
+        assert_eq!(file_status(&file(0, true), 5), FileStatus::Up(0));
+        assert_eq!(file_status(&file(-2, false), 3), FileStatus::Up(-6));
+        assert_eq!(file_status(&file(2, true), 3), FileStatus::Up(-6));
+        assert_eq!(file_status(&file(i32::MAX, false), -2), FileStatus::Down);
+        let text = r#"
+[virtual_servers.web]
+listen = "127.0.0.1:8080"
+real_servers = [
+  { addr = "127.0.0.2:8080", weight = 10, track_file = [{ path = "/run/load", weight = -2 }, { path = "/run/maint", weight = 0 }] },
+  { addr = "127.0.0.3:8080" },
+]
+"#;
+        let config = compile(text, "/etc/keepmon/keepmon.toml");
+        let mut table = Table::from_config(&config);
+        let (one, two) = (sa("127.0.0.2:8080"), sa("127.0.0.3:8080"));
+        assert_eq!(
+            table.tracked_files(),
+            BTreeSet::from([PathBuf::from("/run/load"), PathBuf::from("/run/maint")])
+        );
+        assert_eq!(members(&table, "web"), [(one, 10), (two, 1)]);
+        assert_eq!(
+            table.set_file_value(Path::new("/run/load"), 3),
+            [("web".to_string(), one)]
+        );
+        assert_eq!(members(&table, "web"), [(one, 4), (two, 1)]);
+        assert_eq!(table.set_file_value(Path::new("/run/other"), 3), []);
+        assert_eq!(
+            table.set_file_value(Path::new("/run/maint"), 1),
+            [("web".to_string(), one)]
+        );
+        assert_eq!(members(&table, "web"), [(two, 1)]);
+        assert_eq!(table.health("web", one), Some(Health::Down));
+        table.reconfigure(&config);
+        assert_eq!(members(&table, "web"), [(two, 1)]);
+        table.set_file_value(Path::new("/run/maint"), 0);
+        assert_eq!(members(&table, "web"), [(one, 4), (two, 1)]);
+        table.set_file_value(Path::new("/run/load"), 9);
+        assert_eq!(members(&table, "web"), [(one, 0), (two, 1)]);
     }
 
     #[test]

@@ -199,6 +199,11 @@ enum Event {
         ok: bool,
         message: String,
     },
+    /// A file real servers track (`FILE_CHECK`) holds a new number.
+    TrackFile {
+        path: std::path::PathBuf,
+        value: i64,
+    },
     /// mon's `loadstate`: the writer read the state file back.
     StateLoaded {
         what: Vec<crate::monproto::StateKind>,
@@ -300,6 +305,7 @@ impl Supervisor {
         let services = &self.services;
         self.lb
             .reconfigure(config, &diff, &|r| services.is_failing(r));
+        self.lb.read_tracked_files(&self.events, &self.tracker);
         let disk = self.writer.ordered();
         self.mail
             .reconfigure(config, &diff, disk.clone(), &self.tracker, &self.shutdown);
@@ -421,6 +427,7 @@ impl Supervisor {
                     self.web.count_failed_checks(&key, &slot.state.hosts);
                 }
             }
+            Event::TrackFile { path, value } => self.lb.set_file_value(&path, value, unix_now()),
             Event::AlertDone {
                 group,
                 service,

@@ -569,6 +569,7 @@ fn backend_part(
             maxqueue: server.opts.maxqueue,
             slowstart: server.opts.slowstart,
             checks: Vec::new(),
+            track_files: Vec::new(),
         });
     }
     let hash = match bp.balance.as_ref().map(|b| &b.value) {

@@ -925,6 +925,35 @@ vrrp_sync_group G {\n group {\n VI_2\n }\n}\n";
     );
 }
 
+/// FILE_CHECK: the real server tracks the named track_file with the
+/// checker's weight, else the block's weight and direction; an unknown
+/// file or none drops the checker with keepalived's messages.
+#[test]
+fn file_checks_track_their_file_with_keepalived_weights() {
+    let text = "track_file load {\n file /run/load\n weight 3 reverse\n}\n\
+virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n  FILE_CHECK {\n   track_file load\n  }\n  FILE_CHECK {\n   track_file load\n   weight -100 noreverse\n  }\n  FILE_CHECK {\n   track_file nosuch\n  }\n  FILE_CHECK {\n   track_file load\n   weight 2 sideways\n  }\n  TCP_CHECK {\n  }\n }\n}\n";
+    let (c, w) = ok(text);
+    let vs = c.virtual_servers.values().next().expect("vs");
+    let files: Vec<(String, i32, bool)> = vs.real_servers[0]
+        .track_files
+        .iter()
+        .map(|f| (f.path.display().to_string(), f.weight, f.reverse))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("/run/load".to_string(), 3, true),
+            ("/run/load".to_string(), -100, false),
+            ("/run/load".to_string(), 3, true),
+        ]
+    );
+    // The TCP_CHECK is the only polled check, shared as the health.
+    assert!(vs.health.is_some());
+    assert_has(&w, "track_file nosuch not found");
+    assert_has(&w, "FILE_CHECK has no track_file specified - ignoring");
+    assert_has(&w, "unknown track file weight option sideways - ignoring");
+}
+
 /// `init_file [VALUE] [overwrite]`: every track file with one is
 /// initialised, tracked or not; each line starts again from 0 without
 /// overwrite; keepalived's messages for odd values.

@@ -10,13 +10,15 @@ use crate::config::depend::ServiceRef;
 use crate::config::diag::Location;
 use crate::config::keepalived::global_defs::Globals;
 use crate::config::keepalived::lexer::Piece;
+use crate::config::keepalived::track_file::TrackedFile;
 use crate::config::keepalived::tree::Stmt;
 use crate::config::keepalived::vs_group::{self, Group};
 use crate::config::keepalived::{Ctx, numbers, security, service, vrrp_script};
 use crate::config::model::{
     AdminState, Config, DNS_TYPES, DnsCheck, Forward, Fwmark, HexPattern, HostGroup, HttpCheck,
     HttpUrl, LbScheduler, MhFlags, Monitor, Origin, PingCheck, Protocol, RealCheck, RealServer,
-    RunAs, SMTP_DEFAULT_HELO, SmtpCheck, TcpCheck, Thresholds, UdpCheck, VirtualServer, Watch,
+    RunAs, SMTP_DEFAULT_HELO, SmtpCheck, TcpCheck, Thresholds, TrackFile, UdpCheck, VirtualServer,
+    Watch,
 };
 
 /// keepalived's IPVS schedulers (`lvs_schedulers`).
@@ -139,6 +141,8 @@ pub struct Checker {
     pub misc_timeout: Option<Duration>,
     /// `misc_dynamic`: exit 2–255 passes and sets the weight to status − 2.
     pub misc_dynamic: bool,
+    /// FILE_CHECK's tracked file with its weight.
+    pub file: Option<TrackFile>,
     /// MISC_CHECK's `user USER [GROUP]`.
     pub misc_user: Option<RunAs>,
     /// Its user could not be resolved: keepalived removes the checker.
@@ -207,7 +211,7 @@ pub struct Url {
 }
 
 /// Read one `virtual_server IP PORT | fwmark N | group NAME { ... }`.
-pub fn read(stmt: &Stmt, ctx: &mut Ctx<'_>) -> Option<Vs> {
+pub fn read(stmt: &Stmt, files: &[TrackedFile], ctx: &mut Ctx<'_>) -> Option<Vs> {
     let piece = &stmt.piece;
     let key = key(piece, ctx)?;
     let (mut family, default_port) = match &key {
@@ -340,7 +344,7 @@ pub fn read(stmt: &Stmt, ctx: &mut Ctx<'_>) -> Option<Vs> {
             }
             "inhibit_on_failure" => vs.inhibit = flag(p, ctx),
             "real_server" => {
-                if let Some(rs) = real_server(child, default_port, ctx) {
+                if let Some(rs) = real_server(child, default_port, files, ctx) {
                     // keepalived's rs_end_handler: a real server that is not
                     // tunnelled sets or must match the family.
                     let tunnelled = rs.forward.or(vs.forward) == Some(Forward::Tunnel);
@@ -491,7 +495,12 @@ fn timer_keyword(stmt: &Stmt, timers: &mut Timers, ctx: &mut Ctx<'_>) -> bool {
     true
 }
 
-fn real_server(stmt: &Stmt, default_port: u16, ctx: &mut Ctx<'_>) -> Option<Rs> {
+fn real_server(
+    stmt: &Stmt,
+    default_port: u16,
+    files: &[TrackedFile],
+    ctx: &mut Ctx<'_>,
+) -> Option<Rs> {
     let piece = &stmt.piece;
     ctx.arg(piece, 1)?;
     let addr = match piece.words.get(2) {
@@ -543,7 +552,7 @@ fn real_server(stmt: &Stmt, default_port: u16, ctx: &mut Ctx<'_>) -> Option<Rs> 
             kind @ ("TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "MISC_CHECK" | "PING_CHECK"
             | "SMTP_CHECK" | "DNS_CHECK" | "UDP_CHECK" | "FILE_CHECK" | "BFD_CHECK") => {
                 rs.checkers
-                    .extend(checker(child, kind, ctx).into_iter().flatten());
+                    .extend(checker(child, kind, files, ctx).into_iter().flatten());
             }
             keyword => ctx.unused(p, &format!("'{keyword}' in real_server")),
         }
@@ -553,7 +562,15 @@ fn real_server(stmt: &Stmt, default_port: u16, ctx: &mut Ctx<'_>) -> Option<Rs> 
 
 /// The checkers of one checker block (an SMTP_CHECK with host blocks is
 /// several); None when keepalived drops it.
-fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Option<Vec<Checker>> {
+fn checker(
+    stmt: &Stmt,
+    kind: &str,
+    files: &[TrackedFile],
+    ctx: &mut Ctx<'_>,
+) -> Option<Vec<Checker>> {
+    if kind == "FILE_CHECK" {
+        return file_check(stmt, files, ctx).map(|c| vec![c]);
+    }
     let mut checker = Checker {
         kind: kind.to_string(),
         loc: stmt.loc(),
@@ -565,6 +582,7 @@ fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Option<Vec<Checker>> {
         misc: Vec::new(),
         misc_timeout: None,
         misc_dynamic: false,
+        file: None,
         misc_user: None,
         misc_user_failed: false,
         helo_name: None,
@@ -774,6 +792,90 @@ fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Option<Vec<Checker>> {
         return smtp_hosts_into_checkers(checker, ctx);
     }
     Some(vec![checker])
+}
+
+/// keepalived's FILE_CHECK (check_file.c): `track_file NAME` names a
+/// `track_file` block defined before it; `weight W [reverse|noreverse]`
+/// (±INT_MAX), else the block's weight and direction. Without a known
+/// file keepalived drops the checker.
+fn file_check(stmt: &Stmt, files: &[TrackedFile], ctx: &mut Ctx<'_>) -> Option<Checker> {
+    let mut file: Option<&TrackedFile> = None;
+    let mut weight: Option<(i64, bool)> = None;
+    for child in stmt.children() {
+        let p = &child.piece;
+        match child.keyword() {
+            "track_file" => {
+                let name = ctx.arg(p, 1)?;
+                match files.iter().find(|f| f.name == name) {
+                    Some(found) => file = Some(found),
+                    None => ctx.logs(p.word_loc(1), format!("track_file {name} not found")),
+                }
+            }
+            "weight" => {
+                let Some(text) = p.words.get(1).map(|w| w.text.clone()) else {
+                    ctx.logs(p.loc.clone(), "track file weight missing");
+                    continue;
+                };
+                let limit = i64::from(i32::MAX);
+                let Some(w) = numbers::int(&text, -limit, limit, true).value else {
+                    ctx.logs(
+                        p.word_loc(1),
+                        format!(
+                            "weight for track file must be in [{}..{limit}] inclusive. Ignoring...",
+                            -limit
+                        ),
+                    );
+                    continue;
+                };
+                let reverse = match p.words.get(2).map(|w| w.text.as_str()) {
+                    None | Some("noreverse") => false,
+                    Some("reverse") => true,
+                    Some(other) => {
+                        ctx.logs(
+                            p.word_loc(2),
+                            format!("unknown track file weight option {other} - ignoring"),
+                        );
+                        continue;
+                    }
+                };
+                weight = Some((w, reverse));
+            }
+            keyword => ctx.unused(p, &format!("'{keyword}' in FILE_CHECK")),
+        }
+    }
+    let Some(file) = file else {
+        ctx.logs(
+            stmt.end_loc(),
+            "FILE_CHECK has no track_file specified - ignoring",
+        );
+        return None;
+    };
+    let (weight, reverse) = weight.unwrap_or((file.weight, file.reverse));
+    Some(Checker {
+        kind: "FILE_CHECK".to_string(),
+        loc: stmt.loc(),
+        connect_ip: None,
+        connect_port: None,
+        timers: Timers::default(),
+        urls: Vec::new(),
+        virtualhost: None,
+        misc: Vec::new(),
+        misc_timeout: None,
+        misc_dynamic: false,
+        file: Some(TrackFile {
+            path: file.path.clone(),
+            weight: i32::try_from(weight).unwrap_or(0),
+            reverse,
+        }),
+        misc_user: None,
+        misc_user_failed: false,
+        helo_name: None,
+        smtp_hosts: Vec::new(),
+        udp: UdpOptions::default(),
+        dns_type: None,
+        dns_name: None,
+        connection_set: false,
+    })
 }
 
 /// keepalived's `dns_name_handler` test for an empty label: a name that
@@ -1100,6 +1202,7 @@ pub fn apply(
                         maxqueue: None,
                         slowstart: None,
                         checks: checks.clone(),
+                        track_files: rs.checkers.iter().filter_map(|c| c.file.clone()).collect(),
                     }
                 })
                 .collect();
@@ -1419,7 +1522,8 @@ fn health_service(
     let mut uses: Vec<Vec<(usize, String)>> = Vec::new();
     for rs in &vs.real_servers {
         let mut mine = Vec::new();
-        for checker in &rs.checkers {
+        // A FILE_CHECK is no polled check: the real server tracks its file.
+        for checker in rs.checkers.iter().filter(|c| c.file.is_none()) {
             let plan = plan(checker, rs, vs, globals, ctx)?;
             let index = match plans.iter().position(|(p, _)| *p == plan) {
                 Some(i) => i,

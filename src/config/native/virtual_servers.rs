@@ -80,6 +80,7 @@ struct RawRealServer {
     maxqueue: Option<Int>,
     slowstart: Option<Dur>,
     checks: Option<Vec<Spanned<RawRealCheck>>>,
+    track_file: Option<Vec<Spanned<super::vrrp::RawTrackFile>>>,
 }
 
 /// One of a real server's own health services.
@@ -410,6 +411,7 @@ impl Reader<'_> {
             };
             checks.push(RealCheck { health, host });
         }
+        let track_files = self.track_files(raw.track_file.as_deref(), p, i64::from(i32::MAX));
         Some(RealServer {
             addr,
             name,
@@ -424,6 +426,7 @@ impl Reader<'_> {
             maxqueue,
             slowstart,
             checks,
+            track_files,
         })
     }
 
