@@ -1689,13 +1689,23 @@ fn vrrp_section(doc: &mut Doc, instance: &VrrpInstance, actions: &ActionNames) {
     if !track.is_empty() {
         let entries = track
             .iter()
-            .map(|VrrpTrack { target, weight }| {
-                let target = match target {
-                    TrackTarget::Service(r) => ("service", text(r)),
-                    TrackTarget::Quorum(vs) => ("quorum", text(vs)),
-                };
-                inline(vec![target, ("weight", int(*weight))])
-            })
+            .map(
+                |VrrpTrack {
+                     target,
+                     weight,
+                     reverse,
+                 }| {
+                    let target = match target {
+                        TrackTarget::Service(r) => ("service", text(r)),
+                        TrackTarget::Quorum(vs) => ("quorum", text(vs)),
+                    };
+                    let mut pairs = vec![target, ("weight", int(*weight))];
+                    if *reverse {
+                        pairs.push(("reverse", boolean(true)));
+                    }
+                    inline(pairs)
+                },
+            )
             .collect();
         doc.kv("track", Item::List(entries));
     }

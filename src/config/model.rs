@@ -1664,6 +1664,9 @@ pub struct VrrpTrack {
     pub target: TrackTarget,
     /// Added while up (positive) or subtracted while down (negative); 0 = FAULT on failure.
     pub weight: i32,
+    /// keepalived's `reverse`: a positive weight is subtracted while up, a
+    /// negative one added while down, and weight 0 is FAULT while up.
+    pub reverse: bool,
 }
 
 /// A file whose number moves an instance's priority (keepalived's

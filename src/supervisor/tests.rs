@@ -197,6 +197,43 @@ fn vrrp_start_is_all_added_and_unchanged_instances_keep_running() {
     assert!(reload.start.is_empty());
 }
 
+/// keepalived's weight rules for tracked services, `reverse` included: a
+/// positive weight counts while up, a negative one while down; reverse
+/// turns the sign, and weight 0 is FAULT while down (while up, reversed).
+#[test]
+fn tracking_weights_follow_keepalived_with_reverse() {
+    let dir = TempDir::new("track-reverse");
+    let track = |weight: i32, reverse: bool| {
+        format!(
+            "[vrrp.VI_1]\ninterface = \"eth0\"\nvirtual_router_id = 51\npriority = 100\n\
+             virtual_ipaddress = [\"192.0.2.1/24\"]\n\
+             track = [{{ service = \"g:web\", weight = {weight}, reverse = {reverse} }}]\n"
+        )
+    };
+    let verdict = |weight: i32, reverse: bool, up: bool| {
+        let c = config(&dir.0, &track(weight, reverse));
+        let failing = move |_: &crate::config::depend::ServiceRef| !up;
+        let quorum = |_: &str| None;
+        let inputs = vrrp::TrackInputs {
+            service_failing: &failing,
+            quorum_up: &quorum,
+        };
+        let (priority, fault) = vrrp::track_verdict(&c.vrrp["VI_1"], &inputs);
+        (priority, fault.is_some())
+    };
+    assert_eq!(verdict(10, false, true), (110, false));
+    assert_eq!(verdict(10, false, false), (100, false));
+    assert_eq!(verdict(10, true, true), (90, false));
+    assert_eq!(verdict(10, true, false), (100, false));
+    assert_eq!(verdict(-10, false, false), (90, false));
+    assert_eq!(verdict(-10, true, false), (110, false));
+    assert_eq!(verdict(-10, true, true), (100, false));
+    assert_eq!(verdict(0, false, false), (100, true));
+    assert_eq!(verdict(0, false, true), (100, false));
+    assert_eq!(verdict(0, true, true), (100, true));
+    assert_eq!(verdict(0, true, false), (100, false));
+}
+
 #[test]
 fn a_sync_group_restarts_as_a_whole() {
     let dir = TempDir::new("vrrp-sync");

@@ -313,11 +313,17 @@ pub(super) fn track_verdict(
                 format!("quorum of virtual server {vs}"),
             ),
         };
+        // keepalived's weight_multiplier: `reverse` turns the weight's
+        // sign, and weight 0 means FAULT while up.
+        let sign = if track.reverse { -1 } else { 1 };
         match track.weight {
-            0 if !up && fault.is_none() => fault = Some(format!("tracked {what} is down")),
+            0 if up == track.reverse && fault.is_none() => {
+                let state = if up { "up (reverse)" } else { "down" };
+                fault = Some(format!("tracked {what} is {state}"));
+            }
             0 => {}
-            w if w > 0 && up => priority += w,
-            w if w < 0 && !up => priority += w,
+            w if w > 0 && up => priority += w * sign,
+            w if w < 0 && !up => priority += w * sign,
             _ => {}
         }
     }

@@ -262,6 +262,53 @@ fn every_brace_placement_reads_the_same() {
     }
 }
 
+/// `reverse` on a vrrp_script's weight or a track_script line: the line's
+/// word wins, else the script's (keepalived's `vrrp_track_script`).
+#[test]
+fn reversed_script_weights_run_as_in_keepalived() {
+    let (c, _) = ok("\
+vrrp_script rev {
+  script /bin/true
+  weight 10 reverse
+}
+vrrp_script plain {
+  script /bin/true
+  weight -5
+}
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 5
+  virtual_ipaddress {
+    10.0.0.1
+  }
+  track_script {
+    rev
+    plain weight -7 reverse
+  }
+}
+vrrp_instance VI_2 {
+  interface eth0
+  virtual_router_id 6
+  virtual_ipaddress {
+    10.0.0.2
+  }
+  track_script {
+    rev weight 4
+    plain weight 3 noreverse
+  }
+}
+");
+    let tracks = |name: &str| -> Vec<(i32, bool)> {
+        c.vrrp[name]
+            .track
+            .iter()
+            .map(|t| (t.weight, t.reverse))
+            .collect()
+    };
+    assert_eq!(tracks("VI_1"), [(10, true), (-7, true)]);
+    assert_eq!(tracks("VI_2"), [(4, true), (3, false)]);
+}
+
 #[test]
 fn an_unknown_block_ends_the_enclosing_one_as_in_keepalived() {
     // keepalived reads `foo {` as an unknown keyword and an unexpected `{`,

@@ -87,6 +87,8 @@ pub struct TrackFileLine {
 pub struct TrackScript {
     pub name: String,
     pub weight: Option<i64>,
+    /// `reverse`/`noreverse` after the weight; None: the script's own.
+    pub reverse: Option<bool>,
     pub loc: Location,
 }
 
@@ -704,6 +706,7 @@ fn track_script(
         return;
     }
     let mut weight = None;
+    let mut reverse = None;
     if let Some(option) = line.words.get(1) {
         if option.text != "weight" {
             ctx.logs(
@@ -739,8 +742,9 @@ fn track_script(
             ),
         }
         match line.words.get(3).map(|w| w.text.as_str()) {
-            None | Some("noreverse") => {}
-            Some("reverse") => ctx.unsupported(line.word_loc(3), "a reversed track_script weight"),
+            None => {}
+            Some("noreverse") => reverse = Some(false),
+            Some("reverse") => reverse = Some(true),
             Some(other) => ctx.logs(
                 line.word_loc(3),
                 format!("({name}) unknown track_script {script} weight option {other} - ignoring"),
@@ -750,6 +754,7 @@ fn track_script(
     list.push(TrackScript {
         name: script,
         weight,
+        reverse,
         loc: line.loc.clone(),
     });
 }
@@ -987,9 +992,6 @@ pub fn apply(
                 );
                 weight = 0;
             }
-            if script.reverse && entry.weight.is_none() {
-                ctx.unsupported(entry.loc.clone(), "a reversed vrrp_script weight");
-            }
             used.insert(script.name.clone());
             for member in &members {
                 if let Some(instance) = config.vrrp.get_mut(member) {
@@ -999,6 +1001,7 @@ pub fn apply(
                             service: script.name.clone(),
                         }),
                         weight: i32::try_from(weight).unwrap_or(0),
+                        reverse: entry.reverse.unwrap_or(script.reverse),
                     });
                 }
             }
@@ -1247,9 +1250,6 @@ fn complete(
             );
             continue;
         }
-        if script.reverse && entry.weight.is_none() {
-            ctx.unsupported(entry.loc.clone(), "a reversed vrrp_script weight");
-        }
         used.insert(script.name.clone());
         track.push(VrrpTrack {
             target: TrackTarget::Service(ServiceRef {
@@ -1257,6 +1257,7 @@ fn complete(
                 service: script.name.clone(),
             }),
             weight: i32::try_from(weight).unwrap_or(0),
+            reverse: entry.reverse.unwrap_or(script.reverse),
         });
     }
     let mut track_files = Vec::new();

@@ -697,7 +697,8 @@ notify = ["ops"]
             vi.track[1],
             VrrpTrack {
                 target: TrackTarget::Quorum("web".into()),
-                weight: 0
+                weight: 0,
+                reverse: false,
             }
         );
         assert_eq!(vi.garp.master_delay, Duration::from_secs(5));

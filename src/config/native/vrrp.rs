@@ -87,6 +87,7 @@ struct RawTrack {
     service: Option<Text>,
     quorum: Option<Text>,
     weight: Option<Int>,
+    reverse: Option<bool>,
 }
 
 impl Reader<'_> {
@@ -451,6 +452,7 @@ impl Reader<'_> {
         Some(VrrpTrack {
             target,
             weight: weight.unwrap_or(0),
+            reverse: raw.reverse.unwrap_or(false),
         })
     }
 }
