@@ -912,3 +912,78 @@ fn haproxy_and_keepmon_name_the_same_proxies_and_servers() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A keepalived.conf real server with two checkers: the stats page shows
+/// the one that fails (HAProxy's page shows one check per server), and the
+/// server DOWN while it fails.
+#[test]
+fn a_real_server_with_several_checks_shows_the_failing_one() {
+    let mut f = Fixture::new("stats-several-checks");
+    let live = backend();
+    let side = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let side_port = side.local_addr().expect("addr").port();
+    let [vs_port, stats_port] = closed_ports();
+    f.config_name = "keepalived.conf";
+    std::fs::write(
+        f.config(),
+        format!(
+            "global_defs {{\n    keepmon_dataplane proxy\n}}\n\
+             virtual_server 127.0.0.1 {vs_port} {{\n    delay_loop 1\n    lb_algo rr\n    protocol TCP\n\
+             \x20   real_server 127.0.0.1 {live} {{\n        TCP_CHECK {{\n            connect_timeout 1\n        }}\n\
+             \x20       TCP_CHECK {{\n            connect_port {side_port}\n            connect_timeout 1\n            retry 0\n        }}\n    }}\n}}\n"
+        ),
+    )
+    .expect("keepalived.conf");
+    // The page is keepmon's own addition to the file's model.
+    let toml = f.dir.join("stats.toml");
+    std::fs::write(
+        &toml,
+        format!("[[stats_page]]\nlisten = \"127.0.0.1:{stats_port}\"\nuri = \"/\"\n"),
+    )
+    .expect("stats.toml");
+    let log = std::fs::File::create(f.dir.join("daemon.log")).expect("log");
+    f.daemon = Some(
+        Command::new(env!("CARGO_BIN_EXE_keepmon"))
+            .args(["start", "-c"])
+            .arg(f.config())
+            .arg("-c")
+            .arg(&toml)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start keepmon"),
+    );
+    let vs = format!("127.0.0.1:{vs_port}");
+    let server = format!("127.0.0.1:{live}");
+    let csv = || -> Option<Csv> {
+        let (status, _, body) = http(stats_port, "GET", "/;csv", &[], "");
+        (status == 200).then(|| Csv::parse(&body))
+    };
+    let wait = |what: &str, check: &dyn Fn(&Csv) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Some(c) = std::panic::catch_unwind(csv).ok().flatten()
+                && check(&c)
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let last = std::panic::catch_unwind(csv).ok().flatten().map(|c| {
+            ["status", "check_status", "check_desc", "last_chk"]
+                .map(|k| c.get(&vs, &server, k))
+                .join(" | ")
+        });
+        panic!("timed out: {what}; last: {last:?}");
+    };
+    wait("both checks pass", &|c| {
+        c.get(&vs, &server, "status") == "UP"
+    });
+    drop(side);
+    wait("the second check fails and is shown", &|c| {
+        c.get(&vs, &server, "status") == "DOWN"
+            && c.get(&vs, &server, "check_status") == "L4CON"
+            && c.get(&vs, &server, "last_chk")
+                .contains(&format!(":{side_port}:"))
+    });
+}

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Supervisor;
 use super::ops::Operation;
+use crate::config::depend::ServiceRef;
 use crate::config::diff::ConfigDiff;
 use crate::config::model::Config;
 use crate::config::model::{StatsListen, StatsPage};
@@ -363,26 +364,45 @@ impl Supervisor {
         }
     }
 
-    /// Each real server's check as its health service last saw its host.
+    /// Each real server's check as its health service last saw its host:
+    /// the virtual server's `health`, or among the server's own `checks`
+    /// the first that reports it down, else the first.
     fn stats_checks(&self) -> BTreeMap<(String, SocketAddr), CheckInfo> {
         let mut checks = BTreeMap::new();
         for vs in self.config.virtual_servers.values() {
-            let Some(health) = &vs.health else {
-                continue;
-            };
-            let Some(service) = self.config.service(health) else {
-                continue;
-            };
-            let key = crate::state::service_key(&health.group, &health.service);
-            let slot = self.services.slots.get(&key);
-            let micros = self
-                .web
-                .samples
-                .get(&key)
-                .and_then(|s| s.back())
-                .map(|s| s.micros);
             for rs in &vs.real_servers {
-                let host = slot.and_then(|s| s.state.hosts.get(&rs.host));
+                let candidates: Vec<(&ServiceRef, &str)> = vs
+                    .health
+                    .iter()
+                    .map(|h| (h, rs.host.as_str()))
+                    .chain(rs.checks.iter().map(|c| (&c.health, c.host.as_str())))
+                    .collect();
+                let host_state = |(health, host): &(&ServiceRef, &str)| {
+                    let key = crate::state::service_key(&health.group, &health.service);
+                    self.services
+                        .slots
+                        .get(&key)
+                        .and_then(|s| s.state.hosts.get(*host))
+                        .cloned()
+                };
+                let chosen = candidates
+                    .iter()
+                    .find(|c| host_state(c).is_some_and(|h| !h.up))
+                    .or(candidates.first());
+                let Some(&(health, host_name)) = chosen else {
+                    continue;
+                };
+                let Some(service) = self.config.service(health) else {
+                    continue;
+                };
+                let key = crate::state::service_key(&health.group, &health.service);
+                let micros = self
+                    .web
+                    .samples
+                    .get(&key)
+                    .and_then(|s| s.back())
+                    .map(|s| s.micros);
+                let host = host_state(&(health, host_name));
                 checks.insert(
                     (vs.name.clone(), rs.addr),
                     CheckInfo {
@@ -392,15 +412,15 @@ impl Supervisor {
                             .map(super::cli::describe_monitor)
                             .unwrap_or_default(),
                         checked: host.is_some(),
-                        streak: host.map_or(0, |h| h.streak),
+                        streak: host.as_ref().map_or(0, |h| h.streak),
                         rise: service.rise,
                         fall: service.fall,
-                        reason: host.and_then(|h| h.reason.clone()),
+                        reason: host.and_then(|h| h.reason),
                         micros,
                         chkfail: self
                             .web
                             .chkfail
-                            .get(&(key.clone(), rs.host.clone()))
+                            .get(&(key.clone(), host_name.to_string()))
                             .copied()
                             .unwrap_or(0),
                     },
