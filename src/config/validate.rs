@@ -595,6 +595,19 @@ fn check_vrrp(config: &Config, diags: &mut Diagnostics) {
                 _ => {}
             }
         }
+        for track in &vrrp.track_bfds {
+            if !config.bfd.contains_key(&track.name) {
+                diags.error(
+                    at.clone(),
+                    format!(
+                        "vrrp \"{}\": track_bfd \"{}\" is not a defined BFD session (defined: {})",
+                        vrrp.name,
+                        track.name,
+                        names(config.bfd.keys())
+                    ),
+                );
+            }
+        }
     }
     let mut grouped: BTreeMap<&str, &str> = BTreeMap::new();
     for group in config.vrrp_sync_groups.values() {
@@ -639,7 +652,12 @@ fn check_something_is_watched(config: &Config, file: &Arc<Path>, diags: &mut Dia
         .services()
         .filter(|(_, s)| s.traptimeout.is_some())
         .count();
-    if polled == 0 && traps == 0 && config.vrrp.is_empty() && config.virtual_servers.is_empty() {
+    if polled == 0
+        && traps == 0
+        && config.vrrp.is_empty()
+        && config.virtual_servers.is_empty()
+        && config.bfd.is_empty()
+    {
         diags.warning(
             Location::file_only(file),
             "this config watches nothing: no service has an interval, a schedule or a traptimeout",
@@ -672,6 +690,20 @@ mod tests {
     }
 
     const WATCHED: &str = "[hostgroups]\ng = [\"127.0.0.1\"]\n\n[watch.g.s]\ninterval = \"1m\"\nmonitor = { type = \"tcp\", port = 9 }\n\n";
+
+    #[test]
+    fn a_tracked_bfd_session_must_exist() {
+        let found = diagnostics(
+            "[bfd.b1]\nneighbor = \"10.0.0.2\"\n[vrrp.v1]\ninterface = \"eth0\"\nvirtual_router_id = 1\nvirtual_ipaddress = [\"10.0.0.1\"]\ntrack_bfd = [{ name = \"b1\", weight = -20 }, { name = \"b2\" }]\n",
+        );
+        assert_eq!(
+            found,
+            "/k.toml:3:7: error: vrrp \"v1\": track_bfd \"b2\" is not a defined BFD session (defined: b1)\n"
+        );
+        // A config with only BFD sessions watches something.
+        let found = diagnostics("[bfd.b1]\nneighbor = \"10.0.0.2\"\n");
+        assert_eq!(found, "");
+    }
 
     #[test]
     fn routes_go_from_http_proxies_to_pools() {

@@ -32,6 +32,7 @@ use crate::web::server::WebCall;
 mod alertmanager;
 mod alerts;
 mod announce;
+mod bfd;
 mod cli;
 mod lb;
 mod mail;
@@ -235,6 +236,7 @@ struct Supervisor {
     mail: MailPart,
     alertmanager: AlertmanagerPart,
     vrrp: VrrpPart,
+    bfd: bfd::BfdPart,
     mon: MonListener,
     announce: AnnouncePart,
     web: WebPart,
@@ -256,6 +258,7 @@ impl Supervisor {
         channels: Channels,
         shutdown: CancellationToken,
     ) -> Supervisor {
+        let bfd = bfd::BfdPart::new();
         Supervisor {
             options,
             config,
@@ -265,7 +268,8 @@ impl Supervisor {
             services: Services::new(persisted),
             mail: MailPart::new(),
             alertmanager: AlertmanagerPart::new(),
-            vrrp: VrrpPart::new(channels.vrrp),
+            vrrp: VrrpPart::new(channels.vrrp, bfd.states()),
+            bfd,
             mon: MonListener::new(channels.mon_calls, shutdown.clone()),
             announce: AnnouncePart::new(),
             web: WebPart::new(channels.web_calls, shutdown.clone()),
@@ -294,6 +298,7 @@ impl Supervisor {
             .reconfigure(config, &diff, disk.clone(), &self.tracker, &self.shutdown);
         self.alertmanager
             .reconfigure(config, &diff, disk, &self.tracker, &self.shutdown);
+        self.bfd.reconfigure(config);
         self.vrrp.reconfigure(config, &diff);
         self.mon.reconfigure(config, &diff);
         self.announce.reconfigure(config, &diff);
@@ -549,6 +554,7 @@ impl Supervisor {
         // Routers stop sending traffic here before anything goes down.
         self.announce.withdraw_all().await;
         self.vrrp.stop().await;
+        self.bfd.stop();
         self.vrrp_stop_notifies();
         self.shutdown.cancel();
         self.tracker.close();
