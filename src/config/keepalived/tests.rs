@@ -826,6 +826,7 @@ fn detection_by_first_keyword() {
     assert!(looks_like_keepalived("includem /etc/keepalived/*.conf\n"));
     assert!(looks_like_keepalived("vrrp_track_process web {\n"));
     assert!(looks_like_keepalived("track_file f {\n"));
+    assert!(looks_like_keepalived("! BFD first\nbfd_instance gw {\n"));
     assert!(!looks_like_keepalived("hostgroup g a\n"));
     assert!(!looks_like_keepalived("# mon.cf\nwatch g\n"));
     assert!(!looks_like_keepalived(""));
