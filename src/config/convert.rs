@@ -1276,6 +1276,7 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
                 maxconn,
                 maxqueue,
                 slowstart,
+                bfd,
             } = rs;
             let mut pairs = vec![("addr", text(addr))];
             if let Some(name) = name {
@@ -1316,6 +1317,9 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
             }
             if let Some(d) = slowstart {
                 pairs.push(("slowstart", dur(*d)));
+            }
+            if let Some(session) = bfd {
+                pairs.push(("bfd", text(session)));
             }
             inline(pairs)
         })

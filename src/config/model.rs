@@ -1481,6 +1481,10 @@ pub struct RealServer {
     /// HAProxy's `slowstart`: a server that comes back up ramps its weight
     /// from a small fraction to full over this time. None: at once.
     pub slowstart: Option<Duration>,
+    /// keepalived's `BFD_CHECK { name NAME }`: the server is down while
+    /// this BFD session is not Up (and until it first comes Up), instead
+    /// of following a health service.
+    pub bfd: Option<String>,
 }
 
 /// IPVS connection thresholds of a real server: at `upper` connections the

@@ -329,6 +329,21 @@ fn check_virtual_servers(config: &Config, diags: &mut Diagnostics) {
     let mut listens: Vec<(std::net::SocketAddr, Protocol, &str)> = Vec::new();
     for vs in config.virtual_servers.values() {
         let at = vs.origin.0.clone();
+        for rs in &vs.real_servers {
+            if let Some(session) = &rs.bfd
+                && !config.bfd.contains_key(session)
+            {
+                diags.error(
+                    at.clone(),
+                    format!(
+                        "virtual server \"{}\": real server {} follows bfd \"{session}\", which is not a defined BFD session (defined: {})",
+                        vs.name,
+                        rs.addr,
+                        names(config.bfd.keys())
+                    ),
+                );
+            }
+        }
         if let Some(listen) = vs.listen {
             if let Some((_, _, other)) = listens
                 .iter()
@@ -417,7 +432,8 @@ fn check_virtual_servers(config: &Config, diags: &mut Diagnostics) {
             .get(&service.group)
             .map(|g| g.hosts.as_slice())
             .unwrap_or_default();
-        for rs in &vs.real_servers {
+        // A server following a BFD session is not bound to the health service.
+        for rs in vs.real_servers.iter().filter(|rs| rs.bfd.is_none()) {
             if !hosts.iter().any(|h| h.trim_start_matches('*') == rs.host) {
                 diags.error(
                     at.clone(),
@@ -699,6 +715,13 @@ mod tests {
         assert_eq!(
             found,
             "/k.toml:3:7: error: vrrp \"v1\": track_bfd \"b2\" is not a defined BFD session (defined: b1)\n"
+        );
+        let found = diagnostics(
+            "[bfd.b1]\nneighbor = \"10.0.0.2\"\n[virtual_servers.web]\nlisten = \"10.0.0.1:80\"\nreal_servers = [{ addr = \"10.0.0.11:80\", bfd = \"b1\" }, { addr = \"10.0.0.12:80\", bfd = \"b9\" }]\n",
+        );
+        assert_eq!(
+            found,
+            "/k.toml:3:18: error: virtual server \"web\": real server 10.0.0.12:80 follows bfd \"b9\", which is not a defined BFD session (defined: b1)\n"
         );
         // A config with only BFD sessions watches something.
         let found = diagnostics("[bfd.b1]\nneighbor = \"10.0.0.2\"\n");

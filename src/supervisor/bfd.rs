@@ -66,6 +66,11 @@ impl BfdPart {
         });
     }
 
+    /// The sessions' states now.
+    pub fn current(&self) -> BfdStates {
+        self.states.borrow().clone()
+    }
+
     pub fn stop(&mut self) {
         if let Some(running) = self.running.take() {
             running.cancel.cancel();

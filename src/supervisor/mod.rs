@@ -299,6 +299,7 @@ impl Supervisor {
         self.alertmanager
             .reconfigure(config, &diff, disk, &self.tracker, &self.shutdown);
         self.bfd.reconfigure(config);
+        self.lb.set_bfd_health(&self.bfd.current(), unix_now());
         self.vrrp.reconfigure(config, &diff);
         self.mon.reconfigure(config, &diff);
         self.announce.reconfigure(config, &diff);
@@ -348,6 +349,7 @@ impl Supervisor {
         // WATCHDOG=1 comes from this loop, so a stuck loop (not just a live
         // process) gets the daemon restarted.
         let mut watchdog = crate::systemd::Watchdog::from_env();
+        let mut bfd_changes = self.bfd.states();
         loop {
             let next = self
                 .services
@@ -372,6 +374,10 @@ impl Supervisor {
                     }
                 }
                 Some(call) = inputs.web_calls.recv() => self.on_web_call(call),
+                Ok(()) = bfd_changes.changed() => {
+                    let states = bfd_changes.borrow_and_update().clone();
+                    self.lb.set_bfd_health(&states, unix_now());
+                }
                 _ = sigterm.recv() => { tracing::info!("SIGTERM"); return Ok(()); }
                 _ = sigint.recv() => { tracing::info!("SIGINT"); return Ok(()); }
                 _ = sighup.recv() => {

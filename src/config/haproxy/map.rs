@@ -566,6 +566,7 @@ fn backend_part(
             maxconn: server.opts.maxconn,
             maxqueue: server.opts.maxqueue,
             slowstart: server.opts.slowstart,
+            bfd: None,
         });
     }
     let hash = match bp.balance.as_ref().map(|b| &b.value) {

@@ -182,7 +182,7 @@ fn build(vrrp_view: &[Stmt], checker_view: &[Stmt], ctx: &mut Ctx<'_>) -> Config
                 }
             }
             "virtual_server" => {
-                if let Some(vs) = virtual_server::read(stmt, ctx) {
+                if let Some(vs) = virtual_server::read(stmt, &bfds, ctx) {
                     virtual_servers.push(vs);
                 }
             }

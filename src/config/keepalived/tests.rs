@@ -818,6 +818,36 @@ fn a_sync_group_track_bfd_reaches_every_member() {
 }
 
 #[test]
+fn bfd_check_makes_a_real_server_follow_its_session() {
+    let (c, w) = ok("bfd_instance rs1 {\n neighbor_ip 10.0.0.11\n}\n\
+         bfd_instance v {\n neighbor_ip 10.0.0.12\n vrrp\n}\n\
+         virtual_server 10.0.0.1 80 {\n protocol TCP\n\
+          real_server 10.0.0.11 80 {\n  BFD_CHECK {\n   name rs1\n   alpha maybe\n  }\n }\n\
+          real_server 10.0.0.12 80 {\n  BFD_CHECK {\n   name v\n  }\n  BFD_CHECK {\n   name rs1 rs1\n  }\n  BFD_CHECK {\n   name rs1\n   name rs1\n  }\n  TCP_CHECK {\n  }\n }\n}\n");
+    let vs = &c.virtual_servers["10.0.0.1:80"];
+    assert_eq!(vs.real_servers[0].bfd.as_deref(), Some("rs1"));
+    // Its other BFD_CHECKs dropped, the second server is the TCP_CHECK's.
+    assert_eq!(vs.real_servers[1].bfd, None);
+    assert!(vs.health.is_some());
+    for needle in [
+        "Invalid alpha parameter maybe",
+        "([10.0.0.12]:80) BFD_CHECK - BFD v not configured",
+        "([10.0.0.12]:80) BFD_CHECK - No or too many names specified - skipping checker",
+        "([10.0.0.12]:80) BFD_CHECK - BFD rs1 already specified as rs1",
+    ] {
+        assert_has(&w, needle);
+    }
+    // A BFD_CHECK beside another checker is several checkers.
+    let (c, d) = compile(
+        "bfd_instance rs1 {\n neighbor_ip 10.0.0.11\n}\n\
+         virtual_server 10.0.0.1 80 {\n protocol TCP\n\
+          real_server 10.0.0.11 80 {\n  BFD_CHECK {\n   name rs1\n  }\n  TCP_CHECK {\n  }\n }\n}\n",
+    );
+    assert!(c.is_none());
+    assert_has(&d, "several checkers on one real server");
+}
+
+#[test]
 fn detection_by_first_keyword() {
     use crate::config::keepalived::looks_like_keepalived;
     assert!(looks_like_keepalived("! comment\n\nglobal_defs {\n}\n"));

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::config::depend::ServiceRef;
 use crate::config::diag::Location;
+use crate::config::keepalived::bfd::BfdInstance;
 use crate::config::keepalived::global_defs::Globals;
 use crate::config::keepalived::lexer::Piece;
 use crate::config::keepalived::tree::Stmt;
@@ -104,6 +105,8 @@ pub struct Rs {
     pub thresholds: Thresholds,
     pub timers: Timers,
     pub checkers: Vec<Checker>,
+    /// `BFD_CHECK { name NAME }` checkers: the sessions it follows.
+    pub bfd: Vec<(String, Location)>,
 }
 
 #[derive(Clone, Debug)]
@@ -185,7 +188,7 @@ pub struct Url {
 }
 
 /// Read one `virtual_server IP PORT { ... }`.
-pub fn read(stmt: &Stmt, ctx: &mut Ctx<'_>) -> Option<Vs> {
+pub fn read(stmt: &Stmt, bfds: &[BfdInstance], ctx: &mut Ctx<'_>) -> Option<Vs> {
     let piece = &stmt.piece;
     let first = ctx.arg(piece, 1)?;
     if first == "fwmark" || first == "group" {
@@ -309,7 +312,7 @@ pub fn read(stmt: &Stmt, ctx: &mut Ctx<'_>) -> Option<Vs> {
             }
             "inhibit_on_failure" => vs.inhibit = flag(p, ctx),
             "real_server" => {
-                if let Some(rs) = real_server(child, addr, ctx) {
+                if let Some(rs) = real_server(child, addr, bfds, ctx) {
                     if vs.real_servers.iter().any(|r| r.addr == rs.addr) {
                         ctx.ignores(
                             child.loc(),
@@ -355,7 +358,12 @@ fn timer_keyword(stmt: &Stmt, timers: &mut Timers, ctx: &mut Ctx<'_>) -> bool {
     true
 }
 
-fn real_server(stmt: &Stmt, vs_addr: SocketAddr, ctx: &mut Ctx<'_>) -> Option<Rs> {
+fn real_server(
+    stmt: &Stmt,
+    vs_addr: SocketAddr,
+    bfds: &[BfdInstance],
+    ctx: &mut Ctx<'_>,
+) -> Option<Rs> {
     let piece = &stmt.piece;
     ctx.arg(piece, 1)?;
     let addr = match piece.words.get(2) {
@@ -381,6 +389,7 @@ fn real_server(stmt: &Stmt, vs_addr: SocketAddr, ctx: &mut Ctx<'_>) -> Option<Rs
         thresholds: Thresholds::default(),
         timers: Timers::default(),
         checkers: Vec::new(),
+        bfd: Vec::new(),
     };
     for child in stmt.children() {
         let p = &child.piece;
@@ -404,8 +413,13 @@ fn real_server(stmt: &Stmt, vs_addr: SocketAddr, ctx: &mut Ctx<'_>) -> Option<Rs
                     rs.thresholds.lower = u32::try_from(n).unwrap_or(u32::MAX);
                 }
             }
+            "BFD_CHECK" => {
+                if let Some(name) = bfd_check(child, &rs, bfds, ctx) {
+                    rs.bfd.push((name, child.loc()));
+                }
+            }
             kind @ ("TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "MISC_CHECK" | "PING_CHECK"
-            | "SMTP_CHECK" | "DNS_CHECK" | "UDP_CHECK" | "FILE_CHECK" | "BFD_CHECK") => {
+            | "SMTP_CHECK" | "DNS_CHECK" | "UDP_CHECK" | "FILE_CHECK") => {
                 if let Some(checker) = checker(child, kind, ctx) {
                     rs.checkers.push(checker);
                 }
@@ -414,6 +428,66 @@ fn real_server(stmt: &Stmt, vs_addr: SocketAddr, ctx: &mut Ctx<'_>) -> Option<Rs
         }
     }
     Some(rs)
+}
+
+/// One `BFD_CHECK { name NAME alpha }` (check/check_bfd.c): the session it
+/// follows; None when keepalived drops the checker. `alpha` changes
+/// nothing keepmon can see: keepalived's BFD process reports every session
+/// Down at start, so the server starts down either way.
+fn bfd_check(stmt: &Stmt, rs: &Rs, bfds: &[BfdInstance], ctx: &mut Ctx<'_>) -> Option<String> {
+    let label = format!("[{}]:{}", rs.addr.ip(), rs.addr.port());
+    let mut name: Option<String> = None;
+    for child in stmt.children() {
+        let p = &child.piece;
+        match child.keyword() {
+            "name" => {
+                let message = if p.words.len() != 2 {
+                    Some(format!(
+                        "({label}) BFD_CHECK - No or too many names specified - skipping checker"
+                    ))
+                } else {
+                    let wanted = &p.words[1].text;
+                    if !bfds.iter().any(|b| &b.name == wanted && b.checker) {
+                        Some(format!("({label}) BFD_CHECK - BFD {wanted} not configured"))
+                    } else if let Some(first) = &name {
+                        Some(format!(
+                            "({label}) BFD_CHECK - BFD {wanted} already specified as {first}"
+                        ))
+                    } else if rs.bfd.iter().any(|(n, _)| n == wanted) {
+                        Some(format!(
+                            "({label}) BFD_CHECK - RS already monitoring {wanted}"
+                        ))
+                    } else {
+                        name = Some(wanted.clone());
+                        None
+                    }
+                };
+                if let Some(message) = message {
+                    // dequeue_new_checker: the rest of the block is ignored.
+                    ctx.logs(p.loc.clone(), message);
+                    return None;
+                }
+            }
+            "alpha" => {
+                if let Some(word) = p.words.get(1)
+                    && numbers::true_false(&word.text).is_none()
+                {
+                    ctx.logs(
+                        p.word_loc(1),
+                        format!("Invalid alpha parameter {}", word.text),
+                    );
+                }
+            }
+            keyword => ctx.unused(p, &format!("'{keyword}' in BFD_CHECK")),
+        }
+    }
+    if name.is_none() {
+        ctx.logs(
+            stmt.end_loc(),
+            format!("({label}) No name has been specified for BFD_CHECKER - skipping"),
+        );
+    }
+    name
 }
 
 /// One checker block; None when keepalived drops it.
@@ -876,6 +950,7 @@ pub fn apply(list: Vec<Vs>, globals: &Globals, config: &mut Config, ctx: &mut Ct
             .real_servers
             .iter()
             .map(|rs| RealServer {
+                bfd: bfd_of(rs, ctx),
                 addr: rs.addr,
                 name: None,
                 host: host_of(rs),
@@ -942,6 +1017,21 @@ fn group_name(vs_name: &str) -> String {
         .collect()
 }
 
+/// The BFD session a real server follows (keepalived's BFD_CHECK): one
+/// BFD_CHECK as the server's only checker.
+fn bfd_of(rs: &Rs, ctx: &mut Ctx<'_>) -> Option<String> {
+    let (name, at) = rs.bfd.first()?;
+    if rs.bfd.len() > 1 || !rs.checkers.is_empty() {
+        let at = rs.bfd.get(1).map_or(at, |(_, at)| at);
+        ctx.unsupported(
+            at.clone(),
+            "several checkers on one real server (a BFD_CHECK must be the server's only checker)",
+        );
+        return None;
+    }
+    Some(name.clone())
+}
+
 fn health_service(
     vs: &Vs,
     name: &str,
@@ -957,8 +1047,10 @@ fn health_service(
     if checked.is_empty() {
         return None;
     }
-    if checked.len() != vs.real_servers.len() {
-        let unchecked = vs.real_servers.iter().find(|r| r.checkers.is_empty());
+    // A server following a BFD session (BFD_CHECK) needs no health service.
+    let unchecked = |r: &&Rs| r.checkers.is_empty() && r.bfd.is_empty();
+    if vs.real_servers.iter().any(|r| unchecked(&r)) {
+        let unchecked = vs.real_servers.iter().find(unchecked);
         if let Some(rs) = unchecked {
             ctx.unsupported(
                 rs.loc.clone(),

@@ -77,6 +77,8 @@ struct RawRealServer {
     maxconn: Option<Int>,
     maxqueue: Option<Int>,
     slowstart: Option<Dur>,
+    /// keepalived's BFD_CHECK: down while this `[bfd.NAME]` session is.
+    bfd: Option<Text>,
 }
 
 const ADMIN_STATES: &[(&str, AdminState)] = &[
@@ -369,6 +371,7 @@ impl Reader<'_> {
             maxconn,
             maxqueue,
             slowstart,
+            bfd: raw.bfd.as_ref().map(|b| b.get_ref().clone()),
         })
     }
 
