@@ -1,5 +1,8 @@
 //! BFD runs as keepalived runs it: keepalived and keepmon, each started from a keepalived.conf with a `bfd_instance` naming the other, are BFD peers (the session comes Up on both), and a `track_bfd` takes a VRRP instance to FAULT when its BFD peer dies, so the address moves to the other director, and back when the peer returns.
 //!
+//! A `BFD_CHECK` takes a real server out of keepmon's table while its
+//! BFD peer (keepalived) is gone.
+//!
 //! Three network namespaces on one bridge (10.97.0.1–3): director 1
 //! (MASTER, priority 150, tracks the BFD session to host 3), director 2
 //! (BACKUP, 100) and host 3, which runs only a `bfd_instance` back to
@@ -183,6 +186,23 @@ impl Peer {
         }
     }
 
+    /// keepmon's `lb show`: (health, weight in force) of real server `addr`.
+    fn real_server(&self, addr: &str) -> Option<(String, String)> {
+        assert!(!self.keepalived, "keepalived has no `lb show`");
+        let out = Command::new(env!("CARGO_BIN_EXE_keepmon"))
+            .arg("-c")
+            .arg(self.dir.join("keepalived.conf"))
+            .args(["lb", "show"])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("-> {addr} ")))?;
+        let words: Vec<&str> = line.split_whitespace().collect();
+        Some((words.get(6)?.to_string(), words.get(8)?.to_string()))
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
     }
@@ -358,5 +378,97 @@ fn a_tracked_bfd_peer_moves_the_address_between_keepalived_and_keepmon() {
         drop(director2);
         drop(host3_again);
     }
+    std::fs::remove_dir_all(&root).ok();
+}
+
+/// keepmon's BFD_CHECK against a keepalived BFD peer: the real server is in
+/// the table while the session is Up, out while the peer is gone, and back
+/// when it returns.
+#[test]
+fn a_bfd_check_takes_a_real_server_out_while_its_peer_is_gone() {
+    let what = "keepmon BFD_CHECK against keepalived";
+    if !is_root() {
+        common::not_run(&format!("{what}: needs root for network namespaces"));
+        return;
+    }
+    if Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        common::not_run(&format!("{what}: needs Debian's keepalived package"));
+        return;
+    }
+    let root = std::env::temp_dir().join(format!("keepmon-bfd-check-{}", std::process::id()));
+    std::fs::remove_dir_all(&root).ok();
+    let trio = Trio::new("c");
+    let director = Peer::start(
+        "director",
+        &trio.ns("1"),
+        &root.join("director"),
+        false,
+        "global_defs {
+    keepmon_dataplane proxy
+}
+
+bfd_instance rs3 {
+    neighbor_ip 10.97.0.3
+    min_rx 50
+    min_tx 50
+    multiplier 3
+}
+
+virtual_server 10.97.0.1 8080 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.97.0.3 80 {
+        BFD_CHECK {
+            name rs3
+        }
+    }
+}
+",
+    );
+    let in_table = |health: &str, in_force: &str| {
+        director.real_server("10.97.0.3:80") == Some((health.to_string(), in_force.to_string()))
+    };
+    wait_for(
+        "the real server starts out of the table",
+        &[&director],
+        || in_table("down", "absent"),
+    );
+    let mut host3 = Peer::start(
+        "host 3",
+        &trio.ns("3"),
+        &root.join("host3"),
+        true,
+        HOST3_CONFIG,
+    );
+    wait_for(
+        "the BFD session comes Up and the real server joins the table",
+        &[&director, &host3],
+        || in_table("up", "1"),
+    );
+    host3.stop();
+    wait_for(
+        "the real server leaves the table when its BFD peer is gone",
+        &[&director, &host3],
+        || in_table("down", "absent"),
+    );
+    let host3_again = Peer::start(
+        "host 3 (again)",
+        &trio.ns("3"),
+        &root.join("host3-again"),
+        true,
+        HOST3_CONFIG,
+    );
+    wait_for(
+        "the real server comes back with its BFD peer",
+        &[&director, &host3_again],
+        || in_table("up", "1"),
+    );
+    drop(host3_again);
+    drop(director);
     std::fs::remove_dir_all(&root).ok();
 }
