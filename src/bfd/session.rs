@@ -623,4 +623,160 @@ mod tests {
         assert_eq!(s.remote_discriminator(), 0);
         assert_eq!(s.remote_state(), State::Down);
     }
+
+    /// Two sessions joined by a link with 1 ms delay; `drop(i)` loses the
+    /// i-th packet. Runs until `until`; `silence_b_at` stops every packet
+    /// from B from then on. Returns each side's state changes with times.
+    struct Link {
+        a: Session,
+        b: Session,
+        /// (delivery time, to A?, packet)
+        in_flight: Vec<(Duration, bool, ControlPacket)>,
+        sent: usize,
+        changes: Vec<(Duration, bool, State)>,
+    }
+
+    impl Link {
+        fn new(a: SessionConfig, b: SessionConfig, seed: u64) -> Link {
+            Link {
+                a: Session::new(a, seed),
+                b: Session::new(b, seed.wrapping_mul(31).wrapping_add(7)),
+                in_flight: Vec::new(),
+                sent: 0,
+                changes: Vec::new(),
+            }
+        }
+
+        fn handle(
+            &mut self,
+            now: Duration,
+            from_a: bool,
+            actions: Vec<Action>,
+            drop: &mut dyn FnMut(usize) -> bool,
+            silent_b: bool,
+        ) {
+            for action in actions {
+                match action {
+                    Action::Send(packet) => {
+                        self.sent += 1;
+                        if !drop(self.sent) && (from_a || !silent_b) {
+                            self.in_flight.push((now + MS, !from_a, packet));
+                        }
+                    }
+                    Action::StateChanged { to, .. } => self.changes.push((now, from_a, to)),
+                    Action::DetectionTime { .. } => {}
+                }
+            }
+        }
+
+        fn run(
+            &mut self,
+            until: Duration,
+            drop: &mut dyn FnMut(usize) -> bool,
+            silence_b_at: Option<Duration>,
+        ) {
+            let out = self.a.step(Duration::ZERO, Input::Start);
+            self.handle(Duration::ZERO, true, out, drop, false);
+            let out = self.b.step(Duration::ZERO, Input::Start);
+            self.handle(Duration::ZERO, false, out, drop, false);
+            for _ in 0..1_000_000 {
+                let delivery = self.in_flight.iter().map(|(t, _, _)| *t).min();
+                let now = [self.a.next_deadline(), self.b.next_deadline(), delivery]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                let Some(now) = now.filter(|&n| n <= until) else {
+                    return;
+                };
+                let silent_b = silence_b_at.is_some_and(|at| now >= at);
+                if let Some(i) = self.in_flight.iter().position(|(t, _, _)| *t == now) {
+                    let (_, to_a, packet) = self.in_flight.remove(i);
+                    let (session, from_a) = if to_a {
+                        (&mut self.a, true)
+                    } else {
+                        (&mut self.b, false)
+                    };
+                    let out = session.step(now, Input::Packet(packet));
+                    self.handle(now, from_a, out, drop, silent_b);
+                    continue;
+                }
+                if self.a.next_deadline() == Some(now) {
+                    let out = self.a.step(now, Input::Timer);
+                    self.handle(now, true, out, drop, silent_b);
+                }
+                if self.b.next_deadline() == Some(now) {
+                    let out = self.b.step(now, Input::Timer);
+                    self.handle(now, false, out, drop, silent_b);
+                }
+            }
+            panic!("the simulation did not reach {until:?}");
+        }
+    }
+
+    fn fast(passive: bool) -> SessionConfig {
+        SessionConfig {
+            min_rx_us: 50_000,
+            min_tx_us: 50_000,
+            idle_tx_us: 1_000_000,
+            multiplier: 3,
+            passive,
+        }
+    }
+
+    #[test]
+    fn two_sessions_come_up_and_a_silent_peer_is_detected() {
+        let mut link = Link::new(fast(false), fast(true), 1);
+        link.run(
+            Duration::from_secs(10),
+            &mut |_| false,
+            Some(Duration::from_secs(5)),
+        );
+        assert_eq!(
+            link.changes[..3]
+                .iter()
+                .map(|c| (c.1, c.2))
+                .collect::<Vec<_>>(),
+            // A (active) sends Down; passive B answers Init; A goes
+            // straight to Up, and B follows on A's next packet.
+            [(false, State::Init), (true, State::Up), (false, State::Up)]
+        );
+        // B falls silent at 5 s: A notices within 3 × 50 ms (+ the last
+        // packet's flight and one interval of slack).
+        let down = link
+            .changes
+            .iter()
+            .find(|c| c.1 && c.2 == State::Down)
+            .expect("A goes down");
+        assert!(down.0 >= Duration::from_secs(5), "{down:?}");
+        assert!(
+            down.0 <= Duration::from_millis(5_000 + 150 + 50 + 1),
+            "{down:?}"
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever packets are lost, nothing panics, timers stay armed
+        /// while the session lives, and without further loss the two
+        /// sessions end Up with each other.
+        #[test]
+        fn any_loss_then_a_clean_link_ends_up(
+            losses in proptest::collection::vec(proptest::bool::ANY, 0..200),
+            seed in 1u64..u64::MAX,
+            passive_b in proptest::bool::ANY,
+        ) {
+            let mut link = Link::new(fast(false), fast(passive_b), seed);
+            let lossy = losses.len();
+            let mut drop = |i: usize| i <= lossy && losses[i - 1];
+            link.run(Duration::from_secs(60), &mut drop, None);
+            proptest::prop_assert!(link.a.next_deadline().is_some());
+            proptest::prop_assert_eq!(link.a.state(), State::Up);
+            proptest::prop_assert_eq!(link.b.state(), State::Up);
+            proptest::prop_assert!(link.a.reported_up() && link.b.reported_up());
+            proptest::prop_assert_eq!(link.a.remote_discriminator(), link.b.local_discriminator());
+            proptest::prop_assert_eq!(link.b.remote_discriminator(), link.a.local_discriminator());
+            // Both agreed on the fast interval through poll and final.
+            proptest::prop_assert_eq!(link.a.tx_interval_us(), 50_000);
+            proptest::prop_assert_eq!(link.a.detection_time_us(), 150_000);
+        }
+    }
 }
