@@ -42,55 +42,39 @@ pub struct BfdStatus {
 /// Every session's status, by name.
 pub type BfdStates = BTreeMap<String, BfdStatus>;
 
-/// Every session down, as keepalived's trackers start.
-pub fn initial_states(sessions: &BTreeMap<String, BfdSession>) -> BfdStates {
-    sessions
-        .keys()
-        .map(|name| {
-            (
-                name.clone(),
-                BfdStatus {
-                    state: State::Down,
-                    up: false,
-                },
-            )
-        })
-        .collect()
-}
-
-/// Runs `sessions` until `cancel`; their states go to `states`.
+/// Runs the sessions `configs` holds until `cancel`; their states go to
+/// `states`. A new set of sessions (a reload) keeps every session whose
+/// settings did not change running with its state; changed and added
+/// ones start Down, removed ones stop.
 pub async fn run(
-    sessions: BTreeMap<String, BfdSession>,
+    mut configs: watch::Receiver<BTreeMap<String, BfdSession>>,
     states: Arc<watch::Sender<BfdStates>>,
     cancel: CancellationToken,
 ) {
-    states.send_replace(initial_states(&sessions));
-    if sessions.is_empty() {
-        return;
-    }
     let origin = Instant::now();
-    let mut runs: Vec<Run> = sessions
-        .into_values()
-        .map(|config| Run {
-            session: Session::new(
-                SessionConfig {
-                    min_rx_us: config.min_rx_us,
-                    min_tx_us: config.min_tx_us,
-                    idle_tx_us: config.idle_tx_us,
-                    multiplier: config.multiplier,
-                    passive: config.passive,
-                },
-                fastrand::u64(..),
-            ),
-            socket: None,
-            send_failed: false,
-            config,
-        })
-        .collect();
+    let mut runs: Vec<Run> = Vec::new();
     let mut receive: Option<tokio::net::UdpSocket> = None;
     let mut retry_at = Instant::now();
-    let mut started = false;
+    let mut wanted: Option<BTreeMap<String, BfdSession>> =
+        Some(configs.borrow_and_update().clone());
     loop {
+        if let Some(sessions) = wanted.take() {
+            runs = reconcile(std::mem::take(&mut runs), sessions);
+            publish(&runs, &states);
+            retry_at = Instant::now();
+        }
+        if runs.is_empty() {
+            // Nothing to run: no socket held, wait for sessions.
+            receive = None;
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                changed = configs.changed() => match changed {
+                    Ok(()) => wanted = Some(configs.borrow_and_update().clone()),
+                    Err(_) => return,
+                },
+            }
+            continue;
+        }
         if Instant::now() >= retry_at {
             retry_at = Instant::now() + RETRY_SOCKET;
             if receive.is_none() {
@@ -110,16 +94,12 @@ pub async fn run(
                         }
                     }
                 }
+                if !run.started && run.socket.is_some() {
+                    run.started = true;
+                    let actions = run.session.step(origin.elapsed(), Input::Start);
+                    run.execute(actions);
+                }
             }
-        }
-        if !started {
-            started = true;
-            let now = origin.elapsed();
-            for run in &mut runs {
-                let actions = run.session.step(now, Input::Start);
-                run.execute(actions);
-            }
-            publish(&runs, &states);
         }
         let deadline = runs
             .iter()
@@ -135,6 +115,10 @@ pub async fn run(
         tokio::select! {
             biased;
             _ = cancel.cancelled() => return,
+            changed = configs.changed() => match changed {
+                Ok(()) => wanted = Some(configs.borrow_and_update().clone()),
+                Err(_) => return,
+            },
             _ = tokio::time::sleep_until(deadline) => {
                 let now = origin.elapsed();
                 for run in &mut runs {
@@ -204,6 +188,41 @@ struct Run {
     session: Session,
     socket: Option<UdpSocket>,
     send_failed: bool,
+    /// `Input::Start` was given (once its output socket is open).
+    started: bool,
+}
+
+/// The runs for `sessions`: unchanged ones kept as they are, the others new.
+fn reconcile(old: Vec<Run>, sessions: BTreeMap<String, BfdSession>) -> Vec<Run> {
+    let mut old: BTreeMap<String, Run> = old
+        .into_iter()
+        .map(|run| (run.config.name.clone(), run))
+        .collect();
+    sessions
+        .into_values()
+        .map(|config| match old.remove(&config.name) {
+            Some(run) if run.config == config => run,
+            _ => {
+                tracing::info!(bfd = %config.name, neighbor = %config.neighbor, "bfd session started");
+                Run {
+                    session: Session::new(
+                        SessionConfig {
+                            min_rx_us: config.min_rx_us,
+                            min_tx_us: config.min_tx_us,
+                            idle_tx_us: config.idle_tx_us,
+                            multiplier: config.multiplier,
+                            passive: config.passive,
+                        },
+                        fastrand::u64(..),
+                    ),
+                    socket: None,
+                    send_failed: false,
+                    started: false,
+                    config,
+                }
+            }
+        })
+        .collect()
 }
 
 impl Run {
@@ -566,6 +585,32 @@ mod tests {
         assert_eq!(find(&received("10.0.0.3", "10.0.0.9", 0)), Some(2));
         assert_eq!(find(&received("10.0.0.3", "10.0.0.7", 0)), None);
         assert_eq!(find(&received("10.0.0.4", "10.0.0.1", 0)), None);
+    }
+
+    /// A reload keeps an unchanged session (and its state), restarts a
+    /// changed one and drops a removed one.
+    #[test]
+    fn a_reload_keeps_unchanged_sessions() {
+        let sessions = |list: &[BfdSession]| -> BTreeMap<String, BfdSession> {
+            list.iter().map(|s| (s.name.clone(), s.clone())).collect()
+        };
+        let a = session("a", "10.0.0.2", None);
+        let b = session("b", "10.0.0.3", None);
+        let c = session("c", "10.0.0.4", None);
+        let runs = reconcile(Vec::new(), sessions(&[a.clone(), b.clone(), c]));
+        let discr = |runs: &[Run], name: &str| {
+            runs.iter()
+                .find(|r| r.config.name == name)
+                .map(|r| r.session.local_discriminator())
+        };
+        let (a_before, b_before) = (discr(&runs, "a"), discr(&runs, "b"));
+        let mut b_changed = b.clone();
+        b_changed.multiplier = 3;
+        let runs = reconcile(runs, sessions(&[a, b_changed]));
+        assert_eq!(runs.len(), 2);
+        assert_eq!(discr(&runs, "a"), a_before);
+        assert_ne!(discr(&runs, "b"), b_before);
+        assert_eq!(discr(&runs, "c"), None);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The BFD part: runs the configured BFD sessions ([`crate::bfd::task`]) and restarts them when `[bfd]` / `bfd_instance` changes; the sessions' states reach VRRP instances through one `watch` channel that outlives restarts.
+//! The BFD part: runs the configured BFD sessions ([`crate::bfd::task`], one task started at the first apply) and hands it each applied config's sessions (unchanged sessions keep running through a reload); the sessions' states reach VRRP instances and BFD_CHECK'ed real servers through one `watch` channel.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,59 +11,24 @@ use crate::config::model::{BfdSession, Config};
 
 pub(super) struct BfdPart {
     states: Arc<watch::Sender<BfdStates>>,
-    running: Option<Running>,
-}
-
-struct Running {
-    sessions: BTreeMap<String, BfdSession>,
-    cancel: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
+    sessions: watch::Sender<BTreeMap<String, BfdSession>>,
+    running: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
 }
 
 impl BfdPart {
     pub fn new() -> BfdPart {
         let (states, _) = watch::channel(BfdStates::new());
+        let (sessions, _) = watch::channel(BTreeMap::new());
         BfdPart {
             states: Arc::new(states),
+            sessions,
             running: None,
         }
     }
 
-    /// What VRRP instances watch.
+    /// What VRRP instances and the event loop watch.
     pub fn states(&self) -> watch::Receiver<BfdStates> {
         self.states.subscribe()
-    }
-
-    /// Start the sessions at the first apply; on a reload restart them only
-    /// when a session changed (sessions start Down again, as keepalived's
-    /// BFD process restarts them).
-    pub fn reconfigure(&mut self, config: &Config) {
-        if self
-            .running
-            .as_ref()
-            .is_some_and(|r| r.sessions == config.bfd)
-            || (self.running.is_none() && config.bfd.is_empty())
-        {
-            return;
-        }
-        self.stop();
-        if config.bfd.is_empty() {
-            self.states.send_replace(BfdStates::new());
-            return;
-        }
-        let cancel = CancellationToken::new();
-        let sessions = config.bfd.clone();
-        tracing::info!(sessions = ?sessions.keys().collect::<Vec<_>>(), "bfd sessions started");
-        let task = tokio::spawn(task::run(
-            sessions.clone(),
-            Arc::clone(&self.states),
-            cancel.clone(),
-        ));
-        self.running = Some(Running {
-            sessions,
-            cancel,
-            task,
-        });
     }
 
     /// The sessions' states now.
@@ -71,10 +36,32 @@ impl BfdPart {
         self.states.borrow().clone()
     }
 
+    /// Hand the config's sessions to the task (started at the first apply).
+    pub fn reconfigure(&mut self, config: &Config) {
+        self.sessions.send_if_modified(|current| {
+            if *current == config.bfd {
+                false
+            } else {
+                tracing::info!(sessions = ?config.bfd.keys().collect::<Vec<_>>(), "bfd sessions configured");
+                *current = config.bfd.clone();
+                true
+            }
+        });
+        if self.running.is_none() {
+            let cancel = CancellationToken::new();
+            let task = tokio::spawn(task::run(
+                self.sessions.subscribe(),
+                Arc::clone(&self.states),
+                cancel.clone(),
+            ));
+            self.running = Some((cancel, task));
+        }
+    }
+
     pub fn stop(&mut self) {
-        if let Some(running) = self.running.take() {
-            running.cancel.cancel();
-            running.task.abort();
+        if let Some((cancel, task)) = self.running.take() {
+            cancel.cancel();
+            task.abort();
         }
     }
 }
