@@ -89,9 +89,9 @@ pub fn read(stmt: &Stmt, known: &[BfdInstance], ctx: &mut Ctx<'_>) -> Option<Bfd
                 if text == "neighbour_ip" {
                     neighbor_word = "neighbour";
                 }
-                match text.parse::<IpAddr>() {
-                    Ok(ip) => neighbor = Some(ip),
-                    Err(_) => {
+                match address(text, p, ctx) {
+                    Some(ip) => neighbor = Some(ip),
+                    None => {
                         ctx.logs(
                             p.word_loc(1),
                             format!(
@@ -108,9 +108,9 @@ pub fn read(stmt: &Stmt, known: &[BfdInstance], ctx: &mut Ctx<'_>) -> Option<Bfd
                 let Some(text) = ctx.arg(p, 1) else {
                     continue;
                 };
-                match text.parse::<IpAddr>() {
-                    Ok(ip) => source = Some(ip),
-                    Err(_) => ctx.logs(
+                match address(text, p, ctx) {
+                    Some(ip) => source = Some(ip),
+                    None => ctx.logs(
                         p.word_loc(1),
                         format!(
                             "Configuration error: BFD instance {name} has malformed source address {text}, ignoring"
@@ -266,6 +266,20 @@ pub fn read(stmt: &Stmt, known: &[BfdInstance], ctx: &mut Ctx<'_>) -> Option<Bfd
         vrrp,
         checker,
     })
+}
+
+/// keepalived's `inet_stosockaddr`: what follows a `-` or `/` is cut off
+/// (a range or a prefix length) before the address is read.
+fn address(text: &str, p: &Piece, ctx: &mut Ctx<'_>) -> Option<IpAddr> {
+    let cut = text.find(['-', '/']).map_or(text, |at| &text[..at]);
+    let ip = cut.parse::<IpAddr>().ok()?;
+    if cut.len() != text.len() {
+        ctx.ignores(
+            p.word_loc(1),
+            format!("keepalived reads {text} as the address {ip}"),
+        );
+    }
+    Some(ip)
 }
 
 struct Settings {

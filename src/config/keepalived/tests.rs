@@ -655,7 +655,7 @@ bfd_instance gw {
     weight -30 reverse
 }
 bfd_instance v6 {
-    neighbour_ip fe80::1
+    neighbour_ip 2001:db8::1/64
 }
 bfd_instance chk {
     neighbor_ip 10.0.0.253
@@ -691,9 +691,17 @@ fn bfd_instances_map_with_keepalived_defaults() {
         (10_000, 10_000, 1_000_000, 5, false)
     );
     assert_eq!((v6.ttl, v6.max_hops), (64, 0));
+    assert_eq!(
+        v6.neighbor,
+        "2001:db8::1".parse::<std::net::IpAddr>().unwrap()
+    );
     // A session only for the checker still runs.
     assert!(c.bfd.contains_key("chk"));
-    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_has(
+        &w,
+        "keepalived reads 2001:db8::1/64 as the address 2001:db8::1",
+    );
 }
 
 #[test]
