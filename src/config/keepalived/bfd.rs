@@ -92,17 +92,49 @@ pub fn read(stmt: &Stmt, known: &[BfdInstance], ctx: &mut Ctx<'_>) -> Option<Bfd
                 match address(text, p, ctx) {
                     Some(ip) => neighbor = Some(ip),
                     None => {
-                        ctx.logs(
+                        // bfd_nbrip_handler frees the instance and skips the
+                        // block, but its end handler still runs on the
+                        // list's last entry: undefined behaviour (keepalived
+                        // 2.2.7 was seen to crash on it), so keepmon refuses.
+                        ctx.diags.error(
                             p.word_loc(1),
                             format!(
-                                "Configuration error: BFD instance {name} has malformed {neighbor_word} address {text}, ignoring instance"
+                                "keepalived reports \"Configuration error: BFD instance {name} has malformed {neighbor_word} address {text}, ignoring instance\" and then uses the instance it freed (it can crash): fix the address"
                             ),
                         );
-                        // free_bfd and skip the rest of the block.
                         dropped = true;
                     }
                 }
             }
+            // The VRRP and checker processes read these whatever the BFD
+            // process thought of the block.
+            "weight" => {
+                let Some(text) = ctx.arg(p, 1) else {
+                    continue;
+                };
+                match numbers::int(text, -253, 253, true).value {
+                    Some(value) => weight = i32::try_from(value).unwrap_or(0),
+                    None => ctx.logs(
+                        p.word_loc(1),
+                        format!(
+                            "Configuration error: BFD instance {name} weight value {text} not valid (must be in range [-253-253]), ignoring"
+                        ),
+                    ),
+                }
+                match p.words.get(2).map(|w| w.text.as_str()) {
+                    None => {}
+                    Some("reverse") => reverse = true,
+                    Some(other) => ctx.logs(
+                        p.word_loc(2),
+                        format!(
+                            "Configuration error: BFD instance {name} unknown weight option {other}"
+                        ),
+                    ),
+                }
+            }
+            "vrrp" => vrrp = true,
+            "checker" => checker = true,
+            // The BFD process skipped the rest of the block.
             _ if dropped => {}
             "source_ip" => {
                 let Some(text) = ctx.arg(p, 1) else {
@@ -202,32 +234,6 @@ pub fn read(stmt: &Stmt, known: &[BfdInstance], ctx: &mut Ctx<'_>) -> Option<Bfd
                     ),
                 }
             }
-            "weight" => {
-                let Some(text) = ctx.arg(p, 1) else {
-                    continue;
-                };
-                match numbers::int(text, -253, 253, true).value {
-                    Some(value) => weight = i32::try_from(value).unwrap_or(0),
-                    None => ctx.logs(
-                        p.word_loc(1),
-                        format!(
-                            "Configuration error: BFD instance {name} weight value {text} not valid (must be in range [-253-253]), ignoring"
-                        ),
-                    ),
-                }
-                match p.words.get(2).map(|w| w.text.as_str()) {
-                    None => {}
-                    Some("reverse") => reverse = true,
-                    Some(other) => ctx.logs(
-                        p.word_loc(2),
-                        format!(
-                            "Configuration error: BFD instance {name} unknown weight option {other}"
-                        ),
-                    ),
-                }
-            }
-            "vrrp" => vrrp = true,
-            "checker" => checker = true,
             other => ctx.unused(p, &format!("'{other}' in bfd_instance")),
         }
     }

@@ -711,7 +711,6 @@ fn bfd_instance_errors_as_keepalived_reports_them() {
          bfd_instance b {\n neighbor_ip 10.0.0.2\n}\n\
          bfd_instance c {\n neighbor_ip 10.0.0.3\n source_ip fe80::1\n}\n\
          bfd_instance d {\n ttl 5\n}\n\
-         bfd_instance e {\n neighbor_ip nope\n min_rx 5\n}\n\
          bfd_instance f {\n neighbor_ip 10.0.0.6\n ttl 5\n max_hops 6\n frobnicate\n}\n\
          bfd_instance a_name_that_is_far_too_long_for_bfd {\n neighbor_ip 10.0.0.7\n}\n",
     );
@@ -725,7 +724,6 @@ fn bfd_instance_errors_as_keepalived_reports_them() {
         "BFD instance b has duplicate neighbor address 10.0.0.2, ignoring instance",
         "BFD instance c source address fe80::1 and neighbor address 10.0.0.3 are not of the same family, disabling instance",
         "BFD instance d has no neighbor address set, disabling instance",
-        "BFD instance e has malformed neighbor address nope, ignoring instance",
         "BFD instance f: max_hops exceeds ttl/hoplimit - setting to ttl/hoplimit",
         "keepalived ignores this: unknown keyword 'frobnicate'",
         "BFD instance a_name_that_is_far_too_long_for_bfd name too long (maximum length is 31 characters)",
@@ -738,6 +736,22 @@ fn bfd_instance_errors_as_keepalived_reports_them() {
         c.bfd["a"].min_rx_us, 10_000,
         "an invalid value keeps the default"
     );
+}
+
+#[test]
+fn a_malformed_bfd_neighbor_is_refused() {
+    let (c, d) = compile("bfd_instance e {\n neighbor_ip nope\n min_rx 5\n weight 300\n}\n");
+    assert!(c.is_none());
+    assert_has(
+        &d,
+        "2:14: error: keepalived reports \"Configuration error: BFD instance e has malformed neighbor address nope, ignoring instance\" and then uses the instance it freed",
+    );
+    // The VRRP process still reads the weight; the BFD process nothing more.
+    assert_has(
+        &d,
+        "4:9: warning: keepalived reports \"Configuration error: BFD instance e weight value 300",
+    );
+    assert!(!has(&d, "min_rx"), "{d:?}");
 }
 
 #[test]
