@@ -55,6 +55,7 @@ pub async fn run(
     let mut runs: Vec<Run> = Vec::new();
     let mut receive: Option<tokio::net::UdpSocket> = None;
     let mut retry_at = Instant::now();
+    let mut logs = crate::ratelimit::LogLimit::new(Duration::from_secs(30));
     let mut wanted: Option<BTreeMap<String, BfdSession>> =
         Some(configs.borrow_and_update().clone());
     loop {
@@ -138,7 +139,11 @@ pub async fn run(
                             publish(&runs, &states);
                         }
                     }
-                    Err(e) => tracing::warn!(error = %e, "bfd: receive failed"),
+                    Err(e) => {
+                        if logs.allow("receive", Instant::now()) {
+                            tracing::warn!(error = %e, "bfd: receive failed (logged at most every 30 s)");
+                        }
+                    }
                 }
             }
         }
