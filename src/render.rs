@@ -281,11 +281,12 @@ pub fn lb_table(report: &crate::lb::table::Report) -> String {
                 let _ = write!(flags, "mask {mask} ");
             }
         }
+        let (prot, place) = s.ipvsadm_key();
         let _ = writeln!(
             out,
             "{:<4} {} {} {}[{}, {}, quorum {} {}{}]",
-            s.protocol.to_uppercase(),
-            s.listen_text(),
+            prot,
+            place,
             s.scheduler,
             flags,
             s.name,
@@ -351,11 +352,12 @@ pub fn lb_stats(report: &crate::lb::table::Report) -> String {
                     acc[3] + c.bytes_out,
                 ]
             });
+        let (prot, place) = s.ipvsadm_key();
         let _ = writeln!(
             out,
             "{:<4} {:<28} {:>8} {:>8} {:>9} {:>9}  [{}]",
-            s.protocol.to_uppercase(),
-            s.listen_text(),
+            prot,
+            place,
             sum[0],
             sum[1],
             human_bytes(sum[2]),

@@ -2,7 +2,9 @@
 //!
 //! The host kernel has no IPVS, hence the VM (recipe: reference/lb.md §12).
 //! The same boot also runs Debian's keepalived on `tests/vm/ipvs/keepalived.conf`
-//! and then keepmon on that file, and compares the two kernel tables.
+//! and then keepmon on that file, compares the two kernel tables (address,
+//! fwmark and group services), and sends traffic through a fwmark service
+//! (nft marks it).
 //! `tests/vm/build-initramfs.sh` downloads the kernel package once into
 //! `target/tmp/vm-cache` and builds the initramfs; `tests/vm/ipvs/` holds
 //! the scenario and configs. One boot covers every step.
@@ -78,8 +80,32 @@ fn ipvsadm(step: &str) -> Vec<String> {
         .unwrap_or_default()
         .lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .filter(|l| l.starts_with("TCP") || l.starts_with("-> 10.") || l.starts_with("-> 0A"))
+        .filter(|l| {
+            l.starts_with("TCP")
+                || l.starts_with("FWM")
+                || l.starts_with("-> 10.")
+                || l.starts_with("-> 0A")
+        })
         .collect()
+}
+
+/// ipvsadm lines as services, each with its sorted real server lines (the
+/// kernel lists services in hash order).
+fn services(lines: &[String]) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut current = String::new();
+    for line in lines {
+        if line.starts_with("->") {
+            out.entry(current.clone()).or_default().push(line.clone());
+        } else {
+            current = line.clone();
+            out.entry(current.clone()).or_default();
+        }
+    }
+    for dests in out.values_mut() {
+        dests.sort();
+    }
+    out
 }
 
 /// The /proc/net/ip_vs part of a step, whitespace-normalised lines.
@@ -363,27 +389,87 @@ fn keepmon_programs_the_kernel_ipvs_table_in_a_vm() {
     assert_eq!(ipvsadm(step(&console, "stopped-remove")), foreign);
 
     // One keepalived.conf: Debian's keepalived and keepmon build the same
-    // table (scheduler, persistence, forwarding, weights), and keepmon
-    // takes a failed real server out and puts it back.
-    let from_keepalived = ipvsadm(step(&console, "keepalived"));
-    let both = lines(&[
-        "TCP 10.0.0.20:80 wrr persistent 50",
-        "-> 10.0.0.21:8080 Masq 3 0 0",
-        "-> 10.0.0.22:8080 Masq 1 0 0",
-    ]);
-    assert_eq!(from_keepalived, both, "keepalived's own table");
+    // table (scheduler, persistence, forwarding, weights; a fwmark service
+    // keyed by its mark with port-less DR real servers; a group's two
+    // entries as two services), and keepmon takes a failed real server out
+    // of every service it is in and puts it back.
+    let from_keepalived = services(&ipvsadm(step(&console, "keepalived")));
+    let all = |with_22: bool| {
+        let mut want = vec![
+            (
+                "TCP 10.0.0.20:80 wrr persistent 50",
+                vec![
+                    "-> 10.0.0.21:8080 Masq 3 0 0",
+                    "-> 10.0.0.22:8080 Masq 1 0 0",
+                ],
+            ),
+            (
+                "FWM 7 rr",
+                vec!["-> 10.0.0.21:0 Route 1 0 0", "-> 10.0.0.22:0 Route 1 0 0"],
+            ),
+            (
+                "TCP 10.0.0.30:80 wrr",
+                vec![
+                    "-> 10.0.0.21:8080 Masq 2 0 0",
+                    "-> 10.0.0.22:8080 Masq 1 0 0",
+                ],
+            ),
+            (
+                "FWM 8 wrr",
+                vec![
+                    "-> 10.0.0.21:8080 Masq 2 0 0",
+                    "-> 10.0.0.22:8080 Masq 1 0 0",
+                ],
+            ),
+        ];
+        if !with_22 {
+            for (_, dests) in &mut want {
+                dests.retain(|d| !d.contains("10.0.0.22"));
+            }
+        }
+        services(
+            &want
+                .into_iter()
+                .flat_map(|(s, d)| std::iter::once(s).chain(d))
+                .map(String::from)
+                .collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(from_keepalived, all(true), "keepalived's own table");
     assert_eq!(
-        ipvsadm(step(&console, "keepmon-keepalived")),
+        services(&ipvsadm(step(&console, "keepmon-keepalived"))),
         from_keepalived,
         "keepmon reading keepalived.conf builds keepalived's table"
     );
     assert_eq!(
-        ipvsadm(step(&console, "keepmon-keepalived-down")),
-        lines(&[
-            "TCP 10.0.0.20:80 wrr persistent 50",
-            "-> 10.0.0.21:8080 Masq 3 0 0"
-        ]),
-        "the failed real server leaves (keepalived removes it too: no inhibit_on_failure)"
+        services(&ipvsadm(step(&console, "keepmon-keepalived-down"))),
+        all(false),
+        "the failed real server leaves every service (keepalived removes it too: no inhibit_on_failure)"
     );
-    assert_eq!(ipvsadm(step(&console, "keepmon-keepalived-back")), both);
+    assert_eq!(
+        services(&ipvsadm(step(&console, "keepmon-keepalived-back"))),
+        all(true)
+    );
+    // Traffic: nft marks what goes to 10.0.0.40:81 with 8, and IPVS's
+    // fwmark 8 service (NAT) takes it to the real servers' port 8080 (only
+    // they answer "backend"; fwmark 7 is DR to port 81, where nothing
+    // listens); without the mark nothing answers there.
+    let through = console
+        .lines()
+        .filter(|l| l.starts_with("through fwmark 8: "))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        through, ["through fwmark 8: backend"; 4],
+        "no answer through the fwmark service:\n{console}"
+    );
+    assert!(
+        !console.contains("unmarked: backend"),
+        "unmarked traffic reached a real server:\n{console}"
+    );
+
+    // `keepmon lb show` lists a mark service as ipvsadm does.
+    let shown = section(&console, "=== KSHOW\n", "=== ENDKSHOW");
+    for service in ["FWM  7 rr [fwmark-7, ipvs", "FWM  8 wrr [fwmark-8, ipvs"] {
+        assert!(shown.contains(service), "{service:?} in:\n{shown}");
+    }
 }

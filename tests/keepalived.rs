@@ -2062,3 +2062,220 @@ fn generated_instances_read_to_the_values_keepalived_dumps() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A keepalived.conf whose real server has two checkers (its own port and
+/// a `connect_port` beside it): keepmon keeps it in the table only while
+/// both pass, as keepalived does; a real server without a checker stays.
+/// Runs the daemon from the file unchanged on loopback (the proxy data
+/// plane), so it needs neither root nor keepalived.
+#[test]
+fn a_real_server_leaves_while_any_of_its_checkers_fails() {
+    use std::net::TcpListener;
+    let mut f = common::daemon::Fixture::new("ka-several-checkers");
+    let listen = |port: u16| TcpListener::bind(("127.0.0.1", port)).expect("bind");
+    let first = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = |l: &TcpListener| l.local_addr().expect("addr").port();
+    let (rs_port, vs_port) = (port(&first), common::daemon::closed_port());
+    let side = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let side_port = port(&side);
+    let unchecked = common::daemon::closed_port();
+    f.config_name = "keepalived.conf";
+    std::fs::write(
+        f.config(),
+        format!(
+            "global_defs {{\n    keepmon_dataplane proxy\n}}\n\n\
+             virtual_server 127.0.0.1 {vs_port} {{\n    delay_loop 1\n    lb_algo rr\n    protocol TCP\n\
+             \x20   real_server 127.0.0.1 {rs_port} {{\n        TCP_CHECK {{\n            connect_timeout 1\n            delay_before_retry 1\n        }}\n\
+             \x20       TCP_CHECK {{\n            connect_port {side_port}\n            connect_timeout 1\n            retry 0\n        }}\n    }}\n\
+             \x20   real_server 127.0.0.3 {unchecked} {{\n    }}\n}}\n"
+        ),
+    )
+    .expect("keepalived.conf");
+    f.start();
+    // "-> ADDR ... InForce": the last column of the real server's row.
+    let in_force = |f: &common::daemon::Fixture, addr: &str| -> String {
+        let out = f.cli(&["lb", "show"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines()
+            .find(|l| l.trim_start().starts_with(&format!("-> {addr} ")))
+            .and_then(|l| l.split_whitespace().last())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let checked = format!("127.0.0.1:{rs_port}");
+    let always = format!("127.0.0.3:{unchecked}");
+    let health = |f: &common::daemon::Fixture| {
+        let out = f.cli(&["lb", "show"]);
+        String::from_utf8_lossy(&out.stdout).contains(" up ")
+    };
+    f.wait_for(health, "both checks report the real server up");
+    assert_eq!(in_force(&f, &checked), "1");
+    drop(side);
+    f.wait_for(
+        |f| in_force(f, &checked) == "absent",
+        "the real server leaves when its second checker fails",
+    );
+    assert_eq!(in_force(&f, &always), "1", "no checker: always in");
+    let side = listen(side_port);
+    f.wait_for(
+        |f| in_force(f, &checked) == "1",
+        "the real server returns when both pass again",
+    );
+    drop(first);
+    f.wait_for(
+        |f| in_force(f, &checked) == "absent",
+        "the real server leaves when its first checker fails",
+    );
+    assert_eq!(in_force(&f, &always), "1", "no checker: always in");
+    drop(side);
+}
+
+/// `init_file`: `check-config` writes nothing (as `keepalived -t`); the
+/// daemon creates a missing file with the value and writes over an
+/// existing one only with `overwrite`.
+#[test]
+fn init_file_is_written_by_the_daemon_at_start() {
+    let mut f = common::daemon::Fixture::new("ka-init-file");
+    let (fresh, kept, over) = (f.dir.join("fresh"), f.dir.join("kept"), f.dir.join("over"));
+    std::fs::write(&kept, "7\n").expect("kept");
+    std::fs::write(&over, "7\n").expect("over");
+    let vs_port = common::daemon::closed_port();
+    f.config_name = "keepalived.conf";
+    std::fs::write(
+        f.config(),
+        format!(
+            "global_defs {{\n    keepmon_dataplane proxy\n}}\n\
+             track_file fresh {{\n    file {}\n    init_file -3\n}}\n\
+             track_file kept {{\n    file {}\n    init_file 5\n}}\n\
+             track_file over {{\n    file {}\n    init_file 9 overwrite\n}}\n\
+             virtual_server 127.0.0.1 {vs_port} {{\n    protocol TCP\n    real_server 127.0.0.1 1 {{\n    }}\n}}\n",
+            fresh.display(),
+            kept.display(),
+            over.display()
+        ),
+    )
+    .expect("keepalived.conf");
+    let check = f.cli(&["check-config"]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(!fresh.exists(), "check-config wrote a track file");
+    assert_eq!(std::fs::read_to_string(&over).expect("over"), "7\n");
+    f.start();
+    f.wait_for(
+        |_| std::fs::read_to_string(&over).is_ok_and(|t| t == "9\n"),
+        "the daemon writes the init values",
+    );
+    assert_eq!(std::fs::read_to_string(&fresh).expect("fresh"), "-3\n");
+    assert_eq!(std::fs::read_to_string(&kept).expect("kept"), "7\n");
+    assert_eq!(std::fs::read_to_string(&over).expect("over"), "9\n");
+}
+
+/// `misc_dynamic`: a MISC_CHECK's exit status 2–255 passes and sets the
+/// real server's weight to the status − 2; 0 passes and gives it back its
+/// own weight; 1 fails (keepalived's check_misc.c). The daemon runs the
+/// file unchanged on loopback (proxy data plane).
+#[test]
+fn misc_dynamic_sets_the_weight_from_the_exit_status() {
+    if !is_root() {
+        common::not_run(
+            "misc_dynamic: needs root (keepalived runs MISC_CHECK scripts as root or its script user)",
+        );
+        return;
+    }
+    let mut f = common::daemon::Fixture::new("ka-misc-dynamic");
+    let code = f.dir.join("code");
+    std::fs::write(&code, "7\n").expect("code");
+    let script = f.write_script(
+        "weight.sh",
+        &format!("#!/bin/sh\nexit $(cat {})\n", code.display()),
+    );
+    let (vs_port, rs_port) = (common::daemon::closed_port(), common::daemon::closed_port());
+    f.config_name = "keepalived.conf";
+    std::fs::write(
+        f.config(),
+        format!(
+            "global_defs {{\n    keepmon_dataplane proxy\n}}\n\
+             virtual_server 127.0.0.1 {vs_port} {{\n    delay_loop 1\n    lb_algo wrr\n    protocol TCP\n\
+             \x20   real_server 127.0.0.1 {rs_port} {{\n        weight 3\n        MISC_CHECK {{\n            misc_path \"{}\"\n            misc_dynamic\n        }}\n    }}\n}}\n",
+            script.display()
+        ),
+    )
+    .expect("keepalived.conf");
+    f.start();
+    let in_force = |f: &common::daemon::Fixture| -> String {
+        let out = f.cli(&["lb", "show"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| {
+                l.trim_start()
+                    .starts_with(&format!("-> 127.0.0.1:{rs_port} "))
+            })
+            .and_then(|l| l.split_whitespace().last())
+            .unwrap_or_default()
+            .to_string()
+    };
+    f.wait_for(|f| in_force(f) == "5", "exit 7 sets weight 5");
+    std::fs::write(&code, "0\n").expect("code");
+    f.wait_for(|f| in_force(f) == "3", "exit 0 gives back weight 3");
+    std::fs::write(&code, "2\n").expect("code");
+    f.wait_for(|f| in_force(f) == "0", "exit 2 sets weight 0");
+    std::fs::write(&code, "1\n").expect("code");
+    f.wait_for(|f| in_force(f) == "absent", "exit 1 fails");
+    std::fs::write(&code, "10\n").expect("code");
+    f.wait_for(|f| in_force(f) == "8", "back up with weight 8");
+}
+
+/// FILE_CHECK: the number in a tracked file moves the real server (weight
+/// 0: out while it is not 0; another weight: number × weight added to its
+/// weight), read as the daemon runs the file unchanged on loopback.
+#[test]
+fn a_file_check_moves_the_real_server_by_the_files_number() {
+    let mut f = common::daemon::Fixture::new("ka-file-check");
+    let (load, maint) = (f.dir.join("load"), f.dir.join("maint"));
+    std::fs::write(&load, "0\n").expect("load");
+    let (vs_port, rs_port) = (common::daemon::closed_port(), common::daemon::closed_port());
+    f.config_name = "keepalived.conf";
+    std::fs::write(
+        f.config(),
+        format!(
+            "global_defs {{\n    keepmon_dataplane proxy\n}}\n\
+             track_file load {{\n    file {}\n}}\n\
+             track_file maint {{\n    file {}\n    weight 0\n}}\n\
+             virtual_server 127.0.0.1 {vs_port} {{\n    lb_algo wrr\n    protocol TCP\n\
+             \x20   real_server 127.0.0.1 {rs_port} {{\n        weight 10\n\
+             \x20       FILE_CHECK {{\n            track_file load\n            weight -2\n        }}\n\
+             \x20       FILE_CHECK {{\n            track_file maint\n        }}\n    }}\n}}\n",
+            load.display(),
+            maint.display()
+        ),
+    )
+    .expect("keepalived.conf");
+    f.start();
+    let in_force = |f: &common::daemon::Fixture| -> String {
+        let out = f.cli(&["lb", "show"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| {
+                l.trim_start()
+                    .starts_with(&format!("-> 127.0.0.1:{rs_port} "))
+            })
+            .and_then(|l| l.split_whitespace().last())
+            .unwrap_or_default()
+            .to_string()
+    };
+    f.wait_for(|f| in_force(f) == "10", "weight 10 while the file reads 0");
+    std::fs::write(&load, "3\n").expect("load");
+    f.wait_for(|f| in_force(f) == "4", "3 × −2 moves it to 4");
+    std::fs::write(&maint, "1\n").expect("maint");
+    f.wait_for(
+        |f| in_force(f) == "absent",
+        "a number in the weight-0 file takes it out",
+    );
+    std::fs::remove_file(&maint).expect("maint");
+    f.wait_for(|f| in_force(f) == "4", "a missing file reads 0: back");
+    std::fs::write(&load, "0x10\n").expect("load");
+    f.wait_for(|f| in_force(f) == "0", "16 × −2 stops at weight 0");
+}

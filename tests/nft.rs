@@ -351,6 +351,7 @@ fn nft_accepts_every_kind_of_service_keepmon_writes() {
     let service = |listen: &str, protocol, scheduler, members: &[(&str, u32)]| DesiredService {
         spec: ServiceSpec {
             listen: Some(listen.parse().unwrap()),
+            fwmark: None,
             protocol,
             scheduler,
             dataplane: DataPlane::Nftables,

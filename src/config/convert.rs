@@ -49,6 +49,7 @@ pub fn to_native(config: &Config) -> Converted {
         announce,
         bgp,
         stats_pages,
+        file_inits,
     } = config;
     let from = match format {
         Format::Mon => "mon.cf",
@@ -137,6 +138,20 @@ pub fn to_native(config: &Config) -> Converted {
     }
     for page in stats_pages {
         stats_page_section(&mut doc, page);
+    }
+    for FileInit {
+        path: p,
+        value,
+        overwrite,
+        origin,
+    } in file_inits
+    {
+        doc.array_table(&["file_init"], origin);
+        doc.kv("path", path(p));
+        doc.kv("value", int(*value));
+        if *overwrite {
+            doc.kv("overwrite", boolean(true));
+        }
     }
     Converted {
         text: doc.out,
@@ -1025,6 +1040,7 @@ fn service_section(doc: &mut Doc, service: &Service, actions: &ActionNames) {
         dep_memory,
         redistribute,
         unack_summary,
+        exit_weight,
         traptimeout,
         trapduration,
         env,
@@ -1067,6 +1083,9 @@ fn service_section(doc: &mut Doc, service: &Service, actions: &ActionNames) {
     );
     if *unack_summary {
         doc.kv("unack_summary", boolean(true));
+    }
+    if *exit_weight {
+        doc.kv("exit_weight", boolean(true));
     }
     doc.opt("traptimeout", traptimeout.map(dur));
     doc.opt("trapduration", trapduration.map(dur));
@@ -1186,6 +1205,7 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
     let VirtualServer {
         name,
         listen,
+        fwmark,
         protocol,
         scheduler,
         dataplane,
@@ -1203,6 +1223,13 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
     } = vs;
     doc.table(&["virtual_servers", name], Some(origin));
     doc.opt("listen", listen.map(text));
+    if let Some(Fwmark { mark, ipv6 }) = fwmark {
+        if *ipv6 {
+            doc.kv("fwmark", text(format!("{mark} inet6")));
+        } else {
+            doc.kv("fwmark", int(mark.get()));
+        }
+    }
     doc.kv("protocol", text(protocol));
     doc.kv("scheduler", text(scheduler));
     if let LbScheduler::Maglev(MhFlags { port, fallback }) = scheduler {
@@ -1277,6 +1304,8 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
                 maxqueue,
                 slowstart,
                 bfd,
+                checks,
+                track_files,
             } = rs;
             let mut pairs = vec![("addr", text(addr))];
             if let Some(name) = name {
@@ -1321,10 +1350,52 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
             if let Some(session) = bfd {
                 pairs.push(("bfd", text(session)));
             }
+            if !checks.is_empty() {
+                let checks = checks
+                    .iter()
+                    .map(
+                        |RealCheck {
+                             health,
+                             host: check_host,
+                         }| {
+                            let mut check = vec![("health", text(health))];
+                            if check_host != host {
+                                check.push(("host", text(check_host)));
+                            }
+                            inline(check)
+                        },
+                    )
+                    .collect();
+                pairs.push(("checks", Item::List(checks)));
+            }
+            if !track_files.is_empty() {
+                pairs.push(("track_file", track_file_list(track_files)));
+            }
             inline(pairs)
         })
         .collect();
     doc.kv("real_servers", Item::List(servers));
+}
+
+/// `track_file = [{ path, weight, reverse }]` (instances and real servers).
+fn track_file_list(track_files: &[TrackFile]) -> Item {
+    let files = track_files
+        .iter()
+        .map(
+            |TrackFile {
+                 path: p,
+                 weight,
+                 reverse,
+             }| {
+                let mut pairs = vec![("path", path(p)), ("weight", int(*weight))];
+                if *reverse {
+                    pairs.push(("reverse", boolean(true)));
+                }
+                inline(pairs)
+            },
+        )
+        .collect();
+    Item::List(files)
 }
 
 /// The proxy's keys of a virtual server (HAProxy's words).
@@ -1641,23 +1712,7 @@ fn vrrp_section(doc: &mut Doc, instance: &VrrpInstance, actions: &ActionNames) {
         doc.kv("track_interface", strings(track_interfaces));
     }
     if !track_files.is_empty() {
-        let files = track_files
-            .iter()
-            .map(
-                |TrackFile {
-                     path: p,
-                     weight,
-                     reverse,
-                 }| {
-                    let mut pairs = vec![("path", path(p)), ("weight", int(*weight))];
-                    if *reverse {
-                        pairs.push(("reverse", boolean(true)));
-                    }
-                    inline(pairs)
-                },
-            )
-            .collect();
-        doc.kv("track_file", Item::List(files));
+        doc.kv("track_file", track_file_list(track_files));
     }
     if !track_processes.is_empty() {
         let entries = track_processes

@@ -381,6 +381,7 @@ fn merge(into: &mut Config, other: Config, diags: &mut Diagnostics) {
         into.views.entry(name).or_insert(members);
     }
     into.stats_pages.extend(other.stats_pages);
+    into.file_inits.extend(other.file_inits);
 }
 
 fn parse_format(

@@ -74,6 +74,20 @@ pub struct Config {
     /// HAProxy's stats pages (`[[stats_page]]`, haproxy.cfg `stats ...`),
     /// in the order they were written.
     pub stats_pages: Vec<StatsPage>,
+    /// Files the daemon writes a number into when it starts
+    /// (keepalived's `init_file` in a `track_file` block, `[[file_init]]`).
+    pub file_inits: Vec<FileInit>,
+}
+
+/// A tracked file the daemon initialises: created holding `value` when it
+/// does not exist, or (`overwrite`) also written over when it does — at
+/// start only, never on a reload, as keepalived does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileInit {
+    pub path: PathBuf,
+    pub value: i64,
+    pub overwrite: bool,
+    pub origin: Origin,
 }
 
 impl Config {
@@ -406,6 +420,10 @@ pub struct Service {
     pub dep_memory: Option<Duration>,
     pub redistribute: Option<AlertLine>,
     pub unack_summary: bool,
+    /// keepalived's `misc_dynamic`: an exec monitor's exit status 2–255
+    /// passes too, and sets the weight of the real servers the service
+    /// checks to the status − 2 (0 gives them back their own).
+    pub exit_weight: bool,
     pub traptimeout: Option<Duration>,
     pub trapduration: Option<Duration>,
     /// `VAR=value` lines: environment for monitors and alerts.
@@ -1426,7 +1444,13 @@ pub struct VirtualServer {
     pub name: String,
     /// None: a pool that only routes of other virtual servers reach
     /// (HAProxy's backend named by `use_backend`); built-in proxy only.
+    /// Also None for a firewall-mark service (`fwmark`).
     pub listen: Option<SocketAddr>,
+    /// IPVS only: the service takes the packets the firewall marked with
+    /// this number (keepalived's `virtual_server fwmark N`, ipvsadm's
+    /// `-f N`) instead of those sent to an address; `listen` is then None
+    /// and `protocol` means nothing (the kernel keys it by mark and family).
+    pub fwmark: Option<Fwmark>,
     pub protocol: Protocol,
     pub scheduler: LbScheduler,
     pub dataplane: DataPlane,
@@ -1448,6 +1472,28 @@ pub struct VirtualServer {
     /// The built-in proxy's mode, limits and HTTP settings.
     pub proxy: ProxyOptions,
     pub origin: Origin,
+}
+
+/// A firewall mark an IPVS service is keyed by, with its address family.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub struct Fwmark {
+    /// The mark (1 to 2^32-1; IPVS reads 0 as "no mark").
+    pub mark: std::num::NonZeroU32,
+    /// The IPv6 service of that mark (IPVS keeps one per family).
+    pub ipv6: bool,
+}
+
+impl std::fmt::Display for Fwmark {
+    /// ipvsadm's form: `FWM 7` (IPv4), `FWM 7 IPv6`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FWM {}", self.mark)?;
+        if self.ipv6 {
+            f.write_str(" IPv6")?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1485,6 +1531,25 @@ pub struct RealServer {
     /// this BFD session is not Up (and until it first comes Up), instead
     /// of following a health service.
     pub bfd: Option<String>,
+    /// Health services of this real server alone, beside its virtual
+    /// server's `health`: it is up only while every one of them reports its
+    /// host up (keepalived's several checkers on one real server, or
+    /// checkers that differ from one real server to the next).
+    pub checks: Vec<RealCheck>,
+    /// Files whose number moves this server (keepalived's `FILE_CHECK`):
+    /// with weight 0 it is down while the number is not 0 (while it is 0
+    /// with `reverse`); otherwise number × weight (negated with `reverse`)
+    /// is added to its weight in force. Re-read every 100 ms.
+    pub track_files: Vec<TrackFile>,
+}
+
+/// One health service checking one real server: the server is down while
+/// the service reports `host` down.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RealCheck {
+    pub health: ServiceRef,
+    /// The host name in the service's results that stands for the server.
+    pub host: String,
 }
 
 /// IPVS connection thresholds of a real server: at `upper` connections the

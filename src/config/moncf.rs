@@ -936,6 +936,7 @@ impl<'a> Parser<'a> {
             dep_memory: self.dep_memory,
             redistribute: None,
             unack_summary: self.unack_summary,
+            exit_weight: false,
             traptimeout: None,
             trapduration: None,
             env: BTreeMap::new(),
@@ -1216,6 +1217,7 @@ impl<'a> Parser<'a> {
             announce: self.announce,
             bgp: self.bgp,
             stats_pages: Vec::new(),
+            file_inits: Vec::new(),
         };
         (config, self.diags)
     }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use crate::config::depend::ServiceRef;
 use crate::config::diag::{Diagnostics, Location};
 use crate::config::model::{
-    AclFetch, Action, Config, DataPlane, Forward, Protocol, ProxyMode, StatsListen, TrackTarget,
-    VirtualServer,
+    AclFetch, Action, Config, DataPlane, Forward, Fwmark, Monitor, Protocol, ProxyMode,
+    StatsListen, TrackTarget, VirtualServer,
 };
 
 /// Add every cross-reference error and warning of `config` to `diags`.
@@ -157,6 +157,12 @@ fn check_watches(config: &Config, diags: &mut Diagnostics) {
 fn check_dependencies(config: &Config, diags: &mut Diagnostics) {
     for (_, service) in config.services() {
         let own = service.reference();
+        if service.exit_weight && !matches!(service.monitor, Some(Monitor::Exec { .. })) {
+            diags.error(
+                service.origin.0.clone(),
+                format!("{own}: exit_weight reads a script's exit status; the service's monitor is not a script"),
+            );
+        }
         let exprs = [
             ("depend", &service.depend),
             ("alertdepend", &service.alertdepend),
@@ -325,8 +331,62 @@ fn check_routes(config: &Config, vs: &VirtualServer, diags: &mut Diagnostics) {
     }
 }
 
+/// A firewall-mark service: IPVS only, no listen address or routes, one
+/// virtual server per mark and family.
+fn check_fwmark<'c>(
+    vs: &'c VirtualServer,
+    fwmark: Fwmark,
+    marks: &mut Vec<(Fwmark, &'c str)>,
+    diags: &mut Diagnostics,
+) {
+    let at = vs.origin.0.clone();
+    if vs.dataplane != DataPlane::Ipvs {
+        diags.error(
+            at.clone(),
+            format!(
+                "virtual server \"{}\" is a firewall-mark service ({fwmark}): only the IPVS data plane serves one; the {} data plane needs a listen address",
+                vs.name,
+                match vs.dataplane {
+                    DataPlane::Proxy => "proxy",
+                    DataPlane::Nftables => "nftables",
+                    DataPlane::Ipvs => "ipvs",
+                }
+            ),
+        );
+    }
+    if let Some(listen) = vs.listen {
+        diags.error(
+            at.clone(),
+            format!(
+                "virtual server \"{}\" has both a listen address ({listen}) and a firewall mark ({fwmark}); give one",
+                vs.name
+            ),
+        );
+    }
+    if !vs.proxy.routes.is_empty() {
+        diags.error(
+            at.clone(),
+            format!(
+                "virtual server \"{}\" is a firewall-mark service and has routes: IPVS cannot route by content",
+                vs.name
+            ),
+        );
+    }
+    if let Some((_, other)) = marks.iter().find(|(m, _)| *m == fwmark) {
+        diags.error(
+            at,
+            format!(
+                "virtual server \"{}\" serves {fwmark}, like \"{other}\"",
+                vs.name
+            ),
+        );
+    }
+    marks.push((fwmark, &vs.name));
+}
+
 fn check_virtual_servers(config: &Config, diags: &mut Diagnostics) {
     let mut listens: Vec<(std::net::SocketAddr, Protocol, &str)> = Vec::new();
+    let mut marks: Vec<(Fwmark, &str)> = Vec::new();
     for vs in config.virtual_servers.values() {
         let at = vs.origin.0.clone();
         for rs in &vs.real_servers {
@@ -359,7 +419,11 @@ fn check_virtual_servers(config: &Config, diags: &mut Diagnostics) {
             }
             listens.push((listen, vs.protocol, &vs.name));
         }
-        check_routes(config, vs, diags);
+        if let Some(fwmark) = vs.fwmark {
+            check_fwmark(vs, fwmark, &mut marks, diags);
+        } else {
+            check_routes(config, vs, diags);
+        }
         if vs.dataplane == DataPlane::Proxy && vs.protocol == Protocol::Udp {
             diags.error(
                 at.clone(),
@@ -412,6 +476,40 @@ fn check_virtual_servers(config: &Config, diags: &mut Diagnostics) {
                         vs.name, rs.addr, vs.dataplane
                     ),
                 );
+            }
+            for check in &rs.checks {
+                let Some(service) = config.service(&check.health) else {
+                    diags.error(
+                        at.clone(),
+                        format!(
+                            "virtual server \"{}\": real server {}: check \"{}\" is not a defined group:service",
+                            vs.name, rs.addr, check.health
+                        ),
+                    );
+                    continue;
+                };
+                let hosts = config
+                    .hostgroups
+                    .get(&service.group)
+                    .map(|g| g.hosts.as_slice())
+                    .unwrap_or_default();
+                if !hosts
+                    .iter()
+                    .any(|h| h.trim_start_matches('*') == check.host)
+                {
+                    diags.error(
+                        at.clone(),
+                        format!(
+                            "virtual server \"{}\": real server {}: host \"{}\" is not in hostgroup {} checked by {} (hosts: {})",
+                            vs.name,
+                            rs.addr,
+                            check.host,
+                            service.group,
+                            check.health,
+                            hosts.join(" ")
+                        ),
+                    );
+                }
             }
         }
         let Some(health) = &vs.health else {

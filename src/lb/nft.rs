@@ -356,6 +356,7 @@ mod tests {
         DesiredService {
             spec: ServiceSpec {
                 listen: Some("10.9.100.1:80".parse().unwrap()),
+                fwmark: None,
                 protocol: Protocol::Tcp,
                 scheduler,
                 dataplane: DataPlane::Nftables,

@@ -33,7 +33,10 @@
 //! A real server removed by an alert (failure `lvs.alert`) is absent whatever
 //! its health until an upalert adds it again. Unknown health counts as up:
 //! keepalived starts real servers up, and a fresh daemon must not empty the
-//! table before the first check has run.
+//! table before the first check has run. A real server's health combines
+//! every service that checks it (the virtual server's `health` and the
+//! server's own `checks`): down when one reports it down, as keepalived
+//! keeps a real server only while all its checkers pass.
 //!
 //! Quorum (keepalived): the live weight of a virtual service is the sum of its
 //! members' weights. Quorum is lost when it falls below `quorum − hysteresis`
@@ -52,14 +55,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::depend::ServiceRef;
 use crate::config::model::{
-    Action, AdminState, AlertLine, Config, DataPlane, Forward, LbEdit, LbScheduler, Protocol,
-    ProxyOptions, RealServer, Thresholds, VirtualServer,
+    Action, AdminState, AlertLine, Config, DataPlane, Forward, Fwmark, LbEdit, LbScheduler,
+    Protocol, ProxyOptions, RealCheck, RealServer, Thresholds, TrackFile, VirtualServer,
 };
 use crate::config::values::parse_host_port;
 
@@ -137,8 +141,11 @@ pub enum Source {
 /// The settings of a virtual service that a data plane needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceSpec {
-    /// None: a pool that the routes of other services reach (proxy only).
+    /// None: a pool that the routes of other services reach (proxy only),
+    /// or a firewall-mark service.
     pub listen: Option<SocketAddr>,
+    /// IPVS's firewall-mark service (then `listen` is None).
+    pub fwmark: Option<Fwmark>,
     pub protocol: Protocol,
     pub scheduler: LbScheduler,
     pub dataplane: DataPlane,
@@ -167,6 +174,7 @@ impl ServiceSpec {
     pub fn from_config(vs: &VirtualServer) -> ServiceSpec {
         ServiceSpec {
             listen: vs.listen,
+            fwmark: vs.fwmark,
             protocol: vs.protocol,
             scheduler: vs.scheduler,
             dataplane: vs.dataplane,
@@ -189,6 +197,7 @@ impl ServiceSpec {
     /// old one and adds the new one.
     pub fn same_endpoint(&self, other: &ServiceSpec) -> bool {
         self.listen == other.listen
+            && self.fwmark == other.fwmark
             && self.protocol == other.protocol
             && self.dataplane == other.dataplane
     }
@@ -869,15 +878,16 @@ impl Table {
             return false;
         };
         let health = Health::from_up(up);
-        let changed = real.health != health;
+        let before = real.combined_health();
         real.changing(|real| real.health = health);
-        changed
+        real.combined_health() != before
     }
 
     /// Record a host's health from `health_service`'s per-host results on
     /// every real server bound to it (virtual server `health` =
-    /// `health_service`, real server `host` = `host`). Returns the real
-    /// servers whose health changed.
+    /// `health_service` and real server `host` = `host`, or one of the real
+    /// server's own `checks`). Returns the real servers whose health
+    /// changed.
     pub fn set_host_health(
         &mut self,
         health_service: &ServiceRef,
@@ -888,12 +898,87 @@ impl Table {
         let health = Health::from_up(up);
         let mut changed = Vec::new();
         for (name, state) in &mut self.services {
-            if state.health.as_ref() != Some(health_service) {
-                continue;
-            }
+            let bound = state.health.as_ref() == Some(health_service);
             for (addr, real) in &mut state.reals {
-                if real.host == host && real.health != health {
-                    real.changing(|real| real.health = health);
+                let before = real.combined_health();
+                real.changing(|real| {
+                    if bound && real.host == host {
+                        real.health = health;
+                    }
+                    for state in &mut real.checks {
+                        if state.check.health == *health_service && state.check.host == host {
+                            state.health = health;
+                        }
+                    }
+                });
+                if real.combined_health() != before {
+                    changed.push((name.clone(), *addr));
+                }
+            }
+        }
+        changed
+    }
+
+    /// Record the weight a passing run of `health_service` set for `host`
+    /// (keepalived's `misc_dynamic`; None: the server's own) on every real
+    /// server bound to it as [`Table::set_host_health`] binds them. Returns
+    /// the real servers whose weight in force changed.
+    pub fn set_host_weight(
+        &mut self,
+        health_service: &ServiceRef,
+        host: &str,
+        weight: Option<u32>,
+    ) -> Vec<(String, SocketAddr)> {
+        let host = host.trim_start_matches('*');
+        let mut changed = Vec::new();
+        for (name, state) in &mut self.services {
+            let bound = state.health.as_ref() == Some(health_service);
+            for (addr, real) in &mut state.reals {
+                let before = real.weight_in_force();
+                if bound && real.host == host {
+                    real.health_weight = weight;
+                }
+                for check in &mut real.checks {
+                    if check.check.health == *health_service && check.check.host == host {
+                        check.weight = weight;
+                    }
+                }
+                if real.weight_in_force() != before {
+                    changed.push((name.clone(), *addr));
+                }
+            }
+        }
+        changed
+    }
+
+    /// Every file a real server tracks (for the reader that feeds
+    /// [`Table::set_file_value`]).
+    pub fn tracked_files(&self) -> BTreeSet<PathBuf> {
+        self.services
+            .values()
+            .flat_map(|state| state.reals.values())
+            .flat_map(|real| real.files.iter().map(|(file, _)| file.path.clone()))
+            .collect()
+    }
+
+    /// The number now in a tracked file, on every real server tracking it.
+    /// Returns the real servers whose health or weight in force changed.
+    pub fn set_file_value(&mut self, path: &Path, value: i64) -> Vec<(String, SocketAddr)> {
+        let mut changed = Vec::new();
+        for (name, state) in &mut self.services {
+            for (addr, real) in &mut state.reals {
+                if !real.files.iter().any(|(f, _)| f.path == path) {
+                    continue;
+                }
+                let before = (real.combined_health(), real.weight_in_force());
+                real.changing(|real| {
+                    for (file, v) in &mut real.files {
+                        if file.path == path {
+                            *v = value;
+                        }
+                    }
+                });
+                if (real.combined_health(), real.weight_in_force()) != before {
                     changed.push((name.clone(), *addr));
                 }
             }
@@ -1053,7 +1138,7 @@ impl Table {
 
     /// A real server's health; None when unknown to the table.
     pub fn health(&self, vs: &str, rs: SocketAddr) -> Option<Health> {
-        Some(self.services.get(vs)?.reals.get(&rs)?.health)
+        Some(self.services.get(vs)?.reals.get(&rs)?.combined_health())
     }
 
     /// Everything `keepmon lb show` prints. `conns` gives a data plane's
@@ -1089,7 +1174,7 @@ impl Table {
                             desired.members.get(&addr).map(|m| m.weight)
                         },
                         in_dataplane: !sorry_active && desired.members.contains_key(&addr),
-                        health: real.health,
+                        health: real.combined_health(),
                         admin: admin_name(real.admin()).to_string(),
                         inhibit_on_failure: real.base.inhibit_on_failure,
                         upper_threshold: real.base.thresholds.upper,
@@ -1102,6 +1187,7 @@ impl Table {
                 ServiceReport {
                     name: name.clone(),
                     listen: state.spec.listen,
+                    fwmark: state.spec.fwmark,
                     protocol: state.spec.protocol.to_string(),
                     scheduler: state.spec.scheduler.to_string(),
                     dataplane: dataplane_name(state.spec.dataplane).to_string(),
@@ -1256,6 +1342,9 @@ pub struct ServiceReport {
     /// None: a pool reached by other services' routes.
     #[serde(default)]
     pub listen: Option<SocketAddr>,
+    /// IPVS's firewall-mark service (then `listen` is None).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fwmark: Option<Fwmark>,
     pub protocol: String,
     pub scheduler: String,
     pub dataplane: String,
@@ -1319,17 +1408,38 @@ pub struct RealReport {
 }
 
 impl ServiceReport {
-    /// The listen address, or `routed` for a pool.
+    /// The listen address, ipvsadm's `FWM 7` for a firewall-mark service,
+    /// or `routed` for a pool.
     pub fn listen_text(&self) -> String {
-        self.listen
-            .map_or_else(|| "routed".to_string(), |l| l.to_string())
+        match (self.listen, self.fwmark) {
+            (Some(listen), _) => listen.to_string(),
+            (None, Some(fwmark)) => fwmark.to_string(),
+            (None, None) => "routed".to_string(),
+        }
+    }
+
+    /// ipvsadm's first two columns: `TCP` and `10.0.0.1:80`, or `FWM` and
+    /// `7` (`7 IPv6`) for a firewall-mark service.
+    pub fn ipvsadm_key(&self) -> (String, String) {
+        match (self.listen, self.fwmark) {
+            (None, Some(fwmark)) => {
+                let ipv6 = if fwmark.ipv6 { " IPv6" } else { "" };
+                ("FWM".to_string(), format!("{}{ipv6}", fwmark.mark))
+            }
+            _ => (self.protocol.to_ascii_uppercase(), self.listen_text()),
+        }
     }
 
     /// The persistence netmask as ipvsadm prints it (`255.255.255.0` for
     /// IPv4, the prefix length for IPv6); None for one address.
     pub fn persistence_mask(&self) -> Option<String> {
         let prefix = self.persistence_netmask?;
-        Some(if self.listen?.is_ipv4() {
+        let ipv4 = match (self.listen, self.fwmark) {
+            (Some(listen), _) => listen.is_ipv4(),
+            (None, Some(fwmark)) => !fwmark.ipv6,
+            (None, None) => return None,
+        };
+        Some(if ipv4 {
             let bits = u32::MAX
                 .checked_shl(32 - u32::from(prefix.min(32)))
                 .unwrap_or(0);
@@ -1351,16 +1461,12 @@ impl Report {
         out.push_str("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n");
         for service in &self.services {
             // A pool has no address of its own to list it under.
-            let Some(listen) = service.listen else {
+            if service.listen.is_none() && service.fwmark.is_none() {
                 continue;
-            };
-            let _ = write!(
-                out,
-                "{}  {} {}",
-                service.protocol.to_ascii_uppercase(),
-                listen,
-                service.scheduler
-            );
+            }
+            // ipvsadm: `TCP  10.0.0.1:80 wlc`, `FWM  7 wlc`, `FWM  7 IPv6 wlc`.
+            let (prot, place) = service.ipvsadm_key();
+            let _ = write!(out, "{prot}  {place} {}", service.scheduler);
             if let Some(secs) = service.persistence_secs {
                 let _ = write!(out, " persistent {secs}");
                 if let Some(mask) = service.persistence_mask() {
@@ -1521,6 +1627,7 @@ impl VirtualState {
         VirtualState {
             spec: ServiceSpec {
                 listen: Some(listen),
+                fwmark: None,
                 protocol,
                 scheduler: defaults.scheduler,
                 dataplane: match protocol {
@@ -1643,6 +1750,48 @@ struct RealBase {
     bfd: Option<String>,
 }
 
+/// What a tracked file's number does to a real server (keepalived's
+/// `process_update_checker_track_file_status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FileStatus {
+    Down,
+    /// Up, adding this to the weight.
+    Up(i64),
+}
+
+/// Weight 0: down while the number is not 0 (while it is 0 with
+/// `reverse`). Otherwise up, adding number × weight (negated with
+/// `reverse`) limited to C's int, down only at its minimum (keepalived's
+/// IPVS_WEIGHT_FAULT).
+fn file_status(file: &TrackFile, value: i64) -> FileStatus {
+    if file.weight == 0 {
+        return if (value != 0) != file.reverse {
+            FileStatus::Down
+        } else {
+            FileStatus::Up(0)
+        };
+    }
+    let sign = if file.reverse { -1 } else { 1 };
+    let status = value
+        .saturating_mul(i64::from(file.weight))
+        .saturating_mul(sign)
+        .clamp(i64::from(i32::MIN), i64::from(i32::MAX));
+    if status == i64::from(i32::MIN) {
+        FileStatus::Down
+    } else {
+        FileStatus::Up(status)
+    }
+}
+
+/// One of a real server's own checks, as its service last reported it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct CheckState {
+    check: RealCheck,
+    health: Health,
+    /// The weight its last passing run set (`misc_dynamic`).
+    weight: Option<u32>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct RealState {
     host: String,
@@ -1651,7 +1800,17 @@ struct RealState {
     weight_override: Option<u32>,
     forward_override: Option<Forward>,
     admin_override: Option<AdminState>,
+    /// As the virtual server's `health` service last reported `host`.
     health: Health,
+    /// The weight that service's last passing run set (keepalived's
+    /// `misc_dynamic`); None: the server's own.
+    health_weight: Option<u32>,
+    /// The server's own health services (config `checks`), each as it last
+    /// reported its host.
+    checks: Vec<CheckState>,
+    /// Its tracked files (keepalived's `FILE_CHECK`) with the number last
+    /// read from each (0 until read, as for a missing file).
+    files: Vec<(TrackFile, i64)>,
     edit: Option<Edit>,
     /// Times it became usable again (see [`ServerLimits::comebacks`]).
     comebacks: u32,
@@ -1688,6 +1847,17 @@ impl RealState {
             } else {
                 Health::Unknown
             },
+            health_weight: None,
+            checks: rs
+                .checks
+                .iter()
+                .map(|check| CheckState {
+                    check: check.clone(),
+                    health: Health::Unknown,
+                    weight: None,
+                })
+                .collect(),
+            files: rs.track_files.iter().map(|f| (f.clone(), 0)).collect(),
             edit: None,
             comebacks: 0,
         }
@@ -1719,13 +1889,59 @@ impl RealState {
             forward_override: None,
             admin_override: None,
             health: Health::Unknown,
+            health_weight: None,
+            checks: Vec::new(),
+            files: Vec::new(),
             edit: None,
             comebacks: 0,
         }
     }
 
+    /// Its health from every service that checks it: down when one reports
+    /// it down, up when one reports it up and none down, else unknown.
+    fn combined_health(&self) -> Health {
+        let files = self
+            .files
+            .iter()
+            .map(|(file, value)| match file_status(file, *value) {
+                FileStatus::Down => Health::Down,
+                FileStatus::Up(_) => Health::Up,
+            });
+        let all = std::iter::once(self.health)
+            .chain(self.checks.iter().map(|c| c.health))
+            .chain(files);
+        all.fold(Health::Unknown, |acc, h| match (acc, h) {
+            (Health::Down, _) | (_, Health::Down) => Health::Down,
+            (Health::Up, _) | (_, Health::Up) => Health::Up,
+            _ => Health::Unknown,
+        })
+    }
+
     fn weight(&self) -> u32 {
         self.weight_override.unwrap_or(self.base.weight)
+    }
+
+    /// The weight with what checks set (keepalived's `misc_dynamic`): each
+    /// such check moves it by its weight minus the configured one, as
+    /// keepalived's `effective_weight` adds each checker's `cur_weight`;
+    /// limited to IPVS's 0–65535.
+    fn weight_in_force(&self) -> u32 {
+        let set = std::iter::once(self.health_weight).chain(self.checks.iter().map(|c| c.weight));
+        let moved: i64 = set
+            .flatten()
+            .map(|w| i64::from(w) - i64::from(self.base.weight))
+            .sum();
+        let files: i64 = self
+            .files
+            .iter()
+            .map(|(file, value)| match file_status(file, *value) {
+                FileStatus::Up(add) => add,
+                FileStatus::Down => 0,
+            })
+            .sum();
+        // keepalived's real_weight: 0 up to IPVS's INT_MAX.
+        let weight = (i64::from(self.weight()) + moved + files).clamp(0, i64::from(i32::MAX));
+        u32::try_from(weight).unwrap_or(0)
     }
 
     fn forward(&self) -> Forward {
@@ -1739,10 +1955,10 @@ impl RealState {
     fn member_weight(&self) -> Option<u32> {
         membership(
             self.admin(),
-            self.health,
+            self.combined_health(),
             self.base.inhibit_on_failure,
             self.edit,
-            self.weight(),
+            self.weight_in_force(),
         )
     }
 
@@ -1762,6 +1978,19 @@ impl RealState {
         self.comebacks = before.comebacks;
         if same_health_binding && before.host == self.host && before.base.bfd == self.base.bfd {
             self.health = before.health;
+            self.health_weight = before.health_weight;
+        }
+        // A check the server still has keeps what it last reported.
+        for state in &mut self.checks {
+            if let Some(was) = before.checks.iter().find(|c| c.check == state.check) {
+                state.health = was.health;
+                state.weight = was.weight;
+            }
+        }
+        for (file, value) in &mut self.files {
+            if let Some((_, was)) = before.files.iter().find(|(f, _)| f.path == file.path) {
+                *value = *was;
+            }
         }
     }
 
@@ -1956,6 +2185,54 @@ mod tests {
         assert_eq!(desired.services["pool"].members.len(), 1);
     }
 
+    /// A firewall-mark service is listed as ipvsadm lists one, keyed by
+    /// its mark in the desired IPVS state, and shown as `FWM 7`.
+    #[test]
+    fn a_fwmark_service_is_listed_as_ipvsadm_lists_it() {
+        let mut mark = vs("fwmark-7", "10.0.0.1:80", vec![rs("10.0.0.2:0")]);
+        mark.listen = None;
+        mark.fwmark = Some(Fwmark {
+            mark: std::num::NonZeroU32::new(7).unwrap(),
+            ipv6: false,
+        });
+        mark.dataplane = DataPlane::Ipvs;
+        mark.scheduler = LbScheduler::RoundRobin;
+        mark.persistence = Some(Duration::from_secs(60));
+        mark.persistence_netmask = Some(24);
+        mark.real_servers[0].forward = Forward::DirectRouting;
+        let mut six = mark.clone();
+        six.name = "fwmark-7-ipv6".into();
+        six.fwmark = Some(Fwmark {
+            mark: std::num::NonZeroU32::new(7).unwrap(),
+            ipv6: true,
+        });
+        six.persistence = None;
+        six.real_servers = vec![rs("[2001:db8::2]:0")];
+        let table = Table::from_config(&config_with(vec![mark, six]));
+        assert_eq!(
+            table.render_ipvsadm(None),
+            "IP Virtual Server version 1.2.1 (size=4096)\n\
+             Prot LocalAddress:Port Scheduler Flags\n\
+             \x20 -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
+             FWM  7 rr persistent 60 mask 255.255.255.0\n\
+             \x20 -> 10.0.0.2:0                   Route   1      0          0         \n\
+             FWM  7 IPv6 rr\n\
+             \x20 -> [2001:db8::2]:0              Masq    1      0          0         \n"
+        );
+        let report = table.report(None);
+        assert_eq!(report.services[0].listen_text(), "FWM 7");
+        assert!(
+            report
+                .render_text()
+                .starts_with("fwmark-7 tcp FWM 7 rr ipvs")
+        );
+        let desired = table.desired();
+        assert_eq!(desired.services["fwmark-7"].spec.listen, None);
+        let wanted = crate::lb::ipvs::plan::wanted(&desired);
+        let keys: Vec<String> = wanted.table.keys().map(ToString::to_string).collect();
+        assert_eq!(keys, ["fwmark 7", "fwmark 7 IPv6"]);
+    }
+
     fn rs(addr: &str) -> RealServer {
         let addr = sa(addr);
         RealServer {
@@ -1972,6 +2249,8 @@ mod tests {
             maxqueue: None,
             slowstart: None,
             bfd: None,
+            checks: Vec::new(),
+            track_files: Vec::new(),
         }
     }
 
@@ -1979,6 +2258,7 @@ mod tests {
         VirtualServer {
             name: name.to_string(),
             listen: Some(sa(listen)),
+            fwmark: None,
             protocol: Protocol::Tcp,
             scheduler: LbScheduler::WeightedRoundRobin,
             dataplane: DataPlane::Proxy,
@@ -2171,6 +2451,161 @@ mod tests {
             table.set_weight("nope", a, 1).unwrap_err().to_string(),
             "unknown virtual service \"nope\" (known: web)"
         );
+    }
+
+    /// A real server with its own checks is in the table only while every
+    /// one of them reports its host up (keepalived's several checkers); a
+    /// server without checks stays; a reload keeps what a remaining check
+    /// last reported.
+    #[test]
+    fn a_real_server_with_own_checks_needs_all_of_them_up() {
+        let text = r#"
+[hostgroups]
+a = ["127.0.0.2"]
+b = ["10.0.0.9"]
+
+[watch.a.tcp]
+interval = "5s"
+monitor = { type = "tcp", port = 8080 }
+
+[watch.b.smtp]
+interval = "5s"
+monitor = { type = "tcp", port = 25 }
+
+[virtual_servers.web]
+listen = "127.0.0.1:8080"
+real_servers = [
+  { addr = "127.0.0.2:8080", checks = [{ health = "a:tcp" }, { health = "b:smtp", host = "10.0.0.9" }] },
+  { addr = "127.0.0.3:8080" },
+]
+"#;
+        let config = compile(text, "/etc/keepmon/keepmon.toml");
+        let mut table = Table::from_config(&config);
+        let (a, b) = (ServiceRef::new("a", "tcp"), ServiceRef::new("b", "smtp"));
+        let (one, two) = (sa("127.0.0.2:8080"), sa("127.0.0.3:8080"));
+        assert_eq!(members(&table, "web"), [(one, 1), (two, 1)]);
+        assert_eq!(
+            table.set_host_health(&a, "127.0.0.2", true),
+            [("web".to_string(), one)]
+        );
+        assert_eq!(table.set_host_health(&b, "127.0.0.2", false), []);
+        assert_eq!(
+            table.set_host_health(&b, "10.0.0.9", false),
+            [("web".to_string(), one)]
+        );
+        assert_eq!(members(&table, "web"), [(two, 1)]);
+        assert_eq!(table.health("web", one), Some(Health::Down));
+        // The other check passing does not bring it back.
+        assert_eq!(table.set_host_health(&a, "127.0.0.2", true), []);
+        assert_eq!(members(&table, "web"), [(two, 1)]);
+        table.reconfigure(&config);
+        assert_eq!(members(&table, "web"), [(two, 1)]);
+        assert_eq!(
+            table.set_host_health(&b, "10.0.0.9", true),
+            [("web".to_string(), one)]
+        );
+        assert_eq!(members(&table, "web"), [(one, 1), (two, 1)]);
+        assert_eq!(
+            table.set_host_health(&a, "127.0.0.2", false),
+            [("web".to_string(), one)]
+        );
+        assert_eq!(members(&table, "web"), [(two, 1)]);
+    }
+
+    /// keepalived's `misc_dynamic`: a check sets the weight in force (the
+    /// configured weight moved by each check's weight minus it), None
+    /// gives the server back its own; a reload keeps it.
+    #[test]
+    fn a_check_sets_the_weight_in_force() {
+        let text = r#"
+[hostgroups]
+a = ["127.0.0.2"]
+
+[watch.a.misc]
+interval = "5s"
+monitor = { type = "exec", command = "/bin/true" }
+exit_weight = true
+
+[virtual_servers.web]
+listen = "127.0.0.1:8080"
+health = "a:misc"
+real_servers = [{ addr = "127.0.0.2:8080", weight = 3 }]
+"#;
+        let config = compile(text, "/etc/keepmon/keepmon.toml");
+        let mut table = Table::from_config(&config);
+        let misc = ServiceRef::new("a", "misc");
+        let one = sa("127.0.0.2:8080");
+        assert_eq!(members(&table, "web"), [(one, 3)]);
+        assert_eq!(
+            table.set_host_weight(&misc, "127.0.0.2", Some(5)),
+            [("web".to_string(), one)]
+        );
+        assert_eq!(members(&table, "web"), [(one, 5)]);
+        table.reconfigure(&config);
+        assert_eq!(members(&table, "web"), [(one, 5)]);
+        assert_eq!(table.set_host_weight(&misc, "127.0.0.3", Some(9)), []);
+        assert_eq!(table.set_host_weight(&misc, "127.0.0.2", Some(0)).len(), 1);
+        assert_eq!(members(&table, "web"), [(one, 0)]);
+        assert_eq!(table.set_host_weight(&misc, "127.0.0.2", None).len(), 1);
+        assert_eq!(members(&table, "web"), [(one, 3)]);
+        // An operator's weight is moved by the check too.
+        table.set_weight("web", one, 10).expect("weight");
+        table.set_host_weight(&misc, "127.0.0.2", Some(5));
+        assert_eq!(members(&table, "web"), [(one, 12)]);
+    }
+
+    /// keepalived's FILE_CHECK: weight 0 takes the server down while the
+    /// number is not 0 (while it is 0 with reverse); another weight adds
+    /// number × weight (negated with reverse) to the weight in force,
+    /// which stops at 0; a reload keeps the last numbers.
+    #[test]
+    fn tracked_files_move_a_real_server() {
+        let file = |weight, reverse| TrackFile {
+            path: PathBuf::from("/run/f"),
+            weight,
+            reverse,
+        };
+        assert_eq!(file_status(&file(0, false), 0), FileStatus::Up(0));
+        assert_eq!(file_status(&file(0, false), 2), FileStatus::Down);
+        assert_eq!(file_status(&file(0, true), 0), FileStatus::Down);
+        assert_eq!(file_status(&file(0, true), 5), FileStatus::Up(0));
+        assert_eq!(file_status(&file(-2, false), 3), FileStatus::Up(-6));
+        assert_eq!(file_status(&file(2, true), 3), FileStatus::Up(-6));
+        assert_eq!(file_status(&file(i32::MAX, false), -2), FileStatus::Down);
+        let text = r#"
+[virtual_servers.web]
+listen = "127.0.0.1:8080"
+real_servers = [
+  { addr = "127.0.0.2:8080", weight = 10, track_file = [{ path = "/run/load", weight = -2 }, { path = "/run/maint", weight = 0 }] },
+  { addr = "127.0.0.3:8080" },
+]
+"#;
+        let config = compile(text, "/etc/keepmon/keepmon.toml");
+        let mut table = Table::from_config(&config);
+        let (one, two) = (sa("127.0.0.2:8080"), sa("127.0.0.3:8080"));
+        assert_eq!(
+            table.tracked_files(),
+            BTreeSet::from([PathBuf::from("/run/load"), PathBuf::from("/run/maint")])
+        );
+        assert_eq!(members(&table, "web"), [(one, 10), (two, 1)]);
+        assert_eq!(
+            table.set_file_value(Path::new("/run/load"), 3),
+            [("web".to_string(), one)]
+        );
+        assert_eq!(members(&table, "web"), [(one, 4), (two, 1)]);
+        assert_eq!(table.set_file_value(Path::new("/run/other"), 3), []);
+        assert_eq!(
+            table.set_file_value(Path::new("/run/maint"), 1),
+            [("web".to_string(), one)]
+        );
+        assert_eq!(members(&table, "web"), [(two, 1)]);
+        assert_eq!(table.health("web", one), Some(Health::Down));
+        table.reconfigure(&config);
+        assert_eq!(members(&table, "web"), [(two, 1)]);
+        table.set_file_value(Path::new("/run/maint"), 0);
+        assert_eq!(members(&table, "web"), [(one, 4), (two, 1)]);
+        table.set_file_value(Path::new("/run/load"), 9);
+        assert_eq!(members(&table, "web"), [(one, 0), (two, 1)]);
     }
 
     #[test]
@@ -2972,6 +3407,7 @@ upalert = ["lvs"]
         )
             .prop_map(|(listen, udp, ipvs, rr, persistence, mask)| ServiceSpec {
                 listen: Some(sa(listen)),
+                fwmark: None,
                 protocol: if udp { Protocol::Udp } else { Protocol::Tcp },
                 scheduler: if rr {
                     LbScheduler::RoundRobin

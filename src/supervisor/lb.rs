@@ -1,9 +1,13 @@
 //! The load-balancing part: the pure table, the data planes serving it and the log of table changes; reconfigured from a config diff, edited by health, lvs.alert lines and operators, and brought to the data planes level-triggered.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::depend::ServiceRef;
 use crate::config::diff::ConfigDiff;
@@ -28,7 +32,13 @@ pub(super) struct LoadBalancing {
     /// Run-time settings from the state file, put back by the first
     /// reconfigure.
     restored: Option<Vec<RealSetting>>,
+    /// Stops the task reading the real servers' tracked files.
+    file_reader: Option<CancellationToken>,
 }
+
+/// How often tracked files are read (keepalived watches them with inotify;
+/// the VRRP trackers read theirs as often).
+const FILE_READ_INTERVAL: Duration = Duration::from_millis(100);
 
 impl LoadBalancing {
     pub fn new(shutdown: CancellationToken, restored: Vec<RealSetting>) -> LoadBalancing {
@@ -40,6 +50,37 @@ impl LoadBalancing {
             log: VecDeque::new(),
             histlength: 1,
             restored: Some(restored),
+            file_reader: None,
+        }
+    }
+
+    /// (Re)start the task that reads the files real servers track
+    /// (keepalived's `FILE_CHECK`) after a reconfigure: it sends every
+    /// file's number at once, then each change, as [`super::Event::TrackFile`].
+    pub(super) fn read_tracked_files(
+        &mut self,
+        events: &mpsc::Sender<super::Event>,
+        tracker: &TaskTracker,
+    ) {
+        if let Some(token) = self.file_reader.take() {
+            token.cancel();
+        }
+        let paths = self.table.tracked_files();
+        if paths.is_empty() {
+            return;
+        }
+        let token = self.shutdown.child_token();
+        self.file_reader = Some(token.clone());
+        tracker.spawn(read_files(paths, events.clone(), token));
+    }
+
+    /// A tracked file's number into the table; each real server it moves
+    /// gets a change-log line.
+    pub fn set_file_value(&mut self, path: &Path, value: i64, unix: i64) {
+        for (vs, rs) in self.table.set_file_value(path, value) {
+            self.dirty = true;
+            let line = format!("{unix} lb {vs} {rs} file {} reads {value}", path.display());
+            push_bounded(&mut self.log, line, self.histlength);
         }
     }
 
@@ -106,6 +147,23 @@ impl LoadBalancing {
                 "{unix} lb {vs} {rs} health {} (from bfd)",
                 if up { "up" } else { "down" }
             );
+            push_bounded(&mut self.log, line, self.histlength);
+        }
+    }
+
+    /// A weight a check set (keepalived's `misc_dynamic`) into the table;
+    /// each real server whose weight in force moves gets a change-log line.
+    pub fn set_host_weight(
+        &mut self,
+        from: &ServiceRef,
+        host: &str,
+        weight: Option<u32>,
+        unix: i64,
+    ) {
+        for (vs, rs) in self.table.set_host_weight(from, host, weight) {
+            self.dirty = true;
+            let set = weight.map_or("its own".to_string(), |w| w.to_string());
+            let line = format!("{unix} lb {vs} {rs} weight {set} (from {from})");
             push_bounded(&mut self.log, line, self.histlength);
         }
     }
@@ -252,4 +310,46 @@ pub(super) fn lvs_edits_of(service: &Service) -> Vec<LbEdit> {
         }
     }
     edits
+}
+
+/// Reads each file every [`FILE_READ_INTERVAL`] as keepalived reads a
+/// tracked file (the first 127 bytes, C's `strtol`; missing or empty is 0;
+/// an invalid number keeps the last one) and sends the changes.
+async fn read_files(
+    paths: BTreeSet<PathBuf>,
+    events: mpsc::Sender<super::Event>,
+    token: CancellationToken,
+) {
+    let mut last: BTreeMap<PathBuf, i64> = BTreeMap::new();
+    let mut tick = tokio::time::interval(FILE_READ_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        for path in &paths {
+            let bytes = tokio::fs::read(path).await.unwrap_or_default();
+            let head = &bytes[..bytes.len().min(127)];
+            let Some(value) =
+                crate::vrrp::instance::track_file_number(&String::from_utf8_lossy(head))
+            else {
+                if !last.contains_key(path) {
+                    tracing::warn!(file = %path.display(), "invalid number in tracked file; keeping the last one");
+                }
+                last.entry(path.clone()).or_insert(0);
+                continue;
+            };
+            if last.get(path) != Some(&value) {
+                last.insert(path.clone(), value);
+                let event = super::Event::TrackFile {
+                    path: path.clone(),
+                    value,
+                };
+                if events.send(event).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
 }

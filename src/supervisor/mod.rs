@@ -34,6 +34,7 @@ mod alerts;
 mod announce;
 mod bfd;
 mod cli;
+mod file_init;
 mod lb;
 mod mail;
 mod mon;
@@ -199,6 +200,11 @@ enum Event {
         ok: bool,
         message: String,
     },
+    /// A file real servers track (`FILE_CHECK`) holds a new number.
+    TrackFile {
+        path: std::path::PathBuf,
+        value: i64,
+    },
     /// mon's `loadstate`: the writer read the state file back.
     StateLoaded {
         what: Vec<crate::monproto::StateKind>,
@@ -286,6 +292,16 @@ impl Supervisor {
     /// the diff. The one path for start and reload.
     fn apply(&mut self, new: Config) -> ConfigDiff {
         let diff = config::diff(self.applied.then_some(&self.config), &new);
+        // On the writer's thread, off the loop. The trackers re-read their
+        // files every 100 ms and an instance waits for adverts for several
+        // seconds before it may become master, so they see the value before
+        // it can matter (keepalived writes it while it reads its config).
+        if !new.file_inits.is_empty() {
+            let (inits, reload) = (new.file_inits.clone(), self.applied);
+            self.writer
+                .ordered()
+                .run(move || file_init::init_files(&inits, reload));
+        }
         self.config = new;
         self.applied = true;
         let config = &self.config;
@@ -293,6 +309,7 @@ impl Supervisor {
         let services = &self.services;
         self.lb
             .reconfigure(config, &diff, &|r| services.is_failing(r));
+        self.lb.read_tracked_files(&self.events, &self.tracker);
         let disk = self.writer.ordered();
         self.mail
             .reconfigure(config, &diff, disk.clone(), &self.tracker, &self.shutdown);
@@ -421,6 +438,7 @@ impl Supervisor {
                     self.web.count_failed_checks(&key, &slot.state.hosts);
                 }
             }
+            Event::TrackFile { path, value } => self.lb.set_file_value(&path, value, unix_now()),
             Event::AlertDone {
                 group,
                 service,

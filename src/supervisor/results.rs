@@ -167,7 +167,29 @@ impl Supervisor {
             slot.next_due = Some(now_instant);
             return;
         }
+        let mut output = output;
+        // keepalived's misc_dynamic: 2–255 pass and set the weight, 0
+        // passes and gives the servers their own back.
+        let weight = if service.exit_weight && !output.timed_out && !output.config_error {
+            match output.exit {
+                0 => Some(None),
+                code @ 2..=255 => {
+                    output.exit = 0;
+                    Some(u32::try_from(code - 2).ok())
+                }
+                _ => None,
+            }
+        } else {
+            None
+        };
         let hosts = host_outcomes(&slot.run_hosts, &output);
+        if let Some(weight) = weight {
+            let service_ref = service.reference();
+            let unix = super::wall_now().unix;
+            for host in &slot.run_hosts {
+                self.lb.set_host_weight(&service_ref, host, weight, unix);
+            }
+        }
         self.services.checks += output.hosts.len().max(1) as u64;
         let result = ResultInput {
             outcome: Outcome {

@@ -1206,7 +1206,7 @@ fn track_file_status(value: i64, weight: i32, reverse: bool) -> i32 {
 /// The number in a tracked file as keepalived reads it: C's `strtol` with
 /// base 0 (`0x` hex, leading `0` octal), 0 when there are no digits; None
 /// when it is out of keepalived's range (then the last value stays).
-fn track_file_number(text: &str) -> Option<i64> {
+pub(crate) fn track_file_number(text: &str) -> Option<i64> {
     let text = text.trim_start();
     let (negative, rest) = match text.as_bytes().first() {
         Some(b'-') => (true, &text[1..]),

@@ -1234,6 +1234,7 @@ mod tests {
         ServiceReport {
             name: name.into(),
             listen: Some("127.0.0.1:8080".parse().unwrap()),
+            fwmark: None,
             protocol: "tcp".into(),
             scheduler: "rr".into(),
             dataplane: "proxy".into(),

@@ -47,7 +47,7 @@ mods="$kdir/lib/modules/$release/kernel"
 for m in crypto/crc32c_generic lib/libcrc32c net/ipv4/netfilter/nf_defrag_ipv4 \
          net/ipv6/netfilter/nf_defrag_ipv6 net/netfilter/nf_conntrack \
          net/netfilter/ipvs/ip_vs net/netfilter/ipvs/ip_vs_rr net/netfilter/ipvs/ip_vs_wrr \
-         net/netfilter/ipvs/ip_vs_sh; do
+         net/netfilter/ipvs/ip_vs_sh net/netfilter/nfnetlink net/netfilter/nf_tables; do
     src="$mods/$m.ko"
     if [[ -f "$src" ]]; then cp "$src" "$root/mod/"; 
     elif [[ -f "$src.xz" ]]; then xz -dc "$src.xz" > "$root/mod/$(basename "$m").ko";
@@ -58,7 +58,9 @@ done
 strip --strip-debug -o "$root/bin/keepmon" "$keepmon" 2>/dev/null || cp "$keepmon" "$root/bin/keepmon"
 cp /usr/sbin/ipvsadm "$root/usr/sbin/ipvsadm"
 cp /usr/sbin/keepalived "$root/usr/sbin/keepalived"
-for bin in "$keepmon" /usr/sbin/ipvsadm /usr/sbin/keepalived; do
+# nft marks the packets of the fwmark services' traffic.
+cp /usr/sbin/nft "$root/usr/sbin/nft"
+for bin in "$keepmon" /usr/sbin/ipvsadm /usr/sbin/keepalived /usr/sbin/nft; do
     ldd "$bin" | grep -o '/[^ ]*' | while read -r lib; do
         mkdir -p "$root$(dirname "$lib")"
         cp -L "$lib" "$root$lib"
@@ -73,7 +75,7 @@ cat > "$root/init" <<'INIT'
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
-for m in crc32c_generic libcrc32c nf_defrag_ipv4 nf_defrag_ipv6 nf_conntrack ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh; do
+for m in crc32c_generic libcrc32c nf_defrag_ipv4 nf_defrag_ipv6 nf_conntrack ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh nfnetlink nf_tables; do
   insmod /mod/$m.ko || echo "insmod $m failed"
 done
 ip link set lo up

@@ -274,6 +274,7 @@ fn pool_server(be: &Section, health: Option<ServiceRef>, config: &mut Config, ct
     let vs = VirtualServer {
         name: be.name.clone(),
         listen: None,
+        fwmark: None,
         protocol: Protocol::Tcp,
         scheduler: part.scheduler,
         dataplane: DataPlane::Proxy,
@@ -440,6 +441,7 @@ fn virtual_servers(
         let vs = VirtualServer {
             name: name.clone(),
             listen: Some(*listen),
+            fwmark: None,
             protocol: Protocol::Tcp,
             scheduler,
             dataplane: DataPlane::Proxy,
@@ -567,6 +569,8 @@ fn backend_part(
             maxqueue: server.opts.maxqueue,
             slowstart: server.opts.slowstart,
             bfd: None,
+            checks: Vec::new(),
+            track_files: Vec::new(),
         });
     }
     let hash = match bp.balance.as_ref().map(|b| &b.value) {

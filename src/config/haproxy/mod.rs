@@ -98,6 +98,7 @@ pub fn parse(text: &str, file: &Arc<Path>, fs: &dyn FileSystem) -> (Option<Confi
         announce: BTreeMap::new(),
         bgp: crate::config::model::BgpSettings::default(),
         stats_pages: Vec::new(),
+        file_inits: Vec::new(),
     };
     map::apply(&sections, &mut config, &mut ctx);
     (Some(config), diags)

@@ -207,6 +207,7 @@ pub fn looks_like_keepalived(text: &str) -> bool {
         "global_defs",
         "vrrp_instance",
         "virtual_server",
+        "virtual_server_group",
         "vrrp_script",
         "vrrp_sync_group",
         "vrrp_track_process",

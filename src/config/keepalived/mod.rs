@@ -19,6 +19,7 @@ pub mod tree;
 pub mod virtual_server;
 pub mod vrrp_instance;
 pub mod vrrp_script;
+pub mod vs_group;
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
@@ -28,7 +29,7 @@ use std::time::Duration;
 
 use crate::config::FileSystem;
 use crate::config::diag::{Diagnostic, Diagnostics, Location, Severity};
-use crate::config::model::{Config, DepBehavior, Format, Monitor, Origin, Service};
+use crate::config::model::{Config, DepBehavior, FileInit, Format, Monitor, Origin, Service};
 use crate::config::settings;
 
 use lexer::Piece;
@@ -120,6 +121,7 @@ fn build(vrrp_view: &[Stmt], checker_view: &[Stmt], ctx: &mut Ctx<'_>) -> Config
     let mut instances = Vec::new();
     let mut groups = Vec::new();
     let mut virtual_servers = Vec::new();
+    let mut vs_groups = Vec::new();
     let mut files = Vec::new();
     let mut processes: Vec<track_process::TrackedProcess> = Vec::new();
     let mut bfds: Vec<bfd::BfdInstance> = Vec::new();
@@ -182,8 +184,13 @@ fn build(vrrp_view: &[Stmt], checker_view: &[Stmt], ctx: &mut Ctx<'_>) -> Config
                 }
             }
             "virtual_server" => {
-                if let Some(vs) = virtual_server::read(stmt, &bfds, ctx) {
+                if let Some(vs) = virtual_server::read(stmt, &files, &bfds, ctx) {
                     virtual_servers.push(vs);
+                }
+            }
+            "virtual_server_group" => {
+                if let Some(group) = vs_group::read(stmt, ctx) {
+                    vs_groups.push(group);
                 }
             }
             keyword => ctx.unused(&stmt.piece, &format!("the {keyword} keyword")),
@@ -210,11 +217,25 @@ fn build(vrrp_view: &[Stmt], checker_view: &[Stmt], ctx: &mut Ctx<'_>) -> Config
         announce: BTreeMap::new(),
         bgp: crate::config::model::BgpSettings::default(),
         stats_pages: Vec::new(),
+        file_inits: Vec::new(),
     };
     global_defs::apply(&globals, &mut config);
+    // keepalived initialises every track file with init_file, tracked or not.
+    config.file_inits = files
+        .iter()
+        .filter_map(|f| {
+            let (value, overwrite) = f.init?;
+            Some(FileInit {
+                path: f.path.clone(),
+                value,
+                overwrite,
+                origin: Origin(f.loc.clone()),
+            })
+        })
+        .collect();
     let used = vrrp_instance::apply(instances, &groups, &scripts, &globals, &mut config, ctx);
     vrrp_script::apply(&scripts, &used, globals.script_security, &mut config, ctx);
-    virtual_server::apply(virtual_servers, &globals, &mut config, ctx);
+    virtual_server::apply(virtual_servers, &vs_groups, &globals, &mut config, ctx);
     config
 }
 
@@ -250,6 +271,7 @@ pub(crate) fn service(
         dep_memory: None,
         redistribute: None,
         unack_summary: false,
+        exit_weight: false,
         traptimeout: None,
         trapduration: None,
         env: BTreeMap::new(),

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::model::{
-    Action, Config, DataPlane, Forward, LbScheduler, Monitor, NotifyOn, Protocol, TrackTarget,
-    VrrpInitialState, VrrpVersion,
+    Action, Config, DataPlane, Forward, Fwmark, LbScheduler, Monitor, NotifyOn, Protocol,
+    TrackTarget, VrrpInitialState, VrrpVersion,
 };
 use crate::config::{FileSystem, Format, compile_str};
 
@@ -626,7 +626,10 @@ fn a_virtual_server_without_protocol_is_udp_as_in_keepalived() {
 #[test]
 fn what_keepmon_cannot_do_yet_is_an_error() {
     for (text, needle) in [
-        ("virtual_server fwmark 1 {\n}\n", "virtual_server fwmark"),
+        (
+            "virtual_server fwmark 0 {\n protocol TCP\n real_server 10.0.0.2 80 {\n }\n}\n",
+            "virtual_server fwmark 0",
+        ),
         (
             "bfd_instance b {\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n track_bfd {\n b\n }\n}\n",
             "track_bfd b: keepalived's BFD process dropped that bfd_instance",
@@ -848,9 +851,12 @@ fn bfd_check_makes_a_real_server_follow_its_session() {
           real_server 10.0.0.12 80 {\n  BFD_CHECK {\n   name v\n  }\n  BFD_CHECK {\n   name rs1 rs1\n  }\n  BFD_CHECK {\n   name rs1\n   name rs1\n  }\n  TCP_CHECK {\n  }\n }\n}\n");
     let vs = &c.virtual_servers["10.0.0.1:80"];
     assert_eq!(vs.real_servers[0].bfd.as_deref(), Some("rs1"));
-    // Its other BFD_CHECKs dropped, the second server is the TCP_CHECK's.
+    // Its other BFD_CHECKs dropped, the second server is the TCP_CHECK's
+    // (its own check: the first server has none to share).
     assert_eq!(vs.real_servers[1].bfd, None);
-    assert!(vs.health.is_some());
+    assert!(vs.health.is_none());
+    assert_eq!(vs.real_servers[1].checks.len(), 1);
+    assert!(vs.real_servers[0].checks.is_empty());
     for needle in [
         "Invalid alpha parameter maybe",
         "([10.0.0.12]:80) BFD_CHECK - BFD v not configured",
@@ -879,6 +885,7 @@ fn detection_by_first_keyword() {
     assert!(looks_like_keepalived("vrrp_track_process web {\n"));
     assert!(looks_like_keepalived("track_file f {\n"));
     assert!(looks_like_keepalived("! BFD first\nbfd_instance gw {\n"));
+    assert!(looks_like_keepalived("virtual_server_group G {\n"));
     assert!(!looks_like_keepalived("hostgroup g a\n"));
     assert!(!looks_like_keepalived("# mon.cf\nwatch g\n"));
     assert!(!looks_like_keepalived(""));
@@ -1149,6 +1156,65 @@ vrrp_sync_group G {\n group {\n VI_2\n }\n}\n";
     );
 }
 
+/// FILE_CHECK: the real server tracks the named track_file with the
+/// checker's weight, else the block's weight and direction; an unknown
+/// file or none drops the checker with keepalived's messages.
+#[test]
+fn file_checks_track_their_file_with_keepalived_weights() {
+    let text = "track_file load {\n file /run/load\n weight 3 reverse\n}\n\
+virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n  FILE_CHECK {\n   track_file load\n  }\n  FILE_CHECK {\n   track_file load\n   weight -100 noreverse\n  }\n  FILE_CHECK {\n   track_file nosuch\n  }\n  FILE_CHECK {\n   track_file load\n   weight 2 sideways\n  }\n  TCP_CHECK {\n  }\n }\n}\n";
+    let (c, w) = ok(text);
+    let vs = c.virtual_servers.values().next().expect("vs");
+    let files: Vec<(String, i32, bool)> = vs.real_servers[0]
+        .track_files
+        .iter()
+        .map(|f| (f.path.display().to_string(), f.weight, f.reverse))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("/run/load".to_string(), 3, true),
+            ("/run/load".to_string(), -100, false),
+            ("/run/load".to_string(), 3, true),
+        ]
+    );
+    // The TCP_CHECK is the only polled check, shared as the health.
+    assert!(vs.health.is_some());
+    assert_has(&w, "track_file nosuch not found");
+    assert_has(&w, "FILE_CHECK has no track_file specified - ignoring");
+    assert_has(&w, "unknown track file weight option sideways - ignoring");
+}
+
+/// `init_file [VALUE] [overwrite]`: every track file with one is
+/// initialised, tracked or not; each line starts again from 0 without
+/// overwrite; keepalived's messages for odd values.
+#[test]
+fn init_file_initialises_track_files_as_keepalived_does() {
+    let text = "track_file a {\n file /run/a\n init_file\n}\ntrack_file b {\n file /run/b\n init_file -7 overwrite\n}\ntrack_file c {\n file /run/c\n init_file 5 overwrite\n init_file 300 again\n}\ntrack_file d {\n file /run/d\n}\ntrack_file e {\n init_file 1\n}\ntrack_file f {\n file /run/f\n init_file 12x\n}\n";
+    let (c, w) = ok(text);
+    let inits: Vec<(String, i64, bool)> = c
+        .file_inits
+        .iter()
+        .map(|f| (f.path.display().to_string(), f.value, f.overwrite))
+        .collect();
+    assert_eq!(
+        inits,
+        [
+            ("/run/a".to_string(), 0, false),
+            ("/run/b".to_string(), -7, true),
+            ("/run/c".to_string(), 300, false),
+            ("/run/f".to_string(), 0, false),
+        ]
+    );
+    assert_has(
+        &w,
+        "Track file c init value 300 is outside sensible range [-254, 254]",
+    );
+    assert_has(&w, "Unknown track file init option again");
+    assert_has(&w, "Track file f init value 12x is invalid");
+    assert_has(&w, "No file set for track_file e - ignoring");
+}
+
 /// keepalived's `mh-port`/`mh-fallback` (and the sh words, which set the
 /// same IPVS flag bits) become the mh scheduler's flags; sh's flags are
 /// not run; other schedulers ignore them, as the kernel does.
@@ -1223,28 +1289,119 @@ fn smtp_checks_run_the_smtp_monitor_with_keepalived_defaults() {
     assert_eq!(service.failure_interval, Some(Duration::from_secs(2)));
     assert_eq!(c.hostgroups[&service.group].hosts, ["10.0.0.9"]);
 
-    for (text, needle) in [
-        (
-            "virtual_server 10.0.0.1 25 {\n protocol TCP\n real_server 10.0.0.2 25 {\n  SMTP_CHECK {\n   host {\n    connect_ip 10.0.0.9\n   }\n  }\n }\n}\n",
-            "connect timeout of 0",
+    let (c, d) = compile(
+        "virtual_server 10.0.0.1 25 {\n protocol TCP\n real_server 10.0.0.2 25 {\n  SMTP_CHECK {\n   host {\n    connect_ip 10.0.0.9\n   }\n  }\n }\n}\n",
+    );
+    assert!(c.is_none());
+    assert_has(&d, "connect timeout of 0");
+
+    // Several host blocks are several checkers (keepalived's
+    // smtp_check_end_handler), and so is the checker's own connection when
+    // it sets one: the real server is up while all of them pass.
+    let own_checks = |text: &str| {
+        let (c, _) = ok(text);
+        let vs = c.virtual_servers.values().next().expect("vs").clone();
+        assert_eq!(vs.health, None);
+        let checks = vs.real_servers[0].checks.clone();
+        let seen: Vec<(u16, Duration, String)> = checks
+            .iter()
+            .map(|check| {
+                let service = c.service(&check.health).expect("service");
+                let Some(Monitor::Smtp(smtp)) = &service.monitor else {
+                    panic!("not smtp");
+                };
+                assert!(c.hostgroups[&service.group].hosts.contains(&check.host));
+                (smtp.port, smtp.timeout, check.host.clone())
+            })
+            .collect();
+        seen
+    };
+    assert_eq!(
+        own_checks(
+            "virtual_server 10.0.0.1 25 {\n protocol TCP\n real_server 10.0.0.2 25 {\n  SMTP_CHECK {\n   host {\n    connect_timeout 2\n   }\n   host {\n    connect_ip 10.0.0.8\n    connect_port 587\n    connect_timeout 3\n   }\n  }\n }\n}\n"
         ),
-        (
-            "virtual_server 10.0.0.1 25 {\n protocol TCP\n real_server 10.0.0.2 25 {\n  SMTP_CHECK {\n   host {\n    connect_timeout 2\n   }\n   host {\n    connect_timeout 2\n   }\n  }\n }\n}\n",
-            "2 checkers",
+        [
+            (25, Duration::from_secs(2), "10.0.0.2".to_string()),
+            (587, Duration::from_secs(3), "10.0.0.8".to_string())
+        ]
+    );
+    assert_eq!(
+        own_checks(
+            "virtual_server 10.0.0.1 25 {\n protocol TCP\n real_server 10.0.0.2 25 {\n  SMTP_CHECK {\n   connect_timeout 3\n   host {\n    connect_timeout 2\n   }\n  }\n }\n}\n"
         ),
-        (
-            "virtual_server 10.0.0.1 25 {\n protocol TCP\n real_server 10.0.0.2 25 {\n  SMTP_CHECK {\n   connect_timeout 3\n   host {\n    connect_timeout 2\n   }\n  }\n }\n}\n",
-            "own connection keywords",
-        ),
-    ] {
-        let (c, d) = compile(text);
-        assert!(c.is_none(), "{text}");
-        assert!(
-            d.iter()
-                .any(|d| d.contains("error: keepmon cannot run this") && d.contains(needle)),
-            "{needle}: {d:?}"
-        );
-    }
+        [
+            (25, Duration::from_secs(3), "10.0.0.2".to_string()),
+            (25, Duration::from_secs(2), "10.0.0.2".to_string())
+        ]
+    );
+}
+
+/// keepalived checks each checker of each real server on its own; a real
+/// server is up while all of its checkers are, and one without a checker
+/// is always up. Equal checkers share one health service over their
+/// hosts; when every real server has one checker and they agree, that
+/// service is the virtual server's `health`.
+#[test]
+fn several_and_differing_checkers_become_each_real_servers_own_checks() {
+    let (c, w) = ok(
+        "virtual_server 10.0.0.1 80 {\n protocol TCP\n delay_loop 3\n real_server 10.0.0.2 80 {\n  TCP_CHECK {\n  }\n  HTTP_GET {\n   url {\n    path /health\n   }\n   retry 3\n  }\n }\n real_server 10.0.0.3 80 {\n  TCP_CHECK {\n  }\n }\n real_server 10.0.0.4 80 {\n }\n real_server 10.0.0.5 8080 {\n  TCP_CHECK {\n   connect_ip 10.0.0.6\n  }\n }\n}\n",
+    );
+    assert!(w.is_empty(), "{w:?}");
+    let vs = c.virtual_servers.values().next().expect("vs");
+    assert_eq!(vs.health, None);
+    let checks: Vec<Vec<(String, String)>> = vs
+        .real_servers
+        .iter()
+        .map(|rs| {
+            rs.checks
+                .iter()
+                .map(|check| (check.health.to_string(), check.host.clone()))
+                .collect()
+        })
+        .collect();
+    let tcp80 = "10.0.0.1_80-1:tcp_check".to_string();
+    assert_eq!(
+        checks,
+        [
+            vec![
+                (tcp80.clone(), "10.0.0.2".to_string()),
+                ("10.0.0.1_80-2:http_get".to_string(), "10.0.0.2".to_string()),
+            ],
+            vec![(tcp80.clone(), "10.0.0.3".to_string())],
+            vec![],
+            vec![(
+                "10.0.0.1_80-3:tcp_check".to_string(),
+                "10.0.0.6".to_string()
+            )],
+        ]
+    );
+    assert_eq!(
+        c.hostgroups["10.0.0.1_80-1"].hosts,
+        ["10.0.0.2", "10.0.0.3"]
+    );
+    assert_eq!(c.hostgroups["10.0.0.1_80-3"].hosts, ["10.0.0.6"]);
+    let http = c
+        .service(&vs.real_servers[0].checks[1].health)
+        .expect("http service");
+    assert_eq!(http.fall, 4);
+    assert_eq!(http.interval, Some(Duration::from_secs(3)));
+    let Some(Monitor::Tcp(tcp)) = &c
+        .service(&vs.real_servers[3].checks[0].health)
+        .expect("tcp service")
+        .monitor
+    else {
+        panic!("not tcp");
+    };
+    assert_eq!(tcp.port, 8080);
+
+    // One agreeing checker per real server: one shared health service.
+    let (c, _) = ok(
+        "virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n  TCP_CHECK {\n  }\n }\n real_server 10.0.0.3 80 {\n  TCP_CHECK {\n  }\n }\n}\n",
+    );
+    let vs = c.virtual_servers.values().next().expect("vs");
+    assert!(vs.health.is_some());
+    assert!(vs.real_servers.iter().all(|rs| rs.checks.is_empty()));
+    assert_eq!(c.hostgroups["10.0.0.1_80"].hosts, ["10.0.0.2", "10.0.0.3"]);
 }
 
 #[test]
@@ -1471,6 +1628,10 @@ fn misc_checks_run_as_their_user_or_the_script_user() {
     let c = c.expect("compiles");
     assert_eq!(run_as(&c), Some(("ops".to_string(), 1001, 10)));
     assert_eq!(only_health(&c).timeout, Some(Duration::from_secs(7)));
+    assert!(!only_health(&c).exit_weight);
+    // misc_dynamic: the exit status sets the weight.
+    let (c, _) = compile_with(&vs("   misc_dynamic"), &fs);
+    assert!(only_health(&c.expect("compiles")).exit_weight);
     // The default script user; misc_timeout defaults to the virtual
     // server's delay_loop.
     let (c, _) = compile_with(&vs(""), &fs);
@@ -1527,5 +1688,277 @@ fn a_sync_group_track_file_reaches_every_member() {
             ("/run/f".to_string(), -2, true),
             ("/run/g".to_string(), 5, false)
         ]
+    );
+}
+
+fn mark(n: u32, ipv6: bool) -> Option<Fwmark> {
+    Some(Fwmark {
+        mark: std::num::NonZeroU32::new(n).unwrap(),
+        ipv6,
+    })
+}
+
+#[test]
+fn a_fwmark_virtual_server_is_an_ipvs_mark_service() {
+    let (c, w) = ok("virtual_server fwmark 7 {
+ delay_loop 5
+ lb_algo rr
+ lb_kind DR
+ protocol TCP
+ real_server 10.99.0.11 80 {
+  TCP_CHECK {
+   connect_timeout 3
+  }
+ }
+ real_server 10.99.0.12 {
+  TCP_CHECK {
+   connect_timeout 3
+   connect_port 80
+  }
+ }
+}
+");
+    let vs = &c.virtual_servers["fwmark-7"];
+    assert_eq!(vs.fwmark, mark(7, false));
+    assert_eq!(vs.listen, None);
+    assert_eq!(vs.dataplane, DataPlane::Ipvs);
+    assert_eq!(vs.scheduler, LbScheduler::RoundRobin);
+    // DR: IPVS gets no port (keepalived clears it); the checker keeps it.
+    let addrs: Vec<String> = vs.real_servers.iter().map(|r| r.addr.to_string()).collect();
+    assert_eq!(addrs, ["10.99.0.11:0", "10.99.0.12:0"]);
+    assert!(
+        vs.real_servers
+            .iter()
+            .all(|r| r.forward == Forward::DirectRouting)
+    );
+    let health = vs.health.as_ref().unwrap();
+    let service = &c.watches[&health.group].services[&health.service];
+    let Some(Monitor::Tcp(tcp)) = &service.monitor else {
+        panic!("not tcp: {service:?}");
+    };
+    assert_eq!(tcp.port, 80);
+    assert_has(
+        &w,
+        "5:2: warning: keepalived reports \"Warning: Virtual server FWM 7: protocol specified for fwmark - protocol will be ignored\"",
+    );
+    assert_has(
+        &w,
+        "6:2: warning: keepalived reports \"WARNING - fwmark virtual server FWM 7, real server 10.99.0.11:80 has port specified - clearing\"",
+    );
+}
+
+#[test]
+fn a_fwmark_service_takes_its_family_as_keepalived_does() {
+    // ip_family, else the first real server that is not tunnelled.
+    for (text, ipv6) in [
+        ("ip_family inet6\n real_server 2001:db8::2 80 {\n }\n", true),
+        ("real_server 2001:db8::2 80 {\n }\n", true),
+        ("real_server 10.0.0.2 80 {\n }\n", false),
+        (
+            "lvs_method TUN\n real_server 2001:db8::2 80 {\n }\n real_server 10.0.0.2 80 {\n }\n",
+            false,
+        ),
+    ] {
+        let (c, _) = ok(&format!("virtual_server fwmark 3 {{\n {text}}}\n"));
+        let name = if ipv6 { "fwmark-3-ipv6" } else { "fwmark-3" };
+        assert_eq!(c.virtual_servers[name].fwmark, mark(3, ipv6), "{text}");
+    }
+    // NAT keeps a real server's port; one of the other family is skipped.
+    let (c, w) = ok(
+        "virtual_server fwmark 3 {\n real_server 10.0.0.2 8080 {\n }\n real_server 2001:db8::2 80 {\n }\n}\n",
+    );
+    let vs = &c.virtual_servers["fwmark-3"];
+    assert_eq!(vs.real_servers.len(), 1);
+    assert_eq!(vs.real_servers[0].addr.to_string(), "10.0.0.2:8080");
+    assert_has(
+        &w,
+        "5:2: warning: keepalived reports \"Address family of virtual server and real server 2001:db8::2 don't match - skipping real server.\"",
+    );
+}
+
+#[test]
+fn a_fwmark_service_needs_the_ipvs_data_plane() {
+    let (c, d) = compile(
+        "global_defs {\n keepmon_dataplane proxy\n}\nvirtual_server fwmark 7 {\n real_server 10.0.0.2 80 {\n }\n}\n",
+    );
+    assert!(c.is_none());
+    assert!(
+        d.iter().any(|d| d
+            .contains("is a firewall-mark service (FWM 7): only the IPVS data plane serves one")),
+        "{d:?}"
+    );
+}
+
+const GROUP: &str = "virtual_server_group G {
+  10.0.0.30-31 80
+  10.0.1.1 80
+  fwmark 9
+}
+virtual_server group G {
+  lb_algo wrr
+  lb_kind DR
+  protocol TCP
+  real_server 10.99.0.11 80 {
+    weight 2
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+  real_server 10.99.0.12 80 {
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+}
+";
+
+#[test]
+fn a_group_is_one_ipvs_service_per_entry_checked_once() {
+    let (c, w) = ok(GROUP);
+    let names: Vec<&str> = c.virtual_servers.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        ["10.0.0.30:80", "10.0.0.31:80", "10.0.1.1:80", "fwmark-9"]
+    );
+    let health = c.virtual_servers["10.0.0.30:80"].health.clone().unwrap();
+    assert_eq!(health.group, "group-G");
+    for vs in c.virtual_servers.values() {
+        assert_eq!(vs.health.as_ref(), Some(&health), "{}", vs.name);
+        assert_eq!(vs.scheduler, LbScheduler::WeightedRoundRobin);
+        let weights: Vec<u32> = vs.real_servers.iter().map(|r| r.weight).collect();
+        assert_eq!(weights, [2, 1]);
+    }
+    // One health service, one hostgroup: each real server checked once.
+    assert_eq!(c.watches.len(), 1);
+    assert_eq!(c.hostgroups["group-G"].hosts, ["10.99.0.11", "10.99.0.12"]);
+    assert_eq!(c.virtual_servers["fwmark-9"].fwmark, mark(9, false));
+    assert_eq!(
+        c.virtual_servers["fwmark-9"].real_servers[0]
+            .addr
+            .to_string(),
+        "10.99.0.11:0"
+    );
+    assert_eq!(
+        c.virtual_servers["10.0.0.31:80"].real_servers[0]
+            .addr
+            .to_string(),
+        "10.99.0.11:80"
+    );
+    assert_has(&w, "port will be ignored");
+}
+
+#[test]
+fn group_entries_as_keepalived_reads_them() {
+    let (c, w) = ok("virtual_server_group G {
+  10.0.0.8/30 80
+  10.0.0.40-39 80
+  10.0.0.50-10.0.0.51 80
+  10.0.0.60-10.0.0.59 80
+  10.0.0.9/30 80
+  fwmark 11 bogus
+  fwmark 12 inet
+  bogus 80
+}
+virtual_server_group EMPTY {
+}
+virtual_server_group MIXED {
+  10.0.0.1 80
+  2001:db8::1 80
+  fwmark 1
+}
+virtual_server group G {
+  protocol TCP
+  persistence_timeout 60
+  persistence_granularity 255.255.255.0
+  real_server 10.99.0.11 80 {
+  }
+}
+virtual_server group NOPE {
+  protocol TCP
+  real_server 10.99.0.12 80 {
+  }
+}
+virtual_server group MIXED {
+  protocol TCP
+  real_server 10.99.0.13 80 {
+  }
+}
+");
+    let names: Vec<&str> = c.virtual_servers.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "10.0.0.10:80",
+            "10.0.0.11:80",
+            "10.0.0.50:80",
+            "10.0.0.51:80",
+            "10.0.0.8:80",
+            "10.0.0.9:80",
+            "fwmark-12"
+        ],
+        "{w:#?}"
+    );
+    for needle in [
+        "3:3: warning: keepalived reports \"Address range end is not greater than address range start - 10.0.0.40-39 - skipping\"",
+        "5:3: warning: keepalived reports \"Address range end is less than address range start - 10.0.0.60-10.0.0.59 - skipping\"",
+        "6:3: warning: keepalived reports \"Address mask bits not empty - 10.0.0.9/30 - skipping\"",
+        "7:13: warning: keepalived reports \"(G): fwmark '11' family bogus unknown - ignoring\"",
+        "9:3: warning: keepalived reports \"Invalid virtual server group IP address bogus /port/80 - skipping\"",
+        "12:1: warning: keepalived reports \"virtual server group EMPTY has no entries - removing\"",
+        "17:1: warning: keepalived reports \"virtual server group MIXED cannot have IPv4, IPv6 and fwmark without family - removing\"",
+        "21:3: warning: keepalived ignores this: keepalived 2.2.7 sends the services of group G with the full netmask",
+        "Virtual server group NOPE specified but not configured",
+        "Virtual server group MIXED specified but not configured",
+    ] {
+        assert_has(&w, needle);
+    }
+    assert_eq!(c.virtual_servers["10.0.0.8:80"].persistence_netmask, None);
+}
+
+#[test]
+fn a_group_of_both_families_does_not_take_a_virtual_server_of_one() {
+    // keepalived's link_vsg_to_vs: the real servers make the virtual
+    // server IPv4, the group has IPv6 too: the virtual server is ignored.
+    let (c, w) = ok("virtual_server_group G {
+  10.0.0.1 80
+  2001:db8::1 80
+}
+virtual_server group G {
+  protocol TCP
+  real_server 10.99.0.11 80 {
+  }
+}
+");
+    assert!(c.virtual_servers.is_empty());
+    assert_has(
+        &w,
+        "5:1: warning: keepalived ignores this: the address family of group G",
+    );
+}
+
+#[test]
+fn a_fwmark_service_without_ports_warns_where_keepalived_checks_port_0() {
+    let (c, w) = ok("virtual_server fwmark 4 {
+ lb_kind DR
+ real_server 10.0.0.2 {
+  TCP_CHECK {
+  }
+ }
+ sorry_server 10.0.0.9 80
+}
+");
+    let vs = &c.virtual_servers["fwmark-4"];
+    assert_eq!(
+        vs.sorry_server.map(|s| s.to_string()).as_deref(),
+        Some("10.0.0.9:0")
+    );
+    assert_eq!(vs.real_servers[0].addr.to_string(), "10.0.0.2:0");
+    assert_has(
+        &w,
+        "1:1: warning: keepalived reports \"WARNING - fwmark virtual server FWM 4, sorry server has port specified - clearing\"",
+    );
+    assert_has(
+        &w,
+        "4:3: warning: keepalived ignores this: real server 10.0.0.2 has no port and this checker no connect_port: keepalived's checker connects to port 0 (and fails)",
     );
 }

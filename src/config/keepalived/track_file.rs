@@ -6,6 +6,10 @@
 //! `reverse`, a zero one does); otherwise number × weight (× −1 with
 //! `reverse`), limited to −254..253, is added to the priority, and −254
 //! is FAULT. The block's weight defaults to 1.
+//!
+//! `init_file [VALUE] [overwrite]` has the daemon write VALUE (default 0)
+//! into the file at start when it does not exist (with `overwrite`, also
+//! when it does), whether or not an instance tracks the file.
 
 use std::path::PathBuf;
 
@@ -22,6 +26,8 @@ pub struct TrackedFile {
     pub path: PathBuf,
     pub weight: i64,
     pub reverse: bool,
+    /// `init_file`: the value, and whether to overwrite an existing file.
+    pub init: Option<(i64, bool)>,
 }
 
 /// Read one `track_file NAME { ... }`; None when keepalived drops it.
@@ -37,6 +43,7 @@ pub fn read(stmt: &Stmt, known: &[TrackedFile], ctx: &mut Ctx<'_>) -> Option<Tra
     let mut path: Option<PathBuf> = None;
     let mut weight = 1;
     let mut reverse = false;
+    let mut init = None;
     for child in stmt.children() {
         let piece = &child.piece;
         match child.keyword() {
@@ -88,10 +95,7 @@ pub fn read(stmt: &Stmt, known: &[TrackedFile], ctx: &mut Ctx<'_>) -> Option<Tra
                     ),
                 }
             }
-            "init_file" => ctx.unsupported(
-                piece.loc.clone(),
-                "init_file (keepalived creates or overwrites the file at start; keepmon only reads it)",
-            ),
+            "init_file" => init = Some(init_file(piece, &name, ctx)),
             keyword => ctx.unused(piece, &format!("'{keyword}' in track_file")),
         }
     }
@@ -108,5 +112,50 @@ pub fn read(stmt: &Stmt, known: &[TrackedFile], ctx: &mut Ctx<'_>) -> Option<Tra
         path,
         weight,
         reverse,
+        init,
     })
+}
+
+/// keepalived's `track_file_init_handler`: every line starts again from
+/// value 0 without overwrite; a number outside −254..254 is reported and
+/// still written; an invalid one is reported and 0 is written.
+fn init_file(
+    piece: &crate::config::keepalived::lexer::Piece,
+    name: &str,
+    ctx: &mut Ctx<'_>,
+) -> (i64, bool) {
+    let (mut value, mut overwrite) = (0, false);
+    for (i, word) in piece.words.iter().enumerate().skip(1) {
+        let text = word.text.trim_start_matches([' ', '\t']);
+        if text.starts_with(|c: char| c.is_ascii_digit() || c == '-') {
+            match numbers::int(&word.text, i64::from(i32::MIN), i64::from(i32::MAX), false).value {
+                Some(v) => {
+                    if !(-254..=254).contains(&v) {
+                        ctx.logs(
+                            piece.word_loc(i),
+                            format!(
+                                "Track file {name} init value {v} is outside sensible range [-254, 254]"
+                            ),
+                        );
+                    }
+                    value = v;
+                }
+                None => {
+                    ctx.logs(
+                        piece.word_loc(i),
+                        format!("Track file {name} init value {text} is invalid"),
+                    );
+                    value = 0;
+                }
+            }
+        } else if word.text == "overwrite" {
+            overwrite = true;
+        } else {
+            ctx.logs(
+                piece.word_loc(i),
+                format!("Unknown track file init option {}", word.text),
+            );
+        }
+    }
+    (value, overwrite)
 }

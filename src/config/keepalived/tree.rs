@@ -175,13 +175,19 @@ impl Reader<'_, '_> {
     /// keepalived's `alloc_value_block`: `{`, value lines, `}`.
     fn values(&mut self, head: &Piece) -> Vec<Piece> {
         let mut out = Vec::new();
-        if head.words.len() > 1 {
+        // keepalived's `vsg_handler` passes the words after the group's name.
+        let first_extra = if head.keyword() == "virtual_server_group" {
+            2
+        } else {
+            1
+        };
+        if let Some(extra) = head.words.get(first_extra) {
             self.diags.warning(
-                head.word_loc(1),
+                head.word_loc(first_extra),
                 format!(
                     "keepalived ignores this: it reports \"Block {} has extra parameters {} ...\"; the values must be inside {{ }}",
                     head.keyword(),
-                    head.words[1].text
+                    extra.text
                 ),
             );
         }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,12 +11,15 @@ use crate::config::diag::Location;
 use crate::config::keepalived::bfd::BfdInstance;
 use crate::config::keepalived::global_defs::Globals;
 use crate::config::keepalived::lexer::Piece;
+use crate::config::keepalived::track_file::TrackedFile;
 use crate::config::keepalived::tree::Stmt;
+use crate::config::keepalived::vs_group::{self, Group};
 use crate::config::keepalived::{Ctx, numbers, security, service, vrrp_script};
 use crate::config::model::{
-    AdminState, Config, DNS_TYPES, DnsCheck, Forward, HexPattern, HostGroup, HttpCheck, HttpUrl,
-    LbScheduler, MhFlags, Monitor, Origin, PingCheck, Protocol, RealServer, RunAs,
-    SMTP_DEFAULT_HELO, SmtpCheck, TcpCheck, Thresholds, UdpCheck, VirtualServer, Watch,
+    AdminState, Config, DNS_TYPES, DnsCheck, Forward, Fwmark, HexPattern, HostGroup, HttpCheck,
+    HttpUrl, LbScheduler, MhFlags, Monitor, Origin, PingCheck, Protocol, RealCheck, RealServer,
+    RunAs, SMTP_DEFAULT_HELO, SmtpCheck, TcpCheck, Thresholds, TrackFile, UdpCheck, VirtualServer,
+    Watch,
 };
 
 /// keepalived's IPVS schedulers (`lvs_schedulers`).
@@ -55,8 +59,15 @@ const WEIGHT_LIMIT: u64 = 65535;
 #[derive(Clone, Debug)]
 pub struct Vs {
     pub loc: Location,
-    pub addr: SocketAddr,
+    pub key: VsKey,
+    /// keepalived's `vs->af` (true: IPv6): the address's, else `ip_family`,
+    /// a real or sorry server's (not tunnelled), `persistence_granularity`'s.
+    pub family: Option<bool>,
     pub protocol: Option<Protocol>,
+    /// Where `protocol` was written (a fwmark service ignores it).
+    pub protocol_at: Option<Location>,
+    /// Where `persistence_granularity` was written (a group ignores it).
+    pub granularity_at: Option<Location>,
     pub scheduler: Option<String>,
     /// `sh-port`/`mh-port` and `sh-fallback`/`mh-fallback`: IPVS's two
     /// scheduler flag bits (the sh and mh words set the same bits).
@@ -72,6 +83,17 @@ pub struct Vs {
     pub inhibit: bool,
     pub timers: Timers,
     pub real_servers: Vec<Rs>,
+}
+
+/// What a `virtual_server` line names.
+#[derive(Clone, Debug)]
+pub enum VsKey {
+    /// `virtual_server IP PORT`.
+    Addr(SocketAddr),
+    /// `virtual_server fwmark N`.
+    Fwmark(NonZeroU32),
+    /// `virtual_server group NAME`.
+    Group(String),
 }
 
 /// Checker timing set on a virtual server, a real server or a checker
@@ -120,6 +142,10 @@ pub struct Checker {
     pub virtualhost: Option<String>,
     pub misc: Vec<String>,
     pub misc_timeout: Option<Duration>,
+    /// `misc_dynamic`: exit 2–255 passes and sets the weight to status − 2.
+    pub misc_dynamic: bool,
+    /// FILE_CHECK's tracked file with its weight.
+    pub file: Option<TrackFile>,
     /// MISC_CHECK's `user USER [GROUP]`.
     pub misc_user: Option<RunAs>,
     /// Its user could not be resolved: keepalived removes the checker.
@@ -187,28 +213,28 @@ pub struct Url {
     pub virtualhost: Option<String>,
 }
 
-/// Read one `virtual_server IP PORT { ... }`.
-pub fn read(stmt: &Stmt, bfds: &[BfdInstance], ctx: &mut Ctx<'_>) -> Option<Vs> {
+/// Read one `virtual_server IP PORT | fwmark N | group NAME { ... }`.
+pub fn read(
+    stmt: &Stmt,
+    files: &[TrackedFile],
+    bfds: &[BfdInstance],
+    ctx: &mut Ctx<'_>,
+) -> Option<Vs> {
     let piece = &stmt.piece;
-    let first = ctx.arg(piece, 1)?;
-    if first == "fwmark" || first == "group" {
-        ctx.unsupported(
-            piece.loc.clone(),
-            format!("virtual_server {first} (keepmon's virtual services are IP and port)"),
-        );
-        return None;
-    }
-    let Some(addr) = socket_addr(piece, 1, ctx) else {
-        ctx.ignores(
-            piece.loc.clone(),
-            "keepalived cannot use this virtual_server address and skips the block",
-        );
-        return None;
+    let key = key(piece, ctx)?;
+    let (mut family, default_port) = match &key {
+        VsKey::Addr(addr) => (Some(addr.is_ipv6()), addr.port()),
+        // keepalived's vs->addr stays zero: a real server without a port
+        // has port 0.
+        VsKey::Fwmark(_) | VsKey::Group(_) => (None, 0),
     };
     let mut vs = Vs {
         loc: piece.loc.clone(),
-        addr,
+        key,
+        family: None,
         protocol: None,
+        protocol_at: None,
+        granularity_at: None,
         scheduler: None,
         sched_flags: MhFlags::default(),
         sched_flags_at: None,
@@ -264,9 +290,13 @@ pub fn read(stmt: &Stmt, bfds: &[BfdInstance], ctx: &mut Ctx<'_>) -> Option<Vs> 
             }
             "persistence_granularity" => {
                 if let Some(text) = ctx.arg(p, 1) {
-                    match granularity(text, addr.is_ipv6()) {
+                    // keepalived: without a family yet, a dot means IPv4.
+                    let v6 = family.unwrap_or(!text.contains('.'));
+                    match granularity(text, v6) {
                         Some(prefix) => {
                             vs.granularity = Some(prefix);
+                            vs.granularity_at = Some(p.loc.clone());
+                            family.get_or_insert(v6);
                             vs.persistence.get_or_insert(PERSISTENCE_DEFAULT);
                         }
                         None => ctx.logs(
@@ -276,7 +306,17 @@ pub fn read(stmt: &Stmt, bfds: &[BfdInstance], ctx: &mut Ctx<'_>) -> Option<Vs> 
                     }
                 }
             }
-            "protocol" => match ctx.arg(p, 1).map(str::to_ascii_uppercase).as_deref() {
+            "ip_family" => {
+                if let Some(text) = ctx.arg(p, 1) {
+                    ip_family(p, text, &mut family, ctx);
+                }
+            }
+            "protocol" => match ctx
+                .arg(p, 1)
+                .inspect(|_| vs.protocol_at = Some(p.loc.clone()))
+                .map(str::to_ascii_uppercase)
+                .as_deref()
+            {
                 Some("TCP") => vs.protocol = Some(Protocol::Tcp),
                 Some("UDP") => vs.protocol = Some(Protocol::Udp),
                 Some("SCTP") => ctx.unsupported(p.word_loc(1), "protocol SCTP"),
@@ -312,8 +352,19 @@ pub fn read(stmt: &Stmt, bfds: &[BfdInstance], ctx: &mut Ctx<'_>) -> Option<Vs> 
             }
             "inhibit_on_failure" => vs.inhibit = flag(p, ctx),
             "real_server" => {
-                if let Some(rs) = real_server(child, addr, bfds, ctx) {
-                    if vs.real_servers.iter().any(|r| r.addr == rs.addr) {
+                if let Some(rs) = real_server(child, default_port, files, bfds, ctx) {
+                    // keepalived's rs_end_handler: a real server that is not
+                    // tunnelled sets or must match the family.
+                    let tunnelled = rs.forward.or(vs.forward) == Some(Forward::Tunnel);
+                    if !tunnelled && !same_family(&mut family, rs.addr.ip()) {
+                        ctx.logs(
+                            child.end_loc(),
+                            format!(
+                                "Address family of virtual server and real server {} don't match - skipping real server.",
+                                rs.addr.ip()
+                            ),
+                        );
+                    } else if vs.real_servers.iter().any(|r| r.addr == rs.addr) {
                         ctx.ignores(
                             child.loc(),
                             format!(
@@ -329,7 +380,101 @@ pub fn read(stmt: &Stmt, bfds: &[BfdInstance], ctx: &mut Ctx<'_>) -> Option<Vs> 
             keyword => ctx.unused(p, &format!("'{keyword}' in virtual_server")),
         }
     }
+    // keepalived's vs_end_handler: the sorry server's family (unless
+    // tunnelled); a fwmark service's family falls back to its tunnelled
+    // servers', then IPv4.
+    if let Some(sorry) = vs.sorry
+        && vs.forward != Some(Forward::Tunnel)
+        && !same_family(&mut family, sorry.ip())
+    {
+        ctx.logs(
+            stmt.end_loc(),
+            format!(
+                "Address family of virtual server and sorry server {} don't match - skipping sorry server.",
+                sorry.ip()
+            ),
+        );
+        vs.sorry = None;
+    }
+    if matches!(vs.key, VsKey::Fwmark(_)) && family.is_none() {
+        let mut families = vs
+            .sorry
+            .iter()
+            .map(SocketAddr::is_ipv6)
+            .chain(vs.real_servers.iter().map(|r| r.addr.is_ipv6()));
+        let first = families.next();
+        family = Some(first.filter(|f| families.all(|g| g == *f)).unwrap_or(false));
+    }
+    vs.family = family;
     Some(vs)
+}
+
+/// What the `virtual_server` line names; None when keepalived skips the
+/// block.
+fn key(piece: &Piece, ctx: &mut Ctx<'_>) -> Option<VsKey> {
+    let first = ctx.arg(piece, 1)?;
+    match first {
+        "group" => Some(VsKey::Group(ctx.arg(piece, 2)?.to_string())),
+        "fwmark" => {
+            let text = ctx.arg(piece, 2)?;
+            let Some(mark) = ctx.unsigned(piece, 2, 0, u64::from(u32::MAX), true) else {
+                ctx.logs(
+                    piece.word_loc(2),
+                    format!(
+                        "virtual server fwmark '{text}' must be in [0, {}] - ignoring",
+                        u32::MAX
+                    ),
+                );
+                ctx.ignores(piece.loc.clone(), "keepalived skips the block");
+                return None;
+            };
+            let Some(mark) = u32::try_from(mark).ok().and_then(NonZeroU32::new) else {
+                ctx.unsupported(
+                    piece.word_loc(2),
+                    format!(
+                        "virtual_server fwmark {text} (keepalived reads mark 0 and takes it for no mark: an address service on an unset address, port 0)"
+                    ),
+                );
+                return None;
+            };
+            Some(VsKey::Fwmark(mark))
+        }
+        _ => match socket_addr(piece, 1, ctx) {
+            Some(addr) => Some(VsKey::Addr(addr)),
+            None => {
+                ctx.ignores(
+                    piece.loc.clone(),
+                    "keepalived cannot use this virtual_server address and skips the block",
+                );
+                None
+            }
+        },
+    }
+}
+
+/// `ip_family inet|inet6` (keepalived's `ip_family_handler`).
+fn ip_family(p: &Piece, text: &str, family: &mut Option<bool>, ctx: &mut Ctx<'_>) {
+    let v6 = match text {
+        "inet" => false,
+        "inet6" => true,
+        _ => {
+            ctx.logs(p.word_loc(1), format!("unknown address family {text}"));
+            return;
+        }
+    };
+    if family.is_some_and(|f| f != v6) {
+        ctx.logs(
+            p.word_loc(1),
+            format!("Virtual server specified family {text} conflicts with server family"),
+        );
+        return;
+    }
+    *family = Some(v6);
+}
+
+/// Whether `ip` has the virtual server's family, setting it when unset.
+fn same_family(family: &mut Option<bool>, ip: IpAddr) -> bool {
+    *family.get_or_insert(ip.is_ipv6()) == ip.is_ipv6()
 }
 
 /// `delay_loop`, `connect_timeout`, `retry`, `delay_before_retry` (and the
@@ -360,7 +505,8 @@ fn timer_keyword(stmt: &Stmt, timers: &mut Timers, ctx: &mut Ctx<'_>) -> bool {
 
 fn real_server(
     stmt: &Stmt,
-    vs_addr: SocketAddr,
+    default_port: u16,
+    files: &[TrackedFile],
     bfds: &[BfdInstance],
     ctx: &mut Ctx<'_>,
 ) -> Option<Rs> {
@@ -377,7 +523,7 @@ fn real_server(
                 );
                 None
             })?;
-            SocketAddr::new(ip, vs_addr.port())
+            SocketAddr::new(ip, default_port)
         }
     };
     let mut rs = Rs {
@@ -420,9 +566,8 @@ fn real_server(
             }
             kind @ ("TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "MISC_CHECK" | "PING_CHECK"
             | "SMTP_CHECK" | "DNS_CHECK" | "UDP_CHECK" | "FILE_CHECK") => {
-                if let Some(checker) = checker(child, kind, ctx) {
-                    rs.checkers.push(checker);
-                }
+                rs.checkers
+                    .extend(checker(child, kind, files, ctx).into_iter().flatten());
             }
             keyword => ctx.unused(p, &format!("'{keyword}' in real_server")),
         }
@@ -490,8 +635,17 @@ fn bfd_check(stmt: &Stmt, rs: &Rs, bfds: &[BfdInstance], ctx: &mut Ctx<'_>) -> O
     name
 }
 
-/// One checker block; None when keepalived drops it.
-fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Option<Checker> {
+/// The checkers of one checker block (an SMTP_CHECK with host blocks is
+/// several); None when keepalived drops it.
+fn checker(
+    stmt: &Stmt,
+    kind: &str,
+    files: &[TrackedFile],
+    ctx: &mut Ctx<'_>,
+) -> Option<Vec<Checker>> {
+    if kind == "FILE_CHECK" {
+        return file_check(stmt, files, ctx).map(|c| vec![c]);
+    }
     let mut checker = Checker {
         kind: kind.to_string(),
         loc: stmt.loc(),
@@ -502,6 +656,8 @@ fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Option<Checker> {
         virtualhost: None,
         misc: Vec::new(),
         misc_timeout: None,
+        misc_dynamic: false,
+        file: None,
         misc_user: None,
         misc_user_failed: false,
         helo_name: None,
@@ -660,10 +816,7 @@ fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Option<Checker> {
                     checker.misc_timeout = Some(Duration::from_secs(secs));
                 }
             }
-            "misc_dynamic" => ctx.unsupported(
-                p.loc.clone(),
-                "misc_dynamic (a MISC_CHECK's exit code setting the weight)",
-            ),
+            "misc_dynamic" => checker.misc_dynamic = true,
             "user" if kind == "MISC_CHECK" => {
                 let script = checker.misc.join(" ");
                 match p.words.get(1) {
@@ -711,9 +864,93 @@ fn checker(stmt: &Stmt, kind: &str, ctx: &mut Ctx<'_>) -> Option<Checker> {
         );
     }
     if kind == "SMTP_CHECK" && !checker.smtp_hosts.is_empty() {
-        smtp_hosts_into_checker(&mut checker, ctx)?;
+        return smtp_hosts_into_checkers(checker, ctx);
     }
-    Some(checker)
+    Some(vec![checker])
+}
+
+/// keepalived's FILE_CHECK (check_file.c): `track_file NAME` names a
+/// `track_file` block defined before it; `weight W [reverse|noreverse]`
+/// (±INT_MAX), else the block's weight and direction. Without a known
+/// file keepalived drops the checker.
+fn file_check(stmt: &Stmt, files: &[TrackedFile], ctx: &mut Ctx<'_>) -> Option<Checker> {
+    let mut file: Option<&TrackedFile> = None;
+    let mut weight: Option<(i64, bool)> = None;
+    for child in stmt.children() {
+        let p = &child.piece;
+        match child.keyword() {
+            "track_file" => {
+                let name = ctx.arg(p, 1)?;
+                match files.iter().find(|f| f.name == name) {
+                    Some(found) => file = Some(found),
+                    None => ctx.logs(p.word_loc(1), format!("track_file {name} not found")),
+                }
+            }
+            "weight" => {
+                let Some(text) = p.words.get(1).map(|w| w.text.clone()) else {
+                    ctx.logs(p.loc.clone(), "track file weight missing");
+                    continue;
+                };
+                let limit = i64::from(i32::MAX);
+                let Some(w) = numbers::int(&text, -limit, limit, true).value else {
+                    ctx.logs(
+                        p.word_loc(1),
+                        format!(
+                            "weight for track file must be in [{}..{limit}] inclusive. Ignoring...",
+                            -limit
+                        ),
+                    );
+                    continue;
+                };
+                let reverse = match p.words.get(2).map(|w| w.text.as_str()) {
+                    None | Some("noreverse") => false,
+                    Some("reverse") => true,
+                    Some(other) => {
+                        ctx.logs(
+                            p.word_loc(2),
+                            format!("unknown track file weight option {other} - ignoring"),
+                        );
+                        continue;
+                    }
+                };
+                weight = Some((w, reverse));
+            }
+            keyword => ctx.unused(p, &format!("'{keyword}' in FILE_CHECK")),
+        }
+    }
+    let Some(file) = file else {
+        ctx.logs(
+            stmt.end_loc(),
+            "FILE_CHECK has no track_file specified - ignoring",
+        );
+        return None;
+    };
+    let (weight, reverse) = weight.unwrap_or((file.weight, file.reverse));
+    Some(Checker {
+        kind: "FILE_CHECK".to_string(),
+        loc: stmt.loc(),
+        connect_ip: None,
+        connect_port: None,
+        timers: Timers::default(),
+        urls: Vec::new(),
+        virtualhost: None,
+        misc: Vec::new(),
+        misc_timeout: None,
+        misc_dynamic: false,
+        file: Some(TrackFile {
+            path: file.path.clone(),
+            weight: i32::try_from(weight).unwrap_or(0),
+            reverse,
+        }),
+        misc_user: None,
+        misc_user_failed: false,
+        helo_name: None,
+        smtp_hosts: Vec::new(),
+        udp: UdpOptions::default(),
+        dns_type: None,
+        dns_name: None,
+        connection_set: false,
+    })
 }
 
 /// keepalived's `dns_name_handler` test for an empty label: a name that
@@ -796,44 +1033,40 @@ fn smtp_host(stmt: &Stmt, timers: &mut Timers, ctx: &mut Ctx<'_>) -> SmtpHost {
 /// keepalived's `smtp_check_end_handler` for host blocks: when the
 /// SMTP_CHECK sets no connection keyword of its own, its first host block
 /// becomes its connection; every other host block (and the checker itself
-/// when it does set one) is a further checker of the real server.
-fn smtp_hosts_into_checker(checker: &mut Checker, ctx: &mut Ctx<'_>) -> Option<()> {
+/// when it does set one) is a further checker of the real server, with the
+/// same helo name, retries and delays.
+fn smtp_hosts_into_checkers(checker: Checker, ctx: &mut Ctx<'_>) -> Option<Vec<Checker>> {
     let first = &checker.smtp_hosts[0];
     ctx.diags.warning(
         first.loc.clone(),
         "keepalived logs \"The SMTP_CHECK host block is deprecated. Please define additional checkers.\"",
     );
-    let checkers = checker.smtp_hosts.len() + usize::from(checker.connection_set);
-    if checkers > 1 {
-        let extra = if checker.connection_set {
-            first.loc.clone()
-        } else {
-            checker.smtp_hosts[1].loc.clone()
-        };
-        ctx.unsupported(
-            extra,
-            format!(
-                "several checkers on one real server (keepalived makes this SMTP_CHECK {checkers} checkers: each host block is one{})",
-                if checker.connection_set {
-                    ", and the SMTP_CHECK's own connection keywords another"
-                } else {
-                    ""
-                }
-            ),
-        );
-        return None;
+    let mut checkers = Vec::new();
+    if checker.connection_set {
+        checkers.push(Checker {
+            smtp_hosts: Vec::new(),
+            ..checker.clone()
+        });
     }
-    let Some(timeout) = first.connect_timeout else {
-        ctx.unsupported(
-            first.loc.clone(),
-            "an SMTP_CHECK host block without connect_timeout (keepalived 2.2.7 gives it a connect timeout of 0, not the checker's); add connect_timeout to the host block",
-        );
-        return None;
-    };
-    checker.connect_ip = first.connect_ip;
-    checker.connect_port = first.connect_port;
-    checker.timers.connect_timeout = Some(timeout);
-    Some(())
+    for host in &checker.smtp_hosts {
+        let Some(timeout) = host.connect_timeout else {
+            ctx.unsupported(
+                host.loc.clone(),
+                "an SMTP_CHECK host block without connect_timeout (keepalived 2.2.7 gives it a connect timeout of 0, not the checker's); add connect_timeout to the host block",
+            );
+            return None;
+        };
+        let mut one = Checker {
+            loc: host.loc.clone(),
+            connect_ip: host.connect_ip,
+            connect_port: host.connect_port,
+            smtp_hosts: Vec::new(),
+            ..checker.clone()
+        };
+        one.timers.connect_timeout = Some(timeout);
+        checkers.push(one);
+    }
+    Some(checkers)
 }
 
 fn url(stmt: &Stmt, ctx: &mut Ctx<'_>) -> Url {
@@ -901,17 +1134,44 @@ fn url(stmt: &Stmt, ctx: &mut Ctx<'_>) -> Url {
     url
 }
 
-/// Add the virtual servers, each with a hostgroup and a health service.
-pub fn apply(list: Vec<Vs>, globals: &Globals, config: &mut Config, ctx: &mut Ctx<'_>) {
-    for vs in list {
+/// Add the virtual servers, each with a hostgroup and a health service; a
+/// `virtual_server group` becomes one virtual server per IPVS service of
+/// its group, all following the one health service of the block
+/// (keepalived checks each real server once, whatever the group holds).
+pub fn apply(
+    list: Vec<Vs>,
+    groups: &[Group],
+    globals: &Globals,
+    config: &mut Config,
+    ctx: &mut Ctx<'_>,
+) {
+    for mut vs in list {
+        let Some(endpoints) = endpoints(&vs, groups, ctx) else {
+            continue;
+        };
+        let by_address = endpoints
+            .iter()
+            .any(|e| matches!(e.service, Service::Addr(_)));
         let protocol = match vs.protocol {
+            _ if !by_address => {
+                if let Some(at) = vs.protocol_at.clone() {
+                    ctx.logs(
+                        at,
+                        format!(
+                            "Warning: Virtual server {}: protocol specified for fwmark - protocol will be ignored",
+                            display(&vs.key)
+                        ),
+                    );
+                }
+                Protocol::Tcp
+            }
             Some(p) => p,
             None => {
                 ctx.ignores(
                     vs.loc.clone(),
                     format!(
                         "virtual server {} has no protocol: keepalived reports \"no protocol set - defaulting to UDP\" and serves UDP",
-                        vs.addr
+                        display(&vs.key)
                     ),
                 );
                 Protocol::Udp
@@ -940,52 +1200,331 @@ pub fn apply(list: Vec<Vs>, globals: &Globals, config: &mut Config, ctx: &mut Ct
                 ),
             }
         }
-        let name = match protocol {
-            Protocol::Tcp => vs.addr.to_string(),
-            Protocol::Udp => format!("{}/udp", vs.addr),
-        };
+        if let VsKey::Group(group) = &vs.key {
+            if let Some(at) = vs.granularity_at.clone() {
+                ctx.ignores(
+                    at,
+                    format!(
+                        "keepalived 2.2.7 sends the services of group {group} with the full netmask: persistence_granularity has no effect"
+                    ),
+                );
+                vs.granularity = None;
+            }
+            if vs.persistence.is_none()
+                && endpoints
+                    .iter()
+                    .any(|e| matches!(e.service, Service::Addr(a) if a.port() == 0))
+            {
+                ctx.ignores(
+                    vs.loc.clone(),
+                    format!(
+                        "group {group} has an address without a port: keepalived reports \"zero port only valid for persistent services - setting\" and makes the service persistent ({PERSISTENCE_DEFAULT} s)"
+                    ),
+                );
+                vs.persistence = Some(PERSISTENCE_DEFAULT);
+            }
+        }
         let forward = vs.forward.unwrap_or(Forward::Nat);
-        let health = health_service(&vs, &group_name(&name), globals, config, ctx);
-        let real_servers = vs
-            .real_servers
-            .iter()
-            .map(|rs| RealServer {
-                bfd: bfd_of(rs, ctx),
-                addr: rs.addr,
-                name: None,
-                host: host_of(rs),
-                weight: rs.weight,
-                forward: rs.forward.unwrap_or(forward),
-                admin: AdminState::Ready,
-                inhibit_on_failure: rs.inhibit.unwrap_or(vs.inhibit),
-                thresholds: rs.thresholds,
-                backup: false,
-                maxconn: None,
-                maxqueue: None,
-                slowstart: None,
-            })
-            .collect();
-        config.virtual_servers.insert(
-            name.clone(),
-            VirtualServer {
-                name,
-                listen: Some(vs.addr),
-                protocol,
-                scheduler,
-                dataplane: globals.dataplane(),
-                persistence: vs.persistence.map(Duration::from_secs),
-                persistence_netmask: vs.granularity,
-                sorry_server: vs.sorry,
-                quorum: Some(vs.quorum),
-                hysteresis: vs.hysteresis,
-                health,
-                retries: 2,
-                connect_timeout: Duration::from_secs(2),
-                real_servers,
-                proxy: Default::default(),
-                origin: Origin(vs.loc.clone()),
-            },
+        port_warnings(&vs, &endpoints, forward, ctx);
+        let block_name = match &vs.key {
+            VsKey::Group(group) if by_address && protocol == Protocol::Udp => {
+                format!("group-{group}/udp")
+            }
+            VsKey::Group(group) => format!("group-{group}"),
+            _ => endpoints[0].name(protocol),
+        };
+        // A checker keepmon refuses has been reported; the virtual server
+        // stays (unchecked) so that what refers to it still resolves.
+        let Health {
+            shared: health,
+            own,
+        } = health_service(&vs, &group_name(&block_name), globals, config, ctx).unwrap_or(Health {
+            shared: None,
+            own: vec![Vec::new(); vs.real_servers.len()],
+        });
+        for endpoint in &endpoints {
+            let name = endpoint.name(protocol);
+            if config.virtual_servers.contains_key(&name) {
+                ctx.unsupported(
+                    endpoint.loc.clone(),
+                    format!(
+                        "{} is already a service of an earlier virtual_server (keepalived would program one IPVS service for both)",
+                        endpoint.service
+                    ),
+                );
+                continue;
+            }
+            let real_servers = vs
+                .real_servers
+                .iter()
+                .zip(&own)
+                .map(|(rs, checks)| {
+                    let forward = rs.forward.unwrap_or(forward);
+                    RealServer {
+                        bfd: bfd_of(rs, ctx),
+                        addr: SocketAddr::new(
+                            rs.addr.ip(),
+                            endpoint.server_port(rs.addr.port(), forward),
+                        ),
+                        name: None,
+                        host: host_of(rs),
+                        weight: rs.weight,
+                        forward,
+                        admin: AdminState::Ready,
+                        inhibit_on_failure: rs.inhibit.unwrap_or(vs.inhibit),
+                        thresholds: rs.thresholds,
+                        backup: false,
+                        maxconn: None,
+                        maxqueue: None,
+                        slowstart: None,
+                        checks: checks.clone(),
+                        track_files: rs.checkers.iter().filter_map(|c| c.file.clone()).collect(),
+                    }
+                })
+                .collect();
+            let (listen, fwmark) = match endpoint.service {
+                Service::Addr(addr) => (Some(addr), None),
+                Service::Fwmark(fwmark) => (None, Some(fwmark)),
+            };
+            config.virtual_servers.insert(
+                name.clone(),
+                VirtualServer {
+                    name,
+                    listen,
+                    fwmark,
+                    protocol,
+                    scheduler,
+                    dataplane: globals.dataplane(),
+                    persistence: vs.persistence.map(Duration::from_secs),
+                    persistence_netmask: vs.granularity,
+                    sorry_server: vs
+                        .sorry
+                        .map(|s| SocketAddr::new(s.ip(), endpoint.server_port(s.port(), forward))),
+                    quorum: Some(vs.quorum),
+                    hysteresis: vs.hysteresis,
+                    health: health.clone(),
+                    retries: 2,
+                    connect_timeout: Duration::from_secs(2),
+                    real_servers,
+                    proxy: Default::default(),
+                    origin: Origin(endpoint.loc.clone()),
+                },
+            );
+        }
+    }
+}
+
+/// One IPVS service a `virtual_server` block programs.
+#[derive(Clone, Debug)]
+struct Endpoint {
+    service: Service,
+    /// Part of a `virtual_server_group`.
+    grouped: bool,
+    /// The line that names it (the group's entry, or the virtual_server).
+    loc: Location,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Service {
+    Addr(SocketAddr),
+    Fwmark(Fwmark),
+}
+
+impl std::fmt::Display for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Service::Addr(addr) => write!(f, "{addr}"),
+            Service::Fwmark(fwmark) => write!(f, "{fwmark}"),
+        }
+    }
+}
+
+impl Endpoint {
+    /// The virtual server's name: `10.0.0.1:80`, `10.0.0.1:80/udp`,
+    /// `fwmark-7`, `fwmark-7-ipv6`.
+    fn name(&self, protocol: Protocol) -> String {
+        match (self.service, protocol) {
+            (Service::Addr(addr), Protocol::Tcp) => addr.to_string(),
+            (Service::Addr(addr), Protocol::Udp) => format!("{addr}/udp"),
+            (Service::Fwmark(Fwmark { mark, ipv6: false }), _) => format!("fwmark-{mark}"),
+            (Service::Fwmark(Fwmark { mark, ipv6: true }), _) => format!("fwmark-{mark}-ipv6"),
+        }
+    }
+
+    /// The port IPVS gets for a real (or sorry) server written with
+    /// `port` (keepalived's `validate_check_config` and `ipvs_group_cmd`):
+    /// NAT keeps it; otherwise a fwmark service has none and a group's
+    /// address its own.
+    fn server_port(&self, port: u16, forward: Forward) -> u16 {
+        match (self.service, forward) {
+            (_, Forward::Nat) => port,
+            (Service::Fwmark(_), _) => 0,
+            (Service::Addr(addr), _) if self.grouped => addr.port(),
+            (Service::Addr(_), _) => port,
+        }
+    }
+}
+
+/// keepalived's name of a virtual server in its messages.
+fn display(key: &VsKey) -> String {
+    match key {
+        VsKey::Addr(addr) => addr.to_string(),
+        VsKey::Fwmark(mark) => format!("FWM {mark}"),
+        VsKey::Group(group) => format!("[{group}]"),
+    }
+}
+
+/// The IPVS services of a block; None when keepalived drops it
+/// (`link_vsg_to_vs`).
+fn endpoints(vs: &Vs, groups: &[Group], ctx: &mut Ctx<'_>) -> Option<Vec<Endpoint>> {
+    let name = match &vs.key {
+        VsKey::Addr(addr) => {
+            return Some(vec![Endpoint {
+                service: Service::Addr(*addr),
+                grouped: false,
+                loc: vs.loc.clone(),
+            }]);
+        }
+        VsKey::Fwmark(mark) => {
+            return Some(vec![Endpoint {
+                service: Service::Fwmark(Fwmark {
+                    mark: *mark,
+                    ipv6: vs.family.unwrap_or(false),
+                }),
+                grouped: false,
+                loc: vs.loc.clone(),
+            }]);
+        }
+        VsKey::Group(name) => name,
+    };
+    let Some(group) = groups.iter().find(|g| g.name == *name) else {
+        ctx.ignores(
+            vs.loc.clone(),
+            format!(
+                "keepalived logs \"Virtual server group {name} specified but not configured - ignoring virtual server\" when it starts"
+            ),
         );
+        return None;
+    };
+    let mismatch = match vs.family {
+        Some(_) if group.have_ipv4 && group.have_ipv6 => true,
+        Some(v6) => (group.have_ipv4 && v6) || (group.have_ipv6 && !v6),
+        None => false,
+    };
+    if mismatch {
+        ctx.ignores(
+            vs.loc.clone(),
+            format!(
+                "the address family of group {name} does not match this virtual server's (its real or sorry servers, ip_family): keepalived logs so when it starts and ignores the virtual server"
+            ),
+        );
+        return None;
+    }
+    let family = vs.family.or(match (group.have_ipv4, group.have_ipv6) {
+        (true, false) => Some(false),
+        (false, true) => Some(true),
+        _ => None,
+    });
+    let mut out = Vec::new();
+    for entry in &group.entries {
+        match entry {
+            vs_group::Entry::Addresses {
+                loc,
+                addresses,
+                port,
+            } => out.extend(addresses.iter().map(|ip| Endpoint {
+                service: Service::Addr(SocketAddr::new(*ip, *port)),
+                grouped: true,
+                loc: loc.clone(),
+            })),
+            vs_group::Entry::Fwmark { loc, mark, ipv6 } => out.push(Endpoint {
+                service: Service::Fwmark(Fwmark {
+                    mark: *mark,
+                    ipv6: ipv6.or(family).unwrap_or(false),
+                }),
+                grouped: true,
+                loc: loc.clone(),
+            }),
+        }
+    }
+    Some(out)
+}
+
+/// keepalived's warnings about real and sorry server ports that a fwmark
+/// service or a group's address does not use (its `validate_check_config`),
+/// and about checkers left with port 0.
+fn port_warnings(vs: &Vs, endpoints: &[Endpoint], forward: Forward, ctx: &mut Ctx<'_>) {
+    if matches!(vs.key, VsKey::Addr(_)) {
+        return;
+    }
+    let what = display(&vs.key);
+    let fwmark = endpoints
+        .iter()
+        .any(|e| matches!(e.service, Service::Fwmark(_)));
+    if let Some(sorry) = vs.sorry
+        && forward != Forward::Nat
+        && sorry.port() != 0
+        && fwmark
+    {
+        ctx.logs(
+            vs.loc.clone(),
+            format!(
+                "WARNING - fwmark virtual server {what}, sorry server has port specified - {}",
+                if matches!(vs.key, VsKey::Group(_)) {
+                    "port will be ignored"
+                } else {
+                    "clearing"
+                }
+            ),
+        );
+    }
+    for rs in &vs.real_servers {
+        let port = rs.addr.port();
+        if rs.forward.unwrap_or(forward) != Forward::Nat && port != 0 {
+            let other = endpoints
+                .iter()
+                .find(|e| matches!(e.service, Service::Addr(a) if a.port() != port));
+            if fwmark {
+                ctx.logs(
+                    rs.loc.clone(),
+                    format!(
+                        "WARNING - fwmark virtual server {what}, real server {} has port specified - {}",
+                        rs.addr,
+                        if matches!(vs.key, VsKey::Group(_)) {
+                            "port will be ignored"
+                        } else {
+                            "clearing"
+                        }
+                    ),
+                );
+            }
+            if let Some(other) = other {
+                ctx.logs(
+                    rs.loc.clone(),
+                    format!(
+                        "virtual server {what}:[{}] and real server {} ports don't match (IPVS gets the group's port)",
+                        other.service, rs.addr
+                    ),
+                );
+            }
+        }
+        if port == 0 {
+            for checker in &rs.checkers {
+                let needs_port = matches!(
+                    checker.kind.as_str(),
+                    "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "SMTP_CHECK" | "DNS_CHECK" | "UDP_CHECK"
+                );
+                if needs_port && checker.connect_port.is_none() {
+                    ctx.ignores(
+                        checker.loc.clone(),
+                        format!(
+                            "real server {} has no port and this checker no connect_port: keepalived's checker connects to port 0 (and fails)",
+                            rs.addr.ip()
+                        ),
+                    );
+                }
+            }
+        }
     }
 }
 
@@ -1032,119 +1571,174 @@ fn bfd_of(rs: &Rs, ctx: &mut Ctx<'_>) -> Option<String> {
     Some(name.clone())
 }
 
+/// What one checker runs and how often: checkers with equal plans are one
+/// health service over their hosts.
+#[derive(Clone, Debug, PartialEq)]
+struct Plan {
+    kind: String,
+    monitor: Monitor,
+    run_as: Option<RunAs>,
+    delay_loop: Duration,
+    /// MISC_CHECK's run time limit.
+    timeout: Option<Duration>,
+    /// MISC_CHECK's `misc_dynamic`.
+    exit_weight: bool,
+    fall: u32,
+    failure_interval: Duration,
+}
+
+/// The health services of a virtual server's real servers.
+struct Health {
+    /// One service checking every real server alike (the usual file).
+    shared: Option<ServiceRef>,
+    /// Otherwise each real server's own services, in `vs.real_servers` order.
+    own: Vec<Vec<RealCheck>>,
+}
+
+/// keepalived runs each checker of each real server on its own, and a real
+/// server is up while all its checkers are. When every real server has one
+/// checker and they differ only in the address they check, that is one
+/// health service over a hostgroup of the real servers (bound as the
+/// virtual server's `health`); otherwise each distinct checker is a
+/// service of its own, bound to the real servers it checks.
 fn health_service(
     vs: &Vs,
     name: &str,
     globals: &Globals,
     config: &mut Config,
     ctx: &mut Ctx<'_>,
-) -> Option<ServiceRef> {
-    let checked: Vec<&Rs> = vs
-        .real_servers
-        .iter()
-        .filter(|r| !r.checkers.is_empty())
-        .collect();
-    if checked.is_empty() {
-        return None;
-    }
-    // A server following a BFD session (BFD_CHECK) needs no health service.
-    let unchecked = |r: &&Rs| r.checkers.is_empty() && r.bfd.is_empty();
-    if vs.real_servers.iter().any(|r| unchecked(&r)) {
-        let unchecked = vs.real_servers.iter().find(unchecked);
-        if let Some(rs) = unchecked {
-            ctx.unsupported(
-                rs.loc.clone(),
-                "a real server without a checker beside real servers with one (keepmon checks all real servers of a virtual server with one health service)",
-            );
+) -> Option<Health> {
+    let mut plans: Vec<(Plan, Location)> = Vec::new();
+    // Per real server: (plan index, host) for each checker.
+    let mut uses: Vec<Vec<(usize, String)>> = Vec::new();
+    for rs in &vs.real_servers {
+        let mut mine = Vec::new();
+        // A FILE_CHECK is no polled check: the real server tracks its file.
+        for checker in rs.checkers.iter().filter(|c| c.file.is_none()) {
+            let plan = plan(checker, rs, vs, globals, ctx)?;
+            let index = match plans.iter().position(|(p, _)| *p == plan) {
+                Some(i) => i,
+                None => {
+                    plans.push((plan, checker.loc.clone()));
+                    plans.len() - 1
+                }
+            };
+            let host = checker.connect_ip.unwrap_or(rs.addr.ip()).to_string();
+            mine.push((index, host));
         }
-        return None;
+        uses.push(mine);
     }
-    let mut plans = Vec::new();
-    for rs in &checked {
-        if rs.checkers.len() > 1 {
-            ctx.unsupported(
-                rs.checkers[1].loc.clone(),
-                "several checkers on one real server",
-            );
-            return None;
+    if plans.is_empty() {
+        return Some(Health {
+            shared: None,
+            own: vec![Vec::new(); vs.real_servers.len()],
+        });
+    }
+    let shared = plans.len() == 1 && uses.iter().all(|u| u.len() == 1);
+    let mut refs = Vec::new();
+    for (index, (plan, at)) in plans.iter().enumerate() {
+        let group = if shared {
+            name.to_string()
+        } else {
+            format!("{name}-{}", index + 1)
+        };
+        let mut hosts: Vec<String> = Vec::new();
+        for (_, host) in uses.iter().flatten().filter(|(i, _)| *i == index) {
+            if !hosts.contains(host) {
+                hosts.push(host.clone());
+            }
         }
-        let checker = &rs.checkers[0];
-        let timers = checker.timers.or(rs.timers).or(vs.timers);
-        let (monitor, run_as) = monitor(checker, rs, timers, globals, ctx)?;
-        plans.push((monitor, run_as, timers, checker.loc.clone()));
-    }
-    let (first, run_as, timers, at) = plans[0].clone();
-    for (monitor, other_run_as, other_timers, loc) in &plans[1..] {
-        let same_timers = other_timers.delay_loop == timers.delay_loop
-            && other_timers.retry == timers.retry
-            && other_timers.delay_before_retry == timers.delay_before_retry;
-        if *monitor != first || !same_timers || *other_run_as != run_as {
-            ctx.unsupported(
-                loc.clone(),
-                format!(
-                    "this checker differs from the one at line {} (beyond the address it checks); keepmon checks all real servers of a virtual server with one health service",
-                    at.line
-                ),
-            );
-            return None;
-        }
-    }
-    let kind = checked[0].checkers[0].kind.to_ascii_lowercase();
-    let kind_name = checked[0].checkers[0].kind.as_str();
-    let delay_loop = timers.delay_loop.unwrap_or(DELAY_LOOP);
-    let mut svc = service(name, &kind, first, delay_loop, &at);
-    svc.run_as = run_as;
-    if kind_name == "MISC_CHECK" {
-        // keepalived: misc_timeout, or else the virtual server's delay_loop.
-        svc.timeout = Some(
-            checked[0].checkers[0]
-                .misc_timeout
-                .filter(|t| !t.is_zero())
-                .unwrap_or(vs.timers.delay_loop.unwrap_or(DELAY_LOOP)),
+        let service_name = plan.kind.to_ascii_lowercase();
+        let mut svc = service(
+            &group,
+            &service_name,
+            plan.monitor.clone(),
+            plan.delay_loop,
+            at,
         );
+        svc.run_as = plan.run_as.clone();
+        svc.timeout = plan.timeout;
+        svc.exit_weight = plan.exit_weight;
+        svc.fall = plan.fall;
+        svc.rise = 1;
+        svc.failure_interval = Some(plan.failure_interval);
+        let origin = Origin(vs.loc.clone());
+        config.hostgroups.insert(
+            group.clone(),
+            HostGroup {
+                name: group.clone(),
+                hosts,
+                implicit: true,
+                origin: origin.clone(),
+            },
+        );
+        let mut services = BTreeMap::new();
+        services.insert(service_name.clone(), svc);
+        config.watches.insert(
+            group.clone(),
+            Watch {
+                group: group.clone(),
+                services,
+                origin,
+            },
+        );
+        refs.push(ServiceRef {
+            group,
+            service: service_name,
+        });
     }
-    let retry = timers.retry.unwrap_or(default_retry(kind_name));
-    svc.fall = retry.saturating_add(1);
-    svc.rise = 1;
+    if shared {
+        return Some(Health {
+            shared: refs.pop(),
+            own: vec![Vec::new(); vs.real_servers.len()],
+        });
+    }
+    let own = uses
+        .into_iter()
+        .map(|mine| {
+            mine.into_iter()
+                .map(|(index, host)| RealCheck {
+                    health: refs[index].clone(),
+                    host,
+                })
+                .collect()
+        })
+        .collect();
+    Some(Health { shared: None, own })
+}
+
+/// The plan of one checker with keepalived's timing: `retry` failures
+/// retried `delay_before_retry` apart before the server goes down, up
+/// after one success.
+fn plan(checker: &Checker, rs: &Rs, vs: &Vs, globals: &Globals, ctx: &mut Ctx<'_>) -> Option<Plan> {
+    let timers = checker.timers.or(rs.timers).or(vs.timers);
+    let (monitor, run_as) = monitor(checker, rs, timers, globals, ctx)?;
+    let kind = checker.kind.as_str();
+    let delay_loop = timers.delay_loop.unwrap_or(DELAY_LOOP);
+    // keepalived: misc_timeout, or else the virtual server's delay_loop.
+    let timeout = (kind == "MISC_CHECK").then(|| {
+        checker
+            .misc_timeout
+            .filter(|t| !t.is_zero())
+            .unwrap_or(vs.timers.delay_loop.unwrap_or(DELAY_LOOP))
+    });
+    let retry = timers.retry.unwrap_or(default_retry(kind));
     // keepalived retries at once after `delay_before_retry 0`; keepmon keeps
     // polling at this interval while the server fails, so zero would spin
     // on a refused connection: a 100 ms floor keeps the retries prompt.
-    svc.failure_interval = Some(
-        timers
-            .delay_before_retry
-            .unwrap_or_else(|| default_delay_before_retry(kind_name).unwrap_or(delay_loop))
-            .max(Duration::from_millis(100)),
-    );
-    let mut hosts: Vec<String> = Vec::new();
-    for rs in &checked {
-        let host = host_of(rs);
-        if !hosts.contains(&host) {
-            hosts.push(host);
-        }
-    }
-    let origin = Origin(vs.loc.clone());
-    config.hostgroups.insert(
-        name.to_string(),
-        HostGroup {
-            name: name.to_string(),
-            hosts,
-            implicit: true,
-            origin: origin.clone(),
-        },
-    );
-    let mut services = BTreeMap::new();
-    services.insert(kind.clone(), svc);
-    config.watches.insert(
-        name.to_string(),
-        Watch {
-            group: name.to_string(),
-            services,
-            origin,
-        },
-    );
-    Some(ServiceRef {
-        group: name.to_string(),
-        service: kind,
+    let failure_interval = timers
+        .delay_before_retry
+        .unwrap_or_else(|| default_delay_before_retry(kind).unwrap_or(delay_loop))
+        .max(Duration::from_millis(100));
+    Some(Plan {
+        kind: kind.to_string(),
+        monitor,
+        run_as,
+        delay_loop,
+        timeout,
+        exit_weight: kind == "MISC_CHECK" && checker.misc_dynamic,
+        fall: retry.saturating_add(1),
+        failure_interval,
     })
 }
 

@@ -155,7 +155,7 @@ mod tests {
         check(
             "[virtual_servers.web]\nlisten = \"127.0.0.1:80\"\nreal_server = []\n",
             &[
-                "3:1: error: virtual_servers.web: unknown key \"real_server\"; did you mean \"real_servers\"? (valid keys: listen, protocol, scheduler, scheduler_flags, dataplane, persistence, persistence_netmask, sorry_server, quorum, hysteresis, health, retries, connect_timeout, real_servers, mode, maxconn, timeout, forwardfor, forwarded_proto, cookie, hash, tls, server_tls, send_proxy, accept_proxy, allbackups, error_files, access_log, backend, acls, routes)",
+                "3:1: error: virtual_servers.web: unknown key \"real_server\"; did you mean \"real_servers\"? (valid keys: listen, fwmark, protocol, scheduler, scheduler_flags, dataplane, persistence, persistence_netmask, sorry_server, quorum, hysteresis, health, retries, connect_timeout, real_servers, mode, maxconn, timeout, forwardfor, forwarded_proto, cookie, hash, tls, server_tls, send_proxy, accept_proxy, allbackups, error_files, access_log, backend, acls, routes)",
             ],
         );
         // Nothing close: no guess.

@@ -63,6 +63,7 @@ pub(in crate::config) mod bfd;
 mod checks;
 mod cursor;
 mod daemon;
+mod file_init;
 mod hostgroups;
 mod messages;
 mod monitors;
@@ -125,6 +126,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "bgp",
     "announce",
     "stats_page",
+    "file_init",
 ];
 
 impl Reader<'_> {
@@ -204,6 +206,7 @@ impl Reader<'_> {
             Self::announcement,
         );
         let stats_pages = self.stats_pages(root);
+        let file_inits = self.file_inits(root);
         Config {
             format: Format::Toml,
             source: self.file.to_path_buf(),
@@ -220,6 +223,7 @@ impl Reader<'_> {
             announce,
             bgp,
             stats_pages,
+            file_inits,
         }
     }
 }
@@ -264,7 +268,7 @@ mod tests {
             (
                 "[wacth.local.web]\n",
                 &[
-                    "1:2: error: unknown key \"wacth\"; did you mean \"watch\"? (valid keys: daemon, mon_protocol, metrics, web, lua, mail, hostgroups, aliases, views, actions, watch, virtual_servers, vrrp, vrrp_sync_group, bfd, bgp, announce, stats_page)",
+                    "1:2: error: unknown key \"wacth\"; did you mean \"watch\"? (valid keys: daemon, mon_protocol, metrics, web, lua, mail, hostgroups, aliases, views, actions, watch, virtual_servers, vrrp, vrrp_sync_group, bfd, bgp, announce, stats_page, file_init)",
                 ],
             ),
             (

@@ -13,14 +13,16 @@ use super::proxy::{
 };
 use super::routes::{RawAcls, RawRoute};
 use crate::config::model::{
-    AdminState, DataPlane, Forward, HaproxyHash, HashFunction, LbScheduler, MhFlags, Origin,
-    Protocol, RealServer, Thresholds, VirtualServer,
+    AdminState, DataPlane, Forward, Fwmark, HaproxyHash, HashFunction, LbScheduler, MhFlags,
+    Origin, Protocol, RealCheck, RealServer, Thresholds, VirtualServer,
 };
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawVirtualServer {
     listen: Option<Text>,
+    /// IPVS's firewall-mark service: `7` (IPv4), `"7 inet6"`.
+    fwmark: Option<Spanned<Scalar>>,
     protocol: Option<Text>,
     scheduler: Option<Text>,
     scheduler_flags: Option<Vec<Text>>,
@@ -79,6 +81,17 @@ struct RawRealServer {
     slowstart: Option<Dur>,
     /// keepalived's BFD_CHECK: down while this `[bfd.NAME]` session is.
     bfd: Option<Text>,
+    checks: Option<Vec<Spanned<RawRealCheck>>>,
+    track_file: Option<Vec<Spanned<super::vrrp::RawTrackFile>>>,
+}
+
+/// One of a real server's own health services.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRealCheck {
+    health: Option<Text>,
+    /// The host in that service's results; the real server's host if unset.
+    host: Option<Text>,
 }
 
 const ADMIN_STATES: &[(&str, AdminState)] = &[
@@ -146,6 +159,17 @@ impl Reader<'_> {
     ) -> Option<VirtualServer> {
         // No listen: a pool that routes of other virtual servers reach.
         let listen = self.socket_addr(raw.listen.as_ref(), &p.key("listen"), None);
+        let fwmark = raw
+            .fwmark
+            .as_ref()
+            .and_then(|mark| match fwmark(mark.get_ref()) {
+                Ok(fwmark) => Some(fwmark),
+                Err(why) => {
+                    let path = p.key("fwmark");
+                    self.error(mark.span().start, format!("{path}: {why}"));
+                    None
+                }
+            });
         let protocol = self
             .protocol(raw.protocol.as_ref(), &p.key("protocol"))
             .unwrap_or(Protocol::Tcp);
@@ -182,7 +206,9 @@ impl Reader<'_> {
         }
         let persistence = self.positive_duration(raw.persistence.as_ref(), &p.key("persistence"));
         let persistence_netmask = raw.persistence_netmask.as_ref().and_then(|mask| {
-            let v4 = listen.map(|l| l.is_ipv4());
+            let v4 = listen
+                .map(|l| l.is_ipv4())
+                .or(fwmark.map(|f: Fwmark| !f.ipv6));
             match persistence_prefix(mask.get_ref(), v4) {
                 Ok(prefix) => Some(prefix),
                 Err(why) => {
@@ -209,7 +235,9 @@ impl Reader<'_> {
             .health
             .as_ref()
             .and_then(|h| self.service_ref(h, &p.key("health")));
-        let listen_port = listen.map(|l| l.port());
+        // A firewall-mark service has no port: its real servers default
+        // to port 0 (ipvsadm's `-a -f N -r IP`: the packet's own port).
+        let listen_port = listen.map(|l| l.port()).or(fwmark.map(|_| 0));
         let sorry_server = self.socket_addr(
             raw.sorry_server.as_ref(),
             &p.key("sorry_server"),
@@ -270,12 +298,14 @@ impl Reader<'_> {
             .filter(|b| !self.blank(b, &p.key("backend"), "backend name"))
             .map(|b| b.get_ref().clone());
         proxy.routes = self.routes(raw.acls.as_ref(), raw.routes.as_deref(), p);
-        if raw.listen.is_some() && listen.is_none() {
+        if (raw.listen.is_some() && listen.is_none()) || (raw.fwmark.is_some() && fwmark.is_none())
+        {
             return None;
         }
         Some(VirtualServer {
             name: name.to_string(),
             listen,
+            fwmark,
             protocol,
             scheduler,
             dataplane,
@@ -358,6 +388,32 @@ impl Reader<'_> {
             .as_ref()
             .filter(|name| !self.blank(name, &p.key("name"), "server name"))
             .map(|name| name.get_ref().clone());
+        let mut checks = Vec::new();
+        for (i, check) in raw.checks.iter().flatten().enumerate() {
+            let cp = p.index("checks", i);
+            let at = check.span().start;
+            let check = check.get_ref();
+            let Some(text) = self.required(
+                check.health.as_ref(),
+                at,
+                &cp,
+                "health",
+                "e.g. health = \"web:tcp\"",
+            ) else {
+                continue;
+            };
+            let Some(health) = self.service_ref(text, &cp.key("health")) else {
+                continue;
+            };
+            let host = match &check.host {
+                Some(name) if !self.blank(name, &cp.key("host"), "host name") => {
+                    name.get_ref().clone()
+                }
+                _ => host.clone(),
+            };
+            checks.push(RealCheck { health, host });
+        }
+        let track_files = self.track_files(raw.track_file.as_deref(), p, i64::from(i32::MAX));
         Some(RealServer {
             addr,
             name,
@@ -372,6 +428,8 @@ impl Reader<'_> {
             maxqueue,
             slowstart,
             bfd: raw.bfd.as_ref().map(|b| b.get_ref().clone()),
+            checks,
+            track_files,
         })
     }
 
@@ -413,6 +471,30 @@ impl Reader<'_> {
 /// A persistence netmask as a prefix length: `24`, `"/24"` or `"24"`, or
 /// for an IPv4 service a dotted mask (`"255.255.255.0"`, contiguous). `v4`
 /// is the listen address's family, None when that address is bad.
+/// `fwmark = 7`, `"7"`, `"7 inet"` or `"7 inet6"` (keepalived's words).
+fn fwmark(value: &Scalar) -> Result<Fwmark, String> {
+    let expected = "(expected a mark from 1 to 4294967295, optionally followed by inet or inet6, e.g. 7 or \"7 inet6\")";
+    let (number, ipv6) = match value {
+        Scalar::Integer(n) => (n.to_string(), false),
+        Scalar::Text(text) => {
+            let mut words = text.split_whitespace();
+            let number = words.next().unwrap_or_default().to_string();
+            let ipv6 = match (words.next(), words.next()) {
+                (None, _) | (Some("inet"), None) => false,
+                (Some("inet6"), None) => true,
+                _ => return Err(format!("{text:?} is not a firewall mark {expected}")),
+            };
+            (number, ipv6)
+        }
+    };
+    let mark = number
+        .parse::<u32>()
+        .ok()
+        .and_then(std::num::NonZeroU32::new)
+        .ok_or_else(|| format!("{number:?} is not a firewall mark {expected}"))?;
+    Ok(Fwmark { mark, ipv6 })
+}
+
 fn persistence_prefix(value: &Scalar, v4: Option<bool>) -> Result<u8, String> {
     let max: i64 = if v4 == Some(false) { 128 } else { 32 };
     let family = match v4 {
@@ -550,6 +632,63 @@ mod tests {
                 avalanche: true
             })
         );
+    }
+
+    #[test]
+    fn fwmark_services_parse() {
+        let text = "[virtual_servers.m]\nfwmark = 7\ndataplane = \"ipvs\"\npersistence = \"1m\"\npersistence_netmask = \"255.255.255.0\"\nreal_servers = [{ addr = \"10.0.0.2\", forward = \"dr\" }]\n[virtual_servers.m6]\nfwmark = \"7 inet6\"\ndataplane = \"ipvs\"\nreal_servers = [{ addr = \"[2001:db8::2]:8080\" }]\n";
+        let (config, found) = parse_with(text, &FakeFs::default());
+        assert_eq!(found, Vec::<String>::new());
+        let config = config.unwrap();
+        let m = &config.virtual_servers["m"];
+        assert_eq!(m.listen, None);
+        assert_eq!(
+            m.fwmark,
+            Some(Fwmark {
+                mark: std::num::NonZeroU32::new(7).unwrap(),
+                ipv6: false
+            })
+        );
+        assert_eq!(m.persistence_netmask, Some(24));
+        // ipvsadm's `-a -f 7 -r 10.0.0.2`: no port.
+        assert_eq!(m.real_servers[0].addr.to_string(), "10.0.0.2:0");
+        assert_eq!(
+            config.virtual_servers["m6"].fwmark.map(|f| f.ipv6),
+            Some(true)
+        );
+        check_cases(&[
+            (
+                "[virtual_servers.m]\nfwmark = 0\n",
+                &[
+                    "2:10: error: virtual_servers.m.fwmark: \"0\" is not a firewall mark (expected a mark from 1 to 4294967295, optionally followed by inet or inet6, e.g. 7 or \"7 inet6\")",
+                ],
+            ),
+            (
+                "[virtual_servers.m]\nfwmark = \"7 inet9\"\n",
+                &[
+                    "2:10: error: virtual_servers.m.fwmark: \"7 inet9\" is not a firewall mark (expected a mark from 1 to 4294967295, optionally followed by inet or inet6, e.g. 7 or \"7 inet6\")",
+                ],
+            ),
+        ]);
+        // Only IPVS serves a mark; one virtual server per mark and family.
+        let text = "[virtual_servers.m]\nfwmark = 7\nreal_servers = [{ addr = \"10.0.0.2\" }]\n[virtual_servers.n]\nfwmark = 7\ndataplane = \"ipvs\"\nlisten = \"10.0.0.1:80\"\n";
+        let Err(e) = crate::config::compile_str(
+            text,
+            std::path::Path::new("/etc/keepmon/keepmon.toml"),
+            crate::config::Format::Toml,
+            &FakeFs::default(),
+        ) else {
+            panic!("a fwmark service on the proxy compiles");
+        };
+        let e: Vec<String> = e.diagnostics.iter().map(|d| d.message.clone()).collect();
+        let e = e.join("\n");
+        for needle in [
+            "virtual server \"m\" is a firewall-mark service (FWM 7): only the IPVS data plane serves one; the proxy data plane needs a listen address",
+            "virtual server \"n\" has both a listen address (10.0.0.1:80) and a firewall mark (FWM 7); give one",
+            "virtual server \"n\" serves FWM 7, like \"m\"",
+        ] {
+            assert!(e.contains(needle), "{needle}\n{e}");
+        }
     }
 
     #[test]

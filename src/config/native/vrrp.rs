@@ -100,6 +100,42 @@ struct RawTrack {
 }
 
 impl Reader<'_> {
+    /// `track_file = [{ path, weight, reverse }]` on an instance (weights
+    /// −254..254) or a real server (`limit` = i32's); entries with an error
+    /// are reported and left out.
+    pub(super) fn track_files(
+        &mut self,
+        raw: Option<&[Spanned<RawTrackFile>]>,
+        p: &KeyPath,
+        limit: i64,
+    ) -> Vec<TrackFile> {
+        let mut track_files = Vec::new();
+        for (i, entry) in raw.into_iter().flatten().enumerate() {
+            let tp = p.index("track_file", i);
+            let at = entry.span().start;
+            let e = entry.get_ref();
+            let Some(path) = self.required(
+                e.path.as_ref(),
+                at,
+                &tp,
+                "path",
+                "e.g. path = \"/run/weight\"",
+            ) else {
+                continue;
+            };
+            let path = self.path(Some(path), &tp.key("path"));
+            let weight = self.int_in::<i32>(e.weight.as_ref(), &tp.key("weight"), -limit, limit);
+            if let (Some(path), Some(weight)) = (path, weight.or(e.weight.is_none().then_some(1))) {
+                track_files.push(TrackFile {
+                    path,
+                    weight,
+                    reverse: e.reverse.unwrap_or(false),
+                });
+            }
+        }
+        track_files
+    }
+
     pub(super) fn vrrp(
         &mut self,
         name: &str,
@@ -276,31 +312,9 @@ impl Reader<'_> {
                 None => ok = false,
             }
         }
-        let mut track_files = Vec::new();
-        for (i, entry) in raw.track_file.iter().flatten().enumerate() {
-            let tp = p.index("track_file", i);
-            let at = entry.span().start;
-            let e = entry.get_ref();
-            let Some(path) = self.required(
-                e.path.as_ref(),
-                at,
-                &tp,
-                "path",
-                "e.g. path = \"/run/weight\"",
-            ) else {
-                ok = false;
-                continue;
-            };
-            let path = self.path(Some(path), &tp.key("path"));
-            let weight = self.int_in::<i32>(e.weight.as_ref(), &tp.key("weight"), -254, 254);
-            match (path, weight.or(e.weight.is_none().then_some(1))) {
-                (Some(path), Some(weight)) => track_files.push(TrackFile {
-                    path,
-                    weight,
-                    reverse: e.reverse.unwrap_or(false),
-                }),
-                _ => ok = false,
-            }
+        let track_files = self.track_files(raw.track_file.as_deref(), p, 254);
+        if track_files.len() != raw.track_file.as_ref().map_or(0, Vec::len) {
+            ok = false;
         }
         let mut track_processes = Vec::new();
         for (i, entry) in raw.track_process.iter().flatten().enumerate() {

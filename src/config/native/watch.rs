@@ -37,6 +37,7 @@ struct RawService {
     dep_memory: Option<Dur>,
     redistribute: Option<Spanned<AlertRef>>,
     unack_summary: Option<bool>,
+    exit_weight: Option<bool>,
     traptimeout: Option<Dur>,
     trapduration: Option<Dur>,
     env: Option<BTreeMap<Text, String>>,
@@ -258,6 +259,7 @@ impl Reader<'_> {
             dep_memory: self.duration(raw.dep_memory.as_ref(), &p.key("dep_memory")),
             redistribute,
             unack_summary: raw.unack_summary.unwrap_or(false),
+            exit_weight: raw.exit_weight.unwrap_or(false),
             traptimeout: self.positive_duration(raw.traptimeout.as_ref(), &p.key("traptimeout")),
             trapduration: self.duration(raw.trapduration.as_ref(), &p.key("trapduration")),
             env,
@@ -321,7 +323,7 @@ mod tests {
             (
                 "[watch.g.s]\nintreval = \"5s\"\n",
                 &[
-                    "2:1: error: watch.g.s: unknown key \"intreval\"; did you mean \"interval\"? (valid keys: description, user, interval, failure_interval, schedule, randskew, timeout, allow_empty_group, exclude_hosts, exclude_period, depend, alertdepend, monitordepend, hostdepend, dep_behavior, dep_memory, redistribute, unack_summary, traptimeout, trapduration, env, rise, fall, monitor, period, alert, upalert, startupalert, ackalert, disablealert, alertevery, alertafter, numalerts, no_comp_alerts, upalertafter, alerts_dont_count, alertexitrange)",
+                    "2:1: error: watch.g.s: unknown key \"intreval\"; did you mean \"interval\"? (valid keys: description, user, interval, failure_interval, schedule, randskew, timeout, allow_empty_group, exclude_hosts, exclude_period, depend, alertdepend, monitordepend, hostdepend, dep_behavior, dep_memory, redistribute, unack_summary, exit_weight, traptimeout, trapduration, env, rise, fall, monitor, period, alert, upalert, startupalert, ackalert, disablealert, alertevery, alertafter, numalerts, no_comp_alerts, upalertafter, alerts_dont_count, alertexitrange)",
                 ],
             ),
             (

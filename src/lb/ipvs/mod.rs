@@ -249,14 +249,9 @@ impl IpvsPlane {
     }
 
     fn name_of(&self, key: &ServiceKey) -> String {
-        let proto = match key.protocol {
-            msg::IPPROTO_TCP => "tcp".to_string(),
-            msg::IPPROTO_UDP => "udp".to_string(),
-            p => format!("proto {p}"),
-        };
         match self.wanted_names.get(key) {
-            Some(name) => format!("{name} ({proto} {})", key.addr),
-            None => format!("{proto} {}", key.addr),
+            Some(name) => format!("{name} ({key})"),
+            None => key.to_string(),
         }
     }
 

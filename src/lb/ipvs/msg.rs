@@ -84,12 +84,66 @@ pub const FWD_TUNNEL: u32 = 2;
 pub const FWD_ROUTE: u32 = 3;
 pub const FWD_MASK: u32 = 0x7;
 
-/// A virtual service as the kernel keys it (fwmark services are not ours).
+/// A virtual service as the kernel keys it: address family plus either a
+/// firewall mark or protocol, address and port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ServiceKey {
-    /// `IPPROTO_TCP` or `IPPROTO_UDP` (others appear only in foreign entries).
+    /// `IPPROTO_TCP` or `IPPROTO_UDP` (others appear only in foreign
+    /// entries); 0 for a firewall-mark service.
     pub protocol: u16,
+    /// For a firewall-mark service the unspecified address of its family
+    /// (`0.0.0.0:0` or `[::]:0`): only the family is sent.
     pub addr: SocketAddr,
+    /// The firewall mark; 0: an address service.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub fwmark: u32,
+}
+
+impl ServiceKey {
+    /// The key of an address service.
+    pub fn addr(protocol: u16, addr: SocketAddr) -> ServiceKey {
+        ServiceKey {
+            protocol,
+            addr,
+            fwmark: 0,
+        }
+    }
+
+    /// The key of the firewall-mark service `mark` of one address family.
+    pub fn fwmark(mark: u32, ipv6: bool) -> ServiceKey {
+        let ip: IpAddr = if ipv6 {
+            std::net::Ipv6Addr::UNSPECIFIED.into()
+        } else {
+            std::net::Ipv4Addr::UNSPECIFIED.into()
+        };
+        ServiceKey {
+            protocol: 0,
+            addr: SocketAddr::new(ip, 0),
+            fwmark: mark,
+        }
+    }
+}
+
+impl std::fmt::Display for ServiceKey {
+    /// `tcp 10.0.0.1:80`, `udp [::1]:53`, `fwmark 7`, `fwmark 7 IPv6`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.fwmark != 0 {
+            write!(f, "fwmark {}", self.fwmark)?;
+            if self.addr.is_ipv6() {
+                f.write_str(" IPv6")?;
+            }
+            return Ok(());
+        }
+        match self.protocol {
+            IPPROTO_TCP => write!(f, "tcp {}", self.addr),
+            IPPROTO_UDP => write!(f, "udp {}", self.addr),
+            p => write!(f, "proto {p} {}", self.addr),
+        }
+    }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A full service entry (what NEW/SET_SERVICE send).
@@ -256,6 +310,13 @@ fn inet_addr(ip: IpAddr) -> Vec<u8> {
 }
 
 fn service_key(k: &ServiceKey) -> Vec<Attr> {
+    if k.fwmark != 0 {
+        // As ipvsadm and keepalived send it: the family and the mark only.
+        return vec![
+            Attr::U16(SVC_AF, family_of(k.addr.ip())),
+            Attr::U32(SVC_FWMARK, k.fwmark),
+        ];
+    }
     vec![
         Attr::U16(SVC_AF, family_of(k.addr.ip())),
         Attr::U16(SVC_PROTOCOL, k.protocol),
@@ -619,28 +680,29 @@ fn parse_ipvs(payload: &RawPayload) -> Result<Reply, DecodeError> {
     let top = attrs_of(&payload.attrs)?;
     if let Some(svc) = find(&top, CMD_ATTR_SERVICE) {
         let a = attrs_of(svc)?;
-        if find(&a, SVC_FWMARK).is_some_and(|m| u32_ne(m).unwrap_or(0) != 0) {
-            return Ok(Reply::Foreign(format!(
-                "fwmark service {}",
-                u32_ne(need(&a, SVC_FWMARK, "fwmark")?)?
-            )));
-        }
         let af = u16_ne(need(&a, SVC_AF, "service family")?)?;
         if af != AF_INET && af != AF_INET6 {
             return Ok(Reply::Foreign(format!("service of address family {af}")));
         }
-        let ip = ip_of(af, need(&a, SVC_ADDR, "service address")?)?;
-        let port = u16_be(need(&a, SVC_PORT, "service port")?)?;
+        let fwmark = find(&a, SVC_FWMARK).map(u32_ne).transpose()?.unwrap_or(0);
+        let key = if fwmark != 0 {
+            // The kernel reports a mark service by family and mark only.
+            ServiceKey::fwmark(fwmark, af == AF_INET6)
+        } else {
+            let ip = ip_of(af, need(&a, SVC_ADDR, "service address")?)?;
+            let port = u16_be(need(&a, SVC_PORT, "service port")?)?;
+            ServiceKey::addr(
+                u16_ne(need(&a, SVC_PROTOCOL, "service protocol")?)?,
+                SocketAddr::new(ip, port),
+            )
+        };
         let flags = find(&a, SVC_FLAGS).map(u32_ne).transpose()?.unwrap_or(0);
         let scheduler = find(&a, SVC_SCHED_NAME)
             .map(|b| String::from_utf8_lossy(b.split(|c| *c == 0).next().unwrap_or(b)).into_owned())
             .unwrap_or_default();
         return Ok(Reply::Service(ServiceEntry {
             attrs: ServiceAttrs {
-                key: ServiceKey {
-                    protocol: u16_ne(need(&a, SVC_PROTOCOL, "service protocol")?)?,
-                    addr: SocketAddr::new(ip, port),
-                },
+                key,
                 scheduler,
                 flags,
                 timeout: find(&a, SVC_TIMEOUT).map(u32_ne).transpose()?.unwrap_or(0),
@@ -717,10 +779,7 @@ mod tests {
     use super::*;
 
     fn key() -> ServiceKey {
-        ServiceKey {
-            protocol: IPPROTO_TCP,
-            addr: "10.0.0.1:80".parse().unwrap(),
-        }
+        ServiceKey::addr(IPPROTO_TCP, "10.0.0.1:80".parse().unwrap())
     }
 
     /// nlmsghdr: len, type, flags, seq, pid (all native endian; x86 is little).
@@ -881,10 +940,7 @@ mod tests {
     #[cfg(target_endian = "little")]
     #[test]
     fn ipv6_service_key_uses_the_whole_address_and_prefix_netmask() {
-        let k = ServiceKey {
-            protocol: IPPROTO_UDP,
-            addr: "[2001:db8::1]:53".parse().unwrap(),
-        };
+        let k = ServiceKey::addr(IPPROTO_UDP, "[2001:db8::1]:53".parse().unwrap());
         let got = Request::DelService(k).encode(0x22, 5);
         let mut svc = Vec::new();
         svc.extend(nla(1, &[10, 0]));
@@ -1018,7 +1074,7 @@ mod tests {
 
     #[cfg(target_endian = "little")]
     #[test]
-    fn parses_the_family_id_and_skips_fwmark_services() {
+    fn parses_the_family_id_and_fwmark_services() {
         let mut body = vec![1, 2, 0, 0]; // CTRL_CMD_NEWFAMILY
         body.extend(nla(2, b"IPVS\0"));
         body.extend(nla(1, &0x23u16.to_le_bytes()));
@@ -1036,10 +1092,81 @@ mod tests {
         body.extend(nla(1, &svc));
         let mut dgram = nlhdr(16 + body.len() as u32, 0x23, 2, 1);
         dgram.extend(body);
-        assert_eq!(
-            parse_replies(&dgram).unwrap()[0].reply,
-            Reply::Foreign("fwmark service 42".into())
-        );
+        let Reply::Service(entry) = &parse_replies(&dgram).unwrap()[0].reply else {
+            panic!("a fwmark service entry");
+        };
+        assert_eq!(entry.attrs.key, ServiceKey::fwmark(42, false));
+        assert_eq!(entry.attrs.key.to_string(), "fwmark 42");
+    }
+
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn fwmark_services_are_keyed_by_family_and_mark_only() {
+        // As `ipvsadm -A -f 7 -s rr` and keepalived's `virtual_server
+        // fwmark 7` send it: AF and FWMARK, no protocol, address or port.
+        let req = Request::NewService(ServiceAttrs {
+            key: ServiceKey::fwmark(7, false),
+            scheduler: "rr".into(),
+            flags: 0,
+            timeout: 0,
+            netmask: u32::MAX,
+        });
+        let mut svc = Vec::new();
+        svc.extend(nla(1, &[2, 0])); // AF_INET
+        svc.extend(nla(5, &7u32.to_le_bytes()));
+        svc.extend(nla(6, b"rr\0"));
+        svc.extend(nla(7, &[0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]));
+        svc.extend(nla(8, &0u32.to_le_bytes()));
+        svc.extend(nla(9, &[0xff, 0xff, 0xff, 0xff]));
+        let mut body = vec![1, 1, 0, 0];
+        body.extend(nla(1, &svc));
+        let mut want = nlhdr(16 + body.len() as u32, 0x22, 0x5, 3);
+        want.extend(body);
+        assert_eq!(req.encode(0x22, 3), want);
+
+        // A real server of an IPv6 mark service: the service part is
+        // AF_INET6 and the mark; the destination as for any service.
+        let dest = DestAttrs {
+            addr: "[2001:db8::2]:0".parse().unwrap(),
+            forward: FWD_ROUTE,
+            weight: 1,
+            upper_threshold: 0,
+            lower_threshold: 0,
+        };
+        let got = Request::NewDest(ServiceKey::fwmark(7, true), dest).encode(0x22, 4);
+        let mut svc = Vec::new();
+        svc.extend(nla(1, &[10, 0])); // AF_INET6
+        svc.extend(nla(5, &7u32.to_le_bytes()));
+        let mut d = Vec::new();
+        d.extend(nla(
+            1,
+            &"2001:db8::2"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets(),
+        ));
+        d.extend(nla(2, &[0, 0]));
+        d.extend(nla(11, &[10, 0]));
+        d.extend(nla(3, &3u32.to_le_bytes()));
+        d.extend(nla(4, &1u32.to_le_bytes()));
+        d.extend(nla(5, &0u32.to_le_bytes()));
+        d.extend(nla(6, &0u32.to_le_bytes()));
+        let mut body = vec![5, 1, 0, 0]; // IPVS_CMD_NEW_DEST
+        body.extend(nla(1, &svc));
+        body.extend(nla(2, &d));
+        let mut want = nlhdr(16 + body.len() as u32, 0x22, 0x5, 4);
+        want.extend(body);
+        assert_eq!(got, want);
+
+        // The owned-services file keeps its old form for address keys.
+        let json = serde_json::to_string(&key()).unwrap();
+        assert!(!json.contains("fwmark"), "{json}");
+        let back: ServiceKey = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, key());
+        let mark = ServiceKey::fwmark(7, true);
+        let back: ServiceKey =
+            serde_json::from_str(&serde_json::to_string(&mark).unwrap()).unwrap();
+        assert_eq!(back, mark);
     }
 
     #[test]

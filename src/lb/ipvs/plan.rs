@@ -136,15 +136,15 @@ pub fn wanted(desired: &Desired) -> Wanted {
         if svc.spec.dataplane != DataPlane::Ipvs {
             continue;
         }
-        // A pool without a listener is the proxy's (the validator refuses
-        // one on IPVS).
-        let Some(listen) = svc.spec.listen else {
-            continue;
+        // A firewall-mark service is keyed by its mark and family; a pool
+        // without a listener is the proxy's (the validator refuses one on
+        // IPVS).
+        let key = match (svc.spec.listen, svc.spec.fwmark) {
+            (Some(listen), _) => ServiceKey::addr(protocol_number(svc.spec.protocol), listen),
+            (None, Some(fwmark)) => ServiceKey::fwmark(fwmark.mark.get(), fwmark.ipv6),
+            (None, None) => continue,
         };
-        let key = ServiceKey {
-            protocol: protocol_number(svc.spec.protocol),
-            addr: listen,
-        };
+        let ip = key.addr.ip();
         let (flags, timeout) = match svc.spec.persistence {
             Some(d) => (
                 SVC_F_PERSISTENT,
@@ -159,8 +159,8 @@ pub fn wanted(desired: &Desired) -> Wanted {
             flags,
             timeout,
             netmask: match svc.spec.persistence_netmask {
-                Some(prefix) => prefix_netmask(listen.ip(), prefix),
-                None => default_netmask(listen.ip()),
+                Some(prefix) => prefix_netmask(ip, prefix),
+                None => default_netmask(ip),
             },
         };
         let dests = svc
@@ -300,6 +300,7 @@ mod tests {
     fn spec(listen: &str, dataplane: DataPlane) -> ServiceSpec {
         ServiceSpec {
             listen: Some(listen.parse().unwrap()),
+            fwmark: None,
             protocol: Protocol::Tcp,
             scheduler: LbScheduler::WeightedRoundRobin,
             dataplane,
@@ -349,10 +350,7 @@ mod tests {
     }
 
     fn key(addr: &str) -> ServiceKey {
-        ServiceKey {
-            protocol: IPPROTO_TCP,
-            addr: addr.parse().unwrap(),
-        }
+        ServiceKey::addr(IPPROTO_TCP, addr.parse().unwrap())
     }
 
     fn apply(table: &mut Table, owned: &mut Owned, reqs: &[Request]) {

@@ -32,6 +32,16 @@ wait_thresholds() {
   done
   echo "TIMEOUT waiting for thresholds $1"
 }
+# Wait until /proc/net/ip_vs has exactly $1 lines matching $2.
+wait_lines() {
+  i=0
+  while [ $i -lt 60 ]; do
+    [ "$(grep -cE "$2" /proc/net/ip_vs)" = "$1" ] && return 0
+    usleep 500000
+    i=$((i + 1))
+  done
+  echo "TIMEOUT waiting for $1 lines of $2"
+}
 wait_exit() {
   i=0
   while [ $i -lt 60 ] && kill -0 "$1" 2>/dev/null; do usleep 500000; i=$((i + 1)); done
@@ -115,25 +125,47 @@ step stopped-remove
 # One keepalived.conf, read by Debian's keepalived and then by keepmon:
 # the same kernel table, and keepmon follows a real server's failure.
 ipvsadm -C
-httpd -f -p 10.0.0.21:8080 -h /www & R1=$!
-httpd -f -p 10.0.0.22:8080 -h /www & R2=$!
+# The real servers answer "backend" (the VIPs' port 80 has the boot's own
+# httpd; traffic through a mark service goes to port 81, where nothing
+# listens but the real servers behind IPVS).
+mkdir -p /www2 && echo backend > /www2/index.html
+httpd -f -p 10.0.0.21:8080 -h /www2 & R1=$!
+httpd -f -p 10.0.0.22:8080 -h /www2 & R2=$!
 keepalived --dont-fork --log-console --check -f /test/keepalived.conf > /tmp/keepalived.log 2>&1 & KA=$!
-wait_table yes '0A000015:1F90 +Masq +3 '
-wait_table yes '0A000016:1F90 +Masq +1 '
+# Four services (10.0.0.20:80, fwmark 7, 10.0.0.30:80, fwmark 8), each
+# with both real servers.
+wait_lines 4 '^(TCP|FWM) '
+wait_lines 4 '0A000015:'
+wait_lines 4 '0A000016:'
 step keepalived
 kill $KA
 wait_exit $KA
 ipvsadm -C
 keepmon -c /test/keepalived.conf start > /tmp/keepmon3.log 2>&1 & KP=$!
-wait_table yes '0A000015:1F90 +Masq +3 '
-wait_table yes '0A000016:1F90 +Masq +1 '
+wait_lines 4 '^(TCP|FWM) '
+wait_lines 4 '0A000015:'
+wait_lines 4 '0A000016:'
 step keepmon-keepalived
+echo "=== KSHOW"
+keepmon -c /test/keepalived.conf lb show
+echo "=== ENDKSHOW"
+# One health check per real server: its failure takes it out of all four.
 kill $R2
-wait_table no '0A000016:1F90'
+wait_lines 0 '0A000016:'
 step keepmon-keepalived-down
-httpd -f -p 10.0.0.22:8080 -h /www & R2=$!
-wait_table yes '0A000016:1F90 +Masq +1 '
+httpd -f -p 10.0.0.22:8080 -h /www2 & R2=$!
+wait_lines 4 '0A000016:'
 step keepmon-keepalived-back
+# Traffic through the group's fwmark 8 (NAT to port 8080): nft marks what
+# this VM sends to 10.0.0.40:81, IPVS takes the marked packets.
+nft add table ip fwtest
+nft add chain ip fwtest out '{ type route hook output priority mangle; }'
+nft add rule ip fwtest out ip daddr 10.0.0.40 tcp dport 81 meta mark set 8
+for n in 1 2 3 4; do
+  printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 10.0.0.40 81 | tail -1 | sed 's/^/through fwmark 8: /'
+done
+nft delete table ip fwtest
+printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 10.0.0.40 81 | tail -1 | sed 's/^/unmarked: /'
 keepmon -c /test/keepalived.conf stop
 wait_exit $KP
 
