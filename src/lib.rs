@@ -18,6 +18,7 @@
 pub mod alert;
 pub mod alertmanager;
 pub mod announce;
+pub mod bfd;
 pub mod buildinfo;
 pub mod childenv;
 pub mod config;

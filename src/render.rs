@@ -231,6 +231,9 @@ pub fn vrrp_table(instances: &[crate::control::proto::VrrpDump]) -> String {
         if let Some(fault) = &i.fault {
             let _ = writeln!(out, "    fault: {fault}");
         }
+        if !i.bfd.is_empty() {
+            let _ = writeln!(out, "    tracked bfd: {}", i.bfd.join(", "));
+        }
         if let Some(group) = &i.sync_group {
             let _ = writeln!(
                 out,

@@ -45,6 +45,7 @@ pub fn to_native(config: &Config) -> Converted {
         virtual_servers,
         vrrp,
         vrrp_sync_groups,
+        bfd,
         announce,
         bgp,
         stats_pages,
@@ -118,6 +119,9 @@ pub fn to_native(config: &Config) -> Converted {
         if !notify.is_empty() {
             doc.kv("notify", actions.references(notify));
         }
+    }
+    for session in bfd.values() {
+        bfd_section(&mut doc, session);
     }
     bgp_section(&mut doc, bgp);
     for a in announce.values() {
@@ -1299,6 +1303,7 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
                 maxconn,
                 maxqueue,
                 slowstart,
+                bfd,
                 checks,
                 track_files,
             } = rs;
@@ -1341,6 +1346,9 @@ fn virtual_server_section(doc: &mut Doc, vs: &VirtualServer) {
             }
             if let Some(d) = slowstart {
                 pairs.push(("slowstart", dur(*d)));
+            }
+            if let Some(session) = bfd {
+                pairs.push(("bfd", text(session)));
             }
             if !checks.is_empty() {
                 let checks = checks
@@ -1630,6 +1638,7 @@ fn vrrp_section(doc: &mut Doc, instance: &VrrpInstance, actions: &ActionNames) {
         track_interfaces,
         track_files,
         track_processes,
+        track_bfds,
         v3_checksum_as_v2,
         notify,
         origin,
@@ -1756,12 +1765,60 @@ fn vrrp_section(doc: &mut Doc, instance: &VrrpInstance, actions: &ActionNames) {
             .collect();
         doc.kv("track_process", Item::List(entries));
     }
+    if !track_bfds.is_empty() {
+        let entries = track_bfds
+            .iter()
+            .map(
+                |TrackBfd {
+                     name,
+                     weight,
+                     reverse,
+                 }| {
+                    let mut pairs = vec![("name", text(name)), ("weight", int(*weight))];
+                    if *reverse {
+                        pairs.push(("reverse", boolean(true)));
+                    }
+                    inline(pairs)
+                },
+            )
+            .collect();
+        doc.kv("track_bfd", Item::List(entries));
+    }
     if *v3_checksum_as_v2 {
         doc.kv("v3_checksum_as_v2", boolean(true));
     }
     if !notify.is_empty() {
         doc.kv("notify", actions.references(notify));
     }
+}
+
+fn bfd_section(doc: &mut Doc, session: &BfdSession) {
+    let BfdSession {
+        name,
+        neighbor,
+        source,
+        min_rx_us,
+        min_tx_us,
+        idle_tx_us,
+        multiplier,
+        passive,
+        ttl,
+        max_hops,
+        origin,
+    } = session;
+    let micros = |us: &u32| dur(Duration::from_micros(u64::from(*us)));
+    doc.table(&["bfd", name], Some(origin));
+    doc.kv("neighbor", text(neighbor));
+    doc.opt("source", source.map(text));
+    doc.kv("min_rx", micros(min_rx_us));
+    doc.kv("min_tx", micros(min_tx_us));
+    doc.kv("idle_tx", micros(idle_tx_us));
+    doc.kv("multiplier", int(*multiplier));
+    if *passive {
+        doc.kv("passive", boolean(true));
+    }
+    doc.kv("ttl", int(*ttl));
+    doc.kv("max_hops", int(*max_hops));
 }
 
 fn bgp_section(doc: &mut Doc, bgp: &BgpSettings) {

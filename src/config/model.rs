@@ -64,6 +64,9 @@ pub struct Config {
     /// VRRP instances that move together (keepalived's `vrrp_sync_group`,
     /// `[vrrp_sync_group.NAME]`).
     pub vrrp_sync_groups: BTreeMap<String, VrrpSyncGroup>,
+    /// BFD sessions (keepalived's `bfd_instance`, `[bfd.NAME]`), tracked by
+    /// VRRP instances (`track_bfd`).
+    pub bfd: BTreeMap<String, BfdSession>,
     /// Route announcements through a routing daemon (`[announce.NAME]`).
     pub announce: BTreeMap<String, Announcement>,
     /// How announcements reach the routing daemon (`[bgp]`).
@@ -1524,6 +1527,10 @@ pub struct RealServer {
     /// HAProxy's `slowstart`: a server that comes back up ramps its weight
     /// from a small fraction to full over this time. None: at once.
     pub slowstart: Option<Duration>,
+    /// keepalived's `BFD_CHECK { name NAME }`: the server is down while
+    /// this BFD session is not Up (and until it first comes Up), instead
+    /// of following a health service.
+    pub bfd: Option<String>,
     /// Health services of this real server alone, beside its virtual
     /// server's `health`: it is up only while every one of them reports its
     /// host up (keepalived's several checkers on one real server, or
@@ -1612,6 +1619,9 @@ pub struct VrrpInstance {
     /// keepalived's `track_process`: how many processes match moves the
     /// priority or means FAULT.
     pub track_processes: Vec<TrackProcess>,
+    /// keepalived's `track_bfd`: a BFD session's state moves the priority
+    /// or means FAULT.
+    pub track_bfds: Vec<TrackBfd>,
     /// Send v3 IPv4 checksums without the pseudo-header (keepalived's `v3_checksum_as_v2`).
     pub v3_checksum_as_v2: bool,
     /// Alerts fired on state transitions.
@@ -1704,6 +1714,43 @@ pub struct TrackProcess {
     pub fork_delay: Option<Duration>,
     /// How long a lost quorum must last before it counts.
     pub terminate_delay: Option<Duration>,
+}
+
+/// A BFD session to one neighbour (RFC 5880/5881 single hop, UDP 3784;
+/// keepalived's `bfd_instance`). Intervals are in microseconds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BfdSession {
+    pub name: String,
+    pub neighbor: IpAddr,
+    /// The address packets are sent from (and must arrive at while the
+    /// peer's discriminator is unknown); same family as `neighbor`.
+    pub source: Option<IpAddr>,
+    /// Required Min RX Interval (keepalived's `min_rx`, default 10 ms).
+    pub min_rx_us: u32,
+    /// Desired Min TX Interval while Up (`min_tx`, default 10 ms).
+    pub min_tx_us: u32,
+    /// Desired Min TX Interval while not Up (`idle_tx`, default 1 s).
+    pub idle_tx_us: u32,
+    /// Detect Mult (`multiplier`, default 5).
+    pub multiplier: u8,
+    /// Send nothing until the neighbour speaks.
+    pub passive: bool,
+    /// TTL / hop limit sent (default 255 for IPv4, 64 for IPv6).
+    pub ttl: u8,
+    /// Received packets must have TTL ≥ `ttl − max_hops` (255: no check).
+    pub max_hops: u8,
+    pub origin: Origin,
+}
+
+/// A BFD session an instance tracks (keepalived's `track_bfd`). Weight 0
+/// means FAULT while the session is down (while up with `reverse`); a
+/// positive weight is added while up, a negative one while down (negated
+/// with `reverse`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackBfd {
+    pub name: String,
+    pub weight: i32,
+    pub reverse: bool,
 }
 
 /// How a tracked process's arguments are compared (keepalived's

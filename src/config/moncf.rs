@@ -1213,6 +1213,7 @@ impl<'a> Parser<'a> {
             virtual_servers: BTreeMap::new(),
             vrrp: BTreeMap::new(),
             vrrp_sync_groups: BTreeMap::new(),
+            bfd: BTreeMap::new(),
             announce: self.announce,
             bgp: self.bgp,
             stats_pages: Vec::new(),

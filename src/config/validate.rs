@@ -389,6 +389,21 @@ fn check_virtual_servers(config: &Config, diags: &mut Diagnostics) {
     let mut marks: Vec<(Fwmark, &str)> = Vec::new();
     for vs in config.virtual_servers.values() {
         let at = vs.origin.0.clone();
+        for rs in &vs.real_servers {
+            if let Some(session) = &rs.bfd
+                && !config.bfd.contains_key(session)
+            {
+                diags.error(
+                    at.clone(),
+                    format!(
+                        "virtual server \"{}\": real server {} follows bfd \"{session}\", which is not a defined BFD session (defined: {})",
+                        vs.name,
+                        rs.addr,
+                        names(config.bfd.keys())
+                    ),
+                );
+            }
+        }
         if let Some(listen) = vs.listen {
             if let Some((_, _, other)) = listens
                 .iter()
@@ -515,7 +530,8 @@ fn check_virtual_servers(config: &Config, diags: &mut Diagnostics) {
             .get(&service.group)
             .map(|g| g.hosts.as_slice())
             .unwrap_or_default();
-        for rs in &vs.real_servers {
+        // A server following a BFD session is not bound to the health service.
+        for rs in vs.real_servers.iter().filter(|rs| rs.bfd.is_none()) {
             if !hosts.iter().any(|h| h.trim_start_matches('*') == rs.host) {
                 diags.error(
                     at.clone(),
@@ -693,6 +709,19 @@ fn check_vrrp(config: &Config, diags: &mut Diagnostics) {
                 _ => {}
             }
         }
+        for track in &vrrp.track_bfds {
+            if !config.bfd.contains_key(&track.name) {
+                diags.error(
+                    at.clone(),
+                    format!(
+                        "vrrp \"{}\": track_bfd \"{}\" is not a defined BFD session (defined: {})",
+                        vrrp.name,
+                        track.name,
+                        names(config.bfd.keys())
+                    ),
+                );
+            }
+        }
     }
     let mut grouped: BTreeMap<&str, &str> = BTreeMap::new();
     for group in config.vrrp_sync_groups.values() {
@@ -737,7 +766,12 @@ fn check_something_is_watched(config: &Config, file: &Arc<Path>, diags: &mut Dia
         .services()
         .filter(|(_, s)| s.traptimeout.is_some())
         .count();
-    if polled == 0 && traps == 0 && config.vrrp.is_empty() && config.virtual_servers.is_empty() {
+    if polled == 0
+        && traps == 0
+        && config.vrrp.is_empty()
+        && config.virtual_servers.is_empty()
+        && config.bfd.is_empty()
+    {
         diags.warning(
             Location::file_only(file),
             "this config watches nothing: no service has an interval, a schedule or a traptimeout",
@@ -770,6 +804,27 @@ mod tests {
     }
 
     const WATCHED: &str = "[hostgroups]\ng = [\"127.0.0.1\"]\n\n[watch.g.s]\ninterval = \"1m\"\nmonitor = { type = \"tcp\", port = 9 }\n\n";
+
+    #[test]
+    fn a_tracked_bfd_session_must_exist() {
+        let found = diagnostics(
+            "[bfd.b1]\nneighbor = \"10.0.0.2\"\n[vrrp.v1]\ninterface = \"eth0\"\nvirtual_router_id = 1\nvirtual_ipaddress = [\"10.0.0.1\"]\ntrack_bfd = [{ name = \"b1\", weight = -20 }, { name = \"b2\" }]\n",
+        );
+        assert_eq!(
+            found,
+            "/k.toml:3:7: error: vrrp \"v1\": track_bfd \"b2\" is not a defined BFD session (defined: b1)\n"
+        );
+        let found = diagnostics(
+            "[bfd.b1]\nneighbor = \"10.0.0.2\"\n[virtual_servers.web]\nlisten = \"10.0.0.1:80\"\nreal_servers = [{ addr = \"10.0.0.11:80\", bfd = \"b1\" }, { addr = \"10.0.0.12:80\", bfd = \"b9\" }]\n",
+        );
+        assert_eq!(
+            found,
+            "/k.toml:3:18: error: virtual server \"web\": real server 10.0.0.12:80 follows bfd \"b9\", which is not a defined BFD session (defined: b1)\n"
+        );
+        // A config with only BFD sessions watches something.
+        let found = diagnostics("[bfd.b1]\nneighbor = \"10.0.0.2\"\n");
+        assert_eq!(found, "");
+    }
 
     #[test]
     fn routes_go_from_http_proxies_to_pools() {

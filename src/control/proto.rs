@@ -238,6 +238,10 @@ pub struct VrrpDump {
     pub sync_group: Option<String>,
     #[serde(default)]
     pub sync_group_state: Option<String>,
+    /// Tracked BFD sessions: `NAME STATE` (keepalived's states: AdminDown,
+    /// Down, Init, Up).
+    #[serde(default)]
+    pub bfd: Vec<String>,
     pub counters: VrrpCounters,
 }
 

@@ -986,6 +986,30 @@ impl Table {
         changed
     }
 
+    /// Record the BFD sessions' states on the real servers that follow one
+    /// (`up(name)`: the session is Up). Returns the servers whose health
+    /// changed, with their new health.
+    pub fn set_bfd_health(&mut self, up: impl Fn(&str) -> bool) -> Vec<(String, SocketAddr, bool)> {
+        let mut changed = Vec::new();
+        for (name, state) in &mut self.services {
+            for (addr, real) in &mut state.reals {
+                let Some(session) = &real.base.bfd else {
+                    continue;
+                };
+                let now_up = up(session);
+                let health = Health::from_up(now_up);
+                if real.bfd_health != health {
+                    let before = real.combined_health();
+                    real.changing(|real| real.bfd_health = health);
+                    if real.combined_health() != before {
+                        changed.push((name.clone(), *addr, now_up));
+                    }
+                }
+            }
+        }
+        changed
+    }
+
     /// Re-evaluate every virtual service's quorum with hysteresis; returns
     /// the services whose state changed (for quorum alerts and VRRP tracking).
     pub fn update_quorum(&mut self) -> Vec<QuorumChange> {
@@ -1724,6 +1748,9 @@ struct RealBase {
     rank: usize,
     /// `comebacks` is unused here (see [`RealState::comebacks`]).
     limits: ServerLimits,
+    /// The BFD session whose state is this server's health (keepalived's
+    /// BFD_CHECK); None for servers a health service (or nothing) checks.
+    bfd: Option<String>,
 }
 
 /// What a tracked file's number does to a real server (keepalived's
@@ -1778,6 +1805,8 @@ struct RealState {
     admin_override: Option<AdminState>,
     /// As the virtual server's `health` service last reported `host`.
     health: Health,
+    /// As its BFD session (`base.bfd`) last was.
+    bfd_health: Health,
     /// The weight that service's last passing run set (keepalived's
     /// `misc_dynamic`); None: the server's own.
     health_weight: Option<u32>,
@@ -1812,11 +1841,18 @@ impl RealState {
                     slowstart: rs.slowstart,
                     comebacks: 0,
                 },
+                bfd: rs.bfd.clone(),
             },
             weight_override: None,
             forward_override: None,
             admin_override: None,
             health: Health::Unknown,
+            // keepalived's BFD process reports every session Down at start.
+            bfd_health: if rs.bfd.is_some() {
+                Health::Down
+            } else {
+                Health::Unknown
+            },
             health_weight: None,
             checks: rs
                 .checks
@@ -1853,11 +1889,13 @@ impl RealState {
                 backup: false,
                 rank: 0,
                 limits: ServerLimits::default(),
+                bfd: None,
             },
             weight_override: None,
             forward_override: None,
             admin_override: None,
             health: Health::Unknown,
+            bfd_health: Health::Unknown,
             health_weight: None,
             checks: Vec::new(),
             files: Vec::new(),
@@ -1876,7 +1914,8 @@ impl RealState {
                 FileStatus::Down => Health::Down,
                 FileStatus::Up(_) => Health::Up,
             });
-        let all = std::iter::once(self.health)
+        let all = [self.health, self.bfd_health]
+            .into_iter()
             .chain(self.checks.iter().map(|c| c.health))
             .chain(files);
         all.fold(Health::Unknown, |acc, h| match (acc, h) {
@@ -1948,6 +1987,9 @@ impl RealState {
         if same_health_binding && before.host == self.host {
             self.health = before.health;
             self.health_weight = before.health_weight;
+        }
+        if before.base.bfd == self.base.bfd {
+            self.bfd_health = before.bfd_health;
         }
         // A check the server still has keeps what it last reported.
         for state in &mut self.checks {
@@ -2217,6 +2259,7 @@ mod tests {
             maxconn: None,
             maxqueue: None,
             slowstart: None,
+            bfd: None,
             checks: Vec::new(),
             track_files: Vec::new(),
         }
@@ -2918,6 +2961,69 @@ real_servers = [{ addr = "127.0.0.2:9090" }]
             table.desired().services["web"].spec.persistence_netmask,
             Some(24)
         );
+    }
+
+    /// keepalived's BFD_CHECK: a server following a BFD session is out of
+    /// the table until the session is Up, and again while it is down; a
+    /// reload keeps its health unless it follows another session.
+    #[test]
+    fn a_bfd_checked_server_follows_its_session() {
+        let a = sa("10.0.0.2:80");
+        let b = sa("10.0.0.3:80");
+        let mut followed = rs("10.0.0.2:80");
+        followed.bfd = Some("s1".to_string());
+        let web = vs(
+            "web",
+            "10.0.0.1:80",
+            vec![followed.clone(), rs("10.0.0.3:80")],
+        );
+        let mut table = Table::from_config(&config_with(vec![web.clone()]));
+        let members = |table: &Table| -> Vec<SocketAddr> {
+            table.desired().services["web"]
+                .members
+                .keys()
+                .copied()
+                .collect()
+        };
+        assert_eq!(table.health("web", a), Some(Health::Down));
+        assert_eq!(members(&table), [b]);
+        assert_eq!(
+            table.set_bfd_health(|name| name == "s1"),
+            [("web".to_string(), a, true)]
+        );
+        assert_eq!(members(&table), [a, b]);
+        assert!(table.set_bfd_health(|name| name == "s1").is_empty());
+        // The unchecked server never moves with BFD.
+        assert_eq!(
+            table.set_bfd_health(|_| false),
+            [("web".to_string(), a, false)]
+        );
+        assert_eq!(members(&table), [b]);
+        table.set_bfd_health(|_| true);
+        table.reconfigure(&config_with(vec![web.clone()]));
+        assert_eq!(
+            table.health("web", a),
+            Some(Health::Up),
+            "kept over a reload"
+        );
+        let mut other = web.clone();
+        other.real_servers[0].bfd = Some("s2".to_string());
+        table.reconfigure(&config_with(vec![other]));
+        assert_eq!(
+            table.health("web", a),
+            Some(Health::Down),
+            "another session"
+        );
+        // Beside another check, both must pass (keepalived's checkers).
+        table.set_bfd_health(|_| true);
+        assert_eq!(members(&table), [a, b]);
+        assert!(table.set_health("web", a, false));
+        assert_eq!(members(&table), [b]);
+        assert!(table.set_bfd_health(|_| false).is_empty(), "already down");
+        assert!(!table.set_health("web", a, true), "still down by BFD");
+        assert_eq!(members(&table), [b]);
+        table.set_bfd_health(|_| true);
+        assert_eq!(members(&table), [a, b]);
     }
 
     #[test]

@@ -136,6 +136,21 @@ impl LoadBalancing {
         }
     }
 
+    /// The BFD sessions' states into the real servers that follow one
+    /// (keepalived's BFD_CHECK); each server it moves gets a log line.
+    pub fn set_bfd_health(&mut self, states: &crate::bfd::BfdStates, unix: i64) {
+        let up = |name: &str| states.get(name).is_some_and(|s| s.up);
+        for (vs, rs, up) in self.table.set_bfd_health(up) {
+            self.dirty = true;
+            tracing::info!(virtual_server = %vs, real_server = %rs, up, "bfd check changed a real server");
+            let line = format!(
+                "{unix} lb {vs} {rs} health {} (from bfd)",
+                if up { "up" } else { "down" }
+            );
+            push_bounded(&mut self.log, line, self.histlength);
+        }
+    }
+
     /// A weight a check set (keepalived's `misc_dynamic`) into the table;
     /// each real server whose weight in force moves gets a change-log line.
     pub fn set_host_weight(

@@ -32,6 +32,7 @@ use crate::web::server::WebCall;
 mod alertmanager;
 mod alerts;
 mod announce;
+mod bfd;
 mod cli;
 mod file_init;
 mod lb;
@@ -241,6 +242,7 @@ struct Supervisor {
     mail: MailPart,
     alertmanager: AlertmanagerPart,
     vrrp: VrrpPart,
+    bfd: bfd::BfdPart,
     mon: MonListener,
     announce: AnnouncePart,
     web: WebPart,
@@ -262,6 +264,7 @@ impl Supervisor {
         channels: Channels,
         shutdown: CancellationToken,
     ) -> Supervisor {
+        let bfd = bfd::BfdPart::new();
         Supervisor {
             options,
             config,
@@ -271,7 +274,8 @@ impl Supervisor {
             services: Services::new(persisted),
             mail: MailPart::new(),
             alertmanager: AlertmanagerPart::new(),
-            vrrp: VrrpPart::new(channels.vrrp),
+            vrrp: VrrpPart::new(channels.vrrp, bfd.states()),
+            bfd,
             mon: MonListener::new(channels.mon_calls, shutdown.clone()),
             announce: AnnouncePart::new(),
             web: WebPart::new(channels.web_calls, shutdown.clone()),
@@ -311,6 +315,8 @@ impl Supervisor {
             .reconfigure(config, &diff, disk.clone(), &self.tracker, &self.shutdown);
         self.alertmanager
             .reconfigure(config, &diff, disk, &self.tracker, &self.shutdown);
+        self.bfd.reconfigure(config);
+        self.lb.set_bfd_health(&self.bfd.current(), unix_now());
         self.vrrp.reconfigure(config, &diff);
         self.mon.reconfigure(config, &diff);
         self.announce.reconfigure(config, &diff);
@@ -360,6 +366,7 @@ impl Supervisor {
         // WATCHDOG=1 comes from this loop, so a stuck loop (not just a live
         // process) gets the daemon restarted.
         let mut watchdog = crate::systemd::Watchdog::from_env();
+        let mut bfd_changes = self.bfd.states();
         loop {
             let next = self
                 .services
@@ -384,6 +391,10 @@ impl Supervisor {
                     }
                 }
                 Some(call) = inputs.web_calls.recv() => self.on_web_call(call),
+                Ok(()) = bfd_changes.changed() => {
+                    let states = bfd_changes.borrow_and_update().clone();
+                    self.lb.set_bfd_health(&states, unix_now());
+                }
                 _ = sigterm.recv() => { tracing::info!("SIGTERM"); return Ok(()); }
                 _ = sigint.recv() => { tracing::info!("SIGINT"); return Ok(()); }
                 _ = sighup.recv() => {
@@ -567,6 +578,7 @@ impl Supervisor {
         // Routers stop sending traffic here before anything goes down.
         self.announce.withdraw_all().await;
         self.vrrp.stop().await;
+        self.bfd.stop();
         self.vrrp_stop_notifies();
         self.shutdown.cancel();
         self.tracker.close();

@@ -39,6 +39,8 @@ pub(super) struct VrrpPart {
     running: BTreeMap<String, Running>,
     groups: BTreeMap<String, RunningGroup>,
     transitions: mpsc::UnboundedSender<Transition>,
+    /// The BFD sessions' states, for instances that track them.
+    bfd: tokio::sync::watch::Receiver<crate::bfd::BfdStates>,
 }
 
 struct RunningGroup {
@@ -63,11 +65,15 @@ struct Running {
 
 impl VrrpPart {
     /// Instances report their transitions on `transitions`.
-    pub fn new(transitions: mpsc::UnboundedSender<Transition>) -> VrrpPart {
+    pub fn new(
+        transitions: mpsc::UnboundedSender<Transition>,
+        bfd: tokio::sync::watch::Receiver<crate::bfd::BfdStates>,
+    ) -> VrrpPart {
         VrrpPart {
             running: BTreeMap::new(),
             groups: BTreeMap::new(),
             transitions,
+            bfd,
         }
     }
 
@@ -173,7 +179,13 @@ impl VrrpPart {
         sync: Option<SyncLink>,
     ) -> Option<mpsc::UnboundedSender<Command>> {
         let instance = config.vrrp.get(name).cloned()?;
-        let handle = instance::spawn(instance.clone(), self.transitions.clone(), after, sync);
+        let handle = instance::spawn(
+            instance.clone(),
+            self.transitions.clone(),
+            after,
+            sync,
+            self.bfd.clone(),
+        );
         let commands = handle.commands.clone();
         tracing::info!(instance = name, interface = %instance.interface, vrid = instance.vrid.get(), "vrrp instance started");
         self.running.insert(

@@ -47,6 +47,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use crate::bfd::BfdStates;
 use crate::config::model::{VirtualAddress, VrrpInstance};
 use crate::control::proto::{VrrpCounters, VrrpDump};
 use crate::ratelimit::LogLimit;
@@ -126,6 +127,7 @@ pub fn spawn(
     transitions: mpsc::UnboundedSender<Transition>,
     after: Option<tokio::task::JoinHandle<()>>,
     sync: Option<SyncLink>,
+    bfd: watch::Receiver<BfdStates>,
 ) -> Handle {
     let (commands_tx, commands) = mpsc::unbounded_channel();
     let (status_tx, status) = watch::channel(initial_dump(&config));
@@ -133,7 +135,7 @@ pub fn spawn(
         if let Some(previous) = after {
             let _ = previous.await;
         }
-        let driver = Driver::new(config, transitions, status_tx, sync);
+        let driver = Driver::new(config, transitions, status_tx, sync, bfd);
         driver.run(commands).await;
     });
     Handle {
@@ -178,6 +180,7 @@ fn initial_dump(config: &VrrpInstance) -> VrrpDump {
         fault: None,
         sync_group: None,
         sync_group_state: None,
+        bfd: Vec::new(),
         counters: VrrpCounters::default(),
     }
 }
@@ -230,6 +233,11 @@ struct Driver {
     process_delta: i32,
     process_fault: Option<String>,
     last_process_scan: Option<Instant>,
+    /// The BFD sessions' states, and what the tracked ones add to the
+    /// priority and their FAULT.
+    bfd: watch::Receiver<BfdStates>,
+    bfd_delta: i32,
+    bfd_fault: Option<String>,
     /// The sync group is in FAULT (another member's fault).
     group_fault: bool,
     /// The own fault last reported to the group.
@@ -242,6 +250,7 @@ impl Driver {
         transitions: mpsc::UnboundedSender<Transition>,
         status: watch::Sender<VrrpDump>,
         sync: Option<SyncLink>,
+        bfd: watch::Receiver<BfdStates>,
     ) -> Driver {
         let config_track_files = config.track_files.len();
         let mut vip_set: Vec<IpAddr> = config.virtual_addresses.iter().map(|v| v.addr).collect();
@@ -277,6 +286,9 @@ impl Driver {
             process_delta: 0,
             process_fault: None,
             last_process_scan: None,
+            bfd,
+            bfd_delta: 0,
+            bfd_fault: None,
             group_fault: false,
             reported_own_fault: None,
         }
@@ -325,6 +337,7 @@ impl Driver {
         self.link_down = !wired.link.running;
         self.read_track_files();
         self.scan_processes();
+        self.read_bfd();
         let now = self.now();
         let mut actions = Vec::new();
         if self.combined_priority() != self.config.priority {
@@ -346,6 +359,8 @@ impl Driver {
         link_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // systemd's watchdog (issue 20): this loop ticks it on every link poll.
         let beat = crate::systemd::Beat::register(format!("vrrp instance {}", self.config.name));
+        let mut bfd_changes = self.bfd.clone();
+        let tracks_bfd = !self.config.track_bfds.is_empty();
         loop {
             let deadline = wired
                 .machine
@@ -402,6 +417,17 @@ impl Driver {
                     self.execute(&mut wired, actions, None);
                 }
                 _ = tokio::time::sleep_until(garp_at) => self.garp_due(&mut wired),
+                Ok(()) = bfd_changes.changed(), if tracks_bfd => {
+                    if self.read_bfd() {
+                        tracing::info!(instance = %self.config.name, bfd_delta = self.bfd_delta, bfd_fault = ?self.bfd_fault, "tracked bfd changed");
+                        let now = self.now();
+                        let actions = wired
+                            .machine
+                            .step(now, Input::EffectivePriority(self.combined_priority()));
+                        self.execute(&mut wired, actions, None);
+                        self.feed_fault(&mut wired);
+                    }
+                }
                 _ = link_poll.tick() => {
                     beat.tick();
                     self.poll_link(&mut wired);
@@ -518,12 +544,13 @@ impl Driver {
             || self.tracked_fault.is_some()
             || self.file_fault.is_some()
             || self.process_fault.is_some()
+            || self.bfd_fault.is_some()
     }
 
     /// Tracking's priority plus what the tracked files add (never for an
     /// address owner).
     fn combined_priority(&self) -> u8 {
-        let delta = self.file_delta + self.process_delta;
+        let delta = self.file_delta + self.process_delta + self.bfd_delta;
         if self.config.priority == fsm::OWNER_PRIORITY || delta == 0 {
             return self.tracked_priority;
         }
@@ -641,6 +668,47 @@ impl Driver {
         changed
     }
 
+    /// Applies the tracked BFD sessions' states (a session keepmon does
+    /// not run counts as down); true when the delta or the fault changed.
+    fn read_bfd(&mut self) -> bool {
+        if self.config.track_bfds.is_empty() {
+            return false;
+        }
+        let states = self.bfd.borrow_and_update().clone();
+        let mut delta = 0;
+        let mut fault = None;
+        let mut shown = Vec::new();
+        for track in &self.config.track_bfds {
+            let status = states.get(&track.name);
+            let up = status.is_some_and(|s| s.up);
+            shown.push(format!(
+                "{} {}",
+                track.name,
+                status.map_or("Down", |s| s.state.name())
+            ));
+            match crate::bfd::track_effect(track, up) {
+                process::Effect::Fault => {
+                    fault.get_or_insert_with(|| {
+                        format!(
+                            "tracked bfd {} is {}",
+                            track.name,
+                            if up { "up (reverse)" } else { "down" }
+                        )
+                    });
+                }
+                process::Effect::Add(weight) => delta += weight,
+            }
+        }
+        if self.dump.bfd != shown {
+            self.dump.bfd = shown;
+            self.publish();
+        }
+        let changed = delta != self.bfd_delta || fault != self.bfd_fault;
+        self.bfd_delta = delta;
+        self.bfd_fault = fault;
+        changed
+    }
+
     fn wants_fault(&self) -> bool {
         self.own_fault() || self.group_fault
     }
@@ -657,6 +725,8 @@ impl Driver {
             self.file_fault.clone()
         } else if self.process_fault.is_some() {
             self.process_fault.clone()
+        } else if self.bfd_fault.is_some() {
+            self.bfd_fault.clone()
         } else if self.group_fault {
             let group = self.sync.as_ref().map(|s| s.group.as_str()).unwrap_or("?");
             Some(format!("another member of sync group {group} is in FAULT"))

@@ -568,6 +568,7 @@ fn backend_part(
             maxconn: server.opts.maxconn,
             maxqueue: server.opts.maxqueue,
             slowstart: server.opts.slowstart,
+            bfd: None,
             checks: Vec::new(),
             track_files: Vec::new(),
         });

@@ -94,6 +94,7 @@ pub fn parse(text: &str, file: &Arc<Path>, fs: &dyn FileSystem) -> (Option<Confi
         virtual_servers: BTreeMap::new(),
         vrrp: BTreeMap::new(),
         vrrp_sync_groups: BTreeMap::new(),
+        bfd: BTreeMap::new(),
         announce: BTreeMap::new(),
         bgp: crate::config::model::BgpSettings::default(),
         stats_pages: Vec::new(),

@@ -213,6 +213,7 @@ pub fn looks_like_keepalived(text: &str) -> bool {
         "vrrp_track_process",
         "vrrp_track_file",
         "track_file",
+        "bfd_instance",
     ];
     for line in text.lines() {
         let (line, _, _) = decomment(line);

@@ -7,6 +7,7 @@
 //! with a warning at `file:line:col`. What keepalived refuses to run, and
 //! what keepmon cannot yet do the way keepalived does, are errors.
 
+pub mod bfd;
 pub mod global_defs;
 pub mod lexer;
 pub mod numbers;
@@ -123,6 +124,7 @@ fn build(vrrp_view: &[Stmt], checker_view: &[Stmt], ctx: &mut Ctx<'_>) -> Config
     let mut vs_groups = Vec::new();
     let mut files = Vec::new();
     let mut processes: Vec<track_process::TrackedProcess> = Vec::new();
+    let mut bfds: Vec<bfd::BfdInstance> = Vec::new();
     let checker_blocks = checker_view
         .iter()
         .filter(|s| schema::CHECKER_ROOTS.contains(&s.keyword()));
@@ -136,7 +138,16 @@ fn build(vrrp_view: &[Stmt], checker_view: &[Stmt], ctx: &mut Ctx<'_>) -> Config
             }
             "vrrp_instance" => {
                 if let Some(instance) = vrrp_instance::read(
-                    stmt, &instances, &scripts, &files, &processes, &globals, ctx,
+                    stmt,
+                    &instances,
+                    vrrp_instance::Trackers {
+                        scripts: &scripts,
+                        files: &files,
+                        processes: &processes,
+                        bfds: &bfds,
+                    },
+                    &globals,
+                    ctx,
                 ) {
                     instances.push(instance);
                 }
@@ -153,13 +164,27 @@ fn build(vrrp_view: &[Stmt], checker_view: &[Stmt], ctx: &mut Ctx<'_>) -> Config
             }
             "vrrp_sync_group" => {
                 if let Some(group) = vrrp_instance::read_sync_group(
-                    stmt, &groups, &scripts, &files, &processes, &globals, ctx,
+                    stmt,
+                    &groups,
+                    vrrp_instance::Trackers {
+                        scripts: &scripts,
+                        files: &files,
+                        processes: &processes,
+                        bfds: &bfds,
+                    },
+                    &globals,
+                    ctx,
                 ) {
                     groups.push(group);
                 }
             }
+            "bfd_instance" => {
+                if let Some(instance) = bfd::read(stmt, &bfds, ctx) {
+                    bfds.push(instance);
+                }
+            }
             "virtual_server" => {
-                if let Some(vs) = virtual_server::read(stmt, &files, ctx) {
+                if let Some(vs) = virtual_server::read(stmt, &files, &bfds, ctx) {
                     virtual_servers.push(vs);
                 }
             }
@@ -184,6 +209,11 @@ fn build(vrrp_view: &[Stmt], checker_view: &[Stmt], ctx: &mut Ctx<'_>) -> Config
         virtual_servers: BTreeMap::new(),
         vrrp: BTreeMap::new(),
         vrrp_sync_groups: BTreeMap::new(),
+        bfd: bfds
+            .iter()
+            .filter_map(|b| b.session.clone())
+            .map(|s| (s.name.clone(), s))
+            .collect(),
         announce: BTreeMap::new(),
         bgp: crate::config::model::BgpSettings::default(),
         stats_pages: Vec::new(),

@@ -98,7 +98,13 @@ pub fn int(text: &str, min: i64, max: i64, lenient: bool) -> Read<i64> {
 /// places): `1.5` is 1_500_000 micro-units. `min` and `max` are in
 /// micro-units.
 pub fn decimal_micros(text: &str, min: u64, max: u64, lenient: bool) -> Read<u64> {
-    const SHIFT: usize = 6;
+    decimal(text, 6, min, max, lenient)
+}
+
+/// `read_decimal_unsigned` with `SHIFT` decimal places: with 3, `1.5` is
+/// 1500 (keepalived's BFD intervals: milliseconds read as microseconds).
+pub fn decimal(text: &str, shift: usize, min: u64, max: u64, lenient: bool) -> Read<u64> {
+    let shift = shift.min(9);
     if text.starts_with('-') {
         return Read::bad(None, format!("negative number '{text}'"));
     }
@@ -108,14 +114,14 @@ pub fn decimal_micros(text: &str, min: u64, max: u64, lenient: bool) -> Read<u64
         None => (text, ""),
     };
     let mut round_up = false;
-    let fraction = if fraction.len() > SHIFT {
+    let fraction = if fraction.len() > shift {
         complaint = Some(format!("number '{text}' has too many decimal places"));
-        round_up = fraction.as_bytes()[SHIFT] >= b'5';
-        &fraction[..SHIFT]
+        round_up = fraction.as_bytes()[shift] >= b'5';
+        &fraction[..shift]
     } else {
         fraction
     };
-    let digits = format!("{whole}{fraction:0<SHIFT$}");
+    let digits = format!("{whole}{fraction:0<shift$}");
     let (mut value, rest, overflow) = strtoul(&digits);
     if round_up {
         value = value.saturating_add(1);
@@ -138,8 +144,8 @@ pub fn decimal_micros(text: &str, min: u64, max: u64, lenient: bool) -> Read<u64
             None,
             format!(
                 "number '{text}' outside range [{}, {}]",
-                show_micros(min),
-                show_micros(max)
+                show_shifted(min, shift),
+                show_shifted(max, shift)
             ),
         );
     }
@@ -158,8 +164,12 @@ pub fn true_false(text: &str) -> Option<bool> {
     }
 }
 
-fn show_micros(value: u64) -> String {
-    format!("{}.{:06}", value / 1_000_000, value % 1_000_000)
+fn show_shifted(value: u64, shift: usize) -> String {
+    let scale = 10u64.pow(u32::try_from(shift).unwrap_or(9));
+    if shift == 0 {
+        return value.to_string();
+    }
+    format!("{}.{:0shift$}", value / scale, value % scale)
 }
 
 /// C's `strtoul(text, &end, 10)` on an already blank-stripped text: the

@@ -61,7 +61,7 @@ const ROOT_KEYWORDS: &[(&str, Kind)] = &[
     ("SSL", Kind::Block(SSL_KEYWORDS)),
     ("virtual_server_group", Kind::Values),
     ("virtual_server", Kind::Block(VS_KEYWORDS)),
-    ("bfd_instance", Kind::Opaque),
+    ("bfd_instance", Kind::Block(BFD_INSTANCE_KEYWORDS)),
 ];
 
 const GLOBAL_KEYWORDS: &[(&str, Kind)] = &[
@@ -551,5 +551,23 @@ const DNS_KEYWORDS: &[(&str, Kind)] = &[
 ];
 
 const FILE_KEYWORDS: &[(&str, Kind)] = &[("track_file", Kind::Leaf), ("weight", Kind::Leaf)];
+
+/// bfd/bfd_parser.c `init_bfd_keywords` (every process installs them all).
+const BFD_INSTANCE_KEYWORDS: &[(&str, Kind)] = &[
+    ("source_ip", Kind::Leaf),
+    ("neighbor_ip", Kind::Leaf),
+    ("neighbour_ip", Kind::Leaf),
+    ("min_rx", Kind::Leaf),
+    ("min_tx", Kind::Leaf),
+    ("idle_tx", Kind::Leaf),
+    ("multiplier", Kind::Leaf),
+    ("passive", Kind::Leaf),
+    ("ttl", Kind::Leaf),
+    ("hoplimit", Kind::Leaf),
+    ("max_hops", Kind::Leaf),
+    ("weight", Kind::Leaf),
+    ("vrrp", Kind::Leaf),
+    ("checker", Kind::Leaf),
+];
 
 const BFD_KEYWORDS: &[(&str, Kind)] = &[("name", Kind::Leaf), ("alpha", Kind::Leaf)];

@@ -678,8 +678,8 @@ fn what_keepmon_cannot_do_yet_is_an_error() {
             "virtual_server fwmark 0",
         ),
         (
-            "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n track_bfd {\n p\n }\n}\n",
-            "track_bfd",
+            "bfd_instance b {\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n track_bfd {\n b\n }\n}\n",
+            "track_bfd b: keepalived's BFD process dropped that bfd_instance",
         ),
     ] {
         let (c, d) = compile(text);
@@ -692,6 +692,235 @@ fn what_keepmon_cannot_do_yet_is_an_error() {
     }
 }
 
+const BFD_INSTANCES: &str = "\
+bfd_instance gw {
+    neighbor_ip 10.0.0.254
+    source_ip 10.0.0.1
+    min_rx 20.5
+    min_tx 30
+    idle_tx 2000
+    multiplier 3
+    passive
+    max_hops 2
+    weight -30 reverse
+}
+bfd_instance v6 {
+    neighbour_ip 2001:db8::1/64
+}
+bfd_instance chk {
+    neighbor_ip 10.0.0.253
+    checker
+}
+";
+
+#[test]
+fn bfd_instances_map_with_keepalived_defaults() {
+    let (c, w) = ok(BFD_INSTANCES);
+    let gw = &c.bfd["gw"];
+    assert_eq!(
+        gw.neighbor,
+        "10.0.0.254".parse::<std::net::IpAddr>().unwrap()
+    );
+    assert_eq!(gw.source, Some("10.0.0.1".parse().unwrap()));
+    assert_eq!(
+        (gw.min_rx_us, gw.min_tx_us, gw.idle_tx_us, gw.multiplier),
+        (20_500, 30_000, 2_000_000, 3)
+    );
+    assert!(gw.passive);
+    assert_eq!((gw.ttl, gw.max_hops), (255, 2));
+    // Defaults; IPv6 sends hop limit 64.
+    let v6 = &c.bfd["v6"];
+    assert_eq!(
+        (
+            v6.min_rx_us,
+            v6.min_tx_us,
+            v6.idle_tx_us,
+            v6.multiplier,
+            v6.passive
+        ),
+        (10_000, 10_000, 1_000_000, 5, false)
+    );
+    assert_eq!((v6.ttl, v6.max_hops), (64, 0));
+    assert_eq!(
+        v6.neighbor,
+        "2001:db8::1".parse::<std::net::IpAddr>().unwrap()
+    );
+    // A session only for the checker still runs.
+    assert!(c.bfd.contains_key("chk"));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_has(
+        &w,
+        "keepalived reads 2001:db8::1/64 as the address 2001:db8::1",
+    );
+}
+
+#[test]
+fn bfd_instance_errors_as_keepalived_reports_them() {
+    let (c, w) = ok(
+        "bfd_instance a {\n neighbor_ip 10.0.0.2\n min_rx 0\n idle_tx 999\n multiplier 256\n ttl 0\n max_hops 300\n source_ip x\n}\n\
+         bfd_instance b {\n neighbor_ip 10.0.0.2\n}\n\
+         bfd_instance c {\n neighbor_ip 10.0.0.3\n source_ip fe80::1\n}\n\
+         bfd_instance d {\n ttl 5\n}\n\
+         bfd_instance f {\n neighbor_ip 10.0.0.6\n ttl 5\n max_hops 6\n frobnicate\n}\n\
+         bfd_instance a_name_that_is_far_too_long_for_bfd {\n neighbor_ip 10.0.0.7\n}\n",
+    );
+    for needle in [
+        "3:9: warning: keepalived reports \"Configuration error: BFD instance a min_rx value 0 is not valid (must be in range [1-4294967]), ignoring\"",
+        "BFD instance a idle_tx value 999 is not valid (must be in range [1000-4294967])",
+        "BFD instance a multiplier value 256 not valid (must be in range [1-255])",
+        "BFD instance a ttl/hoplimit value 0 not valid (must be in range [1-255])",
+        "BFD instance a max_hops value 300 not valid (must be in range [-1-255])",
+        "BFD instance a has malformed source address x, ignoring",
+        "BFD instance b has duplicate neighbor address 10.0.0.2, ignoring instance",
+        "BFD instance c source address fe80::1 and neighbor address 10.0.0.3 are not of the same family, disabling instance",
+        "BFD instance d has no neighbor address set, disabling instance",
+        "BFD instance f: max_hops exceeds ttl/hoplimit - setting to ttl/hoplimit",
+        "keepalived ignores this: unknown keyword 'frobnicate'",
+        "BFD instance a_name_that_is_far_too_long_for_bfd name too long (maximum length is 31 characters)",
+    ] {
+        assert_has(&w, needle);
+    }
+    assert_eq!(c.bfd.keys().collect::<Vec<_>>(), ["a", "f"]);
+    assert_eq!(c.bfd["f"].max_hops, 5);
+    assert_eq!(
+        c.bfd["a"].min_rx_us, 10_000,
+        "an invalid value keeps the default"
+    );
+}
+
+#[test]
+fn a_malformed_bfd_neighbor_is_refused() {
+    let (c, d) = compile("bfd_instance e {\n neighbor_ip nope\n min_rx 5\n weight 300\n}\n");
+    assert!(c.is_none());
+    assert_has(
+        &d,
+        "2:14: error: keepalived reports \"Configuration error: BFD instance e has malformed neighbor address nope, ignoring instance\" and then uses the instance it freed",
+    );
+    // The VRRP process still reads the weight; the BFD process nothing more.
+    assert_has(
+        &d,
+        "4:9: warning: keepalived reports \"Configuration error: BFD instance e weight value 300",
+    );
+    assert!(!has(&d, "min_rx"), "{d:?}");
+}
+
+#[test]
+fn track_bfd_lines_weigh_as_keepalived() {
+    let text = format!(
+        "{BFD_INSTANCES}\
+vrrp_instance VI_1 {{
+ interface eth0
+ virtual_router_id 1
+ virtual_ipaddress {{
+  10.0.0.1
+ }}
+ track_bfd {{
+  gw
+  v6 weight 10
+  v6
+  nope
+  chk
+ }}
+}}
+vrrp_instance VI_2 {{
+ interface eth0
+ virtual_router_id 2
+ virtual_ipaddress {{
+  10.0.0.2
+ }}
+ track_bfd {{
+  gw weight 20 noreverse
+  v6 weight
+  v6 weight 1 sideways
+ }}
+}}
+vrrp_instance VI_3 {{
+ interface eth0
+ virtual_router_id 3
+ priority 255
+ virtual_ipaddress {{
+  10.0.0.3
+ }}
+ track_bfd {{
+  gw
+  v6
+ }}
+}}
+"
+    );
+    let (c, w) = ok(&text);
+    let tracks = |name: &str| -> Vec<(String, i32, bool)> {
+        c.vrrp[name]
+            .track_bfds
+            .iter()
+            .map(|t| (t.name.clone(), t.weight, t.reverse))
+            .collect()
+    };
+    // The block's weight and reverse unless the line gives its own.
+    assert_eq!(
+        tracks("VI_1"),
+        [("gw".to_string(), -30, true), ("v6".to_string(), 10, false)]
+    );
+    assert_eq!(tracks("VI_2"), [("gw".to_string(), 20, false)]);
+    // An address owner drops weighted tracking.
+    assert_eq!(tracks("VI_3"), [("v6".to_string(), 0, false)]);
+    for needle in [
+        "(VI_1) duplicate track_bfd v6 - ignoring",
+        "(VI_1) track bfd nope not found, ignoring...",
+        // `checker` only: the VRRP process never heard of it.
+        "(VI_1) track bfd chk not found, ignoring...",
+        "(VI_2) weight without value specified for track bfd v6 - ignoring",
+        "(VI_2) unknown track bfd v6 weight option sideways - ignoring",
+        "(VI_3) ignoring tracked bfd gw with weight -30 due to address_owner",
+    ] {
+        assert_has(&w, needle);
+    }
+}
+
+#[test]
+fn a_sync_group_track_bfd_reaches_every_member() {
+    let (c, w) = ok("bfd_instance gw {\n neighbor_ip 10.0.0.254\n}\n\
+         vrrp_sync_group G {\n group {\n VI_1\n VI_2\n }\n track_bfd {\n gw\n }\n}\n\
+         vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n}\n\
+         vrrp_instance VI_2 {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n 10.0.0.2\n }\n}\n");
+    for name in ["VI_1", "VI_2"] {
+        assert_eq!(c.vrrp[name].track_bfds.len(), 1, "{name}: {w:?}");
+        assert_eq!(c.vrrp[name].track_bfds[0].weight, 0);
+    }
+}
+
+#[test]
+fn bfd_check_makes_a_real_server_follow_its_session() {
+    let (c, w) = ok("bfd_instance rs1 {\n neighbor_ip 10.0.0.11\n}\n\
+         bfd_instance v {\n neighbor_ip 10.0.0.12\n vrrp\n}\n\
+         virtual_server 10.0.0.1 80 {\n protocol TCP\n\
+          real_server 10.0.0.11 80 {\n  BFD_CHECK {\n   name rs1\n   alpha maybe\n  }\n }\n\
+          real_server 10.0.0.12 80 {\n  BFD_CHECK {\n   name v\n  }\n  BFD_CHECK {\n   name rs1 rs1\n  }\n  BFD_CHECK {\n   name rs1\n   name rs1\n  }\n  TCP_CHECK {\n  }\n }\n}\n");
+    let vs = &c.virtual_servers["10.0.0.1:80"];
+    assert_eq!(vs.real_servers[0].bfd.as_deref(), Some("rs1"));
+    // Its other BFD_CHECKs dropped, the second server is the TCP_CHECK's
+    // (its own check: the first server has none to share).
+    assert_eq!(vs.real_servers[1].bfd, None);
+    assert!(vs.health.is_none());
+    assert_eq!(vs.real_servers[1].checks.len(), 1);
+    assert!(vs.real_servers[0].checks.is_empty());
+    for needle in [
+        "Invalid alpha parameter maybe",
+        "([10.0.0.12]:80) BFD_CHECK - BFD v not configured",
+        "([10.0.0.12]:80) BFD_CHECK - No or too many names specified - skipping checker",
+        "([10.0.0.12]:80) BFD_CHECK - BFD rs1 already specified as rs1",
+    ] {
+        assert_has(&w, needle);
+    }
+    // A BFD_CHECK beside another checker: both must pass.
+    let (c, _) = ok("bfd_instance rs1 {\n neighbor_ip 10.0.0.11\n}\n\
+         virtual_server 10.0.0.1 80 {\n protocol TCP\n\
+          real_server 10.0.0.11 80 {\n  BFD_CHECK {\n   name rs1\n  }\n  TCP_CHECK {\n  }\n }\n}\n");
+    let vs = &c.virtual_servers["10.0.0.1:80"];
+    assert_eq!(vs.real_servers[0].bfd.as_deref(), Some("rs1"));
+    assert!(vs.health.is_some());
+}
+
 #[test]
 fn detection_by_first_keyword() {
     use crate::config::keepalived::looks_like_keepalived;
@@ -701,6 +930,7 @@ fn detection_by_first_keyword() {
     assert!(looks_like_keepalived("includem /etc/keepalived/*.conf\n"));
     assert!(looks_like_keepalived("vrrp_track_process web {\n"));
     assert!(looks_like_keepalived("track_file f {\n"));
+    assert!(looks_like_keepalived("! BFD first\nbfd_instance gw {\n"));
     assert!(looks_like_keepalived("virtual_server_group G {\n"));
     assert!(!looks_like_keepalived("hostgroup g a\n"));
     assert!(!looks_like_keepalived("# mon.cf\nwatch g\n"));

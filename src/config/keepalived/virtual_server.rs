@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::config::depend::ServiceRef;
 use crate::config::diag::Location;
+use crate::config::keepalived::bfd::BfdInstance;
 use crate::config::keepalived::global_defs::Globals;
 use crate::config::keepalived::lexer::Piece;
 use crate::config::keepalived::track_file::TrackedFile;
@@ -126,6 +127,8 @@ pub struct Rs {
     pub thresholds: Thresholds,
     pub timers: Timers,
     pub checkers: Vec<Checker>,
+    /// `BFD_CHECK { name NAME }` checkers: the sessions it follows.
+    pub bfd: Vec<(String, Location)>,
 }
 
 #[derive(Clone, Debug)]
@@ -211,7 +214,12 @@ pub struct Url {
 }
 
 /// Read one `virtual_server IP PORT | fwmark N | group NAME { ... }`.
-pub fn read(stmt: &Stmt, files: &[TrackedFile], ctx: &mut Ctx<'_>) -> Option<Vs> {
+pub fn read(
+    stmt: &Stmt,
+    files: &[TrackedFile],
+    bfds: &[BfdInstance],
+    ctx: &mut Ctx<'_>,
+) -> Option<Vs> {
     let piece = &stmt.piece;
     let key = key(piece, ctx)?;
     let (mut family, default_port) = match &key {
@@ -344,7 +352,7 @@ pub fn read(stmt: &Stmt, files: &[TrackedFile], ctx: &mut Ctx<'_>) -> Option<Vs>
             }
             "inhibit_on_failure" => vs.inhibit = flag(p, ctx),
             "real_server" => {
-                if let Some(rs) = real_server(child, default_port, files, ctx) {
+                if let Some(rs) = real_server(child, default_port, files, bfds, ctx) {
                     // keepalived's rs_end_handler: a real server that is not
                     // tunnelled sets or must match the family.
                     let tunnelled = rs.forward.or(vs.forward) == Some(Forward::Tunnel);
@@ -499,6 +507,7 @@ fn real_server(
     stmt: &Stmt,
     default_port: u16,
     files: &[TrackedFile],
+    bfds: &[BfdInstance],
     ctx: &mut Ctx<'_>,
 ) -> Option<Rs> {
     let piece = &stmt.piece;
@@ -526,6 +535,7 @@ fn real_server(
         thresholds: Thresholds::default(),
         timers: Timers::default(),
         checkers: Vec::new(),
+        bfd: Vec::new(),
     };
     for child in stmt.children() {
         let p = &child.piece;
@@ -549,8 +559,13 @@ fn real_server(
                     rs.thresholds.lower = u32::try_from(n).unwrap_or(u32::MAX);
                 }
             }
+            "BFD_CHECK" => {
+                if let Some(name) = bfd_check(child, &rs, bfds, ctx) {
+                    rs.bfd.push((name, child.loc()));
+                }
+            }
             kind @ ("TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "MISC_CHECK" | "PING_CHECK"
-            | "SMTP_CHECK" | "DNS_CHECK" | "UDP_CHECK" | "FILE_CHECK" | "BFD_CHECK") => {
+            | "SMTP_CHECK" | "DNS_CHECK" | "UDP_CHECK" | "FILE_CHECK") => {
                 rs.checkers
                     .extend(checker(child, kind, files, ctx).into_iter().flatten());
             }
@@ -558,6 +573,66 @@ fn real_server(
         }
     }
     Some(rs)
+}
+
+/// One `BFD_CHECK { name NAME alpha }` (check/check_bfd.c): the session it
+/// follows; None when keepalived drops the checker. `alpha` changes
+/// nothing keepmon can see: keepalived's BFD process reports every session
+/// Down at start, so the server starts down either way.
+fn bfd_check(stmt: &Stmt, rs: &Rs, bfds: &[BfdInstance], ctx: &mut Ctx<'_>) -> Option<String> {
+    let label = format!("[{}]:{}", rs.addr.ip(), rs.addr.port());
+    let mut name: Option<String> = None;
+    for child in stmt.children() {
+        let p = &child.piece;
+        match child.keyword() {
+            "name" => {
+                let message = if p.words.len() != 2 {
+                    Some(format!(
+                        "({label}) BFD_CHECK - No or too many names specified - skipping checker"
+                    ))
+                } else {
+                    let wanted = &p.words[1].text;
+                    if !bfds.iter().any(|b| &b.name == wanted && b.checker) {
+                        Some(format!("({label}) BFD_CHECK - BFD {wanted} not configured"))
+                    } else if let Some(first) = &name {
+                        Some(format!(
+                            "({label}) BFD_CHECK - BFD {wanted} already specified as {first}"
+                        ))
+                    } else if rs.bfd.iter().any(|(n, _)| n == wanted) {
+                        Some(format!(
+                            "({label}) BFD_CHECK - RS already monitoring {wanted}"
+                        ))
+                    } else {
+                        name = Some(wanted.clone());
+                        None
+                    }
+                };
+                if let Some(message) = message {
+                    // dequeue_new_checker: the rest of the block is ignored.
+                    ctx.logs(p.loc.clone(), message);
+                    return None;
+                }
+            }
+            "alpha" => {
+                if let Some(word) = p.words.get(1)
+                    && numbers::true_false(&word.text).is_none()
+                {
+                    ctx.logs(
+                        p.word_loc(1),
+                        format!("Invalid alpha parameter {}", word.text),
+                    );
+                }
+            }
+            keyword => ctx.unused(p, &format!("'{keyword}' in BFD_CHECK")),
+        }
+    }
+    if name.is_none() {
+        ctx.logs(
+            stmt.end_loc(),
+            format!("({label}) No name has been specified for BFD_CHECKER - skipping"),
+        );
+    }
+    name
 }
 
 /// The checkers of one checker block (an SMTP_CHECK with host blocks is
@@ -1186,6 +1261,7 @@ pub fn apply(
                 .map(|(rs, checks)| {
                     let forward = rs.forward.unwrap_or(forward);
                     RealServer {
+                        bfd: bfd_of(rs, ctx),
                         addr: SocketAddr::new(
                             rs.addr.ip(),
                             endpoint.server_port(rs.addr.port(), forward),
@@ -1478,6 +1554,20 @@ fn group_name(vs_name: &str) -> String {
             }
         })
         .collect()
+}
+
+/// The BFD session a real server follows (keepalived's BFD_CHECK), beside
+/// its other checkers; keepmon follows one session per real server.
+fn bfd_of(rs: &Rs, ctx: &mut Ctx<'_>) -> Option<String> {
+    let (name, _) = rs.bfd.first()?;
+    if let Some((_, at)) = rs.bfd.get(1) {
+        ctx.unsupported(
+            at.clone(),
+            "two BFD_CHECKs on one real server (keepmon follows one BFD session per real server)",
+        );
+        return None;
+    }
+    Some(name.clone())
 }
 
 /// What one checker runs and how often: checkers with equal plans are one

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::config::depend::ServiceRef;
 use crate::config::diag::Location;
 use crate::config::keepalived::Ctx;
+use crate::config::keepalived::bfd::{self, BfdInstance};
 use crate::config::keepalived::global_defs::Globals;
 use crate::config::keepalived::lexer::Piece;
 use crate::config::keepalived::numbers;
@@ -15,9 +16,9 @@ use crate::config::keepalived::track_process::{self, TrackedProcess};
 use crate::config::keepalived::tree::Stmt;
 use crate::config::keepalived::vrrp_script::{self, Script};
 use crate::config::model::{
-    Action, AlertLine, Config, GarpSettings, MailAction, NotifyOn, Origin, TrackFile, TrackProcess,
-    TrackTarget, VirtualAddress, Vrid, VrrpInitialState, VrrpInstance, VrrpNotify, VrrpSyncGroup,
-    VrrpTrack, VrrpVersion,
+    Action, AlertLine, Config, GarpSettings, MailAction, NotifyOn, Origin, TrackBfd, TrackFile,
+    TrackProcess, TrackTarget, VirtualAddress, Vrid, VrrpInitialState, VrrpInstance, VrrpNotify,
+    VrrpSyncGroup, VrrpTrack, VrrpVersion,
 };
 
 /// keepalived's `VRRP_PRIO_DFL` and `VRRP_PRIO_OWNER`.
@@ -56,6 +57,8 @@ pub struct Instance {
     pub track_files: Vec<TrackFileLine>,
     /// `track_process` lines resolved against the blocks above.
     pub track_processes: Vec<TrackProcess>,
+    /// `track_bfd` lines resolved against the `bfd_instance` blocks above.
+    pub track_bfds: Vec<(TrackBfd, Location)>,
     pub notify: Vec<(NotifyOn, Vec<String>, Piece)>,
     pub smtp_alert: Option<bool>,
     /// The address family the first VIP, source or peer set (true: IPv6);
@@ -105,6 +108,8 @@ pub struct SyncGroup {
     pub track_processes: Vec<(TrackProcess, Location)>,
     /// `track_file` lines: every member tracks them.
     pub track_files: Vec<TrackFileLine>,
+    /// `track_bfd` lines: every member tracks them.
+    pub track_bfds: Vec<(TrackBfd, Location)>,
     /// `sync_group_tracking_weight` (or the deprecated `global_tracking`):
     /// members keep their weighted tracking.
     pub tracking_weight: bool,
@@ -148,16 +153,29 @@ fn read_notify(
     }
 }
 
+/// The blocks read so far that instances and sync groups track by name.
+#[derive(Clone, Copy)]
+pub struct Trackers<'a> {
+    pub scripts: &'a [Script],
+    pub files: &'a [TrackedFile],
+    pub processes: &'a [TrackedProcess],
+    pub bfds: &'a [BfdInstance],
+}
+
 /// Read one `vrrp_instance NAME { ... }`; None when keepalived skips it.
 pub fn read(
     stmt: &Stmt,
     known: &[Instance],
-    scripts: &[Script],
-    files: &[TrackedFile],
-    processes: &[TrackedProcess],
+    trackers: Trackers<'_>,
     globals: &Globals,
     ctx: &mut Ctx<'_>,
 ) -> Option<Instance> {
+    let Trackers {
+        scripts,
+        files,
+        processes,
+        bfds,
+    } = trackers;
     if stmt.piece.words.len() != 2 {
         ctx.ignores(
             stmt.loc(),
@@ -199,6 +217,7 @@ pub fn read(
         track_interfaces: Vec::new(),
         track_files: Vec::new(),
         track_processes: Vec::new(),
+        track_bfds: Vec::new(),
         notify: Vec::new(),
         smtp_alert: None,
         v6: None,
@@ -217,6 +236,16 @@ pub fn read(
                     track_process::line(line, &name, processes, &vi.track_processes, ctx)
                 {
                     vi.track_processes.push(tracker);
+                }
+            }
+            continue;
+        }
+        if child.keyword() == "track_bfd" {
+            let name = vi.name.clone();
+            for line in child.values() {
+                let already: Vec<TrackBfd> = vi.track_bfds.iter().map(|(t, _)| t.clone()).collect();
+                if let Some(tracker) = bfd::line(line, &name, bfds, &already, ctx) {
+                    vi.track_bfds.push((tracker, line.loc.clone()));
                 }
             }
             continue;
@@ -452,14 +481,6 @@ fn keyword(
                         format!("({name}) unknown track_interface {ifname} option {other} - ignoring"),
                     ),
                 }
-            }
-        }
-        "track_bfd" => {
-            if !child.values().is_empty() {
-                ctx.unsupported(
-                    piece.loc.clone(),
-                    format!("{} has no equivalent in keepmon yet", child.keyword()),
-                );
             }
         }
         "notify" | "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" => {
@@ -763,12 +784,16 @@ fn track_script(
 pub fn read_sync_group(
     stmt: &Stmt,
     known: &[SyncGroup],
-    scripts: &[Script],
-    files: &[TrackedFile],
-    processes: &[TrackedProcess],
+    trackers: Trackers<'_>,
     globals: &Globals,
     ctx: &mut Ctx<'_>,
 ) -> Option<SyncGroup> {
+    let Trackers {
+        scripts,
+        files,
+        processes,
+        bfds,
+    } = trackers;
     if stmt.piece.words.len() != 2 {
         ctx.ignores(
             stmt.loc(),
@@ -792,6 +817,7 @@ pub fn read_sync_group(
         track_interfaces: Vec::new(),
         track_processes: Vec::new(),
         track_files: Vec::new(),
+        track_bfds: Vec::new(),
         tracking_weight: false,
         notify: Vec::new(),
     };
@@ -858,14 +884,12 @@ pub fn read_sync_group(
                 }
             }
             "track_bfd" => {
-                if !child.values().is_empty() {
-                    ctx.unsupported(
-                        child.loc(),
-                        format!(
-                            "a sync group's {} has no equivalent in keepmon yet",
-                            child.keyword()
-                        ),
-                    );
+                for line in child.values() {
+                    let already: Vec<TrackBfd> =
+                        group.track_bfds.iter().map(|(t, _)| t.clone()).collect();
+                    if let Some(tracker) = bfd::line(line, &group.name, bfds, &already, ctx) {
+                        group.track_bfds.push((tracker, line.loc.clone()));
+                    }
                 }
             }
             "notify" | "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" => {
@@ -1082,6 +1106,42 @@ pub fn apply(
                 }
             }
         }
+        // keepalived's sync_group_tracking_init for BFD: an address owner
+        // among the members clears the weight; a member already tracking
+        // the session takes the group's weight unless its own is 0
+        // (add_vrrp_to_track_bfd).
+        for (tracker, at) in &group.track_bfds {
+            let mut tracker = tracker.clone();
+            if has_owner && tracker.weight != 0 {
+                ctx.logs(
+                    at.clone(),
+                    format!("({}) Cannot have weighted track bfd '{}' with member having priority {PRIORITY_OWNER} - setting weight 0", group.name, tracker.name),
+                );
+                tracker.weight = 0;
+            }
+            for member in &members {
+                let Some(instance) = config.vrrp.get_mut(member) else {
+                    continue;
+                };
+                match instance
+                    .track_bfds
+                    .iter_mut()
+                    .find(|t| t.name == tracker.name)
+                {
+                    Some(own) => {
+                        ctx.ignores(
+                            at.clone(),
+                            format!("({member}) track_bfd {} is configured on VRRP instance and sync group. Remove vrrp instance config", tracker.name),
+                        );
+                        if own.weight != 0 {
+                            own.weight = tracker.weight;
+                            own.reverse = tracker.reverse;
+                        }
+                    }
+                    None => instance.track_bfds.push(tracker.clone()),
+                }
+            }
+        }
         for ifname in &group.track_interfaces {
             for member in &members {
                 if let Some(instance) = config.vrrp.get_mut(member)
@@ -1295,6 +1355,28 @@ fn complete(
             reverse: line.reverse,
         });
     }
+    let mut track_bfds = Vec::new();
+    for (tracker, at) in &vi.track_bfds {
+        let sync_no_weight = sync.is_some_and(|g| !g.tracking_weight);
+        // vrrp_complete_instance: "Ignore any weighted tracked bfd".
+        if tracker.weight != 0 && (sync_no_weight || priority == PRIORITY_OWNER) {
+            ctx.logs(
+                at.clone(),
+                format!(
+                    "({name}) ignoring tracked bfd {} with weight {} due to {}",
+                    tracker.name,
+                    tracker.weight,
+                    if sync_no_weight {
+                        "SYNC group"
+                    } else {
+                        "address_owner"
+                    }
+                ),
+            );
+            continue;
+        }
+        track_bfds.push(tracker.clone());
+    }
     let notify = notify_actions(&vi, globals, ctx);
     Some(VrrpInstance {
         name: name.clone(),
@@ -1326,6 +1408,7 @@ fn complete(
         track_interfaces: vi.track_interfaces.clone(),
         track_files,
         track_processes: vi.track_processes.clone(),
+        track_bfds,
         v3_checksum_as_v2: false,
         notify,
         origin: Origin(vi.loc.clone()),

@@ -165,7 +165,7 @@ mod tests {
                 "1:7: error: vrrp.v1: missing key \"interface\" (e.g. interface = \"eth0\")",
                 "1:7: error: vrrp.v1: missing key \"virtual_router_id\" (1 to 255, the same on every router of the group)",
                 "1:7: error: vrrp.v1: missing key \"virtual_ipaddress\" (e.g. virtual_ipaddress = [\"10.0.0.100/24\"])",
-                "2:1: error: vrrp.v1: unknown key \"flavour\" (valid keys: interface, virtual_router_id, priority, advert_int, version, state, nopreempt, preempt_delay, auth_pass, virtual_ipaddress, virtual_ipaddress_excluded, unicast_src_ip, unicast_peer, garp_master_delay, garp_master_repeat, garp_master_refresh, track, track_interface, track_file, track_process, v3_checksum_as_v2, notify)",
+                "2:1: error: vrrp.v1: unknown key \"flavour\" (valid keys: interface, virtual_router_id, priority, advert_int, version, state, nopreempt, preempt_delay, auth_pass, virtual_ipaddress, virtual_ipaddress_excluded, unicast_src_ip, unicast_peer, garp_master_delay, garp_master_repeat, garp_master_refresh, track, track_interface, track_file, track_process, track_bfd, v3_checksum_as_v2, notify)",
             ],
         );
     }

@@ -59,6 +59,7 @@ use crate::config::settings;
 
 mod actions;
 pub(in crate::config) mod announce;
+pub(in crate::config) mod bfd;
 mod checks;
 mod cursor;
 mod daemon;
@@ -121,6 +122,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "virtual_servers",
     "vrrp",
     "vrrp_sync_group",
+    "bfd",
     "bgp",
     "announce",
     "stats_page",
@@ -187,6 +189,12 @@ impl Reader<'_> {
             "a table of vrrp sync groups ([vrrp_sync_group.NAME])",
             Self::vrrp_sync_group,
         );
+        let bfd = self.definitions(
+            root,
+            "bfd",
+            "a table of BFD sessions ([bfd.NAME])",
+            Self::bfd,
+        );
         let bgp = self
             .read_section::<announce::RawBgp>(root, "bgp")
             .map(|raw| self.bgp(raw))
@@ -211,6 +219,7 @@ impl Reader<'_> {
             virtual_servers,
             vrrp,
             vrrp_sync_groups,
+            bfd,
             announce,
             bgp,
             stats_pages,
@@ -259,7 +268,7 @@ mod tests {
             (
                 "[wacth.local.web]\n",
                 &[
-                    "1:2: error: unknown key \"wacth\"; did you mean \"watch\"? (valid keys: daemon, mon_protocol, metrics, web, lua, mail, hostgroups, aliases, views, actions, watch, virtual_servers, vrrp, vrrp_sync_group, bgp, announce, stats_page, file_init)",
+                    "1:2: error: unknown key \"wacth\"; did you mean \"watch\"? (valid keys: daemon, mon_protocol, metrics, web, lua, mail, hostgroups, aliases, views, actions, watch, virtual_servers, vrrp, vrrp_sync_group, bfd, bgp, announce, stats_page, file_init)",
                 ],
             ),
             (

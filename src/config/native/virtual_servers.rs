@@ -79,6 +79,8 @@ struct RawRealServer {
     maxconn: Option<Int>,
     maxqueue: Option<Int>,
     slowstart: Option<Dur>,
+    /// keepalived's BFD_CHECK: down while this `[bfd.NAME]` session is.
+    bfd: Option<Text>,
     checks: Option<Vec<Spanned<RawRealCheck>>>,
     track_file: Option<Vec<Spanned<super::vrrp::RawTrackFile>>>,
 }
@@ -425,6 +427,7 @@ impl Reader<'_> {
             maxconn,
             maxqueue,
             slowstart,
+            bfd: raw.bfd.as_ref().map(|b| b.get_ref().clone()),
             checks,
             track_files,
         })

@@ -10,8 +10,8 @@ use super::cursor::{Dur, Int, KeyPath, Reader, Text};
 use super::messages::show_duration;
 use super::periods::AlertRef;
 use crate::config::model::{
-    GarpSettings, Origin, ParamMatch, TrackFile, TrackProcess, TrackTarget, VirtualAddress, Vrid,
-    VrrpInitialState, VrrpInstance, VrrpSyncGroup, VrrpTrack, VrrpVersion,
+    GarpSettings, Origin, ParamMatch, TrackBfd, TrackFile, TrackProcess, TrackTarget,
+    VirtualAddress, Vrid, VrrpInitialState, VrrpInstance, VrrpSyncGroup, VrrpTrack, VrrpVersion,
 };
 
 #[derive(Deserialize)]
@@ -39,6 +39,8 @@ pub(super) struct RawVrrp {
     track_file: Option<Vec<Spanned<RawTrackFile>>>,
     /// keepalived's `vrrp_track_process`: `[{ process = "nginx", weight = N, ... }]`.
     track_process: Option<Vec<Spanned<RawTrackProcess>>>,
+    /// keepalived's `track_bfd`: `[{ name = "b1", weight = N, reverse = false }]`.
+    track_bfd: Option<Vec<Spanned<RawTrackBfd>>>,
     v3_checksum_as_v2: Option<bool>,
     notify: Option<Vec<Spanned<AlertRef>>>,
 }
@@ -65,6 +67,14 @@ pub(super) struct RawTrackProcess {
     reverse: Option<bool>,
     fork_delay: Option<Dur>,
     terminate_delay: Option<Dur>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTrackBfd {
+    name: Option<Text>,
+    weight: Option<Int>,
+    reverse: Option<bool>,
 }
 
 /// `[vrrp_sync_group.NAME]`: `members` (vrrp instance names) and the
@@ -314,6 +324,31 @@ impl Reader<'_> {
                 None => ok = false,
             }
         }
+        let mut track_bfds = Vec::new();
+        for (i, entry) in raw.track_bfd.iter().flatten().enumerate() {
+            let tp = p.index("track_bfd", i);
+            let e = entry.get_ref();
+            let Some(bfd) = self.required(
+                e.name.as_ref(),
+                entry.span().start,
+                &tp,
+                "name",
+                "a [bfd.NAME] session, e.g. name = \"b1\"",
+            ) else {
+                ok = false;
+                continue;
+            };
+            let weight = self.int_in::<i32>(e.weight.as_ref(), &tp.key("weight"), -253, 253);
+            if e.weight.is_some() && weight.is_none() {
+                ok = false;
+                continue;
+            }
+            track_bfds.push(TrackBfd {
+                name: bfd.get_ref().clone(),
+                weight: weight.unwrap_or(0),
+                reverse: e.reverse.unwrap_or(false),
+            });
+        }
         let notify = self.alert_lines(raw.notify.as_deref(), p, "notify");
         if !ok {
             return None;
@@ -341,6 +376,7 @@ impl Reader<'_> {
             track_interfaces: raw.track_interface.unwrap_or_default(),
             track_files,
             track_processes,
+            track_bfds,
             v3_checksum_as_v2: raw.v3_checksum_as_v2.unwrap_or(false),
             notify,
             origin: Origin(self.location(at)),

@@ -1,0 +1,474 @@
+//! BFD runs as keepalived runs it: keepalived and keepmon, each started from a keepalived.conf with a `bfd_instance` naming the other, are BFD peers (the session comes Up on both), and a `track_bfd` takes a VRRP instance to FAULT when its BFD peer dies, so the address moves to the other director, and back when the peer returns.
+//!
+//! A `BFD_CHECK` takes a real server out of keepmon's table while its
+//! BFD peer (keepalived) is gone.
+//!
+//! Three network namespaces on one bridge (10.97.0.1–3): director 1
+//! (MASTER, priority 150, tracks the BFD session to host 3), director 2
+//! (BACKUP, 100) and host 3, which runs only a `bfd_instance` back to
+//! director 1. The scenario runs twice: keepmon as director 1 with
+//! keepalived as host 3 and director 2, then keepalived as director 1
+//! with keepmon as host 3 and director 2. Needs root and Debian's
+//! keepalived: without them the test says so, and fails under
+//! `KEEPMON_REQUIRE_PRIVILEGED=1`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const VIP: &str = "10.97.0.100";
+
+/// Three hosts' namespaces joined by a bridge namespace; deleted on drop.
+struct Trio {
+    prefix: String,
+}
+
+impl Trio {
+    fn new(tag: &str) -> Trio {
+        let trio = Trio {
+            prefix: format!("kmbfd{tag}{}", std::process::id() % 100_000),
+        };
+        for ns in trio.all() {
+            run("ip", &["netns", "add", &ns]);
+            run("ip", &["-n", &ns, "link", "set", "lo", "up"]);
+        }
+        let br = trio.ns("br");
+        run("ip", &["-n", &br, "link", "add", "br0", "type", "bridge"]);
+        run("ip", &["-n", &br, "link", "set", "br0", "up"]);
+        for host in ["1", "2", "3"] {
+            let ns = trio.ns(host);
+            let port = format!("v{host}");
+            run(
+                "ip",
+                &[
+                    "-n", &br, "link", "add", &port, "type", "veth", "peer", "name", "eth0",
+                    "netns", &ns,
+                ],
+            );
+            run(
+                "ip",
+                &["-n", &br, "link", "set", &port, "master", "br0", "up"],
+            );
+            run("ip", &["-n", &ns, "link", "set", "eth0", "up"]);
+            let address = format!("10.97.0.{host}/24");
+            run("ip", &["-n", &ns, "addr", "add", &address, "dev", "eth0"]);
+        }
+        trio
+    }
+
+    fn ns(&self, host: &str) -> String {
+        format!("{}{host}", self.prefix)
+    }
+
+    fn all(&self) -> Vec<String> {
+        ["br", "1", "2", "3"].iter().map(|h| self.ns(h)).collect()
+    }
+
+    fn has_vip(&self, host: &str) -> bool {
+        Command::new("ip")
+            .args([
+                "-n",
+                &self.ns(host),
+                "-4",
+                "-o",
+                "addr",
+                "show",
+                "dev",
+                "eth0",
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains(&format!(" {VIP}/")))
+            .unwrap_or(false)
+    }
+}
+
+impl Drop for Trio {
+    fn drop(&mut self) {
+        for ns in self.all() {
+            let _ = Command::new("ip").args(["netns", "del", &ns]).output();
+        }
+    }
+}
+
+fn run(program: &str, args: &[&str]) {
+    let out = Command::new(program).args(args).output().expect("run");
+    assert!(
+        out.status.success(),
+        "{program} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// keepalived or keepmon in a namespace, from its own keepalived.conf;
+/// killed on drop.
+struct Peer {
+    name: String,
+    ns: String,
+    dir: PathBuf,
+    keepalived: bool,
+    child: Option<std::process::Child>,
+}
+
+impl Peer {
+    fn start(name: &str, ns: &str, dir: &Path, keepalived: bool, config_text: &str) -> Peer {
+        std::fs::create_dir_all(dir).expect("peer dir");
+        let config = dir.join("keepalived.conf");
+        std::fs::write(&config, config_text).expect("write config");
+        let log = std::fs::File::create(dir.join("daemon.log")).expect("log");
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", ns]);
+        if keepalived {
+            command
+                .args(["keepalived", "-P", "-n", "-l", "-D", "-f"])
+                .arg(&config)
+                .arg("-p")
+                .arg(dir.join("keepalived.pid"))
+                .arg("-r")
+                .arg(dir.join("vrrp.pid"))
+                .arg("-c")
+                .arg(dir.join("checkers.pid"))
+                .arg("-b")
+                .arg(dir.join("bfd.pid"));
+        } else {
+            command
+                .arg(env!("CARGO_BIN_EXE_keepmon"))
+                .arg("-c")
+                .arg(&config)
+                .arg("start")
+                .env("KEEPMON_LOG", "info");
+        }
+        let child = command
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("start director");
+        Peer {
+            name: name.to_string(),
+            ns: ns.to_string(),
+            dir: dir.to_path_buf(),
+            keepalived,
+            child: Some(child),
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // keepalived's parent forwards SIGTERM to its children; keepmon
+            // is killed outright (a dead BFD peer sends nothing more).
+            let signal = if self.keepalived { "-15" } else { "-9" };
+            let _ = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// keepmon's `lb show`: (health, weight in force) of real server `addr`.
+    fn real_server(&self, addr: &str) -> Option<(String, String)> {
+        assert!(!self.keepalived, "keepalived has no `lb show`");
+        let out = Command::new(env!("CARGO_BIN_EXE_keepmon"))
+            .arg("-c")
+            .arg(self.dir.join("keepalived.conf"))
+            .args(["lb", "show"])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("-> {addr} ")))?;
+        let words: Vec<&str> = line.split_whitespace().collect();
+        Some((words.get(6)?.to_string(), words.get(8)?.to_string()))
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
+    }
+
+    /// Both programs log the session entering Up: keepalived as
+    /// "(NAME) Entering Up state", keepmon as "bfd: entering Up state".
+    fn session_up_count(&self) -> usize {
+        let log = self.log();
+        if self.keepalived {
+            log.matches("Entering Up state").count()
+        } else {
+            log.matches("bfd: entering Up state").count()
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn wait_for(what: &str, peers: &[&Peer], check: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let logs: Vec<String> = peers
+        .iter()
+        .map(|p| {
+            format!(
+                "--- {} in {} ({}) ---\n{}",
+                p.name,
+                p.ns,
+                if p.keepalived {
+                    "keepalived"
+                } else {
+                    "keepmon"
+                },
+                p.log()
+            )
+        })
+        .collect();
+    panic!("timed out waiting until {what}\n{}", logs.join("\n"));
+}
+
+fn director_config(state: &str, priority: u8, track: bool) -> String {
+    let (bfd, track_bfd) = if track {
+        (
+            "bfd_instance gw {
+    neighbor_ip 10.97.0.3
+    source_ip 10.97.0.1
+    min_rx 50
+    min_tx 50
+    multiplier 3
+}
+",
+            "    track_bfd {
+        gw
+    }
+",
+        )
+    } else {
+        ("", "")
+    };
+    format!(
+        "{bfd}
+vrrp_instance VI_B {{
+    state {state}
+    interface eth0
+    virtual_router_id 77
+    priority {priority}
+    advert_int 1
+    virtual_ipaddress {{
+        {VIP}/24
+    }}
+{track_bfd}}}
+"
+    )
+}
+
+const HOST3_CONFIG: &str = "bfd_instance director {
+    neighbor_ip 10.97.0.1
+    min_rx 50
+    min_tx 50
+    multiplier 3
+}
+";
+
+#[test]
+fn a_tracked_bfd_peer_moves_the_address_between_keepalived_and_keepmon() {
+    let what = "keepalived/keepmon BFD interop";
+    if !is_root() {
+        common::not_run(&format!("{what}: needs root for network namespaces"));
+        return;
+    }
+    if Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        common::not_run(&format!("{what}: needs Debian's keepalived package"));
+        return;
+    }
+    let root = std::env::temp_dir().join(format!("keepmon-bfd-{}", std::process::id()));
+    std::fs::remove_dir_all(&root).ok();
+    for keepmon_directs in [true, false] {
+        let trio = Trio::new(if keepmon_directs { "m" } else { "k" });
+        let dir = |name: &str| root.join(format!("{name}-{keepmon_directs}"));
+        let mut host3 = Peer::start(
+            "host 3",
+            &trio.ns("3"),
+            &dir("host3"),
+            keepmon_directs,
+            HOST3_CONFIG,
+        );
+        let director1 = Peer::start(
+            "director 1",
+            &trio.ns("1"),
+            &dir("director1"),
+            !keepmon_directs,
+            &director_config("MASTER", 150, true),
+        );
+        let director2 = Peer::start(
+            "director 2",
+            &trio.ns("2"),
+            &dir("director2"),
+            keepmon_directs,
+            &director_config("BACKUP", 100, false),
+        );
+        wait_for(
+            "the BFD session is Up on director 1 and host 3",
+            &[&director1, &host3, &director2],
+            || director1.session_up_count() >= 1 && host3.session_up_count() >= 1,
+        );
+        wait_for(
+            "director 1 holds the address",
+            &[&director1, &host3, &director2],
+            || trio.has_vip("1") && !trio.has_vip("2"),
+        );
+        // The BFD peer dies: director 1's session expires, its instance
+        // goes to FAULT and director 2 takes the address.
+        host3.stop();
+        wait_for(
+            "director 2 takes the address when the BFD peer is gone",
+            &[&director1, &host3, &director2],
+            || trio.has_vip("2") && !trio.has_vip("1"),
+        );
+        // The peer returns: the session comes Up again and director 1
+        // takes the address back.
+        let up_before = director1.session_up_count();
+        let host3_again = Peer::start(
+            "host 3 (again)",
+            &trio.ns("3"),
+            &dir("host3-again"),
+            keepmon_directs,
+            HOST3_CONFIG,
+        );
+        wait_for(
+            "the BFD session comes Up again",
+            &[&director1, &host3_again, &director2],
+            || director1.session_up_count() > up_before && host3_again.session_up_count() >= 1,
+        );
+        wait_for(
+            "director 1 takes the address back",
+            &[&director1, &host3_again, &director2],
+            || trio.has_vip("1") && !trio.has_vip("2"),
+        );
+        drop(director1);
+        drop(director2);
+        drop(host3_again);
+    }
+    std::fs::remove_dir_all(&root).ok();
+}
+
+/// keepmon's BFD_CHECK against a keepalived BFD peer: the real server is in
+/// the table while the session is Up, out while the peer is gone, and back
+/// when it returns.
+#[test]
+fn a_bfd_check_takes_a_real_server_out_while_its_peer_is_gone() {
+    let what = "keepmon BFD_CHECK against keepalived";
+    if !is_root() {
+        common::not_run(&format!("{what}: needs root for network namespaces"));
+        return;
+    }
+    if Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        common::not_run(&format!("{what}: needs Debian's keepalived package"));
+        return;
+    }
+    let root = std::env::temp_dir().join(format!("keepmon-bfd-check-{}", std::process::id()));
+    std::fs::remove_dir_all(&root).ok();
+    let trio = Trio::new("c");
+    let director = Peer::start(
+        "director",
+        &trio.ns("1"),
+        &root.join("director"),
+        false,
+        "global_defs {
+    keepmon_dataplane proxy
+}
+
+bfd_instance rs3 {
+    neighbor_ip 10.97.0.3
+    min_rx 50
+    min_tx 50
+    multiplier 3
+}
+
+virtual_server 10.97.0.1 8080 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.97.0.3 80 {
+        BFD_CHECK {
+            name rs3
+        }
+    }
+}
+",
+    );
+    let in_table = |health: &str, in_force: &str| {
+        director.real_server("10.97.0.3:80") == Some((health.to_string(), in_force.to_string()))
+    };
+    wait_for(
+        "the real server starts out of the table",
+        &[&director],
+        || in_table("down", "absent"),
+    );
+    let mut host3 = Peer::start(
+        "host 3",
+        &trio.ns("3"),
+        &root.join("host3"),
+        true,
+        HOST3_CONFIG,
+    );
+    wait_for(
+        "the BFD session comes Up and the real server joins the table",
+        &[&director, &host3],
+        || in_table("up", "1"),
+    );
+    host3.stop();
+    wait_for(
+        "the real server leaves the table when its BFD peer is gone",
+        &[&director, &host3],
+        || in_table("down", "absent"),
+    );
+    let host3_again = Peer::start(
+        "host 3 (again)",
+        &trio.ns("3"),
+        &root.join("host3-again"),
+        true,
+        HOST3_CONFIG,
+    );
+    wait_for(
+        "the real server comes back with its BFD peer",
+        &[&director, &host3_again],
+        || in_table("up", "1"),
+    );
+    drop(host3_again);
+    drop(director);
+    std::fs::remove_dir_all(&root).ok();
+}
