@@ -1030,6 +1030,20 @@ async fn bind_when_available<T>(
     }
 }
 
+/// `stream`, registered with `target`'s reactor instead of this thread's.
+fn hand_over(stream: TcpStream, target: &Worker) -> io::Result<TcpStream> {
+    let stream = stream.into_std()?;
+    let _context = target.handle().enter();
+    TcpStream::from_std(stream)
+}
+
+/// What a client connection holds until it ends: its places under the
+/// limits and its count on its connection thread.
+struct Held {
+    _permits: Permits,
+    _load: crate::lb::workers::Load<'static>,
+}
+
 /// A client connection's places under the global and the virtual server's
 /// limits, given back when it ends.
 struct Permits {
@@ -1118,33 +1132,28 @@ async fn accept_loop(
                 };
                 let shared = shared.clone();
                 let target = Workers::get().pick_from(me);
-                if std::ptr::eq(target, me) {
-                    me.spawn(&tracker, move |load| async move {
-                        let _load = load;
-                        let _permits = permits;
-                        serve(shared, stream, peer).await;
-                    });
-                    continue;
-                }
-                // This thread has clearly more connections than another:
-                // hand the socket over; that thread registers it with its
-                // own reactor and keeps it to the end.
-                let stream = match stream.into_std() {
-                    Ok(stream) => stream,
-                    Err(error) => {
-                        debug!(%listen, client = %peer, %error, "cannot hand the connection over");
-                        continue;
-                    }
-                };
-                target.spawn(&tracker, move |load| async move {
-                    let _load = load;
-                    let _permits = permits;
-                    match TcpStream::from_std(stream) {
-                        Ok(stream) => serve(shared, stream, peer).await,
+                let stream = if std::ptr::eq(target, me) {
+                    stream
+                } else {
+                    // This thread has clearly more connections than another:
+                    // hand the socket over, registered with that thread's
+                    // reactor; it stays there to the end.
+                    match hand_over(stream, target) {
+                        Ok(stream) => stream,
                         Err(error) => {
-                            debug!(client = %peer, %error, "cannot register the connection");
+                            debug!(%listen, client = %peer, %error, "cannot hand the connection over");
+                            continue;
                         }
                     }
+                };
+                // `serve`'s own future is the task: no wrapper keeping a
+                // second copy of what it captured.
+                target.spawn(&tracker, move |load| {
+                    let held = Held {
+                        _permits: permits,
+                        _load: load,
+                    };
+                    serve(shared, stream, peer, held)
                 });
             }
             Err(error)
@@ -1179,54 +1188,68 @@ async fn accept_loop(
 /// connection whose client has sent nothing yet holds only this future
 /// (the task's whole state) and its socket; hyper's connection, the TLS
 /// state and the PROXY header's buffer are built once bytes arrive.
-async fn serve(shared: Arc<Shared>, client: TcpStream, peer: SocketAddr) {
-    let accepted = Instant::now();
-    let _count = ClientCount::enter(&shared.clients);
-    // Failing to set TCP_NODELAY costs latency, not correctness.
-    let _ = client.set_nodelay(true);
-    detect_dead_peers(&client);
-    let options = shared.table.load().settings.options.clone();
-    if options.mode == ProxyMode::Http {
-        // The same deadlines as once the bytes are there: the request
-        // head's (`http_request`, from the accept), or the PROXY header's.
-        let mut deadline = accepted + options.http.timeout_http_request;
-        if options.accept_proxy {
-            deadline = deadline.min(accepted + PROXY_HEADER_TIMEOUT);
-        }
-        // A peek, not `readable()`: tokio takes an accepted socket as
-        // readable until a read finds it empty. Polled by hand, not as
-        // `timeout_at(peek())`: the futures' waiters would add to what every
-        // idle connection holds.
-        let mut expired = std::pin::pin!(tokio::time::sleep_until(deadline));
-        let ready = std::future::poll_fn(|cx| {
-            let mut first = [0u8; 1];
-            let mut first = tokio::io::ReadBuf::new(&mut first);
-            if let Poll::Ready(peeked) = client.poll_peek(cx, &mut first) {
-                return Poll::Ready(Some(peeked.map(drop)));
+/// `held` is given back when the connection ends.
+// Not an async fn: see the comment in the body.
+#[allow(clippy::manual_async_fn)]
+fn serve(
+    shared: Arc<Shared>,
+    client: TcpStream,
+    peer: SocketAddr,
+    held: Held,
+) -> impl Future<Output = ()> + Send + 'static {
+    // An async block, not an async fn: a fn keeps its arguments twice in
+    // its future (as passed and as bound), and this future is what every
+    // connection's task is.
+    async move {
+        let accepted = Instant::now();
+        let _count = ClientCount::enter(&shared.clients);
+        // Failing to set TCP_NODELAY costs latency, not correctness.
+        let _ = client.set_nodelay(true);
+        detect_dead_peers(&client);
+        let options = shared.table.load().settings.options.clone();
+        if options.mode == ProxyMode::Http {
+            // The same deadlines as once the bytes are there: the request
+            // head's (`http_request`, from the accept), or the PROXY header's.
+            let mut deadline = accepted + options.http.timeout_http_request;
+            if options.accept_proxy {
+                deadline = deadline.min(accepted + PROXY_HEADER_TIMEOUT);
             }
-            expired.as_mut().poll(cx).map(|()| None)
-        })
+            // A peek, not `readable()`: tokio takes an accepted socket as
+            // readable until a read finds it empty. Polled by hand, not as
+            // `timeout_at(peek())`: the futures' waiters would add to what every
+            // idle connection holds.
+            let mut expired = std::pin::pin!(tokio::time::sleep_until(deadline));
+            let ready = std::future::poll_fn(|cx| {
+                let mut first = [0u8; 1];
+                let mut first = tokio::io::ReadBuf::new(&mut first);
+                if let Poll::Ready(peeked) = client.poll_peek(cx, &mut first) {
+                    return Poll::Ready(Some(peeked.map(drop)));
+                }
+                expired.as_mut().poll(cx).map(|()| None)
+            })
+            .await;
+            match ready {
+                Some(Ok(())) => {}
+                Some(Err(error)) => {
+                    debug!(listen = %shared.listen, client = %peer, %error, "client connection failed before its request");
+                    return;
+                }
+                None => {
+                    debug!(listen = %shared.listen, client = %peer, "no request within the timeout; closing");
+                    return;
+                }
+            }
+        }
+        Box::pin(serve_connection(
+            shared.clone(),
+            client,
+            peer,
+            options,
+            accepted,
+        ))
         .await;
-        match ready {
-            Some(Ok(())) => {}
-            Some(Err(error)) => {
-                debug!(listen = %shared.listen, client = %peer, %error, "client connection failed before its request");
-                return;
-            }
-            None => {
-                debug!(listen = %shared.listen, client = %peer, "no request within the timeout; closing");
-                return;
-            }
-        }
+        drop(held);
     }
-    Box::pin(serve_connection(
-        shared.clone(),
-        client,
-        peer,
-        options,
-        accepted,
-    ))
-    .await;
 }
 
 /// The rest of [`serve`]: the PROXY header, then http mode or the tcp relay.
@@ -2213,9 +2236,17 @@ mod tests {
     async fn an_idle_connections_futures_stay_small() {
         let (_client, accepted, peer) = socket_pair().await;
         let shared = Arc::new(Shared::new(peer, table(None, &mut Vec::new(), &[1]), None));
-        let serving = serve(shared.clone(), accepted, peer);
+        let held = Held {
+            _permits: Permits {
+                _global: None,
+                _local: None,
+            },
+            _load: crate::lb::workers::Load::for_test(),
+        };
+        // The whole task's future (the accepting thread's case).
+        let serving = serve(shared.clone(), accepted, peer, held);
         let size = std::mem::size_of_val(&serving);
-        assert!(size <= 400, "serve: {size} bytes");
+        assert!(size <= 320, "serve: {size} bytes");
         drop(serving);
 
         let (_client, accepted, peer) = socket_pair().await;

@@ -47,6 +47,17 @@ pub struct Load<'a> {
     worker: &'a Worker,
 }
 
+#[cfg(test)]
+impl Load<'static> {
+    /// A count on the process's first connection thread, for tests of what
+    /// a connection's task holds.
+    pub(crate) fn for_test() -> Load<'static> {
+        let worker = Workers::get().worker(0);
+        worker.live.fetch_add(1, Ordering::Relaxed);
+        Load { worker }
+    }
+}
+
 impl Drop for Load<'_> {
     fn drop(&mut self) {
         self.worker.live.fetch_sub(1, Ordering::Relaxed);
