@@ -67,7 +67,7 @@
 //!   shards: a lock is held for one hash-map operation, never across an
 //!   `.await`, and only when persistence is on. Entries exist only for
 //!   completed TCP handshakes; a sweeper drops expired ones every 10 s.
-//! * **Relay** ([`crate::lb::relay`]): both directions in one hand-polled
+//! * **Relay** (`src/lb/relay.rs`): both directions in one hand-polled
 //!   state on socket readiness, so that an error on either side ends both.
 //!   End of stream on one side becomes `shutdown(SHUT_WR)` on the other
 //!   (half-close). Each direction borrows a 16 KiB buffer only while data
@@ -1252,7 +1252,7 @@ fn serve(
     }
 }
 
-/// The rest of [`serve`]: the PROXY header, then http mode or the tcp relay.
+/// The rest of `serve`: the PROXY header, then http mode or the tcp relay.
 async fn serve_connection(
     shared: Arc<Shared>,
     mut client: TcpStream,
