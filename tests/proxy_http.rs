@@ -1,4 +1,4 @@
-//! The built-in proxy in http mode against real servers on loopback: per-request spreading over one client connection, X-Forwarded-For, cookie persistence (insert, prefix, rewrite, a down server's cookie), keep-alive reuse of backend connections, streamed chunked bodies, WebSocket-style upgrades, HEAD and 304 framing, 100-continue, retries on connect failure, smuggling attempts refused, no failed request while a backend dies and returns, TLS termination with a certificate per SNI name, TLS to servers verified as HAProxy verifies (verify none, a CA file, the SNI name or verifyhost), and a 100 MiB body streamed without growing memory.
+//! The built-in proxy in http mode against real servers on loopback: per-request spreading over one client connection, X-Forwarded-For, cookie persistence (insert, prefix, rewrite, a down server's cookie), keep-alive reuse of backend connections, streamed chunked bodies, WebSocket-style upgrades, HEAD and 304 framing, 100-continue, retries on connect failure, smuggling attempts refused, a client without a whole request head closed at `http_request`, no failed request while a backend dies and returns, TLS termination with a certificate per SNI name, TLS to servers verified as HAProxy verifies (verify none, a CA file, the SNI name or verifyhost), and a 100 MiB body streamed without growing memory.
 //!
 //! Each backend is a small hyper server started by the test on
 //! `127.0.0.1:0`: it answers with its name and the request's headers, counts
@@ -572,6 +572,47 @@ async fn a_dead_server_is_retried_elsewhere_and_none_left_is_503() {
 
 /// Sends raw bytes; returns the status line of the answer, or "" when the
 /// proxy closed without one.
+/// `http_request` bounds the wait for the first request head from the
+/// accept, as before the proxy waited for the client's first byte to build
+/// its http connection (memory per idle connection): a client that sends
+/// nothing, or only part of a head, is closed without an answer and no
+/// server sees it; a whole request is served as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_without_a_whole_request_head_is_closed_at_http_request() {
+    bounded(async {
+        let a = Server::start("a").await;
+        let http = HttpOptions {
+            timeout_http_request: Duration::from_millis(300),
+            ..HttpOptions::default()
+        };
+        let (proxy, _shutdown) = proxy(http_spec(vec![a.backend()], http)).await;
+        for sent in [&b""[..], b"GET / HTTP/1.1\r\nHost: t"] {
+            let mut stream = TcpStream::connect(proxy.local_addr().unwrap())
+                .await
+                .unwrap();
+            stream.write_all(sent).await.unwrap();
+            let mut answer = Vec::new();
+            // Ends when the proxy closes (a reset counts as closed too).
+            let _ = stream.read_to_end(&mut answer).await;
+            assert!(
+                answer.is_empty(),
+                "after {sent:?}: {}",
+                String::from_utf8_lossy(&answer)
+            );
+        }
+        let mut client = Client::connect(&proxy).await;
+        let (response, text) = client.get("/", &[]).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(server_of(&text), "a");
+        assert_eq!(
+            a.connections.load(Ordering::SeqCst),
+            1,
+            "only the whole request reached the server"
+        );
+    })
+    .await;
+}
+
 async fn raw_exchange(proxy: &ProxyHandle, bytes: &[u8]) -> String {
     let mut stream = TcpStream::connect(proxy.local_addr().unwrap())
         .await

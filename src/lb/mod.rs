@@ -10,6 +10,7 @@ pub mod nft;
 pub mod proxy;
 pub mod proxy_protocol;
 pub(crate) mod queue;
+pub(crate) mod relay;
 pub mod route;
 pub mod splice;
 pub mod table;

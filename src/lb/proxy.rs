@@ -67,15 +67,26 @@
 //!   shards: a lock is held for one hash-map operation, never across an
 //!   `.await`, and only when persistence is on. Entries exist only for
 //!   completed TCP handshakes; a sweeper drops expired ones every 10 s.
-//! * **Relay.** Two loops per connection (one per direction) on split halves,
-//!   joined so that an error on either side ends both. End of stream on one
-//!   side becomes `shutdown(SHUT_WR)` on the other (half-close). Each
-//!   direction borrows a 16 KiB buffer only while data flows and gives it
-//!   back when the socket is drained, so idle connections hold no buffers;
-//!   given-back buffers wait in a small per-thread spare list (at most 256)
-//!   for the next burst, so a request costs no allocation.
-//!   There is no idle timeout: connections last as long as both ends keep
-//!   them open.
+//! * **Relay** (`src/lb/relay.rs`): both directions in one hand-polled
+//!   state on socket readiness, so that an error on either side ends both.
+//!   End of stream on one side becomes `shutdown(SHUT_WR)` on the other
+//!   (half-close). Each direction borrows a 16 KiB buffer only while data
+//!   flows and gives it back when the socket is drained, so idle
+//!   connections hold no buffers; given-back buffers wait in a small
+//!   per-thread spare list (at most 256) for the next burst, so a request
+//!   costs no allocation. There is no idle timeout unless `timeout client`
+//!   or `server` is set: connections last as long as both ends keep them
+//!   open.
+//! * **Memory of an idle connection.** Its task's future is kept small:
+//!   `serve` holds little more than the socket until it hands over to a
+//!   boxed rest, connecting is boxed (it is over once connected), the
+//!   access log's entry is boxed (present only when logging), and the
+//!   waits an idle connection sits in (the backend's first byte, the relay,
+//!   http mode's wait for the client's first byte) are polled by hand
+//!   rather than built from futures that each carry a waiter. In http mode
+//!   nothing else exists until the client sends a byte (hyper's
+//!   connection, its buffers and the TLS state are built then), within the
+//!   same `http_request` deadline from the accept.
 //! * **Server limits.** A server's `maxconn` caps its connections (tcp)
 //!   or requests (http); the excess waits in a queue (`src/lb/queue.rs`).
 //!   With no `maxconn` anywhere the pick is unchanged.
@@ -111,16 +122,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::task::Poll;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::WriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
@@ -241,18 +253,7 @@ pub async fn start(spec: ProxySpec, shutdown: CancellationToken) -> io::Result<P
         None,
         &mut Vec::new(),
     );
-    let shared = Arc::new(Shared {
-        listen,
-        table: ArcSwap::from_pointee(table),
-        draining: Mutex::new(Vec::new()),
-        sticky: StickyTable::new(),
-        local_addr: OnceLock::new(),
-        front: crate::lb::http::FrontCounters::default(),
-        limit: arc_swap::ArcSwapOption::from(maxconn.map(semaphore)),
-        queue: crate::lb::queue::Queue::default(),
-        clients: AtomicU64::new(0),
-        routes: ArcSwap::from_pointee(Vec::new()),
-    });
+    let shared = Arc::new(Shared::new(listen, table, maxconn));
     let stop = shutdown.child_token();
     let tracker = TaskTracker::new();
     if pool {
@@ -426,12 +427,10 @@ impl fmt::Debug for ProxyHandle {
     }
 }
 
-/// Each direction's buffer while data flows.
-const RELAY_BUFFER: usize = 16 * 1024;
 /// Client bytes kept for a replay until the backend's first byte; a client
 /// that sends more before the backend answers gives up its retries. Equal to
-/// [`RELAY_BUFFER`] so that a full replay buffer becomes the relay's buffer.
-const REPLAY_LIMIT: usize = RELAY_BUFFER;
+/// the relay's buffer so that a full replay buffer becomes the relay's buffer.
+const REPLAY_LIMIT: usize = crate::lb::relay::RELAY_BUFFER;
 const LISTEN_BACKLOG: i32 = 4096;
 const BIND_RETRY: Duration = Duration::from_secs(1);
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
@@ -492,6 +491,21 @@ impl Table {
 }
 
 impl Shared {
+    fn new(listen: SocketAddr, table: Table, maxconn: Option<u32>) -> Shared {
+        Shared {
+            listen,
+            table: ArcSwap::from_pointee(table),
+            draining: Mutex::new(Vec::new()),
+            sticky: StickyTable::new(),
+            local_addr: OnceLock::new(),
+            front: crate::lb::http::FrontCounters::default(),
+            limit: arc_swap::ArcSwapOption::from(maxconn.map(semaphore)),
+            queue: crate::lb::queue::Queue::default(),
+            clients: AtomicU64::new(0),
+            routes: ArcSwap::from_pointee(Vec::new()),
+        }
+    }
+
     fn set_local_addr(&self, listener: &std::net::TcpListener) {
         let addr = listener.local_addr().unwrap_or(self.listen);
         // Set once: only one task ever binds.
@@ -1016,6 +1030,20 @@ async fn bind_when_available<T>(
     }
 }
 
+/// `stream`, registered with `target`'s reactor instead of this thread's.
+fn hand_over(stream: TcpStream, target: &Worker) -> io::Result<TcpStream> {
+    let stream = stream.into_std()?;
+    let _context = target.handle().enter();
+    TcpStream::from_std(stream)
+}
+
+/// What a client connection holds until it ends: its places under the
+/// limits and its count on its connection thread.
+struct Held {
+    _permits: Permits,
+    _load: crate::lb::workers::Load<'static>,
+}
+
 /// A client connection's places under the global and the virtual server's
 /// limits, given back when it ends.
 struct Permits {
@@ -1104,31 +1132,28 @@ async fn accept_loop(
                 };
                 let shared = shared.clone();
                 let target = Workers::get().pick_from(me);
-                if std::ptr::eq(target, me) {
-                    me.spawn(&tracker, async move {
-                        let _permits = permits;
-                        serve(shared, stream, peer).await;
-                    });
-                    continue;
-                }
-                // This thread has clearly more connections than another:
-                // hand the socket over; that thread registers it with its
-                // own reactor and keeps it to the end.
-                let stream = match stream.into_std() {
-                    Ok(stream) => stream,
-                    Err(error) => {
-                        debug!(%listen, client = %peer, %error, "cannot hand the connection over");
-                        continue;
-                    }
-                };
-                target.spawn(&tracker, async move {
-                    let _permits = permits;
-                    match TcpStream::from_std(stream) {
-                        Ok(stream) => serve(shared, stream, peer).await,
+                let stream = if std::ptr::eq(target, me) {
+                    stream
+                } else {
+                    // This thread has clearly more connections than another:
+                    // hand the socket over, registered with that thread's
+                    // reactor; it stays there to the end.
+                    match hand_over(stream, target) {
+                        Ok(stream) => stream,
                         Err(error) => {
-                            debug!(client = %peer, %error, "cannot register the connection");
+                            debug!(%listen, client = %peer, %error, "cannot hand the connection over");
+                            continue;
                         }
                     }
+                };
+                // `serve`'s own future is the task: no wrapper keeping a
+                // second copy of what it captured.
+                target.spawn(&tracker, move |load| {
+                    let held = Held {
+                        _permits: permits,
+                        _load: load,
+                    };
+                    serve(shared, stream, peer, held)
                 });
             }
             Err(error)
@@ -1159,21 +1184,92 @@ async fn accept_loop(
     info!(%listen, "proxy stopped accepting");
 }
 
-async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
-    let accepted = Instant::now();
-    let _count = ClientCount::enter(&shared.clients);
-    // Failing to set TCP_NODELAY costs latency, not correctness.
-    let _ = client.set_nodelay(true);
-    detect_dead_peers(&client);
-    let (options, tls) = {
-        let table = shared.table.load();
-        (table.settings.options.clone(), table.settings.tls.clone())
-    };
+/// Serves one accepted client connection. Kept small: in http mode a
+/// connection whose client has sent nothing yet holds only this future
+/// (the task's whole state) and its socket; hyper's connection, the TLS
+/// state and the PROXY header's buffer are built once bytes arrive.
+/// `held` is given back when the connection ends.
+// Not an async fn: see the comment in the body.
+#[allow(clippy::manual_async_fn)]
+fn serve(
+    shared: Arc<Shared>,
+    client: TcpStream,
+    peer: SocketAddr,
+    held: Held,
+) -> impl Future<Output = ()> + Send + 'static {
+    // An async block, not an async fn: a fn keeps its arguments twice in
+    // its future (as passed and as bound), and this future is what every
+    // connection's task is.
+    async move {
+        let accepted = Instant::now();
+        let _count = ClientCount::enter(&shared.clients);
+        // Failing to set TCP_NODELAY costs latency, not correctness.
+        let _ = client.set_nodelay(true);
+        detect_dead_peers(&client);
+        let options = shared.table.load().settings.options.clone();
+        if options.mode == ProxyMode::Http {
+            // The same deadlines as once the bytes are there: the request
+            // head's (`http_request`, from the accept), or the PROXY header's.
+            let mut deadline = accepted + options.http.timeout_http_request;
+            if options.accept_proxy {
+                deadline = deadline.min(accepted + PROXY_HEADER_TIMEOUT);
+            }
+            // A peek, not `readable()`: tokio takes an accepted socket as
+            // readable until a read finds it empty. Polled by hand, not as
+            // `timeout_at(peek())`: the futures' waiters would add to what every
+            // idle connection holds.
+            let mut expired = std::pin::pin!(tokio::time::sleep_until(deadline));
+            let ready = std::future::poll_fn(|cx| {
+                let mut first = [0u8; 1];
+                let mut first = tokio::io::ReadBuf::new(&mut first);
+                if let Poll::Ready(peeked) = client.poll_peek(cx, &mut first) {
+                    return Poll::Ready(Some(peeked.map(drop)));
+                }
+                expired.as_mut().poll(cx).map(|()| None)
+            })
+            .await;
+            match ready {
+                Some(Ok(())) => {}
+                Some(Err(error)) => {
+                    debug!(listen = %shared.listen, client = %peer, %error, "client connection failed before its request");
+                    return;
+                }
+                None => {
+                    debug!(listen = %shared.listen, client = %peer, "no request within the timeout; closing");
+                    return;
+                }
+            }
+        }
+        Box::pin(serve_connection(
+            shared.clone(),
+            client,
+            peer,
+            options,
+            accepted,
+        ))
+        .await;
+        drop(held);
+    }
+}
+
+/// The rest of `serve`: the PROXY header, then http mode or the tcp relay.
+async fn serve_connection(
+    shared: Arc<Shared>,
+    mut client: TcpStream,
+    peer: SocketAddr,
+    options: Arc<ProxyOptions>,
+    accepted: Instant,
+) {
     let listen = shared.listen;
     let mut local = client.local_addr().unwrap_or(listen);
     let mut peer = peer;
     if options.accept_proxy {
-        match Box::pin(read_proxy_header(&mut client)).await {
+        match Box::pin(read_proxy_header(
+            &mut client,
+            accepted + PROXY_HEADER_TIMEOUT,
+        ))
+        .await
+        {
             Ok((source, destination)) => {
                 peer = source.unwrap_or(peer);
                 local = destination.unwrap_or(local);
@@ -1185,6 +1281,7 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
         }
     }
     if options.mode == ProxyMode::Http {
+        let tls = shared.table.load().settings.tls.clone();
         // Boxed: a future is as large as its largest state, and the http
         // one (hyper's connection) would otherwise make every tcp-mode
         // connection's task as large as an http one's.
@@ -1220,8 +1317,16 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
         send_proxy.map(|version| crate::lb::proxy_protocol::header(version, peer, local));
     let mut attempts = Attempts::default();
     let mut early = Early::default();
-    let (mut backend, lease) = loop {
-        let Some(connected) = connect_backend(&shared, client_ip, peer.port(), &mut attempts).await
+    let (backend, lease) = loop {
+        // Boxed: connecting (queue, timeout, retries) is a large state that
+        // an established connection should not keep room for.
+        let Some(connected) = Box::pin(connect_backend(
+            &shared,
+            client_ip,
+            peer.port(),
+            &mut attempts,
+        ))
+        .await
         else {
             debug!(%listen, client = %peer, "no backend reachable; closing the client connection");
             if let Some(log) = &mut log {
@@ -1285,13 +1390,21 @@ async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: SocketAddr) {
         );
     }
     let moved = [AtomicU64::new(0), AtomicU64::new(0)];
-    let relayed = relay(
-        &mut client,
-        &mut backend,
-        &lease.counters,
-        early,
-        idle,
-        &moved,
+    let activity = AtomicU64::new(0);
+    let start = crate::lb::relay::Start {
+        client_done: early.client_done,
+        buffer: early.into_relay_buffer(),
+    };
+    let relayed = crate::lb::relay::relay(
+        &client,
+        &backend,
+        [
+            [&lease.counters.bytes_in, &moved[0]],
+            [&lease.counters.bytes_out, &moved[1]],
+        ],
+        start,
+        idle.map(|limit| (limit, &activity)),
+        global_limit(),
     )
     .await;
     if let Err(error) = &relayed {
@@ -1340,10 +1453,12 @@ struct TcpLog {
 }
 
 impl TcpLog {
-    fn new(shared: &Shared, peer: SocketAddr, accepted: Instant) -> Option<TcpLog> {
+    /// Boxed: the entry is only there when the access log is on, and a
+    /// connection's task should not carry its room when it is off.
+    fn new(shared: &Shared, peer: SocketAddr, accepted: Instant) -> Option<Box<TcpLog>> {
         let table = shared.table.load();
         let logger = table.settings.access_log.clone()?;
-        Some(TcpLog {
+        Some(Box::new(TcpLog {
             logger,
             entry: crate::lb::access_log::Entry {
                 client: Some(peer),
@@ -1358,7 +1473,7 @@ impl TcpLog {
             },
             accepted,
             client_bytes: 0,
-        })
+        }))
     }
 
     fn connected(&mut self, shared: &Shared, counters: &Counters, retries: usize, early: usize) {
@@ -1393,10 +1508,10 @@ const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// `UNKNOWN`, keep the connection's own).
 async fn read_proxy_header(
     client: &mut TcpStream,
+    deadline: Instant,
 ) -> io::Result<(Option<SocketAddr>, Option<SocketAddr>)> {
     use crate::lb::proxy_protocol::{MAX_HEADER, Parsed, parse};
     let mut buffer = [0u8; MAX_HEADER];
-    let deadline = Instant::now() + PROXY_HEADER_TIMEOUT;
     let mut seen = 0;
     loop {
         let peeked = tokio::time::timeout_at(deadline, client.peek(&mut buffer))
@@ -1727,15 +1842,32 @@ impl Early {
         if let Err(error) = self.replay(backend, counters).await {
             return FirstByte::Retry(error);
         }
-        let mut first = [0u8; 1];
         loop {
-            let event = tokio::select! {
+            let client_done = self.client_done;
+            // Polled by hand, not as `peek` and `readable` futures: this is
+            // where an idle connection waits when the backend may still be
+            // retried, and those futures would be part of its task's size.
+            let event = std::future::poll_fn(|cx| {
                 // The backend first: once it answers, the client's bytes go
                 // through the relay without a copy.
-                biased;
-                peeked = backend.peek(&mut first) => Ok(peeked),
-                ready = client.readable(), if !self.client_done => Err(ready),
-            };
+                let mut first = [0u8; 1];
+                let mut first = tokio::io::ReadBuf::new(&mut first);
+                if let Poll::Ready(peeked) = backend.poll_peek(cx, &mut first) {
+                    return Poll::Ready(Ok(peeked));
+                }
+                // A peek, not readiness alone: tokio takes an accepted socket
+                // as readable until a read finds it empty, and the replay
+                // buffer is only taken for bytes that are there.
+                if !client_done {
+                    let mut sent = [0u8; 1];
+                    let mut sent = tokio::io::ReadBuf::new(&mut sent);
+                    if let Poll::Ready(peeked) = client.poll_peek(cx, &mut sent) {
+                        return Poll::Ready(Err(peeked.map(drop)));
+                    }
+                }
+                Poll::Pending
+            })
+            .await;
             match event {
                 Ok(Ok(0)) if self.client_done => return FirstByte::Relay,
                 Ok(Ok(0)) => {
@@ -1788,163 +1920,6 @@ impl Early {
             Vec::new()
         }
     }
-}
-
-/// Relays both directions until both have ended, or either fails. The
-/// client's bytes and FIN already passed on in `early` are not sent again.
-async fn relay(
-    client: &mut TcpStream,
-    backend: &mut TcpStream,
-    counters: &Counters,
-    early: Early,
-    idle: Option<Duration>,
-    moved: &[AtomicU64; 2],
-) -> io::Result<()> {
-    let client_done = early.client_done;
-    let buffer = early.into_relay_buffer();
-    let (client_read, mut client_write) = client.split();
-    let (backend_read, mut backend_write) = backend.split();
-    // Milliseconds since `start` of the last byte moved either way; only
-    // kept (one clock read per read) when an idle timeout is set.
-    let start = Instant::now();
-    let activity = AtomicU64::new(0);
-    let seen = idle.map(|_| (&activity, start));
-    let to_backend = async {
-        if client_done {
-            return Ok(());
-        }
-        pump(
-            client_read,
-            &mut backend_write,
-            [&counters.bytes_in, &moved[0]],
-            buffer,
-            seen,
-        )
-        .await
-    };
-    let both = async {
-        tokio::try_join!(
-            to_backend,
-            pump(
-                backend_read,
-                &mut client_write,
-                [&counters.bytes_out, &moved[1]],
-                Vec::new(),
-                seen
-            ),
-        )
-    };
-    let Some(limit) = idle else {
-        both.await?;
-        return Ok(());
-    };
-    // HAProxy's `timeout client` / `timeout server` in tcp mode: nothing
-    // moved in either direction for that long (a half-closed connection
-    // included) ends the connection.
-    let watchdog = async {
-        loop {
-            let last = start + Duration::from_millis(activity.load(Ordering::Relaxed));
-            let deadline = last + limit;
-            if Instant::now() >= deadline {
-                return io::Error::new(io::ErrorKind::TimedOut, format!("idle for {limit:?}"));
-            }
-            tokio::time::sleep_until(deadline).await;
-        }
-    };
-    tokio::select! {
-        result = both => { result?; }
-        error = watchdog => return Err(error),
-    }
-    Ok(())
-}
-
-/// Copies one direction; end of stream is passed on as a half-close.
-/// `buffer` is cleared; with no capacity, one is taken when data arrives.
-async fn pump(
-    mut from: tokio::net::tcp::ReadHalf<'_>,
-    to: &mut WriteHalf<'_>,
-    counters: [&AtomicU64; 2],
-    mut buffer: Vec<u8>,
-    activity: Option<(&AtomicU64, Instant)>,
-) -> io::Result<()> {
-    // Bytes moved through the buffer; past SPLICE_AFTER the rest is
-    // spliced (None: splicing was tried and is not available).
-    let mut moved: Option<u64> = Some(0);
-    loop {
-        if let Some(so_far) = moved
-            && so_far >= crate::lb::splice::SPLICE_AFTER
-            && buffer.is_empty()
-        {
-            match crate::lb::splice::Pipe::take(global_limit()) {
-                Some(pipe) => {
-                    give_back(std::mem::take(&mut buffer));
-                    return crate::lb::splice::relay(from.as_ref(), to, pipe, counters, activity)
-                        .await;
-                }
-                None => moved = None,
-            }
-        }
-        if buffer.capacity() == 0 {
-            // Wait for data before taking memory.
-            from.as_ref().readable().await?;
-            buffer = take_buffer();
-        }
-        // Reads into the spare capacity, without zeroing it first.
-        let read = from.read_buf(&mut buffer).await?;
-        if let Some((activity, start)) = activity {
-            activity.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
-        }
-        if read == 0 {
-            give_back(buffer);
-            to.shutdown().await?;
-            return Ok(());
-        }
-        to.write_all(&buffer).await?;
-        for counter in counters {
-            counter.fetch_add(read as u64, Ordering::Relaxed);
-        }
-        moved = moved.map(|m| m + read as u64);
-        if read < buffer.capacity() {
-            // A short read drained the socket: give the buffer back while idle.
-            give_back(std::mem::take(&mut buffer));
-        } else {
-            buffer.clear();
-        }
-    }
-}
-
-thread_local! {
-    /// Relay buffers not in use on this connection thread. Connections stay
-    /// on one thread, so a buffer given back is taken again by the next
-    /// burst of data without a trip through the allocator.
-    static SPARE_BUFFERS: std::cell::RefCell<Vec<Vec<u8>>> =
-        const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// At most this many spare relay buffers are kept per thread (4 MiB); the
-/// rest are freed, so idle connections still hold no memory.
-const SPARE_BUFFER_LIMIT: usize = 256;
-
-/// An empty relay buffer of [`RELAY_BUFFER`] capacity: a spare one if the
-/// thread has one, else a new one.
-fn take_buffer() -> Vec<u8> {
-    SPARE_BUFFERS
-        .with(|spare| spare.borrow_mut().pop())
-        .unwrap_or_else(|| Vec::with_capacity(RELAY_BUFFER))
-}
-
-/// Keep a relay buffer for reuse (or free it when enough are kept).
-fn give_back(mut buffer: Vec<u8>) {
-    if buffer.capacity() != RELAY_BUFFER {
-        return;
-    }
-    buffer.clear();
-    SPARE_BUFFERS.with(|spare| {
-        let mut spare = spare.borrow_mut();
-        if spare.len() < SPARE_BUFFER_LIMIT {
-            spare.push(buffer);
-        }
-    });
 }
 
 /// Client IP → backend, with expiry. See the module docs.
@@ -2240,5 +2215,68 @@ mod tests {
         let done = Table::build(with(4), backends, Some(&half), &mut draining);
         assert_eq!(weights(&done), [2, 2]);
         assert!(!done.ramping);
+    }
+
+    /// Loopback sockets: a client and the proxy's side of it.
+    async fn socket_pair() -> (TcpStream, TcpStream, SocketAddr) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (accepted, peer) = listener.accept().await.unwrap();
+        (client, accepted, peer)
+    }
+
+    /// An idle connection's memory is mostly its task, that is these
+    /// futures (bench/proxy/idle_memory.py measures the whole). Their sizes
+    /// are fixed at compile time: these bounds fail the day a change makes
+    /// an idle connection carry room for a large state again (boxing it is
+    /// the fix). Debug-build sizes, which are the larger.
+    #[tokio::test]
+    async fn an_idle_connections_futures_stay_small() {
+        let (_client, accepted, peer) = socket_pair().await;
+        let shared = Arc::new(Shared::new(peer, table(None, &mut Vec::new(), &[1]), None));
+        let held = Held {
+            _permits: Permits {
+                _global: None,
+                _local: None,
+            },
+            _load: crate::lb::workers::Load::for_test(),
+        };
+        // The whole task's future (the accepting thread's case).
+        let serving = serve(shared.clone(), accepted, peer, held);
+        let size = std::mem::size_of_val(&serving);
+        assert!(size <= 320, "serve: {size} bytes");
+        drop(serving);
+
+        let (_client, accepted, peer) = socket_pair().await;
+        let rest = serve_connection(shared, accepted, peer, Arc::default(), Instant::now());
+        let size = std::mem::size_of_val(&rest);
+        assert!(size <= 1024, "serve_connection: {size} bytes");
+        drop(rest);
+
+        let (_client, accepted, _) = socket_pair().await;
+        let (_server, mut backend, _) = socket_pair().await;
+        let counters = Counters::new(peer, false);
+        let mut early = Early::default();
+        let waiting = early.wait_for_first_byte(&accepted, &mut backend, &counters);
+        let size = std::mem::size_of_val(&waiting);
+        assert!(size <= 256, "wait_for_first_byte: {size} bytes");
+        drop(waiting);
+
+        let moved = [AtomicU64::new(0), AtomicU64::new(0)];
+        let relaying = crate::lb::relay::relay(
+            &accepted,
+            &backend,
+            [[&moved[0], &moved[1]], [&moved[0], &moved[1]]],
+            crate::lb::relay::Start {
+                client_done: false,
+                buffer: Vec::new(),
+            },
+            None,
+            global_limit(),
+        );
+        let size = std::mem::size_of_val(&relaying);
+        assert!(size <= 320, "relay: {size} bytes");
     }
 }

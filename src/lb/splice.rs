@@ -14,9 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::fcntl::{OFlag, SpliceFFlags, splice};
-use tokio::io::{AsyncWriteExt, Interest};
+use tokio::io::Interest;
 use tokio::net::TcpStream;
-use tokio::net::tcp::WriteHalf;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
@@ -61,7 +60,7 @@ impl Pipe {
 /// records the time of each move for the idle timeout.
 pub(crate) async fn relay(
     from: &TcpStream,
-    to: &mut WriteHalf<'_>,
+    to: &TcpStream,
     pipe: Pipe,
     counters: [&AtomicU64; 2],
     activity: Option<(&AtomicU64, Instant)>,
@@ -82,12 +81,12 @@ pub(crate) async fn relay(
         };
         touch(activity);
         if filled == 0 {
-            to.shutdown().await?;
+            socket2::SockRef::from(to).shutdown(std::net::Shutdown::Write)?;
             return Ok(());
         }
         // Drain it into the destination socket.
         let mut left = filled;
-        let sink: &TcpStream = to.as_ref();
+        let sink = to;
         while left > 0 {
             sink.writable().await?;
             match sink.try_io(Interest::WRITABLE, || {

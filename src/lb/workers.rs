@@ -47,6 +47,17 @@ pub struct Load<'a> {
     worker: &'a Worker,
 }
 
+#[cfg(test)]
+impl Load<'static> {
+    /// A count on the process's first connection thread, for tests of what
+    /// a connection's task holds.
+    pub(crate) fn for_test() -> Load<'static> {
+        let worker = Workers::get().worker(0);
+        worker.live.fetch_add(1, Ordering::Relaxed);
+        Load { worker }
+    }
+}
+
 impl Drop for Load<'_> {
     fn drop(&mut self) {
         self.worker.live.fetch_sub(1, Ordering::Relaxed);
@@ -59,21 +70,21 @@ impl Worker {
         &self.handle
     }
 
-    /// Runs `task` on this worker's thread, tracked by `tracker`; the worker
-    /// counts it as one live connection until it ends.
-    pub fn spawn<F>(&'static self, tracker: &TaskTracker, task: F) -> JoinHandle<()>
+    /// Runs the future `task` makes on this worker's thread, tracked by
+    /// `tracker`; the worker counts it as one live connection while the
+    /// future holds the [`Load`] it is given (hold it to the end).
+    ///
+    /// The future takes the count itself rather than being wrapped in one
+    /// that holds it: an `async` wrapper keeps room for the wrapped future
+    /// twice (the captured value and the awaited one), and a connection's
+    /// task is most of what an idle connection costs.
+    pub fn spawn<M, F>(&'static self, tracker: &TaskTracker, task: M) -> JoinHandle<()>
     where
+        M: FnOnce(Load<'static>) -> F,
         F: Future<Output = ()> + Send + 'static,
     {
         self.live.fetch_add(1, Ordering::Relaxed);
-        let load = Load { worker: self };
-        tracker.spawn_on(
-            async move {
-                let _load = load;
-                task.await;
-            },
-            &self.handle,
-        )
+        tracker.spawn_on(task(Load { worker: self }), &self.handle)
     }
 
     /// Connections this worker serves now.
@@ -206,7 +217,8 @@ mod tests {
         let worker = &pool.workers[1];
         let (tx, rx) = std::sync::mpsc::channel();
         let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
-        worker.spawn(&tracker, async move {
+        worker.spawn(&tracker, move |load| async move {
+            let _load = load;
             tx.send(thread::current().name().map(str::to_string))
                 .unwrap();
             let _ = release_rx.await;

@@ -39,7 +39,9 @@
 //!   connection; on `101` both sides are taken over from hyper and bytes
 //!   are copied both ways until either closes.
 //! * **Timeouts**: `http_request` bounds reading a request head (hyper's
-//!   header timeout, which also covers the wait for the first request);
+//!   header timeout; for the first request counted from the accept: a
+//!   connection waits for its client's first byte before hyper's
+//!   connection exists, holding no buffers, see `proxy::serve`);
 //!   `http_keep_alive` closes a connection that has had no request in
 //!   flight for that long (checked once per period, so the idle time is
 //!   between one and two periods); `server` bounds the wait for a response
@@ -133,17 +135,26 @@ pub(crate) async fn serve(
         started: AtomicU64::new(0),
         in_flight: AtomicU64::new(0),
     });
+    let limit = options.http.timeout_http_request;
     let Some(tls) = tls else {
+        // The first request head is due `http_request` after the accept,
+        // as hyper's timer would have it had hyper been started then (it
+        // starts once the client sent its first byte, see `proxy::serve`).
         let client = ClientIo::new(client, options.timeout_client);
-        serve_io(connection, TokioIo::new(client), &options).await;
+        serve_io(
+            connection,
+            TokioIo::new(client),
+            &options,
+            Some(accepted + limit),
+        )
+        .await;
         return;
     };
     // The handshake is part of the request head's time.
-    let limit = options.http.timeout_http_request;
-    match tokio::time::timeout(limit, tls.acceptor.accept(client)).await {
+    match tokio::time::timeout_at(accepted + limit, tls.acceptor.accept(client)).await {
         Ok(Ok(stream)) => {
             let stream = ClientIo::new(stream, options.timeout_client);
-            serve_io(connection, TokioIo::new(stream), &options).await;
+            serve_io(connection, TokioIo::new(stream), &options, None).await;
         }
         Ok(Err(error)) => {
             debug!(listen = %connection.shared.listen, client = %peer, %error, "tls handshake failed");
@@ -177,8 +188,15 @@ impl Drop for InFlight {
     }
 }
 
-async fn serve_io<I>(connection: Arc<Connection>, io: TokioIo<I>, options: &ProxyOptions)
-where
+/// Serves requests on `io` until the connection ends; `first_head_by`
+/// closes the connection (silently, as hyper's header timeout does) when
+/// no request head was read by then.
+async fn serve_io<I>(
+    connection: Arc<Connection>,
+    io: TokioIo<I>,
+    options: &ProxyOptions,
+    first_head_by: Option<tokio::time::Instant>,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -194,6 +212,11 @@ where
     let served = builder.serve_connection(io, service).with_upgrades();
     tokio::pin!(served);
     let keep_alive = options.http.timeout_http_keep_alive;
+    let tick = tokio::time::sleep(keep_alive);
+    tokio::pin!(tick);
+    let first_head = sleep_until_some(first_head_by);
+    tokio::pin!(first_head);
+    let mut first_head_pending = first_head_by.is_some();
     let mut seen = 0;
     let mut closing = false;
     loop {
@@ -204,7 +227,15 @@ where
                 }
                 return;
             }
-            () = tokio::time::sleep(keep_alive), if !closing => {
+            () = first_head.as_mut(), if first_head_pending => {
+                first_head_pending = false;
+                if connection.started.load(Ordering::Relaxed) == 0 {
+                    debug!(listen = %connection.shared.listen, client = %connection.peer, "no request head within http_request; closing");
+                    return;
+                }
+            }
+            () = tick.as_mut(), if !closing => {
+                tick.as_mut().reset(tokio::time::Instant::now() + keep_alive);
                 let started = connection.started.load(Ordering::Relaxed);
                 if started > 0 && started == seen && connection.in_flight.load(Ordering::Relaxed) == 0 {
                     // Idle a whole period: close once nothing is in progress.
@@ -214,6 +245,14 @@ where
                 seen = started;
             }
         }
+    }
+}
+
+/// Sleeps until `deadline`; forever without one.
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 
