@@ -11,7 +11,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(packet) = decode(data) else {
         return;
     };
-    assert_eq!(&encode(&packet)[..], data, "a decoded packet re-encodes to itself");
+    assert_eq!(
+        &encode(&packet)[..],
+        data,
+        "a decoded packet re-encodes to itself"
+    );
     let mut session = Session::new(
         SessionConfig {
             min_rx_us: 10_000,
