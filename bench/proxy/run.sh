@@ -12,6 +12,7 @@
 #   MODES ["keepalive close"]  CONTENDERS ["direct haproxy keepmon"]
 #   PROXY_MODE [tcp] tcp or http: both proxies in that mode (HAProxy `mode http`, keepmon `mode = "http"`)
 #   COOKIE [0]      1 (http only): cookie persistence on in both (insert indirect nocache)
+#   TLS [0]         1 (http only): both proxies terminate TLS (one self-signed P-256 certificate); wrk speaks https
 #   PORT [18080]    nginx on 127.0.0.21-23:PORT, HAProxy on 127.0.0.1:PORT+1, keepmon on 127.0.0.1:PORT+2
 #   KEEPMON [-]     measure this keepmon binary (no build)
 #   PERF [0]        1: afterwards, perf-record each proxy under load in each mode and print its top symbols
@@ -36,11 +37,12 @@ CONTENDERS=${CONTENDERS:-"direct haproxy keepmon"}
 PORT=${PORT:-18080}
 PROXY_MODE=${PROXY_MODE:-tcp}
 COOKIE=${COOKIE:-0}
+TLS=${TLS:-0}
 PERF=${PERF:-0}
 if [[ ${1:-} == --quick ]]; then
     RUNS=1 DURATION=3 WARMUP=1
 elif [[ -n ${1:-} ]]; then
-    sed -n '2,20p' "$0" >&2
+    sed -n '2,21p' "$0" >&2
     exit 2
 fi
 HAPROXY_PORT=$((PORT + 1))
@@ -157,6 +159,15 @@ chmod -R a+rX "$WORK/www"
     echo "}"
 } >"$WORK/nginx/nginx.conf"
 
+if [[ $TLS == 1 ]]; then
+    [[ $PROXY_MODE == http ]] || { echo "run.sh: TLS=1 needs PROXY_MODE=http" >&2; exit 2; }
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj /CN=127.0.0.1 -keyout "$WORK/tls.key" -out "$WORK/tls.crt" >/dev/null 2>&1
+    cat "$WORK/tls.crt" "$WORK/tls.key" >"$WORK/tls.pem"
+fi
+bind_tls=""
+[[ $TLS == 1 ]] && bind_tls=" ssl crt $WORK/tls.pem"
+
 # --- HAProxy: mode tcp, roundrobin, nbthread = THREADS ----------------------------
 {
     echo "global"
@@ -174,7 +185,7 @@ chmod -R a+rX "$WORK/www"
         echo "    timeout http-keep-alive 2s"
     fi
     echo "listen web"
-    echo "    bind 127.0.0.1:$HAPROXY_PORT"
+    echo "    bind 127.0.0.1:$HAPROXY_PORT$bind_tls"
     echo "    balance roundrobin"
     [[ $COOKIE == 1 ]] && echo "    cookie SERVERID insert indirect nocache"
     i=0
@@ -205,6 +216,7 @@ chmod -R a+rX "$WORK/www"
         echo "mode = \"http\""
         echo "timeout = { server = \"1m\", http_request = \"10s\", http_keep_alive = \"2s\" }"
         [[ $COOKIE == 1 ]] && echo "cookie = { name = \"SERVERID\", mode = \"insert\", indirect = true, nocache = true }"
+        [[ $TLS == 1 ]] && echo "tls = [{ cert = \"$WORK/tls.crt\", key = \"$WORK/tls.key\" }]"
     fi
     echo "real_servers = ["
     i=0
@@ -230,11 +242,13 @@ done
 haproxy -c -f "$WORK/haproxy.cfg" >"$WORK/haproxy-check.out" 2>&1 \
     || { cat "$WORK/haproxy-check.out" >&2; exit 1; }
 
+SCHEME=http
+[[ $TLS == 1 ]] && SCHEME=https
 url_of() {
     case $1 in
         direct) echo "http://127.0.0.21:$PORT/f.html" ;;
-        haproxy) echo "http://127.0.0.1:$HAPROXY_PORT/f.html" ;;
-        keepmon) echo "http://127.0.0.1:$KEEPMON_PORT/f.html" ;;
+        haproxy) echo "$SCHEME://127.0.0.1:$HAPROXY_PORT/f.html" ;;
+        keepmon) echo "$SCHEME://127.0.0.1:$KEEPMON_PORT/f.html" ;;
     esac
 }
 pid_of() {
@@ -256,7 +270,7 @@ wait_ready() {
             exit 1
         fi
         seen=$(for _ in 1 2 3 4 5 6; do
-                   curl -s -o /dev/null -D - --max-time 1 -H 'Connection: close' "$url" 2>/dev/null \
+                   curl -s -k -o /dev/null -D - --max-time 1 -H 'Connection: close' "$url" 2>/dev/null \
                        | tr -d '\r' | sed -n 's/^X-Backend: //Ip' || true
                done | sort -u | wc -l) || seen=0
         if [[ $name == direct && $seen -ge 1 ]] || [[ $seen -ge 3 ]]; then return 0; fi
@@ -267,7 +281,7 @@ wait_ready() {
     exit 1
 }
 
-echo "== proxy mode $PROXY_MODE (cookie $COOKIE, body $BODY_BYTES bytes)"
+echo "== proxy mode $PROXY_MODE (cookie $COOKIE, tls $TLS, body $BODY_BYTES bytes)"
 echo "== starting nginx ($NGINX_WORKERS workers), HAProxy (nbthread $THREADS), keepmon (TOKIO_WORKER_THREADS=$THREADS)"
 nginx -p "$WORK/nginx" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf" >"$WORK/direct.log" 2>&1 &
 NGINX_PID=$!
