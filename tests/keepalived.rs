@@ -2092,16 +2092,6 @@ fn a_real_server_leaves_while_any_of_its_checkers_fails() {
     )
     .expect("keepalived.conf");
     f.start();
-    // "-> ADDR ... InForce": the last column of the real server's row.
-    let in_force = |f: &common::daemon::Fixture, addr: &str| -> String {
-        let out = f.cli(&["lb", "show"]);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.lines()
-            .find(|l| l.trim_start().starts_with(&format!("-> {addr} ")))
-            .and_then(|l| l.split_whitespace().last())
-            .unwrap_or_default()
-            .to_string()
-    };
     let checked = format!("127.0.0.1:{rs_port}");
     let always = format!("127.0.0.3:{unchecked}");
     let health = |f: &common::daemon::Fixture| {
@@ -2109,24 +2099,24 @@ fn a_real_server_leaves_while_any_of_its_checkers_fails() {
         String::from_utf8_lossy(&out.stdout).contains(" up ")
     };
     f.wait_for(health, "both checks report the real server up");
-    assert_eq!(in_force(&f, &checked), "1");
+    assert_eq!(f.in_force(&checked), "1");
     drop(side);
     f.wait_for(
-        |f| in_force(f, &checked) == "absent",
+        |f| f.in_force(&checked) == "absent",
         "the real server leaves when its second checker fails",
     );
-    assert_eq!(in_force(&f, &always), "1", "no checker: always in");
+    assert_eq!(f.in_force(&always), "1", "no checker: always in");
     let side = listen(side_port);
     f.wait_for(
-        |f| in_force(f, &checked) == "1",
+        |f| f.in_force(&checked) == "1",
         "the real server returns when both pass again",
     );
     drop(first);
     f.wait_for(
-        |f| in_force(f, &checked) == "absent",
+        |f| f.in_force(&checked) == "absent",
         "the real server leaves when its first checker fails",
     );
-    assert_eq!(in_force(&f, &always), "1", "no checker: always in");
+    assert_eq!(f.in_force(&always), "1", "no checker: always in");
     drop(side);
 }
 
@@ -2205,18 +2195,8 @@ fn misc_dynamic_sets_the_weight_from_the_exit_status() {
     )
     .expect("keepalived.conf");
     f.start();
-    let in_force = |f: &common::daemon::Fixture| -> String {
-        let out = f.cli(&["lb", "show"]);
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .find(|l| {
-                l.trim_start()
-                    .starts_with(&format!("-> 127.0.0.1:{rs_port} "))
-            })
-            .and_then(|l| l.split_whitespace().last())
-            .unwrap_or_default()
-            .to_string()
-    };
+    let server = format!("127.0.0.1:{rs_port}");
+    let in_force = |f: &common::daemon::Fixture| f.in_force(&server);
     f.wait_for(|f| in_force(f) == "5", "exit 7 sets weight 5");
     std::fs::write(&code, "0\n").expect("code");
     f.wait_for(|f| in_force(f) == "3", "exit 0 gives back weight 3");
@@ -2254,18 +2234,8 @@ fn a_file_check_moves_the_real_server_by_the_files_number() {
     )
     .expect("keepalived.conf");
     f.start();
-    let in_force = |f: &common::daemon::Fixture| -> String {
-        let out = f.cli(&["lb", "show"]);
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .find(|l| {
-                l.trim_start()
-                    .starts_with(&format!("-> 127.0.0.1:{rs_port} "))
-            })
-            .and_then(|l| l.split_whitespace().last())
-            .unwrap_or_default()
-            .to_string()
-    };
+    let server = format!("127.0.0.1:{rs_port}");
+    let in_force = |f: &common::daemon::Fixture| f.in_force(&server);
     f.wait_for(|f| in_force(f) == "10", "weight 10 while the file reads 0");
     std::fs::write(&load, "3\n").expect("load");
     f.wait_for(|f| in_force(f) == "4", "3 × −2 moves it to 4");

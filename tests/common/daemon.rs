@@ -122,6 +122,18 @@ alertevery = "1h"
             .unwrap_or_default()
     }
 
+    /// The InForce column of `lb show` for real server `addr` (`IP:PORT`):
+    /// its weight in the data plane, or `absent`; empty when not listed.
+    pub fn in_force(&self, addr: &str) -> String {
+        let out = self.cli(&["lb", "show"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("-> {addr} ")))
+            .and_then(|l| l.split_whitespace().last())
+            .unwrap_or_default()
+            .to_string()
+    }
+
     pub fn alerts(&self) -> String {
         std::fs::read_to_string(self.dir.join("alerts.log")).unwrap_or_default()
     }
