@@ -14,9 +14,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+
+use common::peer::{Peer, is_root, run, wait_for};
 
 const VIP: &str = "10.97.0.100";
 
@@ -92,164 +92,15 @@ impl Drop for Trio {
     }
 }
 
-fn run(program: &str, args: &[&str]) {
-    let out = Command::new(program).args(args).output().expect("run");
-    assert!(
-        out.status.success(),
-        "{program} {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
-        })
-        .unwrap_or(false)
-}
-
-/// keepalived or keepmon in a namespace, from its own keepalived.conf;
-/// killed on drop.
-struct Peer {
-    name: String,
-    ns: String,
-    dir: PathBuf,
-    keepalived: bool,
-    child: Option<std::process::Child>,
-}
-
-impl Peer {
-    fn start(name: &str, ns: &str, dir: &Path, keepalived: bool, config_text: &str) -> Peer {
-        std::fs::create_dir_all(dir).expect("peer dir");
-        let config = dir.join("keepalived.conf");
-        std::fs::write(&config, config_text).expect("write config");
-        let log = std::fs::File::create(dir.join("daemon.log")).expect("log");
-        let mut command = Command::new("ip");
-        command.args(["netns", "exec", ns]);
-        if keepalived {
-            command
-                .args(["keepalived", "-P", "-n", "-l", "-D", "-f"])
-                .arg(&config)
-                .arg("-p")
-                .arg(dir.join("keepalived.pid"))
-                .arg("-r")
-                .arg(dir.join("vrrp.pid"))
-                .arg("-c")
-                .arg(dir.join("checkers.pid"))
-                .arg("-b")
-                .arg(dir.join("bfd.pid"));
-        } else {
-            command
-                .arg(env!("CARGO_BIN_EXE_keepmon"))
-                .arg("-c")
-                .arg(&config)
-                .arg("start")
-                .env("KEEPMON_LOG", "info");
-        }
-        let child = command
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .stdin(std::process::Stdio::null())
-            .spawn()
-            .expect("start director");
-        Peer {
-            name: name.to_string(),
-            ns: ns.to_string(),
-            dir: dir.to_path_buf(),
-            keepalived,
-            child: Some(child),
-        }
+/// Both programs log the session entering Up: keepalived as
+/// "(NAME) Entering Up state", keepmon as "bfd: entering Up state".
+fn session_up_count(peer: &Peer) -> usize {
+    let log = peer.log();
+    if peer.keepalived {
+        log.matches("Entering Up state").count()
+    } else {
+        log.matches("bfd: entering Up state").count()
     }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // keepalived's parent forwards SIGTERM to its children; keepmon
-            // is killed outright (a dead BFD peer sends nothing more).
-            let signal = if self.keepalived { "-15" } else { "-9" };
-            let _ = Command::new("kill")
-                .args([signal, &child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// keepmon's `lb show`: (health, weight in force) of real server `addr`.
-    fn real_server(&self, addr: &str) -> Option<(String, String)> {
-        assert!(!self.keepalived, "keepalived has no `lb show`");
-        let out = Command::new(env!("CARGO_BIN_EXE_keepmon"))
-            .arg("-c")
-            .arg(self.dir.join("keepalived.conf"))
-            .args(["lb", "show"])
-            .output()
-            .ok()?;
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let line = text
-            .lines()
-            .find(|l| l.trim_start().starts_with(&format!("-> {addr} ")))?;
-        let words: Vec<&str> = line.split_whitespace().collect();
-        Some((words.get(6)?.to_string(), words.get(8)?.to_string()))
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
-    }
-
-    /// Both programs log the session entering Up: keepalived as
-    /// "(NAME) Entering Up state", keepmon as "bfd: entering Up state".
-    fn session_up_count(&self) -> usize {
-        let log = self.log();
-        if self.keepalived {
-            log.matches("Entering Up state").count()
-        } else {
-            log.matches("bfd: entering Up state").count()
-        }
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn wait_for(what: &str, peers: &[&Peer], check: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let logs: Vec<String> = peers
-        .iter()
-        .map(|p| {
-            format!(
-                "--- {} in {} ({}) ---\n{}",
-                p.name,
-                p.ns,
-                if p.keepalived {
-                    "keepalived"
-                } else {
-                    "keepmon"
-                },
-                p.log()
-            )
-        })
-        .collect();
-    panic!("timed out waiting until {what}\n{}", logs.join("\n"));
 }
 
 fn director_config(state: &str, priority: u8, track: bool) -> String {
@@ -315,21 +166,21 @@ fn a_tracked_bfd_peer_moves_the_address_between_keepalived_and_keepmon() {
     for keepmon_directs in [true, false] {
         let trio = Trio::new(if keepmon_directs { "m" } else { "k" });
         let dir = |name: &str| root.join(format!("{name}-{keepmon_directs}"));
-        let mut host3 = Peer::start(
+        let mut host3 = Peer::start_named(
             "host 3",
             &trio.ns("3"),
             &dir("host3"),
             keepmon_directs,
             HOST3_CONFIG,
         );
-        let director1 = Peer::start(
+        let director1 = Peer::start_named(
             "director 1",
             &trio.ns("1"),
             &dir("director1"),
             !keepmon_directs,
             &director_config("MASTER", 150, true),
         );
-        let director2 = Peer::start(
+        let director2 = Peer::start_named(
             "director 2",
             &trio.ns("2"),
             &dir("director2"),
@@ -339,7 +190,7 @@ fn a_tracked_bfd_peer_moves_the_address_between_keepalived_and_keepmon() {
         wait_for(
             "the BFD session is Up on director 1 and host 3",
             &[&director1, &host3, &director2],
-            || director1.session_up_count() >= 1 && host3.session_up_count() >= 1,
+            || session_up_count(&director1) >= 1 && session_up_count(&host3) >= 1,
         );
         wait_for(
             "director 1 holds the address",
@@ -348,7 +199,7 @@ fn a_tracked_bfd_peer_moves_the_address_between_keepalived_and_keepmon() {
         );
         // The BFD peer dies: director 1's session expires, its instance
         // goes to FAULT and director 2 takes the address.
-        host3.stop();
+        host3.kill();
         wait_for(
             "director 2 takes the address when the BFD peer is gone",
             &[&director1, &host3, &director2],
@@ -356,8 +207,8 @@ fn a_tracked_bfd_peer_moves_the_address_between_keepalived_and_keepmon() {
         );
         // The peer returns: the session comes Up again and director 1
         // takes the address back.
-        let up_before = director1.session_up_count();
-        let host3_again = Peer::start(
+        let up_before = session_up_count(&director1);
+        let host3_again = Peer::start_named(
             "host 3 (again)",
             &trio.ns("3"),
             &dir("host3-again"),
@@ -367,7 +218,7 @@ fn a_tracked_bfd_peer_moves_the_address_between_keepalived_and_keepmon() {
         wait_for(
             "the BFD session comes Up again",
             &[&director1, &host3_again, &director2],
-            || director1.session_up_count() > up_before && host3_again.session_up_count() >= 1,
+            || session_up_count(&director1) > up_before && session_up_count(&host3_again) >= 1,
         );
         wait_for(
             "director 1 takes the address back",
@@ -402,7 +253,7 @@ fn a_bfd_check_takes_a_real_server_out_while_its_peer_is_gone() {
     let root = std::env::temp_dir().join(format!("keepmon-bfd-check-{}", std::process::id()));
     std::fs::remove_dir_all(&root).ok();
     let trio = Trio::new("c");
-    let director = Peer::start(
+    let director = Peer::start_named(
         "director",
         &trio.ns("1"),
         &root.join("director"),
@@ -438,7 +289,7 @@ virtual_server 10.97.0.1 8080 {
         &[&director],
         || in_table("down", "absent"),
     );
-    let mut host3 = Peer::start(
+    let mut host3 = Peer::start_named(
         "host 3",
         &trio.ns("3"),
         &root.join("host3"),
@@ -450,13 +301,13 @@ virtual_server 10.97.0.1 8080 {
         &[&director, &host3],
         || in_table("up", "1"),
     );
-    host3.stop();
+    host3.kill();
     wait_for(
         "the real server leaves the table when its BFD peer is gone",
         &[&director, &host3],
         || in_table("down", "absent"),
     );
-    let host3_again = Peer::start(
+    let host3_again = Peer::start_named(
         "host 3 (again)",
         &trio.ns("3"),
         &root.join("host3-again"),

@@ -19,6 +19,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::peer::{Peer, is_root, run, wait_for};
+
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keepalived")
 }
@@ -191,27 +193,6 @@ impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
     }
-}
-
-fn run(program: &str, args: &[&str]) {
-    let out = Command::new(program).args(args).output().expect("run");
-    assert!(
-        out.status.success(),
-        "{program} {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
-        })
-        .unwrap_or(false)
 }
 
 /// `keepalived -t -f FILE` in `ns`: its exit status and every (file, line)
@@ -454,126 +435,6 @@ vrrp_instance VI_1 {{
 ",
         notify = notify.display()
     )
-}
-
-/// keepalived or keepmon in a namespace, from its own copy of the file;
-/// stopped on drop.
-struct Peer {
-    ns: String,
-    dir: PathBuf,
-    keepalived: bool,
-    child: Option<std::process::Child>,
-}
-
-impl Peer {
-    fn start(ns: &str, dir: &Path, keepalived: bool, config_text: &str) -> Peer {
-        std::fs::create_dir_all(dir).expect("peer dir");
-        let config = dir.join("keepalived.conf");
-        std::fs::write(&config, config_text).expect("write config");
-        let log = std::fs::File::create(dir.join("daemon.log")).expect("log");
-        let mut command = Command::new("ip");
-        command.args(["netns", "exec", ns]);
-        if keepalived {
-            command
-                .args(["keepalived", "-P", "-n", "-l", "-D", "-f"])
-                .arg(&config)
-                .arg("-p")
-                .arg(dir.join("keepalived.pid"))
-                .arg("-r")
-                .arg(dir.join("vrrp.pid"));
-        } else {
-            command
-                .arg(env!("CARGO_BIN_EXE_keepmon"))
-                .arg("-c")
-                .arg(&config)
-                .arg("start")
-                .env("KEEPMON_LOG", "info");
-        }
-        let child = command
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .stdin(std::process::Stdio::null())
-            .spawn()
-            .expect("start director");
-        Peer {
-            ns: ns.to_string(),
-            dir: dir.to_path_buf(),
-            keepalived,
-            child: Some(child),
-        }
-    }
-
-    /// keepmon's `vrrp show` (the human table).
-    fn vrrp_show(&self) -> String {
-        assert!(!self.keepalived, "keepalived has no `vrrp show`");
-        let out = Command::new(env!("CARGO_BIN_EXE_keepmon"))
-            .arg("-c")
-            .arg(self.dir.join("keepalived.conf"))
-            .args(["vrrp", "show"])
-            .output()
-            .expect("run keepmon vrrp show");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn signal(&self, signal: &str) {
-        if let Some(child) = &self.child {
-            let _ = Command::new("kill")
-                .args([signal, &child.id().to_string()])
-                .status();
-        }
-    }
-
-    fn stop(&mut self, signal: &str) {
-        self.signal(signal);
-        if let Some(mut child) = self.child.take() {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            while std::time::Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        // keepalived's parent forwards SIGTERM to its VRRP child.
-        self.stop(if self.keepalived { "-15" } else { "-9" });
-    }
-}
-
-fn wait_for(what: &str, peers: &[&Peer], check: impl Fn() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::time::Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let logs: Vec<String> = peers
-        .iter()
-        .map(|p| {
-            format!(
-                "--- {} ({}) ---\n{}",
-                p.ns,
-                if p.keepalived {
-                    "keepalived"
-                } else {
-                    "keepmon"
-                },
-                p.log()
-            )
-        })
-        .collect();
-    panic!("timed out waiting until {what}\n{}", logs.join("\n"));
 }
 
 fn ip_binary() -> Option<&'static str> {

@@ -7,6 +7,7 @@
 pub mod browser;
 pub mod daemon;
 pub mod haproxy;
+pub mod peer;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
