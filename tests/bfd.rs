@@ -16,79 +16,32 @@ mod common;
 
 use std::process::Command;
 
-use common::peer::{Peer, is_root, run, wait_for};
+use common::peer::{Lan, Peer, is_root, wait_for};
 
 const VIP: &str = "10.97.0.100";
 
 /// Three hosts' namespaces joined by a bridge namespace; deleted on drop.
-struct Trio {
-    prefix: String,
-}
+struct Trio(Lan);
 
 impl Trio {
     fn new(tag: &str) -> Trio {
-        let trio = Trio {
-            prefix: format!("kmbfd{tag}{}", std::process::id() % 100_000),
-        };
-        for ns in trio.all() {
-            run("ip", &["netns", "add", &ns]);
-            run("ip", &["-n", &ns, "link", "set", "lo", "up"]);
-        }
-        let br = trio.ns("br");
-        run("ip", &["-n", &br, "link", "add", "br0", "type", "bridge"]);
-        run("ip", &["-n", &br, "link", "set", "br0", "up"]);
-        for host in ["1", "2", "3"] {
-            let ns = trio.ns(host);
-            let port = format!("v{host}");
-            run(
-                "ip",
-                &[
-                    "-n", &br, "link", "add", &port, "type", "veth", "peer", "name", "eth0",
-                    "netns", &ns,
-                ],
-            );
-            run(
-                "ip",
-                &["-n", &br, "link", "set", &port, "master", "br0", "up"],
-            );
-            run("ip", &["-n", &ns, "link", "set", "eth0", "up"]);
-            let address = format!("10.97.0.{host}/24");
-            run("ip", &["-n", &ns, "addr", "add", &address, "dev", "eth0"]);
-        }
-        trio
+        let prefix = format!("kmbfd{tag}{}", std::process::id() % 100_000);
+        Trio(Lan::new(
+            &prefix,
+            &[
+                ("1", "10.97.0.1/24"),
+                ("2", "10.97.0.2/24"),
+                ("3", "10.97.0.3/24"),
+            ],
+        ))
     }
 
     fn ns(&self, host: &str) -> String {
-        format!("{}{host}", self.prefix)
-    }
-
-    fn all(&self) -> Vec<String> {
-        ["br", "1", "2", "3"].iter().map(|h| self.ns(h)).collect()
+        self.0.ns(host)
     }
 
     fn has_vip(&self, host: &str) -> bool {
-        Command::new("ip")
-            .args([
-                "-n",
-                &self.ns(host),
-                "-4",
-                "-o",
-                "addr",
-                "show",
-                "dev",
-                "eth0",
-            ])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).contains(&format!(" {VIP}/")))
-            .unwrap_or(false)
-    }
-}
-
-impl Drop for Trio {
-    fn drop(&mut self) {
-        for ns in self.all() {
-            let _ = Command::new("ip").args(["netns", "del", &ns]).output();
-        }
+        self.0.has_address(host, VIP)
     }
 }
 

@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::peer::{Peer, is_root, run, wait_for};
+use common::peer::{Lan, Peer, is_root, run, wait_for};
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keepalived")
@@ -300,9 +300,7 @@ const EXCLUDED: &str = "10.98.0.77";
 
 /// Two directors' namespaces (`eth0` 10.98.0.1 and .2) joined by a bridge
 /// namespace; deleted on drop.
-struct Pair {
-    prefix: String,
-}
+struct Pair(Lan);
 
 impl Pair {
     fn new() -> Pair {
@@ -311,43 +309,19 @@ impl Pair {
 
     /// Tests running at once in one process use different tags.
     fn tagged(tag: &str) -> Pair {
-        let pair = Pair {
-            prefix: format!("kmkp{tag}{}", std::process::id() % 100_000),
-        };
-        for ns in pair.all() {
-            run("ip", &["netns", "add", &ns]);
-            run("ip", &["-n", &ns, "link", "set", "lo", "up"]);
-        }
-        let br = pair.ns("br");
-        run("ip", &["-n", &br, "link", "add", "br0", "type", "bridge"]);
-        run("ip", &["-n", &br, "link", "set", "br0", "up"]);
-        for (host, address) in [("1", "10.98.0.1/24"), ("2", "10.98.0.2/24")] {
-            let ns = pair.ns(host);
-            let port = format!("v{host}");
-            run(
-                "ip",
-                &[
-                    "-n", &br, "link", "add", &port, "type", "veth", "peer", "name", "eth0",
-                    "netns", &ns,
-                ],
-            );
-            run(
-                "ip",
-                &["-n", &br, "link", "set", &port, "master", "br0", "up"],
-            );
-            run("ip", &["-n", &ns, "link", "set", "eth0", "up"]);
-            run("ip", &["-n", &ns, "addr", "add", address, "dev", "eth0"]);
+        let prefix = format!("kmkp{tag}{}", std::process::id() % 100_000);
+        let pair = Pair(Lan::new(
+            &prefix,
+            &[("1", "10.98.0.1/24"), ("2", "10.98.0.2/24")],
+        ));
+        for host in ["1", "2"] {
             pair.healthy(host, true);
         }
         pair
     }
 
     fn ns(&self, host: &str) -> String {
-        format!("{}{host}", self.prefix)
-    }
-
-    fn all(&self) -> Vec<String> {
-        ["br", "1", "2"].iter().map(|h| self.ns(h)).collect()
+        self.0.ns(host)
     }
 
     /// The tracked script checks that link `chk0` exists in the director's
@@ -367,32 +341,11 @@ impl Pair {
     }
 
     fn has_vip(&self, host: &str) -> bool {
-        self.has_address(host, VIP)
+        self.0.has_address(host, VIP)
     }
 
     fn has_address(&self, host: &str, address: &str) -> bool {
-        Command::new("ip")
-            .args([
-                "-n",
-                &self.ns(host),
-                "-4",
-                "-o",
-                "addr",
-                "show",
-                "dev",
-                "eth0",
-            ])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).contains(&format!(" {address}/")))
-            .unwrap_or(false)
-    }
-}
-
-impl Drop for Pair {
-    fn drop(&mut self) {
-        for ns in self.all() {
-            let _ = Command::new("ip").args(["netns", "del", &ns]).output();
-        }
+        self.0.has_address(host, address)
     }
 }
 

@@ -1,4 +1,4 @@
-//! A director run by a test inside one of its network namespaces: Debian's keepalived or keepmon, from a keepalived.conf of its own; signals, logs and keepmon's CLI views; stopped on drop. Shared by the keepalived.conf and BFD interop tests.
+//! Directors run by a test in network namespaces it creates: a bridged LAN of hosts' namespaces, and Debian's keepalived or keepmon in one of them from a keepalived.conf of its own (signals, logs, keepmon's CLI views); everything removed on drop. Shared by the keepalived.conf and BFD interop tests.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -25,6 +25,88 @@ pub fn is_root() -> bool {
                 .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
         })
         .unwrap_or(false)
+}
+
+/// Hosts' namespaces (`PREFIX1`, ...) joined by a bridge namespace
+/// (`PREFIXbr`): each host's `eth0` is on the bridge with its address.
+/// Every namespace is deleted on drop.
+pub struct Lan {
+    prefix: String,
+    hosts: Vec<String>,
+}
+
+impl Lan {
+    /// `hosts`: (name, address with prefix length), e.g. ("1", "10.97.0.1/24").
+    pub fn new(prefix: &str, hosts: &[(&str, &str)]) -> Lan {
+        let lan = Lan {
+            prefix: prefix.to_string(),
+            hosts: hosts.iter().map(|(h, _)| h.to_string()).collect(),
+        };
+        for ns in lan.all() {
+            run("ip", &["netns", "add", &ns]);
+            run("ip", &["-n", &ns, "link", "set", "lo", "up"]);
+        }
+        let br = lan.ns("br");
+        run("ip", &["-n", &br, "link", "add", "br0", "type", "bridge"]);
+        run("ip", &["-n", &br, "link", "set", "br0", "up"]);
+        for (host, address) in hosts {
+            let ns = lan.ns(host);
+            let port = format!("v{host}");
+            run(
+                "ip",
+                &[
+                    "-n", &br, "link", "add", &port, "type", "veth", "peer", "name", "eth0",
+                    "netns", &ns,
+                ],
+            );
+            run(
+                "ip",
+                &["-n", &br, "link", "set", &port, "master", "br0", "up"],
+            );
+            run("ip", &["-n", &ns, "link", "set", "eth0", "up"]);
+            run("ip", &["-n", &ns, "addr", "add", address, "dev", "eth0"]);
+        }
+        lan
+    }
+
+    /// The namespace of `host` (or of the bridge, "br").
+    pub fn ns(&self, host: &str) -> String {
+        format!("{}{host}", self.prefix)
+    }
+
+    /// The bridge's namespace, then every host's.
+    pub fn all(&self) -> Vec<String> {
+        std::iter::once("br".to_string())
+            .chain(self.hosts.iter().cloned())
+            .map(|h| self.ns(&h))
+            .collect()
+    }
+
+    /// Whether `host`'s `eth0` has `address` (an IPv4 address).
+    pub fn has_address(&self, host: &str, address: &str) -> bool {
+        Command::new("ip")
+            .args([
+                "-n",
+                &self.ns(host),
+                "-4",
+                "-o",
+                "addr",
+                "show",
+                "dev",
+                "eth0",
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains(&format!(" {address}/")))
+            .unwrap_or(false)
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        for ns in self.all() {
+            let _ = Command::new("ip").args(["netns", "del", &ns]).output();
+        }
+    }
 }
 
 /// keepalived or keepmon in a namespace, from `dir/keepalived.conf`; its
