@@ -21,6 +21,7 @@ pub mod announce;
 pub mod bfd;
 pub mod buildinfo;
 pub mod childenv;
+pub mod cmsg;
 pub mod config;
 pub mod control;
 pub mod daemonize;

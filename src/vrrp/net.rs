@@ -101,55 +101,6 @@ pub fn parse_ipv4(datagram: &[u8]) -> Result<Received, IpError> {
     })
 }
 
-/// What the IPv6 control messages said: hop limit and destination.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Ipv6Control {
-    pub hop_limit: Option<u8>,
-    pub dst: Option<Ipv6Addr>,
-}
-
-/// Reads `IPV6_HOPLIMIT` and `IPV6_PKTINFO` out of a control buffer as
-/// Linux lays it out (`cmsghdr`, data aligned to the word size). Malformed
-/// buffers yield what was read before the fault, never a panic.
-pub fn parse_ipv6_control(control: &[u8]) -> Ipv6Control {
-    const WORD: usize = std::mem::size_of::<usize>();
-    let header = std::mem::size_of::<libc::cmsghdr>();
-    let align = |n: usize| n.div_ceil(WORD) * WORD;
-    let mut out = Ipv6Control::default();
-    let mut offset = 0;
-    while offset + header <= control.len() {
-        let mut len_bytes = [0u8; WORD];
-        len_bytes.copy_from_slice(&control[offset..offset + WORD]);
-        let len = usize::from_ne_bytes(len_bytes);
-        let level = i32::from_ne_bytes(
-            control[offset + WORD..offset + WORD + 4]
-                .try_into()
-                .unwrap_or_default(),
-        );
-        let kind = i32::from_ne_bytes(
-            control[offset + WORD + 4..offset + WORD + 8]
-                .try_into()
-                .unwrap_or_default(),
-        );
-        if len < header || offset + len > control.len() {
-            break;
-        }
-        let data = &control[offset + align(header)..(offset + len).max(offset + align(header))];
-        if level == libc::IPPROTO_IPV6 {
-            if kind == libc::IPV6_HOPLIMIT && data.len() >= 4 {
-                let value = i32::from_ne_bytes([data[0], data[1], data[2], data[3]]);
-                out.hop_limit = u8::try_from(value).ok();
-            } else if kind == libc::IPV6_PKTINFO && data.len() >= 16 {
-                let mut octets = [0; 16];
-                octets.copy_from_slice(&data[..16]);
-                out.dst = Some(Ipv6Addr::from(octets));
-            }
-        }
-        offset += align(len);
-    }
-    out
-}
-
 /// An instance's pair of raw protocol-112 sockets.
 pub struct VrrpSockets {
     send: Socket,
@@ -337,11 +288,11 @@ fn receive_v6(
             assume_init(&control[..control_len]),
         )
     };
-    let info = parse_ipv6_control(control);
+    let info = crate::cmsg::parse(control);
     Ok(Received {
         src: IpAddr::V6(src),
-        dst: IpAddr::V6(info.dst.unwrap_or(VRRP_GROUP_V6)),
-        hop_limit: info.hop_limit,
+        dst: info.dst.unwrap_or(IpAddr::V6(VRRP_GROUP_V6)),
+        hop_limit: info.ttl,
         payload,
     })
 }
@@ -458,37 +409,5 @@ mod tests {
         for len in 0..V2_DATAGRAM.len() {
             let _ = parse_ipv4(&V2_DATAGRAM[..len]);
         }
-    }
-
-    fn cmsg(level: i32, kind: i32, data: &[u8]) -> Vec<u8> {
-        let word = std::mem::size_of::<usize>();
-        let header = std::mem::size_of::<libc::cmsghdr>();
-        let mut out = (header + data.len()).to_ne_bytes().to_vec();
-        out.extend_from_slice(&level.to_ne_bytes());
-        out.extend_from_slice(&kind.to_ne_bytes());
-        out.resize(header, 0);
-        out.extend_from_slice(data);
-        out.resize(out.len().div_ceil(word) * word, 0);
-        out
-    }
-
-    #[test]
-    fn ipv6_control_messages_give_hop_limit_and_destination() {
-        let mut control = cmsg(
-            libc::IPPROTO_IPV6,
-            libc::IPV6_HOPLIMIT,
-            &255i32.to_ne_bytes(),
-        );
-        let mut info = VRRP_GROUP_V6.octets().to_vec();
-        info.extend_from_slice(&3u32.to_ne_bytes());
-        control.extend(cmsg(libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &info));
-        let parsed = parse_ipv6_control(&control);
-        assert_eq!(parsed.hop_limit, Some(255));
-        assert_eq!(parsed.dst, Some(VRRP_GROUP_V6));
-        // Truncations never panic.
-        for len in 0..control.len() {
-            let _ = parse_ipv6_control(&control[..len]);
-        }
-        assert_eq!(parse_ipv6_control(&[0xff; 40]), Ipv6Control::default());
     }
 }
