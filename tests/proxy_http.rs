@@ -570,8 +570,6 @@ async fn a_dead_server_is_retried_elsewhere_and_none_left_is_503() {
     .await;
 }
 
-/// Sends raw bytes; returns the status line of the answer, or "" when the
-/// proxy closed without one.
 /// `http_request` bounds the wait for the first request head from the
 /// accept, as before the proxy waited for the client's first byte to build
 /// its http connection (memory per idle connection): a client that sends
@@ -613,6 +611,56 @@ async fn a_client_without_a_whole_request_head_is_closed_at_http_request() {
     .await;
 }
 
+/// `http_keep_alive` closes a client connection that has had no request in
+/// flight for that long (checked once per period, so after one to two
+/// periods), and never one that keeps sending requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_keep_alive_connection_is_closed_at_http_keep_alive() {
+    bounded(async {
+        let a = Server::start("a").await;
+        let period = Duration::from_millis(300);
+        let http = HttpOptions {
+            timeout_http_keep_alive: period,
+            ..HttpOptions::default()
+        };
+        let (proxy, _shutdown) = proxy(http_spec(vec![a.backend()], http)).await;
+
+        let mut busy = Client::connect(&proxy).await;
+        let since = std::time::Instant::now();
+        let mut served = 0;
+        while since.elapsed() < period * 4 {
+            let (response, _) = busy.get("/", &[]).await;
+            assert_eq!(response.status(), StatusCode::OK);
+            served += 1;
+            tokio::time::sleep(period / 3).await;
+        }
+        assert!(served >= 4, "{served} requests over four periods");
+
+        let mut idle = TcpStream::connect(proxy.local_addr().unwrap())
+            .await
+            .unwrap();
+        idle.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .unwrap();
+        let since = std::time::Instant::now();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), idle.read_to_end(&mut answer))
+            .await
+            .expect("the idle connection is closed")
+            .expect("a clean close");
+        let idle_for = since.elapsed();
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        assert!(
+            idle_for >= period && idle_for < period * 2 + Duration::from_secs(1),
+            "closed after {idle_for:?}"
+        );
+    })
+    .await;
+}
+
+/// Sends raw bytes; returns the status line of the answer, or "" when the
+/// proxy closed without one.
 async fn raw_exchange(proxy: &ProxyHandle, bytes: &[u8]) -> String {
     let mut stream = TcpStream::connect(proxy.local_addr().unwrap())
         .await

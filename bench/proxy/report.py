@@ -121,8 +121,8 @@ def main():
     print()
     if any((mode, "keepmon") in med and (mode, "haproxy") in med for mode in order_modes):
         print("keepmon / HAProxy (medians; targets: req/s >= 1.0x, p99 <= 1.1x):")
-    for mode in order_modes:
-        k, h = med.get((mode, "keepmon")), med.get((mode, "haproxy"))
+    for mode, c in ((mode, c) for mode in order_modes for c in ("keepmon", "keepmon-b")):
+        k, h = med.get((mode, c)), med.get((mode, "haproxy"))
         if not (k and h):
             continue
         rps = k["rps"] / h["rps"]
@@ -131,7 +131,8 @@ def main():
         cpu = ""
         if k["cpu_us"] and h["cpu_us"]:
             cpu = f"   proxy CPU per request {k['cpu_us'] / h['cpu_us']:.2f}x"
-        print(f"  {mode:<9}  req/s {rps:.2f}x ({'ok' if ok_rps else 'MISS'})"
+        label = mode if c == "keepmon" else f"{mode} ({c})"
+        print(f"  {label:<9}  req/s {rps:.2f}x ({'ok' if ok_rps else 'MISS'})"
               f"   p99 {p99:.2f}x ({'ok' if ok_p99 else 'MISS'}){cpu}")
     worst = max(x["foreign"] for runs in groups.values() for x in runs)
     if worst > 10:

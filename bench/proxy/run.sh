@@ -15,6 +15,8 @@
 #   TLS [0]         1 (http only): both proxies terminate TLS (one self-signed P-256 certificate); wrk speaks https
 #   PORT [18080]    nginx on 127.0.0.21-23:PORT, HAProxy on 127.0.0.1:PORT+1, keepmon on 127.0.0.1:PORT+2
 #   KEEPMON [-]     measure this keepmon binary (no build)
+#   KEEPMON_B [-]   a second keepmon binary (say, the last commit's) as contender `keepmon-b` on PORT+3,
+#                   with the same config: add it to CONTENDERS for an A/B in one run
 #   PERF [0]        1: afterwards, perf-record each proxy under load in each mode and print its top symbols
 #   WAIT_IDLE [0]   wait up to this many seconds for a quiet machine (others < 10%) before the runs
 #   RESULTS [-]     also save the per-run figures (TSV) to this file     KEEP [0]  keep the temp dir
@@ -42,11 +44,12 @@ PERF=${PERF:-0}
 if [[ ${1:-} == --quick ]]; then
     RUNS=1 DURATION=3 WARMUP=1
 elif [[ -n ${1:-} ]]; then
-    sed -n '2,21p' "$0" >&2
+    sed -n '2,23p' "$0" >&2
     exit 2
 fi
 HAPROXY_PORT=$((PORT + 1))
 KEEPMON_PORT=$((PORT + 2))
+KEEPMON_B_PORT=$((PORT + 3))
 BACKENDS="127.0.0.21 127.0.0.22 127.0.0.23"
 
 # --- What we need ----------------------------------------------------------------
@@ -79,7 +82,7 @@ if [[ $max == unlimited || $max -ge 65536 ]]; then ulimit -n 65536; else ulimit 
 
 WORK=$(mktemp -d /tmp/keepmon-bench-proxy.XXXXXX)
 chmod 755 "$WORK" # nginx workers run as nobody when started by root
-NGINX_PID="" HAPROXY_PID="" KEEPMON_PID="" LOAD_PID="" WORKTREE=""
+NGINX_PID="" HAPROXY_PID="" KEEPMON_PID="" KEEPMON_B_PID="" LOAD_PID="" WORKTREE=""
 
 # Stop one process we started: TERM, up to 10 s, then KILL; reap it.
 stop() {
@@ -97,6 +100,7 @@ stop() {
 cleanup() {
     stop "$LOAD_PID"
     stop "$KEEPMON_PID"
+    stop "$KEEPMON_B_PID"
     stop "$HAPROXY_PID"
     stop "$NGINX_PID" # nginx's master stops its workers
     if [[ -n $WORKTREE ]]; then
@@ -131,6 +135,12 @@ fi
 # A private copy: another build cannot replace it mid-run.
 cp "$KEEPMON" "$WORK/keepmon"
 KEEPMON=$WORK/keepmon
+if [[ $CONTENDERS == *keepmon-b* ]]; then
+    [[ -n ${KEEPMON_B:-} ]] || { echo "run.sh: contender keepmon-b needs KEEPMON_B=/path/to/keepmon" >&2; exit 2; }
+    cp "$KEEPMON_B" "$WORK/keepmon-b"
+    KEEPMON_B_DESC=$KEEPMON_B
+    KEEPMON_B=$WORK/keepmon-b
+fi
 
 # --- Backends: one nginx, three loopback addresses, a small static file -----------
 mkdir -p "$WORK/www" "$WORK/nginx/tmp" "$WORK/keepmon-state"
@@ -228,9 +238,12 @@ bind_tls=""
     done
     echo "]"
 } >"$WORK/keepmon.toml"
+# keepmon-b: the same virtual server on its own port and state directory.
+sed -e "s|127.0.0.1:$KEEPMON_PORT|127.0.0.1:$KEEPMON_B_PORT|" -e "s|keepmon-state|keepmon-b-state|" \
+    "$WORK/keepmon.toml" >"$WORK/keepmon-b.toml"
 
 # Someone else's server on our ports would be measured instead of ours.
-for addr in 127.0.0.21:$PORT 127.0.0.22:$PORT 127.0.0.23:$PORT 127.0.0.1:$HAPROXY_PORT 127.0.0.1:$KEEPMON_PORT; do
+for addr in 127.0.0.21:$PORT 127.0.0.22:$PORT 127.0.0.23:$PORT 127.0.0.1:$HAPROXY_PORT 127.0.0.1:$KEEPMON_PORT 127.0.0.1:$KEEPMON_B_PORT; do
     if ss -Htln "sport = :${addr##*:}" | awk '{print $4}' | grep -qxE "(${addr%:*}|0\.0\.0\.0|\*|\[::\]):${addr##*:}"; then
         echo "run.sh: $addr is already in use; choose other ports with PORT=" >&2
         exit 1
@@ -249,6 +262,7 @@ url_of() {
         direct) echo "http://127.0.0.21:$PORT/f.html" ;;
         haproxy) echo "$SCHEME://127.0.0.1:$HAPROXY_PORT/f.html" ;;
         keepmon) echo "$SCHEME://127.0.0.1:$KEEPMON_PORT/f.html" ;;
+        keepmon-b) echo "$SCHEME://127.0.0.1:$KEEPMON_B_PORT/f.html" ;;
     esac
 }
 pid_of() {
@@ -256,6 +270,7 @@ pid_of() {
         direct) echo "" ;;
         haproxy) echo "$HAPROXY_PID" ;;
         keepmon) echo "$KEEPMON_PID" ;;
+        keepmon-b) echo "$KEEPMON_B_PID" ;;
     esac
 }
 
@@ -292,6 +307,11 @@ TOKIO_WORKER_THREADS=$THREADS KEEPMON_LOG=warn "$KEEPMON" start -c "$WORK/keepmo
 KEEPMON_PID=$!
 wait_ready haproxy "$HAPROXY_PID"
 wait_ready keepmon "$KEEPMON_PID"
+if [[ $CONTENDERS == *keepmon-b* ]]; then
+    TOKIO_WORKER_THREADS=$THREADS KEEPMON_LOG=warn "$KEEPMON_B" start -c "$WORK/keepmon-b.toml" >"$WORK/keepmon-b.log" 2>&1 &
+    KEEPMON_B_PID=$!
+    wait_ready keepmon-b "$KEEPMON_B_PID"
+fi
 
 # --- Runs -------------------------------------------------------------------------
 cpu_ticks() { # utime + stime of a process and all its threads (fields 14, 15)
@@ -305,7 +325,7 @@ cpu_ticks() { # utime + stime of a process and all its threads (fields 14, 15)
 # people's load. (irq/softirq time is left out on both sides: the kernel does
 # not charge it to a process, and loopback traffic makes plenty of it.)
 machine_ticks() {
-    local pids="$NGINX_PID $HAPROXY_PID $KEEPMON_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')"
+    local pids="$NGINX_PID $HAPROXY_PID $KEEPMON_PID $KEEPMON_B_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')"
     local ours=0 p
     for p in $pids; do ours=$((ours + $(cpu_ticks "$p" 2>/dev/null || echo 0))); done
     ours=$((ours + $(awk '{ sub(/^.*\) /, ""); print $14 + $15 }' "/proc/$$/stat")))
@@ -353,6 +373,7 @@ done
 (( busy < 10 )) || echo "run.sh: warning: others use ${busy}% of the machine; the results will be noisy (see the 'other' column)" >&2
 
 n_runs=$(( $(wc -w <<<"$MODES") * $(wc -w <<<"$CONTENDERS") ))
+[[ -n ${KEEPMON_B_DESC:-} ]] && echo "== keepmon-b $KEEPMON_B_DESC"
 echo "== keepmon $KEEPMON_DESC; $(haproxy -v | head -1 | cut -d' ' -f1-3); $(nginx -v 2>&1 | cut -d' ' -f3); $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
 echo "== $NPROC CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); wrk $(wrk_args "$DURATION"); $RUNS run(s) per contender and mode; about $(( n_runs * (RUNS * (DURATION + 1) + WARMUP + 1) / 60 + 1 )) min"
 RESULTS_FILE=$WORK/results.tsv

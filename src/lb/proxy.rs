@@ -140,7 +140,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use crate::config::model::{LbScheduler, ProxyMode, ProxyOptions};
+use crate::config::model::{CookieMode, LbScheduler, ProxyMode, ProxyOptions};
 use crate::lb::balance::{Backend, ConfigServers, Picker, ip_key};
 use crate::lb::queue::Acquired;
 use crate::lb::table::ServerLimits;
@@ -622,6 +622,10 @@ pub(crate) struct Table {
     pub(crate) sorry: Option<Arc<Counters>>,
     /// http mode: backend index by cookie value (`options.http.server_cookies`).
     pub(crate) by_cookie: HashMap<String, usize>,
+    /// http mode, `cookie ... insert`: each backend's `Set-Cookie` value,
+    /// made once per table rather than once per response (same order as
+    /// `counters`; None for a server without a cookie).
+    pub(crate) set_cookies: Box<[Option<hyper::header::HeaderValue>]>,
     /// `maxconn`/`maxqueue` of each backend (same order as `counters`).
     pub(crate) limits: Box<[ServerLimits]>,
     /// Some backend has a `maxconn`: picks go through [`crate::lb::queue`].
@@ -728,6 +732,7 @@ impl Table {
             .iter()
             .map(|b| settings.limits.get(&b.addr).copied().unwrap_or_default())
             .collect();
+        let set_cookies = set_cookies(&settings, &unique);
         let (ramps, weighted) = slow_start(&settings, &unique, old);
         let ramping = weighted.is_some();
         Table {
@@ -744,10 +749,35 @@ impl Table {
             index,
             sorry,
             by_cookie,
+            set_cookies,
             limited: limits.iter().any(|l| l.maxconn.is_some()),
             limits,
         }
     }
+}
+
+/// The `Set-Cookie` value of each backend under `cookie ... insert`.
+fn set_cookies(
+    settings: &Settings,
+    backends: &[Backend],
+) -> Box<[Option<hyper::header::HeaderValue>]> {
+    let http = &settings.options.http;
+    let Some(persist) = &http.cookie else {
+        return Box::default();
+    };
+    let CookieMode::Insert {
+        httponly, secure, ..
+    } = persist.mode
+    else {
+        return Box::default();
+    };
+    backends
+        .iter()
+        .map(|backend| {
+            let value = http.server_cookies.get(&backend.addr)?;
+            crate::lb::http::cookie::insert_value(&persist.name, value, httponly, secure)
+        })
+        .collect()
 }
 
 /// The slow-start state after a table change, and the picker's backends

@@ -61,9 +61,12 @@ pub mod tls;
 pub mod upstream_tls;
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 
 use hyper::body::{Body, Incoming};
 use hyper::client::conn::http1::SendRequest;
@@ -204,7 +207,11 @@ async fn serve_io<I>(
         .timer(TokioTimer::new())
         .header_read_timeout(options.http.timeout_http_request)
         .auto_date_header(false)
-        .keep_alive(true);
+        .keep_alive(true)
+        // One write of head and body together: for the small responses
+        // that make most of the traffic, a copy into the head's buffer is
+        // cheaper than the kernel's walk of a two-entry iovec.
+        .writev(false);
     let service = {
         let connection = connection.clone();
         service_fn(move |request| handle(connection.clone(), request))
@@ -214,30 +221,48 @@ async fn serve_io<I>(
     let keep_alive = options.http.timeout_http_keep_alive;
     let tick = tokio::time::sleep(keep_alive);
     tokio::pin!(tick);
-    let first_head = sleep_until_some(first_head_by);
+    let mut tick = Alarm::new(tick);
+    let first_head =
+        tokio::time::sleep_until(first_head_by.unwrap_or_else(tokio::time::Instant::now));
     tokio::pin!(first_head);
-    let mut first_head_pending = first_head_by.is_some();
+    let mut first_head = first_head_by.map(|_| Alarm::new(first_head));
     let mut seen = 0;
     let mut closing = false;
     loop {
-        tokio::select! {
-            result = served.as_mut() => {
+        let step = std::future::poll_fn(|cx| {
+            if let Poll::Ready(result) = served.as_mut().poll(cx) {
+                return Poll::Ready(Step::Ended(result));
+            }
+            if first_head.as_mut().is_some_and(|alarm| alarm.rang(cx)) {
+                return Poll::Ready(Step::FirstHead);
+            }
+            if !closing && tick.rang(cx) {
+                return Poll::Ready(Step::Tick);
+            }
+            Poll::Pending
+        })
+        .await;
+        match step {
+            Step::Ended(result) => {
                 if let Err(error) = result {
                     debug!(listen = %connection.shared.listen, client = %connection.peer, %error, "http client connection ended with an error");
                 }
                 return;
             }
-            () = first_head.as_mut(), if first_head_pending => {
-                first_head_pending = false;
+            Step::FirstHead => {
+                first_head = None;
                 if connection.started.load(Ordering::Relaxed) == 0 {
                     debug!(listen = %connection.shared.listen, client = %connection.peer, "no request head within http_request; closing");
                     return;
                 }
             }
-            () = tick.as_mut(), if !closing => {
-                tick.as_mut().reset(tokio::time::Instant::now() + keep_alive);
+            Step::Tick => {
+                tick.reset(tokio::time::Instant::now() + keep_alive);
                 let started = connection.started.load(Ordering::Relaxed);
-                if started > 0 && started == seen && connection.in_flight.load(Ordering::Relaxed) == 0 {
+                if started > 0
+                    && started == seen
+                    && connection.in_flight.load(Ordering::Relaxed) == 0
+                {
                     // Idle a whole period: close once nothing is in progress.
                     served.as_mut().graceful_shutdown();
                     closing = true;
@@ -248,11 +273,43 @@ async fn serve_io<I>(
     }
 }
 
-/// Sleeps until `deadline`; forever without one.
-async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
+/// What woke [`serve_io`]'s loop.
+enum Step {
+    Ended(Result<(), hyper::Error>),
+    FirstHead,
+    Tick,
+}
+
+/// A timer the connection's loop checks without polling it on every
+/// wake-up (the task wakes several times per request): once polled, tokio
+/// wakes the task when it fires, and until then `is_elapsed` says no
+/// without registering anything again.
+struct Alarm<'s> {
+    sleep: Pin<&'s mut tokio::time::Sleep>,
+    /// Polled since the last reset: the timer wheel holds this task's waker.
+    armed: bool,
+}
+
+impl<'s> Alarm<'s> {
+    fn new(sleep: Pin<&'s mut tokio::time::Sleep>) -> Alarm<'s> {
+        Alarm {
+            sleep,
+            armed: false,
+        }
+    }
+
+    /// Whether the deadline has passed.
+    fn rang(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.armed && !self.sleep.is_elapsed() {
+            return false;
+        }
+        self.armed = true;
+        self.sleep.as_mut().poll(cx).is_ready()
+    }
+
+    fn reset(&mut self, deadline: tokio::time::Instant) {
+        self.sleep.as_mut().reset(deadline);
+        self.armed = false;
     }
 }
 
@@ -873,33 +930,37 @@ fn respond(
     }
     let switching = status == StatusCode::SWITCHING_PROTOCOLS && client_upgrade.is_some();
     headers::prepare_response(response.headers_mut(), switching);
-    if let (Some(persist), Some(index)) = (&table.settings.options.http.cookie, index)
-        && let Some(value) = table
-            .settings
-            .options
-            .http
-            .server_cookies
-            .get(&table.counters[index].addr)
-    {
+    if let (Some(persist), Some(index)) = (&table.settings.options.http.cookie, index) {
         let headers = response.headers_mut();
+        let server_cookie = || {
+            table
+                .settings
+                .options
+                .http
+                .server_cookies
+                .get(&table.counters[index].addr)
+        };
         match persist.mode {
-            CookieMode::Insert {
-                nocache,
-                httponly,
-                secure,
-                ..
-            } => {
+            CookieMode::Insert { nocache, .. } => {
                 if sticky.index != Some(index)
-                    && let Some(set) = cookie::insert_value(&persist.name, value, httponly, secure)
+                    && let Some(Some(set)) = table.set_cookies.get(index)
                 {
-                    headers.append(SET_COOKIE, set);
+                    headers.append(SET_COOKIE, set.clone());
                     if nocache {
                         headers.append(CACHE_CONTROL, HeaderValue::from_static("private"));
                     }
                 }
             }
-            CookieMode::Prefix => cookie::rewrite_response(headers, &persist.name, value, true),
-            CookieMode::Rewrite => cookie::rewrite_response(headers, &persist.name, value, false),
+            CookieMode::Prefix => {
+                if let Some(value) = server_cookie() {
+                    cookie::rewrite_response(headers, &persist.name, value, true);
+                }
+            }
+            CookieMode::Rewrite => {
+                if let Some(value) = server_cookie() {
+                    cookie::rewrite_response(headers, &persist.name, value, false);
+                }
+            }
         }
     }
     *response.version_mut() = hyper::Version::HTTP_11;
