@@ -207,11 +207,7 @@ async fn serve_io<I>(
         .timer(TokioTimer::new())
         .header_read_timeout(options.http.timeout_http_request)
         .auto_date_header(false)
-        .keep_alive(true)
-        // One write of head and body together: for the small responses
-        // that make most of the traffic, a copy into the head's buffer is
-        // cheaper than the kernel's walk of a two-entry iovec.
-        .writev(false);
+        .keep_alive(true);
     let service = {
         let connection = connection.clone();
         service_fn(move |request| handle(connection.clone(), request))
