@@ -11,7 +11,8 @@ use common::daemon::{Fixture, closed_port};
 use common::not_run;
 
 /// Debian's nginx with two servers on loopback ports, each answering with
-/// its port and the `X-Forwarded-For` it saw; stopped on drop.
+/// its port and the `X-Forwarded-For` it saw; one process (no master and
+/// workers), so that killing it on drop leaves no worker behind.
 struct Nginx(Child);
 
 impl Drop for Nginx {
@@ -38,7 +39,7 @@ fn nginx(f: &Fixture, ports: [u16; 2]) -> Option<Nginx> {
         .map(|t| format!("{t}_temp_path {}/tmp/{t};\n", dir.display()))
         .collect();
     let conf = format!(
-        "daemon off;\nworker_processes 1;\npid {0}/nginx.pid;\nerror_log {0}/error.log warn;\n\
+        "daemon off;\nmaster_process off;\npid {0}/nginx.pid;\nerror_log {0}/error.log warn;\n\
          events {{ worker_connections 256; }}\nhttp {{\naccess_log off;\n{temps}{servers}}}\n",
         dir.display()
     );
