@@ -14,9 +14,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::peer::{Lan, Peer, is_root, wait_for};
+use common::peer::{Lan, Peer, is_root, keepalived_installed, wait_for};
 
 const VIP: &str = "10.97.0.100";
 
@@ -106,12 +104,7 @@ fn a_tracked_bfd_peer_moves_the_address_between_keepalived_and_keepmon() {
         common::not_run(&format!("{what}: needs root for network namespaces"));
         return;
     }
-    if Command::new("keepalived")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        common::not_run(&format!("{what}: needs Debian's keepalived package"));
+    if !keepalived_installed(what) {
         return;
     }
     let root = std::env::temp_dir().join(format!("keepmon-bfd-{}", std::process::id()));
@@ -195,12 +188,7 @@ fn a_bfd_check_takes_a_real_server_out_while_its_peer_is_gone() {
         common::not_run(&format!("{what}: needs root for network namespaces"));
         return;
     }
-    if Command::new("keepalived")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        common::not_run(&format!("{what}: needs Debian's keepalived package"));
+    if !keepalived_installed(what) {
         return;
     }
     let root = std::env::temp_dir().join(format!("keepmon-bfd-check-{}", std::process::id()));

@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::peer::{Lan, Peer, is_root, run, wait_for};
+use common::peer::{Lan, Peer, is_root, keepalived_installed, run, wait_for};
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keepalived")
@@ -235,12 +235,7 @@ fn keepmon_and_keepalived_agree_on_the_corpus() {
         common::not_run(&format!("{what}: needs root for a network namespace"));
         return;
     }
-    if Command::new("keepalived")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        common::not_run(&format!("{what}: needs Debian's keepalived package"));
+    if !keepalived_installed(what) {
         return;
     }
     let ns = Netns::new();
@@ -411,12 +406,7 @@ fn keepalived_and_keepmon_from_the_same_file_are_peers() {
         common::not_run(&format!("{what}: needs iproute2 (ip)"));
         return;
     };
-    if Command::new("keepalived")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        common::not_run(&format!("{what}: needs Debian's keepalived package"));
+    if !keepalived_installed(what) {
         return;
     }
     let pair = Pair::new();
@@ -598,12 +588,7 @@ fn a_sync_group_moves_together_on_keepalived_and_keepmon() {
         common::not_run(&format!("{what}: needs iproute2 (ip)"));
         return;
     };
-    if Command::new("keepalived")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        common::not_run(&format!("{what}: needs Debian's keepalived package"));
+    if !keepalived_installed(what) {
         return;
     }
     let pair = Pair::tagged("s");
@@ -694,12 +679,7 @@ fn a_tracked_file_moves_the_address_between_keepalived_and_keepmon() {
         common::not_run(&format!("{what}: needs root for network namespaces"));
         return;
     }
-    if Command::new("keepalived")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        common::not_run(&format!("{what}: needs Debian's keepalived package"));
+    if !keepalived_installed(what) {
         return;
     }
     let pair = Pair::tagged("f");
@@ -803,12 +783,7 @@ fn a_tracked_process_moves_the_address_from_keepmon_to_keepalived() {
         common::not_run(&format!("{what}: needs root for network namespaces"));
         return;
     }
-    if Command::new("keepalived")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        common::not_run(&format!("{what}: needs Debian's keepalived package"));
+    if !keepalived_installed(what) {
         return;
     }
     let pair = Pair::tagged("p");
@@ -1439,12 +1414,7 @@ fn generated_configs_keepmon_warns_wherever_keepalived_reports() {
         common::not_run(&format!("{what}: needs root for a network namespace"));
         return;
     }
-    if Command::new("keepalived")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        common::not_run(&format!("{what}: needs Debian's keepalived package"));
+    if !keepalived_installed(what) {
         return;
     }
     let ns = Netns::new();
@@ -1798,12 +1768,7 @@ fn generated_instances_read_to_the_values_keepalived_dumps() {
         common::not_run(&format!("{what}: needs root for a network namespace"));
         return;
     }
-    if Command::new("keepalived")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        common::not_run(&format!("{what}: needs Debian's keepalived package"));
+    if !keepalived_installed(what) {
         return;
     }
     let ns = Netns::new();

@@ -16,6 +16,16 @@ pub fn run(program: &str, args: &[&str]) {
 }
 
 /// Whether the test runs as root (namespaces need it).
+/// Whether Debian's keepalived is installed; when not, says loudly that
+/// `what` did not run (a failure under KEEPMON_REQUIRE_PRIVILEGED=1).
+pub fn keepalived_installed(what: &str) -> bool {
+    let installed = Command::new("keepalived").arg("--version").output().is_ok();
+    if !installed {
+        crate::common::not_run(&format!("{what}: needs Debian's keepalived package"));
+    }
+    installed
+}
+
 pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
