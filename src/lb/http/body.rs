@@ -200,6 +200,14 @@ impl ReplyBody {
         }
     }
 
+    /// A fixed body's bytes (empty for a backend's).
+    pub(crate) fn page_bytes(&self) -> &[u8] {
+        match &self.kind {
+            Kind::Page(Some(bytes)) => bytes,
+            _ => &[],
+        }
+    }
+
     pub(crate) fn set_in_flight(&mut self, in_flight: super::InFlight) {
         self._in_flight = Some(in_flight);
     }

@@ -28,6 +28,11 @@ impl<I> ClientIo<I> {
         }
     }
 
+    /// The stream itself (for readiness and non-blocking reads).
+    pub(crate) fn get_ref(&self) -> &I {
+        &self.inner
+    }
+
     /// After the inner write returned `polled`: start or check the stall
     /// timer while pending, forget it on progress.
     fn watch<T>(

@@ -19,15 +19,22 @@ pub const PREFIX_SEPARATOR: char = '~';
 /// The value of cookie `name` in the request's `Cookie` headers (the first
 /// one when repeated).
 pub fn request_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|line| line.split(';'))
-        .find_map(|pair| {
-            let (key, value) = pair.split_once('=')?;
-            (key.trim() == name).then(|| value.trim())
-        })
+    value_in_lines(
+        headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok()),
+        name,
+    )
+}
+
+/// The value of cookie `name` in `Cookie` header lines (the first one
+/// when repeated).
+pub fn value_in_lines<'l>(lines: impl Iterator<Item = &'l str>, name: &str) -> Option<&'l str> {
+    lines.flat_map(|line| line.split(';')).find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key.trim() == name).then(|| value.trim())
+    })
 }
 
 /// The server part of a request cookie: all of it, or in prefix mode the
@@ -56,25 +63,31 @@ pub fn strip_request(headers: &mut HeaderMap, name: &str, prefix: bool) {
             headers.append(COOKIE, value);
             continue;
         };
-        let mut kept: Vec<String> = Vec::new();
-        for pair in line.split(';') {
-            let trimmed = pair.trim();
-            match trimmed.split_once('=') {
-                Some((key, value)) if key.trim() == name => {
-                    if prefix && let Some((_, rest)) = value.split_once(PREFIX_SEPARATOR) {
-                        kept.push(format!("{}={rest}", key.trim()));
-                    }
-                }
-                _ if trimmed.is_empty() => {}
-                _ => kept.push(trimmed.to_string()),
-            }
-        }
-        if !kept.is_empty()
-            && let Ok(value) = HeaderValue::from_str(&kept.join("; "))
+        if let Some(kept) = strip_line(line, name, prefix)
+            && let Ok(value) = HeaderValue::from_str(&kept)
         {
             headers.append(COOKIE, value);
         }
     }
+}
+
+/// One `Cookie` line as [`strip_request`] rewrites it; None when nothing
+/// is left of it.
+pub fn strip_line(line: &str, name: &str, prefix: bool) -> Option<String> {
+    let mut kept: Vec<String> = Vec::new();
+    for pair in line.split(';') {
+        let trimmed = pair.trim();
+        match trimmed.split_once('=') {
+            Some((key, value)) if key.trim() == name => {
+                if prefix && let Some((_, rest)) = value.split_once(PREFIX_SEPARATOR) {
+                    kept.push(format!("{}={rest}", key.trim()));
+                }
+            }
+            _ if trimmed.is_empty() => {}
+            _ => kept.push(trimmed.to_string()),
+        }
+    }
+    (!kept.is_empty()).then(|| kept.join("; "))
 }
 
 /// Rewrites each `Set-Cookie: name=...` of a response: the value prefixed

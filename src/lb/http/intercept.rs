@@ -51,6 +51,14 @@ pub(crate) fn find(listen: SocketAddr, request: &Request<Incoming>) -> Option<Ar
     intercept.wants(target).then(|| intercept.clone())
 }
 
+/// Whether an intercept on `listen` wants the request for `path_and_query`.
+pub(crate) fn wants(listen: SocketAddr, path_and_query: &str) -> bool {
+    let registry = INTERCEPTS.load();
+    registry
+        .get(&listen)
+        .is_some_and(|intercept| intercept.wants(path_and_query))
+}
+
 /// Read the request whole and let `intercept` answer it.
 pub(crate) async fn answer(
     intercept: Arc<dyn Intercept>,

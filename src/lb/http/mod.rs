@@ -53,12 +53,14 @@
 mod body;
 mod client_io;
 pub mod cookie;
+mod fast;
 pub mod headers;
 pub mod intercept;
 mod pool;
 mod reply;
 pub mod tls;
 pub mod upstream_tls;
+pub(crate) mod wire;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -144,13 +146,12 @@ pub(crate) async fn serve(
         // as hyper's timer would have it had hyper been started then (it
         // starts once the client sent its first byte, see `proxy::serve`).
         let client = ClientIo::new(client, options.timeout_client);
-        serve_io(
-            connection,
-            TokioIo::new(client),
-            &options,
-            Some(accepted + limit),
-        )
-        .await;
+        let served = fast::serve(&connection, client, &options, accepted + limit).await;
+        if let fast::Outcome::HandOff { io, unread, first } = served {
+            let io = fast::Prefixed::new(unread, io);
+            let first_head_by = first.then_some(accepted + limit);
+            serve_io(connection, TokioIo::new(io), &options, first_head_by).await;
+        }
         return;
     };
     // The handshake is part of the request head's time.

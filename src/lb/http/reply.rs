@@ -53,3 +53,35 @@ pub fn error(status: StatusCode) -> Response<ReplyBody> {
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
     response
 }
+
+/// Writes `response` (one of the above) into `out` as hyper's server would
+/// send it (no body to a HEAD request); true when it closes the connection
+/// (`Connection: close` in an error file).
+pub fn serialize(response: &Response<ReplyBody>, head: bool, out: &mut Vec<u8>) -> bool {
+    let status = response.status();
+    out.clear();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let mut close = false;
+    for (name, value) in response.headers() {
+        if name == hyper::header::CONNECTION {
+            close |= value
+                .as_bytes()
+                .split(|&b| b == b',')
+                .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"));
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    let body = response.body().page_bytes();
+    out.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+    if !head {
+        out.extend_from_slice(body);
+    }
+    close
+}
