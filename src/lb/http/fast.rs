@@ -40,7 +40,7 @@ use tracing::debug;
 
 use super::client_io::ClientIo;
 use super::wire::{self, Framing, ResponseHead, Verdict};
-use super::{Connection, Sticky, class_index, failed, intercept, pick};
+use super::{Alarm, Connection, Sticky, class_index, failed, intercept, pick};
 use crate::config::model::{CookieMode, ProxyOptions};
 use crate::lb::proxy::{self, Lease, Table};
 
@@ -100,6 +100,12 @@ pub(super) async fn serve(
     let mut served = 0u64;
     let mut head_by = first_head_by;
     let mut idle_since = Instant::now();
+    // One timer per side for the connection's life, moved only when it
+    // fires early (see `within`), not armed anew for every request.
+    let client_alarm = std::pin::pin!(tokio::time::sleep_until(first_head_by));
+    let mut client_alarm = Alarm::new(client_alarm);
+    let server_alarm = std::pin::pin!(tokio::time::sleep_until(first_head_by));
+    let mut server_alarm = Alarm::new(server_alarm);
     loop {
         let hand_off = |io, unread: Vec<u8>| Outcome::HandOff {
             io,
@@ -144,31 +150,28 @@ pub(super) async fn serve(
             } else {
                 head_by
             };
-            let read = tokio::time::timeout_at(deadline, async {
+            let read = within(&mut client_alarm, deadline, async {
                 if idle {
                     client.get_ref().readable().await?;
                     inbuf = buffers::take_small();
                 }
-                match client.get_ref().try_read_buf(&mut inbuf) {
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                        client.read_buf(&mut inbuf).await
-                    }
-                    other => other,
-                }
+                // Through `poll_read`: a short read tells tokio the socket
+                // is drained, so the next wait costs no system call.
+                client.read_buf(&mut inbuf).await
             })
             .await;
             match read {
-                Ok(Ok(0)) => return Closed.into(),
-                Ok(Ok(_)) => {
+                Some(Ok(0)) => return Closed.into(),
+                Some(Ok(_)) => {
                     if idle && served > 0 {
                         head_by = Instant::now() + head_limit;
                     }
                 }
-                Ok(Err(error)) => {
+                Some(Err(error)) => {
                     debug!(%listen, client = %connection.peer, %error, "http client connection failed");
                     return Closed.into();
                 }
-                Err(_elapsed) => {
+                None => {
                     if served == 0 || !idle {
                         debug!(%listen, client = %connection.peer, "no whole request head within http_request; closing");
                     }
@@ -178,7 +181,14 @@ pub(super) async fn serve(
         };
         served += 1;
         connection.shared.front.requests.fetch_add(1, Ordering::Relaxed);
-        let exchanged = exchange(connection, &table, &forwarded, &mut client, &mut scratch).await;
+        let exchanged = exchange(
+            connection,
+            &table,
+            &forwarded,
+            (&mut client, &mut scratch),
+            &mut server_alarm,
+        )
+        .await;
         inbuf.drain(..forwarded.len);
         if exchanged.is_err() {
             return Outcome::Closed;
@@ -210,6 +220,35 @@ fn rewrite<'a>(connection: &Connection, table: &'a Table, ip_text: &'a str) -> w
     }
 }
 
+/// Runs `work` until `deadline` (None when it passed first) on a timer the
+/// connection keeps: a timer set for a later time is moved earlier, one set
+/// for an earlier time is moved on only when it fires. Requests follow one
+/// another far faster than their deadlines, so the timer wheel is touched
+/// about once per timeout period instead of twice per request.
+async fn within<F: std::future::Future>(
+    alarm: &mut Alarm<'_>,
+    deadline: Instant,
+    work: F,
+) -> Option<F::Output> {
+    if alarm.deadline() > deadline {
+        alarm.reset(deadline);
+    }
+    let mut work = std::pin::pin!(work);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(output) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        while alarm.rang(cx) {
+            if Instant::now() >= deadline {
+                return Poll::Ready(None);
+            }
+            alarm.reset(deadline);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
 /// The connection is over.
 struct Closed;
 
@@ -232,8 +271,8 @@ async fn exchange(
     connection: &Arc<Connection>,
     table: &Table,
     forwarded: &wire::Forwarded,
-    client: &mut ClientIo<TcpStream>,
-    scratch: &mut Vec<u8>,
+    (client, scratch): (&mut ClientIo<TcpStream>, &mut Vec<u8>),
+    server_alarm: &mut Alarm<'_>,
 ) -> Result<(), Closed> {
     let settings = &table.settings;
     let sticky = Sticky {
@@ -290,7 +329,7 @@ async fn exchange(
             read_head(&mut backend, &mut server, forwarded.head, &additions, scratch).await
         };
         let head = match settings.options.timeout_server {
-            Some(limit) => tokio::time::timeout(limit, head)
+            Some(limit) => within(server_alarm, Instant::now() + limit, head)
                 .await
                 .unwrap_or(Err(HeadError::Timeout)),
             None => head.await,

@@ -308,6 +308,10 @@ impl<'s> Alarm<'s> {
         self.sleep.as_mut().reset(deadline);
         self.armed = false;
     }
+
+    fn deadline(&self) -> tokio::time::Instant {
+        self.sleep.deadline()
+    }
 }
 
 async fn handle(
