@@ -1,4 +1,4 @@
-//! The http proxy's forwarding fast path against a scripted server on loopback: each response framing a server may choose (length, chunked with trailers, until close, an interim 100, HEAD) reaches the client intact over one keep-alive connection, backend sockets are reused only after a clean response, a pooled socket the server closed (idle, or on the next request) is replaced unseen, bad chunked framing closes the client connection, pipelined requests are answered in order while the connection moves to hyper's path at the first request with a body, and the proxy's own 503 keeps the connection open.
+//! The http proxy's forwarding fast path against a scripted server on loopback: each response framing a server may choose (length, chunked with trailers, until close, an interim 100, HEAD) reaches the client intact over one keep-alive connection, backend sockets are reused only after a clean response, a pooled socket the server closed (idle, or on the next request) is replaced unseen, bad chunked framing closes the client connection, pipelined requests are answered in order while the connection moves to hyper's path at the first request with a body, the proxy's own 503 keeps the connection open, and a server silent past `timeout server` gets the client a 504 on either path.
 //!
 //! The server is a plain TCP listener started by the test on
 //! `127.0.0.1:0` that parses request heads with `httparse` and answers by
@@ -137,6 +137,11 @@ async fn serve_scripted(mut stream: TcpStream) {
                     .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nsoon")
                     .await;
                 tokio::time::sleep(Duration::from_millis(50)).await;
+                return;
+            }
+            "/hang" => {
+                // Never answers (the test ends first).
+                tokio::time::sleep(TEST_LIMIT).await;
                 return;
             }
             "/then-drop" => {
@@ -476,6 +481,31 @@ async fn the_proxys_own_503_keeps_the_connection_open_and_heeds_head() {
         let answer = client.response(false).await.unwrap();
         assert_eq!(answer.status, 503, "no body was sent to the HEAD");
         assert_eq!(proxy.front_stats().no_server, 3);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_silent_past_timeout_server_gets_504_on_either_path() {
+    bounded(async {
+        let server = Scripted::start().await;
+        let mut spec = spec(vec![server.backend()]);
+        spec.options.timeout_server = Some(Duration::from_millis(300));
+        let (proxy, _stop) = proxy(spec).await;
+        let mut client = Raw::connect(&proxy).await;
+        client.send(get("/hang").as_bytes()).await;
+        let answer = client.response(false).await.unwrap();
+        assert_eq!(answer.status, 504);
+        assert!(answer.text().contains("did not answer in time"));
+        // The client connection stays; the next request is served.
+        client.send(get("/plain").as_bytes()).await;
+        assert_eq!(client.response(false).await.unwrap().text(), "GET /plain ");
+        // The same on hyper's path (a request with a body).
+        client
+            .send(b"PUT /hang HTTP/1.1\r\nHost: test\r\nContent-Length: 1\r\n\r\nx")
+            .await;
+        assert_eq!(client.response(false).await.unwrap().status, 504);
+        assert_eq!(proxy.stats()[0].failures, 2);
     })
     .await;
 }
