@@ -1,4 +1,4 @@
-//! The built-in proxy in http mode against real servers on loopback: per-request spreading over one client connection, X-Forwarded-For, cookie persistence (insert, prefix, rewrite, a down server's cookie), keep-alive reuse of backend connections, streamed chunked bodies, WebSocket-style upgrades, HEAD and 304 framing, 100-continue, retries on connect failure, smuggling attempts refused, a client without a whole request head closed at `http_request`, no failed request while a backend dies and returns, TLS termination with a certificate per SNI name, TLS to servers verified as HAProxy verifies (verify none, a CA file, the SNI name or verifyhost), and a 100 MiB body streamed without growing memory.
+//! The built-in proxy in http mode against real servers on loopback: per-request spreading over one client connection, X-Forwarded-For, cookie persistence (insert, prefix, rewrite, a down server's cookie), keep-alive reuse of backend connections, streamed chunked bodies, WebSocket-style upgrades, HEAD and 304 framing, 100-continue, retries on connect failure, smuggling attempts refused, a client without a whole request head closed at `http_request`, no failed request while a backend dies and returns, TLS termination with a certificate per SNI name, keep-alive over TLS on both request paths, TLS to servers verified as HAProxy verifies (verify none, a CA file, the SNI name or verifyhost), and a 100 MiB body streamed without growing memory.
 //!
 //! Each backend is a small hyper server started by the test on
 //! `127.0.0.1:0`: it answers with its name and the request's headers, counts
@@ -857,6 +857,64 @@ async fn tls_is_terminated_with_the_certificate_the_sni_name_asks_for() {
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         // The second name's certificate is not served for the first name.
         assert!(https_get(&proxy, "one.test", &der_two).await.is_err());
+    })
+    .await;
+}
+
+/// Keep-alive over TLS: bodyless requests (the fast path) and a request
+/// with a body (hyper's path, from then on) on one TLS connection, each
+/// with `X-Forwarded-Proto: https`, over one pooled server connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_keep_alive_serves_both_paths_on_one_connection() {
+    bounded(async {
+        let a = Server::start("a").await;
+        let dir = CertDir::new();
+        let (cert, der) = dir.cert("one.test");
+        let http = HttpOptions {
+            forwarded_proto: true,
+            tls: vec![cert],
+            ..HttpOptions::default()
+        };
+        let (proxy, _stop) = proxy(http_spec(vec![a.backend()], http)).await;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(der).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = TcpStream::connect(proxy.local_addr().unwrap())
+            .await
+            .unwrap();
+        let name = rustls::pki_types::ServerName::try_from("one.test").unwrap();
+        let tls = connector.connect(name, tcp).await.unwrap();
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let mut client = Client { sender };
+        for _ in 0..3 {
+            let (response, text) = client.get("/", &[]).await;
+            assert_eq!(response.status(), StatusCode::OK);
+            assert_eq!(seen_headers(&text)["x-forwarded-proto"], ["https"]);
+        }
+        let request = Request::post("/echo")
+            .header("host", "one.test")
+            .body(
+                Full::new(Bytes::from_static(b"over tls"))
+                    .map_err(|e| match e {})
+                    .boxed(),
+            )
+            .unwrap();
+        let response = client.send(request).await;
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"over tls");
+        let (response, text) = client.get("/", &[]).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(seen_headers(&text)["x-forwarded-proto"], ["https"]);
+        assert_eq!(proxy.front_stats().requests, 5);
     })
     .await;
 }

@@ -112,11 +112,9 @@ async fn serve_scripted(mut stream: TcpStream) {
         let body = String::from_utf8_lossy(&buf[head_len..head_len + body_len]).into_owned();
         buf.drain(..head_len + body_len);
         let answer = match path.as_str() {
-            "/chunked" => {
-                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n\
+            "/chunked" => "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n\
                  6\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n"
-                    .to_string()
-            }
+                .to_string(),
             "/close" => {
                 let _ = stream
                     .write_all(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil ")
@@ -125,10 +123,13 @@ async fn serve_scripted(mut stream: TcpStream) {
                 let _ = stream.write_all(b"close").await;
                 return;
             }
-            "/interim" => "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\ninterim"
-                .to_string(),
+            "/interim" => {
+                "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\ninterim"
+                    .to_string()
+            }
             "/bad-chunks" => {
-                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n".to_string()
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n"
+                    .to_string()
             }
             "/then-close" => {
                 // Keep-alive by its headers, closed a moment later (a
@@ -343,7 +344,10 @@ async fn every_framing_a_server_chooses_reaches_the_client_intact() {
 
         client.send(get("/plain").as_bytes()).await;
         let answer = client.response(false).await.unwrap();
-        assert_eq!((answer.status, answer.text().as_str()), (200, "GET /plain "));
+        assert_eq!(
+            (answer.status, answer.text().as_str()),
+            (200, "GET /plain ")
+        );
 
         client.send(get("/chunked").as_bytes()).await;
         let answer = client.response(false).await.unwrap();
@@ -352,11 +356,13 @@ async fn every_framing_a_server_chooses_reaches_the_client_intact() {
 
         client.send(get("/interim").as_bytes()).await;
         let answer = client.response(false).await.unwrap();
-        assert_eq!((answer.status, answer.text().as_str()), (200, "interim"), "the 100 is dropped");
+        assert_eq!(
+            (answer.status, answer.text().as_str()),
+            (200, "interim"),
+            "the 100 is dropped"
+        );
 
-        client
-            .send(b"HEAD /h HTTP/1.1\r\nHost: test\r\n\r\n")
-            .await;
+        client.send(b"HEAD /h HTTP/1.1\r\nHost: test\r\n\r\n").await;
         let answer = client.response(true).await.unwrap();
         assert_eq!(answer.header("content-length"), Some("99"));
         assert_eq!(
@@ -396,7 +402,11 @@ async fn a_pooled_connection_the_server_closed_is_replaced_unseen() {
         for round in 0..3 {
             client.send(get("/then-close").as_bytes()).await;
             let answer = client.response(false).await.unwrap();
-            assert_eq!((answer.status, answer.text().as_str()), (200, "soon"), "round {round}");
+            assert_eq!(
+                (answer.status, answer.text().as_str()),
+                (200, "soon"),
+                "round {round}"
+            );
             // The server closes its side while the socket idles in the pool.
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -470,9 +480,7 @@ async fn the_proxys_own_503_keeps_the_connection_open_and_heeds_head() {
         assert_eq!(answer.status, 503);
         assert!(answer.text().contains("No server is available"));
         assert_eq!(answer.header("cache-control"), Some("no-cache"));
-        client
-            .send(b"HEAD / HTTP/1.1\r\nHost: test\r\n\r\n")
-            .await;
+        client.send(b"HEAD / HTTP/1.1\r\nHost: test\r\n\r\n").await;
         let answer = client.response(true).await.unwrap();
         assert_eq!(answer.status, 503);
         let length: usize = answer.header("content-length").unwrap().parse().unwrap();

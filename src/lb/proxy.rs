@@ -1091,7 +1091,7 @@ fn semaphore(permits: u32) -> Arc<Semaphore> {
 /// the descriptor limit leaves after the daemon's reserve
 /// ([`crate::fdlimit::proxy_connection_budget`]), read when the first proxy
 /// starts (after the daemon raised the soft limit).
-fn global_limit() -> &'static Arc<Semaphore> {
+pub(crate) fn global_limit() -> &'static Arc<Semaphore> {
     static GLOBAL: OnceLock<Arc<Semaphore>> = OnceLock::new();
     GLOBAL.get_or_init(|| {
         let budget = crate::fdlimit::soft_limit()

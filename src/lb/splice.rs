@@ -114,6 +114,75 @@ pub(crate) async fn relay(
     }
 }
 
+/// Moves exactly `len` bytes from `from` to `to` through `pipe` (an http
+/// response body of known length): an error if `from` ends first, or if
+/// `to` takes nothing for `stall` (HAProxy's `timeout client`).
+pub(crate) async fn exact(
+    from: &TcpStream,
+    to: &TcpStream,
+    pipe: &Pipe,
+    len: u64,
+    stall: Option<std::time::Duration>,
+) -> io::Result<()> {
+    let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
+    let mut remaining = len;
+    while remaining > 0 {
+        let want = usize::try_from(remaining).unwrap_or(CHUNK).min(CHUNK);
+        let filled = loop {
+            from.readable().await?;
+            match from.try_io(Interest::READABLE, || {
+                splice(from.as_fd(), None, pipe.write.as_fd(), None, want, flags)
+                    .map_err(io::Error::from)
+            }) {
+                Ok(moved) => break moved,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) => return Err(error),
+            }
+        };
+        if filled == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection inside a response body",
+            ));
+        }
+        remaining -= filled as u64;
+        let mut left = filled;
+        while left > 0 {
+            match stall {
+                Some(limit) => {
+                    tokio::time::timeout(limit, to.writable())
+                        .await
+                        .map_err(|_| {
+                            io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                format!("client timeout: the client read nothing for {limit:?}"),
+                            )
+                        })??
+                }
+                None => to.writable().await?,
+            }
+            match to.try_io(Interest::WRITABLE, || {
+                splice(pipe.read.as_fd(), None, to.as_fd(), None, left, flags)
+                    .map_err(io::Error::from)
+            }) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "splice wrote nothing",
+                    ));
+                }
+                Ok(moved) => {
+                    left -= moved;
+                    SPLICED.fetch_add(moved as u64, Ordering::Relaxed);
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) => return Err(error),
+            }
+        }
+    }
+    Ok(())
+}
+
 fn touch(activity: Option<(&AtomicU64, Instant)>) {
     if let Some((activity, start)) = activity {
         activity.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);

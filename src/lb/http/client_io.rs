@@ -28,6 +28,11 @@ impl<I> ClientIo<I> {
         }
     }
 
+    /// How long a write may wait for the client (`timeout client`).
+    pub(crate) fn limit(&self) -> Option<Duration> {
+        self.limit
+    }
+
     /// The stream itself (for readiness and non-blocking reads).
     pub(crate) fn get_ref(&self) -> &I {
         &self.inner

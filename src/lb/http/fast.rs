@@ -54,13 +54,43 @@ const SERVER_BUFFER: usize = 64 * 1024;
 /// The longest response head taken, as hyper's client allows.
 const MAX_RESPONSE_HEAD: usize = 8192 + 4096 * 100;
 
+/// A client stream the fast path serves: plain TCP or TLS, with
+/// `timeout client` on writes.
+pub(super) trait ClientStream: AsyncRead + AsyncWrite + Unpin + Send {
+    /// The plain socket underneath (None under TLS): a request is awaited
+    /// on it without holding a buffer, and long bodies are spliced into it.
+    fn socket(&self) -> Option<&TcpStream>;
+    /// HAProxy's `timeout client` on writes.
+    fn stall_limit(&self) -> Option<std::time::Duration>;
+}
+
+impl ClientStream for ClientIo<TcpStream> {
+    fn socket(&self) -> Option<&TcpStream> {
+        Some(self.get_ref())
+    }
+
+    fn stall_limit(&self) -> Option<std::time::Duration> {
+        self.limit()
+    }
+}
+
+impl ClientStream for ClientIo<tokio_rustls::server::TlsStream<TcpStream>> {
+    fn socket(&self) -> Option<&TcpStream> {
+        None
+    }
+
+    fn stall_limit(&self) -> Option<std::time::Duration> {
+        self.limit()
+    }
+}
+
 /// How the fast path left a client connection.
-pub(super) enum Outcome {
+pub(super) enum Outcome<C> {
     /// Closed (by either side, an error or a timeout).
     Closed,
     /// hyper's path serves the rest: `unread` is what was read of it.
     HandOff {
-        io: ClientIo<TcpStream>,
+        io: C,
         unread: Vec<u8>,
         /// No request was served yet (the first head's deadline holds).
         first: bool,
@@ -85,12 +115,12 @@ pub(super) fn takes_table(connection: &Connection, table: &Table) -> bool {
 
 /// Serves the requests of one plain client connection until it closes or
 /// sends one the fast path does not take.
-pub(super) async fn serve(
+pub(super) async fn serve<C: ClientStream>(
     connection: &Arc<Connection>,
-    mut client: ClientIo<TcpStream>,
+    mut client: C,
     options: &ProxyOptions,
     first_head_by: Instant,
-) -> Outcome {
+) -> Outcome<C> {
     let keep_alive = options.http.timeout_http_keep_alive;
     let head_limit = options.http.timeout_http_request;
     let listen = connection.shared.listen;
@@ -152,7 +182,9 @@ pub(super) async fn serve(
             };
             let read = within(&mut client_alarm, deadline, async {
                 if idle {
-                    client.get_ref().readable().await?;
+                    if let Some(socket) = client.socket() {
+                        socket.readable().await?;
+                    }
                     inbuf = buffers::take_small();
                 }
                 // Through `poll_read`: a short read tells tokio the socket
@@ -180,7 +212,11 @@ pub(super) async fn serve(
             }
         };
         served += 1;
-        connection.shared.front.requests.fetch_add(1, Ordering::Relaxed);
+        connection
+            .shared
+            .front
+            .requests
+            .fetch_add(1, Ordering::Relaxed);
         let exchanged = exchange(
             connection,
             &table,
@@ -210,9 +246,14 @@ fn rewrite<'a>(connection: &Connection, table: &'a Table, ip_text: &'a str) -> w
                     .is_none_or(|net| !net.contains(connection.client.ip))
             })
             .map(|f| (f.header.as_str(), ip_text)),
-        forwarded_proto: http
-            .forwarded_proto
-            .then(|| ("http", connection.client.local.port())),
+        forwarded_proto: http.forwarded_proto.then(|| {
+            let proto = if connection.client.tls {
+                "https"
+            } else {
+                "http"
+            };
+            (proto, connection.client.local.port())
+        }),
         cookie: http.cookie.as_ref().map(|cookie| {
             let indirect = matches!(cookie.mode, CookieMode::Insert { indirect: true, .. });
             (cookie.name.as_str(), indirect)
@@ -252,8 +293,8 @@ async fn within<F: std::future::Future>(
 /// The connection is over.
 struct Closed;
 
-impl From<Closed> for Outcome {
-    fn from(_: Closed) -> Outcome {
+impl<C> From<Closed> for Outcome<C> {
+    fn from(_: Closed) -> Outcome<C> {
         Outcome::Closed
     }
 }
@@ -267,11 +308,11 @@ fn release(inbuf: Vec<u8>) -> Vec<u8> {
 
 /// Forwards one request whose backend head is in `scratch` and relays the
 /// response; `Err` when the client connection must close.
-async fn exchange(
+async fn exchange<C: ClientStream>(
     connection: &Arc<Connection>,
     table: &Table,
     forwarded: &wire::Forwarded,
-    (client, scratch): (&mut ClientIo<TcpStream>, &mut Vec<u8>),
+    (client, scratch): (&mut C, &mut Vec<u8>),
     server_alarm: &mut Alarm<'_>,
 ) -> Result<(), Closed> {
     let settings = &table.settings;
@@ -325,8 +366,18 @@ async fn exchange(
         let additions = wire::Additions { set_cookie };
         server.clear();
         let head = async {
-            backend.write_all(&request_head).await.map_err(HeadError::Io)?;
-            read_head(&mut backend, &mut server, forwarded.head, &additions, scratch).await
+            backend
+                .write_all(&request_head)
+                .await
+                .map_err(HeadError::Io)?;
+            read_head(
+                &mut backend,
+                &mut server,
+                forwarded.head,
+                &additions,
+                scratch,
+            )
+            .await
         };
         let head = match settings.options.timeout_server {
             Some(limit) => within(server_alarm, Instant::now() + limit, head)
@@ -357,9 +408,20 @@ async fn exchange(
     buffers::give(request_head);
     let result = match outcome {
         Ok((lease, backend, response)) => {
-            relay(connection, client, lease, backend, response, &mut server, scratch).await
+            relay(
+                connection,
+                client,
+                lease,
+                backend,
+                response,
+                &mut server,
+                scratch,
+            )
+            .await
         }
-        Err(status) => answer_error(connection, table, status, forwarded.head, client, scratch).await,
+        Err(status) => {
+            answer_error(connection, table, status, forwarded.head, client, scratch).await
+        }
     };
     buffers::give_big(server);
     result
@@ -416,9 +478,9 @@ async fn read_head(
 /// Sends the response (its client head in `scratch`, the server's bytes
 /// so far in `server`) and its body; the backend socket goes back to the
 /// pool when the response ended cleanly.
-async fn relay(
+async fn relay<C: ClientStream>(
     connection: &Arc<Connection>,
-    client: &mut ClientIo<TcpStream>,
+    client: &mut C,
     lease: Lease,
     mut backend: TcpStream,
     response: wire::Response,
@@ -440,10 +502,26 @@ async fn relay(
             (after_head.is_empty(), 0)
         }
         Framing::Length(length) => {
-            let first = after_head.len().min(usize::try_from(length).unwrap_or(usize::MAX));
+            let first = after_head
+                .len()
+                .min(usize::try_from(length).unwrap_or(usize::MAX));
             write_all(client, scratch, &after_head[..first]).await?;
             let mut extra = after_head.len() > first;
             let mut left = length - first as u64;
+            if left >= crate::lb::splice::SPLICE_AFTER
+                && let Some(to) = client.socket()
+                && let Some(pipe) = crate::lb::splice::Pipe::take(proxy::global_limit())
+            {
+                // A long body: socket to socket through a pipe, as tcp
+                // mode moves long streams (and as HAProxy does).
+                let stall = client.stall_limit();
+                let spliced = crate::lb::splice::exact(&backend, to, &pipe, left, stall);
+                if let Err(error) = spliced.await {
+                    debug!(client = %peer, backend = %lease.counters.addr, %error, "response body not relayed whole");
+                    return Err(Closed);
+                }
+                left = 0;
+            }
             while left > 0 {
                 server.clear();
                 let read = backend.read_buf(server).await;
@@ -456,7 +534,7 @@ async fn relay(
                 };
                 let take = n.min(usize::try_from(left).unwrap_or(usize::MAX));
                 extra = n > take;
-                write_all(client, &[], &server[..take]).await?;
+                write_all(client, &mut Vec::new(), &server[..take]).await?;
                 left -= take as u64;
             }
             (!extra, length)
@@ -465,7 +543,9 @@ async fn relay(
             let mut chunks = wire::Chunks::default();
             let mut total = 0u64;
             let body = after_head;
-            let taken = chunks.scan(body).map_err(|error| body_failed(peer, &error))?;
+            let taken = chunks
+                .scan(body)
+                .map_err(|error| body_failed(peer, &error))?;
             write_all(client, scratch, &body[..taken]).await?;
             total += taken as u64;
             let mut extra = taken < body.len();
@@ -482,7 +562,7 @@ async fn relay(
                     .scan(&server[..n])
                     .map_err(|error| body_failed(peer, &error))?;
                 extra = taken < n;
-                write_all(client, &[], &server[..taken]).await?;
+                write_all(client, &mut Vec::new(), &server[..taken]).await?;
                 total += taken as u64;
             }
             (!extra, total)
@@ -537,13 +617,18 @@ fn body_failed(peer: SocketAddr, error: &wire::ChunkError) -> Closed {
     Closed
 }
 
-/// Writes `head` then `body` to the client (one system call when they fit).
-async fn write_all(
-    client: &mut ClientIo<TcpStream>,
-    head: &[u8],
+/// Writes `head` then `body` to the client: one system call when they fit
+/// (vectored on a socket; joined under TLS, which writes a record per call).
+async fn write_all<C: ClientStream>(
+    client: &mut C,
+    head: &mut Vec<u8>,
     body: &[u8],
 ) -> Result<(), Closed> {
-    let (mut head, mut body) = (head, body);
+    let join = !client.is_write_vectored() && !body.is_empty() && body.len() <= CLIENT_BUFFER;
+    if join {
+        head.extend_from_slice(body);
+    }
+    let (mut head, mut body) = (&head[..], if join { &[][..] } else { body });
     while !head.is_empty() || !body.is_empty() {
         let slices = [io::IoSlice::new(head), io::IoSlice::new(body)];
         let written = match client.write_vectored(&slices).await {
@@ -554,17 +639,17 @@ async fn write_all(
         head = &head[from_head..];
         body = &body[written - from_head..];
     }
-    Ok(())
+    client.flush().await.map_err(|_| Closed)
 }
 
 /// The proxy's own answer (an error file's or keepmon's page), framed as
 /// hyper frames it on the other path.
-async fn answer_error(
+async fn answer_error<C: ClientStream>(
     connection: &Arc<Connection>,
     table: &Table,
     status: StatusCode,
     head: bool,
-    client: &mut ClientIo<TcpStream>,
+    client: &mut C,
     scratch: &mut Vec<u8>,
 ) -> Result<(), Closed> {
     let front = &connection.shared.front;

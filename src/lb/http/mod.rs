@@ -1,7 +1,13 @@
-//! The proxy's http mode (HAProxy's `mode http`): each request of a client connection is balanced on its own over pooled keep-alive backend connections; hyper parses and frames both sides, this module decides where a request goes and what it carries; never decides health (the table does).
+//! The proxy's http mode (HAProxy's `mode http`): each request of a client connection is balanced on its own over pooled keep-alive backend connections; hyper parses and frames both sides (plain bodyless requests take the fast path in `fast.rs`), this module decides where a request goes and what it carries; never decides health (the table does).
 //!
 //! # Design
 //!
+//! * **The fast path first**: a client connection (plain or TLS) is
+//!   served by `fast.rs` as long as its requests are bodyless keep-alive
+//!   requests that need nothing but the pick, `X-Forwarded-*` and cookie
+//!   insertion; at the first other request the connection comes here, to
+//!   hyper, with the bytes already read. The rules below hold on both
+//!   paths.
 //! * **One client connection** is a hyper HTTP/1 server connection on the
 //!   proxy thread that accepted it (see [`crate::lb::workers`]). hyper
 //!   reads HTTP/1.0 and 1.1, keeps the connection alive, answers
@@ -60,7 +66,7 @@ mod pool;
 mod reply;
 pub mod tls;
 pub mod upstream_tls;
-pub(crate) mod wire;
+pub mod wire;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -158,7 +164,12 @@ pub(crate) async fn serve(
     match tokio::time::timeout_at(accepted + limit, tls.acceptor.accept(client)).await {
         Ok(Ok(stream)) => {
             let stream = ClientIo::new(stream, options.timeout_client);
-            serve_io(connection, TokioIo::new(stream), &options, None).await;
+            let head_by = tokio::time::Instant::now() + limit;
+            let served = fast::serve(&connection, stream, &options, head_by).await;
+            if let fast::Outcome::HandOff { io, unread, .. } = served {
+                let io = fast::Prefixed::new(unread, io);
+                serve_io(connection, TokioIo::new(io), &options, None).await;
+            }
         }
         Ok(Err(error)) => {
             debug!(listen = %connection.shared.listen, client = %peer, %error, "tls handshake failed");

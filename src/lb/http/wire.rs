@@ -10,14 +10,14 @@
 use std::fmt::Write as _;
 
 /// Header lines parsed per message, as hyper's default (`max_headers`).
-pub(crate) const MAX_HEADERS: usize = 100;
+pub const MAX_HEADERS: usize = 100;
 
 /// Connection-header tokens remembered per message; more: hyper's path.
 const MAX_CONNECTION_TOKENS: usize = 8;
 
 /// What to do with the bytes at the start of a client buffer.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Verdict {
+pub enum Verdict {
     /// The head is not complete yet.
     Partial,
     /// hyper's path serves this request (and the rest of the connection).
@@ -28,36 +28,37 @@ pub(crate) enum Verdict {
 
 /// A request the fast path forwards, its backend head already written.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Forwarded {
+pub struct Forwarded {
     /// Length of the client's head (bodyless: the whole request).
-    pub(crate) len: usize,
+    pub len: usize,
     /// HEAD: the response has no body whatever its headers say.
-    pub(crate) head: bool,
+    pub head: bool,
     /// The value of the persistence cookie, when the request had one.
-    pub(crate) cookie_server: Option<String>,
+    pub cookie_server: Option<String>,
 }
 
 /// What the request rewriting needs from the connection and settings.
-pub(crate) struct Rewrite<'a> {
+pub struct Rewrite<'a> {
     /// `option forwardfor`: the header name and the client address text.
-    pub(crate) forwardfor: Option<(&'a str, &'a str)>,
+    pub forwardfor: Option<(&'a str, &'a str)>,
     /// `X-Forwarded-Proto`/`-Port` values, when set.
-    pub(crate) forwarded_proto: Option<(&'static str, u16)>,
+    pub forwarded_proto: Option<(&'static str, u16)>,
     /// `cookie NAME insert`: the name, and whether `indirect` strips it.
-    pub(crate) cookie: Option<(&'a str, bool)>,
+    pub cookie: Option<(&'a str, bool)>,
 }
 
 /// Parses the request head at the start of `buf` and, when the fast path
 /// takes it, writes the head the backend gets into `out` (cleared first).
 /// `wanted` says whether another part of keepmon answers this target
 /// itself (an intercept: hyper's path).
-pub(crate) fn classify(
+pub fn classify(
     buf: &[u8],
     rewrite: &Rewrite<'_>,
     wanted: impl Fn(&str) -> bool,
     out: &mut Vec<u8>,
 ) -> Verdict {
-    let mut slots = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut slots =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut []);
     let len = match request.parse_with_uninit_headers(buf, &mut slots) {
         Ok(httparse::Status::Complete(len)) => len,
@@ -224,7 +225,7 @@ fn put_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 
 /// How a response body is delimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Framing {
+pub enum Framing {
     /// No body (HEAD, 1xx, 204, 304).
     Empty,
     Length(u64),
@@ -236,36 +237,38 @@ pub(crate) enum Framing {
 
 /// A backend's response head, parsed and rewritten for the client.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum ResponseHead {
+pub enum ResponseHead {
     Partial,
     /// The server broke HTTP: the request fails (502, or a retry).
     Invalid(&'static str),
     /// An interim 1xx response (not 101) of `len` bytes: dropped, as
     /// hyper's client does.
-    Interim { len: usize },
+    Interim {
+        len: usize,
+    },
     Final(Response),
 }
 
 /// A final response head: the client's head is in the caller's `out`.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Response {
+pub struct Response {
     /// Length of the server's head.
-    pub(crate) len: usize,
-    pub(crate) status: u16,
-    pub(crate) framing: Framing,
+    pub len: usize,
+    pub status: u16,
+    pub framing: Framing,
     /// The server keeps the connection open after this response.
-    pub(crate) reusable: bool,
+    pub reusable: bool,
 }
 
 /// What the response rewriting adds.
-pub(crate) struct Additions<'a> {
+pub struct Additions<'a> {
     /// `cookie ... insert`: the `Set-Cookie` value and `nocache`.
-    pub(crate) set_cookie: Option<(&'a [u8], bool)>,
+    pub set_cookie: Option<(&'a [u8], bool)>,
 }
 
 /// Parses the response head at the start of `buf` (the answer to a HEAD
 /// request when `head`) and writes the head the client gets into `out`.
-pub(crate) fn response_head(
+pub fn response_head(
     buf: &[u8],
     head: bool,
     additions: &Additions<'_>,
@@ -399,7 +402,7 @@ const MAX_CHUNK_META: usize = 16 * 1024;
 /// ends and refuses bad framing (hex sizes of at most 16 digits, CRLF line
 /// ends, a size's extension and the trailers bounded).
 #[derive(Debug, Default)]
-pub(crate) struct Chunks {
+pub struct Chunks {
     state: ChunkState,
     /// Bytes of the current chunk's data still to come.
     left: u64,
@@ -430,12 +433,12 @@ enum ChunkState {
 /// Why a chunked body was refused.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error("invalid chunked framing from the server: {0}")]
-pub(crate) struct ChunkError(&'static str);
+pub struct ChunkError(&'static str);
 
 impl Chunks {
     /// Takes the next bytes of the body: how many of them belong to it
     /// (all of them until the end is found).
-    pub(crate) fn scan(&mut self, bytes: &[u8]) -> Result<usize, ChunkError> {
+    pub fn scan(&mut self, bytes: &[u8]) -> Result<usize, ChunkError> {
         use ChunkState::*;
         let mut at = 0;
         while at < bytes.len() && self.state != Done {
@@ -498,7 +501,7 @@ impl Chunks {
         Ok(at)
     }
 
-    pub(crate) fn done(&self) -> bool {
+    pub fn done(&self) -> bool {
         self.state == ChunkState::Done
     }
 }
@@ -512,7 +515,7 @@ fn hex_value(b: u8) -> u8 {
 }
 
 /// A chunk's size line for `len` bytes of an until-close body.
-pub(crate) fn chunk_size_line(len: usize, out: &mut Vec<u8>) {
+pub fn chunk_size_line(len: usize, out: &mut Vec<u8>) {
     let mut line = String::new();
     let _ = write!(line, "{len:x}\r\n");
     out.extend_from_slice(line.as_bytes());
@@ -615,7 +618,8 @@ mod tests {
         );
         assert_eq!(forwarded.cookie_server.as_deref(), Some("s2"));
         assert_eq!(out, "GET / HTTP/1.1\r\nHost: x\r\nCookie: a=1; b=2\r\n\r\n");
-        let (forwarded, out) = forward("GET / HTTP/1.1\r\nHost: x\r\nCookie: o=1\r\n\r\n", &rewrite);
+        let (forwarded, out) =
+            forward("GET / HTTP/1.1\r\nHost: x\r\nCookie: o=1\r\n\r\n", &rewrite);
         assert_eq!(forwarded.cookie_server, None);
         assert_eq!(out, "GET / HTTP/1.1\r\nHost: x\r\nCookie: o=1\r\n\r\n");
     }
@@ -697,7 +701,12 @@ mod tests {
             assert!(matches!(head, ResponseHead::Invalid(_)), "{head:?}");
         }
         assert_eq!(
-            response_head(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1", false, &NONE, &mut Vec::new()),
+            response_head(
+                b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1",
+                false,
+                &NONE,
+                &mut Vec::new()
+            ),
             ResponseHead::Interim { len: 25 }
         );
         assert_eq!(
@@ -723,7 +732,11 @@ mod tests {
     fn chunked_bodies_end_where_their_last_chunk_and_trailers_do() {
         let body = b"5;ext=1\r\nhello\r\na \r\n0123456789\r\n0\r\nX-T: 1\r\n\r\nNEXT";
         for step in 1..body.len() {
-            assert_eq!(scan_in_steps(body, step), Ok(Some(body.len() - 4)), "{step}");
+            assert_eq!(
+                scan_in_steps(body, step),
+                Ok(Some(body.len() - 4)),
+                "{step}"
+            );
         }
         assert_eq!(scan_in_steps(b"0\r\n\r\n", 5), Ok(Some(5)));
         assert_eq!(scan_in_steps(b"5\r\nhel", 3), Ok(None));
