@@ -1,4 +1,4 @@
-//! The http proxy's forwarding fast path against a scripted server on loopback: each response framing a server may choose (length, chunked with trailers, until close, an interim 100, HEAD) reaches the client intact over one keep-alive connection, backend sockets are reused only after a clean response, a pooled socket the server closed (idle, or on the next request) is replaced unseen, bad chunked framing closes the client connection, pipelined requests are answered in order while the connection moves to hyper's path at the first request with a body, the proxy's own 503 keeps the connection open, and a server silent past `timeout server` gets the client a 504 on either path.
+//! The http proxy's forwarding fast path against a scripted server on loopback: each response framing a server may choose (length, chunked with trailers, until close, an interim 100, HEAD) reaches the client intact over one keep-alive connection, backend sockets are reused only after a clean response, a pooled socket the server closed (idle, or on the next request) is replaced unseen, bad chunked framing closes the client connection, pipelined requests are answered in order while the connection moves to hyper's path at the first request with a body, the proxy's own 503 keeps the connection open, `Connection: close` ends the client's connection but not the server's, and a server silent past `timeout server` gets the client a 504 on either path.
 //!
 //! The server is a plain TCP listener started by the test on
 //! `127.0.0.1:0` that parses request heads with `httparse` and answers by
@@ -514,6 +514,51 @@ async fn a_server_silent_past_timeout_server_gets_504_on_either_path() {
             .await;
         assert_eq!(client.response(false).await.unwrap().status, 504);
         assert_eq!(proxy.stats()[0].failures, 2);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_close_ends_the_client_connection_only() {
+    bounded(async {
+        let server = Scripted::start().await;
+        let (served, _stop) = proxy(spec(vec![server.backend()])).await;
+        // Server connections are pooled per proxy thread (one per CPU, or
+        // TOKIO_WORKER_THREADS): more client connections than threads.
+        let threads = std::env::var("TOKIO_WORKER_THREADS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+        for round in 0..threads + 2 {
+            let mut client = Raw::connect(&served).await;
+            client
+                .send(b"GET /plain HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+                .await;
+            let answer = client.response(false).await.unwrap();
+            assert_eq!(answer.text(), "GET /plain ", "round {round}");
+            assert_eq!(answer.header("connection"), Some("close"));
+            let mut rest = Vec::new();
+            client.stream.read_to_end(&mut rest).await.unwrap();
+            assert!(rest.is_empty(), "closed after the answer: {rest:?}");
+        }
+        assert!(
+            server.connections() <= threads,
+            "{} server connections for {} closed client connections: each outlives its client's close and is reused",
+            server.connections(),
+            threads + 2
+        );
+        // The proxy's own answer says so too.
+        let (empty, _stop) = proxy(spec(Vec::new())).await;
+        let mut client = Raw::connect(&empty).await;
+        client
+            .send(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+            .await;
+        let answer = client.response(false).await.unwrap();
+        assert_eq!(answer.status, 503);
+        assert_eq!(answer.header("connection"), Some("close"));
+        let mut rest = Vec::new();
+        client.stream.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty());
     })
     .await;
 }

@@ -3,9 +3,12 @@
 
 Each proxy (tcp mode, then http mode) gets CONNS client connections that
 connect and send nothing; in tcp mode each also holds its connection to the
-backend (a Python server that accepts and never reads). The proxy's RSS is
-read from /proc before and after (settled), and the growth per connection
-is printed with the ratio. Medians of ROUNDS rounds; every process is
+backend (a Python server that accepts and never reads). A third row,
+"http-used", is http mode with connections that each sent one request and
+read its answer (from a Python server that answers every request) before
+they idle: what a keep-alive connection holds between two requests. The
+proxy's RSS is read from /proc before and after (settled), and the growth
+per connection is printed with the ratio. Medians of ROUNDS rounds; every process is
 stopped at the end. See README.md ("Memory per idle connection").
 
 Usage: idle_memory.py --keepmon BIN [--conns 4000] [--rounds 3] [--threads 2]
@@ -81,13 +84,66 @@ def holding_backend(port, stop):
     srv.close()
 
 
-def measure(pid, port, conns):
-    """Growth of pid's RSS (KB) per idle connection to port."""
+ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+def answer_connection(conn):
+    """Answers each request head on conn with ANSWER until it closes."""
+    buf = b""
+    try:
+        while True:
+            while b"\r\n\r\n" not in buf:
+                data = conn.recv(4096)
+                if not data:
+                    return
+                buf += data
+            buf = buf.split(b"\r\n\r\n", 1)[1]
+            conn.sendall(ANSWER)
+    except OSError:
+        pass
+    finally:
+        conn.close()
+
+
+def answering_backend(port, stop):
+    """Accepts connections and answers every request on them."""
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", port))
+    srv.listen(8192)
+    srv.settimeout(0.2)
+    while not stop.is_set():
+        try:
+            conn, _ = srv.accept()
+            conn.settimeout(None)
+            threading.Thread(target=answer_connection, args=(conn,), daemon=True).start()
+        except socket.timeout:
+            pass
+    srv.close()
+
+
+def one_request(sock):
+    """Sends a request on sock and reads the whole answer (Content-Length 2)."""
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: idle\r\n\r\n")
+    got = b""
+    while not (b"\r\n\r\n" in got and got.endswith(b"ok")):
+        data = sock.recv(4096)
+        if not data:
+            raise RuntimeError(f"closed after {got!r}")
+        got += data
+
+
+def measure(pid, port, conns, used=False):
+    """Growth of pid's RSS (KB) per idle connection to port (each after one
+    request and its answer when used)."""
     time.sleep(1.0)
     before = rss_kb(pid)
     socks = []
     for _ in range(conns):
-        socks.append(socket.create_connection(("127.0.0.1", port), 5))
+        sock = socket.create_connection(("127.0.0.1", port), 5)
+        if used:
+            one_request(sock)
+        socks.append(sock)
     time.sleep(2.0)  # let the proxy accept and (tcp) connect them all
     after = rss_kb(pid)
     for s in socks:
@@ -124,13 +180,20 @@ def main():
     _raise_nofile()
     work = tempfile.mkdtemp(prefix="keepmon-bench-idle.")
     backend_port, hap_port, km_port = PORT_BASE, PORT_BASE + 1, PORT_BASE + 2
+    answering_port = PORT_BASE + 3
     stop_backend = threading.Event()
     backend = threading.Thread(target=holding_backend, args=(backend_port, stop_backend), daemon=True)
     backend.start()
+    answering = threading.Thread(target=answering_backend, args=(answering_port, stop_backend), daemon=True)
+    answering.start()
     results = {}
+    rows = ("tcp", "http", "http-used")
     try:
-        for mode in ("tcp", "http"):
-            hap_cfg = os.path.join(work, f"haproxy-{mode}.cfg")
+        for row in rows:
+            mode = "tcp" if row == "tcp" else "http"
+            used = row == "http-used"
+            server_port = answering_port if used else backend_port
+            hap_cfg = os.path.join(work, f"haproxy-{row}.cfg")
             with open(hap_cfg, "w") as f:
                 f.write(f"""global
     nbthread {args.threads}
@@ -144,26 +207,26 @@ defaults
     timeout http-keep-alive 1h
 listen idle
     bind 127.0.0.1:{hap_port}
-    server s1 127.0.0.1:{backend_port}
+    server s1 127.0.0.1:{server_port}
 """)
-            km_cfg = os.path.join(work, f"keepmon-{mode}.toml")
+            km_cfg = os.path.join(work, f"keepmon-{row}.toml")
             with open(km_cfg, "w") as f:
                 extra = 'mode = "http"\ntimeout = { http_request = "1h", http_keep_alive = "1h" }\n' if mode == "http" else ""
                 f.write(f"""[daemon]
-statedir = "{work}/state-{mode}"
+statedir = "{work}/state-{row}"
 [mon_protocol]
 enabled = false
 [virtual_servers.idle]
 listen = "127.0.0.1:{km_port}"
 scheduler = "rr"
-{extra}real_servers = [ {{ addr = "127.0.0.1:{backend_port}" }} ]
+{extra}real_servers = [ {{ addr = "127.0.0.1:{server_port}" }} ]
 """)
             for rnd in range(args.rounds):
                 order = [("haproxy", hap_port), ("keepmon", km_port)]
                 if rnd % 2:
                     order.reverse()
                 for name, port in order:
-                    log = open(os.path.join(work, f"{name}-{mode}.log"), "a")
+                    log = open(os.path.join(work, f"{name}-{row}.log"), "a")
                     if name == "haproxy":
                         p = start([args.haproxy, "-db", "-f", hap_cfg], log=log)
                     else:
@@ -171,7 +234,7 @@ scheduler = "rr"
                         p = start([args.keepmon, "start", "-c", km_cfg], env=env, log=log)
                     try:
                         wait_port(port)
-                        per = measure(p.pid, port, args.conns)
+                        per = measure(p.pid, port, args.conns, used)
                     except Exception:
                         log.flush()
                         with open(log.name) as f:
@@ -179,21 +242,22 @@ scheduler = "rr"
                         raise
                     finally:
                         stop(p)
-                    print(f"{mode} round {rnd + 1}: {name} {per:.2f} KB per idle connection", file=sys.stderr)
-                    results.setdefault((mode, name), []).append(per)
+                    print(f"{row} round {rnd + 1}: {name} {per:.2f} KB per idle connection", file=sys.stderr)
+                    results.setdefault((row, name), []).append(per)
     finally:
         stop_backend.set()
         backend.join(5)
+        answering.join(5)
     print()
-    print(f"{'mode':<6} {'proxy':<8} {'KB per idle connection (median)':>32} {'runs':>24}")
-    for (mode, name), v in sorted(results.items()):
-        print(f"{mode:<6} {name:<8} {statistics.median(v):>32.2f} {' '.join('%.2f' % x for x in v):>24}")
+    print(f"{'mode':<9} {'proxy':<8} {'KB per idle connection (median)':>32} {'runs':>24}")
+    for (row, name), v in sorted(results.items()):
+        print(f"{row:<9} {name:<8} {statistics.median(v):>32.2f} {' '.join('%.2f' % x for x in v):>24}")
     print()
-    for mode in ("tcp", "http"):
-        k = statistics.median(results[(mode, "keepmon")])
-        h = statistics.median(results[(mode, "haproxy")])
+    for row in rows:
+        k = statistics.median(results[(row, "keepmon")])
+        h = statistics.median(results[(row, "haproxy")])
         verdict = "ok" if k <= h else "MISS"
-        print(f"{mode}: keepmon/HAProxy memory per idle connection {k / h:.2f}x ({verdict}; target <= 1.0x)")
+        print(f"{row}: keepmon/HAProxy memory per idle connection {k / h:.2f}x ({verdict}; target <= 1.0x)")
 
 
 if __name__ == "__main__":

@@ -2285,6 +2285,22 @@ mod tests {
         assert!(size <= 1024, "serve_connection: {size} bytes");
         drop(rest);
 
+        let (_client, accepted, peer) = socket_pair().await;
+        let http = crate::lb::http::serve(
+            Arc::new(Shared::new(peer, table(None, &mut Vec::new(), &[1]), None)),
+            accepted,
+            peer,
+            peer,
+            Arc::default(),
+            None,
+            Instant::now(),
+        );
+        let size = std::mem::size_of_val(&http);
+        // Only the fast path's loop is inline (its requests, TLS and
+        // hyper's path are boxed); debug builds lay futures out larger.
+        assert!(size <= 4096, "http::serve: {size} bytes");
+        drop(http);
+
         let (_client, accepted, _) = socket_pair().await;
         let (_server, mut backend, _) = socket_pair().await;
         let counters = Counters::new(peer, false);

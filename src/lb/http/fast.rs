@@ -1,4 +1,4 @@
-//! The http proxy's forwarding fast path: plain bodyless keep-alive requests forwarded by one task per client connection over pooled backend sockets it owns, heads parsed with `httparse` and rewritten between buffers; at the first request it does not take, the connection (with the bytes already read) goes to hyper's path for good; never decides health.
+//! The http proxy's forwarding fast path: bodyless keep-alive requests (plain or TLS clients) forwarded by one task per client connection over pooled backend sockets it owns, heads parsed with `httparse` and rewritten between buffers; at the first request it does not take, the connection (with the bytes already read) goes to hyper's path for good; never decides health.
 //!
 //! Why it exists: with hyper on both sides, each small request crossed a
 //! request channel, a response oneshot and a body channel between the
@@ -6,11 +6,12 @@
 //! maps. That cost keepmon more CPU per request than HAProxy spends. Here a
 //! request is one read from the client, one write and one read on a pooled
 //! backend socket, and one write to the client, with no allocation but the
-//! pooled buffers.
+//! pooled buffers. A long body of known length goes socket to socket with
+//! splice(2) on a plain connection (`splice::exact`).
 //!
 //! What it takes is decided per request by [`wire::classify`] (a bodyless
 //! GET, HEAD, OPTIONS, TRACE, PUT or DELETE over HTTP/1.1 in origin form
-//! with a `Host`, no `Expect`, upgrade or `Connection: close`) and per
+//! with a `Host`, no `Expect` or upgrade) and per
 //! table by [`takes_table`] (no routes, access log, queue, PROXY protocol
 //! or TLS towards the servers, `hash` balancing, or cookie modes but
 //! `insert`). Everything else, malformed requests included, is hyper's, so
@@ -113,7 +114,7 @@ pub(super) fn takes_table(connection: &Connection, table: &Table) -> bool {
             .is_none_or(|cookie| matches!(cookie.mode, CookieMode::Insert { .. }))
 }
 
-/// Serves the requests of one plain client connection until it closes or
+/// Serves the requests of one client connection until it closes or
 /// sends one the fast path does not take.
 pub(super) async fn serve<C: ClientStream>(
     connection: &Arc<Connection>,
@@ -217,16 +218,24 @@ pub(super) async fn serve<C: ClientStream>(
             .front
             .requests
             .fetch_add(1, Ordering::Relaxed);
-        let exchanged = exchange(
+        // Boxed: between requests the connection's task then holds only
+        // this loop's few hundred bytes (a future is as large as its
+        // largest state).
+        let exchanged = Box::pin(exchange(
             connection,
             &table,
             &forwarded,
             (&mut client, &mut scratch),
             &mut server_alarm,
-        )
+        ))
         .await;
         inbuf.drain(..forwarded.len);
         if exchanged.is_err() {
+            return Outcome::Closed;
+        }
+        if forwarded.close {
+            // As hyper does: the answer sent, the connection ends.
+            let _ = client.shutdown().await;
             return Outcome::Closed;
         }
         idle_since = Instant::now();
@@ -363,7 +372,10 @@ async fn exchange<C: ClientStream>(
                 .map(|value| (value.as_bytes(), nocache)),
             _ => None,
         };
-        let additions = wire::Additions { set_cookie };
+        let additions = wire::Additions {
+            set_cookie,
+            close: forwarded.close,
+        };
         server.clear();
         let head = async {
             backend
@@ -420,7 +432,8 @@ async fn exchange<C: ClientStream>(
             .await
         }
         Err(status) => {
-            answer_error(connection, table, status, forwarded.head, client, scratch).await
+            let (head, close) = (forwarded.head, forwarded.close);
+            answer_error(connection, table, status, (head, close), client, scratch).await
         }
     };
     buffers::give_big(server);
@@ -648,7 +661,7 @@ async fn answer_error<C: ClientStream>(
     connection: &Arc<Connection>,
     table: &Table,
     status: StatusCode,
-    head: bool,
+    (head, close): (bool, bool),
     client: &mut C,
     scratch: &mut Vec<u8>,
 ) -> Result<(), Closed> {
@@ -663,9 +676,9 @@ async fn answer_error<C: ClientStream>(
     if let Some(counter) = front.responses.get(class_index(response.status())) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
-    let close = super::reply::serialize(&response, head, scratch);
+    let closes = super::reply::serialize(&response, head, close, scratch);
     write_all(client, scratch, &[]).await?;
-    if close { Err(Closed) } else { Ok(()) }
+    if closes { Err(Closed) } else { Ok(()) }
 }
 
 /// Idle backend sockets of the fast path, per proxy thread and server

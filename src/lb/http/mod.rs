@@ -156,19 +156,31 @@ pub(crate) async fn serve(
         if let fast::Outcome::HandOff { io, unread, first } = served {
             let io = fast::Prefixed::new(unread, io);
             let first_head_by = first.then_some(accepted + limit);
-            serve_io(connection, TokioIo::new(io), &options, first_head_by).await;
+            // Boxed, as the TLS states below: a future is as large as its
+            // largest state, and hyper's connection would make every fast
+            // path connection that large, idle ones included.
+            Box::pin(serve_io(
+                connection,
+                TokioIo::new(io),
+                &options,
+                first_head_by,
+            ))
+            .await;
         }
         return;
     };
     // The handshake is part of the request head's time.
-    match tokio::time::timeout_at(accepted + limit, tls.acceptor.accept(client)).await {
+    let handshake = Box::pin(tls.acceptor.accept(client));
+    match tokio::time::timeout_at(accepted + limit, handshake).await {
         Ok(Ok(stream)) => {
             let stream = ClientIo::new(stream, options.timeout_client);
             let head_by = tokio::time::Instant::now() + limit;
-            let served = fast::serve(&connection, stream, &options, head_by).await;
+            // Boxed: a TLS session is large, and a plain connection's
+            // future would otherwise be as large.
+            let served = Box::pin(fast::serve(&connection, stream, &options, head_by)).await;
             if let fast::Outcome::HandOff { io, unread, .. } = served {
                 let io = fast::Prefixed::new(unread, io);
-                serve_io(connection, TokioIo::new(io), &options, None).await;
+                Box::pin(serve_io(connection, TokioIo::new(io), &options, None)).await;
             }
         }
         Ok(Err(error)) => {

@@ -55,9 +55,14 @@ pub fn error(status: StatusCode) -> Response<ReplyBody> {
 }
 
 /// Writes `response` (one of the above) into `out` as hyper's server would
-/// send it (no body to a HEAD request); true when it closes the connection
-/// (`Connection: close` in an error file).
-pub fn serialize(response: &Response<ReplyBody>, head: bool, out: &mut Vec<u8>) -> bool {
+/// send it (no body to a HEAD request; `Connection: close` when the client
+/// asked to `close`); true when it closes the connection.
+pub fn serialize(
+    response: &Response<ReplyBody>,
+    head: bool,
+    close: bool,
+    out: &mut Vec<u8>,
+) -> bool {
     let status = response.status();
     out.clear();
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -65,10 +70,10 @@ pub fn serialize(response: &Response<ReplyBody>, head: bool, out: &mut Vec<u8>) 
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
-    let mut close = false;
+    let mut closes = close;
     for (name, value) in response.headers() {
         if name == hyper::header::CONNECTION {
-            close |= value
+            closes |= value
                 .as_bytes()
                 .split(|&b| b == b',')
                 .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"));
@@ -78,10 +83,13 @@ pub fn serialize(response: &Response<ReplyBody>, head: bool, out: &mut Vec<u8>) 
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+    if close && !response.headers().contains_key(hyper::header::CONNECTION) {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
     let body = response.body().page_bytes();
     out.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
     if !head {
         out.extend_from_slice(body);
     }
-    close
+    closes
 }

@@ -35,6 +35,9 @@ pub struct Forwarded {
     pub head: bool,
     /// The value of the persistence cookie, when the request had one.
     pub cookie_server: Option<String>,
+    /// `Connection: close`: the client connection ends after the answer
+    /// (which says so).
+    pub close: bool,
 }
 
 /// What the request rewriting needs from the connection and settings.
@@ -80,6 +83,7 @@ pub fn classify(
     }
     let mut tokens: [&[u8]; MAX_CONNECTION_TOKENS] = [&[]; MAX_CONNECTION_TOKENS];
     let mut token_count = 0;
+    let mut close = false;
     let mut host = false;
     let mut cookie_seen = false;
     for header in request.headers.iter() {
@@ -99,10 +103,11 @@ pub fn classify(
                 if token.is_empty() {
                     continue;
                 }
-                if token.eq_ignore_ascii_case(b"close")
-                    || token.eq_ignore_ascii_case(b"upgrade")
-                    || token_count == MAX_CONNECTION_TOKENS
-                {
+                if token.eq_ignore_ascii_case(b"close") {
+                    close = true;
+                    continue;
+                }
+                if token.eq_ignore_ascii_case(b"upgrade") || token_count == MAX_CONNECTION_TOKENS {
                     return Verdict::HandOff;
                 }
                 tokens[token_count] = token;
@@ -177,6 +182,7 @@ pub fn classify(
         len,
         head,
         cookie_server,
+        close,
     })
 }
 
@@ -264,6 +270,8 @@ pub struct Response {
 pub struct Additions<'a> {
     /// `cookie ... insert`: the `Set-Cookie` value and `nocache`.
     pub set_cookie: Option<(&'a [u8], bool)>,
+    /// The client asked to close: `Connection: close`, as hyper answers.
+    pub close: bool,
 }
 
 /// Parses the response head at the start of `buf` (the answer to a HEAD
@@ -376,6 +384,9 @@ pub fn response_head(
         if nocache {
             put_header(out, b"cache-control", b"private");
         }
+    }
+    if additions.close {
+        put_header(out, b"connection", b"close");
     }
     out.extend_from_slice(b"\r\n");
     ResponseHead::Final(Response {
@@ -566,8 +577,20 @@ mod tests {
         let request = "HEAD / HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n";
         let (forwarded, out) = forward(request, &plain());
         assert_eq!(forwarded.len, request.len());
-        assert!(forwarded.head);
+        assert!(forwarded.head && !forwarded.close);
         assert_eq!(out, request);
+        let (forwarded, out) = forward(
+            "GET / HTTP/1.1\r\nConnection: Close\r\nHost: x\r\n\r\n",
+            &plain(),
+        );
+        assert!(
+            forwarded.close,
+            "the client connection closes after the answer"
+        );
+        assert_eq!(
+            out, "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+            "the server connection does not"
+        );
     }
 
     #[test]
@@ -584,7 +607,6 @@ mod tests {
             "GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
-            "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: x\r\nConnection: a,b,c,d,e,f,g,h,i\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",
             "GET / HTTP/1.1\r\nHost : x\r\n\r\n",
@@ -632,7 +654,10 @@ mod tests {
         }
     }
 
-    const NONE: Additions<'static> = Additions { set_cookie: None };
+    const NONE: Additions<'static> = Additions {
+        set_cookie: None,
+        close: false,
+    };
 
     #[test]
     fn response_heads_are_framed_as_hyper_frames_them() {
@@ -641,6 +666,7 @@ mod tests {
             false,
             &Additions {
                 set_cookie: Some((b"S=s1; path=/", true)),
+                close: true,
             },
         );
         assert_eq!(response.framing, Framing::Length(5));
@@ -648,7 +674,7 @@ mod tests {
         assert_eq!(
             out,
             "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nset-cookie: S=s1; path=/\r\n\
-             cache-control: private\r\n\r\n"
+             cache-control: private\r\nconnection: close\r\n\r\n"
         );
         let (response, out) = respond(
             "HTTP/1.1 404 \r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
