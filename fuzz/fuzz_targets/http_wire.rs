@@ -1,9 +1,7 @@
 //! Fuzz target: the http fast path's byte-level rewriting: any request head it forwards is rewritten into a head that parses whole and carries no framing or hop-by-hop header, any response head it takes is rewritten into a head that parses whole, and a chunked body ends at the same byte however its bytes are split.
 #![no_main]
 
-use keepmon::lb::http::wire::{
-    self, Additions, Chunks, Framing, ResponseHead, Rewrite, Verdict,
-};
+use keepmon::lb::http::wire::{self, Additions, Chunks, Framing, ResponseHead, Rewrite, Verdict};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -31,7 +29,11 @@ fn request(input: &[u8], cookie: bool) {
     let mut headers = [httparse::EMPTY_HEADER; 128];
     let mut parsed = httparse::Request::new(&mut headers);
     let status = parsed.parse(&out).expect("the rewritten head parses");
-    assert_eq!(status, httparse::Status::Complete(out.len()), "one whole head");
+    assert_eq!(
+        status,
+        httparse::Status::Complete(out.len()),
+        "one whole head"
+    );
     assert_eq!(parsed.version, Some(1));
     for header in parsed.headers.iter() {
         let name = header.name.to_ascii_lowercase();
@@ -51,6 +53,7 @@ fn request(input: &[u8], cookie: bool) {
 fn response(input: &[u8], head: bool) {
     let additions = Additions {
         set_cookie: Some((b"SERVERID=s1; path=/", true)),
+        close: !head,
     };
     let mut out = Vec::new();
     let ResponseHead::Final(response) = wire::response_head(input, head, &additions, &mut out)
@@ -65,7 +68,11 @@ fn response(input: &[u8], head: bool) {
     let mut headers = [httparse::EMPTY_HEADER; 128];
     let mut parsed = httparse::Response::new(&mut headers);
     let status = parsed.parse(&out).expect("the rewritten head parses");
-    assert_eq!(status, httparse::Status::Complete(out.len()), "one whole head");
+    assert_eq!(
+        status,
+        httparse::Status::Complete(out.len()),
+        "one whole head"
+    );
 }
 
 fn chunks(input: &[u8], step: usize) {

@@ -779,4 +779,91 @@ mod tests {
         let long = format!("1;{}\r\n", "e".repeat(MAX_CHUNK_META + 1));
         assert!(scan_in_steps(long.as_bytes(), 64).is_err());
     }
+
+    /// The fuzz target's properties over every one-byte change of a few
+    /// real heads: whatever is forwarded is rewritten into one whole head
+    /// without framing or hop-by-hop headers; whatever response is taken
+    /// is rewritten into one whole head.
+    #[test]
+    fn mutated_heads_keep_the_rewriting_sound() {
+        let rewrite = Rewrite {
+            forwardfor: Some(("x-forwarded-for", "192.0.2.7")),
+            forwarded_proto: Some(("http", 80)),
+            cookie: Some(("SERVERID", true)),
+        };
+        let requests = [
+            &b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, X-P\r\nX-P: 1\r\nCookie: a=1; SERVERID=s2\r\n\r\n"[..],
+            b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+        ];
+        let responses = [
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive, X-Q\r\nX-Q: 1\r\n\r\nhello"[..],
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 404 Not Found\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        ];
+        let replacements = [
+            b'\r', b'\n', b' ', b'\t', b':', b',', b';', 0, 0x7f, 0x80, b'a', b'0',
+        ];
+        let mutations = |seed: &[u8]| {
+            let mut all = Vec::new();
+            for at in 0..seed.len() {
+                for byte in replacements {
+                    let mut mutated = seed.to_vec();
+                    mutated[at] = byte;
+                    all.push(mutated);
+                }
+            }
+            all
+        };
+        let mut forwarded = 0;
+        for input in requests.iter().flat_map(|seed| mutations(seed)) {
+            let mut out = Vec::new();
+            let Verdict::Forward(request) = classify(&input, &rewrite, |_| false, &mut out) else {
+                continue;
+            };
+            forwarded += 1;
+            assert!(request.len <= input.len());
+            let mut headers = [httparse::EMPTY_HEADER; 128];
+            let mut parsed = httparse::Request::new(&mut headers);
+            assert_eq!(
+                parsed.parse(&out),
+                Ok(httparse::Status::Complete(out.len())),
+                "{:?}",
+                String::from_utf8_lossy(&input)
+            );
+            for header in parsed.headers.iter() {
+                let name = header.name.to_ascii_lowercase();
+                assert!(
+                    !matches!(
+                        name.as_str(),
+                        "transfer-encoding"
+                            | "connection"
+                            | "upgrade"
+                            | "expect"
+                            | "keep-alive"
+                            | "te"
+                    ),
+                    "{name} forwarded from {:?}",
+                    String::from_utf8_lossy(&input)
+                );
+            }
+        }
+        assert!(forwarded > 100, "{forwarded} mutated requests forwarded");
+        let additions = Additions {
+            set_cookie: Some((b"SERVERID=s1; path=/", true)),
+            close: true,
+        };
+        for input in responses.iter().flat_map(|seed| mutations(seed)) {
+            let mut out = Vec::new();
+            let ResponseHead::Final(response) = response_head(&input, false, &additions, &mut out)
+            else {
+                continue;
+            };
+            assert!(response.len <= input.len() && response.status >= 200);
+            let mut headers = [httparse::EMPTY_HEADER; 128];
+            let mut parsed = httparse::Response::new(&mut headers);
+            assert_eq!(
+                parsed.parse(&out),
+                Ok(httparse::Status::Complete(out.len()))
+            );
+        }
+    }
 }
