@@ -1,4 +1,4 @@
-//! Zero-copy relay for long streams: once one direction of a tcp-mode connection has moved [`SPLICE_AFTER`] bytes, the rest goes socket → pipe → socket with splice(2), as HAProxy does, instead of through a user-space buffer; the http fast path moves long response bodies of known length the same way ([`exact`]).
+//! Zero-copy relay for long streams: once one direction of a tcp-mode connection has moved [`SPLICE_AFTER`] bytes, the rest goes socket → pipe → socket with splice(2), as HAProxy does, instead of through a user-space buffer; the http fast path moves long response bodies of known length the same way (`exact`).
 //!
 //! Short exchanges (requests, small responses) never get here: they keep the
 //! buffered path, which costs the same two system calls per chunk without a
