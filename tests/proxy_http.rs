@@ -785,8 +785,13 @@ struct CertDir(std::path::PathBuf);
 
 impl CertDir {
     fn new() -> CertDir {
-        let dir =
-            std::env::temp_dir().join(format!("keepmon-test-proxy-http-{}", std::process::id()));
+        // One directory per test: the tests of this file run in parallel.
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "keepmon-test-proxy-http-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         CertDir(dir)
@@ -809,13 +814,10 @@ impl Drop for CertDir {
     }
 }
 
-/// An HTTPS GET through the proxy with SNI `name`, trusting only `trusted`:
-/// the handshake succeeds only if the proxy chose that certificate.
-async fn https_get(
-    proxy: &ProxyHandle,
-    name: &str,
+/// A TLS client that trusts only `trusted`.
+fn tls_connector(
     trusted: &rustls::pki_types::CertificateDer<'static>,
-) -> Result<String, std::io::Error> {
+) -> tokio_rustls::TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(trusted.clone()).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -824,7 +826,17 @@ async fn https_get(
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+/// An HTTPS GET through the proxy with SNI `name`, trusting only `trusted`:
+/// the handshake succeeds only if the proxy chose that certificate.
+async fn https_get(
+    proxy: &ProxyHandle,
+    name: &str,
+    trusted: &rustls::pki_types::CertificateDer<'static>,
+) -> Result<String, std::io::Error> {
+    let connector = tls_connector(trusted);
     let tcp = TcpStream::connect(proxy.local_addr().unwrap()).await?;
     let server_name = rustls::pki_types::ServerName::try_from(name.to_string()).unwrap();
     let mut tls = connector.connect(server_name, tcp).await?;
@@ -876,15 +888,7 @@ async fn tls_keep_alive_serves_both_paths_on_one_connection() {
             ..HttpOptions::default()
         };
         let (proxy, _stop) = proxy(http_spec(vec![a.backend()], http)).await;
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(der).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let connector = tls_connector(&der);
         let tcp = TcpStream::connect(proxy.local_addr().unwrap())
             .await
             .unwrap();

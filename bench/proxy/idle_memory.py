@@ -66,8 +66,8 @@ def drop_held():
         HELD.clear()
 
 
-def holding_backend(port, stop):
-    """Accepts connections and holds them, reading nothing."""
+def serve_backend(port, stop, take):
+    """Accepts connections on port until stop is set, handing each to take."""
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind(("127.0.0.1", port))
@@ -76,12 +76,22 @@ def holding_backend(port, stop):
     while not stop.is_set():
         try:
             conn, _ = srv.accept()
-            with HELD_LOCK:
-                HELD.append(conn)
+            take(conn)
         except socket.timeout:
             pass
-    drop_held()
     srv.close()
+
+
+def hold(conn):
+    """Holds a connection, reading nothing."""
+    with HELD_LOCK:
+        HELD.append(conn)
+
+
+def holding_backend(port, stop):
+    """Accepts connections and holds them, reading nothing."""
+    serve_backend(port, stop, hold)
+    drop_held()
 
 
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -107,19 +117,10 @@ def answer_connection(conn):
 
 def answering_backend(port, stop):
     """Accepts connections and answers every request on them."""
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("127.0.0.1", port))
-    srv.listen(8192)
-    srv.settimeout(0.2)
-    while not stop.is_set():
-        try:
-            conn, _ = srv.accept()
-            conn.settimeout(None)
-            threading.Thread(target=answer_connection, args=(conn,), daemon=True).start()
-        except socket.timeout:
-            pass
-    srv.close()
+    def answer(conn):
+        conn.settimeout(None)
+        threading.Thread(target=answer_connection, args=(conn,), daemon=True).start()
+    serve_backend(port, stop, answer)
 
 
 def one_request(sock):

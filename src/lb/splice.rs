@@ -65,52 +65,20 @@ pub(crate) async fn relay(
     counters: [&AtomicU64; 2],
     activity: Option<(&AtomicU64, Instant)>,
 ) -> io::Result<()> {
-    let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
     loop {
-        // Fill the (empty) pipe from the source socket.
-        let filled = loop {
-            from.readable().await?;
-            match from.try_io(Interest::READABLE, || {
-                splice(from.as_fd(), None, pipe.write.as_fd(), None, CHUNK, flags)
-                    .map_err(io::Error::from)
-            }) {
-                Ok(moved) => break moved,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-                Err(error) => return Err(error),
-            }
-        };
+        let filled = fill(from, &pipe, CHUNK).await?;
         touch(activity);
         if filled == 0 {
             socket2::SockRef::from(to).shutdown(std::net::Shutdown::Write)?;
             return Ok(());
         }
-        // Drain it into the destination socket.
-        let mut left = filled;
-        let sink = to;
-        while left > 0 {
-            sink.writable().await?;
-            match sink.try_io(Interest::WRITABLE, || {
-                splice(pipe.read.as_fd(), None, sink.as_fd(), None, left, flags)
-                    .map_err(io::Error::from)
-            }) {
-                Ok(0) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::WriteZero,
-                        "splice wrote nothing",
-                    ));
-                }
-                Ok(moved) => {
-                    left -= moved;
-                    for counter in counters {
-                        counter.fetch_add(moved as u64, Ordering::Relaxed);
-                    }
-                    SPLICED.fetch_add(moved as u64, Ordering::Relaxed);
-                    touch(activity);
-                }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-                Err(error) => return Err(error),
+        drain(&pipe, to, filled, None, |moved| {
+            for counter in counters {
+                counter.fetch_add(moved as u64, Ordering::Relaxed);
             }
-        }
+            touch(activity);
+        })
+        .await?;
     }
 }
 
@@ -124,21 +92,10 @@ pub(crate) async fn exact(
     len: u64,
     stall: Option<std::time::Duration>,
 ) -> io::Result<()> {
-    let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
     let mut remaining = len;
     while remaining > 0 {
         let want = usize::try_from(remaining).unwrap_or(CHUNK).min(CHUNK);
-        let filled = loop {
-            from.readable().await?;
-            match from.try_io(Interest::READABLE, || {
-                splice(from.as_fd(), None, pipe.write.as_fd(), None, want, flags)
-                    .map_err(io::Error::from)
-            }) {
-                Ok(moved) => break moved,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-                Err(error) => return Err(error),
-            }
-        };
+        let filled = fill(from, pipe, want).await?;
         if filled == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -146,38 +103,65 @@ pub(crate) async fn exact(
             ));
         }
         remaining -= filled as u64;
-        let mut left = filled;
-        while left > 0 {
-            match stall {
-                Some(limit) => {
-                    tokio::time::timeout(limit, to.writable())
-                        .await
-                        .map_err(|_| {
-                            io::Error::new(
-                                io::ErrorKind::TimedOut,
-                                format!("client timeout: the client read nothing for {limit:?}"),
-                            )
-                        })??
-                }
-                None => to.writable().await?,
+        drain(pipe, to, filled, stall, |_| {}).await?;
+    }
+    Ok(())
+}
+
+const FLAGS: SpliceFFlags = SpliceFFlags::SPLICE_F_MOVE.union(SpliceFFlags::SPLICE_F_NONBLOCK);
+
+/// Fills the (empty) pipe with up to `want` bytes from `from`: 0 when
+/// `from` has ended.
+async fn fill(from: &TcpStream, pipe: &Pipe, want: usize) -> io::Result<usize> {
+    loop {
+        from.readable().await?;
+        match from.try_io(Interest::READABLE, || {
+            splice(from.as_fd(), None, pipe.write.as_fd(), None, want, FLAGS)
+                .map_err(io::Error::from)
+        }) {
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+            moved => return moved,
+        }
+    }
+}
+
+/// Drains `left` bytes of the pipe into `to`, reporting each move; with a
+/// `stall` limit, `to` taking nothing for that long is an error.
+async fn drain(
+    pipe: &Pipe,
+    to: &TcpStream,
+    mut left: usize,
+    stall: Option<std::time::Duration>,
+    mut moved: impl FnMut(usize),
+) -> io::Result<()> {
+    while left > 0 {
+        match stall {
+            Some(limit) => tokio::time::timeout(limit, to.writable())
+                .await
+                .map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("client timeout: the client read nothing for {limit:?}"),
+                    )
+                })??,
+            None => to.writable().await?,
+        }
+        match to.try_io(Interest::WRITABLE, || {
+            splice(pipe.read.as_fd(), None, to.as_fd(), None, left, FLAGS).map_err(io::Error::from)
+        }) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    "splice wrote nothing",
+                ));
             }
-            match to.try_io(Interest::WRITABLE, || {
-                splice(pipe.read.as_fd(), None, to.as_fd(), None, left, flags)
-                    .map_err(io::Error::from)
-            }) {
-                Ok(0) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::WriteZero,
-                        "splice wrote nothing",
-                    ));
-                }
-                Ok(moved) => {
-                    left -= moved;
-                    SPLICED.fetch_add(moved as u64, Ordering::Relaxed);
-                }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-                Err(error) => return Err(error),
+            Ok(count) => {
+                left -= count;
+                SPLICED.fetch_add(count as u64, Ordering::Relaxed);
+                moved(count);
             }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+            Err(error) => return Err(error),
         }
     }
     Ok(())
