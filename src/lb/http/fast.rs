@@ -745,41 +745,39 @@ mod buffers {
         static BIG: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
     }
 
+    type Kept = std::thread::LocalKey<RefCell<Vec<Vec<u8>>>>;
+
     pub(super) fn take_small() -> Vec<u8> {
-        SMALL
-            .try_with(|kept| kept.borrow_mut().pop())
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| Vec::with_capacity(CLIENT_BUFFER))
+        take(&SMALL, CLIENT_BUFFER)
     }
 
     pub(super) fn take_big() -> Vec<u8> {
-        BIG.try_with(|kept| kept.borrow_mut().pop())
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| Vec::with_capacity(SERVER_BUFFER))
+        take(&BIG, SERVER_BUFFER)
     }
 
     /// Keeps a small buffer (one that grew or was never taken is dropped).
-    pub(super) fn give(mut buffer: Vec<u8>) {
-        if buffer.capacity() != CLIENT_BUFFER {
-            return;
-        }
-        buffer.clear();
-        let _ = SMALL.try_with(|kept| {
-            let mut kept = kept.borrow_mut();
-            if kept.len() < KEPT {
-                kept.push(buffer);
-            }
-        });
+    pub(super) fn give(buffer: Vec<u8>) {
+        keep(&SMALL, CLIENT_BUFFER, buffer);
     }
 
-    pub(super) fn give_big(mut buffer: Vec<u8>) {
-        if buffer.capacity() != SERVER_BUFFER {
+    pub(super) fn give_big(buffer: Vec<u8>) {
+        keep(&BIG, SERVER_BUFFER, buffer);
+    }
+
+    fn take(kept: &'static Kept, size: usize) -> Vec<u8> {
+        kept.try_with(|kept| kept.borrow_mut().pop())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Vec::with_capacity(size))
+    }
+
+    /// Keeps `buffer` when it still has its pool's `size` and there is room.
+    fn keep(kept: &'static Kept, size: usize, mut buffer: Vec<u8>) {
+        if buffer.capacity() != size {
             return;
         }
         buffer.clear();
-        let _ = BIG.try_with(|kept| {
+        let _ = kept.try_with(|kept| {
             let mut kept = kept.borrow_mut();
             if kept.len() < KEPT {
                 kept.push(buffer);
